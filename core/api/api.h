@@ -1,0 +1,64 @@
+// The HTTP face of wharf-core: routes each request to its endpoint family. One handler
+// file per family (base.cc, blobs.cc, uploads.cc, manifests.cc, tags.cc, referrers.cc);
+// this header is what they share.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "core/registry/registry.h"
+#include "shared/event/work_queue.h"
+#include "shared/http/server.h"
+#include "shared/oci/routes.h"
+
+namespace wharf {
+
+struct ApiOptions {
+  size_t max_page = 1000;   // cap on n for tags and catalog listings
+  bool access_log = true;
+};
+
+struct ApiContext {
+  ApiContext(Registry& r, WorkQueue& w, ApiOptions o) : registry(r), work(w), options(o) {
+    access_log = o.access_log;
+  }
+  Registry& registry;
+  WorkQueue& work;
+  ApiOptions options;
+  static inline bool access_log = true;  // set once at start-up
+};
+
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+// Routes one request (the server's Handler).
+void handleRequest(ApiContext& ctx, const ExchangePtr& ex);
+
+// Endpoint families.
+void handleBase(ApiContext& ctx, const ExchangePtr& ex);
+void handleCatalog(ApiContext& ctx, const ExchangePtr& ex);
+void handleTags(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
+void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
+void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
+void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
+void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
+void handleReferrers(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
+
+// Sends a response with the headers every registry response carries, and records it
+// (access log, metrics).
+void reply(const ExchangePtr& ex, Response response);
+// Sends the spec's JSON error body for a non-OK status.
+void replyError(const ExchangePtr& ex, const Status& status);
+Response errorResponse(const Status& status);
+
+// Runs work on the worker queue, then done on the exchange's loop thread.
+template <typename T>
+void offload(ApiContext& ctx, const ExchangePtr& ex, std::function<T()> work, std::function<void(T)> done) {
+  runAsync<T>(ctx.work, ex->loop(), std::move(work), std::move(done));
+}
+
+// Parses the n and last query parameters of a listing; n is capped at max_page.
+Status pageParams(const Request& req, size_t max_page, size_t* n, std::string* last);
+// The Link header value for the next page of a listing at path.
+std::string nextLink(const std::string& path, size_t n, const std::string& last);
+
+}  // namespace wharf

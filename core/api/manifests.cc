@@ -1,0 +1,68 @@
+// GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>
+#include "core/api/api.h"
+#include "shared/oci/manifest.h"
+
+namespace wharf {
+
+void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
+  const Request& req = ex->request();
+  const std::string name = route.name;
+  const std::string reference = route.reference;
+
+  if (req.method == "GET" || req.method == "HEAD") {
+    auto hit = ctx.registry.resolveManifest(name, reference);
+    if (!hit.isOk()) return replyError(ex, hit.status());
+    Response r;
+    r.headers.add("Content-Type", hit->record.media_type);
+    r.headers.add("Docker-Content-Digest", hit->digest);
+    r.headers.add("ETag", "\"" + hit->digest + "\"");
+    if (!hit->record.subject.empty()) r.headers.add("OCI-Subject", hit->record.subject);
+    if (req.isHead()) {
+      r.head_length = hit->record.size;
+      return reply(ex, std::move(r));
+    }
+    auto file = ctx.registry.openContent(hit->digest);
+    if (!file.isOk()) return replyError(ex, file.status());
+    r.body = FileBody{file->fd, 0, file->size};
+    return reply(ex, std::move(r));
+  }
+
+  if (req.method == "PUT") {
+    std::string content_type;
+    if (const std::string* ct = req.headers.get("content-type")) content_type = *ct;
+    ex->readFullBody(kMaxManifestBytes, [&ctx, ex, name, reference, content_type](Status st, std::string body) {
+      if (!st.isOk()) return replyError(ex, st);
+      auto shared_body = std::make_shared<std::string>(std::move(body));
+      offload<Result<PutManifestResult>>(
+          ctx, ex,
+          [&ctx, name, reference, content_type, shared_body] {
+            return ctx.registry.putManifest(name, reference, *shared_body, content_type);
+          },
+          [ex, name](Result<PutManifestResult> put) {
+            if (!put.isOk()) return replyError(ex, put.status());
+            Response r;
+            r.status = 201;
+            r.headers.add("Location", "/v2/" + name + "/manifests/" + put->digest);
+            r.headers.add("Docker-Content-Digest", put->digest);
+            if (!put->subject.empty()) r.headers.add("OCI-Subject", put->subject);
+            reply(ex, std::move(r));
+          });
+    });
+    return;
+  }
+
+  if (req.method == "DELETE") {
+    offload<Status>(
+        ctx, ex, [&ctx, name, reference] { return ctx.registry.deleteManifest(name, reference); },
+        [ex](Status st) {
+          if (!st.isOk()) return replyError(ex, st);
+          Response r;
+          r.status = 202;
+          reply(ex, std::move(r));
+        });
+    return;
+  }
+  replyError(ex, Status(Code::kMethodNotAllowed, "method not allowed"));
+}
+
+}  // namespace wharf

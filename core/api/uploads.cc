@@ -1,0 +1,253 @@
+// Blob uploads:
+//   POST   /v2/<name>/blobs/uploads/[?digest=|?mount=&from=]
+//   PATCH  /v2/<name>/blobs/uploads/<id>      (chunk, with or without Content-Range)
+//   PUT    /v2/<name>/blobs/uploads/<id>?digest=
+//   GET    /v2/<name>/blobs/uploads/<id>      (status)
+//   DELETE /v2/<name>/blobs/uploads/<id>      (cancel)
+#include "core/api/api.h"
+
+namespace wharf {
+namespace {
+
+using Lease = UploadSessions::Lease;
+
+std::string uploadLocation(const std::string& name, const std::string& id) {
+  return "/v2/" + name + "/blobs/uploads/" + id;
+}
+
+// The spec's Range header for an upload holding `size` bytes ("0-0" when empty, as
+// Docker's registry answers).
+std::string rangeHeader(uint64_t size) { return "0-" + std::to_string(size == 0 ? 0 : size - 1); }
+
+Response uploadStatus(int status, const std::string& name, const std::string& id, uint64_t size) {
+  Response r;
+  r.status = status;
+  r.headers.add("Location", uploadLocation(name, id));
+  r.headers.add("Range", rangeHeader(size));
+  r.headers.add("Docker-Upload-UUID", id);
+  return r;
+}
+
+Response blobCreated(const std::string& name, const std::string& digest) {
+  Response r;
+  r.status = 201;
+  r.headers.add("Location", "/v2/" + name + "/blobs/" + digest);
+  r.headers.add("Docker-Content-Digest", digest);
+  return r;
+}
+
+// Reads the request body piece by piece and appends each piece to the leased upload on
+// a worker, so at most one piece per request is in memory beyond what the connection
+// buffers. done(status) runs on the loop thread.
+class BodyPump : public std::enable_shared_from_this<BodyPump> {
+ public:
+  BodyPump(ApiContext& ctx, ExchangePtr ex, std::shared_ptr<Lease> lease, std::function<void(Status)> done)
+      : ctx_(ctx), ex_(std::move(ex)), lease_(std::move(lease)), done_(std::move(done)) {}
+
+  void start() { next(); }
+
+ private:
+  void next() {
+    auto self = shared_from_this();
+    ex_->readBody([self](Status st, std::string data, bool end) {
+      if (!st.isOk()) return self->done_(st);
+      if (data.empty()) {
+        if (end) return self->done_(Status::ok());
+        return self->next();
+      }
+      auto piece = std::make_shared<std::string>(std::move(data));
+      self->ctx_.work.submit([self, piece, end] {
+        Status s = self->ctx_.registry.append(*self->lease_, *piece);
+        piece->clear();
+        self->ex_->loop().post([self, s, end] {
+          if (!s.isOk()) return self->done_(s);
+          if (end) return self->done_(Status::ok());
+          self->next();
+        });
+      });
+    });
+  }
+
+  ApiContext& ctx_;
+  ExchangePtr ex_;
+  std::shared_ptr<Lease> lease_;
+  std::function<void(Status)> done_;
+};
+
+void pump(ApiContext& ctx, const ExchangePtr& ex, std::shared_ptr<Lease> lease, std::function<void(Status)> done) {
+  if (!ex->request().hasBody()) return done(Status::ok());
+  std::make_shared<BodyPump>(ctx, ex, std::move(lease), std::move(done))->start();
+}
+
+// Checks a Content-Range ("<start>-<end>", optionally prefixed "bytes ") against the
+// upload's offset and the body length.
+Status checkContentRange(const Request& req, uint64_t offset) {
+  const std::string* h = req.headers.get("content-range");
+  if (h == nullptr) return Status::ok();
+  std::string v = *h;
+  if (v.rfind("bytes ", 0) == 0) v = v.substr(6);
+  if (v.rfind("bytes=", 0) == 0) v = v.substr(6);
+  auto slash = v.find('/');
+  if (slash != std::string::npos) v = v.substr(0, slash);
+  auto dash = v.find('-');
+  auto num = [](const std::string& s, uint64_t* out) {
+    if (s.empty() || s.size() > 19 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    *out = std::stoull(s);
+    return true;
+  };
+  uint64_t start = 0, end = 0;
+  if (dash == std::string::npos || !num(v.substr(0, dash), &start) || !num(v.substr(dash + 1), &end) || end < start) {
+    return Status(Code::kRangeInvalid, "malformed Content-Range");
+  }
+  if (start != offset) {
+    return Status(Code::kRangeInvalid, "chunk starts at " + std::to_string(start) + " but the upload has " +
+                                           std::to_string(offset) + " bytes");
+  }
+  if (req.content_length && *req.content_length != end - start + 1) {
+    return Status(Code::kRangeInvalid, "Content-Range does not match Content-Length");
+  }
+  return Status::ok();
+}
+
+// Answers a 416 with the upload's current range, as clients need it to resume.
+void replyRange(const ExchangePtr& ex, const std::string& name, const std::string& id, uint64_t offset,
+                const Status& st) {
+  Response r = errorResponse(st);
+  r.headers.add("Location", uploadLocation(name, id));
+  r.headers.add("Range", rangeHeader(offset));
+  r.headers.add("Docker-Upload-UUID", id);
+  reply(ex, std::move(r));
+}
+
+// Finishes a leased upload: commit on a worker, answer 201.
+void finish(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, std::shared_ptr<Lease> lease,
+            const Digest& digest, bool recorded) {
+  offload<Result<uint64_t>>(
+      ctx, ex, [&ctx, name, lease, digest, recorded] { return ctx.registry.finishUpload(name, *lease, digest, recorded); },
+      [ex, name, digest](Result<uint64_t> size) {
+        if (!size.isOk()) return replyError(ex, size.status());
+        reply(ex, blobCreated(name, digest.str()));
+      });
+}
+
+void startSession(ApiContext& ctx, const ExchangePtr& ex, const std::string& name) {
+  offload<Result<std::string>>(
+      ctx, ex, [&ctx, name] { return ctx.registry.startUpload(name); },
+      [&ctx, ex, name](Result<std::string> id) {
+        if (!id.isOk()) return replyError(ex, id.status());
+        if (!ex->request().hasBody()) return reply(ex, uploadStatus(202, name, *id, 0));
+        // A body on the POST is the first chunk.
+        auto lease = ctx.registry.sessions().acquire(*id);
+        if (!lease.isOk()) return replyError(ex, lease.status());
+        std::shared_ptr<Lease> shared(std::move(lease).value());
+        pump(ctx, ex, shared, [ex, name, id = *id, shared](Status st) {
+          if (!st.isOk()) return replyError(ex, st);
+          reply(ex, uploadStatus(202, name, id, shared->session().offset));
+        });
+      });
+}
+
+}  // namespace
+
+void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
+  const Request& req = ex->request();
+  if (req.method != "POST") return replyError(ex, Status(Code::kMethodNotAllowed, "method not allowed"));
+  const std::string name = route.name;
+
+  if (auto mount = req.queryParam("mount")) {
+    auto digest = Digest::parse(*mount);
+    if (!digest.isOk()) return replyError(ex, digest.status());
+    std::string from = req.queryParam("from").value_or("");
+    Digest d = *digest;
+    offload<Result<bool>>(
+        ctx, ex, [&ctx, name, from, d] { return ctx.registry.mount(name, from, d); },
+        [&ctx, ex, name, d](Result<bool> mounted) {
+          if (!mounted.isOk()) return replyError(ex, mounted.status());
+          if (*mounted) return reply(ex, blobCreated(name, d.str()));
+          startSession(ctx, ex, name);  // not mountable: the client uploads instead
+        });
+    return;
+  }
+
+  if (auto digest_param = req.queryParam("digest")) {
+    // Monolithic upload: the body is the whole blob.
+    auto digest = Digest::parse(*digest_param);
+    if (!digest.isOk()) return replyError(ex, digest.status());
+    Digest d = *digest;
+    offload<Result<std::string>>(
+        ctx, ex, [&ctx, name] { return ctx.registry.startUpload(name, /*recorded=*/false); },
+        [&ctx, ex, name, d](Result<std::string> id) {
+          if (!id.isOk()) return replyError(ex, id.status());
+          auto lease = ctx.registry.sessions().acquire(*id);
+          if (!lease.isOk()) return replyError(ex, lease.status());
+          std::shared_ptr<Lease> shared(std::move(lease).value());
+          pump(ctx, ex, shared, [&ctx, ex, name, d, shared](Status st) {
+            if (!st.isOk()) {
+              // The body never arrived whole: drop the unrecorded upload file now.
+              ctx.work.submit([&ctx, shared] { ctx.registry.discardUpload(*shared); });
+              return replyError(ex, st);
+            }
+            finish(ctx, ex, name, shared, d, /*recorded=*/false);
+          });
+        });
+    return;
+  }
+
+  startSession(ctx, ex, name);
+}
+
+void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
+  const Request& req = ex->request();
+  const std::string name = route.name;
+  const std::string id = route.reference;
+  Status st = ctx.registry.checkUpload(name, id);
+  if (!st.isOk()) return replyError(ex, st);
+
+  if (req.method == "GET") {
+    auto offset = ctx.registry.uploadOffset(name, id);
+    if (!offset.isOk()) return replyError(ex, offset.status());
+    return reply(ex, uploadStatus(204, name, id, *offset));
+  }
+  if (req.method == "DELETE") {
+    offload<Status>(
+        ctx, ex, [&ctx, name, id] { return ctx.registry.cancelUpload(name, id); },
+        [ex](Status s) {
+          if (!s.isOk()) return replyError(ex, s);
+          Response r;
+          r.status = 204;
+          reply(ex, std::move(r));
+        });
+    return;
+  }
+  if (req.method != "PATCH" && req.method != "PUT") {
+    return replyError(ex, Status(Code::kMethodNotAllowed, "method not allowed"));
+  }
+
+  std::optional<Digest> digest;
+  if (req.method == "PUT") {
+    auto p = req.queryParam("digest");
+    if (!p) return replyError(ex, Status(Code::kDigestInvalid, "PUT of an upload needs ?digest="));
+    auto d = Digest::parse(*p);
+    if (!d.isOk()) return replyError(ex, d.status());
+    digest = *d;
+  }
+  auto lease = ctx.registry.sessions().acquire(id);
+  if (!lease.isOk()) {
+    if (lease.status().code() == Code::kRangeInvalid) {
+      auto offset = ctx.registry.uploadOffset(name, id);
+      return replyRange(ex, name, id, offset.isOk() ? *offset : 0, lease.status());
+    }
+    return replyError(ex, lease.status());
+  }
+  std::shared_ptr<Lease> shared(std::move(lease).value());
+  uint64_t offset = shared->session().offset;
+  if (Status range = checkContentRange(req, offset); !range.isOk()) return replyRange(ex, name, id, offset, range);
+
+  pump(ctx, ex, shared, [&ctx, ex, name, id, shared, digest](Status s) {
+    if (!s.isOk()) return replyError(ex, s);
+    if (!digest) return reply(ex, uploadStatus(202, name, id, shared->session().offset));
+    finish(ctx, ex, name, shared, *digest, /*recorded=*/true);
+  });
+}
+
+}  // namespace wharf

@@ -1,0 +1,45 @@
+#include "core/core_config.h"
+
+namespace wharf {
+
+void CoreConfig::describe(ConfigSchema& s) {
+  s.add(stringDirective("listen", "Address and port to serve on (HOST:PORT; port 0 picks a free one).", &listen));
+  s.add(stringDirective("data_dir", "Directory for blobs, uploads and the metadata store (meta.lmdb).", &data_dir));
+  s.add(intDirective("threads", "Event-loop threads (0: one per core).", &threads, 0, 256));
+  s.add(intDirective("workers", "Worker threads for disk work: hashing, fsync, metadata writes (0: max(4, 2 x cores)).",
+                     &workers, 0, 1024));
+  s.add(stringDirective("tls_cert", "PEM certificate chain; with tls_key, serve HTTPS.", &tls_cert));
+  s.add(stringDirective("tls_key", "PEM private key for tls_cert.", &tls_key));
+  s.add(stringDirective("log_level", "debug, info, warn or error.", &log_level));
+  s.add(boolDirective("access_log", "Log every request at info level.", &access_log));
+  s.add(durationDirective("upload_purge_after", "Remove uploads untouched for this long.", &upload_purge_after_ms));
+  s.add(durationDirective("upload_purge_interval", "How often to look for stale uploads.", &upload_purge_interval_ms));
+  s.add(intDirective("max_page", "Largest page (n) of tag and catalog listings.", &max_page, 1, 100000));
+  s.add(durationDirective("idle_timeout", "Close keep-alive connections idle this long.", &idle_timeout_ms));
+  s.add(durationDirective("io_timeout", "Close connections that make no progress reading or writing for this long.",
+                          &io_timeout_ms));
+  s.add(sizeDirective("max_header_bytes", "Largest request line plus headers.", &max_header_bytes));
+  s.add(sizeDirective("metadata_map_size", "Largest size of the metadata store (virtual; the file grows as used).",
+                      &metadata_map_size));
+  s.add(stringDirective("port_file", "Write the bound port to this file once listening (for tests and scripts).",
+                        &port_file));
+}
+
+Status CoreConfig::validate(std::string* host, int* port) const {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return Status(Code::kInvalidArgument, "config listen: expected HOST:PORT");
+  *host = listen.substr(0, colon);
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  std::string p = listen.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > 65535) {
+    return Status(Code::kInvalidArgument, "config listen: bad port \"" + p + "\"");
+  }
+  *port = std::stoi(p);
+  if (tls_cert.empty() != tls_key.empty()) {
+    return Status(Code::kInvalidArgument, "config tls_cert and tls_key: set both or neither");
+  }
+  if (data_dir.empty()) return Status(Code::kInvalidArgument, "config data_dir: must not be empty");
+  return Status::ok();
+}
+
+}  // namespace wharf

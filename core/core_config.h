@@ -1,0 +1,33 @@
+// wharf-core's configuration: one struct, one directive table.
+#pragma once
+
+#include <string>
+
+#include "shared/config/config.h"
+
+namespace wharf {
+
+struct CoreConfig {
+  std::string listen = "127.0.0.1:5000";
+  std::string data_dir = "wharf-data";
+  int64_t threads = 0;
+  int64_t workers = 0;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string log_level = "info";
+  bool access_log = true;
+  int64_t upload_purge_after_ms = 24 * 3600 * 1000ll;
+  int64_t upload_purge_interval_ms = 3600 * 1000ll;
+  int64_t max_page = 1000;
+  int64_t idle_timeout_ms = 60'000;
+  int64_t io_timeout_ms = 60'000;
+  int64_t max_header_bytes = 64 * 1024;
+  int64_t metadata_map_size = 64ll << 30;
+  std::string port_file;
+
+  void describe(ConfigSchema& schema);
+  // Cross-field checks after all values are set.
+  Status validate(std::string* host, int* port) const;
+};
+
+}  // namespace wharf

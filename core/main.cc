@@ -1,0 +1,142 @@
+// wharf-core: the registry of record.
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "core/api/api.h"
+#include "core/core_config.h"
+#include "core/metadata/lmdb_metadata_store.h"
+#include "core/registry/registry.h"
+#include "shared/base/fs.h"
+#include "shared/base/log.h"
+#include "shared/http/server.h"
+
+using namespace wharf;
+
+namespace {
+
+int fail(const std::string& msg) {
+  logError("wharf-core cannot start", {{"error", msg}});
+  std::fprintf(stderr, "wharf-core: %s\n", msg.c_str());
+  return 2;
+}
+
+// Periodic maintenance (stale upload purge) on its own thread until stop().
+class Maintenance {
+ public:
+  Maintenance(Registry& registry, const CoreConfig& config) : registry_(registry), config_(config) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Maintenance() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      lock.unlock();
+      size_t removed = registry_.purgeUploads(config_.upload_purge_after_ms);
+      if (removed > 0) logInfo("purged stale uploads", {{"removed", removed}});
+      lock.lock();
+      if (cv_.wait_for(lock, std::chrono::milliseconds(config_.upload_purge_interval_ms), [this] { return stop_; })) {
+        return;
+      }
+    }
+  }
+  Registry& registry_;
+  const CoreConfig& config_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CoreConfig config;
+  ConfigSchema schema("wharf-core",
+                      "The Wharf registry of record: the OCI distribution API over LMDB and the local filesystem.");
+  config.describe(schema);
+  bool help = false;
+  Status st = schema.applyArgs(argc, argv, &help);
+  if (help) {
+    std::fputs(schema.helpText().c_str(), stdout);
+    return 0;
+  }
+  if (!st.isOk()) return fail(st.message());
+  std::string host;
+  int port = 0;
+  if (Status v = config.validate(&host, &port); !v.isOk()) return fail(v.message());
+  LogLevel level;
+  if (!parseLogLevel(config.log_level, &level)) return fail("config log_level: must be debug, info, warn or error");
+  setLogLevel(level);
+
+  // Signals go to the main thread only (sigwait below); every thread inherits this mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (Status s = makeDirs(config.data_dir); !s.isOk()) return fail(s.message());
+  auto blobs = openFsBlobStore(config.data_dir);
+  if (!blobs.isOk()) return fail(blobs.status().message());
+  LmdbMetadataOptions meta_options;
+  meta_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
+  auto meta = openLmdbMetadataStore(config.data_dir + "/meta.lmdb", meta_options);
+  if (!meta.isOk()) return fail(meta.status().message());
+
+  Registry registry(**blobs, **meta, RealClock::instance());
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  WorkQueue work(config.workers > 0 ? static_cast<size_t>(config.workers) : std::max<size_t>(4, 2 * cores));
+  ApiOptions api_options;
+  api_options.max_page = static_cast<size_t>(config.max_page);
+  api_options.access_log = config.access_log;
+  ApiContext ctx{registry, work, api_options};
+
+  ServerConfig sc;
+  sc.host = host;
+  sc.port = port;
+  sc.threads = static_cast<int>(config.threads);
+  sc.limits.idle_timeout_ms = static_cast<uint64_t>(config.idle_timeout_ms);
+  sc.limits.io_timeout_ms = static_cast<uint64_t>(config.io_timeout_ms);
+  sc.limits.max_header_bytes = static_cast<size_t>(config.max_header_bytes);
+  if (!config.tls_cert.empty()) {
+    auto tls = TlsContext::server(config.tls_cert, config.tls_key);
+    if (!tls.isOk()) return fail(tls.status().message());
+    sc.tls = *tls;
+  }
+  Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleRequest(ctx, ex); });
+  if (Status s = server.start(); !s.isOk()) return fail(s.message());
+  std::string url = std::string(sc.tls ? "https" : "http") + "://" +
+                    (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(server.port());
+  logInfo("wharf-core listening", {{"url", url},
+                                   {"data_dir", config.data_dir},
+                                   {"threads", server.threads()},
+                                   {"workers", work.size()}});
+  if (!config.port_file.empty()) {
+    if (Status s = writeFileDurable(config.port_file, std::to_string(server.port()) + "\n"); !s.isOk()) {
+      return fail(s.message());
+    }
+  }
+  Maintenance maintenance(registry, config);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  logInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  server.stop();
+  logInfo("stopped");
+  return 0;
+}

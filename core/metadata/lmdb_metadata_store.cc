@@ -1,0 +1,311 @@
+#include "core/metadata/lmdb_metadata_store.h"
+
+#include "shared/store/lmdb.h"
+
+namespace wharf {
+namespace {
+
+std::string key2(const std::string& a, const std::string& b) {
+  std::string k;
+  k.reserve(a.size() + b.size() + 1);
+  k += a;
+  k += '\0';
+  k += b;
+  return k;
+}
+
+// Records are JSON objects; anything else reads as an empty object (value() then gives
+// the defaults instead of throwing).
+nlohmann::json parseJson(std::string_view v) {
+  auto j = nlohmann::json::parse(v, nullptr, false);
+  if (!j.is_object()) return nlohmann::json::object();
+  return j;
+}
+
+class LmdbMetadataStore final : public MetadataStore {
+ public:
+  Status init(const std::string& path, const LmdbMetadataOptions& options) {
+    LmdbEnv::Options eo;
+    eo.map_size = options.map_size;
+    eo.durable = options.durable;
+    auto env = LmdbEnv::open(path, eo);
+    if (!env.isOk()) return env.status();
+    env_ = std::move(env).value();
+    for (auto [name, dbi] : {std::pair{"meta", &meta_}, {"repos", &repos_}, {"blobs", &blobs_}, {"links", &links_},
+                             {"manifests", &manifests_}, {"tags", &tags_}, {"referrers", &referrers_},
+                             {"uploads", &uploads_}}) {
+      auto d = env_->openDb(name);
+      if (!d.isOk()) return d.status();
+      *dbi = *d;
+    }
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    std::string_view version;
+    Status st = txn->get(meta_, "schema", &version);
+    if (st.code() == Code::kNotFound) {
+      WHARF_RETURN_IF_ERROR(txn->put(meta_, "schema", std::to_string(kMetadataSchemaVersion)));
+      return txn->commit();
+    }
+    WHARF_RETURN_IF_ERROR(st);
+    if (version != std::to_string(kMetadataSchemaVersion)) {
+      return Status(Code::kCorruption, "metadata store " + path + " has schema version " + std::string(version) +
+                                           ", this build reads version " + std::to_string(kMetadataSchemaVersion));
+    }
+    return Status::ok();
+  }
+
+  Result<std::string> resolveTag(const std::string& repo, const std::string& tag) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(tags_, key2(repo, tag), &v).isOk()) return Status(Code::kManifestUnknown, "manifest unknown: tag " + tag);
+    return std::string(v);
+  }
+
+  Result<ManifestRecord> manifest(const std::string& repo, const std::string& digest) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(manifests_, key2(repo, digest), &v).isOk()) {
+      return Status(Code::kManifestUnknown, "manifest unknown: " + digest);
+    }
+    auto j = parseJson(v);
+    ManifestRecord r;
+    r.media_type = j.value("mediaType", "");
+    r.size = j.value("size", uint64_t{0});
+    r.subject = j.value("subject", "");
+    r.artifact_type = j.value("artifactType", "");
+    r.created_ms = j.value("created", int64_t{0});
+    return r;
+  }
+
+  bool blobLinked(const std::string& repo, const std::string& digest) override {
+    auto txn = env_->read();
+    return txn.isOk() && txn->has(links_, key2(repo, digest));
+  }
+
+  Result<uint64_t> blobSize(const std::string& digest) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(blobs_, digest, &v).isOk()) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    return parseJson(v).value("size", uint64_t{0});
+  }
+
+  bool repositoryExists(const std::string& repo) override {
+    auto txn = env_->read();
+    return txn.isOk() && txn->has(repos_, repo);
+  }
+
+  Result<UploadRecord> upload(const std::string& id) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(uploads_, id, &v).isOk()) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+    return uploadRecord(v);
+  }
+
+  Result<Page> tags(const std::string& repo, const std::string& last, size_t n) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    if (!txn->has(repos_, repo)) return Status(Code::kNameUnknown, "repository name not known to registry");
+    std::string prefix = repo + '\0';
+    Page page;
+    auto c = txn->cursor(tags_);
+    bool ok = last.empty() ? c.seek(prefix) : c.seek(prefix + last);
+    if (ok && !last.empty() && c.key() == prefix + last) ok = c.next();
+    for (; ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
+      if (page.items.size() == n) {
+        page.more = true;
+        break;
+      }
+      page.items.emplace_back(c.key().substr(prefix.size()));
+    }
+    return page;
+  }
+
+  Page repositories(const std::string& last, size_t n) override {
+    Page page;
+    auto txn = env_->read();
+    if (!txn.isOk()) return page;
+    auto c = txn->cursor(repos_);
+    bool ok = c.seek(last);
+    if (ok && !last.empty() && c.key() == last) ok = c.next();
+    for (; ok; ok = c.next()) {
+      if (page.items.size() == n) {
+        page.more = true;
+        break;
+      }
+      page.items.emplace_back(c.key());
+    }
+    return page;
+  }
+
+  std::vector<nlohmann::json> referrers(const std::string& repo, const std::string& subject) override {
+    std::vector<nlohmann::json> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    std::string prefix = key2(repo, subject) + '\0';
+    auto c = txn->cursor(referrers_);
+    for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
+      auto j = parseJson(c.value());
+      if (!j.empty()) out.push_back(std::move(j));
+    }
+    return out;
+  }
+
+  std::vector<std::pair<std::string, UploadRecord>> uploads() override {
+    std::vector<std::pair<std::string, UploadRecord>> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    auto c = txn->cursor(uploads_);
+    for (bool ok = c.first(); ok; ok = c.next()) out.emplace_back(std::string(c.key()), uploadRecord(c.value()));
+    return out;
+  }
+
+  Status createUpload(const std::string& id, const UploadRecord& record) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    nlohmann::json j = {{"repo", record.repository}, {"started", record.started_ms}};
+    WHARF_RETURN_IF_ERROR(txn->put(uploads_, id, j.dump()));
+    return txn->commit();
+  }
+
+  Status deleteUpload(const std::string& id) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    Status st = txn->del(uploads_, id);
+    if (st.code() == Code::kNotFound) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+    WHARF_RETURN_IF_ERROR(st);
+    return txn->commit();
+  }
+
+  Status commitBlob(const std::string& repo, const std::string& digest, uint64_t size, const std::string& upload_id,
+                    int64_t now_ms) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    if (!txn->has(blobs_, digest)) {
+      WHARF_RETURN_IF_ERROR(txn->put(blobs_, digest, nlohmann::json{{"size", size}, {"created", now_ms}}.dump()));
+    }
+    WHARF_RETURN_IF_ERROR(ensureRepo(*txn, repo, now_ms));
+    WHARF_RETURN_IF_ERROR(txn->put(links_, key2(repo, digest), ""));
+    if (!upload_id.empty()) {
+      Status st = txn->del(uploads_, upload_id);
+      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+    }
+    return txn->commit();
+  }
+
+  Status linkBlob(const std::string& repo, const std::string& digest, int64_t now_ms) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    if (!txn->has(blobs_, digest)) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    WHARF_RETURN_IF_ERROR(ensureRepo(*txn, repo, now_ms));
+    WHARF_RETURN_IF_ERROR(txn->put(links_, key2(repo, digest), ""));
+    return txn->commit();
+  }
+
+  Status unlinkBlob(const std::string& repo, const std::string& digest) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    Status st = txn->del(links_, key2(repo, digest));
+    if (st.code() == Code::kNotFound) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    WHARF_RETURN_IF_ERROR(st);
+    return txn->commit();
+  }
+
+  Status putManifest(const ManifestWrite& w, int64_t now_ms) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    for (const auto& b : w.blobs) {
+      if (!txn->has(links_, key2(w.repository, b))) {
+        return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + b);
+      }
+    }
+    for (const auto& m : w.manifests) {
+      if (!txn->has(manifests_, key2(w.repository, m))) {
+        return Status(Code::kManifestBlobUnknown, "manifest unknown to registry: " + m);
+      }
+    }
+    WHARF_RETURN_IF_ERROR(ensureRepo(*txn, w.repository, now_ms));
+    if (!txn->has(blobs_, w.digest)) {
+      WHARF_RETURN_IF_ERROR(
+          txn->put(blobs_, w.digest, nlohmann::json{{"size", w.record.size}, {"created", now_ms}}.dump()));
+    }
+    std::string mkey = key2(w.repository, w.digest);
+    std::string_view existing;
+    int64_t created = now_ms;
+    if (txn->get(manifests_, mkey, &existing).isOk()) created = parseJson(existing).value("created", now_ms);
+    nlohmann::json rec = {{"mediaType", w.record.media_type}, {"size", w.record.size}, {"created", created}};
+    if (!w.record.subject.empty()) rec["subject"] = w.record.subject;
+    if (!w.record.artifact_type.empty()) rec["artifactType"] = w.record.artifact_type;
+    WHARF_RETURN_IF_ERROR(txn->put(manifests_, mkey, rec.dump()));
+    if (w.tag) WHARF_RETURN_IF_ERROR(txn->put(tags_, key2(w.repository, *w.tag), w.digest));
+    if (!w.record.subject.empty()) {
+      WHARF_RETURN_IF_ERROR(txn->put(referrers_, key2(key2(w.repository, w.record.subject), w.digest),
+                                     w.referrer_descriptor.dump()));
+    }
+    return txn->commit();
+  }
+
+  Status deleteTag(const std::string& repo, const std::string& tag) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    Status st = txn->del(tags_, key2(repo, tag));
+    if (st.code() == Code::kNotFound) return Status(Code::kManifestUnknown, "manifest unknown: tag " + tag);
+    WHARF_RETURN_IF_ERROR(st);
+    return txn->commit();
+  }
+
+  Status deleteManifest(const std::string& repo, const std::string& digest) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    std::string mkey = key2(repo, digest);
+    std::string_view v;
+    if (!txn->get(manifests_, mkey, &v).isOk()) return Status(Code::kManifestUnknown, "manifest unknown: " + digest);
+    std::string subject = parseJson(v).value("subject", "");
+    WHARF_RETURN_IF_ERROR(txn->del(manifests_, mkey));
+    // Tags pointing at it.
+    std::string prefix = repo + '\0';
+    std::vector<std::string> doomed;
+    {
+      auto c = txn->cursor(tags_);
+      for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
+        if (c.value() == digest) doomed.emplace_back(c.key());
+      }
+    }
+    for (const auto& k : doomed) WHARF_RETURN_IF_ERROR(txn->del(tags_, k));
+    if (!subject.empty()) {
+      Status st = txn->del(referrers_, key2(key2(repo, subject), digest));
+      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+    }
+    return txn->commit();
+  }
+
+ private:
+  static UploadRecord uploadRecord(std::string_view v) {
+    auto j = parseJson(v);
+    UploadRecord r;
+    r.repository = j.value("repo", "");
+    r.started_ms = j.value("started", int64_t{0});
+    return r;
+  }
+
+  Status ensureRepo(WriteTxn& txn, const std::string& repo, int64_t now_ms) {
+    if (txn.has(repos_, repo)) return Status::ok();
+    return txn.put(repos_, repo, nlohmann::json{{"created", now_ms}}.dump());
+  }
+
+  std::unique_ptr<LmdbEnv> env_;
+  Dbi meta_ = 0, repos_ = 0, blobs_ = 0, links_ = 0, manifests_ = 0, tags_ = 0, referrers_ = 0, uploads_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MetadataStore>> openLmdbMetadataStore(const std::string& path, const LmdbMetadataOptions& options) {
+  auto store = std::make_unique<LmdbMetadataStore>();
+  WHARF_RETURN_IF_ERROR(store->init(path, options));
+  return std::unique_ptr<MetadataStore>(std::move(store));
+}
+
+}  // namespace wharf

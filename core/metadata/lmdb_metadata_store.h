@@ -1,0 +1,31 @@
+// The embedded MetadataStore backend on LMDB.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/metadata/metadata_store.h"
+
+namespace wharf {
+
+// Layout version of the LMDB databases below; stored in meta["schema"]. Opening a store
+// with another version is refused (a migration is needed).
+//
+//   meta       "schema"                         -> "1"
+//   repos      <repo>                           -> {"created":ms}
+//   blobs      <digest>                         -> {"size":n,"created":ms}   all content
+//   links      <repo> \0 <digest>               -> ""                        layer/config links
+//   manifests  <repo> \0 <digest>               -> {"mediaType","size","subject","artifactType","created"}
+//   tags       <repo> \0 <tag>                  -> <digest>
+//   referrers  <repo> \0 <subject> \0 <digest>  -> descriptor JSON
+//   uploads    <uuid>                           -> {"repo","started"}
+constexpr int kMetadataSchemaVersion = 1;
+
+struct LmdbMetadataOptions {
+  uint64_t map_size = 64ull << 30;
+  bool durable = true;
+};
+
+Result<std::unique_ptr<MetadataStore>> openLmdbMetadataStore(const std::string& path, const LmdbMetadataOptions& options);
+
+}  // namespace wharf

@@ -1,0 +1,90 @@
+// MetadataStore: the registry's index of repositories, tags, manifests, blob links,
+// referrers and uploads.
+//
+// Reads are cheap and never block (LMDB readers), so loop threads call them directly.
+// Writes block (one writer at a time, fsync on commit): call them on worker threads.
+// Every write method is one transaction: it happens entirely or not at all, and once it
+// returns OK it survives kill -9 and power loss.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/base/status.h"
+
+namespace wharf {
+
+struct ManifestRecord {
+  std::string media_type;
+  uint64_t size = 0;
+  std::string subject;        // digest of the subject manifest, if any
+  std::string artifact_type;  // effective artifact type (for referrers)
+  int64_t created_ms = 0;
+};
+
+struct UploadRecord {
+  std::string repository;
+  int64_t started_ms = 0;
+};
+
+struct Page {
+  std::vector<std::string> items;
+  bool more = false;  // items after the last one returned exist
+};
+
+struct ManifestWrite {
+  std::string repository;
+  std::string digest;
+  ManifestRecord record;
+  std::optional<std::string> tag;
+  nlohmann::json referrer_descriptor;      // set when record.subject is set
+  std::vector<std::string> blobs;          // config and layers: must be linked to the repository
+  std::vector<std::string> manifests;      // index children: must be manifests of the repository
+};
+
+class MetadataStore {
+ public:
+  virtual ~MetadataStore() = default;
+
+  // --- reads (any thread) ---
+  // kManifestUnknown when the tag does not exist.
+  virtual Result<std::string> resolveTag(const std::string& repo, const std::string& tag) = 0;
+  // kManifestUnknown when the repository has no such manifest.
+  virtual Result<ManifestRecord> manifest(const std::string& repo, const std::string& digest) = 0;
+  virtual bool blobLinked(const std::string& repo, const std::string& digest) = 0;
+  // Size of a blob stored in the registry (any repository); kBlobUnknown otherwise.
+  virtual Result<uint64_t> blobSize(const std::string& digest) = 0;
+  virtual bool repositoryExists(const std::string& repo) = 0;
+  // kBlobUploadUnknown when there is no such upload.
+  virtual Result<UploadRecord> upload(const std::string& id) = 0;
+  // Sorted; starts after `last`; at most n items. kNameUnknown for an unknown repository.
+  virtual Result<Page> tags(const std::string& repo, const std::string& last, size_t n) = 0;
+  virtual Page repositories(const std::string& last, size_t n) = 0;
+  // Descriptors of the manifests whose subject is `subject`, in digest order.
+  virtual std::vector<nlohmann::json> referrers(const std::string& repo, const std::string& subject) = 0;
+  virtual std::vector<std::pair<std::string, UploadRecord>> uploads() = 0;
+
+  // --- writes (worker threads) ---
+  virtual Status createUpload(const std::string& id, const UploadRecord& record) = 0;
+  virtual Status deleteUpload(const std::string& id) = 0;
+  // Records the blob, links it to the repository and drops the upload, together.
+  virtual Status commitBlob(const std::string& repo, const std::string& digest, uint64_t size,
+                            const std::string& upload_id, int64_t now_ms) = 0;
+  // Links an existing blob into a repository (mount). kBlobUnknown if it is not stored.
+  virtual Status linkBlob(const std::string& repo, const std::string& digest, int64_t now_ms) = 0;
+  // kBlobUnknown if the blob is not linked to the repository.
+  virtual Status unlinkBlob(const std::string& repo, const std::string& digest) = 0;
+  // Checks every referenced blob and child manifest (kManifestBlobUnknown naming the
+  // first missing one), then stores the manifest, its tag and its referrer entry.
+  virtual Status putManifest(const ManifestWrite& write, int64_t now_ms) = 0;
+  // kManifestUnknown when the tag does not exist.
+  virtual Status deleteTag(const std::string& repo, const std::string& tag) = 0;
+  // Removes the manifest, every tag pointing at it and its referrer entry.
+  // kManifestUnknown when absent.
+  virtual Status deleteManifest(const std::string& repo, const std::string& digest) = 0;
+};
+
+}  // namespace wharf

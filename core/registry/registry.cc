@@ -1,0 +1,223 @@
+#include "core/registry/registry.h"
+
+#include "shared/base/ids.h"
+#include "shared/base/log.h"
+#include "shared/oci/manifest.h"
+#include "shared/oci/media_types.h"
+#include "shared/oci/names.h"
+
+namespace wharf {
+
+Result<BlobFile> Registry::openBlob(const std::string& repo, const Digest& digest) {
+  std::string d = digest.str();
+  if (!meta_.blobLinked(repo, d)) {
+    // Manifests are content of their repository too.
+    if (!meta_.manifest(repo, d).isOk()) return Status(Code::kBlobUnknown, "blob unknown to registry");
+  }
+  auto f = blobs_.open(digest);
+  if (!f.isOk() && f.status().code() == Code::kBlobUnknown) {
+    logError("blob linked but missing from the blob store", {{"repository", repo}, {"digest", d}});
+  }
+  return f;
+}
+
+Result<ManifestHit> Registry::resolveManifest(const std::string& repo, const std::string& reference) {
+  ManifestHit hit;
+  if (isDigestReference(reference)) {
+    auto d = Digest::parse(reference);
+    if (!d.isOk()) return d.status();
+    hit.digest = d->str();
+  } else {
+    WHARF_RETURN_IF_ERROR(validateTag(reference));
+    auto t = meta_.resolveTag(repo, reference);
+    if (!t.isOk()) return t.status();
+    hit.digest = *t;
+  }
+  auto rec = meta_.manifest(repo, hit.digest);
+  if (!rec.isOk()) return rec.status();
+  hit.record = std::move(rec).value();
+  return hit;
+}
+
+Result<BlobFile> Registry::openContent(const std::string& digest) {
+  auto d = Digest::parse(digest);
+  if (!d.isOk()) return d.status();
+  return blobs_.open(*d);
+}
+
+Status Registry::checkUpload(const std::string& repo, const std::string& id) {
+  if (!isUuid(id)) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+  auto rec = meta_.upload(id);
+  if (!rec.isOk()) return rec.status();
+  // An upload is bound to its repository: another repository never sees it.
+  if (rec->repository != repo) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+  return Status::ok();
+}
+
+Result<uint64_t> Registry::uploadOffset(const std::string& repo, const std::string& id) {
+  WHARF_RETURN_IF_ERROR(checkUpload(repo, id));
+  return blobs_.uploadSize(id);
+}
+
+Result<std::string> Registry::startUpload(const std::string& repo, bool recorded) {
+  std::string id = newUuid();
+  WHARF_RETURN_IF_ERROR(blobs_.createUpload(id));
+  if (recorded) {
+    Status st = meta_.createUpload(id, UploadRecord{repo, clock_.nowMillis()});
+    if (!st.isOk()) {
+      (void)blobs_.removeUpload(id);
+      return st;
+    }
+  }
+  sessions_.create(id);
+  return id;
+}
+
+Status Registry::append(UploadSessions::Lease& lease, std::string_view data) {
+  auto& s = lease.session();
+  WHARF_RETURN_IF_ERROR(blobs_.append(lease.id(), s.offset, data));
+  if (s.hasher) s.hasher->update(data);
+  s.offset += data.size();
+  return Status::ok();
+}
+
+Result<uint64_t> Registry::finishUpload(const std::string& repo, UploadSessions::Lease& lease, const Digest& digest,
+                                        bool recorded) {
+  std::string id = lease.id();
+  auto& s = lease.session();
+  std::optional<Digest> known;
+  if (s.hasher && s.hasher->algorithm() == digest.algorithm()) known = s.hasher->digest();
+  auto size = blobs_.commitUpload(id, digest, known ? &*known : nullptr);
+  if (!size.isOk()) {
+    if (size.status().code() == Code::kDigestInvalid) {
+      // Nothing is stored from a mismatching upload.
+      (void)blobs_.removeUpload(id);
+      if (recorded) (void)meta_.deleteUpload(id);
+      sessions_.erase(id);
+    }
+    return size.status();
+  }
+  Status st = meta_.commitBlob(repo, digest.str(), *size, recorded ? id : "", clock_.nowMillis());
+  sessions_.erase(id);
+  if (!st.isOk()) return st;
+  return *size;
+}
+
+Status Registry::cancelUpload(const std::string& repo, const std::string& id) {
+  WHARF_RETURN_IF_ERROR(checkUpload(repo, id));
+  auto lease = sessions_.acquire(id);
+  if (!lease.isOk() && lease.status().code() != Code::kBlobUploadUnknown) return lease.status();
+  WHARF_RETURN_IF_ERROR(meta_.deleteUpload(id));
+  WHARF_RETURN_IF_ERROR(blobs_.removeUpload(id));
+  if (lease.isOk()) lease->reset();
+  sessions_.erase(id);
+  return Status::ok();
+}
+
+void Registry::discardUpload(UploadSessions::Lease& lease) {
+  (void)blobs_.removeUpload(lease.id());
+  sessions_.erase(lease.id());
+}
+
+Result<bool> Registry::mount(const std::string& repo, const std::string& from, const Digest& digest) {
+  std::string d = digest.str();
+  if (!from.empty()) {
+    WHARF_RETURN_IF_ERROR(validateRepositoryName(from));
+    if (!meta_.blobLinked(from, d)) return false;
+  } else if (!meta_.blobSize(d).isOk()) {
+    return false;
+  }
+  Status st = meta_.linkBlob(repo, d, clock_.nowMillis());
+  if (st.code() == Code::kBlobUnknown) return false;
+  if (!st.isOk()) return st;
+  return true;
+}
+
+Result<PutManifestResult> Registry::putManifest(const std::string& repo, const std::string& reference,
+                                                const std::string& body, const std::string& content_type) {
+  std::optional<std::string> tag;
+  DigestAlgorithm algorithm = DigestAlgorithm::kSha256;
+  std::optional<Digest> claimed;
+  if (isDigestReference(reference)) {
+    auto d = Digest::parse(reference);
+    if (!d.isOk()) return d.status();
+    claimed = *d;
+    algorithm = d->algorithm();
+  } else {
+    WHARF_RETURN_IF_ERROR(validateTag(reference));
+    tag = reference;
+  }
+  auto m = parseManifest(body, content_type);
+  if (!m.isOk()) return m.status();
+  Digest digest = digestOf(body, algorithm);
+  if (claimed && !(digest == *claimed)) {
+    return Status(Code::kDigestInvalid, "manifest content has digest " + digest.str() + ", not " + claimed->str());
+  }
+
+  ManifestWrite w;
+  w.repository = repo;
+  w.digest = digest.str();
+  w.tag = tag;
+  w.record.media_type = m->media_type;
+  w.record.size = body.size();
+  w.record.artifact_type = m->effectiveArtifactType();
+  if (m->config) w.blobs.push_back(m->config->digest.str());
+  for (const auto& l : m->layers) {
+    if (media::isNonDistributable(l.media_type) && l.has_urls) continue;
+    w.blobs.push_back(l.digest.str());
+  }
+  for (const auto& c : m->manifests) w.manifests.push_back(c.digest.str());
+  if (m->subject) {
+    w.record.subject = m->subject->digest.str();
+    Descriptor self;
+    self.media_type = m->media_type;
+    self.digest = digest;
+    self.size = static_cast<int64_t>(body.size());
+    self.artifact_type = w.record.artifact_type;
+    self.annotations = m->annotations;
+    w.referrer_descriptor = self.toJson();
+  }
+  auto stored = blobs_.put(body, algorithm);
+  if (!stored.isOk()) return stored.status();
+  WHARF_RETURN_IF_ERROR(meta_.putManifest(w, clock_.nowMillis()));
+  return PutManifestResult{w.digest, w.record.subject};
+}
+
+Status Registry::deleteManifest(const std::string& repo, const std::string& reference) {
+  if (isDigestReference(reference)) {
+    auto d = Digest::parse(reference);
+    if (!d.isOk()) return d.status();
+    return meta_.deleteManifest(repo, d->str());
+  }
+  WHARF_RETURN_IF_ERROR(validateTag(reference));
+  return meta_.deleteTag(repo, reference);
+}
+
+Status Registry::deleteBlob(const std::string& repo, const Digest& digest) {
+  return meta_.unlinkBlob(repo, digest.str());
+}
+
+size_t Registry::purgeUploads(int64_t max_age_ms) {
+  int64_t cutoff = clock_.nowMillis() - max_age_ms;
+  size_t removed = 0;
+  for (const auto& [id, mtime] : blobs_.listUploads()) {
+    if (mtime > cutoff) continue;
+    auto rec = meta_.upload(id);
+    auto lease = sessions_.acquire(id);
+    if (!lease.isOk()) continue;  // in use right now
+    if (rec.isOk()) (void)meta_.deleteUpload(id);
+    if (blobs_.removeUpload(id).isOk()) ++removed;
+    lease->reset();
+    sessions_.erase(id);
+  }
+  // Records whose file is gone.
+  for (const auto& [id, rec] : meta_.uploads()) {
+    if (rec.started_ms <= cutoff && !blobs_.uploadSize(id).isOk()) {
+      (void)meta_.deleteUpload(id);
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace wharf

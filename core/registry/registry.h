@@ -1,0 +1,79 @@
+// Registry: the operations of the distribution API over a BlobStore and a
+// MetadataStore, independent of HTTP.
+//
+// Threading: methods marked (loop) are cheap and may run on loop threads; the others
+// block on disk and run on worker threads. All are thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/metadata/metadata_store.h"
+#include "core/registry/upload_sessions.h"
+#include "shared/base/clock.h"
+#include "shared/oci/digest.h"
+#include "shared/store/blob_store.h"
+
+namespace wharf {
+
+struct ManifestHit {
+  std::string digest;
+  ManifestRecord record;
+};
+
+struct PutManifestResult {
+  std::string digest;
+  std::string subject;  // digest of the subject, if the manifest has one
+};
+
+class Registry {
+ public:
+  Registry(BlobStore& blobs, MetadataStore& meta, Clock& clock) : blobs_(blobs), meta_(meta), clock_(clock), sessions_(blobs) {}
+
+  MetadataStore& metadata() { return meta_; }
+  UploadSessions& sessions() { return sessions_; }
+
+  // (loop) A blob of the repository, open for reading. kBlobUnknown if it is not
+  // linked to the repository (or is one of its manifests).
+  Result<BlobFile> openBlob(const std::string& repo, const Digest& digest);
+  // (loop) Resolves a tag or digest reference to a manifest of the repository.
+  Result<ManifestHit> resolveManifest(const std::string& repo, const std::string& reference);
+  Result<BlobFile> openContent(const std::string& digest);
+  // (loop) The upload's size if it belongs to repo; kBlobUploadUnknown otherwise.
+  Result<uint64_t> uploadOffset(const std::string& repo, const std::string& id);
+  // (loop) kBlobUploadUnknown unless the upload exists and belongs to repo.
+  Status checkUpload(const std::string& repo, const std::string& id);
+
+  // Starts an upload bound to repo; returns its id. An unrecorded upload (monolithic
+  // POST, finished in the same request) has a file but no metadata record; after a
+  // crash its file is purged like any stale upload.
+  Result<std::string> startUpload(const std::string& repo, bool recorded = true);
+  // Appends to a leased upload at its current offset and hashes the bytes.
+  Status append(UploadSessions::Lease& lease, std::string_view data);
+  // Verifies and commits a leased upload as a blob of repo. On kDigestInvalid the
+  // upload is dropped: nothing is stored.
+  Result<uint64_t> finishUpload(const std::string& repo, UploadSessions::Lease& lease,
+                                const Digest& digest, bool recorded);
+  Status cancelUpload(const std::string& repo, const std::string& id);
+  // Drops a leased upload that will not be finished (its file and session).
+  void discardUpload(UploadSessions::Lease& lease);
+  // Cross-repository mount: links digest into repo when `from` has it (or, with from
+  // empty, when the registry holds it). Returns false when it cannot mount.
+  Result<bool> mount(const std::string& repo, const std::string& from, const Digest& digest);
+  Result<PutManifestResult> putManifest(const std::string& repo, const std::string& reference, const std::string& body,
+                                        const std::string& content_type);
+  Status deleteManifest(const std::string& repo, const std::string& reference);
+  Status deleteBlob(const std::string& repo, const Digest& digest);
+  // Removes uploads (recorded or not) untouched for longer than max_age_ms and not in
+  // use. Returns how many were removed.
+  size_t purgeUploads(int64_t max_age_ms);
+
+ private:
+  BlobStore& blobs_;
+  MetadataStore& meta_;
+  Clock& clock_;
+  UploadSessions sessions_;
+};
+
+}  // namespace wharf

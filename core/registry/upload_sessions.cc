@@ -1,0 +1,60 @@
+#include "core/registry/upload_sessions.h"
+
+namespace wharf {
+
+UploadSessions::Lease::~Lease() {
+  if (session_) owner_->release(session_.get());
+}
+
+void UploadSessions::create(const std::string& id) {
+  auto s = std::make_shared<Session>();
+  s->hasher.emplace(DigestAlgorithm::kSha256);
+  std::lock_guard lock(mu_);
+  sessions_[id] = std::move(s);
+}
+
+Result<std::unique_ptr<UploadSessions::Lease>> UploadSessions::acquire(const std::string& id) {
+  std::shared_ptr<Session> s;
+  {
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) {
+      s = it->second;
+      if (s->busy) return Status(Code::kRangeInvalid, "another request is writing to this upload");
+      s->busy = true;
+      return std::make_unique<Lease>(this, id, s);
+    }
+  }
+  // Not in memory (the process restarted): rebuild from the file.
+  auto size = blobs_.uploadSize(id);
+  if (!size.isOk()) return size.status();
+  s = std::make_shared<Session>();
+  s->offset = *size;
+  if (*size == 0) s->hasher.emplace(DigestAlgorithm::kSha256);
+  s->busy = true;
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = sessions_.emplace(id, s);
+  if (!inserted) {
+    if (it->second->busy) return Status(Code::kRangeInvalid, "another request is writing to this upload");
+    it->second->busy = true;
+    return std::make_unique<Lease>(this, id, it->second);
+  }
+  return std::make_unique<Lease>(this, id, s);
+}
+
+void UploadSessions::release(Session* s) {
+  std::lock_guard lock(mu_);
+  s->busy = false;
+}
+
+void UploadSessions::erase(const std::string& id) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(id);
+}
+
+size_t UploadSessions::size() {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
+}  // namespace wharf

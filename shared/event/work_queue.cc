@@ -1,0 +1,41 @@
+#include "shared/event/work_queue.h"
+
+namespace wharf {
+
+WorkQueue::WorkQueue(size_t threads) {
+  if (threads == 0) threads = 1;
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { worker(); });
+}
+
+WorkQueue::~WorkQueue() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void WorkQueue::submit(std::function<void()> task) {
+  {
+    std::lock_guard lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+void WorkQueue::worker() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+}  // namespace wharf

@@ -1,0 +1,641 @@
+#include "shared/http/connection.h"
+
+#include <sys/uio.h>
+#include <uv.h>
+
+#include <cstring>
+#include <ctime>
+
+#include "shared/base/clock.h"
+#include "shared/base/log.h"
+#include "shared/http/url.h"
+#include "shared/metrics/metrics.h"
+
+namespace wharf {
+namespace {
+
+constexpr size_t kReadChunk = 256 * 1024;
+// A response written before its request body was read: up to this many remaining body
+// bytes are read and dropped to keep the connection; more and the connection is closed.
+constexpr uint64_t kMaxDiscard = 1024 * 1024;
+
+Connection* self(llhttp_t* p) { return static_cast<Connection*>(p->data); }
+
+// "Date" header value, cached per thread and second.
+const std::string& httpDate() {
+  thread_local std::string cached;
+  thread_local time_t cached_at = 0;
+  time_t now = ::time(nullptr);
+  if (now != cached_at) {
+    std::tm tm;
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_at = now;
+  }
+  return cached;
+}
+
+struct HttpMetrics {
+  Counter& bytes_in = MetricsRegistry::global().counter("wharf_http_received_bytes_total", "Bytes received from HTTP clients.");
+  Counter& bytes_out = MetricsRegistry::global().counter("wharf_http_sent_bytes_total", "Bytes sent to HTTP clients.");
+  Gauge& open = MetricsRegistry::global().gauge("wharf_http_connections", "Open HTTP connections.");
+  Counter& timeouts = MetricsRegistry::global().counter("wharf_http_timeouts_total", "Connections closed for inactivity.");
+  Counter& parse_errors = MetricsRegistry::global().counter("wharf_http_bad_requests_total", "Malformed requests refused by the HTTP layer.");
+  static HttpMetrics& get() {
+    static HttpMetrics m;
+    return m;
+  }
+};
+
+}  // namespace
+
+const llhttp_settings_t& Connection::settings() {
+  static llhttp_settings_t s = [] {
+    llhttp_settings_t st;
+    llhttp_settings_init(&st);
+    st.on_message_begin = &Connection::onMessageBegin;
+    st.on_url = &Connection::onUrl;
+    st.on_header_field = &Connection::onHeaderField;
+    st.on_header_value = &Connection::onHeaderValue;
+    st.on_headers_complete = &Connection::onHeadersComplete;
+    st.on_body = &Connection::onBody;
+    st.on_message_complete = &Connection::onMessageComplete;
+    return st;
+  }();
+  return s;
+}
+
+Connection::Connection(Loop& loop, std::unique_ptr<Transport> transport, std::string peer, const ServerLimits& limits,
+                       const Handler& handler, OnClosed on_closed)
+    : loop_(loop),
+      transport_(std::move(transport)),
+      peer_(std::move(peer)),
+      limits_(limits),
+      handler_(handler),
+      on_closed_(std::move(on_closed)),
+      timer_(loop) {
+  llhttp_init(&parser_, HTTP_REQUEST, &settings());
+  parser_.data = this;
+  HttpMetrics::get().open.add(1);
+}
+
+Connection::~Connection() { HttpMetrics::get().open.add(-1); }
+
+void Connection::start() {
+  poller_ = std::make_unique<Poller>(loop_, transport_->fd(), [this](int ev) { onEvents(ev); });
+  updateInterest();
+  updateTimer();
+}
+
+void Connection::beginShutdown() {
+  shutting_down_ = true;
+  keep_alive_ = false;
+  if (!ex_ && !request_started_ && out_.empty()) close();
+}
+
+void Connection::close() {
+  if (closing_) return;
+  closing_ = true;
+  poller_.reset();
+  timer_.stop();
+  if (ex_) {
+    auto ex = std::move(ex_);
+    ex->conn_ = nullptr;
+    auto body_cb = std::move(body_cb_);
+    if (body_cb) body_cb(Status(Code::kCancelled, "client connection closed"), {}, false);
+    if (!ex->responded_ || response_pending_) {
+      if (ex->on_abort_) ex->on_abort_();
+    }
+    ex->on_abort_ = nullptr;
+  }
+  on_closed_(this);
+  loop_.post([this] { delete this; });
+}
+
+// --- llhttp callbacks -------------------------------------------------------------
+
+int Connection::onMessageBegin(llhttp_t* p) {
+  Connection* c = self(p);
+  c->request_started_ = true;
+  c->building_ = Request();
+  c->field_.clear();
+  c->value_.clear();
+  c->in_value_ = false;
+  c->header_bytes_ = 0;
+  return 0;
+}
+
+int Connection::onUrl(llhttp_t* p, const char* at, size_t len) {
+  Connection* c = self(p);
+  c->building_.target.append(at, len);
+  c->header_bytes_ += len;
+  if (c->building_.target.size() > c->limits_.max_url_bytes) {
+    c->parse_error_status_ = 414;
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
+  Connection* c = self(p);
+  if (c->in_value_) {
+    c->building_.headers.add(std::move(c->field_), std::move(c->value_));
+    c->field_.clear();
+    c->value_.clear();
+    c->in_value_ = false;
+    if (c->building_.headers.size() >= c->limits_.max_headers) {
+      c->parse_error_status_ = 431;
+      return HPE_USER;
+    }
+  }
+  c->field_.append(at, len);
+  c->header_bytes_ += len;
+  if (c->header_bytes_ > c->limits_.max_header_bytes) {
+    c->parse_error_status_ = 431;
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int Connection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
+  Connection* c = self(p);
+  c->in_value_ = true;
+  c->value_.append(at, len);
+  c->header_bytes_ += len;
+  if (c->header_bytes_ > c->limits_.max_header_bytes) {
+    c->parse_error_status_ = 431;
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int Connection::onHeadersComplete(llhttp_t* p) {
+  Connection* c = self(p);
+  if (c->in_value_ || !c->field_.empty()) {
+    c->building_.headers.add(std::move(c->field_), std::move(c->value_));
+    if (c->building_.headers.size() > c->limits_.max_headers) {
+      c->parse_error_status_ = 431;
+      return HPE_USER;
+    }
+  }
+  Request& r = c->building_;
+  r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+  r.chunked = (p->flags & F_CHUNKED) != 0;
+  if (p->flags & F_CONTENT_LENGTH) r.content_length = p->content_length;
+  r.keep_alive = llhttp_should_keep_alive(p) != 0;
+  if (const std::string* e = r.headers.get("expect")) {
+    r.expect_continue = strcasecmp(e->c_str(), "100-continue") == 0;
+  }
+  c->pause_ = Pause::kHeaders;
+  return HPE_PAUSED;
+}
+
+int Connection::onBody(llhttp_t* p, const char* at, size_t len) {
+  Connection* c = self(p);
+  if (!c->discard_body_) c->body_buf_.append(at, len);
+  return 0;
+}
+
+int Connection::onMessageComplete(llhttp_t* p) {
+  Connection* c = self(p);
+  c->message_complete_ = true;
+  c->pause_ = Pause::kMessage;
+  return HPE_PAUSED;
+}
+
+// --- input ------------------------------------------------------------------------
+
+void Connection::onEvents(int events) {
+  if (closing_) return;
+  if (events & Poller::kWritable) {
+    flush();
+    if (closing_) return;
+  }
+  if (events & Poller::kReadable) doRead();
+}
+
+void Connection::doRead() {
+  thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
+  for (int i = 0; i < 4 && !closing_ && wantRead(); ++i) {
+    IoResult r = transport_->read(buf.get(), kReadChunk);
+    if (r.kind == IoResult::kWantRead || r.kind == IoResult::kWantWrite) break;
+    if (r.kind == IoResult::kEof || r.kind == IoResult::kError) {
+      if (request_started_ && !message_complete_ && !ex_ && parse_error_status_ == 0) {
+        // A request cut short before its headers were complete: nothing to answer.
+      }
+      close();
+      return;
+    }
+    HttpMetrics::get().bytes_in.inc(r.bytes);
+    parse(buf.get(), r.bytes);
+    // TLS may hold decrypted bytes the socket no longer signals: read until it wants more.
+    if (r.bytes < kReadChunk && !transport_->secure()) break;
+    if (transport_->secure()) i = 0;
+  }
+  if (closing_) return;
+  deliverBody();
+  if (closing_) return;
+  updateInterest();
+  updateTimer();
+}
+
+void Connection::parse(const char* data, size_t len) {
+  while (len > 0 && !closing_) {
+    llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+    if (err == HPE_OK) return;
+    if (err != HPE_PAUSED) {
+      int status = parse_error_status_ != 0 ? parse_error_status_ : 400;
+      HttpMetrics::get().parse_errors.inc();
+      failRequest(status, llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "malformed request");
+      return;
+    }
+    const char* pos = llhttp_get_error_pos(&parser_);
+    size_t used = static_cast<size_t>(pos - data);
+    data += used;
+    len -= used;
+    llhttp_resume(&parser_);
+    Pause why = pause_;
+    pause_ = Pause::kNone;
+    if (why == Pause::kHeaders) {
+      dispatch();
+    } else if (why == Pause::kMessage) {
+      if (!response_pending_ && ex_ && ex_->responded_) {
+        finishRequest();
+      } else {
+        // Wait for the response before parsing further (pipelining is sequential).
+        if (len > 0) {
+          in_.assign(data, len);
+          in_pos_ = 0;
+        }
+        return;
+      }
+    }
+  }
+}
+
+void Connection::dispatch() {
+  auto ex = std::make_shared<Exchange>();
+  ex->request_ = std::move(building_);
+  ex->request_.peer = peer_;
+  ex->loop_ = &loop_;
+  ex->conn_ = this;
+  ex->start_ms_ = monotonicMillis();
+  ex_ = ex;
+  message_complete_ = false;
+  body_buf_.clear();
+  body_requested_ = false;
+  discard_body_ = false;
+  continue_sent_ = false;
+  head_only_ = ex->request_.method == "HEAD";
+  if (!ex->request_.keep_alive || shutting_down_) keep_alive_ = false;
+  Status st = splitTarget(ex->request_.target, &ex->request_.path, &ex->request_.query);
+  if (!st.isOk()) {
+    Response r = Response::json(400, R"({"errors":[{"code":"UNSUPPORTED","message":")" + st.message() + R"("}]})");
+    respond(std::move(r));
+    return;
+  }
+  handler_(ex);
+}
+
+void Connection::readBody(Exchange::BodyCallback cb) {
+  WHARF_ASSERT(!body_cb_);
+  if (closing_) {
+    cb(Status(Code::kCancelled, "client connection closed"), {}, false);
+    return;
+  }
+  body_requested_ = true;
+  if (ex_->request_.expect_continue && !continue_sent_ && !message_complete_) {
+    continue_sent_ = true;
+    queue("HTTP/1.1 100 Continue\r\n\r\n");
+    flush();
+    if (closing_) return;
+  }
+  body_cb_ = std::move(cb);
+  deliverBody();
+  if (!closing_) {
+    updateInterest();
+    updateTimer();
+  }
+}
+
+void Connection::deliverBody() {
+  if (!body_cb_ || (body_buf_.empty() && !message_complete_)) return;
+  auto cb = std::move(body_cb_);
+  body_cb_ = nullptr;
+  std::string data;
+  data.swap(body_buf_);
+  cb(Status::ok(), std::move(data), message_complete_);
+}
+
+// --- output -----------------------------------------------------------------------
+
+void Connection::queue(std::string data) {
+  Segment s;
+  s.data = std::move(data);
+  out_.push_back(std::move(s));
+}
+
+void Connection::respond(Response r) {
+  Exchange& ex = *ex_;
+  WHARF_ASSERT(!ex.responded_);
+  ex.responded_ = true;
+  status_ = r.status;
+  if (!message_complete_ && ex.request_.hasBody()) {
+    // The body was not (fully) read. Keep the connection only if what is left is small
+    // and the client is not waiting for a "100 Continue" we never sent.
+    const Request& q = ex.request_;
+    bool waiting_for_continue = q.expect_continue && !continue_sent_;
+    uint64_t remaining = q.content_length ? *q.content_length : kMaxDiscard + 1;
+    if (waiting_for_continue || q.chunked || remaining > kMaxDiscard) keep_alive_ = false;
+    discard_body_ = true;
+    body_buf_.clear();
+  }
+  if (r.status >= 500 && r.status != 503) keep_alive_ = keep_alive_ && message_complete_;
+
+  uint64_t length = r.bodyLength();
+  std::string head;
+  head.reserve(256);
+  head += "HTTP/1.1 ";
+  head += std::to_string(r.status);
+  head += ' ';
+  head += reasonPhrase(r.status);
+  head += "\r\nDate: ";
+  head += httpDate();
+  head += "\r\n";
+  for (const auto& f : r.headers.fields()) {
+    if (f.name == "content-length" || f.name == "connection") continue;
+    // Header names were lower-cased on add; HTTP/1.1 names are case-insensitive.
+    head += f.name;
+    head += ": ";
+    head += f.value;
+    head += "\r\n";
+  }
+  if (r.status != 204 && r.status != 304 && !(r.status >= 100 && r.status < 200)) {
+    head += "Content-Length: ";
+    head += std::to_string(length);
+    head += "\r\n";
+  }
+  if (!keep_alive_) head += "Connection: close\r\n";
+  head += "\r\n";
+  if (!head_only_) {
+    if (auto* s = std::get_if<std::string>(&r.body)) {
+      head += *s;  // small bodies go out in the same write as the headers
+    }
+  }
+  queue(std::move(head));
+  if (!head_only_) {
+    if (auto* f = std::get_if<FileBody>(&r.body); f != nullptr && f->length > 0) {
+      Segment s;
+      s.file = f->fd;
+      s.offset = f->offset;
+      s.length = f->length;
+      out_.push_back(std::move(s));
+    }
+  }
+  response_pending_ = true;
+  body_cb_ = nullptr;
+  flush();
+}
+
+void Connection::flush() {
+  if (closing_) return;
+  uint64_t sent = 0;
+  while (!out_.empty()) {
+    Segment& front = out_.front();
+    IoResult r;
+    if (!front.file) {
+      iovec iov[16];
+      int n = 0;
+      size_t skip = out_front_done_;
+      for (auto it = out_.begin(); it != out_.end() && n < 16 && !it->file; ++it) {
+        iov[n].iov_base = const_cast<char*>(it->data.data()) + skip;
+        iov[n].iov_len = it->data.size() - skip;
+        skip = 0;
+        ++n;
+      }
+      r = transport_->writev(iov, n);
+      if (r.kind == IoResult::kOk) {
+        size_t left = r.bytes;
+        sent += r.bytes;
+        while (left > 0 && !out_.empty() && !out_.front().file) {
+          size_t avail = out_.front().data.size() - out_front_done_;
+          if (left >= avail) {
+            left -= avail;
+            out_.pop_front();
+            out_front_done_ = 0;
+          } else {
+            out_front_done_ += left;
+            left = 0;
+          }
+        }
+        continue;
+      }
+    } else {
+      uint64_t remaining = front.length - out_front_done_;
+      size_t chunk = static_cast<size_t>(std::min<uint64_t>(remaining, 1u << 30));
+      r = transport_->sendFile(front.file->get(), front.offset + out_front_done_, chunk);
+      if (r.kind == IoResult::kOk) {
+        sent += r.bytes;
+        out_front_done_ += r.bytes;
+        if (out_front_done_ == front.length) {
+          out_.pop_front();
+          out_front_done_ = 0;
+        }
+        continue;
+      }
+    }
+    if (r.kind == IoResult::kWantWrite || r.kind == IoResult::kWantRead) {
+      write_blocked_ = true;
+      HttpMetrics::get().bytes_out.inc(sent);
+      updateInterest();
+      updateTimer();
+      return;
+    }
+    // EOF or error while writing: the peer is gone.
+    HttpMetrics::get().bytes_out.inc(sent);
+    close();
+    return;
+  }
+  HttpMetrics::get().bytes_out.inc(sent);
+  write_blocked_ = false;
+  if (response_pending_) onResponseWritten();
+  if (!closing_) {
+    updateInterest();
+    updateTimer();
+  }
+}
+
+void Connection::onResponseWritten() {
+  response_pending_ = false;
+  if (ex_) {
+    auto& m = MetricsRegistry::global();
+    m.histogram("wharf_http_request_duration_seconds", "Time from request headers to the last response byte.")
+        .observe(static_cast<double>(monotonicMillis() - ex_->start_ms_) / 1000.0);
+    m.counter("wharf_http_requests_total", "HTTP requests by status code.", "code=\"" + std::to_string(status_) + "\"")
+        .inc();
+  }
+  if (!keep_alive_) {
+    close();
+    return;
+  }
+  if (message_complete_) {
+    finishRequest();
+  }
+  // Otherwise the rest of the body is read and dropped; onMessageComplete finishes.
+}
+
+void Connection::finishRequest() {
+  if (ex_) {
+    ex_->conn_ = nullptr;
+    ex_->on_abort_ = nullptr;
+    ex_.reset();
+  }
+  request_started_ = false;
+  message_complete_ = false;
+  body_buf_.clear();
+  body_cb_ = nullptr;
+  discard_body_ = false;
+  if (shutting_down_) {
+    close();
+    return;
+  }
+  // Parse what was pipelined behind this request.
+  if (in_pos_ < in_.size()) {
+    std::string pending;
+    pending.swap(in_);
+    size_t pos = in_pos_;
+    in_pos_ = 0;
+    parse(pending.data() + pos, pending.size() - pos);
+    if (closing_) return;
+    deliverBody();
+  }
+  if (!closing_) {
+    updateInterest();
+    updateTimer();
+  }
+}
+
+void Connection::failRequest(int status, const std::string& why) {
+  logDebug("bad request", {{"peer", peer_}, {"status", status}, {"reason", why}});
+  keep_alive_ = false;
+  if (ex_ && ex_->responded_) {
+    close();  // a malformed body after a response was started: nothing more to say
+    return;
+  }
+  if (ex_) {
+    // The body turned out malformed while the handler was reading it.
+    auto cb = std::move(body_cb_);
+    body_cb_ = nullptr;
+    if (cb) cb(Status(Code::kInvalidArgument, "malformed request body: " + why), {}, false);
+    if (closing_ || !ex_ || ex_->responded_) return;
+    close();
+    return;
+  }
+  ex_ = std::make_shared<Exchange>();
+  ex_->loop_ = &loop_;
+  ex_->conn_ = this;
+  ex_->start_ms_ = monotonicMillis();
+  message_complete_ = true;
+  head_only_ = false;
+  respond(Response::text(status, std::string(reasonPhrase(status)) + "\n"));
+}
+
+// --- readiness and timeouts -------------------------------------------------------
+
+bool Connection::wantRead() const {
+  if (closing_ || in_pos_ < in_.size()) return false;
+  if (!ex_) return true;
+  if (message_complete_) return false;
+  if (discard_body_) return true;
+  return body_buf_.size() < limits_.body_buffer_bytes;
+}
+
+void Connection::updateInterest() {
+  if (!poller_) return;
+  int events = 0;
+  bool read = wantRead();
+  if (read) events |= Poller::kReadable;
+  if (read && transport_->secure() && !(poller_->watching() & Poller::kReadable)) {
+    // Bytes TLS already decrypted are not signalled by the socket: look now.
+    loop_.post([this] {
+      if (!closing_) doRead();
+    });
+  }
+  if (write_blocked_) events |= Poller::kWritable;
+  poller_->watch(events);
+}
+
+void Connection::updateTimer() {
+  if (closing_) return;
+  uint64_t timeout = 0;
+  if (write_blocked_) {
+    timeout = limits_.io_timeout_ms;
+  } else if (wantRead()) {
+    bool idle = !ex_ && !request_started_;
+    // While a handler works on a body it holds, the client is not the one to blame.
+    bool client_turn = !ex_ || body_cb_ != nullptr || !body_requested_ || discard_body_;
+    if (!client_turn) {
+      timer_.stop();
+      return;
+    }
+    timeout = idle ? limits_.idle_timeout_ms : limits_.io_timeout_ms;
+  } else {
+    timer_.stop();
+    return;
+  }
+  timer_.start(timeout, [this] {
+    HttpMetrics::get().timeouts.inc();
+    logDebug("connection timed out", {{"peer", peer_}});
+    close();
+  });
+}
+
+// --- Exchange ---------------------------------------------------------------------
+
+void Exchange::readBody(BodyCallback cb) {
+  if (conn_ == nullptr) {
+    cb(Status(Code::kCancelled, "client connection closed"), {}, false);
+    return;
+  }
+  conn_->readBody(std::move(cb));
+}
+
+void Exchange::readFullBody(size_t max_bytes, std::function<void(Status, std::string)> cb) {
+  const auto& len = request_.content_length;
+  if (len && *len > max_bytes) {
+    cb(Status(Code::kTooLarge, "body of " + std::to_string(*len) + " bytes is over the limit of " +
+                                   std::to_string(max_bytes)),
+       {});
+    return;
+  }
+  auto acc = std::make_shared<std::string>();
+  auto self = shared_from_this();
+  auto step = std::make_shared<std::function<void(Status, std::string, bool)>>();
+  *step = [self, acc, max_bytes, cb, step](Status st, std::string data, bool end) {
+    // Terminal branches drop the self-reference (the closure owns *step) only after
+    // copying what they still need.
+    auto finish = [&](Status result, std::string body) {
+      auto done = cb;
+      auto keep = step;
+      *keep = nullptr;
+      done(std::move(result), std::move(body));
+    };
+    if (!st.isOk()) return finish(st, {});
+    acc->append(data);
+    if (acc->size() > max_bytes) {
+      return finish(Status(Code::kTooLarge, "body is over the limit of " + std::to_string(max_bytes) + " bytes"), {});
+    }
+    if (end) return finish(Status::ok(), std::move(*acc));
+    self->readBody(*step);
+  };
+  readBody(*step);
+}
+
+void Exchange::respond(Response response) {
+  if (conn_ == nullptr || responded_) return;
+  conn_->respond(std::move(response));
+}
+
+}  // namespace wharf

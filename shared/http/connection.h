@@ -1,0 +1,117 @@
+// Connection: one HTTP/1.1 connection on a loop thread (internal to the server).
+//
+// A small state machine. Requests are handled one at a time in arrival order
+// (pipelined requests wait, unparsed, until the previous response is written). Reading
+// stops whenever the current request body has body_buffer_bytes buffered and the
+// handler has not taken them, so a slow consumer never makes the server buffer a whole
+// body; responses from files go out with sendfile(2) as the socket drains, so a slow
+// client never makes it buffer a whole blob either. Every path ends in close().
+#pragma once
+
+#include <llhttp.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "shared/event/loop.h"
+#include "shared/http/server.h"
+#include "shared/net/listener.h"
+#include "shared/net/transport.h"
+
+namespace wharf {
+
+class Connection {
+ public:
+  using OnClosed = std::function<void(Connection*)>;
+  Connection(Loop& loop, std::unique_ptr<Transport> transport, std::string peer, const ServerLimits& limits,
+             const Handler& handler, OnClosed on_closed);
+  ~Connection();
+  void start();
+  // Closes now if idle, else after the current response.
+  void beginShutdown();
+  // Closes now. The Connection is deleted later on its loop (deferred delete).
+  void close();
+
+  // For Exchange.
+  void readBody(Exchange::BodyCallback cb);
+  void respond(Response response);
+
+ private:
+  enum class Pause { kNone, kHeaders, kMessage };
+  struct Segment {
+    std::string data;            // bytes to write, or
+    std::shared_ptr<Fd> file;    // a file range
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+
+  static int onMessageBegin(llhttp_t* p);
+  static int onUrl(llhttp_t* p, const char* at, size_t len);
+  static int onHeaderField(llhttp_t* p, const char* at, size_t len);
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t len);
+  static int onHeadersComplete(llhttp_t* p);
+  static int onBody(llhttp_t* p, const char* at, size_t len);
+  static int onMessageComplete(llhttp_t* p);
+  static const llhttp_settings_t& settings();
+
+  void onEvents(int events);
+  void doRead();
+  void parse(const char* data, size_t len);
+  void dispatch();
+  void deliverBody();
+  void flush();
+  void onResponseWritten();
+  void finishRequest();
+  void failRequest(int status, const std::string& why);
+  void updateInterest();
+  bool wantRead() const;
+  void updateTimer();
+  void queue(std::string data);
+
+  Loop& loop_;
+  std::unique_ptr<Transport> transport_;
+  std::string peer_;
+  const ServerLimits& limits_;
+  const Handler& handler_;
+  OnClosed on_closed_;
+  std::unique_ptr<Poller> poller_;
+  Timer timer_;
+  llhttp_t parser_;
+
+  // Input not yet parsed (only while the parser waits for a response).
+  std::string in_;
+  size_t in_pos_ = 0;
+  Pause pause_ = Pause::kNone;
+
+  // The request being parsed.
+  bool request_started_ = false;
+  Request building_;
+  std::string field_, value_;
+  bool in_value_ = false;
+  size_t header_bytes_ = 0;
+  int parse_error_status_ = 0;
+
+  // The request being handled.
+  std::shared_ptr<Exchange> ex_;
+  bool message_complete_ = false;
+  std::string body_buf_;
+  Exchange::BodyCallback body_cb_;
+  bool body_requested_ = false;
+  bool discard_body_ = false;
+  bool continue_sent_ = false;
+  bool head_only_ = false;
+  int status_ = 0;
+
+  // Output.
+  std::deque<Segment> out_;
+  size_t out_front_done_ = 0;  // bytes of out_.front() already written
+  bool response_pending_ = false;  // respond() called, bytes not all written
+  bool write_blocked_ = false;
+  bool keep_alive_ = true;
+  bool shutting_down_ = false;
+  bool closing_ = false;
+};
+
+}  // namespace wharf

@@ -1,0 +1,55 @@
+// TCP listening sockets (one per loop thread, SO_REUSEPORT) and readiness polling.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "shared/base/status.h"
+#include "shared/event/loop.h"
+
+typedef struct uv_poll_s uv_poll_t;
+
+namespace wharf {
+
+// Creates a non-blocking listening socket on host:port with SO_REUSEADDR and
+// SO_REUSEPORT, so that every loop thread can listen on the same port and the kernel
+// spreads connections. port 0 picks a free port; boundPort() tells which.
+Result<int> listenTcp(const std::string& host, int port, int backlog = 1024);
+int boundPort(int fd);
+
+// Watches one fd for readability/writability on a loop (level-triggered). The callback
+// receives the ready events; it may destroy the Poller.
+class Poller {
+ public:
+  static constexpr int kReadable = 1;
+  static constexpr int kWritable = 2;
+
+  Poller(Loop& loop, int fd, std::function<void(int events)> cb);
+  ~Poller();  // stops watching; the handle is freed in its close callback
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+  void watch(int events);  // 0 stops watching
+  int watching() const { return events_; }
+
+ private:
+  uv_poll_t* poll_;
+  std::function<void(int)> cb_;
+  int events_ = 0;
+};
+
+// Accepts connections from a listening fd on a loop and hands each accepted,
+// non-blocking, TCP_NODELAY fd (and its peer address text) to on_accept, which owns it.
+class Acceptor {
+ public:
+  Acceptor(Loop& loop, int listen_fd, std::function<void(int fd, std::string peer)> on_accept);
+  void pause();
+  void resume();
+
+ private:
+  void onReadable();
+  int fd_;
+  Poller poller_;
+  std::function<void(int, std::string)> on_accept_;
+};
+
+}  // namespace wharf

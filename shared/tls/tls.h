@@ -1,0 +1,55 @@
+// TLS with OpenSSL 3 over a non-blocking socket.
+//
+// TlsContext is built once from PEM files and shared by all connections (thread-safe
+// after construction). A TlsSession wraps one SSL object bound to one fd and is used
+// only on its connection's loop thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "shared/base/status.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+
+namespace wharf {
+
+class TlsContext {
+ public:
+  // Loads a server certificate chain and private key (PEM). Fails with a message naming
+  // the file when it cannot be read or the key does not match the certificate.
+  static Result<std::shared_ptr<TlsContext>> server(const std::string& cert_file, const std::string& key_file);
+  ~TlsContext();
+  SSL_CTX* raw() const { return ctx_; }
+
+ private:
+  explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
+  SSL_CTX* ctx_;
+};
+
+// The outcome of one non-blocking TLS I/O call.
+struct TlsIo {
+  enum Kind { kDone, kWantRead, kWantWrite, kEof, kError } kind;
+  size_t bytes = 0;
+};
+
+class TlsSession {
+ public:
+  TlsSession(const TlsContext& ctx, int fd);
+  ~TlsSession();
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  // Each call drives the handshake first when it is not finished.
+  TlsIo read(char* buf, size_t len);
+  TlsIo write(const char* buf, size_t len);
+
+ private:
+  TlsIo result(int ret);
+  SSL* ssl_;
+};
+
+}  // namespace wharf

@@ -22,6 +22,7 @@ void reply(const ExchangePtr& ex, Response response) {
   if (ApiContext::access_log && logEnabled(LogLevel::kInfo)) {
     logInfo("request", {{"method", req.method},
                         {"path", req.path},
+                        {"query", req.query},
                         {"status", response.status},
                         {"bytes", response.bodyLength()},
                         {"peer", req.peer}});

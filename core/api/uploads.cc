@@ -124,7 +124,8 @@ void finish(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, std
             const Digest& digest, bool recorded) {
   offload<Result<uint64_t>>(
       ctx, ex, [&ctx, name, lease, digest, recorded] { return ctx.registry.finishUpload(name, *lease, digest, recorded); },
-      [ex, name, digest](Result<uint64_t> size) {
+      [ex, name, digest, lease](Result<uint64_t> size) {
+        lease->release();
         if (!size.isOk()) return replyError(ex, size.status());
         reply(ex, blobCreated(name, digest.str()));
       });
@@ -141,8 +142,10 @@ void startSession(ApiContext& ctx, const ExchangePtr& ex, const std::string& nam
         if (!lease.isOk()) return replyError(ex, lease.status());
         std::shared_ptr<Lease> shared(std::move(lease).value());
         pump(ctx, ex, shared, [ex, name, id = *id, shared](Status st) {
+          uint64_t offset = shared->session().offset;
+          shared->release();
           if (!st.isOk()) return replyError(ex, st);
-          reply(ex, uploadStatus(202, name, id, shared->session().offset));
+          reply(ex, uploadStatus(202, name, id, offset));
         });
       });
 }
@@ -244,8 +247,10 @@ void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
   if (Status range = checkContentRange(req, offset); !range.isOk()) return replyRange(ex, name, id, offset, range);
 
   pump(ctx, ex, shared, [&ctx, ex, name, id, shared, digest](Status s) {
+    uint64_t offset = shared->session().offset;
+    if (!s.isOk() || !digest) shared->release();
     if (!s.isOk()) return replyError(ex, s);
-    if (!digest) return reply(ex, uploadStatus(202, name, id, shared->session().offset));
+    if (!digest) return reply(ex, uploadStatus(202, name, id, offset));
     finish(ctx, ex, name, shared, *digest, /*recorded=*/true);
   });
 }

@@ -2,8 +2,10 @@
 
 namespace wharf {
 
-UploadSessions::Lease::~Lease() {
-  if (session_) owner_->release(session_.get());
+void UploadSessions::Lease::release() {
+  if (released_ || !session_) return;
+  released_ = true;
+  owner_->release(session_.get());
 }
 
 void UploadSessions::create(const std::string& id) {

@@ -31,7 +31,10 @@ class UploadSessions {
     Lease(UploadSessions* owner, std::string id, std::shared_ptr<Session> s)
         : owner_(owner), id_(std::move(id)), session_(std::move(s)) {}
     Lease(Lease&&) = default;
-    ~Lease();
+    ~Lease() { release(); }
+    // Gives the upload back before the Lease is destroyed (before answering the
+    // client, who may send the next request at once). Idempotent.
+    void release();
     Session& session() { return *session_; }
     const std::string& id() const { return id_; }
 
@@ -39,6 +42,7 @@ class UploadSessions {
     UploadSessions* owner_;
     std::string id_;
     std::shared_ptr<Session> session_;
+    bool released_ = false;
   };
 
   explicit UploadSessions(BlobStore& blobs) : blobs_(blobs) {}

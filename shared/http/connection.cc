@@ -1,5 +1,6 @@
 #include "shared/http/connection.h"
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <uv.h>
 
@@ -218,6 +219,17 @@ void Connection::onEvents(int events) {
 
 void Connection::doRead() {
   thread_local std::unique_ptr<char[]> buf(new char[kReadChunk]);
+  if (lingering_) {
+    for (int i = 0; i < 16; ++i) {
+      IoResult r = transport_->read(buf.get(), kReadChunk);
+      if (r.kind == IoResult::kWantRead) return;
+      if (r.kind != IoResult::kOk) {
+        close();
+        return;
+      }
+    }
+    return;
+  }
   for (int i = 0; i < 4 && !closing_ && wantRead(); ++i) {
     IoResult r = transport_->read(buf.get(), kReadChunk);
     if (r.kind == IoResult::kWantRead || r.kind == IoResult::kWantWrite) break;
@@ -477,13 +489,30 @@ void Connection::onResponseWritten() {
         .inc();
   }
   if (!keep_alive_) {
-    close();
+    if (!message_complete_ && !transport_->secure()) {
+      linger();
+    } else {
+      close();
+    }
     return;
   }
   if (message_complete_) {
     finishRequest();
   }
   // Otherwise the rest of the body is read and dropped; onMessageComplete finishes.
+}
+
+void Connection::linger() {
+  constexpr uint64_t kLingerMs = 2000;
+  lingering_ = true;
+  ::shutdown(transport_->fd(), SHUT_WR);
+  if (ex_) {
+    ex_->conn_ = nullptr;
+    ex_->on_abort_ = nullptr;
+    ex_.reset();
+  }
+  poller_->watch(Poller::kReadable);
+  timer_.start(kLingerMs, [this] { close(); });
 }
 
 void Connection::finishRequest() {
@@ -553,7 +582,7 @@ bool Connection::wantRead() const {
 }
 
 void Connection::updateInterest() {
-  if (!poller_) return;
+  if (!poller_ || lingering_) return;
   int events = 0;
   bool read = wantRead();
   if (read) events |= Poller::kReadable;
@@ -568,7 +597,7 @@ void Connection::updateInterest() {
 }
 
 void Connection::updateTimer() {
-  if (closing_) return;
+  if (closing_ || lingering_) return;
   uint64_t timeout = 0;
   if (write_blocked_) {
     timeout = limits_.io_timeout_ms;

@@ -69,6 +69,7 @@ class Connection {
   bool wantRead() const;
   void updateTimer();
   void queue(std::string data);
+  void linger();
 
   Loop& loop_;
   std::unique_ptr<Transport> transport_;
@@ -112,6 +113,10 @@ class Connection {
   bool keep_alive_ = true;
   bool shutting_down_ = false;
   bool closing_ = false;
+  // After answering a request whose body was not read, the write side is shut and
+  // input is drained for a moment before closing, so that the unread body does not
+  // make the kernel reset the connection before the client has read the response.
+  bool lingering_ = false;
 };
 
 }  // namespace wharf

@@ -1,0 +1,206 @@
+#include "tests/support/http_client.h"
+
+#include <arpa/inet.h>
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace wharf::test {
+namespace {
+
+struct ParseState {
+  HttpResponse resp;
+  std::string field, value;
+  bool in_value = false;
+  bool done = false;
+  bool head = false;
+  bool keep_alive = true;
+};
+
+int onHeaderField(llhttp_t* p, const char* at, size_t len) {
+  auto* s = static_cast<ParseState*>(p->data);
+  if (s->in_value) {
+    s->resp.headers.add(s->field, s->value);
+    s->field.clear();
+    s->value.clear();
+    s->in_value = false;
+  }
+  s->field.append(at, len);
+  return 0;
+}
+int onHeaderValue(llhttp_t* p, const char* at, size_t len) {
+  auto* s = static_cast<ParseState*>(p->data);
+  s->in_value = true;
+  s->value.append(at, len);
+  return 0;
+}
+int onHeadersComplete(llhttp_t* p) {
+  auto* s = static_cast<ParseState*>(p->data);
+  if (s->in_value || !s->field.empty()) s->resp.headers.add(s->field, s->value);
+  s->resp.status = p->status_code;
+  s->keep_alive = llhttp_should_keep_alive(p);
+  if (p->status_code == 100) return 0;
+  return s->head ? 1 : 0;
+}
+int onBody(llhttp_t* p, const char* at, size_t len) {
+  static_cast<ParseState*>(p->data)->resp.body.append(at, len);
+  return 0;
+}
+int onMessageComplete(llhttp_t* p) {
+  auto* s = static_cast<ParseState*>(p->data);
+  if (s->resp.status == 100) {
+    // Interim response: reset and keep reading for the final one.
+    s->resp = HttpResponse();
+    s->field.clear();
+    s->value.clear();
+    s->in_value = false;
+    return 0;
+  }
+  s->done = true;
+  return HPE_PAUSED;
+}
+
+}  // namespace
+
+HttpClient::HttpClient(std::string host, int port, int timeout_ms)
+    : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
+
+HttpClient::~HttpClient() { close(); }
+
+void HttpClient::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  pending_.clear();
+}
+
+Status HttpClient::connect() {
+  close();
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  inet_pton(AF_INET, host_.c_str(), &addr.sin_addr);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int e = errno;
+    close();
+    return Status(Code::kUnavailable, std::string("connect: ") + std::strerror(e));
+  }
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return Status::ok();
+}
+
+Status HttpClient::send(const std::string& bytes) {
+  if (fd_ < 0) WHARF_RETURN_IF_ERROR(connect());
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t w = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return Status(Code::kUnavailable, std::string("send: ") + std::strerror(errno));
+    }
+    off += static_cast<size_t>(w);
+  }
+  return Status::ok();
+}
+
+Result<HttpResponse> HttpClient::read(bool head) {
+  if (fd_ < 0) return Status(Code::kUnavailable, "not connected");
+  llhttp_settings_t settings;
+  llhttp_settings_init(&settings);
+  settings.on_header_field = onHeaderField;
+  settings.on_header_value = onHeaderValue;
+  settings.on_headers_complete = onHeadersComplete;
+  settings.on_body = onBody;
+  settings.on_message_complete = onMessageComplete;
+  llhttp_t parser;
+  llhttp_init(&parser, HTTP_RESPONSE, &settings);
+  ParseState state;
+  state.head = head;
+  parser.data = &state;
+  auto feed = [&](const char* data, size_t len) -> Status {
+    llhttp_errno_t err = llhttp_execute(&parser, data, len);
+    if (err == HPE_PAUSED) {
+      size_t used = static_cast<size_t>(llhttp_get_error_pos(&parser) - data);
+      pending_.assign(data + used, len - used);
+      return Status::ok();
+    }
+    if (err != HPE_OK) return Status(Code::kInvalidArgument, std::string("bad response: ") + llhttp_errno_name(err));
+    return Status::ok();
+  };
+  if (!pending_.empty()) {
+    std::string p;
+    p.swap(pending_);
+    WHARF_RETURN_IF_ERROR(feed(p.data(), p.size()));
+  }
+  char buf[65536];
+  while (!state.done) {
+    pollfd pfd{fd_, POLLIN, 0};
+    int pr = ::poll(&pfd, 1, timeout_ms_);
+    if (pr == 0) {
+      close();
+      return Status(Code::kTimeout, "timed out waiting for a response");
+    }
+    ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      // EOF: a response delimited by close completes here.
+      if (llhttp_finish(&parser) == HPE_OK && state.done) break;
+      if (state.resp.status != 0 && llhttp_message_needs_eof(&parser)) {
+        state.done = true;
+        break;
+      }
+      close();
+      return Status(Code::kUnavailable, "connection closed before a complete response");
+    }
+    WHARF_RETURN_IF_ERROR(feed(buf, static_cast<size_t>(r)));
+  }
+  HttpResponse resp = std::move(state.resp);
+  if (!state.keep_alive) {
+    resp.closed = true;
+    close();
+  }
+  return resp;
+}
+
+Result<HttpResponse> HttpClient::request(const std::string& method, const std::string& target,
+                                         const HeaderList& headers, const std::string& body) {
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host_ + ":" + std::to_string(port_) + "\r\n";
+  bool has_length = false;
+  for (const auto& [k, v] : headers) {
+    req += k + ": " + v + "\r\n";
+    if (strcasecmp(k.c_str(), "content-length") == 0 || strcasecmp(k.c_str(), "transfer-encoding") == 0) {
+      has_length = true;
+    }
+  }
+  if (!has_length && (!body.empty() || method == "PUT" || method == "POST" || method == "PATCH")) {
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n";
+  req += body;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool fresh = fd_ < 0;
+    Status sent = send(req);
+    // Even when sending failed, the server may have answered and closed before taking
+    // the whole body (413, 400): its response is still readable.
+    auto r = fd_ >= 0 ? read(method == "HEAD") : Result<HttpResponse>(sent);
+    if (r.isOk()) return r;
+    close();
+    if (fresh) return sent.isOk() ? r : Result<HttpResponse>(sent);
+    // A kept-alive connection the server had closed: retry once on a fresh one.
+  }
+  return Status(Code::kUnavailable, "request failed");
+}
+
+Result<HttpResponse> HttpClient::raw(const std::string& bytes, bool head) {
+  WHARF_RETURN_IF_ERROR(send(bytes));
+  return read(head);
+}
+
+}  // namespace wharf::test

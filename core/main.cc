@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
   ApiOptions api_options;
   api_options.max_page = static_cast<size_t>(config.max_page);
   api_options.access_log = config.access_log;
-  ApiContext ctx{registry, work, api_options};
+  WorkQueue hash(cores);
+  ApiContext ctx{registry, work, hash, api_options};
 
   ServerConfig sc;
   sc.host = host;

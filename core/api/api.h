@@ -19,11 +19,12 @@ struct ApiOptions {
 };
 
 struct ApiContext {
-  ApiContext(Registry& r, WorkQueue& w, ApiOptions o) : registry(r), work(w), options(o) {
+  ApiContext(Registry& r, WorkQueue& w, WorkQueue& h, ApiOptions o) : registry(r), work(w), hash(h), options(o) {
     access_log = o.access_log;
   }
   Registry& registry;
-  WorkQueue& work;
+  WorkQueue& work;  // blocking disk work
+  WorkQueue& hash;  // hashing only: never blocks (see Registry::append)
   ApiOptions options;
   static inline bool access_log = true;  // set once at start-up
 };

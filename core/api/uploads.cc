@@ -57,7 +57,7 @@ class BodyPump : public std::enable_shared_from_this<BodyPump> {
       }
       auto piece = std::make_shared<std::string>(std::move(data));
       self->ctx_.work.submit([self, piece, end] {
-        Status s = self->ctx_.registry.append(*self->lease_, *piece);
+        Status s = self->ctx_.registry.append(*self->lease_, *piece, self->ctx_.hash);
         piece->clear();
         self->ex_->loop().post([self, s, end] {
           if (!s.isOk()) return self->done_(s);

@@ -1,6 +1,9 @@
 #include "core/registry/registry.h"
 
+#include <future>
+
 #include "shared/base/ids.h"
+#include "shared/event/work_queue.h"
 #include "shared/base/log.h"
 #include "shared/oci/manifest.h"
 #include "shared/oci/media_types.h"
@@ -73,10 +76,26 @@ Result<std::string> Registry::startUpload(const std::string& repo, bool recorded
   return id;
 }
 
-Status Registry::append(UploadSessions::Lease& lease, std::string_view data) {
+Status Registry::append(UploadSessions::Lease& lease, std::string_view data, WorkQueue& hash_queue) {
   auto& s = lease.session();
-  WHARF_RETURN_IF_ERROR(blobs_.append(lease.id(), s.offset, data));
-  if (s.hasher) s.hasher->update(data);
+  std::promise<void> hashed;
+  std::future<void> hash_done = hashed.get_future();
+  if (s.hasher) {
+    hash_queue.submit([&] {
+      s.hasher->update(data);
+      hashed.set_value();
+    });
+  } else {
+    hashed.set_value();
+  }
+  Status st = blobs_.append(lease.id(), s.offset, data);
+  hash_done.wait();
+  if (!st.isOk()) {
+    // The hash now covers bytes the file may not hold; rebuild it from the file if the
+    // upload is resumed.
+    s.hasher.reset();
+    return st;
+  }
   s.offset += data.size();
   return Status::ok();
 }

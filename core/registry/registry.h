@@ -49,8 +49,10 @@ class Registry {
   // POST, finished in the same request) has a file but no metadata record; after a
   // crash its file is purged like any stale upload.
   Result<std::string> startUpload(const std::string& repo, bool recorded = true);
-  // Appends to a leased upload at its current offset and hashes the bytes.
-  Status append(UploadSessions::Lease& lease, std::string_view data);
+  // Appends to a leased upload at its current offset and hashes the bytes. The write
+  // (on the calling thread) and the hash (on hash_queue) run in parallel. hash_queue
+  // must run nothing that blocks, so that waiting on it can never deadlock.
+  Status append(UploadSessions::Lease& lease, std::string_view data, class WorkQueue& hash_queue);
   // Verifies and commits a leased upload as a blob of repo. On kDigestInvalid the
   // upload is dropped: nothing is stored.
   Result<uint64_t> finishUpload(const std::string& repo, UploadSessions::Lease& lease,

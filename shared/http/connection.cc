@@ -333,11 +333,15 @@ void Connection::readBody(Exchange::BodyCallback cb) {
 }
 
 void Connection::deliverBody() {
-  if (!body_cb_ || (body_buf_.empty() && !message_complete_)) return;
+  // Pieces of at least a quarter of the buffer, or the rest of the body: fewer, larger
+  // hand-offs to the consumer (typically a worker thread that hashes and writes).
+  size_t min_piece = limits_.body_buffer_bytes / 4;
+  if (!body_cb_ || (body_buf_.size() < min_piece && !message_complete_)) return;
   auto cb = std::move(body_cb_);
   body_cb_ = nullptr;
   std::string data;
   data.swap(body_buf_);
+  if (!message_complete_) body_buf_.reserve(limits_.body_buffer_bytes + kReadChunk);
   cb(Status::ok(), std::move(data), message_complete_);
 }
 

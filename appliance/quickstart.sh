@@ -1,0 +1,63 @@
+#!/bin/sh
+# Wharf quickstart for a fresh Debian 12 machine, as root.
+#
+#   appliance/quickstart.sh run    install what is needed, build, run wharf-core
+#   appliance/quickstart.sh test   install what is needed, build, run every test
+#
+# Environment: WHARF_BUILD (build dir, default build), WHARF_DATA (data dir for `run`,
+# default wharf-data), WHARF_LISTEN (default 127.0.0.1:5000), JOBS (default nproc).
+set -eu
+
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+build=${WHARF_BUILD:-build}
+jobs=${JOBS:-$(nproc)}
+
+# Build dependencies (all from Debian), then the clients the tests drive.
+BUILD_DEPS="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libzstd-dev zlib1g-dev
+  liblmdb-dev libcpp-jwt-dev nlohmann-json3-dev catch2"
+TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux"
+
+install() {
+  missing=""
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
+    echo "quickstart: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+}
+
+configure_and_build() {
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$build" -j "$jobs"
+}
+
+case "$mode" in
+  run)
+    install $BUILD_DEPS curl
+    configure_and_build -DWHARF_TESTS=OFF -DWHARF_BENCH=OFF
+    data=${WHARF_DATA:-wharf-data}
+    listen=${WHARF_LISTEN:-127.0.0.1:5000}
+    echo
+    echo "wharf-core:  http://$listen   (data in $data, config appliance/wharf-core.json)"
+    echo "Accounts:    none yet - the registry is open (token auth is being built)."
+    echo "Try:         skopeo copy --dest-tls-verify=false docker-archive:img.tar docker://$listen/demo/app:v1"
+    echo "Stop with Ctrl-C."
+    echo
+    exec "$build/core/wharf-core" --config appliance/wharf-core.json --data-dir "$data" --listen "$listen"
+    ;;
+  test)
+    install $BUILD_DEPS $TEST_DEPS
+    configure_and_build -DWHARF_TESTS=ON -DWHARF_BENCH=ON -DWHARF_WERROR=ON
+    cd "$build"
+    ctest --output-on-failure --timeout 1500
+    ;;
+  *)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac

@@ -181,6 +181,10 @@ int Connection::onHeadersComplete(llhttp_t* p) {
       return HPE_USER;
     }
   }
+  if (p->http_major != 1) {
+    c->parse_error_status_ = 400;  // HTTP/0.9 request lines and the like
+    return -1;
+  }
   Request& r = c->building_;
   r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   r.chunked = (p->flags & F_CHUNKED) != 0;
@@ -254,7 +258,11 @@ void Connection::doRead() {
 }
 
 void Connection::parse(const char* data, size_t len) {
-  while (len > 0 && !closing_) {
+  // After a pause at the end of the headers the parser runs once more even with no
+  // input left: a request without a body completes without consuming a byte.
+  bool resumed = false;
+  while ((len > 0 || resumed) && !closing_) {
+    resumed = false;
     llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     if (err == HPE_OK) return;
     if (err != HPE_PAUSED) {
@@ -272,6 +280,7 @@ void Connection::parse(const char* data, size_t len) {
     pause_ = Pause::kNone;
     if (why == Pause::kHeaders) {
       dispatch();
+      resumed = true;
     } else if (why == Pause::kMessage) {
       if (!response_pending_ && ex_ && ex_->responded_) {
         finishRequest();

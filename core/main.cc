@@ -138,6 +138,10 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   logInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   server.stop();
+  // Finish disk work still queued before the loops it reports to go away; upload work
+  // first, as it waits on the hash queue.
+  work.shutdown();
+  hash.shutdown();
   logInfo("stopped");
   return 0;
 }

@@ -196,6 +196,14 @@ Result<PutManifestResult> Registry::putManifest(const std::string& repo, const s
     self.annotations = m->annotations;
     w.referrer_descriptor = self.toJson();
   }
+  // Refuse early, before writing anything, when a reference is missing; the write
+  // transaction checks again, atomically with the insert.
+  for (const auto& b : w.blobs) {
+    if (!meta_.blobLinked(repo, b)) return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + b);
+  }
+  for (const auto& c : w.manifests) {
+    if (!meta_.manifest(repo, c).isOk()) return Status(Code::kManifestBlobUnknown, "manifest unknown to registry: " + c);
+  }
   auto stored = blobs_.put(body, algorithm);
   if (!stored.isOk()) return stored.status();
   WHARF_RETURN_IF_ERROR(meta_.putManifest(w, clock_.nowMillis()));

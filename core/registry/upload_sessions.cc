@@ -24,8 +24,17 @@ Result<std::unique_ptr<UploadSessions::Lease>> UploadSessions::acquire(const std
       s = it->second;
       if (s->busy) return Status(Code::kRangeInvalid, "another request is writing to this upload");
       s->busy = true;
-      return std::make_unique<Lease>(this, id, s);
     }
+  }
+  if (s) {
+    auto lease = std::make_unique<Lease>(this, id, s);
+    // The file is the truth: a session whose file is gone is gone.
+    if (!blobs_.uploadSize(id).isOk()) {
+      lease->release();
+      erase(id);
+      return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+    }
+    return lease;
   }
   // Not in memory (the process restarted): rebuild from the file.
   auto size = blobs_.uploadSize(id);

@@ -29,7 +29,10 @@ Result<int64_t> parseScaled(const std::string& s, const std::vector<std::pair<ch
     ++i;
   }
   if (i == 0) return Status(Code::kInvalidArgument, "\"" + s + "\" is not a number");
-  if (i == s.size()) return n * units.front().second;
+  if (i == s.size()) {
+    if (n > INT64_MAX / units.front().second) return Status(Code::kInvalidArgument, "value too large");
+    return n * units.front().second;
+  }
   if (i + 1 != s.size()) return Status(Code::kInvalidArgument, "\"" + s + "\" has an unknown unit");
   char u = static_cast<char>(std::tolower(static_cast<unsigned char>(s[i])));
   for (const auto& [c, mult] : units) {

@@ -7,18 +7,25 @@ WorkQueue::WorkQueue(size_t threads) {
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { worker(); });
 }
 
-WorkQueue::~WorkQueue() {
+WorkQueue::~WorkQueue() { shutdown(); }
+
+void WorkQueue::shutdown() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  for (auto& t : threads_) t.join();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  std::lock_guard lock(mu_);
+  threads_joined_ = true;
 }
 
 void WorkQueue::submit(std::function<void()> task) {
   {
     std::lock_guard lock(mu_);
+    if (stopping_ && threads_joined_) return;
     tasks_.push_back(std::move(task));
   }
   cv_.notify_one();

@@ -18,8 +18,12 @@ namespace wharf {
 class WorkQueue {
  public:
   explicit WorkQueue(size_t threads);
-  // Runs every task already submitted, then joins the threads.
+  // Calls shutdown().
   ~WorkQueue();
+  // Runs every task already submitted (and those they submit), then joins the
+  // threads; submits after that are dropped. Call it before destroying the loops that tasks post results to.
+  // Idempotent.
+  void shutdown();
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
@@ -34,6 +38,7 @@ class WorkQueue {
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                    // GUARDED_BY(mu_)
+  bool threads_joined_ = false;              // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
 };
 

@@ -29,6 +29,13 @@ Status Server::start() {
   int n = config_.threads > 0 ? config_.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
   int port = config_.port;
+  if (port != 0) {
+    // SO_REUSEPORT would let this process share a port another server (even another
+    // wharf-core) already listens on; an exclusive probe bind refuses that.
+    auto probe = listenTcp(config_.host, port, 1, /*reuse_port=*/false);
+    if (!probe.isOk()) return probe.status();
+    ::close(*probe);
+  }
   for (int i = 0; i < n; ++i) {
     auto fd = listenTcp(config_.host, port);
     if (!fd.isOk()) {

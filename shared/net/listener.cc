@@ -16,7 +16,7 @@
 
 namespace wharf {
 
-Result<int> listenTcp(const std::string& host, int port, int backlog) {
+Result<int> listenTcp(const std::string& host, int port, int backlog, bool reuse_port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -34,7 +34,7 @@ Result<int> listenTcp(const std::string& host, int port, int backlog) {
     }
     int one = 1;
     setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (reuse_port) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
       last = errnoStatus("bind " + host + ":" + service, errno);
       continue;

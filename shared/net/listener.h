@@ -13,8 +13,9 @@ namespace wharf {
 
 // Creates a non-blocking listening socket on host:port with SO_REUSEADDR and
 // SO_REUSEPORT, so that every loop thread can listen on the same port and the kernel
-// spreads connections. port 0 picks a free port; boundPort() tells which.
-Result<int> listenTcp(const std::string& host, int port, int backlog = 1024);
+// spreads connections. port 0 picks a free port; boundPort() tells which. With
+// reuse_port false the socket is exclusive, which fails when any process listens there.
+Result<int> listenTcp(const std::string& host, int port, int backlog = 1024, bool reuse_port = true);
 int boundPort(int fd);
 
 // Watches one fd for readability/writability on a loop (level-triggered). The callback

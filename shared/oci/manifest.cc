@@ -104,7 +104,7 @@ Result<Manifest> parseManifest(std::string_view body, std::string_view content_t
   if (doc.is_discarded()) return invalid("manifest is not valid JSON");
   if (!doc.is_object()) return invalid("manifest is not a JSON object");
 
-  std::string_view ct = media::stripParameters(content_type);
+  std::string ct = media::stripParameters(content_type);
   if (ct == media::kDockerSchema1 || ct == media::kDockerSchema1Signed) {
     return invalid("Docker schema 1 manifests are not supported; push schema 2 or OCI");
   }
@@ -130,7 +130,7 @@ Result<Manifest> parseManifest(std::string_view body, std::string_view content_t
   if (!doc_type.empty() && ct_claims && doc_type != ct) {
     return invalid("mediaType \"" + doc_type + "\" does not match Content-Type \"" + std::string(ct) + "\"");
   }
-  std::string type = !doc_type.empty() ? doc_type : ct_claims ? std::string(ct)
+  std::string type = !doc_type.empty() ? doc_type : ct_claims ? ct
                                                      : has_manifests ? std::string(media::kOciIndex)
                                                                      : std::string(media::kOciManifest);
   if (!media::isManifest(type) && !media::isIndex(type)) {
@@ -147,6 +147,9 @@ Result<Manifest> parseManifest(std::string_view body, std::string_view content_t
   }
   if (auto an = doc.find("annotations"); an != doc.end() && !an->is_null()) {
     if (!an->is_object()) return invalid("annotations must be an object");
+    for (auto it = an->begin(); it != an->end(); ++it) {
+      if (!it.value().is_string()) return invalid("annotations values must be strings");
+    }
     m.annotations = *an;
   }
   if (m.is_index) {

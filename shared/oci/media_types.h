@@ -1,6 +1,7 @@
 // Media types of the OCI image spec and Docker's image manifest v2.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace wharf::media {
@@ -22,7 +23,8 @@ bool isImageConfig(std::string_view t);    // config types that make a manifest 
 // Layers that registries do not have to hold (Docker foreign layers, OCI
 // non-distributable layers); a manifest may reference them without them being pushed.
 bool isNonDistributable(std::string_view t);
-// The media type without parameters, lower-cased whitespace trimmed ("a/b; x=y" -> "a/b").
-std::string_view stripParameters(std::string_view t);
+// The media type without parameters, trimmed and lower-cased (media types are
+// case-insensitive): "Application/A+json; x=y" -> "application/a+json".
+std::string stripParameters(std::string_view t);
 
 }  // namespace wharf::media

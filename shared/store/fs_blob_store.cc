@@ -164,6 +164,19 @@ class FsBlobStore final : public BlobStore {
   }
 
   Status init() {
+    // The layout is checked before anything is created: a refused store is left as it was.
+    std::string layout_path = root_ + "/layout";
+    std::string layout;
+    Status st = readFile(layout_path, &layout);
+    bool fresh = st.code() == Code::kNotFound;
+    if (!fresh) {
+      WHARF_RETURN_IF_ERROR(st);
+      while (!layout.empty() && layout.back() == '\n') layout.pop_back();
+      if (layout != kLayoutTag) {
+        return Status(Code::kCorruption, "blob store at " + root_ + " has layout \"" + layout + "\", expected \"" +
+                                             kLayoutTag + "\"");
+      }
+    }
     // Every fan-out directory exists up front, so committing a blob never creates one.
     static const char* kHex = "0123456789abcdef";
     for (const char* algo : {"sha256", "sha512"}) {
@@ -175,20 +188,11 @@ class FsBlobStore final : public BlobStore {
     }
     WHARF_RETURN_IF_ERROR(fsyncDir(root_ + "/blobs"));
     WHARF_RETURN_IF_ERROR(makeDirs(root_ + "/uploads"));
-    WHARF_RETURN_IF_ERROR(makeDirs(root_ + "/tmp"));
-    std::string layout_path = root_ + "/layout";
-    std::string layout;
-    Status st = readFile(layout_path, &layout);
-    if (st.code() == Code::kNotFound) return writeFileDurable(layout_path, std::string(kLayoutTag) + "\n");
-    WHARF_RETURN_IF_ERROR(st);
-    while (!layout.empty() && layout.back() == '\n') layout.pop_back();
-    if (layout != kLayoutTag) {
-      return Status(Code::kCorruption, "blob store at " + root_ + " has layout \"" + layout + "\", expected \"" +
-                                           kLayoutTag + "\"");
-    }
     // Whole-blob writes that never reached their rename.
     WHARF_RETURN_IF_ERROR(removeTree(root_ + "/tmp"));
-    return makeDirs(root_ + "/tmp");
+    WHARF_RETURN_IF_ERROR(makeDirs(root_ + "/tmp"));
+    if (fresh) return writeFileDurable(layout_path, std::string(kLayoutTag) + "\n");
+    return Status::ok();
   }
 
  private:

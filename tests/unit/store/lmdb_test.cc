@@ -214,37 +214,47 @@ TEST_CASE("a read transaction is a snapshot; a reused reader sees later commits"
 
 TEST_CASE("read transactions are reused: many more than max_readers in sequence") {
   TempDir dir;
+  // LMDB rounds the reader table up to whole pages, so the real limit is a few dozen.
   auto env = openEnv(dir / "db", /*max_readers=*/4);
   auto db = env->openDb("d");
   REQUIRE(db.isOk());
   putCommit(*env, *db, "k", "0");
-  for (int i = 0; i < 2000; ++i) {
+  for (int i = 0; i < 5000; ++i) {
+    if (i % 250 == 0) putCommit(*env, *db, "k", std::to_string(i));
     auto r = env->read();
     REQUIRE(r.isOk());
     std::string_view v;
     REQUIRE(r->get(*db, "k", &v).isOk());
-    if (i % 500 == 0) {
-      // Commits in between: renewed readers must not see stale data.
-      r = env->read();  // the previous one is released by the assignment's temporary
-      REQUIRE(r.isOk());
-    }
+    // A renewed reader must not see a stale snapshot.
+    REQUIRE(v == std::to_string(i - i % 250));
   }
+  size_t limit = 0;
   {
-    // Up to max_readers at once, then the limit is a clean error, not a crash.
+    // Holding readers at once eventually hits the table's limit: a clean error.
     std::vector<ReadTxn> held;
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 2000; ++i) {
       auto r = env->read();
-      INFO("reader " << i << ": " << r.status().toString());
+      if (!r.isOk()) {
+        CHECK(r.status().code() == Code::kIoError);
+        break;
+      }
+      held.push_back(std::move(r).value());
+    }
+    limit = held.size();
+    CHECK(limit >= 4);
+    CHECK(limit < 2000);
+  }
+  // All of them were released; the same number can be held again, and writes still work.
+  {
+    std::vector<ReadTxn> held;
+    for (size_t i = 0; i < limit; ++i) {
+      auto r = env->read();
       REQUIRE(r.isOk());
       held.push_back(std::move(r).value());
     }
-    auto extra = env->read();
-    CHECK_FALSE(extra.isOk());
-    CHECK(extra.status().code() == Code::kIoError);
   }
-  // All four went back to the pool; reading and writing work again.
-  for (int i = 1; i <= 50; ++i) {
-    putCommit(*env, *db, "k", std::to_string(i));
-    CHECK(getString(*env, *db, "k") == std::to_string(i));
+  for (int i = 1; i <= 20; ++i) {
+    putCommit(*env, *db, "k", "again" + std::to_string(i));
+    CHECK(getString(*env, *db, "k") == "again" + std::to_string(i));
   }
 }

@@ -75,7 +75,10 @@ void Timer::start(uint64_t timeout_ms, std::function<void()> cb, uint64_t repeat
   uv_timer_start(timer_, &Timer::onTimer, timeout_ms, repeat_ms);
 }
 
-void Timer::stop() { uv_timer_stop(timer_); }
+void Timer::stop() {
+  uv_timer_stop(timer_);
+  cb_ = nullptr;
+}
 
 void Timer::onTimer(uv_timer_t* t) {
   auto* self = static_cast<Timer*>(t->data);

@@ -58,6 +58,8 @@ class Timer {
   // Calls cb after timeout_ms, then every repeat_ms if repeat_ms > 0. Replaces any
   // previous schedule.
   void start(uint64_t timeout_ms, std::function<void()> cb, uint64_t repeat_ms = 0);
+  // Stops the timer and drops its callback (and what the callback holds: a callback may
+  // own the Timer itself and call stop() to release it).
   void stop();
 
  private:

@@ -1,5 +1,6 @@
 #include "shared/http/server.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <unordered_set>
@@ -26,6 +27,9 @@ Server::Server(ServerConfig config, Handler handler) : config_(std::move(config)
 Server::~Server() { stop(); }
 
 Status Server::start() {
+  // sendfile(2) and OpenSSL write to sockets without MSG_NOSIGNAL: a client that goes
+  // away must give EPIPE, not kill the process.
+  ::signal(SIGPIPE, SIG_IGN);
   int n = config_.threads > 0 ? config_.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
   int port = config_.port;

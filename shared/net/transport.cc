@@ -1,6 +1,7 @@
 #include "shared/net/transport.h"
 
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,8 +32,12 @@ class PlainTransport final : public Transport {
   }
 
   IoResult writev(const iovec* iov, int count) override {
+    msghdr msg{};
+    msg.msg_iov = const_cast<iovec*>(iov);
+    msg.msg_iovlen = static_cast<size_t>(count);
     for (;;) {
-      ssize_t w = ::writev(fd_, iov, count);
+      // MSG_NOSIGNAL: a peer that went away is an error here, not a SIGPIPE.
+      ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
       if (w >= 0) return {IoResult::kOk, static_cast<size_t>(w)};
       if (errno == EINTR) continue;
       return fromErrno(errno);

@@ -1,6 +1,7 @@
 // Fuzzes the HTTP request path: bytes go through a real Connection (llhttp parsing,
 // limits, body handling, pipelining) over a socketpair, then the request-target is
 // normalized and routed exactly as wharf-core does.
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@ using namespace wharf;
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static bool init = [] {
     setLogLevel(LogLevel::kError);
+    signal(SIGPIPE, SIG_IGN);  // as Server::start() does
     return true;
   }();
   (void)init;

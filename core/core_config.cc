@@ -21,6 +21,16 @@ void CoreConfig::describe(ConfigSchema& s) {
   s.add(sizeDirective("max_header_bytes", "Largest request line plus headers.", &max_header_bytes));
   s.add(sizeDirective("metadata_map_size", "Largest size of the metadata store (virtual; the file grows as used).",
                       &metadata_map_size));
+  s.add(stringDirective("auth", "token: Docker token authentication with accounts and permissions; none: an open registry.",
+                        &auth));
+  s.add(stringDirective("public_url", "URL clients use to reach this core (the token realm is <public_url>/auth/token); "
+                                      "default http(s)://<listen>.", &public_url));
+  s.add(stringDirective("service", "Token service name (the audience of issued tokens).", &service));
+  s.add(durationDirective("token_ttl", "Lifetime of issued access tokens.", &token_ttl_ms));
+  s.add(durationDirective("audit_retention", "Keep audit entries this long.", &audit_retention_ms));
+  s.add(stringDirective("admin_user", "Name of the first administrator, created on first start (its password comes "
+                                      "from WHARF_ADMIN_PASSWORD or is generated into <data_dir>/initial-admin-password).",
+                        &admin_user));
   s.add(stringDirective("port_file", "Write the bound port to this file once listening (for tests and scripts).",
                         &port_file));
 }
@@ -39,6 +49,8 @@ Status CoreConfig::validate(std::string* host, int* port) const {
     return Status(Code::kInvalidArgument, "config tls_cert and tls_key: set both or neither");
   }
   if (data_dir.empty()) return Status(Code::kInvalidArgument, "config data_dir: must not be empty");
+  if (auth != "token" && auth != "none") return Status(Code::kInvalidArgument, "config auth: must be token or none");
+  if (token_ttl_ms < 10'000) return Status(Code::kInvalidArgument, "config token_ttl: at least 10s");
   return Status::ok();
 }
 

@@ -24,6 +24,12 @@ struct CoreConfig {
   int64_t max_header_bytes = 64 * 1024;
   int64_t metadata_map_size = 64ll << 30;
   std::string port_file;
+  std::string auth = "token";          // "token" or "none"
+  std::string public_url;              // how clients reach this core (token realm); default from listen
+  std::string service = "wharf";
+  int64_t token_ttl_ms = 300'000;
+  int64_t audit_retention_ms = 90ll * 86'400'000;
+  std::string admin_user = "admin";
 
   void describe(ConfigSchema& schema);
   // Cross-field checks after all values are set.

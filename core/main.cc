@@ -9,6 +9,7 @@
 
 #include "core/api/api.h"
 #include "core/core_config.h"
+#include "core/auth/lmdb_identity_store.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/registry/registry.h"
 #include "shared/base/fs.h"
@@ -95,8 +96,12 @@ int main(int argc, char** argv) {
   if (!blobs.isOk()) return fail(blobs.status().message());
   LmdbMetadataOptions meta_options;
   meta_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
-  auto meta = openLmdbMetadataStore(config.data_dir + "/meta.lmdb", meta_options);
+  auto env = openMetadataEnv(config.data_dir + "/meta.lmdb", meta_options);
+  if (!env.isOk()) return fail(env.status().message());
+  auto meta = openLmdbMetadataStore(*env);
   if (!meta.isOk()) return fail(meta.status().message());
+  auto identity = openLmdbIdentityStore(*env);
+  if (!identity.isOk()) return fail(identity.status().message());
 
   Registry registry(**blobs, **meta, RealClock::instance());
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -106,6 +111,11 @@ int main(int argc, char** argv) {
   api_options.access_log = config.access_log;
   WorkQueue hash(cores);
   ApiContext ctx{registry, work, hash, api_options};
+  AuditLog audit(**identity, RealClock::instance(), config.audit_retention_ms);
+  ctx.identity = identity->get();
+  ctx.audit = &audit;
+  std::unique_ptr<KeyRing> keys;
+  std::unique_ptr<AuthService> auth;
 
   ServerConfig sc;
   sc.host = host;
@@ -123,6 +133,33 @@ int main(int argc, char** argv) {
   if (Status s = server.start(); !s.isOk()) return fail(s.message());
   std::string url = std::string(sc.tls ? "https" : "http") + "://" +
                     (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(server.port());
+  if (config.auth == "token") {
+    auto ring = KeyRing::open(config.data_dir + "/auth", RealClock::instance());
+    if (!ring.isOk()) return fail(ring.status().message());
+    keys = std::move(ring).value();
+    AuthConfig ac;
+    ac.realm = (config.public_url.empty() ? url : config.public_url) + "/auth/token";
+    ac.service = config.service;
+    ac.token_ttl_s = config.token_ttl_ms / 1000;
+    auth = std::make_unique<AuthService>(ac, **identity, *keys, RealClock::instance());
+    const char* env_pw = std::getenv("WHARF_ADMIN_PASSWORD");
+    auto created = auth->bootstrapAdmin(config.admin_user, env_pw ? env_pw : "");
+    if (!created.isOk()) return fail(created.status().message());
+    if (!created->empty()) {
+      std::string pw_file = config.data_dir + "/initial-admin-password";
+      if (env_pw == nullptr) {
+        // Printed once, on the terminal of the first start, and kept readable only by us.
+        if (Status s = writeFileDurable(pw_file, *created + "\n", 0600); !s.isOk()) return fail(s.message());
+        std::fprintf(stdout, "wharf-core: created administrator \"%s\" with password %s (also in %s)\n",
+                     config.admin_user.c_str(), created->c_str(), pw_file.c_str());
+        std::fflush(stdout);
+      }
+      logInfo("created the first administrator", {{"user", config.admin_user}});
+    }
+    ctx.auth = auth.get();
+  } else {
+    logWarn("authentication is off: anyone who reaches this port may push, pull and delete");
+  }
   logInfo("wharf-core listening", {{"url", url},
                                    {"data_dir", config.data_dir},
                                    {"threads", server.threads()},

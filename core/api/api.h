@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 
+#include "core/auth/audit_log.h"
+#include "core/auth/auth_service.h"
 #include "core/registry/registry.h"
 #include "shared/event/work_queue.h"
 #include "shared/http/server.h"
@@ -26,23 +28,48 @@ struct ApiContext {
   WorkQueue& work;  // blocking disk work
   WorkQueue& hash;  // hashing only: never blocks (see Registry::append)
   ApiOptions options;
+  // Access control; null when the registry runs without authentication (--auth none).
+  AuthService* auth = nullptr;
+  IdentityStore* identity = nullptr;
+  AuditLog* audit = nullptr;
   static inline bool access_log = true;  // set once at start-up
 };
 
 using ExchangePtr = std::shared_ptr<Exchange>;
+
+// Who is calling, as established by the router before a handler runs.
+struct Caller {
+  Account account;
+  TokenClaims claims;  // of the bearer token, when there is one
+  std::string peer;
+  bool all_access = false;  // authentication is off
+  std::string name() const { return account.anonymous() ? "anonymous" : account.name; }
+  bool may(const std::string& repo, const std::string& action) const {
+    return all_access || claims.allows("repository", repo, action);
+  }
+};
+
+// Audit helper: a no-op without an audit log.
+void audit(ApiContext& ctx, const Caller& caller, const std::string& action, const std::string& object,
+           const std::string& outcome, const std::string& detail = "");
 
 // Routes one request (the server's Handler).
 void handleRequest(ApiContext& ctx, const ExchangePtr& ex);
 
 // Endpoint families.
 void handleBase(ApiContext& ctx, const ExchangePtr& ex);
-void handleCatalog(ApiContext& ctx, const ExchangePtr& ex);
-void handleTags(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
-void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
-void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
-void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
-void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
-void handleReferrers(ApiContext& ctx, const ExchangePtr& ex, const Route& route);
+void handleCatalog(ApiContext& ctx, const ExchangePtr& ex, const Caller& caller);
+void handleTags(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller);
+void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller);
+void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller);
+void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller);
+void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller);
+void handleReferrers(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller);
+
+// The token endpoint (/auth/token), the public keys (/auth/keys) and the admin API
+// (/api/v1/...).
+void handleAuth(ApiContext& ctx, const ExchangePtr& ex);
+void handleAdmin(ApiContext& ctx, const ExchangePtr& ex);
 
 // Sends a response with the headers every registry response carries, and records it
 // (access log, metrics).

@@ -40,7 +40,7 @@ Result<std::optional<ByteRange>> parseRange(const std::string& h, uint64_t size)
 
 }  // namespace
 
-void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
+void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller) {
   const Request& req = ex->request();
   auto digest = Digest::parse(route.reference);
   if (!digest.isOk()) return replyError(ex, digest.status());
@@ -49,7 +49,8 @@ void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
     std::string name = route.name;
     offload<Status>(
         ctx, ex, [&ctx, name, d] { return ctx.registry.deleteBlob(name, d); },
-        [ex](Status st) {
+        [&ctx, ex, name, d, caller](Status st) {
+          audit(ctx, caller, "delete", name + "@" + d.str(), st.isOk() ? "success" : "failure");
           if (!st.isOk()) return replyError(ex, st);
           Response r;
           r.status = 202;

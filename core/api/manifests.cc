@@ -4,7 +4,7 @@
 
 namespace wharf {
 
-void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
+void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller) {
   const Request& req = ex->request();
   const std::string name = route.name;
   const std::string reference = route.reference;
@@ -12,6 +12,7 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route) 
   if (req.method == "GET" || req.method == "HEAD") {
     auto hit = ctx.registry.resolveManifest(name, reference);
     if (!hit.isOk()) return replyError(ex, hit.status());
+    if (!req.isHead()) audit(ctx, caller, "pull", name + "@" + hit->digest, "success");
     Response r;
     r.headers.add("Content-Type", hit->record.media_type);
     r.headers.add("Docker-Content-Digest", hit->digest);
@@ -30,7 +31,7 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route) 
   if (req.method == "PUT") {
     std::string content_type;
     if (const std::string* ct = req.headers.get("content-type")) content_type = *ct;
-    ex->readFullBody(kMaxManifestBytes, [&ctx, ex, name, reference, content_type](Status st, std::string body) {
+    ex->readFullBody(kMaxManifestBytes, [&ctx, ex, name, reference, content_type, caller](Status st, std::string body) {
       if (!st.isOk()) return replyError(ex, st);
       auto shared_body = std::make_shared<std::string>(std::move(body));
       offload<Result<PutManifestResult>>(
@@ -38,7 +39,9 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route) 
           [&ctx, name, reference, content_type, shared_body] {
             return ctx.registry.putManifest(name, reference, *shared_body, content_type);
           },
-          [ex, name](Result<PutManifestResult> put) {
+          [&ctx, ex, name, reference, caller](Result<PutManifestResult> put) {
+            audit(ctx, caller, "push", name + ":" + reference, put.isOk() ? "success" : "failure",
+                  put.isOk() ? put->digest : put.status().message());
             if (!put.isOk()) return replyError(ex, put.status());
             Response r;
             r.status = 201;
@@ -54,7 +57,8 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route) 
   if (req.method == "DELETE") {
     offload<Status>(
         ctx, ex, [&ctx, name, reference] { return ctx.registry.deleteManifest(name, reference); },
-        [ex](Status st) {
+        [&ctx, ex, name, reference, caller](Status st) {
+          audit(ctx, caller, "delete", name + ":" + reference, st.isOk() ? "success" : "failure");
           if (!st.isOk()) return replyError(ex, st);
           Response r;
           r.status = 202;

@@ -2,6 +2,80 @@
 #include "shared/metrics/metrics.h"
 
 namespace wharf {
+namespace {
+
+// The action a registry request needs on its repository.
+std::string requiredAction(const Route& route, const std::string& method) {
+  if (method == "DELETE") return route.kind == RouteKind::kUpload ? "push" : "delete";
+  if (method == "GET" || method == "HEAD") {
+    return route.kind == RouteKind::kUpload ? "push" : "pull";
+  }
+  return "push";
+}
+
+// 401 with the Bearer challenge that sends the client to the token endpoint.
+void challenge(ApiContext& ctx, const ExchangePtr& ex, const std::vector<Scope>& scopes, const Status& why,
+               bool insufficient) {
+  Response r = errorResponse(why);
+  r.status = 401;
+  r.headers.add("WWW-Authenticate",
+                bearerChallenge(ctx.auth->config().realm, ctx.auth->config().service, scopes, insufficient));
+  reply(ex, std::move(r));
+}
+
+// Establishes the caller of a registry request and checks it may do what it asks.
+// Returns false when it has already answered.
+bool authorize(ApiContext& ctx, const ExchangePtr& ex, const Route& route, Caller* caller) {
+  caller->peer = ex->request().peer;
+  if (ctx.auth == nullptr) {
+    caller->all_access = true;
+    return true;
+  }
+  const Request& req = ex->request();
+  std::vector<Scope> needed;
+  std::string action;
+  if (route.kind == RouteKind::kCatalog) {
+    needed.push_back(Scope{"registry", "catalog", {"*"}});
+  } else if (route.kind != RouteKind::kBase) {
+    action = requiredAction(route, req.method);
+    Scope s{"repository", route.name, {action}};
+    if (action == "push") s.actions = {"pull", "push"};
+    needed.push_back(s);
+  }
+  const std::string* authz = req.headers.get("authorization");
+  if (authz == nullptr || authz->size() < 7 || strncasecmp(authz->c_str(), "Bearer ", 7) != 0) {
+    challenge(ctx, ex, needed, Status(Code::kUnauthorized, "authentication required"), false);
+    return false;
+  }
+  auto claims = ctx.auth->verifyBearer(authz->substr(7));
+  if (!claims.isOk()) {
+    challenge(ctx, ex, needed, claims.status(), false);
+    return false;
+  }
+  caller->claims = std::move(claims).value();
+  auto account = ctx.auth->accountOf(caller->claims);
+  if (!account.isOk()) {
+    challenge(ctx, ex, needed, account.status(), false);
+    return false;
+  }
+  caller->account = std::move(account).value();
+  bool ok = route.kind == RouteKind::kBase ||
+            (route.kind == RouteKind::kCatalog ? caller->claims.allows("registry", "catalog", "*")
+                                               : caller->claims.allows("repository", route.name, action));
+  if (!ok) {
+    audit(ctx, *caller, action.empty() ? "catalog" : action, route.name, "denied");
+    challenge(ctx, ex, needed, Status(Code::kUnauthorized, "insufficient scope for " + needed.front().str()), true);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void audit(ApiContext& ctx, const Caller& caller, const std::string& action, const std::string& object,
+           const std::string& outcome, const std::string& detail) {
+  if (ctx.audit != nullptr) ctx.audit->record(caller.account.name, caller.peer, action, object, outcome, detail);
+}
 
 void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
   const Request& req = ex->request();
@@ -13,6 +87,8 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
     reply(ex, Response::json(200, R"({"status":"ok"})"));
     return;
   }
+  if (req.path.rfind("/auth/", 0) == 0) return handleAuth(ctx, ex);
+  if (req.path.rfind("/api/v1/", 0) == 0 || req.path == "/api/v1") return handleAdmin(ctx, ex);
   auto route = parseRoute(req.path);
   if (!route.isOk()) {
     if (route.status().code() == Code::kNotFound) {
@@ -26,15 +102,17 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
       .counter("wharf_registry_requests_total", "Registry API requests by endpoint family and method.",
                "route=\"" + std::string(routeName(route->kind)) + "\",method=\"" + req.method + "\"")
       .inc();
+  Caller caller;
+  if (!authorize(ctx, ex, *route, &caller)) return;
   switch (route->kind) {
     case RouteKind::kBase: return handleBase(ctx, ex);
-    case RouteKind::kCatalog: return handleCatalog(ctx, ex);
-    case RouteKind::kTagsList: return handleTags(ctx, ex, *route);
-    case RouteKind::kBlob: return handleBlob(ctx, ex, *route);
-    case RouteKind::kUploadStart: return handleUploadStart(ctx, ex, *route);
-    case RouteKind::kUpload: return handleUpload(ctx, ex, *route);
-    case RouteKind::kManifest: return handleManifest(ctx, ex, *route);
-    case RouteKind::kReferrers: return handleReferrers(ctx, ex, *route);
+    case RouteKind::kCatalog: return handleCatalog(ctx, ex, caller);
+    case RouteKind::kTagsList: return handleTags(ctx, ex, *route, caller);
+    case RouteKind::kBlob: return handleBlob(ctx, ex, *route, caller);
+    case RouteKind::kUploadStart: return handleUploadStart(ctx, ex, *route, caller);
+    case RouteKind::kUpload: return handleUpload(ctx, ex, *route, caller);
+    case RouteKind::kManifest: return handleManifest(ctx, ex, *route, caller);
+    case RouteKind::kReferrers: return handleReferrers(ctx, ex, *route, caller);
   }
 }
 

@@ -131,9 +131,10 @@ void finish(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, std
       });
 }
 
-void startSession(ApiContext& ctx, const ExchangePtr& ex, const std::string& name) {
+void startSession(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, const Caller& caller) {
+  std::string owner = caller.account.name;
   offload<Result<std::string>>(
-      ctx, ex, [&ctx, name] { return ctx.registry.startUpload(name); },
+      ctx, ex, [&ctx, name, owner] { return ctx.registry.startUpload(name, /*recorded=*/true, owner); },
       [&ctx, ex, name](Result<std::string> id) {
         if (!id.isOk()) return replyError(ex, id.status());
         if (!ex->request().hasBody()) return reply(ex, uploadStatus(202, name, *id, 0));
@@ -152,7 +153,7 @@ void startSession(ApiContext& ctx, const ExchangePtr& ex, const std::string& nam
 
 }  // namespace
 
-void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
+void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller) {
   const Request& req = ex->request();
   if (req.method != "POST") return replyError(ex, Status(Code::kMethodNotAllowed, "method not allowed"));
   const std::string name = route.name;
@@ -162,12 +163,15 @@ void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& rout
     if (!digest.isOk()) return replyError(ex, digest.status());
     std::string from = req.queryParam("from").value_or("");
     Digest d = *digest;
+    // Mounting reads the source: without pull access to it, the client uploads instead.
+    if (!from.empty() && !caller.may(from, "pull")) return startSession(ctx, ex, name, caller);
+    if (from.empty() && !caller.all_access) return startSession(ctx, ex, name, caller);
     offload<Result<bool>>(
         ctx, ex, [&ctx, name, from, d] { return ctx.registry.mount(name, from, d); },
-        [&ctx, ex, name, d](Result<bool> mounted) {
+        [&ctx, ex, name, d, caller](Result<bool> mounted) {
           if (!mounted.isOk()) return replyError(ex, mounted.status());
           if (*mounted) return reply(ex, blobCreated(name, d.str()));
-          startSession(ctx, ex, name);  // not mountable: the client uploads instead
+          startSession(ctx, ex, name, caller);  // not mountable: the client uploads instead
         });
     return;
   }
@@ -196,14 +200,15 @@ void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& rout
     return;
   }
 
-  startSession(ctx, ex, name);
+  startSession(ctx, ex, name, caller);
 }
 
-void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route) {
+void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller) {
   const Request& req = ex->request();
   const std::string name = route.name;
   const std::string id = route.reference;
-  Status st = ctx.registry.checkUpload(name, id);
+  Status st = ctx.registry.checkUpload(name, id, caller.all_access ? std::nullopt
+                                                                   : std::optional<std::string>(caller.account.name));
   if (!st.isOk()) return replyError(ex, st);
 
   if (req.method == "GET") {

@@ -24,13 +24,8 @@ nlohmann::json parseJson(std::string_view v) {
 
 class LmdbMetadataStore final : public MetadataStore {
  public:
-  Status init(const std::string& path, const LmdbMetadataOptions& options) {
-    LmdbEnv::Options eo;
-    eo.map_size = options.map_size;
-    eo.durable = options.durable;
-    auto env = LmdbEnv::open(path, eo);
-    if (!env.isOk()) return env.status();
-    env_ = std::move(env).value();
+  Status init(std::shared_ptr<LmdbEnv> env) {
+    env_ = std::move(env);
     for (auto [name, dbi] : {std::pair{"meta", &meta_}, {"repos", &repos_}, {"blobs", &blobs_}, {"links", &links_},
                              {"manifests", &manifests_}, {"tags", &tags_}, {"referrers", &referrers_},
                              {"uploads", &uploads_}}) {
@@ -48,7 +43,7 @@ class LmdbMetadataStore final : public MetadataStore {
     }
     WHARF_RETURN_IF_ERROR(st);
     if (version != std::to_string(kMetadataSchemaVersion)) {
-      return Status(Code::kCorruption, "metadata store " + path + " has schema version " + std::string(version) +
+      return Status(Code::kCorruption, "the metadata store has schema version " + std::string(version) +
                                            ", this build reads version " + std::to_string(kMetadataSchemaVersion));
     }
     return Status::ok();
@@ -166,7 +161,7 @@ class LmdbMetadataStore final : public MetadataStore {
   Status createUpload(const std::string& id, const UploadRecord& record) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
-    nlohmann::json j = {{"repo", record.repository}, {"started", record.started_ms}};
+    nlohmann::json j = {{"repo", record.repository}, {"started", record.started_ms}, {"owner", record.owner}};
     WHARF_RETURN_IF_ERROR(txn->put(uploads_, id, j.dump()));
     return txn->commit();
   }
@@ -282,12 +277,33 @@ class LmdbMetadataStore final : public MetadataStore {
     return txn->commit();
   }
 
+  Status deleteRepository(const std::string& repo) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    Status st = txn->del(repos_, repo);
+    if (st.code() == Code::kNotFound) return Status(Code::kNameUnknown, "repository name not known to registry");
+    WHARF_RETURN_IF_ERROR(st);
+    std::string prefix = repo + '\0';
+    for (Dbi dbi : {tags_, manifests_, links_, referrers_}) {
+      std::vector<std::string> keys;
+      {
+        auto c = txn->cursor(dbi);
+        for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
+          keys.emplace_back(c.key());
+        }
+      }
+      for (const auto& k : keys) WHARF_RETURN_IF_ERROR(txn->del(dbi, k));
+    }
+    return txn->commit();
+  }
+
  private:
   static UploadRecord uploadRecord(std::string_view v) {
     auto j = parseJson(v);
     UploadRecord r;
     r.repository = j.value("repo", "");
     r.started_ms = j.value("started", int64_t{0});
+    r.owner = j.value("owner", "");
     return r;
   }
 
@@ -296,16 +312,31 @@ class LmdbMetadataStore final : public MetadataStore {
     return txn.put(repos_, repo, nlohmann::json{{"created", now_ms}}.dump());
   }
 
-  std::unique_ptr<LmdbEnv> env_;
+  std::shared_ptr<LmdbEnv> env_;
   Dbi meta_ = 0, repos_ = 0, blobs_ = 0, links_ = 0, manifests_ = 0, tags_ = 0, referrers_ = 0, uploads_ = 0;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<MetadataStore>> openLmdbMetadataStore(const std::string& path, const LmdbMetadataOptions& options) {
+Result<std::shared_ptr<LmdbEnv>> openMetadataEnv(const std::string& path, const LmdbMetadataOptions& options) {
+  LmdbEnv::Options eo;
+  eo.map_size = options.map_size;
+  eo.durable = options.durable;
+  auto env = LmdbEnv::open(path, eo);
+  if (!env.isOk()) return env.status();
+  return std::shared_ptr<LmdbEnv>(std::move(env).value());
+}
+
+Result<std::unique_ptr<MetadataStore>> openLmdbMetadataStore(std::shared_ptr<LmdbEnv> env) {
   auto store = std::make_unique<LmdbMetadataStore>();
-  WHARF_RETURN_IF_ERROR(store->init(path, options));
+  WHARF_RETURN_IF_ERROR(store->init(std::move(env)));
   return std::unique_ptr<MetadataStore>(std::move(store));
+}
+
+Result<std::unique_ptr<MetadataStore>> openLmdbMetadataStore(const std::string& path, const LmdbMetadataOptions& options) {
+  auto env = openMetadataEnv(path, options);
+  if (!env.isOk()) return env.status();
+  return openLmdbMetadataStore(*env);
 }
 
 }  // namespace wharf

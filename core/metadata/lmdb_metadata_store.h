@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/metadata/metadata_store.h"
+#include "shared/store/lmdb.h"
 
 namespace wharf {
 
@@ -26,6 +27,11 @@ struct LmdbMetadataOptions {
   bool durable = true;
 };
 
+// Opens the environment at path (a file) and the store in it.
 Result<std::unique_ptr<MetadataStore>> openLmdbMetadataStore(const std::string& path, const LmdbMetadataOptions& options);
+// Opens the environment only, for several stores to share (see IdentityStore).
+Result<std::shared_ptr<LmdbEnv>> openMetadataEnv(const std::string& path, const LmdbMetadataOptions& options);
+// The store in an environment opened by openMetadataEnv; checks the schema version.
+Result<std::unique_ptr<MetadataStore>> openLmdbMetadataStore(std::shared_ptr<LmdbEnv> env);
 
 }  // namespace wharf

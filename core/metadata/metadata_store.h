@@ -28,6 +28,7 @@ struct ManifestRecord {
 struct UploadRecord {
   std::string repository;
   int64_t started_ms = 0;
+  std::string owner;  // account that started it; only it may continue it
 };
 
 struct Page {
@@ -85,6 +86,9 @@ class MetadataStore {
   // Removes the manifest, every tag pointing at it and its referrer entry.
   // kManifestUnknown when absent.
   virtual Status deleteManifest(const std::string& repo, const std::string& digest) = 0;
+  // Removes the repository: its tags, manifests, blob links, referrers and uploads
+  // records. The content stays until garbage collection. kNameUnknown when absent.
+  virtual Status deleteRepository(const std::string& repo) = 0;
 };
 
 }  // namespace wharf

@@ -48,12 +48,14 @@ Result<BlobFile> Registry::openContent(const std::string& digest) {
   return blobs_.open(*d);
 }
 
-Status Registry::checkUpload(const std::string& repo, const std::string& id) {
+Status Registry::checkUpload(const std::string& repo, const std::string& id, const std::optional<std::string>& owner) {
   if (!isUuid(id)) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
   auto rec = meta_.upload(id);
   if (!rec.isOk()) return rec.status();
   // An upload is bound to its repository: another repository never sees it.
   if (rec->repository != repo) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+  // ... and to the account that started it.
+  if (owner && rec->owner != *owner) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
   return Status::ok();
 }
 
@@ -62,11 +64,11 @@ Result<uint64_t> Registry::uploadOffset(const std::string& repo, const std::stri
   return blobs_.uploadSize(id);
 }
 
-Result<std::string> Registry::startUpload(const std::string& repo, bool recorded) {
+Result<std::string> Registry::startUpload(const std::string& repo, bool recorded, const std::string& owner) {
   std::string id = newUuid();
   WHARF_RETURN_IF_ERROR(blobs_.createUpload(id));
   if (recorded) {
-    Status st = meta_.createUpload(id, UploadRecord{repo, clock_.nowMillis()});
+    Status st = meta_.createUpload(id, UploadRecord{repo, clock_.nowMillis(), owner});
     if (!st.isOk()) {
       (void)blobs_.removeUpload(id);
       return st;

@@ -42,13 +42,14 @@ class Registry {
   Result<BlobFile> openContent(const std::string& digest);
   // (loop) The upload's size if it belongs to repo; kBlobUploadUnknown otherwise.
   Result<uint64_t> uploadOffset(const std::string& repo, const std::string& id);
-  // (loop) kBlobUploadUnknown unless the upload exists and belongs to repo.
-  Status checkUpload(const std::string& repo, const std::string& id);
+  // (loop) kBlobUploadUnknown unless the upload exists, belongs to repo, and was
+  // started by owner (when owner is given).
+  Status checkUpload(const std::string& repo, const std::string& id, const std::optional<std::string>& owner = {});
 
   // Starts an upload bound to repo; returns its id. An unrecorded upload (monolithic
   // POST, finished in the same request) has a file but no metadata record; after a
   // crash its file is purged like any stale upload.
-  Result<std::string> startUpload(const std::string& repo, bool recorded = true);
+  Result<std::string> startUpload(const std::string& repo, bool recorded = true, const std::string& owner = "");
   // Appends to a leased upload at its current offset and hashes the bytes. The write
   // (on the calling thread) and the hash (on hash_queue) run in parallel. hash_queue
   // must run nothing that blocks, so that waiting on it can never deadlock.
@@ -67,6 +68,7 @@ class Registry {
                                         const std::string& content_type);
   Status deleteManifest(const std::string& repo, const std::string& reference);
   Status deleteBlob(const std::string& repo, const Digest& digest);
+  Status deleteRepository(const std::string& repo) { return meta_.deleteRepository(repo); }
   // Removes uploads (recorded or not) untouched for longer than max_age_ms and not in
   // use. Returns how many were removed.
   size_t purgeUploads(int64_t max_age_ms);

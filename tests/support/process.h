@@ -43,7 +43,8 @@ class Process {
 // A wharf-core on 127.0.0.1, port 0, in its own data directory.
 class CoreServer {
  public:
-  // data_dir empty: a fresh temporary directory. extra: more flags.
+  // data_dir empty: a fresh temporary directory. extra: more flags; without "--auth"
+  // in them the core runs with --auth none.
   explicit CoreServer(std::string data_dir = "", std::vector<std::string> extra = {});
   ~CoreServer();
   int port() const { return port_; }

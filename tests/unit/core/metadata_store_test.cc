@@ -91,8 +91,8 @@ TEST_CASE("metadata: upload records") {
   const std::string id2 = "22222222-2222-4222-8222-222222222222";
   CHECK(m->upload(id1).status().code() == Code::kBlobUploadUnknown);
   CHECK(m->uploads().empty());
-  REQUIRE(m->createUpload(id1, UploadRecord{"repo/a", 111}).isOk());
-  REQUIRE(m->createUpload(id2, UploadRecord{"repo/b", 222}).isOk());
+  REQUIRE(m->createUpload(id1, UploadRecord{"repo/a", 111, ""}).isOk());
+  REQUIRE(m->createUpload(id2, UploadRecord{"repo/b", 222, ""}).isOk());
   auto r = m->upload(id1);
   REQUIRE(r.isOk());
   CHECK(r->repository == "repo/a");
@@ -367,7 +367,7 @@ TEST_CASE("metadata: reopening keeps everything") {
     auto m = openMeta(dir / "meta");
     addBlob(*m, "r", "layer");
     putTagged(*m, "r", "manifest", "latest");
-    REQUIRE(m->createUpload(id, UploadRecord{"r", 77}).isOk());
+    REQUIRE(m->createUpload(id, UploadRecord{"r", 77, ""}).isOk());
   }
   auto m = openMeta(dir / "meta");
   CHECK(m->repositoryExists("r"));

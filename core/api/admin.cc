@@ -1,0 +1,489 @@
+// The admin REST API under /api/v1: users, organizations, teams, memberships,
+// repositories, permissions, access tokens, audit log, key rotation.
+//
+// Every request is authenticated (Basic with a password or access token, or a Bearer
+// token), loaded, then authorized on the object's owning namespace. Request fields are
+// allow-listed. The handler runs on a worker thread: it may pay the password KDF and
+// it writes transactions.
+#include <algorithm>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/api/api.h"
+#include "shared/http/url.h"
+#include "shared/oci/names.h"
+#include "shared/tls/crypto.h"
+
+// Returns the failed Status as a Reply from an Admin method.
+#define WHARF_RETURN_IF_ERROR_REPLY(expr) \
+  do { ::wharf::Status _st = (expr); if (!_st.isOk()) return fail(_st); } while (0)
+
+namespace wharf {
+namespace {
+
+using nlohmann::json;
+
+struct Reply {
+  int status = 200;
+  json body;
+};
+
+Reply ok(json body, int status = 200) { return Reply{status, std::move(body)}; }
+Reply fail(const Status& st) {
+  const ErrorInfo& info = errorInfo(st.code());
+  return Reply{info.http_status, {{"errors", json::array({{{"code", info.oci_code}, {"message", st.message()}}})}}};
+}
+Reply denied(const std::string& why) { return fail(Status(Code::kDenied, why)); }
+
+std::vector<std::string> split(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start) out.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Refuses fields outside `allowed`; an admin-only field in a non-admin request is a 403.
+Status allowFields(const json& body, const std::set<std::string>& allowed) {
+  if (!body.is_object()) return Status(Code::kInvalidArgument, "the request body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (!allowed.count(it.key())) return Status(Code::kInvalidArgument, "unknown or read-only field \"" + it.key() + "\"");
+  }
+  return Status::ok();
+}
+
+std::string str(const json& body, const char* key) {
+  auto it = body.find(key);
+  return it != body.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+class Admin {
+ public:
+  Admin(ApiContext& ctx, const Request& req, std::string body) : ctx_(ctx), req_(req), raw_(std::move(body)) {}
+
+  Reply run() {
+    auto who = authenticate();
+    if (!who.isOk()) return fail(who.status());
+    me_ = std::move(who).value();
+    caller_.account = me_;
+    caller_.peer = req_.peer;
+    if (!raw_.empty()) {
+      body_ = json::parse(raw_, nullptr, false);
+      if (body_.is_discarded()) return fail(Status(Code::kInvalidArgument, "the request body is not JSON"));
+    } else {
+      body_ = json::object();
+    }
+    auto parts = split(req_.path.substr(std::string("/api/v1").size()));
+    if (parts.empty()) return fail(Status(Code::kNotFound, "no such endpoint"));
+    const std::string& m = req_.method;
+    if (parts[0] == "users") return users(parts, m);
+    if (parts[0] == "orgs") return orgs(parts, m);
+    if (parts[0] == "repositories") return repositories(m);
+    if (parts[0] == "audit" && m == "GET") return auditQuery();
+    if (parts == std::vector<std::string>{"auth", "keys", "rotate"} && m == "POST") return rotate();
+    if (parts[0] == "whoami" && m == "GET") return ok({{"name", me_.name}, {"admin", me_.admin}});
+    return fail(Status(Code::kNotFound, "no such endpoint"));
+  }
+
+ private:
+  Result<Account> authenticate() {
+    const std::string* authz = req_.headers.get("authorization");
+    if (authz == nullptr) return Status(Code::kUnauthorized, "authentication required");
+    if (authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
+      auto claims = ctx_.auth->verifyBearer(authz->substr(7));
+      if (!claims.isOk()) return claims.status();
+      if (claims->subject.empty()) return Status(Code::kUnauthorized, "authentication required");
+      return ctx_.auth->accountOf(*claims);
+    }
+    auto a = ctx_.auth->authenticateBasic(*authz, req_.peer);
+    ctx_.audit->record(a.isOk() ? a->name : "", req_.peer, "login", "api", a.isOk() ? "success" : "failure");
+    return a;
+  }
+
+  void record(const std::string& action, const std::string& object, const std::string& detail = "") {
+    ctx_.audit->record(me_.name, req_.peer, action, object, "success", detail);
+  }
+
+  bool isOwner(const std::string& org) { return me_.admin || ctx_.identity->orgRole(org, me_.name) == "owner"; }
+
+  std::pair<std::string, size_t> page() {
+    size_t limit = 100;
+    if (auto l = req_.queryParam("limit"); l && !l->empty() && l->size() < 6 &&
+                                           l->find_first_not_of("0123456789") == std::string::npos) {
+      limit = std::clamp<size_t>(std::stoul(*l), 1, 1000);
+    }
+    return {req_.queryParam("after").value_or(""), limit};
+  }
+
+  // --- users and their access tokens ---
+  Reply users(const std::vector<std::string>& p, const std::string& m) {
+    IdentityStore& id = *ctx_.identity;
+    if (p.size() == 1) {
+      if (!me_.admin) return denied("only administrators manage users");
+      if (m == "GET") {
+        auto [after, limit] = page();
+        json items = json::array();
+        auto list = id.users(after, limit);
+        for (const auto& u : list) items.push_back(u.toJson());
+        json out = {{"items", items}};
+        if (list.size() == limit) out["next"] = list.back().name;
+        return ok(out);
+      }
+      if (m == "POST") {
+        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "password", "email", "admin"}));
+        User u;
+        u.name = str(body_, "name");
+        WHARF_RETURN_IF_ERROR_REPLY(validateAccountName(u.name));
+        std::string pw = str(body_, "password");
+        if (pw.size() < 8) return fail(Status(Code::kInvalidArgument, "passwords have at least 8 characters"));
+        u.password_hash = hashPassword(pw);
+        u.email = str(body_, "email");
+        u.admin = body_.value("admin", false);
+        u.created_ms = RealClock::instance().nowMillis();
+        WHARF_RETURN_IF_ERROR_REPLY(id.createUser(u));
+        record("user.create", u.name);
+        return ok(u.toJson(), 201);
+      }
+      return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    }
+    const std::string& name = p[1];
+    bool self = name == me_.name;
+    if (!self && !me_.admin) return denied("you may only see and change your own account");
+    auto user = id.user(name);
+    if (!user.isOk()) return fail(user.status());
+    if (p.size() == 2) {
+      if (m == "GET") return ok(user->toJson());
+      if (m == "PATCH") {
+        std::set<std::string> fields = {"email", "password"};
+        if (me_.admin) fields.insert({"admin", "disabled"});
+        for (auto it = body_.begin(); body_.is_object() && it != body_.end(); ++it) {
+          if (!fields.count(it.key()) && (it.key() == "admin" || it.key() == "disabled")) {
+            return denied("only administrators change \"" + it.key() + "\"");
+          }
+        }
+        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, fields));
+        if (body_.contains("email")) user->email = str(body_, "email");
+        if (body_.contains("password")) {
+          std::string pw = str(body_, "password");
+          if (pw.size() < 8) return fail(Status(Code::kInvalidArgument, "passwords have at least 8 characters"));
+          user->password_hash = hashPassword(pw);
+        }
+        if (body_.contains("admin")) user->admin = body_.value("admin", false);
+        if (body_.contains("disabled")) user->disabled = body_.value("disabled", false);
+        WHARF_RETURN_IF_ERROR_REPLY(id.putUser(*user));
+        ctx_.auth->forgetCaches();
+        record("user.update", name, raw_.find("password") != std::string::npos ? "password changed" : "");
+        return ok(user->toJson());
+      }
+      if (m == "DELETE") {
+        if (!me_.admin) return denied("only administrators delete users");
+        WHARF_RETURN_IF_ERROR_REPLY(id.deleteUser(name));
+        ctx_.auth->forgetCaches();
+        record("user.delete", name);
+        return ok(json::object(), 204);
+      }
+      return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    }
+    if (p[2] != "tokens") return fail(Status(Code::kNotFound, "no such endpoint"));
+    if (p.size() == 3 && m == "GET") {
+      json items = json::array();
+      for (const auto& t : id.accessTokens(name)) items.push_back(t.toJson());
+      return ok({{"items", items}});
+    }
+    if (p.size() == 3 && m == "POST") {
+      WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "scopes", "expires_in_days"}));
+      std::vector<std::string> scopes;
+      if (body_.contains("scopes")) {
+        if (!body_["scopes"].is_array()) return fail(Status(Code::kInvalidArgument, "scopes is a list of strings"));
+        for (const auto& s : body_["scopes"]) {
+          if (!s.is_string()) return fail(Status(Code::kInvalidArgument, "scopes is a list of strings"));
+          scopes.push_back(s.get<std::string>());
+        }
+      }
+      int64_t days = body_.value("expires_in_days", int64_t{0});
+      if (days < 0 || days > 3650) return fail(Status(Code::kInvalidArgument, "expires_in_days is 0 (never) to 3650"));
+      int64_t expires = days == 0 ? 0 : RealClock::instance().nowMillis() + days * 86'400'000;
+      auto created = ctx_.auth->createAccessToken(name, str(body_, "name"), scopes, expires);
+      if (!created.isOk()) return fail(created.status());
+      record("token.create", name, created->first.id);
+      json out = created->first.toJson();
+      out["secret"] = created->second;  // shown once
+      return ok(out, 201);
+    }
+    if (p.size() == 4 && m == "DELETE") {
+      auto t = id.accessToken(p[3]);
+      if (!t.isOk() || t->user != name) return fail(Status(Code::kNotFound, "no such access token"));
+      WHARF_RETURN_IF_ERROR_REPLY(id.deleteAccessToken(p[3]));
+      ctx_.auth->forgetCaches();
+      record("token.revoke", name, p[3]);
+      return ok(json::object(), 204);
+    }
+    return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+  }
+
+  // --- organizations, members, teams ---
+  Reply orgs(const std::vector<std::string>& p, const std::string& m) {
+    IdentityStore& id = *ctx_.identity;
+    if (p.size() == 1) {
+      if (m == "GET") {
+        auto [after, limit] = page();
+        auto list = id.orgs(after, limit);
+        json out = {{"items", list}};
+        if (list.size() == limit) out["next"] = list.back();
+        return ok(out);
+      }
+      if (m == "POST") {
+        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name"}));
+        std::string name = str(body_, "name");
+        WHARF_RETURN_IF_ERROR_REPLY(validateAccountName(name));
+        WHARF_RETURN_IF_ERROR_REPLY(id.createOrg(name, me_.name));
+        record("org.create", name);
+        return ok({{"name", name}}, 201);
+      }
+      return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    }
+    const std::string& org = p[1];
+    if (!id.orgExists(org)) return fail(Status(Code::kNotFound, "no organization " + org));
+    bool member = me_.admin || !id.orgRole(org, me_.name).empty();
+    if (!member) return fail(Status(Code::kNotFound, "no organization " + org));  // do not reveal it
+    if (p.size() == 2) {
+      if (m == "GET") {
+        json members = json::array();
+        for (const auto& [u, role] : id.orgMembers(org)) members.push_back({{"name", u}, {"role", role}});
+        return ok({{"name", org}, {"members", members}, {"teams", id.teams(org)}});
+      }
+      if (m == "DELETE") {
+        if (!isOwner(org)) return denied("only owners delete an organization");
+        WHARF_RETURN_IF_ERROR_REPLY(id.deleteOrg(org));
+        record("org.delete", org);
+        return ok(json::object(), 204);
+      }
+      return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    }
+    if (p[2] == "members" && p.size() == 4) {
+      if (!isOwner(org)) return denied("only owners change membership");
+      if (m == "PUT") {
+        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"role"}));
+        std::string role = body_.contains("role") ? str(body_, "role") : "member";
+        if (role != "owner" && role != "member") return fail(Status(Code::kInvalidArgument, "role is owner or member"));
+        WHARF_RETURN_IF_ERROR_REPLY(id.setOrgMember(org, p[3], role));
+        record("org.member.set", org + "/" + p[3], role);
+        return ok({{"name", p[3]}, {"role", role}});
+      }
+      if (m == "DELETE") {
+        WHARF_RETURN_IF_ERROR_REPLY(id.removeOrgMember(org, p[3]));
+        record("org.member.remove", org + "/" + p[3]);
+        return ok(json::object(), 204);
+      }
+    }
+    if (p[2] == "teams") {
+      if (p.size() == 3 && m == "GET") return ok({{"items", id.teams(org)}});
+      if (!isOwner(org)) return denied("only owners manage teams");
+      if (p.size() == 3 && m == "POST") {
+        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "description"}));
+        std::string team = str(body_, "name");
+        WHARF_RETURN_IF_ERROR_REPLY(validateAccountName(team));
+        WHARF_RETURN_IF_ERROR_REPLY(id.createTeam(org, team, str(body_, "description")));
+        record("team.create", org + "/" + team);
+        return ok({{"name", team}}, 201);
+      }
+      if (p.size() == 4 && m == "DELETE") {
+        WHARF_RETURN_IF_ERROR_REPLY(id.deleteTeam(org, p[3]));
+        record("team.delete", org + "/" + p[3]);
+        return ok(json::object(), 204);
+      }
+      if (p.size() == 5 && p[4] == "members" && m == "GET") return ok({{"items", id.teamMembers(org, p[3])}});
+      if (p.size() == 6 && p[4] == "members" && m == "PUT") {
+        WHARF_RETURN_IF_ERROR_REPLY(id.addTeamMember(org, p[3], p[5]));
+        record("team.member.add", org + "/" + p[3] + "/" + p[5]);
+        return ok({{"name", p[5]}});
+      }
+      if (p.size() == 6 && p[4] == "members" && m == "DELETE") {
+        WHARF_RETURN_IF_ERROR_REPLY(id.removeTeamMember(org, p[3], p[5]));
+        record("team.member.remove", org + "/" + p[3] + "/" + p[5]);
+        return ok(json::object(), 204);
+      }
+    }
+    return fail(Status(Code::kNotFound, "no such endpoint"));
+  }
+
+  // --- repositories and permissions ---
+  Reply repositories(const std::string& m) {
+    IdentityStore& id = *ctx_.identity;
+    std::string rest = req_.path.substr(std::string("/api/v1/repositories").size());
+    if (!rest.empty() && rest[0] == '/') rest = rest.substr(1);
+    if (rest.empty()) {
+      if (m == "GET") {
+        auto [after, limit] = page();
+        json items = json::array();
+        std::string cursor = after;
+        bool more = true;
+        while (items.size() < limit && more) {
+          Page chunk = ctx_.registry.metadata().repositories(cursor, limit);
+          more = chunk.more;
+          for (const auto& r : chunk.items) {
+            cursor = r;
+            if (!allows(r, "pull")) continue;
+            auto s = id.repoSettings(r).value_or(RepoSettings{});
+            items.push_back({{"name", r}, {"public", s.is_public}, {"description", s.description}});
+            if (items.size() == limit) break;
+          }
+        }
+        json out = {{"items", items}};
+        if (items.size() == limit) out["next"] = cursor;
+        return ok(out);
+      }
+      if (m == "POST") {
+        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "public", "description"}));
+        std::string name = str(body_, "name");
+        WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(name));
+        if (!allows(name, "push")) return denied("you may not create repositories in this namespace");
+        if (id.repoSettings(name) || ctx_.registry.metadata().repositoryExists(name)) {
+          return fail(Status(Code::kConflict, "repository " + name + " exists"));
+        }
+        RepoSettings s{body_.value("public", false), str(body_, "description")};
+        WHARF_RETURN_IF_ERROR_REPLY(id.putRepoSettings(name, s));
+        record("repository.create", name, s.is_public ? "public" : "private");
+        return ok({{"name", name}, {"public", s.is_public}, {"description", s.description}}, 201);
+      }
+      return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    }
+    // <name>[/permissions[/<users|teams>/<principal>]]
+    std::string name = rest, sub;
+    if (auto pos = rest.find("/permissions"); pos != std::string::npos) {
+      name = rest.substr(0, pos);
+      sub = rest.substr(pos + 1);
+    }
+    WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(name));
+    bool exists = id.repoSettings(name).has_value() || ctx_.registry.metadata().repositoryExists(name);
+    // Unknown and invisible look the same.
+    if (!exists || !allows(name, "pull")) return fail(Status(Code::kNameUnknown, "repository name not known to registry"));
+    bool repo_admin = allows(name, "delete");
+    if (sub.empty()) {
+      auto s = id.repoSettings(name).value_or(RepoSettings{});
+      if (m == "GET") return ok({{"name", name}, {"public", s.is_public}, {"description", s.description}});
+      if (!repo_admin) return denied("only repository administrators change " + name);
+      if (m == "PATCH") {
+        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"public", "description"}));
+        if (body_.contains("public")) s.is_public = body_.value("public", false);
+        if (body_.contains("description")) s.description = str(body_, "description");
+        WHARF_RETURN_IF_ERROR_REPLY(id.putRepoSettings(name, s));
+        record("repository.update", name, s.is_public ? "public" : "private");
+        return ok({{"name", name}, {"public", s.is_public}, {"description", s.description}});
+      }
+      if (m == "DELETE") {
+        WHARF_RETURN_IF_ERROR_REPLY(ctx_.registry.deleteRepository(name));
+        WHARF_RETURN_IF_ERROR_REPLY(id.deleteRepoSettings(name));
+        record("repository.delete", name);
+        return ok(json::object(), 204);
+      }
+      return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    }
+    auto parts = split(sub);
+    if (parts.size() == 1 && m == "GET") {
+      json items = json::array();
+      for (const auto& g : id.grants(name)) {
+        items.push_back({{"kind", g.kind}, {"name", g.principal}, {"role", roleName(g.role)}});
+      }
+      return ok({{"items", items}});
+    }
+    if (!repo_admin) return denied("only repository administrators change permissions of " + name);
+    // teams are addressed as <team> within the repository's organization
+    if ((parts.size() == 3) && (parts[1] == "users" || parts[1] == "teams") && (m == "PUT" || m == "DELETE")) {
+      Grant g;
+      g.kind = parts[1] == "users" ? "user" : "team";
+      g.principal = parts[2];
+      if (g.kind == "user" && !id.user(g.principal).isOk()) return fail(Status(Code::kNotFound, "no user " + g.principal));
+      if (g.kind == "team") {
+        std::string ns = name.substr(0, name.find('/'));
+        if (!id.teamExists(ns, g.principal)) return fail(Status(Code::kNotFound, "no team " + ns + "/" + g.principal));
+        g.principal = ns + "/" + g.principal;
+      }
+      if (m == "PUT") {
+        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"role"}));
+        auto role = parseRole(str(body_, "role"));
+        if (!role.isOk()) return fail(role.status());
+        g.role = *role;
+      }
+      WHARF_RETURN_IF_ERROR_REPLY(id.setGrant(name, g));
+      record("permission.set", name, g.kind + ":" + g.principal + "=" + std::string(roleName(g.role)));
+      return ok({{"kind", g.kind}, {"name", g.principal}, {"role", roleName(g.role)}});
+    }
+    return fail(Status(Code::kNotFound, "no such endpoint"));
+  }
+
+  bool allows(const std::string& repo, const std::string& action) {
+    auto a = ctx_.auth->allowedActions(me_, repo);
+    return std::find(a.begin(), a.end(), action) != a.end();
+  }
+
+  Reply auditQuery() {
+    if (!me_.admin) return denied("only administrators read the audit log");
+    AuditQuery q;
+    q.actor = req_.queryParam("actor").value_or("");
+    q.action = req_.queryParam("action").value_or("");
+    q.object = req_.queryParam("object").value_or("");
+    q.outcome = req_.queryParam("outcome").value_or("");
+    auto num = [&](const char* k) -> int64_t {
+      auto v = req_.queryParam(k);
+      if (!v || v->empty() || v->size() > 18 || v->find_first_not_of("0123456789") != std::string::npos) return 0;
+      return std::stoll(*v);
+    };
+    q.since_ms = num("since");
+    q.until_ms = num("until");
+    q.after_seq = num("after");
+    q.limit = page().second;
+    ctx_.audit->flush();
+    json items = json::array();
+    auto list = ctx_.identity->queryAudit(q);
+    for (const auto& e : list) items.push_back(e.toJson());
+    json out = {{"items", items}};
+    if (list.size() == q.limit) out["next"] = list.back().seq;
+    return ok(out);
+  }
+
+  Reply rotate() {
+    if (!me_.admin) return denied("only administrators rotate keys");
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"overlap_seconds"}));
+    int64_t overlap = body_.value("overlap_seconds", ctx_.auth->config().token_ttl_s * 2);
+    if (overlap < 0 || overlap > 30 * 86400) return fail(Status(Code::kInvalidArgument, "overlap_seconds out of range"));
+    WHARF_RETURN_IF_ERROR_REPLY(ctx_.auth->keys().rotate(overlap * 1000));
+    record("keys.rotate", "signing key");
+    return ok(ctx_.auth->keys().jwks());
+  }
+
+  ApiContext& ctx_;
+  const Request& req_;
+  std::string raw_;
+  json body_;
+  Account me_;
+  Caller caller_;
+};
+
+}  // namespace
+
+void handleAdmin(ApiContext& ctx, const ExchangePtr& ex) {
+  if (ctx.auth == nullptr) return replyError(ex, Status(Code::kNotFound, "the admin API needs authentication on"));
+  ex->readFullBody(1 << 20, [&ctx, ex](Status st, std::string body) {
+    if (!st.isOk()) return replyError(ex, st);
+    auto shared = std::make_shared<std::string>(std::move(body));
+    offload<Reply>(
+        ctx, ex, [&ctx, ex, shared] { return Admin(ctx, ex->request(), std::move(*shared)).run(); },
+        [ex](Reply r) {
+          Response resp;
+          resp.status = r.status;
+          if (r.status != 204) {
+            resp = Response::json(r.status, r.body.dump());
+          }
+          if (r.status == 401) resp.headers.add("WWW-Authenticate", "Basic realm=\"wharf\"");
+          reply(ex, std::move(resp));
+        });
+  });
+}
+
+}  // namespace wharf

@@ -1,0 +1,43 @@
+// AuditLog: records who did what, from where, with what outcome.
+//
+// record() is cheap and callable from any thread (loop threads included): entries are
+// queued and a background thread appends them in batches, one transaction per batch,
+// so auditing every pull does not cost a write transaction per pull. Entries queued at
+// a crash may be lost; everything flushed is durable. Retention prunes old entries.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/auth/identity_store.h"
+#include "shared/base/clock.h"
+
+namespace wharf {
+
+class AuditLog {
+ public:
+  AuditLog(IdentityStore& store, Clock& clock, int64_t retention_ms);
+  ~AuditLog();  // flushes
+
+  void record(std::string actor, std::string source, std::string action, std::string object, std::string outcome,
+              std::string detail = "");
+  // Writes everything queued so far (tests, shutdown).
+  void flush();
+
+ private:
+  void run();
+  IdentityStore& store_;
+  Clock& clock_;
+  int64_t retention_ms_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<AuditEntry> queue_;  // GUARDED_BY(mu_)
+  bool stop_ = false;              // GUARDED_BY(mu_)
+  uint64_t flushed_ = 0, queued_ = 0;  // GUARDED_BY(mu_)
+  std::condition_variable flushed_cv_;
+  std::thread thread_;
+};
+
+}  // namespace wharf

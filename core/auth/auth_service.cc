@@ -1,0 +1,316 @@
+#include "core/auth/auth_service.h"
+
+#include <algorithm>
+
+#include "shared/base/ids.h"
+#include "shared/base/log.h"
+#include "shared/tls/crypto.h"
+
+namespace wharf {
+namespace {
+
+constexpr std::string_view kPatPrefix = "wharf_pat_";
+constexpr int64_t kGoodPasswordTtlMs = 60'000;
+
+std::string namespaceOf(const std::string& repo) {
+  auto slash = repo.find('/');
+  return slash == std::string::npos ? "" : repo.substr(0, slash);
+}
+
+std::vector<std::string> actionsFor(Role r) {
+  switch (r) {
+    case Role::kRead: return {"pull"};
+    case Role::kWrite: return {"pull", "push"};
+    case Role::kAdmin: return {"delete", "pull", "push"};
+    case Role::kNone: break;
+  }
+  return {};
+}
+
+// A PAT scope pattern "repository:<name|prefix/*>:<actions>" against repo.
+bool patternMatches(const Scope& pattern, const std::string& repo) {
+  if (pattern.type != "repository") return false;
+  if (pattern.name == "*" || pattern.name == repo) return true;
+  if (pattern.name.size() > 2 && pattern.name.compare(pattern.name.size() - 2, 2, "/*") == 0) {
+    std::string prefix = pattern.name.substr(0, pattern.name.size() - 1);
+    return repo.compare(0, prefix.size(), prefix) == 0;
+  }
+  return false;
+}
+
+}  // namespace
+
+AuthService::AuthService(AuthConfig config, IdentityStore& identity, KeyRing& keys, Clock& clock)
+    : config_(std::move(config)), identity_(identity), keys_(keys), clock_(clock), cache_secret_(randomToken(32)) {}
+
+bool AuthService::rateLimited(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = failures_.find(key);
+  if (it == failures_.end()) return false;
+  if (clock_.nowMillis() - it->second.start_ms > config_.failure_window_ms) {
+    failures_.erase(it);
+    return false;
+  }
+  return it->second.count >= config_.max_login_failures;
+}
+
+void AuthService::recordFailure(const std::string& key) {
+  std::lock_guard lock(mu_);
+  if (failures_.size() > 100000) failures_.clear();  // bound memory under a spray
+  auto& w = failures_[key];
+  int64_t now = clock_.nowMillis();
+  if (w.count == 0 || now - w.start_ms > config_.failure_window_ms) {
+    w.count = 0;
+    w.start_ms = now;
+  }
+  ++w.count;
+}
+
+Result<Account> AuthService::accountFor(const std::string& name) {
+  auto u = identity_.user(name);
+  if (!u.isOk() || u->disabled) return Status(Code::kUnauthorized, "account unknown or disabled");
+  Account a;
+  a.name = u->name;
+  a.admin = u->admin;
+  return a;
+}
+
+Result<Account> AuthService::authenticatePassword(const std::string& user, const std::string& secret,
+                                                  const std::string& source) {
+  const Status denied(Code::kUnauthorized, "invalid credentials");
+  std::string account_key = "u:" + user, source_key = "s:" + source;
+  if (rateLimited(account_key) || rateLimited(source_key)) {
+    return Status(Code::kTooManyRequests, "too many failed logins; try again later");
+  }
+  auto fail = [&]() -> Result<Account> {
+    recordFailure(account_key);
+    recordFailure(source_key);
+    return denied;
+  };
+  if (user.empty() || secret.empty() || user.size() > 64 || secret.size() > 1024) return fail();
+
+  if (secret.compare(0, kPatPrefix.size(), kPatPrefix) == 0) {
+    // wharf_pat_<id>_<secret>: a lookup and one SHA-256, never the password KDF.
+    std::string rest = secret.substr(kPatPrefix.size());
+    auto sep = rest.find('_');
+    if (sep == std::string::npos) return fail();
+    auto tok = identity_.accessToken(rest.substr(0, sep));
+    if (!tok.isOk() || tok->user != user || !constantTimeEquals(sha256Hex(rest.substr(sep + 1)), tok->secret_hash)) {
+      return fail();
+    }
+    if (tok->expires_ms != 0 && tok->expires_ms < clock_.nowMillis()) return fail();
+    auto account = accountFor(user);
+    if (!account.isOk()) return fail();
+    account->pat_id = tok->id;
+    for (const auto& s : tok->scopes) {
+      auto parsed = parseScope(s);
+      if (parsed.isOk()) account->pat_scopes.push_back(std::move(parsed).value());
+    }
+    if (account->pat_scopes.empty() && !tok->scopes.empty()) return fail();
+    return account;
+  }
+
+  auto u = identity_.user(user);
+  if (!u.isOk() || u->disabled || u->password_hash.empty()) {
+    // Spend about as long as a real check, so that timing does not tell which names exist.
+    (void)verifyPassword(secret, "pbkdf2-sha256$" + std::to_string(kPasswordIterations) + "$AAAAAAAAAAAAAAAAAAAAAA$AAAA");
+    return fail();
+  }
+  std::string cache_key = sha256Hex(cache_secret_ + '\0' + user + '\0' + secret + '\0' + u->password_hash);
+  bool cached = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = good_passwords_.find(cache_key);
+    cached = it != good_passwords_.end() && it->second > clock_.nowMillis();
+  }
+  if (!cached) {
+    if (!verifyPassword(secret, u->password_hash)) return fail();
+    std::lock_guard lock(mu_);
+    if (good_passwords_.size() > 10000) good_passwords_.clear();
+    good_passwords_[cache_key] = clock_.nowMillis() + kGoodPasswordTtlMs;
+  }
+  Account a;
+  a.name = u->name;
+  a.admin = u->admin;
+  return a;
+}
+
+Result<Account> AuthService::authenticateBasic(const std::string& header_value, const std::string& source) {
+  if (header_value.size() < 6 || strncasecmp(header_value.c_str(), "Basic ", 6) != 0) {
+    return Status(Code::kUnauthorized, "expected Basic credentials");
+  }
+  bool ok = false;
+  std::string decoded = base64Decode(header_value.substr(6), &ok);
+  auto colon = decoded.find(':');
+  if (!ok || colon == std::string::npos) return Status(Code::kUnauthorized, "malformed Basic credentials");
+  return authenticatePassword(decoded.substr(0, colon), decoded.substr(colon + 1), source);
+}
+
+Result<TokenClaims> AuthService::verifyBearer(const std::string& token) {
+  int64_t now_s = clock_.nowMillis() / 1000;
+  TokenClaims claims;
+  if (!token_cache_.lookup(token, now_s, &claims)) {
+    auto verified = keys_.verifier(config_.issuer, config_.service)->verify(token, now_s);
+    if (!verified.isOk()) return verified.status();
+    claims = std::move(verified).value();
+    if (claims.kind != "access") return Status(Code::kUnauthorized, "invalid token: not an access token");
+    token_cache_.insert(token, claims);
+  }
+  // Revocation: the account (and the access token it came from) must still be there.
+  if (!claims.subject.empty()) {
+    auto u = identity_.user(claims.subject);
+    if (!u.isOk() || u->disabled) return Status(Code::kUnauthorized, "invalid token: account unknown or disabled");
+  }
+  if (!claims.via.empty() && !identity_.accessToken(claims.via).isOk()) {
+    return Status(Code::kUnauthorized, "invalid token: its access token was revoked");
+  }
+  return claims;
+}
+
+Result<Account> AuthService::accountOf(const TokenClaims& claims) {
+  if (claims.subject.empty()) return Account{};
+  return accountFor(claims.subject);
+}
+
+std::vector<std::string> AuthService::allowedActions(const Account& account, const std::string& repo) {
+  std::vector<std::string> actions;
+  auto settings = identity_.repoSettings(repo);
+  if (settings && settings->is_public) actions = {"pull"};
+  if (!account.anonymous()) {
+    std::vector<std::string> own;
+    std::string ns = namespaceOf(repo);
+    if (account.admin || ns == account.name) {
+      own = {"delete", "pull", "push"};
+    } else if (!ns.empty() && identity_.orgExists(ns)) {
+      if (identity_.orgRole(ns, account.name) == "owner") {
+        own = {"delete", "pull", "push"};
+      } else {
+        Role best = identity_.grantFor(repo, "user", account.name);
+        for (const auto& team : identity_.userTeams(ns, account.name)) {
+          best = std::max(best, identity_.grantFor(repo, "team", team));
+        }
+        own = actionsFor(best);
+      }
+    } else {
+      own = actionsFor(identity_.grantFor(repo, "user", account.name));
+    }
+    for (auto& a : own) {
+      if (std::find(actions.begin(), actions.end(), a) == actions.end()) actions.push_back(a);
+    }
+  }
+  // A personal access token narrows what its owner may do.
+  if (!account.pat_id.empty() && !account.pat_scopes.empty()) {
+    std::erase_if(actions, [&](const std::string& a) {
+      for (const auto& p : account.pat_scopes) {
+        if (patternMatches(p, repo) && p.allows(a)) return false;
+      }
+      return true;
+    });
+  }
+  std::sort(actions.begin(), actions.end());
+  return actions;
+}
+
+std::vector<Scope> AuthService::grant(const Account& account, const std::vector<Scope>& requested) {
+  std::vector<Scope> out;
+  for (const auto& want : requested) {
+    Scope got{want.type, want.name, {}};
+    if (want.type == "repository") {
+      auto allowed = allowedActions(account, want.name);
+      for (const auto& a : want.actions) {
+        if (a == "*") {
+          got.actions = allowed;
+          break;
+        }
+        if (std::find(allowed.begin(), allowed.end(), a) != allowed.end()) got.actions.push_back(a);
+      }
+    } else if (want.type == "registry" && want.name == "catalog" && !account.anonymous()) {
+      got.actions = {"*"};
+    }
+    if (!got.actions.empty()) out.push_back(std::move(got));
+  }
+  return out;
+}
+
+Result<nlohmann::json> AuthService::issue(const Account& account, const std::vector<Scope>& granted, bool offline) {
+  int64_t now = clock_.nowMillis() / 1000;
+  TokenClaims c;
+  c.issuer = config_.issuer;
+  c.subject = account.name;
+  c.audience = config_.service;
+  c.id = newUuid();
+  c.issued_at = now;
+  c.not_before = now - 1;
+  c.expires_at = now + config_.token_ttl_s;
+  c.access = granted;
+  c.via = account.pat_id;
+  auto signer = keys_.signer();
+  auto token = signer->sign(c);
+  if (!token.isOk()) return token.status();
+  nlohmann::json out = {{"token", *token},
+                        {"access_token", *token},
+                        {"expires_in", config_.token_ttl_s},
+                        {"issued_at", formatRfc3339(now * 1000)}};
+  if (offline && !account.anonymous() && account.pat_id.empty()) {
+    TokenClaims r = c;
+    r.id = newUuid();
+    r.kind = "refresh";
+    r.access.clear();
+    r.expires_at = now + config_.refresh_ttl_s;
+    auto refresh = signer->sign(r);
+    if (!refresh.isOk()) return refresh.status();
+    out["refresh_token"] = *refresh;
+  }
+  return out;
+}
+
+Result<Account> AuthService::fromRefreshToken(const std::string& token) {
+  auto c = keys_.verifier(config_.issuer, config_.service)->verify(token, clock_.nowMillis() / 1000);
+  if (!c.isOk()) return c.status();
+  if (c->kind != "refresh" || c->subject.empty()) return Status(Code::kUnauthorized, "not a refresh token");
+  return accountFor(c->subject);
+}
+
+Result<std::pair<AccessToken, std::string>> AuthService::createAccessToken(const std::string& user,
+                                                                           const std::string& name,
+                                                                           const std::vector<std::string>& scopes,
+                                                                           int64_t expires_ms) {
+  for (const auto& s : scopes) {
+    auto parsed = parseScope(s);
+    if (!parsed.isOk() || parsed->type != "repository") {
+      return Status(Code::kInvalidArgument, "scope \"" + s + "\" is not repository:<name or prefix/*>:<actions>");
+    }
+  }
+  AccessToken t;
+  t.id = randomToken(9);
+  std::erase(t.id, '_');  // the id never contains the separator
+  std::string secret = randomToken(32);
+  t.user = user;
+  t.name = name;
+  t.scopes = scopes;
+  t.secret_hash = sha256Hex(secret);
+  t.created_ms = clock_.nowMillis();
+  t.expires_ms = expires_ms;
+  WHARF_RETURN_IF_ERROR(identity_.putAccessToken(t));
+  return std::make_pair(t, std::string(kPatPrefix) + t.id + "_" + secret);
+}
+
+Result<std::string> AuthService::bootstrapAdmin(const std::string& name, const std::string& password) {
+  if (!identity_.users("", 1).empty()) return std::string();
+  User u;
+  u.name = name;
+  u.admin = true;
+  u.created_ms = clock_.nowMillis();
+  std::string pw = password.empty() ? randomToken(18) : password;
+  u.password_hash = hashPassword(pw);
+  WHARF_RETURN_IF_ERROR(identity_.createUser(u));
+  return pw;
+}
+
+void AuthService::forgetCaches() {
+  token_cache_.clear();
+  std::lock_guard lock(mu_);
+  good_passwords_.clear();
+}
+
+}  // namespace wharf

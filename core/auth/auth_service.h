@@ -1,0 +1,104 @@
+// AuthService: who is asking (passwords, personal access tokens, bearer tokens), what
+// they may do (the access policy), and the tokens that carry the answer.
+//
+// Threading: authenticatePassword() may pay the password KDF and runs on worker
+// threads; everything else is cheap (LMDB reads, cached verifications) and runs on loop
+// threads. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/auth/identity_store.h"
+#include "core/auth/key_ring.h"
+#include "shared/auth/scope.h"
+#include "shared/auth/token.h"
+#include "shared/base/clock.h"
+
+namespace wharf {
+
+struct AuthConfig {
+  bool enabled = true;
+  std::string realm;                 // absolute URL of /auth/token, as clients reach it
+  std::string service = "wharf";     // the token audience
+  std::string issuer = "wharf-core";
+  int64_t token_ttl_s = 300;
+  int64_t refresh_ttl_s = 30 * 86400;
+  int max_login_failures = 10;       // per account and per source address, per window
+  int64_t failure_window_ms = 300'000;
+};
+
+// An authenticated (or anonymous) caller.
+struct Account {
+  std::string name;  // empty: anonymous
+  bool admin = false;
+  std::string pat_id;              // set when authenticated with a personal access token
+  std::vector<Scope> pat_scopes;   // limits of that token (empty: none)
+  bool anonymous() const { return name.empty(); }
+};
+
+class AuthService {
+ public:
+  AuthService(AuthConfig config, IdentityStore& identity, KeyRing& keys, Clock& clock);
+
+  const AuthConfig& config() const { return config_; }
+  KeyRing& keys() { return keys_; }
+
+  // Checks a user name and secret: a personal access token ("wharf_pat_...") or the
+  // user's password (KDF: call on a worker). Failures are rate-limited per account and
+  // per source address (kTooManyRequests) and cost no KDF once limited.
+  Result<Account> authenticatePassword(const std::string& user, const std::string& secret, const std::string& source);
+  // Parses an "Authorization: Basic" value and authenticates it.
+  Result<Account> authenticateBasic(const std::string& header_value, const std::string& source);
+  // Verifies an "Authorization: Bearer" token (cached) and that its account still
+  // exists, is enabled, and (for tokens issued for an access token) that the access
+  // token still exists.
+  Result<TokenClaims> verifyBearer(const std::string& token);
+  // The account behind a verified token.
+  Result<Account> accountOf(const TokenClaims& claims);
+
+  // Actions ("pull", "push", "delete") the account may perform on repo.
+  std::vector<std::string> allowedActions(const Account& account, const std::string& repo);
+  // Grants the intersection of what is asked and what is allowed.
+  std::vector<Scope> grant(const Account& account, const std::vector<Scope>& requested);
+  // Issues an access token (and a refresh token when offline) for the token endpoint.
+  Result<nlohmann::json> issue(const Account& account, const std::vector<Scope>& granted, bool offline);
+  // The account a refresh token stands for.
+  Result<Account> fromRefreshToken(const std::string& token);
+
+  // Personal access tokens: the secret is returned once ("wharf_pat_<id>_<secret>").
+  Result<std::pair<AccessToken, std::string>> createAccessToken(const std::string& user, const std::string& name,
+                                                               const std::vector<std::string>& scopes,
+                                                               int64_t expires_ms);
+  // Creates the first administrator if there is no user at all. Returns the password it
+  // set (from `password`, or generated) or empty when an administrator already exists.
+  Result<std::string> bootstrapAdmin(const std::string& name, const std::string& password);
+
+  void forgetCaches();
+
+ private:
+  bool rateLimited(const std::string& key);
+  void recordFailure(const std::string& key);
+  Result<Account> accountFor(const std::string& name);
+
+  AuthConfig config_;
+  IdentityStore& identity_;
+  KeyRing& keys_;
+  Clock& clock_;
+  VerifiedTokenCache token_cache_;
+  std::string cache_secret_;
+
+  struct Window {
+    int count = 0;
+    int64_t start_ms = 0;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, Window> failures_;        // GUARDED_BY(mu_)
+  std::unordered_map<std::string, int64_t> good_passwords_;  // GUARDED_BY(mu_): keyed hash -> expiry
+};
+
+}  // namespace wharf

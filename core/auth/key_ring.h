@@ -1,0 +1,54 @@
+// KeyRing: the core's token-signing keys, kept in <data_dir>/auth/keys.json (mode 0600).
+//
+// The newest key signs; every key not yet retired verifies, so tokens signed before a
+// rotation stay valid for the overlap period. The public keys are published as a JWK
+// set at GET /auth/keys (edges verify tokens offline with them). Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/auth/token.h"
+#include "shared/base/clock.h"
+
+namespace wharf {
+
+class KeyRing {
+ public:
+  // Loads the ring, creating a first key when there is none.
+  static Result<std::unique_ptr<KeyRing>> open(const std::string& dir, Clock& clock);
+
+  // The current signer and a verifier for every live key (immutable snapshots).
+  std::shared_ptr<const TokenSigner> signer() const;
+  std::shared_ptr<const TokenVerifier> verifier(const std::string& issuer, const std::string& audience) const;
+  nlohmann::json jwks() const;
+
+  // Adds a new signing key; the old ones keep verifying for overlap_ms, then go.
+  Status rotate(int64_t overlap_ms);
+
+ private:
+  struct Key {
+    std::string kid, private_pem, public_pem;
+    int64_t created_ms = 0;
+    int64_t retire_at_ms = 0;  // 0: live
+  };
+  KeyRing(std::string path, Clock& clock) : path_(std::move(path)), clock_(clock) {}
+  Status load();
+  Status save() const;  // REQUIRES: mu_ held
+  void rebuild();       // REQUIRES: mu_ held
+
+  std::string path_;
+  Clock& clock_;
+  mutable std::mutex mu_;
+  std::vector<Key> keys_;                              // GUARDED_BY(mu_), oldest first
+  std::shared_ptr<const TokenSigner> signer_;          // GUARDED_BY(mu_)
+  mutable std::map<std::string, std::string> public_keys_;  // GUARDED_BY(mu_): live keys
+  mutable std::map<std::pair<std::string, std::string>, std::shared_ptr<const TokenVerifier>> verifiers_;
+};
+
+}  // namespace wharf

@@ -1,0 +1,560 @@
+#include "core/auth/lmdb_identity_store.h"
+
+#include <mutex>
+
+namespace wharf {
+namespace {
+
+std::string k2(const std::string& a, const std::string& b) { return a + '\0' + b; }
+std::string k3(const std::string& a, const std::string& b, const std::string& c) { return a + '\0' + b + '\0' + c; }
+
+nlohmann::json obj(std::string_view v) {
+  auto j = nlohmann::json::parse(v, nullptr, false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+std::string seqKey(int64_t seq) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    k[static_cast<size_t>(i)] = static_cast<char>(seq & 0xff);
+    seq >>= 8;
+  }
+  return k;
+}
+
+int64_t seqOf(std::string_view k) {
+  int64_t v = 0;
+  for (char c : k) v = (v << 8) | static_cast<unsigned char>(c);
+  return v;
+}
+
+User userFrom(std::string_view v) {
+  auto j = obj(v);
+  User u;
+  u.name = j.value("name", "");
+  u.email = j.value("email", "");
+  u.password_hash = j.value("password", "");
+  u.admin = j.value("admin", false);
+  u.disabled = j.value("disabled", false);
+  u.source = j.value("source", "local");
+  u.created_ms = j.value("created", int64_t{0});
+  return u;
+}
+
+std::string userValue(const User& u) {
+  return nlohmann::json{{"name", u.name},       {"email", u.email},   {"password", u.password_hash}, {"admin", u.admin},
+                        {"disabled", u.disabled}, {"source", u.source}, {"created", u.created_ms}}
+      .dump();
+}
+
+AccessToken tokenFrom(std::string_view v) {
+  auto j = obj(v);
+  AccessToken t;
+  t.id = j.value("id", "");
+  t.user = j.value("user", "");
+  t.name = j.value("name", "");
+  t.secret_hash = j.value("hash", "");
+  if (j.contains("scopes") && j["scopes"].is_array()) {
+    for (const auto& s : j["scopes"]) {
+      if (s.is_string()) t.scopes.push_back(s.get<std::string>());
+    }
+  }
+  t.created_ms = j.value("created", int64_t{0});
+  t.expires_ms = j.value("expires", int64_t{0});
+  return t;
+}
+
+AuditEntry auditFrom(std::string_view key, std::string_view v) {
+  auto j = obj(v);
+  AuditEntry e;
+  e.seq = seqOf(key);
+  e.time_ms = j.value("time", int64_t{0});
+  e.actor = j.value("actor", "");
+  e.source = j.value("source", "");
+  e.action = j.value("action", "");
+  e.object = j.value("object", "");
+  e.outcome = j.value("outcome", "");
+  e.detail = j.value("detail", "");
+  return e;
+}
+
+template <typename F>
+void scanPrefix(const Txn& txn, Dbi dbi, const std::string& prefix, F&& fn) {
+  auto c = txn.cursor(dbi);
+  for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
+    if (!fn(c.key().substr(prefix.size()), c.value())) break;
+  }
+}
+
+class LmdbIdentityStore final : public IdentityStore {
+ public:
+  explicit LmdbIdentityStore(std::shared_ptr<LmdbEnv> env) : env_(std::move(env)) {}
+
+  Status init() {
+    for (auto [name, dbi] : {std::pair{"users", &users_}, {"orgs", &orgs_}, {"org_members", &org_members_},
+                             {"teams", &teams_}, {"team_members", &team_members_}, {"repo_settings", &repo_settings_},
+                             {"grants", &grants_}, {"tokens", &tokens_}, {"audit", &audit_}, {"settings", &settings_}}) {
+      auto d = env_->openDb(name);
+      if (!d.isOk()) return d.status();
+      *dbi = *d;
+    }
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    auto c = txn->cursor(audit_);
+    // Last sequence number: walk is fine at start-up only because audit keys are
+    // ordered; find the last by seeking past every key.
+    for (bool ok = c.first(); ok; ok = c.next()) next_seq_ = seqOf(c.key()) + 1;
+    if (next_seq_ == 0) next_seq_ = 1;
+    return Status::ok();
+  }
+
+  // --- users ---
+  Result<User> user(const std::string& name) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(users_, name, &v).isOk()) return Status(Code::kNotFound, "no user " + name);
+    return userFrom(v);
+  }
+
+  std::vector<User> users(const std::string& after, size_t limit) override {
+    std::vector<User> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    auto c = txn->cursor(users_);
+    bool ok = c.seek(after);
+    if (ok && !after.empty() && c.key() == after) ok = c.next();
+    for (; ok && out.size() < limit; ok = c.next()) out.push_back(userFrom(c.value()));
+    return out;
+  }
+
+  Status putUser(const User& u) override {
+    return write([&](WriteTxn& t) { return t.put(users_, u.name, userValue(u)); });
+  }
+
+  Status createUser(const User& u) override {
+    return write([&](WriteTxn& t) -> Status {
+      if (t.has(users_, u.name) || t.has(orgs_, u.name)) return Status(Code::kConflict, "the name " + u.name + " is taken");
+      return t.put(users_, u.name, userValue(u));
+    });
+  }
+
+  Status deleteUser(const std::string& name) override {
+    return write([&](WriteTxn& t) -> Status {
+      Status st = t.del(users_, name);
+      if (st.code() == Code::kNotFound) return Status(Code::kNotFound, "no user " + name);
+      WHARF_RETURN_IF_ERROR(st);
+      // The user's access tokens go with it.
+      std::vector<std::string> ids;
+      auto c = t.cursor(tokens_);
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        if (tokenFrom(c.value()).user == name) ids.emplace_back(c.key());
+      }
+      for (const auto& id : ids) WHARF_RETURN_IF_ERROR(t.del(tokens_, id));
+      return Status::ok();
+    });
+  }
+
+  // --- orgs and teams ---
+  bool orgExists(const std::string& org) override {
+    auto txn = env_->read();
+    return txn.isOk() && txn->has(orgs_, org);
+  }
+
+  Status createOrg(const std::string& org, const std::string& creator) override {
+    return write([&](WriteTxn& t) -> Status {
+      if (t.has(users_, org) || t.has(orgs_, org)) return Status(Code::kConflict, "the name " + org + " is taken");
+      WHARF_RETURN_IF_ERROR(t.put(orgs_, org, "{}"));
+      if (!creator.empty()) WHARF_RETURN_IF_ERROR(t.put(org_members_, k2(org, creator), "owner"));
+      return Status::ok();
+    });
+  }
+
+  Status deleteOrg(const std::string& org) override {
+    return write([&](WriteTxn& t) -> Status {
+      Status st = t.del(orgs_, org);
+      if (st.code() == Code::kNotFound) return Status(Code::kNotFound, "no organization " + org);
+      WHARF_RETURN_IF_ERROR(st);
+      for (Dbi dbi : {org_members_, teams_, team_members_}) {
+        std::vector<std::string> keys;
+        scanPrefix(t, dbi, org + '\0', [&](std::string_view rest, std::string_view) {
+          keys.push_back(org + '\0' + std::string(rest));
+          return true;
+        });
+        for (const auto& k : keys) WHARF_RETURN_IF_ERROR(t.del(dbi, k));
+      }
+      return Status::ok();
+    });
+  }
+
+  std::vector<std::string> orgs(const std::string& after, size_t limit) override {
+    std::vector<std::string> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    auto c = txn->cursor(orgs_);
+    bool ok = c.seek(after);
+    if (ok && !after.empty() && c.key() == after) ok = c.next();
+    for (; ok && out.size() < limit; ok = c.next()) out.emplace_back(c.key());
+    return out;
+  }
+
+  std::string orgRole(const std::string& org, const std::string& user) override {
+    auto txn = env_->read();
+    std::string_view v;
+    if (!txn.isOk() || !txn->get(org_members_, k2(org, user), &v).isOk()) return "";
+    return std::string(v);
+  }
+
+  Status setOrgMember(const std::string& org, const std::string& user, const std::string& role) override {
+    return write([&](WriteTxn& t) -> Status {
+      if (!t.has(orgs_, org)) return Status(Code::kNotFound, "no organization " + org);
+      if (!t.has(users_, user)) return Status(Code::kNotFound, "no user " + user);
+      return t.put(org_members_, k2(org, user), role);
+    });
+  }
+
+  Status removeOrgMember(const std::string& org, const std::string& user) override {
+    return write([&](WriteTxn& t) -> Status {
+      Status st = t.del(org_members_, k2(org, user));
+      if (st.code() == Code::kNotFound) return Status(Code::kNotFound, user + " is not a member of " + org);
+      WHARF_RETURN_IF_ERROR(st);
+      // And of the organization's teams.
+      std::vector<std::string> keys;
+      scanPrefix(t, team_members_, org + '\0', [&](std::string_view rest, std::string_view) {
+        auto sep = rest.find('\0');
+        if (sep != std::string_view::npos && rest.substr(sep + 1) == user) keys.push_back(org + '\0' + std::string(rest));
+        return true;
+      });
+      for (const auto& k : keys) WHARF_RETURN_IF_ERROR(t.del(team_members_, k));
+      return Status::ok();
+    });
+  }
+
+  std::vector<std::pair<std::string, std::string>> orgMembers(const std::string& org) override {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    scanPrefix(*txn, org_members_, org + '\0', [&](std::string_view user, std::string_view role) {
+      out.emplace_back(std::string(user), std::string(role));
+      return true;
+    });
+    return out;
+  }
+
+  Status createTeam(const std::string& org, const std::string& team, const std::string& description) override {
+    return write([&](WriteTxn& t) -> Status {
+      if (!t.has(orgs_, org)) return Status(Code::kNotFound, "no organization " + org);
+      if (t.has(teams_, k2(org, team))) return Status(Code::kConflict, "team " + org + "/" + team + " exists");
+      return t.put(teams_, k2(org, team), nlohmann::json{{"description", description}}.dump());
+    });
+  }
+
+  Status deleteTeam(const std::string& org, const std::string& team) override {
+    return write([&](WriteTxn& t) -> Status {
+      Status st = t.del(teams_, k2(org, team));
+      if (st.code() == Code::kNotFound) return Status(Code::kNotFound, "no team " + org + "/" + team);
+      WHARF_RETURN_IF_ERROR(st);
+      std::vector<std::string> keys;
+      scanPrefix(t, team_members_, k2(org, team) + '\0', [&](std::string_view user, std::string_view) {
+        keys.push_back(k3(org, team, std::string(user)));
+        return true;
+      });
+      for (const auto& k : keys) WHARF_RETURN_IF_ERROR(t.del(team_members_, k));
+      return Status::ok();
+    });
+  }
+
+  bool teamExists(const std::string& org, const std::string& team) override {
+    auto txn = env_->read();
+    return txn.isOk() && txn->has(teams_, k2(org, team));
+  }
+
+  std::vector<std::string> teams(const std::string& org) override {
+    std::vector<std::string> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    scanPrefix(*txn, teams_, org + '\0', [&](std::string_view team, std::string_view) {
+      out.emplace_back(team);
+      return true;
+    });
+    return out;
+  }
+
+  Status addTeamMember(const std::string& org, const std::string& team, const std::string& user) override {
+    return write([&](WriteTxn& t) -> Status {
+      if (!t.has(teams_, k2(org, team))) return Status(Code::kNotFound, "no team " + org + "/" + team);
+      if (!t.has(users_, user)) return Status(Code::kNotFound, "no user " + user);
+      // Team members are members of the organization.
+      if (!t.has(org_members_, k2(org, user))) WHARF_RETURN_IF_ERROR(t.put(org_members_, k2(org, user), "member"));
+      return t.put(team_members_, k3(org, team, user), "");
+    });
+  }
+
+  Status removeTeamMember(const std::string& org, const std::string& team, const std::string& user) override {
+    return write([&](WriteTxn& t) -> Status {
+      Status st = t.del(team_members_, k3(org, team, user));
+      if (st.code() == Code::kNotFound) return Status(Code::kNotFound, user + " is not in team " + org + "/" + team);
+      return st;
+    });
+  }
+
+  std::vector<std::string> teamMembers(const std::string& org, const std::string& team) override {
+    std::vector<std::string> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    scanPrefix(*txn, team_members_, k2(org, team) + '\0', [&](std::string_view user, std::string_view) {
+      out.emplace_back(user);
+      return true;
+    });
+    return out;
+  }
+
+  std::vector<std::string> userTeams(const std::string& org, const std::string& user) override {
+    std::vector<std::string> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    scanPrefix(*txn, team_members_, org + '\0', [&](std::string_view rest, std::string_view) {
+      auto sep = rest.find('\0');
+      if (sep != std::string_view::npos && rest.substr(sep + 1) == user) {
+        out.push_back(org + "/" + std::string(rest.substr(0, sep)));
+      }
+      return true;
+    });
+    return out;
+  }
+
+  // --- repositories ---
+  std::optional<RepoSettings> repoSettings(const std::string& repo) override {
+    auto txn = env_->read();
+    std::string_view v;
+    if (!txn.isOk() || !txn->get(repo_settings_, repo, &v).isOk()) return std::nullopt;
+    auto j = obj(v);
+    return RepoSettings{j.value("public", false), j.value("description", "")};
+  }
+
+  Status putRepoSettings(const std::string& repo, const RepoSettings& s) override {
+    return write([&](WriteTxn& t) {
+      return t.put(repo_settings_, repo, nlohmann::json{{"public", s.is_public}, {"description", s.description}}.dump());
+    });
+  }
+
+  Status deleteRepoSettings(const std::string& repo) override {
+    return write([&](WriteTxn& t) -> Status {
+      Status st = t.del(repo_settings_, repo);
+      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+      std::vector<std::string> keys;
+      scanPrefix(t, grants_, repo + '\0', [&](std::string_view rest, std::string_view) {
+        keys.push_back(repo + '\0' + std::string(rest));
+        return true;
+      });
+      for (const auto& k : keys) WHARF_RETURN_IF_ERROR(t.del(grants_, k));
+      return Status::ok();
+    });
+  }
+
+  std::vector<Grant> grants(const std::string& repo) override {
+    std::vector<Grant> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    scanPrefix(*txn, grants_, repo + '\0', [&](std::string_view rest, std::string_view v) {
+      auto sep = rest.find('\0');
+      if (sep == std::string_view::npos) return true;
+      auto role = parseRole(v);
+      out.push_back(Grant{std::string(rest.substr(0, sep)), std::string(rest.substr(sep + 1)),
+                          role.isOk() ? *role : Role::kNone});
+      return true;
+    });
+    return out;
+  }
+
+  Status setGrant(const std::string& repo, const Grant& g) override {
+    return write([&](WriteTxn& t) -> Status {
+      std::string key = k3(repo, g.kind, g.principal);
+      if (g.role == Role::kNone) {
+        Status st = t.del(grants_, key);
+        return st.code() == Code::kNotFound ? Status::ok() : st;
+      }
+      return t.put(grants_, key, std::string(roleName(g.role)));
+    });
+  }
+
+  Role grantFor(const std::string& repo, const std::string& kind, const std::string& principal) override {
+    auto txn = env_->read();
+    std::string_view v;
+    if (!txn.isOk() || !txn->get(grants_, k3(repo, kind, principal), &v).isOk()) return Role::kNone;
+    auto r = parseRole(v);
+    return r.isOk() ? *r : Role::kNone;
+  }
+
+  // --- access tokens ---
+  Result<AccessToken> accessToken(const std::string& id) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(tokens_, id, &v).isOk()) return Status(Code::kNotFound, "no such access token");
+    return tokenFrom(v);
+  }
+
+  std::vector<AccessToken> accessTokens(const std::string& user) override {
+    std::vector<AccessToken> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    auto c = txn->cursor(tokens_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      AccessToken t = tokenFrom(c.value());
+      if (t.user == user) out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  Status putAccessToken(const AccessToken& t) override {
+    nlohmann::json j = {{"id", t.id},           {"user", t.user},       {"name", t.name},      {"hash", t.secret_hash},
+                        {"scopes", t.scopes},   {"created", t.created_ms}, {"expires", t.expires_ms}};
+    return write([&](WriteTxn& txn) { return txn.put(tokens_, t.id, j.dump()); });
+  }
+
+  Status deleteAccessToken(const std::string& id) override {
+    return write([&](WriteTxn& t) -> Status {
+      Status st = t.del(tokens_, id);
+      if (st.code() == Code::kNotFound) return Status(Code::kNotFound, "no such access token");
+      return st;
+    });
+  }
+
+  // --- audit ---
+  Status appendAudit(std::vector<AuditEntry>& entries) override {
+    std::lock_guard lock(seq_mu_);
+    return write([&](WriteTxn& t) -> Status {
+      int64_t seq = next_seq_;
+      for (auto& e : entries) {
+        e.seq = seq++;
+        nlohmann::json j = {{"time", e.time_ms}, {"actor", e.actor},   {"source", e.source}, {"action", e.action},
+                            {"object", e.object}, {"outcome", e.outcome}, {"detail", e.detail}};
+        WHARF_RETURN_IF_ERROR(t.put(audit_, seqKey(e.seq), j.dump()));
+      }
+      WHARF_RETURN_IF_ERROR(t.commit());
+      next_seq_ = seq;
+      return Status::ok();
+    }, /*commit=*/false);
+  }
+
+  std::vector<AuditEntry> queryAudit(const AuditQuery& q) override {
+    std::vector<AuditEntry> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    auto c = txn->cursor(audit_);
+    for (bool ok = c.seek(seqKey(q.after_seq + 1)); ok && out.size() < q.limit; ok = c.next()) {
+      AuditEntry e = auditFrom(c.key(), c.value());
+      if (q.since_ms && e.time_ms < q.since_ms) continue;
+      if (q.until_ms && e.time_ms > q.until_ms) continue;
+      if (!q.actor.empty() && e.actor != q.actor) continue;
+      if (!q.action.empty() && e.action != q.action) continue;
+      if (!q.object.empty() && e.object != q.object) continue;
+      if (!q.outcome.empty() && e.outcome != q.outcome) continue;
+      out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+  size_t pruneAudit(int64_t older_than_ms) override {
+    size_t removed = 0;
+    (void)write([&](WriteTxn& t) -> Status {
+      std::vector<std::string> keys;
+      auto c = t.cursor(audit_);
+      for (bool ok = c.first(); ok && keys.size() < 100000; ok = c.next()) {
+        if (auditFrom(c.key(), c.value()).time_ms >= older_than_ms) break;
+        keys.emplace_back(c.key());
+      }
+      for (const auto& k : keys) WHARF_RETURN_IF_ERROR(t.del(audit_, k));
+      removed = keys.size();
+      return Status::ok();
+    });
+    return removed;
+  }
+
+  std::optional<nlohmann::json> setting(const std::string& key) override {
+    auto txn = env_->read();
+    std::string_view v;
+    if (!txn.isOk() || !txn->get(settings_, key, &v).isOk()) return std::nullopt;
+    auto j = nlohmann::json::parse(v, nullptr, false);
+    if (j.is_discarded()) return std::nullopt;
+    return j;
+  }
+
+  Status putSetting(const std::string& key, const nlohmann::json& value) override {
+    return write([&](WriteTxn& t) { return t.put(settings_, key, value.dump()); });
+  }
+
+ private:
+  template <typename F>
+  Status write(F&& fn, bool commit = true) {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    Status st = fn(*txn);
+    if (!st.isOk() || !commit) return st;
+    return txn->commit();
+  }
+
+  std::shared_ptr<LmdbEnv> env_;
+  Dbi users_ = 0, orgs_ = 0, org_members_ = 0, teams_ = 0, team_members_ = 0, repo_settings_ = 0, grants_ = 0,
+      tokens_ = 0, audit_ = 0, settings_ = 0;
+  std::mutex seq_mu_;
+  int64_t next_seq_ = 1;  // GUARDED_BY(seq_mu_)
+};
+
+}  // namespace
+
+std::string_view roleName(Role r) {
+  switch (r) {
+    case Role::kRead: return "read";
+    case Role::kWrite: return "write";
+    case Role::kAdmin: return "admin";
+    case Role::kNone: break;
+  }
+  return "none";
+}
+
+Result<Role> parseRole(std::string_view s) {
+  if (s == "read") return Role::kRead;
+  if (s == "write") return Role::kWrite;
+  if (s == "admin") return Role::kAdmin;
+  if (s == "none") return Role::kNone;
+  return Status(Code::kInvalidArgument, "role must be read, write, admin or none");
+}
+
+nlohmann::json User::toJson() const {
+  return {{"name", name}, {"email", email}, {"admin", admin}, {"disabled", disabled}, {"source", source},
+          {"created", created_ms}};
+}
+
+nlohmann::json AccessToken::toJson() const {
+  return {{"id", id}, {"user", user}, {"name", name}, {"scopes", scopes}, {"created", created_ms}, {"expires", expires_ms}};
+}
+
+nlohmann::json AuditEntry::toJson() const {
+  return {{"seq", seq},       {"time", time_ms},     {"actor", actor},   {"source", source},
+          {"action", action}, {"object", object},    {"outcome", outcome}, {"detail", detail}};
+}
+
+Status validateAccountName(std::string_view name) {
+  if (name.size() < 2 || name.size() > 64) return Status(Code::kInvalidArgument, "names are 2 to 64 characters");
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front()) || !alnum(name.back())) {
+    return Status(Code::kInvalidArgument, "names start and end with a lower-case letter or digit");
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (alnum(c)) continue;
+    if ((c == '.' || c == '_' || c == '-') && alnum(name[i + 1])) continue;
+    return Status(Code::kInvalidArgument, "names are lower-case letters and digits, separated by single '.', '_' or '-'");
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<IdentityStore>> openLmdbIdentityStore(std::shared_ptr<LmdbEnv> env) {
+  auto store = std::make_unique<LmdbIdentityStore>(std::move(env));
+  WHARF_RETURN_IF_ERROR(store->init());
+  return std::unique_ptr<IdentityStore>(std::move(store));
+}
+
+}  // namespace wharf

@@ -1,0 +1,236 @@
+#include "shared/tls/crypto.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <vector>
+
+namespace wharf {
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+std::string bioString(BIO* b) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(b, &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+Status sslError(const std::string& what) {
+  unsigned long e = ERR_get_error();
+  char buf[256] = "unknown";
+  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return Status(Code::kInternal, what + ": " + buf);
+}
+
+Result<PkeyPtr> readPublic(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  EVP_PKEY* k = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+  if (k == nullptr) return sslError("read public key");
+  return PkeyPtr(k);
+}
+
+std::string derOf(EVP_PKEY* k) {
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(k, &der);
+  if (len <= 0) return "";
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+}  // namespace
+
+Result<EcKeyPair> generateEcKey() {
+  EVP_PKEY* raw = EVP_EC_gen("P-256");
+  if (raw == nullptr) return sslError("generate P-256 key");
+  PkeyPtr key(raw);
+  BioPtr priv(BIO_new(BIO_s_mem())), pub(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_PrivateKey(priv.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    return sslError("write private key");
+  }
+  if (PEM_write_bio_PUBKEY(pub.get(), key.get()) != 1) return sslError("write public key");
+  return EcKeyPair{bioString(priv.get()), bioString(pub.get())};
+}
+
+Result<std::string> publicPemOf(const std::string& private_pem) {
+  BioPtr bio(BIO_new_mem_buf(private_pem.data(), static_cast<int>(private_pem.size())));
+  EVP_PKEY* k = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  if (k == nullptr) return sslError("read private key");
+  PkeyPtr key(k);
+  BioPtr pub(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_PUBKEY(pub.get(), key.get()) != 1) return sslError("write public key");
+  return bioString(pub.get());
+}
+
+Result<std::string> keyIdOf(const std::string& public_pem) {
+  auto key = readPublic(public_pem);
+  if (!key.isOk()) return key.status();
+  return sha256Hex(derOf(key->get())).substr(0, 32);
+}
+
+Result<nlohmann::json> publicJwk(const std::string& public_pem, const std::string& kid) {
+  auto key = readPublic(public_pem);
+  if (!key.isOk()) return key.status();
+  BIGNUM* x = nullptr;
+  BIGNUM* y = nullptr;
+  if (EVP_PKEY_get_bn_param(key->get(), OSSL_PKEY_PARAM_EC_PUB_X, &x) != 1 ||
+      EVP_PKEY_get_bn_param(key->get(), OSSL_PKEY_PARAM_EC_PUB_Y, &y) != 1) {
+    BN_free(x);
+    BN_free(y);
+    return sslError("read EC point");
+  }
+  auto coord = [](BIGNUM* n) {
+    std::string buf(32, '\0');
+    BN_bn2binpad(n, reinterpret_cast<unsigned char*>(buf.data()), 32);
+    return base64UrlEncode(buf);
+  };
+  nlohmann::json jwk = {{"kty", "EC"}, {"crv", "P-256"}, {"x", coord(x)}, {"y", coord(y)},
+                        {"kid", kid},  {"alg", "ES256"}, {"use", "sig"}};
+  BN_free(x);
+  BN_free(y);
+  return jwk;
+}
+
+std::string sha256Hex(std::string_view data) {
+  unsigned char md[32];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out(64, '0');
+  for (int i = 0; i < 32; ++i) {
+    out[2 * i] = kHex[md[i] >> 4];
+    out[2 * i + 1] = kHex[md[i] & 15];
+  }
+  return out;
+}
+
+bool constantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string randomToken(size_t bytes) {
+  std::string buf(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(buf.data()), static_cast<int>(bytes)) != 1) std::abort();
+  return base64UrlEncode(buf);
+}
+
+std::string base64UrlEncode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  const auto* d = reinterpret_cast<const unsigned char*>(data.data());
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t v = (d[i] << 16) | (d[i + 1] << 8) | d[i + 2];
+    out += kB64Url[(v >> 18) & 63];
+    out += kB64Url[(v >> 12) & 63];
+    out += kB64Url[(v >> 6) & 63];
+    out += kB64Url[v & 63];
+  }
+  if (i + 1 == data.size()) {
+    uint32_t v = d[i] << 16;
+    out += kB64Url[(v >> 18) & 63];
+    out += kB64Url[(v >> 12) & 63];
+  } else if (i + 2 == data.size()) {
+    uint32_t v = (d[i] << 16) | (d[i + 1] << 8);
+    out += kB64Url[(v >> 18) & 63];
+    out += kB64Url[(v >> 12) & 63];
+    out += kB64Url[(v >> 6) & 63];
+  }
+  return out;
+}
+
+namespace {
+int b64Value(char c, bool url) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (url ? c == '-' : c == '+') return 62;
+  if (url ? c == '_' : c == '/') return 63;
+  return -1;
+}
+
+std::string decode(std::string_view text, bool url, bool* ok) {
+  *ok = true;
+  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = b64Value(c, url);
+    if (v < 0) {
+      *ok = false;
+      return {};
+    }
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  if (text.size() % 4 == 1) *ok = false;
+  return out;
+}
+}  // namespace
+
+Result<std::string> base64UrlDecode(std::string_view text) {
+  bool ok = false;
+  std::string out = decode(text, true, &ok);
+  if (!ok) return Status(Code::kInvalidArgument, "invalid base64url");
+  return out;
+}
+
+std::string base64Decode(std::string_view text, bool* ok) { return decode(text, false, ok); }
+
+std::string hashPassword(std::string_view password, int iterations) {
+  std::string salt(16, '\0');
+  RAND_bytes(reinterpret_cast<unsigned char*>(salt.data()), 16);
+  std::string out(32, '\0');
+  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), reinterpret_cast<const unsigned char*>(salt.data()),
+                    16, iterations, EVP_sha256(), 32, reinterpret_cast<unsigned char*>(out.data()));
+  return "pbkdf2-sha256$" + std::to_string(iterations) + "$" + base64UrlEncode(salt) + "$" + base64UrlEncode(out);
+}
+
+bool verifyPassword(std::string_view password, const std::string& encoded) {
+  // pbkdf2-sha256$<iterations>$<salt>$<hash>
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (;;) {
+    size_t d = encoded.find('$', start);
+    parts.push_back(encoded.substr(start, d == std::string::npos ? std::string::npos : d - start));
+    if (d == std::string::npos) break;
+    start = d + 1;
+  }
+  if (parts.size() != 4 || parts[0] != "pbkdf2-sha256") return false;
+  if (parts[1].empty() || parts[1].size() > 8 || parts[1].find_first_not_of("0123456789") != std::string::npos) return false;
+  int iterations = std::stoi(parts[1]);
+  auto salt = base64UrlDecode(parts[2]);
+  auto want = base64UrlDecode(parts[3]);
+  if (iterations < 1 || !salt.isOk() || !want.isOk() || want->empty()) return false;
+  std::string got(want->size(), '\0');
+  PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()), reinterpret_cast<const unsigned char*>(salt->data()),
+                    static_cast<int>(salt->size()), iterations, EVP_sha256(), static_cast<int>(got.size()),
+                    reinterpret_cast<unsigned char*>(got.data()));
+  return constantTimeEquals(got, *want);
+}
+
+}  // namespace wharf

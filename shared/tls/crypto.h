@@ -1,0 +1,48 @@
+// Cryptographic primitives beyond TLS (OpenSSL 3): signing keys for tokens, password
+// hashing, constant-time comparison, random secrets and base64url.
+//
+// Everything here is thread-safe and stateless.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/base/status.h"
+
+namespace wharf {
+
+struct EcKeyPair {
+  std::string private_pem;  // PKCS#8
+  std::string public_pem;   // SubjectPublicKeyInfo
+};
+
+// A fresh P-256 key pair (for ES256 token signatures).
+Result<EcKeyPair> generateEcKey();
+// The public half of a PEM private key.
+Result<std::string> publicPemOf(const std::string& private_pem);
+// A public key as a JWK ({"kty":"EC","crv":"P-256","x","y","kid","alg":"ES256","use":"sig"}).
+Result<nlohmann::json> publicJwk(const std::string& public_pem, const std::string& kid);
+// A stable key id: the first 16 bytes of SHA-256 of the DER public key, in hex.
+Result<std::string> keyIdOf(const std::string& public_pem);
+
+// Password hashing: PBKDF2-HMAC-SHA256 at OWASP's 2023 strength (600,000 iterations),
+// encoded as "pbkdf2-sha256$<iterations>$<salt b64url>$<hash b64url>".
+constexpr int kPasswordIterations = 600000;
+std::string hashPassword(std::string_view password, int iterations = kPasswordIterations);
+// Constant-time check of a password against an encoded hash; false for malformed hashes.
+bool verifyPassword(std::string_view password, const std::string& encoded);
+
+// SHA-256 of data, hex.
+std::string sha256Hex(std::string_view data);
+bool constantTimeEquals(std::string_view a, std::string_view b);
+// n random bytes as base64url without padding.
+std::string randomToken(size_t bytes);
+
+std::string base64UrlEncode(std::string_view data);
+// Refuses characters outside the base64url alphabet.
+Result<std::string> base64UrlDecode(std::string_view text);
+std::string base64Decode(std::string_view text, bool* ok);  // standard alphabet, padding optional
+
+}  // namespace wharf

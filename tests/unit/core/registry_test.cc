@@ -566,8 +566,8 @@ TEST_CASE("Registry: purgeUploads removes only uploads older than the age") {
   f.setUploadMtime(*exactlyAtCutoff, kNow - hour + 1);  // 1 ms younger than the age
   // Records whose files are gone (a crash between the two removals).
   const std::string orphanOld = newUuid(), orphanFresh = newUuid();
-  REQUIRE(f.meta->createUpload(orphanOld, UploadRecord{"r", kNow - 4 * hour}).isOk());
-  REQUIRE(f.meta->createUpload(orphanFresh, UploadRecord{"r", kNow - 1000}).isOk());
+  REQUIRE(f.meta->createUpload(orphanOld, UploadRecord{"r", kNow - 4 * hour, ""}).isOk());
+  REQUIRE(f.meta->createUpload(orphanFresh, UploadRecord{"r", kNow - 1000, ""}).isOk());
 
   auto busy = f.lease(*oldBusy);
   size_t removed = f.registry->purgeUploads(hour);

@@ -43,7 +43,7 @@ bool patternMatches(const Scope& pattern, const std::string& repo) {
 AuthService::AuthService(AuthConfig config, IdentityStore& identity, KeyRing& keys, Clock& clock)
     : config_(std::move(config)), identity_(identity), keys_(keys), clock_(clock), cache_secret_(randomToken(32)) {}
 
-bool AuthService::rateLimited(const std::string& key) {
+bool AuthService::rateLimited(const std::string& key, int limit) {
   std::lock_guard lock(mu_);
   auto it = failures_.find(key);
   if (it == failures_.end()) return false;
@@ -51,7 +51,7 @@ bool AuthService::rateLimited(const std::string& key) {
     failures_.erase(it);
     return false;
   }
-  return it->second.count >= config_.max_login_failures;
+  return it->second.count >= limit;
 }
 
 void AuthService::recordFailure(const std::string& key) {
@@ -79,7 +79,7 @@ Result<Account> AuthService::authenticatePassword(const std::string& user, const
                                                   const std::string& source) {
   const Status denied(Code::kUnauthorized, "invalid credentials");
   std::string account_key = "u:" + user, source_key = "s:" + source;
-  if (rateLimited(account_key) || rateLimited(source_key)) {
+  if (rateLimited(account_key, config_.max_login_failures) || rateLimited(source_key, config_.max_source_failures)) {
     return Status(Code::kTooManyRequests, "too many failed logins; try again later");
   }
   auto fail = [&]() -> Result<Account> {

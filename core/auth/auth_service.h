@@ -28,7 +28,8 @@ struct AuthConfig {
   std::string issuer = "wharf-core";
   int64_t token_ttl_s = 300;
   int64_t refresh_ttl_s = 30 * 86400;
-  int max_login_failures = 10;       // per account and per source address, per window
+  int max_login_failures = 10;       // per account, per window
+  int max_source_failures = 50;      // per source address (spraying many accounts), per window
   int64_t failure_window_ms = 300'000;
 };
 
@@ -81,7 +82,7 @@ class AuthService {
   void forgetCaches();
 
  private:
-  bool rateLimited(const std::string& key);
+  bool rateLimited(const std::string& key, int limit);
   void recordFailure(const std::string& key);
   Result<Account> accountFor(const std::string& name);
 

@@ -15,7 +15,7 @@ jobs=${JOBS:-$(nproc)}
 
 # Build dependencies (all from Debian), then the clients the tests drive.
 BUILD_DEPS="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libzstd-dev zlib1g-dev
-  liblmdb-dev libcpp-jwt-dev nlohmann-json3-dev catch2"
+  liblmdb-dev nlohmann-json3-dev catch2"
 TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux"
 
 install() {

@@ -95,10 +95,10 @@ class Admin {
     const std::string* authz = req_.headers.get("authorization");
     if (authz == nullptr) return Status(Code::kUnauthorized, "authentication required");
     if (authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
-      auto claims = ctx_.auth->verifyBearer(authz->substr(7));
-      if (!claims.isOk()) return claims.status();
-      if (claims->subject.empty()) return Status(Code::kUnauthorized, "authentication required");
-      return ctx_.auth->accountOf(*claims);
+      auto bearer = ctx_.auth->verifyBearer(authz->substr(7));
+      if (!bearer.isOk()) return bearer.status();
+      if (bearer->account.anonymous()) return Status(Code::kUnauthorized, "authentication required");
+      return bearer->account;
     }
     auto a = ctx_.auth->authenticateBasic(*authz, req_.peer);
     ctx_.audit->record(a.isOk() ? a->name : "", req_.peer, "login", "api", a.isOk() ? "success" : "failure");

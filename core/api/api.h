@@ -40,12 +40,12 @@ using ExchangePtr = std::shared_ptr<Exchange>;
 // Who is calling, as established by the router before a handler runs.
 struct Caller {
   Account account;
-  TokenClaims claims;  // of the bearer token, when there is one
+  std::shared_ptr<const TokenClaims> claims;  // of the bearer token, when there is one
   std::string peer;
   bool all_access = false;  // authentication is off
   std::string name() const { return account.anonymous() ? "anonymous" : account.name; }
   bool may(const std::string& repo, const std::string& action) const {
-    return all_access || claims.allows("repository", repo, action);
+    return all_access || (claims && claims->allows("repository", repo, action));
   }
 };
 

@@ -47,21 +47,16 @@ bool authorize(ApiContext& ctx, const ExchangePtr& ex, const Route& route, Calle
     challenge(ctx, ex, needed, Status(Code::kUnauthorized, "authentication required"), false);
     return false;
   }
-  auto claims = ctx.auth->verifyBearer(authz->substr(7));
-  if (!claims.isOk()) {
-    challenge(ctx, ex, needed, claims.status(), false);
+  auto bearer = ctx.auth->verifyBearer(authz->substr(7));
+  if (!bearer.isOk()) {
+    challenge(ctx, ex, needed, bearer.status(), false);
     return false;
   }
-  caller->claims = std::move(claims).value();
-  auto account = ctx.auth->accountOf(caller->claims);
-  if (!account.isOk()) {
-    challenge(ctx, ex, needed, account.status(), false);
-    return false;
-  }
-  caller->account = std::move(account).value();
+  caller->claims = std::move(bearer->claims);
+  caller->account = std::move(bearer->account);
   bool ok = route.kind == RouteKind::kBase ||
-            (route.kind == RouteKind::kCatalog ? caller->claims.allows("registry", "catalog", "*")
-                                               : caller->claims.allows("repository", route.name, action));
+            (route.kind == RouteKind::kCatalog ? caller->claims->allows("registry", "catalog", "*")
+                                               : caller->claims->allows("repository", route.name, action));
   if (!ok) {
     audit(ctx, *caller, action.empty() ? "catalog" : action, route.name, "denied");
     challenge(ctx, ex, needed, Status(Code::kUnauthorized, "insufficient scope for " + needed.front().str()), true);

@@ -35,6 +35,7 @@ class AuditLog {
   std::condition_variable cv_;
   std::vector<AuditEntry> queue_;  // GUARDED_BY(mu_)
   bool stop_ = false;              // GUARDED_BY(mu_)
+  bool flush_requested_ = false;   // GUARDED_BY(mu_)
   uint64_t flushed_ = 0, queued_ = 0;  // GUARDED_BY(mu_)
   std::condition_variable flushed_cv_;
   std::thread thread_;

@@ -146,30 +146,54 @@ Result<Account> AuthService::authenticateBasic(const std::string& header_value, 
   return authenticatePassword(decoded.substr(0, colon), decoded.substr(colon + 1), source);
 }
 
-Result<TokenClaims> AuthService::verifyBearer(const std::string& token) {
-  int64_t now_s = clock_.nowMillis() / 1000;
-  TokenClaims claims;
-  if (!token_cache_.lookup(token, now_s, &claims)) {
-    auto verified = keys_.verifier(config_.issuer, config_.service)->verify(token, now_s);
-    if (!verified.isOk()) return verified.status();
-    claims = std::move(verified).value();
-    if (claims.kind != "access") return Status(Code::kUnauthorized, "invalid token: not an access token");
-    token_cache_.insert(token, claims);
-  }
-  // Revocation: the account (and the access token it came from) must still be there.
-  if (!claims.subject.empty()) {
-    auto u = identity_.user(claims.subject);
-    if (!u.isOk() || u->disabled) return Status(Code::kUnauthorized, "invalid token: account unknown or disabled");
-  }
-  if (!claims.via.empty() && !identity_.accessToken(claims.via).isOk()) {
-    return Status(Code::kUnauthorized, "invalid token: its access token was revoked");
-  }
-  return claims;
+bool AuthService::cachedState(const std::string& key, CachedAccount* out) {
+  std::shared_lock lock(state_mu_);
+  auto it = states_.find(key);
+  if (it == states_.end() || it->second.expires_ms < clock_.nowMillis()) return false;
+  *out = it->second;
+  return true;
 }
 
-Result<Account> AuthService::accountOf(const TokenClaims& claims) {
-  if (claims.subject.empty()) return Account{};
-  return accountFor(claims.subject);
+void AuthService::cacheState(const std::string& key, CachedAccount state) {
+  constexpr int64_t kStateTtlMs = 5000;
+  state.expires_ms = clock_.nowMillis() + kStateTtlMs;
+  std::unique_lock lock(state_mu_);
+  if (states_.size() > 100000) states_.clear();
+  states_[key] = std::move(state);
+}
+
+Result<AuthService::Bearer> AuthService::verifyBearer(const std::string& token) {
+  int64_t now_s = clock_.nowMillis() / 1000;
+  Bearer b;
+  b.claims = token_cache_.lookup(token, now_s);
+  if (!b.claims) {
+    auto verified = keys_.verifier(config_.issuer, config_.service)->verify(token, now_s);
+    if (!verified.isOk()) return verified.status();
+    if (verified->kind != "access") return Status(Code::kUnauthorized, "invalid token: not an access token");
+    b.claims = std::make_shared<const TokenClaims>(std::move(verified).value());
+    token_cache_.insert(token, b.claims);
+  }
+  // Revocation: the account (and the access token it came from) must still be there.
+  if (!b.claims->subject.empty()) {
+    CachedAccount state;
+    if (!cachedState("u:" + b.claims->subject, &state)) {
+      auto account = accountFor(b.claims->subject);
+      state.valid = account.isOk();
+      if (state.valid) state.account = *account;
+      cacheState("u:" + b.claims->subject, state);
+    }
+    if (!state.valid) return Status(Code::kUnauthorized, "invalid token: account unknown or disabled");
+    b.account = state.account;
+  }
+  if (!b.claims->via.empty()) {
+    CachedAccount state;
+    if (!cachedState("p:" + b.claims->via, &state)) {
+      state.valid = identity_.accessToken(b.claims->via).isOk();
+      cacheState("p:" + b.claims->via, state);
+    }
+    if (!state.valid) return Status(Code::kUnauthorized, "invalid token: its access token was revoked");
+  }
+  return b;
 }
 
 std::vector<std::string> AuthService::allowedActions(const Account& account, const std::string& repo) {
@@ -309,6 +333,10 @@ Result<std::string> AuthService::bootstrapAdmin(const std::string& name, const s
 
 void AuthService::forgetCaches() {
   token_cache_.clear();
+  {
+    std::unique_lock lock(state_mu_);
+    states_.clear();
+  }
   std::lock_guard lock(mu_);
   good_passwords_.clear();
 }

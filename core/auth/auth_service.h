@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -55,12 +56,15 @@ class AuthService {
   Result<Account> authenticatePassword(const std::string& user, const std::string& secret, const std::string& source);
   // Parses an "Authorization: Basic" value and authenticates it.
   Result<Account> authenticateBasic(const std::string& header_value, const std::string& source);
-  // Verifies an "Authorization: Bearer" token (cached) and that its account still
-  // exists, is enabled, and (for tokens issued for an access token) that the access
-  // token still exists.
-  Result<TokenClaims> verifyBearer(const std::string& token);
-  // The account behind a verified token.
-  Result<Account> accountOf(const TokenClaims& claims);
+  struct Bearer {
+    std::shared_ptr<const TokenClaims> claims;
+    Account account;
+  };
+  // Verifies an "Authorization: Bearer" token and that its account still exists, is
+  // enabled, and (for tokens issued for an access token) that the access token still
+  // exists. Verified tokens and account states are cached (account states for a few
+  // seconds; forgetCaches() drops them at once after a change).
+  Result<Bearer> verifyBearer(const std::string& token);
 
   // Actions ("pull", "push", "delete") the account may perform on repo.
   std::vector<std::string> allowedActions(const Account& account, const std::string& repo);
@@ -91,6 +95,17 @@ class AuthService {
   KeyRing& keys_;
   Clock& clock_;
   VerifiedTokenCache token_cache_;
+  struct CachedAccount {
+    bool valid = false;
+    Account account;
+    int64_t expires_ms = 0;
+  };
+  // Cached account (or access-token) state for bearer requests; keys "u:<name>",
+  // "p:<pat id>".
+  bool cachedState(const std::string& key, CachedAccount* out);
+  void cacheState(const std::string& key, CachedAccount state);
+  std::shared_mutex state_mu_;
+  std::unordered_map<std::string, CachedAccount> states_;  // GUARDED_BY(state_mu_)
   std::string cache_secret_;
 
   struct Window {

@@ -63,7 +63,9 @@ Status KeyRing::save() const {
 void KeyRing::rebuild() {
   public_keys_.clear();
   for (const auto& k : keys_) public_keys_[k.kid] = k.public_pem;
-  signer_ = std::make_shared<TokenSigner>(keys_.back().kid, keys_.back().private_pem);
+  auto signer = TokenSigner::create(keys_.back().kid, keys_.back().private_pem);
+  WHARF_ASSERT(signer.isOk());  // load() checked every key
+  signer_ = *signer;
   verifiers_.clear();
 }
 

@@ -1,8 +1,8 @@
 // Status and Result<T>: the one error currency of Wharf.
 //
 // Anything a peer, a client or the disk can cause is a Status; bugs are WHARF_ASSERTs.
-// No exception crosses a module boundary: third-party code that throws (nlohmann::json,
-// cpp-jwt) is wrapped once, where it is called.
+// No exception crosses a module boundary: third-party code that can throw
+// (nlohmann::json) is called in its non-throwing forms.
 #pragma once
 
 #include <cstdint>

@@ -9,7 +9,12 @@
 
 namespace wharf {
 namespace {
-const EVP_MD* md(DigestAlgorithm a) { return a == DigestAlgorithm::kSha256 ? EVP_sha256() : EVP_sha512(); }
+// Fetched once: OpenSSL 3 otherwise looks the digest up (under a global lock) per init.
+const EVP_MD* md(DigestAlgorithm a) {
+  static EVP_MD* sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  return a == DigestAlgorithm::kSha256 ? sha256 : sha512;
+}
 bool isLowerHex(std::string_view s) {
   for (char c : s) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;

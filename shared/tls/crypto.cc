@@ -54,6 +54,12 @@ std::string derOf(EVP_PKEY* k) {
   return out;
 }
 
+// Digests fetched once: OpenSSL 3 otherwise looks them up (under a global lock) per use.
+const EVP_MD* sha256Md() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
 constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 }  // namespace
@@ -112,7 +118,7 @@ Result<nlohmann::json> publicJwk(const std::string& public_pem, const std::strin
 std::string sha256Hex(std::string_view data) {
   unsigned char md[32];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), md, &len, sha256Md(), nullptr);
   static const char* kHex = "0123456789abcdef";
   std::string out(64, '0');
   for (int i = 0; i < 32; ++i) {
@@ -231,6 +237,67 @@ bool verifyPassword(std::string_view password, const std::string& encoded) {
                     static_cast<int>(salt->size()), iterations, EVP_sha256(), static_cast<int>(got.size()),
                     reinterpret_cast<unsigned char*>(got.data()));
   return constantTimeEquals(got, *want);
+}
+
+Result<std::shared_ptr<const Es256Key>> Es256Key::fromPem(const std::string& pem, bool is_private) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  EVP_PKEY* k = is_private ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
+                           : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+  if (k == nullptr) return sslError("read EC key");
+  if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC || EVP_PKEY_get_bits(k) != 256) {
+    EVP_PKEY_free(k);
+    return Status(Code::kInvalidArgument, "not a P-256 key");
+  }
+  return std::shared_ptr<const Es256Key>(new Es256Key(k));
+}
+
+Es256Key::~Es256Key() { EVP_PKEY_free(key_); }
+
+Result<std::string> Es256Key::sign(std::string_view data) const {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  size_t der_len = 0;
+  std::string der;
+  bool ok = EVP_DigestSignInit(ctx, nullptr, sha256Md(), nullptr, key_) == 1 &&
+            EVP_DigestSign(ctx, nullptr, &der_len, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+  if (ok) {
+    der.resize(der_len);
+    ok = EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &der_len,
+                        reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+  }
+  EVP_MD_CTX_free(ctx);
+  if (!ok) return sslError("ES256 sign");
+  // DER ECDSA-Sig-Value -> raw R||S.
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  ECDSA_SIG* sig = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der_len));
+  if (sig == nullptr) return sslError("ES256 signature");
+  const BIGNUM* r = nullptr;
+  const BIGNUM* s = nullptr;
+  ECDSA_SIG_get0(sig, &r, &s);
+  std::string raw(64, '\0');
+  BN_bn2binpad(r, reinterpret_cast<unsigned char*>(raw.data()), 32);
+  BN_bn2binpad(s, reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
+  ECDSA_SIG_free(sig);
+  return raw;
+}
+
+bool Es256Key::verify(std::string_view data, std::string_view signature) const {
+  if (signature.size() != 64) return false;
+  ECDSA_SIG* sig = ECDSA_SIG_new();
+  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()), 32, nullptr);
+  BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(signature.data()) + 32, 32, nullptr);
+  ECDSA_SIG_set0(sig, r, s);
+  unsigned char* der = nullptr;
+  int der_len = i2d_ECDSA_SIG(sig, &der);
+  ECDSA_SIG_free(sig);
+  if (der_len <= 0) return false;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = EVP_DigestVerifyInit(ctx, nullptr, sha256Md(), nullptr, key_) == 1 &&
+            EVP_DigestVerify(ctx, der, static_cast<size_t>(der_len), reinterpret_cast<const unsigned char*>(data.data()),
+                             data.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  OPENSSL_free(der);
+  ERR_clear_error();
+  return ok;
 }
 
 }  // namespace wharf

@@ -4,12 +4,15 @@
 // Everything here is thread-safe and stateless.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "shared/base/status.h"
+
+typedef struct evp_pkey_st EVP_PKEY;
 
 namespace wharf {
 
@@ -26,6 +29,21 @@ Result<std::string> publicPemOf(const std::string& private_pem);
 Result<nlohmann::json> publicJwk(const std::string& public_pem, const std::string& kid);
 // A stable key id: the first 16 bytes of SHA-256 of the DER public key, in hex.
 Result<std::string> keyIdOf(const std::string& public_pem);
+
+// ES256 (ECDSA P-256 with SHA-256) as JWS uses it: signatures are the raw 64-byte
+// R||S. The key is parsed once; sign() and verify() are thread-safe.
+class Es256Key {
+ public:
+  // A private PEM key signs and verifies; a public one only verifies.
+  static Result<std::shared_ptr<const Es256Key>> fromPem(const std::string& pem, bool is_private);
+  ~Es256Key();
+  Result<std::string> sign(std::string_view data) const;
+  bool verify(std::string_view data, std::string_view signature) const;
+
+ private:
+  explicit Es256Key(EVP_PKEY* key) : key_(key) {}
+  EVP_PKEY* key_;
+};
 
 // Password hashing: PBKDF2-HMAC-SHA256 at OWASP's 2023 strength (600,000 iterations),
 // encoded as "pbkdf2-sha256$<iterations>$<salt b64url>$<hash b64url>".

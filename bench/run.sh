@@ -19,17 +19,17 @@ done
 work=$(mktemp -d /tmp/wharf-bench-XXXXXX)
 chmod 755 "$work"  # nginx workers (www-data) read the blob from here
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
   echo $((20000 + RANDOM % 20000)); }
-wait_http() { for _ in $(seq 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
+wait_http() { for _ in $(seq 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.05; done; echo "bench: $1 did not come up" >&2; exit 1; }
 now() { date +%s.%N; }
 
 # --- servers -------------------------------------------------------------------------
 wp=$(free_port)
-"$build/core/wharf-core" --listen 127.0.0.1:$wp --data-dir "$work/wharf" --log-level warn --access-log false \
+"$build/core/wharf-core" --listen 127.0.0.1:$wp --data-dir "$work/wharf" --auth none --log-level warn --access-log false \
   >"$work/wharf.log" 2>&1 &
 wharf_pid=$!; pids+=($wharf_pid)
 rp=$(free_port)
@@ -131,6 +131,28 @@ w_head=$(load --method HEAD --url http://127.0.0.1:$wp/v2/bench/small/blobs/$ld)
 r_head=$(load --method HEAD --url http://127.0.0.1:$rp/v2/bench/small/blobs/$ld)
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$wharf_pid/status)
 
+# --- access control: the same core with token auth --------------------------------------
+echo "bench: authenticated requests" >&2
+ap=$(free_port)
+WHARF_ADMIN_PASSWORD=bench-admin-pw "$build/core/wharf-core" --listen 127.0.0.1:$ap --data-dir "$work/wharf-auth" \
+  --log-level warn --access-log false >"$work/wharf-auth.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$ap/v2/" && break; sleep 0.05; done
+pat=$(curl -fsS -u admin:bench-admin-pw -H 'Content-Type: application/json' -d '{"name":"bench"}' \
+  "http://127.0.0.1:$ap/api/v1/users/admin/tokens" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+tok() { curl -fsS -u "admin:$pat" "http://127.0.0.1:$ap/auth/token?service=wharf&scope=repository:bench/small:$1" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
+push_tok=$(tok pull,push)
+# small() again, through a bearer token: curl picks the header up from CURL_HOME-less -H via an alias.
+curl_auth() { command curl -H "Authorization: Bearer $push_tok" "$@"; }
+( curl() { curl_auth "$@"; }; small http://127.0.0.1:$ap >/dev/null )
+pull_tok=$(tok pull)
+a_man=$(load --url http://127.0.0.1:$ap/v2/bench/small/manifests/v1 --header "Authorization: Bearer $pull_tok" \
+  --header 'Accept: application/vnd.oci.image.manifest.v1+json')
+u_man=$(load --url http://127.0.0.1:$wp/v2/bench/small/manifests/v1 --header 'Accept: application/vnd.oci.image.manifest.v1+json')
+a_tok=$(load --url "http://127.0.0.1:$ap/auth/token?service=wharf&scope=repository:bench/small:pull" \
+  --header "Authorization: Basic $(printf 'admin:%s' "$pat" | base64 -w0)")
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a/b; else print "n/a" }'; }
 echo
 echo "Wharf bench ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, blob ${blob_mb} MiB, $conns connections x ${load_s}s)"
@@ -146,4 +168,8 @@ printf '%-34s %14s %16s %10s\n' "  p99 latency (ms)" "$(field "$w_man" p99_ms)" 
 printf '%-34s %14s %16s %10s\n' "HEAD blob (req/s)" "$(field "$w_head" rps)" "$(field "$r_head" rps) registry" "$(ratio $(field "$w_head" rps) $(field "$r_head" rps))"
 printf '%-34s %14s %16s %10s\n' "  p99 latency (ms)" "$(field "$w_head" p99_ms)" "$(field "$r_head" p99_ms)" ""
 printf '%-34s %14s %16s %10s\n' "wharf-core peak RSS (MiB)" "$((rss_kb / 1024))" "limit 64" ""
+printf '%-34s %14s %16s %10s\n' "auth GET manifest (req/s)" "$(field "$a_man" rps)" "$(field "$u_man" rps) no auth" "$(ratio $(field "$a_man" rps) $(field "$u_man" rps))"
+printf '%-34s %14s %16s %10s\n' "  p99 latency (ms)" "$(field "$a_man" p99_ms)" "$(field "$u_man" p99_ms)" ""
+printf '%-34s %14s %16s %10s\n' "/auth/token with PAT (tokens/s)" "$(field "$a_tok" rps)" "target 5000" "$(ratio $(field "$a_tok" rps) 5000)"
+echo "errors: auth man=$(field "$a_man" errors)/$(field "$a_man" non_2xx) token=$(field "$a_tok" errors)/$(field "$a_tok" non_2xx)"
 echo "errors: wharf man=$(field "$w_man" errors)/$(field "$w_man" non_2xx) head=$(field "$w_head" errors)/$(field "$w_head" non_2xx); registry man=$(field "$r_man" errors)/$(field "$r_man" non_2xx) head=$(field "$r_head" errors)/$(field "$r_head" non_2xx)"

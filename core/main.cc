@@ -129,16 +129,15 @@ int main(int argc, char** argv) {
     if (!tls.isOk()) return fail(tls.status().message());
     sc.tls = *tls;
   }
-  Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleRequest(ctx, ex); });
-  if (Status s = server.start(); !s.isOk()) return fail(s.message());
-  std::string url = std::string(sc.tls ? "https" : "http") + "://" +
-                    (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(server.port());
+  ctx.tls = sc.tls != nullptr;
+  // Access control is ready before the first connection is accepted.
   if (config.auth == "token") {
     auto ring = KeyRing::open(config.data_dir + "/auth", RealClock::instance());
     if (!ring.isOk()) return fail(ring.status().message());
     keys = std::move(ring).value();
     AuthConfig ac;
-    ac.realm = (config.public_url.empty() ? url : config.public_url) + "/auth/token";
+    // Without public_url the realm follows the Host the client used (see router.cc).
+    if (!config.public_url.empty()) ac.realm = config.public_url + "/auth/token";
     ac.service = config.service;
     ac.token_ttl_s = config.token_ttl_ms / 1000;
     auth = std::make_unique<AuthService>(ac, **identity, *keys, RealClock::instance());
@@ -160,6 +159,10 @@ int main(int argc, char** argv) {
   } else {
     logWarn("authentication is off: anyone who reaches this port may push, pull and delete");
   }
+  Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleRequest(ctx, ex); });
+  if (Status s = server.start(); !s.isOk()) return fail(s.message());
+  std::string url = std::string(sc.tls ? "https" : "http") + "://" +
+                    (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(server.port());
   logInfo("wharf-core listening", {{"url", url},
                                    {"data_dir", config.data_dir},
                                    {"threads", server.threads()},

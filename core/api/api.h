@@ -32,6 +32,7 @@ struct ApiContext {
   AuthService* auth = nullptr;
   IdentityStore* identity = nullptr;
   AuditLog* audit = nullptr;
+  bool tls = false;  // served over TLS (for URLs built from the Host header)
   static inline bool access_log = true;  // set once at start-up
 };
 

@@ -18,8 +18,13 @@ void challenge(ApiContext& ctx, const ExchangePtr& ex, const std::vector<Scope>&
                bool insufficient) {
   Response r = errorResponse(why);
   r.status = 401;
-  r.headers.add("WWW-Authenticate",
-                bearerChallenge(ctx.auth->config().realm, ctx.auth->config().service, scopes, insufficient));
+  std::string realm = ctx.auth->config().realm;
+  if (realm.empty()) {
+    // No public_url configured: send clients back to the address they used.
+    const std::string* host = ex->request().headers.get("host");
+    realm = std::string(ctx.tls ? "https://" : "http://") + (host ? *host : "localhost") + "/auth/token";
+  }
+  r.headers.add("WWW-Authenticate", bearerChallenge(realm, ctx.auth->config().service, scopes, insufficient));
   reply(ex, std::move(r));
 }
 

@@ -6,7 +6,7 @@
 
 namespace wharf {
 
-void handleReferrers(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller) {
+void handleReferrers(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller&) {
   const Request& req = ex->request();
   if (req.method != "GET") return replyError(ex, Status(Code::kMethodNotAllowed, "method not allowed"));
   auto subject = Digest::parse(route.reference);

@@ -5,7 +5,7 @@
 
 namespace wharf {
 
-void handleTags(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller) {
+void handleTags(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller&) {
   const Request& req = ex->request();
   if (req.method != "GET") return replyError(ex, Status(Code::kMethodNotAllowed, "method not allowed"));
   size_t n;

@@ -64,4 +64,56 @@ TlsIo TlsSession::write(const char* buf, size_t len) {
   return result(SSL_write(ssl_, buf, static_cast<int>(len)));
 }
 
+Result<std::unique_ptr<TlsClient>> TlsClient::connect(int fd, const std::string& host, const std::string& ca_file,
+                                                      bool insecure) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) return Status(Code::kInternal, "SSL_CTX_new: " + lastSslError());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (!insecure) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    int ok = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
+                             : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
+    if (ok != 1) {
+      SSL_CTX_free(ctx);
+      return Status(Code::kInvalidArgument, "cannot load CA certificates " + ca_file);
+    }
+  }
+  SSL* ssl = SSL_new(ctx);
+  std::unique_ptr<TlsClient> client(new TlsClient(ctx, ssl));
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, host.c_str());
+  if (!insecure) SSL_set1_host(ssl, host.c_str());
+  if (SSL_connect(ssl) != 1) return Status(Code::kUnavailable, "TLS to " + host + ": " + lastSslError());
+  return client;
+}
+
+TlsClient::~TlsClient() {
+  SSL_free(ssl_);
+  SSL_CTX_free(ctx_);
+}
+
+Result<size_t> TlsClient::read(char* buf, size_t len) {
+  int r = SSL_read(ssl_, buf, static_cast<int>(len));
+  if (r > 0) return static_cast<size_t>(r);
+  int e = SSL_get_error(ssl_, r);
+  ERR_clear_error();
+  if (e == SSL_ERROR_ZERO_RETURN) return size_t{0};
+  return Status(Code::kUnavailable, "TLS read failed");
+}
+
+Status TlsClient::write(const char* data, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    int w = SSL_write(ssl_, data + off, static_cast<int>(len - off));
+    if (w <= 0) {
+      ERR_clear_error();
+      return Status(Code::kUnavailable, "TLS write failed");
+    }
+    off += static_cast<size_t>(w);
+  }
+  return Status::ok();
+}
+
+bool TlsClient::pending() const { return SSL_pending(ssl_) > 0; }
+
 }  // namespace wharf

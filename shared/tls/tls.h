@@ -52,4 +52,23 @@ class TlsSession {
   SSL* ssl_;
 };
 
+// The client side of TLS over a connected, blocking socket, for tools (wharfctl).
+class TlsClient {
+ public:
+  // Handshakes on fd (not owned), verifying the server's certificate and host name
+  // against ca_file (empty: the system CAs) unless insecure.
+  static Result<std::unique_ptr<TlsClient>> connect(int fd, const std::string& host, const std::string& ca_file,
+                                                    bool insecure);
+  ~TlsClient();
+  // Bytes read (0 at the end of the stream), or an error.
+  Result<size_t> read(char* buf, size_t len);
+  Status write(const char* data, size_t len);
+  bool pending() const;  // decrypted bytes are buffered
+
+ private:
+  TlsClient(SSL_CTX* ctx, SSL* ssl) : ctx_(ctx), ssl_(ssl) {}
+  SSL_CTX* ctx_;
+  SSL* ssl_;
+};
+
 }  // namespace wharf

@@ -1,8 +1,9 @@
-#include "tests/support/http_client.h"
+#include "shared/http/blocking_client.h"
 
 #include <arpa/inet.h>
 #include <llhttp.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace wharf::test {
+namespace wharf {
 namespace {
 
 struct ParseState {
@@ -68,39 +69,39 @@ int onMessageComplete(llhttp_t* p) {
 
 }  // namespace
 
-HttpClient::HttpClient(std::string host, int port, int timeout_ms)
+BlockingClient::BlockingClient(std::string host, int port, int timeout_ms)
     : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
 
-HttpClient::~HttpClient() { close(); }
+BlockingClient::~BlockingClient() { close(); }
 
-void HttpClient::close() {
+void BlockingClient::useTls(std::string ca_file, bool insecure) {
+  tls_ = true;
+  ca_file_ = std::move(ca_file);
+  insecure_ = insecure;
+}
+
+void BlockingClient::close() {
+  tls_client_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   pending_.clear();
 }
 
-Status HttpClient::connect() {
-  close();
-  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port_));
-  inet_pton(AF_INET, host_.c_str(), &addr.sin_addr);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    int e = errno;
-    close();
-    return Status(Code::kUnavailable, std::string("connect: ") + std::strerror(e));
+Result<size_t> BlockingClient::recvSome(char* buf, size_t len) {
+  if (tls_client_) return tls_client_->read(buf, len);
+  for (;;) {
+    ssize_t r = ::recv(fd_, buf, len, 0);
+    if (r >= 0) return static_cast<size_t>(r);
+    if (errno == EINTR) continue;
+    return Status(Code::kUnavailable, std::string("recv: ") + std::strerror(errno));
   }
-  int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return Status::ok();
 }
 
-Status HttpClient::send(const std::string& bytes) {
-  if (fd_ < 0) WHARF_RETURN_IF_ERROR(connect());
+Status BlockingClient::sendAll(const char* data, size_t len) {
+  if (tls_client_) return tls_client_->write(data, len);
   size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t w = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+  while (off < len) {
+    ssize_t w = ::send(fd_, data + off, len - off, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
       return Status(Code::kUnavailable, std::string("send: ") + std::strerror(errno));
@@ -110,7 +111,45 @@ Status HttpClient::send(const std::string& bytes) {
   return Status::ok();
 }
 
-Result<HttpResponse> HttpClient::read(bool head) {
+Status BlockingClient::connect() {
+  close();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(port_);
+  if (int rc = getaddrinfo(host_.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    return Status(Code::kUnavailable, "resolve " + host_ + ": " + gai_strerror(rc));
+  }
+  int err = ECONNREFUSED;
+  for (addrinfo* ai = res; ai != nullptr && fd_ < 0; ai = ai->ai_next) {
+    fd_ = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && ::connect(fd_, ai->ai_addr, ai->ai_addrlen) != 0) {
+      err = errno;
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd_ < 0) return Status(Code::kUnavailable, "connect " + host_ + ":" + port + ": " + std::strerror(err));
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!tls_) return Status::ok();
+  auto client = TlsClient::connect(fd_, host_, ca_file_, insecure_);
+  if (!client.isOk()) {
+    close();
+    return client.status();
+  }
+  tls_client_ = std::move(client).value();
+  return Status::ok();
+}
+
+Status BlockingClient::send(const std::string& bytes) {
+  if (fd_ < 0) WHARF_RETURN_IF_ERROR(connect());
+  return sendAll(bytes.data(), bytes.size());
+}
+
+Result<HttpResponse> BlockingClient::read(bool head) {
   if (fd_ < 0) return Status(Code::kUnavailable, "not connected");
   llhttp_settings_t settings;
   llhttp_settings_init(&settings);
@@ -141,14 +180,16 @@ Result<HttpResponse> HttpClient::read(bool head) {
   }
   char buf[65536];
   while (!state.done) {
-    pollfd pfd{fd_, POLLIN, 0};
-    int pr = ::poll(&pfd, 1, timeout_ms_);
-    if (pr == 0) {
-      close();
-      return Status(Code::kTimeout, "timed out waiting for a response");
+    if (!tls_client_ || !tls_client_->pending()) {
+      pollfd pfd{fd_, POLLIN, 0};
+      int pr = ::poll(&pfd, 1, timeout_ms_);
+      if (pr == 0) {
+        close();
+        return Status(Code::kTimeout, "timed out waiting for a response");
+      }
     }
-    ssize_t r = ::recv(fd_, buf, sizeof buf, 0);
-    if (r < 0 && errno == EINTR) continue;
+    auto got = recvSome(buf, sizeof buf);
+    ssize_t r = got.isOk() ? static_cast<ssize_t>(*got) : -1;
     if (r <= 0) {
       // EOF: a response delimited by close completes here.
       if (llhttp_finish(&parser) == HPE_OK && state.done) break;
@@ -169,7 +210,7 @@ Result<HttpResponse> HttpClient::read(bool head) {
   return resp;
 }
 
-Result<HttpResponse> HttpClient::request(const std::string& method, const std::string& target,
+Result<HttpResponse> BlockingClient::request(const std::string& method, const std::string& target,
                                          const HeaderList& headers, const std::string& body) {
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host_ + ":" + std::to_string(port_) + "\r\n";
   bool has_length = false;
@@ -198,9 +239,9 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
   return Status(Code::kUnavailable, "request failed");
 }
 
-Result<HttpResponse> HttpClient::raw(const std::string& bytes, bool head) {
+Result<HttpResponse> BlockingClient::raw(const std::string& bytes, bool head) {
   WHARF_RETURN_IF_ERROR(send(bytes));
   return read(head);
 }
 
-}  // namespace wharf::test
+}  // namespace wharf

@@ -1,0 +1,64 @@
+// BlockingClient: a small blocking HTTP/1.1 client for command-line tools and tests.
+// One keep-alive connection (plain TCP, or TLS verified against the system CAs or a
+// given CA file); requests are sent and answered in order. It also sends raw bytes, for
+// malformed-request tests. Not for event-loop threads.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "shared/base/status.h"
+#include "shared/http/message.h"
+#include "shared/tls/tls.h"
+
+namespace wharf {
+
+struct HttpResponse {
+  int status = 0;
+  Headers headers;
+  std::string body;
+  bool closed = false;  // the server closed the connection after this response
+  std::string header(const std::string& lower_name) const {
+    const std::string* v = headers.get(lower_name);
+    return v ? *v : "";
+  }
+};
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+class BlockingClient {
+ public:
+  BlockingClient(std::string host, int port, int timeout_ms = 30000);
+  // TLS: verify the server against ca_file (empty: the system CAs) unless insecure.
+  void useTls(std::string ca_file, bool insecure = false);
+  ~BlockingClient();
+
+  Result<HttpResponse> request(const std::string& method, const std::string& target, const HeaderList& headers = {},
+                               const std::string& body = "");
+  // Sends bytes as they are and reads one response (the connection is fresh if needed).
+  Result<HttpResponse> raw(const std::string& bytes, bool head = false);
+  // Sends bytes without reading.
+  Status send(const std::string& bytes);
+  // Reads one response from the current connection.
+  Result<HttpResponse> read(bool head = false);
+  void close();
+  bool connected() const { return fd_ >= 0; }
+
+ private:
+  Status connect();
+  Result<size_t> recvSome(char* buf, size_t len);
+  Status sendAll(const char* data, size_t len);
+  std::string host_;
+  bool tls_ = false;
+  bool insecure_ = false;
+  std::string ca_file_;
+  std::unique_ptr<TlsClient> tls_client_;
+  int port_;
+  int timeout_ms_;
+  int fd_ = -1;
+  std::string pending_;  // bytes read past the last response
+};
+
+}  // namespace wharf

@@ -348,6 +348,7 @@ class Admin {
         }
         RepoSettings s{body_.value("public", false), str(body_, "description")};
         WHARF_RETURN_IF_ERROR_REPLY(id.putRepoSettings(name, s));
+        WHARF_RETURN_IF_ERROR_REPLY(ctx_.registry.metadata().createRepository(name, RealClock::instance().nowMillis()));
         record("repository.create", name, s.is_public ? "public" : "private");
         return ok({{"name", name}, {"public", s.is_public}, {"description", s.description}}, 201);
       }

@@ -277,6 +277,13 @@ class LmdbMetadataStore final : public MetadataStore {
     return txn->commit();
   }
 
+  Status createRepository(const std::string& repo, int64_t now_ms) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    WHARF_RETURN_IF_ERROR(ensureRepo(*txn, repo, now_ms));
+    return txn->commit();
+  }
+
   Status deleteRepository(const std::string& repo) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();

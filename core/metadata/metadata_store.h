@@ -86,6 +86,8 @@ class MetadataStore {
   // Removes the manifest, every tag pointing at it and its referrer entry.
   // kManifestUnknown when absent.
   virtual Status deleteManifest(const std::string& repo, const std::string& digest) = 0;
+  // Records an (empty) repository; OK when it exists.
+  virtual Status createRepository(const std::string& repo, int64_t now_ms) = 0;
   // Removes the repository: its tags, manifests, blob links, referrers and uploads
   // records. The content stays until garbage collection. kNameUnknown when absent.
   virtual Status deleteRepository(const std::string& repo) = 0;

@@ -68,5 +68,6 @@ class CoreServer {
 };
 
 std::string coreBinary();
+std::string wharfctlBinary();
 
 }  // namespace wharf::test

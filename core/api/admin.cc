@@ -454,6 +454,7 @@ class Admin {
     int64_t overlap = body_.value("overlap_seconds", ctx_.auth->config().token_ttl_s * 2);
     if (overlap < 0 || overlap > 30 * 86400) return fail(Status(Code::kInvalidArgument, "overlap_seconds out of range"));
     WHARF_RETURN_IF_ERROR_REPLY(ctx_.auth->keys().rotate(overlap * 1000));
+    ctx_.auth->forgetCaches();
     record("keys.rotate", "signing key");
     return ok(ctx_.auth->keys().jwks());
   }

@@ -166,6 +166,8 @@ Result<AuthService::Bearer> AuthService::verifyBearer(const std::string& token) 
   int64_t now_s = clock_.nowMillis() / 1000;
   Bearer b;
   b.claims = token_cache_.lookup(token, now_s);
+  // A cached token whose key was retired since is verified afresh (and refused).
+  if (b.claims && !keys_.isLive(b.claims->key_id)) b.claims = nullptr;
   if (!b.claims) {
     auto verified = keys_.verifier(config_.issuer, config_.service)->verify(token, now_s);
     if (!verified.isOk()) return verified.status();
@@ -188,7 +190,8 @@ Result<AuthService::Bearer> AuthService::verifyBearer(const std::string& token) 
   if (!b.claims->via.empty()) {
     CachedAccount state;
     if (!cachedState("p:" + b.claims->via, &state)) {
-      state.valid = identity_.accessToken(b.claims->via).isOk();
+      auto pat = identity_.accessToken(b.claims->via);
+      state.valid = pat.isOk() && (pat->expires_ms == 0 || pat->expires_ms >= clock_.nowMillis());
       cacheState("p:" + b.claims->via, state);
     }
     if (!state.valid) return Status(Code::kUnauthorized, "invalid token: its access token was revoked");

@@ -89,10 +89,21 @@ std::shared_ptr<const TokenVerifier> KeyRing::verifier(const std::string& issuer
   return v;
 }
 
+bool KeyRing::isLive(const std::string& kid) const {
+  std::lock_guard lock(mu_);
+  int64_t now = clock_.nowMillis();
+  for (const auto& k : keys_) {
+    if (k.kid == kid) return k.retire_at_ms == 0 || k.retire_at_ms >= now;
+  }
+  return false;
+}
+
 nlohmann::json KeyRing::jwks() const {
   std::lock_guard lock(mu_);
   nlohmann::json keys = nlohmann::json::array();
+  int64_t now = clock_.nowMillis();
   for (const auto& k : keys_) {
+    if (k.retire_at_ms != 0 && k.retire_at_ms < now) continue;  // past its overlap
     auto jwk = publicJwk(k.public_pem, k.kid);
     if (jwk.isOk()) keys.push_back(*jwk);
   }

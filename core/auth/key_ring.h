@@ -27,6 +27,8 @@ class KeyRing {
   std::shared_ptr<const TokenSigner> signer() const;
   std::shared_ptr<const TokenVerifier> verifier(const std::string& issuer, const std::string& audience) const;
   nlohmann::json jwks() const;
+  // True while the key verifies (not retired).
+  bool isLive(const std::string& kid) const;
 
   // Adds a new signing key; the old ones keep verifying for overlap_ms, then go.
   Status rotate(int64_t overlap_ms);

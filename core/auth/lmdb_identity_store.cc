@@ -144,6 +144,30 @@ class LmdbIdentityStore final : public IdentityStore {
       Status st = t.del(users_, name);
       if (st.code() == Code::kNotFound) return Status(Code::kNotFound, "no user " + name);
       WHARF_RETURN_IF_ERROR(st);
+      // Memberships and grants go with it, so a new account of that name inherits nothing.
+      for (Dbi dbi : {org_members_, team_members_}) {
+        std::vector<std::string> keys;
+        auto c = t.cursor(dbi);
+        for (bool ok = c.first(); ok; ok = c.next()) {
+          std::string_view k = c.key();
+          auto sep = k.rfind('\0');
+          if (sep != std::string_view::npos && k.substr(sep + 1) == name) keys.emplace_back(k);
+        }
+        for (const auto& k : keys) WHARF_RETURN_IF_ERROR(t.del(dbi, k));
+      }
+      {
+        std::vector<std::string> keys;
+        auto c = t.cursor(grants_);
+        for (bool ok = c.first(); ok; ok = c.next()) {
+          std::string_view k = c.key();
+          auto sep = k.rfind('\0');
+          if (sep != std::string_view::npos && k.substr(sep + 1) == name &&
+              k.substr(0, sep).size() >= 5 && k.substr(sep - 5, 5) == "\0user") {
+            keys.emplace_back(k);
+          }
+        }
+        for (const auto& k : keys) WHARF_RETURN_IF_ERROR(t.del(grants_, k));
+      }
       // The user's access tokens go with it.
       std::vector<std::string> ids;
       auto c = t.cursor(tokens_);
@@ -183,6 +207,14 @@ class LmdbIdentityStore final : public IdentityStore {
         });
         for (const auto& k : keys) WHARF_RETURN_IF_ERROR(t.del(dbi, k));
       }
+      // Grants to the organization's teams ("<org>/<team>").
+      std::vector<std::string> grants;
+      auto c = t.cursor(grants_);
+      std::string team_prefix = std::string("\0team\0") + org + "/";
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        if (c.key().find(team_prefix) != std::string_view::npos) grants.emplace_back(c.key());
+      }
+      for (const auto& k : grants) WHARF_RETURN_IF_ERROR(t.del(grants_, k));
       return Status::ok();
     });
   }

@@ -92,6 +92,7 @@ Result<TokenClaims> TokenVerifier::verify(const std::string& token, int64_t now_
   c.id = text("jti");
   c.kind = p.contains("typ") ? text("typ") : "access";
   c.via = text("pat");
+  c.key_id = key->first;
   if (c.issuer != issuer_) return unauthorized("wrong issuer");
   if (c.audience != audience_) return unauthorized("wrong audience");
   if (auto acc = p.find("access"); acc != p.end()) {

@@ -35,6 +35,7 @@ struct TokenClaims {
   std::vector<Scope> access;
   std::string kind = "access";  // "access" or "refresh"
   std::string via;              // id of the personal access token it was issued for
+  std::string key_id;           // kid of the key that signed it (set by the verifier)
 
   // True when some access entry of type/name allows the action.
   bool allows(const std::string& type, const std::string& name, const std::string& action) const;

@@ -176,7 +176,10 @@ int b64Value(char c, bool url) {
 
 std::string decode(std::string_view text, bool url, bool* ok) {
   *ok = true;
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  // base64url as JWS uses it has no padding; standard base64 may have it.
+  if (!url) {
+    while (!text.empty() && text.back() == '=') text.remove_suffix(1);
+  }
   std::string out;
   uint32_t acc = 0;
   int bits = 0;
@@ -194,6 +197,9 @@ std::string decode(std::string_view text, bool url, bool* ok) {
     }
   }
   if (text.size() % 4 == 1) *ok = false;
+  // Canonical form only: the bits left over after the last byte must be zero, so that
+  // one value has one spelling.
+  if (url && bits > 0 && (acc & ((1u << bits) - 1)) != 0) *ok = false;
   return out;
 }
 }  // namespace

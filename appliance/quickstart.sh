@@ -15,8 +15,8 @@ jobs=${JOBS:-$(nproc)}
 
 # Build dependencies (all from Debian), then the clients the tests drive.
 BUILD_DEPS="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libzstd-dev zlib1g-dev
-  liblmdb-dev nlohmann-json3-dev catch2"
-TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux"
+  liblmdb-dev nlohmann-json3-dev catch2 libldap-dev"
+TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux slapd ldap-utils openssl"
 
 install() {
   missing=""

@@ -9,6 +9,7 @@
 
 #include "core/api/api.h"
 #include "core/core_config.h"
+#include "core/auth/ldap_directory.h"
 #include "core/auth/lmdb_identity_store.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/registry/registry.h"
@@ -26,10 +27,12 @@ int fail(const std::string& msg) {
   return 2;
 }
 
-// Periodic maintenance (stale upload purge) on its own thread until stop().
+// Periodic maintenance on its own thread until stop(): the stale upload purge, and the
+// directory sync when one is configured. (Both move onto the job system later.)
 class Maintenance {
  public:
-  Maintenance(Registry& registry, const CoreConfig& config) : registry_(registry), config_(config) {
+  Maintenance(Registry& registry, const CoreConfig& config, IdentityStore& identity, AuthService* auth)
+      : registry_(registry), config_(config), identity_(identity), auth_(auth) {
     thread_ = std::thread([this] { run(); });
   }
   ~Maintenance() {
@@ -46,16 +49,39 @@ class Maintenance {
     std::unique_lock lock(mu_);
     for (;;) {
       lock.unlock();
-      size_t removed = registry_.purgeUploads(config_.upload_purge_after_ms);
-      if (removed > 0) logInfo("purged stale uploads", {{"removed", removed}});
-      lock.lock();
-      if (cv_.wait_for(lock, std::chrono::milliseconds(config_.upload_purge_interval_ms), [this] { return stop_; })) {
-        return;
+      int64_t now = monotonicMillis();
+      if (now - last_purge_ >= config_.upload_purge_interval_ms) {
+        last_purge_ = now;
+        size_t removed = registry_.purgeUploads(config_.upload_purge_after_ms);
+        if (removed > 0) logInfo("purged stale uploads", {{"removed", removed}});
       }
+      syncDirectory(now);
+      lock.lock();
+      int64_t wait = std::min<int64_t>(config_.upload_purge_interval_ms, 60'000);
+      if (cv_.wait_for(lock, std::chrono::milliseconds(wait), [this] { return stop_; })) return;
     }
   }
+  void syncDirectory(int64_t now) {
+    auto stored = identity_.setting("ldap");
+    if (!stored || auth_ == nullptr) return;
+    auto c = LdapConfig::fromJson(*stored);
+    if (!c.isOk() || !c->enabled || c->sync_interval_ms == 0 || now - last_sync_ < c->sync_interval_ms) return;
+    last_sync_ = now;
+    auto report = LdapDirectory::sync(*c, identity_, RealClock::instance());
+    auth_->forgetCaches();
+    if (report.isOk()) {
+      logInfo("directory sync", report->toJson());
+    } else {
+      logWarn("directory sync failed", {{"error", report.status().message()}});
+    }
+  }
+
   Registry& registry_;
   const CoreConfig& config_;
+  IdentityStore& identity_;
+  AuthService* auth_;
+  int64_t last_purge_ = -1'000'000'000'000;
+  int64_t last_sync_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -172,7 +198,7 @@ int main(int argc, char** argv) {
       return fail(s.message());
     }
   }
-  Maintenance maintenance(registry, config);
+  Maintenance maintenance(registry, config, **identity, auth.get());
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
+#include "core/auth/ldap_directory.h"
 #include "shared/http/url.h"
 #include "shared/oci/names.h"
 #include "shared/tls/crypto.h"
@@ -85,6 +86,7 @@ class Admin {
     if (parts[0] == "orgs") return orgs(parts, m);
     if (parts[0] == "repositories") return repositories(m);
     if (parts[0] == "audit" && m == "GET") return auditQuery();
+    if (parts[0] == "ldap") return ldap(parts, m);
     if (parts == std::vector<std::string>{"auth", "keys", "rotate"} && m == "POST") return rotate();
     if (parts[0] == "whoami" && m == "GET") return ok({{"name", me_.name}, {"admin", me_.admin}});
     return fail(Status(Code::kNotFound, "no such endpoint"));
@@ -446,6 +448,48 @@ class Admin {
     json out = {{"items", items}};
     if (list.size() == q.limit) out["next"] = list.back().seq;
     return ok(out);
+  }
+
+  Reply ldap(const std::vector<std::string>& p, const std::string& m) {
+    if (!me_.admin) return denied("only administrators manage the directory");
+    auto stored = ctx_.identity->setting("ldap");
+    if (p.size() == 1 && m == "GET") {
+      if (!stored) return ok({{"enabled", false}});
+      auto c = LdapConfig::fromJson(*stored);
+      if (!c.isOk()) return fail(c.status());
+      return ok(c->toJson(/*redact=*/true));
+    }
+    if (p.size() == 1 && m == "PUT") {
+      json next = body_;
+      // The bind password is write-only: keep the stored one unless a new one is given.
+      if (!next.contains("bind_password") && stored && stored->contains("bind_password")) {
+        next["bind_password"] = (*stored)["bind_password"];
+      }
+      auto c = LdapConfig::fromJson(next);
+      if (!c.isOk()) return fail(c.status());
+      WHARF_RETURN_IF_ERROR_REPLY(ctx_.identity->putSetting("ldap", c->toJson(/*redact=*/false)));
+      record("ldap.configure", c->url);
+      return ok(c->toJson(/*redact=*/true));
+    }
+    if (!stored) return fail(Status(Code::kNotFound, "no directory is configured"));
+    auto c = LdapConfig::fromJson(*stored);
+    if (!c.isOk()) return fail(c.status());
+    if (p.size() == 2 && p[1] == "test" && m == "POST") {
+      Status st = LdapDirectory::test(*c);
+      if (!st.isOk()) return fail(st);
+      return ok({{"status", "ok"}});
+    }
+    if (p.size() == 2 && p[1] == "sync" && m == "POST") {
+      auto report = LdapDirectory::sync(*c, *ctx_.identity, RealClock::instance());
+      ctx_.auth->forgetCaches();
+      if (!report.isOk()) {
+        ctx_.audit->record(me_.name, req_.peer, "ldap.sync", c->url, "failure", report.status().message());
+        return fail(report.status());
+      }
+      record("ldap.sync", c->url, report->toJson().dump());
+      return ok(report->toJson());
+    }
+    return fail(Status(Code::kNotFound, "no such endpoint"));
   }
 
   Reply rotate() {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/auth/ldap_directory.h"
 #include "shared/base/ids.h"
 #include "shared/base/log.h"
 #include "shared/tls/crypto.h"
@@ -111,6 +112,37 @@ Result<Account> AuthService::authenticatePassword(const std::string& user, const
   }
 
   auto u = identity_.user(user);
+  // Directory users (and unknown names, when a directory is configured) bind to LDAP
+  // as themselves; their password is never stored.
+  if ((!u.isOk() || u->source == "ldap")) {
+    auto ldap_json = identity_.setting("ldap");
+    auto ldap = ldap_json ? LdapConfig::fromJson(*ldap_json) : Result<LdapConfig>(Status(Code::kNotFound, ""));
+    if (ldap.isOk() && ldap->enabled) {
+      if (!validateAccountName(user).isOk()) return fail();
+      auto d = LdapDirectory::authenticate(*ldap, user, secret);
+      if (!d.isOk()) {
+        if (d.status().code() != Code::kUnauthorized) {
+          logWarn("directory login failed", {{"user", user}, {"error", d.status().message()}});
+        }
+        return fail();
+      }
+      if (!u.isOk()) {
+        User created;
+        created.name = d->name;
+        created.email = d->email;
+        created.source = "ldap";
+        created.created_ms = clock_.nowMillis();
+        (void)identity_.createUser(created);  // a concurrent login may have created it
+        u = identity_.user(d->name);
+        if (!u.isOk()) return fail();
+      }
+      if (u->disabled) return fail();
+      Account a;
+      a.name = u->name;
+      a.admin = u->admin;
+      return a;
+    }
+  }
   if (!u.isOk() || u->disabled || u->password_hash.empty()) {
     // Spend about as long as a real check, so that timing does not tell which names exist.
     (void)verifyPassword(secret, "pbkdf2-sha256$" + std::to_string(kPasswordIterations) + "$AAAAAAAAAAAAAAAAAAAAAA$AAAA");

@@ -44,8 +44,14 @@ case "$mode" in
     listen=${WHARF_LISTEN:-127.0.0.1:5000}
     echo
     echo "wharf-core:  http://$listen   (data in $data, config appliance/wharf-core.json)"
-    echo "Accounts:    none yet - the registry is open (token auth is being built)."
-    echo "Try:         skopeo copy --dest-tls-verify=false docker-archive:img.tar docker://$listen/demo/app:v1"
+    if [ -f "$data/initial-admin-password" ]; then
+      echo "Admin:       admin / $(cat "$data/initial-admin-password")"
+    else
+      echo "Admin:       admin (its password is printed below on this first start, and kept in $data/initial-admin-password)"
+    fi
+    echo "Try:         skopeo login --tls-verify=false -u admin $listen"
+    echo "             skopeo copy --dest-tls-verify=false oci:./layout:tag docker://$listen/admin/app:v1"
+    echo "             $build/core/wharfctl login http://$listen -u admin"
     echo "Stop with Ctrl-C."
     echo
     exec "$build/core/wharf-core" --config appliance/wharf-core.json --data-dir "$data" --listen "$listen"

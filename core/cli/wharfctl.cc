@@ -244,33 +244,13 @@ std::string readPassword(const Args& a) {
   return pw;
 }
 
-std::string basicAuth(const std::string& user, const std::string& secret) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string in = user + ":" + secret, out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16 | static_cast<unsigned char>(in[i + 1]) << 8 |
-                 static_cast<unsigned char>(in[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += t[(v >> 18) & 63];
-    out += t[(v >> 12) & 63];
-    out += i + 1 < in.size() ? t[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return "Basic " + out;
-}
-
 int login(const Args& a) {
   Session s = loadSession(a);
   s.url = need(a, 1, "URL");
   s.user = a.has("u") ? a.get("u") : a.get("username");
   if (s.user.empty()) die("login needs -u USER", 2);
   std::string pw = readPassword(a);
-  Api api(s, basicAuth(s.user, pw));
+  Api api(s, basicAuthorization(s.user, pw));
   char host[256] = "host";
   gethostname(host, sizeof host - 1);
   json t = api.call("POST", "/users/" + s.user + "/tokens", {{"name", std::string("wharfctl@") + host}});
@@ -294,7 +274,7 @@ int run(const Args& a) {
   if (cmd == "login") return login(a);
   Session s = loadSession(a);
   if (s.url.empty() || s.token.empty()) die("not logged in: run wharfctl login URL -u USER", 2);
-  Api api(s, basicAuth(s.user, s.token));
+  Api api(s, basicAuthorization(s.user, s.token));
   bool js = a.has("json");
   std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
   auto enc = [](const std::string& x) { return percentEncode(x); };

@@ -139,6 +139,23 @@ std::string randomToken(size_t bytes) {
   return base64UrlEncode(buf);
 }
 
+std::string base64Encode(std::string_view data) {
+  std::string out = base64UrlEncode(data);
+  for (char& c : out) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (out.size() % 4 != 0) out += '=';
+  return out;
+}
+
+std::string basicAuthorization(std::string_view user, std::string_view secret) {
+  std::string pair(user);
+  pair += ':';
+  pair += secret;
+  return "Basic " + base64Encode(pair);
+}
+
 std::string base64UrlEncode(std::string_view data) {
   std::string out;
   out.reserve((data.size() + 2) / 3 * 4);

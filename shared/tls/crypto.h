@@ -59,6 +59,9 @@ bool constantTimeEquals(std::string_view a, std::string_view b);
 std::string randomToken(size_t bytes);
 
 std::string base64UrlEncode(std::string_view data);
+std::string base64Encode(std::string_view data);  // standard alphabet, with padding
+// The value of an "Authorization: Basic" header for user and secret.
+std::string basicAuthorization(std::string_view user, std::string_view secret);
 // Refuses characters outside the base64url alphabet.
 Result<std::string> base64UrlDecode(std::string_view text);
 std::string base64Decode(std::string_view text, bool* ok);  // standard alphabet, padding optional

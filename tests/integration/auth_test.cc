@@ -19,34 +19,7 @@ namespace {
 
 const char* kAdminPassword = "admin-password-1";
 
-std::string basic(const std::string& user, const std::string& pw) {
-  return "Basic " + [&] {
-    // standard base64 (the token endpoint accepts it)
-    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string in = user + ":" + pw, out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-      unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
-      out += t[v >> 18 & 63];
-      out += t[v >> 12 & 63];
-      out += t[v >> 6 & 63];
-      out += t[v & 63];
-    }
-    if (i + 1 == in.size()) {
-      unsigned v = (unsigned char)in[i] << 16;
-      out += t[v >> 18 & 63];
-      out += t[v >> 12 & 63];
-      out += "==";
-    } else if (i + 2 == in.size()) {
-      unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
-      out += t[v >> 18 & 63];
-      out += t[v >> 12 & 63];
-      out += t[v >> 6 & 63];
-      out += '=';
-    }
-    return out;
-  }();
-}
+std::string basic(const std::string& user, const std::string& pw) { return basicAuthorization(user, pw); }
 
 struct AuthCore {
   AuthCore() : core(make()) {}

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "shared/base/fs.h"
+#include "shared/tls/crypto.h"
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 
@@ -115,10 +116,7 @@ member: uid=eve,ou=people,dc=example,dc=com
   std::unique_ptr<Process> process_;
 };
 
-std::string basic(const std::string& user, const std::string& pw) {
-  auto r = shell("printf '%s' '" + user + ":" + pw + "' | base64 -w0");
-  return "Basic " + r.output;
-}
+std::string basic(const std::string& user, const std::string& pw) { return basicAuthorization(user, pw); }
 
 int tokenStatus(HttpClient& c, const std::string& user, const std::string& pw) {
   auto r = c.request("GET", "/auth/token?service=wharf", {{"Authorization", basic(user, pw)}});

@@ -71,7 +71,8 @@ IoResult fromTls(TlsIo io) {
 
 class TlsTransport final : public Transport {
  public:
-  TlsTransport(int fd, const TlsContext& ctx) : Transport(fd), session_(ctx, fd) {}
+  TlsTransport(int fd, const TlsContext& ctx, const std::string& server_name)
+      : Transport(fd), session_(ctx, fd, server_name) {}
   ~TlsTransport() override { ::close(fd_); }
 
   IoResult read(char* buf, size_t len) override { return fromTls(session_.read(buf, len)); }
@@ -118,8 +119,8 @@ class TlsTransport final : public Transport {
 }  // namespace
 
 std::unique_ptr<Transport> makePlainTransport(int fd) { return std::make_unique<PlainTransport>(fd); }
-std::unique_ptr<Transport> makeTlsTransport(int fd, const TlsContext& ctx) {
-  return std::make_unique<TlsTransport>(fd, ctx);
+std::unique_ptr<Transport> makeTlsTransport(int fd, const TlsContext& ctx, const std::string& server_name) {
+  return std::make_unique<TlsTransport>(fd, ctx, server_name);
 }
 
 }  // namespace wharf

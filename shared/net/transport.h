@@ -38,6 +38,7 @@ class Transport {
 
 // Takes ownership of fd (closed on destruction).
 std::unique_ptr<Transport> makePlainTransport(int fd);
-std::unique_ptr<Transport> makeTlsTransport(int fd, const TlsContext& ctx);
+// Server side; with a server_name, the client side of TLS.
+std::unique_ptr<Transport> makeTlsTransport(int fd, const TlsContext& ctx, const std::string& server_name = "");
 
 }  // namespace wharf

@@ -34,12 +34,33 @@ Result<std::shared_ptr<TlsContext>> TlsContext::server(const std::string& cert_f
   return out;
 }
 
+Result<std::shared_ptr<TlsContext>> TlsContext::client(const std::string& ca_file, bool insecure) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (ctx == nullptr) return Status(Code::kInternal, "SSL_CTX_new: " + lastSslError());
+  std::shared_ptr<TlsContext> out(new TlsContext(ctx));
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (!insecure) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    int ok = ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx)
+                             : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr);
+    if (ok != 1) return Status(Code::kInvalidArgument, "cannot load CA certificates " + ca_file);
+  }
+  return out;
+}
+
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
-TlsSession::TlsSession(const TlsContext& ctx, int fd) : ssl_(SSL_new(ctx.raw())) {
+TlsSession::TlsSession(const TlsContext& ctx, int fd, const std::string& server_name) : ssl_(SSL_new(ctx.raw())) {
   WHARF_ASSERT(ssl_ != nullptr);
   SSL_set_fd(ssl_, fd);
-  SSL_set_accept_state(ssl_);
+  if (server_name.empty()) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_tlsext_host_name(ssl_, server_name.c_str());
+    SSL_set1_host(ssl_, server_name.c_str());
+    SSL_set_connect_state(ssl_);
+  }
 }
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }

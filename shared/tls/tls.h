@@ -22,6 +22,9 @@ class TlsContext {
   // Loads a server certificate chain and private key (PEM). Fails with a message naming
   // the file when it cannot be read or the key does not match the certificate.
   static Result<std::shared_ptr<TlsContext>> server(const std::string& cert_file, const std::string& key_file);
+  // A client context that verifies servers against ca_file (empty: the system CAs),
+  // unless insecure.
+  static Result<std::shared_ptr<TlsContext>> client(const std::string& ca_file, bool insecure);
   ~TlsContext();
   SSL_CTX* raw() const { return ctx_; }
 
@@ -38,7 +41,8 @@ struct TlsIo {
 
 class TlsSession {
  public:
-  TlsSession(const TlsContext& ctx, int fd);
+  // Server side; with a server_name, the client side (SNI and host name check).
+  TlsSession(const TlsContext& ctx, int fd, const std::string& server_name = "");
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;

@@ -1,0 +1,263 @@
+// The upstream HTTP client against the in-process server and raw misbehaving peers.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+#include <thread>
+
+#include "shared/http/client.h"
+#include "shared/http/server.h"
+#include "tests/support/temp_dir.h"
+
+using namespace wharf;
+using namespace wharf::test;
+
+namespace {
+
+struct LoopThread {
+  LoopThread() : thread([this] { loop.run(); }) {}
+  ~LoopThread() {
+    loop.stop();
+    thread.join();
+  }
+  template <typename F>
+  auto call(F f) {
+    std::promise<decltype(f())> p;
+    loop.post([&] { p.set_value(f()); });
+    return p.get_future().get();
+  }
+  Loop loop;
+  std::thread thread;
+};
+
+struct Collected {
+  int status = 0;
+  std::string body;
+  Status result;
+  int pieces = 0;
+};
+
+// Collects a response; optionally pauses after the first piece and resumes later.
+class Collector : public ResponseHandler {
+ public:
+  Collector(Loop& loop, bool pause_once) : loop_(loop), pause_once_(pause_once) {}
+  void onHeaders(const ClientResponse& r) override { got_.status = r.status; }
+  bool onBody(std::string_view data) override {
+    got_.body.append(data);
+    ++got_.pieces;
+    if (pause_once_ && got_.pieces == 1) {
+      pause_once_ = false;
+      paused_ = true;
+      auto timer = std::make_shared<Timer>(loop_);
+      timer->start(20, [this, timer] {
+        call->resume();
+        timer->stop();
+      });
+      return false;
+    }
+    return true;
+  }
+  void onComplete(Status st) override {
+    got_.result = st;
+    done_.set_value(got_);
+  }
+  std::shared_ptr<ClientCall> call;
+  std::future<Collected> future() { return done_.get_future(); }
+  bool paused_ = false;
+
+ private:
+  Loop& loop_;
+  bool pause_once_;
+  Collected got_;
+  std::promise<Collected> done_;
+};
+
+Collected fetch(LoopThread& lt, ClientPool& pool, const std::string& method, const std::string& target,
+                bool pause_once = false) {
+  auto collector = std::make_shared<Collector>(lt.loop, pause_once);
+  auto fut = collector->future();
+  lt.call([&] {
+    ClientRequest r;
+    r.method = method;
+    r.target = target;
+    collector->call = pool.send(r, collector);
+    return 0;
+  });
+  REQUIRE(fut.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+  return fut.get();
+}
+
+// A raw TCP peer on a free port that runs `script` on each accepted connection.
+class RawPeer {
+ public:
+  explicit RawPeer(std::function<void(int fd)> script) : script_(std::move(script)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c >= 0) {
+        script_(c);
+        ::close(c);
+      }
+    });
+  }
+  ~RawPeer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_;
+  int port_ = 0;
+  std::function<void(int)> script_;
+  std::thread thread_;
+};
+
+void readRequest(int fd) {
+  std::string got;
+  char buf[4096];
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) return;
+    got.append(buf, static_cast<size_t>(r));
+  }
+}
+
+Server makeServer(ServerLimits limits = {}) {
+  ServerConfig c;
+  c.threads = 1;
+  c.limits = limits;
+  return Server(c, [](std::shared_ptr<Exchange> ex) {
+    const Request& r = ex->request();
+    if (r.path == "/big") {
+      ex->respond(Response::text(200, std::string(3 << 20, 'z')));
+    } else {
+      ex->respond(Response::text(200, "hello " + r.path));
+    }
+  });
+}
+
+}  // namespace
+
+TEST_CASE("client: requests reuse a keep-alive connection", "[http][client]") {
+  Server server = makeServer();
+  REQUIRE(server.start().isOk());
+  LoopThread lt;
+  auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(server.port()), {})).value();
+  for (int i = 0; i < 3; ++i) {
+    auto got = fetch(lt, *pool, "GET", "/a" + std::to_string(i));
+    CHECK(got.result.isOk());
+    CHECK(got.status == 200);
+    CHECK(got.body == "hello /a" + std::to_string(i));
+  }
+  CHECK(lt.call([&] { return pool->connectionsOpened(); }) == 1);
+  auto head = fetch(lt, *pool, "HEAD", "/h");
+  CHECK(head.result.isOk());
+  CHECK(head.body.empty());
+  lt.call([&] {
+    pool.reset();
+    return 0;
+  });
+}
+
+TEST_CASE("client: a paused body resumes and arrives whole", "[http][client]") {
+  Server server = makeServer();
+  REQUIRE(server.start().isOk());
+  LoopThread lt;
+  auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(server.port()), {})).value();
+  auto got = fetch(lt, *pool, "GET", "/big", /*pause_once=*/true);
+  CHECK(got.result.isOk());
+  CHECK(got.body.size() == (3u << 20));
+  CHECK(got.pieces > 1);
+  lt.call([&] {
+    pool.reset();
+    return 0;
+  });
+}
+
+TEST_CASE("client: a response cut short is an error, never a success", "[http][client]") {
+  RawPeer peer([](int fd) {
+    readRequest(fd);
+    std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly ten b";
+    (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+  });
+  LoopThread lt;
+  auto pool = std::move(ClientPool::create(lt.loop, peer.url(), {})).value();
+  auto got = fetch(lt, *pool, "GET", "/x");
+  CHECK_FALSE(got.result.isOk());
+  CHECK(got.body == "only ten b");
+  lt.call([&] {
+    pool.reset();
+    return 0;
+  });
+}
+
+TEST_CASE("client: refused connections and silent upstreams fail", "[http][client]") {
+  LoopThread lt;
+  {
+    // A port nobody listens on.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), {})).value();
+    auto got = fetch(lt, *pool, "GET", "/x");
+    CHECK(got.result.code() == Code::kUnavailable);
+    lt.call([&] {
+      pool.reset();
+      return 0;
+    });
+  }
+  std::promise<void> release;
+  auto released = release.get_future();
+  RawPeer silent([&](int fd) {
+    readRequest(fd);
+    released.wait_for(std::chrono::seconds(10));
+  });
+  ClientOptions o;
+  o.io_timeout_ms = 200;
+  auto pool = std::move(ClientPool::create(lt.loop, silent.url(), o)).value();
+  auto got = fetch(lt, *pool, "GET", "/x");
+  CHECK(got.result.code() == Code::kTimeout);
+  release.set_value();
+  lt.call([&] {
+    pool.reset();
+    return 0;
+  });
+}
+
+TEST_CASE("client: a kept-alive connection the upstream closed is dropped, and the next request works", "[http][client]") {
+  ServerLimits limits;
+  limits.idle_timeout_ms = 100;
+  Server server = makeServer(limits);
+  REQUIRE(server.start().isOk());
+  LoopThread lt;
+  auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(server.port()), {})).value();
+  CHECK(fetch(lt, *pool, "GET", "/one").result.isOk());
+  // Wait until the server has closed the idle connection and the pool noticed.
+  REQUIRE(waitFor([&] { return lt.call([&] { return pool->idleConnections(); }) == 0; }, 5000));
+  auto got = fetch(lt, *pool, "GET", "/two");
+  CHECK(got.result.isOk());
+  CHECK(got.body == "hello /two");
+  lt.call([&] {
+    pool.reset();
+    return 0;
+  });
+}

@@ -5,10 +5,16 @@
 #include "core/auth/ldap_directory.h"
 #include "shared/base/ids.h"
 #include "shared/base/log.h"
+#include "shared/metrics/metrics.h"
 #include "shared/tls/crypto.h"
 
 namespace wharf {
 namespace {
+
+Counter& loginCounter(const char* method, const char* outcome) {
+  return MetricsRegistry::global().counter("wharf_auth_logins_total", "Credential checks by method and outcome.",
+                                           std::string("method=\"") + method + "\",outcome=\"" + outcome + "\"");
+}
 
 constexpr std::string_view kPatPrefix = "wharf_pat_";
 constexpr int64_t kGoodPasswordTtlMs = 60'000;
@@ -81,11 +87,14 @@ Result<Account> AuthService::authenticatePassword(const std::string& user, const
   const Status denied(Code::kUnauthorized, "invalid credentials");
   std::string account_key = "u:" + user, source_key = "s:" + source;
   if (rateLimited(account_key, config_.max_login_failures) || rateLimited(source_key, config_.max_source_failures)) {
+    loginCounter("any", "rate_limited").inc();
     return Status(Code::kTooManyRequests, "too many failed logins; try again later");
   }
+  const char* method = secret.compare(0, kPatPrefix.size(), kPatPrefix) == 0 ? "access_token" : "password";
   auto fail = [&]() -> Result<Account> {
     recordFailure(account_key);
     recordFailure(source_key);
+    loginCounter(method, "failure").inc();
     return denied;
   };
   if (user.empty() || secret.empty() || user.size() > 64 || secret.size() > 1024) return fail();
@@ -108,6 +117,7 @@ Result<Account> AuthService::authenticatePassword(const std::string& user, const
       if (parsed.isOk()) account->pat_scopes.push_back(std::move(parsed).value());
     }
     if (account->pat_scopes.empty() && !tok->scopes.empty()) return fail();
+    loginCounter(method, "success").inc();
     return account;
   }
 
@@ -137,6 +147,7 @@ Result<Account> AuthService::authenticatePassword(const std::string& user, const
         if (!u.isOk()) return fail();
       }
       if (u->disabled) return fail();
+      loginCounter("ldap", "success").inc();
       Account a;
       a.name = u->name;
       a.admin = u->admin;
@@ -161,6 +172,7 @@ Result<Account> AuthService::authenticatePassword(const std::string& user, const
     if (good_passwords_.size() > 10000) good_passwords_.clear();
     good_passwords_[cache_key] = clock_.nowMillis() + kGoodPasswordTtlMs;
   }
+  loginCounter(method, "success").inc();
   Account a;
   a.name = u->name;
   a.admin = u->admin;
@@ -306,6 +318,8 @@ Result<nlohmann::json> AuthService::issue(const Account& account, const std::vec
   auto signer = keys_.signer();
   auto token = signer->sign(c);
   if (!token.isOk()) return token.status();
+  static Counter& issued = MetricsRegistry::global().counter("wharf_auth_tokens_issued_total", "Access tokens issued.");
+  issued.inc();
   nlohmann::json out = {{"token", *token},
                         {"access_token", *token},
                         {"expires_in", config_.token_ttl_s},

@@ -4,12 +4,31 @@
 
 #include "shared/base/ids.h"
 #include "shared/event/work_queue.h"
+#include "shared/metrics/metrics.h"
 #include "shared/base/log.h"
 #include "shared/oci/manifest.h"
 #include "shared/oci/media_types.h"
 #include "shared/oci/names.h"
 
 namespace wharf {
+namespace {
+
+struct RegistryMetrics {
+  Counter& blobs = MetricsRegistry::global().counter("wharf_registry_blobs_committed_total", "Blobs committed from uploads.");
+  Counter& blob_bytes = MetricsRegistry::global().counter("wharf_registry_blob_bytes_committed_total",
+                                                          "Bytes of blobs committed from uploads.");
+  Counter& digest_mismatches = MetricsRegistry::global().counter(
+      "wharf_registry_digest_mismatches_total", "Uploads refused because their bytes did not match the digest.");
+  Counter& mounts = MetricsRegistry::global().counter("wharf_registry_mounts_total", "Cross-repository blob mounts.");
+  Counter& manifests = MetricsRegistry::global().counter("wharf_registry_manifests_pushed_total", "Manifests pushed.");
+  Counter& purged = MetricsRegistry::global().counter("wharf_registry_uploads_purged_total", "Stale uploads removed.");
+  static RegistryMetrics& get() {
+    static RegistryMetrics m;
+    return m;
+  }
+};
+
+}  // namespace
 
 Result<BlobFile> Registry::openBlob(const std::string& repo, const Digest& digest) {
   std::string d = digest.str();
@@ -111,6 +130,7 @@ Result<uint64_t> Registry::finishUpload(const std::string& repo, UploadSessions:
   auto size = blobs_.commitUpload(id, digest, known ? &*known : nullptr);
   if (!size.isOk()) {
     if (size.status().code() == Code::kDigestInvalid) {
+      RegistryMetrics::get().digest_mismatches.inc();
       // Nothing is stored from a mismatching upload.
       (void)blobs_.removeUpload(id);
       if (recorded) (void)meta_.deleteUpload(id);
@@ -121,6 +141,8 @@ Result<uint64_t> Registry::finishUpload(const std::string& repo, UploadSessions:
   Status st = meta_.commitBlob(repo, digest.str(), *size, recorded ? id : "", clock_.nowMillis());
   sessions_.erase(id);
   if (!st.isOk()) return st;
+  RegistryMetrics::get().blobs.inc();
+  RegistryMetrics::get().blob_bytes.inc(*size);
   return *size;
 }
 
@@ -151,6 +173,7 @@ Result<bool> Registry::mount(const std::string& repo, const std::string& from, c
   Status st = meta_.linkBlob(repo, d, clock_.nowMillis());
   if (st.code() == Code::kBlobUnknown) return false;
   if (!st.isOk()) return st;
+  RegistryMetrics::get().mounts.inc();
   return true;
 }
 
@@ -209,6 +232,7 @@ Result<PutManifestResult> Registry::putManifest(const std::string& repo, const s
   auto stored = blobs_.put(body, algorithm);
   if (!stored.isOk()) return stored.status();
   WHARF_RETURN_IF_ERROR(meta_.putManifest(w, clock_.nowMillis()));
+  RegistryMetrics::get().manifests.inc();
   return PutManifestResult{w.digest, w.record.subject};
 }
 
@@ -246,6 +270,7 @@ size_t Registry::purgeUploads(int64_t max_age_ms) {
       ++removed;
     }
   }
+  RegistryMetrics::get().purged.inc(removed);
   return removed;
 }
 

@@ -183,6 +183,11 @@ TEST_CASE("manifests: push, pull by tag and digest, HEAD, delete", "[api]") {
   CHECK(r->status == 200);
   CHECK(r->header("content-length") == std::to_string(img.manifest.size()));
 
+  auto metrics = c.request("GET", "/metrics");
+  REQUIRE(metrics.isOk());
+  CHECK(metrics->body.find("wharf_registry_manifests_pushed_total 1") != std::string::npos);
+  CHECK(metrics->body.find("wharf_registry_blobs_committed_total 2") != std::string::npos);
+
   r = c.request("GET", "/v2/team/web/manifests/nope");
   REQUIRE(r.isOk());
   CHECK(r->status == 404);

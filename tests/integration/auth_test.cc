@@ -313,6 +313,10 @@ TEST_CASE("organizations, teams, public repositories, rate limits and the audit 
   auto limited = c.request("GET", "/auth/token?service=wharf", {{"Authorization", basic("outsider", "outsider-password")}});
   CHECK(limited->status == 429);
   CHECK(limited->body.find("TOOMANYREQUESTS") != std::string::npos);
+  auto metrics = c.request("GET", "/metrics");
+  REQUIRE(metrics.isOk());
+  CHECK(metrics->body.find("wharf_auth_logins_total{method=\"password\",outcome=\"failure\"} 10") != std::string::npos);
+  CHECK(metrics->body.find("wharf_auth_logins_total{method=\"any\",outcome=\"rate_limited\"} 1") != std::string::npos);
 
   // The audit log: logins (good and bad), token issues, changes; admins only.
   CHECK(api(c, "GET", "/api/v1/audit", "olivia", "olivia-password").status == 403);

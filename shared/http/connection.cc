@@ -99,6 +99,8 @@ void Connection::beginShutdown() {
 void Connection::close() {
   if (closing_) return;
   closing_ = true;
+  *alive_ = false;
+  source_.reset();
   poller_.reset();
   timer_.stop();
   if (ex_) {
@@ -380,6 +382,8 @@ void Connection::respond(Response r) {
   if (r.status >= 500 && r.status != 503) keep_alive_ = keep_alive_ && message_complete_;
 
   uint64_t length = r.bodyLength();
+  auto* src = std::get_if<std::shared_ptr<BodySource>>(&r.body);
+  bool chunked = src != nullptr && !(*src)->length().has_value();
   std::string head;
   head.reserve(256);
   head += "HTTP/1.1 ";
@@ -397,7 +401,9 @@ void Connection::respond(Response r) {
     head += f.value;
     head += "\r\n";
   }
-  if (r.status != 204 && r.status != 304 && !(r.status >= 100 && r.status < 200)) {
+  if (chunked) {
+    head += "Transfer-Encoding: chunked\r\n";
+  } else if (r.status != 204 && r.status != 304 && !(r.status >= 100 && r.status < 200)) {
     head += "Content-Length: ";
     head += std::to_string(length);
     head += "\r\n";
@@ -419,14 +425,58 @@ void Connection::respond(Response r) {
       out_.push_back(std::move(s));
     }
   }
+  if (src != nullptr && !head_only_) {
+    source_ = *src;
+    source_chunked_ = chunked;
+    source_done_ = false;
+    source_waiting_ = false;
+  }
   response_pending_ = true;
   body_cb_ = nullptr;
   flush();
 }
 
+void Connection::pullSource() {
+  source_waiting_ = true;
+  auto alive = alive_;
+  source_->next([this, alive](Status st, BodySource::Piece piece) {
+    if (!*alive) return;
+    source_waiting_ = false;
+    if (!st.isOk()) {
+      logDebug("response body source failed", {{"peer", peer_}, {"error", st.message()}});
+      close();  // never a short body that looks complete
+      return;
+    }
+    uint64_t size = piece.file.fd ? piece.file.length : piece.data.size();
+    if (source_chunked_ && size > 0) {
+      char hex[24];
+      std::snprintf(hex, sizeof hex, "%llx\r\n", static_cast<unsigned long long>(size));
+      queue(hex);
+    }
+    if (piece.file.fd && piece.file.length > 0) {
+      Segment seg;
+      seg.file = piece.file.fd;
+      seg.offset = piece.file.offset;
+      seg.length = piece.file.length;
+      out_.push_back(std::move(seg));
+    } else if (!piece.data.empty()) {
+      queue(std::move(piece.data));
+    }
+    if (source_chunked_ && size > 0) queue("\r\n");
+    if (piece.end) {
+      source_done_ = true;
+      source_.reset();
+      if (source_chunked_) queue("0\r\n\r\n");
+    }
+    if (!in_flush_) flush();
+  });
+}
+
 void Connection::flush() {
   if (closing_) return;
+  in_flush_ = true;
   uint64_t sent = 0;
+  for (;;) {
   while (!out_.empty()) {
     Segment& front = out_.front();
     IoResult r;
@@ -473,18 +523,37 @@ void Connection::flush() {
     }
     if (r.kind == IoResult::kWantWrite || r.kind == IoResult::kWantRead) {
       write_blocked_ = true;
+      in_flush_ = false;
       HttpMetrics::get().bytes_out.inc(sent);
       updateInterest();
       updateTimer();
       return;
     }
     // EOF or error while writing: the peer is gone.
+    in_flush_ = false;
     HttpMetrics::get().bytes_out.inc(sent);
     close();
     return;
   }
+  // Everything queued is written: a streamed body may have more.
+  if (source_ && !source_done_) {
+    if (source_waiting_) break;
+    pullSource();
+    if (closing_) return;
+    if (out_.empty()) break;  // the piece comes later
+    continue;
+  }
+  break;
+  }
+  in_flush_ = false;
   HttpMetrics::get().bytes_out.inc(sent);
   write_blocked_ = false;
+  if (source_ && !source_done_) {
+    // Waiting for the source: nothing to write, the client is not to blame.
+    updateInterest();
+    timer_.stop();
+    return;
+  }
   if (response_pending_) onResponseWritten();
   if (!closing_) {
     updateInterest();

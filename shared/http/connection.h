@@ -70,6 +70,7 @@ class Connection {
   void updateTimer();
   void queue(std::string data);
   void linger();
+  void pullSource();  // asks the body source for its next piece
 
   Loop& loop_;
   std::unique_ptr<Transport> transport_;
@@ -117,6 +118,13 @@ class Connection {
   // input is drained for a moment before closing, so that the unread body does not
   // make the kernel reset the connection before the client has read the response.
   bool lingering_ = false;
+  // A response body that arrives over time (see BodySource).
+  std::shared_ptr<BodySource> source_;
+  bool source_chunked_ = false;
+  bool source_waiting_ = false;  // a next() call is outstanding
+  bool source_done_ = true;
+  bool in_flush_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace wharf

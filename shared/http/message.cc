@@ -52,6 +52,7 @@ Response Response::json(int status, std::string body) { return text(status, std:
 uint64_t Response::bodyLength() const {
   if (const auto* s = std::get_if<std::string>(&body)) return s->size();
   if (const auto* f = std::get_if<FileBody>(&body)) return f->length;
+  if (const auto* src = std::get_if<std::shared_ptr<BodySource>>(&body)) return (*src)->length().value_or(0);
   return head_length.value_or(0);
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,10 +59,28 @@ struct FileBody {
   uint64_t length = 0;
 };
 
+// A response body produced over time (a blob being filled from upstream, an event
+// feed). The connection asks for the next piece whenever it has written what it had.
+class BodySource {
+ public:
+  struct Piece {
+    std::string data;  // bytes, or
+    FileBody file;     // a file range (file.fd set)
+    bool end = false;  // this is the last piece (it may be empty)
+  };
+  virtual ~BodySource() = default;
+  // Calls cb exactly once with the next piece, or with an error: the connection then
+  // closes, so a body cut short never looks complete. Called on the connection's loop
+  // thread; cb must be called there too (now or later).
+  virtual void next(std::function<void(Status, Piece)> cb) = 0;
+  // The whole length when known (sent as Content-Length); else chunked encoding is used.
+  virtual std::optional<uint64_t> length() const = 0;
+};
+
 struct Response {
   int status = 200;
   Headers headers;
-  std::variant<std::monostate, std::string, FileBody> body;
+  std::variant<std::monostate, std::string, FileBody, std::shared_ptr<BodySource>> body;
   // Content-Length to announce when there is no body to send (HEAD, or a body-less
   // response that describes an entity).
   std::optional<uint64_t> head_length;

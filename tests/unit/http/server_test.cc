@@ -20,10 +20,49 @@ using namespace wharf::test;
 
 namespace {
 
+// Produces `pieces` pieces of `size` bytes, one per timer tick, then ends (or fails
+// after fail_after pieces).
+class TickSource : public BodySource {
+ public:
+  TickSource(Loop& loop, int pieces, size_t size, bool known, int fail_after = -1)
+      : timer_(std::make_shared<Timer>(loop)), pieces_(pieces), size_(size), known_(known), fail_after_(fail_after) {}
+  void next(std::function<void(Status, Piece)> cb) override {
+    timer_->start(2, [this, cb] {
+      timer_->stop();
+      if (sent_ == fail_after_) return cb(Status(Code::kUnavailable, "upstream went away"), {});
+      Piece p;
+      p.data = std::string(size_, static_cast<char>('a' + sent_ % 26));
+      ++sent_;
+      p.end = sent_ == pieces_;
+      cb(Status::ok(), std::move(p));
+    });
+  }
+  std::optional<uint64_t> length() const override {
+    if (!known_) return std::nullopt;
+    return static_cast<uint64_t>(pieces_) * size_;
+  }
+
+ private:
+  std::shared_ptr<Timer> timer_;
+  int pieces_;
+  size_t size_;
+  bool known_;
+  int fail_after_;
+  int sent_ = 0;
+};
+
 // Echo handler: answers with method, path, query and the body length it read.
 void echo(const std::shared_ptr<Exchange>& ex) {
   if (ex->request().path == "/nobody") {
     ex->respond(Response::text(200, "ignored your body"));
+    return;
+  }
+  if (ex->request().path.rfind("/stream", 0) == 0) {
+    const std::string& p = ex->request().path;
+    Response r;
+    r.body = std::shared_ptr<BodySource>(std::make_shared<TickSource>(ex->loop(), 5, 70000, p == "/stream-known",
+                                                                      p == "/stream-fail" ? 2 : -1));
+    ex->respond(std::move(r));
     return;
   }
   if (ex->request().path == "/slow") {
@@ -310,4 +349,26 @@ TEST_CASE("stop() lets a request in flight finish and refuses new connections", 
   CHECK(r->closed);
   HttpClient late("127.0.0.1", port);
   CHECK_FALSE(late.request("GET", "/x").isOk());
+}
+
+TEST_CASE("streamed response bodies: chunked, with a known length, and cut short", "[http]") {
+  TestServer s;
+  HttpClient c("127.0.0.1", s.server.port());
+  auto r = c.request("GET", "/stream");
+  REQUIRE(r.isOk());
+  CHECK(r->header("transfer-encoding") == "chunked");
+  REQUIRE(r->body.size() == 5u * 70000);
+  CHECK(r->body.substr(0, 3) == "aaa");
+  CHECK(r->body.substr(4 * 70000, 3) == "eee");
+  r = c.request("GET", "/stream-known");  // same connection: keep-alive survives
+  REQUIRE(r.isOk());
+  CHECK(r->header("content-length") == "350000");
+  CHECK(r->body.size() == 350000u);
+  r = c.request("HEAD", "/stream-known");
+  REQUIRE(r.isOk());
+  CHECK(r->header("content-length") == "350000");
+  CHECK(r->body.empty());
+  // A source that fails mid-way: the client sees a broken response, not a short one.
+  auto broken = c.request("GET", "/stream-fail");
+  CHECK_FALSE(broken.isOk());
 }

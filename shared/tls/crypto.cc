@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -113,6 +114,31 @@ Result<nlohmann::json> publicJwk(const std::string& public_pem, const std::strin
   BN_free(x);
   BN_free(y);
   return jwk;
+}
+
+Result<std::string> publicPemFromJwk(const nlohmann::json& jwk) {
+  if (!jwk.is_object() || jwk.value("kty", "") != "EC" || jwk.value("crv", "") != "P-256") {
+    return Status(Code::kInvalidArgument, "not an EC P-256 JWK");
+  }
+  auto x = base64UrlDecode(jwk.value("x", ""));
+  auto y = base64UrlDecode(jwk.value("y", ""));
+  if (!x.isOk() || !y.isOk() || x->size() != 32 || y->size() != 32) {
+    return Status(Code::kInvalidArgument, "JWK coordinates must be 32 bytes");
+  }
+  std::string point = "\x04" + *x + *y;
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>("prime256v1"), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()), OSSL_PARAM_construct_end()};
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+  EVP_PKEY* key = nullptr;
+  bool ok = ctx != nullptr && EVP_PKEY_fromdata_init(ctx) == 1 &&
+            EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1;
+  EVP_PKEY_CTX_free(ctx);
+  if (!ok) return sslError("JWK to key");
+  PkeyPtr holder(key);
+  BioPtr pub(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_PUBKEY(pub.get(), key) != 1) return sslError("write public key");
+  return bioString(pub.get());
 }
 
 std::string sha256Hex(std::string_view data) {

@@ -27,6 +27,8 @@ Result<EcKeyPair> generateEcKey();
 Result<std::string> publicPemOf(const std::string& private_pem);
 // A public key as a JWK ({"kty":"EC","crv":"P-256","x","y","kid","alg":"ES256","use":"sig"}).
 Result<nlohmann::json> publicJwk(const std::string& public_pem, const std::string& kid);
+// The PEM public key of an EC P-256 JWK (as published at /auth/keys).
+Result<std::string> publicPemFromJwk(const nlohmann::json& jwk);
 // A stable key id: the first 16 bytes of SHA-256 of the DER public key, in hex.
 Result<std::string> keyIdOf(const std::string& public_pem);
 

@@ -54,6 +54,7 @@ int waitPid(int pid, int timeout_ms, bool* reaped) {
 
 std::string coreBinary() { return WHARF_CORE_BIN; }
 std::string wharfctlBinary() { return WHARFCTL_BIN; }
+std::string edgeBinary() { return WHARF_EDGE_BIN; }
 
 CommandResult run(const std::vector<std::string>& argv, int timeout_ms) {
   int pipefd[2];

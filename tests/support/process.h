@@ -69,5 +69,6 @@ class CoreServer {
 
 std::string coreBinary();
 std::string wharfctlBinary();
+std::string edgeBinary();
 
 }  // namespace wharf::test

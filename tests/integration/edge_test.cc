@@ -1,0 +1,139 @@
+// wharf-edge in front of a real core: pulls through the cache with real clients, one
+// upstream fetch however many clients ask, and no cached content for the unauthorized.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "shared/base/fs.h"
+#include "shared/oci/digest.h"
+#include "shared/tls/crypto.h"
+#include "tests/support/http_client.h"
+#include "tests/support/oci_layout.h"
+#include "tests/support/process.h"
+
+using namespace wharf;
+using namespace wharf::test;
+using nlohmann::json;
+
+namespace {
+
+class EdgeServer {
+ public:
+  explicit EdgeServer(const std::string& upstream) {
+    std::string port_file = temp_ / "port";
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{edgeBinary(), "--upstream", upstream, "--data-dir", temp_ / "data", "--listen",
+                                 "127.0.0.1:0", "--port-file", port_file, "--threads", "2"},
+        temp_ / "edge.log");
+    bool up = waitFor([&] {
+      std::string text;
+      if (!readFile(port_file, &text).isOk() || text.empty() || text.back() != '\n') return false;
+      port_ = std::stoi(text);
+      return port_ > 0;
+    });
+    REQUIRE(up);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int port() const { return port_; }
+
+ private:
+  TempDir temp_;
+  int port_ = 0;
+  std::unique_ptr<Process> process_;
+};
+
+std::string token(int core_port, const std::string& user, const std::string& pw, const std::string& scope) {
+  HttpClient c("127.0.0.1", core_port);
+  HeaderList h;
+  if (!user.empty()) h.push_back({"Authorization", basicAuthorization(user, pw)});
+  auto r = c.request("GET", "/auth/token?service=wharf&scope=" + scope, h);
+  REQUIRE(r.isOk());
+  REQUIRE(r->status == 200);
+  return json::parse(r->body)["token"];
+}
+
+int countLines(const std::string& log, const std::string& a, const std::string& b) {
+  std::istringstream in(log);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) n += line.find(a) != std::string::npos && line.find(b) != std::string::npos;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("edge: pull through with skopeo, one upstream GET for 16 parallel clients, no leaks", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core.url());
+  HttpClient admin_api("127.0.0.1", core.port());
+  auto created = admin_api.request("POST", "/api/v1/users",
+                                   {{"Authorization", basicAuthorization("admin", "edge-admin-password")},
+                                    {"Content-Type", "application/json"}},
+                                   R"({"name":"other","password":"other-password"})");
+  REQUIRE(created->status == 201);
+
+  // A private image and a large private blob in the core.
+  TempDir work;
+  auto layout = writeOciLayout(work / "src", "v1", {ImageSpec{"amd64", {{{"f", randomData(200000, 9)}}}}});
+  std::string creds = "admin:edge-admin-password";
+  auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds, "oci:" + work / "src" + ":v1",
+                "docker://" + core.address() + "/admin/app:v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  std::string big = randomData(24 << 20, 10);
+  std::string d = digestOf(big).str();
+  std::string push = token(core.port(), "admin", "edge-admin-password", "repository:admin/big:pull,push");
+  HttpClient c("127.0.0.1", core.port());
+  REQUIRE(c.request("POST", "/v2/admin/big/blobs/uploads/?digest=" + d, {{"Authorization", "Bearer " + push}}, big)
+              ->status == 201);
+
+  // skopeo through the edge: the same digest as the core's.
+  r = run({"skopeo", "copy", "--src-tls-verify=false", "--src-creds", creds,
+           "docker://" + edge.address() + "/admin/app:v1", "oci:" + work / "back" + ":v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = run({"skopeo", "inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://" + edge.address() + "/admin/app:v1"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(digestOf(r.output).str() == layout.digest);
+
+  // 16 clients ask for the cold blob at once: one upstream GET, 16 correct bodies.
+  std::string pull = token(core.port(), "admin", "edge-admin-password", "repository:admin/big:pull");
+  std::vector<std::thread> clients;
+  std::atomic<int> good{0};
+  for (int i = 0; i < 16; ++i) {
+    clients.emplace_back([&] {
+      HttpClient e("127.0.0.1", edge.port(), 60000);
+      auto got = e.request("GET", "/v2/admin/big/blobs/" + d, {{"Authorization", "Bearer " + pull}});
+      if (got.isOk() && got->status == 200 && digestOf(got->body).str() == d) ++good;
+    });
+  }
+  for (auto& t : clients) t.join();
+  CHECK(good == 16);
+  CHECK(countLines(core.log(), "\"GET\"", "/v2/admin/big/blobs/" + d) == 1);
+
+  // Cached private content is served only to a token that may pull it.
+  HttpClient e("127.0.0.1", edge.port());
+  CHECK(e.request("GET", "/v2/admin/big/blobs/" + d)->status == 401);
+  std::string other = token(core.port(), "other", "other-password", "repository:admin/big:pull");
+  auto denied = e.request("GET", "/v2/admin/big/blobs/" + d, {{"Authorization", "Bearer " + other}});
+  CHECK(denied->status == 401);
+  CHECK(denied->body.find(big.substr(0, 64)) == std::string::npos);
+  std::string anon = token(core.port(), "", "", "repository:admin/big:pull");
+  CHECK(e.request("GET", "/v2/admin/big/blobs/" + d, {{"Authorization", "Bearer " + anon}})->status == 401);
+  // A forged token (signed by some other key) is refused.
+  CHECK(e.request("GET", "/v2/admin/big/blobs/" + d, {{"Authorization", "Bearer " + pull.substr(0, pull.size() - 4) + "AAAA"}})
+            ->status == 401);
+  // A hit still works for the right token, with ranges.
+  auto hit = e.request("GET", "/v2/admin/big/blobs/" + d, {{"Authorization", "Bearer " + pull}, {"Range", "bytes=10-19"}});
+  CHECK(hit->status == 206);
+  CHECK(hit->body == big.substr(10, 10));
+  // Pushes go to the core.
+  auto refused = e.request("POST", "/v2/admin/big/blobs/uploads/", {{"Authorization", "Bearer " + push}});
+  CHECK(refused->status == 405);
+  CHECK(refused->body.find(core.url()) != std::string::npos);
+}

@@ -42,19 +42,29 @@ case "$mode" in
     configure_and_build -DWHARF_TESTS=OFF -DWHARF_BENCH=OFF
     data=${WHARF_DATA:-wharf-data}
     listen=${WHARF_LISTEN:-127.0.0.1:5000}
+    edge_listen=${WHARF_EDGE_LISTEN:-127.0.0.1:5001}
+    mkdir -p "$data"
+    # The core first (the edge asks it for its token realm and keys), then one edge.
+    "$build/core/wharf-core" --config appliance/wharf-core.json --data-dir "$data/core" --listen "$listen" &
+    core_pid=$!
+    trap 'kill $core_pid ${edge_pid:-} 2>/dev/null; wait' INT TERM EXIT
+    for _ in $(seq 100); do curl -s -o /dev/null "http://$listen/v2/" && break; sleep 0.1; done
+    "$build/edge/wharf-edge" --upstream "http://$listen" --data-dir "$data/edge" --listen "$edge_listen" &
+    edge_pid=$!
+    for _ in $(seq 100); do curl -s -o /dev/null "http://$edge_listen/v2/" && break; sleep 0.1; done
     echo
-    echo "wharf-core:  http://$listen   (data in $data, config appliance/wharf-core.json)"
-    if [ -f "$data/initial-admin-password" ]; then
-      echo "Admin:       admin / $(cat "$data/initial-admin-password")"
-    else
-      echo "Admin:       admin (its password is printed below on this first start, and kept in $data/initial-admin-password)"
+    echo "wharf-core:  http://$listen        (data in $data/core, config appliance/wharf-core.json)"
+    echo "wharf-edge:  http://$edge_listen        (pull through it; cache in $data/edge)"
+    if [ -f "$data/core/initial-admin-password" ]; then
+      echo "Admin:       admin / $(cat "$data/core/initial-admin-password")"
     fi
     echo "Try:         skopeo login --tls-verify=false -u admin $listen"
     echo "             skopeo copy --dest-tls-verify=false oci:./layout:tag docker://$listen/admin/app:v1"
+    echo "             skopeo copy --src-tls-verify=false --src-creds admin:PASSWORD docker://$edge_listen/admin/app:v1 oci:./copy:v1"
     echo "             $build/core/wharfctl login http://$listen -u admin"
     echo "Stop with Ctrl-C."
     echo
-    exec "$build/core/wharf-core" --config appliance/wharf-core.json --data-dir "$data" --listen "$listen"
+    wait
     ;;
   test)
     install $BUILD_DEPS $TEST_DEPS

@@ -8,12 +8,7 @@
 
 namespace wharf {
 
-Response errorResponse(const Status& status) {
-  const ErrorInfo& info = errorInfo(status.code());
-  nlohmann::json body = {{"errors", nlohmann::json::array({{{"code", info.oci_code}, {"message", status.message()}}})}};
-  Response r = Response::json(info.http_status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  return r;
-}
+Response errorResponse(const Status& status) { return Response::error(status); }
 
 void reply(const ExchangePtr& ex, Response response) {
   if (ex->detached() || ex->responded()) return;

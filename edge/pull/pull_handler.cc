@@ -32,11 +32,7 @@ struct EdgeMetrics {
   }
 };
 
-Response error(const Status& st) {
-  const ErrorInfo& info = errorInfo(st.code());
-  nlohmann::json body = {{"errors", nlohmann::json::array({{{"code", info.oci_code}, {"message", st.message()}}})}};
-  return Response::json(info.http_status, body.dump());
-}
+Response error(const Status& st) { return Response::error(st); }
 
 void reply(EdgeContext& ctx, const ExchangePtr& ex, Response r) {
   r.headers.add("Docker-Distribution-API-Version", "registry/2.0");

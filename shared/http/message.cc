@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "shared/http/url.h"
 
 namespace wharf {
@@ -48,6 +50,12 @@ Response Response::text(int status, std::string body, std::string content_type) 
 }
 
 Response Response::json(int status, std::string body) { return text(status, std::move(body), "application/json"); }
+
+Response Response::error(const Status& status) {
+  const ErrorInfo& info = errorInfo(status.code());
+  nlohmann::json body = {{"errors", nlohmann::json::array({{{"code", info.oci_code}, {"message", status.message()}}})}};
+  return json(info.http_status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
 
 uint64_t Response::bodyLength() const {
   if (const auto* s = std::get_if<std::string>(&body)) return s->size();

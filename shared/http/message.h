@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "shared/base/fs.h"
+#include "shared/base/status.h"
 
 namespace wharf {
 
@@ -87,6 +88,9 @@ struct Response {
 
   static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
   static Response json(int status, std::string body);
+  // The distribution spec's error body ({"errors":[{"code","message"}]}) with the HTTP
+  // status of the Status's code (see the table in shared/base/status.cc).
+  static Response error(const Status& status);
   uint64_t bodyLength() const;
 };
 

@@ -36,19 +36,6 @@ bool haveClients() {
   return true;
 }
 
-// Lines of the access log containing every needle.
-int countLines(const std::string& log, const std::vector<std::string>& needles) {
-  std::istringstream in(log);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    bool all = true;
-    for (const auto& needle : needles) all = all && line.find(needle) != std::string::npos;
-    if (all) ++n;
-  }
-  return n;
-}
-
 std::string inspectDigest(const std::string& ref) {
   auto r = client("skopeo inspect --raw --tls-verify=false " + ref + " | sha256sum");
   REQUIRE(r.exit_code == 0);
@@ -161,9 +148,9 @@ TEST_CASE("a copy between repositories mounts instead of uploading; delete then 
   std::string log = core.log();
   std::string layer = layout.blobs[0].substr(7);
   const std::string to_uploads = "\"path\":\"/v2/to/app/blobs/uploads/";
-  CHECK(countLines(log, {to_uploads, "mount=sha256%3A" + layer, "\"status\":201"}) == 1);
-  CHECK(countLines(log, {"\"PUT\"", to_uploads, "digest=sha256%3A" + layer}) == 0);
-  CHECK(countLines(log, {"\"PATCH\"", to_uploads}) == 1);
+  CHECK(countLogLines(log, {to_uploads, "mount=sha256%3A" + layer, "\"status\":201"}) == 1);
+  CHECK(countLogLines(log, {"\"PUT\"", to_uploads, "digest=sha256%3A" + layer}) == 0);
+  CHECK(countLogLines(log, {"\"PATCH\"", to_uploads}) == 1);
 
   r = client("skopeo delete --tls-verify=false docker://" + core.address() + "/to/app@" + layout.digest);
   INFO(r.output);

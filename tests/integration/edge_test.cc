@@ -5,7 +5,6 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "shared/base/fs.h"
@@ -54,14 +53,6 @@ std::string token(int core_port, const std::string& user, const std::string& pw,
   REQUIRE(r.isOk());
   REQUIRE(r->status == 200);
   return json::parse(r->body)["token"];
-}
-
-int countLines(const std::string& log, const std::string& a, const std::string& b) {
-  std::istringstream in(log);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) n += line.find(a) != std::string::npos && line.find(b) != std::string::npos;
-  return n;
 }
 
 }  // namespace
@@ -114,7 +105,7 @@ TEST_CASE("edge: pull through with skopeo, one upstream GET for 16 parallel clie
   }
   for (auto& t : clients) t.join();
   CHECK(good == 16);
-  CHECK(countLines(core.log(), "\"GET\"", "/v2/admin/big/blobs/" + d) == 1);
+  CHECK(countLogLines(core.log(), {"\"GET\"", "/v2/admin/big/blobs/" + d}) == 1);
 
   // Cached private content is served only to a token that may pull it.
   HttpClient e("127.0.0.1", edge.port());

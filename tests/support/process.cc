@@ -1,6 +1,9 @@
 #include "tests/support/process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -51,6 +54,30 @@ int waitPid(int pid, int timeout_ms, bool* reaped) {
 }
 
 }  // namespace
+
+int countLogLines(const std::string& log, const std::vector<std::string>& needles) {
+  std::istringstream in(log);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    bool all = true;
+    for (const auto& needle : needles) all = all && line.find(needle) != std::string::npos;
+    if (all) ++n;
+  }
+  return n;
+}
+
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
 
 std::string coreBinary() { return WHARF_CORE_BIN; }
 std::string wharfctlBinary() { return WHARFCTL_BIN; }

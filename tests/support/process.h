@@ -67,6 +67,11 @@ class CoreServer {
   std::unique_ptr<Process> process_;
 };
 
+// Lines of a log that contain every needle.
+int countLogLines(const std::string& log, const std::vector<std::string>& needles);
+// A loopback port nothing listens on right now.
+int freePort();
+
 std::string coreBinary();
 std::string wharfctlBinary();
 std::string edgeBinary();

@@ -8,6 +8,7 @@
 
 #include "edge/cache/fill_coordinator.h"
 #include "tests/support/oci_layout.h"
+#include "tests/support/loop_thread.h"
 #include "tests/support/temp_dir.h"
 
 using namespace wharf;
@@ -16,15 +17,6 @@ using namespace wharf::test;
 namespace {
 
 // A loop on its own thread, for followers' events.
-struct LoopThread {
-  LoopThread() : thread([this] { loop.run(); }) {}
-  ~LoopThread() {
-    loop.stop();
-    thread.join();
-  }
-  Loop loop;
-  std::thread thread;
-};
 
 struct Recorder {
   std::mutex mu;

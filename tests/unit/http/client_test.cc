@@ -11,6 +11,8 @@
 
 #include "shared/http/client.h"
 #include "shared/http/server.h"
+#include "tests/support/loop_thread.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 using namespace wharf;
@@ -18,21 +20,6 @@ using namespace wharf::test;
 
 namespace {
 
-struct LoopThread {
-  LoopThread() : thread([this] { loop.run(); }) {}
-  ~LoopThread() {
-    loop.stop();
-    thread.join();
-  }
-  template <typename F>
-  auto call(F f) {
-    std::promise<decltype(f())> p;
-    loop.post([&] { p.set_value(f()); });
-    return p.get_future().get();
-  }
-  Loop loop;
-  std::thread thread;
-};
 
 struct Collected {
   int status = 0;
@@ -209,15 +196,7 @@ TEST_CASE("client: refused connections and silent upstreams fail", "[http][clien
   LoopThread lt;
   {
     // A port nobody listens on.
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), {})).value();
+    auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(freePort()), {})).value();
     auto got = fetch(lt, *pool, "GET", "/x");
     CHECK(got.result.code() == Code::kUnavailable);
     lt.call([&] {

@@ -123,11 +123,12 @@ void relay(EdgeContext& ctx, const ExchangePtr& ex) {
 // Leads a fill: streams the upstream blob into the Fill.
 class FillFromUpstream : public ResponseHandler {
  public:
-  FillFromUpstream(EdgeContext& ctx, ExchangePtr ex, FillLeader leader, std::shared_ptr<Fill> fill)
-      : ctx_(ctx), ex_(std::move(ex)), leader_(std::move(leader)), fill_(std::move(fill)) {}
+  FillFromUpstream(EdgeContext& ctx, ExchangePtr ex, std::string repo, FillLeader leader, std::shared_ptr<Fill> fill)
+      : ctx_(ctx), ex_(std::move(ex)), repo_(std::move(repo)), leader_(std::move(leader)), fill_(std::move(fill)) {}
   void onHeaders(const ClientResponse& r) override {
     status_ = r.status;
     if (status_ != 200) return;
+    ctx_.links.add(repo_, fill_->digest().str());  // the core serves it for this repository
     // The leader's own client streams from the fill, like any follower.
     Response resp;
     resp.headers.add("Content-Type", "application/octet-stream");
@@ -162,11 +163,14 @@ class FillFromUpstream : public ResponseHandler {
  private:
   EdgeContext& ctx_;
   ExchangePtr ex_;
+  std::string repo_;
   FillLeader leader_;
   std::shared_ptr<Fill> fill_;
   int status_ = 0;
   std::string error_body_;
 };
+
+void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& route);
 
 void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   auto digest = Digest::parse(route.reference);
@@ -174,6 +178,10 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   auto join = ctx.fills->join(*digest, 0);
   if (!join.isOk()) return reply(ctx, ex, error(join.status()));
   const Request& req = ex->request();
+  // Cached or being filled through another repository: the core must confirm this one.
+  if (join->role != FillCoordinator::Role::kLeader && !ctx.links.has(route.name, digest->str())) {
+    return confirmThenServe(ctx, ex, route);
+  }
   if (join->role == FillCoordinator::Role::kCached) {
     EdgeMetrics::get().hits.inc();
     int fd = ::open(join->path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -222,7 +230,46 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   EdgeMetrics::get().misses.inc();
   ClientPool* pool = poolFor(ctx, ex->loop());
   if (pool == nullptr) return reply(ctx, ex, error(Status(Code::kUnavailable, "upstream unreachable")));
-  pool->send(upstreamRequest(ex), std::make_shared<FillFromUpstream>(ctx, ex, std::move(join->leader), join->fill));
+  pool->send(upstreamRequest(ex),
+             std::make_shared<FillFromUpstream>(ctx, ex, route.name, std::move(join->leader), join->fill));
+}
+
+// Asks the core (HEAD, with the client's token) whether the repository has the blob;
+// then serves it from the cache or a fill, or relays the core's refusal.
+class Confirm : public ResponseHandler {
+ public:
+  Confirm(EdgeContext& ctx, ExchangePtr ex, Route route) : ctx_(ctx), ex_(std::move(ex)), route_(std::move(route)) {}
+  void onHeaders(const ClientResponse& r) override { status_ = r.status; }
+  bool onBody(std::string_view) override { return true; }
+  void onComplete(Status st) override {
+    if (st.isOk() && status_ == 200) {
+      ctx_.links.add(route_.name, route_.reference);
+      return serveBlob(ctx_, ex_, route_);
+    }
+    if (!st.isOk()) EdgeMetrics::get().upstream_errors.inc();
+    Status why = !st.isOk() ? Status(Code::kUnavailable, "cannot confirm with the upstream: " + st.message())
+                 : status_ == 404 ? Status(Code::kBlobUnknown, "blob unknown to registry")
+                 : status_ == 401 ? Status(Code::kUnauthorized, "authentication required")
+                 : status_ == 403 ? Status(Code::kDenied, "requested access to the resource is denied")
+                                  : Status(Code::kUnavailable, "upstream answered " + std::to_string(status_));
+    reply(ctx_, ex_, error(why));
+  }
+
+ private:
+  EdgeContext& ctx_;
+  ExchangePtr ex_;
+  Route route_;
+  int status_ = 0;
+};
+
+void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
+  ClientPool* pool = poolFor(ctx, ex->loop());
+  if (pool == nullptr) return reply(ctx, ex, error(Status(Code::kUnavailable, "upstream unreachable")));
+  ClientRequest clean;
+  clean.method = "HEAD";
+  clean.target = "/v2/" + route.name + "/blobs/" + route.reference;
+  if (const std::string* a = ex->request().headers.get("authorization")) clean.headers.add("Authorization", *a);
+  pool->send(std::move(clean), std::make_shared<Confirm>(ctx, ex, route));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "edge/cache/fill_coordinator.h"
+#include "edge/cache/links.h"
 #include "shared/auth/token.h"
 #include "shared/http/client.h"
 #include "shared/http/server.h"
@@ -16,6 +17,7 @@ namespace wharf {
 
 struct EdgeContext {
   FillCoordinator* fills = nullptr;
+  Links links;
   std::string upstream;          // the core's base URL
   ClientOptions upstream_options;
   std::string realm;             // the core's token realm (clients get tokens there)

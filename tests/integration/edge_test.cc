@@ -119,6 +119,22 @@ TEST_CASE("edge: pull through with skopeo, one upstream GET for 16 parallel clie
   // A forged token (signed by some other key) is refused.
   CHECK(e.request("GET", "/v2/admin/big/blobs/" + d, {{"Authorization", "Bearer " + pull.substr(0, pull.size() - 4) + "AAAA"}})
             ->status == 401);
+  // Cached through admin/big, the blob is not served through a repository the core says
+  // does not have it, even to someone who may pull that repository.
+  std::string own = token(core.port(), "other", "other-password", "repository:other/app:pull,push");
+  auto cross = e.request("GET", "/v2/other/app/blobs/" + d, {{"Authorization", "Bearer " + own}});
+  CHECK(cross->status == 404);
+  CHECK(cross->body.find(big.substr(0, 64)) == std::string::npos);
+  // Once the core has it there too (a mount), it is served from the cache.
+  HttpClient core_client("127.0.0.1", core.port());
+  REQUIRE(core_client.request("POST", "/v2/other/app/blobs/uploads/?mount=" + d,
+                              {{"Authorization", "Bearer " + own}})->status == 202);  // no pull on admin/big: uploads
+  REQUIRE(core_client.request("POST", "/v2/other/app/blobs/uploads/?digest=" + d, {{"Authorization", "Bearer " + own}},
+                              big)->status == 201);
+  auto after = e.request("GET", "/v2/other/app/blobs/" + d, {{"Authorization", "Bearer " + own}});
+  CHECK(after->status == 200);
+  CHECK(after->body.size() == big.size());
+  CHECK(countLogLines(core.log(), {"\"GET\"", "/v2/other/app/blobs/" + d}) == 0);  // from the cache
   // A hit still works for the right token, with ranges.
   auto hit = e.request("GET", "/v2/admin/big/blobs/" + d, {{"Authorization", "Bearer " + pull}, {"Range", "bytes=10-19"}});
   CHECK(hit->status == 206);

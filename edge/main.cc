@@ -29,6 +29,7 @@ struct EdgeConfig {
   std::string log_level = "info";
   bool access_log = true;
   int64_t keys_refresh_ms = 300'000;
+  int64_t tag_ttl_ms = 60'000;
   std::string port_file;
 
   void describe(ConfigSchema& s) {
@@ -41,6 +42,8 @@ struct EdgeConfig {
     s.add(intDirective("threads", "Event-loop threads (0: one per core).", &threads, 0, 256));
     s.add(stringDirective("log_level", "debug, info, warn or error.", &log_level));
     s.add(boolDirective("access_log", "Log every request at info level.", &access_log));
+    s.add(durationDirective("tag_ttl", "How long a tag's manifest is served from the cache before asking the core again.",
+                            &tag_ttl_ms));
     s.add(durationDirective("keys_refresh", "How often to fetch the core's token-signing keys.", &keys_refresh_ms));
     s.add(stringDirective("port_file", "Write the bound port to this file once listening.", &port_file));
   }
@@ -122,11 +125,14 @@ int main(int argc, char** argv) {
 
   auto fills = FillCoordinator::open(config.data_dir + "/cache");
   if (!fills.isOk()) return fail(fills.status().message());
+  auto manifests = ManifestCache::open(config.data_dir + "/cache/manifests", RealClock::instance(), config.tag_ttl_ms);
+  if (!manifests.isOk()) return fail(manifests.status().message());
   auto facts = fetchCoreFacts(config);
   if (!facts.isOk()) return fail(facts.status().message());
 
   EdgeContext ctx;
   ctx.fills = fills->get();
+  ctx.manifests = manifests->get();
   ctx.upstream = config.upstream;
   ctx.upstream_options.ca_file = config.upstream_ca_file;
   ctx.upstream_options.insecure = config.upstream_insecure;

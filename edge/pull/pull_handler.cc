@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "edge/pull/fill_source.h"
+#include "shared/oci/digest.h"
 #include "shared/base/clock.h"
 #include "shared/base/log.h"
 #include "shared/http/range.h"
@@ -26,6 +27,10 @@ struct EdgeMetrics {
                                                       "Blob requests that followed a fill already running.");
   Counter& upstream_errors = MetricsRegistry::global().counter("wharf_edge_upstream_errors_total",
                                                                "Fills and proxied requests the upstream failed.");
+  Counter& manifest_hits = MetricsRegistry::global().counter("wharf_edge_manifest_hits_total",
+                                                             "Manifest requests answered from the cache.");
+  Counter& stale = MetricsRegistry::global().counter("wharf_edge_stale_served_total",
+                                                     "Cached manifests served because the upstream could not answer.");
   static EdgeMetrics& get() {
     static EdgeMetrics m;
     return m;
@@ -112,6 +117,89 @@ ClientRequest upstreamRequest(const ExchangePtr& ex) {
   if (const std::string* a = ex->request().headers.get("authorization")) r.headers.add("Authorization", *a);
   if (const std::string* a = ex->request().headers.get("accept")) r.headers.add("Accept", *a);
   return r;
+}
+
+Response manifestResponse(const ExchangePtr& ex, const ManifestCache::Entry& e) {
+  Response r;
+  r.headers.add("Content-Type", e.media_type);
+  r.headers.add("Docker-Content-Digest", e.digest);
+  r.headers.add("ETag", "\"" + e.digest + "\"");
+  if (ex->request().isHead()) {
+    r.head_length = e.body.size();
+  } else {
+    r.body = e.body;
+  }
+  return r;
+}
+
+// Fetches a manifest (always with GET, so it can be cached), stores what the core
+// serves, and falls back to a stale cached entry when the core cannot answer.
+class ManifestFetch : public ResponseHandler {
+ public:
+  ManifestFetch(EdgeContext& ctx, ExchangePtr ex, Route route, std::optional<ManifestCache::Entry> stale)
+      : ctx_(ctx), ex_(std::move(ex)), route_(std::move(route)), stale_(std::move(stale)) {}
+  void onHeaders(const ClientResponse& r) override { head_ = r; }
+  bool onBody(std::string_view data) override {
+    if (body_.size() + data.size() <= (4u << 20)) body_.append(data);
+    return true;
+  }
+  void onComplete(Status st) override {
+    int status = st.isOk() ? head_.status : 0;
+    if (status == 200) {
+      const std::string* digest = head_.headers.get("docker-content-digest");
+      const std::string* type = head_.headers.get("content-type");
+      ManifestCache::Entry e{digest ? *digest : digestOf(body_).str(), type ? *type : "", std::move(body_)};
+      bool is_tag = route_.reference.find(':') == std::string::npos;
+      Status stored = ctx_.manifests->store(route_.name, is_tag ? route_.reference : "", e);
+      if (!stored.isOk()) {
+        EdgeMetrics::get().upstream_errors.inc();
+        return reply(ctx_, ex_, error(Status(Code::kUnavailable, stored.message())));
+      }
+      return reply(ctx_, ex_, manifestResponse(ex_, e));
+    }
+    bool upstream_failed = !st.isOk() || status >= 500 || status == 429;
+    if (upstream_failed) EdgeMetrics::get().upstream_errors.inc();
+    if (upstream_failed && stale_) {
+      // stale-if-error: the token was checked here; the core is just out of reach.
+      EdgeMetrics::get().stale.inc();
+      Response r = manifestResponse(ex_, *stale_);
+      r.headers.add("Warning", "110 - \"Response is Stale\"");
+      r.headers.add("X-Wharf-Stale", "1");
+      return reply(ctx_, ex_, std::move(r));
+    }
+    if (!st.isOk()) return reply(ctx_, ex_, error(Status(Code::kUnavailable, "upstream: " + st.message())));
+    Response r = Response::json(status, body_);
+    if (const std::string* v = head_.headers.get("www-authenticate")) r.headers.add("WWW-Authenticate", *v);
+    reply(ctx_, ex_, std::move(r));
+  }
+
+ private:
+  EdgeContext& ctx_;
+  ExchangePtr ex_;
+  Route route_;
+  std::optional<ManifestCache::Entry> stale_;
+  ClientResponse head_;
+  std::string body_;
+};
+
+void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
+  std::optional<ManifestCache::Entry> cached;
+  bool fresh = false;
+  if (route.reference.find(':') != std::string::npos) {
+    cached = ctx.manifests->byDigest(route.name, route.reference);
+    fresh = cached.has_value();  // content-addressed: never stale
+  } else {
+    cached = ctx.manifests->byTag(route.name, route.reference, &fresh);
+  }
+  if (cached && fresh) {
+    EdgeMetrics::get().manifest_hits.inc();
+    return reply(ctx, ex, manifestResponse(ex, *cached));
+  }
+  ClientPool* pool = poolFor(ctx, ex->loop());
+  if (pool == nullptr) return reply(ctx, ex, error(Status(Code::kUnavailable, "upstream unreachable")));
+  ClientRequest r = upstreamRequest(ex);
+  r.method = "GET";
+  pool->send(std::move(r), std::make_shared<ManifestFetch>(ctx, ex, route, cached));
 }
 
 void relay(EdgeContext& ctx, const ExchangePtr& ex) {
@@ -305,6 +393,7 @@ void handleEdgeRequest(EdgeContext& ctx, const ExchangePtr& ex) {
   switch (route->kind) {
     case RouteKind::kBase: return reply(ctx, ex, Response::json(200, "{}"));
     case RouteKind::kBlob: return serveBlob(ctx, ex, *route);
+    case RouteKind::kManifest: return serveManifest(ctx, ex, *route);
     case RouteKind::kUploadStart:
     case RouteKind::kUpload:
       return reply(ctx, ex, error(Status(Code::kMethodNotAllowed, "this is a read-only edge: push to " + ctx.upstream)));

@@ -9,6 +9,7 @@
 
 #include "edge/cache/fill_coordinator.h"
 #include "edge/cache/links.h"
+#include "edge/cache/manifest_cache.h"
 #include "shared/auth/token.h"
 #include "shared/http/client.h"
 #include "shared/http/server.h"
@@ -17,6 +18,7 @@ namespace wharf {
 
 struct EdgeContext {
   FillCoordinator* fills = nullptr;
+  ManifestCache* manifests = nullptr;
   Links links;
   std::string upstream;          // the core's base URL
   ClientOptions upstream_options;

@@ -22,12 +22,12 @@ namespace {
 
 class EdgeServer {
  public:
-  explicit EdgeServer(const std::string& upstream) {
+  explicit EdgeServer(const std::string& upstream, std::vector<std::string> extra = {}) {
     std::string port_file = temp_ / "port";
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{edgeBinary(), "--upstream", upstream, "--data-dir", temp_ / "data", "--listen",
-                                 "127.0.0.1:0", "--port-file", port_file, "--threads", "2"},
-        temp_ / "edge.log");
+    std::vector<std::string> argv = {edgeBinary(), "--upstream", upstream, "--data-dir", temp_ / "data", "--listen",
+                                     "127.0.0.1:0", "--port-file", port_file, "--threads", "2"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<Process>(argv, temp_ / "edge.log");
     bool up = waitFor([&] {
       std::string text;
       if (!readFile(port_file, &text).isOk() || text.empty() || text.back() != '\n') return false;
@@ -143,4 +143,43 @@ TEST_CASE("edge: pull through with skopeo, one upstream GET for 16 parallel clie
   auto refused = e.request("POST", "/v2/admin/big/blobs/uploads/", {{"Authorization", "Bearer " + push}});
   CHECK(refused->status == 405);
   CHECK(refused->body.find(core.url()) != std::string::npos);
+}
+
+TEST_CASE("edge: manifests are cached, and served stale while the core is down", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
+  auto core = std::make_unique<CoreServer>(std::string(), std::vector<std::string>{"--auth", "token"});
+  EdgeServer edge(core->url(), {"--tag-ttl", "1s"});
+  TempDir work;
+  auto layout = writeOciLayout(work / "src", "v1", {ImageSpec{"amd64", {{{"f", "stale"}}}}});
+  std::string creds = "admin:edge-admin-password";
+  auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds, "oci:" + work / "src" + ":v1",
+                "docker://" + core->address() + "/admin/app:v1"});
+  REQUIRE(r.exit_code == 0);
+  std::string pull = token(core->port(), "admin", "edge-admin-password", "repository:admin/app:pull");
+  HttpClient e("127.0.0.1", edge.port());
+  HeaderList auth = {{"Authorization", "Bearer " + pull}, {"Accept", "application/vnd.oci.image.manifest.v1+json"}};
+  auto first = e.request("GET", "/v2/admin/app/manifests/v1", auth);
+  REQUIRE(first->status == 200);
+  CHECK(digestOf(first->body).str() == layout.digest);
+  // Within the TTL the core is not asked again.
+  int before = countLogLines(core->log(), {"\"GET\"", "/v2/admin/app/manifests/v1"});
+  CHECK(e.request("GET", "/v2/admin/app/manifests/v1", auth)->status == 200);
+  CHECK(countLogLines(core->log(), {"\"GET\"", "/v2/admin/app/manifests/v1"}) == before);
+
+  core->terminate();  // the WAN is down
+  // Past the TTL, the tag is served stale, marked so; by digest it is served as it is.
+  bool stale = waitFor([&] {
+    auto got = e.request("GET", "/v2/admin/app/manifests/v1", auth);
+    return got.isOk() && got->status == 200 && got->header("x-wharf-stale") == "1" && got->body == first->body;
+  });
+  CHECK(stale);
+  auto by_digest = e.request("GET", "/v2/admin/app/manifests/" + layout.digest, auth);
+  CHECK(by_digest->status == 200);
+  CHECK(by_digest->header("x-wharf-stale").empty());
+  // Never seen: an error, not a guess.
+  CHECK(e.request("GET", "/v2/admin/app/manifests/v2", auth)->status == 503);
+  // The token still matters while the core is away.
+  CHECK(e.request("GET", "/v2/admin/app/manifests/v1")->status == 401);
+  auto metrics = e.request("GET", "/metrics");
+  CHECK(metrics->body.find("wharf_edge_stale_served_total") != std::string::npos);
 }

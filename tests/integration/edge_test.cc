@@ -183,3 +183,45 @@ TEST_CASE("edge: manifests are cached, and served stale while the core is down",
   auto metrics = e.request("GET", "/metrics");
   CHECK(metrics->body.find("wharf_edge_stale_served_total") != std::string::npos);
 }
+
+TEST_CASE("edge: podman pulls through a registries.conf mirror; multi-arch indexes copy through", "[edge][clients]") {
+  if (!haveCommand("podman") || !haveCommand("skopeo")) return;
+  ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core.url());
+  TempDir work;
+  auto layout = writeOciLayout(work / "src", "multi",
+                               {ImageSpec{"amd64", {{{"etc/motd", "through the edge"}}}}, ImageSpec{"arm64", {{{"f", "arm"}}}}});
+  std::string creds = "admin:edge-admin-password";
+  auto r = run({"skopeo", "copy", "--all", "--dest-tls-verify=false", "--dest-creds", creds,
+                "oci:" + work / "src" + ":multi", "docker://" + core.address() + "/admin/multi:v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // The whole index through the edge.
+  r = run({"skopeo", "copy", "--all", "--src-tls-verify=false", "--src-creds", creds,
+           "docker://" + edge.address() + "/admin/multi:v1", "oci:" + work / "back" + ":v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // podman with the edge as a mirror of the core: the pull goes through the edge.
+  std::ofstream conf(work / "registries.conf");
+  conf << "[[registry]]\nlocation = \"" << core.address() << "\"\ninsecure = true\n"
+       << "[[registry.mirror]]\nlocation = \"" << edge.address() << "\"\ninsecure = true\n";
+  conf.close();
+  std::string auth = work / "auth.json";
+  // The mirror is asked with the credentials of the registry it mirrors.
+  std::string b64 = base64Encode(creds);
+  std::ofstream(auth) << "{\"auths\":{\"" << core.address() << "\":{\"auth\":\"" << b64 << "\"},\"" << edge.address()
+                      << "\":{\"auth\":\"" << b64 << "\"}}}";
+  r = run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+           "mkdir -p /var/lib/containers/cache && mount -t tmpfs tmpfs /var/lib/containers/cache && "
+           "CONTAINERS_REGISTRIES_CONF=" + work / "registries.conf" + " podman --root " + work / "root" + " --runroot " +
+               work / "run" + " --storage-driver vfs --events-backend file --cgroup-manager cgroupfs pull --authfile " +
+               auth + " --arch amd64 " + core.address() + "/admin/multi:v1"});
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(countLogLines(core.log(), {"\"GET\"", "/v2/admin/multi/blobs/"}) > 0);  // filled from the core...
+  HttpClient e("127.0.0.1", edge.port());
+  auto metrics = e.request("GET", "/metrics");
+  CHECK(metrics->body.find("wharf_edge_cache_hits_total") != std::string::npos);  // ...and served by the edge
+  CHECK(metrics->body.find("wharf_edge_cache_hits_total 0") == std::string::npos);
+}

@@ -3,6 +3,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -55,7 +61,131 @@ std::string token(int core_port, const std::string& user, const std::string& pw,
   return json::parse(r->body)["token"];
 }
 
+// A one-request-per-connection proxy in front of the core that damages blob bodies:
+// kFlip changes one byte, kCut closes halfway. Other requests pass untouched.
+class DamagingProxy {
+ public:
+  enum Mode { kFlip, kCut };
+  DamagingProxy(int upstream_port, Mode mode) : upstream_(upstream_port), mode_(mode) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 64) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~DamagingProxy() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::thread([this, c] { handle(c); }).detach();
+    }
+  }
+  void handle(int c) {
+    std::string req;
+    char buf[65536];
+    while (req.find("\r\n\r\n") == std::string::npos) {
+      ssize_t r = ::recv(c, buf, sizeof buf, 0);
+      if (r <= 0) return (void)::close(c);
+      req.append(buf, static_cast<size_t>(r));
+    }
+    bool blob = req.find("/blobs/sha256:") != std::string::npos && req.rfind("GET ", 0) == 0;
+    auto eol = req.find("\r\n");
+    req.insert(eol + 2, "Connection: close\r\n");
+    int u = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(upstream_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return (void)::close(c);
+    (void)::send(u, req.data(), req.size(), MSG_NOSIGNAL);
+    std::string resp;
+    size_t body_start = std::string::npos;
+    size_t forwarded = 0;
+    for (;;) {
+      ssize_t r = ::recv(u, buf, sizeof buf, 0);
+      if (r <= 0) break;
+      resp.append(buf, static_cast<size_t>(r));
+      if (body_start == std::string::npos) {
+        auto h = resp.find("\r\n\r\n");
+        if (h != std::string::npos) body_start = h + 4;
+      }
+      if (blob && body_start != std::string::npos && resp.size() > body_start + 1000) {
+        if (mode_ == kFlip) resp[body_start + 1000] ^= 0x55;
+        if (mode_ == kCut && resp.size() > body_start + (1u << 20)) {
+          (void)::send(c, resp.data() + forwarded, resp.size() - forwarded, MSG_NOSIGNAL);
+          break;  // the upstream dies mid-blob
+        }
+      }
+      if (mode_ == kFlip || !blob) {
+        (void)::send(c, resp.data() + forwarded, resp.size() - forwarded, MSG_NOSIGNAL);
+        forwarded = resp.size();
+      }
+    }
+    ::close(u);
+    ::close(c);
+  }
+  int upstream_;
+  Mode mode_;
+  int fd_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 }  // namespace
+
+TEST_CASE("edge: corrupt or cut upstream bytes abort every response and commit nothing", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
+  CoreServer core({}, {"--auth", "token"});
+  for (auto mode : {DamagingProxy::kFlip, DamagingProxy::kCut}) {
+    DamagingProxy proxy(core.port(), mode);
+    EdgeServer edge(proxy.url());
+    std::string big = randomData(4 << 20, mode == DamagingProxy::kFlip ? 21 : 22);
+    std::string d = digestOf(big).str();
+    std::string push = token(core.port(), "admin", "edge-admin-password", "repository:admin/dmg:pull,push");
+    HttpClient c("127.0.0.1", core.port());
+    REQUIRE(c.request("POST", "/v2/admin/dmg/blobs/uploads/?digest=" + d, {{"Authorization", "Bearer " + push}}, big)
+                ->status == 201);
+    std::string pull = token(core.port(), "admin", "edge-admin-password", "repository:admin/dmg:pull");
+    std::vector<std::thread> clients;
+    std::atomic<int> complete_and_wrong{0}, aborted{0};
+    for (int i = 0; i < 4; ++i) {
+      clients.emplace_back([&] {
+        HttpClient e("127.0.0.1", edge.port(), 30000);
+        auto got = e.request("GET", "/v2/admin/dmg/blobs/" + d, {{"Authorization", "Bearer " + pull}});
+        if (!got.isOk()) {
+          ++aborted;
+        } else if (got->status == 200 && got->body != big) {
+          ++complete_and_wrong;  // the one thing that must never happen
+        }
+      });
+    }
+    for (auto& t : clients) t.join();
+    INFO("mode " << mode);
+    CHECK(complete_and_wrong == 0);
+    CHECK(aborted >= 1);
+    // Nothing was committed: the next request is a miss again (and fails again).
+    HttpClient e("127.0.0.1", edge.port());
+    auto again = e.request("GET", "/v2/admin/dmg/blobs/" + d, {{"Authorization", "Bearer " + pull}});
+    CHECK_FALSE((again.isOk() && again->status == 200 && again->body == big));
+    auto metrics = e.request("GET", "/metrics");
+    CHECK(metrics->body.find("wharf_edge_cache_hits_total 0") != std::string::npos);
+  }
+}
 
 TEST_CASE("edge: pull through with skopeo, one upstream GET for 16 parallel clients, no leaks", "[edge]") {
   ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);

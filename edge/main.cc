@@ -30,6 +30,9 @@ struct EdgeConfig {
   bool access_log = true;
   int64_t keys_refresh_ms = 300'000;
   int64_t tag_ttl_ms = 60'000;
+  int64_t cache_budget = 10ll << 30;
+  int64_t high_watermark = 90;
+  int64_t low_watermark = 80;
   std::string port_file;
 
   void describe(ConfigSchema& s) {
@@ -42,6 +45,10 @@ struct EdgeConfig {
     s.add(intDirective("threads", "Event-loop threads (0: one per core).", &threads, 0, 256));
     s.add(stringDirective("log_level", "debug, info, warn or error.", &log_level));
     s.add(boolDirective("access_log", "Log every request at info level.", &access_log));
+    s.add(sizeDirective("cache_budget", "Bytes of blobs the cache may hold.", &cache_budget));
+    s.add(intDirective("high_watermark", "Evict when the cache is above this percentage of its budget.", &high_watermark,
+                       1, 100));
+    s.add(intDirective("low_watermark", "Evict down to this percentage of the budget.", &low_watermark, 1, 100));
     s.add(durationDirective("tag_ttl", "How long a tag's manifest is served from the cache before asking the core again.",
                             &tag_ttl_ms));
     s.add(durationDirective("keys_refresh", "How often to fetch the core's token-signing keys.", &keys_refresh_ms));
@@ -130,7 +137,15 @@ int main(int argc, char** argv) {
   auto facts = fetchCoreFacts(config);
   if (!facts.isOk()) return fail(facts.status().message());
 
+  if (config.low_watermark >= config.high_watermark) return fail("config low_watermark: must be below high_watermark");
+  BlobIndex index(**fills, RealClock::instance(),
+                  CacheBudget{static_cast<uint64_t>(config.cache_budget), config.high_watermark / 100.0,
+                              config.low_watermark / 100.0});
+  index.rebuild(config.data_dir + "/cache/blobs");
+  index.enforce();
+
   EdgeContext ctx;
+  ctx.index = &index;
   ctx.fills = fills->get();
   ctx.manifests = manifests->get();
   ctx.upstream = config.upstream;

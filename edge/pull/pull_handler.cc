@@ -9,6 +9,7 @@
 
 #include "edge/pull/fill_source.h"
 #include "shared/oci/digest.h"
+#include "shared/oci/manifest.h"
 #include "shared/base/clock.h"
 #include "shared/base/log.h"
 #include "shared/http/range.h"
@@ -151,6 +152,15 @@ class ManifestFetch : public ResponseHandler {
       ManifestCache::Entry e{digest ? *digest : digestOf(body_).str(), type ? *type : "", std::move(body_)};
       bool is_tag = route_.reference.find(':') == std::string::npos;
       Status stored = ctx_.manifests->store(route_.name, is_tag ? route_.reference : "", e);
+      if (stored.isOk()) {
+        // The blobs this image uses are worth more in the cache.
+        if (auto m = parseManifest(e.body, e.media_type); m.isOk()) {
+          std::vector<std::string> refs;
+          if (m->config) refs.push_back(m->config->digest.str());
+          for (const auto& l : m->layers) refs.push_back(l.digest.str());
+          ctx_.index->referencedBy(refs);
+        }
+      }
       if (!stored.isOk()) {
         EdgeMetrics::get().upstream_errors.inc();
         return reply(ctx_, ex_, error(Status(Code::kUnavailable, stored.message())));
@@ -234,7 +244,11 @@ class FillFromUpstream : public ResponseHandler {
   }
   void onComplete(Status st) override {
     if (status_ == 200 && st.isOk()) {
-      (void)leader_->finish();  // a mismatch fails the fill, and every response on it
+      // A mismatch fails the fill, and every response on it.
+      if (leader_->finish().isOk()) {
+        ctx_.index->committed(fill_->digest().str(), fill_->current().available);
+        ctx_.index->enforce();
+      }
       return;
     }
     EdgeMetrics::get().upstream_errors.inc();
@@ -272,6 +286,7 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   }
   if (join->role == FillCoordinator::Role::kCached) {
     EdgeMetrics::get().hits.inc();
+    ctx.index->accessed(digest->str());
     int fd = ::open(join->path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return reply(ctx, ex, error(Status(Code::kIoError, "cache read failed")));
     auto holder = std::make_shared<Fd>(fd);

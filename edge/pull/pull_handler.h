@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "edge/cache/blob_index.h"
 #include "edge/cache/fill_coordinator.h"
 #include "edge/cache/links.h"
 #include "edge/cache/manifest_cache.h"
@@ -19,6 +20,7 @@ namespace wharf {
 struct EdgeContext {
   FillCoordinator* fills = nullptr;
   ManifestCache* manifests = nullptr;
+  BlobIndex* index = nullptr;
   Links links;
   std::string upstream;          // the core's base URL
   ClientOptions upstream_options;

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "shared/base/fs.h"
@@ -354,4 +355,47 @@ TEST_CASE("edge: podman pulls through a registries.conf mirror; multi-arch index
   auto metrics = e.request("GET", "/metrics");
   CHECK(metrics->body.find("wharf_edge_cache_hits_total") != std::string::npos);  // ...and served by the edge
   CHECK(metrics->body.find("wharf_edge_cache_hits_total 0") == std::string::npos);
+}
+
+TEST_CASE("edge: eviction under a small budget keeps the shared layer", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core.url(), {"--cache-budget", "10m", "--high-watermark", "90", "--low-watermark", "70"});
+  TempDir work;
+  std::map<std::string, std::string> shared = {{"base.bin", randomData(3 << 20, 31)}};
+  auto a = writeOciLayout(work / "a", "v1", {ImageSpec{"amd64", {shared, {{"a.bin", randomData(3 << 20, 32)}}}}});
+  auto b = writeOciLayout(work / "b", "v1", {ImageSpec{"amd64", {shared, {{"b.bin", randomData(3 << 20, 33)}}}}});
+  REQUIRE(a.blobs[0] == b.blobs[0]);  // the same base layer
+  std::string creds = "admin:edge-admin-password";
+  for (const char* img : {"a", "b"}) {
+    auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds,
+                  "oci:" + work / img + ":v1", "docker://" + core.address() + "/admin/" + img + ":v1"});
+    REQUIRE(r.exit_code == 0);
+    r = run({"skopeo", "copy", "--src-tls-verify=false", "--src-creds", creds,
+             "docker://" + edge.address() + "/admin/" + img + ":v1", "oci:" + work / (std::string(img) + "-back") + ":v1"});
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  }
+  // A blob no cached image uses pushes the cache over its budget.
+  std::string lone = randomData(4 << 20, 34);
+  std::string d = digestOf(lone).str();
+  std::string push = token(core.port(), "admin", "edge-admin-password", "repository:admin/lone:pull,push");
+  HttpClient c("127.0.0.1", core.port());
+  REQUIRE(c.request("POST", "/v2/admin/lone/blobs/uploads/?digest=" + d, {{"Authorization", "Bearer " + push}}, lone)
+              ->status == 201);
+  std::string pull = token(core.port(), "admin", "edge-admin-password", "repository:admin/lone:pull");
+  HttpClient e("127.0.0.1", edge.port());
+  REQUIRE(e.request("GET", "/v2/admin/lone/blobs/" + d, {{"Authorization", "Bearer " + pull}})->status == 200);
+  auto metrics = e.request("GET", "/metrics")->body;
+  CHECK(metrics.find("wharf_edge_evictions_total 0") == std::string::npos);
+  // Under budget again, and the shared base layer is still cached: pulling it does not
+  // reach the core.
+  auto bytes_at = metrics.find("\nwharf_edge_cache_bytes ");
+  REQUIRE(bytes_at != std::string::npos);
+  CHECK(std::stoull(metrics.substr(bytes_at + 24)) <= 7u * 1024 * 1024);
+  std::string apull = token(core.port(), "admin", "edge-admin-password", "repository:admin/a:pull");
+  int before = countLogLines(core.log(), {"\"GET\"", "/blobs/" + a.blobs[0]});
+  auto base = e.request("GET", "/v2/admin/a/blobs/" + a.blobs[0], {{"Authorization", "Bearer " + apull}});
+  CHECK(base->status == 200);
+  CHECK(countLogLines(core.log(), {"\"GET\"", "/blobs/" + a.blobs[0]}) == before);
 }

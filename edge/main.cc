@@ -11,6 +11,7 @@
 #include "edge/pull/pull_handler.h"
 #include "shared/base/log.h"
 #include "shared/config/config.h"
+#include "shared/event/work_queue.h"
 #include "shared/http/blocking_client.h"
 #include "shared/http/server.h"
 #include "shared/tls/crypto.h"
@@ -144,8 +145,10 @@ int main(int argc, char** argv) {
   index.rebuild(config.data_dir + "/cache/blobs");
   index.enforce();
 
+  WorkQueue work(4);
   EdgeContext ctx;
   ctx.index = &index;
+  ctx.work = &work;
   ctx.fills = fills->get();
   ctx.manifests = manifests->get();
   ctx.upstream = config.upstream;
@@ -199,5 +202,6 @@ int main(int argc, char** argv) {
   cv.notify_all();
   refresher.join();
   server.stop();
+  work.shutdown();
   return 0;
 }

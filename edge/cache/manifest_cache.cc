@@ -46,8 +46,10 @@ Status ManifestCache::store(const std::string& repo, const std::string& tag, con
   if (!(digestOf(entry.body, d->algorithm()) == *d)) {
     return Status(Code::kCorruption, "manifest from upstream does not hash to " + entry.digest);
   }
-  WHARF_RETURN_IF_ERROR(writeFileDurable(root_ + "/" + d->hex() + ".type", entry.media_type));
-  WHARF_RETURN_IF_ERROR(writeFileDurable(root_ + "/" + d->hex(), entry.body));
+  // A cache: written through a temporary name (never half a file), not synced (this runs
+  // on a loop thread; what a power loss takes is fetched again).
+  WHARF_RETURN_IF_ERROR(writeFileAtomic(root_ + "/" + d->hex() + ".type", entry.media_type));
+  WHARF_RETURN_IF_ERROR(writeFileAtomic(root_ + "/" + d->hex(), entry.body));
   std::lock_guard lock(mu_);
   links_[repo + '\0' + entry.digest] = true;
   if (!tag.empty()) tags_[repo + '\0' + tag] = {entry.digest, clock_.nowMillis()};

@@ -244,11 +244,17 @@ class FillFromUpstream : public ResponseHandler {
   }
   void onComplete(Status st) override {
     if (status_ == 200 && st.isOk()) {
-      // A mismatch fails the fill, and every response on it.
-      if (leader_->finish().isOk()) {
-        ctx_.index->committed(fill_->digest().str(), fill_->current().available);
-        ctx_.index->enforce();
-      }
+      // Verify, sync and commit off the loop thread; a mismatch fails the fill, and every
+      // response on it.
+      auto leader = std::make_shared<FillLeader>(std::move(leader_));
+      EdgeContext& ctx = ctx_;
+      auto fill = fill_;
+      ctx_.work->submit([&ctx, leader, fill] {
+        if ((*leader)->finish().isOk()) {
+          ctx.index->committed(fill->digest().str(), fill->current().available);
+          ctx.index->enforce();
+        }
+      });
       return;
     }
     EdgeMetrics::get().upstream_errors.inc();

@@ -12,6 +12,7 @@
 #include "edge/cache/links.h"
 #include "edge/cache/manifest_cache.h"
 #include "shared/auth/token.h"
+#include "shared/event/work_queue.h"
 #include "shared/http/client.h"
 #include "shared/http/server.h"
 
@@ -21,6 +22,7 @@ struct EdgeContext {
   FillCoordinator* fills = nullptr;
   ManifestCache* manifests = nullptr;
   BlobIndex* index = nullptr;
+  WorkQueue* work = nullptr;  // blocking work: verifying and syncing fills
   Links links;
   std::string upstream;          // the core's base URL
   ClientOptions upstream_options;

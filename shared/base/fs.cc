@@ -1,5 +1,7 @@
 #include "shared/base/fs.h"
 
+#include "shared/base/ids.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -97,7 +99,7 @@ std::string dirName(const std::string& path) {
 }
 
 Status writeFileDurable(const std::string& path, const std::string& data, int mode) {
-  std::string tmp = path + ".tmp";
+  std::string tmp = path + ".tmp." + newUuid();  // concurrent writers never share a temp file
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd.valid()) return errnoStatus("create " + tmp, errno);
   WHARF_RETURN_IF_ERROR(writeAll(fd.get(), data.data(), data.size()));
@@ -105,6 +107,16 @@ Status writeFileDurable(const std::string& path, const std::string& data, int mo
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) return errnoStatus("rename " + tmp, errno);
   return fsyncDir(dirName(path));
+}
+
+Status writeFileAtomic(const std::string& path, const std::string& data, int mode) {
+  std::string tmp = path + ".tmp." + newUuid();  // concurrent writers never share a temp file
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd.valid()) return errnoStatus("create " + tmp, errno);
+  WHARF_RETURN_IF_ERROR(writeAll(fd.get(), data.data(), data.size()));
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return errnoStatus("rename " + tmp, errno);
+  return Status::ok();
 }
 
 Status removeTree(const std::string& path) {

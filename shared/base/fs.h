@@ -32,6 +32,9 @@ Status fsyncDir(const std::string& path);
 Status readFile(const std::string& path, std::string* out);
 // Writes the file through a temp name, fsyncs it, renames it into place, fsyncs the dir.
 Status writeFileDurable(const std::string& path, const std::string& data, int mode = 0644);
+// The same without the syncs: readers see the old file or the new one, never a mix, but
+// a power loss may lose it.
+Status writeFileAtomic(const std::string& path, const std::string& data, int mode = 0644);
 Status removeTree(const std::string& path);
 Status writeAll(int fd, const char* data, size_t len);
 Status preadAll(int fd, char* data, size_t len, uint64_t offset);

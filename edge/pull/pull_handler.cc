@@ -1,6 +1,8 @@
 #include "edge/pull/pull_handler.h"
 
 #include <fcntl.h>
+
+#include <cerrno>
 #include <unistd.h>
 
 #include <map>
@@ -283,9 +285,14 @@ void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& rout
 void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   auto digest = Digest::parse(route.reference);
   if (!digest.isOk()) return reply(ctx, ex, error(digest.status()));
+  const Request& req = ex->request();
+  if ((req.isHead() || req.headers.get("range") != nullptr) &&
+      ::access(ctx.fills->blobPath(*digest).c_str(), F_OK) != 0) {
+    // Not cached: HEAD and ranges go to the core as they are (they start no fill).
+    return relay(ctx, ex);
+  }
   auto join = ctx.fills->join(*digest, 0);
   if (!join.isOk()) return reply(ctx, ex, error(join.status()));
-  const Request& req = ex->request();
   // Cached or being filled through another repository: the core must confirm this one.
   if (join->role != FillCoordinator::Role::kLeader && !ctx.links.has(route.name, digest->str())) {
     return confirmThenServe(ctx, ex, route);
@@ -294,6 +301,7 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
     EdgeMetrics::get().hits.inc();
     ctx.index->accessed(digest->str());
     int fd = ::open(join->path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) return serveBlob(ctx, ex, route);  // evicted since: a miss now
     if (fd < 0) return reply(ctx, ex, error(Status(Code::kIoError, "cache read failed")));
     auto holder = std::make_shared<Fd>(fd);
     uint64_t size = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END));
@@ -325,7 +333,7 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
     return reply(ctx, ex, std::move(r));
   }
   if (req.isHead() || req.headers.get("range") != nullptr) {
-    // Not cached: HEAD and ranges of a blob being filled go to the core as they are.
+    // Evicted between the two looks: let the core answer.
     return relay(ctx, ex);
   }
   if (join->role == FillCoordinator::Role::kFollower) {

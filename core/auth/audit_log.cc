@@ -31,6 +31,16 @@ void AuditLog::record(std::string actor, std::string source, std::string action,
   bool wake;
   {
     std::lock_guard lock(mu_);
+    if (e.action == "pull" && e.outcome == "success") {
+      std::string key = e.actor + '\0' + e.source + '\0' + e.object;
+      auto it = pulls_.find(key);
+      if (it != pulls_.end()) {
+        auto& [index, count] = it->second;
+        queue_[index].detail = "count=" + std::to_string(++count);
+        return;
+      }
+      pulls_[key] = {queue_.size(), 1};
+    }
     if (queue_.size() >= 100000) return;  // the writer is stuck; never grow without bound
     queue_.push_back(std::move(e));
     ++queued_;
@@ -57,6 +67,7 @@ void AuditLog::run() {
     flush_requested_ = false;
     std::vector<AuditEntry> batch;
     batch.swap(queue_);
+    pulls_.clear();
     bool stopping = stop_;
     lock.unlock();
     if (!batch.empty()) {

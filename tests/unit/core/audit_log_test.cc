@@ -101,3 +101,31 @@ TEST_CASE("auditlog: retention prunes entries older than the retention period", 
   CHECK(all[0].actor == "new");
   CHECK(all[0].seq == 3);
 }
+
+TEST_CASE("auditlog: repeated pulls in one batch become one counted entry", "[auth]") {
+  TempDir dir;
+  Store s(dir / "meta");
+  FakeClock clock(1'700'000'000'000);
+  AuditLog log(*s.ids, clock, 0);
+  // One batch: the writer wakes every 200 ms or on flush(); 100 records take far less.
+  for (int i = 0; i < 100; ++i) log.record("alice", "10.0.0.1", "pull", "acme/app@sha256:x", "success");
+  log.record("alice", "10.0.0.9", "pull", "acme/app@sha256:x", "success");  // another address
+  log.record("alice", "10.0.0.1", "pull", "acme/app@sha256:x", "denied");   // not a success: kept apart
+  log.flush();
+  AuditQuery q;
+  q.action = "pull";
+  auto pulls = s.ids->queryAudit(q);
+  // Coalescing is per batch: however the records were split, every pull is counted.
+  uint64_t counted = 0;
+  int denied = 0;
+  for (const auto& e : pulls) {
+    if (e.outcome == "denied") {
+      ++denied;
+      continue;
+    }
+    counted += e.detail.rfind("count=", 0) == 0 ? std::stoull(e.detail.substr(6)) : 1;
+  }
+  CHECK(counted == 101);
+  CHECK(denied == 1);
+  CHECK(pulls.size() < 20);
+}

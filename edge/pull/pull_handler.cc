@@ -411,9 +411,15 @@ void handleEdgeRequest(EdgeContext& ctx, const ExchangePtr& ex) {
   if (authz == nullptr || authz->size() < 7 || strncasecmp(authz->c_str(), "Bearer ", 7) != 0) {
     return challenge(ctx, ex, scope, Status(Code::kUnauthorized, "authentication required"), false);
   }
-  auto verifier = ctx.verifier();
-  auto claims = verifier->verify(authz->substr(7), RealClock::instance().nowMillis() / 1000);
-  if (!claims.isOk()) return challenge(ctx, ex, scope, claims.status(), false);
+  std::string token = authz->substr(7);
+  int64_t now_s = RealClock::instance().nowMillis() / 1000;
+  auto claims = ctx.tokens.lookup(token, now_s);
+  if (!claims) {
+    auto verified = ctx.verifier()->verify(token, now_s);
+    if (!verified.isOk()) return challenge(ctx, ex, scope, verified.status(), false);
+    claims = std::make_shared<const TokenClaims>(std::move(verified).value());
+    ctx.tokens.insert(token, claims);
+  }
   // Cached content is served only to a token that may pull it.
   bool allowed = route->kind == RouteKind::kBase ||
                  (route->kind == RouteKind::kCatalog ? claims->allows("registry", "catalog", "*")

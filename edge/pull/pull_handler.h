@@ -36,9 +36,13 @@ struct EdgeContext {
     return verifier_;
   }
   void setVerifier(std::shared_ptr<const TokenVerifier> v) {
-    std::lock_guard lock(mu);
-    verifier_ = std::move(v);
+    {
+      std::lock_guard lock(mu);
+      verifier_ = std::move(v);
+    }
+    tokens.clear();  // keys changed: verify afresh
   }
+  VerifiedTokenCache tokens;  // tokens that verified, until they expire
   mutable std::mutex mu;
   std::shared_ptr<const TokenVerifier> verifier_;  // GUARDED_BY(mu)
 };

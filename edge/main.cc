@@ -13,6 +13,7 @@
 #include "shared/config/config.h"
 #include "shared/event/work_queue.h"
 #include "shared/http/blocking_client.h"
+#include "shared/http/client.h"
 #include "shared/http/server.h"
 #include "shared/tls/crypto.h"
 
@@ -70,13 +71,10 @@ struct CoreFacts {
 };
 
 Result<CoreFacts> fetchCoreFacts(const EdgeConfig& c) {
-  bool tls = c.upstream.rfind("https://", 0) == 0;
-  std::string rest = c.upstream.substr(tls ? 8 : 7);
-  auto colon = rest.rfind(':');
-  std::string host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  int port = colon == std::string::npos ? (tls ? 443 : 80) : std::atoi(rest.substr(colon + 1).c_str());
-  BlockingClient client(host, port, 10000);
-  if (tls) client.useTls(c.upstream_ca_file, c.upstream_insecure);
+  auto url = parseBaseUrl(c.upstream);
+  if (!url.isOk()) return url.status();
+  BlockingClient client(url->host, url->port, 10000);
+  if (url->tls) client.useTls(c.upstream_ca_file, c.upstream_insecure);
   CoreFacts facts;
   auto base = client.request("GET", "/v2/");
   if (!base.isOk()) return Status(Code::kUnavailable, "core " + c.upstream + ": " + base.status().message());
@@ -115,10 +113,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!st.isOk()) return fail(st.message());
-  if (config.upstream.rfind("http://", 0) != 0 && config.upstream.rfind("https://", 0) != 0) {
-    return fail("config upstream: the core's URL, http(s)://host:port, is required");
-  }
   while (!config.upstream.empty() && config.upstream.back() == '/') config.upstream.pop_back();
+  auto upstream = Upstream::resolve(config.upstream);
+  if (!upstream.isOk()) return fail("config upstream: " + upstream.status().message());
   LogLevel level;
   if (!parseLogLevel(config.log_level, &level)) return fail("config log_level: must be debug, info, warn or error");
   setLogLevel(level);
@@ -152,6 +149,7 @@ int main(int argc, char** argv) {
   ctx.fills = fills->get();
   ctx.manifests = manifests->get();
   ctx.upstream = config.upstream;
+  ctx.upstream_address = *upstream;
   ctx.upstream_options.ca_file = config.upstream_ca_file;
   ctx.upstream_options.insecure = config.upstream_insecure;
   ctx.realm = facts->realm;

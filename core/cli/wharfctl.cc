@@ -19,6 +19,7 @@
 
 #include "shared/base/fs.h"
 #include "shared/http/blocking_client.h"
+#include "shared/http/client.h"
 #include "shared/http/url.h"
 #include "shared/tls/crypto.h"
 
@@ -104,38 +105,13 @@ Session loadSession(const Args& a) {
   return s;
 }
 
-// Splits http(s)://host[:port] into its parts.
-void parseUrl(const std::string& url, bool* tls, std::string* host, int* port) {
-  std::string rest;
-  if (url.rfind("https://", 0) == 0) {
-    *tls = true;
-    rest = url.substr(8);
-  } else if (url.rfind("http://", 0) == 0) {
-    *tls = false;
-    rest = url.substr(7);
-  } else {
-    die("the URL must start with http:// or https://", 2);
-  }
-  while (!rest.empty() && rest.back() == '/') rest.pop_back();
-  auto colon = rest.rfind(':');
-  if (colon != std::string::npos && rest.find(']') == std::string::npos) {
-    *host = rest.substr(0, colon);
-    *port = std::atoi(rest.substr(colon + 1).c_str());
-  } else {
-    *host = rest;
-    *port = *tls ? 443 : 80;
-  }
-}
-
 class Api {
  public:
   Api(const Session& s, std::string authorization) : auth_(std::move(authorization)) {
-    bool tls = false;
-    std::string host;
-    int port = 0;
-    parseUrl(s.url, &tls, &host, &port);
-    client_ = std::make_unique<BlockingClient>(host, port);
-    if (tls) client_->useTls(s.cacert, s.insecure);
+    auto url = parseBaseUrl(s.url);
+    if (!url.isOk()) die(url.status().message(), 2);
+    client_ = std::make_unique<BlockingClient>(url->host, url->port);
+    if (url->tls) client_->useTls(s.cacert, s.insecure);
   }
 
   json call(const std::string& method, const std::string& path, const json& body = nullptr) {

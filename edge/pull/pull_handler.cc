@@ -55,9 +55,9 @@ ClientPool* poolFor(EdgeContext& ctx, Loop& loop) {
   thread_local std::map<Loop*, std::unique_ptr<ClientPool>> pools;
   auto& p = pools[&loop];
   if (!p) {
-    auto created = ClientPool::create(loop, ctx.upstream, ctx.upstream_options);
+    auto created = ClientPool::create(loop, ctx.upstream_address, ctx.upstream_options);
     if (!created.isOk()) {
-      logError("cannot reach the upstream", {{"upstream", ctx.upstream}, {"error", created.status().message()}});
+      logError("cannot set up the upstream", {{"upstream", ctx.upstream}, {"error", created.status().message()}});
       return nullptr;
     }
     p = std::move(created).value();

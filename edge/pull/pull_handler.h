@@ -24,7 +24,8 @@ struct EdgeContext {
   BlobIndex* index = nullptr;
   WorkQueue* work = nullptr;  // blocking work: verifying and syncing fills
   Links links;
-  std::string upstream;          // the core's base URL
+  std::string upstream;          // the core's base URL (for messages)
+  Upstream upstream_address;     // resolved at start-up
   ClientOptions upstream_options;
   std::string realm;             // the core's token realm (clients get tokens there)
   std::string service;

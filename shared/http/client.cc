@@ -309,46 +309,70 @@ void CallState::cancel() {
   }
 }
 
-Result<std::unique_ptr<ClientPool>> ClientPool::create(Loop& loop, const std::string& base_url, ClientOptions options) {
-  std::unique_ptr<ClientPool> pool(new ClientPool(loop, std::move(options)));
+Result<BaseUrl> parseBaseUrl(const std::string& url) {
+  BaseUrl out;
   std::string rest;
-  bool tls = false;
-  if (base_url.rfind("https://", 0) == 0) {
-    tls = true;
-    rest = base_url.substr(8);
-  } else if (base_url.rfind("http://", 0) == 0) {
-    rest = base_url.substr(7);
+  if (url.rfind("https://", 0) == 0) {
+    out.tls = true;
+    rest = url.substr(8);
+  } else if (url.rfind("http://", 0) == 0) {
+    rest = url.substr(7);
   } else {
-    return Status(Code::kInvalidArgument, "upstream URL must start with http:// or https://: " + base_url);
+    return Status(Code::kInvalidArgument, "the URL must start with http:// or https://: " + url);
   }
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   if (rest.empty() || rest.find('/') != std::string::npos) {
-    return Status(Code::kInvalidArgument, "upstream URL must be scheme://host[:port]: " + base_url);
+    return Status(Code::kInvalidArgument, "the URL must be scheme://host[:port]: " + url);
   }
-  std::string port = tls ? "443" : "80";
-  pool->host_header_ = rest;
+  out.host_header = rest;
+  std::string port;
   if (rest.front() == '[') {
     auto close = rest.find(']');
-    if (close == std::string::npos) return Status(Code::kInvalidArgument, "bad IPv6 address in " + base_url);
-    pool->host_ = rest.substr(1, close - 1);
+    if (close == std::string::npos) return Status(Code::kInvalidArgument, "bad IPv6 address in " + url);
+    out.host = rest.substr(1, close - 1);
     if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
   } else if (auto colon = rest.rfind(':'); colon != std::string::npos) {
-    pool->host_ = rest.substr(0, colon);
+    out.host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
   } else {
-    pool->host_ = rest;
+    out.host = rest;
   }
+  if (port.empty()) {
+    out.port = out.tls ? 443 : 80;
+  } else if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+    return Status(Code::kInvalidArgument, "bad port in " + url);
+  } else {
+    out.port = std::stoi(port);
+  }
+  return out;
+}
+
+Result<Upstream> Upstream::resolve(const std::string& base_url) {
+  auto url = parseBaseUrl(base_url);
+  if (!url.isOk()) return url.status();
+  Upstream up;
+  up.url = *url;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(pool->host_.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    return Status(Code::kUnavailable, "resolve " + pool->host_ + ": " + gai_strerror(rc));
+  std::string port = std::to_string(up.url.port);
+  if (int rc = getaddrinfo(up.url.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    return Status(Code::kUnavailable, "resolve " + up.url.host + ": " + gai_strerror(rc));
   }
-  std::memcpy(&pool->addr_, res->ai_addr, res->ai_addrlen);
-  pool->addr_len_ = res->ai_addrlen;
+  std::memcpy(&up.addr, res->ai_addr, res->ai_addrlen);
+  up.addr_len = res->ai_addrlen;
   freeaddrinfo(res);
-  if (tls) {
+  return up;
+}
+
+Result<std::unique_ptr<ClientPool>> ClientPool::create(Loop& loop, const Upstream& upstream, ClientOptions options) {
+  std::unique_ptr<ClientPool> pool(new ClientPool(loop, std::move(options)));
+  pool->host_ = upstream.url.host;
+  pool->host_header_ = upstream.url.host_header;
+  pool->addr_ = upstream.addr;
+  pool->addr_len_ = upstream.addr_len;
+  if (upstream.url.tls) {
     auto ctx = TlsContext::client(pool->options_.ca_file, pool->options_.insecure);
     if (!ctx.isOk()) return ctx.status();
     pool->tls_ = *ctx;

@@ -2,8 +2,8 @@
 // thread, over pooled keep-alive connections, with streamed response bodies.
 //
 // Threading: a ClientPool belongs to one Loop; send() and every callback run on that
-// loop's thread. The upstream's name is resolved once, when the pool is created (off
-// the loop), so no request blocks the loop on DNS.
+// loop's thread. The upstream's name is resolved beforehand (Upstream::resolve, which
+// blocks: call it off the loops, at start-up), so nothing here blocks a loop on DNS.
 //
 // Contract: send() either fails now (and never calls back) or calls the handler's
 // onComplete() exactly once, after onHeaders() and onBody() as the response arrives. A
@@ -67,13 +67,31 @@ struct ClientOptions {
   bool insecure = false;
 };
 
+// A base URL, http(s)://host[:port] with no path.
+struct BaseUrl {
+  bool tls = false;
+  std::string host;         // without brackets for IPv6
+  int port = 0;
+  std::string host_header;  // host[:port] as written
+};
+Result<BaseUrl> parseBaseUrl(const std::string& url);
+
+// An upstream with its address resolved.
+struct Upstream {
+  BaseUrl url;
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  // Resolves the host name. Blocks: call it off the loop threads.
+  static Result<Upstream> resolve(const std::string& base_url);
+};
+
 class ClientConnection;
 struct CallState;
 
 class ClientPool {
  public:
-  // base_url: http(s)://host[:port]. Resolves the host now (blocking).
-  static Result<std::unique_ptr<ClientPool>> create(Loop& loop, const std::string& base_url, ClientOptions options);
+  // Never blocks (the upstream is resolved already).
+  static Result<std::unique_ptr<ClientPool>> create(Loop& loop, const Upstream& upstream, ClientOptions options);
   ~ClientPool();
   ClientPool(const ClientPool&) = delete;
   ClientPool& operator=(const ClientPool&) = delete;

@@ -63,6 +63,14 @@ class Collector : public ResponseHandler {
   std::promise<Collected> done_;
 };
 
+std::unique_ptr<ClientPool> makePool(LoopThread& lt, const std::string& url, ClientOptions options) {
+  auto upstream = Upstream::resolve(url);
+  REQUIRE(upstream.isOk());
+  auto pool = ClientPool::create(lt.loop, *upstream, std::move(options));
+  REQUIRE(pool.isOk());
+  return std::move(pool).value();
+}
+
 Collected fetch(LoopThread& lt, ClientPool& pool, const std::string& method, const std::string& target,
                 bool pause_once = false) {
   auto collector = std::make_shared<Collector>(lt.loop, pause_once);
@@ -143,7 +151,7 @@ TEST_CASE("client: requests reuse a keep-alive connection", "[http][client]") {
   Server server = makeServer();
   REQUIRE(server.start().isOk());
   LoopThread lt;
-  auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(server.port()), {})).value();
+  auto pool = makePool(lt, "http://127.0.0.1:" + std::to_string(server.port()), {});
   for (int i = 0; i < 3; ++i) {
     auto got = fetch(lt, *pool, "GET", "/a" + std::to_string(i));
     CHECK(got.result.isOk());
@@ -164,7 +172,7 @@ TEST_CASE("client: a paused body resumes and arrives whole", "[http][client]") {
   Server server = makeServer();
   REQUIRE(server.start().isOk());
   LoopThread lt;
-  auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(server.port()), {})).value();
+  auto pool = makePool(lt, "http://127.0.0.1:" + std::to_string(server.port()), {});
   auto got = fetch(lt, *pool, "GET", "/big", /*pause_once=*/true);
   CHECK(got.result.isOk());
   CHECK(got.body.size() == (3u << 20));
@@ -182,7 +190,7 @@ TEST_CASE("client: a response cut short is an error, never a success", "[http][c
     (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
   });
   LoopThread lt;
-  auto pool = std::move(ClientPool::create(lt.loop, peer.url(), {})).value();
+  auto pool = makePool(lt, peer.url(), {});
   auto got = fetch(lt, *pool, "GET", "/x");
   CHECK_FALSE(got.result.isOk());
   CHECK(got.body == "only ten b");
@@ -196,7 +204,7 @@ TEST_CASE("client: refused connections and silent upstreams fail", "[http][clien
   LoopThread lt;
   {
     // A port nobody listens on.
-    auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(freePort()), {})).value();
+    auto pool = makePool(lt, "http://127.0.0.1:" + std::to_string(freePort()), {});
     auto got = fetch(lt, *pool, "GET", "/x");
     CHECK(got.result.code() == Code::kUnavailable);
     lt.call([&] {
@@ -212,7 +220,7 @@ TEST_CASE("client: refused connections and silent upstreams fail", "[http][clien
   });
   ClientOptions o;
   o.io_timeout_ms = 200;
-  auto pool = std::move(ClientPool::create(lt.loop, silent.url(), o)).value();
+  auto pool = makePool(lt, silent.url(), o);
   auto got = fetch(lt, *pool, "GET", "/x");
   CHECK(got.result.code() == Code::kTimeout);
   release.set_value();
@@ -228,7 +236,7 @@ TEST_CASE("client: a kept-alive connection the upstream closed is dropped, and t
   Server server = makeServer(limits);
   REQUIRE(server.start().isOk());
   LoopThread lt;
-  auto pool = std::move(ClientPool::create(lt.loop, "http://127.0.0.1:" + std::to_string(server.port()), {})).value();
+  auto pool = makePool(lt, "http://127.0.0.1:" + std::to_string(server.port()), {});
   CHECK(fetch(lt, *pool, "GET", "/one").result.isOk());
   // Wait until the server has closed the idle connection and the pool noticed.
   REQUIRE(waitFor([&] { return lt.call([&] { return pool->idleConnections(); }) == 0; }, 5000));
@@ -239,4 +247,19 @@ TEST_CASE("client: a kept-alive connection the upstream closed is dropped, and t
     pool.reset();
     return 0;
   });
+}
+
+TEST_CASE("client: base URLs are parsed strictly", "[http][client]") {
+  auto u = parseBaseUrl("https://registry.example.com:8443/");
+  REQUIRE(u.isOk());
+  CHECK(u->tls);
+  CHECK(u->host == "registry.example.com");
+  CHECK(u->port == 8443);
+  CHECK(u->host_header == "registry.example.com:8443");
+  CHECK(parseBaseUrl("http://[::1]:5000")->host == "::1");
+  CHECK(parseBaseUrl("http://core")->port == 80);
+  CHECK_FALSE(parseBaseUrl("ftp://core").isOk());
+  CHECK_FALSE(parseBaseUrl("http://core/v2").isOk());
+  CHECK_FALSE(parseBaseUrl("http://core:99999").isOk());
+  CHECK_FALSE(Upstream::resolve("http://no-such-host.invalid:80").isOk());
 }

@@ -334,6 +334,13 @@ TEST_CASE("edge: podman pulls through a registries.conf mirror; multi-arch index
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   // podman with the edge as a mirror of the core: the pull goes through the edge.
+  HttpClient e("127.0.0.1", edge.port());
+  auto hitsNow = [&] {
+    std::string m = e.request("GET", "/metrics")->body;
+    auto at = m.find("\nwharf_edge_cache_hits_total ");
+    return at == std::string::npos ? 0ull : std::stoull(m.substr(at + 29));
+  };
+  uint64_t hits_before = hitsNow();
   std::ofstream conf(work / "registries.conf");
   conf << "[[registry]]\nlocation = \"" << core.address() << "\"\ninsecure = true\n"
        << "[[registry.mirror]]\nlocation = \"" << edge.address() << "\"\ninsecure = true\n";
@@ -350,11 +357,8 @@ TEST_CASE("edge: podman pulls through a registries.conf mirror; multi-arch index
                auth + " --arch amd64 " + core.address() + "/admin/multi:v1"});
   INFO(r.output);
   CHECK(r.exit_code == 0);
-  CHECK(countLogLines(core.log(), {"\"GET\"", "/v2/admin/multi/blobs/"}) > 0);  // filled from the core...
-  HttpClient e("127.0.0.1", edge.port());
-  auto metrics = e.request("GET", "/metrics");
-  CHECK(metrics->body.find("wharf_edge_cache_hits_total") != std::string::npos);  // ...and served by the edge
-  CHECK(metrics->body.find("wharf_edge_cache_hits_total 0") == std::string::npos);
+  // The blobs podman read came from the edge's cache (the skopeo copy filled it).
+  CHECK(hitsNow() > hits_before);
 }
 
 TEST_CASE("edge: eviction under a small budget keeps the shared layer", "[edge]") {

@@ -1,21 +1,22 @@
 // wharf-edge: a caching pull-through appliance for a Wharf core.
 #include <signal.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
+#include "edge/cache/cache_index.h"
 #include "edge/cache/fill_coordinator.h"
+#include "edge/cache/manifest_cache.h"
+#include "edge/cache/scrubber.h"
+#include "edge/link/registration.h"
 #include "edge/pull/pull_handler.h"
+#include "edge/pull/upstreams.h"
 #include "shared/base/log.h"
 #include "shared/config/config.h"
 #include "shared/event/work_queue.h"
-#include "shared/http/blocking_client.h"
-#include "shared/http/client.h"
 #include "shared/http/server.h"
-#include "shared/tls/crypto.h"
 
 using namespace wharf;
 
@@ -24,9 +25,12 @@ namespace {
 struct EdgeConfig {
   std::string listen = "127.0.0.1:5001";
   std::string data_dir = "wharf-edge-data";
-  std::string upstream;  // the core, http(s)://host:port
-  std::string upstream_ca_file;
-  bool upstream_insecure = false;
+  std::string core;  // http(s)://host:port
+  std::string join_token;
+  std::string core_ca_file;
+  bool core_insecure = false;
+  std::string upstreams;  // JSON array: other registries by namespace prefix
+  std::string stale_if_error = "*";
   int64_t threads = 0;
   std::string log_level = "info";
   bool access_log = true;
@@ -35,25 +39,47 @@ struct EdgeConfig {
   int64_t cache_budget = 10ll << 30;
   int64_t high_watermark = 90;
   int64_t low_watermark = 80;
+  int64_t scrub_rate = 32ll << 20;
+  int64_t scrub_interval_ms = 24ll * 3600 * 1000;
   std::string port_file;
 
   void describe(ConfigSchema& s) {
     s.add(stringDirective("listen", "Address and port to serve on (HOST:PORT; port 0 picks a free one).", &listen));
-    s.add(stringDirective("data_dir", "Directory of the cache.", &data_dir));
-    s.add(stringDirective("upstream", "The core this edge serves, http(s)://host:port (required).", &upstream));
-    s.add(stringDirective("upstream_ca_file", "CA bundle to verify an https upstream (default: system CAs).",
-                          &upstream_ca_file));
-    s.add(boolDirective("upstream_insecure", "Do not verify the upstream's certificate (tests only).", &upstream_insecure));
+    s.add(stringDirective("data_dir", "Directory of the cache and of the edge's registration (edge.json).", &data_dir));
+    s.add(stringDirective("core", "The core to join, http(s)://host:port (needed with join_token; afterwards it is "
+                                  "read from edge.json).",
+                          &core));
+    s.add(stringDirective("join_token", "A join token from the core (`wharfctl edge add`), used once to register.",
+                          &join_token));
+    s.add(stringDirective("core_ca_file", "CA bundle to verify an https core and upstreams (default: system CAs).",
+                          &core_ca_file));
+    s.add(boolDirective("core_insecure", "Do not verify the core's certificate (tests only).", &core_insecure));
+    s.add(stringDirective("upstreams",
+                          "Other registries, mapped by namespace prefix: a JSON array of {\"prefix\": \"hub/\", "
+                          "\"url\": \"https://...\", \"username\": \"...\", \"password_file\": \"...\", \"ca_file\": "
+                          "\"...\", \"insecure\": false}. Repositories under no prefix come from the core.",
+                          &upstreams));
+    s.add(stringDirective("stale_if_error",
+                          "Repositories whose cached manifests are served when their upstream is down or failing: "
+                          "comma-separated patterns (\"*\", \"team/*\", \"team/app\"); empty for none.",
+                          &stale_if_error));
     s.add(intDirective("threads", "Event-loop threads (0: one per core).", &threads, 0, 256));
     s.add(stringDirective("log_level", "debug, info, warn or error.", &log_level));
     s.add(boolDirective("access_log", "Log every request at info level.", &access_log));
-    s.add(sizeDirective("cache_budget", "Bytes of blobs the cache may hold.", &cache_budget));
+    s.add(sizeDirective("cache_budget", "Bytes of blobs the cache may hold (the core's setting for this edge wins).",
+                        &cache_budget));
     s.add(intDirective("high_watermark", "Evict when the cache is above this percentage of its budget.", &high_watermark,
                        1, 100));
     s.add(intDirective("low_watermark", "Evict down to this percentage of the budget.", &low_watermark, 1, 100));
-    s.add(durationDirective("tag_ttl", "How long a tag's manifest is served from the cache before asking the core again.",
+    s.add(durationDirective("tag_ttl", "How long a tag's manifest is served from the cache before asking the upstream "
+                                       "again (the core's setting for this edge wins).",
                             &tag_ttl_ms));
-    s.add(durationDirective("keys_refresh", "How often to fetch the core's token-signing keys.", &keys_refresh_ms));
+    s.add(durationDirective("keys_refresh", "How often to fetch the core's keys and this edge's settings.",
+                            &keys_refresh_ms));
+    s.add(sizeDirective("scrub_rate", "Bytes per second the scrub may read to re-hash cached blobs (0: no scrub).",
+                        &scrub_rate));
+    s.add(durationDirective("scrub_interval", "How often a scrub pass over every cached blob starts.",
+                            &scrub_interval_ms));
     s.add(stringDirective("port_file", "Write the bound port to this file once listening.", &port_file));
   }
 };
@@ -64,40 +90,84 @@ int fail(const std::string& msg) {
   return 2;
 }
 
-// The core's token realm and service, from its challenge, and its public keys.
-struct CoreFacts {
-  std::string realm, service;
-  std::map<std::string, std::string> keys;
-};
-
-Result<CoreFacts> fetchCoreFacts(const EdgeConfig& c) {
-  auto url = parseBaseUrl(c.upstream);
-  if (!url.isOk()) return url.status();
-  BlockingClient client(url->host, url->port, 10000);
-  if (url->tls) client.useTls(c.upstream_ca_file, c.upstream_insecure);
-  CoreFacts facts;
-  auto base = client.request("GET", "/v2/");
-  if (!base.isOk()) return Status(Code::kUnavailable, "core " + c.upstream + ": " + base.status().message());
-  std::string challenge = base->header("www-authenticate");
-  auto field = [&](const std::string& name) {
-    auto p = challenge.find(name + "=\"");
-    if (p == std::string::npos) return std::string();
-    p += name.size() + 2;
-    return challenge.substr(p, challenge.find('"', p) - p);
-  };
-  facts.realm = field("realm");
-  facts.service = field("service");
-  if (facts.realm.empty()) return Status(Code::kUnavailable, "core " + c.upstream + " does not use token auth");
-  auto keys = client.request("GET", "/auth/keys");
-  if (!keys.isOk() || keys->status != 200) return Status(Code::kUnavailable, "cannot fetch the core's keys");
-  auto j = nlohmann::json::parse(keys->body, nullptr, false);
-  if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array()) return Status(Code::kUnavailable, "bad key set");
-  for (const auto& k : j["keys"]) {
-    auto pem = publicPemFromJwk(k);
-    if (pem.isOk()) facts.keys[k.value("kid", "")] = *pem;
+std::vector<std::string> splitPatterns(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    std::string p = s.substr(start, end - start);
+    while (!p.empty() && p.front() == ' ') p.erase(0, 1);
+    while (!p.empty() && p.back() == ' ') p.pop_back();
+    if (!p.empty()) out.push_back(p);
+    start = end + 1;
   }
-  if (facts.keys.empty()) return Status(Code::kUnavailable, "the core published no usable key");
-  return facts;
+  return out;
+}
+
+// The settings the core keeps for this edge override the local ones.
+Status applyCoreSettings(const nlohmann::json& settings, EdgeConfig* c) {
+  for (auto it = settings.begin(); it != settings.end(); ++it) {
+    const std::string& k = it.key();
+    std::string v = it->is_string() ? it->get<std::string>() : it->dump();
+    if (k == "tag_ttl") {
+      auto ms = parseDurationMs(v);
+      if (!ms.isOk()) return Status(Code::kInvalidArgument, "core setting tag_ttl: " + ms.status().message());
+      c->tag_ttl_ms = *ms;
+    } else if (k == "cache_budget") {
+      auto bytes = parseSize(v);
+      if (!bytes.isOk()) return Status(Code::kInvalidArgument, "core setting cache_budget: " + bytes.status().message());
+      c->cache_budget = *bytes;
+    } else if (k == "high_watermark" && it->is_number_integer()) {
+      c->high_watermark = it->get<int64_t>();
+    } else if (k == "low_watermark" && it->is_number_integer()) {
+      c->low_watermark = it->get<int64_t>();
+    } else {
+      logWarn("ignoring an unknown setting from the core", {{"key", k}});
+    }
+  }
+  if (c->low_watermark < 1 || c->high_watermark > 100 || c->low_watermark >= c->high_watermark) {
+    return Status(Code::kInvalidArgument, "low_watermark must be below high_watermark, both 1..100");
+  }
+  return Status::ok();
+}
+
+CacheBudget budgetOf(const EdgeConfig& c) {
+  return CacheBudget{static_cast<uint64_t>(c.cache_budget), c.high_watermark / 100.0, c.low_watermark / 100.0};
+}
+
+// The identity this edge runs with: from edge.json, or by joining with the token.
+Result<EdgeIdentity> establishIdentity(const EdgeConfig& config, const ClientOptions& tls, const std::string& path) {
+  auto stored = loadIdentity(path);
+  if (!stored.isOk() && stored.status().code() != Code::kNotFound) return stored.status();
+  if (stored.isOk()) {
+    auto fresh = refreshIdentity(*stored, tls);
+    if (fresh.isOk()) {
+      if (Status st = saveIdentity(path, *fresh); !st.isOk()) return st;
+      return fresh;
+    }
+    if (fresh.status().code() != Code::kUnauthorized) {
+      // The core is out of reach: the edge keeps serving with what it knows.
+      logWarn("cannot reach the core; starting with the stored keys", {{"error", fresh.status().message()}});
+      return stored;
+    }
+    if (config.join_token.empty()) {
+      return Status(Code::kUnauthorized, "the core no longer knows edge \"" + stored->name +
+                                             "\" (removed?): join again with --join-token from `wharfctl edge add`");
+    }
+    logWarn("the core refused this edge's credential; joining again with the token", {{"name", stored->name}});
+  } else if (config.join_token.empty() || config.core.empty()) {
+    return Status(Code::kInvalidArgument,
+                  "this edge has not joined a core: start it with --core URL --join-token TOKEN (an administrator "
+                  "creates the token with `wharfctl edge add --name NAME --site SITE`)");
+  }
+  std::string core = config.core.empty() ? stored->core : config.core;
+  while (!core.empty() && core.back() == '/') core.pop_back();
+  auto joined = joinCore(core, config.join_token, tls);
+  if (!joined.isOk()) return joined.status();
+  if (Status st = saveIdentity(path, *joined); !st.isOk()) return st;
+  logInfo("joined the core", {{"core", core}, {"name", joined->name}, {"site", joined->site}});
+  return joined;
 }
 
 }  // namespace
@@ -113,14 +183,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!st.isOk()) return fail(st.message());
-  while (!config.upstream.empty() && config.upstream.back() == '/') config.upstream.pop_back();
-  auto upstream = Upstream::resolve(config.upstream);
-  if (!upstream.isOk()) return fail("config upstream: " + upstream.status().message());
   LogLevel level;
   if (!parseLogLevel(config.log_level, &level)) return fail("config log_level: must be debug, info, warn or error");
   setLogLevel(level);
   auto colon = config.listen.rfind(':');
   if (colon == std::string::npos) return fail("config listen: expected HOST:PORT");
+  auto other_upstreams = UpstreamSet::parseSpecs(config.upstreams);
+  if (!other_upstreams.isOk()) return fail("config " + other_upstreams.status().message());
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -128,34 +197,43 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (Status s = makeDirs(config.data_dir); !s.isOk()) return fail("config data_dir: " + s.message());
+  ClientOptions core_tls;
+  core_tls.ca_file = config.core_ca_file;
+  core_tls.insecure = config.core_insecure;
+  std::string identity_path = config.data_dir + "/edge.json";
+  auto identity = establishIdentity(config, core_tls, identity_path);
+  if (!identity.isOk()) return fail(identity.status().message());
+  if (Status s = applyCoreSettings(identity->settings, &config); !s.isOk()) return fail(s.message());
+
+  UpstreamSpec core_spec;
+  core_spec.url = identity->core;
+  core_spec.ca_file = config.core_ca_file;
+  core_spec.insecure = config.core_insecure;
+  auto upstreams = UpstreamSet::create(core_spec, *other_upstreams);
+  if (!upstreams.isOk()) return fail(upstreams.status().message());
+
   auto fills = FillCoordinator::open(config.data_dir + "/cache");
   if (!fills.isOk()) return fail(fills.status().message());
-  auto manifests = ManifestCache::open(config.data_dir + "/cache/manifests", RealClock::instance(), config.tag_ttl_ms);
+  auto index = CacheIndex::open(config.data_dir + "/cache/index.lmdb", **fills, RealClock::instance(), budgetOf(config));
+  if (!index.isOk()) return fail("cache index: " + index.status().message());
+  (*index)->enforce();
+  auto manifests =
+      ManifestCache::open(config.data_dir + "/cache/manifests", **index, RealClock::instance(), config.tag_ttl_ms);
   if (!manifests.isOk()) return fail(manifests.status().message());
-  auto facts = fetchCoreFacts(config);
-  if (!facts.isOk()) return fail(facts.status().message());
-
-  if (config.low_watermark >= config.high_watermark) return fail("config low_watermark: must be below high_watermark");
-  BlobIndex index(**fills, RealClock::instance(),
-                  CacheBudget{static_cast<uint64_t>(config.cache_budget), config.high_watermark / 100.0,
-                              config.low_watermark / 100.0});
-  index.rebuild(config.data_dir + "/cache/blobs");
-  index.enforce();
 
   WorkQueue work(4);
   EdgeContext ctx;
-  ctx.index = &index;
+  ctx.index = index->get();
   ctx.work = &work;
   ctx.fills = fills->get();
   ctx.manifests = manifests->get();
-  ctx.upstream = config.upstream;
-  ctx.upstream_address = *upstream;
-  ctx.upstream_options.ca_file = config.upstream_ca_file;
-  ctx.upstream_options.insecure = config.upstream_insecure;
-  ctx.realm = facts->realm;
-  ctx.service = facts->service;
+  ctx.upstreams = upstreams->get();
+  ctx.realm = identity->realm;
+  ctx.service = identity->service;
   ctx.access_log = config.access_log;
-  ctx.setVerifier(std::make_shared<TokenVerifier>(facts->keys, "wharf-core", facts->service));
+  ctx.stale_if_error = splitPatterns(config.stale_if_error);
+  ctx.setVerifier(std::make_shared<TokenVerifier>(identity->keys, "wharf-core", identity->service));
 
   ServerConfig sc;
   sc.host = config.listen.substr(0, colon);
@@ -164,27 +242,60 @@ int main(int argc, char** argv) {
   Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleEdgeRequest(ctx, ex); });
   if (Status s = server.start(); !s.isOk()) return fail(s.message());
   logInfo("wharf-edge listening", {{"url", "http://" + sc.host + ":" + std::to_string(server.port())},
-                                   {"upstream", config.upstream},
-                                   {"cache", config.data_dir + "/cache"}});
+                                   {"core", identity->core},
+                                   {"name", identity->name},
+                                   {"site", identity->site},
+                                   {"upstreams", ctx.upstreams->size()},
+                                   {"cache", config.data_dir + "/cache"},
+                                   {"cached_bytes", ctx.index->used()}});
   if (!config.port_file.empty()) {
     if (Status s = writeFileDurable(config.port_file, std::to_string(server.port()) + "\n"); !s.isOk()) {
       return fail(s.message());
     }
   }
 
-  // Keeps the core's keys current (rotations) until shutdown.
+  std::unique_ptr<Scrubber> scrubber;
+  if (config.scrub_rate > 0) {
+    scrubber = std::make_unique<Scrubber>(
+        *ctx.index, *ctx.fills,
+        Scrubber::Options{static_cast<uint64_t>(config.scrub_rate), config.scrub_interval_ms});
+    scrubber->start();
+  }
+
+  // Maintenance: writes the cache index behind every few seconds, and keeps the core's
+  // keys and this edge's settings current (rotations; removal revokes).
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
-  std::thread refresher([&] {
+  std::thread maintenance([&] {
+    EdgeIdentity current = *identity;
+    auto next_refresh = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.keys_refresh_ms);
     std::unique_lock lock(mu);
-    while (!cv.wait_for(lock, std::chrono::milliseconds(config.keys_refresh_ms), [&] { return stopping; })) {
+    auto tick = std::chrono::milliseconds(std::min<int64_t>(2000, config.keys_refresh_ms));
+    while (!cv.wait_for(lock, tick, [&] { return stopping; })) {
       lock.unlock();
-      auto fresh = fetchCoreFacts(config);
-      if (fresh.isOk()) {
-        ctx.setVerifier(std::make_shared<TokenVerifier>(fresh->keys, "wharf-core", fresh->service));
-      } else {
-        logWarn("cannot refresh the core's keys", {{"error", fresh.status().message()}});
+      if (Status s = ctx.index->flush(); !s.isOk()) logWarn("cannot write the cache index", {{"error", s.message()}});
+      if (std::chrono::steady_clock::now() >= next_refresh && !ctx.revoked.load()) {
+        next_refresh = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.keys_refresh_ms);
+        auto fresh = refreshIdentity(current, core_tls);
+        if (fresh.isOk()) {
+          current = *fresh;
+          ctx.setVerifier(std::make_shared<TokenVerifier>(fresh->keys, "wharf-core", fresh->service));
+          EdgeConfig applied = config;
+          if (applyCoreSettings(fresh->settings, &applied).isOk()) {
+            ctx.manifests->setTagTtl(applied.tag_ttl_ms);
+            ctx.index->setBudget(budgetOf(applied));
+          }
+          if (Status s = saveIdentity(identity_path, current); !s.isOk()) {
+            logWarn("cannot save edge.json", {{"error", s.message()}});
+          }
+        } else if (fresh.status().code() == Code::kUnauthorized) {
+          ctx.revoked.store(true);
+          logError("the core removed this edge: serving nothing until it joins again",
+                   {{"name", current.name}, {"error", fresh.status().message()}});
+        } else {
+          logWarn("cannot refresh from the core", {{"error", fresh.status().message()}});
+        }
       }
       lock.lock();
     }
@@ -198,8 +309,10 @@ int main(int argc, char** argv) {
     stopping = true;
   }
   cv.notify_all();
-  refresher.join();
+  maintenance.join();
+  if (scrubber) scrubber->stop();
   server.stop();
   work.shutdown();
+  if (Status s = ctx.index->flush(); !s.isOk()) logWarn("cannot write the cache index", {{"error", s.message()}});
   return 0;
 }

@@ -22,6 +22,12 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
       r.head_length = hit->record.size;
       return reply(ex, std::move(r));
     }
+    // A conditional GET (edges revalidating a cached tag): unchanged is a 304.
+    if (const std::string* inm = req.headers.get("if-none-match");
+        inm != nullptr && (inm->find("\"" + hit->digest + "\"") != std::string::npos || *inm == "*")) {
+      r.status = 304;
+      return reply(ex, std::move(r));
+    }
     auto file = ctx.registry.openContent(hit->digest);
     if (!file.isOk()) return replyError(ex, file.status());
     r.body = FileBody{file->fd, 0, file->size};

@@ -7,8 +7,17 @@
 #include <cerrno>
 
 #include "shared/base/log.h"
+#include "shared/metrics/metrics.h"
 
 namespace wharf {
+namespace {
+
+Gauge& inFlightGauge() {
+  static Gauge& g = MetricsRegistry::global().gauge("wharf_edge_fills_in_flight", "Blobs being fetched from upstream.");
+  return g;
+}
+
+}  // namespace
 
 Fill::~Fill() {
   // A fill its leader abandoned without finish() or fail() leaves nothing behind.
@@ -59,11 +68,18 @@ void Fill::publish(Event e) {
   }
 }
 
+void Fill::started(uint64_t size) {
+  if (size != 0 && expected_size_.load() == 0) expected_size_.store(size);
+  started_.store(true);
+  publish(current());
+}
+
 Status Fill::append(std::string_view data) {
   Event e = current();
   if (e.state != State::kFilling) return e.error.isOk() ? Status(Code::kInternal, "fill already ended") : e.error;
-  if (expected_size_ != 0 && e.available + data.size() > expected_size_) {
-    Status st(Code::kCorruption, "upstream sent more than the " + std::to_string(expected_size_) + " bytes of " +
+  uint64_t expected = expected_size_.load();
+  if (expected != 0 && e.available + data.size() > expected) {
+    Status st(Code::kCorruption, "upstream sent more than the " + std::to_string(expected) + " bytes of " +
                                      digest_.str());
     fail(st);
     return st;
@@ -88,9 +104,10 @@ Status Fill::finish() {
   Event e = current();
   if (e.state != State::kFilling) return e.error;
   Status st;
-  if (expected_size_ != 0 && e.available != expected_size_) {
+  uint64_t expected = expected_size_.load();
+  if (expected != 0 && e.available != expected) {
     st = Status(Code::kCorruption, "upstream sent " + std::to_string(e.available) + " of the " +
-                                       std::to_string(expected_size_) + " bytes of " + digest_.str());
+                                       std::to_string(expected) + " bytes of " + digest_.str());
   } else if (!(hasher_.digest() == digest_)) {
     st = Status(Code::kCorruption, "upstream bytes hash to " + hasher_.digest().str() + ", not " + digest_.str());
   } else if (::fdatasync(writer_.get()) != 0) {
@@ -147,7 +164,8 @@ Result<FillCoordinator::Join> FillCoordinator::join(const Digest& digest, uint64
       ++followers_;
       return Join{Role::kFollower, fill, FillLeader(), ""};
     }
-    fills_.erase(it);
+    fills_.erase(it);  // gone without done() (cannot happen while FillLeader fails abandoned fills)
+    inFlightGauge().add(-1);
   }
   std::string path = blobPath(digest);
   if (::access(path.c_str(), F_OK) == 0) return Join{Role::kCached, nullptr, FillLeader(), path};
@@ -156,7 +174,19 @@ Result<FillCoordinator::Join> FillCoordinator::join(const Digest& digest, uint64
   WHARF_RETURN_IF_ERROR(fill->open());
   fills_[key] = fill;
   ++leaders_;
+  inFlightGauge().add(1);
   return Join{Role::kLeader, fill, FillLeader(fill), ""};
+}
+
+Result<FillCoordinator::Join> FillCoordinator::find(const Digest& digest) {
+  std::lock_guard lock(mu_);
+  auto it = fills_.find(digest.str());
+  if (it != fills_.end()) {
+    if (auto fill = it->second.lock()) return Join{Role::kFollower, fill, FillLeader(), ""};
+  }
+  std::string path = blobPath(digest);
+  if (::access(path.c_str(), F_OK) == 0) return Join{Role::kCached, nullptr, FillLeader(), path};
+  return Status(Code::kNotFound, "not cached");
 }
 
 void FillCoordinator::done(const Fill* fill) {
@@ -164,7 +194,10 @@ void FillCoordinator::done(const Fill* fill) {
   auto it = fills_.find(fill->digest().str());
   if (it == fills_.end()) return;
   auto current = it->second.lock();
-  if (!current || current.get() == fill) fills_.erase(it);
+  if (!current || current.get() == fill) {
+    fills_.erase(it);
+    inFlightGauge().add(-1);
+  }
 }
 
 size_t FillCoordinator::inFlight() {

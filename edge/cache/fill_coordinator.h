@@ -55,7 +55,12 @@ class Fill : public std::enable_shared_from_this<Fill> {
 
   // --- followers (any thread) ---
   const Digest& digest() const { return digest_; }
-  uint64_t expectedSize() const { return expected_size_; }
+  // 0 until known (the leader learns it from the upstream's Content-Length).
+  uint64_t expectedSize() const { return expected_size_.load(); }
+  // Leader: the upstream answered, announcing size (0: unknown); followers are told (an
+  // event), so they can reply with a Content-Length.
+  void started(uint64_t size);
+  bool hasStarted() const { return started_.load(); }
   // A descriptor that reads the bytes (stays valid across the commit rename).
   std::shared_ptr<Fd> reader() const { return reader_; }
   Event current();
@@ -74,7 +79,8 @@ class Fill : public std::enable_shared_from_this<Fill> {
 
   FillCoordinator* owner_;
   Digest digest_;
-  uint64_t expected_size_;
+  std::atomic<uint64_t> expected_size_;
+  std::atomic<bool> started_{false};
   std::string partial_path_, final_path_;
   Fd writer_;
   std::shared_ptr<Fd> reader_;
@@ -136,7 +142,10 @@ class FillCoordinator {
 
   // expected_size: the size the descriptor promised (the fill refuses more or fewer bytes).
   Result<Join> join(const Digest& digest, uint64_t expected_size);
+  // Like join(), but never starts a fill: kNotFound when neither cached nor in flight.
+  Result<Join> find(const Digest& digest);
   std::string blobPath(const Digest& digest) const;
+  std::string blobsDir() const { return root_ + "/blobs"; }
   size_t inFlight();
   // Counters for metrics and tests.
   uint64_t leaders() const { return leaders_; }

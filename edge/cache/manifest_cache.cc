@@ -2,12 +2,14 @@
 
 #include "shared/base/fs.h"
 #include "shared/oci/digest.h"
+#include "shared/oci/manifest.h"
 
 namespace wharf {
 
-Result<std::unique_ptr<ManifestCache>> ManifestCache::open(const std::string& root, Clock& clock, int64_t tag_ttl_ms) {
+Result<std::unique_ptr<ManifestCache>> ManifestCache::open(const std::string& root, CacheIndex& index, Clock& clock,
+                                                           int64_t tag_ttl_ms) {
   WHARF_RETURN_IF_ERROR(makeDirs(root));
-  return std::unique_ptr<ManifestCache>(new ManifestCache(root, clock, tag_ttl_ms));
+  return std::unique_ptr<ManifestCache>(new ManifestCache(root, index, clock, tag_ttl_ms));
 }
 
 std::optional<ManifestCache::Entry> ManifestCache::load(const std::string& digest) {
@@ -17,27 +19,22 @@ std::optional<ManifestCache::Entry> ManifestCache::load(const std::string& diges
   e.digest = digest;
   if (!readFile(root_ + "/" + d->hex(), &e.body).isOk()) return std::nullopt;
   if (!readFile(root_ + "/" + d->hex() + ".type", &e.media_type).isOk()) return std::nullopt;
+  // Files are written through temporary names, but a disk can still rot: serve only
+  // what hashes right.
+  if (!(digestOf(e.body, d->algorithm()) == *d)) return std::nullopt;
   return e;
 }
 
 std::optional<ManifestCache::Entry> ManifestCache::byDigest(const std::string& repo, const std::string& digest) {
-  {
-    std::lock_guard lock(mu_);
-    if (!links_.count(repo + '\0' + digest)) return std::nullopt;
-  }
+  if (!index_.linked(repo, digest)) return std::nullopt;
   return load(digest);
 }
 
 std::optional<ManifestCache::Entry> ManifestCache::byTag(const std::string& repo, const std::string& tag, bool* fresh) {
-  std::string digest;
-  {
-    std::lock_guard lock(mu_);
-    auto it = tags_.find(repo + '\0' + tag);
-    if (it == tags_.end()) return std::nullopt;
-    digest = it->second.first;
-    *fresh = clock_.nowMillis() - it->second.second < ttl_ms_;
-  }
-  return load(digest);
+  auto t = index_.tag(repo, tag);
+  if (!t) return std::nullopt;
+  *fresh = clock_.nowMillis() - t->fetched_ms < ttl_ms_.load();
+  return load(t->digest);
 }
 
 Status ManifestCache::store(const std::string& repo, const std::string& tag, const Entry& entry) {
@@ -46,14 +43,25 @@ Status ManifestCache::store(const std::string& repo, const std::string& tag, con
   if (!(digestOf(entry.body, d->algorithm()) == *d)) {
     return Status(Code::kCorruption, "manifest from upstream does not hash to " + entry.digest);
   }
-  // A cache: written through a temporary name (never half a file), not synced (this runs
-  // on a loop thread; what a power loss takes is fetched again).
+  // A cache: written through a temporary name (never half a file), not synced (what a
+  // power loss takes is fetched again).
   WHARF_RETURN_IF_ERROR(writeFileAtomic(root_ + "/" + d->hex() + ".type", entry.media_type));
   WHARF_RETURN_IF_ERROR(writeFileAtomic(root_ + "/" + d->hex(), entry.body));
-  std::lock_guard lock(mu_);
-  links_[repo + '\0' + entry.digest] = true;
-  if (!tag.empty()) tags_[repo + '\0' + tag] = {entry.digest, clock_.nowMillis()};
+  index_.link(repo, entry.digest);
+  if (!tag.empty()) index_.setTag(repo, tag, entry.digest);
+  // What it references: its blobs are worth more in the cache (EvictionPolicy).
+  if (auto m = parseManifest(entry.body, entry.media_type); m.isOk()) {
+    std::vector<std::string> refs;
+    if (m->config) refs.push_back(m->config->digest.str());
+    for (const auto& l : m->layers) refs.push_back(l.digest.str());
+    for (const auto& c : m->manifests) refs.push_back(c.digest.str());
+    index_.imageCached(entry.digest, refs);
+  }
   return Status::ok();
+}
+
+void ManifestCache::revalidated(const std::string& repo, const std::string& tag, const std::string& digest) {
+  index_.setTag(repo, tag, digest);
 }
 
 }  // namespace wharf

@@ -1,21 +1,19 @@
 #include "edge/pull/pull_handler.h"
 
 #include <fcntl.h>
-
-#include <cerrno>
+#include <strings.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <map>
 
-#include <nlohmann/json.hpp>
-
 #include "edge/pull/fill_source.h"
-#include "shared/oci/digest.h"
-#include "shared/oci/manifest.h"
 #include "shared/base/clock.h"
 #include "shared/base/log.h"
 #include "shared/http/range.h"
 #include "shared/metrics/metrics.h"
+#include "shared/oci/digest.h"
+#include "shared/oci/media_types.h"
 #include "shared/oci/routes.h"
 
 namespace wharf {
@@ -23,17 +21,32 @@ namespace {
 
 using ExchangePtr = std::shared_ptr<Exchange>;
 
+// How many times a fill whose upstream connection broke resumes with Range.
+constexpr int kMaxResumes = 3;
+
+// Every manifest type the edge caches: asked for explicitly, so no upstream falls back
+// to an older schema.
+constexpr const char* kManifestAccept =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
 struct EdgeMetrics {
-  Counter& hits = MetricsRegistry::global().counter("wharf_edge_cache_hits_total", "Blob requests served from the cache.");
-  Counter& misses = MetricsRegistry::global().counter("wharf_edge_cache_misses_total", "Blob requests that led a fill.");
-  Counter& joined = MetricsRegistry::global().counter("wharf_edge_fill_followers_total",
-                                                      "Blob requests that followed a fill already running.");
-  Counter& upstream_errors = MetricsRegistry::global().counter("wharf_edge_upstream_errors_total",
-                                                               "Fills and proxied requests the upstream failed.");
-  Counter& manifest_hits = MetricsRegistry::global().counter("wharf_edge_manifest_hits_total",
-                                                             "Manifest requests answered from the cache.");
-  Counter& stale = MetricsRegistry::global().counter("wharf_edge_stale_served_total",
-                                                     "Cached manifests served because the upstream could not answer.");
+  MetricsRegistry& r = MetricsRegistry::global();
+  Counter& hits = r.counter("wharf_edge_cache_hits_total", "Blob requests served from the cache.");
+  Counter& misses = r.counter("wharf_edge_cache_misses_total", "Blob requests that led a fill.");
+  Counter& joined = r.counter("wharf_edge_fill_followers_total", "Blob requests that followed a fill already running.");
+  Counter& bytes_cache = r.counter("wharf_edge_bytes_from_cache_total", "Blob bytes served from committed cache files.");
+  Counter& bytes_upstream = r.counter("wharf_edge_bytes_from_upstream_total", "Blob bytes received from upstreams.");
+  Counter& resumes = r.counter("wharf_edge_fill_resumes_total",
+                               "Fills whose upstream connection broke and that resumed with Range.");
+  Counter& upstream_errors = r.counter("wharf_edge_upstream_errors_total",
+                                       "Fills and proxied requests the upstream failed.");
+  Counter& manifest_hits = r.counter("wharf_edge_manifest_hits_total", "Manifest requests answered from the cache.");
+  Counter& revalidated = r.counter("wharf_edge_manifest_revalidated_total",
+                                   "Expired tags the upstream confirmed unchanged (304).");
+  Counter& stale = r.counter("wharf_edge_stale_served_total",
+                             "Cached manifests served because the upstream could not answer.");
   static EdgeMetrics& get() {
     static EdgeMetrics m;
     return m;
@@ -50,20 +63,76 @@ void reply(EdgeContext& ctx, const ExchangePtr& ex, Response r) {
   ex->respond(std::move(r));
 }
 
-// The client pool of the calling loop thread (pools belong to one loop).
-ClientPool* poolFor(EdgeContext& ctx, Loop& loop) {
-  thread_local std::map<Loop*, std::unique_ptr<ClientPool>> pools;
-  auto& p = pools[&loop];
+// The client pool of the calling loop thread for an upstream (pools belong to one loop).
+ClientPool* poolFor(const UpstreamTarget& up, Loop& loop) {
+  thread_local std::map<std::pair<Loop*, size_t>, std::unique_ptr<ClientPool>> pools;
+  auto& p = pools[{&loop, up.index}];
   if (!p) {
-    auto created = ClientPool::create(loop, ctx.upstream_address, ctx.upstream_options);
+    auto created = ClientPool::create(loop, up.address, up.options);
     if (!created.isOk()) {
-      logError("cannot set up the upstream", {{"upstream", ctx.upstream}, {"error", created.status().message()}});
+      logError("cannot set up the upstream", {{"upstream", up.base_url}, {"error", created.status().message()}});
       return nullptr;
     }
     p = std::move(created).value();
   }
   return p.get();
 }
+
+// Where a request for the edge's repository goes: the upstream, the repository's name
+// there, and the target with that name.
+struct Upstreamed {
+  const UpstreamTarget* up;
+  std::string repo;
+};
+
+Upstreamed upstreamOf(EdgeContext& ctx, const std::string& repo) {
+  Upstreamed u;
+  u.up = &ctx.upstreams->route(repo, &u.repo);
+  return u;
+}
+
+// "/v2/<edge repo>/rest?query" -> "/v2/<upstream repo>/rest?query"
+std::string rewriteTarget(const std::string& target, const std::string& repo, const std::string& upstream_repo) {
+  std::string prefix = "/v2/" + repo + "/";
+  if (target.compare(0, prefix.size(), prefix) != 0) return target;
+  return "/v2/" + upstream_repo + "/" + target.substr(prefix.size());
+}
+
+// Sends a request to the upstream of repo: to the core with the client's own token (it
+// authorizes what it serves), to other registries with the edge's credentials for them.
+void sendUpstream(EdgeContext& ctx, Loop& loop, const std::string& repo, ClientRequest req,
+                  const std::string* client_authorization, std::shared_ptr<ResponseHandler> handler) {
+  Upstreamed u = upstreamOf(ctx, repo);
+  req.target = rewriteTarget(req.target, repo, u.repo);
+  ClientPool* pool = poolFor(*u.up, loop);
+  if (pool == nullptr) return handler->onComplete(Status(Code::kUnavailable, "upstream " + u.up->base_url + " unusable"));
+  if (u.up->is_core) {
+    if (client_authorization != nullptr) req.headers.add("Authorization", *client_authorization);
+    pool->send(std::move(req), std::move(handler));
+    return;
+  }
+  if (auto header = u.up->auth->cached(u.repo)) {
+    if (!header->empty()) req.headers.add("Authorization", *header);
+    pool->send(std::move(req), std::move(handler));
+    return;
+  }
+  // A token from the registry's realm: fetched off the loop, then sent from it.
+  RegistryAuth* auth = u.up->auth.get();
+  const UpstreamTarget* up = u.up;
+  auto shared_req = std::make_shared<ClientRequest>(std::move(req));
+  ctx.work->submit([auth, up, upstream_repo = u.repo, &loop, shared_req, handler] {
+    auto header = auth->fetch(upstream_repo);
+    loop.post([up, &loop, shared_req, handler, header] {
+      if (!header.isOk()) return handler->onComplete(header.status());
+      if (!header->empty()) shared_req->headers.add("Authorization", *header);
+      ClientPool* pool = poolFor(*up, loop);
+      if (pool == nullptr) return handler->onComplete(Status(Code::kUnavailable, "upstream unusable"));
+      pool->send(std::move(*shared_req), handler);
+    });
+  });
+}
+
+const std::string* clientAuthorization(const ExchangePtr& ex) { return ex->request().headers.get("authorization"); }
 
 void challenge(EdgeContext& ctx, const ExchangePtr& ex, const std::string& scope, const Status& why, bool insufficient) {
   Response r = error(why);
@@ -75,25 +144,41 @@ void challenge(EdgeContext& ctx, const ExchangePtr& ex, const std::string& scope
   reply(ctx, ex, std::move(r));
 }
 
-// Collects a small upstream response (manifests, tags, referrers) and relays it.
+// The upstream's error status, in the client's terms (its refusals pass through).
+Response upstreamError(int status, const std::string& body, const Status& transport) {
+  if (!transport.isOk()) return error(Status(Code::kUnavailable, "upstream: " + transport.message()));
+  if (status == 401 || status == 403 || status == 404) {
+    if (!body.empty() && body.front() == '{') return Response::json(status, body);
+    return error(status == 404   ? Status(Code::kNotFound, "not known to the upstream")
+                 : status == 401 ? Status(Code::kUnauthorized, "authentication required")
+                                 : Status(Code::kDenied, "requested access to the resource is denied"));
+  }
+  return error(Status(Code::kUnavailable, "upstream answered " + std::to_string(status)));
+}
+
+// Collects a small upstream response (tags, referrers, HEAD and ranges of uncached
+// blobs) and relays it.
 class Relay : public ResponseHandler {
  public:
   Relay(EdgeContext& ctx, ExchangePtr ex) : ctx_(ctx), ex_(std::move(ex)) {}
   void onHeaders(const ClientResponse& r) override { head_ = r; }
   bool onBody(std::string_view data) override {
-    if (body_.size() + data.size() > (8u << 20)) return true;  // bounded; the relay fails below
+    if (body_.size() + data.size() > (8u << 20)) {
+      too_big_ = true;
+      return true;
+    }
     body_.append(data);
     return true;
   }
   void onComplete(Status st) override {
-    if (!st.isOk()) {
+    if (!st.isOk() || too_big_) {
       EdgeMetrics::get().upstream_errors.inc();
-      return reply(ctx_, ex_, error(Status(Code::kUnavailable, "upstream: " + st.message())));
+      return reply(ctx_, ex_, upstreamError(0, "", st.isOk() ? Status(Code::kUnavailable, "response too large") : st));
     }
     Response r;
     r.status = head_.status;
     for (const char* h : {"content-type", "docker-content-digest", "etag", "oci-subject", "oci-filters-applied", "link",
-                          "www-authenticate"}) {
+                          "content-range", "accept-ranges"}) {
       if (const std::string* v = head_.headers.get(h)) r.headers.add(h, *v);
     }
     if (ex_->request().isHead()) {
@@ -110,16 +195,15 @@ class Relay : public ResponseHandler {
   ExchangePtr ex_;
   ClientResponse head_;
   std::string body_;
+  bool too_big_ = false;
 };
 
-ClientRequest upstreamRequest(const ExchangePtr& ex) {
+void relay(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   ClientRequest r;
   r.method = ex->request().method;
   r.target = ex->request().target;
-  // The client's own token: the core authorizes what the edge fetches for it.
-  if (const std::string* a = ex->request().headers.get("authorization")) r.headers.add("Authorization", *a);
-  if (const std::string* a = ex->request().headers.get("accept")) r.headers.add("Accept", *a);
-  return r;
+  if (const std::string* range = ex->request().headers.get("range")) r.headers.add("Range", *range);
+  sendUpstream(ctx, ex->loop(), route.name, std::move(r), clientAuthorization(ex), std::make_shared<Relay>(ctx, ex));
 }
 
 Response manifestResponse(const ExchangePtr& ex, const ManifestCache::Entry& e) {
@@ -135,8 +219,9 @@ Response manifestResponse(const ExchangePtr& ex, const ManifestCache::Entry& e) 
   return r;
 }
 
-// Fetches a manifest (always with GET, so it can be cached), stores what the core
-// serves, and falls back to a stale cached entry when the core cannot answer.
+// Fetches a manifest (always with GET, so it can be cached; conditionally when an
+// expired tag is cached), stores what the upstream serves, and falls back to the stale
+// entry when the upstream cannot answer and the repository allows it.
 class ManifestFetch : public ResponseHandler {
  public:
   ManifestFetch(EdgeContext& ctx, ExchangePtr ex, Route route, std::optional<ManifestCache::Entry> stale)
@@ -148,21 +233,20 @@ class ManifestFetch : public ResponseHandler {
   }
   void onComplete(Status st) override {
     int status = st.isOk() ? head_.status : 0;
+    bool by_digest = route_.reference.find(':') != std::string::npos;
+    if (status == 304 && stale_) {
+      EdgeMetrics::get().revalidated.inc();
+      ctx_.manifests->revalidated(route_.name, route_.reference, stale_->digest);
+      return reply(ctx_, ex_, manifestResponse(ex_, *stale_));
+    }
     if (status == 200) {
       const std::string* digest = head_.headers.get("docker-content-digest");
       const std::string* type = head_.headers.get("content-type");
-      ManifestCache::Entry e{digest ? *digest : digestOf(body_).str(), type ? *type : "", std::move(body_)};
-      bool is_tag = route_.reference.find(':') == std::string::npos;
-      Status stored = ctx_.manifests->store(route_.name, is_tag ? route_.reference : "", e);
-      if (stored.isOk()) {
-        // The blobs this image uses are worth more in the cache.
-        if (auto m = parseManifest(e.body, e.media_type); m.isOk()) {
-          std::vector<std::string> refs;
-          if (m->config) refs.push_back(m->config->digest.str());
-          for (const auto& l : m->layers) refs.push_back(l.digest.str());
-          ctx_.index->referencedBy(refs);
-        }
-      }
+      // By digest, the bytes must hash to what the client asked for, whatever the
+      // upstream's header says.
+      ManifestCache::Entry e{by_digest ? route_.reference : digest ? *digest : digestOf(body_).str(),
+                             type ? *type : "", std::move(body_)};
+      Status stored = ctx_.manifests->store(route_.name, by_digest ? "" : route_.reference, e);
       if (!stored.isOk()) {
         EdgeMetrics::get().upstream_errors.inc();
         return reply(ctx_, ex_, error(Status(Code::kUnavailable, stored.message())));
@@ -171,17 +255,19 @@ class ManifestFetch : public ResponseHandler {
     }
     bool upstream_failed = !st.isOk() || status >= 500 || status == 429;
     if (upstream_failed) EdgeMetrics::get().upstream_errors.inc();
-    if (upstream_failed && stale_) {
-      // stale-if-error: the token was checked here; the core is just out of reach.
+    if (upstream_failed && stale_ && matchesRepositoryPattern(ctx_.stale_if_error, route_.name)) {
+      // stale-if-error: the client's token was checked here; the upstream is just out
+      // of reach.
       EdgeMetrics::get().stale.inc();
       Response r = manifestResponse(ex_, *stale_);
       r.headers.add("Warning", "110 - \"Response is Stale\"");
       r.headers.add("X-Wharf-Stale", "1");
       return reply(ctx_, ex_, std::move(r));
     }
-    if (!st.isOk()) return reply(ctx_, ex_, error(Status(Code::kUnavailable, "upstream: " + st.message())));
-    Response r = Response::json(status, body_);
-    if (const std::string* v = head_.headers.get("www-authenticate")) r.headers.add("WWW-Authenticate", *v);
+    Response r = upstreamError(status, body_, st);
+    if (status == 401 || status == 403 || status == 404) {
+      if (const std::string* v = head_.headers.get("www-authenticate")) r.headers.add("WWW-Authenticate", *v);
+    }
     reply(ctx_, ex_, std::move(r));
   }
 
@@ -197,7 +283,10 @@ class ManifestFetch : public ResponseHandler {
 void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   std::optional<ManifestCache::Entry> cached;
   bool fresh = false;
-  if (route.reference.find(':') != std::string::npos) {
+  bool by_digest = route.reference.find(':') != std::string::npos;
+  if (by_digest) {
+    auto d = Digest::parse(route.reference);
+    if (!d.isOk()) return reply(ctx, ex, error(Status(Code::kManifestUnknown, d.status().message())));
     cached = ctx.manifests->byDigest(route.name, route.reference);
     fresh = cached.has_value();  // content-addressed: never stale
   } else {
@@ -207,152 +296,249 @@ void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) 
     EdgeMetrics::get().manifest_hits.inc();
     return reply(ctx, ex, manifestResponse(ex, *cached));
   }
-  ClientPool* pool = poolFor(ctx, ex->loop());
-  if (pool == nullptr) return reply(ctx, ex, error(Status(Code::kUnavailable, "upstream unreachable")));
-  ClientRequest r = upstreamRequest(ex);
+  ClientRequest r;
   r.method = "GET";
-  pool->send(std::move(r), std::make_shared<ManifestFetch>(ctx, ex, route, cached));
+  r.target = "/v2/" + route.name + "/manifests/" + route.reference;
+  r.headers.add("Accept", kManifestAccept);
+  if (cached) r.headers.add("If-None-Match", "\"" + cached->digest + "\"");
+  sendUpstream(ctx, ex->loop(), route.name, std::move(r), clientAuthorization(ex),
+               std::make_shared<ManifestFetch>(ctx, ex, route, cached));
 }
 
-void relay(EdgeContext& ctx, const ExchangePtr& ex) {
-  ClientPool* pool = poolFor(ctx, ex->loop());
-  if (pool == nullptr) return reply(ctx, ex, error(Status(Code::kUnavailable, "upstream unreachable")));
-  pool->send(upstreamRequest(ex), std::make_shared<Relay>(ctx, ex));
+// Replies to a blob request with a body that tails the fill — once the upstream has
+// answered, so the response has a Content-Length when the upstream gave one.
+void replyFromFill(EdgeContext& ctx, const ExchangePtr& ex, const std::shared_ptr<Fill>& fill) {
+  Fill::Event now = fill->current();
+  if (!fill->hasStarted() && now.state == Fill::State::kFilling) {
+    auto once = std::make_shared<uint64_t>(0);
+    *once = fill->subscribe(ex->loop(), [&ctx, ex, fill, once](const Fill::Event&) {
+      if (*once == 0) return;
+      fill->unsubscribe(*once);
+      *once = 0;
+      replyFromFill(ctx, ex, fill);
+    });
+    return;
+  }
+  if (now.state == Fill::State::kFailed) {
+    return reply(ctx, ex, error(Status(Code::kUnavailable, "upstream: " + now.error.message())));
+  }
+  Response r;
+  r.headers.add("Content-Type", "application/octet-stream");
+  r.headers.add("Docker-Content-Digest", fill->digest().str());
+  r.body = std::shared_ptr<BodySource>(std::make_shared<FillSource>(ex->loop(), fill));
+  reply(ctx, ex, std::move(r));
 }
 
-// Leads a fill: streams the upstream blob into the Fill.
+// One fill from the upstream, across the requests a broken connection resumes it with.
+struct FillJob {
+  EdgeContext& ctx;
+  ExchangePtr ex;  // the leader's own client
+  std::string repo;
+  FillLeader leader;
+  std::shared_ptr<Fill> fill;
+  int resumes = 0;
+};
+
+void sendFillRequest(const std::shared_ptr<FillJob>& job, uint64_t offset);
+
+// Streams the upstream's bytes into the Fill.
 class FillFromUpstream : public ResponseHandler {
  public:
-  FillFromUpstream(EdgeContext& ctx, ExchangePtr ex, std::string repo, FillLeader leader, std::shared_ptr<Fill> fill)
-      : ctx_(ctx), ex_(std::move(ex)), repo_(std::move(repo)), leader_(std::move(leader)), fill_(std::move(fill)) {}
+  FillFromUpstream(std::shared_ptr<FillJob> job, uint64_t offset) : job_(std::move(job)), offset_(offset) {}
   void onHeaders(const ClientResponse& r) override {
     status_ = r.status;
-    if (status_ != 200) return;
-    ctx_.links.add(repo_, fill_->digest().str());  // the core serves it for this repository
-    // The leader's own client streams from the fill, like any follower.
-    Response resp;
-    resp.headers.add("Content-Type", "application/octet-stream");
-    resp.headers.add("Docker-Content-Digest", fill_->digest().str());
-    resp.body = std::shared_ptr<BodySource>(std::make_shared<FillSource>(ex_->loop(), fill_));
-    reply(ctx_, ex_, std::move(resp));
+    const std::string* length = r.headers.get("content-length");
+    if (offset_ == 0) {
+      if (status_ != 200) return;
+      streaming_ = true;
+      job_->fill->started(length != nullptr ? std::strtoull(length->c_str(), nullptr, 10) : 0);
+      job_->ctx.index->link(job_->repo, job_->fill->digest().str());  // the upstream serves it for this repository
+      replyFromFill(job_->ctx, job_->ex, job_->fill);
+      return;
+    }
+    // A resumed request: the rest from offset_, or all of it again (skip what we have).
+    const std::string* range = r.headers.get("content-range");
+    if (status_ == 206 && range != nullptr && range->rfind("bytes " + std::to_string(offset_) + "-", 0) == 0) {
+      streaming_ = true;
+    } else if (status_ == 200) {
+      streaming_ = true;
+      skip_ = offset_;
+    }
   }
   bool onBody(std::string_view data) override {
-    if (status_ == 200) {
-      if (!leader_->append(data).isOk()) status_ = -1;
-    } else if (error_body_.size() < 65536) {
-      error_body_.append(data);
+    if (!streaming_) {
+      if (error_body_.size() < 65536) error_body_.append(data);
+      return true;
     }
+    if (skip_ > 0) {
+      size_t n = std::min<uint64_t>(skip_, data.size());
+      skip_ -= n;
+      data.remove_prefix(n);
+    }
+    if (data.empty() || failed_) return true;
+    EdgeMetrics::get().bytes_upstream.inc(data.size());
+    if (!job_->leader->append(data).isOk()) failed_ = true;
     return true;
   }
   void onComplete(Status st) override {
-    if (status_ == 200 && st.isOk()) {
+    auto& ctx = job_->ctx;
+    if (streaming_ && st.isOk() && !failed_) {
       // Verify, sync and commit off the loop thread; a mismatch fails the fill, and every
       // response on it.
-      auto leader = std::make_shared<FillLeader>(std::move(leader_));
-      EdgeContext& ctx = ctx_;
-      auto fill = fill_;
-      ctx_.work->submit([&ctx, leader, fill] {
-        if ((*leader)->finish().isOk()) {
-          ctx.index->committed(fill->digest().str(), fill->current().available);
-          ctx.index->enforce();
+      auto job = job_;
+      ctx.work->submit([job] {
+        if (job->leader->finish().isOk()) {
+          job->ctx.index->committed(job->fill->digest().str(), job->fill->current().available);
+          job->ctx.index->enforce();
         }
+        job->leader.reset();
       });
       return;
     }
     EdgeMetrics::get().upstream_errors.inc();
-    leader_->fail(st.isOk() ? Status(Code::kUnavailable, "upstream answered " + std::to_string(status_)) : st);
-    if (!ex_->responded()) {
-      Response r = error(Status(Code::kUnavailable, "upstream: " + (st.isOk() ? error_body_ : st.message())));
-      if (status_ == 401 || status_ == 403 || status_ == 404) {
-        r = Response::json(status_, error_body_);
-      }
-      reply(ctx_, ex_, std::move(r));
+    Fill::Event now = job_->fill->current();
+    if (streaming_ && !st.isOk() && !failed_ && now.state == Fill::State::kFilling && job_->resumes < kMaxResumes) {
+      // The connection broke mid-blob: ask for the rest.
+      ++job_->resumes;
+      EdgeMetrics::get().resumes.inc();
+      logWarn("upstream broke mid-blob; resuming", {{"digest", job_->fill->digest().str()},
+                                                    {"offset", now.available},
+                                                    {"error", st.message()}});
+      return sendFillRequest(job_, now.available);
     }
+    Status why = !st.isOk() ? st
+                 : failed_  ? Status(Code::kUnavailable, "the fill failed")
+                            : Status(Code::kUnavailable, "upstream answered " + std::to_string(status_));
+    job_->leader->fail(why);
+    if (!job_->ex->responded()) reply(ctx, job_->ex, upstreamError(status_, error_body_, st));
   }
 
  private:
-  EdgeContext& ctx_;
-  ExchangePtr ex_;
-  std::string repo_;
-  FillLeader leader_;
-  std::shared_ptr<Fill> fill_;
+  std::shared_ptr<FillJob> job_;
+  uint64_t offset_;
+  uint64_t skip_ = 0;
   int status_ = 0;
+  bool streaming_ = false;
+  bool failed_ = false;
   std::string error_body_;
 };
 
+void sendFillRequest(const std::shared_ptr<FillJob>& job, uint64_t offset) {
+  ClientRequest r;
+  r.method = "GET";
+  r.target = "/v2/" + job->repo + "/blobs/" + job->fill->digest().str();
+  if (offset > 0) r.headers.add("Range", "bytes=" + std::to_string(offset) + "-");
+  sendUpstream(job->ctx, job->ex->loop(), job->repo, std::move(r), clientAuthorization(job->ex),
+               std::make_shared<FillFromUpstream>(job, offset));
+}
+
 void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& route);
+
+// A committed blob, from its file (sendfile), whole, ranged or HEAD.
+void serveCachedBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route, const Digest& digest,
+                     const std::string& path) {
+  const Request& req = ex->request();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return relay(ctx, ex, route);  // evicted since
+  if (fd < 0) return reply(ctx, ex, error(Status(Code::kIoError, "cache read failed")));
+  EdgeMetrics::get().hits.inc();
+  ctx.index->accessed(digest.str());
+  auto holder = std::make_shared<Fd>(fd);
+  uint64_t size = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END));
+  Response r;
+  r.headers.add("Content-Type", "application/octet-stream");
+  r.headers.add("Docker-Content-Digest", digest.str());
+  r.headers.add("Accept-Ranges", "bytes");
+  uint64_t start = 0, length = size;
+  if (const std::string* range = req.headers.get("range")) {
+    auto parsed = parseRange(*range, size);
+    if (!parsed.isOk()) {
+      Response e = error(parsed.status());
+      e.headers.add("Content-Range", "bytes */" + std::to_string(size));
+      return reply(ctx, ex, std::move(e));
+    }
+    if (parsed->has_value()) {
+      start = (*parsed)->start;
+      length = (*parsed)->end - start + 1;
+      r.status = 206;
+      r.headers.add("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string((*parsed)->end) + "/" +
+                                         std::to_string(size));
+    }
+  }
+  if (req.isHead()) {
+    r.head_length = length;
+  } else {
+    EdgeMetrics::get().bytes_cache.inc(length);
+    r.body = FileBody{holder, start, length};
+  }
+  reply(ctx, ex, std::move(r));
+}
+
+// HEAD or a range of a blob being filled: answered from the fill once its size is known.
+void serveFromFill(EdgeContext& ctx, const ExchangePtr& ex, const Route& route, const std::shared_ptr<Fill>& fill) {
+  uint64_t size = fill->expectedSize();
+  if (size == 0) return relay(ctx, ex, route);
+  const Request& req = ex->request();
+  Response r;
+  r.headers.add("Content-Type", "application/octet-stream");
+  r.headers.add("Docker-Content-Digest", fill->digest().str());
+  r.headers.add("Accept-Ranges", "bytes");
+  uint64_t start = 0, length = size;
+  if (const std::string* range = req.headers.get("range")) {
+    auto parsed = parseRange(*range, size);
+    if (!parsed.isOk()) {
+      Response e = error(parsed.status());
+      e.headers.add("Content-Range", "bytes */" + std::to_string(size));
+      return reply(ctx, ex, std::move(e));
+    }
+    if (parsed->has_value()) {
+      start = (*parsed)->start;
+      length = (*parsed)->end - start + 1;
+      r.status = 206;
+      r.headers.add("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string((*parsed)->end) + "/" +
+                                         std::to_string(size));
+    }
+  }
+  if (req.isHead()) {
+    r.head_length = length;
+  } else {
+    EdgeMetrics::get().joined.inc();
+    r.body = std::shared_ptr<BodySource>(std::make_shared<FillSource>(ex->loop(), fill, start, length));
+  }
+  reply(ctx, ex, std::move(r));
+}
 
 void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   auto digest = Digest::parse(route.reference);
   if (!digest.isOk()) return reply(ctx, ex, error(digest.status()));
   const Request& req = ex->request();
-  if ((req.isHead() || req.headers.get("range") != nullptr) &&
-      ::access(ctx.fills->blobPath(*digest).c_str(), F_OK) != 0) {
-    // Not cached: HEAD and ranges go to the core as they are (they start no fill).
-    return relay(ctx, ex);
+  bool partial = req.isHead() || req.headers.get("range") != nullptr;
+  // HEAD and ranges never start a fill; a whole GET does when the blob is not here.
+  auto join = partial ? ctx.fills->find(*digest) : ctx.fills->join(*digest, 0);
+  if (!join.isOk()) {
+    if (join.status().code() == Code::kNotFound) return relay(ctx, ex, route);
+    return reply(ctx, ex, error(join.status()));
   }
-  auto join = ctx.fills->join(*digest, 0);
-  if (!join.isOk()) return reply(ctx, ex, error(join.status()));
-  // Cached or being filled through another repository: the core must confirm this one.
-  if (join->role != FillCoordinator::Role::kLeader && !ctx.links.has(route.name, digest->str())) {
+  // Cached or being filled through another repository: the upstream must confirm this one.
+  if (join->role != FillCoordinator::Role::kLeader && !ctx.index->linked(route.name, digest->str())) {
     return confirmThenServe(ctx, ex, route);
   }
-  if (join->role == FillCoordinator::Role::kCached) {
-    EdgeMetrics::get().hits.inc();
-    ctx.index->accessed(digest->str());
-    int fd = ::open(join->path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) return serveBlob(ctx, ex, route);  // evicted since: a miss now
-    if (fd < 0) return reply(ctx, ex, error(Status(Code::kIoError, "cache read failed")));
-    auto holder = std::make_shared<Fd>(fd);
-    uint64_t size = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END));
-    Response r;
-    r.headers.add("Content-Type", "application/octet-stream");
-    r.headers.add("Docker-Content-Digest", digest->str());
-    r.headers.add("Accept-Ranges", "bytes");
-    uint64_t start = 0, length = size;
-    if (const std::string* range = req.headers.get("range")) {
-      auto parsed = parseRange(*range, size);
-      if (!parsed.isOk()) {
-        Response e = error(parsed.status());
-        e.headers.add("Content-Range", "bytes */" + std::to_string(size));
-        return reply(ctx, ex, std::move(e));
-      }
-      if (parsed->has_value()) {
-        start = (*parsed)->start;
-        length = (*parsed)->end - start + 1;
-        r.status = 206;
-        r.headers.add("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string((*parsed)->end) + "/" +
-                                           std::to_string(size));
-      }
+  switch (join->role) {
+    case FillCoordinator::Role::kCached: return serveCachedBlob(ctx, ex, route, *digest, join->path);
+    case FillCoordinator::Role::kFollower:
+      if (partial) return serveFromFill(ctx, ex, route, join->fill);
+      EdgeMetrics::get().joined.inc();
+      return replyFromFill(ctx, ex, join->fill);
+    case FillCoordinator::Role::kLeader: {
+      EdgeMetrics::get().misses.inc();
+      auto job = std::make_shared<FillJob>(FillJob{ctx, ex, route.name, std::move(join->leader), join->fill, 0});
+      return sendFillRequest(job, 0);
     }
-    if (req.isHead()) {
-      r.head_length = length;
-    } else {
-      r.body = FileBody{holder, start, length};
-    }
-    return reply(ctx, ex, std::move(r));
   }
-  if (req.isHead() || req.headers.get("range") != nullptr) {
-    // Evicted between the two looks: let the core answer.
-    return relay(ctx, ex);
-  }
-  if (join->role == FillCoordinator::Role::kFollower) {
-    EdgeMetrics::get().joined.inc();
-    Response r;
-    r.headers.add("Content-Type", "application/octet-stream");
-    r.headers.add("Docker-Content-Digest", digest->str());
-    r.body = std::shared_ptr<BodySource>(std::make_shared<FillSource>(ex->loop(), join->fill));
-    return reply(ctx, ex, std::move(r));
-  }
-  EdgeMetrics::get().misses.inc();
-  ClientPool* pool = poolFor(ctx, ex->loop());
-  if (pool == nullptr) return reply(ctx, ex, error(Status(Code::kUnavailable, "upstream unreachable")));
-  pool->send(upstreamRequest(ex),
-             std::make_shared<FillFromUpstream>(ctx, ex, route.name, std::move(join->leader), join->fill));
 }
 
-// Asks the core (HEAD, with the client's token) whether the repository has the blob;
-// then serves it from the cache or a fill, or relays the core's refusal.
+// Asks the upstream (HEAD) whether the repository has the blob; then serves it from the
+// cache or a fill, or relays the refusal.
 class Confirm : public ResponseHandler {
  public:
   Confirm(EdgeContext& ctx, ExchangePtr ex, Route route) : ctx_(ctx), ex_(std::move(ex)), route_(std::move(route)) {}
@@ -360,7 +546,7 @@ class Confirm : public ResponseHandler {
   bool onBody(std::string_view) override { return true; }
   void onComplete(Status st) override {
     if (st.isOk() && status_ == 200) {
-      ctx_.links.add(route_.name, route_.reference);
+      ctx_.index->link(route_.name, route_.reference);
       return serveBlob(ctx_, ex_, route_);
     }
     if (!st.isOk()) EdgeMetrics::get().upstream_errors.inc();
@@ -380,29 +566,47 @@ class Confirm : public ResponseHandler {
 };
 
 void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
-  ClientPool* pool = poolFor(ctx, ex->loop());
-  if (pool == nullptr) return reply(ctx, ex, error(Status(Code::kUnavailable, "upstream unreachable")));
-  ClientRequest clean;
-  clean.method = "HEAD";
-  clean.target = "/v2/" + route.name + "/blobs/" + route.reference;
-  if (const std::string* a = ex->request().headers.get("authorization")) clean.headers.add("Authorization", *a);
-  pool->send(std::move(clean), std::make_shared<Confirm>(ctx, ex, route));
+  ClientRequest r;
+  r.method = "HEAD";
+  r.target = "/v2/" + route.name + "/blobs/" + route.reference;
+  sendUpstream(ctx, ex->loop(), route.name, std::move(r), clientAuthorization(ex),
+               std::make_shared<Confirm>(ctx, ex, route));
 }
 
 }  // namespace
 
+bool matchesRepositoryPattern(const std::vector<std::string>& patterns, const std::string& repo) {
+  for (const auto& p : patterns) {
+    if (p == "*" || p == repo) return true;
+    if (p.size() >= 2 && p.compare(p.size() - 2, 2, "/*") == 0 && repo.size() > p.size() - 1 &&
+        repo.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void handleEdgeRequest(EdgeContext& ctx, const ExchangePtr& ex) {
   const Request& req = ex->request();
   if (req.path == "/metrics") return reply(ctx, ex, Response::text(200, MetricsRegistry::global().render()));
-  if (req.path == "/healthz") return reply(ctx, ex, Response::json(200, R"({"status":"ok"})"));
+  if (req.path == "/healthz") {
+    if (ctx.revoked.load()) {
+      return reply(ctx, ex, Response::json(503, R"({"status":"revoked","error":"the core removed this edge"})"));
+    }
+    return reply(ctx, ex, Response::json(200, R"({"status":"ok"})"));
+  }
+  if (ctx.revoked.load()) {
+    return reply(ctx, ex, error(Status(Code::kUnavailable, "this edge was removed from its core; join it again")));
+  }
   auto route = parseRoute(req.path);
   if (!route.isOk()) {
     return reply(ctx, ex, route.status().code() == Code::kNotFound
                               ? Response::json(404, R"({"errors":[{"code":"NOT_FOUND","message":"no such endpoint"}]})")
                               : error(route.status()));
   }
+  const std::string& core = ctx.upstreams->core().base_url;
   if (req.method != "GET" && req.method != "HEAD") {
-    return reply(ctx, ex, error(Status(Code::kMethodNotAllowed, "this is a read-only edge: push to " + ctx.upstream)));
+    return reply(ctx, ex, error(Status(Code::kMethodNotAllowed, "this is a read-only edge: push to " + core)));
   }
   std::string scope = route->kind == RouteKind::kBase      ? ""
                       : route->kind == RouteKind::kCatalog ? "registry:catalog:*"
@@ -431,8 +635,11 @@ void handleEdgeRequest(EdgeContext& ctx, const ExchangePtr& ex) {
     case RouteKind::kManifest: return serveManifest(ctx, ex, *route);
     case RouteKind::kUploadStart:
     case RouteKind::kUpload:
-      return reply(ctx, ex, error(Status(Code::kMethodNotAllowed, "this is a read-only edge: push to " + ctx.upstream)));
-    default: return relay(ctx, ex);
+      return reply(ctx, ex, error(Status(Code::kMethodNotAllowed, "this is a read-only edge: push to " + core)));
+    case RouteKind::kCatalog:
+      // The catalog is the core's (mapped registries are not listed).
+      return relay(ctx, ex, *route);
+    default: return relay(ctx, ex, *route);
   }
 }
 

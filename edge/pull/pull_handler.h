@@ -1,19 +1,20 @@
 // The edge's request handling: the pull side of the distribution API, served from the
-// cache, with misses filled from the core once per blob (FillCoordinator) and streamed to
-// every client waiting for it. Tokens are the core's, verified here offline.
+// cache, with misses filled from the upstream once per blob (FillCoordinator) and
+// streamed to every client waiting for it. Tokens are the core's, verified here offline.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
-#include "edge/cache/blob_index.h"
+#include "edge/cache/cache_index.h"
 #include "edge/cache/fill_coordinator.h"
-#include "edge/cache/links.h"
 #include "edge/cache/manifest_cache.h"
+#include "edge/pull/upstreams.h"
 #include "shared/auth/token.h"
 #include "shared/event/work_queue.h"
-#include "shared/http/client.h"
 #include "shared/http/server.h"
 
 namespace wharf {
@@ -21,15 +22,17 @@ namespace wharf {
 struct EdgeContext {
   FillCoordinator* fills = nullptr;
   ManifestCache* manifests = nullptr;
-  BlobIndex* index = nullptr;
-  WorkQueue* work = nullptr;  // blocking work: verifying and syncing fills
-  Links links;
-  std::string upstream;          // the core's base URL (for messages)
-  Upstream upstream_address;     // resolved at start-up
-  ClientOptions upstream_options;
-  std::string realm;             // the core's token realm (clients get tokens there)
+  CacheIndex* index = nullptr;
+  WorkQueue* work = nullptr;  // blocking work: verifying and syncing fills, upstream tokens
+  UpstreamSet* upstreams = nullptr;
+  std::string realm;  // the core's token realm (clients get tokens there)
   std::string service;
   bool access_log = true;
+  // Repositories whose cached manifests may be served when the upstream cannot answer:
+  // patterns, "*" for all, "team/*" for a namespace, or exact names.
+  std::vector<std::string> stale_if_error{"*"};
+  // The core removed this edge: it serves nothing until joined again.
+  std::atomic<bool> revoked{false};
 
   // The verifier of the core's tokens; replaced when the core's keys are refreshed.
   std::shared_ptr<const TokenVerifier> verifier() const {
@@ -49,5 +52,8 @@ struct EdgeContext {
 };
 
 void handleEdgeRequest(EdgeContext& ctx, const std::shared_ptr<Exchange>& ex);
+
+// Whether a repository matches one of the patterns ("*", "team/*", "team/app").
+bool matchesRepositoryPattern(const std::vector<std::string>& patterns, const std::string& repo);
 
 }  // namespace wharf

@@ -1,0 +1,391 @@
+#include "edge/cache/cache_index.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include "shared/base/log.h"
+#include "shared/metrics/metrics.h"
+
+namespace wharf {
+namespace {
+
+// The index layout; a different value on disk means the index is rebuilt from the files.
+constexpr std::string_view kSchema = "edge-cache-index-1";
+
+struct IndexMetrics {
+  Counter& evictions = MetricsRegistry::global().counter("wharf_edge_evictions_total", "Blobs evicted.");
+  Counter& evicted_bytes = MetricsRegistry::global().counter("wharf_edge_evicted_bytes_total", "Bytes evicted.");
+  Gauge& bytes = MetricsRegistry::global().gauge("wharf_edge_cache_bytes", "Bytes of committed blobs in the cache.");
+  Gauge& blobs = MetricsRegistry::global().gauge("wharf_edge_cache_blobs", "Committed blobs in the cache.");
+  static IndexMetrics& get() {
+    static IndexMetrics m;
+    return m;
+  }
+};
+
+std::string blobValue(const CachedBlob& b) {
+  return std::to_string(b.size) + " " + std::to_string(b.last_access_ms) + " " + std::to_string(b.hits);
+}
+
+bool parseBlobValue(std::string_view v, CachedBlob* b) {
+  unsigned long long size, hits;
+  long long last;
+  std::string s(v);
+  if (std::sscanf(s.c_str(), "%llu %lld %llu", &size, &last, &hits) != 3) return false;
+  b->size = size;
+  b->last_access_ms = last;
+  b->hits = hits;
+  return true;
+}
+
+std::vector<std::string> splitLines(std::string_view v) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < v.size()) {
+    size_t end = v.find('\n', start);
+    if (end == std::string_view::npos) end = v.size();
+    if (end > start) out.emplace_back(v.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CacheIndex>> CacheIndex::open(const std::string& path, FillCoordinator& fills, Clock& clock,
+                                                     CacheBudget budget) {
+  LmdbEnv::Options options;
+  options.map_size = 16ull << 30;
+  options.max_dbs = 8;
+  auto env = LmdbEnv::open(path, options);
+  if (!env.isOk()) return env.status();
+  std::unique_ptr<CacheIndex> index(new CacheIndex(std::move(env).value(), fills, clock, budget));
+  for (auto [name, dbi] : {std::pair{"blobs", &index->blobs_db_}, std::pair{"images", &index->images_db_},
+                           std::pair{"tags", &index->tags_db_}, std::pair{"links", &index->links_db_},
+                           std::pair{"meta", &index->meta_db_}}) {
+    auto d = index->env_->openDb(name);
+    if (!d.isOk()) return d.status();
+    *dbi = *d;
+  }
+  WHARF_RETURN_IF_ERROR(index->load());
+  index->reconcile();
+  WHARF_RETURN_IF_ERROR(index->flush());
+  return index;
+}
+
+Status CacheIndex::load() {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  std::string_view schema;
+  if (!txn->get(meta_db_, "schema", &schema).isOk() || schema != kSchema) {
+    // New, or from another layout: start empty (the files are adopted by reconcile()).
+    auto w = env_->write();
+    if (!w.isOk()) return w.status();
+    for (Dbi db : {blobs_db_, images_db_, tags_db_, links_db_}) {
+      std::vector<std::string> keys;
+      {
+        Cursor c = w->cursor(db);
+        for (bool ok = c.first(); ok; ok = c.next()) keys.emplace_back(c.key());
+      }
+      for (const auto& k : keys) WHARF_RETURN_IF_ERROR(w->del(db, k));
+    }
+    WHARF_RETURN_IF_ERROR(w->put(meta_db_, "schema", kSchema));
+    return w->commit();
+  }
+  std::lock_guard lock(mu_);
+  {
+    Cursor c = txn->cursor(blobs_db_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      CachedBlob b;
+      b.digest = std::string(c.key());
+      if (parseBlobValue(c.value(), &b)) blobs_[b.digest] = b;
+    }
+  }
+  {
+    Cursor c = txn->cursor(images_db_);
+    for (bool ok = c.first(); ok; ok = c.next()) images_[std::string(c.key())] = splitLines(c.value());
+  }
+  {
+    Cursor c = txn->cursor(tags_db_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      std::string v(c.value());
+      auto space = v.find(' ');
+      if (space == std::string::npos) continue;
+      tags_[std::string(c.key())] = Tag{v.substr(0, space), std::atoll(v.c_str() + space + 1)};
+    }
+  }
+  {
+    Cursor c = txn->cursor(links_db_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      std::string_view k = c.key();
+      auto nul = k.find('\0');
+      if (nul == std::string_view::npos) continue;
+      links_[std::string(k.substr(0, nul))].emplace_back(k.substr(nul + 1));
+    }
+  }
+  return Status::ok();
+}
+
+void CacheIndex::reconcile() {
+  std::lock_guard lock(mu_);
+  std::set<std::string> on_disk;
+  size_t adopted = 0, dropped = 0;
+  for (const char* algo : {"sha256", "sha512"}) {
+    std::string dir = fills_.blobsDir() + "/" + algo;
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) continue;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      std::string digest = std::string(algo) + ":" + name;
+      if (!Digest::parse(digest).isOk()) {
+        ::unlink((dir + "/" + name).c_str());  // not ours
+        continue;
+      }
+      struct stat st;
+      if (::stat((dir + "/" + name).c_str(), &st) != 0) continue;
+      on_disk.insert(digest);
+      auto& b = blobs_[digest];
+      if (b.digest.empty()) {
+        b.digest = digest;
+        b.last_access_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000;
+        dirty_blobs_.insert(digest);
+        ++adopted;
+      }
+      if (b.size != static_cast<uint64_t>(st.st_size)) {
+        b.size = static_cast<uint64_t>(st.st_size);
+        dirty_blobs_.insert(digest);
+      }
+    }
+    ::closedir(d);
+  }
+  for (auto it = blobs_.begin(); it != blobs_.end();) {
+    if (on_disk.count(it->first)) {
+      ++it;
+      continue;
+    }
+    dirty_blobs_.insert(it->first);
+    it = blobs_.erase(it);
+    ++dropped;
+  }
+  used_ = 0;
+  for (const auto& [d, b] : blobs_) used_ += b.size;
+  if (adopted || dropped) logInfo("cache index reconciled", {{"adopted", adopted}, {"dropped", dropped}});
+  publishGauges();
+}
+
+void CacheIndex::publishGauges() {
+  IndexMetrics::get().bytes.set(static_cast<int64_t>(used_));
+  IndexMetrics::get().blobs.set(static_cast<int64_t>(blobs_.size()));
+}
+
+void CacheIndex::committed(const std::string& digest, uint64_t size) {
+  std::lock_guard lock(mu_);
+  auto& b = blobs_[digest];
+  if (b.digest.empty()) {
+    b.digest = digest;
+    b.size = size;
+    used_ += size;
+  }
+  b.last_access_ms = clock_.nowMillis();
+  dirty_blobs_.insert(digest);
+  publishGauges();
+}
+
+void CacheIndex::accessed(const std::string& digest) {
+  std::lock_guard lock(mu_);
+  auto it = blobs_.find(digest);
+  if (it == blobs_.end()) return;
+  it->second.last_access_ms = clock_.nowMillis();
+  ++it->second.hits;
+  dirty_blobs_.insert(digest);
+}
+
+std::vector<std::string> CacheIndex::blobDigests() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  out.reserve(blobs_.size());
+  for (const auto& [d, b] : blobs_) out.push_back(d);
+  return out;
+}
+
+void CacheIndex::dropLocked(const std::string& digest) {
+  auto it = blobs_.find(digest);
+  if (it == blobs_.end()) return;
+  used_ -= std::min(used_, it->second.size);
+  blobs_.erase(it);
+  dirty_blobs_.insert(digest);
+  // Its links go with it: a refetch is confirmed by the upstream again.
+  auto l = links_.find(digest);
+  if (l != links_.end()) {
+    for (const auto& repo : l->second) dirty_links_.insert(digest + '\0' + repo);
+    links_.erase(l);
+  }
+}
+
+bool CacheIndex::drop(const std::string& digest) {
+  auto d = Digest::parse(digest);
+  if (!d.isOk()) return false;
+  ::unlink(fills_.blobPath(*d).c_str());  // open descriptors keep reading what they had
+  std::lock_guard lock(mu_);
+  bool had = blobs_.count(digest) > 0;
+  dropLocked(digest);
+  publishGauges();
+  return had;
+}
+
+uint64_t CacheIndex::used() {
+  std::lock_guard lock(mu_);
+  return used_;
+}
+
+void CacheIndex::setBudget(CacheBudget budget) {
+  std::lock_guard lock(mu_);
+  budget_ = budget;
+}
+
+size_t CacheIndex::blobCount() {
+  std::lock_guard lock(mu_);
+  return blobs_.size();
+}
+
+std::optional<CachedBlob> CacheIndex::blob(const std::string& digest) {
+  std::lock_guard lock(mu_);
+  auto it = blobs_.find(digest);
+  if (it == blobs_.end()) return std::nullopt;
+  return it->second;
+}
+
+uint64_t CacheIndex::enforce() {
+  std::vector<CachedBlob> snapshot;
+  uint64_t used;
+  CacheBudget budget;
+  {
+    std::lock_guard lock(mu_);
+    used = used_;
+    budget = budget_;
+    if (static_cast<double>(used) <= budget.high_watermark * static_cast<double>(budget.bytes)) return 0;
+    // How many cached images use each blob: distinct manifests, so re-fetching an image
+    // does not make its blobs look more shared than they are.
+    std::unordered_map<std::string, uint32_t> images;
+    for (const auto& [m, refs] : images_) {
+      for (const auto& r : refs) ++images[r];
+    }
+    snapshot.reserve(blobs_.size());
+    for (const auto& [d, b] : blobs_) {
+      snapshot.push_back(b);
+      auto it = images.find(d);
+      snapshot.back().images = it == images.end() ? 0 : it->second;
+    }
+  }
+  auto victims = EvictionPolicy::choose(snapshot, used, budget, clock_.nowMillis());
+  uint64_t freed = 0;
+  for (const auto& d : victims) {
+    auto digest = Digest::parse(d);
+    if (!digest.isOk()) continue;
+    if (::unlink(fills_.blobPath(*digest).c_str()) != 0 && errno != ENOENT) continue;  // readers keep their descriptor
+    std::lock_guard lock(mu_);
+    auto it = blobs_.find(d);
+    if (it == blobs_.end()) continue;
+    freed += it->second.size;
+    dropLocked(d);
+    IndexMetrics::get().evictions.inc();
+  }
+  IndexMetrics::get().evicted_bytes.inc(freed);
+  if (freed > 0) logInfo("evicted cached blobs", {{"blobs", victims.size()}, {"bytes", freed}});
+  std::lock_guard lock(mu_);
+  publishGauges();
+  return freed;
+}
+
+void CacheIndex::imageCached(const std::string& manifest_digest, const std::vector<std::string>& refs) {
+  std::lock_guard lock(mu_);
+  auto& stored = images_[manifest_digest];
+  if (stored == refs) return;
+  stored = refs;
+  dirty_images_.insert(manifest_digest);
+}
+
+void CacheIndex::setTag(const std::string& repo, const std::string& tag, const std::string& digest) {
+  std::lock_guard lock(mu_);
+  std::string key = repo + '\0' + tag;
+  tags_[key] = Tag{digest, clock_.nowMillis()};
+  dirty_tags_.insert(std::move(key));
+}
+
+std::optional<CacheIndex::Tag> CacheIndex::tag(const std::string& repo, const std::string& tag) {
+  std::lock_guard lock(mu_);
+  auto it = tags_.find(repo + '\0' + tag);
+  if (it == tags_.end()) return std::nullopt;
+  return it->second;
+}
+
+void CacheIndex::link(const std::string& repo, const std::string& digest) {
+  std::lock_guard lock(mu_);
+  auto& repos = links_[digest];
+  if (std::find(repos.begin(), repos.end(), repo) != repos.end()) return;
+  repos.push_back(repo);
+  dirty_links_.insert(digest + '\0' + repo);
+}
+
+bool CacheIndex::linked(const std::string& repo, const std::string& digest) {
+  std::lock_guard lock(mu_);
+  auto it = links_.find(digest);
+  return it != links_.end() && std::find(it->second.begin(), it->second.end(), repo) != it->second.end();
+}
+
+Status CacheIndex::flush() {
+  std::lock_guard flushing(flush_mu_);
+  // Take the changes and their current values under the lock; write them without it.
+  std::vector<std::pair<std::string, std::optional<std::string>>> blobs, images, tags, links;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& d : dirty_blobs_) {
+      auto it = blobs_.find(d);
+      blobs.emplace_back(d, it == blobs_.end() ? std::nullopt : std::optional(blobValue(it->second)));
+    }
+    for (const auto& d : dirty_images_) {
+      auto it = images_.find(d);
+      std::string v;
+      if (it != images_.end()) {
+        for (const auto& r : it->second) v += r + "\n";
+      }
+      images.emplace_back(d, it == images_.end() ? std::nullopt : std::optional(v));
+    }
+    for (const auto& k : dirty_tags_) {
+      auto it = tags_.find(k);
+      tags.emplace_back(k, it == tags_.end() ? std::nullopt
+                                             : std::optional(it->second.digest + " " +
+                                                             std::to_string(it->second.fetched_ms)));
+    }
+    for (const auto& k : dirty_links_) {
+      auto nul = k.find('\0');
+      auto it = links_.find(k.substr(0, nul));
+      bool present = it != links_.end() &&
+                     std::find(it->second.begin(), it->second.end(), k.substr(nul + 1)) != it->second.end();
+      links.emplace_back(k, present ? std::optional(std::string()) : std::nullopt);
+    }
+    dirty_blobs_.clear();
+    dirty_images_.clear();
+    dirty_tags_.clear();
+    dirty_links_.clear();
+  }
+  if (blobs.empty() && images.empty() && tags.empty() && links.empty()) return Status::ok();
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  for (auto [db, changes] : {std::pair{blobs_db_, &blobs}, std::pair{images_db_, &images}, std::pair{tags_db_, &tags},
+                             std::pair{links_db_, &links}}) {
+    for (const auto& [k, v] : *changes) {
+      Status st = v ? txn->put(db, k, *v) : txn->del(db, k);
+      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+    }
+  }
+  return txn->commit();
+}
+
+}  // namespace wharf

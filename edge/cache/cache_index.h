@@ -1,0 +1,101 @@
+// CacheIndex: what the edge's cache holds and what it knows about it, persisted in LMDB
+// (<cache>/index.lmdb) and kept in memory for the request path.
+//
+//   blobs   digest            -> size, last access, hits
+//   images  manifest digest   -> the blobs and child manifests it references
+//   tags    repo \0 tag       -> digest, when the upstream last said so
+//   links   digest \0 repo    -> (the upstream confirmed repo has digest)
+//
+// Blob bytes are files (FillCoordinator's blobs/); the index never claims more than the
+// files hold: at open, entries without a file are dropped and files without an entry are
+// adopted. Changes are written behind, in one transaction per flush() (the edge flushes
+// every few seconds and at shutdown), never on a loop thread: a kill -9 loses at most
+// the last seconds of access statistics, tags and links, which only costs a question to
+// the upstream, never a wrong answer.
+//
+// Links matter for security: content is cached by digest, but the upstream answers per
+// repository, so a blob fetched through repository A is served through B only once the
+// upstream has said B has it too.
+//
+// The budget (high and low watermarks) is enforced here with EvictionPolicy choosing.
+// Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "edge/cache/eviction.h"
+#include "edge/cache/fill_coordinator.h"
+#include "shared/base/clock.h"
+#include "shared/store/lmdb.h"
+
+namespace wharf {
+
+class CacheIndex {
+ public:
+  struct Tag {
+    std::string digest;
+    int64_t fetched_ms = 0;
+  };
+
+  static Result<std::unique_ptr<CacheIndex>> open(const std::string& path, FillCoordinator& fills, Clock& clock,
+                                                  CacheBudget budget);
+
+  // --- blobs ---
+  void committed(const std::string& digest, uint64_t size);
+  void accessed(const std::string& digest);
+  std::vector<std::string> blobDigests();
+  // Removes a blob's file and entry (a corrupt one the scrub found); true if it was there.
+  bool drop(const std::string& digest);
+  uint64_t used();
+  size_t blobCount();
+  void setBudget(CacheBudget budget);
+  // Evicts down to the low watermark when over the high one; returns the bytes freed.
+  uint64_t enforce();
+
+  // --- images, tags, links ---
+  // A cached manifest and the digests it references (config, layers, child manifests).
+  void imageCached(const std::string& manifest_digest, const std::vector<std::string>& refs);
+  void setTag(const std::string& repo, const std::string& tag, const std::string& digest);
+  std::optional<Tag> tag(const std::string& repo, const std::string& tag);
+  void link(const std::string& repo, const std::string& digest);
+  bool linked(const std::string& repo, const std::string& digest);
+
+  // Writes what changed since the last flush, in one transaction.
+  Status flush();
+
+  // For tests and metrics.
+  std::optional<CachedBlob> blob(const std::string& digest);
+
+ private:
+  CacheIndex(std::unique_ptr<LmdbEnv> env, FillCoordinator& fills, Clock& clock, CacheBudget budget)
+      : env_(std::move(env)), fills_(fills), clock_(clock), budget_(budget) {}
+  Status load();
+  void reconcile();  // with the files, at open
+  void dropLocked(const std::string& digest);
+  void publishGauges();
+
+  std::unique_ptr<LmdbEnv> env_;
+  Dbi blobs_db_ = 0, images_db_ = 0, tags_db_ = 0, links_db_ = 0, meta_db_ = 0;
+  FillCoordinator& fills_;
+  Clock& clock_;
+  CacheBudget budget_;
+
+  std::mutex flush_mu_;  // one flush at a time
+  std::mutex mu_;
+  std::map<std::string, CachedBlob> blobs_;                               // GUARDED_BY(mu_)
+  uint64_t used_ = 0;                                                     // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::vector<std::string>> images_;      // GUARDED_BY(mu_)
+  std::unordered_map<std::string, Tag> tags_;                             // GUARDED_BY(mu_): repo\0tag
+  std::unordered_map<std::string, std::vector<std::string>> links_;       // GUARDED_BY(mu_): digest -> repos
+  std::set<std::string> dirty_blobs_, dirty_images_, dirty_tags_;         // GUARDED_BY(mu_)
+  std::set<std::string> dirty_links_;                                     // GUARDED_BY(mu_): digest\0repo
+};
+
+}  // namespace wharf

@@ -4,11 +4,17 @@
 #include <nlohmann/json.hpp>
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -27,30 +33,73 @@ using nlohmann::json;
 
 namespace {
 
+constexpr const char* kAdminPassword = "edge-admin-password";
+
+// A join token for a new edge, from the core's API as an administrator would.
+std::string joinToken(int core_port, const std::string& name) {
+  HttpClient c("127.0.0.1", core_port);
+  auto r = c.request("POST", "/api/v1/edges",
+                     {{"Authorization", basicAuthorization("admin", kAdminPassword)}, {"Content-Type", "application/json"}},
+                     json{{"name", name}, {"site", "test site"}}.dump());
+  REQUIRE(r.isOk());
+  INFO(r->body);
+  REQUIRE(r->status == 201);
+  return json::parse(r->body)["join_token"];
+}
+
+// A wharf-edge joined to a core (through core_url when given: a proxy in front of it).
 class EdgeServer {
  public:
-  explicit EdgeServer(const std::string& upstream, std::vector<std::string> extra = {}) {
+  explicit EdgeServer(const CoreServer& core, std::vector<std::string> extra = {}, std::string core_url = "") {
+    static std::atomic<int> counter{0};
+    name_ = "edge-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+    std::vector<std::string> args = {"--core", core_url.empty() ? core.url() : core_url, "--join-token",
+                                     joinToken(core.port(), name_)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    start(args);
+  }
+  // Starts (again) on the same data directory; true once it listens.
+  bool start(const std::vector<std::string>& extra) {
     std::string port_file = temp_ / "port";
-    std::vector<std::string> argv = {edgeBinary(), "--upstream", upstream, "--data-dir", temp_ / "data", "--listen",
-                                     "127.0.0.1:0", "--port-file", port_file, "--threads", "2"};
+    ::unlink(port_file.c_str());
+    std::vector<std::string> argv = {edgeBinary(), "--data-dir", dataDir(), "--listen", "127.0.0.1:0",
+                                     "--port-file", port_file, "--threads", "2"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    process_ = std::make_unique<Process>(argv, temp_ / "edge.log");
+    process_.reset();
+    process_ = std::make_unique<Process>(argv, logPath());
     bool up = waitFor([&] {
       std::string text;
+      if (!process_->running()) return true;
       if (!readFile(port_file, &text).isOk() || text.empty() || text.back() != '\n') return false;
       port_ = std::stoi(text);
       return port_ > 0;
     });
-    REQUIRE(up);
+    return up && process_->running();
   }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
+  const std::string& name() const { return name_; }
+  std::string dataDir() const { return temp_ / "data"; }
+  std::string logPath() const { return temp_ / "edge.log"; }
+  std::string log() const {
+    std::string text;
+    (void)readFile(logPath(), &text);
+    return text;
+  }
+  Process& process() { return *process_; }
 
  private:
   TempDir temp_;
+  std::string name_;
   int port_ = 0;
   std::unique_ptr<Process> process_;
 };
+
+// A metric's value in a /metrics page (0 when absent).
+uint64_t metric(const std::string& page, const std::string& name) {
+  auto at = page.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stoull(page.substr(at + name.size() + 2));
+}
 
 std::string token(int core_port, const std::string& user, const std::string& pw, const std::string& scope) {
   HttpClient c("127.0.0.1", core_port);
@@ -63,10 +112,11 @@ std::string token(int core_port, const std::string& user, const std::string& pw,
 }
 
 // A one-request-per-connection proxy in front of the core that damages blob bodies:
-// kFlip changes one byte, kCut closes halfway. Other requests pass untouched.
+// kFlip changes one byte, kCut closes every blob response early, kCutOnce only the
+// first, kSlow trickles blob bodies (fills stay in flight). Other requests pass.
 class DamagingProxy {
  public:
-  enum Mode { kFlip, kCut };
+  enum Mode { kPass, kFlip, kCut, kCutOnce, kSlow };
   DamagingProxy(int upstream_port, Mode mode) : upstream_(upstream_port), mode_(mode) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -84,15 +134,28 @@ class DamagingProxy {
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
     thread_.join();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return active_ == 0; });
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int blobGets() const { return blob_gets_; }
+  int rangeGets() const { return range_gets_; }
 
  private:
   void serve() {
     while (!stop_) {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      std::thread([this, c] { handle(c); }).detach();
+      {
+        std::lock_guard lock(mu_);
+        ++active_;
+      }
+      std::thread([this, c] {
+        handle(c);
+        std::lock_guard lock(mu_);
+        --active_;
+        cv_.notify_all();
+      }).detach();
     }
   }
   void handle(int c) {
@@ -103,7 +166,26 @@ class DamagingProxy {
       if (r <= 0) return (void)::close(c);
       req.append(buf, static_cast<size_t>(r));
     }
+    // The whole request body too (registration is a POST).
+    size_t head_end = req.find("\r\n\r\n") + 4;
+    std::string lower = req.substr(0, head_end);
+    for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    size_t body_len = 0;
+    if (auto cl = lower.find("content-length:"); cl != std::string::npos) body_len = std::stoul(lower.substr(cl + 15));
+    while (req.size() < head_end + body_len) {
+      ssize_t r = ::recv(c, buf, sizeof buf, 0);
+      if (r <= 0) return (void)::close(c);
+      req.append(buf, static_cast<size_t>(r));
+    }
     bool blob = req.find("/blobs/sha256:") != std::string::npos && req.rfind("GET ", 0) == 0;
+    const Mode mode_ = this->mode_.load();  // this connection's mode
+    bool cut = false;
+    if (blob) {
+      int n = ++blob_gets_;
+      if (lower.find("\r\nrange:") != std::string::npos) ++range_gets_;
+      cut = mode_ == kCut || (mode_ == kCutOnce && n == 1);
+    }
+    size_t cut_after = mode_ == kCut ? (256u << 10) : (1u << 20);
     auto eol = req.find("\r\n");
     req.insert(eol + 2, "Connection: close\r\n");
     int u = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -117,34 +199,42 @@ class DamagingProxy {
     size_t body_start = std::string::npos;
     size_t forwarded = 0;
     for (;;) {
-      ssize_t r = ::recv(u, buf, sizeof buf, 0);
+      ssize_t r = ::recv(u, buf, mode_ == kSlow && blob ? 16384 : sizeof buf, 0);
       if (r <= 0) break;
       resp.append(buf, static_cast<size_t>(r));
       if (body_start == std::string::npos) {
         auto h = resp.find("\r\n\r\n");
         if (h != std::string::npos) body_start = h + 4;
       }
-      if (blob && body_start != std::string::npos && resp.size() > body_start + 1000) {
-        if (mode_ == kFlip) resp[body_start + 1000] ^= 0x55;
-        if (mode_ == kCut && resp.size() > body_start + (1u << 20)) {
-          (void)::send(c, resp.data() + forwarded, resp.size() - forwarded, MSG_NOSIGNAL);
-          break;  // the upstream dies mid-blob
-        }
+      if (blob && mode_ == kFlip && body_start != std::string::npos && resp.size() > body_start + 1000 &&
+          forwarded <= body_start + 1000) {
+        resp[body_start + 1000] ^= 0x55;
       }
-      if (mode_ == kFlip || !blob) {
-        (void)::send(c, resp.data() + forwarded, resp.size() - forwarded, MSG_NOSIGNAL);
-        forwarded = resp.size();
+      if (cut && body_start != std::string::npos && resp.size() > body_start + cut_after) {
+        (void)::send(c, resp.data() + forwarded, body_start + cut_after - forwarded, MSG_NOSIGNAL);
+        break;  // the upstream dies mid-blob
       }
+      if (mode_ == kFlip && blob && (body_start == std::string::npos || resp.size() <= body_start + 1000)) continue;
+      (void)::send(c, resp.data() + forwarded, resp.size() - forwarded, MSG_NOSIGNAL);
+      forwarded = resp.size();
+      if (mode_ == kSlow && blob && !stop_) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a slow WAN
     }
     ::close(u);
     ::close(c);
   }
   int upstream_;
-  Mode mode_;
+  std::atomic<Mode> mode_;
   int fd_;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<int> blob_gets_{0}, range_gets_{0};
+ public:
+  void setMode(Mode m) { mode_ = m; }
+ private:
   std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
 };
 
 }  // namespace
@@ -154,7 +244,7 @@ TEST_CASE("edge: corrupt or cut upstream bytes abort every response and commit n
   CoreServer core({}, {"--auth", "token"});
   for (auto mode : {DamagingProxy::kFlip, DamagingProxy::kCut}) {
     DamagingProxy proxy(core.port(), mode);
-    EdgeServer edge(proxy.url());
+    EdgeServer edge(core, {}, proxy.url());
     std::string big = randomData(4 << 20, mode == DamagingProxy::kFlip ? 21 : 22);
     std::string d = digestOf(big).str();
     std::string push = token(core.port(), "admin", "edge-admin-password", "repository:admin/dmg:pull,push");
@@ -191,7 +281,7 @@ TEST_CASE("edge: corrupt or cut upstream bytes abort every response and commit n
 TEST_CASE("edge: pull through with skopeo, one upstream GET for 16 parallel clients, no leaks", "[edge]") {
   ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
   CoreServer core({}, {"--auth", "token"});
-  EdgeServer edge(core.url());
+  EdgeServer edge(core);
   HttpClient admin_api("127.0.0.1", core.port());
   auto created = admin_api.request("POST", "/api/v1/users",
                                    {{"Authorization", basicAuthorization("admin", "edge-admin-password")},
@@ -279,7 +369,7 @@ TEST_CASE("edge: pull through with skopeo, one upstream GET for 16 parallel clie
 TEST_CASE("edge: manifests are cached, and served stale while the core is down", "[edge]") {
   ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
   auto core = std::make_unique<CoreServer>(std::string(), std::vector<std::string>{"--auth", "token"});
-  EdgeServer edge(core->url(), {"--tag-ttl", "1s"});
+  EdgeServer edge(*core, {"--tag-ttl", "1s"});
   TempDir work;
   auto layout = writeOciLayout(work / "src", "v1", {ImageSpec{"amd64", {{{"f", "stale"}}}}});
   std::string creds = "admin:edge-admin-password";
@@ -296,22 +386,39 @@ TEST_CASE("edge: manifests are cached, and served stale while the core is down",
   int before = countLogLines(core->log(), {"\"GET\"", "/v2/admin/app/manifests/v1"});
   CHECK(e.request("GET", "/v2/admin/app/manifests/v1", auth)->status == 200);
   CHECK(countLogLines(core->log(), {"\"GET\"", "/v2/admin/app/manifests/v1"}) == before);
+  // Past it, the core is asked again, conditionally: unchanged is a 304.
+  bool revalidated = waitFor([&] {
+    auto got = e.request("GET", "/v2/admin/app/manifests/v1", auth);
+    return got.isOk() && got->status == 200 &&
+           metric(e.request("GET", "/metrics")->body, "wharf_edge_manifest_revalidated_total") >= 1;
+  });
+  CHECK(revalidated);
+  CHECK(countLogLines(core->log(), {"/v2/admin/app/manifests/v1", "\"status\":304"}) >= 1);
+  // What the edge learnt survives a restart: the manifest by digest is still served for
+  // this repository without asking the core.
+  edge.process().signal(SIGTERM);
+  REQUIRE(edge.process().wait() == 0);
+  REQUIRE(edge.start({"--tag-ttl", "1s"}));
+  HttpClient e_restarted("127.0.0.1", edge.port());
+  before = countLogLines(core->log(), {"\"GET\"", "/v2/admin/app/manifests/"});
+  CHECK(e_restarted.request("GET", "/v2/admin/app/manifests/" + layout.digest, auth)->status == 200);
+  CHECK(countLogLines(core->log(), {"\"GET\"", "/v2/admin/app/manifests/"}) == before);
 
   core->terminate();  // the WAN is down
   // Past the TTL, the tag is served stale, marked so; by digest it is served as it is.
   bool stale = waitFor([&] {
-    auto got = e.request("GET", "/v2/admin/app/manifests/v1", auth);
+    auto got = e_restarted.request("GET", "/v2/admin/app/manifests/v1", auth);
     return got.isOk() && got->status == 200 && got->header("x-wharf-stale") == "1" && got->body == first->body;
   });
   CHECK(stale);
-  auto by_digest = e.request("GET", "/v2/admin/app/manifests/" + layout.digest, auth);
+  auto by_digest = e_restarted.request("GET", "/v2/admin/app/manifests/" + layout.digest, auth);
   CHECK(by_digest->status == 200);
   CHECK(by_digest->header("x-wharf-stale").empty());
   // Never seen: an error, not a guess.
-  CHECK(e.request("GET", "/v2/admin/app/manifests/v2", auth)->status == 503);
+  CHECK(e_restarted.request("GET", "/v2/admin/app/manifests/v2", auth)->status == 503);
   // The token still matters while the core is away.
-  CHECK(e.request("GET", "/v2/admin/app/manifests/v1")->status == 401);
-  auto metrics = e.request("GET", "/metrics");
+  CHECK(e_restarted.request("GET", "/v2/admin/app/manifests/v1")->status == 401);
+  auto metrics = e_restarted.request("GET", "/metrics");
   CHECK(metrics->body.find("wharf_edge_stale_served_total") != std::string::npos);
 }
 
@@ -319,7 +426,7 @@ TEST_CASE("edge: podman pulls through a registries.conf mirror; multi-arch index
   if (!haveCommand("podman") || !haveCommand("skopeo")) return;
   ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
   CoreServer core({}, {"--auth", "token"});
-  EdgeServer edge(core.url());
+  EdgeServer edge(core);
   TempDir work;
   auto layout = writeOciLayout(work / "src", "multi",
                                {ImageSpec{"amd64", {{{"etc/motd", "through the edge"}}}}, ImageSpec{"arm64", {{{"f", "arm"}}}}});
@@ -364,7 +471,7 @@ TEST_CASE("edge: podman pulls through a registries.conf mirror; multi-arch index
 TEST_CASE("edge: eviction under a small budget keeps the shared layer", "[edge]") {
   ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
   CoreServer core({}, {"--auth", "token"});
-  EdgeServer edge(core.url(), {"--cache-budget", "10m", "--high-watermark", "90", "--low-watermark", "70"});
+  EdgeServer edge(core, {"--cache-budget", "10m", "--high-watermark", "90", "--low-watermark", "70"});
   TempDir work;
   std::map<std::string, std::string> shared = {{"base.bin", randomData(3 << 20, 31)}};
   auto a = writeOciLayout(work / "a", "v1", {ImageSpec{"amd64", {shared, {{"a.bin", randomData(3 << 20, 32)}}}}});
@@ -402,4 +509,226 @@ TEST_CASE("edge: eviction under a small budget keeps the shared layer", "[edge]"
   auto base = e.request("GET", "/v2/admin/a/blobs/" + a.blobs[0], {{"Authorization", "Bearer " + apull}});
   CHECK(base->status == 200);
   CHECK(countLogLines(core.log(), {"\"GET\"", "/blobs/" + a.blobs[0]}) == before);
+}
+
+namespace {
+
+std::string pushBlob(const CoreServer& core, const std::string& repo, const std::string& data) {
+  std::string d = digestOf(data).str();
+  std::string push = token(core.port(), "admin", kAdminPassword, "repository:" + repo + ":pull,push");
+  HttpClient c("127.0.0.1", core.port());
+  auto r = c.request("POST", "/v2/" + repo + "/blobs/uploads/?digest=" + d, {{"Authorization", "Bearer " + push}}, data);
+  REQUIRE(r.isOk());
+  REQUIRE(r->status == 201);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("edge: a broken upstream connection resumes with Range; clients get every byte", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kAdminPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  DamagingProxy proxy(core.port(), DamagingProxy::kCutOnce);
+  EdgeServer edge(core, {}, proxy.url());
+  std::string big = randomData(6 << 20, 41);
+  std::string d = pushBlob(core, "admin/resume", big);
+  std::string pull = token(core.port(), "admin", kAdminPassword, "repository:admin/resume:pull");
+  HttpClient e("127.0.0.1", edge.port(), 30000);
+  auto got = e.request("GET", "/v2/admin/resume/blobs/" + d, {{"Authorization", "Bearer " + pull}});
+  REQUIRE(got.isOk());
+  CHECK(got->status == 200);
+  CHECK(got->header("content-length") == std::to_string(big.size()));  // known from the upstream's answer
+  CHECK(got->body == big);
+  CHECK(proxy.blobGets() == 2);
+  CHECK(proxy.rangeGets() == 1);
+  auto page = e.request("GET", "/metrics")->body;
+  CHECK(metric(page, "wharf_edge_fill_resumes_total") == 1);
+  // Committed: the next request is a hit.
+  CHECK(e.request("GET", "/v2/admin/resume/blobs/" + d, {{"Authorization", "Bearer " + pull}})->body == big);
+  CHECK(proxy.blobGets() == 2);
+}
+
+TEST_CASE("edge: joins once, restarts from edge.json, stops serving when the core removes it", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kAdminPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core, {"--keys-refresh", "1s"});
+  std::string d = pushBlob(core, "admin/joined", randomData(100000, 42));
+  std::string pull = token(core.port(), "admin", kAdminPassword, "repository:admin/joined:pull");
+  HeaderList auth = {{"Authorization", "Bearer " + pull}};
+  HttpClient e("127.0.0.1", edge.port());
+  CHECK(e.request("GET", "/v2/admin/joined/blobs/" + d, auth)->status == 200);
+
+  // Its registration: kept private, and the secret never logged.
+  std::string path = edge.dataDir() + "/edge.json";
+  struct stat st;
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  std::string text;
+  REQUIRE(readFile(path, &text).isOk());
+  auto stored = json::parse(text);
+  std::string credential = stored["credential"];
+  CHECK(credential.rfind("wharf_edge_", 0) == 0);
+  CHECK(stored["name"] == edge.name());
+  CHECK(edge.log().find(credential) == std::string::npos);
+  HttpClient api("127.0.0.1", core.port());
+  HeaderList admin = {{"Authorization", basicAuthorization("admin", kAdminPassword)}};
+  auto listed = api.request("GET", "/api/v1/edges/" + edge.name(), admin);
+  REQUIRE(listed->status == 200);
+  CHECK(json::parse(listed->body)["state"] == "registered");
+
+  // A restart needs no token: edge.json is enough.
+  edge.process().signal(SIGTERM);
+  CHECK(edge.process().wait() == 0);
+  REQUIRE(edge.start({"--keys-refresh", "1s"}));
+  HttpClient e2("127.0.0.1", edge.port());
+  CHECK(e2.request("GET", "/v2/admin/joined/blobs/" + d, auth)->status == 200);
+
+  // Removed on the core: the credential is refused, and the edge serves nothing more.
+  CHECK(api.request("DELETE", "/api/v1/edges/" + edge.name(), admin)->status == 204);
+  bool revoked = waitFor([&] {
+    auto h = e2.request("GET", "/healthz");
+    return h.isOk() && h->status == 503;
+  });
+  CHECK(revoked);
+  auto refused = e2.request("GET", "/v2/admin/joined/blobs/" + d, auth);
+  CHECK(refused->status == 503);
+  CHECK(refused->body.find("removed") != std::string::npos);
+  // And it does not start again without a new join token.
+  edge.process().signal(SIGTERM);
+  edge.process().wait();
+  CHECK_FALSE(edge.start({}));
+  CHECK(edge.log().find("join again") != std::string::npos);
+  // A new token brings it back.
+  REQUIRE(edge.start({"--join-token", joinToken(core.port(), edge.name() + "-again")}));
+  HttpClient e3("127.0.0.1", edge.port());
+  CHECK(e3.request("GET", "/v2/admin/joined/blobs/" + d, auth)->status == 200);
+}
+
+TEST_CASE("edge: kill -9 during fills leaves a cache that restarts clean", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kAdminPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  DamagingProxy proxy(core.port(), DamagingProxy::kPass);
+  EdgeServer edge(core, {}, proxy.url());
+  std::string small = randomData(300000, 50);
+  std::string ds = pushBlob(core, "admin/crash", small);
+  std::vector<std::string> bigs;
+  std::vector<std::string> digests;
+  for (int i = 0; i < 3; ++i) {
+    bigs.push_back(randomData(4 << 20, 51 + i));
+    digests.push_back(pushBlob(core, "admin/crash", bigs.back()));
+  }
+  std::string pull = token(core.port(), "admin", kAdminPassword, "repository:admin/crash:pull");
+  HeaderList auth = {{"Authorization", "Bearer " + pull}};
+  // One blob committed (the index may not have been written yet: a crash must not matter).
+  HttpClient e("127.0.0.1", edge.port());
+  REQUIRE(e.request("GET", "/v2/admin/crash/blobs/" + ds, auth)->body == small);
+  int gets_before = proxy.blobGets();
+
+  // Three fills trickling in; kill -9 in the middle.
+  proxy.setMode(DamagingProxy::kSlow);
+  std::vector<std::thread> clients;
+  std::atomic<int> complete{0};
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&, i] {
+      HttpClient c("127.0.0.1", edge.port(), 60000);
+      auto got = c.request("GET", "/v2/admin/crash/blobs/" + digests[i], auth);
+      if (got.isOk() && got->status == 200 && got->body == bigs[i]) ++complete;
+    });
+  }
+  bool filling = waitFor([&] {
+    auto page = e.request("GET", "/metrics");
+    return page.isOk() && metric(page->body, "wharf_edge_fills_in_flight") == 3 &&
+           metric(page->body, "wharf_edge_bytes_from_upstream_total") > 3 * 65536 + small.size();
+  });
+  REQUIRE(filling);
+  edge.process().signal(SIGKILL);
+  edge.process().wait();
+  for (auto& t : clients) t.join();
+  CHECK(complete == 0);  // no client took a short body for a whole one
+  proxy.setMode(DamagingProxy::kPass);
+
+  REQUIRE(edge.start({}));
+  // No partial file survived, nothing half-written is in the index, the committed blob
+  // is still a hit, and the interrupted ones fill again correctly.
+  int partial = 0;
+  if (DIR* dir = ::opendir((edge.dataDir() + "/cache/partial").c_str())) {
+    while (dirent* ent = ::readdir(dir)) partial += ent->d_name[0] != '.';
+    ::closedir(dir);
+  }
+  CHECK(partial == 0);
+  HttpClient e2("127.0.0.1", edge.port(), 30000);
+  auto page = e2.request("GET", "/metrics")->body;
+  CHECK(metric(page, "wharf_edge_cache_blobs") == 1);
+  CHECK(metric(page, "wharf_edge_cache_bytes") == small.size());
+  int gets_now = proxy.blobGets();
+  CHECK(e2.request("GET", "/v2/admin/crash/blobs/" + ds, auth)->body == small);
+  CHECK(proxy.blobGets() == gets_now);  // from the cache
+  for (int i = 0; i < 3; ++i) {
+    auto got = e2.request("GET", "/v2/admin/crash/blobs/" + digests[i], auth);
+    CHECK(got->status == 200);
+    CHECK(got->body == bigs[i]);
+  }
+  CHECK(proxy.blobGets() > gets_before);
+}
+
+TEST_CASE("edge: other registries by namespace prefix, with the edge's own credentials", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kAdminPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  CoreServer other({}, {"--auth", "token"});  // another registry, with its own accounts
+  TempDir work;
+  std::ofstream(work / "password") << kAdminPassword << "\n";
+  json upstreams = json::array({{{"prefix", "remote/"}, {"url", other.url()}, {"username", "admin"},
+                                 {"password_file", work / "password"}}});
+  EdgeServer edge(core, {"--upstreams", upstreams.dump()});
+  auto layout = writeOciLayout(work / "src", "v1", {ImageSpec{"amd64", {{{"f", randomData(50000, 60)}}}}});
+  std::string creds = std::string("admin:") + kAdminPassword;
+  auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds, "oci:" + work / "src" + ":v1",
+                "docker://" + other.address() + "/admin/app:v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // Clients log in to the core as always; remote/admin/app is admin/app over there.
+  r = run({"skopeo", "copy", "--src-tls-verify=false", "--src-creds", creds,
+           "docker://" + edge.address() + "/remote/admin/app:v1", "oci:" + work / "back" + ":v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = run({"skopeo", "inspect", "--raw", "--tls-verify=false", "--creds", creds,
+           "docker://" + edge.address() + "/remote/admin/app:v1"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(digestOf(r.output).str() == layout.digest);
+  // The other registry served it, to the edge's own token; the core was not asked.
+  CHECK(countLogLines(other.log(), {"\"GET\"", "/v2/admin/app/manifests/v1"}) >= 1);
+  CHECK(countLogLines(other.log(), {"/auth/token"}) >= 1);
+  CHECK(countLogLines(core.log(), {"/v2/remote/"}) == 0);
+  // A token that may not pull remote/admin/app is refused, cached or not.
+  std::string wrong = token(core.port(), "", "", "repository:remote/admin/app:pull");
+  HttpClient e("127.0.0.1", edge.port());
+  CHECK(e.request("GET", "/v2/remote/admin/app/manifests/v1", {{"Authorization", "Bearer " + wrong}})->status == 401);
+}
+
+TEST_CASE("edge: the scrub drops a corrupt cached blob and the next pull fetches it again", "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kAdminPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core, {"--scrub-interval", "1s", "--scrub-rate", "64m"});
+  std::string data = randomData(1 << 20, 70);
+  std::string d = pushBlob(core, "admin/scrub", data);
+  std::string pull = token(core.port(), "admin", kAdminPassword, "repository:admin/scrub:pull");
+  HeaderList auth = {{"Authorization", "Bearer " + pull}};
+  HttpClient e("127.0.0.1", edge.port());
+  REQUIRE(e.request("GET", "/v2/admin/scrub/blobs/" + d, auth)->body == data);
+  // The disk rots (once the fill is committed: clients have the bytes a moment before).
+  std::string file = edge.dataDir() + "/cache/blobs/sha256/" + d.substr(7);
+  REQUIRE(waitFor([&] { return ::access(file.c_str(), F_OK) == 0; }));
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f.good());
+    f.seekp(4096);
+    f.write("rot", 3);
+  }
+  bool found = waitFor([&] { return metric(e.request("GET", "/metrics")->body, "wharf_edge_scrub_corrupt_total") == 1; });
+  CHECK(found);
+  int before = countLogLines(core.log(), {"\"GET\"", "/v2/admin/scrub/blobs/" + d});
+  auto again = e.request("GET", "/v2/admin/scrub/blobs/" + d, auth);
+  CHECK(again->status == 200);
+  CHECK(again->body == data);
+  CHECK(countLogLines(core.log(), {"\"GET\"", "/v2/admin/scrub/blobs/" + d}) == before + 1);
 }

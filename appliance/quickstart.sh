@@ -44,12 +44,23 @@ case "$mode" in
     listen=${WHARF_LISTEN:-127.0.0.1:5000}
     edge_listen=${WHARF_EDGE_LISTEN:-127.0.0.1:5001}
     mkdir -p "$data"
-    # The core first (the edge asks it for its token realm and keys), then one edge.
+    # The core first, then one edge joined to it.
     "$build/core/wharf-core" --config appliance/wharf-core.json --data-dir "$data/core" --listen "$listen" &
     core_pid=$!
     trap 'kill $core_pid ${edge_pid:-} 2>/dev/null; wait' INT TERM EXIT
     for _ in $(seq 100); do curl -s -o /dev/null "http://$listen/v2/" && break; sleep 0.1; done
-    "$build/edge/wharf-edge" --upstream "http://$listen" --data-dir "$data/edge" --listen "$edge_listen" &
+    # The edge joins the core once (a join token from the core's API, as `wharfctl edge
+    # add` makes them); afterwards $data/edge/edge.json holds its credential.
+    join=()
+    if [ ! -f "$data/edge/edge.json" ]; then
+      password=${WHARF_ADMIN_PASSWORD:-$(cat "$data/core/initial-admin-password" 2>/dev/null || true)}
+      answer=$(curl -s -u "admin:$password" -H 'Content-Type: application/json' \
+        -d '{"name":"site-1","site":"quickstart"}' "http://$listen/api/v1/edges")
+      token=$(printf '%s' "$answer" | sed -n 's/.*"join_token":"\([^"]*\)".*/\1/p')
+      [ -n "$token" ] || { echo "quickstart: cannot create a join token for the edge: $answer" >&2; exit 1; }
+      join=(--core "http://$listen" --join-token "$token")
+    fi
+    "$build/edge/wharf-edge" "${join[@]}" --data-dir "$data/edge" --listen "$edge_listen" &
     edge_pid=$!
     for _ in $(seq 100); do curl -s -o /dev/null "http://$edge_listen/v2/" && break; sleep 0.1; done
     echo

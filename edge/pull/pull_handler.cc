@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "edge/pull/fill_source.h"
 #include "shared/base/clock.h"
 #include "shared/base/log.h"
@@ -98,6 +100,30 @@ std::string rewriteTarget(const std::string& target, const std::string& repo, co
   return "/v2/" + upstream_repo + "/" + target.substr(prefix.size());
 }
 
+// In front of the handler of a request to a prefix-mapped registry: a refusal there is
+// a refusal of the edge's own credentials, not of the client, so the client sees an
+// upstream failure (never that registry's challenge), and the token is dropped.
+class MappedUpstreamHandler : public ResponseHandler {
+ public:
+  MappedUpstreamHandler(std::shared_ptr<ResponseHandler> inner, RegistryAuth* auth, std::string repo, std::string url)
+      : inner_(std::move(inner)), auth_(auth), repo_(std::move(repo)), url_(std::move(url)) {}
+  void onHeaders(const ClientResponse& r) override {
+    if (r.status != 401 && r.status != 403) return inner_->onHeaders(r);
+    auth_->invalidate(repo_);
+    logWarn("a mapped upstream refused the edge's credentials", {{"upstream", url_}, {"status", r.status}});
+    ClientResponse failed;
+    failed.status = 502;
+    inner_->onHeaders(failed);
+  }
+  bool onBody(std::string_view data) override { return inner_->onBody(data); }
+  void onComplete(Status st) override { inner_->onComplete(st); }
+
+ private:
+  std::shared_ptr<ResponseHandler> inner_;
+  RegistryAuth* auth_;
+  std::string repo_, url_;
+};
+
 // Sends a request to the upstream of repo: to the core with the client's own token (it
 // authorizes what it serves), to other registries with the edge's credentials for them.
 void sendUpstream(EdgeContext& ctx, Loop& loop, const std::string& repo, ClientRequest req,
@@ -113,9 +139,11 @@ void sendUpstream(EdgeContext& ctx, Loop& loop, const std::string& repo, ClientR
   }
   if (auto header = u.up->auth->cached(u.repo)) {
     if (!header->empty()) req.headers.add("Authorization", *header);
-    pool->send(std::move(req), std::move(handler));
+    pool->send(std::move(req),
+               std::make_shared<MappedUpstreamHandler>(std::move(handler), u.up->auth.get(), u.repo, u.up->base_url));
     return;
   }
+  handler = std::make_shared<MappedUpstreamHandler>(std::move(handler), u.up->auth.get(), u.repo, u.up->base_url);
   // A token from the registry's realm: fetched off the loop, then sent from it.
   RegistryAuth* auth = u.up->auth.get();
   const UpstreamTarget* up = u.up;
@@ -156,11 +184,19 @@ Response upstreamError(int status, const std::string& body, const Status& transp
   return error(Status(Code::kUnavailable, "upstream answered " + std::to_string(status)));
 }
 
+std::string rewriteNames(std::string value, const std::string& from, const std::string& to) {
+  for (size_t at = value.find(from); at != std::string::npos; at = value.find(from, at + to.size())) {
+    value.replace(at, from.size(), to);
+  }
+  return value;
+}
+
 // Collects a small upstream response (tags, referrers, HEAD and ranges of uncached
 // blobs) and relays it.
 class Relay : public ResponseHandler {
  public:
-  Relay(EdgeContext& ctx, ExchangePtr ex) : ctx_(ctx), ex_(std::move(ex)) {}
+  Relay(EdgeContext& ctx, ExchangePtr ex, std::string repo = "", std::string upstream_repo = "")
+      : ctx_(ctx), ex_(std::move(ex)), repo_(std::move(repo)), upstream_repo_(std::move(upstream_repo)) {}
   void onHeaders(const ClientResponse& r) override { head_ = r; }
   bool onBody(std::string_view data) override {
     if (body_.size() + data.size() > (8u << 20)) {
@@ -179,7 +215,21 @@ class Relay : public ResponseHandler {
     r.status = head_.status;
     for (const char* h : {"content-type", "docker-content-digest", "etag", "oci-subject", "oci-filters-applied", "link",
                           "content-range", "accept-ranges"}) {
-      if (const std::string* v = head_.headers.get(h)) r.headers.add(h, *v);
+      const std::string* v = head_.headers.get(h);
+      if (v == nullptr) continue;
+      std::string value = *v;
+      if (repo_ != upstream_repo_ && std::string_view(h) == "link") {
+        value = rewriteNames(value, "/v2/" + upstream_repo_ + "/", "/v2/" + repo_ + "/");
+      }
+      r.headers.add(h, value);
+    }
+    if (repo_ != upstream_repo_ && r.status == 200) {
+      // A tags list names the repository: the edge's name, not the upstream's.
+      auto j = nlohmann::json::parse(body_, nullptr, false);
+      if (j.is_object() && j.contains("name") && j["name"] == upstream_repo_) {
+        j["name"] = repo_;
+        body_ = j.dump();
+      }
     }
     if (ex_->request().isHead()) {
       const std::string* len = head_.headers.get("content-length");
@@ -193,6 +243,7 @@ class Relay : public ResponseHandler {
  private:
   EdgeContext& ctx_;
   ExchangePtr ex_;
+  std::string repo_, upstream_repo_;
   ClientResponse head_;
   std::string body_;
   bool too_big_ = false;
@@ -203,7 +254,9 @@ void relay(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   r.method = ex->request().method;
   r.target = ex->request().target;
   if (const std::string* range = ex->request().headers.get("range")) r.headers.add("Range", *range);
-  sendUpstream(ctx, ex->loop(), route.name, std::move(r), clientAuthorization(ex), std::make_shared<Relay>(ctx, ex));
+  Upstreamed u = upstreamOf(ctx, route.name);
+  sendUpstream(ctx, ex->loop(), route.name, std::move(r), clientAuthorization(ex),
+               std::make_shared<Relay>(ctx, ex, route.name, u.repo));
 }
 
 Response manifestResponse(const ExchangePtr& ex, const ManifestCache::Entry& e) {

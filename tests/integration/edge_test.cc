@@ -699,6 +699,13 @@ TEST_CASE("edge: other registries by namespace prefix, with the edge's own crede
   CHECK(countLogLines(other.log(), {"\"GET\"", "/v2/admin/app/manifests/v1"}) >= 1);
   CHECK(countLogLines(other.log(), {"/auth/token"}) >= 1);
   CHECK(countLogLines(core.log(), {"/v2/remote/"}) == 0);
+  // Lists name the repository as the edge calls it.
+  std::string mine = token(core.port(), "admin", kAdminPassword, "repository:remote/admin/app:pull");
+  HttpClient tags("127.0.0.1", edge.port());
+  auto listed = tags.request("GET", "/v2/remote/admin/app/tags/list", {{"Authorization", "Bearer " + mine}});
+  REQUIRE(listed->status == 200);
+  CHECK(json::parse(listed->body)["name"] == "remote/admin/app");
+  CHECK(json::parse(listed->body)["tags"] == json::array({"v1"}));
   // A token that may not pull remote/admin/app is refused, cached or not.
   std::string wrong = token(core.port(), "", "", "repository:remote/admin/app:pull");
   HttpClient e("127.0.0.1", edge.port());

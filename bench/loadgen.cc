@@ -4,6 +4,11 @@
 //
 //   wharf-loadgen --url http://127.0.0.1:5000/v2/x/manifests/v1 [--method HEAD]
 //                 [--connections 64] [--threads 1] [--seconds 10] [--header 'K: V']
+//
+// With --download N: N simultaneous full GETs of the URL (one connection and thread
+// each, started together); reports the aggregate MB/s over the wall time until the last
+// one ends. --watch-pid PID (repeatable) adds the CPU time those processes used during
+// the downloads and in the --idle-ms (default 1000) right after the last one ended.
 #include <arpa/inet.h>
 #include <llhttp.h>
 #include <netinet/in.h>
@@ -14,9 +19,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +44,10 @@ struct Options {
   int connections = 64;
   int threads = 1;
   double seconds = 10;
+  int download = 0;             // > 0: N parallel full downloads instead of a timed load
+  int64_t expect_bytes = -1;    // with --download: a body of any other size is an error
+  std::vector<int> watch_pids;  // with --download: report their CPU time
+  int idle_ms = 1000;
 };
 
 struct Conn {
@@ -143,6 +155,125 @@ void runThread(const Options& o, int nconn, Clock::time_point end, ThreadResult*
   ::close(ep);
 }
 
+// --- --download: N parallel full downloads --------------------------------------------
+
+struct Download {
+  llhttp_t parser;
+  int status = 0;
+  bool done = false;
+  uint64_t bytes = 0;
+  bool error = false;
+  double seconds = 0;
+};
+
+int onDownloadHeaders(llhttp_t* p) {
+  static_cast<Download*>(p->data)->status = p->status_code;
+  return 0;
+}
+int onDownloadBody(llhttp_t* p, const char*, size_t n) {
+  static_cast<Download*>(p->data)->bytes += n;
+  return 0;
+}
+int onDownloadComplete(llhttp_t* p) {
+  static_cast<Download*>(p->data)->done = true;
+  return HPE_PAUSED;  // nothing after the one response matters
+}
+
+void runDownload(const Options& o, Clock::time_point start, Download* d) {
+  llhttp_settings_t settings;
+  llhttp_settings_init(&settings);
+  settings.on_headers_complete = onDownloadHeaders;
+  settings.on_body = onDownloadBody;
+  settings.on_message_complete = onDownloadComplete;
+  llhttp_init(&d->parser, HTTP_RESPONSE, &settings);
+  d->parser.data = d;
+  std::string req = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + "\r\n";
+  for (const auto& h : o.headers) req += h + "\r\n";
+  req += "Connection: close\r\n\r\n";
+  std::this_thread::sleep_until(start);  // every stream starts at once
+  int fd = connectTo(o);
+  if (fd < 0 || ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    d->error = true;
+    if (fd >= 0) ::close(fd);
+    return;
+  }
+  std::vector<char> buf(1 << 20);
+  while (!d->done) {
+    ssize_t r = ::recv(fd, buf.data(), buf.size(), 0);
+    if (r < 0 && errno == EINTR) continue;
+    llhttp_errno_t err = r > 0 ? llhttp_execute(&d->parser, buf.data(), static_cast<size_t>(r)) : llhttp_finish(&d->parser);
+    if (err != HPE_OK && err != HPE_PAUSED) break;
+    if (r <= 0) break;
+  }
+  d->seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!d->done) d->error = true;
+  ::close(fd);
+}
+
+// utime + stime of a process (all its threads), in milliseconds; -1 if it is gone.
+double cpuMs(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return -1;
+  auto rparen = line.rfind(')');
+  if (rparen == std::string::npos) return -1;
+  std::istringstream in(line.substr(rparen + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {  // fields 14 and 15 (1-based) are utime, stime
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double cpuMs(const std::vector<int>& pids) {
+  double sum = 0;
+  for (int p : pids) sum += std::max(0.0, cpuMs(p));
+  return sum;
+}
+
+int runDownloads(const Options& o) {
+  std::vector<Download> ds(static_cast<size_t>(o.download));
+  double cpu0 = cpuMs(o.watch_pids);
+  auto start = Clock::now() + std::chrono::milliseconds(20);
+  std::vector<std::thread> threads;
+  for (auto& d : ds) threads.emplace_back(runDownload, std::cref(o), start, &d);
+  for (auto& t : threads) t.join();
+  double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  double cpu1 = cpuMs(o.watch_pids);
+  double cpu2 = cpu1;
+  if (!o.watch_pids.empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(o.idle_ms));  // the measuring window
+    cpu2 = cpuMs(o.watch_pids);
+  }
+  uint64_t bytes = 0, errors = 0, non2xx = 0;
+  double slowest = 0, fastest = 1e300;
+  for (const auto& d : ds) {
+    bool short_body = o.expect_bytes >= 0 && d.bytes != static_cast<uint64_t>(o.expect_bytes);
+    if (d.error || short_body) ++errors;
+    if (d.status < 200 || d.status >= 300) ++non2xx;
+    bytes += d.bytes;
+    slowest = std::max(slowest, d.seconds);
+    fastest = std::min(fastest, d.seconds);
+  }
+  nlohmann::json out = {{"streams", ds.size()},
+                        {"bytes", bytes},
+                        {"seconds", wall},
+                        {"mbs", static_cast<double>(bytes) / wall / 1e6},
+                        {"fastest_s", fastest},
+                        {"slowest_s", slowest},
+                        {"errors", errors},
+                        {"non_2xx", non2xx}};
+  if (!o.watch_pids.empty()) {
+    out["cpu_ms"] = cpu1 - cpu0;
+    out["idle_cpu_ms"] = cpu2 - cpu1;
+    out["idle_ms"] = o.idle_ms;
+  }
+  std::puts(out.dump().c_str());
+  return 0;
+}
+
 bool parseUrl(const std::string& url, Options* o) {
   const std::string scheme = "http://";
   if (url.rfind(scheme, 0) != 0) return false;
@@ -175,7 +306,14 @@ int main(int argc, char** argv) {
           "Usage: wharf-loadgen --url http://HOST:PORT/PATH [--method GET|HEAD] [--connections 64]\n"
           "                     [--threads 1] [--seconds 10] [--header 'Name: value' ...]\n"
           "Keep-alive HTTP/1.1 load, one request in flight per connection. Prints JSON:\n"
-          "requests, rps, p50/p90/p99/max latency in ms, errors, non_2xx.");
+          "requests, rps, p50/p90/p99/max latency in ms, errors, non_2xx.\n"
+          "\n"
+          "       wharf-loadgen --url URL --download N [--expect-bytes B] [--header ...]\n"
+          "                     [--watch-pid PID ...] [--idle-ms 1000]\n"
+          "N simultaneous full GETs of URL. Prints JSON: streams, bytes, seconds (until the\n"
+          "last ends), mbs (aggregate, 1 MB = 10^6 bytes), fastest_s, slowest_s, errors\n"
+          "(failed or, with --expect-bytes, short), non_2xx; with --watch-pid, cpu_ms (the\n"
+          "processes' CPU time during the downloads) and idle_cpu_ms (in the idle_ms after).");
       return 0;
     } else if (a == "--url") {
       have_url = parseUrl(next(), &o);
@@ -189,6 +327,14 @@ int main(int argc, char** argv) {
       o.seconds = std::stod(next());
     } else if (a == "--header") {
       o.headers.push_back(next());
+    } else if (a == "--download") {
+      o.download = std::stoi(next());
+    } else if (a == "--expect-bytes") {
+      o.expect_bytes = std::stoll(next());
+    } else if (a == "--watch-pid") {
+      o.watch_pids.push_back(std::stoi(next()));
+    } else if (a == "--idle-ms") {
+      o.idle_ms = std::stoi(next());
     } else {
       std::fprintf(stderr, "wharf-loadgen: unknown argument %s (see --help)\n", a.c_str());
       return 2;
@@ -198,6 +344,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "wharf-loadgen: --url http://HOST:PORT/PATH is required\n");
     return 2;
   }
+  if (o.download > 0) return runDownloads(o);
   auto start = Clock::now();
   auto end = start + std::chrono::milliseconds(static_cast<int64_t>(o.seconds * 1000));
   std::vector<ThreadResult> results(static_cast<size_t>(o.threads));

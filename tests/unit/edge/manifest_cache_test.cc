@@ -1,0 +1,331 @@
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "edge/cache/cache_index.h"
+#include "edge/cache/fill_coordinator.h"
+#include "edge/cache/manifest_cache.h"
+#include "shared/base/clock.h"
+#include "shared/base/fs.h"
+#include "shared/oci/digest.h"
+#include "tests/support/oci_layout.h"
+#include "tests/support/temp_dir.h"
+
+using namespace wharf;
+using namespace wharf::test;
+
+namespace {
+
+constexpr int64_t kHour = 3600 * 1000;
+constexpr int64_t kTtl = 60'000;
+constexpr const char* kOciManifest = "application/vnd.oci.image.manifest.v1+json";
+constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
+
+struct Edge {
+  TempDir dir;
+  FakeClock clock;
+  std::unique_ptr<FillCoordinator> fills;
+  std::unique_ptr<CacheIndex> index;
+  std::unique_ptr<ManifestCache> manifests;
+
+  Edge() {
+    auto f = FillCoordinator::open(dir / "cache");
+    REQUIRE(f.isOk());
+    fills = std::move(f).value();
+    reopen();
+  }
+  void reopen() {
+    manifests.reset();
+    index.reset();
+    auto i = CacheIndex::open(dir / "index.lmdb", *fills, clock, CacheBudget{});
+    REQUIRE(i.isOk());
+    index = std::move(i).value();
+    auto m = ManifestCache::open(dir / "manifests", *index, clock, kTtl);
+    REQUIRE(m.isOk());
+    manifests = std::move(m).value();
+  }
+  std::string commit(const std::string& data) {
+    Digest d = digestOf(data);
+    REQUIRE(writeFileAtomic(fills->blobPath(d), data).isOk());
+    index->committed(d.str(), data.size());
+    return d.str();
+  }
+  bool cached(const std::string& digest) {
+    auto d = Digest::parse(digest);
+    REQUIRE(d.isOk());
+    return index->blob(digest).has_value() && ::access(fills->blobPath(*d).c_str(), F_OK) == 0;
+  }
+  std::string manifestFile(const std::string& digest) {
+    auto d = Digest::parse(digest);
+    REQUIRE(d.isOk());
+    return dir / ("manifests/" + d->hex());
+  }
+};
+
+nlohmann::json descriptor(const std::string& media_type, const std::string& digest, size_t size) {
+  return {{"mediaType", media_type}, {"digest", digest}, {"size", size}};
+}
+
+ManifestCache::Entry imageManifest(const std::string& config, const std::vector<std::string>& layers) {
+  nlohmann::json j;
+  j["schemaVersion"] = 2;
+  j["mediaType"] = kOciManifest;
+  j["config"] = descriptor("application/vnd.oci.image.config.v1+json", config, 100);
+  j["layers"] = nlohmann::json::array();
+  for (const auto& l : layers) j["layers"].push_back(descriptor("application/vnd.oci.image.layer.v1.tar+gzip", l, 100));
+  std::string body = j.dump();
+  return ManifestCache::Entry{digestOf(body).str(), kOciManifest, body};
+}
+
+ManifestCache::Entry indexManifest(const std::vector<std::string>& children) {
+  nlohmann::json j;
+  j["schemaVersion"] = 2;
+  j["mediaType"] = kOciIndex;
+  j["manifests"] = nlohmann::json::array();
+  for (const auto& c : children) j["manifests"].push_back(descriptor(kOciManifest, c, 100));
+  std::string body = j.dump();
+  return ManifestCache::Entry{digestOf(body).str(), kOciIndex, body};
+}
+
+}  // namespace
+
+TEST_CASE("manifest cache: store refuses a body that does not hash to its digest", "[edge][manifest_cache]") {
+  Edge e;
+  auto m = imageManifest(digestOf("c").str(), {digestOf("l").str()});
+  ManifestCache::Entry wrong = m;
+  wrong.digest = digestOf("something else").str();
+  Status st = e.manifests->store("lib/app", "v1", wrong);
+  CHECK(st.code() == Code::kCorruption);
+  CHECK_FALSE(e.manifests->byDigest("lib/app", wrong.digest));
+  CHECK_FALSE(e.index->linked("lib/app", wrong.digest));
+  CHECK_FALSE(e.index->tag("lib/app", "v1"));
+  bool fresh = true;
+  CHECK_FALSE(e.manifests->byTag("lib/app", "v1", &fresh));
+
+  ManifestCache::Entry bad_digest = m;
+  bad_digest.digest = "sha256:nothex";
+  CHECK_FALSE(e.manifests->store("lib/app", "v1", bad_digest).isOk());
+  CHECK_FALSE(e.index->tag("lib/app", "v1"));
+
+  // The right one is accepted.
+  REQUIRE(e.manifests->store("lib/app", "v1", m).isOk());
+  CHECK(e.manifests->byDigest("lib/app", m.digest));
+}
+
+TEST_CASE("manifest cache: byDigest serves only repositories the upstream served it for", "[edge][manifest_cache]") {
+  Edge e;
+  auto m = imageManifest(digestOf("c").str(), {digestOf("l").str()});
+  REQUIRE(e.manifests->store("lib/app", "", m).isOk());
+  auto got = e.manifests->byDigest("lib/app", m.digest);
+  REQUIRE(got);
+  CHECK(got->digest == m.digest);
+  CHECK(got->body == m.body);
+  CHECK(got->media_type == kOciManifest);
+  CHECK_FALSE(e.manifests->byDigest("other/app", m.digest));
+  CHECK_FALSE(e.manifests->byDigest("lib/app", digestOf("unknown").str()));
+  // No tag was given: none is recorded.
+  bool fresh = false;
+  CHECK_FALSE(e.manifests->byTag("lib/app", "", &fresh));
+
+  // Once the upstream serves it for other/app too, it is served there.
+  REQUIRE(e.manifests->store("other/app", "", m).isOk());
+  CHECK(e.manifests->byDigest("other/app", m.digest));
+
+  // Links survive a restart (after a flush).
+  REQUIRE(e.index->flush().isOk());
+  e.reopen();
+  CHECK(e.manifests->byDigest("lib/app", m.digest));
+  CHECK(e.manifests->byDigest("other/app", m.digest));
+  CHECK_FALSE(e.manifests->byDigest("third/app", m.digest));
+}
+
+TEST_CASE("manifest cache: a tag is fresh within its TTL, stale but served after it", "[edge][manifest_cache]") {
+  Edge e;
+  auto m = imageManifest(digestOf("c").str(), {digestOf("l").str()});
+  REQUIRE(e.manifests->store("lib/app", "v1", m).isOk());
+
+  bool fresh = false;
+  auto got = e.manifests->byTag("lib/app", "v1", &fresh);
+  REQUIRE(got);
+  CHECK(fresh);
+  CHECK(got->digest == m.digest);
+  CHECK(got->body == m.body);
+
+  e.clock.advance(kTtl - 1);
+  fresh = false;
+  REQUIRE(e.manifests->byTag("lib/app", "v1", &fresh));
+  CHECK(fresh);
+
+  e.clock.advance(1);
+  fresh = true;
+  got = e.manifests->byTag("lib/app", "v1", &fresh);
+  REQUIRE(got);  // stale, still there for stale-if-error
+  CHECK_FALSE(fresh);
+  CHECK(got->body == m.body);
+
+  // Other repositories and tags know nothing of it.
+  CHECK_FALSE(e.manifests->byTag("other/app", "v1", &fresh));
+  CHECK_FALSE(e.manifests->byTag("lib/app", "v2", &fresh));
+
+  // The upstream confirmed it (304): fresh again for another TTL.
+  e.clock.advance(kHour);
+  e.manifests->revalidated("lib/app", "v1", m.digest);
+  fresh = false;
+  REQUIRE(e.manifests->byTag("lib/app", "v1", &fresh));
+  CHECK(fresh);
+  e.clock.advance(kTtl);
+  REQUIRE(e.manifests->byTag("lib/app", "v1", &fresh));
+  CHECK_FALSE(fresh);
+
+  // A shorter TTL applies to tags already cached.
+  e.manifests->revalidated("lib/app", "v1", m.digest);
+  e.clock.advance(1000);
+  e.manifests->setTagTtl(500);
+  REQUIRE(e.manifests->byTag("lib/app", "v1", &fresh));
+  CHECK_FALSE(fresh);
+}
+
+TEST_CASE("manifest cache: a tag moved by a new store points at the new manifest", "[edge][manifest_cache]") {
+  Edge e;
+  auto m1 = imageManifest(digestOf("c1").str(), {digestOf("l1").str()});
+  auto m2 = imageManifest(digestOf("c2").str(), {digestOf("l2").str()});
+  REQUIRE(e.manifests->store("lib/app", "latest", m1).isOk());
+  REQUIRE(e.manifests->store("lib/app", "latest", m2).isOk());
+  bool fresh = false;
+  auto got = e.manifests->byTag("lib/app", "latest", &fresh);
+  REQUIRE(got);
+  CHECK(got->digest == m2.digest);
+  CHECK(e.manifests->byDigest("lib/app", m1.digest));  // still cached by digest
+}
+
+TEST_CASE("manifest cache: a manifest corrupted on disk is not served", "[edge][manifest_cache]") {
+  Edge e;
+  auto m = imageManifest(digestOf("c").str(), {digestOf("l").str()});
+  REQUIRE(e.manifests->store("lib/app", "v1", m).isOk());
+  REQUIRE(e.manifests->byDigest("lib/app", m.digest));
+
+  SECTION("bytes changed") {
+    std::string rotten = m.body;
+    rotten[rotten.size() / 2] ^= 0x20;
+    REQUIRE(writeFileAtomic(e.manifestFile(m.digest), rotten).isOk());
+  }
+  SECTION("truncated") {
+    REQUIRE(writeFileAtomic(e.manifestFile(m.digest), m.body.substr(0, m.body.size() - 1)).isOk());
+  }
+  SECTION("deleted") {
+    REQUIRE(::unlink(e.manifestFile(m.digest).c_str()) == 0);
+  }
+  SECTION("media type file deleted") {
+    REQUIRE(::unlink((e.manifestFile(m.digest) + ".type").c_str()) == 0);
+  }
+  CHECK_FALSE(e.manifests->byDigest("lib/app", m.digest));
+  bool fresh = false;
+  CHECK_FALSE(e.manifests->byTag("lib/app", "v1", &fresh));
+
+  // Storing it again (refetched from the upstream) heals it.
+  REQUIRE(e.manifests->store("lib/app", "v1", m).isOk());
+  auto got = e.manifests->byDigest("lib/app", m.digest);
+  REQUIRE(got);
+  CHECK(got->body == m.body);
+}
+
+TEST_CASE("manifest cache: store records what an image manifest references", "[edge][manifest_cache]") {
+  Edge e;
+  // The image's blobs are old and cold (config the oldest); the unreferenced one is fresh
+  // and hot.
+  std::string config = e.commit(randomData(250, 1));
+  e.clock.advance(kHour);
+  std::string layer1 = e.commit(randomData(250, 2));
+  e.clock.advance(kHour);
+  std::string layer2 = e.commit(randomData(250, 3));
+  e.clock.advance(48 * kHour);
+  std::string loose = e.commit(randomData(250, 4));
+  for (int i = 0; i < 10; ++i) e.index->accessed(loose);
+
+  auto m = imageManifest(config, {layer1, layer2});
+  REQUIRE(e.manifests->store("lib/app", "v1", m).isOk());
+
+  SECTION("in memory") {}
+  SECTION("after a restart") {
+    REQUIRE(e.index->flush().isOk());
+    e.reopen();
+  }
+  e.index->setBudget(CacheBudget{1000, 0.9, 0.5});
+  // 1000 > 900: down to 500. The unreferenced blob goes first, then the oldest of the
+  // image's (config). Were the references not recorded, config and layer1 would go.
+  CHECK(e.index->enforce() == 500);
+  CHECK_FALSE(e.cached(loose));
+  CHECK_FALSE(e.cached(config));
+  CHECK(e.cached(layer1));
+  CHECK(e.cached(layer2));
+  CHECK(e.index->blobCount() == 2);
+}
+
+TEST_CASE("manifest cache: store records the child manifests of an index", "[edge][manifest_cache]") {
+  Edge e;
+  e.index->setBudget(CacheBudget{1000, 0.9, 0.6});
+  // Stand-ins for the children's bytes, as blobs (their digests are what the index lists).
+  std::string child = e.commit(randomData(500, 5));  // old
+  e.clock.advance(48 * kHour);
+  std::string loose = e.commit(randomData(500, 6));  // fresh
+  auto idx = indexManifest({child});
+  REQUIRE(e.manifests->store("lib/app", "v1", idx).isOk());
+  auto got = e.manifests->byDigest("lib/app", idx.digest);
+  REQUIRE(got);
+  CHECK(got->media_type == kOciIndex);
+
+  CHECK(e.index->enforce() == 500);
+  CHECK(e.cached(child));
+  CHECK_FALSE(e.cached(loose));
+}
+
+TEST_CASE("manifest cache: caching one image for two repositories does not make its blobs look shared",
+          "[edge][manifest_cache]") {
+  Edge e;
+  e.index->setBudget(CacheBudget{1000, 0.9, 0.6});
+  std::string base = e.commit(randomData(500, 7));  // used by two distinct images; old
+  e.clock.advance(48 * kHour);
+  std::string own = e.commit(randomData(500, 8));  // used by one image (cached twice); fresh
+  for (int i = 0; i < 10; ++i) e.index->accessed(own);
+  auto a = imageManifest(base, {own});
+  auto b = imageManifest(base, {digestOf("not cached").str()});
+  REQUIRE(e.manifests->store("lib/app", "v1", a).isOk());
+  REQUIRE(e.manifests->store("mirror/app", "v1", a).isOk());
+  REQUIRE(e.manifests->store("lib/other", "v1", b).isOk());
+
+  CHECK(e.index->enforce() == 500);
+  CHECK(e.cached(base));
+  CHECK_FALSE(e.cached(own));
+}
+
+// An OCI artifact commonly uses the empty descriptor both as its config and as its one
+// layer: one image, listing the same digest twice. It must count as one image, as the
+// comment in CacheIndex::enforce says ("distinct manifests").
+// BUG (edge/cache/cache_index.cc, CacheIndex::enforce, the loop
+// `for (const auto& r : refs) ++images[r];`): a digest listed twice by one manifest is
+// counted as two images, so it outranks a blob that two distinct images really share.
+TEST_CASE("manifest cache: a digest listed twice by one manifest counts as one image",
+          "[edge][manifest_cache][!mayfail]") {
+  Edge e;
+  e.index->setBudget(CacheBudget{1000, 0.9, 0.6});
+  std::string shared = e.commit(randomData(500, 9));  // in two distinct images; old
+  e.clock.advance(48 * kHour);
+  std::string empty = e.commit(randomData(500, 10));  // config and layer of one artifact; fresh
+  for (int i = 0; i < 10; ++i) e.index->accessed(empty);
+  auto artifact = imageManifest(empty, {empty});
+  auto img1 = imageManifest(shared, {digestOf("x1").str()});
+  auto img2 = imageManifest(shared, {digestOf("x2").str()});
+  REQUIRE(e.manifests->store("lib/artifact", "v1", artifact).isOk());
+  REQUIRE(e.manifests->store("lib/a", "v1", img1).isOk());
+  REQUIRE(e.manifests->store("lib/b", "v1", img2).isOk());
+
+  CHECK(e.index->enforce() == 500);
+  CHECK(e.cached(shared));
+  CHECK_FALSE(e.cached(empty));
+}

@@ -17,6 +17,9 @@ Counter& loginCounter(const char* method, const char* outcome) {
 }
 
 constexpr std::string_view kPatPrefix = "wharf_pat_";
+constexpr std::string_view kJoinPrefix = "wharf_join_";
+constexpr std::string_view kEdgePrefix = "wharf_edge_";
+constexpr int64_t kLastSeenWriteIntervalMs = 60'000;
 constexpr int64_t kGoodPasswordTtlMs = 60'000;
 
 std::string namespaceOf(const std::string& repo) {
@@ -378,6 +381,77 @@ Result<std::string> AuthService::bootstrapAdmin(const std::string& name, const s
   u.password_hash = hashPassword(pw);
   WHARF_RETURN_IF_ERROR(identity_.createUser(u));
   return pw;
+}
+
+Result<AuthService::NewEdge> AuthService::createEdge(const std::string& name, const std::string& site,
+                                                    const nlohmann::json& settings, int64_t ttl_ms,
+                                                    const std::string& created_by) {
+  WHARF_RETURN_IF_ERROR(validateEdgeName(name));
+  if (site.size() > 200) return Status(Code::kInvalidArgument, "site is at most 200 characters");
+  WHARF_RETURN_IF_ERROR(validateEdgeSettings(settings));
+  if (ttl_ms < kMinJoinTokenTtlMs || ttl_ms > kMaxJoinTokenTtlMs) {
+    return Status(Code::kInvalidArgument, "ttl_seconds is 60 to 2592000 (30 days)");
+  }
+  NewEdge out;
+  out.join_token = std::string(kJoinPrefix) + randomToken(32);
+  Edge& e = out.edge;
+  e.name = name;
+  e.site = site;
+  e.settings = canonicalEdgeSettings(settings);
+  e.join_hash = sha256Hex(out.join_token);
+  e.created_ms = clock_.nowMillis();
+  e.join_expires_ms = e.created_ms + ttl_ms;
+  e.created_by = created_by;
+  WHARF_RETURN_IF_ERROR(identity_.createEdge(e));
+  return out;
+}
+
+Result<Edge> AuthService::setEdgeSettings(const std::string& name, const nlohmann::json& settings) {
+  WHARF_RETURN_IF_ERROR(validateEdgeSettings(settings));
+  WHARF_RETURN_IF_ERROR(identity_.putEdgeSettings(name, canonicalEdgeSettings(settings)));
+  return identity_.edge(name);
+}
+
+Result<AuthService::RegisteredEdge> AuthService::registerEdge(const std::string& join_token, const std::string& source) {
+  std::string source_key = "j:" + source;
+  if (rateLimited(source_key, config_.max_source_failures)) {
+    loginCounter("join_token", "rate_limited").inc();
+    return Status(Code::kTooManyRequests, "too many failed registrations; try again later");
+  }
+  const Status refused(Code::kUnauthorized, "join token unknown, used or expired");
+  if (join_token.size() > 256 || join_token.compare(0, kJoinPrefix.size(), kJoinPrefix) != 0) {
+    recordFailure(source_key);
+    loginCounter("join_token", "failure").inc();
+    return refused;
+  }
+  RegisteredEdge out;
+  out.credential = std::string(kEdgePrefix) + randomToken(32);
+  auto e = identity_.redeemJoinToken(sha256Hex(join_token), sha256Hex(out.credential), clock_.nowMillis());
+  if (!e.isOk()) {
+    if (e.status().code() != Code::kUnauthorized) return e.status();
+    recordFailure(source_key);
+    loginCounter("join_token", "failure").inc();
+    return refused;
+  }
+  loginCounter("join_token", "success").inc();
+  out.edge = std::move(e).value();
+  return out;
+}
+
+Result<Edge> AuthService::authenticateEdge(const std::string& credential) {
+  const Status refused(Code::kUnauthorized, "edge credential unknown or revoked");
+  if (credential.size() > 256 || credential.compare(0, kEdgePrefix.size(), kEdgePrefix) != 0) return refused;
+  auto e = identity_.edgeByCredential(sha256Hex(credential));
+  if (!e.isOk()) return e.status().code() == Code::kUnauthorized ? refused : e.status();
+  int64_t now = clock_.nowMillis();
+  if (now - e->last_seen_ms >= kLastSeenWriteIntervalMs) {
+    // Removed meanwhile: the credential is no longer good.
+    Status st = identity_.touchEdge(e->name, now);
+    if (st.code() == Code::kNotFound) return refused;
+    WHARF_RETURN_IF_ERROR(st);
+    e->last_seen_ms = now;
+  }
+  return e;
 }
 
 void AuthService::forgetCaches() {

@@ -1,9 +1,9 @@
 // AuthService: who is asking (passwords, personal access tokens, bearer tokens), what
 // they may do (the access policy), and the tokens that carry the answer.
 //
-// Threading: authenticatePassword() may pay the password KDF and runs on worker
-// threads; everything else is cheap (LMDB reads, cached verifications) and runs on loop
-// threads. Thread-safe.
+// Threading: authenticatePassword() may pay the password KDF and the edge calls write
+// transactions: they run on worker threads; everything else is cheap (LMDB reads, cached
+// verifications) and runs on loop threads. Thread-safe.
 #pragma once
 
 #include <memory>
@@ -82,6 +82,34 @@ class AuthService {
   // Creates the first administrator if there is no user at all. Returns the password it
   // set (from `password`, or generated) or empty when an administrator already exists.
   Result<std::string> bootstrapAdmin(const std::string& name, const std::string& password);
+
+  // Edges. An administrator adds an edge and gets a single-use join token
+  // ("wharf_join_<secret>"); the edge trades it once for its credential
+  // ("wharf_edge_<secret>"). Only their SHA-256 hashes are stored. A credential
+  // authenticates the edge's own endpoints and nothing else.
+  static constexpr int64_t kJoinTokenTtlMs = 24 * 3600'000ll;
+  static constexpr int64_t kMinJoinTokenTtlMs = 60'000;
+  static constexpr int64_t kMaxJoinTokenTtlMs = 30 * 86'400'000ll;
+  struct NewEdge {
+    Edge edge;
+    std::string join_token;  // shown once
+  };
+  // Validates name, site and settings (stored canonical); ttl_ms within
+  // [kMinJoinTokenTtlMs, kMaxJoinTokenTtlMs].
+  Result<NewEdge> createEdge(const std::string& name, const std::string& site, const nlohmann::json& settings,
+                             int64_t ttl_ms, const std::string& created_by);
+  struct RegisteredEdge {
+    Edge edge;
+    std::string credential;  // shown once
+  };
+  // Replaces an edge's settings (validated, stored canonical: see canonicalEdgeSettings).
+  Result<Edge> setEdgeSettings(const std::string& name, const nlohmann::json& settings);
+  // Consumes a join token. kUnauthorized when it is unknown, used or expired; failures
+  // are rate-limited per source address like logins (kTooManyRequests).
+  Result<RegisteredEdge> registerEdge(const std::string& join_token, const std::string& source);
+  // The edge a credential belongs to (kUnauthorized if none: unknown or revoked). Records
+  // that it was seen, writing at most once a minute per edge.
+  Result<Edge> authenticateEdge(const std::string& credential);
 
   void forgetCaches();
 

@@ -1,5 +1,5 @@
 // IdentityStore: accounts, organizations, teams, repository settings and permissions,
-// access tokens, and the audit log.
+// access tokens, edges, and the audit log.
 //
 // Reads never block and may run on loop threads; writes are one transaction each and
 // run on worker threads. Names are validated by the caller (see validateAccountName).
@@ -64,6 +64,25 @@ struct AuditEntry {
   nlohmann::json toJson() const;
 };
 
+// A registered (or pending) edge. Its secrets are never stored: a pending edge keeps the
+// SHA-256 of its single-use join token, a registered one the SHA-256 of its credential.
+struct Edge {
+  std::string name;
+  std::string site;
+  nlohmann::json settings = nlohmann::json::object();  // see validateEdgeSettings
+  std::string join_hash;          // sha256 hex of the join token; empty once it was used
+  int64_t join_expires_ms = 0;
+  std::string credential_hash;    // sha256 hex of the credential; empty until registered
+  std::string created_by;
+  int64_t created_ms = 0;
+  int64_t registered_ms = 0;      // 0: pending
+  int64_t last_seen_ms = 0;       // 0: never
+  bool registered() const { return !credential_hash.empty(); }
+  // The API form: {"name","site","state","created_at","registered_at","last_seen","settings"}
+  // (times RFC 3339 or null), without the hashes.
+  nlohmann::json toJson() const;
+};
+
 struct AuditQuery {
   std::string actor, action, object, outcome;
   int64_t since_ms = 0, until_ms = 0;
@@ -121,6 +140,25 @@ class IdentityStore {
   virtual std::vector<AuditEntry> queryAudit(const AuditQuery& query) = 0;
   virtual size_t pruneAudit(int64_t older_than_ms) = 0;
 
+  // Edges. Secrets are looked up by their SHA-256 (an index from hash to edge), then the
+  // edge's stored hash is compared in constant time.
+  virtual Result<Edge> edge(const std::string& name) = 0;  // kNotFound
+  virtual std::vector<Edge> edges() = 0;                    // by name
+  // kConflict if the name exists. Indexes the join hash.
+  virtual Status createEdge(const Edge& edge) = 0;
+  virtual Status putEdgeSettings(const std::string& name, const nlohmann::json& settings) = 0;  // kNotFound
+  // Consumes a join token, in one transaction: the pending edge whose join token hashes
+  // to join_hash and has not expired at now_ms becomes registered with credential_hash.
+  // kUnauthorized when the token is unknown, used or expired (so it works once, even
+  // under concurrent use).
+  virtual Result<Edge> redeemJoinToken(const std::string& join_hash, const std::string& credential_hash,
+                                       int64_t now_ms) = 0;
+  // The edge whose credential hashes to credential_hash; kUnauthorized if none.
+  virtual Result<Edge> edgeByCredential(const std::string& credential_hash) = 0;
+  virtual Status touchEdge(const std::string& name, int64_t seen_ms) = 0;  // sets last_seen; kNotFound
+  // Removes the edge with its join token and credential (both stop working at once).
+  virtual Status deleteEdge(const std::string& name) = 0;  // kNotFound
+
   // Key-value settings (LDAP configuration and the like).
   virtual std::optional<nlohmann::json> setting(const std::string& key) = 0;
   virtual Status putSetting(const std::string& key, const nlohmann::json& value) = 0;
@@ -129,5 +167,24 @@ class IdentityStore {
 // Account, organization and team names: [a-z0-9]+([._-][a-z0-9]+)*, 2 to 64 characters
 // (a namespace is a repository name component).
 Status validateAccountName(std::string_view name);
+
+// Edge names: ^[a-z0-9][a-z0-9-]{0,62}$, except the reserved "register" and "self"
+// (paths of the edges' own endpoints). kNameInvalid otherwise.
+Status validateEdgeName(std::string_view name);
+// Edge settings: a JSON object with only these keys, each optional:
+//   "tag_ttl"         duration string as parseDurationMs reads it ("90s", "5m", "1h")
+//   "cache_budget"    size string: digits and an optional binary unit k|m|g|t, optionally
+//                     followed by "iB" or "B", any case ("512m", "10GiB", "2tb")
+//   "high_watermark", "low_watermark"  integers 1..100, set together, low below high
+//                     (one alone could cross the edge's own value of the other)
+// kInvalidArgument naming the key otherwise.
+Status validateEdgeSettings(const nlohmann::json& settings);
+// The bytes of a cache_budget string (see above).
+Result<int64_t> parseEdgeCacheBudget(const std::string& text);
+// Valid settings as they are stored and sent to edges: cache_budget in the form
+// parseSize (shared/config) reads, the largest exact unit ("10GiB" -> "10g",
+// "1536MiB" -> "1536m", "1000" -> "1000"); everything else as given.
+// REQUIRES: validateEdgeSettings(settings).isOk().
+nlohmann::json canonicalEdgeSettings(const nlohmann::json& settings);
 
 }  // namespace wharf

@@ -1,6 +1,12 @@
 #include "core/auth/lmdb_identity_store.h"
 
+#include <algorithm>
+#include <cctype>
 #include <mutex>
+
+#include "shared/base/clock.h"
+#include "shared/config/config.h"
+#include "shared/tls/crypto.h"
 
 namespace wharf {
 namespace {
@@ -78,6 +84,36 @@ AuditEntry auditFrom(std::string_view key, std::string_view v) {
   return e;
 }
 
+Edge edgeFrom(std::string_view v) {
+  auto j = obj(v);
+  Edge e;
+  e.name = j.value("name", "");
+  e.site = j.value("site", "");
+  if (j.contains("settings") && j["settings"].is_object()) e.settings = j["settings"];
+  e.join_hash = j.value("join_hash", "");
+  e.join_expires_ms = j.value("join_expires", int64_t{0});
+  e.credential_hash = j.value("credential_hash", "");
+  e.created_by = j.value("created_by", "");
+  e.created_ms = j.value("created", int64_t{0});
+  e.registered_ms = j.value("registered", int64_t{0});
+  e.last_seen_ms = j.value("last_seen", int64_t{0});
+  return e;
+}
+
+std::string edgeValue(const Edge& e) {
+  return nlohmann::json{{"name", e.name},
+                        {"site", e.site},
+                        {"settings", e.settings},
+                        {"join_hash", e.join_hash},
+                        {"join_expires", e.join_expires_ms},
+                        {"credential_hash", e.credential_hash},
+                        {"created_by", e.created_by},
+                        {"created", e.created_ms},
+                        {"registered", e.registered_ms},
+                        {"last_seen", e.last_seen_ms}}
+      .dump();
+}
+
 template <typename F>
 void scanPrefix(const Txn& txn, Dbi dbi, const std::string& prefix, F&& fn) {
   auto c = txn.cursor(dbi);
@@ -93,7 +129,8 @@ class LmdbIdentityStore final : public IdentityStore {
   Status init() {
     for (auto [name, dbi] : {std::pair{"users", &users_}, {"orgs", &orgs_}, {"org_members", &org_members_},
                              {"teams", &teams_}, {"team_members", &team_members_}, {"repo_settings", &repo_settings_},
-                             {"grants", &grants_}, {"tokens", &tokens_}, {"audit", &audit_}, {"settings", &settings_}}) {
+                             {"grants", &grants_}, {"tokens", &tokens_}, {"audit", &audit_}, {"settings", &settings_},
+                             {"edges", &edges_}, {"edge_secrets", &edge_secrets_}}) {
       auto d = env_->openDb(name);
       if (!d.isOk()) return d.status();
       *dbi = *d;
@@ -504,6 +541,95 @@ class LmdbIdentityStore final : public IdentityStore {
     return removed;
   }
 
+  // --- edges ---
+  Result<Edge> edge(const std::string& name) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(edges_, name, &v).isOk()) return Status(Code::kNotFound, "no edge " + name);
+    return edgeFrom(v);
+  }
+
+  std::vector<Edge> edges() override {
+    std::vector<Edge> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    auto c = txn->cursor(edges_);
+    for (bool ok = c.first(); ok; ok = c.next()) out.push_back(edgeFrom(c.value()));
+    return out;
+  }
+
+  Status createEdge(const Edge& e) override {
+    return write([&](WriteTxn& t) -> Status {
+      if (t.has(edges_, e.name)) return Status(Code::kConflict, "edge " + e.name + " exists");
+      if (!e.join_hash.empty()) WHARF_RETURN_IF_ERROR(t.put(edge_secrets_, e.join_hash, e.name));
+      if (!e.credential_hash.empty()) WHARF_RETURN_IF_ERROR(t.put(edge_secrets_, e.credential_hash, e.name));
+      return t.put(edges_, e.name, edgeValue(e));
+    });
+  }
+
+  Status putEdgeSettings(const std::string& name, const nlohmann::json& settings) override {
+    return updateEdge(name, [&](Edge& e) { e.settings = settings; });
+  }
+
+  Result<Edge> redeemJoinToken(const std::string& join_hash, const std::string& credential_hash,
+                               int64_t now_ms) override {
+    const Status refused(Code::kUnauthorized, "join token unknown, used or expired");
+    Edge out;
+    Status st = write([&](WriteTxn& t) -> Status {
+      std::string_view name, v;
+      if (join_hash.empty() || !t.get(edge_secrets_, join_hash, &name).isOk()) return refused;
+      std::string edge_name(name);
+      if (!t.get(edges_, edge_name, &v).isOk()) return refused;
+      Edge e = edgeFrom(v);
+      // The index only finds the edge; the edge's own hash decides (and tells a join
+      // token from a credential).
+      if (e.join_hash.empty() || !constantTimeEquals(e.join_hash, join_hash)) return refused;
+      if (e.join_expires_ms <= now_ms) return refused;
+      WHARF_RETURN_IF_ERROR(t.del(edge_secrets_, join_hash));
+      e.join_hash.clear();
+      e.credential_hash = credential_hash;
+      e.registered_ms = now_ms;
+      e.last_seen_ms = now_ms;
+      WHARF_RETURN_IF_ERROR(t.put(edge_secrets_, credential_hash, e.name));
+      WHARF_RETURN_IF_ERROR(t.put(edges_, e.name, edgeValue(e)));
+      out = std::move(e);
+      return Status::ok();
+    });
+    if (!st.isOk()) return st;
+    return out;
+  }
+
+  Result<Edge> edgeByCredential(const std::string& credential_hash) override {
+    const Status refused(Code::kUnauthorized, "edge credential unknown or revoked");
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view name, v;
+    if (credential_hash.empty() || !txn->get(edge_secrets_, credential_hash, &name).isOk()) return refused;
+    if (!txn->get(edges_, std::string(name), &v).isOk()) return refused;
+    Edge e = edgeFrom(v);
+    if (e.credential_hash.empty() || !constantTimeEquals(e.credential_hash, credential_hash)) return refused;
+    return e;
+  }
+
+  Status touchEdge(const std::string& name, int64_t seen_ms) override {
+    return updateEdge(name, [&](Edge& e) { e.last_seen_ms = std::max(e.last_seen_ms, seen_ms); });
+  }
+
+  Status deleteEdge(const std::string& name) override {
+    return write([&](WriteTxn& t) -> Status {
+      std::string_view v;
+      if (!t.get(edges_, name, &v).isOk()) return Status(Code::kNotFound, "no edge " + name);
+      Edge e = edgeFrom(v);
+      for (const std::string& hash : {e.join_hash, e.credential_hash}) {
+        if (hash.empty()) continue;
+        Status st = t.del(edge_secrets_, hash);
+        if (!st.isOk() && st.code() != Code::kNotFound) return st;
+      }
+      return t.del(edges_, name);
+    });
+  }
+
   std::optional<nlohmann::json> setting(const std::string& key) override {
     auto txn = env_->read();
     std::string_view v;
@@ -527,7 +653,19 @@ class LmdbIdentityStore final : public IdentityStore {
     return txn->commit();
   }
 
+  template <typename F>
+  Status updateEdge(const std::string& name, F&& change) {
+    return write([&](WriteTxn& t) -> Status {
+      std::string_view v;
+      if (!t.get(edges_, name, &v).isOk()) return Status(Code::kNotFound, "no edge " + name);
+      Edge e = edgeFrom(v);
+      change(e);
+      return t.put(edges_, name, edgeValue(e));
+    });
+  }
+
   std::shared_ptr<LmdbEnv> env_;
+  Dbi edges_ = 0, edge_secrets_ = 0;
   Dbi users_ = 0, orgs_ = 0, org_members_ = 0, teams_ = 0, team_members_ = 0, repo_settings_ = 0, grants_ = 0,
       tokens_ = 0, audit_ = 0, settings_ = 0;
   std::mutex seq_mu_;
@@ -581,6 +719,96 @@ Status validateAccountName(std::string_view name) {
     return Status(Code::kInvalidArgument, "names are lower-case letters and digits, separated by single '.', '_' or '-'");
   }
   return Status::ok();
+}
+
+nlohmann::json Edge::toJson() const {
+  auto time = [](int64_t ms) { return ms == 0 ? nlohmann::json(nullptr) : nlohmann::json(formatRfc3339(ms)); };
+  return {{"name", name},
+          {"site", site},
+          {"state", registered() ? "registered" : "pending"},
+          {"created_at", formatRfc3339(created_ms)},
+          {"registered_at", time(registered_ms)},
+          {"last_seen", time(last_seen_ms)},
+          {"settings", settings.is_object() ? settings : nlohmann::json::object()}};
+}
+
+Status validateEdgeName(std::string_view name) {
+  auto lower_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  bool ok = !name.empty() && name.size() <= 63 && lower_alnum(name.front());
+  for (size_t i = 1; ok && i < name.size(); ++i) ok = lower_alnum(name[i]) || name[i] == '-';
+  if (!ok) {
+    return Status(Code::kNameInvalid,
+                  "edge names are 1 to 63 lower-case letters, digits and '-', starting with a letter or digit");
+  }
+  if (name == "register" || name == "self") return Status(Code::kNameInvalid, "the edge name \"" + std::string(name) + "\" is reserved");
+  return Status::ok();
+}
+
+Status validateEdgeSettings(const nlohmann::json& settings) {
+  if (!settings.is_object()) return Status(Code::kInvalidArgument, "settings must be a JSON object");
+  auto bad = [](const std::string& key, const std::string& why) {
+    return Status(Code::kInvalidArgument, "settings." + key + ": " + why);
+  };
+  for (auto it = settings.begin(); it != settings.end(); ++it) {
+    const std::string& key = it.key();
+    const nlohmann::json& v = it.value();
+    if (key == "tag_ttl") {
+      if (!v.is_string()) return bad(key, "must be a duration string such as \"60s\" or \"5m\"");
+      auto d = parseDurationMs(v.get<std::string>());
+      if (!d.isOk()) return bad(key, d.status().message());
+      if (*d > 365ll * 86'400'000) return bad(key, "must be at most 365d");
+    } else if (key == "cache_budget") {
+      if (!v.is_string()) return bad(key, "must be a size string such as \"10GiB\" or \"512m\"");
+      auto n = parseEdgeCacheBudget(v.get<std::string>());
+      if (!n.isOk()) return bad(key, n.status().message());
+    } else if (key == "high_watermark" || key == "low_watermark") {
+      if (!v.is_number_integer()) return bad(key, "must be an integer from 1 to 100");
+      int64_t n = v.get<int64_t>();
+      if (n < 1 || n > 100) return bad(key, "must be an integer from 1 to 100");
+    } else {
+      return bad(key, "unknown setting (known: tag_ttl, cache_budget, high_watermark, low_watermark)");
+    }
+  }
+  bool high = settings.contains("high_watermark"), low = settings.contains("low_watermark");
+  if (high != low) return bad(high ? "high_watermark" : "low_watermark", "high_watermark and low_watermark are set together");
+  if (high && settings["low_watermark"].get<int64_t>() >= settings["high_watermark"].get<int64_t>()) {
+    return bad("low_watermark", "must be below high_watermark");
+  }
+  return Status::ok();
+}
+
+nlohmann::json canonicalEdgeSettings(const nlohmann::json& settings) {
+  nlohmann::json out = settings;
+  if (out.contains("cache_budget") && out["cache_budget"].is_string()) {
+    auto n = parseEdgeCacheBudget(out["cache_budget"].get<std::string>());
+    if (n.isOk()) {
+      std::string text = std::to_string(*n);
+      for (auto [unit, shift] : {std::pair{'t', 40}, {'g', 30}, {'m', 20}, {'k', 10}}) {
+        if (*n % (int64_t{1} << shift) == 0) {
+          text = std::to_string(*n >> shift) + unit;
+          break;
+        }
+      }
+      out["cache_budget"] = text;
+    }
+  }
+  return out;
+}
+
+Result<int64_t> parseEdgeCacheBudget(const std::string& text) {
+  // parseSize reads one-letter units ("10g"); the long forms ("10GiB", "10GB") are
+  // the same binary multiples.
+  std::string s = text;
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (s.size() > 3 && s.compare(s.size() - 2, 2, "ib") == 0 && std::isalpha(static_cast<unsigned char>(s[s.size() - 3]))) {
+    s.resize(s.size() - 2);
+  } else if (s.size() > 2 && s.back() == 'b' && std::isalpha(static_cast<unsigned char>(s[s.size() - 2]))) {
+    s.pop_back();
+  }
+  auto n = parseSize(s);
+  if (!n.isOk()) return Status(Code::kInvalidArgument, "\"" + text + "\" is not a size such as \"10GiB\"");
+  if (*n <= 0) return Status(Code::kInvalidArgument, "must be more than 0 bytes");
+  return n;
 }
 
 Result<std::unique_ptr<IdentityStore>> openLmdbIdentityStore(std::shared_ptr<LmdbEnv> env) {

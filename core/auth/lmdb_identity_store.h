@@ -11,6 +11,12 @@
 //   tokens        <id>                          -> AccessToken JSON (secret as sha256)
 //   audit         <seq, 8 bytes big-endian>     -> AuditEntry JSON
 //   settings      <key>                         -> JSON
+//   edges         <name>                        -> Edge JSON (join token and credential as sha256)
+//   edge_secrets  <sha256 hex of a join token or credential> -> <edge name>
+//
+// Databases are only ever added, never changed in meaning: a store written before
+// one existed opens with it empty, and older builds ignore it, so an addition does not
+// change the schema version (edges and edge_secrets were added this way).
 #pragma once
 
 #include <memory>

@@ -1,5 +1,6 @@
 // The admin REST API under /api/v1: users, organizations, teams, memberships,
-// repositories, permissions, access tokens, audit log, key rotation.
+// repositories, permissions, access tokens, audit log, key rotation. (Edges, also under
+// /api/v1, are their own family: edges.cc.)
 //
 // Every request is authenticated (Basic with a password or access token, or a Bearer
 // token), loaded, then authorized on the object's owning namespace. Request fields are
@@ -93,19 +94,7 @@ class Admin {
   }
 
  private:
-  Result<Account> authenticate() {
-    const std::string* authz = req_.headers.get("authorization");
-    if (authz == nullptr) return Status(Code::kUnauthorized, "authentication required");
-    if (authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
-      auto bearer = ctx_.auth->verifyBearer(authz->substr(7));
-      if (!bearer.isOk()) return bearer.status();
-      if (bearer->account.anonymous()) return Status(Code::kUnauthorized, "authentication required");
-      return bearer->account;
-    }
-    auto a = ctx_.auth->authenticateBasic(*authz, req_.peer);
-    ctx_.audit->record(a.isOk() ? a->name : "", req_.peer, "login", "api", a.isOk() ? "success" : "failure");
-    return a;
-  }
+  Result<Account> authenticate() { return authenticateApiCaller(ctx_, req_); }
 
   void record(const std::string& action, const std::string& object, const std::string& detail = "") {
     ctx_.audit->record(me_.name, req_.peer, action, object, "success", detail);
@@ -512,6 +501,20 @@ class Admin {
 };
 
 }  // namespace
+
+Result<Account> authenticateApiCaller(ApiContext& ctx, const Request& req) {
+  const std::string* authz = req.headers.get("authorization");
+  if (authz == nullptr) return Status(Code::kUnauthorized, "authentication required");
+  if (authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
+    auto bearer = ctx.auth->verifyBearer(authz->substr(7));
+    if (!bearer.isOk()) return bearer.status();
+    if (bearer->account.anonymous()) return Status(Code::kUnauthorized, "authentication required");
+    return bearer->account;
+  }
+  auto a = ctx.auth->authenticateBasic(*authz, req.peer);
+  ctx.audit->record(a.isOk() ? a->name : "", req.peer, "login", "api", a.isOk() ? "success" : "failure");
+  return a;
+}
 
 void handleAdmin(ApiContext& ctx, const ExchangePtr& ex) {
   if (ctx.auth == nullptr) return replyError(ex, Status(Code::kNotFound, "the admin API needs authentication on"));

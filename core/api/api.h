@@ -68,9 +68,17 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
 void handleReferrers(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller);
 
 // The token endpoint (/auth/token), the public keys (/auth/keys) and the admin API
-// (/api/v1/...).
+// (/api/v1/...), of which edges (/api/v1/edges...) are their own family.
 void handleAuth(ApiContext& ctx, const ExchangePtr& ex);
 void handleAdmin(ApiContext& ctx, const ExchangePtr& ex);
+void handleEdges(ApiContext& ctx, const ExchangePtr& ex);
+
+// Authenticates an admin API request: Basic (password or access token, audited as a
+// login) or a Bearer token of a user. May pay the password KDF: call on a worker.
+Result<Account> authenticateApiCaller(ApiContext& ctx, const Request& req);
+// The token realm clients are sent to (as in the Bearer challenge): the configured
+// public URL, else the address the request was sent to. REQUIRES: ctx.auth.
+std::string tokenRealm(const ApiContext& ctx, const Request& req);
 
 // Sends a response with the headers every registry response carries, and records it
 // (access log, metrics).

@@ -18,13 +18,8 @@ void challenge(ApiContext& ctx, const ExchangePtr& ex, const std::vector<Scope>&
                bool insufficient) {
   Response r = errorResponse(why);
   r.status = 401;
-  std::string realm = ctx.auth->config().realm;
-  if (realm.empty()) {
-    // No public_url configured: send clients back to the address they used.
-    const std::string* host = ex->request().headers.get("host");
-    realm = std::string(ctx.tls ? "https://" : "http://") + (host ? *host : "localhost") + "/auth/token";
-  }
-  r.headers.add("WWW-Authenticate", bearerChallenge(realm, ctx.auth->config().service, scopes, insufficient));
+  r.headers.add("WWW-Authenticate",
+                bearerChallenge(tokenRealm(ctx, ex->request()), ctx.auth->config().service, scopes, insufficient));
   reply(ex, std::move(r));
 }
 
@@ -72,6 +67,16 @@ bool authorize(ApiContext& ctx, const ExchangePtr& ex, const Route& route, Calle
 
 }  // namespace
 
+std::string tokenRealm(const ApiContext& ctx, const Request& req) {
+  std::string realm = ctx.auth->config().realm;
+  if (realm.empty()) {
+    // No public_url configured: send clients back to the address they used.
+    const std::string* host = req.headers.get("host");
+    realm = std::string(ctx.tls ? "https://" : "http://") + (host ? *host : "localhost") + "/auth/token";
+  }
+  return realm;
+}
+
 void audit(ApiContext& ctx, const Caller& caller, const std::string& action, const std::string& object,
            const std::string& outcome, const std::string& detail) {
   if (ctx.audit != nullptr) ctx.audit->record(caller.account.name, caller.peer, action, object, outcome, detail);
@@ -88,6 +93,7 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
     return;
   }
   if (req.path.rfind("/auth/", 0) == 0) return handleAuth(ctx, ex);
+  if (req.path == "/api/v1/edges" || req.path.rfind("/api/v1/edges/", 0) == 0) return handleEdges(ctx, ex);
   if (req.path.rfind("/api/v1/", 0) == 0 || req.path == "/api/v1") return handleAdmin(ctx, ex);
   auto route = parseRoute(req.path);
   if (!route.isOk()) {

@@ -303,11 +303,16 @@ uint64_t CacheIndex::enforce() {
   return freed;
 }
 
-void CacheIndex::imageCached(const std::string& manifest_digest, const std::vector<std::string>& refs) {
+void CacheIndex::imageCached(const std::string& manifest_digest, const std::vector<std::string>& listed) {
+  // Each blob once per image, however often the manifest lists it (artifacts often use
+  // one empty descriptor as config and layer).
+  std::vector<std::string> refs = listed;
+  std::sort(refs.begin(), refs.end());
+  refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
   std::lock_guard lock(mu_);
   auto& stored = images_[manifest_digest];
   if (stored == refs) return;
-  stored = refs;
+  stored = std::move(refs);
   dirty_images_.insert(manifest_digest);
 }
 
@@ -337,6 +342,18 @@ bool CacheIndex::linked(const std::string& repo, const std::string& digest) {
   std::lock_guard lock(mu_);
   auto it = links_.find(digest);
   return it != links_.end() && std::find(it->second.begin(), it->second.end(), repo) != it->second.end();
+}
+
+bool CacheIndex::hitIfLinked(const std::string& repo, const std::string& digest) {
+  std::lock_guard lock(mu_);
+  auto it = links_.find(digest);
+  if (it == links_.end() || std::find(it->second.begin(), it->second.end(), repo) == it->second.end()) return false;
+  if (auto b = blobs_.find(digest); b != blobs_.end()) {
+    b->second.last_access_ms = clock_.nowMillis();
+    ++b->second.hits;
+    dirty_blobs_.insert(digest);
+  }
+  return true;
 }
 
 Status CacheIndex::flush() {

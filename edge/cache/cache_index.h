@@ -66,6 +66,9 @@ class CacheIndex {
   std::optional<Tag> tag(const std::string& repo, const std::string& tag);
   void link(const std::string& repo, const std::string& digest);
   bool linked(const std::string& repo, const std::string& digest);
+  // A cache hit through repo: counted (accessed()) when repo is linked to the digest.
+  // One lock for both: this is the hot path.
+  bool hitIfLinked(const std::string& repo, const std::string& digest);
 
   // Writes what changed since the last flush, in one transaction.
   Status flush();

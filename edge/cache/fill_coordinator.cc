@@ -36,7 +36,7 @@ Status Fill::open() {
 
 Fill::Event Fill::current() {
   std::lock_guard lock(mu_);
-  return Event{state_, written_, error_};
+  return Event{state_, written_, error_, verified_};
 }
 
 uint64_t Fill::subscribe(Loop& loop, Listener listener) {
@@ -110,10 +110,19 @@ Status Fill::finish() {
                                        std::to_string(expected) + " bytes of " + digest_.str());
   } else if (!(hasher_.digest() == digest_)) {
     st = Status(Code::kCorruption, "upstream bytes hash to " + hasher_.digest().str() + ", not " + digest_.str());
-  } else if (::fdatasync(writer_.get()) != 0) {
-    st = errnoStatus("fsync " + partial_path_, errno);
-  } else if (::rename(partial_path_.c_str(), final_path_.c_str()) != 0) {
-    st = errnoStatus("rename into the cache", errno);
+  }
+  if (st.isOk()) {
+    // Verified: responses may finish while the file is synced and committed.
+    {
+      std::lock_guard lock(mu_);
+      verified_ = true;
+    }
+    publish(Event{State::kFilling, e.available, Status::ok(), true});
+    if (::fdatasync(writer_.get()) != 0) {
+      st = errnoStatus("fsync " + partial_path_, errno);
+    } else if (::rename(partial_path_.c_str(), final_path_.c_str()) != 0) {
+      st = errnoStatus("rename into the cache", errno);
+    }
   }
   if (!st.isOk()) {
     fail(st);
@@ -125,7 +134,7 @@ Status Fill::finish() {
     state_ = State::kDone;
   }
   owner_->done(this);
-  publish(Event{State::kDone, e.available, Status::ok()});
+  publish(Event{State::kDone, e.available, Status::ok(), true});
   return Status::ok();
 }
 

@@ -40,6 +40,10 @@ class Fill : public std::enable_shared_from_this<Fill> {
     State state;
     uint64_t available;  // bytes readable from the file now
     Status error;        // set when kFailed
+    // Every byte is here and hashes to the digest (set from then on, before the commit
+    // itself): a response may send its last byte only now, so a body that does not
+    // verify can never look complete, even with a Content-Length.
+    bool verified = false;
   };
   using Listener = std::function<void(const Event&)>;
 
@@ -89,6 +93,7 @@ class Fill : public std::enable_shared_from_this<Fill> {
   std::mutex mu_;
   State state_ = State::kFilling;  // GUARDED_BY(mu_)
   uint64_t written_ = 0;           // GUARDED_BY(mu_)
+  bool verified_ = false;          // GUARDED_BY(mu_)
   Status error_;                   // GUARDED_BY(mu_)
   struct Subscriber {
     Loop* loop;

@@ -14,15 +14,21 @@ std::optional<uint64_t> FillSource::length() const {
 
 void FillSource::answer(const Fill::Event& e, std::function<void(Status, Piece)> cb) {
   if (e.state == Fill::State::kFailed) return cb(e.error.isOk() ? Status(Code::kUnavailable, "fill failed") : e.error, {});
+  bool verified = e.verified || e.state == Fill::State::kDone;
   uint64_t limit = end_ != 0 ? std::min(end_, e.available) : e.available;
+  // The response's last byte waits for the verification of the whole blob: a client
+  // holding every byte of a Content-Length takes the body as complete, and a fill that
+  // fails verification must leave it short (the connection closes).
+  uint64_t last = end_ != 0 ? end_ : fill_->expectedSize();
+  if (!verified && last != 0 && limit >= last) limit = last - 1;
   if (limit > offset_) {
     Piece p;
     p.file = FileBody{fill_->reader(), offset_, std::min<uint64_t>(limit - offset_, 8u << 20)};
     offset_ += p.file.length;
-    p.end = (end_ != 0 && offset_ == end_) || (e.state == Fill::State::kDone && offset_ == e.available);
+    p.end = verified && ((end_ != 0 && offset_ == end_) || (end_ == 0 && offset_ == e.available));
     return cb(Status::ok(), std::move(p));
   }
-  if (e.state == Fill::State::kDone || (end_ != 0 && offset_ >= end_)) {
+  if (verified && (end_ == 0 || offset_ >= end_)) {
     Piece p;
     p.end = true;
     return cb(Status::ok(), std::move(p));

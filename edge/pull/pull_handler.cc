@@ -1,6 +1,7 @@
 #include "edge/pull/pull_handler.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -487,17 +488,15 @@ void sendFillRequest(const std::shared_ptr<FillJob>& job, uint64_t offset) {
 
 void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& route);
 
-// A committed blob, from its file (sendfile), whole, ranged or HEAD.
-void serveCachedBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route, const Digest& digest,
-                     const std::string& path) {
+// A committed blob, from its open file (sendfile), whole, ranged or HEAD. The hit was
+// counted by the caller.
+void serveCachedBlob(EdgeContext& ctx, const ExchangePtr& ex, const Digest& digest, Fd fd) {
   const Request& req = ex->request();
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) return relay(ctx, ex, route);  // evicted since
-  if (fd < 0) return reply(ctx, ex, error(Status(Code::kIoError, "cache read failed")));
   EdgeMetrics::get().hits.inc();
-  ctx.index->accessed(digest.str());
-  auto holder = std::make_shared<Fd>(fd);
-  uint64_t size = static_cast<uint64_t>(::lseek(fd, 0, SEEK_END));
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return reply(ctx, ex, error(Status(Code::kIoError, "cache read failed")));
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  auto holder = std::make_shared<Fd>(std::move(fd));
   Response r;
   r.headers.add("Content-Type", "application/octet-stream");
   r.headers.add("Docker-Content-Digest", digest.str());
@@ -565,23 +564,44 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   auto digest = Digest::parse(route.reference);
   if (!digest.isOk()) return reply(ctx, ex, error(digest.status()));
   const Request& req = ex->request();
-  bool partial = req.isHead() || req.headers.get("range") != nullptr;
+  // The hot path: a committed file, opened without any coordination.
+  Fd fd(::open(ctx.fills->blobPath(*digest).c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.valid()) {
+    // Cached through another repository: the upstream must confirm this one first.
+    if (!ctx.index->hitIfLinked(route.name, digest->str())) return confirmThenServe(ctx, ex, route);
+    return serveCachedBlob(ctx, ex, *digest, std::move(fd));
+  }
+  if (errno != ENOENT) return reply(ctx, ex, error(Status(Code::kIoError, "cache read failed")));
   // HEAD and ranges never start a fill; a whole GET does when the blob is not here.
+  bool partial = req.isHead() || req.headers.get("range") != nullptr;
   auto join = partial ? ctx.fills->find(*digest) : ctx.fills->join(*digest, 0);
   if (!join.isOk()) {
     if (join.status().code() == Code::kNotFound) return relay(ctx, ex, route);
     return reply(ctx, ex, error(join.status()));
   }
-  // Cached or being filled through another repository: the upstream must confirm this one.
-  if (join->role != FillCoordinator::Role::kLeader && !ctx.index->linked(route.name, digest->str())) {
-    return confirmThenServe(ctx, ex, route);
-  }
   switch (join->role) {
-    case FillCoordinator::Role::kCached: return serveCachedBlob(ctx, ex, route, *digest, join->path);
-    case FillCoordinator::Role::kFollower:
-      if (partial) return serveFromFill(ctx, ex, route, join->fill);
+    case FillCoordinator::Role::kCached: return serveBlob(ctx, ex, route);  // committed a moment ago
+    case FillCoordinator::Role::kFollower: {
+      auto fill = join->fill;
+      if (!ctx.index->linked(route.name, digest->str())) {
+        // The leader's upstream answer links its repository: a follower through the same
+        // one waits for it rather than asking the upstream to confirm.
+        if (!fill->hasStarted()) {
+          auto id = std::make_shared<uint64_t>(0);
+          *id = fill->subscribe(ex->loop(), [&ctx, ex, route, fill, id](const Fill::Event&) {
+            if (*id == 0) return;
+            fill->unsubscribe(*id);
+            *id = 0;
+            serveBlob(ctx, ex, route);
+          });
+          return;
+        }
+        return confirmThenServe(ctx, ex, route);
+      }
+      if (partial) return serveFromFill(ctx, ex, route, fill);
       EdgeMetrics::get().joined.inc();
-      return replyFromFill(ctx, ex, join->fill);
+      return replyFromFill(ctx, ex, fill);
+    }
     case FillCoordinator::Role::kLeader: {
       EdgeMetrics::get().misses.inc();
       auto job = std::make_shared<FillJob>(FillJob{ctx, ex, route.name, std::move(join->leader), join->fill, 0});

@@ -306,12 +306,8 @@ TEST_CASE("manifest cache: caching one image for two repositories does not make 
 
 // An OCI artifact commonly uses the empty descriptor both as its config and as its one
 // layer: one image, listing the same digest twice. It must count as one image, as the
-// comment in CacheIndex::enforce says ("distinct manifests").
-// BUG (edge/cache/cache_index.cc, CacheIndex::enforce, the loop
-// `for (const auto& r : refs) ++images[r];`): a digest listed twice by one manifest is
-// counted as two images, so it outranks a blob that two distinct images really share.
-TEST_CASE("manifest cache: a digest listed twice by one manifest counts as one image",
-          "[edge][manifest_cache][!mayfail]") {
+// comment in CacheIndex::enforce says ("distinct manifests"): imageCached() dedupes.
+TEST_CASE("manifest cache: a digest listed twice by one manifest counts as one image", "[edge][manifest_cache]") {
   Edge e;
   e.index->setBudget(CacheBudget{1000, 0.9, 0.6});
   std::string shared = e.commit(randomData(500, 9));  // in two distinct images; old

@@ -484,13 +484,14 @@ void Connection::flush() {
       iovec iov[16];
       int n = 0;
       size_t skip = out_front_done_;
-      for (auto it = out_.begin(); it != out_.end() && n < 16 && !it->file; ++it) {
+      auto it = out_.begin();
+      for (; it != out_.end() && n < 16 && !it->file; ++it) {
         iov[n].iov_base = const_cast<char*>(it->data.data()) + skip;
         iov[n].iov_len = it->data.size() - skip;
         skip = 0;
         ++n;
       }
-      r = transport_->writev(iov, n);
+      r = transport_->writev(iov, n, it != out_.end() && it->file);
       if (r.kind == IoResult::kOk) {
         size_t left = r.bytes;
         sent += r.bytes;

@@ -31,13 +31,13 @@ class PlainTransport final : public Transport {
     }
   }
 
-  IoResult writev(const iovec* iov, int count) override {
+  IoResult writev(const iovec* iov, int count, bool more) override {
     msghdr msg{};
     msg.msg_iov = const_cast<iovec*>(iov);
     msg.msg_iovlen = static_cast<size_t>(count);
     for (;;) {
       // MSG_NOSIGNAL: a peer that went away is an error here, not a SIGPIPE.
-      ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+      ssize_t w = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
       if (w >= 0) return {IoResult::kOk, static_cast<size_t>(w)};
       if (errno == EINTR) continue;
       return fromErrno(errno);
@@ -77,7 +77,7 @@ class TlsTransport final : public Transport {
 
   IoResult read(char* buf, size_t len) override { return fromTls(session_.read(buf, len)); }
 
-  IoResult writev(const iovec* iov, int count) override {
+  IoResult writev(const iovec* iov, int count, bool /*more*/) override {
     // TLS records are written one buffer at a time; partial writes are enabled.
     size_t total = 0;
     for (int i = 0; i < count; ++i) {

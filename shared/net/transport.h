@@ -24,7 +24,9 @@ class Transport {
  public:
   virtual ~Transport() = default;
   virtual IoResult read(char* buf, size_t len) = 0;
-  virtual IoResult writev(const iovec* iov, int count) = 0;
+  // more: a file body follows at once (plain TCP holds a partial segment for it, so
+  // headers and a small body leave as one packet).
+  virtual IoResult writev(const iovec* iov, int count, bool more = false) = 0;
   // Sends up to len bytes of file fd from offset: sendfile(2) on plain TCP, read and
   // encrypt on TLS. The caller retries with the same offset after kWant*.
   virtual IoResult sendFile(int file_fd, uint64_t offset, size_t len) = 0;

@@ -89,6 +89,7 @@ class Fill : public std::enable_shared_from_this<Fill> {
   Fd writer_;
   std::shared_ptr<Fd> reader_;
   Hasher hasher_;
+  uint64_t writeback_from_ = 0;  // leader only
 
   std::mutex mu_;
   State state_ = State::kFilling;  // GUARDED_BY(mu_)

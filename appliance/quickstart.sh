@@ -51,16 +51,16 @@ case "$mode" in
     for _ in $(seq 100); do curl -s -o /dev/null "http://$listen/v2/" && break; sleep 0.1; done
     # The edge joins the core once (a join token from the core's API, as `wharfctl edge
     # add` makes them); afterwards $data/edge/edge.json holds its credential.
-    join=()
+    set --
     if [ ! -f "$data/edge/edge.json" ]; then
       password=${WHARF_ADMIN_PASSWORD:-$(cat "$data/core/initial-admin-password" 2>/dev/null || true)}
       answer=$(curl -s -u "admin:$password" -H 'Content-Type: application/json' \
         -d '{"name":"site-1","site":"quickstart"}' "http://$listen/api/v1/edges")
       token=$(printf '%s' "$answer" | sed -n 's/.*"join_token":"\([^"]*\)".*/\1/p')
       [ -n "$token" ] || { echo "quickstart: cannot create a join token for the edge: $answer" >&2; exit 1; }
-      join=(--core "http://$listen" --join-token "$token")
+      set -- --core "http://$listen" --join-token "$token"
     fi
-    "$build/edge/wharf-edge" "${join[@]}" --data-dir "$data/edge" --listen "$edge_listen" &
+    "$build/edge/wharf-edge" "$@" --data-dir "$data/edge" --listen "$edge_listen" &
     edge_pid=$!
     for _ in $(seq 100); do curl -s -o /dev/null "http://$edge_listen/v2/" && break; sleep 0.1; done
     echo

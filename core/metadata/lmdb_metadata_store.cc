@@ -28,7 +28,7 @@ class LmdbMetadataStore final : public MetadataStore {
     env_ = std::move(env);
     for (auto [name, dbi] : {std::pair{"meta", &meta_}, {"repos", &repos_}, {"blobs", &blobs_}, {"links", &links_},
                              {"manifests", &manifests_}, {"tags", &tags_}, {"referrers", &referrers_},
-                             {"uploads", &uploads_}}) {
+                             {"uploads", &uploads_}, {"manifest_refs", &refs_}, {"policies", &policies_}}) {
       auto d = env_->openDb(name);
       if (!d.isOk()) return d.status();
       *dbi = *d;
@@ -42,6 +42,7 @@ class LmdbMetadataStore final : public MetadataStore {
       return txn->commit();
     }
     WHARF_RETURN_IF_ERROR(st);
+    if (version == "1") return migrateFrom1(*txn);
     if (version != std::to_string(kMetadataSchemaVersion)) {
       return Status(Code::kCorruption, "the metadata store has schema version " + std::string(version) +
                                            ", this build reads version " + std::to_string(kMetadataSchemaVersion));
@@ -54,7 +55,7 @@ class LmdbMetadataStore final : public MetadataStore {
     if (!txn.isOk()) return txn.status();
     std::string_view v;
     if (!txn->get(tags_, key2(repo, tag), &v).isOk()) return Status(Code::kManifestUnknown, "manifest unknown: tag " + tag);
-    return std::string(v);
+    return std::string(tagDigest(v));
   }
 
   Result<ManifestRecord> manifest(const std::string& repo, const std::string& digest) override {
@@ -71,6 +72,7 @@ class LmdbMetadataStore final : public MetadataStore {
     r.subject = j.value("subject", "");
     r.artifact_type = j.value("artifactType", "");
     r.created_ms = j.value("created", int64_t{0});
+    r.pushed_ms = j.value("pushed", r.created_ms);
     return r;
   }
 
@@ -179,9 +181,7 @@ class LmdbMetadataStore final : public MetadataStore {
                     int64_t now_ms) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
-    if (!txn->has(blobs_, digest)) {
-      WHARF_RETURN_IF_ERROR(txn->put(blobs_, digest, nlohmann::json{{"size", size}, {"created", now_ms}}.dump()));
-    }
+    WHARF_RETURN_IF_ERROR(touch(*txn, digest, now_ms, true, size));
     WHARF_RETURN_IF_ERROR(ensureRepo(*txn, repo, now_ms));
     WHARF_RETURN_IF_ERROR(txn->put(links_, key2(repo, digest), ""));
     if (!upload_id.empty()) {
@@ -195,6 +195,7 @@ class LmdbMetadataStore final : public MetadataStore {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
     if (!txn->has(blobs_, digest)) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    WHARF_RETURN_IF_ERROR(touch(*txn, digest, now_ms));  // a mount makes it wanted again
     WHARF_RETURN_IF_ERROR(ensureRepo(*txn, repo, now_ms));
     WHARF_RETURN_IF_ERROR(txn->put(links_, key2(repo, digest), ""));
     return txn->commit();
@@ -223,19 +224,27 @@ class LmdbMetadataStore final : public MetadataStore {
       }
     }
     WHARF_RETURN_IF_ERROR(ensureRepo(*txn, w.repository, now_ms));
-    if (!txn->has(blobs_, w.digest)) {
-      WHARF_RETURN_IF_ERROR(
-          txn->put(blobs_, w.digest, nlohmann::json{{"size", w.record.size}, {"created", now_ms}}.dump()));
-    }
+    // The manifest and everything it references are wanted from now on: a garbage
+    // collection running meanwhile sees it in its own transaction and keeps them.
+    WHARF_RETURN_IF_ERROR(touch(*txn, w.digest, now_ms, true, w.record.size));
+    for (const auto& b : w.blobs) WHARF_RETURN_IF_ERROR(touch(*txn, b, now_ms));
+    for (const auto& m : w.manifests) WHARF_RETURN_IF_ERROR(touch(*txn, m, now_ms));
+    nlohmann::json refs = nlohmann::json::array();
+    for (const auto& b : w.blobs) refs.push_back(b);
+    for (const auto& m : w.manifests) refs.push_back(m);
+    WHARF_RETURN_IF_ERROR(txn->put(refs_, w.digest, refs.dump()));
     std::string mkey = key2(w.repository, w.digest);
     std::string_view existing;
     int64_t created = now_ms;
     if (txn->get(manifests_, mkey, &existing).isOk()) created = parseJson(existing).value("created", now_ms);
-    nlohmann::json rec = {{"mediaType", w.record.media_type}, {"size", w.record.size}, {"created", created}};
+    nlohmann::json rec = {
+        {"mediaType", w.record.media_type}, {"size", w.record.size}, {"created", created}, {"pushed", now_ms}};
     if (!w.record.subject.empty()) rec["subject"] = w.record.subject;
     if (!w.record.artifact_type.empty()) rec["artifactType"] = w.record.artifact_type;
     WHARF_RETURN_IF_ERROR(txn->put(manifests_, mkey, rec.dump()));
-    if (w.tag) WHARF_RETURN_IF_ERROR(txn->put(tags_, key2(w.repository, *w.tag), w.digest));
+    if (w.tag) {
+      WHARF_RETURN_IF_ERROR(txn->put(tags_, key2(w.repository, *w.tag), w.digest + " " + std::to_string(now_ms)));
+    }
     if (!w.record.subject.empty()) {
       WHARF_RETURN_IF_ERROR(txn->put(referrers_, key2(key2(w.repository, w.record.subject), w.digest),
                                      w.referrer_descriptor.dump()));
@@ -266,7 +275,7 @@ class LmdbMetadataStore final : public MetadataStore {
     {
       auto c = txn->cursor(tags_);
       for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
-        if (c.value() == digest) doomed.emplace_back(c.key());
+        if (tagDigest(c.value()) == digest) doomed.emplace_back(c.key());
       }
     }
     for (const auto& k : doomed) WHARF_RETURN_IF_ERROR(txn->del(tags_, k));
@@ -274,6 +283,161 @@ class LmdbMetadataStore final : public MetadataStore {
       Status st = txn->del(referrers_, key2(key2(repo, subject), digest));
       if (!st.isOk() && st.code() != Code::kNotFound) return st;
     }
+    return txn->commit();
+  }
+
+  void forEachBlob(const std::function<bool(const std::string&, const BlobRecord&)>& fn) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return;
+    auto c = txn->cursor(blobs_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      if (!fn(std::string(c.key()), blobRecordOf(c.value()))) return;
+    }
+  }
+
+  void forEachManifest(
+      const std::function<bool(const std::string&, const std::string&, const ManifestRecord&)>& fn) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return;
+    auto c = txn->cursor(manifests_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      std::string_view k = c.key();
+      auto nul = k.find('\0');
+      if (nul == std::string_view::npos) continue;
+      auto j = parseJson(c.value());
+      ManifestRecord r;
+      r.media_type = j.value("mediaType", "");
+      r.size = j.value("size", uint64_t{0});
+      r.subject = j.value("subject", "");
+      r.artifact_type = j.value("artifactType", "");
+      r.created_ms = j.value("created", int64_t{0});
+      r.pushed_ms = j.value("pushed", r.created_ms);
+      if (!fn(std::string(k.substr(0, nul)), std::string(k.substr(nul + 1)), r)) return;
+    }
+  }
+
+  void forEachLink(const std::function<bool(const std::string&, const std::string&)>& fn) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return;
+    auto c = txn->cursor(links_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      std::string_view k = c.key();
+      auto nul = k.find('\0');
+      if (nul == std::string_view::npos) continue;
+      if (!fn(std::string(k.substr(0, nul)), std::string(k.substr(nul + 1)))) return;
+    }
+  }
+
+  std::vector<TagRecord> tagRecords(const std::string& repo) override {
+    std::vector<TagRecord> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    std::string prefix = repo + '\0';
+    auto c = txn->cursor(tags_);
+    for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
+      TagRecord t;
+      t.tag = std::string(c.key().substr(prefix.size()));
+      t.digest = std::string(tagDigest(c.value()));
+      t.pushed_ms = tagPushed(c.value());
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
+  std::optional<std::vector<std::string>> manifestRefs(const std::string& digest) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return std::nullopt;
+    std::string_view v;
+    if (!txn->get(refs_, digest, &v).isOk()) return std::nullopt;
+    auto j = nlohmann::json::parse(v, nullptr, false);
+    if (!j.is_array()) return std::nullopt;
+    std::vector<std::string> out;
+    for (const auto& e : j) {
+      if (e.is_string()) out.push_back(e.get<std::string>());
+    }
+    return out;
+  }
+
+  Result<BlobRecord> blobRecord(const std::string& digest) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(blobs_, digest, &v).isOk()) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    return blobRecordOf(v);
+  }
+
+  std::vector<Policy> policies() override {
+    std::vector<Policy> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    auto c = txn->cursor(policies_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      auto p = Policy::fromJson(std::string(c.key()), parseJson(c.value()));
+      if (p.isOk()) out.push_back(std::move(p).value());
+    }
+    return out;
+  }
+
+  Result<bool> collectManifest(const std::string& repo, const std::string& digest, int64_t touched_before) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    std::string mkey = key2(repo, digest);
+    std::string_view v;
+    if (!txn->get(manifests_, mkey, &v).isOk()) return false;
+    auto rec = parseJson(v);
+    if (rec.value("pushed", rec.value("created", int64_t{0})) >= touched_before) return false;
+    std::string_view b;
+    if (txn->get(blobs_, digest, &b).isOk() && blobRecordOf(b).touched_ms >= touched_before) return false;
+    std::string prefix = repo + '\0';
+    {
+      auto c = txn->cursor(tags_);
+      for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
+        if (tagDigest(c.value()) == digest) return false;  // tagged meanwhile
+      }
+    }
+    std::string subject = rec.value("subject", "");
+    WHARF_RETURN_IF_ERROR(txn->del(manifests_, mkey));
+    if (!subject.empty()) {
+      Status st = txn->del(referrers_, key2(key2(repo, subject), digest));
+      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+    }
+    WHARF_RETURN_IF_ERROR(txn->commit());
+    return true;
+  }
+
+  Result<bool> collectBlob(const std::string& digest, const std::vector<std::string>& link_repos,
+                           int64_t touched_before) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(blobs_, digest, &v).isOk()) return false;
+    if (blobRecordOf(v).touched_ms >= touched_before) return false;
+    WHARF_RETURN_IF_ERROR(txn->del(blobs_, digest));
+    for (const auto& repo : link_repos) {
+      Status st = txn->del(links_, key2(repo, digest));
+      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+    }
+    {
+      Status st = txn->del(refs_, digest);
+      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+    }
+    WHARF_RETURN_IF_ERROR(txn->commit());
+    return true;
+  }
+
+  Status setPolicy(const Policy& policy) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    WHARF_RETURN_IF_ERROR(txn->put(policies_, policy.scope, policy.toJson().dump()));
+    return txn->commit();
+  }
+
+  Status deletePolicy(const std::string& scope) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    Status st = txn->del(policies_, scope);
+    if (st.code() == Code::kNotFound) return Status(Code::kNotFound, "no policy for " + scope);
+    WHARF_RETURN_IF_ERROR(st);
     return txn->commit();
   }
 
@@ -314,6 +478,60 @@ class LmdbMetadataStore final : public MetadataStore {
     return r;
   }
 
+  // Tag values: "<digest> <pushed ms>".
+  static std::string_view tagDigest(std::string_view v) { return v.substr(0, v.find(' ')); }
+  static int64_t tagPushed(std::string_view v) {
+    auto sp = v.find(' ');
+    return sp == std::string_view::npos ? 0 : std::atoll(std::string(v.substr(sp + 1)).c_str());
+  }
+
+  static BlobRecord blobRecordOf(std::string_view v) {
+    auto j = parseJson(v);
+    BlobRecord r;
+    r.size = j.value("size", uint64_t{0});
+    r.created_ms = j.value("created", int64_t{0});
+    r.touched_ms = j.value("touched", r.created_ms);
+    return r;
+  }
+
+  // Records content as wanted now; with create, records it (of size) when absent.
+  Status touch(WriteTxn& txn, const std::string& digest, int64_t now_ms, bool create = false, uint64_t size = 0) {
+    std::string_view v;
+    nlohmann::json rec;
+    if (txn.get(blobs_, digest, &v).isOk()) {
+      rec = parseJson(v);
+    } else if (create) {
+      rec = {{"size", size}, {"created", now_ms}};
+    } else {
+      return Status::ok();  // not stored: the caller checked what it needs
+    }
+    rec["touched"] = now_ms;
+    return txn.put(blobs_, digest, rec.dump());
+  }
+
+  // Version 1 -> 2: tags gain their push time (the manifest's creation, the best known).
+  Status migrateFrom1(WriteTxn& txn) {
+    std::vector<std::pair<std::string, std::string>> rewritten;
+    {
+      auto c = txn.cursor(tags_);
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        std::string_view k = c.key();
+        std::string digest(c.value());
+        auto nul = k.find('\0');
+        int64_t pushed = 0;
+        std::string_view m;
+        if (nul != std::string_view::npos &&
+            txn.get(manifests_, key2(std::string(k.substr(0, nul)), digest), &m).isOk()) {
+          pushed = parseJson(m).value("created", int64_t{0});
+        }
+        rewritten.emplace_back(std::string(k), digest + " " + std::to_string(pushed));
+      }
+    }
+    for (const auto& [k, v] : rewritten) WHARF_RETURN_IF_ERROR(txn.put(tags_, k, v));
+    WHARF_RETURN_IF_ERROR(txn.put(meta_, "schema", std::to_string(kMetadataSchemaVersion)));
+    return txn.commit();
+  }
+
   Status ensureRepo(WriteTxn& txn, const std::string& repo, int64_t now_ms) {
     if (txn.has(repos_, repo)) return Status::ok();
     return txn.put(repos_, repo, nlohmann::json{{"created", now_ms}}.dump());
@@ -321,6 +539,7 @@ class LmdbMetadataStore final : public MetadataStore {
 
   std::shared_ptr<LmdbEnv> env_;
   Dbi meta_ = 0, repos_ = 0, blobs_ = 0, links_ = 0, manifests_ = 0, tags_ = 0, referrers_ = 0, uploads_ = 0;
+  Dbi refs_ = 0, policies_ = 0;
 };
 
 }  // namespace

@@ -9,18 +9,21 @@
 
 namespace wharf {
 
-// Layout version of the LMDB databases below; stored in meta["schema"]. Opening a store
-// with another version is refused (a migration is needed).
+// Layout version of the LMDB databases below; stored in meta["schema"]. A store of
+// version 1 is migrated at open (tags gain their push time); any other version is
+// refused (a migration is needed).
 //
-//   meta       "schema"                         -> "1"
-//   repos      <repo>                           -> {"created":ms}
-//   blobs      <digest>                         -> {"size":n,"created":ms}   all content
-//   links      <repo> \0 <digest>               -> ""                        layer/config links
-//   manifests  <repo> \0 <digest>               -> {"mediaType","size","subject","artifactType","created"}
-//   tags       <repo> \0 <tag>                  -> <digest>
-//   referrers  <repo> \0 <subject> \0 <digest>  -> descriptor JSON
-//   uploads    <uuid>                           -> {"repo","started"}
-constexpr int kMetadataSchemaVersion = 1;
+//   meta          "schema"                         -> "2"
+//   repos         <repo>                           -> {"created":ms}
+//   blobs         <digest>                         -> {"size":n,"created":ms,"touched":ms}   all content
+//   links         <repo> \0 <digest>               -> ""                        layer/config links
+//   manifests     <repo> \0 <digest>               -> {"mediaType","size","subject","artifactType","created","pushed"}
+//   manifest_refs <digest>                         -> ["<digest>", ...]          config, layers, children
+//   tags          <repo> \0 <tag>                  -> "<digest> <pushed ms>"
+//   referrers     <repo> \0 <subject> \0 <digest>  -> descriptor JSON
+//   uploads       <uuid>                           -> {"repo","started"}
+//   policies      <scope>                          -> Policy JSON (retention, immutable tags)
+constexpr int kMetadataSchemaVersion = 2;
 
 struct LmdbMetadataOptions {
   uint64_t map_size = 64ull << 30;

@@ -7,6 +7,7 @@
 // returns OK it survives kill -9 and power loss.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +23,38 @@ struct ManifestRecord {
   uint64_t size = 0;
   std::string subject;        // digest of the subject manifest, if any
   std::string artifact_type;  // effective artifact type (for referrers)
+  int64_t created_ms = 0;     // first pushed to this repository
+  int64_t pushed_ms = 0;      // last pushed (again) to this repository
+};
+
+// Stored content (blobs and manifests), for garbage collection.
+struct BlobRecord {
+  uint64_t size = 0;
   int64_t created_ms = 0;
+  // Last time something made the content wanted: stored, mounted, or referenced by a
+  // manifest push. Garbage collection never deletes content touched after it started.
+  int64_t touched_ms = 0;
+};
+
+struct TagRecord {
+  std::string tag;
+  std::string digest;
+  int64_t pushed_ms = 0;  // when the tag was last set
+};
+
+// Retention and immutability, per repository ("team/app") or namespace ("team/*").
+struct Policy {
+  std::string scope;
+  // Retention (applied by garbage collection jobs): among tags matching `match`, keep the
+  // keep_last most recently pushed and those pushed within keep_days; delete the rest.
+  // Absent (-1): that rule keeps nothing by itself; both absent: no retention.
+  std::string match = "*";
+  int64_t keep_last = -1;
+  int64_t keep_days = -1;
+  // Tags matching one of these cannot be overwritten or deleted.
+  std::vector<std::string> immutable;
+  nlohmann::json toJson() const;
+  static Result<Policy> fromJson(const std::string& scope, const nlohmann::json& j);
 };
 
 struct UploadRecord {
@@ -68,6 +100,20 @@ class MetadataStore {
   virtual std::vector<nlohmann::json> referrers(const std::string& repo, const std::string& subject) = 0;
   virtual std::vector<std::pair<std::string, UploadRecord>> uploads() = 0;
 
+  // --- garbage collection and policies (reads: any thread) ---
+  // Every stored content record / manifest / link / tag, in key order, from one
+  // consistent snapshot. The callback returns false to stop.
+  virtual void forEachBlob(const std::function<bool(const std::string& digest, const BlobRecord&)>& fn) = 0;
+  virtual void forEachManifest(
+      const std::function<bool(const std::string& repo, const std::string& digest, const ManifestRecord&)>& fn) = 0;
+  virtual void forEachLink(const std::function<bool(const std::string& repo, const std::string& digest)>& fn) = 0;
+  virtual std::vector<TagRecord> tagRecords(const std::string& repo) = 0;
+  // What a manifest references (config, layers, child manifests), recorded when it was
+  // pushed; nullopt for manifests pushed before this was recorded.
+  virtual std::optional<std::vector<std::string>> manifestRefs(const std::string& digest) = 0;
+  virtual Result<BlobRecord> blobRecord(const std::string& digest) = 0;
+  virtual std::vector<Policy> policies() = 0;
+
   // --- writes (worker threads) ---
   virtual Status createUpload(const std::string& id, const UploadRecord& record) = 0;
   virtual Status deleteUpload(const std::string& id) = 0;
@@ -86,6 +132,18 @@ class MetadataStore {
   // Removes the manifest, every tag pointing at it and its referrer entry.
   // kManifestUnknown when absent.
   virtual Status deleteManifest(const std::string& repo, const std::string& digest) = 0;
+  // Garbage collection. Each re-checks, in its own transaction, that the object is still
+  // unwanted (untouched since touched_before, untagged, ...); false when it kept it.
+  // Removes an untagged manifest of repo (with its referrer entry).
+  virtual Result<bool> collectManifest(const std::string& repo, const std::string& digest, int64_t touched_before) = 0;
+  // Removes a content record and its links in every repository (link_repos: those the
+  // caller saw; links made since touch the record, so they are never missed).
+  virtual Result<bool> collectBlob(const std::string& digest, const std::vector<std::string>& link_repos,
+                                   int64_t touched_before) = 0;
+  virtual Status setPolicy(const Policy& policy) = 0;
+  // kNotFound when absent.
+  virtual Status deletePolicy(const std::string& scope) = 0;
+
   // Records an (empty) repository; OK when it exists.
   virtual Status createRepository(const std::string& repo, int64_t now_ms) = 0;
   // Removes the repository: its tags, manifests, blob links, referrers and uploads

@@ -1,6 +1,8 @@
 #include "core/registry/registry.h"
 
+#include <algorithm>
 #include <future>
+#include <set>
 
 #include "shared/base/ids.h"
 #include "shared/event/work_queue.h"
@@ -127,6 +129,7 @@ Result<uint64_t> Registry::finishUpload(const std::string& repo, UploadSessions:
   auto& s = lease.session();
   std::optional<Digest> known;
   if (s.hasher && s.hasher->algorithm() == digest.algorithm()) known = s.hasher->digest();
+  auto content = lockContent(digest.str());  // file and record together, never between a collection's two steps
   auto size = blobs_.commitUpload(id, digest, known ? &*known : nullptr);
   if (!size.isOk()) {
     if (size.status().code() == Code::kDigestInvalid) {
@@ -192,6 +195,7 @@ Result<PutManifestResult> Registry::putManifest(const std::string& repo, const s
     tag = reference;
   }
   auto m = parseManifest(body, content_type);
+  auto rules = policies();
   if (!m.isOk()) return m.status();
   Digest digest = digestOf(body, algorithm);
   if (claimed && !(digest == *claimed)) {
@@ -229,21 +233,114 @@ Result<PutManifestResult> Registry::putManifest(const std::string& repo, const s
   for (const auto& c : w.manifests) {
     if (!meta_.manifest(repo, c).isOk()) return Status(Code::kManifestBlobUnknown, "manifest unknown to registry: " + c);
   }
-  auto stored = blobs_.put(body, algorithm);
-  if (!stored.isOk()) return stored.status();
-  WHARF_RETURN_IF_ERROR(meta_.putManifest(w, clock_.nowMillis()));
+  if (tag) {
+    // An immutable tag is never moved (pushing the same content again is fine).
+    if (auto rule = immutableRule(*rules, repo, *tag)) {
+      auto current = meta_.resolveTag(repo, *tag);
+      if (current.isOk() && *current != w.digest) {
+        return Status(Code::kDenied, "tag " + *tag + " is immutable: rule " + *rule);
+      }
+    }
+  }
+  {
+    auto content = lockContent(w.digest);
+    auto stored = blobs_.put(body, algorithm);
+    if (!stored.isOk()) return stored.status();
+    WHARF_RETURN_IF_ERROR(meta_.putManifest(w, clock_.nowMillis()));
+  }
   RegistryMetrics::get().manifests.inc();
+  if (tag) {
+    // Retention at push time: tags the repository's policies no longer keep go now.
+    bool retained = false;
+    for (const auto& p : *rules) retained |= scopeCovers(p.scope, repo) && (p.keep_last >= 0 || p.keep_days >= 0);
+    if (retained) {
+      auto expired = applyRetention(repo, false);
+      if (expired.isOk() && !expired->empty()) {
+        logInfo("retention expired tags", {{"repository", repo}, {"tags", *expired}});
+      }
+    }
+  }
   return PutManifestResult{w.digest, w.record.subject};
 }
 
 Status Registry::deleteManifest(const std::string& repo, const std::string& reference) {
+  auto rules = policies();
   if (isDigestReference(reference)) {
     auto d = Digest::parse(reference);
     if (!d.isOk()) return d.status();
+    // Deleting a manifest deletes its tags: not when one of them is immutable.
+    for (const auto& t : meta_.tagRecords(repo)) {
+      if (t.digest != d->str()) continue;
+      if (auto rule = immutableRule(*rules, repo, t.tag)) {
+        return Status(Code::kDenied, "tag " + t.tag + " is immutable: rule " + *rule);
+      }
+    }
     return meta_.deleteManifest(repo, d->str());
   }
   WHARF_RETURN_IF_ERROR(validateTag(reference));
+  if (auto rule = immutableRule(*rules, repo, reference)) {
+    return Status(Code::kDenied, "tag " + reference + " is immutable: rule " + *rule);
+  }
   return meta_.deleteTag(repo, reference);
+}
+
+std::unique_lock<std::mutex> Registry::lockContent(const std::string& digest) {
+  return std::unique_lock<std::mutex>(content_locks_[std::hash<std::string>{}(digest) % content_locks_.size()]);
+}
+
+std::shared_ptr<const std::vector<Policy>> Registry::policies() {
+  std::lock_guard lock(policies_mu_);
+  if (!policies_) policies_ = std::make_shared<const std::vector<Policy>>(meta_.policies());
+  return policies_;
+}
+
+Status Registry::setPolicy(const Policy& policy) {
+  Status st = meta_.setPolicy(policy);
+  std::lock_guard lock(policies_mu_);
+  policies_.reset();
+  return st;
+}
+
+Status Registry::deletePolicy(const std::string& scope) {
+  Status st = meta_.deletePolicy(scope);
+  std::lock_guard lock(policies_mu_);
+  policies_.reset();
+  return st;
+}
+
+Result<std::vector<std::string>> Registry::applyRetention(const std::string& repo, bool dry_run) {
+  auto rules = policies();
+  auto tags = meta_.tagRecords(repo);
+  int64_t now = clock_.nowMillis();
+  std::set<std::string> keep, candidates;
+  for (const auto& p : *rules) {
+    if (!scopeCovers(p.scope, repo) || (p.keep_last < 0 && p.keep_days < 0)) continue;
+    std::vector<const TagRecord*> matching;
+    for (const auto& t : tags) {
+      if (globMatch(p.match, t.tag)) matching.push_back(&t);
+    }
+    // Newest first; ties by name, so the choice is stable.
+    std::sort(matching.begin(), matching.end(), [](const TagRecord* a, const TagRecord* b) {
+      return a->pushed_ms != b->pushed_ms ? a->pushed_ms > b->pushed_ms : a->tag < b->tag;
+    });
+    for (size_t i = 0; i < matching.size(); ++i) {
+      const TagRecord* t = matching[i];
+      bool kept = (p.keep_last >= 0 && static_cast<int64_t>(i) < p.keep_last) ||
+                  (p.keep_days >= 0 && now - t->pushed_ms < p.keep_days * 86'400'000);
+      (kept ? keep : candidates).insert(t->tag);
+    }
+  }
+  std::vector<std::string> expired;
+  for (const auto& t : candidates) {
+    // Kept by any policy, or immutable: stays.
+    if (keep.count(t) || immutableRule(*rules, repo, t)) continue;
+    if (!dry_run) {
+      Status st = meta_.deleteTag(repo, t);
+      if (!st.isOk() && st.code() != Code::kManifestUnknown) return st;
+    }
+    expired.push_back(t);
+  }
+  return expired;
 }
 
 Status Registry::deleteBlob(const std::string& repo, const Digest& digest) {

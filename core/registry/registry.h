@@ -5,11 +5,15 @@
 // block on disk and run on worker threads. All are thread-safe.
 #pragma once
 
+#include <array>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <optional>
 #include <string>
 
 #include "core/metadata/metadata_store.h"
+#include "core/metadata/policy.h"
 #include "core/registry/upload_sessions.h"
 #include "shared/base/clock.h"
 #include "shared/oci/digest.h"
@@ -69,6 +73,22 @@ class Registry {
   Status deleteManifest(const std::string& repo, const std::string& reference);
   Status deleteBlob(const std::string& repo, const Digest& digest);
   Status deleteRepository(const std::string& repo) { return meta_.deleteRepository(repo); }
+
+  // --- policies (retention, immutable tags) ---
+  // (loop) The current policies; reloaded whenever they change.
+  std::shared_ptr<const std::vector<Policy>> policies();
+  Status setPolicy(const Policy& policy);
+  Status deletePolicy(const std::string& scope);
+  // Deletes the tags of repo that its retention policies no longer keep (never
+  // immutable ones); returns them. dry_run: only says which.
+  Result<std::vector<std::string>> applyRetention(const std::string& repo, bool dry_run);
+
+  // --- garbage collection (core/gc) ---
+  BlobStore& blobStore() { return blobs_; }
+  Clock& clock() { return clock_; }
+  // Serializes, per digest, the two things that must not interleave: storing content
+  // (file, then record) and collecting it (record, then file).
+  std::unique_lock<std::mutex> lockContent(const std::string& digest);
   // Removes uploads (recorded or not) untouched for longer than max_age_ms and not in
   // use. Returns how many were removed.
   size_t purgeUploads(int64_t max_age_ms);
@@ -78,6 +98,9 @@ class Registry {
   MetadataStore& meta_;
   Clock& clock_;
   UploadSessions sessions_;
+  std::array<std::mutex, 64> content_locks_;
+  std::mutex policies_mu_;
+  std::shared_ptr<const std::vector<Policy>> policies_;  // GUARDED_BY(policies_mu_)
 };
 
 }  // namespace wharf

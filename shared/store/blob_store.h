@@ -9,6 +9,7 @@
 // directory entry are on stable storage.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,8 +34,12 @@ class BlobStore {
   virtual Result<uint64_t> size(const Digest& digest) = 0;
   // Writes a whole blob (small ones: manifests) and returns its digest.
   virtual Result<Digest> put(std::string_view data, DigestAlgorithm algorithm) = 0;
-  // Removes a stored blob (garbage collection). kBlobUnknown if absent.
-  virtual Status remove(const Digest& digest) = 0;
+  // Removes a stored blob (garbage collection). kBlobUnknown if absent. sync_dir: make
+  // the removal itself durable (a collector need not: content whose record is gone and
+  // that reappears after a power loss is collected again).
+  virtual Status remove(const Digest& digest, bool sync_dir = true) = 0;
+  // Every stored blob with its size and modification time (ms), until fn returns false.
+  virtual void forEachBlob(const std::function<bool(const Digest&, uint64_t size, int64_t mtime_ms)>& fn) = 0;
 
   // Uploads. Ids are validated by the caller (isUuid) and name a file of their own.
   virtual Status createUpload(const std::string& id) = 0;

@@ -66,13 +66,43 @@ class FsBlobStore final : public BlobStore {
     return d;
   }
 
-  Status remove(const Digest& digest) override {
+  Status remove(const Digest& digest, bool sync_dir) override {
     std::string path = blobPath(digest);
     if (::unlink(path.c_str()) != 0) {
       if (errno == ENOENT) return Status(Code::kBlobUnknown, "blob unknown to registry");
       return errnoStatus("unlink blob", errno);
     }
-    return fsyncDir(dirName(path));
+    return sync_dir ? fsyncDir(dirName(path)) : Status::ok();
+  }
+
+  void forEachBlob(const std::function<bool(const Digest&, uint64_t, int64_t)>& fn) override {
+    for (const char* algo : {"sha256", "sha512"}) {
+      std::string top = root_ + "/blobs/" + algo;
+      DIR* d1 = ::opendir(top.c_str());
+      if (d1 == nullptr) continue;
+      bool go_on = true;
+      while (dirent* e1 = ::readdir(d1)) {
+        if (e1->d_name[0] == '.') continue;
+        std::string sub = top + "/" + e1->d_name;
+        DIR* d2 = ::opendir(sub.c_str());
+        if (d2 == nullptr) continue;
+        while (dirent* e2 = ::readdir(d2)) {
+          if (e2->d_name[0] == '.') continue;
+          auto digest = Digest::parse(std::string(algo) + ":" + e2->d_name);
+          struct stat st;
+          if (!digest.isOk() || ::stat((sub + "/" + e2->d_name).c_str(), &st) != 0) continue;
+          int64_t mtime = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1000000;
+          if (!fn(*digest, static_cast<uint64_t>(st.st_size), mtime)) {
+            go_on = false;
+            break;
+          }
+        }
+        ::closedir(d2);
+        if (!go_on) break;
+      }
+      ::closedir(d1);
+      if (!go_on) return;
+    }
   }
 
   Status createUpload(const std::string& id) override {

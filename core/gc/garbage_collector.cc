@@ -1,0 +1,297 @@
+#include "core/gc/garbage_collector.h"
+
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "shared/base/log.h"
+#include "shared/metrics/metrics.h"
+#include "shared/oci/manifest.h"
+
+namespace wharf {
+namespace {
+
+struct GcMetrics {
+  MetricsRegistry& r = MetricsRegistry::global();
+  Counter& runs = r.counter("wharf_gc_runs_total", "Garbage collection runs (dry runs included).");
+  Counter& manifests = r.counter("wharf_gc_manifests_deleted_total", "Manifests deleted by garbage collection.");
+  Counter& blobs = r.counter("wharf_gc_blobs_deleted_total", "Content records and files deleted by garbage collection.");
+  Counter& bytes = r.counter("wharf_gc_bytes_freed_total", "Bytes freed by garbage collection.");
+  static GcMetrics& get() {
+    static GcMetrics m;
+    return m;
+  }
+};
+
+constexpr size_t kSampleSize = 50;
+
+// What a manifest references: recorded at push, else read from its content.
+std::vector<std::string> refsOf(Registry& registry, const std::string& digest, const std::string& media_type) {
+  if (auto refs = registry.metadata().manifestRefs(digest)) return *refs;
+  std::vector<std::string> out;
+  auto d = Digest::parse(digest);
+  if (!d.isOk()) return out;
+  auto file = registry.blobStore().open(*d);
+  if (!file.isOk()) return out;
+  std::string body(file->size, '\0');
+  if (!preadAll(file->fd->get(), body.data(), body.size(), 0).isOk()) return out;
+  auto m = parseManifest(body, media_type);
+  if (!m.isOk()) return out;
+  if (m->config) out.push_back(m->config->digest.str());
+  for (const auto& l : m->layers) out.push_back(l.digest.str());
+  for (const auto& c : m->manifests) out.push_back(c.digest.str());
+  return out;
+}
+
+struct RepoManifest {
+  std::string digest;
+  ManifestRecord record;
+};
+
+}  // namespace
+
+nlohmann::json GcReport::toJson() const {
+  return {{"dry_run", dry_run},
+          {"tags_expired", tags_expired},
+          {"manifests_deleted", manifests_deleted},
+          {"blobs_deleted", blobs_deleted},
+          {"bytes_freed", bytes_freed},
+          {"orphan_files_deleted", orphan_files_deleted},
+          {"blobs_kept", blobs_kept},
+          {"manifests_scanned", manifests_scanned},
+          {"duration_ms", duration_ms},
+          {"sample", sample}};
+}
+
+Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& observer) {
+  MetadataStore& meta = registry_.metadata();
+  Clock& clock = registry_.clock();
+  const int64_t started = clock.nowMillis();
+  const int64_t cutoff = started - o.grace_ms;  // content touched before this may go
+  GcReport report;
+  report.dry_run = o.dry_run;
+  GcMetrics::get().runs.inc();
+  auto note = [&](const std::string& what) {
+    if (report.sample.size() < kSampleSize) report.sample.push_back(what);
+  };
+  auto cancelled = [&] { return observer.cancelled(); };
+  const std::string verb = o.dry_run ? "would delete " : "deleted ";
+
+  // The manifests of every repository, from one snapshot.
+  std::map<std::string, std::vector<RepoManifest>> repos;
+  meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
+    repos[repo].push_back(RepoManifest{digest, r});
+    return true;
+  });
+  for (const auto& [repo, ms] : repos) report.manifests_scanned += ms.size();
+
+  // 1. Retention.
+  std::set<std::pair<std::string, std::string>> expired_tags;  // (repo, tag)
+  if (o.retention && !registry_.policies()->empty()) {
+    observer.progress(0, repos.size(), "retention");
+    size_t i = 0;
+    for (const auto& [repo, ms] : repos) {
+      if (cancelled()) return Status(Code::kCancelled, "cancelled");
+      auto expired = registry_.applyRetention(repo, o.dry_run);
+      if (!expired.isOk()) return expired.status();
+      for (const auto& t : *expired) {
+        expired_tags.insert({repo, t});
+        observer.log(verb + "tag " + repo + ":" + t + " (retention)");
+        note("tag " + repo + ":" + t);
+      }
+      report.tags_expired += expired->size();
+      observer.progress(++i, repos.size(), "retention");
+    }
+  }
+
+  // 2. Untagged manifests.
+  std::set<std::pair<std::string, std::string>> deleted_manifests;  // (repo, digest)
+  if (o.untagged_older_than_ms >= 0) {
+    observer.progress(0, repos.size(), "untagged manifests");
+    size_t i = 0;
+    for (const auto& [repo, ms] : repos) {
+      if (cancelled()) return Status(Code::kCancelled, "cancelled");
+      std::unordered_map<std::string, const RepoManifest*> by_digest;
+      std::unordered_map<std::string, std::vector<std::string>> referrers_of;
+      for (const auto& m : ms) {
+        by_digest[m.digest] = &m;
+        if (!m.record.subject.empty()) referrers_of[m.record.subject].push_back(m.digest);
+      }
+      // Roots: tagged (tags retention expired no longer count), or young.
+      std::vector<std::string> work;
+      std::unordered_set<std::string> kept;
+      auto keep = [&](const std::string& d) {
+        if (by_digest.count(d) && kept.insert(d).second) work.push_back(d);
+      };
+      for (const auto& t : meta.tagRecords(repo)) {
+        if (!expired_tags.count({repo, t.tag})) keep(t.digest);
+      }
+      for (const auto& m : ms) {
+        if (started - m.record.pushed_ms < o.untagged_older_than_ms) keep(m.digest);
+      }
+      // Closure: children of kept indexes, subjects of kept referrers, referrers of kept
+      // manifests.
+      while (!work.empty()) {
+        std::string d = work.back();
+        work.pop_back();
+        const RepoManifest* m = by_digest[d];
+        for (const auto& r : refsOf(registry_, d, m->record.media_type)) keep(r);
+        if (!m->record.subject.empty()) keep(m->record.subject);
+        if (auto it = referrers_of.find(d); it != referrers_of.end()) {
+          for (const auto& r : it->second) keep(r);
+        }
+      }
+      for (const auto& m : ms) {
+        if (kept.count(m.digest)) continue;
+        bool gone = true;
+        if (!o.dry_run) {
+          auto collected = meta.collectManifest(repo, m.digest, started);
+          if (!collected.isOk()) return collected.status();
+          gone = *collected;
+        }
+        if (!gone) continue;  // pushed or tagged meanwhile
+        deleted_manifests.insert({repo, m.digest});
+        ++report.manifests_deleted;
+        observer.log(verb + "untagged manifest " + repo + "@" + m.digest);
+        note("manifest " + repo + "@" + m.digest);
+      }
+      observer.progress(++i, repos.size(), "untagged manifests");
+    }
+    if (!o.dry_run) GcMetrics::get().manifests.inc(report.manifests_deleted);
+  }
+
+  // 3. Mark: every manifest left, and what it references.
+  observer.progress(0, 1, "mark");
+  std::unordered_set<std::string> referenced;
+  {
+    std::vector<std::pair<std::string, std::string>> left;  // (digest, media type)
+    meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
+      if (!deleted_manifests.count({repo, digest})) left.emplace_back(digest, r.media_type);
+      return true;
+    });
+    for (const auto& [digest, type] : left) {
+      if (cancelled()) return Status(Code::kCancelled, "cancelled");
+      if (!referenced.insert(digest).second) continue;  // the same manifest in another repository
+      for (auto& r : refsOf(registry_, digest, type)) referenced.insert(std::move(r));
+    }
+  }
+  observer.progress(1, 1, "mark");
+
+  // 4. Sweep records (then files).
+  std::vector<std::pair<std::string, uint64_t>> candidates;
+  meta.forEachBlob([&](const std::string& digest, const BlobRecord& b) {
+    if (referenced.count(digest) || b.touched_ms >= cutoff) {
+      ++report.blobs_kept;
+    } else {
+      candidates.emplace_back(digest, b.size);
+    }
+    return true;
+  });
+  std::unordered_map<std::string, std::vector<std::string>> links;
+  if (!candidates.empty()) {
+    std::unordered_set<std::string> wanted;
+    for (const auto& [d, size] : candidates) wanted.insert(d);
+    meta.forEachLink([&](const std::string& repo, const std::string& digest) {
+      if (wanted.count(digest)) links[digest].push_back(repo);
+      return true;
+    });
+  }
+  observer.progress(0, candidates.size(), "sweep");
+  size_t swept = 0;
+  for (const auto& [digest, size] : candidates) {
+    if (cancelled()) return Status(Code::kCancelled, "cancelled");
+    bool gone = true;
+    if (!o.dry_run) {
+      auto d = Digest::parse(digest);
+      auto content = registry_.lockContent(digest);
+      auto collected = meta.collectBlob(digest, links[digest], cutoff);
+      if (!collected.isOk()) return collected.status();
+      gone = *collected;
+      if (gone && d.isOk()) {
+        Status st = registry_.blobStore().remove(*d, false);
+        if (!st.isOk() && st.code() != Code::kBlobUnknown) {
+          observer.log("cannot remove " + digest + ": " + st.message() + " (removed at the next run)");
+        }
+      }
+    }
+    if (gone) {
+      ++report.blobs_deleted;
+      report.bytes_freed += size;
+      observer.log(verb + digest + " (" + std::to_string(size) + " bytes)");
+      note("blob " + digest);
+    } else {
+      ++report.blobs_kept;  // wanted again while we ran
+    }
+    if (++swept % 256 == 0) observer.progress(swept, candidates.size(), "sweep");
+  }
+  observer.progress(candidates.size(), candidates.size(), "sweep");
+
+  // 5. Files without a record.
+  observer.progress(0, 1, "orphan files");
+  std::vector<std::pair<Digest, uint64_t>> orphans;
+  registry_.blobStore().forEachBlob([&](const Digest& d, uint64_t size, int64_t mtime_ms) {
+    if (mtime_ms < cutoff && !meta.blobRecord(d.str()).isOk()) orphans.emplace_back(d, size);
+    return !cancelled();
+  });
+  for (const auto& [d, size] : orphans) {
+    if (cancelled()) return Status(Code::kCancelled, "cancelled");
+    if (!o.dry_run) {
+      auto content = registry_.lockContent(d.str());
+      if (meta.blobRecord(d.str()).isOk()) continue;  // stored meanwhile
+      if (!registry_.blobStore().remove(d, false).isOk()) continue;
+    }
+    ++report.orphan_files_deleted;
+    report.bytes_freed += size;
+    observer.log(verb + "orphan file " + d.str());
+  }
+  observer.progress(1, 1, "orphan files");
+
+  report.duration_ms = clock.nowMillis() - started;
+  if (!o.dry_run) {
+    GcMetrics::get().blobs.inc(report.blobs_deleted + report.orphan_files_deleted);
+    GcMetrics::get().bytes.inc(report.bytes_freed);
+  }
+  logInfo(o.dry_run ? "garbage collection dry run" : "garbage collection",
+          {{"tags_expired", report.tags_expired},
+           {"manifests_deleted", report.manifests_deleted},
+           {"blobs_deleted", report.blobs_deleted},
+           {"orphan_files_deleted", report.orphan_files_deleted},
+           {"bytes_freed", report.bytes_freed},
+           {"duration_ms", report.duration_ms}});
+  return report;
+}
+
+StorageUsage storageUsage(Registry& registry, const std::string& scope) {
+  MetadataStore& meta = registry.metadata();
+  StorageUsage usage;
+  std::set<std::string> repos;
+  std::vector<std::pair<std::string, std::string>> manifests;  // (digest, media type)
+  meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
+    if (scope == "*" || scopeCovers(scope, repo)) {
+      repos.insert(repo);
+      manifests.emplace_back(digest, r.media_type);
+    }
+    return true;
+  });
+  std::unordered_set<std::string> counted;
+  auto count = [&](const std::string& digest) {
+    if (!counted.insert(digest).second) return;
+    auto rec = meta.blobRecord(digest);
+    if (rec.isOk()) {
+      usage.bytes += rec->size;
+      ++usage.blobs;
+    }
+  };
+  std::unordered_set<std::string> seen_manifests;
+  for (const auto& [digest, type] : manifests) {
+    if (!seen_manifests.insert(digest).second) continue;  // the same image in several repositories
+    ++usage.manifests;
+    count(digest);
+    for (const auto& r : refsOf(registry, digest, type)) count(r);
+  }
+  usage.repositories = repos.size();
+  return usage;
+}
+
+}  // namespace wharf

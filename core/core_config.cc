@@ -28,6 +28,18 @@ void CoreConfig::describe(ConfigSchema& s) {
   s.add(stringDirective("service", "Token service name (the audience of issued tokens).", &service));
   s.add(durationDirective("token_ttl", "Lifetime of issued access tokens.", &token_ttl_ms));
   s.add(durationDirective("audit_retention", "Keep audit entries this long.", &audit_retention_ms));
+  s.add(durationDirective("event_retention", "Keep events (the event log, <data_dir>/events.lmdb) this long (0: no age limit).",
+                          &event_retention_ms));
+  s.add(intDirective("event_max", "Keep at most this many events, dropping the oldest (0: no cap).", &event_max, 0,
+                     1'000'000'000'000));
+  s.add(boolDirective("webhook_allow_private", "Allow webhook targets in loopback, link-local and private address ranges "
+                                               "(refused by default: they reach this host and its network).",
+                      &webhook_allow_private));
+  s.add(intDirective("webhook_max_attempts", "Attempts per webhook delivery before it is marked failed.",
+                     &webhook_max_attempts, 1, 100));
+  s.add(durationDirective("webhook_backoff", "Delay before the first retry of a webhook delivery; doubles per attempt, "
+                                             "at most 5m.", &webhook_backoff_ms));
+  s.add(durationDirective("webhook_timeout", "Connect and read timeout of a webhook delivery.", &webhook_timeout_ms));
   s.add(stringDirective("admin_user", "Name of the first administrator, created on first start (its password comes "
                                       "from WHARF_ADMIN_PASSWORD or is generated into <data_dir>/initial-admin-password).",
                         &admin_user));
@@ -51,6 +63,10 @@ Status CoreConfig::validate(std::string* host, int* port) const {
   if (data_dir.empty()) return Status(Code::kInvalidArgument, "config data_dir: must not be empty");
   if (auth != "token" && auth != "none") return Status(Code::kInvalidArgument, "config auth: must be token or none");
   if (token_ttl_ms < 10'000) return Status(Code::kInvalidArgument, "config token_ttl: at least 10s");
+  if (webhook_timeout_ms < 100) return Status(Code::kInvalidArgument, "config webhook_timeout: at least 100ms");
+  if (event_retention_ms != 0 && event_retention_ms < 60'000) {
+    return Status(Code::kInvalidArgument, "config event_retention: at least 1m (or 0: no age limit)");
+  }
   return Status::ok();
 }
 

@@ -29,6 +29,12 @@ struct CoreConfig {
   std::string service = "wharf";
   int64_t token_ttl_ms = 300'000;
   int64_t audit_retention_ms = 90ll * 86'400'000;
+  int64_t event_retention_ms = 90ll * 86'400'000;  // 0: by age, never
+  int64_t event_max = 0;                           // 0: no cap
+  bool webhook_allow_private = false;
+  int64_t webhook_max_attempts = 6;
+  int64_t webhook_backoff_ms = 1000;
+  int64_t webhook_timeout_ms = 10'000;
   std::string admin_user = "admin";
 
   void describe(ConfigSchema& schema);

@@ -1,5 +1,6 @@
 // wharf-core: the registry of record.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -11,6 +12,8 @@
 #include "core/core_config.h"
 #include "core/auth/ldap_directory.h"
 #include "core/auth/lmdb_identity_store.h"
+#include "core/events/event_log.h"
+#include "core/events/webhooks.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/registry/registry.h"
 #include "shared/base/fs.h"
@@ -185,6 +188,45 @@ int main(int argc, char** argv) {
   } else {
     logWarn("authentication is off: anyone who reaches this port may push, pull and delete");
   }
+  // The event log and webhooks live in their own LMDB environment, events.lmdb: under
+  // load the event writer commits a batch every 25 ms, and in meta.lmdb each of those
+  // commits (and each retention prune) would take the single write lock and an fsync in
+  // front of pushes' transactions. The file holds webhook secrets: owner only.
+  LmdbEnv::Options events_env_options;
+  events_env_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
+  auto events_env = LmdbEnv::open(config.data_dir + "/events.lmdb", events_env_options);
+  if (!events_env.isOk()) return fail(events_env.status().message());
+  ::chmod((config.data_dir + "/events.lmdb").c_str(), 0600);
+  ::chmod((config.data_dir + "/events.lmdb-lock").c_str(), 0600);
+  std::shared_ptr<LmdbEnv> events_shared = std::move(events_env).value();
+  EventLogOptions event_options;
+  event_options.retention_ms = config.event_retention_ms;
+  event_options.max_events = static_cast<uint64_t>(config.event_max);
+  auto event_log = EventLog::open(events_shared, RealClock::instance(), event_options);
+  if (!event_log.isOk()) return fail(event_log.status().message());
+  auto hook_store = WebhookStore::open(events_shared);
+  if (!hook_store.isOk()) return fail(hook_store.status().message());
+  char hostname[256] = "wharf-core";
+  gethostname(hostname, sizeof hostname - 1);
+  DispatcherOptions dispatch_options;
+  dispatch_options.max_attempts = static_cast<int>(config.webhook_max_attempts);
+  dispatch_options.backoff_base_ms = config.webhook_backoff_ms;
+  bool allow_private = config.webhook_allow_private;
+  int hook_timeout_ms = static_cast<int>(config.webhook_timeout_ms);
+  WebhookDispatcher dispatcher(
+      **hook_store, **event_log, RealClock::instance(), dispatch_options,
+      [allow_private, hook_timeout_ms](const std::string& url, const std::string& body,
+                                       const std::vector<std::pair<std::string, std::string>>& headers) {
+        return httpPostHook(url, body, headers, allow_private, hook_timeout_ms);
+      },
+      EnvelopeSource{hostname, (*event_log)->instanceId(), config.public_url});
+  (*event_log)->setCommitHook([&dispatcher](uint64_t) { dispatcher.kick(); });
+  dispatcher.start();
+  WebhookService webhooks{**hook_store, dispatcher, **event_log, allow_private};
+  ctx.events = event_log->get();
+  ctx.webhooks = &webhooks;
+  if (allow_private) logWarn("webhooks may target loopback, link-local and private addresses (webhook_allow_private)");
+
   Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleRequest(ctx, ex); });
   if (Status s = server.start(); !s.isOk()) return fail(s.message());
   std::string url = std::string(sc.tls ? "https" : "http") + "://" +
@@ -203,11 +245,16 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   logInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  // Live event feeds end first: they never finish by themselves.
+  (*event_log)->closeSubscribers();
   server.stop();
   // Finish disk work still queued before the loops it reports to go away; upload work
   // first, as it waits on the hash queue.
   work.shutdown();
   hash.shutdown();
+  (*event_log)->setCommitHook(nullptr);
+  dispatcher.stop();
+  (*event_log)->flush();
   logInfo("stopped");
   return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "core/api/api.h"
 #include "core/auth/ldap_directory.h"
+#include "core/events/event_log.h"
 #include "shared/http/url.h"
 #include "shared/oci/names.h"
 #include "shared/tls/crypto.h"
@@ -372,6 +373,7 @@ class Admin {
         WHARF_RETURN_IF_ERROR_REPLY(ctx_.registry.deleteRepository(name));
         WHARF_RETURN_IF_ERROR_REPLY(id.deleteRepoSettings(name));
         record("repository.delete", name);
+        emitEvent(ctx_, caller_, event_type::kRepositoryDelete, name, EventTarget{}, req_);
         return ok(json::object(), 204);
       }
       return fail(Status(Code::kMethodNotAllowed, "method not allowed"));

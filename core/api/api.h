@@ -15,6 +15,10 @@
 
 namespace wharf {
 
+class EventLog;
+struct EventTarget;
+struct WebhookService;
+
 struct ApiOptions {
   size_t max_page = 1000;   // cap on n for tags and catalog listings
   bool access_log = true;
@@ -32,6 +36,8 @@ struct ApiContext {
   AuthService* auth = nullptr;
   IdentityStore* identity = nullptr;
   AuditLog* audit = nullptr;
+  EventLog* events = nullptr;            // null: no event log (events are not recorded)
+  WebhookService* webhooks = nullptr;    // null: no webhooks
   bool tls = false;  // served over TLS (for URLs built from the Host header)
   static inline bool access_log = true;  // set once at start-up
 };
@@ -72,6 +78,13 @@ void handleReferrers(ApiContext& ctx, const ExchangePtr& ex, const Route& route,
 void handleAuth(ApiContext& ctx, const ExchangePtr& ex);
 void handleAdmin(ApiContext& ctx, const ExchangePtr& ex);
 void handleEdges(ApiContext& ctx, const ExchangePtr& ex);
+// The event log (/api/v1/events, /api/v1/events/stream) and webhooks (/api/v1/webhooks...).
+void handleEvents(ApiContext& ctx, const ExchangePtr& ex);
+void handleWebhooks(ApiContext& ctx, const ExchangePtr& ex);
+// Appends an event (type: see core/events/event_log.h) done by caller for the request;
+// a no-op without an event log. Cheap: callable on loop threads for every pull.
+void emitEvent(ApiContext& ctx, const Caller& caller, const char* type, const std::string& repository,
+               EventTarget target, const Request& req);
 
 // Authenticates an admin API request: Basic (password or access token, audited as a
 // login) or a Bearer token of a user. May pay the password KDF: call on a worker.

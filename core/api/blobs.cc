@@ -1,5 +1,6 @@
 // GET|HEAD|DELETE /v2/<name>/blobs/<digest>
 #include "core/api/api.h"
+#include "core/events/event_log.h"
 #include "shared/http/range.h"
 
 namespace wharf {
@@ -15,6 +16,7 @@ void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, cons
         [&ctx, ex, name, d, caller](Status st) {
           audit(ctx, caller, "delete", name + "@" + d.str(), st.isOk() ? "success" : "failure");
           if (!st.isOk()) return replyError(ex, st);
+          emitEvent(ctx, caller, event_type::kBlobDelete, name, EventTarget{"", d.str(), 0, "", ""}, ex->request());
           Response r;
           r.status = 202;
           reply(ex, std::move(r));

@@ -1,5 +1,6 @@
 // GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>
 #include "core/api/api.h"
+#include "core/events/event_log.h"
 #include "shared/oci/manifest.h"
 
 namespace wharf {
@@ -30,6 +31,11 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
     }
     auto file = ctx.registry.openContent(hit->digest);
     if (!file.isOk()) return replyError(ex, file.status());
+    // A pull is a GET that sends the manifest (not a HEAD, not a 304). Tags have no ':'.
+    emitEvent(ctx, caller, event_type::kManifestPull, name,
+              EventTarget{hit->record.media_type, hit->digest, hit->record.size,
+                          reference.find(':') == std::string::npos ? reference : std::string(), {}},
+              req);
     r.body = FileBody{file->fd, 0, file->size};
     return reply(ex, std::move(r));
   }
@@ -40,15 +46,30 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
     ex->readFullBody(kMaxManifestBytes, [&ctx, ex, name, reference, content_type, caller](Status st, std::string body) {
       if (!st.isOk()) return replyError(ex, st);
       auto shared_body = std::make_shared<std::string>(std::move(body));
+      bool is_tag = reference.find(':') == std::string::npos;
+      auto previous = std::make_shared<std::string>();  // what the tag named before, for tag.move
       offload<Result<PutManifestResult>>(
           ctx, ex,
-          [&ctx, name, reference, content_type, shared_body] {
+          [&ctx, name, reference, content_type, shared_body, is_tag, previous] {
+            if (is_tag) {
+              if (auto t = ctx.registry.metadata().resolveTag(name, reference); t.isOk()) *previous = *t;
+            }
             return ctx.registry.putManifest(name, reference, *shared_body, content_type);
           },
-          [&ctx, ex, name, reference, caller](Result<PutManifestResult> put) {
+          [&ctx, ex, name, reference, caller, is_tag, previous, size = shared_body->size()](Result<PutManifestResult> put) {
             audit(ctx, caller, "push", name + ":" + reference, put.isOk() ? "success" : "failure",
                   put.isOk() ? put->digest : put.status().message());
             if (!put.isOk()) return replyError(ex, put.status());
+            if (ctx.events != nullptr) {
+              EventTarget t{"", put->digest, size, is_tag ? reference : std::string(), {}};
+              if (auto m = ctx.registry.metadata().manifest(name, put->digest); m.isOk()) t.media_type = m->media_type;
+              emitEvent(ctx, caller, event_type::kManifestPush, name, t, ex->request());
+              if (is_tag) {
+                bool moved = !previous->empty() && *previous != put->digest;
+                if (moved) t.previous_digest = *previous;
+                emitEvent(ctx, caller, moved ? event_type::kTagMove : event_type::kTagPush, name, t, ex->request());
+              }
+            }
             Response r;
             r.status = 201;
             r.headers.add("Location", "/v2/" + name + "/manifests/" + put->digest);
@@ -66,6 +87,10 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
         [&ctx, ex, name, reference, caller](Status st) {
           audit(ctx, caller, "delete", name + ":" + reference, st.isOk() ? "success" : "failure");
           if (!st.isOk()) return replyError(ex, st);
+          bool is_tag = reference.find(':') == std::string::npos;
+          emitEvent(ctx, caller, is_tag ? event_type::kTagDelete : event_type::kManifestDelete, name,
+                    EventTarget{"", is_tag ? std::string() : reference, 0, is_tag ? reference : std::string(), {}},
+                    ex->request());
           Response r;
           r.status = 202;
           reply(ex, std::move(r));

@@ -5,6 +5,7 @@
 //   GET    /v2/<name>/blobs/uploads/<id>      (status)
 //   DELETE /v2/<name>/blobs/uploads/<id>      (cancel)
 #include "core/api/api.h"
+#include "core/events/event_log.h"
 
 namespace wharf {
 namespace {
@@ -121,12 +122,14 @@ void replyRange(const ExchangePtr& ex, const std::string& name, const std::strin
 
 // Finishes a leased upload: commit on a worker, answer 201.
 void finish(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, std::shared_ptr<Lease> lease,
-            const Digest& digest, bool recorded) {
+            const Digest& digest, bool recorded, const Caller& caller) {
   offload<Result<uint64_t>>(
       ctx, ex, [&ctx, name, lease, digest, recorded] { return ctx.registry.finishUpload(name, *lease, digest, recorded); },
-      [ex, name, digest, lease](Result<uint64_t> size) {
+      [&ctx, ex, name, digest, lease, caller](Result<uint64_t> size) {
         lease->release();
         if (!size.isOk()) return replyError(ex, size.status());
+        emitEvent(ctx, caller, event_type::kBlobPush, name, EventTarget{"application/octet-stream", digest.str(), *size, "", ""},
+                  ex->request());
         reply(ex, blobCreated(name, digest.str()));
       });
 }
@@ -170,7 +173,12 @@ void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& rout
         ctx, ex, [&ctx, name, from, d] { return ctx.registry.mount(name, from, d); },
         [&ctx, ex, name, d, caller](Result<bool> mounted) {
           if (!mounted.isOk()) return replyError(ex, mounted.status());
-          if (*mounted) return reply(ex, blobCreated(name, d.str()));
+          if (*mounted) {
+            auto size = ctx.registry.metadata().blobSize(d.str());
+            emitEvent(ctx, caller, event_type::kBlobPush, name,
+                      EventTarget{"application/octet-stream", d.str(), size.isOk() ? *size : 0, "", ""}, ex->request());
+            return reply(ex, blobCreated(name, d.str()));
+          }
           startSession(ctx, ex, name, caller);  // not mountable: the client uploads instead
         });
     return;
@@ -183,18 +191,18 @@ void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& rout
     Digest d = *digest;
     offload<Result<std::string>>(
         ctx, ex, [&ctx, name] { return ctx.registry.startUpload(name, /*recorded=*/false); },
-        [&ctx, ex, name, d](Result<std::string> id) {
+        [&ctx, ex, name, d, caller](Result<std::string> id) {
           if (!id.isOk()) return replyError(ex, id.status());
           auto lease = ctx.registry.sessions().acquire(*id);
           if (!lease.isOk()) return replyError(ex, lease.status());
           std::shared_ptr<Lease> shared(std::move(lease).value());
-          pump(ctx, ex, shared, [&ctx, ex, name, d, shared](Status st) {
+          pump(ctx, ex, shared, [&ctx, ex, name, d, shared, caller](Status st) {
             if (!st.isOk()) {
               // The body never arrived whole: drop the unrecorded upload file now.
               ctx.work.submit([&ctx, shared] { ctx.registry.discardUpload(*shared); });
               return replyError(ex, st);
             }
-            finish(ctx, ex, name, shared, d, /*recorded=*/false);
+            finish(ctx, ex, name, shared, d, /*recorded=*/false, caller);
           });
         });
     return;
@@ -251,12 +259,12 @@ void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route, co
   uint64_t offset = shared->session().offset;
   if (Status range = checkContentRange(req, offset); !range.isOk()) return replyRange(ex, name, id, offset, range);
 
-  pump(ctx, ex, shared, [&ctx, ex, name, id, shared, digest](Status s) {
+  pump(ctx, ex, shared, [&ctx, ex, name, id, shared, digest, caller](Status s) {
     uint64_t offset = shared->session().offset;
     if (!s.isOk() || !digest) shared->release();
     if (!s.isOk()) return replyError(ex, s);
     if (!digest) return reply(ex, uploadStatus(202, name, id, offset));
-    finish(ctx, ex, name, shared, *digest, /*recorded=*/true);
+    finish(ctx, ex, name, shared, *digest, /*recorded=*/true, caller);
   });
 }
 

@@ -1,0 +1,279 @@
+// Webhooks, under /api/v1/webhooks:
+//
+//   POST   /api/v1/webhooks              {"scope","url","events":[...],"secret"?,"enabled"?} -> 201 <hook>
+//   GET    /api/v1/webhooks              -> {"webhooks":[<hook>...]}   (the hooks the caller manages)
+//   GET    /api/v1/webhooks/<id>         -> <hook>
+//   PATCH  /api/v1/webhooks/<id>         {"url"?,"events"?,"secret"?,"enabled"?} -> <hook>
+//   DELETE /api/v1/webhooks/<id>         -> 204 (its cursor and delivery log go too)
+//   GET    /api/v1/webhooks/<id>/deliveries?limit=N -> {"deliveries":[<delivery>...]} newest first
+//   POST   /api/v1/webhooks/<id>/test    -> <delivery> (one "webhook.test" event, sent now, once)
+//
+// <hook> is Webhook::toJson(): {"id","scope","url","events","has_secret","enabled",
+// "created_by","created_at"}; the secret is write-only. <delivery> is DeliveryRecord::toJson().
+//
+// Who manages a hook: administrators (any scope, and "*"); for a namespace scope
+// ("team/*") its owner (the user of that name or an owner of the organization); for a
+// repository scope its administrators (those the access policy allows "delete"). Others
+// get 404 for hooks they may not manage, as if there were none.
+//
+// Secrets never follow a URL they were not stored with: a PATCH that changes the URL of a
+// hook that has a secret must say what the secret is for the new URL ("secret": a new
+// one, or "" to deliver unsigned), or it is refused with 400. /test takes no URL: it
+// sends to the stored URL with the stored secret.
+//
+// Targets are checked at creation, at every URL change and at every delivery (see
+// core/events/webhooks.h): loopback, link-local, private and the like are refused with
+// 400 naming the address and the reason unless the core runs with
+// webhook_allow_private. Handlers run on a worker: they write transactions and resolve
+// host names.
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/api/api.h"
+#include "core/events/webhooks.h"
+#include "shared/base/ids.h"
+
+#define WHARF_RETURN_IF_ERROR_REPLY(expr) \
+  do { ::wharf::Status _st = (expr); if (!_st.isOk()) return fail(_st); } while (0)
+
+namespace wharf {
+namespace {
+
+using nlohmann::json;
+
+struct Reply {
+  int status = 200;
+  json body;
+};
+
+Reply ok(json body, int status = 200) { return Reply{status, std::move(body)}; }
+Reply fail(const Status& st) {
+  const ErrorInfo& info = errorInfo(st.code());
+  return Reply{info.http_status, {{"errors", json::array({{{"code", info.oci_code}, {"message", st.message()}}})}}};
+}
+
+class Hooks {
+ public:
+  Hooks(ApiContext& ctx, const Request& req, std::string body) : ctx_(ctx), svc_(*ctx.webhooks), req_(req), raw_(std::move(body)) {}
+
+  Reply run() {
+    auto who = authenticateApiCaller(ctx_, req_);
+    if (!who.isOk()) return fail(who.status());
+    me_ = std::move(who).value();
+    if (!raw_.empty()) {
+      body_ = json::parse(raw_, nullptr, false);
+      if (body_.is_discarded() || !body_.is_object()) {
+        return fail(Status(Code::kInvalidArgument, "the request body must be a JSON object"));
+      }
+    }
+    std::vector<std::string> parts;
+    std::string rest = req_.path.substr(std::string("/api/v1/webhooks").size());
+    for (size_t start = 0; start < rest.size();) {
+      size_t end = rest.find('/', start);
+      if (end == std::string::npos) end = rest.size();
+      if (end > start) parts.push_back(rest.substr(start, end - start));
+      start = end + 1;
+    }
+    const std::string& m = req_.method;
+    if (parts.empty()) {
+      if (m == "GET") return list();
+      if (m == "POST") return create();
+      return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    }
+    if (parts.size() > 2) return fail(Status(Code::kNotFound, "no such endpoint"));
+    auto hook = svc_.store.get(parts[0]);
+    if (!hook.isOk() || !mayManage(hook->scope)) return fail(Status(Code::kNotFound, "no webhook " + parts[0]));
+    if (parts.size() == 2) {
+      if (parts[1] == "deliveries" && m == "GET") return deliveries(*hook);
+      if (parts[1] == "test" && m == "POST") return test(*hook);
+      return fail(Status(Code::kNotFound, "no such endpoint"));
+    }
+    if (m == "GET") return ok(hook->toJson());
+    if (m == "PATCH") return update(*hook);
+    if (m == "DELETE") return remove(*hook);
+    return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+  }
+
+ private:
+  bool mayManage(const std::string& scope) {
+    if (me_.admin) return true;
+    if (scope == "*") return false;
+    if (scope.size() > 2 && scope.compare(scope.size() - 2, 2, "/*") == 0) {
+      std::string ns = scope.substr(0, scope.find('/'));
+      return ns == me_.name || (ctx_.identity != nullptr && ctx_.identity->orgRole(ns, me_.name) == "owner");
+    }
+    auto a = ctx_.auth->allowedActions(me_, scope);
+    return std::find(a.begin(), a.end(), "delete") != a.end();
+  }
+
+  Status allowFields(const std::set<std::string>& allowed) {
+    for (auto it = body_.begin(); it != body_.end(); ++it) {
+      if (!allowed.count(it.key())) return Status(Code::kInvalidArgument, "unknown or read-only field \"" + it.key() + "\"");
+    }
+    return Status::ok();
+  }
+
+  Status parseEvents(std::vector<std::string>* out) {
+    const json& e = body_["events"];
+    Status bad(Code::kInvalidArgument, "events is a non-empty list of event types (or patterns such as manifest.*)");
+    if (!e.is_array() || e.empty() || e.size() > 64) return bad;
+    const auto& known = knownEventTypes();
+    for (const auto& t : e) {
+      if (!t.is_string()) return bad;
+      std::string s = t.get<std::string>();
+      bool pattern = s == "*" || (s.size() > 2 && s.size() < 64 && s.compare(s.size() - 2, 2, ".*") == 0);
+      if (!pattern && std::find(known.begin(), known.end(), s) == known.end()) {
+        return Status(Code::kInvalidArgument, "unknown event type \"" + s + "\"");
+      }
+      out->push_back(s);
+    }
+    return Status::ok();
+  }
+
+  Status checkUrl(const std::string& url) {
+    auto u = parseHookUrl(url);
+    if (!u.isOk()) return u.status();
+    auto addrs = resolveHookTarget(*u, svc_.allow_private);
+    return addrs.isOk() ? Status::ok() : addrs.status();
+  }
+
+  Status parseSecret(std::string* out) {
+    const json& s = body_["secret"];
+    if (!s.is_string() || s.get<std::string>().size() > 1024) {
+      return Status(Code::kInvalidArgument, "secret is a string of at most 1024 characters (\"\": unsigned)");
+    }
+    *out = s.get<std::string>();
+    return Status::ok();
+  }
+
+  void record(const std::string& action, const std::string& object, const std::string& detail = "") {
+    if (ctx_.audit != nullptr) ctx_.audit->record(me_.name, req_.peer, action, object, "success", detail);
+  }
+
+  Reply list() {
+    json items = json::array();
+    for (const auto& h : svc_.store.list()) {
+      if (mayManage(h.scope)) items.push_back(h.toJson());
+    }
+    return ok({{"webhooks", items}});
+  }
+
+  Reply create() {
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields({"scope", "url", "events", "secret", "enabled"}));
+    Webhook h;
+    if (!body_.contains("scope") || !body_["scope"].is_string()) return fail(Status(Code::kInvalidArgument, "scope is required"));
+    if (!body_.contains("url") || !body_["url"].is_string()) return fail(Status(Code::kInvalidArgument, "url is required"));
+    if (!body_.contains("events")) return fail(Status(Code::kInvalidArgument, "events is required"));
+    h.scope = body_["scope"].get<std::string>();
+    WHARF_RETURN_IF_ERROR_REPLY(validateHookScope(h.scope));
+    if (!mayManage(h.scope)) {
+      return fail(Status(Code::kDenied, "only administrators of " + h.scope + " (or of the registry) manage its webhooks"));
+    }
+    h.url = body_["url"].get<std::string>();
+    WHARF_RETURN_IF_ERROR_REPLY(checkUrl(h.url));
+    WHARF_RETURN_IF_ERROR_REPLY(parseEvents(&h.events));
+    if (body_.contains("secret")) WHARF_RETURN_IF_ERROR_REPLY(parseSecret(&h.secret));
+    if (body_.contains("enabled")) {
+      if (!body_["enabled"].is_boolean()) return fail(Status(Code::kInvalidArgument, "enabled is true or false"));
+      h.enabled = body_["enabled"].get<bool>();
+    }
+    h.id = newUuid();
+    h.created_by = me_.name;
+    h.created_ms = RealClock::instance().nowMillis();
+    // A new hook gets the events from now on.
+    WHARF_RETURN_IF_ERROR_REPLY(svc_.store.setCursor(h.id, svc_.events.lastSeq()));
+    WHARF_RETURN_IF_ERROR_REPLY(svc_.store.put(h));
+    svc_.dispatcher.kick();
+    record("webhook.create", h.id, "scope=" + h.scope);
+    return ok(h.toJson(), 201);
+  }
+
+  Reply update(Webhook h) {
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields({"url", "events", "secret", "enabled"}));
+    if (body_.contains("url")) {
+      if (!body_["url"].is_string()) return fail(Status(Code::kInvalidArgument, "url is a string"));
+      std::string url = body_["url"].get<std::string>();
+      if (url != h.url) {
+        if (!h.secret.empty() && !body_.contains("secret")) {
+          return fail(Status(Code::kInvalidArgument,
+                             "changing the url of a hook with a secret needs \"secret\" too (a new secret, or \"\" to "
+                             "deliver unsigned): a stored secret is never sent to another URL"));
+        }
+        WHARF_RETURN_IF_ERROR_REPLY(checkUrl(url));
+        h.url = url;
+      }
+    }
+    if (body_.contains("events")) {
+      std::vector<std::string> events;
+      WHARF_RETURN_IF_ERROR_REPLY(parseEvents(&events));
+      h.events = std::move(events);
+    }
+    if (body_.contains("secret")) WHARF_RETURN_IF_ERROR_REPLY(parseSecret(&h.secret));
+    if (body_.contains("enabled")) {
+      if (!body_["enabled"].is_boolean()) return fail(Status(Code::kInvalidArgument, "enabled is true or false"));
+      h.enabled = body_["enabled"].get<bool>();
+    }
+    WHARF_RETURN_IF_ERROR_REPLY(svc_.store.put(h));
+    svc_.dispatcher.kick();
+    std::string changed;
+    for (auto it = body_.begin(); it != body_.end(); ++it) changed += (changed.empty() ? "" : ",") + it.key();
+    record("webhook.update", h.id, changed);
+    return ok(h.toJson());
+  }
+
+  Reply remove(const Webhook& h) {
+    WHARF_RETURN_IF_ERROR_REPLY(svc_.store.remove(h.id));
+    record("webhook.delete", h.id, "scope=" + h.scope);
+    return ok(json::object(), 204);
+  }
+
+  Reply deliveries(const Webhook& h) {
+    size_t limit = 50;
+    if (auto v = req_.queryParam("limit")) {
+      if (v->empty() || v->size() > 3 || v->find_first_not_of("0123456789") != std::string::npos || std::stoul(*v) == 0) {
+        return fail(Status(Code::kInvalidArgument, "limit is 1 to 999"));
+      }
+      limit = std::stoul(*v);
+    }
+    json items = json::array();
+    for (const auto& d : svc_.store.deliveries(h.id, limit)) items.push_back(d.toJson());
+    return ok({{"deliveries", items}});
+  }
+
+  Reply test(const Webhook& h) {
+    DeliveryRecord r = svc_.dispatcher.sendTest(h, me_.name);
+    record("webhook.test", h.id, r.outcome);
+    return ok(r.toJson());
+  }
+
+  ApiContext& ctx_;
+  WebhookService& svc_;
+  const Request& req_;
+  std::string raw_;
+  json body_ = json::object();
+  Account me_;
+};
+
+}  // namespace
+
+void handleWebhooks(ApiContext& ctx, const ExchangePtr& ex) {
+  if (ctx.auth == nullptr || ctx.webhooks == nullptr) {
+    return replyError(ex, Status(Code::kNotFound, "webhooks need authentication on"));
+  }
+  ex->readFullBody(64 * 1024, [&ctx, ex](Status st, std::string body) {
+    if (!st.isOk()) return replyError(ex, st);
+    auto shared = std::make_shared<std::string>(std::move(body));
+    offload<Reply>(
+        ctx, ex, [&ctx, ex, shared] { return Hooks(ctx, ex->request(), std::move(*shared)).run(); },
+        [ex](Reply r) {
+          Response resp;
+          resp.status = r.status;
+          if (r.status != 204) resp = Response::json(r.status, r.body.dump(-1, ' ', false, json::error_handler_t::replace));
+          if (r.status == 401) resp.headers.add("WWW-Authenticate", "Basic realm=\"wharf\"");
+          reply(ex, std::move(resp));
+        });
+  });
+}
+
+}  // namespace wharf

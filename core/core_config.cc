@@ -13,7 +13,12 @@ void CoreConfig::describe(ConfigSchema& s) {
   s.add(stringDirective("log_level", "debug, info, warn or error.", &log_level));
   s.add(boolDirective("access_log", "Log every request at info level.", &access_log));
   s.add(durationDirective("upload_purge_after", "Remove uploads untouched for this long.", &upload_purge_after_ms));
-  s.add(durationDirective("upload_purge_interval", "How often to look for stale uploads.", &upload_purge_interval_ms));
+  s.add(durationDirective("upload_purge_interval", "How often to look for stale uploads (the upload-purge "
+                                                 "schedule, \"@every <interval>\", follows it).",
+                          &upload_purge_interval_ms));
+  s.add(intDirective("job_workers", "Threads running background jobs (apart from the request workers).", &job_workers,
+                     1, 64));
+  s.add(durationDirective("job_retention", "Keep finished jobs and their logs this long.", &job_retention_ms));
   s.add(intDirective("max_page", "Largest page (n) of tag and catalog listings.", &max_page, 1, 100000));
   s.add(durationDirective("idle_timeout", "Close keep-alive connections idle this long.", &idle_timeout_ms));
   s.add(durationDirective("io_timeout", "Close connections that make no progress reading or writing for this long.",
@@ -63,6 +68,10 @@ Status CoreConfig::validate(std::string* host, int* port) const {
   if (data_dir.empty()) return Status(Code::kInvalidArgument, "config data_dir: must not be empty");
   if (auth != "token" && auth != "none") return Status(Code::kInvalidArgument, "config auth: must be token or none");
   if (token_ttl_ms < 10'000) return Status(Code::kInvalidArgument, "config token_ttl: at least 10s");
+  if (upload_purge_interval_ms < 1000) {
+    return Status(Code::kInvalidArgument, "config upload_purge_interval: at least 1s");
+  }
+  if (job_retention_ms < 60'000) return Status(Code::kInvalidArgument, "config job_retention: at least 1m");
   if (webhook_timeout_ms < 100) return Status(Code::kInvalidArgument, "config webhook_timeout: at least 100ms");
   if (event_retention_ms != 0 && event_retention_ms < 60'000) {
     return Status(Code::kInvalidArgument, "config event_retention: at least 1m (or 0: no age limit)");

@@ -18,6 +18,8 @@ struct CoreConfig {
   bool access_log = true;
   int64_t upload_purge_after_ms = 24 * 3600 * 1000ll;
   int64_t upload_purge_interval_ms = 3600 * 1000ll;
+  int64_t job_workers = 2;
+  int64_t job_retention_ms = 30ll * 86'400'000;
   int64_t max_page = 1000;
   int64_t idle_timeout_ms = 60'000;
   int64_t io_timeout_ms = 60'000;

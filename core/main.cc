@@ -14,6 +14,10 @@
 #include "core/auth/lmdb_identity_store.h"
 #include "core/events/event_log.h"
 #include "core/events/webhooks.h"
+#include "core/jobs/core_jobs.h"
+#include "core/jobs/job_runner.h"
+#include "core/jobs/job_store.h"
+#include "core/jobs/scheduler.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/registry/registry.h"
 #include "shared/base/fs.h"
@@ -29,67 +33,6 @@ int fail(const std::string& msg) {
   std::fprintf(stderr, "wharf-core: %s\n", msg.c_str());
   return 2;
 }
-
-// Periodic maintenance on its own thread until stop(): the stale upload purge, and the
-// directory sync when one is configured. (Both move onto the job system later.)
-class Maintenance {
- public:
-  Maintenance(Registry& registry, const CoreConfig& config, IdentityStore& identity, AuthService* auth)
-      : registry_(registry), config_(config), identity_(identity), auth_(auth) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~Maintenance() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  void run() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      lock.unlock();
-      int64_t now = monotonicMillis();
-      if (now - last_purge_ >= config_.upload_purge_interval_ms) {
-        last_purge_ = now;
-        size_t removed = registry_.purgeUploads(config_.upload_purge_after_ms);
-        if (removed > 0) logInfo("purged stale uploads", {{"removed", removed}});
-      }
-      syncDirectory(now);
-      lock.lock();
-      int64_t wait = std::min<int64_t>(config_.upload_purge_interval_ms, 60'000);
-      if (cv_.wait_for(lock, std::chrono::milliseconds(wait), [this] { return stop_; })) return;
-    }
-  }
-  void syncDirectory(int64_t now) {
-    auto stored = identity_.setting("ldap");
-    if (!stored || auth_ == nullptr) return;
-    auto c = LdapConfig::fromJson(*stored);
-    if (!c.isOk() || !c->enabled || c->sync_interval_ms == 0 || now - last_sync_ < c->sync_interval_ms) return;
-    last_sync_ = now;
-    auto report = LdapDirectory::sync(*c, identity_, RealClock::instance());
-    auth_->forgetCaches();
-    if (report.isOk()) {
-      logInfo("directory sync", report->toJson());
-    } else {
-      logWarn("directory sync failed", {{"error", report.status().message()}});
-    }
-  }
-
-  Registry& registry_;
-  const CoreConfig& config_;
-  IdentityStore& identity_;
-  AuthService* auth_;
-  int64_t last_purge_ = -1'000'000'000'000;
-  int64_t last_sync_ = 0;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -131,6 +74,8 @@ int main(int argc, char** argv) {
   if (!meta.isOk()) return fail(meta.status().message());
   auto identity = openLmdbIdentityStore(*env);
   if (!identity.isOk()) return fail(identity.status().message());
+  auto job_store = JobStore::open(*env);
+  if (!job_store.isOk()) return fail(job_store.status().message());
 
   Registry registry(**blobs, **meta, RealClock::instance());
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -227,6 +172,26 @@ int main(int argc, char** argv) {
   ctx.webhooks = &webhooks;
   if (allow_private) logWarn("webhooks may target loopback, link-local and private addresses (webhook_allow_private)");
 
+  // Background work runs as jobs (core/jobs): the kinds, and the schedules the
+  // configuration asks for. Declared before the server, so they outlive its handlers.
+  JobRunnerOptions job_options;
+  job_options.workers = static_cast<size_t>(config.job_workers);
+  job_options.retention_ms = config.job_retention_ms;
+  JobRunner jobs(**job_store, RealClock::instance(), job_options);
+  const char* test_jobs = std::getenv("WHARF_TEST_JOBS");
+  registerCoreJobKinds(jobs, registry, **identity, auth.get(), RealClock::instance(),
+                       test_jobs != nullptr && std::string(test_jobs) == "1");
+  Scheduler scheduler(**job_store, jobs, RealClock::instance());
+  auto reconcile_schedules = [&scheduler, &identity, &config] {
+    Status s = ensureDefaultSchedules(scheduler, **identity, config.upload_purge_interval_ms,
+                                      config.upload_purge_after_ms);
+    if (!s.isOk()) logWarn("cannot set the default schedules", {{"error", s.message()}});
+    return s;
+  };
+  if (Status s = reconcile_schedules(); !s.isOk()) return fail(s.message());
+  ctx.jobs = &jobs;
+  ctx.scheduler = &scheduler;
+  ctx.directory_changed = [reconcile_schedules] { (void)reconcile_schedules(); };
   Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleRequest(ctx, ex); });
   if (Status s = server.start(); !s.isOk()) return fail(s.message());
   std::string url = std::string(sc.tls ? "https" : "http") + "://" +
@@ -240,11 +205,16 @@ int main(int argc, char** argv) {
       return fail(s.message());
     }
   }
-  Maintenance maintenance(registry, config, **identity, auth.get());
+  jobs.start();
+  scheduler.start();
 
   int sig = 0;
   sigwait(&signals, &sig);
   logInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  // Jobs stop first: running ones are asked to cancel and recorded as interrupted
+  // (retryable), and live job log streams end with them.
+  scheduler.stop();
+  jobs.stop();
   // Live event feeds end first: they never finish by themselves.
   (*event_log)->closeSubscribers();
   server.stop();

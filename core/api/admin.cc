@@ -14,6 +14,7 @@
 #include "core/api/api.h"
 #include "core/auth/ldap_directory.h"
 #include "core/events/event_log.h"
+#include "core/jobs/job_runner.h"
 #include "shared/http/url.h"
 #include "shared/oci/names.h"
 #include "shared/tls/crypto.h"
@@ -460,6 +461,7 @@ class Admin {
       if (!c.isOk()) return fail(c.status());
       WHARF_RETURN_IF_ERROR_REPLY(ctx_.identity->putSetting("ldap", c->toJson(/*redact=*/false)));
       record("ldap.configure", c->url);
+      if (ctx_.directory_changed) ctx_.directory_changed();  // the ldap-sync schedule follows
       return ok(c->toJson(/*redact=*/true));
     }
     if (!stored) return fail(Status(Code::kNotFound, "no directory is configured"));
@@ -471,6 +473,7 @@ class Admin {
       return ok({{"status", "ok"}});
     }
     if (p.size() == 2 && p[1] == "sync" && m == "POST") {
+      if (ctx_.jobs != nullptr) return syncJob(*c);
       auto report = LdapDirectory::sync(*c, *ctx_.identity, RealClock::instance());
       ctx_.auth->forgetCaches();
       if (!report.isOk()) {
@@ -481,6 +484,28 @@ class Admin {
       return ok(report->toJson());
     }
     return fail(Status(Code::kNotFound, "no such endpoint"));
+  }
+
+  // The sync runs as an ldap-sync job (one at a time with the scheduled ones); the
+  // answer waits for it, up to 5 minutes, and is the sync report plus "job" (its id).
+  // Still running then: 202 {"job","state"}.
+  Reply syncJob(const LdapConfig& c) {
+    auto id = ctx_.jobs->submit("ldap-sync", json::object(), me_.name);
+    if (!id.isOk()) return fail(id.status());
+    auto job = ctx_.jobs->wait(*id, 5 * 60'000);
+    if (!job.isOk()) return fail(job.status());
+    if (!jobFinished(job->state)) return ok({{"job", *id}, {"state", jobStateName(job->state)}}, 202);
+    if (job->state != JobState::kSucceeded) {
+      Status st = job->failure();
+      ctx_.audit->record(me_.name, req_.peer, "ldap.sync", c.url, "failure", st.message());
+      Reply r = fail(st);
+      r.body["job"] = *id;
+      return r;
+    }
+    json out = job->result.is_object() ? job->result : json::object();
+    record("ldap.sync", c.url, out.dump());
+    out["job"] = *id;
+    return ok(out);
   }
 
   Reply rotate() {

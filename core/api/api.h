@@ -18,6 +18,8 @@ namespace wharf {
 class EventLog;
 struct EventTarget;
 struct WebhookService;
+class JobRunner;
+class Scheduler;
 
 struct ApiOptions {
   size_t max_page = 1000;   // cap on n for tags and catalog listings
@@ -38,6 +40,9 @@ struct ApiContext {
   AuditLog* audit = nullptr;
   EventLog* events = nullptr;            // null: no event log (events are not recorded)
   WebhookService* webhooks = nullptr;    // null: no webhooks
+  JobRunner* jobs = nullptr;             // null: no job system (admin LDAP sync runs inline)
+  Scheduler* scheduler = nullptr;
+  std::function<void()> directory_changed;  // after the LDAP settings change (schedules follow)
   bool tls = false;  // served over TLS (for URLs built from the Host header)
   static inline bool access_log = true;  // set once at start-up
 };
@@ -81,6 +86,8 @@ void handleEdges(ApiContext& ctx, const ExchangePtr& ex);
 // The event log (/api/v1/events, /api/v1/events/stream) and webhooks (/api/v1/webhooks...).
 void handleEvents(ApiContext& ctx, const ExchangePtr& ex);
 void handleWebhooks(ApiContext& ctx, const ExchangePtr& ex);
+// Jobs and schedules (/api/v1/jobs..., /api/v1/schedules...).
+void handleJobs(ApiContext& ctx, const ExchangePtr& ex);
 // Appends an event (type: see core/events/event_log.h) done by caller for the request;
 // a no-op without an event log. Cheap: callable on loop threads for every pull.
 void emitEvent(ApiContext& ctx, const Caller& caller, const char* type, const std::string& repository,

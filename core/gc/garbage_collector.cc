@@ -170,9 +170,11 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
       if (!deleted_manifests.count({repo, digest})) left.emplace_back(digest, r.media_type);
       return true;
     });
+    std::unordered_set<std::string> expanded;
     for (const auto& [digest, type] : left) {
       if (cancelled()) return Status(Code::kCancelled, "cancelled");
-      if (!referenced.insert(digest).second) continue;  // the same manifest in another repository
+      referenced.insert(digest);
+      if (!expanded.insert(digest).second) continue;  // the same manifest in another repository
       for (auto& r : refsOf(registry_, digest, type)) referenced.insert(std::move(r));
     }
   }

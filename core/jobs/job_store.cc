@@ -290,16 +290,22 @@ Status JobStore::commit(const std::vector<JobWrite>& writes) {
 
 std::vector<Job> JobStore::list(const JobFilter& f, size_t limit, const std::string& before, std::string* next) const {
   std::vector<Job> out;
-  if (next != nullptr) next->clear();
+  std::string more;  // next may alias before: written last
   auto txn = env_->read();
-  if (!txn.isOk() || limit == 0) return out;
+  if (!txn.isOk() || limit == 0) {
+    if (next != nullptr) next->clear();
+    return out;
+  }
   auto c = txn->cursor(jobs_);
   bool ok;
   if (before.empty()) {
     ok = c.first();
   } else {
     auto seq = seqOf(before);
-    if (!seq.isOk()) return out;
+    if (!seq.isOk()) {
+      if (next != nullptr) next->clear();
+      return out;
+    }
     std::string key = jobKey(*seq);
     ok = c.seek(key);
     if (ok && c.key() == key) ok = c.next();
@@ -308,11 +314,12 @@ std::vector<Job> JobStore::list(const JobFilter& f, size_t limit, const std::str
     auto j = Job::fromRecord(c.value());
     if (!j.isOk() || !f.matches(*j)) continue;
     if (out.size() == limit) {
-      if (next != nullptr) *next = out.back().id;
+      more = out.back().id;
       break;
     }
     out.push_back(std::move(j).value());
   }
+  if (next != nullptr) *next = more;
   return out;
 }
 

@@ -58,8 +58,6 @@ bool verifyPassword(std::string_view password, const std::string& encoded);
 std::string sha256Hex(std::string_view data);
 // HMAC-SHA256 of data under key, hex (webhook signatures).
 std::string hmacSha256Hex(std::string_view key, std::string_view data);
-// HMAC-SHA256 of data under key, hex (webhook signatures).
-std::string hmacSha256Hex(std::string_view key, std::string_view data);
 bool constantTimeEquals(std::string_view a, std::string_view b);
 // n random bytes as base64url without padding.
 std::string randomToken(size_t bytes);

@@ -14,6 +14,7 @@
 #include "core/auth/lmdb_identity_store.h"
 #include "core/events/event_log.h"
 #include "core/events/webhooks.h"
+#include "core/gc/gc_job.h"
 #include "core/jobs/core_jobs.h"
 #include "core/jobs/job_runner.h"
 #include "core/jobs/job_store.h"
@@ -181,6 +182,7 @@ int main(int argc, char** argv) {
   const char* test_jobs = std::getenv("WHARF_TEST_JOBS");
   registerCoreJobKinds(jobs, registry, **identity, auth.get(), RealClock::instance(),
                        test_jobs != nullptr && std::string(test_jobs) == "1");
+  registerGcJob(jobs, registry);
   Scheduler scheduler(**job_store, jobs, RealClock::instance());
   auto reconcile_schedules = [&scheduler, &identity, &config] {
     Status s = ensureDefaultSchedules(scheduler, **identity, config.upload_purge_interval_ms,
@@ -192,6 +194,9 @@ int main(int argc, char** argv) {
   ctx.jobs = &jobs;
   ctx.scheduler = &scheduler;
   ctx.directory_changed = [reconcile_schedules] { (void)reconcile_schedules(); };
+  // Before the first request: jobs a previous process left running are marked first.
+  jobs.start();
+  scheduler.start();
   Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleRequest(ctx, ex); });
   if (Status s = server.start(); !s.isOk()) return fail(s.message());
   std::string url = std::string(sc.tls ? "https" : "http") + "://" +
@@ -205,8 +210,6 @@ int main(int argc, char** argv) {
       return fail(s.message());
     }
   }
-  jobs.start();
-  scheduler.start();
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -5,6 +5,8 @@
 //
 // login trades the password for a personal access token once and keeps only the token,
 // in ~/.config/wharf/wharfctl.json (mode 0600).
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@
 #include "shared/http/client.h"
 #include "shared/http/url.h"
 #include "shared/tls/crypto.h"
+#include "shared/tls/tls.h"
 
 using namespace wharf;
 using nlohmann::json;
@@ -52,9 +55,18 @@ Access tokens:
 Audit and keys (administrators):
   audit [--actor A] [--action X] [--object O] [--outcome O] [--limit N] [--after SEQ]
   keys rotate [--overlap-seconds S]
+Events and webhooks (wharfctl events --help, wharfctl webhook --help):
+  events [--repo R] [--type T] [--actor A] [--since SEQ] [-f]   list, or follow the live feed
+  webhook add --scope S --url U --events T,... [--secret-file F] | webhook ls | webhook rm ID
+  webhook show ID | webhook set ID ... | webhook deliveries ID | webhook test ID
 Edges (administrators; wharfctl edge --help for details):
   edge add --name N --site S [--ttl 24h] [SETTINGS]   prints the join token and the wharf-edge line
   edge ls | edge show N | edge rm N | edge set N [SETTINGS] [--unset KEY]
+Jobs and schedules (administrators; wharfctl job --help, wharfctl schedule --help):
+  job ls [--kind K] [--state S] | job show ID | job log ID [-f] | job kinds
+  job run KIND [--param k=v]... [-f] | job cancel ID | job retry ID
+  schedule ls | schedule show NAME | schedule rm NAME
+  schedule set NAME --cron EXPR --kind K [--param k=v]... [--disable | --enable]
 )";
 
 // Help for each edge subcommand ("" is the overview).
@@ -108,6 +120,101 @@ cache_budget, high_watermark, low_watermark) removes one, so the edge uses its o
 )"},
 };
 
+// Help for each job and schedule subcommand ("" is the overview).
+const std::map<std::string, std::string> kJobHelp = {
+    {"", R"(Usage: wharfctl job COMMAND ...   (administrators)
+
+  ls [--kind K] [--state S] [--actor A] [--limit N] [--before ID]
+                       list jobs, newest first
+  show ID              one job: state, times, progress, result or error
+  log ID [-f]          its log; -f follows it until the job ends (exit 0 if it succeeded)
+  run KIND [--param k=v]... [-f]
+                       start a job (-f: follow its log)
+  cancel ID            cancel a queued job at once, or ask a running one to stop
+  retry ID             run a failed or cancelled job again (a new job)
+  kinds                the kinds of job this core runs
+
+wharfctl job COMMAND --help shows one command. Schedules: wharfctl schedule --help.
+)"},
+    {"ls", R"(Usage: wharfctl job ls [--kind K] [--state S] [--actor A] [--limit N] [--before ID] [--json]
+
+Lists jobs, newest first (50 unless --limit, at most 1000). --state is one of queued,
+running, succeeded, failed, cancelled; --actor is a user name or schedule:<name>. When
+there are more, the last line says which --before ID shows the next page.
+)"},
+    {"show", R"(Usage: wharfctl job show ID [--json]
+
+Shows the job ID (leading zeros may be left out: 42 is 0000000042): kind, state, actor,
+params, times, progress, result or error, whether it was interrupted by a restart, and
+the job it retries.
+)"},
+    {"log", R"(Usage: wharfctl job log ID [-f | --follow] [--json]
+
+Prints the job's log, one line per entry with its time. With -f, keeps printing lines as
+they arrive until the job ends (polling twice a second), then exits 0 if the job
+succeeded and 1 otherwise. With --json, each line is printed as a JSON object.
+)"},
+    {"run", R"(Usage: wharfctl job run KIND [--param KEY=VALUE]... [-f | --follow]
+
+Starts a job of KIND (wharfctl job kinds lists them) and prints its id. Each --param
+sets a field of its params: VALUE is taken as JSON when it parses as such (numbers,
+true, false), else as a string. -f follows the log as job log -f does.
+  wharfctl job run upload-purge --param max_age=12h -f
+)"},
+    {"cancel", R"(Usage: wharfctl job cancel ID
+
+Cancels the job ID: a queued job is cancelled at once; a running one is asked to stop
+and ends as cancelled when it does (follow it with job log ID -f).
+)"},
+    {"retry", R"(Usage: wharfctl job retry ID
+
+Runs a failed or cancelled job again: a new job with the same kind and params, whose
+retry_of is ID. Prints the new id.
+)"},
+    {"kinds", R"(Usage: wharfctl job kinds [--json]
+
+Lists the kinds of job this core runs, and whether each runs one at a time.
+)"},
+};
+
+const std::map<std::string, std::string> kScheduleHelp = {
+    {"", R"(Usage: wharfctl schedule COMMAND ...   (administrators)
+
+  ls                   list schedules: cron, kind, params, next and last run
+  show NAME            one schedule
+  set NAME --cron EXPR --kind K [--param KEY=VALUE]... [--disable | --enable]
+                       create or change a schedule
+  rm NAME              remove a schedule
+
+wharfctl schedule COMMAND --help shows one command.
+)"},
+    {"ls", R"(Usage: wharfctl schedule ls [--json]
+
+Lists schedules: name, cron expression, kind, enabled, next run, last run and its job,
+origin (config: follows the core's configuration; api: set with schedule set), params.
+)"},
+    {"show", R"(Usage: wharfctl schedule show NAME [--json]
+
+Shows the schedule NAME.
+)"},
+    {"set", R"(Usage: wharfctl schedule set NAME [--cron EXPR] [--kind K] [--param KEY=VALUE]...
+                             [--disable | --enable]
+
+Creates the schedule NAME (1-63 of a-z, 0-9, '.', '_', '-'), or changes it: options not
+given keep their values (--param replaces all params). EXPR is five cron fields in UTC,
+minute hour day-of-month month day-of-week (*, lists 1,5, ranges 1-5, steps */15,
+names jan..dec and sun..sat), or @hourly, @daily, @weekly, @monthly, @yearly, or
+@every DURATION (90s, 30m, 6h). A run missed while the core was down runs once at start.
+A schedule set here is no longer changed by the core's configuration.
+  wharfctl schedule set nightly-purge --cron '30 3 * * *' --kind upload-purge --param max_age=12h
+)"},
+    {"rm", R"(Usage: wharfctl schedule rm NAME
+
+Removes the schedule NAME. The configuration's schedules (upload-purge, ldap-sync) come
+back at the next start: disable them with schedule set NAME --disable instead.
+)"},
+};
+
 struct Args {
   std::vector<std::string> pos;
   std::map<std::string, std::vector<std::string>> flags;
@@ -121,7 +228,7 @@ struct Args {
 // Flags that take no value.
 bool isSwitch(const std::string& f) {
   return f == "json" || f == "insecure" || f == "admin" || f == "public" || f == "private" || f == "password-stdin" ||
-         f == "help";
+         f == "help" || f == "f" || f == "follow" || f == "disable" || f == "enable";
 }
 
 [[noreturn]] void die(const std::string& msg, int code = 1) {
@@ -406,13 +513,543 @@ int edge(const Args& a, Api& api, const Session& s) {
   die("unknown edge command (see wharfctl edge --help)", 2);
 }
 
+// KEY=VALUE flags into a params object; VALUE is JSON when it parses as a scalar.
+json paramsFrom(const Args& a) {
+  json params = json::object();
+  if (!a.has("param")) return params;
+  for (const auto& kv : a.flags.at("param")) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) die("--param takes KEY=VALUE, not \"" + kv + "\"", 2);
+    std::string v = kv.substr(eq + 1);
+    json parsed = json::parse(v, nullptr, false);
+    params[kv.substr(0, eq)] = !parsed.is_discarded() && !parsed.is_string() ? parsed : json(v);
+  }
+  return params;
+}
+
+// A table of the given columns (title, key); value(row, key) renders a cell.
+template <typename F>
+void printColumns(const json& rows, const std::vector<std::pair<std::string, std::string>>& cols, F value) {
+  if (rows.empty()) {
+    std::cout << "(none)\n";
+    return;
+  }
+  std::vector<size_t> width;
+  for (const auto& [title, key] : cols) {
+    size_t w = title.size();
+    for (const auto& r : rows) w = std::max(w, value(r, key).size());
+    width.push_back(w);
+  }
+  auto line = [&](auto get) {
+    std::string out;
+    for (size_t c = 0; c < cols.size(); ++c) {
+      std::string v = get(c);
+      out += v;
+      if (c + 1 < cols.size()) out += std::string(width[c] - v.size() + 2, ' ');
+    }
+    std::cout << out << "\n";
+  };
+  line([&](size_t c) { return cols[c].first; });
+  for (const auto& r : rows) line([&](size_t c) { return value(r, cols[c].second); });
+}
+
+std::string jobCell(const json& j, const std::string& k) {
+  if (k == "progress") {
+    const json& p = j.value("progress", json::object());
+    uint64_t done = p.value("done", uint64_t{0}), total = p.value("total", uint64_t{0});
+    if (done == 0 && total == 0) return "-";
+    return std::to_string(done) + (total > 0 ? "/" + std::to_string(total) : "");
+  }
+  if (k == "duration_ms") {
+    if (!j.contains(k)) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1fs", j[k].get<double>() / 1000.0);
+    return buf;
+  }
+  if (k == "state" && j.value("interrupted", false)) return cell(j[k]) + " (interrupted)";
+  if (!j.contains(k) || j[k].is_null()) return "-";
+  return cell(j[k]);
+}
+
+// Prints the log of job id after line `after`; with follow, until the job ends.
+// Returns the exit status: with follow, 0 if the job succeeded, else 1.
+int jobLog(Api& api, const std::string& id, bool follow, bool js) {
+  uint64_t after = 0;
+  for (;;) {
+    json r = api.call("GET", "/jobs/" + percentEncode(id) + "/log?limit=1000&after=" + std::to_string(after));
+    const json& items = r.value("items", json::array());
+    for (const auto& l : items) {
+      if (js) {
+        std::cout << l.dump() << "\n";
+      } else {
+        std::cout << l.value("ts", "") << "  " << l.value("line", "") << "\n";
+      }
+    }
+    std::cout.flush();
+    after = r.value("last", after);
+    if (!items.empty()) continue;  // more may be there already
+    if (!follow) return 0;
+    // "finished" was read before the lines: finished with nothing new is the end.
+    if (r.value("finished", false)) return r.value("state", "") == "succeeded" ? 0 : 1;
+    usleep(500'000);
+  }
+}
+
+int job(const Args& a, Api& api) {
+  std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
+  bool js = a.has("json");
+  bool follow = a.has("f") || a.has("follow");
+  if (sub == "ls" || sub == "list") {
+    std::string q;
+    for (const char* k : {"kind", "state", "actor", "limit", "before"}) {
+      if (a.has(k)) q += std::string(q.empty() ? "?" : "&") + k + "=" + percentEncode(a.get(k));
+    }
+    json r = api.call("GET", "/jobs" + q);
+    if (js) return print(r, true), 0;
+    printColumns(r.value("items", json::array()),
+                 {{"ID", "id"}, {"KIND", "kind"}, {"STATE", "state"}, {"ACTOR", "actor"}, {"CREATED", "created_at"},
+                  {"DURATION", "duration_ms"}, {"PROGRESS", "progress"}, {"ERROR", "error"}},
+                 jobCell);
+    if (r.contains("next")) std::cout << "(more: wharfctl job ls --before " << r["next"].get<std::string>() << ")\n";
+    return 0;
+  }
+  if (sub == "kinds") {
+    json r = api.call("GET", "/jobs/kinds");
+    if (js) return print(r, true), 0;
+    printColumns(r.value("items", json::array()),
+                 {{"KIND", "kind"}, {"EXCLUSIVE", "exclusive"}, {"DESCRIPTION", "description"}},
+                 [](const json& k, const std::string& key) { return cell(k.value(key, json())); });
+    return 0;
+  }
+  if (sub == "run") {
+    std::string kind = need(a, 2, "job kind");
+    json r = api.call("POST", "/jobs", {{"kind", kind}, {"params", paramsFrom(a)}});
+    std::string id = r.value("id", "");
+    if (js && !follow) return print(r, true), 0;
+    std::cerr << "Job " << id << " (" << kind << ") queued.\n";
+    if (!follow) {
+      std::cout << id << "\n";
+      return 0;
+    }
+    return jobLog(api, id, true, js);
+  }
+  std::string id = need(a, 2, "job id");
+  std::string path = "/jobs/" + percentEncode(id);
+  if (sub == "show") return print(api.call("GET", path), js), 0;
+  if (sub == "log") return jobLog(api, id, follow, js);
+  if (sub == "cancel") {
+    json r = api.call("POST", path + "/cancel");
+    if (js) return print(r, true), 0;
+    std::cout << "Job " << r.value("id", id) << ": " << r.value("state", "")
+              << (r.value("state", "") == "running" ? " (asked to stop)" : "") << "\n";
+    return 0;
+  }
+  if (sub == "retry") {
+    json r = api.call("POST", path + "/retry");
+    if (js) return print(r, true), 0;
+    std::cerr << "Job " << r.value("id", "") << " queued (retry of " << r.value("retry_of", id) << ").\n";
+    std::cout << r.value("id", "") << "\n";
+    return 0;
+  }
+  die("unknown job command (see wharfctl job --help)", 2);
+}
+
+int schedule(const Args& a, Api& api) {
+  std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
+  bool js = a.has("json");
+  if (sub == "ls" || sub == "list") {
+    json r = api.call("GET", "/schedules");
+    if (js) return print(r, true), 0;
+    printColumns(r.value("items", json::array()),
+                 {{"NAME", "name"}, {"CRON", "cron"}, {"KIND", "kind"}, {"ENABLED", "enabled"},
+                  {"NEXT RUN", "next_run"}, {"LAST RUN", "last_run"}, {"LAST JOB", "last_job"},
+                  {"ORIGIN", "origin"}, {"PARAMS", "params"}},
+                 [](const json& s, const std::string& k) {
+                   if (!s.contains(k) || s[k].is_null()) return std::string("-");
+                   if (k == "params") return s[k].empty() ? std::string("-") : s[k].dump();
+                   return cell(s[k]);
+                 });
+    return 0;
+  }
+  std::string name = need(a, 2, "schedule name");
+  std::string path = "/schedules/" + percentEncode(name);
+  if (sub == "show") return print(api.call("GET", path), js), 0;
+  if (sub == "rm" || sub == "remove" || sub == "delete") {
+    api.call("DELETE", path);
+    std::cout << "Schedule " << name << " removed.\n";
+    return 0;
+  }
+  if (sub == "set") {
+    if (a.has("disable") && a.has("enable")) die("schedule set: --disable or --enable, not both", 2);
+    json body = json::object();
+    json list = api.call("GET", "/schedules").value("items", json::array());
+    for (const auto& s : list) {
+      if (s.value("name", "") == name) {
+        body = {{"cron", s["cron"]}, {"kind", s["kind"]}, {"params", s["params"]}, {"enabled", s["enabled"]}};
+      }
+    }
+    if (a.has("cron")) body["cron"] = a.get("cron");
+    if (a.has("kind")) body["kind"] = a.get("kind");
+    if (a.has("param")) body["params"] = paramsFrom(a);
+    if (a.has("disable")) body["enabled"] = false;
+    if (a.has("enable")) body["enabled"] = true;
+    if (!body.contains("cron")) die("schedule set: a new schedule needs --cron EXPR (see --help)", 2);
+    if (!body.contains("kind")) die("schedule set: a new schedule needs --kind K (see --help)", 2);
+    return print(api.call("PUT", path, body), js), 0;
+  }
+  die("unknown schedule command (see wharfctl schedule --help)", 2);
+}
+
+// Help for events and each webhook subcommand ("" is the webhook overview).
+const char* kEventsHelp = R"(Usage: wharfctl events [--repo R] [--namespace N] [--type T[,T...]] [--actor A]
+                      [--since SEQ] [--from TIME] [--to TIME] [--limit N] [-f | --follow] [--json]
+
+Lists the events of the repositories you may pull, oldest first, one line each: SEQ,
+TIME, TYPE, ACTOR, REPOSITORY, TARGET (tag and digest) and, for pulls folded into one
+event, xCOUNT. --type takes types (blob.push, manifest.push, tag.push, tag.move,
+manifest.pull, manifest.delete, tag.delete, blob.delete, repository.delete) or patterns
+(manifest.*). --since SEQ shows the events after that sequence number; TIME is RFC 3339
+(2026-01-02T03:04:05Z) or epoch milliseconds. When there are more, the last line says
+which --since shows the next page.
+
+With -f, follows the live feed instead (from --since, else from now), printing a line
+per event as it happens until interrupted; a dropped connection resumes where it left
+off, so nothing is missed or printed twice. With --json, one JSON object per line.
+)";
+
+const std::map<std::string, std::string> kWebhookHelp = {
+    {"", R"(Usage: wharfctl webhook COMMAND ...
+
+  add --scope S --url U --events T[,T...] [--secret-file F] [--disable]
+                       deliver the events of S (team/app, team/* or *) to U
+  ls                   the hooks you manage
+  show ID              one hook
+  set ID [--url U] [--events T,...] [--secret-file F] [--enable | --disable]
+  rm ID                remove a hook (and its delivery log)
+  deliveries ID [--limit N]   its delivery log, newest first
+  test ID              send one test event now and show the outcome
+
+Administrators manage every hook; namespace owners those of their namespace; repository
+administrators those of their repositories. wharfctl webhook COMMAND --help shows one.
+)"},
+    {"add", R"(Usage: wharfctl webhook add --scope S --url U --events T[,T...] [--secret-file F] [--disable]
+
+Creates a hook that POSTs the events of S -- a repository (team/app), a namespace
+(team/*) or, for administrators, everything (*) -- of the given types (or patterns such
+as manifest.*) to U, as distribution notification envelopes. With --secret-file, the
+file's content (without its trailing newline; - reads standard input) signs each
+delivery: X-Wharf-Signature: sha256=<hex HMAC-SHA256(secret, body)>. The secret is never
+shown again. U must resolve to public addresses unless the core allows private targets
+(webhook_allow_private). Prints the hook.
+)"},
+    {"ls", R"(Usage: wharfctl webhook ls [--json]
+
+Lists the hooks you manage: id, scope, URL, event types, enabled, signed.
+)"},
+    {"show", R"(Usage: wharfctl webhook show ID [--json]
+
+Shows the hook ID.
+)"},
+    {"set", R"(Usage: wharfctl webhook set ID [--url U] [--events T,...] [--secret-file F] [--enable | --disable]
+
+Changes the hook ID. A new --url of a signed hook needs a --secret-file too (an empty
+file, such as /dev/null, delivers unsigned): a stored secret never goes to another URL.
+)"},
+    {"rm", R"(Usage: wharfctl webhook rm ID
+
+Removes the hook ID, its cursor and its delivery log.
+)"},
+    {"deliveries", R"(Usage: wharfctl webhook deliveries ID [--limit N] [--json]
+
+The delivery log of hook ID, newest first (50 unless --limit): time, delivery id,
+attempt, HTTP status, outcome (delivered, retrying, failed), the sequence numbers it
+carried, duration and error.
+)"},
+    {"test", R"(Usage: wharfctl webhook test ID [--json]
+
+Sends one "webhook.test" event to the hook's URL now (signed with its secret), once, and
+prints the outcome; exits 1 if it was not delivered.
+)"},
+};
+
+std::string eventLine(const json& e) {
+  const json& t = e.value("target", json::object());
+  std::string target = t.value("tag", "");
+  std::string digest = t.value("digest", "");
+  if (!digest.empty()) target += (target.empty() ? "" : "@") + digest;
+  char buf[1024];
+  std::snprintf(buf, sizeof buf, "%-7s %-20s %-17s %-12s %-24s %s", std::to_string(e.value("seq", 0ull)).c_str(),
+                e.value("time", "").c_str(), e.value("type", "").c_str(), e.value("actor", "").c_str(),
+                e.value("repository", "").c_str(), target.c_str());
+  std::string line = buf;
+  if (e.value("count", 1ull) > 1) line += " x" + std::to_string(e.value("count", 1ull));
+  return line;
+}
+
+std::string eventsQuery(const Args& a, bool with_since) {
+  std::string q;
+  const std::vector<std::pair<const char*, const char*>> params = {
+      {"repo", "repository"}, {"namespace", "namespace"}, {"type", "type"}, {"actor", "actor"},
+      {"from", "from"},       {"to", "to"},               {"limit", "limit"}, {"since", "since"}};
+  for (const auto& [flag, key] : params) {
+    if (!with_since && std::string(key) == "since") continue;
+    if (a.has(flag)) q += std::string(q.empty() ? "?" : "&") + key + "=" + percentEncode(a.get(flag));
+  }
+  return q;
+}
+
+// Follows /api/v1/events/stream, printing one line per event; reconnects with
+// Last-Event-ID when the connection drops. Returns only on a refusal.
+int followEvents(const Args& a, const Session& s, Api& api, const std::string& authorization) {
+  bool js = a.has("json");
+  uint64_t last = 0;
+  if (a.has("since")) {
+    last = std::strtoull(a.get("since").c_str(), nullptr, 10);
+  } else {
+    last = api.call("GET", "/events?limit=1").value("last_seq", 0ull);  // from now on
+  }
+  std::string q = eventsQuery(a, false);
+  q.erase(0, q.empty() ? 0 : 1);
+  auto url = parseBaseUrl(s.url);
+  if (!url.isOk()) die(url.status().message(), 2);
+  for (;;) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    int fd = -1;
+    if (getaddrinfo(url->host.c_str(), std::to_string(url->port).c_str(), &hints, &res) == 0) {
+      for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
+        fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && ::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+          ::close(fd);
+          fd = -1;
+        }
+      }
+      freeaddrinfo(res);
+    }
+    if (fd < 0) {
+      std::fprintf(stderr, "wharfctl: cannot reach %s; retrying\n", s.url.c_str());
+      ::sleep(2);
+      continue;
+    }
+    timeval tv{60, 0};  // keepalives come every 15 s: a minute of silence is a dead connection
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::unique_ptr<TlsClient> tls;
+    if (url->tls) {
+      auto c = TlsClient::connect(fd, url->host, s.cacert, s.insecure);
+      if (!c.isOk()) die(c.status().message());
+      tls = std::move(c).value();
+    }
+    std::string req = "GET /api/v1/events/stream?since=" + std::to_string(last) + (q.empty() ? "" : "&" + q) +
+                      " HTTP/1.1\r\nHost: " + url->host_header + "\r\nAuthorization: " + authorization +
+                      "\r\nAccept: text/event-stream\r\n\r\n";
+    bool sent = tls ? tls->write(req.data(), req.size()).isOk()
+                    : ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size());
+    std::string in, sse;
+    bool headers_done = false;
+    char buf[16384];
+    while (sent) {
+      ssize_t r;
+      if (tls) {
+        auto got = tls->read(buf, sizeof buf);
+        r = got.isOk() ? static_cast<ssize_t>(*got) : -1;
+      } else {
+        r = ::recv(fd, buf, sizeof buf, 0);
+      }
+      if (r <= 0) break;
+      in.append(buf, static_cast<size_t>(r));
+      if (!headers_done) {
+        size_t end = in.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        int status = in.size() > 12 ? std::atoi(in.c_str() + 9) : 0;
+        if (status != 200) {
+          std::string body = in.substr(end + 4);
+          json j = json::parse(body.substr(body.find('{') == std::string::npos ? 0 : body.find('{')), nullptr, false);
+          std::string msg = "HTTP " + std::to_string(status);
+          if (j.is_object() && j.contains("errors") && !j["errors"].empty()) msg += ": " + j["errors"][0].value("message", "");
+          die(msg);
+        }
+        headers_done = true;
+        in.erase(0, end + 4);
+      }
+      // Chunked transfer coding: <hex size>\r\n<bytes>\r\n ...
+      for (;;) {
+        size_t eol = in.find("\r\n");
+        if (eol == std::string::npos) break;
+        size_t size = std::strtoull(in.substr(0, eol).c_str(), nullptr, 16);
+        if (in.size() < eol + 2 + size + 2) break;
+        sse.append(in, eol + 2, size);
+        in.erase(0, eol + 2 + size + 2);
+      }
+      for (size_t end; (end = sse.find("\n\n")) != std::string::npos;) {
+        std::string block = sse.substr(0, end);
+        sse.erase(0, end + 2);
+        std::string data;
+        uint64_t id = 0;
+        for (size_t start = 0; start < block.size();) {
+          size_t nl = block.find('\n', start);
+          std::string line = block.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+          start = nl == std::string::npos ? block.size() : nl + 1;
+          if (line.rfind("id: ", 0) == 0) id = std::strtoull(line.c_str() + 4, nullptr, 10);
+          if (line.rfind("data: ", 0) == 0) data = line.substr(6);
+        }
+        if (id == 0 || data.empty()) continue;  // a comment, a retry hint
+        last = id;
+        json e = json::parse(data, nullptr, false);
+        std::cout << (js ? e.dump() : eventLine(e)) << std::endl;
+      }
+    }
+    tls.reset();
+    ::close(fd);
+    std::fprintf(stderr, "wharfctl: the event feed was interrupted; resuming after %llu\n",
+                 static_cast<unsigned long long>(last));
+    ::sleep(1);
+  }
+}
+
+int events(const Args& a, Api& api, const Session& s) {
+  if (a.has("f") || a.has("follow")) return followEvents(a, s, api, basicAuthorization(s.user, s.token));
+  json r = api.call("GET", "/events" + eventsQuery(a, true));
+  bool js = a.has("json");
+  if (js) return print(r, true), 0;
+  const json& list = r.value("events", json::array());
+  if (list.empty()) std::cout << "(none)\n";
+  for (const auto& e : list) std::cout << eventLine(e) << "\n";
+  if (r.contains("next") && !r["next"].is_null()) std::cout << "(more: --since " << r["next"].dump() << ")\n";
+  return 0;
+}
+
+std::string readSecretFile(const std::string& path) {
+  std::string secret;
+  if (path == "-") {
+    std::getline(std::cin, secret);
+  } else if (Status st = readFile(path, &secret); !st.isOk()) {
+    die("--secret-file: " + st.message(), 2);
+  }
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  return secret;
+}
+
+json eventList(const std::string& csv) {
+  json out = json::array();
+  for (size_t start = 0; start <= csv.size();) {
+    size_t end = csv.find(',', start);
+    if (end == std::string::npos) end = csv.size();
+    if (end > start) out.push_back(csv.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+void printHooks(const json& hooks) {
+  json rows = json::array();
+  for (const auto& h : hooks) {
+    rows.push_back({{"id", h.value("id", "")},
+                    {"scope", h.value("scope", "")},
+                    {"url", h.value("url", "")},
+                    {"events", h.value("events", json::array())},
+                    {"enabled", h.value("enabled", false)},
+                    {"signed", h.value("has_secret", false)}});
+  }
+  print(rows, false);
+}
+
+int webhook(const Args& a, Api& api) {
+  std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
+  bool js = a.has("json");
+  if (sub == "ls" || sub == "list") {
+    json r = api.call("GET", "/webhooks");
+    if (js) return print(r, true), 0;
+    return printHooks(r.value("webhooks", json::array())), 0;
+  }
+  if (sub == "add") {
+    if (!a.has("scope") || !a.has("url") || !a.has("events")) {
+      die("webhook add needs --scope, --url and --events (see wharfctl webhook add --help)", 2);
+    }
+    json body = {{"scope", a.get("scope")}, {"url", a.get("url")}, {"events", eventList(a.get("events"))}};
+    if (a.has("secret-file")) body["secret"] = readSecretFile(a.get("secret-file"));
+    if (a.has("disable")) body["enabled"] = false;
+    json r = api.call("POST", "/webhooks", body);
+    if (js) return print(r, true), 0;
+    std::cout << "Webhook " << r.value("id", "") << " added: " << r.value("scope", "") << " -> " << r.value("url", "")
+              << (r.value("has_secret", false) ? " (signed)" : " (unsigned)") << "\n";
+    return 0;
+  }
+  std::string id = need(a, 2, "webhook id");
+  std::string path = "/webhooks/" + percentEncode(id);
+  if (sub == "show") return print(api.call("GET", path), js), 0;
+  if (sub == "rm" || sub == "remove" || sub == "delete") {
+    api.call("DELETE", path);
+    std::cout << "Webhook " << id << " removed.\n";
+    return 0;
+  }
+  if (sub == "set") {
+    json body = json::object();
+    if (a.has("url")) body["url"] = a.get("url");
+    if (a.has("events")) body["events"] = eventList(a.get("events"));
+    if (a.has("secret-file")) body["secret"] = readSecretFile(a.get("secret-file"));
+    if (a.has("enable")) body["enabled"] = true;
+    if (a.has("disable")) body["enabled"] = false;
+    return print(api.call("PATCH", path, body), js), 0;
+  }
+  if (sub == "deliveries") {
+    json r = api.call("GET", path + "/deliveries" + (a.has("limit") ? "?limit=" + percentEncode(a.get("limit")) : ""));
+    if (js) return print(r, true), 0;
+    json rows = json::array();
+    for (const auto& d : r.value("deliveries", json::array())) {
+      std::string seqs = d.value("first_seq", 0ull) == 0
+                             ? "test"
+                             : std::to_string(d.value("first_seq", 0ull)) + "-" + std::to_string(d.value("last_seq", 0ull));
+      rows.push_back({{"time", d.value("time", "")},
+                      {"delivery", d.value("delivery", "")},
+                      {"attempt", d.value("attempt", 0)},
+                      {"status", d.value("status", 0)},
+                      {"outcome", d.value("outcome", "")},
+                      {"seq", seqs},
+                      {"ms", d.value("duration_ms", 0)},
+                      {"error", d.value("error", "")}});
+    }
+    return print(rows, false), 0;
+  }
+  if (sub == "test") {
+    json r = api.call("POST", path + "/test", json::object());
+    if (js) {
+      print(r, true);
+    } else {
+      std::cout << "Test delivery " << r.value("delivery", "") << ": " << r.value("outcome", "") << " (HTTP "
+                << r.value("status", 0) << ", " << r.value("duration_ms", 0) << " ms"
+                << (r.contains("error") ? ", " + r.value("error", "") : "") << ")\n";
+    }
+    return r.value("outcome", "") == "delivered" ? 0 : 1;
+  }
+  die("unknown webhook command (see wharfctl webhook --help)", 2);
+}
+
 int run(const Args& a) {
+  if (!a.pos.empty() && (a.pos[0] == "job" || a.pos[0] == "schedule") && (a.has("help") || a.pos.size() == 1)) {
+    const auto& help = a.pos[0] == "job" ? kJobHelp : kScheduleHelp;
+    std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
+    if (sub == "list") sub = "ls";
+    if (sub == "remove" || sub == "delete") sub = "rm";
+    auto it = help.find(sub);
+    std::fputs((it == help.end() ? help.at("") : it->second).c_str(), a.has("help") ? stdout : stderr);
+    return a.has("help") ? 0 : 2;
+  }
   if (!a.pos.empty() && a.pos[0] == "edge" && (a.has("help") || a.pos.size() == 1)) {
     std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
     if (sub == "list") sub = "ls";
     if (sub == "remove" || sub == "delete") sub = "rm";
     auto it = kEdgeHelp.find(sub);
     std::fputs((it == kEdgeHelp.end() ? kEdgeHelp.at("") : it->second).c_str(), a.has("help") ? stdout : stderr);
+    return a.has("help") ? 0 : 2;
+  }
+  if (!a.pos.empty() && a.pos[0] == "events" && a.has("help")) return std::fputs(kEventsHelp, stdout), 0;
+  if (!a.pos.empty() && a.pos[0] == "webhook" && (a.has("help") || a.pos.size() == 1)) {
+    std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
+    if (sub == "list") sub = "ls";
+    if (sub == "remove" || sub == "delete") sub = "rm";
+    auto it = kWebhookHelp.find(sub);
+    std::fputs((it == kWebhookHelp.end() ? kWebhookHelp.at("") : it->second).c_str(), a.has("help") ? stdout : stderr);
     return a.has("help") ? 0 : 2;
   }
   if (a.pos.empty() || a.has("help")) {
@@ -514,6 +1151,14 @@ int run(const Args& a) {
     return print(api.call("GET", "/audit" + q), js), 0;
   } else if (cmd == "edge") {
     return edge(a, api, s);
+  } else if (cmd == "events") {
+    return events(a, api, s);
+  } else if (cmd == "webhook") {
+    return webhook(a, api);
+  } else if (cmd == "job") {
+    return job(a, api);
+  } else if (cmd == "schedule") {
+    return schedule(a, api);
   } else if (cmd == "keys" && sub == "rotate") {
     json body = json::object();
     if (a.has("overlap-seconds")) body["overlap_seconds"] = std::atoll(a.get("overlap-seconds").c_str());

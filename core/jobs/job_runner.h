@@ -40,8 +40,9 @@
 
 namespace wharf {
 
-// What a kind's function sees of its job. Called from the job's thread (or threads it
-// starts: every method is thread-safe).
+// What a kind's function sees of its job. Every method is thread-safe, so threads the
+// function starts may use it too, but only until the function returns: the context
+// goes away with the run.
 class JobContext {
  public:
   // A context outside any runner, for unit tests of a kind's function: progress and log

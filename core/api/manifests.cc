@@ -63,12 +63,23 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
             if (ctx.events != nullptr) {
               EventTarget t{"", put->digest, size, is_tag ? reference : std::string(), {}};
               if (auto m = ctx.registry.metadata().manifest(name, put->digest); m.isOk()) t.media_type = m->media_type;
-              emitEvent(ctx, caller, event_type::kManifestPush, name, t, ex->request());
+              auto make = [&](const char* type) {
+                Event e;
+                e.type = type;
+                e.actor = caller.name();
+                e.repository = name;
+                e.target = t;
+                e.addr = ex->request().peer;
+                e.method = ex->request().method;
+                return e;
+              };
+              std::vector<Event> events = {make(event_type::kManifestPush)};
               if (is_tag) {
                 bool moved = !previous->empty() && *previous != put->digest;
                 if (moved) t.previous_digest = *previous;
-                emitEvent(ctx, caller, moved ? event_type::kTagMove : event_type::kTagPush, name, t, ex->request());
+                events.push_back(make(moved ? event_type::kTagMove : event_type::kTagPush));
               }
+              ctx.events->append(std::move(events));  // adjacent, in one batch
             }
             Response r;
             r.status = 201;

@@ -171,6 +171,25 @@ EventLog::~EventLog() {
   closeSubscribers();
 }
 
+void EventLog::append(std::vector<Event> events) {
+  int64_t now = clock_.nowMillis();
+  {
+    std::lock_guard lock(mu_);
+    for (auto& e : events) {
+      if (e.ts_ms == 0) e.ts_ms = now;
+      ++stats_.appended;
+      EventMetrics::get().appended.inc();
+      if (queue_.size() >= options_.queue_max) {
+        ++stats_.dropped;
+        EventMetrics::get().dropped.inc();
+        continue;
+      }
+      queue_.push_back(std::move(e));
+      ++queued_;
+    }
+  }
+}
+
 void EventLog::append(Event e) {
   if (e.ts_ms == 0) e.ts_ms = clock_.nowMillis();
   auto& metrics = EventMetrics::get();

@@ -132,6 +132,9 @@ class EventLog {
 
   // Never blocks on disk. Sets ts_ms when 0.
   void append(Event event);
+  // Appends events that belong together (a manifest push and its tag): they get
+  // consecutive sequence numbers and go out in one batch.
+  void append(std::vector<Event> events);
   // Returns once everything appended before the call is committed (tests, shutdown).
   void flush();
 

@@ -685,8 +685,10 @@ void WebhookDispatcher::deliver(const Webhook& hook) {
   rec.ts_ms = clock_.nowMillis();
   bool done = res.ok() || attempt >= options_.max_attempts;
   rec.outcome = res.ok() ? "delivered" : done ? "failed" : "retrying";
-  if (done) (void)store_.setCursor(hook.id, through);
-  if (Status st = store_.addDelivery(rec); !st.isOk()) {
+  // A hook removed while this was in flight leaves no cursor or log behind.
+  bool exists = store_.get(hook.id).isOk();
+  if (done && exists) (void)store_.setCursor(hook.id, through);
+  if (Status st = exists ? store_.addDelivery(rec) : Status::ok(); !st.isOk()) {
     logWarn("webhook delivery log write failed", {{"hook", hook.id}, {"error", st.message()}});
   }
   auto& m = DispatchMetrics::get();

@@ -88,6 +88,8 @@ void handleEvents(ApiContext& ctx, const ExchangePtr& ex);
 void handleWebhooks(ApiContext& ctx, const ExchangePtr& ex);
 // Jobs and schedules (/api/v1/jobs..., /api/v1/schedules...).
 void handleJobs(ApiContext& ctx, const ExchangePtr& ex);
+// Storage policies (/api/v1/policies...) and usage (/api/v1/usage).
+void handleStorage(ApiContext& ctx, const ExchangePtr& ex);
 // Appends an event (type: see core/events/event_log.h) done by caller for the request;
 // a no-op without an event log. Cheap: callable on loop threads for every pull.
 void emitEvent(ApiContext& ctx, const Caller& caller, const char* type, const std::string& repository,

@@ -94,6 +94,9 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
   }
   if (req.path.rfind("/auth/", 0) == 0) return handleAuth(ctx, ex);
   if (req.path == "/api/v1/edges" || req.path.rfind("/api/v1/edges/", 0) == 0) return handleEdges(ctx, ex);
+  if (req.path == "/api/v1/policies" || req.path.rfind("/api/v1/policies/", 0) == 0 || req.path == "/api/v1/usage") {
+    return handleStorage(ctx, ex);
+  }
   if (req.path == "/api/v1/events" || req.path.rfind("/api/v1/events/", 0) == 0) return handleEvents(ctx, ex);
   if (req.path == "/api/v1/webhooks" || req.path.rfind("/api/v1/webhooks/", 0) == 0) return handleWebhooks(ctx, ex);
   if (req.path == "/api/v1/jobs" || req.path.rfind("/api/v1/jobs/", 0) == 0 || req.path == "/api/v1/schedules" ||

@@ -25,6 +25,8 @@ struct GcMetrics {
 };
 
 constexpr size_t kSampleSize = 50;
+// Objects collected per transaction (and per sync).
+constexpr size_t kBatch = 128;
 
 // What a manifest references: recorded at push, else read from its content.
 std::vector<std::string> refsOf(Registry& registry, const std::string& digest, const std::string& media_type) {
@@ -142,19 +144,25 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
           for (const auto& r : it->second) keep(r);
         }
       }
+      std::vector<std::string> doomed;
       for (const auto& m : ms) {
-        if (kept.count(m.digest)) continue;
-        bool gone = true;
+        if (!kept.count(m.digest)) doomed.push_back(m.digest);
+      }
+      for (size_t at = 0; at < doomed.size(); at += kBatch) {
+        std::vector<std::string> batch(doomed.begin() + at, doomed.begin() + std::min(doomed.size(), at + kBatch));
+        std::vector<bool> gone(batch.size(), true);
         if (!o.dry_run) {
-          auto collected = meta.collectManifest(repo, m.digest, started);
+          auto collected = meta.collectManifests(repo, batch, started);
           if (!collected.isOk()) return collected.status();
-          gone = *collected;
+          gone = std::move(collected).value();
         }
-        if (!gone) continue;  // pushed or tagged meanwhile
-        deleted_manifests.insert({repo, m.digest});
-        ++report.manifests_deleted;
-        observer.log(verb + "untagged manifest " + repo + "@" + m.digest);
-        note("manifest " + repo + "@" + m.digest);
+        for (size_t k = 0; k < batch.size(); ++k) {
+          if (!gone[k]) continue;  // pushed or tagged meanwhile
+          deleted_manifests.insert({repo, batch[k]});
+          ++report.manifests_deleted;
+          observer.log(verb + "untagged manifest " + repo + "@" + batch[k]);
+          note("manifest " + repo + "@" + batch[k]);
+        }
       }
       observer.progress(++i, repos.size(), "untagged manifests");
     }
@@ -200,32 +208,44 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
     });
   }
   observer.progress(0, candidates.size(), "sweep");
-  size_t swept = 0;
-  for (const auto& [digest, size] : candidates) {
+  for (size_t at = 0; at < candidates.size(); at += kBatch) {
     if (cancelled()) return Status(Code::kCancelled, "cancelled");
-    bool gone = true;
+    size_t end = std::min(candidates.size(), at + kBatch);
+    std::vector<MetadataStore::Collectable> batch;
+    std::vector<std::string> digests;
+    for (size_t k = at; k < end; ++k) {
+      batch.push_back({candidates[k].first, links[candidates[k].first]});
+      digests.push_back(candidates[k].first);
+    }
+    std::vector<bool> gone(batch.size(), true);
     if (!o.dry_run) {
-      auto d = Digest::parse(digest);
-      auto content = registry_.lockContent(digest);
-      auto collected = meta.collectBlob(digest, links[digest], cutoff);
+      // Records, then files, under the batch's content locks: a push of the same content
+      // waits, and then stores it anew.
+      auto locks = registry_.lockContents(digests);
+      auto collected = meta.collectBlobs(batch, cutoff);
       if (!collected.isOk()) return collected.status();
-      gone = *collected;
-      if (gone && d.isOk()) {
+      gone = std::move(collected).value();
+      for (size_t k = 0; k < batch.size(); ++k) {
+        auto d = Digest::parse(batch[k].digest);
+        if (!gone[k] || !d.isOk()) continue;
         Status st = registry_.blobStore().remove(*d, false);
         if (!st.isOk() && st.code() != Code::kBlobUnknown) {
-          observer.log("cannot remove " + digest + ": " + st.message() + " (removed at the next run)");
+          observer.log("cannot remove " + batch[k].digest + ": " + st.message() + " (removed at the next run)");
         }
       }
     }
-    if (gone) {
-      ++report.blobs_deleted;
-      report.bytes_freed += size;
-      observer.log(verb + digest + " (" + std::to_string(size) + " bytes)");
-      note("blob " + digest);
-    } else {
-      ++report.blobs_kept;  // wanted again while we ran
+    for (size_t k = 0; k < batch.size(); ++k) {
+      uint64_t size = candidates[at + k].second;
+      if (gone[k]) {
+        ++report.blobs_deleted;
+        report.bytes_freed += size;
+        observer.log(verb + batch[k].digest + " (" + std::to_string(size) + " bytes)");
+        note("blob " + batch[k].digest);
+      } else {
+        ++report.blobs_kept;  // wanted again while we ran
+      }
     }
-    if (++swept % 256 == 0) observer.progress(swept, candidates.size(), "sweep");
+    observer.progress(end, candidates.size(), "sweep");
   }
   observer.progress(candidates.size(), candidates.size(), "sweep");
 

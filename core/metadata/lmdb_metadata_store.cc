@@ -1,5 +1,7 @@
 #include "core/metadata/lmdb_metadata_store.h"
 
+#include <set>
+
 #include "shared/store/lmdb.h"
 
 namespace wharf {
@@ -378,51 +380,66 @@ class LmdbMetadataStore final : public MetadataStore {
     return out;
   }
 
-  Result<bool> collectManifest(const std::string& repo, const std::string& digest, int64_t touched_before) override {
+  Result<std::vector<bool>> collectManifests(const std::string& repo, const std::vector<std::string>& digests,
+                                             int64_t touched_before) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
-    std::string mkey = key2(repo, digest);
-    std::string_view v;
-    if (!txn->get(manifests_, mkey, &v).isOk()) return false;
-    auto rec = parseJson(v);
-    if (rec.value("pushed", rec.value("created", int64_t{0})) >= touched_before) return false;
-    std::string_view b;
-    if (txn->get(blobs_, digest, &b).isOk() && blobRecordOf(b).touched_ms >= touched_before) return false;
+    // Tags of the repository, read once: a manifest tagged meanwhile stays.
+    std::set<std::string> tagged;
     std::string prefix = repo + '\0';
     {
       auto c = txn->cursor(tags_);
       for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
-        if (tagDigest(c.value()) == digest) return false;  // tagged meanwhile
+        tagged.insert(std::string(tagDigest(c.value())));
       }
     }
-    std::string subject = rec.value("subject", "");
-    WHARF_RETURN_IF_ERROR(txn->del(manifests_, mkey));
-    if (!subject.empty()) {
-      Status st = txn->del(referrers_, key2(key2(repo, subject), digest));
-      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+    std::vector<bool> out;
+    for (const auto& digest : digests) {
+      std::string mkey = key2(repo, digest);
+      std::string_view v;
+      bool gone = false;
+      if (txn->get(manifests_, mkey, &v).isOk() && !tagged.count(digest)) {
+        auto rec = parseJson(v);
+        std::string_view b;
+        bool touched = rec.value("pushed", rec.value("created", int64_t{0})) >= touched_before ||
+                       (txn->get(blobs_, digest, &b).isOk() && blobRecordOf(b).touched_ms >= touched_before);
+        if (!touched) {
+          std::string subject = rec.value("subject", "");
+          WHARF_RETURN_IF_ERROR(txn->del(manifests_, mkey));
+          if (!subject.empty()) {
+            Status st = txn->del(referrers_, key2(key2(repo, subject), digest));
+            if (!st.isOk() && st.code() != Code::kNotFound) return st;
+          }
+          gone = true;
+        }
+      }
+      out.push_back(gone);
     }
     WHARF_RETURN_IF_ERROR(txn->commit());
-    return true;
+    return out;
   }
 
-  Result<bool> collectBlob(const std::string& digest, const std::vector<std::string>& link_repos,
-                           int64_t touched_before) override {
+  Result<std::vector<bool>> collectBlobs(const std::vector<Collectable>& batch, int64_t touched_before) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
-    std::string_view v;
-    if (!txn->get(blobs_, digest, &v).isOk()) return false;
-    if (blobRecordOf(v).touched_ms >= touched_before) return false;
-    WHARF_RETURN_IF_ERROR(txn->del(blobs_, digest));
-    for (const auto& repo : link_repos) {
-      Status st = txn->del(links_, key2(repo, digest));
+    std::vector<bool> out;
+    for (const auto& item : batch) {
+      std::string_view v;
+      if (!txn->get(blobs_, item.digest, &v).isOk() || blobRecordOf(v).touched_ms >= touched_before) {
+        out.push_back(false);
+        continue;
+      }
+      WHARF_RETURN_IF_ERROR(txn->del(blobs_, item.digest));
+      for (const auto& repo : item.link_repos) {
+        Status st = txn->del(links_, key2(repo, item.digest));
+        if (!st.isOk() && st.code() != Code::kNotFound) return st;
+      }
+      Status st = txn->del(refs_, item.digest);
       if (!st.isOk() && st.code() != Code::kNotFound) return st;
-    }
-    {
-      Status st = txn->del(refs_, digest);
-      if (!st.isOk() && st.code() != Code::kNotFound) return st;
+      out.push_back(true);
     }
     WHARF_RETURN_IF_ERROR(txn->commit());
-    return true;
+    return out;
   }
 
   Status setPolicy(const Policy& policy) override {

@@ -134,12 +134,17 @@ class MetadataStore {
   virtual Status deleteManifest(const std::string& repo, const std::string& digest) = 0;
   // Garbage collection. Each re-checks, in its own transaction, that the object is still
   // unwanted (untouched since touched_before, untagged, ...); false when it kept it.
-  // Removes an untagged manifest of repo (with its referrer entry).
-  virtual Result<bool> collectManifest(const std::string& repo, const std::string& digest, int64_t touched_before) = 0;
-  // Removes a content record and its links in every repository (link_repos: those the
+  // Batches: one transaction each, so a collection costs one sync per batch.
+  // Removes untagged manifests of repo (with their referrer entries).
+  virtual Result<std::vector<bool>> collectManifests(const std::string& repo, const std::vector<std::string>& digests,
+                                                     int64_t touched_before) = 0;
+  // Removes content records and their links in every repository (link_repos: those the
   // caller saw; links made since touch the record, so they are never missed).
-  virtual Result<bool> collectBlob(const std::string& digest, const std::vector<std::string>& link_repos,
-                                   int64_t touched_before) = 0;
+  struct Collectable {
+    std::string digest;
+    std::vector<std::string> link_repos;
+  };
+  virtual Result<std::vector<bool>> collectBlobs(const std::vector<Collectable>& batch, int64_t touched_before) = 0;
   virtual Status setPolicy(const Policy& policy) = 0;
   // kNotFound when absent.
   virtual Status deletePolicy(const std::string& scope) = 0;

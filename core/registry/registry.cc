@@ -288,6 +288,14 @@ std::unique_lock<std::mutex> Registry::lockContent(const std::string& digest) {
   return std::unique_lock<std::mutex>(content_locks_[std::hash<std::string>{}(digest) % content_locks_.size()]);
 }
 
+std::vector<std::unique_lock<std::mutex>> Registry::lockContents(const std::vector<std::string>& digests) {
+  std::set<size_t> stripes;
+  for (const auto& d : digests) stripes.insert(std::hash<std::string>{}(d) % content_locks_.size());
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (size_t i : stripes) locks.emplace_back(content_locks_[i]);
+  return locks;
+}
+
 std::shared_ptr<const std::vector<Policy>> Registry::policies() {
   std::lock_guard lock(policies_mu_);
   if (!policies_) policies_ = std::make_shared<const std::vector<Policy>>(meta_.policies());

@@ -89,6 +89,9 @@ class Registry {
   // Serializes, per digest, the two things that must not interleave: storing content
   // (file, then record) and collecting it (record, then file).
   std::unique_lock<std::mutex> lockContent(const std::string& digest);
+  // The locks of several digests at once, taken in a fixed order (no deadlock with
+  // another batch; single-digest holders never wait for a second lock).
+  std::vector<std::unique_lock<std::mutex>> lockContents(const std::vector<std::string>& digests);
   // Removes uploads (recorded or not) untouched for longer than max_age_ms and not in
   // use. Returns how many were removed.
   size_t purgeUploads(int64_t max_age_ms);

@@ -1,6 +1,8 @@
 #include "core/gc/garbage_collector.h"
 
+#include <chrono>
 #include <map>
+#include <thread>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -26,7 +28,7 @@ struct GcMetrics {
 
 constexpr size_t kSampleSize = 50;
 // Objects collected per transaction (and per sync).
-constexpr size_t kBatch = 128;
+constexpr size_t kBatch = 64;
 
 // What a manifest references: recorded at push, else read from its content.
 std::vector<std::string> refsOf(Registry& registry, const std::string& digest, const std::string& media_type) {
@@ -44,6 +46,14 @@ std::vector<std::string> refsOf(Registry& registry, const std::string& digest, c
   for (const auto& l : m->layers) out.push_back(l.digest.str());
   for (const auto& c : m->manifests) out.push_back(c.digest.str());
   return out;
+}
+
+// Throttling, not synchronization: the collector is background work and leaves the
+// writer to pushes for a while after each batch.
+void pace(const GcOptions& o, std::chrono::steady_clock::time_point batch_start) {
+  if (o.yield <= 0) return;
+  auto took = std::chrono::steady_clock::now() - batch_start;
+  std::this_thread::sleep_for(std::chrono::duration_cast<std::chrono::microseconds>(took * o.yield));
 }
 
 struct RepoManifest {
@@ -152,9 +162,11 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
         std::vector<std::string> batch(doomed.begin() + at, doomed.begin() + std::min(doomed.size(), at + kBatch));
         std::vector<bool> gone(batch.size(), true);
         if (!o.dry_run) {
+          auto batch_start = std::chrono::steady_clock::now();
           auto collected = meta.collectManifests(repo, batch, started);
           if (!collected.isOk()) return collected.status();
           gone = std::move(collected).value();
+          pace(o, batch_start);
         }
         for (size_t k = 0; k < batch.size(); ++k) {
           if (!gone[k]) continue;  // pushed or tagged meanwhile
@@ -219,6 +231,7 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
     }
     std::vector<bool> gone(batch.size(), true);
     if (!o.dry_run) {
+      auto batch_start = std::chrono::steady_clock::now();
       // Records, then files, under the batch's content locks: a push of the same content
       // waits, and then stores it anew.
       auto locks = registry_.lockContents(digests);
@@ -233,6 +246,8 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
           observer.log("cannot remove " + batch[k].digest + ": " + st.message() + " (removed at the next run)");
         }
       }
+      locks.clear();
+      pace(o, batch_start);
     }
     for (size_t k = 0; k < batch.size(); ++k) {
       uint64_t size = candidates[at + k].second;

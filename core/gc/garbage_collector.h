@@ -39,6 +39,10 @@ struct GcOptions {
   int64_t untagged_older_than_ms = -1;  // -1: untagged manifests are kept
   int64_t grace_ms = 3'600'000;         // content younger than this is never collected
   bool retention = true;                // apply the retention policies first
+  // After each batch of deletions the run pauses this many times as long as the batch
+  // took, leaving the metadata store's single writer and the disk to pushes (2, the
+  // default: the collector holds them at most a third of the time; 0: full speed).
+  double yield = 2.0;
 };
 
 struct GcReport {

@@ -32,6 +32,13 @@ Result<GcOptions> gcOptionsFromParams(const nlohmann::json& params) {
     else if (k == "retention") st = flag(&o.retention);
     else if (k == "untagged_older_than") st = duration(&o.untagged_older_than_ms);
     else if (k == "grace") st = duration(&o.grace_ms);
+    else if (k == "yield") {
+      if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 100) {
+        st = Status(Code::kInvalidArgument, "gc: yield must be a number from 0 to 100");
+      } else {
+        o.yield = it->get<double>();
+      }
+    }
     else st = Status(Code::kInvalidArgument, "gc: unknown parameter \"" + k + "\"");
     if (!st.isOk()) return st;
   }

@@ -101,7 +101,7 @@ class Registry {
   MetadataStore& meta_;
   Clock& clock_;
   UploadSessions sessions_;
-  std::array<std::mutex, 64> content_locks_;
+  std::array<std::mutex, 1024> content_locks_;
   std::mutex policies_mu_;
   std::shared_ptr<const std::vector<Policy>> policies_;  // GUARDED_BY(policies_mu_)
 };

@@ -33,7 +33,7 @@ Result<GcOptions> gcOptionsFromParams(const nlohmann::json& params) {
     else if (k == "untagged_older_than") st = duration(&o.untagged_older_than_ms);
     else if (k == "grace") st = duration(&o.grace_ms);
     else if (k == "yield") {
-      if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 100) {
+      if (!it->is_number() || it->get<double>() < 0 || it->get<double>() > 100) {  // NaN fails too
         st = Status(Code::kInvalidArgument, "gc: yield must be a number from 0 to 100");
       } else {
         o.yield = it->get<double>();

@@ -304,3 +304,35 @@ TEST_CASE("gc: dry run, policies, immutable tags and usage through the API", "[g
   CHECK(c.request("DELETE", "/api/v1/policies/team/*")->status == 204);
   CHECK(c.request("DELETE", "/v2/team/app/manifests/v1")->status == 202);
 }
+
+TEST_CASE("gc: wharfctl gc, policy and usage", "[gc][wharfctl]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", "gc-admin-password", 1);
+  CoreServer core({}, {"--auth", "token"});
+  TempDir home;
+  std::string cfg = home / "wharfctl.json";
+  auto ctl = [&](const std::string& args) { return shell(wharfctlBinary() + " --config " + cfg + " " + args + " 2>&1"); };
+  auto r = shell("echo gc-admin-password | " + wharfctlBinary() + " --config " + cfg + " login " + core.url() +
+                 " -u admin --password-stdin 2>&1");
+  REQUIRE(r.exit_code == 0);
+  CHECK(ctl("gc --help").output.find("--untagged-older-than") != std::string::npos);
+  CHECK(ctl("policy --help").output.find("--keep-last") != std::string::npos);
+  r = ctl("policy set 'admin/*' --immutable 'v*' --keep-last 3 --match 'ci-*'");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  r = ctl("--json policy show 'admin/*'");
+  REQUIRE(r.exit_code == 0);
+  auto p = json::parse(r.output);
+  CHECK(p["immutable"] == json::array({"v*"}));
+  CHECK(p["retention"]["keep_last"] == 3);
+  CHECK(ctl("policy set Bad/Scope --immutable x").exit_code != 0);
+  r = ctl("gc --dry-run --grace 0s -f");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(r.output.find("would be freed") != std::string::npos);
+  r = ctl("--json usage 'admin/*'");
+  REQUIRE(r.exit_code == 0);
+  CHECK(json::parse(r.output)["scope"] == "admin/*");
+  CHECK(ctl("policy rm 'admin/*'").exit_code == 0);
+  CHECK(json::parse(ctl("--json policy ls").output)["items"].empty());
+  CHECK(ctl("gc --grace soon").exit_code != 0);  // refused at submit, with the reason
+}

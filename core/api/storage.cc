@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
+#include "core/events/event_log.h"
 #include "core/gc/garbage_collector.h"
 
 namespace wharf {
@@ -30,6 +31,20 @@ struct Reply {
 Reply fail(const Status& st) {
   const ErrorInfo& info = errorInfo(st.code());
   return Reply{info.http_status, {{"errors", json::array({{{"code", info.oci_code}, {"message", st.message()}}})}}, ""};
+}
+
+// Policy changes are events too (type policy.set / policy.remove, the scope as the
+// repository: administrators see them).
+void policyEvent(ApiContext& ctx, const Request& req, const std::string& actor, const char* type,
+                 const std::string& scope) {
+  if (ctx.events == nullptr) return;
+  Event e;
+  e.type = type;
+  e.actor = actor;
+  e.repository = scope;
+  e.addr = req.peer;
+  e.method = req.method;
+  ctx.events->append(std::move(e));
 }
 
 Reply storageApi(ApiContext& ctx, const Request& req, const std::string& body) {
@@ -83,11 +98,13 @@ Reply storageApi(ApiContext& ctx, const Request& req, const std::string& body) {
     if (!p.isOk()) return fail(p.status());
     if (Status st = registry.setPolicy(*p); !st.isOk()) return fail(st);
     if (ctx.audit) ctx.audit->record(actor, req.peer, "policy.set", scope, "success", p->toJson().dump());
+    policyEvent(ctx, req, actor, event_type::kPolicySet, scope);
     return Reply{200, p->toJson(), ""};
   }
   if (req.method == "DELETE") {
     if (Status st = registry.deletePolicy(scope); !st.isOk()) return fail(st);
     if (ctx.audit) ctx.audit->record(actor, req.peer, "policy.remove", scope, "success");
+    policyEvent(ctx, req, actor, event_type::kPolicyRemove, scope);
     return Reply{204, nullptr, ""};
   }
   return fail(Status(Code::kMethodNotAllowed, "method not allowed"));

@@ -792,7 +792,8 @@ const char* kEventsHelp = R"(Usage: wharfctl events [--repo R] [--namespace N] [
 Lists the events of the repositories you may pull, oldest first, one line each: SEQ,
 TIME, TYPE, ACTOR, REPOSITORY, TARGET (tag and digest) and, for pulls folded into one
 event, xCOUNT. --type takes types (blob.push, manifest.push, tag.push, tag.move,
-manifest.pull, manifest.delete, tag.delete, blob.delete, repository.delete) or patterns
+manifest.pull, manifest.delete, tag.delete, blob.delete, repository.delete, policy.set,
+policy.remove) or patterns
 (manifest.*). --since SEQ shows the events after that sequence number; TIME is RFC 3339
 (2026-01-02T03:04:05Z) or epoch milliseconds. When there are more, the last line says
 which --since shows the next page.

@@ -47,7 +47,8 @@ const std::vector<std::string>& knownEventTypes() {
   static const std::vector<std::string> kTypes = {
       event_type::kBlobPush,        event_type::kManifestPush, event_type::kTagPush,
       event_type::kTagMove,         event_type::kManifestPull, event_type::kManifestDelete,
-      event_type::kTagDelete,       event_type::kBlobDelete,   event_type::kRepositoryDelete};
+      event_type::kTagDelete,       event_type::kBlobDelete,   event_type::kRepositoryDelete,
+      event_type::kPolicySet,       event_type::kPolicyRemove};
   return kTypes;
 }
 

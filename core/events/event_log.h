@@ -58,6 +58,8 @@ inline constexpr const char* kManifestDelete = "manifest.delete";
 inline constexpr const char* kTagDelete = "tag.delete";
 inline constexpr const char* kBlobDelete = "blob.delete";
 inline constexpr const char* kRepositoryDelete = "repository.delete";
+inline constexpr const char* kPolicySet = "policy.set";        // repository: the policy's scope
+inline constexpr const char* kPolicyRemove = "policy.remove";
 }  // namespace event_type
 
 // The types above, for validating filters and webhook subscriptions.

@@ -284,6 +284,12 @@ TEST_CASE("gc: dry run, policies, immutable tags and usage through the API", "[g
   INFO(put->body);
   REQUIRE(put->status == 200);
   CHECK(json::parse(c.request("GET", "/api/v1/policies")->body)["items"].size() == 1);
+  // Policy changes are in the event log.
+  bool evented = waitFor([&] {
+    auto e = c.request("GET", "/api/v1/events?type=policy.set");
+    return e.isOk() && e->status == 200 && json::parse(e->body)["events"].size() == 1;
+  });
+  CHECK(evented);
   auto moved = c.request("PUT", "/v2/team/app/manifests/v1", {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
                          latest.manifest);
   CHECK(moved->status == 403);

@@ -245,6 +245,11 @@ class LmdbMetadataStore final : public MetadataStore {
     if (!w.record.artifact_type.empty()) rec["artifactType"] = w.record.artifact_type;
     WHARF_RETURN_IF_ERROR(txn->put(manifests_, mkey, rec.dump()));
     if (w.tag) {
+      std::string_view current;
+      if (w.immutable_rule && txn->get(tags_, key2(w.repository, *w.tag), &current).isOk() &&
+          tagDigest(current) != w.digest) {
+        return Status(Code::kDenied, "tag " + *w.tag + " is immutable: rule " + *w.immutable_rule);
+      }
       WHARF_RETURN_IF_ERROR(txn->put(tags_, key2(w.repository, *w.tag), w.digest + " " + std::to_string(now_ms)));
     }
     if (!w.record.subject.empty()) {

@@ -76,6 +76,9 @@ struct ManifestWrite {
   nlohmann::json referrer_descriptor;      // set when record.subject is set
   std::vector<std::string> blobs;          // config and layers: must be linked to the repository
   std::vector<std::string> manifests;      // index children: must be manifests of the repository
+  // The tag is immutable (this rule): it may be created or set to the same digest, never
+  // moved (kDenied), checked in the write's own transaction.
+  std::optional<std::string> immutable_rule;
 };
 
 class MetadataStore {

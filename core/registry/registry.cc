@@ -234,12 +234,14 @@ Result<PutManifestResult> Registry::putManifest(const std::string& repo, const s
     if (!meta_.manifest(repo, c).isOk()) return Status(Code::kManifestBlobUnknown, "manifest unknown to registry: " + c);
   }
   if (tag) {
-    // An immutable tag is never moved (pushing the same content again is fine).
+    // An immutable tag is never moved (pushing the same content again is fine): refused
+    // early here, and atomically in the write.
     if (auto rule = immutableRule(*rules, repo, *tag)) {
       auto current = meta_.resolveTag(repo, *tag);
       if (current.isOk() && *current != w.digest) {
         return Status(Code::kDenied, "tag " + *tag + " is immutable: rule " + *rule);
       }
+      w.immutable_rule = *rule;
     }
   }
   {

@@ -327,6 +327,24 @@ TEST_CASE("immutable tags: no overwrite, no delete; the same content may be push
   CHECK(g.registry->deleteManifest("team/app", "latest").isOk());
 }
 
+TEST_CASE("immutable tags: the metadata write itself refuses a move (no check-then-act race)", "[gc][policy]") {
+  Gc g;
+  std::string first = g.image("team/app", "v1", "first");
+  ManifestWrite w;
+  w.repository = "team/app";
+  w.digest = "sha256:" + std::string(64, 'b');
+  w.record.media_type = std::string(media::kOciManifest);
+  w.record.size = 10;
+  w.tag = "v1";
+  w.immutable_rule = "\"v*\" (policy team/*)";
+  Status st = g.meta->putManifest(w, g.clock.nowMillis());
+  CHECK(st.code() == Code::kDenied);
+  CHECK(*g.meta->resolveTag("team/app", "v1") == first);
+  CHECK_FALSE(g.meta->manifest("team/app", w.digest).isOk());  // nothing half-written
+  w.tag = "v2";  // a new immutable tag may be created
+  CHECK(g.meta->putManifest(w, g.clock.nowMillis()).isOk());
+}
+
 TEST_CASE("policy: JSON validation and matching", "[gc][policy]") {
   auto ok = Policy::fromJson("team/*", json{{"retention", {{"keep_last", 10}, {"match", "ci-*"}}}, {"immutable", {"v*"}}});
   REQUIRE(ok.isOk());

@@ -67,7 +67,9 @@ Reply storageApi(ApiContext& ctx, const Request& req, const std::string& body) {
       auto p = Policy::fromJson(scope, json::object());  // the same scope rules
       if (!p.isOk()) return fail(p.status());
     }
-    StorageUsage u = storageUsage(registry, scope);
+    auto usage = storageUsage(registry, scope);
+    if (!usage.isOk()) return fail(usage.status());
+    const StorageUsage& u = *usage;
     return Reply{200,
                  {{"scope", scope},
                   {"bytes", u.bytes},

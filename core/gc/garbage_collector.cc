@@ -30,18 +30,19 @@ constexpr size_t kSampleSize = 50;
 // Objects collected per transaction (and per sync).
 constexpr size_t kBatch = 64;
 
-// What a manifest references: recorded at push, else read from its content.
-std::vector<std::string> refsOf(Registry& registry, const std::string& digest, const std::string& media_type) {
+// What a manifest references: recorded at push, else read from its content. An error
+// (content unreadable) stops the run: what it references cannot be known.
+Result<std::vector<std::string>> refsOf(Registry& registry, const std::string& digest, const std::string& media_type) {
   if (auto refs = registry.metadata().manifestRefs(digest)) return *refs;
-  std::vector<std::string> out;
   auto d = Digest::parse(digest);
-  if (!d.isOk()) return out;
+  if (!d.isOk()) return d.status();
   auto file = registry.blobStore().open(*d);
-  if (!file.isOk()) return out;
+  if (!file.isOk()) return Status(file.status().code(), "manifest " + digest + ": " + file.status().message());
   std::string body(file->size, '\0');
-  if (!preadAll(file->fd->get(), body.data(), body.size(), 0).isOk()) return out;
+  WHARF_RETURN_IF_ERROR(preadAll(file->fd->get(), body.data(), body.size(), 0));
   auto m = parseManifest(body, media_type);
-  if (!m.isOk()) return out;
+  if (!m.isOk()) return Status(Code::kCorruption, "manifest " + digest + ": " + m.status().message());
+  std::vector<std::string> out;
   if (m->config) out.push_back(m->config->digest.str());
   for (const auto& l : m->layers) out.push_back(l.digest.str());
   for (const auto& c : m->manifests) out.push_back(c.digest.str());
@@ -81,6 +82,8 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
   Clock& clock = registry_.clock();
   const int64_t started = clock.nowMillis();
   const int64_t cutoff = started - o.grace_ms;  // content touched before this may go
+  // Orders the run against concurrent writes by commit, not by clocks read before a lock.
+  if (!o.dry_run) WHARF_RETURN_IF_ERROR(meta.beginCollection(started));
   GcReport report;
   report.dry_run = o.dry_run;
   GcMetrics::get().runs.inc();
@@ -92,10 +95,11 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
 
   // The manifests of every repository, from one snapshot.
   std::map<std::string, std::vector<RepoManifest>> repos;
-  meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
-    repos[repo].push_back(RepoManifest{digest, r});
-    return true;
-  });
+  WHARF_RETURN_IF_ERROR(
+      meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
+        repos[repo].push_back(RepoManifest{digest, r});
+        return true;
+      }));
   for (const auto& [repo, ms] : repos) report.manifests_scanned += ms.size();
 
   // 1. Retention.
@@ -136,7 +140,9 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
       auto keep = [&](const std::string& d) {
         if (by_digest.count(d) && kept.insert(d).second) work.push_back(d);
       };
-      for (const auto& t : meta.tagRecords(repo)) {
+      auto tags = meta.tagRecords(repo);
+      if (!tags.isOk()) return tags.status();
+      for (const auto& t : *tags) {
         if (!expired_tags.count({repo, t.tag})) keep(t.digest);
       }
       for (const auto& m : ms) {
@@ -148,7 +154,9 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
         std::string d = work.back();
         work.pop_back();
         const RepoManifest* m = by_digest[d];
-        for (const auto& r : refsOf(registry_, d, m->record.media_type)) keep(r);
+        auto refs = refsOf(registry_, d, m->record.media_type);
+        if (!refs.isOk()) return refs.status();
+        for (const auto& r : *refs) keep(r);
         if (!m->record.subject.empty()) keep(m->record.subject);
         if (auto it = referrers_of.find(d); it != referrers_of.end()) {
           for (const auto& r : it->second) keep(r);
@@ -186,38 +194,41 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
   std::unordered_set<std::string> referenced;
   {
     std::vector<std::pair<std::string, std::string>> left;  // (digest, media type)
-    meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
-      if (!deleted_manifests.count({repo, digest})) left.emplace_back(digest, r.media_type);
-      return true;
-    });
+    WHARF_RETURN_IF_ERROR(
+        meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
+          if (!deleted_manifests.count({repo, digest})) left.emplace_back(digest, r.media_type);
+          return true;
+        }));
     std::unordered_set<std::string> expanded;
     for (const auto& [digest, type] : left) {
       if (cancelled()) return Status(Code::kCancelled, "cancelled");
       referenced.insert(digest);
       if (!expanded.insert(digest).second) continue;  // the same manifest in another repository
-      for (auto& r : refsOf(registry_, digest, type)) referenced.insert(std::move(r));
+      auto refs = refsOf(registry_, digest, type);
+      if (!refs.isOk()) return refs.status();
+      for (auto& r : *refs) referenced.insert(std::move(r));
     }
   }
   observer.progress(1, 1, "mark");
 
   // 4. Sweep records (then files).
   std::vector<std::pair<std::string, uint64_t>> candidates;
-  meta.forEachBlob([&](const std::string& digest, const BlobRecord& b) {
+  WHARF_RETURN_IF_ERROR(meta.forEachBlob([&](const std::string& digest, const BlobRecord& b) {
     if (referenced.count(digest) || b.touched_ms >= cutoff) {
       ++report.blobs_kept;
     } else {
       candidates.emplace_back(digest, b.size);
     }
     return true;
-  });
+  }));
   std::unordered_map<std::string, std::vector<std::string>> links;
   if (!candidates.empty()) {
     std::unordered_set<std::string> wanted;
     for (const auto& [d, size] : candidates) wanted.insert(d);
-    meta.forEachLink([&](const std::string& repo, const std::string& digest) {
+    WHARF_RETURN_IF_ERROR(meta.forEachLink([&](const std::string& repo, const std::string& digest) {
       if (wanted.count(digest)) links[digest].push_back(repo);
       return true;
-    });
+    }));
   }
   observer.progress(0, candidates.size(), "sweep");
   for (size_t at = 0; at < candidates.size(); at += kBatch) {
@@ -299,18 +310,19 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
   return report;
 }
 
-StorageUsage storageUsage(Registry& registry, const std::string& scope) {
+Result<StorageUsage> storageUsage(Registry& registry, const std::string& scope) {
   MetadataStore& meta = registry.metadata();
   StorageUsage usage;
   std::set<std::string> repos;
   std::vector<std::pair<std::string, std::string>> manifests;  // (digest, media type)
-  meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
-    if (scope == "*" || scopeCovers(scope, repo)) {
-      repos.insert(repo);
-      manifests.emplace_back(digest, r.media_type);
-    }
-    return true;
-  });
+  WHARF_RETURN_IF_ERROR(
+      meta.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
+        if (scope == "*" || scopeCovers(scope, repo)) {
+          repos.insert(repo);
+          manifests.emplace_back(digest, r.media_type);
+        }
+        return true;
+      }));
   std::unordered_set<std::string> counted;
   auto count = [&](const std::string& digest) {
     if (!counted.insert(digest).second) return;
@@ -325,7 +337,9 @@ StorageUsage storageUsage(Registry& registry, const std::string& scope) {
     if (!seen_manifests.insert(digest).second) continue;  // the same image in several repositories
     ++usage.manifests;
     count(digest);
-    for (const auto& r : refsOf(registry, digest, type)) count(r);
+    auto refs = refsOf(registry, digest, type);
+    if (!refs.isOk()) return refs.status();
+    for (const auto& r : *refs) count(r);
   }
   usage.repositories = repos.size();
   return usage;

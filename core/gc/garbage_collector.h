@@ -86,6 +86,6 @@ struct StorageUsage {
   uint64_t manifests = 0;
   uint64_t repositories = 0;
 };
-StorageUsage storageUsage(Registry& registry, const std::string& scope);
+Result<StorageUsage> storageUsage(Registry& registry, const std::string& scope);
 
 }  // namespace wharf

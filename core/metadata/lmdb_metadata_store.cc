@@ -1,5 +1,7 @@
 #include "core/metadata/lmdb_metadata_store.h"
+#include "core/metadata/policy.h"
 
+#include <algorithm>
 #include <set>
 
 #include "shared/store/lmdb.h"
@@ -183,7 +185,7 @@ class LmdbMetadataStore final : public MetadataStore {
                     int64_t now_ms) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
-    WHARF_RETURN_IF_ERROR(touch(*txn, digest, now_ms, true, size));
+    WHARF_RETURN_IF_ERROR(touch(*txn, digest, stamp(*txn, now_ms), true, size));
     WHARF_RETURN_IF_ERROR(ensureRepo(*txn, repo, now_ms));
     WHARF_RETURN_IF_ERROR(txn->put(links_, key2(repo, digest), ""));
     if (!upload_id.empty()) {
@@ -197,7 +199,7 @@ class LmdbMetadataStore final : public MetadataStore {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
     if (!txn->has(blobs_, digest)) return Status(Code::kBlobUnknown, "blob unknown to registry");
-    WHARF_RETURN_IF_ERROR(touch(*txn, digest, now_ms));  // a mount makes it wanted again
+    WHARF_RETURN_IF_ERROR(touch(*txn, digest, stamp(*txn, now_ms)));  // a mount makes it wanted again
     WHARF_RETURN_IF_ERROR(ensureRepo(*txn, repo, now_ms));
     WHARF_RETURN_IF_ERROR(txn->put(links_, key2(repo, digest), ""));
     return txn->commit();
@@ -216,7 +218,8 @@ class LmdbMetadataStore final : public MetadataStore {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
     for (const auto& b : w.blobs) {
-      if (!txn->has(links_, key2(w.repository, b))) {
+      // Linked, and still stored (a collection removes both together; never trust one).
+      if (!txn->has(links_, key2(w.repository, b)) || !txn->has(blobs_, b)) {
         return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + b);
       }
     }
@@ -228,9 +231,12 @@ class LmdbMetadataStore final : public MetadataStore {
     WHARF_RETURN_IF_ERROR(ensureRepo(*txn, w.repository, now_ms));
     // The manifest and everything it references are wanted from now on: a garbage
     // collection running meanwhile sees it in its own transaction and keeps them.
-    WHARF_RETURN_IF_ERROR(touch(*txn, w.digest, now_ms, true, w.record.size));
-    for (const auto& b : w.blobs) WHARF_RETURN_IF_ERROR(touch(*txn, b, now_ms));
-    for (const auto& m : w.manifests) WHARF_RETURN_IF_ERROR(touch(*txn, m, now_ms));
+    const int64_t stamped = stamp(*txn, now_ms);
+    WHARF_RETURN_IF_ERROR(touch(*txn, w.digest, stamped, true, w.record.size));
+    for (const auto& b : w.blobs) WHARF_RETURN_IF_ERROR(touch(*txn, b, stamped));
+    for (const auto& m : w.manifests) WHARF_RETURN_IF_ERROR(touch(*txn, m, stamped));
+    // A referrer keeps its subject: the subject is wanted too.
+    if (!w.record.subject.empty()) WHARF_RETURN_IF_ERROR(touch(*txn, w.record.subject, stamped));
     nlohmann::json refs = nlohmann::json::array();
     for (const auto& b : w.blobs) refs.push_back(b);
     for (const auto& m : w.manifests) refs.push_back(m);
@@ -240,7 +246,7 @@ class LmdbMetadataStore final : public MetadataStore {
     int64_t created = now_ms;
     if (txn->get(manifests_, mkey, &existing).isOk()) created = parseJson(existing).value("created", now_ms);
     nlohmann::json rec = {
-        {"mediaType", w.record.media_type}, {"size", w.record.size}, {"created", created}, {"pushed", now_ms}};
+        {"mediaType", w.record.media_type}, {"size", w.record.size}, {"created", created}, {"pushed", stamped}};
     if (!w.record.subject.empty()) rec["subject"] = w.record.subject;
     if (!w.record.artifact_type.empty()) rec["artifactType"] = w.record.artifact_type;
     WHARF_RETURN_IF_ERROR(txn->put(manifests_, mkey, rec.dump()));
@@ -268,7 +274,7 @@ class LmdbMetadataStore final : public MetadataStore {
     return txn->commit();
   }
 
-  Status deleteManifest(const std::string& repo, const std::string& digest) override {
+  Status deleteManifest(const std::string& repo, const std::string& digest, const std::vector<Policy>& policies) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
     std::string mkey = key2(repo, digest);
@@ -285,6 +291,12 @@ class LmdbMetadataStore final : public MetadataStore {
         if (tagDigest(c.value()) == digest) doomed.emplace_back(c.key());
       }
     }
+    for (const auto& k : doomed) {
+      std::string tag = k.substr(prefix.size());
+      if (auto rule = immutableRule(policies, repo, tag)) {
+        return Status(Code::kDenied, "tag " + tag + " is immutable: rule " + *rule);
+      }
+    }
     for (const auto& k : doomed) WHARF_RETURN_IF_ERROR(txn->del(tags_, k));
     if (!subject.empty()) {
       Status st = txn->del(referrers_, key2(key2(repo, subject), digest));
@@ -293,19 +305,20 @@ class LmdbMetadataStore final : public MetadataStore {
     return txn->commit();
   }
 
-  void forEachBlob(const std::function<bool(const std::string&, const BlobRecord&)>& fn) override {
+  Status forEachBlob(const std::function<bool(const std::string&, const BlobRecord&)>& fn) override {
     auto txn = env_->read();
-    if (!txn.isOk()) return;
+    if (!txn.isOk()) return txn.status();
     auto c = txn->cursor(blobs_);
     for (bool ok = c.first(); ok; ok = c.next()) {
-      if (!fn(std::string(c.key()), blobRecordOf(c.value()))) return;
+      if (!fn(std::string(c.key()), blobRecordOf(c.value()))) return Status::ok();
     }
+    return c.status();
   }
 
-  void forEachManifest(
+  Status forEachManifest(
       const std::function<bool(const std::string&, const std::string&, const ManifestRecord&)>& fn) override {
     auto txn = env_->read();
-    if (!txn.isOk()) return;
+    if (!txn.isOk()) return txn.status();
     auto c = txn->cursor(manifests_);
     for (bool ok = c.first(); ok; ok = c.next()) {
       std::string_view k = c.key();
@@ -319,36 +332,59 @@ class LmdbMetadataStore final : public MetadataStore {
       r.artifact_type = j.value("artifactType", "");
       r.created_ms = j.value("created", int64_t{0});
       r.pushed_ms = j.value("pushed", r.created_ms);
-      if (!fn(std::string(k.substr(0, nul)), std::string(k.substr(nul + 1)), r)) return;
+      if (!fn(std::string(k.substr(0, nul)), std::string(k.substr(nul + 1)), r)) return Status::ok();
     }
+    return c.status();
   }
 
-  void forEachLink(const std::function<bool(const std::string&, const std::string&)>& fn) override {
+  Status forEachLink(const std::function<bool(const std::string&, const std::string&)>& fn) override {
     auto txn = env_->read();
-    if (!txn.isOk()) return;
+    if (!txn.isOk()) return txn.status();
     auto c = txn->cursor(links_);
     for (bool ok = c.first(); ok; ok = c.next()) {
       std::string_view k = c.key();
       auto nul = k.find('\0');
       if (nul == std::string_view::npos) continue;
-      if (!fn(std::string(k.substr(0, nul)), std::string(k.substr(nul + 1)))) return;
+      if (!fn(std::string(k.substr(0, nul)), std::string(k.substr(nul + 1)))) return Status::ok();
     }
+    return c.status();
   }
 
-  std::vector<TagRecord> tagRecords(const std::string& repo) override {
+  Result<std::vector<TagRecord>> tagRecords(const std::string& repo) override {
     std::vector<TagRecord> out;
     auto txn = env_->read();
-    if (!txn.isOk()) return out;
+    if (!txn.isOk()) return txn.status();
     std::string prefix = repo + '\0';
     auto c = txn->cursor(tags_);
     for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next()) {
       TagRecord t;
+      t.repo = repo;
       t.tag = std::string(c.key().substr(prefix.size()));
       t.digest = std::string(tagDigest(c.value()));
       t.pushed_ms = tagPushed(c.value());
       out.push_back(std::move(t));
     }
+    WHARF_RETURN_IF_ERROR(c.status());
     return out;
+  }
+
+  Status beginCollection(int64_t started) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    WHARF_RETURN_IF_ERROR(txn->put(meta_, "gc_epoch", std::to_string(started)));
+    return txn->commit();
+  }
+
+  Result<bool> deleteTagIf(const TagRecord& expected) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    std::string key = key2(expected.repo, expected.tag);
+    std::string_view v;
+    if (!txn->get(tags_, key, &v).isOk()) return false;
+    if (tagDigest(v) != expected.digest || tagPushed(v) != expected.pushed_ms) return false;
+    WHARF_RETURN_IF_ERROR(txn->del(tags_, key));
+    WHARF_RETURN_IF_ERROR(txn->commit());
+    return true;
   }
 
   std::optional<std::vector<std::string>> manifestRefs(const std::string& digest) override {
@@ -405,11 +441,15 @@ class LmdbMetadataStore final : public MetadataStore {
       bool gone = false;
       if (txn->get(manifests_, mkey, &v).isOk() && !tagged.count(digest)) {
         auto rec = parseJson(v);
-        std::string_view b;
-        bool touched = rec.value("pushed", rec.value("created", int64_t{0})) >= touched_before ||
-                       (txn->get(blobs_, digest, &b).isOk() && blobRecordOf(b).touched_ms >= touched_before);
+        auto touchedSince = [&](const std::string& d) {
+          std::string_view b;
+          return txn->get(blobs_, d, &b).isOk() && blobRecordOf(b).touched_ms >= touched_before;
+        };
+        std::string subject = rec.value("subject", "");
+        bool touched = rec.value("pushed", rec.value("created", int64_t{0})) >= touched_before || touchedSince(digest) ||
+                       // a referrer whose subject was tagged or pushed meanwhile follows it
+                       (!subject.empty() && (tagged.count(subject) || touchedSince(subject)));
         if (!touched) {
-          std::string subject = rec.value("subject", "");
           WHARF_RETURN_IF_ERROR(txn->del(manifests_, mkey));
           if (!subject.empty()) {
             Status st = txn->del(referrers_, key2(key2(repo, subject), digest));
@@ -514,6 +554,14 @@ class LmdbMetadataStore final : public MetadataStore {
     r.created_ms = j.value("created", int64_t{0});
     r.touched_ms = j.value("touched", r.created_ms);
     return r;
+  }
+
+  // The time a write stamps on what it touches: never before the start of a collection
+  // that began before this transaction (see beginCollection).
+  int64_t stamp(WriteTxn& txn, int64_t now_ms) {
+    std::string_view v;
+    if (!txn.get(meta_, "gc_epoch", &v).isOk()) return now_ms;
+    return std::max<int64_t>(now_ms, std::atoll(std::string(v).c_str()));
   }
 
   // Records content as wanted now; with create, records it (of size) when absent.

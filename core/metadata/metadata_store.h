@@ -37,6 +37,7 @@ struct BlobRecord {
 };
 
 struct TagRecord {
+  std::string repo;
   std::string tag;
   std::string digest;
   int64_t pushed_ms = 0;  // when the tag was last set
@@ -104,13 +105,14 @@ class MetadataStore {
   virtual std::vector<std::pair<std::string, UploadRecord>> uploads() = 0;
 
   // --- garbage collection and policies (reads: any thread) ---
-  // Every stored content record / manifest / link / tag, in key order, from one
-  // consistent snapshot. The callback returns false to stop.
-  virtual void forEachBlob(const std::function<bool(const std::string& digest, const BlobRecord&)>& fn) = 0;
-  virtual void forEachManifest(
+  // Every stored content record / manifest / link, in key order, from one consistent
+  // snapshot, until the callback returns false. An error means the scan is incomplete:
+  // a collector must then stop, never take "not seen" for "not referenced".
+  virtual Status forEachBlob(const std::function<bool(const std::string& digest, const BlobRecord&)>& fn) = 0;
+  virtual Status forEachManifest(
       const std::function<bool(const std::string& repo, const std::string& digest, const ManifestRecord&)>& fn) = 0;
-  virtual void forEachLink(const std::function<bool(const std::string& repo, const std::string& digest)>& fn) = 0;
-  virtual std::vector<TagRecord> tagRecords(const std::string& repo) = 0;
+  virtual Status forEachLink(const std::function<bool(const std::string& repo, const std::string& digest)>& fn) = 0;
+  virtual Result<std::vector<TagRecord>> tagRecords(const std::string& repo) = 0;
   // What a manifest references (config, layers, child manifests), recorded when it was
   // pushed; nullopt for manifests pushed before this was recorded.
   virtual std::optional<std::vector<std::string>> manifestRefs(const std::string& digest) = 0;
@@ -132,11 +134,20 @@ class MetadataStore {
   virtual Status putManifest(const ManifestWrite& write, int64_t now_ms) = 0;
   // kManifestUnknown when the tag does not exist.
   virtual Status deleteTag(const std::string& repo, const std::string& tag) = 0;
-  // Removes the manifest, every tag pointing at it and its referrer entry.
-  // kManifestUnknown when absent.
-  virtual Status deleteManifest(const std::string& repo, const std::string& digest) = 0;
+  // Removes the manifest, every tag pointing at it and its referrer entry; kDenied
+  // (naming the rule) when one of those tags is immutable under policies, checked in the
+  // same transaction. kManifestUnknown when absent.
+  virtual Status deleteManifest(const std::string& repo, const std::string& digest,
+                                const std::vector<Policy>& policies = {}) = 0;
   // Garbage collection. Each re-checks, in its own transaction, that the object is still
   // unwanted (untouched since touched_before, untagged, ...); false when it kept it.
+  // Starts a collection: from this transaction on, everything a write touches is
+  // stamped at least `started`, whatever time its writer read before it got the lock, so
+  // the collection (which snapshots after this) and the writes are ordered by commit.
+  virtual Status beginCollection(int64_t started) = 0;
+  // Removes a tag only if it still has the value read (digest and push time): a tag
+  // pushed again meanwhile stays. Returns whether it removed it.
+  virtual Result<bool> deleteTagIf(const TagRecord& expected) = 0;
   // Batches: one transaction each, so a collection costs one sync per batch.
   // Removes untagged manifests of repo (with their referrer entries).
   virtual Result<std::vector<bool>> collectManifests(const std::string& repo, const std::vector<std::string>& digests,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <future>
+#include <map>
 #include <set>
 
 #include "shared/base/ids.h"
@@ -270,20 +271,27 @@ Status Registry::deleteManifest(const std::string& repo, const std::string& refe
   if (isDigestReference(reference)) {
     auto d = Digest::parse(reference);
     if (!d.isOk()) return d.status();
-    // Deleting a manifest deletes its tags: not when one of them is immutable.
-    for (const auto& t : meta_.tagRecords(repo)) {
-      if (t.digest != d->str()) continue;
-      if (auto rule = immutableRule(*rules, repo, t.tag)) {
-        return Status(Code::kDenied, "tag " + t.tag + " is immutable: rule " + *rule);
-      }
-    }
-    return meta_.deleteManifest(repo, d->str());
+    // Deleting a manifest deletes its tags: not when one of them is immutable (checked in
+    // the deletion's transaction).
+    return meta_.deleteManifest(repo, d->str(), *rules);
   }
   WHARF_RETURN_IF_ERROR(validateTag(reference));
   if (auto rule = immutableRule(*rules, repo, reference)) {
     return Status(Code::kDenied, "tag " + reference + " is immutable: rule " + *rule);
   }
   return meta_.deleteTag(repo, reference);
+}
+
+Status Registry::deleteRepository(const std::string& repo) {
+  auto rules = policies();
+  auto tags = meta_.tagRecords(repo);
+  if (!tags.isOk()) return tags.status();
+  for (const auto& t : *tags) {
+    if (auto rule = immutableRule(*rules, repo, t.tag)) {
+      return Status(Code::kDenied, "tag " + t.tag + " is immutable: rule " + *rule + "; the repository stays");
+    }
+  }
+  return meta_.deleteRepository(repo);
 }
 
 std::unique_lock<std::mutex> Registry::lockContent(const std::string& digest) {
@@ -320,9 +328,12 @@ Status Registry::deletePolicy(const std::string& scope) {
 
 Result<std::vector<std::string>> Registry::applyRetention(const std::string& repo, bool dry_run) {
   auto rules = policies();
-  auto tags = meta_.tagRecords(repo);
+  auto listed = meta_.tagRecords(repo);
+  if (!listed.isOk()) return listed.status();
+  const std::vector<TagRecord>& tags = *listed;
   int64_t now = clock_.nowMillis();
-  std::set<std::string> keep, candidates;
+  std::set<std::string> keep;
+  std::map<std::string, const TagRecord*> candidates;
   for (const auto& p : *rules) {
     if (!scopeCovers(p.scope, repo) || (p.keep_last < 0 && p.keep_days < 0)) continue;
     std::vector<const TagRecord*> matching;
@@ -337,16 +348,22 @@ Result<std::vector<std::string>> Registry::applyRetention(const std::string& rep
       const TagRecord* t = matching[i];
       bool kept = (p.keep_last >= 0 && static_cast<int64_t>(i) < p.keep_last) ||
                   (p.keep_days >= 0 && now - t->pushed_ms < p.keep_days * 86'400'000);
-      (kept ? keep : candidates).insert(t->tag);
+      if (kept) {
+        keep.insert(t->tag);
+      } else {
+        candidates[t->tag] = t;
+      }
     }
   }
   std::vector<std::string> expired;
-  for (const auto& t : candidates) {
+  for (const auto& [t, record] : candidates) {
     // Kept by any policy, or immutable: stays.
     if (keep.count(t) || immutableRule(*rules, repo, t)) continue;
     if (!dry_run) {
-      Status st = meta_.deleteTag(repo, t);
-      if (!st.isOk() && st.code() != Code::kManifestUnknown) return st;
+      // Only as it was read: a tag pushed again meanwhile is new, and stays.
+      auto gone = meta_.deleteTagIf(*record);
+      if (!gone.isOk()) return gone.status();
+      if (!*gone) continue;
     }
     expired.push_back(t);
   }

@@ -72,7 +72,8 @@ class Registry {
                                         const std::string& content_type);
   Status deleteManifest(const std::string& repo, const std::string& reference);
   Status deleteBlob(const std::string& repo, const Digest& digest);
-  Status deleteRepository(const std::string& repo) { return meta_.deleteRepository(repo); }
+  // kDenied while one of its tags is immutable.
+  Status deleteRepository(const std::string& repo);
 
   // --- policies (retention, immutable tags) ---
   // (loop) The current policies; reloaded whenever they change.

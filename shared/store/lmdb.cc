@@ -65,10 +65,13 @@ Cursor::~Cursor() {
   if (c_ != nullptr) mdb_cursor_close(c_);
 }
 
+Status Cursor::status() const { return rc_ == 0 ? Status::ok() : lmdbStatus("cursor", rc_); }
+
 bool Cursor::op(int mdb_op, std::string_view key) {
   MDB_val k = val(key), v{0, nullptr};
   int rc = mdb_cursor_get(c_, &k, &v, static_cast<MDB_cursor_op>(mdb_op));
   valid_ = rc == 0;
+  if (rc != 0 && rc != MDB_NOTFOUND) rc_ = rc;
   if (valid_) {
     key_ = view(k);
     value_ = view(v);

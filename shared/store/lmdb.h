@@ -65,7 +65,9 @@ class WriteTxn : public Txn {
 // A cursor over one database in key order.
 class Cursor {
  public:
-  Cursor(Cursor&& o) noexcept : c_(o.c_), key_(o.key_), value_(o.value_), valid_(o.valid_) { o.c_ = nullptr; }
+  Cursor(Cursor&& o) noexcept : c_(o.c_), key_(o.key_), value_(o.value_), valid_(o.valid_), rc_(o.rc_) {
+    o.c_ = nullptr;
+  }
   Cursor(const Cursor&) = delete;
   ~Cursor();
   // Positions at the first key >= key.
@@ -73,6 +75,9 @@ class Cursor {
   bool first();
   bool next();
   bool valid() const { return valid_; }
+  // OK unless the last move failed for another reason than reaching the end (a scan
+  // that stopped early must not pass for a complete one).
+  Status status() const;
   std::string_view key() const { return key_; }
   std::string_view value() const { return value_; }
 
@@ -83,6 +88,7 @@ class Cursor {
   MDB_cursor* c_;
   std::string_view key_, value_;
   bool valid_ = false;
+  int rc_ = 0;  // the last error other than MDB_NOTFOUND
 };
 
 class LmdbEnv {

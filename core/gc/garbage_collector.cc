@@ -1,6 +1,7 @@
 #include "core/gc/garbage_collector.h"
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <thread>
 #include <set>
@@ -231,21 +232,51 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
     }));
   }
   observer.progress(0, candidates.size(), "sweep");
-  for (size_t at = 0; at < candidates.size(); at += kBatch) {
+  // Work items: (candidate, times deferred). A digest whose lock is busy (a push of the
+  // same stripe in progress) is retried later instead of waited for; after 3 deferrals
+  // it is taken alone, waiting for its one lock.
+  std::deque<std::pair<size_t, int>> work;
+  for (size_t i = 0; i < candidates.size(); ++i) work.emplace_back(i, 0);
+  size_t swept = 0;
+  while (!work.empty()) {
     if (cancelled()) return Status(Code::kCancelled, "cancelled");
-    size_t end = std::min(candidates.size(), at + kBatch);
-    std::vector<MetadataStore::Collectable> batch;
-    std::vector<std::string> digests;
-    for (size_t k = at; k < end; ++k) {
-      batch.push_back({candidates[k].first, links[candidates[k].first]});
-      digests.push_back(candidates[k].first);
+    std::vector<std::pair<size_t, int>> items;
+    if (work.front().second >= 3) {
+      items.push_back(work.front());
+      work.pop_front();
+    } else {
+      while (items.size() < kBatch && !work.empty() && work.front().second < 3) {
+        items.push_back(work.front());
+        work.pop_front();
+      }
     }
-    std::vector<bool> gone(batch.size(), true);
+    std::vector<bool> gone(items.size(), true);
     if (!o.dry_run) {
       auto batch_start = std::chrono::steady_clock::now();
+      std::vector<std::string> digests;
+      for (const auto& [i, tries] : items) digests.push_back(candidates[i].first);
       // Records, then files, under the batch's content locks: a push of the same content
       // waits, and then stores it anew.
-      auto locks = registry_.lockContents(digests);
+      std::vector<std::unique_lock<std::mutex>> locks;
+      if (items.size() == 1 && items[0].second >= 3) {
+        locks = registry_.lockContents(digests);
+      } else {
+        std::vector<bool> locked;
+        locks = registry_.tryLockContents(digests, &locked);
+        std::vector<std::pair<size_t, int>> ready;
+        for (size_t k = 0; k < items.size(); ++k) {
+          if (locked[k]) {
+            ready.push_back(items[k]);
+          } else {
+            work.emplace_back(items[k].first, items[k].second + 1);
+          }
+        }
+        items = std::move(ready);
+        gone.assign(items.size(), true);
+        if (items.empty()) continue;
+      }
+      std::vector<MetadataStore::Collectable> batch;
+      for (const auto& [i, tries] : items) batch.push_back({candidates[i].first, links[candidates[i].first]});
       auto collected = meta.collectBlobs(batch, cutoff);
       if (!collected.isOk()) return collected.status();
       gone = std::move(collected).value();
@@ -260,18 +291,19 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
       locks.clear();
       pace(o, batch_start);
     }
-    for (size_t k = 0; k < batch.size(); ++k) {
-      uint64_t size = candidates[at + k].second;
+    for (size_t k = 0; k < items.size(); ++k) {
+      const auto& [digest, size] = candidates[items[k].first];
       if (gone[k]) {
         ++report.blobs_deleted;
         report.bytes_freed += size;
-        observer.log(verb + batch[k].digest + " (" + std::to_string(size) + " bytes)");
-        note("blob " + batch[k].digest);
+        observer.log(verb + digest + " (" + std::to_string(size) + " bytes)");
+        note("blob " + digest);
       } else {
         ++report.blobs_kept;  // wanted again while we ran
       }
     }
-    observer.progress(end, candidates.size(), "sweep");
+    swept += items.size();
+    observer.progress(swept, candidates.size(), "sweep");
   }
   observer.progress(candidates.size(), candidates.size(), "sweep");
 

@@ -306,6 +306,27 @@ std::vector<std::unique_lock<std::mutex>> Registry::lockContents(const std::vect
   return locks;
 }
 
+std::vector<std::unique_lock<std::mutex>> Registry::tryLockContents(const std::vector<std::string>& digests,
+                                                                    std::vector<bool>* locked) {
+  std::vector<size_t> stripe_of;
+  std::set<size_t> stripes;
+  for (const auto& d : digests) {
+    stripe_of.push_back(std::hash<std::string>{}(d) % content_locks_.size());
+    stripes.insert(stripe_of.back());
+  }
+  std::set<size_t> held;
+  std::vector<std::unique_lock<std::mutex>> locks;
+  for (size_t i : stripes) {
+    std::unique_lock<std::mutex> l(content_locks_[i], std::try_to_lock);
+    if (!l.owns_lock()) continue;
+    held.insert(i);
+    locks.push_back(std::move(l));
+  }
+  locked->assign(digests.size(), false);
+  for (size_t k = 0; k < digests.size(); ++k) (*locked)[k] = held.count(stripe_of[k]) > 0;
+  return locks;
+}
+
 std::shared_ptr<const std::vector<Policy>> Registry::policies() {
   std::lock_guard lock(policies_mu_);
   if (!policies_) policies_ = std::make_shared<const std::vector<Policy>>(meta_.policies());

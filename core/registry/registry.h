@@ -93,6 +93,11 @@ class Registry {
   // The locks of several digests at once, taken in a fixed order (no deadlock with
   // another batch; single-digest holders never wait for a second lock).
   std::vector<std::unique_lock<std::mutex>> lockContents(const std::vector<std::string>& digests);
+  // Takes the locks of the digests that are free now, without waiting (a collector never
+  // queues behind a long push while holding other digests' locks); (*locked)[i] says
+  // whether digests[i] is covered.
+  std::vector<std::unique_lock<std::mutex>> tryLockContents(const std::vector<std::string>& digests,
+                                                            std::vector<bool>* locked);
   // Removes uploads (recorded or not) untouched for longer than max_age_ms and not in
   // use. Returns how many were removed.
   size_t purgeUploads(int64_t max_age_ms);

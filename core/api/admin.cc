@@ -35,31 +35,9 @@ struct Reply {
 
 Reply ok(json body, int status = 200) { return Reply{status, std::move(body)}; }
 Reply fail(const Status& st) {
-  const ErrorInfo& info = errorInfo(st.code());
-  return Reply{info.http_status, {{"errors", json::array({{{"code", info.oci_code}, {"message", st.message()}}})}}};
+  return Reply{errorInfo(st.code()).http_status, errorJson(st)};
 }
 Reply denied(const std::string& why) { return fail(Status(Code::kDenied, why)); }
-
-std::vector<std::string> split(const std::string& path) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start < path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    if (end > start) out.push_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
-// Refuses fields outside `allowed`; an admin-only field in a non-admin request is a 403.
-Status allowFields(const json& body, const std::set<std::string>& allowed) {
-  if (!body.is_object()) return Status(Code::kInvalidArgument, "the request body must be a JSON object");
-  for (auto it = body.begin(); it != body.end(); ++it) {
-    if (!allowed.count(it.key())) return Status(Code::kInvalidArgument, "unknown or read-only field \"" + it.key() + "\"");
-  }
-  return Status::ok();
-}
 
 std::string str(const json& body, const char* key) {
   auto it = body.find(key);
@@ -82,7 +60,7 @@ class Admin {
     } else {
       body_ = json::object();
     }
-    auto parts = split(req_.path.substr(std::string("/api/v1").size()));
+    auto parts = splitPath(std::string_view(req_.path).substr(std::string_view("/api/v1").size()));
     if (parts.empty()) return fail(Status(Code::kNotFound, "no such endpoint"));
     const std::string& m = req_.method;
     if (parts[0] == "users") return users(parts, m);
@@ -379,7 +357,7 @@ class Admin {
       }
       return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
     }
-    auto parts = split(sub);
+    auto parts = splitPath(sub);
     if (parts.size() == 1 && m == "GET") {
       json items = json::array();
       for (const auto& g : id.grants(name)) {

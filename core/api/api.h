@@ -5,6 +5,11 @@
 
 #include <functional>
 #include <memory>
+#include <vector>
+#include <string_view>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "core/auth/audit_log.h"
 #include "core/auth/auth_service.h"
@@ -94,6 +99,16 @@ void handleStorage(ApiContext& ctx, const ExchangePtr& ex);
 // a no-op without an event log. Cheap: callable on loop threads for every pull.
 void emitEvent(ApiContext& ctx, const Caller& caller, const char* type, const std::string& repository,
                EventTarget target, const Request& req);
+
+// The admin API's shared pieces (admin, edges, jobs, webhooks, storage).
+// {"errors":[{"code","message"}]}, the body of every admin API error.
+nlohmann::json errorJson(const Status& status);
+// The non-empty segments of a path ("/api/v1/jobs/42/log" -> api, v1, jobs, 42, log).
+std::vector<std::string> splitPath(std::string_view path);
+// A request body that must be a JSON object ("" is {}).
+Result<nlohmann::json> parseJsonObject(const std::string& raw);
+// Refuses fields of body outside allowed, naming the first.
+Status allowFields(const nlohmann::json& body, const std::set<std::string>& allowed);
 
 // Authenticates an admin API request: Basic (password or access token, audited as a
 // login) or a Bearer token of a user. May pay the password KDF: call on a worker.

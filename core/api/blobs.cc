@@ -33,22 +33,10 @@ void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, cons
   r.headers.add("ETag", "\"" + d + "\"");
   r.headers.add("Accept-Ranges", "bytes");
   r.headers.add("Cache-Control", "max-age=31536000");
-  uint64_t start = 0, length = file->size;
-  if (const std::string* range = req.headers.get("range")) {
-    auto parsed = parseRange(*range, file->size);
-    if (!parsed.isOk()) {
-      Response e = errorResponse(parsed.status());
-      e.headers.add("Content-Range", "bytes */" + std::to_string(file->size));
-      return reply(ex, std::move(e));
-    }
-    if (parsed->has_value()) {
-      start = (*parsed)->start;
-      length = (*parsed)->end - start + 1;
-      r.status = 206;
-      r.headers.add("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string((*parsed)->end) + "/" +
-                                         std::to_string(file->size));
-    }
-  }
+  Response refusal;
+  auto span = applyRange(req, file->size, &r, &refusal);
+  if (!span) return reply(ex, std::move(refusal));
+  const auto [start, length] = *span;
   if (req.isHead()) {
     r.head_length = length;
   } else {

@@ -39,9 +39,7 @@ struct Reply {
 
 Reply ok(json body, int status = 200) { return Reply{status, std::move(body), false, ""}; }
 Reply fail(const Status& st) {
-  const ErrorInfo& info = errorInfo(st.code());
-  return Reply{info.http_status, {{"errors", json::array({{{"code", info.oci_code}, {"message", st.message()}}})}},
-               false, ""};
+  return Reply{errorInfo(st.code()).http_status, errorJson(st), false, ""};
 }
 
 class Edges {
@@ -49,14 +47,7 @@ class Edges {
   Edges(ApiContext& ctx, const Request& req, std::string body) : ctx_(ctx), req_(req), raw_(std::move(body)) {}
 
   Reply run() {
-    std::string rest = req_.path.substr(std::string("/api/v1/edges").size());
-    std::vector<std::string> parts;
-    for (size_t start = 0; start < rest.size();) {
-      size_t end = rest.find('/', start);
-      if (end == std::string::npos) end = rest.size();
-      if (end > start) parts.push_back(rest.substr(start, end - start));
-      start = end + 1;
-    }
+    auto parts = splitPath(std::string_view(req_.path).substr(std::string_view("/api/v1/edges").size()));
     const std::string& m = req_.method;
     if (parts.size() > 1) return fail(Status(Code::kNotFound, "no such endpoint"));
     if (parts.size() == 1 && parts[0] == "register") {
@@ -95,24 +86,12 @@ class Edges {
 
  private:
   Status parseBody() {
-    if (raw_.empty()) {
-      body_ = json::object();
-      return Status::ok();
-    }
-    body_ = json::parse(raw_, nullptr, false);
-    if (body_.is_discarded() || !body_.is_object()) {
-      return Status(Code::kInvalidArgument, "the request body must be a JSON object");
-    }
+    auto body = parseJsonObject(raw_);
+    if (!body.isOk()) return body.status();
+    body_ = std::move(body).value();
     return Status::ok();
   }
 
-  // Refuses fields outside `allowed`.
-  Status allowFields(const std::set<std::string>& allowed) {
-    for (auto it = body_.begin(); it != body_.end(); ++it) {
-      if (!allowed.count(it.key())) return Status(Code::kInvalidArgument, "unknown field \"" + it.key() + "\"");
-    }
-    return Status::ok();
-  }
 
   void record(const std::string& action, const std::string& object, const std::string& detail = "") {
     ctx_.audit->record(me_.name, req_.peer, action, object, "success", detail);
@@ -135,7 +114,7 @@ class Edges {
   }
 
   Reply create() {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields({"name", "site", "settings", "ttl_seconds"}));
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "site", "settings", "ttl_seconds"}));
     for (const char* k : {"name", "site"}) {
       if (body_.contains(k) && !body_[k].is_string()) return fail(Status(Code::kInvalidArgument, std::string(k) + " is a string"));
     }
@@ -167,7 +146,7 @@ class Edges {
   }
 
   Reply update(const std::string& name) {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields({"settings"}));
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"settings"}));
     if (!body_.contains("settings")) return fail(Status(Code::kInvalidArgument, "settings is required"));
     auto e = ctx_.auth->setEdgeSettings(name, body_["settings"]);
     if (!e.isOk()) return fail(e.status());

@@ -10,6 +10,40 @@ namespace wharf {
 
 Response errorResponse(const Status& status) { return Response::error(status); }
 
+nlohmann::json errorJson(const Status& status) {
+  const ErrorInfo& info = errorInfo(status.code());
+  return {{"errors", nlohmann::json::array({{{"code", info.oci_code}, {"message", status.message()}}})}};
+}
+
+std::vector<std::string> splitPath(std::string_view path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) out.emplace_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Result<nlohmann::json> parseJsonObject(const std::string& raw) {
+  if (raw.empty()) return nlohmann::json::object();
+  auto body = nlohmann::json::parse(raw, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return Status(Code::kInvalidArgument, "the request body must be a JSON object");
+  }
+  return body;
+}
+
+Status allowFields(const nlohmann::json& body, const std::set<std::string>& allowed) {
+  if (!body.is_object()) return Status(Code::kInvalidArgument, "the request body must be a JSON object");
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (!allowed.count(it.key())) return Status(Code::kInvalidArgument, "unknown or read-only field \"" + it.key() + "\"");
+  }
+  return Status::ok();
+}
+
 void reply(const ExchangePtr& ex, Response response) {
   if (ex->detached() || ex->responded()) return;
   response.headers.add("Docker-Distribution-API-Version", "registry/2.0");

@@ -61,10 +61,9 @@ Reply ok(json body, int status = 200) {
 }
 
 Reply fail(const Status& st) {
-  const ErrorInfo& info = errorInfo(st.code());
   Reply r;
-  r.status = info.http_status;
-  r.body = {{"errors", json::array({{{"code", info.oci_code}, {"message", st.message()}}})}};
+  r.status = errorInfo(st.code()).http_status;
+  r.body = errorJson(st);
   return r;
 }
 
@@ -175,14 +174,7 @@ class JobsApi {
       if (!who->admin) return fail(Status(Code::kDenied, "only administrators manage jobs and schedules"));
       actor_ = who->name;
     }
-    std::vector<std::string> parts;
-    const std::string& path = req_.path;
-    for (size_t start = std::string("/api/v1/").size(); start < path.size();) {
-      size_t end = path.find('/', start);
-      if (end == std::string::npos) end = path.size();
-      if (end > start) parts.push_back(path.substr(start, end - start));
-      start = end + 1;
-    }
+    auto parts = splitPath(std::string_view(req_.path).substr(std::string_view("/api/v1/").size()));
     const std::string& m = req_.method;
     if (m == "POST" || m == "PUT") WHARF_RETURN_IF_ERROR_REPLY(parseBody());
     if (parts[0] == "schedules") return schedules(parts, m);
@@ -235,23 +227,12 @@ class JobsApi {
   static Reply notAllowed() { return fail(Status(Code::kMethodNotAllowed, "method not allowed")); }
 
   Status parseBody() {
-    if (raw_.empty()) {
-      body_ = json::object();
-      return Status::ok();
-    }
-    body_ = json::parse(raw_, nullptr, false);
-    if (body_.is_discarded() || !body_.is_object()) {
-      return Status(Code::kInvalidArgument, "the request body must be a JSON object");
-    }
+    auto body = parseJsonObject(raw_);
+    if (!body.isOk()) return body.status();
+    body_ = std::move(body).value();
     return Status::ok();
   }
 
-  Status allowFields(const std::set<std::string>& allowed) {
-    for (auto it = body_.begin(); it != body_.end(); ++it) {
-      if (!allowed.count(it.key())) return Status(Code::kInvalidArgument, "unknown field \"" + it.key() + "\"");
-    }
-    return Status::ok();
-  }
 
   void record(const std::string& action, const std::string& object, const std::string& detail = "") {
     if (ctx_.audit != nullptr) ctx_.audit->record(actor_, req_.peer, action, object, "success", detail);
@@ -287,7 +268,7 @@ class JobsApi {
   }
 
   Reply submit() {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields({"kind", "params"}));
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"kind", "params"}));
     if (!body_.contains("kind") || !body_["kind"].is_string()) {
       return fail(Status(Code::kInvalidArgument, "kind is required (a string; GET /api/v1/jobs/kinds lists them)"));
     }
@@ -356,7 +337,7 @@ class JobsApi {
       return ok(json::object(), 204);
     }
     if (m != "PUT") return notAllowed();
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields({"cron", "kind", "params", "enabled"}));
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"cron", "kind", "params", "enabled"}));
     if (!body_.contains("cron") || !body_["cron"].is_string()) {
       return fail(Status(Code::kInvalidArgument, "cron is required (a string such as \"0 3 * * *\" or \"@daily\")"));
     }

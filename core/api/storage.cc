@@ -29,8 +29,7 @@ struct Reply {
 };
 
 Reply fail(const Status& st) {
-  const ErrorInfo& info = errorInfo(st.code());
-  return Reply{info.http_status, {{"errors", json::array({{{"code", info.oci_code}, {"message", st.message()}}})}}, ""};
+  return Reply{errorInfo(st.code()).http_status, errorJson(st), ""};
 }
 
 // Policy changes are events too (type policy.set / policy.remove, the scope as the

@@ -49,8 +49,7 @@ struct Reply {
 
 Reply ok(json body, int status = 200) { return Reply{status, std::move(body)}; }
 Reply fail(const Status& st) {
-  const ErrorInfo& info = errorInfo(st.code());
-  return Reply{info.http_status, {{"errors", json::array({{{"code", info.oci_code}, {"message", st.message()}}})}}};
+  return Reply{errorInfo(st.code()).http_status, errorJson(st)};
 }
 
 class Hooks {
@@ -61,20 +60,10 @@ class Hooks {
     auto who = authenticateApiCaller(ctx_, req_);
     if (!who.isOk()) return fail(who.status());
     me_ = std::move(who).value();
-    if (!raw_.empty()) {
-      body_ = json::parse(raw_, nullptr, false);
-      if (body_.is_discarded() || !body_.is_object()) {
-        return fail(Status(Code::kInvalidArgument, "the request body must be a JSON object"));
-      }
-    }
-    std::vector<std::string> parts;
-    std::string rest = req_.path.substr(std::string("/api/v1/webhooks").size());
-    for (size_t start = 0; start < rest.size();) {
-      size_t end = rest.find('/', start);
-      if (end == std::string::npos) end = rest.size();
-      if (end > start) parts.push_back(rest.substr(start, end - start));
-      start = end + 1;
-    }
+    auto body = parseJsonObject(raw_);
+    if (!body.isOk()) return fail(body.status());
+    body_ = std::move(body).value();
+    auto parts = splitPath(std::string_view(req_.path).substr(std::string_view("/api/v1/webhooks").size()));
     const std::string& m = req_.method;
     if (parts.empty()) {
       if (m == "GET") return list();
@@ -107,12 +96,6 @@ class Hooks {
     return std::find(a.begin(), a.end(), "delete") != a.end();
   }
 
-  Status allowFields(const std::set<std::string>& allowed) {
-    for (auto it = body_.begin(); it != body_.end(); ++it) {
-      if (!allowed.count(it.key())) return Status(Code::kInvalidArgument, "unknown or read-only field \"" + it.key() + "\"");
-    }
-    return Status::ok();
-  }
 
   Status parseEvents(std::vector<std::string>* out) {
     const json& e = body_["events"];
@@ -160,7 +143,7 @@ class Hooks {
   }
 
   Reply create() {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields({"scope", "url", "events", "secret", "enabled"}));
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"scope", "url", "events", "secret", "enabled"}));
     Webhook h;
     if (!body_.contains("scope") || !body_["scope"].is_string()) return fail(Status(Code::kInvalidArgument, "scope is required"));
     if (!body_.contains("url") || !body_["url"].is_string()) return fail(Status(Code::kInvalidArgument, "url is required"));
@@ -190,7 +173,7 @@ class Hooks {
   }
 
   Reply update(Webhook h) {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields({"url", "events", "secret", "enabled"}));
+    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"url", "events", "secret", "enabled"}));
     if (body_.contains("url")) {
       if (!body_["url"].is_string()) return fail(Status(Code::kInvalidArgument, "url is a string"));
       std::string url = body_["url"].get<std::string>();

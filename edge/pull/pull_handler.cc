@@ -501,22 +501,10 @@ void serveCachedBlob(EdgeContext& ctx, const ExchangePtr& ex, const Digest& dige
   r.headers.add("Content-Type", "application/octet-stream");
   r.headers.add("Docker-Content-Digest", digest.str());
   r.headers.add("Accept-Ranges", "bytes");
-  uint64_t start = 0, length = size;
-  if (const std::string* range = req.headers.get("range")) {
-    auto parsed = parseRange(*range, size);
-    if (!parsed.isOk()) {
-      Response e = error(parsed.status());
-      e.headers.add("Content-Range", "bytes */" + std::to_string(size));
-      return reply(ctx, ex, std::move(e));
-    }
-    if (parsed->has_value()) {
-      start = (*parsed)->start;
-      length = (*parsed)->end - start + 1;
-      r.status = 206;
-      r.headers.add("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string((*parsed)->end) + "/" +
-                                         std::to_string(size));
-    }
-  }
+  Response refusal;
+  auto span = applyRange(req, size, &r, &refusal);
+  if (!span) return reply(ctx, ex, std::move(refusal));
+  const auto [start, length] = *span;
   if (req.isHead()) {
     r.head_length = length;
   } else {
@@ -535,22 +523,10 @@ void serveFromFill(EdgeContext& ctx, const ExchangePtr& ex, const Route& route, 
   r.headers.add("Content-Type", "application/octet-stream");
   r.headers.add("Docker-Content-Digest", fill->digest().str());
   r.headers.add("Accept-Ranges", "bytes");
-  uint64_t start = 0, length = size;
-  if (const std::string* range = req.headers.get("range")) {
-    auto parsed = parseRange(*range, size);
-    if (!parsed.isOk()) {
-      Response e = error(parsed.status());
-      e.headers.add("Content-Range", "bytes */" + std::to_string(size));
-      return reply(ctx, ex, std::move(e));
-    }
-    if (parsed->has_value()) {
-      start = (*parsed)->start;
-      length = (*parsed)->end - start + 1;
-      r.status = 206;
-      r.headers.add("Content-Range", "bytes " + std::to_string(start) + "-" + std::to_string((*parsed)->end) + "/" +
-                                         std::to_string(size));
-    }
-  }
+  Response refusal;
+  auto span = applyRange(req, size, &r, &refusal);
+  if (!span) return reply(ctx, ex, std::move(refusal));
+  const auto [start, length] = *span;
   if (req.isHead()) {
     r.head_length = length;
   } else {

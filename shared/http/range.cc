@@ -29,4 +29,21 @@ Result<std::optional<ByteRange>> parseRange(const std::string& h, uint64_t size)
   return std::optional<ByteRange>(ByteRange{x, std::min(y, size - 1)});
 }
 
+std::optional<ByteSpan> applyRange(const Request& req, uint64_t size, Response* r, Response* refusal) {
+  const std::string* header = req.headers.get("range");
+  if (header == nullptr) return ByteSpan{0, size};
+  auto parsed = parseRange(*header, size);
+  if (!parsed.isOk()) {
+    *refusal = Response::error(parsed.status());
+    refusal->headers.add("Content-Range", "bytes */" + std::to_string(size));
+    return std::nullopt;
+  }
+  if (!parsed->has_value()) return ByteSpan{0, size};
+  const ByteRange& b = **parsed;
+  r->status = 206;
+  r->headers.add("Content-Range",
+                 "bytes " + std::to_string(b.start) + "-" + std::to_string(b.end) + "/" + std::to_string(size));
+  return ByteSpan{b.start, b.end - b.start + 1};
+}
+
 }  // namespace wharf

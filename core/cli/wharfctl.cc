@@ -445,24 +445,17 @@ int64_t ttlSeconds(const std::string& v) {
   die("--ttl: \"" + v + "\" is not a duration such as 24h (units s, m, h, d)", 2);
 }
 
-// A fixed-column table of edges.
-void printEdges(const json& edges) {
-  if (edges.empty()) {
+// A table of the given columns (title, key); value(row, key) renders a cell.
+template <typename F>
+void printColumns(const json& rows, const std::vector<std::pair<std::string, std::string>>& cols, F value) {
+  if (rows.empty()) {
     std::cout << "(none)\n";
     return;
   }
-  const std::vector<std::pair<std::string, std::string>> cols = {
-      {"NAME", "name"}, {"SITE", "site"},           {"STATE", "state"},         {"CREATED", "created_at"},
-      {"REGISTERED", "registered_at"}, {"LAST SEEN", "last_seen"}, {"SETTINGS", "settings"}};
-  auto value = [](const json& e, const std::string& k) {
-    if (!e.contains(k) || e[k].is_null()) return std::string("-");
-    if (k == "settings") return e[k].empty() ? std::string("-") : e[k].dump();
-    return cell(e[k]);
-  };
   std::vector<size_t> width;
   for (const auto& [title, key] : cols) {
     size_t w = title.size();
-    for (const auto& e : edges) w = std::max(w, value(e, key).size());
+    for (const auto& r : rows) w = std::max(w, value(r, key).size());
     width.push_back(w);
   }
   auto line = [&](auto get) {
@@ -475,7 +468,19 @@ void printEdges(const json& edges) {
     std::cout << out << "\n";
   };
   line([&](size_t c) { return cols[c].first; });
-  for (const auto& e : edges) line([&](size_t c) { return value(e, cols[c].second); });
+  for (const auto& r : rows) line([&](size_t c) { return value(r, cols[c].second); });
+}
+
+// A fixed-column table of edges.
+void printEdges(const json& edges) {
+  printColumns(edges,
+               {{"NAME", "name"}, {"SITE", "site"}, {"STATE", "state"}, {"CREATED", "created_at"},
+                {"REGISTERED", "registered_at"}, {"LAST SEEN", "last_seen"}, {"SETTINGS", "settings"}},
+               [](const json& e, const std::string& k) {
+                 if (!e.contains(k) || e[k].is_null()) return std::string("-");
+                 if (k == "settings") return e[k].empty() ? std::string("-") : e[k].dump();
+                 return cell(e[k]);
+               });
 }
 
 int edge(const Args& a, Api& api, const Session& s) {
@@ -533,31 +538,6 @@ json paramsFrom(const Args& a) {
   return params;
 }
 
-// A table of the given columns (title, key); value(row, key) renders a cell.
-template <typename F>
-void printColumns(const json& rows, const std::vector<std::pair<std::string, std::string>>& cols, F value) {
-  if (rows.empty()) {
-    std::cout << "(none)\n";
-    return;
-  }
-  std::vector<size_t> width;
-  for (const auto& [title, key] : cols) {
-    size_t w = title.size();
-    for (const auto& r : rows) w = std::max(w, value(r, key).size());
-    width.push_back(w);
-  }
-  auto line = [&](auto get) {
-    std::string out;
-    for (size_t c = 0; c < cols.size(); ++c) {
-      std::string v = get(c);
-      out += v;
-      if (c + 1 < cols.size()) out += std::string(width[c] - v.size() + 2, ' ');
-    }
-    std::cout << out << "\n";
-  };
-  line([&](size_t c) { return cols[c].first; });
-  for (const auto& r : rows) line([&](size_t c) { return value(r, cols[c].second); });
-}
 
 std::string jobCell(const json& j, const std::string& k) {
   if (k == "progress") {
@@ -1111,36 +1091,29 @@ int webhook(const Args& a, Api& api) {
   die("unknown webhook command (see wharfctl webhook --help)", 2);
 }
 
+// A command family's help: the subcommand's when it has its own, else the overview; to
+// stdout for --help, to stderr (exit 2) for a family named without a subcommand.
+int familyHelp(const Args& a, const std::map<std::string, std::string>& help) {
+  std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
+  if (sub == "list") sub = "ls";
+  if (sub == "remove" || sub == "delete") sub = "rm";
+  auto it = help.find(sub);
+  std::fputs((it == help.end() ? help.at("") : it->second).c_str(), a.has("help") ? stdout : stderr);
+  return a.has("help") ? 0 : 2;
+}
+
 int run(const Args& a) {
   if (!a.pos.empty() && (a.pos[0] == "job" || a.pos[0] == "schedule") && (a.has("help") || a.pos.size() == 1)) {
-    const auto& help = a.pos[0] == "job" ? kJobHelp : kScheduleHelp;
-    std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
-    if (sub == "list") sub = "ls";
-    if (sub == "remove" || sub == "delete") sub = "rm";
-    auto it = help.find(sub);
-    std::fputs((it == help.end() ? help.at("") : it->second).c_str(), a.has("help") ? stdout : stderr);
-    return a.has("help") ? 0 : 2;
+    return familyHelp(a, a.pos[0] == "job" ? kJobHelp : kScheduleHelp);
   }
-  if (!a.pos.empty() && a.pos[0] == "edge" && (a.has("help") || a.pos.size() == 1)) {
-    std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
-    if (sub == "list") sub = "ls";
-    if (sub == "remove" || sub == "delete") sub = "rm";
-    auto it = kEdgeHelp.find(sub);
-    std::fputs((it == kEdgeHelp.end() ? kEdgeHelp.at("") : it->second).c_str(), a.has("help") ? stdout : stderr);
-    return a.has("help") ? 0 : 2;
-  }
+  if (!a.pos.empty() && a.pos[0] == "edge" && (a.has("help") || a.pos.size() == 1)) return familyHelp(a, kEdgeHelp);
   if (!a.pos.empty() && a.pos[0] == "events" && a.has("help")) return std::fputs(kEventsHelp, stdout), 0;
   if (!a.pos.empty() && a.pos[0] == "gc" && a.has("help")) return std::fputs(kGcHelp, stdout), 0;
   if (!a.pos.empty() && a.pos[0] == "policy" && (a.has("help") || a.pos.size() == 1)) {
     return std::fputs(kPolicyHelp, a.has("help") ? stdout : stderr), a.has("help") ? 0 : 2;
   }
   if (!a.pos.empty() && a.pos[0] == "webhook" && (a.has("help") || a.pos.size() == 1)) {
-    std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
-    if (sub == "list") sub = "ls";
-    if (sub == "remove" || sub == "delete") sub = "rm";
-    auto it = kWebhookHelp.find(sub);
-    std::fputs((it == kWebhookHelp.end() ? kWebhookHelp.at("") : it->second).c_str(), a.has("help") ? stdout : stderr);
-    return a.has("help") ? 0 : 2;
+    return familyHelp(a, kWebhookHelp);
   }
   if (a.pos.empty() || a.has("help")) {
     std::fputs(kUsage, a.pos.empty() && !a.has("help") ? stderr : stdout);

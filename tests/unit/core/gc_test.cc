@@ -34,6 +34,14 @@ json descriptor(std::string_view media_type, const std::string& content) {
   return {{"mediaType", media_type}, {"digest", digestOf(content).str()}, {"size", content.size()}};
 }
 
+// An OCI image manifest with one config and one layer.
+json imageManifest(const std::string& config, const std::string& layer) {
+  return {{"schemaVersion", 2},
+          {"mediaType", media::kOciManifest},
+          {"config", descriptor(media::kOciConfig, config)},
+          {"layers", json::array({descriptor("application/vnd.oci.image.layer.v1.tar", layer)})}};
+}
+
 struct Gc {
   Gc() : clock(kNow) { open(); }
   void open() {
@@ -66,10 +74,7 @@ struct Gc {
                     const std::string& config = "{\"config\":1}", const json& subject = nullptr) {
     blob(repo, config);
     blob(repo, layer);
-    json m = {{"schemaVersion", 2},
-              {"mediaType", media::kOciManifest},
-              {"config", descriptor(media::kOciConfig, config)},
-              {"layers", json::array({descriptor("application/vnd.oci.image.layer.v1.tar", layer)})}};
+    json m = imageManifest(config, layer);
     if (!subject.is_null()) m["subject"] = subject;
     auto put = registry->putManifest(repo, reference, m.dump(), std::string(media::kOciManifest));
     INFO(put.status().toString());
@@ -191,10 +196,7 @@ TEST_CASE("gc: content wanted again while a run is under way is never deleted", 
     pushed = true;
     REQUIRE(g.registry->mount("team/b", "team/a", *Digest::parse(l)).isOk());
     REQUIRE(*g.registry->mount("team/b", "team/a", *Digest::parse(c)));
-    json m = {{"schemaVersion", 2},
-              {"mediaType", media::kOciManifest},
-              {"config", descriptor(media::kOciConfig, config)},
-              {"layers", json::array({descriptor("application/vnd.oci.image.layer.v1.tar", layer)})}};
+    json m = imageManifest(config, layer);
     REQUIRE(g.registry->putManifest("team/b", "v1", m.dump(), std::string(media::kOciManifest)).isOk());
   };
   GcReport r = g.run(o, obs);
@@ -291,10 +293,7 @@ TEST_CASE("gc: a manifest push racing the deletion of its blobs fails cleanly", 
   GcReport r = g.run(o);
   CHECK(r.blobs_deleted == 2);
   // The push that comes after the sweep: refused, nothing half-stored.
-  json m = {{"schemaVersion", 2},
-            {"mediaType", media::kOciManifest},
-            {"config", descriptor(media::kOciConfig, config)},
-            {"layers", json::array({descriptor("application/vnd.oci.image.layer.v1.tar", layer)})}};
+  json m = imageManifest(config, layer);
   auto put = g.registry->putManifest("team/a", "v1", m.dump(), std::string(media::kOciManifest));
   CHECK(put.status().code() == Code::kManifestBlobUnknown);
   CHECK_FALSE(g.registry->resolveManifest("team/a", "v1").isOk());
@@ -414,10 +413,7 @@ TEST_CASE("immutable tags: no overwrite, no delete; the same content may be push
   g.image("team/app", "v1.0", "one");
   // Moving it: denied, naming the rule.
   g.blob("team/app", "two");
-  json m = {{"schemaVersion", 2},
-            {"mediaType", media::kOciManifest},
-            {"config", descriptor(media::kOciConfig, "{\"config\":1}")},
-            {"layers", json::array({descriptor("application/vnd.oci.image.layer.v1.tar", "two")})}};
+  json m = imageManifest("{\"config\":1}", "two");
   auto moved = g.registry->putManifest("team/app", "v1.0", m.dump(), std::string(media::kOciManifest));
   CHECK(moved.status().code() == Code::kDenied);
   CHECK(moved.status().message().find("v*") != std::string::npos);

@@ -1,9 +1,14 @@
 // wharfctl's shared pieces (cli.h): arguments, session, API client, output.
 #include "core/cli/cli.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <iterator>
+#include <optional>
+#include <set>
 
 #include "shared/base/fs.h"
 #include "shared/http/client.h"
@@ -13,7 +18,7 @@ namespace wharf::cli {
 bool isSwitch(const std::string& f) {
   return f == "json" || f == "insecure" || f == "admin" || f == "public" || f == "private" || f == "password-stdin" ||
          f == "help" || f == "f" || f == "follow" || f == "disable" || f == "enable" || f == "dry-run" ||
-         f == "no-retention";
+         f == "no-retention" || f == "bytes";
 }
 
 void die(const std::string& msg, int code) {
@@ -88,48 +93,150 @@ std::string cell(const json& v) {
   return v.dump();
 }
 
-// Prints a list of objects as a table (or the JSON itself with --json).
+namespace {
+
+// "2026-11-27T13:14:21Z", "...21.5Z", "...21+01:00" -> epoch milliseconds; nullopt if
+// the text is not such a time.
+std::optional<int64_t> parseRfc3339(const std::string& s) {
+  std::tm tm{};
+  int used = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+      used != 19) {
+    return std::nullopt;
+  }
+  size_t i = 19;
+  int64_t ms = 0;
+  if (i < s.size() && s[i] == '.') {
+    int64_t scale = 100;
+    for (++i; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i, scale /= 10) ms += (s[i] - '0') * scale;
+  }
+  int64_t offset_s = 0;
+  if (i + 1 == s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+    // UTC
+  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+    int h = 0, m = 0;
+    if (std::sscanf(s.c_str() + i + 1, "%2d:%2d", &h, &m) != 2) return std::nullopt;
+    offset_s = (s[i] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+  } else {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return (static_cast<int64_t>(timegm(&tm)) - offset_s) * 1000 + ms;
+}
+
+}  // namespace
+
+std::string localTime(int64_t millis) {
+  std::time_t t = static_cast<std::time_t>(millis / 1000 - (millis % 1000 < 0 ? 1 : 0));
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  long off = tm.tm_gmtoff;
+  char sign = off < 0 ? '-' : '+';
+  if (off < 0) off = -off;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 3600, off % 3600 / 60);
+  return buf;
+}
+
+std::string localTime(const json& v, const std::string& none) {
+  if (v.is_null()) return none;
+  if (v.is_number_integer()) {
+    int64_t ms = v.get<int64_t>();
+    return ms == 0 ? none : localTime(ms);
+  }
+  if (v.is_string()) {
+    if (auto ms = parseRfc3339(v.get<std::string>())) return localTime(*ms);
+  }
+  return cell(v);
+}
+
+bool isTimeKey(const std::string& key) {
+  static const std::set<std::string> keys = {"time", "ts", "created", "expires", "last_seen", "last_run", "next_run"};
+  return keys.count(key) > 0 || (key.size() > 3 && key.compare(key.size() - 3, 3, "_at") == 0);
+}
+
+std::string humanSize(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static const char* const kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes) / 1024;
+  size_t u = 0;
+  // 1023.95 and up would print as "1024.0": that is the next unit's "1.0".
+  while (v >= 1023.95 && u + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+  return buf;
+}
+
+Column field(std::string title, std::string key) {
+  return {std::move(title), [key = std::move(key)](const json& row) {
+            auto it = row.find(key);
+            std::string v = it == row.end() ? "" : cell(*it);
+            return v.empty() ? std::string("-") : v;
+          }};
+}
+
+Column timeField(std::string title, std::string key, std::string none) {
+  return {std::move(title), [key = std::move(key), none = std::move(none)](const json& row) {
+            auto it = row.find(key);
+            return it == row.end() ? none : localTime(*it, none);
+          }};
+}
+
+void printTable(const json& rows, const std::vector<Column>& cols) {
+  if (!rows.is_array() || rows.empty()) {
+    std::cout << "(none)\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> lines;
+  lines.emplace_back();
+  for (const auto& c : cols) lines.back().push_back(c.title);
+  for (const auto& r : rows) {
+    lines.emplace_back();
+    for (const auto& c : cols) lines.back().push_back(c.value(r));
+  }
+  std::vector<size_t> width(cols.size());
+  for (const auto& l : lines) {
+    for (size_t c = 0; c < cols.size(); ++c) width[c] = std::max(width[c], l[c].size());
+  }
+  for (const auto& l : lines) {
+    std::string out;
+    for (size_t c = 0; c < cols.size(); ++c) {
+      out += l[c];
+      if (c + 1 < cols.size()) out += std::string(width[c] - l[c].size() + 2, ' ');
+    }
+    std::cout << out << "\n";
+  }
+}
+
+void printJson(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+void printFields(const json& obj) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    bool time = isTimeKey(it.key()) && !it.value().is_null();
+    std::string v = time ? localTime(it.value(), it.key() == "expires" ? "never" : "-") : cell(it.value());
+    std::cout << it.key() << ": " << v << "\n";
+  }
+}
+
 void print(const json& j, bool as_json) {
-  if (as_json) {
-    std::cout << j.dump(2) << "\n";
-    return;
-  }
-  json rows = j.contains("items") ? j["items"] : j;
-  if (!rows.is_array()) {
-    for (auto it = j.begin(); it != j.end(); ++it) std::cout << it.key() << ": " << cell(it.value()) << "\n";
-    return;
-  }
+  if (as_json) return printJson(j);
+  const json& rows = j.is_object() && j.contains("items") ? j["items"] : j;
+  if (!rows.is_array()) return printFields(j);
   if (rows.empty()) {
     std::cout << "(none)\n";
     return;
   }
-  std::vector<std::string> cols;
   if (rows[0].is_object()) {
-    for (auto it = rows[0].begin(); it != rows[0].end(); ++it) cols.push_back(it.key());
-  } else {
-    cols.push_back("name");
-    json objs = json::array();
-    for (const auto& r : rows) objs.push_back({{"name", r}});
-    rows = objs;
+    for (const auto& r : rows) std::cout << r.dump() << "\n";
+    return;
   }
-  std::vector<size_t> width(cols.size());
-  for (size_t c = 0; c < cols.size(); ++c) {
-    width[c] = cols[c].size();
-    for (const auto& r : rows) width[c] = std::max(width[c], cell(r.value(cols[c], json())).size());
-  }
-  auto line = [&](auto value) {
-    for (size_t c = 0; c < cols.size(); ++c) {
-      std::string v = value(c);
-      std::cout << v << (c + 1 < cols.size() ? std::string(width[c] - v.size() + 2, ' ') : "");
-    }
-    std::cout << "\n";
-  };
-  line([&](size_t c) {
-    std::string up = cols[c];
-    for (char& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    return up;
-  });
-  for (const auto& r : rows) line([&](size_t c) { return cell(r.value(cols[c], json())); });
+  printTable(rows, {{"NAME", [](const json& name) { return cell(name); }}});
 }
 
 std::string need(const Args& a, size_t i, const char* what) {

@@ -4,13 +4,12 @@
 // main.cc parses the arguments and dispatches.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -64,37 +63,55 @@ class Api {
   std::unique_ptr<BlockingClient> client_;
 };
 
-// A JSON value as table text: strings as they are, arrays comma-joined, null empty.
+// --- output -----------------------------------------------------------------------------
+// Human output: lists are tables with a fixed column order (printTable), single objects
+// "key: value" lines (printFields), times local RFC 3339, sizes in binary units. --json
+// prints the API's JSON as it is (printJson).
+
+// A JSON value as text: strings as they are, arrays comma-joined, null empty.
 std::string cell(const json& v);
 
-// Prints j: with as_json the JSON itself; else a list as a table, an object as key: value lines.
-void print(const json& j, bool as_json);
+// A millisecond timestamp as local time, RFC 3339 to the second with the local offset:
+// "2026-12-05T13:04:05+01:00" (TZ decides the zone; UTC is "+00:00").
+std::string localTime(int64_t millis);
 
-// A table of the given columns (title, key); value(row, key) renders a cell.
-template <typename F>
-void printColumns(const json& rows, const std::vector<std::pair<std::string, std::string>>& cols, F value) {
-  if (rows.empty()) {
-    std::cout << "(none)\n";
-    return;
-  }
-  std::vector<size_t> width;
-  for (const auto& [title, key] : cols) {
-    size_t w = title.size();
-    for (const auto& r : rows) w = std::max(w, value(r, key).size());
-    width.push_back(w);
-  }
-  auto line = [&](auto get) {
-    std::string out;
-    for (size_t c = 0; c < cols.size(); ++c) {
-      std::string v = get(c);
-      out += v;
-      if (c + 1 < cols.size()) out += std::string(width[c] - v.size() + 2, ' ');
-    }
-    std::cout << out << "\n";
-  };
-  line([&](size_t c) { return cols[c].first; });
-  for (const auto& r : rows) line([&](size_t c) { return value(r, cols[c].second); });
-}
+// An API time as local time: epoch milliseconds (a number) or an RFC 3339 string. `none`
+// for null and 0; any other value (a string that is not RFC 3339) as cell() shows it.
+std::string localTime(const json& v, const std::string& none = "-");
+
+// Whether an API object's key holds a time (time, ts, created, expires, *_at, last_seen,
+// last_run, next_run).
+bool isTimeKey(const std::string& key);
+
+// Bytes in binary units with one decimal: "512 B", "1.0 KiB", "1.5 GiB".
+std::string humanSize(uint64_t bytes);
+
+// One table column: its title and how a row (a JSON object) shows in it.
+struct Column {
+  std::string title;
+  std::function<std::string(const json& row)> value;
+};
+
+// row[key] as cell() shows it; "-" when missing, null or empty.
+Column field(std::string title, std::string key);
+
+// row[key] as local time; `none` when missing, null or 0.
+Column timeField(std::string title, std::string key, std::string none = "-");
+
+// Prints rows as a table: a header of the titles, then one line per row, the columns in
+// the order given and padded to their widest cell. "(none)" when there are no rows.
+void printTable(const json& rows, const std::vector<Column>& cols);
+
+// The JSON itself, indented (what --json prints).
+void printJson(const json& j);
+
+// An object as "key: value" lines, in key order; time keys (isTimeKey) as local time.
+void printFields(const json& obj);
+
+// With as_json, printJson. Else a list of names (an array of strings, or an object whose
+// "items" is one) as a one-column NAME table, and an object as printFields. Lists of
+// objects have their own tables (printTable); one reaching here prints one JSON line per item.
+void print(const json& j, bool as_json);
 
 // A command family's help: the subcommand's when it has its own, else the overview; to
 // stdout for --help, to stderr (exit 2) for a family named without a subcommand.

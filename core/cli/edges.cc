@@ -93,16 +93,14 @@ int64_t ttlSeconds(const std::string& v) {
   die("--ttl: \"" + v + "\" is not a duration such as 24h (units s, m, h, d)", 2);
 }
 
-// A fixed-column table of edges.
+// A fixed-column table of edges, times local.
 void printEdges(const json& edges) {
-  printColumns(edges,
-               {{"NAME", "name"}, {"SITE", "site"}, {"STATE", "state"}, {"CREATED", "created_at"},
-                {"REGISTERED", "registered_at"}, {"LAST SEEN", "last_seen"}, {"SETTINGS", "settings"}},
-               [](const json& e, const std::string& k) {
-                 if (!e.contains(k) || e[k].is_null()) return std::string("-");
-                 if (k == "settings") return e[k].empty() ? std::string("-") : e[k].dump();
-                 return cell(e[k]);
-               });
+  printTable(edges, {field("NAME", "name"), field("SITE", "site"), field("STATE", "state"),
+                     timeField("CREATED", "created_at"), timeField("REGISTERED", "registered_at"),
+                     timeField("LAST SEEN", "last_seen"), {"SETTINGS", [](const json& e) {
+                       const json& s = e.value("settings", json::object());
+                       return s.empty() ? std::string("-") : s.dump();
+                     }}});
 }
 
 }  // namespace
@@ -112,7 +110,7 @@ int edge(const Args& a, Api& api, const Session& s) {
   bool js = a.has("json");
   if (sub == "ls" || sub == "list") {
     json r = api.call("GET", "/edges");
-    if (js) return print(r, true), 0;
+    if (js) return printJson(r), 0;
     return printEdges(r.value("edges", json::array())), 0;
   }
   if (sub == "add") {
@@ -123,10 +121,10 @@ int edge(const Args& a, Api& api, const Session& s) {
     if (!settings.empty()) body["settings"] = settings;
     if (a.has("ttl")) body["ttl_seconds"] = ttlSeconds(a.get("ttl"));
     json r = api.call("POST", "/edges", body);
-    if (js) return print(r, true), 0;
+    if (js) return printJson(r), 0;
     std::string token = r.value("join_token", "");
     std::cout << "Edge " << r.value("name", name) << " added (site \"" << r.value("site", "") << "\").\n"
-              << "Join token (shown once; works once; expires " << r.value("expires_at", "") << "):\n"
+              << "Join token (shown once; works once; expires " << localTime(r.value("expires_at", json())) << "):\n"
               << "  " << token << "\n"
               << "Run on the edge host:\n"
               << "  wharf-edge --core " << s.url << " --join-token " << token << " --data-dir "

@@ -90,14 +90,15 @@ prints the outcome; exits 1 if it was not delivered.
 
 namespace {
 
+// One event as a line: SEQ, TIME (local), TYPE, ACTOR, REPOSITORY, TARGET (tag@digest), xCOUNT.
 std::string eventLine(const json& e) {
   const json& t = e.value("target", json::object());
   std::string target = t.value("tag", "");
   std::string digest = t.value("digest", "");
   if (!digest.empty()) target += (target.empty() ? "" : "@") + digest;
   char buf[1024];
-  std::snprintf(buf, sizeof buf, "%-7s %-20s %-17s %-12s %-24s %s", std::to_string(e.value("seq", 0ull)).c_str(),
-                e.value("time", "").c_str(), e.value("type", "").c_str(), e.value("actor", "").c_str(),
+  std::snprintf(buf, sizeof buf, "%-7s %-25s %-17s %-12s %-24s %s", std::to_string(e.value("seq", 0ull)).c_str(),
+                localTime(e.value("time", json())).c_str(), e.value("type", "").c_str(), e.value("actor", "").c_str(),
                 e.value("repository", "").c_str(), target.c_str());
   std::string line = buf;
   if (e.value("count", 1ull) > 1) line += " x" + std::to_string(e.value("count", 1ull));
@@ -248,16 +249,10 @@ json eventList(const std::string& csv) {
 }
 
 void printHooks(const json& hooks) {
-  json rows = json::array();
-  for (const auto& h : hooks) {
-    rows.push_back({{"id", h.value("id", "")},
-                    {"scope", h.value("scope", "")},
-                    {"url", h.value("url", "")},
-                    {"events", h.value("events", json::array())},
-                    {"enabled", h.value("enabled", false)},
-                    {"signed", h.value("has_secret", false)}});
-  }
-  print(rows, false);
+  printTable(hooks, {field("ID", "id"), field("SCOPE", "scope"), field("URL", "url"), field("EVENTS", "events"),
+                     field("ENABLED", "enabled"), {"SIGNED", [](const json& h) {
+                       return cell(h.value("has_secret", false));
+                     }}});
 }
 
 }  // namespace
@@ -266,7 +261,7 @@ int events(const Args& a, Api& api, const Session& s) {
   if (a.has("f") || a.has("follow")) return followEvents(a, s, api, basicAuthorization(s.user, s.token));
   json r = api.call("GET", "/events" + eventsQuery(a, true));
   bool js = a.has("json");
-  if (js) return print(r, true), 0;
+  if (js) return printJson(r), 0;
   const json& list = r.value("events", json::array());
   if (list.empty()) std::cout << "(none)\n";
   for (const auto& e : list) std::cout << eventLine(e) << "\n";
@@ -279,7 +274,7 @@ int webhook(const Args& a, Api& api) {
   bool js = a.has("json");
   if (sub == "ls" || sub == "list") {
     json r = api.call("GET", "/webhooks");
-    if (js) return print(r, true), 0;
+    if (js) return printJson(r), 0;
     return printHooks(r.value("webhooks", json::array())), 0;
   }
   if (sub == "add") {
@@ -290,7 +285,7 @@ int webhook(const Args& a, Api& api) {
     if (a.has("secret-file")) body["secret"] = readSecretFile(a.get("secret-file"));
     if (a.has("disable")) body["enabled"] = false;
     json r = api.call("POST", "/webhooks", body);
-    if (js) return print(r, true), 0;
+    if (js) return printJson(r), 0;
     std::cout << "Webhook " << r.value("id", "") << " added: " << r.value("scope", "") << " -> " << r.value("url", "")
               << (r.value("has_secret", false) ? " (signed)" : " (unsigned)") << "\n";
     return 0;
@@ -314,27 +309,27 @@ int webhook(const Args& a, Api& api) {
   }
   if (sub == "deliveries") {
     json r = api.call("GET", path + "/deliveries" + (a.has("limit") ? "?limit=" + percentEncode(a.get("limit")) : ""));
-    if (js) return print(r, true), 0;
-    json rows = json::array();
-    for (const auto& d : r.value("deliveries", json::array())) {
-      std::string seqs = d.value("first_seq", 0ull) == 0
-                             ? "test"
-                             : std::to_string(d.value("first_seq", 0ull)) + "-" + std::to_string(d.value("last_seq", 0ull));
-      rows.push_back({{"time", d.value("time", "")},
-                      {"delivery", d.value("delivery", "")},
-                      {"attempt", d.value("attempt", 0)},
-                      {"status", d.value("status", 0)},
-                      {"outcome", d.value("outcome", "")},
-                      {"seq", seqs},
-                      {"ms", d.value("duration_ms", 0)},
-                      {"error", d.value("error", "")}});
-    }
-    return print(rows, false), 0;
+    if (js) return printJson(r), 0;
+    printTable(r.value("deliveries", json::array()),
+               {timeField("TIME", "time"), field("DELIVERY", "delivery"), field("ATTEMPT", "attempt"),
+                {"STATUS", [](const json& d) {  // 0: no HTTP answer
+                   int status = d.value("status", 0);
+                   return status == 0 ? std::string("-") : std::to_string(status);
+                 }},
+                field("OUTCOME", "outcome"),
+                {"SEQ", [](const json& d) {
+                   uint64_t first = d.value("first_seq", uint64_t{0});
+                   return first == 0 ? std::string("test")
+                                     : std::to_string(first) + "-" + std::to_string(d.value("last_seq", uint64_t{0}));
+                 }},
+                {"DURATION", [](const json& d) { return std::to_string(d.value("duration_ms", int64_t{0})) + " ms"; }},
+                field("ERROR", "error")});
+    return 0;
   }
   if (sub == "test") {
     json r = api.call("POST", path + "/test", json::object());
     if (js) {
-      print(r, true);
+      printJson(r);
     } else {
       std::cout << "Test delivery " << r.value("delivery", "") << ": " << r.value("outcome", "") << " (HTTP "
                 << r.value("status", 0) << ", " << r.value("duration_ms", 0) << " ms"

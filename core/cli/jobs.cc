@@ -119,6 +119,8 @@ json paramsFrom(const Args& a) {
   return params;
 }
 
+// A job table's cell: progress as done/total, the duration in seconds, the state with
+// " (interrupted)"; "-" for what is not there.
 std::string jobCell(const json& j, const std::string& k) {
   if (k == "progress") {
     const json& p = j.value("progress", json::object());
@@ -148,7 +150,7 @@ int jobLog(Api& api, const std::string& id, bool follow, bool js) {
       if (js) {
         std::cout << l.dump() << "\n";
       } else {
-        std::cout << l.value("ts", "") << "  " << l.value("line", "") << "\n";
+        std::cout << localTime(l.value("ts", json())) << "  " << l.value("line", "") << "\n";
       }
     }
     std::cout.flush();
@@ -171,27 +173,29 @@ int job(const Args& a, Api& api) {
       if (a.has(k)) q += std::string(q.empty() ? "?" : "&") + k + "=" + percentEncode(a.get(k));
     }
     json r = api.call("GET", "/jobs" + q);
-    if (js) return print(r, true), 0;
-    printColumns(r.value("items", json::array()),
-                 {{"ID", "id"}, {"KIND", "kind"}, {"STATE", "state"}, {"ACTOR", "actor"}, {"CREATED", "created_at"},
-                  {"DURATION", "duration_ms"}, {"PROGRESS", "progress"}, {"ERROR", "error"}},
-                 jobCell);
+    if (js) return printJson(r), 0;
+    auto col = [](std::string title, std::string key) {
+      return Column{std::move(title), [key = std::move(key)](const json& j) { return jobCell(j, key); }};
+    };
+    printTable(r.value("items", json::array()),
+               {col("ID", "id"), col("KIND", "kind"), col("STATE", "state"), col("ACTOR", "actor"),
+                timeField("CREATED", "created_at"), col("DURATION", "duration_ms"), col("PROGRESS", "progress"),
+                col("ERROR", "error")});
     if (r.contains("next")) std::cout << "(more: wharfctl job ls --before " << r["next"].get<std::string>() << ")\n";
     return 0;
   }
   if (sub == "kinds") {
     json r = api.call("GET", "/jobs/kinds");
-    if (js) return print(r, true), 0;
-    printColumns(r.value("items", json::array()),
-                 {{"KIND", "kind"}, {"EXCLUSIVE", "exclusive"}, {"DESCRIPTION", "description"}},
-                 [](const json& k, const std::string& key) { return cell(k.value(key, json())); });
+    if (js) return printJson(r), 0;
+    printTable(r.value("items", json::array()),
+               {field("KIND", "kind"), field("EXCLUSIVE", "exclusive"), field("DESCRIPTION", "description")});
     return 0;
   }
   if (sub == "run") {
     std::string kind = need(a, 2, "job kind");
     json r = api.call("POST", "/jobs", {{"kind", kind}, {"params", paramsFrom(a)}});
     std::string id = r.value("id", "");
-    if (js && !follow) return print(r, true), 0;
+    if (js && !follow) return printJson(r), 0;
     std::cerr << "Job " << id << " (" << kind << ") queued.\n";
     if (!follow) {
       std::cout << id << "\n";
@@ -205,14 +209,14 @@ int job(const Args& a, Api& api) {
   if (sub == "log") return jobLog(api, id, follow, js);
   if (sub == "cancel") {
     json r = api.call("POST", path + "/cancel");
-    if (js) return print(r, true), 0;
+    if (js) return printJson(r), 0;
     std::cout << "Job " << r.value("id", id) << ": " << r.value("state", "")
               << (r.value("state", "") == "running" ? " (asked to stop)" : "") << "\n";
     return 0;
   }
   if (sub == "retry") {
     json r = api.call("POST", path + "/retry");
-    if (js) return print(r, true), 0;
+    if (js) return printJson(r), 0;
     std::cerr << "Job " << r.value("id", "") << " queued (retry of " << r.value("retry_of", id) << ").\n";
     std::cout << r.value("id", "") << "\n";
     return 0;
@@ -225,16 +229,14 @@ int schedule(const Args& a, Api& api) {
   bool js = a.has("json");
   if (sub == "ls" || sub == "list") {
     json r = api.call("GET", "/schedules");
-    if (js) return print(r, true), 0;
-    printColumns(r.value("items", json::array()),
-                 {{"NAME", "name"}, {"CRON", "cron"}, {"KIND", "kind"}, {"ENABLED", "enabled"},
-                  {"NEXT RUN", "next_run"}, {"LAST RUN", "last_run"}, {"LAST JOB", "last_job"},
-                  {"ORIGIN", "origin"}, {"PARAMS", "params"}},
-                 [](const json& s, const std::string& k) {
-                   if (!s.contains(k) || s[k].is_null()) return std::string("-");
-                   if (k == "params") return s[k].empty() ? std::string("-") : s[k].dump();
-                   return cell(s[k]);
-                 });
+    if (js) return printJson(r), 0;
+    printTable(r.value("items", json::array()),
+               {field("NAME", "name"), field("CRON", "cron"), field("KIND", "kind"), field("ENABLED", "enabled"),
+                timeField("NEXT RUN", "next_run"), timeField("LAST RUN", "last_run"), field("LAST JOB", "last_job"),
+                field("ORIGIN", "origin"), {"PARAMS", [](const json& s) {
+                  const json& p = s.value("params", json::object());
+                  return p.empty() ? std::string("-") : p.dump();
+                }}});
     return 0;
   }
   std::string name = need(a, 2, "schedule name");

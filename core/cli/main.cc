@@ -53,7 +53,7 @@ Storage (administrators; wharfctl gc --help, wharfctl policy --help):
   gc [--dry-run] [--untagged-older-than 7d] [--grace 1h] [--no-retention] [--yield N] [-f]
   policy ls | policy show SCOPE | policy rm SCOPE
   policy set SCOPE [--immutable PATTERN]... [--keep-last N] [--keep-days D] [--match PATTERN]
-  usage [SCOPE]                                        bytes used by team/app, team/* or * (all)
+  usage [SCOPE] [--bytes]                              space used by team/app, team/* or * (all)
 Jobs and schedules (administrators; wharfctl job --help, wharfctl schedule --help):
   job ls [--kind K] [--state S] | job show ID | job log ID [-f] | job kinds
   job run KIND [--param k=v]... [-f] | job cancel ID | job retry ID

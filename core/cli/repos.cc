@@ -6,7 +6,13 @@ namespace wharf::cli {
 int repo(const Args& a, Api& api) {
   bool js = a.has("json");
   std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
-  if (sub == "list") return print(api.call("GET", "/repositories"), js), 0;
+  if (sub == "list") {
+    json r = api.call("GET", "/repositories");
+    if (js) return printJson(r), 0;
+    printTable(r.value("items", json::array()),
+               {field("NAME", "name"), field("PUBLIC", "public"), field("DESCRIPTION", "description")});
+    return 0;
+  }
   std::string name = need(a, 2, "repository");
   if (sub == "show") return print(api.call("GET", "/repositories/" + name), js), 0;
   if (sub == "create") {
@@ -29,7 +35,12 @@ int perm(const Args& a, Api& api) {
   bool js = a.has("json");
   std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
   std::string repo = need(a, 2, "repository");
-  if (sub == "list") return print(api.call("GET", "/repositories/" + repo + "/permissions"), js), 0;
+  if (sub == "list") {
+    json r = api.call("GET", "/repositories/" + repo + "/permissions");
+    if (js) return printJson(r), 0;
+    printTable(r.value("items", json::array()), {field("KIND", "kind"), field("NAME", "name"), field("ROLE", "role")});
+    return 0;
+  }
   std::string kind = need(a, 3, "user or team");
   std::string who = need(a, 4, "name");
   if (kind != "user" && kind != "team") die("perm: say user or team", 2);

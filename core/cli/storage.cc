@@ -51,7 +51,7 @@ int gc(const Args& a, Api& api) {
   std::string id = r.value("id", "");
   bool follow = a.has("f") || a.has("follow");
   if (!follow) {
-    if (a.has("json")) return print(r, true), 0;
+    if (a.has("json")) return printJson(r), 0;
     std::cerr << "Garbage collection job " << id << " queued (wharfctl job log " << id << " -f).\n";
     std::cout << id << "\n";
     return 0;
@@ -62,7 +62,21 @@ int gc(const Args& a, Api& api) {
 int policy(const Args& a, Api& api) {
   std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
   bool js = a.has("json");
-  if (sub == "ls" || sub == "list") return print(api.call("GET", "/policies"), js), 0;
+  if (sub == "ls" || sub == "list") {
+    json r = api.call("GET", "/policies");
+    if (js) return printJson(r), 0;
+    // Retention's parts as columns; "-" where a policy has none.
+    auto retention = [](std::string title, std::string key) {
+      return Column{std::move(title), [key = std::move(key)](const json& p) {
+                      const json& r = p.value("retention", json::object());
+                      return r.contains(key) ? cell(r[key]) : std::string("-");
+                    }};
+    };
+    printTable(r.value("items", json::array()),
+               {field("SCOPE", "scope"), field("IMMUTABLE", "immutable"), retention("MATCH", "match"),
+                retention("KEEP LAST", "keep_last"), retention("KEEP DAYS", "keep_days")});
+    return 0;
+  }
   std::string scope = need(a, 2, "scope (team/app or team/*)");
   std::string path = "/policies/" + scope;
   if (sub == "show") return print(api.call("GET", path), js), 0;
@@ -85,8 +99,21 @@ int policy(const Args& a, Api& api) {
   die("unknown policy command (see wharfctl policy --help)", 2);
 }
 
+// A one-row table: SCOPE, SIZE (binary units; BYTES, exact, with --bytes), BLOBS,
+// MANIFESTS, REPOSITORIES.
 int usage(const Args& a, Api& api) {
-  return print(api.call("GET", "/usage?scope=" + percentEncode(a.pos.size() > 1 ? a.pos[1] : "*")), a.has("json")), 0;
+  json r = api.call("GET", "/usage?scope=" + percentEncode(a.pos.size() > 1 ? a.pos[1] : "*"));
+  if (a.has("json")) return printJson(r), 0;
+  bool raw = a.has("bytes");
+  printTable(json::array({r}), {field("SCOPE", "scope"),
+                                {raw ? "BYTES" : "SIZE",
+                                 [raw](const json& u) {
+                                   uint64_t bytes = u.value("bytes", uint64_t{0});
+                                   return raw ? std::to_string(bytes) : humanSize(bytes);
+                                 }},
+                                field("BLOBS", "blobs"), field("MANIFESTS", "manifests"),
+                                field("REPOSITORIES", "repositories")});
+  return 0;
 }
 
 }  // namespace wharf::cli

@@ -67,7 +67,14 @@ int whoami(const Args& a, Api& api) { return print(api.call("GET", "/whoami"), a
 int user(const Args& a, Api& api) {
   bool js = a.has("json");
   std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
-  if (sub == "list") return print(api.call("GET", "/users"), js), 0;
+  if (sub == "list") {
+    json r = api.call("GET", "/users");
+    if (js) return printJson(r), 0;
+    printTable(r.value("items", json::array()), {field("NAME", "name"), field("EMAIL", "email"), field("ADMIN", "admin"),
+                                                 field("DISABLED", "disabled"), field("SOURCE", "source"),
+                                                 timeField("CREATED", "created")});
+    return 0;
+  }
   std::string name = need(a, 2, "user name");
   if (sub == "show") return print(api.call("GET", "/users/" + name), js), 0;
   if (sub == "create") {
@@ -85,7 +92,18 @@ int user(const Args& a, Api& api) {
 int token(const Args& a, Api& api, const Session& s) {
   bool js = a.has("json");
   std::string sub = a.pos.size() > 1 ? a.pos[1] : "";
-  if (sub == "list") return print(api.call("GET", "/users/" + (a.pos.size() > 2 ? a.pos[2] : s.user) + "/tokens"), js), 0;
+  if (sub == "list") {
+    json r = api.call("GET", "/users/" + (a.pos.size() > 2 ? a.pos[2] : s.user) + "/tokens");
+    if (js) return printJson(r), 0;
+    printTable(r.value("items", json::array()),
+               {field("ID", "id"), field("NAME", "name"), field("USER", "user"),
+                {"SCOPES", [](const json& t) {
+                   std::string scopes = cell(t.value("scopes", json::array()));
+                   return scopes.empty() ? std::string("all") : scopes;  // no scopes: all of the user's access
+                 }},
+                timeField("CREATED", "created"), timeField("EXPIRES", "expires", "never")});
+    return 0;
+  }
   if (sub == "create") {
     json body = {{"name", a.get("name", "wharfctl")}};
     if (a.has("scope")) body["scopes"] = a.flags.at("scope");

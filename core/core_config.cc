@@ -21,8 +21,20 @@ void CoreConfig::describe(ConfigSchema& s) {
   s.add(durationDirective("job_retention", "Keep finished jobs and their logs this long.", &job_retention_ms));
   s.add(intDirective("max_page", "Largest page (n) of tag and catalog listings.", &max_page, 1, 100000));
   s.add(durationDirective("idle_timeout", "Close keep-alive connections idle this long.", &idle_timeout_ms));
-  s.add(durationDirective("io_timeout", "Close connections that make no progress reading or writing for this long.",
+  s.add(durationDirective("io_timeout", "Close connections that make no progress writing a response for this long; "
+                                        "also the window over which body_min_rate is measured.",
                           &io_timeout_ms));
+  s.add(durationDirective("header_timeout", "A request's whole head (request line and headers) must arrive within this "
+                                            "(408 and close otherwise), counted from its first byte or the connection's start.",
+                          &header_timeout_ms));
+  s.add(sizeDirective("body_min_rate", "Bytes per second a request body must keep up while the core waits for it, "
+                                       "measured over each io_timeout (408 and close otherwise).",
+                      &body_min_rate));
+  s.add(sizeDirective("disk_reserve", "Free space kept on the data disk: under it (or under disk_reserve_percent, "
+                                      "whichever is smaller) pushes are refused with 507 and reads go on (0: off).",
+                      &disk_reserve));
+  s.add(intDirective("disk_reserve_percent", "Free space kept on the data disk, in percent of its size (see "
+                                             "disk_reserve).", &disk_reserve_percent, 0, 50));
   s.add(sizeDirective("max_header_bytes", "Largest request line plus headers.", &max_header_bytes));
   s.add(sizeDirective("metadata_map_size", "Largest size of the metadata store (virtual; the file grows as used).",
                       &metadata_map_size));
@@ -72,6 +84,8 @@ Status CoreConfig::validate(std::string* host, int* port) const {
     return Status(Code::kInvalidArgument, "config upload_purge_interval: at least 1s");
   }
   if (job_retention_ms < 60'000) return Status(Code::kInvalidArgument, "config job_retention: at least 1m");
+  if (header_timeout_ms < 100) return Status(Code::kInvalidArgument, "config header_timeout: at least 100ms");
+  if (io_timeout_ms < 100) return Status(Code::kInvalidArgument, "config io_timeout: at least 100ms");
   if (webhook_timeout_ms < 100) return Status(Code::kInvalidArgument, "config webhook_timeout: at least 100ms");
   if (event_retention_ms != 0 && event_retention_ms < 60'000) {
     return Status(Code::kInvalidArgument, "config event_retention: at least 1m (or 0: no age limit)");

@@ -23,6 +23,10 @@ struct CoreConfig {
   int64_t max_page = 1000;
   int64_t idle_timeout_ms = 60'000;
   int64_t io_timeout_ms = 60'000;
+  int64_t header_timeout_ms = 30'000;
+  int64_t body_min_rate = 1024;
+  int64_t disk_reserve = 1ll << 30;
+  int64_t disk_reserve_percent = 5;
   int64_t max_header_bytes = 64 * 1024;
   int64_t metadata_map_size = 64ll << 30;
   std::string port_file;

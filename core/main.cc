@@ -24,6 +24,7 @@
 #include "shared/base/fs.h"
 #include "shared/base/log.h"
 #include "shared/http/server.h"
+#include "shared/store/disk_space.h"
 
 using namespace wharf;
 
@@ -86,6 +87,10 @@ int main(int argc, char** argv) {
   api_options.access_log = config.access_log;
   WorkQueue hash(cores);
   ApiContext ctx{registry, work, hash, api_options};
+  DiskSpace disk(config.data_dir, static_cast<uint64_t>(config.disk_reserve),
+                 static_cast<uint64_t>(config.disk_reserve_percent));
+  ctx.disk = &disk;
+  disk.read();  // the gauges are in /metrics from the start
   AuditLog audit(**identity, RealClock::instance(), config.audit_retention_ms);
   ctx.identity = identity->get();
   ctx.audit = &audit;
@@ -98,6 +103,8 @@ int main(int argc, char** argv) {
   sc.threads = static_cast<int>(config.threads);
   sc.limits.idle_timeout_ms = static_cast<uint64_t>(config.idle_timeout_ms);
   sc.limits.io_timeout_ms = static_cast<uint64_t>(config.io_timeout_ms);
+  sc.limits.header_timeout_ms = static_cast<uint64_t>(config.header_timeout_ms);
+  sc.limits.body_min_rate = static_cast<uint64_t>(config.body_min_rate);
   sc.limits.max_header_bytes = static_cast<size_t>(config.max_header_bytes);
   if (!config.tls_cert.empty()) {
     auto tls = TlsContext::server(config.tls_cert, config.tls_key);

@@ -19,30 +19,22 @@
 #include "shared/oci/names.h"
 #include "shared/tls/crypto.h"
 
-// Returns the failed Status as a Reply from an Admin method.
-#define WHARF_RETURN_IF_ERROR_REPLY(expr) \
-  do { ::wharf::Status _st = (expr); if (!_st.isOk()) return fail(_st); } while (0)
-
 namespace wharf {
 namespace {
 
 using nlohmann::json;
 
-struct Reply {
-  int status = 200;
-  json body;
-};
-
-Reply ok(json body, int status = 200) { return Reply{status, std::move(body)}; }
-Reply fail(const Status& st) {
-  return Reply{errorInfo(st.code()).http_status, errorJson(st)};
-}
+using Reply = ApiReply;
+Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
+Reply fail(const Status& st) { return apiFail(st); }
 Reply denied(const std::string& why) { return fail(Status(Code::kDenied, why)); }
 
-std::string str(const json& body, const char* key) {
-  auto it = body.find(key);
-  return it != body.end() && it->is_string() ? it->get<std::string>() : "";
-}
+// Field limits of the admin API's bodies.
+constexpr size_t kMaxName = 255;         // account, team and repository names (validated further)
+constexpr size_t kMaxPassword = 1024;
+constexpr size_t kMaxEmail = 320;
+constexpr size_t kMaxDescription = 1024;
+constexpr size_t kMaxTokenName = 100;
 
 class Admin {
  public:
@@ -54,12 +46,9 @@ class Admin {
     me_ = std::move(who).value();
     caller_.account = me_;
     caller_.peer = req_.peer;
-    if (!raw_.empty()) {
-      body_ = json::parse(raw_, nullptr, false);
-      if (body_.is_discarded()) return fail(Status(Code::kInvalidArgument, "the request body is not JSON"));
-    } else {
-      body_ = json::object();
-    }
+    auto body = JsonBody::parse(raw_);
+    if (!body.isOk()) return fail(body.status());
+    body_ = std::move(body).value();
     auto parts = splitPath(std::string_view(req_.path).substr(std::string_view("/api/v1").size()));
     if (parts.empty()) return fail(Status(Code::kNotFound, "no such endpoint"));
     const std::string& m = req_.method;
@@ -106,15 +95,18 @@ class Admin {
         return ok(out);
       }
       if (m == "POST") {
-        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "password", "email", "admin"}));
+        auto name = body_.string("name", {.required = true, .max = kMaxName});
+        auto pw = body_.string("password", {.required = true, .max = kMaxPassword});
+        auto email = body_.string("email", {.max = kMaxEmail});
+        auto admin = body_.boolean("admin");
+        WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
         User u;
-        u.name = str(body_, "name");
+        u.name = *name;
         WHARF_RETURN_IF_ERROR_REPLY(validateAccountName(u.name));
-        std::string pw = str(body_, "password");
-        if (pw.size() < 8) return fail(Status(Code::kInvalidArgument, "passwords have at least 8 characters"));
-        u.password_hash = hashPassword(pw);
-        u.email = str(body_, "email");
-        u.admin = body_.value("admin", false);
+        if (pw->size() < 8) return fail(Status(Code::kInvalidArgument, "password: at least 8 characters"));
+        u.password_hash = hashPassword(*pw);
+        u.email = email.value_or("");
+        u.admin = admin.value_or(false);
         u.created_ms = RealClock::instance().nowMillis();
         WHARF_RETURN_IF_ERROR_REPLY(id.createUser(u));
         record("user.create", u.name);
@@ -130,25 +122,24 @@ class Admin {
     if (p.size() == 2) {
       if (m == "GET") return ok(user->toJson());
       if (m == "PATCH") {
-        std::set<std::string> fields = {"email", "password"};
-        if (me_.admin) fields.insert({"admin", "disabled"});
-        for (auto it = body_.begin(); body_.is_object() && it != body_.end(); ++it) {
-          if (!fields.count(it.key()) && (it.key() == "admin" || it.key() == "disabled")) {
-            return denied("only administrators change \"" + it.key() + "\"");
-          }
+        for (const char* k : {"admin", "disabled"}) {
+          if (!me_.admin && body_.has(k)) return denied("only administrators change \"" + std::string(k) + "\"");
         }
-        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, fields));
-        if (body_.contains("email")) user->email = str(body_, "email");
-        if (body_.contains("password")) {
-          std::string pw = str(body_, "password");
-          if (pw.size() < 8) return fail(Status(Code::kInvalidArgument, "passwords have at least 8 characters"));
-          user->password_hash = hashPassword(pw);
+        auto email = body_.string("email", {.max = kMaxEmail});
+        auto pw = body_.string("password", {.max = kMaxPassword});
+        auto admin = body_.boolean("admin");
+        auto disabled = body_.boolean("disabled");
+        WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+        if (email) user->email = *email;
+        if (pw) {
+          if (pw->size() < 8) return fail(Status(Code::kInvalidArgument, "password: at least 8 characters"));
+          user->password_hash = hashPassword(*pw);
         }
-        if (body_.contains("admin")) user->admin = body_.value("admin", false);
-        if (body_.contains("disabled")) user->disabled = body_.value("disabled", false);
+        if (admin) user->admin = *admin;
+        if (disabled) user->disabled = *disabled;
         WHARF_RETURN_IF_ERROR_REPLY(id.putUser(*user));
         ctx_.auth->forgetCaches();
-        record("user.update", name, raw_.find("password") != std::string::npos ? "password changed" : "");
+        record("user.update", name, pw ? "password changed" : "");
         return ok(user->toJson());
       }
       if (m == "DELETE") {
@@ -167,19 +158,13 @@ class Admin {
       return ok({{"items", items}});
     }
     if (p.size() == 3 && m == "POST") {
-      WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "scopes", "expires_in_days"}));
-      std::vector<std::string> scopes;
-      if (body_.contains("scopes")) {
-        if (!body_["scopes"].is_array()) return fail(Status(Code::kInvalidArgument, "scopes is a list of strings"));
-        for (const auto& s : body_["scopes"]) {
-          if (!s.is_string()) return fail(Status(Code::kInvalidArgument, "scopes is a list of strings"));
-          scopes.push_back(s.get<std::string>());
-        }
-      }
-      int64_t days = body_.value("expires_in_days", int64_t{0});
-      if (days < 0 || days > 3650) return fail(Status(Code::kInvalidArgument, "expires_in_days is 0 (never) to 3650"));
-      int64_t expires = days == 0 ? 0 : RealClock::instance().nowMillis() + days * 86'400'000;
-      auto created = ctx_.auth->createAccessToken(name, str(body_, "name"), scopes, expires);
+      auto token_name = body_.string("name", {.max = kMaxTokenName});
+      auto scopes = body_.strings("scopes", {.max_items = 50, .max = 512});
+      auto days = body_.integer("expires_in_days", {.min = 0, .max = 3650});  // 0: never
+      WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+      int64_t expires = days.value_or(0) == 0 ? 0 : RealClock::instance().nowMillis() + *days * 86'400'000;
+      auto created = ctx_.auth->createAccessToken(name, token_name.value_or(""), scopes.value_or(std::vector<std::string>{}),
+                                                  expires);
       if (!created.isOk()) return fail(created.status());
       record("token.create", name, created->first.id);
       json out = created->first.toJson();
@@ -209,8 +194,9 @@ class Admin {
         return ok(out);
       }
       if (m == "POST") {
-        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name"}));
-        std::string name = str(body_, "name");
+        auto given = body_.string("name", {.required = true, .max = kMaxName});
+        WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+        std::string name = *given;
         WHARF_RETURN_IF_ERROR_REPLY(validateAccountName(name));
         WHARF_RETURN_IF_ERROR_REPLY(id.createOrg(name, me_.name));
         record("org.create", name);
@@ -239,8 +225,8 @@ class Admin {
     if (p[2] == "members" && p.size() == 4) {
       if (!isOwner(org)) return denied("only owners change membership");
       if (m == "PUT") {
-        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"role"}));
-        std::string role = body_.contains("role") ? str(body_, "role") : "member";
+        std::string role = body_.string("role", {.max = 16}).value_or("member");
+        WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
         if (role != "owner" && role != "member") return fail(Status(Code::kInvalidArgument, "role is owner or member"));
         WHARF_RETURN_IF_ERROR_REPLY(id.setOrgMember(org, p[3], role));
         record("org.member.set", org + "/" + p[3], role);
@@ -256,10 +242,12 @@ class Admin {
       if (p.size() == 3 && m == "GET") return ok({{"items", id.teams(org)}});
       if (!isOwner(org)) return denied("only owners manage teams");
       if (p.size() == 3 && m == "POST") {
-        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "description"}));
-        std::string team = str(body_, "name");
+        auto team_name = body_.string("name", {.required = true, .max = kMaxName});
+        auto description = body_.string("description", {.max = kMaxDescription});
+        WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+        const std::string& team = *team_name;
         WHARF_RETURN_IF_ERROR_REPLY(validateAccountName(team));
-        WHARF_RETURN_IF_ERROR_REPLY(id.createTeam(org, team, str(body_, "description")));
+        WHARF_RETURN_IF_ERROR_REPLY(id.createTeam(org, team, description.value_or("")));
         record("team.create", org + "/" + team);
         return ok({{"name", team}}, 201);
       }
@@ -310,14 +298,17 @@ class Admin {
         return ok(out);
       }
       if (m == "POST") {
-        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "public", "description"}));
-        std::string name = str(body_, "name");
+        auto given = body_.string("name", {.required = true, .max = kMaxName});
+        auto is_public = body_.boolean("public");
+        auto description = body_.string("description", {.max = kMaxDescription});
+        WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+        const std::string& name = *given;
         WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(name));
         if (!allows(name, "push")) return denied("you may not create repositories in this namespace");
         if (id.repoSettings(name) || ctx_.registry.metadata().repositoryExists(name)) {
           return fail(Status(Code::kConflict, "repository " + name + " exists"));
         }
-        RepoSettings s{body_.value("public", false), str(body_, "description")};
+        RepoSettings s{is_public.value_or(false), description.value_or("")};
         WHARF_RETURN_IF_ERROR_REPLY(id.putRepoSettings(name, s));
         WHARF_RETURN_IF_ERROR_REPLY(ctx_.registry.metadata().createRepository(name, RealClock::instance().nowMillis()));
         record("repository.create", name, s.is_public ? "public" : "private");
@@ -341,9 +332,11 @@ class Admin {
       if (m == "GET") return ok({{"name", name}, {"public", s.is_public}, {"description", s.description}});
       if (!repo_admin) return denied("only repository administrators change " + name);
       if (m == "PATCH") {
-        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"public", "description"}));
-        if (body_.contains("public")) s.is_public = body_.value("public", false);
-        if (body_.contains("description")) s.description = str(body_, "description");
+        auto is_public = body_.boolean("public");
+        auto description = body_.string("description", {.max = kMaxDescription});
+        WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+        if (is_public) s.is_public = *is_public;
+        if (description) s.description = *description;
         WHARF_RETURN_IF_ERROR_REPLY(id.putRepoSettings(name, s));
         record("repository.update", name, s.is_public ? "public" : "private");
         return ok({{"name", name}, {"public", s.is_public}, {"description", s.description}});
@@ -378,8 +371,9 @@ class Admin {
         g.principal = ns + "/" + g.principal;
       }
       if (m == "PUT") {
-        WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"role"}));
-        auto role = parseRole(str(body_, "role"));
+        auto role_name = body_.string("role", {.required = true, .max = 16});
+        WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+        auto role = parseRole(*role_name);
         if (!role.isOk()) return fail(role.status());
         g.role = *role;
       }
@@ -430,7 +424,7 @@ class Admin {
       return ok(c->toJson(/*redact=*/true));
     }
     if (p.size() == 1 && m == "PUT") {
-      json next = body_;
+      json next = body_.raw();
       // The bind password is write-only: keep the stored one unless a new one is given.
       if (!next.contains("bind_password") && stored && stored->contains("bind_password")) {
         next["bind_password"] = (*stored)["bind_password"];
@@ -488,9 +482,9 @@ class Admin {
 
   Reply rotate() {
     if (!me_.admin) return denied("only administrators rotate keys");
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"overlap_seconds"}));
-    int64_t overlap = body_.value("overlap_seconds", ctx_.auth->config().token_ttl_s * 2);
-    if (overlap < 0 || overlap > 30 * 86400) return fail(Status(Code::kInvalidArgument, "overlap_seconds out of range"));
+    int64_t overlap =
+        body_.integer("overlap_seconds", {.min = 0, .max = 30 * 86400}).value_or(ctx_.auth->config().token_ttl_s * 2);
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
     WHARF_RETURN_IF_ERROR_REPLY(ctx_.auth->keys().rotate(overlap * 1000));
     ctx_.auth->forgetCaches();
     record("keys.rotate", "signing key");
@@ -500,7 +494,7 @@ class Admin {
   ApiContext& ctx_;
   const Request& req_;
   std::string raw_;
-  json body_;
+  JsonBody body_{json::object()};
   Account me_;
   Caller caller_;
 };
@@ -523,21 +517,7 @@ Result<Account> authenticateApiCaller(ApiContext& ctx, const Request& req) {
 
 void handleAdmin(ApiContext& ctx, const ExchangePtr& ex) {
   if (ctx.auth == nullptr) return replyError(ex, Status(Code::kNotFound, "the admin API needs authentication on"));
-  ex->readFullBody(1 << 20, [&ctx, ex](Status st, std::string body) {
-    if (!st.isOk()) return replyError(ex, st);
-    auto shared = std::make_shared<std::string>(std::move(body));
-    offload<Reply>(
-        ctx, ex, [&ctx, ex, shared] { return Admin(ctx, ex->request(), std::move(*shared)).run(); },
-        [ex](Reply r) {
-          Response resp;
-          resp.status = r.status;
-          if (r.status != 204) {
-            resp = Response::json(r.status, r.body.dump());
-          }
-          if (r.status == 401) resp.headers.add("WWW-Authenticate", "Basic realm=\"wharf\"");
-          reply(ex, std::move(resp));
-        });
-  });
+  serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string body) { return Admin(ctx, ex->request(), std::move(body)).run(); });
 }
 
 }  // namespace wharf

@@ -14,6 +14,7 @@
 #include "core/auth/audit_log.h"
 #include "core/auth/auth_service.h"
 #include "core/registry/registry.h"
+#include "shared/base/json_body.h"
 #include "shared/event/work_queue.h"
 #include "shared/http/server.h"
 #include "shared/oci/routes.h"
@@ -25,6 +26,7 @@ struct EventTarget;
 struct WebhookService;
 class JobRunner;
 class Scheduler;
+class DiskSpace;
 
 struct ApiOptions {
   size_t max_page = 1000;   // cap on n for tags and catalog listings
@@ -47,6 +49,7 @@ struct ApiContext {
   WebhookService* webhooks = nullptr;    // null: no webhooks
   JobRunner* jobs = nullptr;             // null: no job system (admin LDAP sync runs inline)
   Scheduler* scheduler = nullptr;
+  DiskSpace* disk = nullptr;             // null: no reserve (pushes go on until a write fails)
   std::function<void()> directory_changed;  // after the LDAP settings change (schedules follow)
   bool tls = false;  // served over TLS (for URLs built from the Host header)
   static inline bool access_log = true;  // set once at start-up
@@ -100,15 +103,37 @@ void handleStorage(ApiContext& ctx, const ExchangePtr& ex);
 void emitEvent(ApiContext& ctx, const Caller& caller, const char* type, const std::string& repository,
                EventTarget target, const Request& req);
 
-// The admin API's shared pieces (admin, edges, jobs, webhooks, storage).
-// {"errors":[{"code","message"}]}, the body of every admin API error.
+// The /api/v1 families' shared pieces (admin, edges, jobs, webhooks, storage, events).
+// {"errors":[{"code","message"}]}, the body of every API error.
 nlohmann::json errorJson(const Status& status);
 // The non-empty segments of a path ("/api/v1/jobs/42/log" -> api, v1, jobs, 42, log).
 std::vector<std::string> splitPath(std::string_view path);
-// A request body that must be a JSON object ("" is {}).
-Result<nlohmann::json> parseJsonObject(const std::string& raw);
-// Refuses fields of body outside allowed, naming the first.
-Status allowFields(const nlohmann::json& body, const std::set<std::string>& allowed);
+
+// What an /api/v1 handler answers: a status and a JSON body (none for 204), or a stream
+// set up on the loop thread.
+struct ApiReply {
+  int status = 200;
+  nlohmann::json body;
+  std::string challenge;   // WWW-Authenticate, on a 401
+  std::string location;    // Location
+  bool no_store = false;   // the body carries a secret: Cache-Control: no-store
+  // Set instead of a body: builds the response on the exchange's loop thread (given
+  // that loop), for a response that streams (Server-Sent Events).
+  std::function<Response(Loop& loop)> stream;
+};
+// The largest /api/v1 request body (any family): room for a 1 MB string field, so that
+// an over-long field is refused by name (400) rather than as a body (413).
+constexpr size_t kMaxApiBody = 2 << 20;
+ApiReply apiOk(nlohmann::json body, int status = 200);
+// Returns apiFail(status) from a function answering an ApiReply when expr is not OK.
+#define WHARF_RETURN_IF_ERROR_REPLY(expr) \
+  do { ::wharf::Status _st = (expr); if (!_st.isOk()) return ::wharf::apiFail(_st); } while (0)
+// The error's status and body; a 401 carries the Basic challenge of the admin API.
+ApiReply apiFail(const Status& status);
+// The one way an /api/v1 family answers: reads the body (at most max_body bytes: 413
+// beyond), runs handler(body) on a worker, and sends its reply. A handler that throws
+// answers 500 naming the request id, which is logged with the exception; the core goes on.
+void serveApi(ApiContext& ctx, const ExchangePtr& ex, size_t max_body, std::function<ApiReply(std::string body)> handler);
 
 // Authenticates an admin API request: Basic (password or access token, audited as a
 // login) or a Bearer token of a user. May pay the password KDF: call on a worker.
@@ -123,11 +148,29 @@ void reply(const ExchangePtr& ex, Response response);
 // Sends the spec's JSON error body for a non-OK status.
 void replyError(const ExchangePtr& ex, const Status& status);
 Response errorResponse(const Status& status);
+// The last resort when a handler threw: logs the exception with the request id and
+// answers 500 (if the exchange can still be answered).
+void replyHandlerFailure(const ExchangePtr& ex, const std::string& what);
 
-// Runs work on the worker queue, then done on the exchange's loop thread.
+// Runs work on the worker queue, then done on the exchange's loop thread. If work
+// throws (a bug), done is not called: the exchange gets a 500 naming the request id.
 template <typename T>
 void offload(ApiContext& ctx, const ExchangePtr& ex, std::function<T()> work, std::function<void(T)> done) {
-  runAsync<T>(ctx.work, ex->loop(), std::move(work), std::move(done));
+  ctx.work.submit([ex, work = std::move(work), done = std::move(done)]() mutable {
+    std::shared_ptr<T> result;
+    std::string failure;
+    try {
+      result = std::make_shared<T>(work());
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
+    ex->loop().post([ex, done = std::move(done), result, failure]() mutable {
+      if (result) return done(std::move(*result));
+      replyHandlerFailure(ex, failure);
+    });
+  });
 }
 
 // Parses the n and last query parameters of a listing; n is capped at max_page.

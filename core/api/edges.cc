@@ -21,25 +21,18 @@
 #include "core/api/api.h"
 #include "shared/base/clock.h"
 
-// Returns the failed Status as a Reply.
-#define WHARF_RETURN_IF_ERROR_REPLY(expr) \
-  do { ::wharf::Status _st = (expr); if (!_st.isOk()) return fail(_st); } while (0)
-
 namespace wharf {
 namespace {
 
 using nlohmann::json;
 
-struct Reply {
-  int status = 200;
-  json body;
-  bool secret = false;     // carries a secret: not to be cached
-  std::string challenge;   // WWW-Authenticate on a 401
-};
-
-Reply ok(json body, int status = 200) { return Reply{status, std::move(body), false, ""}; }
-Reply fail(const Status& st) {
-  return Reply{errorInfo(st.code()).http_status, errorJson(st), false, ""};
+using Reply = ApiReply;
+Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
+// Edge endpoints challenge for an edge credential, the others as the admin API does.
+Reply fail(const Status& st, bool edge_credential = false) {
+  Reply r = apiFail(st);
+  if (r.status == 401 && edge_credential) r.challenge = "Bearer realm=\"wharf-edge\"";
+  return r;
 }
 
 class Edges {
@@ -60,11 +53,7 @@ class Edges {
     }
     // The rest is for administrators.
     auto who = authenticateApiCaller(ctx_, req_);
-    if (!who.isOk()) {
-      Reply r = fail(who.status());
-      if (r.status == 401) r.challenge = "Basic realm=\"wharf\"";
-      return r;
-    }
+    if (!who.isOk()) return fail(who.status());
     me_ = std::move(who).value();
     if (!me_.admin) return fail(Status(Code::kDenied, "only administrators manage edges"));
     WHARF_RETURN_IF_ERROR_REPLY(parseBody());
@@ -86,7 +75,7 @@ class Edges {
 
  private:
   Status parseBody() {
-    auto body = parseJsonObject(raw_);
+    auto body = JsonBody::parse(raw_);
     if (!body.isOk()) return body.status();
     body_ = std::move(body).value();
     return Status::ok();
@@ -114,25 +103,14 @@ class Edges {
   }
 
   Reply create() {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"name", "site", "settings", "ttl_seconds"}));
-    for (const char* k : {"name", "site"}) {
-      if (body_.contains(k) && !body_[k].is_string()) return fail(Status(Code::kInvalidArgument, std::string(k) + " is a string"));
-    }
-    if (!body_.contains("name")) return fail(Status(Code::kNameInvalid, "name is required"));
-    json settings = body_.value("settings", json::object());
-    int64_t ttl_ms = AuthService::kJoinTokenTtlMs;
-    if (body_.contains("ttl_seconds")) {
-      if (!body_["ttl_seconds"].is_number_integer()) {
-        return fail(Status(Code::kInvalidArgument, "ttl_seconds is an integer from 60 to 2592000 (30 days)"));
-      }
-      int64_t s = body_["ttl_seconds"].get<int64_t>();
-      if (s < AuthService::kMinJoinTokenTtlMs / 1000 || s > AuthService::kMaxJoinTokenTtlMs / 1000) {
-        return fail(Status(Code::kInvalidArgument, "ttl_seconds is an integer from 60 to 2592000 (30 days)"));
-      }
-      ttl_ms = s * 1000;
-    }
-    auto created = ctx_.auth->createEdge(body_["name"].get<std::string>(), body_.value("site", ""), settings, ttl_ms,
-                                         me_.name);
+    auto name = body_.string("name", {.required = true, .max = 63});
+    auto site = body_.string("site", {.max = 256});
+    auto settings = body_.rawObject("settings");
+    auto ttl_s = body_.integer("ttl_seconds", {.min = AuthService::kMinJoinTokenTtlMs / 1000,
+                                               .max = AuthService::kMaxJoinTokenTtlMs / 1000});
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+    int64_t ttl_ms = ttl_s ? *ttl_s * 1000 : AuthService::kJoinTokenTtlMs;
+    auto created = ctx_.auth->createEdge(*name, site.value_or(""), settings.value_or(json::object()), ttl_ms, me_.name);
     if (!created.isOk()) return fail(created.status());
     const Edge& e = created->edge;
     record("edge.add", e.name, "site=" + e.site + " expires=" + formatRfc3339(e.join_expires_ms));
@@ -141,14 +119,14 @@ class Edges {
                   {"join_token", created->join_token},
                   {"expires_at", formatRfc3339(e.join_expires_ms)}},
                  201);
-    r.secret = true;
+    r.no_store = true;
     return r;
   }
 
   Reply update(const std::string& name) {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"settings"}));
-    if (!body_.contains("settings")) return fail(Status(Code::kInvalidArgument, "settings is required"));
-    auto e = ctx_.auth->setEdgeSettings(name, body_["settings"]);
+    auto settings = body_.rawObject("settings", /*required=*/true);
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+    auto e = ctx_.auth->setEdgeSettings(name, *settings);
     if (!e.isOk()) return fail(e.status());
     record("edge.settings", name, e->settings.dump());
     return ok(e->toJson());
@@ -161,27 +139,20 @@ class Edges {
   }
 
   Reply registerEdge() {
-    Status parsed = parseBody();
-    std::string token;
-    if (parsed.isOk() && body_.contains("join_token") && body_["join_token"].is_string()) {
-      token = body_["join_token"].get<std::string>();
-    }
-    if (token.empty()) {
-      return fail(parsed.isOk() ? Status(Code::kInvalidArgument, "join_token is required") : parsed);
-    }
-    auto reg = ctx_.auth->registerEdge(token, req_.peer);
+    WHARF_RETURN_IF_ERROR_REPLY(parseBody());
+    auto token = body_.string("join_token", {.required = true, .max = 256, .non_empty = true});
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+    auto reg = ctx_.auth->registerEdge(*token, req_.peer);
     if (!reg.isOk()) {
       ctx_.audit->record("", req_.peer, "edge.register", "", "failure", reg.status().message());
-      Reply r = fail(reg.status());
-      if (r.status == 401) r.challenge = "Bearer realm=\"wharf-edge\"";
-      return r;
+      return fail(reg.status(), /*edge_credential=*/true);
     }
     const Edge& e = reg->edge;
     ctx_.audit->record("edge:" + e.name, req_.peer, "edge.register", e.name, "success", "site=" + e.site);
     json out = edgeView(e);
     out["credential"] = reg->credential;
     Reply r = ok(out);
-    r.secret = true;
+    r.no_store = true;
     return r;
   }
 
@@ -191,18 +162,14 @@ class Edges {
     if (authz != nullptr && authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
       e = ctx_.auth->authenticateEdge(authz->substr(7));
     }
-    if (!e.isOk()) {
-      Reply r = fail(e.status());
-      if (r.status == 401) r.challenge = "Bearer realm=\"wharf-edge\"";
-      return r;
-    }
+    if (!e.isOk()) return fail(e.status(), /*edge_credential=*/true);
     return ok(edgeView(*e));
   }
 
   ApiContext& ctx_;
   const Request& req_;
   std::string raw_;
-  json body_ = json::object();
+  JsonBody body_{json::object()};
   Account me_;
 };
 
@@ -210,20 +177,7 @@ class Edges {
 
 void handleEdges(ApiContext& ctx, const ExchangePtr& ex) {
   if (ctx.auth == nullptr) return replyError(ex, Status(Code::kNotFound, "edges need authentication on"));
-  ex->readFullBody(64 * 1024, [&ctx, ex](Status st, std::string body) {
-    if (!st.isOk()) return replyError(ex, st);
-    auto shared = std::make_shared<std::string>(std::move(body));
-    offload<Reply>(
-        ctx, ex, [&ctx, ex, shared] { return Edges(ctx, ex->request(), std::move(*shared)).run(); },
-        [ex](Reply r) {
-          Response resp;
-          resp.status = r.status;
-          if (r.status != 204) resp = Response::json(r.status, r.body.dump(-1, ' ', false, json::error_handler_t::replace));
-          if (!r.challenge.empty()) resp.headers.add("WWW-Authenticate", r.challenge);
-          if (r.secret) resp.headers.add("Cache-Control", "no-store");
-          reply(ex, std::move(resp));
-        });
-  });
+  serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string body) { return Edges(ctx, ex->request(), std::move(body)).run(); });
 }
 
 }  // namespace wharf

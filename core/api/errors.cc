@@ -27,34 +27,65 @@ std::vector<std::string> splitPath(std::string_view path) {
   return out;
 }
 
-Result<nlohmann::json> parseJsonObject(const std::string& raw) {
-  if (raw.empty()) return nlohmann::json::object();
-  auto body = nlohmann::json::parse(raw, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return Status(Code::kInvalidArgument, "the request body must be a JSON object");
-  }
-  return body;
+ApiReply apiOk(nlohmann::json body, int status) {
+  ApiReply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
 }
 
-Status allowFields(const nlohmann::json& body, const std::set<std::string>& allowed) {
-  if (!body.is_object()) return Status(Code::kInvalidArgument, "the request body must be a JSON object");
-  for (auto it = body.begin(); it != body.end(); ++it) {
-    if (!allowed.count(it.key())) return Status(Code::kInvalidArgument, "unknown or read-only field \"" + it.key() + "\"");
-  }
-  return Status::ok();
+ApiReply apiFail(const Status& status) {
+  ApiReply r;
+  r.status = errorInfo(status.code()).http_status;
+  r.body = errorJson(status);
+  if (r.status == 401) r.challenge = "Basic realm=\"wharf\"";
+  return r;
+}
+
+void serveApi(ApiContext& ctx, const ExchangePtr& ex, size_t max_body, std::function<ApiReply(std::string body)> handler) {
+  ex->readFullBody(max_body, [&ctx, ex, handler = std::move(handler)](Status st, std::string body) {
+    if (!st.isOk()) return replyError(ex, st);
+    auto shared = std::make_shared<std::string>(std::move(body));
+    offload<ApiReply>(
+        ctx, ex, [handler, shared] { return handler(std::move(*shared)); },
+        [ex](ApiReply r) {
+          if (r.stream) return reply(ex, r.stream(ex->loop()));
+          Response resp;
+          resp.status = r.status;
+          if (r.status != 204) {
+            resp = Response::json(r.status, r.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+          }
+          if (!r.challenge.empty()) resp.headers.add("WWW-Authenticate", r.challenge);
+          if (!r.location.empty()) resp.headers.add("Location", r.location);
+          if (r.no_store) resp.headers.add("Cache-Control", "no-store");
+          reply(ex, std::move(resp));
+        });
+  });
+}
+
+void replyHandlerFailure(const ExchangePtr& ex, const std::string& what) {
+  MetricsRegistry::global()
+      .counter("wharf_handler_failures_total", "Requests whose handler failed unexpectedly (answered 500).")
+      .inc();
+  const Request& req = ex->request();
+  logError("request handler failed",
+           {{"request_id", req.id}, {"method", req.method}, {"path", req.path}, {"error", what}});
+  reply(ex, errorResponse(Status(Code::kInternal, "internal error (request " + req.id + ")")));
 }
 
 void reply(const ExchangePtr& ex, Response response) {
   if (ex->detached() || ex->responded()) return;
   response.headers.add("Docker-Distribution-API-Version", "registry/2.0");
   const Request& req = ex->request();
+  response.headers.add("X-Request-Id", req.id);
   if (ApiContext::access_log && logEnabled(LogLevel::kInfo)) {
     logInfo("request", {{"method", req.method},
                         {"path", req.path},
                         {"query", req.query},
                         {"status", response.status},
                         {"bytes", response.bodyLength()},
-                        {"peer", req.peer}});
+                        {"peer", req.peer},
+                        {"request_id", req.id}});
   }
   ex->respond(std::move(response));
 }
@@ -62,7 +93,10 @@ void reply(const ExchangePtr& ex, Response response) {
 void replyError(const ExchangePtr& ex, const Status& status) {
   if (status.code() == Code::kCancelled) return;  // the client is gone
   if (errorInfo(status.code()).http_status >= 500) {
-    logError("request failed", {{"method", ex->request().method}, {"path", ex->request().path}, {"error", status.toString()}});
+    logError("request failed", {{"request_id", ex->request().id},
+                                {"method", ex->request().method},
+                                {"path", ex->request().path},
+                                {"error", status.toString()}});
   }
   reply(ex, errorResponse(status));
 }

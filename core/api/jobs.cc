@@ -31,9 +31,6 @@
 #include "core/jobs/scheduler.h"
 #include "shared/event/loop.h"
 
-#define WHARF_RETURN_IF_ERROR_REPLY(expr) \
-  do { ::wharf::Status _st = (expr); if (!_st.isOk()) return fail(_st); } while (0)
-
 namespace wharf {
 namespace {
 
@@ -42,30 +39,9 @@ using nlohmann::json;
 constexpr int64_t kHeartbeatMs = 15'000;
 constexpr size_t kLinesPerPiece = 200;
 
-struct Reply {
-  int status = 200;
-  json body;
-  std::string challenge;  // WWW-Authenticate on a 401
-  std::string location;
-  // A follow request: the stream is set up on the loop.
-  bool follow = false;
-  std::string follow_id;
-  uint64_t follow_after = 0;
-};
-
-Reply ok(json body, int status = 200) {
-  Reply r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-Reply fail(const Status& st) {
-  Reply r;
-  r.status = errorInfo(st.code()).http_status;
-  r.body = errorJson(st);
-  return r;
-}
+using Reply = ApiReply;
+Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
+Reply fail(const Status& st) { return apiFail(st); }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
@@ -166,11 +142,7 @@ class JobsApi {
     }
     if (ctx_.auth != nullptr) {
       auto who = authenticateApiCaller(ctx_, req_);
-      if (!who.isOk()) {
-        Reply r = fail(who.status());
-        if (r.status == 401) r.challenge = "Basic realm=\"wharf\"";
-        return r;
-      }
+      if (!who.isOk()) return fail(who.status());
       if (!who->admin) return fail(Status(Code::kDenied, "only administrators manage jobs and schedules"));
       actor_ = who->name;
     }
@@ -227,7 +199,7 @@ class JobsApi {
   static Reply notAllowed() { return fail(Status(Code::kMethodNotAllowed, "method not allowed")); }
 
   Status parseBody() {
-    auto body = parseJsonObject(raw_);
+    auto body = JsonBody::parse(raw_);
     if (!body.isOk()) return body.status();
     body_ = std::move(body).value();
     return Status::ok();
@@ -268,13 +240,10 @@ class JobsApi {
   }
 
   Reply submit() {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"kind", "params"}));
-    if (!body_.contains("kind") || !body_["kind"].is_string()) {
-      return fail(Status(Code::kInvalidArgument, "kind is required (a string; GET /api/v1/jobs/kinds lists them)"));
-    }
-    json params = body_.value("params", json::object());
-    if (!params.is_object()) return fail(Status(Code::kInvalidArgument, "params must be a JSON object"));
-    std::string kind = body_["kind"].get<std::string>();
+    auto given = body_.string("kind", {.required = true, .max = 64});  // GET /api/v1/jobs/kinds lists them
+    json params = body_.rawObject("params").value_or(json::object());
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+    const std::string& kind = *given;
     auto id = ctx_.jobs->submit(kind, params, actor_);
     if (!id.isOk()) return fail(id.status());
     record("job.run", *id, "kind=" + kind + " params=" + dump(params));
@@ -290,15 +259,22 @@ class JobsApi {
     if (!after.isOk()) return fail(after.status());
     std::string follow = req_.queryParam("follow").value_or("");
     if (follow == "1" || follow == "true") {
-      Reply r;
-      r.follow = true;
-      r.follow_id = id;
-      r.follow_after = *after;
+      uint64_t from = *after;
       if (const std::string* last = req_.headers.get("last-event-id"); last != nullptr && !last->empty()) {
         auto seq = parseCount(*last, "Last-Event-ID", 0, UINT64_MAX / 2);
         if (!seq.isOk()) return fail(seq.status());
-        r.follow_after = *seq;
+        from = *seq;
       }
+      Reply r;
+      r.stream = [&runner = *ctx_.jobs, id, from](Loop& loop) {
+        Response resp;
+        resp.status = 200;
+        resp.headers.add("Content-Type", "text/event-stream");
+        resp.headers.add("Cache-Control", "no-cache");
+        resp.headers.add("X-Accel-Buffering", "no");
+        resp.body = std::shared_ptr<BodySource>(std::make_shared<JobLogStream>(loop, runner, id, from));
+        return resp;
+      };
       return r;
     }
     if (!follow.empty() && follow != "0" && follow != "false") {
@@ -337,22 +313,13 @@ class JobsApi {
       return ok(json::object(), 204);
     }
     if (m != "PUT") return notAllowed();
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"cron", "kind", "params", "enabled"}));
-    if (!body_.contains("cron") || !body_["cron"].is_string()) {
-      return fail(Status(Code::kInvalidArgument, "cron is required (a string such as \"0 3 * * *\" or \"@daily\")"));
-    }
-    if (!body_.contains("kind") || !body_["kind"].is_string()) {
-      return fail(Status(Code::kInvalidArgument, "kind is required (a string; GET /api/v1/jobs/kinds lists them)"));
-    }
-    json params = body_.value("params", json::object());
-    if (!params.is_object()) return fail(Status(Code::kInvalidArgument, "params must be a JSON object"));
-    if (body_.contains("enabled") && !body_["enabled"].is_boolean()) {
-      return fail(Status(Code::kInvalidArgument, "enabled must be true or false"));
-    }
-    bool enabled = body_.value("enabled", true);
+    auto cron = body_.string("cron", {.required = true, .max = 256});  // "0 3 * * *", "@daily"
+    auto kind = body_.string("kind", {.required = true, .max = 64});
+    json params = body_.rawObject("params").value_or(json::object());
+    bool enabled = body_.boolean("enabled").value_or(true);
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
     bool created = false;
-    auto x = s.put(name, body_["cron"].get<std::string>(), body_["kind"].get<std::string>(), params, enabled, actor_,
-                   &created);
+    auto x = s.put(name, *cron, *kind, params, enabled, actor_, &created);
     if (!x.isOk()) return fail(x.status());
     record("schedule.set", name,
            "cron=" + x->cron + " kind=" + x->kind + " params=" + dump(x->params) + (enabled ? "" : " disabled"));
@@ -362,37 +329,14 @@ class JobsApi {
   ApiContext& ctx_;
   const Request& req_;
   std::string raw_;
-  json body_ = json::object();
+  JsonBody body_{json::object()};
   std::string actor_ = "anonymous";
 };
 
 }  // namespace
 
 void handleJobs(ApiContext& ctx, const ExchangePtr& ex) {
-  ex->readFullBody(256 * 1024, [&ctx, ex](Status st, std::string body) {
-    if (!st.isOk()) return replyError(ex, st);
-    auto shared = std::make_shared<std::string>(std::move(body));
-    offload<Reply>(
-        ctx, ex, [&ctx, ex, shared] { return JobsApi(ctx, ex->request(), std::move(*shared)).run(); },
-        [&ctx, ex](Reply r) {
-          if (r.follow) {
-            Response resp;
-            resp.status = 200;
-            resp.headers.add("Content-Type", "text/event-stream");
-            resp.headers.add("Cache-Control", "no-cache");
-            resp.headers.add("X-Accel-Buffering", "no");
-            resp.body = std::shared_ptr<BodySource>(
-                std::make_shared<JobLogStream>(ex->loop(), *ctx.jobs, r.follow_id, r.follow_after));
-            return reply(ex, std::move(resp));
-          }
-          Response resp;
-          resp.status = r.status;
-          if (r.status != 204) resp = Response::json(r.status, dump(r.body));
-          if (!r.challenge.empty()) resp.headers.add("WWW-Authenticate", r.challenge);
-          if (!r.location.empty()) resp.headers.add("Location", r.location);
-          reply(ex, std::move(resp));
-        });
-  });
+  serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string body) { return JobsApi(ctx, ex->request(), std::move(body)).run(); });
 }
 
 }  // namespace wharf

@@ -12,7 +12,15 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
 
   if (req.method == "GET" || req.method == "HEAD") {
     auto hit = ctx.registry.resolveManifest(name, reference);
-    if (!hit.isOk()) return replyError(ex, hit.status());
+    if (!hit.isOk()) {
+      // A reference that is neither a valid tag nor a valid digest names no manifest:
+      // 404, as the conformance suite (distribution-spec v1.1.1) expects of GET and HEAD.
+      Code c = hit.status().code();
+      if (c == Code::kTagInvalid || c == Code::kDigestInvalid) {
+        return replyError(ex, Status(Code::kManifestUnknown, "manifest unknown: " + hit.status().message()));
+      }
+      return replyError(ex, hit.status());
+    }
     if (!req.isHead()) audit(ctx, caller, "pull", name + "@" + hit->digest, "success");
     Response r;
     r.headers.add("Content-Type", hit->record.media_type);

@@ -1,5 +1,6 @@
 #include "core/api/api.h"
 #include "shared/metrics/metrics.h"
+#include "shared/store/disk_space.h"
 
 namespace wharf {
 namespace {
@@ -89,7 +90,14 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
     return;
   }
   if (req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD")) {
-    reply(ex, Response::json(200, R"({"status":"ok"})"));
+    // Low space is reported, not failed: reads go on, so the core stays in rotation.
+    nlohmann::json health = {{"status", "ok"}};
+    if (ctx.disk != nullptr) {
+      DiskSpace::Reading d = ctx.disk->read();
+      health["disk"] = {{"free_bytes", d.free}, {"reserve_bytes", d.reserve}, {"writable", !d.low()}};
+      if (d.low()) health["status"] = "low_space";
+    }
+    reply(ex, Response::json(200, health.dump()));
     return;
   }
   if (req.path.rfind("/auth/", 0) == 0) return handleAuth(ctx, ex);
@@ -119,6 +127,13 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
       .inc();
   Caller caller;
   if (!authorize(ctx, ex, *route, &caller)) return;
+  // Writes (uploads and manifest pushes) stop at the disk's reserve; reads and deletes go on.
+  bool write = (route->kind == RouteKind::kUploadStart || route->kind == RouteKind::kUpload ||
+                route->kind == RouteKind::kManifest) &&
+               (req.method == "POST" || req.method == "PUT" || req.method == "PATCH");
+  if (write && ctx.disk != nullptr) {
+    if (Status space = ctx.disk->admitWrite(); !space.isOk()) return replyError(ex, space);
+  }
   switch (route->kind) {
     case RouteKind::kBase: return handleBase(ctx, ex);
     case RouteKind::kCatalog: return handleCatalog(ctx, ex, caller);

@@ -22,15 +22,9 @@ namespace {
 
 using nlohmann::json;
 
-struct Reply {
-  int status = 200;
-  json body;
-  std::string challenge;
-};
-
-Reply fail(const Status& st) {
-  return Reply{errorInfo(st.code()).http_status, errorJson(st), ""};
-}
+using Reply = ApiReply;
+Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
+Reply fail(const Status& st) { return apiFail(st); }
 
 // Policy changes are events too (type policy.set / policy.remove, the scope as the
 // repository: administrators see them).
@@ -50,11 +44,7 @@ Reply storageApi(ApiContext& ctx, const Request& req, const std::string& body) {
   std::string actor = "anonymous";
   if (ctx.auth != nullptr) {
     auto who = authenticateApiCaller(ctx, req);
-    if (!who.isOk()) {
-      Reply r = fail(who.status());
-      if (r.status == 401) r.challenge = "Basic realm=\"wharf\"";
-      return r;
-    }
+    if (!who.isOk()) return fail(who.status());
     if (!who->admin) return fail(Status(Code::kDenied, "only administrators manage storage policies"));
     actor = who->name;
   }
@@ -69,13 +59,11 @@ Reply storageApi(ApiContext& ctx, const Request& req, const std::string& body) {
     auto usage = storageUsage(registry, scope);
     if (!usage.isOk()) return fail(usage.status());
     const StorageUsage& u = *usage;
-    return Reply{200,
-                 {{"scope", scope},
-                  {"bytes", u.bytes},
-                  {"blobs", u.blobs},
-                  {"manifests", u.manifests},
-                  {"repositories", u.repositories}},
-                 ""};
+    return ok({{"scope", scope},
+               {"bytes", u.bytes},
+               {"blobs", u.blobs},
+               {"manifests", u.manifests},
+               {"repositories", u.repositories}});
   }
   std::string scope = req.path.size() > std::string("/api/v1/policies/").size()
                           ? req.path.substr(std::string("/api/v1/policies/").size())
@@ -84,29 +72,29 @@ Reply storageApi(ApiContext& ctx, const Request& req, const std::string& body) {
     if (req.method != "GET") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
     json items = json::array();
     for (const auto& p : *registry.policies()) items.push_back(p.toJson());
-    return Reply{200, {{"items", items}}, ""};
+    return ok({{"items", items}});
   }
   if (req.method == "GET") {
     for (const auto& p : *registry.policies()) {
-      if (p.scope == scope) return Reply{200, p.toJson(), ""};
+      if (p.scope == scope) return ok(p.toJson());
     }
     return fail(Status(Code::kNotFound, "no policy for " + scope));
   }
   if (req.method == "PUT") {
-    auto j = json::parse(body, nullptr, false);
-    if (j.is_discarded()) return fail(Status(Code::kInvalidArgument, "the body must be a JSON object"));
-    auto p = Policy::fromJson(scope, j);
+    auto j = JsonBody::parse(body);
+    if (!j.isOk()) return fail(j.status());
+    auto p = Policy::fromJson(scope, j->raw());
     if (!p.isOk()) return fail(p.status());
     if (Status st = registry.setPolicy(*p); !st.isOk()) return fail(st);
     if (ctx.audit) ctx.audit->record(actor, req.peer, "policy.set", scope, "success", p->toJson().dump());
     policyEvent(ctx, req, actor, event_type::kPolicySet, scope);
-    return Reply{200, p->toJson(), ""};
+    return ok(p->toJson());
   }
   if (req.method == "DELETE") {
     if (Status st = registry.deletePolicy(scope); !st.isOk()) return fail(st);
     if (ctx.audit) ctx.audit->record(actor, req.peer, "policy.remove", scope, "success");
     policyEvent(ctx, req, actor, event_type::kPolicyRemove, scope);
-    return Reply{204, nullptr, ""};
+    return ok(nullptr, 204);
   }
   return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
 }
@@ -114,19 +102,7 @@ Reply storageApi(ApiContext& ctx, const Request& req, const std::string& body) {
 }  // namespace
 
 void handleStorage(ApiContext& ctx, const ExchangePtr& ex) {
-  ex->readFullBody(64 * 1024, [&ctx, ex](Status st, std::string body) {
-    if (!st.isOk()) return replyError(ex, st);
-    auto shared = std::make_shared<std::string>(std::move(body));
-    offload<Reply>(
-        ctx, ex, [&ctx, ex, shared] { return storageApi(ctx, ex->request(), *shared); },
-        [ex](Reply r) {
-          Response resp;
-          resp.status = r.status;
-          if (r.status != 204) resp = Response::json(r.status, r.body.dump());
-          if (!r.challenge.empty()) resp.headers.add("WWW-Authenticate", r.challenge);
-          reply(ex, std::move(resp));
-        });
-  });
+  serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string body) { return storageApi(ctx, ex->request(), body); });
 }
 
 }  // namespace wharf

@@ -261,6 +261,11 @@ void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route, co
 
   pump(ctx, ex, shared, [&ctx, ex, name, id, shared, digest, caller](Status s) {
     uint64_t offset = shared->session().offset;
+    if (s.code() == Code::kInsufficientStorage) {
+      // The disk is full: the upload cannot go on, and its bytes go now, not at the purge.
+      ctx.work.submit([&ctx, shared] { ctx.registry.discardUpload(*shared); });
+      return replyError(ex, s);
+    }
     if (!s.isOk() || !digest) shared->release();
     if (!s.isOk()) return replyError(ex, s);
     if (!digest) return reply(ex, uploadStatus(202, name, id, offset));

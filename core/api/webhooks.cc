@@ -34,23 +34,14 @@
 #include "core/events/webhooks.h"
 #include "shared/base/ids.h"
 
-#define WHARF_RETURN_IF_ERROR_REPLY(expr) \
-  do { ::wharf::Status _st = (expr); if (!_st.isOk()) return fail(_st); } while (0)
-
 namespace wharf {
 namespace {
 
 using nlohmann::json;
 
-struct Reply {
-  int status = 200;
-  json body;
-};
-
-Reply ok(json body, int status = 200) { return Reply{status, std::move(body)}; }
-Reply fail(const Status& st) {
-  return Reply{errorInfo(st.code()).http_status, errorJson(st)};
-}
+using Reply = ApiReply;
+Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
+Reply fail(const Status& st) { return apiFail(st); }
 
 class Hooks {
  public:
@@ -60,7 +51,7 @@ class Hooks {
     auto who = authenticateApiCaller(ctx_, req_);
     if (!who.isOk()) return fail(who.status());
     me_ = std::move(who).value();
-    auto body = parseJsonObject(raw_);
+    auto body = JsonBody::parse(raw_);
     if (!body.isOk()) return fail(body.status());
     body_ = std::move(body).value();
     auto parts = splitPath(std::string_view(req_.path).substr(std::string_view("/api/v1/webhooks").size()));
@@ -97,21 +88,19 @@ class Hooks {
   }
 
 
-  Status parseEvents(std::vector<std::string>* out) {
-    const json& e = body_["events"];
-    Status bad(Code::kInvalidArgument, "events is a non-empty list of event types (or patterns such as manifest.*)");
-    if (!e.is_array() || e.empty() || e.size() > 64) return bad;
+  // The events field: event types or patterns (manifest.*, *). nullopt: absent or wrong.
+  std::optional<std::vector<std::string>> readEvents(bool required) {
+    auto events = body_.strings("events", {.required = required, .max_items = 64, .max = 64, .non_empty = true});
+    if (!events) return std::nullopt;
     const auto& known = knownEventTypes();
-    for (const auto& t : e) {
-      if (!t.is_string()) return bad;
-      std::string s = t.get<std::string>();
-      bool pattern = s == "*" || (s.size() > 2 && s.size() < 64 && s.compare(s.size() - 2, 2, ".*") == 0);
+    for (const auto& s : *events) {
+      bool pattern = s == "*" || (s.size() > 2 && s.compare(s.size() - 2, 2, ".*") == 0);
       if (!pattern && std::find(known.begin(), known.end(), s) == known.end()) {
-        return Status(Code::kInvalidArgument, "unknown event type \"" + s + "\"");
+        body_.fail("events", "unknown event type \"" + s + "\" (types such as manifest.push, or patterns such as manifest.*)");
+        return std::nullopt;
       }
-      out->push_back(s);
     }
-    return Status::ok();
+    return events;
   }
 
   Status checkUrl(const std::string& url) {
@@ -119,15 +108,6 @@ class Hooks {
     if (!u.isOk()) return u.status();
     auto addrs = resolveHookTarget(*u, svc_.allow_private);
     return addrs.isOk() ? Status::ok() : addrs.status();
-  }
-
-  Status parseSecret(std::string* out) {
-    const json& s = body_["secret"];
-    if (!s.is_string() || s.get<std::string>().size() > 1024) {
-      return Status(Code::kInvalidArgument, "secret is a string of at most 1024 characters (\"\": unsigned)");
-    }
-    *out = s.get<std::string>();
-    return Status::ok();
   }
 
   void record(const std::string& action, const std::string& object, const std::string& detail = "") {
@@ -143,24 +123,23 @@ class Hooks {
   }
 
   Reply create() {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"scope", "url", "events", "secret", "enabled"}));
+    auto scope = body_.string("scope", {.required = true, .max = 256});
+    auto url = body_.string("url", {.required = true, .max = 2048});
+    auto events = readEvents(/*required=*/true);
+    auto secret = body_.string("secret", {.max = 1024});  // "": unsigned
+    auto enabled = body_.boolean("enabled");
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
     Webhook h;
-    if (!body_.contains("scope") || !body_["scope"].is_string()) return fail(Status(Code::kInvalidArgument, "scope is required"));
-    if (!body_.contains("url") || !body_["url"].is_string()) return fail(Status(Code::kInvalidArgument, "url is required"));
-    if (!body_.contains("events")) return fail(Status(Code::kInvalidArgument, "events is required"));
-    h.scope = body_["scope"].get<std::string>();
+    h.scope = *scope;
     WHARF_RETURN_IF_ERROR_REPLY(validateHookScope(h.scope));
     if (!mayManage(h.scope)) {
       return fail(Status(Code::kDenied, "only administrators of " + h.scope + " (or of the registry) manage its webhooks"));
     }
-    h.url = body_["url"].get<std::string>();
+    h.url = *url;
     WHARF_RETURN_IF_ERROR_REPLY(checkUrl(h.url));
-    WHARF_RETURN_IF_ERROR_REPLY(parseEvents(&h.events));
-    if (body_.contains("secret")) WHARF_RETURN_IF_ERROR_REPLY(parseSecret(&h.secret));
-    if (body_.contains("enabled")) {
-      if (!body_["enabled"].is_boolean()) return fail(Status(Code::kInvalidArgument, "enabled is true or false"));
-      h.enabled = body_["enabled"].get<bool>();
-    }
+    h.events = std::move(*events);
+    h.secret = secret.value_or("");
+    h.enabled = enabled.value_or(h.enabled);
     h.id = newUuid();
     h.created_by = me_.name;
     h.created_ms = RealClock::instance().nowMillis();
@@ -173,34 +152,27 @@ class Hooks {
   }
 
   Reply update(Webhook h) {
-    WHARF_RETURN_IF_ERROR_REPLY(allowFields(body_, {"url", "events", "secret", "enabled"}));
-    if (body_.contains("url")) {
-      if (!body_["url"].is_string()) return fail(Status(Code::kInvalidArgument, "url is a string"));
-      std::string url = body_["url"].get<std::string>();
-      if (url != h.url) {
-        if (!h.secret.empty() && !body_.contains("secret")) {
-          return fail(Status(Code::kInvalidArgument,
-                             "changing the url of a hook with a secret needs \"secret\" too (a new secret, or \"\" to "
-                             "deliver unsigned): a stored secret is never sent to another URL"));
-        }
-        WHARF_RETURN_IF_ERROR_REPLY(checkUrl(url));
-        h.url = url;
+    auto url = body_.string("url", {.max = 2048});
+    auto events = readEvents(/*required=*/false);
+    auto secret = body_.string("secret", {.max = 1024});
+    auto enabled = body_.boolean("enabled");
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+    if (url && *url != h.url) {
+      if (!h.secret.empty() && !secret) {
+        return fail(Status(Code::kInvalidArgument,
+                           "changing the url of a hook with a secret needs \"secret\" too (a new secret, or \"\" to "
+                           "deliver unsigned): a stored secret is never sent to another URL"));
       }
+      WHARF_RETURN_IF_ERROR_REPLY(checkUrl(*url));
+      h.url = *url;
     }
-    if (body_.contains("events")) {
-      std::vector<std::string> events;
-      WHARF_RETURN_IF_ERROR_REPLY(parseEvents(&events));
-      h.events = std::move(events);
-    }
-    if (body_.contains("secret")) WHARF_RETURN_IF_ERROR_REPLY(parseSecret(&h.secret));
-    if (body_.contains("enabled")) {
-      if (!body_["enabled"].is_boolean()) return fail(Status(Code::kInvalidArgument, "enabled is true or false"));
-      h.enabled = body_["enabled"].get<bool>();
-    }
+    if (events) h.events = std::move(*events);
+    if (secret) h.secret = *secret;
+    if (enabled) h.enabled = *enabled;
     WHARF_RETURN_IF_ERROR_REPLY(svc_.store.put(h));
     svc_.dispatcher.kick();
     std::string changed;
-    for (auto it = body_.begin(); it != body_.end(); ++it) changed += (changed.empty() ? "" : ",") + it.key();
+    for (auto it = body_.raw().begin(); it != body_.raw().end(); ++it) changed += (changed.empty() ? "" : ",") + it.key();
     record("webhook.update", h.id, changed);
     return ok(h.toJson());
   }
@@ -234,7 +206,7 @@ class Hooks {
   WebhookService& svc_;
   const Request& req_;
   std::string raw_;
-  json body_ = json::object();
+  JsonBody body_{json::object()};
   Account me_;
 };
 
@@ -244,19 +216,7 @@ void handleWebhooks(ApiContext& ctx, const ExchangePtr& ex) {
   if (ctx.auth == nullptr || ctx.webhooks == nullptr) {
     return replyError(ex, Status(Code::kNotFound, "webhooks need authentication on"));
   }
-  ex->readFullBody(64 * 1024, [&ctx, ex](Status st, std::string body) {
-    if (!st.isOk()) return replyError(ex, st);
-    auto shared = std::make_shared<std::string>(std::move(body));
-    offload<Reply>(
-        ctx, ex, [&ctx, ex, shared] { return Hooks(ctx, ex->request(), std::move(*shared)).run(); },
-        [ex](Reply r) {
-          Response resp;
-          resp.status = r.status;
-          if (r.status != 204) resp = Response::json(r.status, r.body.dump(-1, ' ', false, json::error_handler_t::replace));
-          if (r.status == 401) resp.headers.add("WWW-Authenticate", "Basic realm=\"wharf\"");
-          reply(ex, std::move(resp));
-        });
-  });
+  serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string body) { return Hooks(ctx, ex->request(), std::move(body)).run(); });
 }
 
 }  // namespace wharf

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 
+#include "shared/base/json_body.h"
 #include "shared/base/log.h"
 
 namespace wharf {
@@ -132,32 +133,29 @@ std::string escapeFilterValue(std::string_view value) {
 }
 
 Result<LdapConfig> LdapConfig::fromJson(const nlohmann::json& j) {
-  if (!j.is_object()) return Status(Code::kInvalidArgument, "ldap settings must be an object");
+  JsonBody b(j, "ldap");
   LdapConfig c;
-  static const std::set<std::string> kKeys = {"enabled",   "url",           "start_tls",      "ca_file",
-                                              "insecure_skip_verify", "bind_dn", "bind_password", "user_base",
-                                              "user_filter", "user_attr",   "email_attr",     "group_base",
-                                              "group_filter", "group_name_attr", "group_member_attr", "team_map",
-                                              "sync_interval_seconds", "timeout_seconds"};
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!kKeys.count(it.key())) return Status(Code::kInvalidArgument, "ldap: unknown field \"" + it.key() + "\"");
-  }
-  auto str = [&](const char* k, std::string* out) -> Status {
-    if (!j.contains(k)) return Status::ok();
-    if (!j[k].is_string()) return Status(Code::kInvalidArgument, std::string("ldap: ") + k + " must be a string");
-    *out = j[k].get<std::string>();
-    return Status::ok();
-  };
-  c.enabled = j.value("enabled", true);
-  c.start_tls = j.value("start_tls", false);
-  c.insecure_skip_verify = j.value("insecure_skip_verify", false);
+  c.enabled = b.boolean("enabled").value_or(true);
+  c.start_tls = b.boolean("start_tls").value_or(false);
+  c.insecure_skip_verify = b.boolean("insecure_skip_verify").value_or(false);
   for (auto [k, out] : {std::pair{"url", &c.url}, {"ca_file", &c.ca_file}, {"bind_dn", &c.bind_dn},
                         {"bind_password", &c.bind_password}, {"user_base", &c.user_base}, {"user_filter", &c.user_filter},
                         {"user_attr", &c.user_attr}, {"email_attr", &c.email_attr}, {"group_base", &c.group_base},
                         {"group_filter", &c.group_filter}, {"group_name_attr", &c.group_name_attr},
                         {"group_member_attr", &c.group_member_attr}}) {
-    WHARF_RETURN_IF_ERROR(str(k, out));
+    if (auto v = b.string(k, {.max = 4096})) *out = *v;
   }
+  if (auto map = b.object("team_map")) {
+    for (auto it = map->raw().begin(); it != map->raw().end(); ++it) {
+      auto team = map->string(it.key(), {.max = 512});
+      if (team && team->find('/') == std::string::npos) map->fail(it.key(), "expected \"org/team\"");
+      if (!map->status().isOk()) return map->status();
+      c.team_map[lower(it.key())] = *team;
+    }
+  }
+  if (auto v = b.integer("sync_interval_seconds", {.min = 0, .max = 365 * 86400})) c.sync_interval_ms = *v * 1000;
+  if (auto v = b.integer("timeout_seconds", {.min = 1, .max = 3600})) c.timeout_ms = *v * 1000;
+  WHARF_RETURN_IF_ERROR(b.finish());
   if (c.url.rfind("ldap://", 0) != 0 && c.url.rfind("ldaps://", 0) != 0) {
     return Status(Code::kInvalidArgument, "ldap: url must start with ldap:// or ldaps://");
   }

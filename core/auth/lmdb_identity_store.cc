@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "shared/base/clock.h"
+#include "shared/base/json_body.h"
 #include "shared/config/config.h"
 #include "shared/tls/crypto.h"
 
@@ -745,36 +746,25 @@ Status validateEdgeName(std::string_view name) {
 }
 
 Status validateEdgeSettings(const nlohmann::json& settings) {
-  if (!settings.is_object()) return Status(Code::kInvalidArgument, "settings must be a JSON object");
-  auto bad = [](const std::string& key, const std::string& why) {
-    return Status(Code::kInvalidArgument, "settings." + key + ": " + why);
-  };
-  for (auto it = settings.begin(); it != settings.end(); ++it) {
-    const std::string& key = it.key();
-    const nlohmann::json& v = it.value();
-    if (key == "tag_ttl") {
-      if (!v.is_string()) return bad(key, "must be a duration string such as \"60s\" or \"5m\"");
-      auto d = parseDurationMs(v.get<std::string>());
-      if (!d.isOk()) return bad(key, d.status().message());
-      if (*d > 365ll * 86'400'000) return bad(key, "must be at most 365d");
-    } else if (key == "cache_budget") {
-      if (!v.is_string()) return bad(key, "must be a size string such as \"10GiB\" or \"512m\"");
-      auto n = parseEdgeCacheBudget(v.get<std::string>());
-      if (!n.isOk()) return bad(key, n.status().message());
-    } else if (key == "high_watermark" || key == "low_watermark") {
-      if (!v.is_number_integer()) return bad(key, "must be an integer from 1 to 100");
-      int64_t n = v.get<int64_t>();
-      if (n < 1 || n > 100) return bad(key, "must be an integer from 1 to 100");
-    } else {
-      return bad(key, "unknown setting (known: tag_ttl, cache_budget, high_watermark, low_watermark)");
-    }
+  JsonBody b(settings, "settings");
+  if (auto ttl = b.string("tag_ttl", {.max = 32})) {
+    auto d = parseDurationMs(*ttl);
+    if (!d.isOk()) b.fail("tag_ttl", d.status().message() + " (a duration such as \"60s\" or \"5m\")");
+    else if (*d > 365ll * 86'400'000) b.fail("tag_ttl", "must be at most 365d");
   }
-  bool high = settings.contains("high_watermark"), low = settings.contains("low_watermark");
-  if (high != low) return bad(high ? "high_watermark" : "low_watermark", "high_watermark and low_watermark are set together");
-  if (high && settings["low_watermark"].get<int64_t>() >= settings["high_watermark"].get<int64_t>()) {
-    return bad("low_watermark", "must be below high_watermark");
+  if (auto budget = b.string("cache_budget", {.max = 32})) {
+    auto n = parseEdgeCacheBudget(*budget);
+    if (!n.isOk()) b.fail("cache_budget", n.status().message() + " (a size such as \"10GiB\" or \"512m\")");
   }
-  return Status::ok();
+  auto high = b.integer("high_watermark", {.min = 1, .max = 100});
+  auto low = b.integer("low_watermark", {.min = 1, .max = 100});
+  WHARF_RETURN_IF_ERROR(b.finish());
+  if (high.has_value() != low.has_value()) {
+    b.fail(high ? "high_watermark" : "low_watermark", "high_watermark and low_watermark are set together");
+  } else if (high && *low >= *high) {
+    b.fail("low_watermark", "must be below high_watermark");
+  }
+  return b.status();
 }
 
 nlohmann::json canonicalEdgeSettings(const nlohmann::json& settings) {

@@ -1,5 +1,6 @@
 #include "core/metadata/policy.h"
 
+#include "shared/base/json_body.h"
 #include "shared/oci/names.h"
 
 namespace wharf {
@@ -61,44 +62,24 @@ Result<Policy> Policy::fromJson(const std::string& scope, const nlohmann::json& 
   if (!validateRepositoryName(base).isOk()) {
     return Status(Code::kInvalidArgument, "policy scope must be a repository (team/app) or a namespace (team/*): " + scope);
   }
-  if (!j.is_object()) return Status(Code::kInvalidArgument, "a policy is a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it.key() != "retention" && it.key() != "immutable" && it.key() != "scope") {
-      return Status(Code::kInvalidArgument, "policy: unknown key \"" + it.key() + "\"");
+  JsonBody b(j, "policy");
+  b.string("scope", {.max = 512});  // accepted (GET's output) and ignored: the path names the scope
+  if (auto imm = b.strings("immutable", {.max_items = 100, .max = 128})) {
+    for (const auto& r : *imm) {
+      if (r.empty()) b.fail("immutable", "tag patterns are not empty");
     }
+    p.immutable = std::move(*imm);
   }
-  if (j.contains("immutable")) {
-    if (!j["immutable"].is_array()) return Status(Code::kInvalidArgument, "policy: immutable must be a list of tag patterns");
-    for (const auto& r : j["immutable"]) {
-      if (!r.is_string() || r.get<std::string>().empty() || r.get<std::string>().size() > 128) {
-        return Status(Code::kInvalidArgument, "policy: immutable must be a list of tag patterns");
-      }
-      p.immutable.push_back(r.get<std::string>());
-    }
-  }
-  if (j.contains("retention")) {
-    const auto& r = j["retention"];
-    if (!r.is_object()) return Status(Code::kInvalidArgument, "policy: retention must be an object");
-    for (auto it = r.begin(); it != r.end(); ++it) {
-      const std::string& k = it.key();
-      if (k == "match") {
-        if (!it->is_string() || it->get<std::string>().empty()) {
-          return Status(Code::kInvalidArgument, "policy: retention.match must be a tag pattern");
-        }
-        p.match = it->get<std::string>();
-      } else if (k == "keep_last" || k == "keep_days") {
-        if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 1000000) {
-          return Status(Code::kInvalidArgument, "policy: retention." + k + " must be a non-negative integer");
-        }
-        (k == "keep_last" ? p.keep_last : p.keep_days) = it->get<int64_t>();
-      } else {
-        return Status(Code::kInvalidArgument, "policy: unknown key \"retention." + k + "\"");
-      }
-    }
+  if (auto r = b.object("retention")) {
+    if (auto m = r->string("match", {.max = 128, .non_empty = true})) p.match = *m;
+    if (auto n = r->integer("keep_last", {.min = 0, .max = 1000000})) p.keep_last = *n;
+    if (auto n = r->integer("keep_days", {.min = 0, .max = 1000000})) p.keep_days = *n;
+    WHARF_RETURN_IF_ERROR(r->finish());
     if (p.keep_last < 0 && p.keep_days < 0) {
-      return Status(Code::kInvalidArgument, "policy: retention needs keep_last or keep_days");
+      return Status(Code::kInvalidArgument, "policy.retention: needs keep_last or keep_days");
     }
   }
+  WHARF_RETURN_IF_ERROR(b.finish());
   return p;
 }
 

@@ -227,12 +227,35 @@ Result<PutManifestResult> Registry::putManifest(const std::string& repo, const s
     w.referrer_descriptor = self.toJson();
   }
   // Refuse early, before writing anything, when a reference is missing; the write
-  // transaction checks again, atomically with the insert.
-  for (const auto& b : w.blobs) {
-    if (!meta_.blobLinked(repo, b)) return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + b);
+  // transaction checks again, atomically with the insert. A descriptor's size is the
+  // exact byte count of its content (image spec): content is immutable, so a size that
+  // matches now always will.
+  auto checkBlob = [&](const Descriptor& d, const std::string& where) -> Status {
+    std::string digest = d.digest.str();
+    if (!meta_.blobLinked(repo, digest)) return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + digest);
+    auto size = meta_.blobSize(digest);
+    if (!size.isOk()) return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + digest);
+    if (d.size < 0 || static_cast<uint64_t>(d.size) != *size) {
+      return Status(Code::kManifestInvalid, where + " (" + digest + ") has size " + std::to_string(d.size) +
+                                                ", but the blob is " + std::to_string(*size) + " bytes");
+    }
+    return Status::ok();
+  };
+  if (m->config) WHARF_RETURN_IF_ERROR(checkBlob(*m->config, "config"));
+  for (size_t i = 0; i < m->layers.size(); ++i) {
+    const Descriptor& l = m->layers[i];
+    if (media::isNonDistributable(l.media_type) && l.has_urls) continue;
+    WHARF_RETURN_IF_ERROR(checkBlob(l, "layers[" + std::to_string(i) + "]"));
   }
-  for (const auto& c : w.manifests) {
-    if (!meta_.manifest(repo, c).isOk()) return Status(Code::kManifestBlobUnknown, "manifest unknown to registry: " + c);
+  for (size_t i = 0; i < m->manifests.size(); ++i) {
+    const Descriptor& c = m->manifests[i];
+    auto child = meta_.manifest(repo, c.digest.str());
+    if (!child.isOk()) return Status(Code::kManifestBlobUnknown, "manifest unknown to registry: " + c.digest.str());
+    if (c.size < 0 || static_cast<uint64_t>(c.size) != child->size) {
+      return Status(Code::kManifestInvalid, "manifests[" + std::to_string(i) + "] (" + c.digest.str() + ") has size " +
+                                                std::to_string(c.size) + ", but the manifest is " +
+                                                std::to_string(child->size) + " bytes");
+    }
   }
   if (tag) {
     // An immutable tag is never moved (pushing the same content again is fine): refused

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "shared/base/fs.h"
+#include "shared/base/json_body.h"
 #include "shared/http/blocking_client.h"
 #include "shared/tls/crypto.h"
 
@@ -22,31 +23,42 @@ Result<std::map<std::string, std::string>> keysOf(const nlohmann::json& jwks) {
   return keys;
 }
 
+// Reads the fields the core's answers and edge.json share. Fields the edge does not know
+// are left alone (a newer core may send more); known ones must have their types.
+Status readIdentity(JsonBody& b, EdgeIdentity* id) {
+  id->name = b.string("name", {.max = 63}).value_or("");
+  id->site = b.string("site", {.max = 256}).value_or("");
+  id->credential = b.string("credential", {.max = 1024}).value_or(id->credential);
+  id->realm = b.string("realm", {.max = 2048}).value_or("");
+  id->service = b.string("service", {.max = 256}).value_or("");
+  id->settings = b.rawObject("settings").value_or(nlohmann::json());
+  if (b.has("keys")) {
+    id->jwks = b.rawObject("keys").value_or(nlohmann::json());
+  }
+  WHARF_RETURN_IF_ERROR(b.status());
+  auto keys = keysOf(id->jwks);
+  if (!keys.isOk()) return keys.status();
+  id->keys = std::move(keys).value();
+  return Status::ok();
+}
+
 // Reads the core's answer into an identity (register and self share the shape).
 Result<EdgeIdentity> identityFrom(const std::string& core, const HttpResponse& r, const std::string& what) {
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  auto body = JsonBody::parse(r.body);
   if (r.status == 401) {
     std::string msg;
-    if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() &&
-        j["errors"][0].is_object()) {
-      msg = j["errors"][0].value("message", "");
+    if (body.isOk() && body->raw().contains("errors")) {
+      const auto& errors = body->raw()["errors"];
+      if (errors.is_array() && !errors.empty()) msg = JsonBody(errors[0]).string("message").value_or("");
     }
     return Status(Code::kUnauthorized, what + " refused by the core" + (msg.empty() ? "" : ": " + msg));
   }
   if (r.status != 200) return Status(Code::kUnavailable, what + ": the core answered " + std::to_string(r.status));
-  if (!j.is_object()) return Status(Code::kUnavailable, what + ": the core's answer is not JSON");
+  if (!body.isOk()) return Status(Code::kUnavailable, what + ": the core's answer: " + body.status().message());
   EdgeIdentity id;
   id.core = core;
-  id.name = j.value("name", "");
-  id.site = j.value("site", "");
-  id.credential = j.value("credential", "");
-  id.realm = j.value("realm", "");
-  id.service = j.value("service", "");
-  if (j.contains("settings") && j["settings"].is_object()) id.settings = j["settings"];
-  id.jwks = j.contains("keys") ? j["keys"] : nlohmann::json();
-  auto keys = keysOf(id.jwks);
-  if (!keys.isOk()) return Status(keys.status().code(), what + ": " + keys.status().message());
-  id.keys = std::move(keys).value();
+  Status st = readIdentity(*body, &id);
+  if (!st.isOk()) return Status(Code::kUnavailable, what + ": the core's answer: " + st.message());
   if (id.name.empty() || id.realm.empty()) return Status(Code::kUnavailable, what + ": the core's answer lacks name or realm");
   return id;
 }
@@ -67,19 +79,10 @@ nlohmann::json EdgeIdentity::toJson() const {
 }
 
 Result<EdgeIdentity> EdgeIdentity::fromJson(const nlohmann::json& j) {
-  if (!j.is_object()) return Status(Code::kInvalidArgument, "not a JSON object");
+  JsonBody b(j);
   EdgeIdentity id;
-  id.core = j.value("core", "");
-  id.name = j.value("name", "");
-  id.site = j.value("site", "");
-  id.credential = j.value("credential", "");
-  id.realm = j.value("realm", "");
-  id.service = j.value("service", "");
-  if (j.contains("settings") && j["settings"].is_object()) id.settings = j["settings"];
-  id.jwks = j.contains("keys") ? j["keys"] : nlohmann::json();
-  auto keys = keysOf(id.jwks);
-  if (!keys.isOk()) return keys.status();
-  id.keys = std::move(keys).value();
+  id.core = b.string("core", {.max = 2048}).value_or("");
+  WHARF_RETURN_IF_ERROR(readIdentity(b, &id));
   if (id.core.empty() || id.name.empty() || id.credential.empty() || id.realm.empty()) {
     return Status(Code::kInvalidArgument, "incomplete (core, name, credential and realm are required)");
   }
@@ -116,8 +119,9 @@ Result<EdgeIdentity> loadIdentity(const std::string& path) {
     if (st.code() == Code::kNotFound) return st;
     return Status(st.code(), path + ": " + st.message());
   }
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  auto id = EdgeIdentity::fromJson(j);
+  auto j = JsonBody::parse(text);
+  if (!j.isOk()) return Status(Code::kInvalidArgument, path + ": " + j.status().message());
+  auto id = EdgeIdentity::fromJson(j->raw());
   if (!id.isOk()) return Status(Code::kInvalidArgument, path + ": " + id.status().message());
   return id;
 }

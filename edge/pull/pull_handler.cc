@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "edge/pull/fill_source.h"
+#include "shared/base/json_body.h"
 #include "shared/base/clock.h"
 #include "shared/base/log.h"
 #include "shared/http/range.h"
@@ -226,7 +227,8 @@ class Relay : public ResponseHandler {
     }
     if (repo_ != upstream_repo_ && r.status == 200) {
       // A tags list names the repository: the edge's name, not the upstream's.
-      auto j = nlohmann::json::parse(body_, nullptr, false);
+      auto j = jsonNestedWithin(body_, JsonBody::kMaxDepth) ? nlohmann::json::parse(body_, nullptr, false)
+                                                            : nlohmann::json();
       if (j.is_object() && j.contains("name") && j["name"] == upstream_repo_) {
         j["name"] = repo_;
         body_ = j.dump();

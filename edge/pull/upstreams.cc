@@ -6,6 +6,7 @@
 
 #include "shared/base/clock.h"
 #include "shared/base/fs.h"
+#include "shared/base/json_body.h"
 #include "shared/base/log.h"
 #include "shared/http/blocking_client.h"
 #include "shared/http/url.h"
@@ -118,13 +119,20 @@ Result<std::string> RegistryAuth::fetch(const std::string& repo) {
     return Status(Code::kUnavailable, "token realm " + realm + " answered " + std::to_string(r->status) +
                                           (r->status == 401 ? " (check the credentials for " + base_url_ + ")" : ""));
   }
-  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  // A registry's answer is a peer's input: read with types and limits, never trusted.
+  auto j = JsonBody::parse(r->body);
   std::string token;
-  if (j.is_object()) token = j.value("token", j.value("access_token", ""));
-  if (token.empty()) return Status(Code::kUnavailable, "token realm " + realm + " returned no token");
-  int64_t ttl_s = j.is_object() && j.contains("expires_in") && j["expires_in"].is_number_integer()
-                      ? j["expires_in"].get<int64_t>()
-                      : 60;
+  int64_t ttl_s = 60;
+  if (j.isOk()) {
+    token = j->string("token", {.max = 16384}).value_or("");
+    if (token.empty()) token = j->string("access_token", {.max = 16384}).value_or("");
+    ttl_s = j->integer("expires_in", {.min = 0, .max = 366 * 86400}).value_or(60);
+  }
+  if (!j.isOk() || !j->status().isOk() || token.empty()) {
+    return Status(Code::kUnavailable, "token realm " + realm + " returned no token" +
+                                          (j.isOk() ? (j->status().isOk() ? "" : ": " + j->status().message())
+                                                    : ": " + j.status().message()));
+  }
   std::string header = "Bearer " + token;
   std::lock_guard lock(mu_);
   // Renewed a little before it expires, so a fetch never starts with a dying token.

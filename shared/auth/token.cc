@@ -1,5 +1,7 @@
 #include "shared/auth/token.h"
 
+#include "shared/base/json_body.h"
+
 namespace wharf {
 namespace {
 
@@ -52,6 +54,7 @@ Result<TokenClaims> TokenVerifier::verify(const std::string& token, int64_t now_
   // The header is checked before any key is chosen: only ES256 with one of our keys.
   auto header_bytes = base64UrlDecode(view.substr(0, dot1));
   if (!header_bytes.isOk()) return unauthorized("malformed header");
+  if (!jsonNestedWithin(*header_bytes, 4)) return unauthorized("malformed header");
   nlohmann::json header = nlohmann::json::parse(*header_bytes, nullptr, false);
   if (!header.is_object()) return unauthorized("malformed header");
   auto alg = header.find("alg");
@@ -68,6 +71,7 @@ Result<TokenClaims> TokenVerifier::verify(const std::string& token, int64_t now_
 
   auto payload_bytes = base64UrlDecode(view.substr(dot1 + 1, dot2 - dot1 - 1));
   if (!payload_bytes.isOk()) return unauthorized("malformed payload");
+  if (!jsonNestedWithin(*payload_bytes, 8)) return unauthorized("malformed payload");
   nlohmann::json p = nlohmann::json::parse(*payload_bytes, nullptr, false);
   if (!p.is_object()) return unauthorized("malformed payload");
   TokenClaims c;

@@ -26,6 +26,9 @@ void Fd::reset() {
 }
 
 Status errnoStatus(const std::string& what, int err) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return Status(Code::kInsufficientStorage, "insufficient storage: " + what + ": " + std::strerror(err));
+  }
   return Status(Code::kIoError, what + ": " + std::strerror(err));
 }
 

@@ -26,6 +26,7 @@ class Fd {
   int fd_ = -1;
 };
 
+// kIoError naming what failed, or kInsufficientStorage (507) for a full disk or quota.
 Status errnoStatus(const std::string& what, int err);
 Status makeDirs(const std::string& path);               // mkdir -p
 Status fsyncDir(const std::string& path);

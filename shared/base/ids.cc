@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 
@@ -21,6 +22,21 @@ std::string randomBytes(size_t n) {
     got += static_cast<size_t>(r);
   }
   return out;
+}
+
+std::string newRequestId() {
+  static const std::string prefix = [] {
+    std::string b = randomBytes(4);
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%02x%02x%02x%02x", static_cast<unsigned char>(b[0]),
+                  static_cast<unsigned char>(b[1]), static_cast<unsigned char>(b[2]),
+                  static_cast<unsigned char>(b[3]));
+    return std::string(hex) + "-";
+  }();
+  static std::atomic<uint64_t> next{1};
+  char seq[20];
+  std::snprintf(seq, sizeof seq, "%llx", static_cast<unsigned long long>(next.fetch_add(1, std::memory_order_relaxed)));
+  return prefix + seq;
 }
 
 std::string newUuid() {

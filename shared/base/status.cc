@@ -29,7 +29,7 @@ constexpr Entry kErrorTable[] = {
     {Code::kBlobUploadInvalid, "blob_upload_invalid", {"BLOB_UPLOAD_INVALID", 400}},
     {Code::kBlobUploadUnknown, "blob_upload_unknown", {"BLOB_UPLOAD_UNKNOWN", 404}},
     {Code::kDigestInvalid, "digest_invalid", {"DIGEST_INVALID", 400}},
-    {Code::kManifestBlobUnknown, "manifest_blob_unknown", {"MANIFEST_BLOB_UNKNOWN", 404}},
+    {Code::kManifestBlobUnknown, "manifest_blob_unknown", {"MANIFEST_BLOB_UNKNOWN", 400}},
     {Code::kManifestInvalid, "manifest_invalid", {"MANIFEST_INVALID", 400}},
     {Code::kManifestUnknown, "manifest_unknown", {"MANIFEST_UNKNOWN", 404}},
     {Code::kNameInvalid, "name_invalid", {"NAME_INVALID", 400}},
@@ -42,6 +42,10 @@ constexpr Entry kErrorTable[] = {
     {Code::kUnsupported, "unsupported", {"UNSUPPORTED", 415}},
     {Code::kTooManyRequests, "too_many_requests", {"TOOMANYREQUESTS", 429}},
     {Code::kMethodNotAllowed, "method_not_allowed", {"UNSUPPORTED", 405}},
+    {Code::kUriTooLong, "uri_too_long", {"UNSUPPORTED", 414}},
+    {Code::kHeadersTooLarge, "headers_too_large", {"UNSUPPORTED", 431}},
+    {Code::kNotImplemented, "not_implemented", {"UNSUPPORTED", 501}},
+    {Code::kInsufficientStorage, "insufficient_storage", {"UNKNOWN", 507}},
 };
 
 const Entry& entry(Code code) {

@@ -34,7 +34,7 @@ enum class Code : uint8_t {
   kBlobUploadInvalid,   // 400
   kBlobUploadUnknown,   // 404
   kDigestInvalid,       // 400
-  kManifestBlobUnknown, // 404
+  kManifestBlobUnknown, // 400 (as distribution and the spec's error table use it)
   kManifestInvalid,     // 400
   kManifestUnknown,     // 404
   kNameInvalid,         // 400
@@ -47,6 +47,11 @@ enum class Code : uint8_t {
   kUnsupported,         // 415 / 405
   kTooManyRequests,     // 429
   kMethodNotAllowed,    // 405
+  // HTTP layer and storage.
+  kUriTooLong,          // 414
+  kHeadersTooLarge,     // 431
+  kNotImplemented,      // 501 a transfer coding or feature the server does not implement
+  kInsufficientStorage, // 507 the disk (or its reserve) is full: writes refused, reads go on
 };
 
 struct ErrorInfo {

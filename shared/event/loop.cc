@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include "shared/base/log.h"
 #include "shared/base/status.h"
 
 namespace wharf {
@@ -55,7 +56,7 @@ void Loop::drain() {
     std::lock_guard lock(mu_);
     batch.swap(pending_);
   }
-  for (auto& fn : batch) fn();
+  for (auto& fn : batch) runTask(fn, "loop");
 }
 
 Timer::Timer(Loop& loop) : timer_(new uv_timer_t) {
@@ -84,7 +85,7 @@ void Timer::onTimer(uv_timer_t* t) {
   auto* self = static_cast<Timer*>(t->data);
   if (self != nullptr && self->cb_) {
     auto cb = self->cb_;  // the callback may destroy the Timer
-    cb();
+    runTask(cb, "timer");
   }
 }
 

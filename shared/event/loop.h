@@ -17,6 +17,10 @@ typedef struct uv_timer_s uv_timer_t;
 
 namespace wharf {
 
+// Runs task, logging (never propagating) an exception it throws: the last resort of the
+// loops and work queues, so that a bug in one task cannot stop the process.
+void runTask(const std::function<void()>& task, const char* where);
+
 class Loop {
  public:
   Loop();

@@ -1,6 +1,19 @@
 #include "shared/event/work_queue.h"
 
+#include "shared/base/log.h"
+
 namespace wharf {
+
+void runTask(const std::function<void()>& task, const char* where) {
+  // The last resort: a task that throws is a bug, logged; the thread goes on.
+  try {
+    task();
+  } catch (const std::exception& e) {
+    logError("task failed with an exception", {{"where", where}, {"error", e.what()}});
+  } catch (...) {
+    logError("task failed with an exception", {{"where", where}, {"error", "unknown"}});
+  }
+}
 
 WorkQueue::WorkQueue(size_t threads) {
   if (threads == 0) threads = 1;
@@ -41,7 +54,7 @@ void WorkQueue::worker() {
       task = std::move(tasks_.front());
       tasks_.pop_front();
     }
-    task();
+    runTask(task, "work queue");
   }
 }
 

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "shared/base/clock.h"
+#include "shared/base/ids.h"
 #include "shared/base/log.h"
 #include "shared/http/url.h"
 #include "shared/metrics/metrics.h"
@@ -42,7 +43,18 @@ struct HttpMetrics {
   Counter& bytes_in = MetricsRegistry::global().counter("wharf_http_received_bytes_total", "Bytes received from HTTP clients.");
   Counter& bytes_out = MetricsRegistry::global().counter("wharf_http_sent_bytes_total", "Bytes sent to HTTP clients.");
   Gauge& open = MetricsRegistry::global().gauge("wharf_http_connections", "Open HTTP connections.");
-  Counter& timeouts = MetricsRegistry::global().counter("wharf_http_timeouts_total", "Connections closed for inactivity.");
+  Counter& idle_timeouts = timeout("idle");
+  Counter& head_timeouts = timeout("header");
+  Counter& body_timeouts = timeout("body");
+  Counter& write_timeouts = timeout("write");
+  Counter& handler_failures = MetricsRegistry::global().counter(
+      "wharf_http_handler_failures_total", "Requests whose handler threw on a loop thread (answered 500).");
+  static Counter& timeout(const char* phase) {
+    return MetricsRegistry::global().counter("wharf_http_timeouts_total",
+                                             "Connections closed by a timeout, by phase (idle keep-alive, request "
+                                             "header, request body too slow, response write).",
+                                             std::string("phase=\"") + phase + "\"");
+  }
   Counter& parse_errors = MetricsRegistry::global().counter("wharf_http_bad_requests_total", "Malformed requests refused by the HTTP layer.");
   static HttpMetrics& get() {
     static HttpMetrics m;
@@ -86,6 +98,9 @@ Connection::~Connection() { HttpMetrics::get().open.add(-1); }
 
 void Connection::start() {
   poller_ = std::make_unique<Poller>(loop_, transport_->fd(), [this](int ev) { onEvents(ev); });
+  // The first request's head is due within header_timeout of the connection's start
+  // (and a connection that sends nothing is idle: closed after idle_timeout if shorter).
+  head_deadline_ms_ = monotonicMillis() + std::min(limits_.header_timeout_ms, limits_.idle_timeout_ms);
   updateInterest();
   updateTimer();
 }
@@ -135,7 +150,7 @@ int Connection::onUrl(llhttp_t* p, const char* at, size_t len) {
   c->building_.target.append(at, len);
   c->header_bytes_ += len;
   if (c->building_.target.size() > c->limits_.max_url_bytes) {
-    c->parse_error_status_ = 414;
+    c->parse_error_ = Code::kUriTooLong;
     return HPE_USER;
   }
   return 0;
@@ -149,14 +164,14 @@ int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
     c->value_.clear();
     c->in_value_ = false;
     if (c->building_.headers.size() >= c->limits_.max_headers) {
-      c->parse_error_status_ = 431;
+      c->parse_error_ = Code::kHeadersTooLarge;
       return HPE_USER;
     }
   }
   c->field_.append(at, len);
   c->header_bytes_ += len;
   if (c->header_bytes_ > c->limits_.max_header_bytes) {
-    c->parse_error_status_ = 431;
+    c->parse_error_ = Code::kHeadersTooLarge;
     return HPE_USER;
   }
   return 0;
@@ -164,11 +179,24 @@ int Connection::onHeaderField(llhttp_t* p, const char* at, size_t len) {
 
 int Connection::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
+  // A value piece right after a line break is obs-fold (a continuation line), which
+  // RFC 9112 section 5.2 lets a server refuse; llhttp 8 would join it.
+  char before = at > c->parse_base_ ? at[-1] : c->prev_byte_;
+  if (len > 0 && before == '\n') {
+    c->parse_error_ = Code::kInvalidArgument;
+    return HPE_USER;
+  }
+  // Whitespace between a field name and its colon must be refused (RFC 9112 section
+  // 5.1): proxies disagree on what such a field means (request smuggling).
+  if (!c->in_value_ && c->field_.find_first_of(" \t") != std::string::npos) {
+    c->parse_error_ = Code::kInvalidArgument;
+    return HPE_USER;
+  }
   c->in_value_ = true;
   c->value_.append(at, len);
   c->header_bytes_ += len;
   if (c->header_bytes_ > c->limits_.max_header_bytes) {
-    c->parse_error_status_ = 431;
+    c->parse_error_ = Code::kHeadersTooLarge;
     return HPE_USER;
   }
   return 0;
@@ -179,13 +207,25 @@ int Connection::onHeadersComplete(llhttp_t* p) {
   if (c->in_value_ || !c->field_.empty()) {
     c->building_.headers.add(std::move(c->field_), std::move(c->value_));
     if (c->building_.headers.size() > c->limits_.max_headers) {
-      c->parse_error_status_ = 431;
+      c->parse_error_ = Code::kHeadersTooLarge;
       return HPE_USER;
     }
   }
   if (p->http_major != 1) {
-    c->parse_error_status_ = 400;  // HTTP/0.9 request lines and the like
+    c->parse_error_ = Code::kInvalidArgument;  // HTTP/0.9 request lines and the like
     return -1;
+  }
+  // Only "chunked" is a transfer coding the server decodes: anything else (gzip,
+  // "gzip, chunked", several fields) is 501, as RFC 9112 section 6.1 says.
+  int codings = 0;
+  for (const auto& f : c->building_.headers.fields()) {
+    if (f.name != "transfer-encoding") continue;
+    size_t b = f.value.find_first_not_of(" \t"), e = f.value.find_last_not_of(" \t");
+    std::string v = b == std::string::npos ? "" : f.value.substr(b, e - b + 1);
+    if (++codings > 1 || strcasecmp(v.c_str(), "chunked") != 0) {
+      c->parse_error_ = Code::kNotImplemented;
+      return HPE_USER;
+    }
   }
   Request& r = c->building_;
   r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
@@ -201,6 +241,7 @@ int Connection::onHeadersComplete(llhttp_t* p) {
 
 int Connection::onBody(llhttp_t* p, const char* at, size_t len) {
   Connection* c = self(p);
+  c->body_seen_ += len;
   if (!c->discard_body_) c->body_buf_.append(at, len);
   return 0;
 }
@@ -240,13 +281,13 @@ void Connection::doRead() {
     IoResult r = transport_->read(buf.get(), kReadChunk);
     if (r.kind == IoResult::kWantRead || r.kind == IoResult::kWantWrite) break;
     if (r.kind == IoResult::kEof || r.kind == IoResult::kError) {
-      if (request_started_ && !message_complete_ && !ex_ && parse_error_status_ == 0) {
-        // A request cut short before its headers were complete: nothing to answer.
-      }
-      close();
+      close();  // a request cut short has nobody to answer
       return;
     }
     HttpMetrics::get().bytes_in.inc(r.bytes);
+    if (!request_started_ && !ex_ && head_deadline_ms_ == 0) {
+      head_deadline_ms_ = monotonicMillis() + limits_.header_timeout_ms;  // a new request's first byte
+    }
     parse(buf.get(), r.bytes);
     // TLS may hold decrypted bytes the socket no longer signals: read until it wants more.
     if (r.bytes < kReadChunk && !transport_->secure()) break;
@@ -263,14 +304,40 @@ void Connection::parse(const char* data, size_t len) {
   // After a pause at the end of the headers the parser runs once more even with no
   // input left: a request without a body completes without consuming a byte.
   bool resumed = false;
+  parse_base_ = data;
+  const char* end = data + len;
+  struct KeepLastByte {  // the byte before the next buffer, whatever way parse() ends
+    Connection* c;
+    const char* base;
+    const char* end;
+    ~KeepLastByte() {
+      if (end > base) c->prev_byte_ = end[-1];
+    }
+  } keep{this, data, end};
   while ((len > 0 || resumed) && !closing_) {
     resumed = false;
     llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     if (err == HPE_OK) return;
     if (err != HPE_PAUSED) {
-      int status = parse_error_status_ != 0 ? parse_error_status_ : 400;
       HttpMetrics::get().parse_errors.inc();
-      failRequest(status, llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "malformed request");
+      Code code = parse_error_;
+      std::string why = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "malformed request";
+      if (code == Code::kOk) {
+        code = err == HPE_INVALID_TRANSFER_ENCODING ? Code::kNotImplemented : Code::kInvalidArgument;
+      }
+      switch (code) {
+        case Code::kUriTooLong: why = "the request target is longer than " + std::to_string(limits_.max_url_bytes) + " bytes"; break;
+        case Code::kHeadersTooLarge:
+          why = "the request head has more than " + std::to_string(limits_.max_headers) + " fields or " +
+                std::to_string(limits_.max_header_bytes) + " bytes";
+          break;
+        case Code::kNotImplemented: why = "unsupported Transfer-Encoding (only chunked is accepted)"; break;
+        default:
+          if (why == "User callback error") why = "malformed header field (obs-fold or whitespace before the colon)";
+          why = "malformed request: " + why;
+          break;
+      }
+      failRequest(code, why);
       return;
     }
     const char* pos = llhttp_get_error_pos(&parser_);
@@ -299,9 +366,14 @@ void Connection::parse(const char* data, size_t len) {
 }
 
 void Connection::dispatch() {
+  head_deadline_ms_ = 0;
+  body_seen_ = 0;
+  body_window_ = false;
+  body_failed_ = false;
   auto ex = std::make_shared<Exchange>();
   ex->request_ = std::move(building_);
   ex->request_.peer = peer_;
+  ex->request_.id = newRequestId();
   ex->loop_ = &loop_;
   ex->conn_ = this;
   ex->start_ms_ = monotonicMillis();
@@ -315,11 +387,33 @@ void Connection::dispatch() {
   if (!ex->request_.keep_alive || shutting_down_) keep_alive_ = false;
   Status st = splitTarget(ex->request_.target, &ex->request_.path, &ex->request_.query);
   if (!st.isOk()) {
-    Response r = Response::json(400, R"({"errors":[{"code":"UNSUPPORTED","message":")" + st.message() + R"("}]})");
-    respond(std::move(r));
+    respond(Response::error(Status(Code::kInvalidArgument, st.message())));
     return;
   }
-  handler_(ex);
+  runHandler([&] { handler_(ex); });
+}
+
+void Connection::runHandler(const std::function<void()>& fn) {
+  // A handler that throws is a bug: this request gets a 500, the process goes on.
+  std::string what;
+  try {
+    fn();
+    return;
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  HttpMetrics::get().handler_failures.inc();
+  std::string id = ex_ ? ex_->request_.id : "";
+  logError("request handler failed", {{"request_id", id}, {"peer", peer_}, {"error", what}});
+  if (closing_) return;
+  keep_alive_ = false;
+  if (ex_ && !ex_->responded_) {
+    respond(Response::error(Status(Code::kInternal, "internal error (request " + id + ")")));
+  } else {
+    close();
+  }
 }
 
 void Connection::readBody(Exchange::BodyCallback cb) {
@@ -353,7 +447,7 @@ void Connection::deliverBody() {
   std::string data;
   data.swap(body_buf_);
   if (!message_complete_) body_buf_.reserve(limits_.body_buffer_bytes + kReadChunk);
-  cb(Status::ok(), std::move(data), message_complete_);
+  runHandler([&] { cb(Status::ok(), std::move(data), message_complete_); });
 }
 
 // --- output -----------------------------------------------------------------------
@@ -629,8 +723,8 @@ void Connection::finishRequest() {
   }
 }
 
-void Connection::failRequest(int status, const std::string& why) {
-  logDebug("bad request", {{"peer", peer_}, {"status", status}, {"reason", why}});
+void Connection::failRequest(Code code, const std::string& why) {
+  logDebug("bad request", {{"peer", peer_}, {"status", errorInfo(code).http_status}, {"reason", why}});
   keep_alive_ = false;
   if (ex_ && ex_->responded_) {
     close();  // a malformed body after a response was started: nothing more to say
@@ -645,19 +739,24 @@ void Connection::failRequest(int status, const std::string& why) {
     close();
     return;
   }
+  // The stream cannot be resynchronised after a malformed head: answer, then close.
   ex_ = std::make_shared<Exchange>();
   ex_->loop_ = &loop_;
   ex_->conn_ = this;
   ex_->start_ms_ = monotonicMillis();
+  ex_->request_.id = newRequestId();
   message_complete_ = true;
   head_only_ = false;
-  respond(Response::text(status, std::string(reasonPhrase(status)) + "\n"));
+  head_deadline_ms_ = 0;
+  Response r = Response::error(Status(code, why));
+  r.headers.add("X-Request-Id", ex_->request_.id);
+  respond(std::move(r));
 }
 
 // --- readiness and timeouts -------------------------------------------------------
 
 bool Connection::wantRead() const {
-  if (closing_ || in_pos_ < in_.size()) return false;
+  if (closing_ || body_failed_ || in_pos_ < in_.size()) return false;
   if (!ex_) return true;
   if (message_complete_) return false;
   if (discard_body_) return true;
@@ -681,27 +780,97 @@ void Connection::updateInterest() {
 
 void Connection::updateTimer() {
   if (closing_ || lingering_) return;
-  uint64_t timeout = 0;
   if (write_blocked_) {
-    timeout = limits_.io_timeout_ms;
-  } else if (wantRead()) {
-    bool idle = !ex_ && !request_started_;
-    // While a handler works on a body it holds, the client is not the one to blame.
-    bool client_turn = !ex_ || body_cb_ != nullptr || !body_requested_ || discard_body_;
-    if (!client_turn) {
-      timer_.stop();
+    // Writing: progress restarts the wait.
+    body_window_ = false;
+    timer_.start(limits_.io_timeout_ms, [this] {
+      HttpMetrics::get().write_timeouts.inc();
+      logDebug("connection timed out writing", {{"peer", peer_}});
+      close();
+    });
+    return;
+  }
+  if (!wantRead()) {
+    body_window_ = false;
+    if (body_failed_ && ex_ && !ex_->responded_) {
+      // The handler was told the body timed out: it answers, or the connection goes.
+      timer_.start(limits_.io_timeout_ms, [this] { close(); });
       return;
     }
-    timeout = idle ? limits_.idle_timeout_ms : limits_.io_timeout_ms;
-  } else {
     timer_.stop();
     return;
   }
-  timer_.start(timeout, [this] {
-    HttpMetrics::get().timeouts.inc();
-    logDebug("connection timed out", {{"peer", peer_}});
-    close();
-  });
+  if (!ex_) {
+    body_window_ = false;
+    if (request_started_ || head_deadline_ms_ != 0) {
+      // A request head is due: one deadline for all of it, however it trickles in.
+      if (head_deadline_ms_ == 0) head_deadline_ms_ = monotonicMillis() + limits_.header_timeout_ms;
+      uint64_t now = monotonicMillis();
+      uint64_t left = head_deadline_ms_ > now ? head_deadline_ms_ - now : 0;
+      timer_.start(left, [this] { onHeadTimeout(); });
+      return;
+    }
+    timer_.start(limits_.idle_timeout_ms, [this] {
+      HttpMetrics::get().idle_timeouts.inc();
+      logDebug("idle connection closed", {{"peer", peer_}});
+      close();
+    });
+    return;
+  }
+  // A request body: the client's turn unless the handler holds what was read, or the
+  // client waits for a "100 Continue" the handler has not asked for yet.
+  bool waiting_for_continue = ex_->request_.expect_continue && !continue_sent_ && !discard_body_;
+  bool client_turn = body_cb_ != nullptr || discard_body_ || (!body_requested_ && !waiting_for_continue);
+  if (!client_turn) {
+    body_window_ = false;
+    timer_.stop();
+    return;
+  }
+  if (body_window_) return;  // the running window goes on: bytes do not restart it
+  body_window_ = true;
+  window_bytes_ = body_seen_;
+  timer_.start(limits_.io_timeout_ms, [this] { onBodyWindow(); });
+}
+
+void Connection::onHeadTimeout() {
+  HttpMetrics::get().head_timeouts.inc();
+  logDebug("request head timed out", {{"peer", peer_}, {"started", request_started_}});
+  if (!request_started_) {
+    close();  // not a byte of a request: nothing to answer
+    return;
+  }
+  failRequest(Code::kTimeout,
+              "the request head did not arrive within " + std::to_string(limits_.header_timeout_ms / 1000) + " s");
+}
+
+void Connection::onBodyWindow() {
+  body_window_ = false;
+  uint64_t got = body_seen_ - window_bytes_;
+  uint64_t need = std::max<uint64_t>(1, limits_.body_min_rate * limits_.io_timeout_ms / 1000);
+  if (got >= need) {
+    updateTimer();  // fast enough: the next window
+    return;
+  }
+  HttpMetrics::get().body_timeouts.inc();
+  logDebug("request body too slow", {{"peer", peer_}, {"bytes", got}, {"window_ms", limits_.io_timeout_ms}});
+  keep_alive_ = false;
+  if (ex_ && !ex_->responded_ && body_cb_) {
+    // The handler is reading the body: it answers the error (a 408), then the connection closes.
+    body_failed_ = true;
+    auto cb = std::move(body_cb_);
+    body_cb_ = nullptr;
+    runHandler([&] {
+      cb(Status(Code::kTimeout, "the request body arrived slower than " + std::to_string(limits_.body_min_rate) +
+                                    " bytes/s"),
+         {}, false);
+    });
+    if (!closing_) {
+      updateInterest();
+      updateTimer();
+    }
+    return;
+  }
+  close();
 }
 
 // --- Exchange ---------------------------------------------------------------------

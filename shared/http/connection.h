@@ -64,7 +64,10 @@ class Connection {
   void flush();
   void onResponseWritten();
   void finishRequest();
-  void failRequest(int status, const std::string& why);
+  void failRequest(Code code, const std::string& why);
+  void runHandler(const std::function<void()>& fn);  // the last-resort catch
+  void onHeadTimeout();
+  void onBodyWindow();
   void updateInterest();
   bool wantRead() const;
   void updateTimer();
@@ -93,7 +96,16 @@ class Connection {
   std::string field_, value_;
   bool in_value_ = false;
   size_t header_bytes_ = 0;
-  int parse_error_status_ = 0;
+  Code parse_error_ = Code::kOk;     // set by a callback that refused the request
+  const char* parse_base_ = nullptr; // start of the buffer being parsed
+  char prev_byte_ = '\0';            // the byte before it (obs-fold detection)
+  uint64_t head_deadline_ms_ = 0;    // monotonic; 0 while no request head is awaited
+
+  // Waiting for a body: bytes seen, and at the start of the current rate window.
+  uint64_t body_seen_ = 0;
+  uint64_t window_bytes_ = 0;
+  bool body_window_ = false;         // a body rate window is running
+  bool body_failed_ = false;         // the body timed out: read no more
 
   // The request being handled.
   std::shared_ptr<Exchange> ex_;

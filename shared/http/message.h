@@ -44,6 +44,7 @@ struct Request {
   bool expect_continue = false;
   bool keep_alive = true;
   std::string peer;  // remote address
+  std::string id;    // this request's id (X-Request-Id in the response, request_id in logs)
 
   bool isHead() const { return method == "HEAD"; }
   // Value of the first query parameter with that name, percent-decoded.

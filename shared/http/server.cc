@@ -62,6 +62,14 @@ Status Server::start() {
 }
 
 void Server::runWorker(Worker* w) {
+  // What a connection shed at the descriptor limit hears (plain HTTP only).
+  std::string shed;
+  if (!config_.tls) {
+    Response r = Response::error(Status(Code::kUnavailable, "the server is out of connections; retry shortly"));
+    const std::string& body = std::get<std::string>(r.body);
+    shed = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+           "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
   w->acceptor = std::make_unique<Acceptor>(*w->loop, w->listen_fd, [this, w](int fd, std::string peer) {
     std::unique_ptr<Transport> t = config_.tls ? makeTlsTransport(fd, *config_.tls) : makePlainTransport(fd);
     auto* conn = new Connection(*w->loop, std::move(t), std::move(peer), config_.limits, handler_,
@@ -78,7 +86,7 @@ void Server::runWorker(Worker* w) {
       return;
     }
     conn->start();
-  });
+  }, std::move(shed));
   w->loop->run();
 }
 

@@ -26,7 +26,16 @@ struct ServerLimits {
   size_t max_headers = 100;
   size_t max_url_bytes = 8 * 1024;
   uint64_t idle_timeout_ms = 60'000;    // keep-alive wait for the next request
-  uint64_t io_timeout_ms = 60'000;      // no progress reading a request or writing a response
+  uint64_t io_timeout_ms = 60'000;      // no progress writing a response; the window of body_min_rate
+  // The whole request head (request line and header fields) must arrive within this,
+  // counted from its first byte, or from the connection's start for its first request
+  // (then at most idle_timeout):
+  // a client that trickles a header in a byte at a time is answered 408 and closed.
+  uint64_t header_timeout_ms = 30'000;
+  // While the server waits for a request body, at least this many bytes per second must
+  // arrive, measured over each io_timeout window (and at least one byte per window):
+  // a body that stalls or trickles is answered 408 and the connection closed.
+  uint64_t body_min_rate = 1024;
   size_t body_buffer_bytes = 4 * 1024 * 1024;  // request body buffered before reads stop
   uint64_t shutdown_grace_ms = 30'000;
 };

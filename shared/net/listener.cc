@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -11,8 +12,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "shared/base/clock.h"
 #include "shared/base/fs.h"
 #include "shared/base/log.h"
+#include "shared/metrics/metrics.h"
 
 namespace wharf {
 
@@ -87,17 +90,56 @@ void Poller::watch(int events) {
       if (ev & (UV_READABLE | UV_DISCONNECT)) out |= kReadable;
       if (ev & UV_WRITABLE) out |= kWritable;
     }
-    self->cb_(out & (self->events_ | (status < 0 ? 3 : 0)));
+    int ready = out & (self->events_ | (status < 0 ? 3 : 0));
+    runTask([self, ready] { self->cb_(ready); }, "poller");
   });
 }
 
-Acceptor::Acceptor(Loop& loop, int listen_fd, std::function<void(int, std::string)> on_accept)
-    : fd_(listen_fd), poller_(loop, listen_fd, [this](int) { onReadable(); }), on_accept_(std::move(on_accept)) {
+namespace {
+
+Counter& exhaustedCounter() {
+  static Counter& c = MetricsRegistry::global().counter(
+      "wharf_http_accept_exhausted_total",
+      "Times accept() failed for lack of descriptors (the listener then pauses briefly).");
+  return c;
+}
+Counter& shedCounter() {
+  static Counter& c = MetricsRegistry::global().counter(
+      "wharf_http_connections_shed_total", "Connections answered 503 and closed at the descriptor limit.");
+  return c;
+}
+
+int openReserve() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+}  // namespace
+
+Acceptor::Acceptor(Loop& loop, int listen_fd, std::function<void(int, std::string)> on_accept,
+                   std::string shed_response)
+    : fd_(listen_fd),
+      poller_(loop, listen_fd, [this](int) { onReadable(); }),
+      backoff_(loop),
+      on_accept_(std::move(on_accept)),
+      shed_response_(std::move(shed_response)),
+      reserve_fd_(openReserve()) {
+  exhaustedCounter();  // present in /metrics from the start
+  shedCounter();
   poller_.watch(Poller::kReadable);
 }
 
-void Acceptor::pause() { poller_.watch(0); }
-void Acceptor::resume() { poller_.watch(Poller::kReadable); }
+Acceptor::~Acceptor() {
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
+}
+
+void Acceptor::pause() {
+  paused_ = true;
+  backoff_.stop();
+  poller_.watch(0);
+}
+
+void Acceptor::resume() {
+  paused_ = false;
+  poller_.watch(Poller::kReadable);
+}
 
 void Acceptor::onReadable() {
   for (int i = 0; i < 64; ++i) {
@@ -106,9 +148,11 @@ void Acceptor::onReadable() {
     int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) return;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) return onExhausted(errno);
       logWarn("accept failed", {{"error", std::strerror(errno)}});
       return;
     }
+    if (reserve_fd_ < 0) reserve_fd_ = openReserve();  // descriptors are free again
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     char host[INET6_ADDRSTRLEN] = "?";
@@ -119,6 +163,37 @@ void Acceptor::onReadable() {
     }
     on_accept_(fd, host);
   }
+}
+
+void Acceptor::onExhausted(int err) {
+  exhaustedCounter().inc();
+  ++unlogged_;
+  if (reserve_fd_ >= 0) {
+    // Tell one waiting client why instead of leaving it in the backlog.
+    ::close(reserve_fd_);
+    reserve_fd_ = -1;
+    int fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      if (!shed_response_.empty()) {
+        ssize_t n = ::send(fd, shed_response_.data(), shed_response_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+      }
+      ::close(fd);
+      shedCounter().inc();
+    }
+    reserve_fd_ = openReserve();
+  }
+  int64_t now = monotonicMillis();
+  if (last_log_ms_ == 0 || now - last_log_ms_ >= 10'000) {
+    logWarn("out of file descriptors: pausing accept",
+            {{"error", std::strerror(err)}, {"pause_ms", kBackoffMs}, {"times", unlogged_}});
+    last_log_ms_ = now;
+    unlogged_ = 0;
+  }
+  poller_.watch(0);
+  backoff_.start(kBackoffMs, [this] {
+    if (!paused_) poller_.watch(Poller::kReadable);
+  });
 }
 
 }  // namespace wharf

@@ -40,17 +40,35 @@ class Poller {
 
 // Accepts connections from a listening fd on a loop and hands each accepted,
 // non-blocking, TCP_NODELAY fd (and its peer address text) to on_accept, which owns it.
+//
+// At the descriptor limit (EMFILE, ENFILE) accept() would fail at once every time the
+// listener is woken, spinning the loop. Instead the Acceptor gives back a descriptor it
+// keeps in reserve, accepts one waiting connection with it, writes shed_response to it
+// (an HTTP 503; nothing for TLS listeners) and closes it, then stops accepting for
+// kBackoffMs and tries again: it recovers by itself once descriptors are free. The
+// event is counted (wharf_http_accept_exhausted_total) and logged at most once per 10 s.
 class Acceptor {
  public:
-  Acceptor(Loop& loop, int listen_fd, std::function<void(int fd, std::string peer)> on_accept);
+  static constexpr uint64_t kBackoffMs = 100;
+
+  Acceptor(Loop& loop, int listen_fd, std::function<void(int fd, std::string peer)> on_accept,
+           std::string shed_response = "");
+  ~Acceptor();
   void pause();
   void resume();
 
  private:
   void onReadable();
+  void onExhausted(int err);
   int fd_;
   Poller poller_;
+  Timer backoff_;
   std::function<void(int, std::string)> on_accept_;
+  std::string shed_response_;
+  int reserve_fd_ = -1;   // /dev/null, given up to accept one connection at the limit
+  bool paused_ = false;   // by pause(): the backoff does not resume it
+  int64_t last_log_ms_ = 0;
+  uint64_t unlogged_ = 0;
 };
 
 }  // namespace wharf

@@ -1,37 +1,14 @@
 #include "shared/oci/manifest.h"
 
+#include "shared/base/json_body.h"
 #include "shared/oci/media_types.h"
 
 namespace wharf {
 namespace {
 
-constexpr int kMaxDepth = 64;
+constexpr size_t kMaxDepth = 64;
 
 Status invalid(std::string msg) { return Status(Code::kManifestInvalid, std::move(msg)); }
-
-// nlohmann's parser nests on the C++ stack per level of the document; refuse deep
-// documents before parsing them.
-bool depthWithin(std::string_view s, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > max_depth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 Result<Descriptor> parseDescriptor(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) return invalid(where + " is not an object");
@@ -99,7 +76,7 @@ std::string Manifest::effectiveArtifactType() const {
 
 Result<Manifest> parseManifest(std::string_view body, std::string_view content_type) {
   if (body.size() > kMaxManifestBytes) return Status(Code::kTooLarge, "manifest is larger than 4 MiB");
-  if (!depthWithin(body, kMaxDepth)) return invalid("manifest nests deeper than 64 levels");
+  if (!jsonNestedWithin(body, kMaxDepth)) return invalid("manifest nests deeper than 64 levels");
   nlohmann::json doc = nlohmann::json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return invalid("manifest is not valid JSON");
   if (!doc.is_object()) return invalid("manifest is not a JSON object");

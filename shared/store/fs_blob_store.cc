@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <dirent.h>
 
 #include "shared/base/ids.h"
+#include "shared/base/log.h"
 #include "shared/store/blob_store.h"
 
 namespace wharf {
@@ -133,7 +135,12 @@ class FsBlobStore final : public BlobStore {
       ssize_t w = ::pwrite(fd.get(), p, left, static_cast<off_t>(off));
       if (w < 0) {
         if (errno == EINTR) continue;
-        return errnoStatus("write upload", errno);
+        int err = errno;
+        // No partial piece stays behind: the upload keeps exactly the bytes acknowledged.
+        if (::ftruncate(fd.get(), static_cast<off_t>(offset)) != 0) {
+          logWarn("cannot truncate an upload after a failed write", {{"upload", id}, {"error", std::strerror(errno)}});
+        }
+        return errnoStatus("write upload", err);
       }
       p += w;
       left -= static_cast<size_t>(w);

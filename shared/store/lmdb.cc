@@ -2,12 +2,17 @@
 
 #include <lmdb.h>
 
+#include <cerrno>
+
 namespace wharf {
 
 Status lmdbStatus(const std::string& what, int rc) {
   if (rc == 0) return Status::ok();
   if (rc == MDB_NOTFOUND) return Status(Code::kNotFound, what + ": not found");
-  if (rc == MDB_MAP_FULL) return Status(Code::kIoError, what + ": metadata store is full (raise its map size)");
+  if (rc == MDB_MAP_FULL) {
+    return Status(Code::kInsufficientStorage, what + ": metadata store is full (raise its map size)");
+  }
+  if (rc == ENOSPC || rc == EDQUOT) return Status(Code::kInsufficientStorage, what + ": " + mdb_strerror(rc));
   return Status(Code::kIoError, what + ": " + mdb_strerror(rc));
 }
 

@@ -14,6 +14,8 @@
 #include <memory>
 #include <vector>
 
+#include "shared/base/json_body.h"
+
 namespace wharf {
 namespace {
 
@@ -118,11 +120,12 @@ Result<nlohmann::json> publicJwk(const std::string& public_pem, const std::strin
 }
 
 Result<std::string> publicPemFromJwk(const nlohmann::json& jwk) {
-  if (!jwk.is_object() || jwk.value("kty", "") != "EC" || jwk.value("crv", "") != "P-256") {
+  JsonBody b(jwk);  // a peer's key set: typed reads only
+  if (b.string("kty", {.max = 16}).value_or("") != "EC" || b.string("crv", {.max = 16}).value_or("") != "P-256") {
     return Status(Code::kInvalidArgument, "not an EC P-256 JWK");
   }
-  auto x = base64UrlDecode(jwk.value("x", ""));
-  auto y = base64UrlDecode(jwk.value("y", ""));
+  auto x = base64UrlDecode(b.string("x", {.max = 64}).value_or(""));
+  auto y = base64UrlDecode(b.string("y", {.max = 64}).value_or(""));
   if (!x.isOk() || !y.isOk() || x->size() != 32 || y->size() != 32) {
     return Status(Code::kInvalidArgument, "JWK coordinates must be 32 bytes");
   }

@@ -11,19 +11,33 @@ std::string lengthText(size_t max) { return "of at most " + std::to_string(max) 
 
 }  // namespace
 
-bool jsonNestedWithin(std::string_view raw, size_t limit) {
+bool jsonNestedWithin(std::string_view raw, size_t limit, std::string* top_key) {
   size_t depth = 0;
   bool in_string = false, escaped = false;
-  for (char c : raw) {
+  size_t string_start = 0;
+  std::string_view last_top_string;  // the last string at depth 1: a key once ':' follows
+  std::string_view key;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
     if (in_string) {
       if (escaped) escaped = false;
       else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      else if (c == '"') {
+        in_string = false;
+        if (depth == 1) last_top_string = raw.substr(string_start, i - string_start);
+      }
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
+    if (c == '"') {
+      in_string = true;
+      string_start = i + 1;
+    } else if (c == ':' && depth == 1) {
+      key = last_top_string;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) {
+        if (top_key != nullptr) *top_key = std::string(key.substr(0, 128));
+        return false;
+      }
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
@@ -49,9 +63,10 @@ const char* jsonTypeName(const json& v) {
 
 Result<JsonBody> JsonBody::parse(std::string_view raw) {
   if (raw.find_first_not_of(" \t\r\n") == std::string_view::npos) return JsonBody(json::object());
-  if (!jsonNestedWithin(raw, kMaxDepth)) {
-    return Status(Code::kInvalidArgument,
-                  "the request body is nested more than " + std::to_string(kMaxDepth) + " levels deep");
+  std::string deep;
+  if (!jsonNestedWithin(raw, kMaxDepth, &deep)) {
+    return Status(Code::kInvalidArgument, (deep.empty() ? std::string("the request body") : deep) + ": nested more than " +
+                                              std::to_string(kMaxDepth) + " levels deep");
   }
   json body = json::parse(raw.begin(), raw.end(), nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return Status(Code::kInvalidArgument, "the request body is not JSON");

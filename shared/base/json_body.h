@@ -104,7 +104,9 @@ class JsonBody {
 // parsing). Every parse of a peer's JSON checks this first: nlohmann::json parses
 // iteratively, but copies, dumps and comparisons recurse, and a body of a few MB of
 // brackets would overflow a thread's stack.
-bool jsonNestedWithin(std::string_view text, size_t limit);
+// When it is not and top_key is given, *top_key is the key of the outermost object under
+// which the nesting went too deep (the field to name in the error).
+bool jsonNestedWithin(std::string_view text, size_t limit, std::string* top_key = nullptr);
 
 // The name of a JSON value's type in messages ("a string", "a number", "null", ...).
 const char* jsonTypeName(const nlohmann::json& v);

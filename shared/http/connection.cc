@@ -410,7 +410,9 @@ void Connection::runHandler(const std::function<void()>& fn) {
   if (closing_) return;
   keep_alive_ = false;
   if (ex_ && !ex_->responded_) {
-    respond(Response::error(Status(Code::kInternal, "internal error (request " + id + ")")));
+    Response r = Response::error(Status(Code::kInternal, "internal error (request " + id + ")"));
+    r.headers.add("X-Request-Id", id);
+    respond(std::move(r));
   } else {
     close();
   }
@@ -734,9 +736,15 @@ void Connection::failRequest(Code code, const std::string& why) {
     // The body turned out malformed while the handler was reading it.
     auto cb = std::move(body_cb_);
     body_cb_ = nullptr;
-    if (cb) cb(Status(Code::kInvalidArgument, "malformed request body: " + why), {}, false);
+    if (cb) {
+      runHandler([&] { cb(Status(code == Code::kOk ? Code::kInvalidArgument : code, "malformed request body: " + why), {}, false); });
+    }
     if (closing_ || !ex_ || ex_->responded_) return;
-    close();
+    // The handler has not answered (yet): the client hears why now; a later answer
+    // from the handler is dropped (the exchange is answered once).
+    Response r = Response::error(Status(code, "malformed request body: " + why));
+    r.headers.add("X-Request-Id", ex_->request_.id);
+    respond(std::move(r));
     return;
   }
   // The stream cannot be resynchronised after a malformed head: answer, then close.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <stdexcept>
 #include <mutex>
 #include <thread>
 
@@ -387,4 +388,31 @@ TEST_CASE("streamed response bodies: chunked, with a known length, and cut short
   // A source that fails mid-way: the client sees a broken response, not a short one.
   auto broken = c.request("GET", "/stream-fail");
   CHECK_FALSE(broken.isOk());
+}
+
+TEST_CASE("a handler that throws answers 500 with its request id and the server goes on", "[http]") {
+  ServerLimits limits;
+  Handler handler = [](std::shared_ptr<Exchange> ex) {
+    if (ex->request().path == "/throw") throw std::runtime_error("a bug");
+    if (ex->request().path == "/throw-in-body") {
+      ex->readBody([](Status, std::string, bool) { throw std::logic_error("a bug reading the body"); });
+      return;
+    }
+    ex->respond(Response::text(200, "fine"));
+  };
+  TestServer s(limits, handler);
+  for (const char* path : {"/throw", "/throw-in-body"}) {
+    INFO(path);
+    HttpClient c("127.0.0.1", s.server.port());
+    auto r = c.request("POST", path, {}, "body");
+    REQUIRE(r.isOk());
+    CHECK(r->status == 500);
+    CHECK(r->body.find("\"UNKNOWN\"") != std::string::npos);
+    CHECK_FALSE(r->header("x-request-id").empty());
+    CHECK(r->body.find(r->header("x-request-id")) != std::string::npos);
+  }
+  HttpClient c("127.0.0.1", s.server.port());
+  auto r = c.request("GET", "/fine");
+  REQUIRE(r.isOk());
+  CHECK(r->body == "fine");
 }

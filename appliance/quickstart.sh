@@ -5,7 +5,8 @@
 #   appliance/quickstart.sh test   install what is needed, build, run every test
 #
 # Environment: WHARF_BUILD (build dir, default build), WHARF_DATA (data dir for `run`,
-# default wharf-data), WHARF_LISTEN (default 127.0.0.1:5000), JOBS (default nproc).
+# default wharf-data), WHARF_LISTEN (default 127.0.0.1:5000), JOBS (default nproc); for
+# `test`, FUZZ_SECONDS (new inputs per fuzz target, default 30) and WHARF_FUZZ_BUILD.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -17,6 +18,8 @@ jobs=${JOBS:-$(nproc)}
 BUILD_DEPS="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libzstd-dev zlib1g-dev
   liblmdb-dev nlohmann-json3-dev catch2 libldap-dev"
 TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux slapd ldap-utils openssl"
+# The fuzz step of `test` builds with clang 14 and its libFuzzer/sanitizer runtimes.
+FUZZ_DEPS="clang libclang-rt-14-dev"
 
 install() {
   missing=""
@@ -78,10 +81,13 @@ case "$mode" in
     wait
     ;;
   test)
-    install $BUILD_DEPS $TEST_DEPS
+    install $BUILD_DEPS $TEST_DEPS $FUZZ_DEPS
     configure_and_build -DWHARF_TESTS=ON -DWHARF_BENCH=ON -DWHARF_WERROR=ON
-    cd "$build"
-    ctest --output-on-failure --timeout 1500
+    (cd "$build" && ctest --output-on-failure --timeout 1500)
+    # Fuzzing: every libFuzzer target over its committed seeds plus FUZZ_SECONDS (30) of
+    # new inputs, in its own clang build (WHARF_FUZZ_BUILD, default build-fuzz); a crash
+    # fails the run and leaves its input in build-fuzz/artifacts/.
+    FUZZ_SECONDS=${FUZZ_SECONDS:-30} JOBS=$jobs bench/fuzz.sh 1 "${WHARF_FUZZ_BUILD:-build-fuzz}"
     ;;
   *)
     echo "usage: $0 run|test" >&2

@@ -111,12 +111,6 @@ Result<Account> caller(ApiContext& ctx, const Request& req) {
   return authenticateApiCaller(ctx, req);
 }
 
-Response failure(const Status& st) {
-  Response r = errorResponse(st);
-  if (r.status == 401) r.headers.add("WWW-Authenticate", "Basic realm=\"wharf\"");
-  return r;
-}
-
 // The live feed: a response body that never ends by itself. It sends what the log has
 // after its cursor (reading committed events, so nothing is sent twice or skipped), then
 // waits for the log's next commit, with a keepalive comment every 15 s of silence.
@@ -237,54 +231,46 @@ void emitEvent(ApiContext& ctx, const Caller& caller, const char* type, const st
 }
 
 void handleEvents(ApiContext& ctx, const ExchangePtr& ex) {
-  const Request& req = ex->request();
   if (ctx.events == nullptr) return replyError(ex, Status(Code::kNotFound, "the event log is off"));
-  bool stream = req.path == "/api/v1/events/stream";
-  if (!stream && req.path != "/api/v1/events") return replyError(ex, Status(Code::kNotFound, "no such endpoint"));
-  if (req.method != "GET") return replyError(ex, Status(Code::kMethodNotAllowed, "method not allowed"));
-  auto q = parseQueryParams(req);
-  if (!q.isOk()) return replyError(ex, q.status());
-  auto query = std::make_shared<Query>(std::move(q).value());
-
-  if (!stream) {
-    offload<Response>(
-        ctx, ex,
-        [&ctx, ex, query]() -> Response {
-          auto who = caller(ctx, ex->request());
-          if (!who.isOk()) return failure(who.status());
-          query->filter.visible = visibility(ctx, *who);
-          uint64_t last = ctx.events->lastSeq();
-          auto page = ctx.events->query(query->filter, query->since.value_or(0), query->limit);
-          if (!page.isOk()) return errorResponse(page.status());
-          json items = json::array();
-          for (const auto& e : page->events) items.push_back(e.toJson());
-          json out = {{"events", items}, {"next", page->next ? json(*page->next) : json(nullptr)}, {"last_seq", last}};
-          return Response::json(200, out.dump(-1, ' ', false, json::error_handler_t::replace));
-        },
-        [ex](Response r) { reply(ex, std::move(r)); });
-    return;
-  }
-
-  // Resuming: Last-Event-ID (what an EventSource sends when it reconnects) wins over since.
-  if (const std::string* last_id = req.headers.get("last-event-id"); last_id != nullptr && !last_id->empty()) {
-    auto s = parseSeq(*last_id, "Last-Event-ID");
-    if (!s.isOk()) return replyError(ex, s.status());
-    query->since = *s;
-  }
-  offload<Result<Account>>(
-      ctx, ex, [&ctx, ex] { return caller(ctx, ex->request()); },
-      [&ctx, ex, query](Result<Account> who) {
-        if (!who.isOk()) return reply(ex, failure(who.status()));
-        uint64_t since = query->since ? *query->since : ctx.events->lastSeq();
-        auto source = std::make_shared<EventStream>(ex->loop(), *ctx.events, query->filter, visibility(ctx, *who), since);
-        source->start();
-        Response r;
-        r.headers.add("Content-Type", "text/event-stream");
-        r.headers.add("Cache-Control", "no-cache");
-        r.headers.add("X-Accel-Buffering", "no");
-        r.body = std::shared_ptr<BodySource>(source);
-        reply(ex, std::move(r));
-      });
+  serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string) -> ApiReply {
+    const Request& req = ex->request();
+    bool stream = req.path == "/api/v1/events/stream";
+    if (!stream && req.path != "/api/v1/events") return apiFail(Status(Code::kNotFound, "no such endpoint"));
+    if (req.method != "GET") return apiFail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    auto q = parseQueryParams(req);
+    if (!q.isOk()) return apiFail(q.status());
+    Query query = std::move(q).value();
+    auto who = caller(ctx, req);
+    if (!who.isOk()) return apiFail(who.status());
+    if (!stream) {
+      query.filter.visible = visibility(ctx, *who);
+      uint64_t last = ctx.events->lastSeq();
+      auto page = ctx.events->query(query.filter, query.since.value_or(0), query.limit);
+      if (!page.isOk()) return apiFail(page.status());
+      json items = json::array();
+      for (const auto& e : page->events) items.push_back(e.toJson());
+      return apiOk({{"events", items}, {"next", page->next ? json(*page->next) : json(nullptr)}, {"last_seq", last}});
+    }
+    // Resuming: Last-Event-ID (what an EventSource sends when it reconnects) wins over since.
+    if (const std::string* last_id = req.headers.get("last-event-id"); last_id != nullptr && !last_id->empty()) {
+      auto s = parseSeq(*last_id, "Last-Event-ID");
+      if (!s.isOk()) return apiFail(s.status());
+      query.since = *s;
+    }
+    ApiReply r;
+    r.stream = [&log = *ctx.events, filter = query.filter, visible = visibility(ctx, *who),
+                since = query.since](Loop& loop) {
+      auto source = std::make_shared<EventStream>(loop, log, filter, visible, since ? *since : log.lastSeq());
+      source->start();
+      Response resp;
+      resp.headers.add("Content-Type", "text/event-stream");
+      resp.headers.add("Cache-Control", "no-cache");
+      resp.headers.add("X-Accel-Buffering", "no");
+      resp.body = std::shared_ptr<BodySource>(source);
+      return resp;
+    };
+    return r;
+  });
 }
 
 }  // namespace wharf

@@ -242,7 +242,7 @@ TEST_CASE("manifests: validation", "[api]") {
                       {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cfg}, {"size", 2}}},
                       {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", "sha256:" + std::string(64, 'c')}, {"size", 5}}}}};
   auto r = put(m.dump(), oci);
-  CHECK(r.status == 404);
+  CHECK(r.status == 400);  // as distribution and the spec's error table use it
   CHECK(errorCode(r) == "MANIFEST_BLOB_UNKNOWN");
   // Not JSON; wrong schema; mediaType disagreeing with Content-Type; ambiguous.
   CHECK(errorCode(put("not json", oci)) == "MANIFEST_INVALID");
@@ -257,7 +257,7 @@ TEST_CASE("manifests: validation", "[api]") {
                         {"mediaType", "application/vnd.oci.image.index.v1+json"},
                         {"manifests", {{{"mediaType", oci}, {"digest", "sha256:" + std::string(64, 'd')}, {"size", 10}}}}};
   r = put(idx.dump(), "application/vnd.oci.image.index.v1+json");
-  CHECK(r.status == 404);
+  CHECK(r.status == 400);
   CHECK(errorCode(r) == "MANIFEST_BLOB_UNKNOWN");
   // Over 4 MiB.
   r = put(std::string(4 * 1024 * 1024 + 1, ' '), oci);

@@ -10,6 +10,9 @@
 namespace wharf {
 namespace {
 
+// The longest @every: next() adds it to a time in ms, which must not overflow.
+constexpr int64_t kMaxEveryMs = 10000ll * 86'400'000;
+
 struct Field {
   const char* name;
   unsigned min, max;
@@ -148,8 +151,8 @@ Result<CronSchedule> CronSchedule::parse(const std::string& input) {
     std::string d = trim(text.substr(6));
     auto ms = parseDurationMs(d);
     if (d.empty() || text.size() == 6 || !std::isspace(static_cast<unsigned char>(text[6])) || !ms.isOk() ||
-        *ms < 1000) {
-      return Status(Code::kInvalidArgument, "cron: @every \"" + d + "\": expected a duration of at least 1s (90s, 30m, 6h, 1d)");
+        *ms < 1000 || *ms > kMaxEveryMs) {
+      return Status(Code::kInvalidArgument, "cron: @every \"" + d + "\": expected a duration from 1s to 10000d (90s, 30m, 6h, 1d)");
     }
     c.every_ms_ = *ms;
     return c;
@@ -197,9 +200,10 @@ Result<CronSchedule> CronSchedule::parse(const std::string& input) {
   c.dows_ = static_cast<uint8_t>(dow);
   c.dom_star_ = parts[2][0] == '*';
   c.dow_star_ = parts[4][0] == '*';
-  // Refuse what can never fire: with the day of week unrestricted, some selected day
-  // must exist in some selected month.
-  if (c.dow_star_ && c.dows_ == 0x7f) {
+  // Refuse what can never fire: when day of month and day of week must both match (one
+  // of them starts with '*'), some selected day must exist in some selected month (every
+  // such date falls on every weekday within 28 years).
+  if (c.dom_star_ || c.dow_star_) {
     bool possible = false;
     for (unsigned m = 1; m <= 12 && !possible; ++m) {
       if (!(c.months_ >> m & 1)) continue;

@@ -88,7 +88,7 @@ Result<TokenClaims> TokenVerifier::verify(const std::string& token, int64_t now_
   if (!num("exp", &c.expires_at) || !num("nbf", &c.not_before) || !num("iat", &c.issued_at)) {
     return unauthorized("exp, nbf and iat are required");
   }
-  if (now_s > c.expires_at + leeway_s_) return unauthorized("expired");
+  if (now_s - leeway_s_ > c.expires_at) return unauthorized("expired");  // no overflow at a huge exp
   if (now_s + leeway_s_ < c.not_before) return unauthorized("not valid yet");
   c.issuer = text("iss");
   c.subject = text("sub");

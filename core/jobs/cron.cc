@@ -202,7 +202,7 @@ Result<CronSchedule> CronSchedule::parse(const std::string& input) {
   c.dow_star_ = parts[4][0] == '*';
   // Refuse what can never fire: when day of month and day of week must both match (one
   // of them starts with '*'), some selected day must exist in some selected month (every
-  // such date falls on every weekday within 28 years).
+  // such date falls on every weekday within one 400-year Gregorian cycle).
   if (c.dom_star_ || c.dow_star_) {
     bool possible = false;
     for (unsigned m = 1; m <= 12 && !possible; ++m) {
@@ -225,7 +225,9 @@ bool CronSchedule::dayMatches(unsigned dom, unsigned dow) const {
 
 int64_t CronSchedule::next(int64_t after_ms) const {
   if (every_ms_ > 0) return after_ms + every_ms_;
-  constexpr int64_t kMaxDays = 28 * 366;
+  // One whole Gregorian cycle: every date falls on every weekday within it (28 years
+  // is not enough around a century that is no leap year: 0 0 29 2 */7 after 2088).
+  constexpr int64_t kMaxDays = 146'097;
   int64_t start_minute = floorDiv(after_ms, 60'000) + 1;
   int64_t day = floorDiv(start_minute, 1440);
   int64_t minute_of_day = start_minute - day * 1440;

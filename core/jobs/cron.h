@@ -33,7 +33,7 @@ class CronSchedule {
   static Result<CronSchedule> parse(const std::string& text);
 
   // The first minute strictly after after_ms (milliseconds since the epoch, UTC) that
-  // matches, in milliseconds; -1 if none within the next 28 years. @every: after_ms plus
+  // matches, in milliseconds; -1 if none within the next 400 years. @every: after_ms plus
   // the interval.
   int64_t next(int64_t after_ms) const;
   // The expression as given (trimmed).

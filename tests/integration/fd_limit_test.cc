@@ -50,6 +50,12 @@ long cpuTicks(int pid) {
 }  // namespace
 
 TEST_CASE("at the descriptor limit the core backs off, sheds with 503 and recovers", "[hardening][fd-limit]") {
+#ifdef WHARF_SANITIZED
+  // UBSan's vptr check probes memory through a pipe: out of descriptors, it reports a
+  // false "invalid vptr" and aborts the core. Run this one in the normal build.
+  WARN("sanitized build: the descriptor-limit test runs in the normal build only");
+  return;
+#endif
   CoreServer core;
   int pid = core.process().pid();
   {
@@ -93,6 +99,8 @@ TEST_CASE("at the descriptor limit the core backs off, sheds with 503 and recove
     auto r = c.request("GET", "/v2/");
     return r.isOk() && r->status == 200;
   }, 10000);
+  INFO("core log: " << core.log().substr(0, 4000));
+  CHECK(core.process().running());
   CHECK(served);
   auto m = c.request("GET", "/metrics");
   REQUIRE(m.isOk());

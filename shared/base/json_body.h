@@ -75,7 +75,8 @@ class JsonBody {
   std::optional<int64_t> integer(std::string_view key, IntRule rule = {});
   std::optional<double> number(std::string_view key, NumberRule rule = {});
   std::optional<std::vector<std::string>> strings(std::string_view key, ListRule rule = {});
-  // A nested object, to read with its own rules (its errors carry this field's name).
+  // A nested object, to read with its own rules. Its errors carry this field's name but
+  // stay its own: check the child's status() or finish() as well as this one's.
   std::optional<JsonBody> object(std::string_view key, bool required = false);
   // A nested object handed on as it is (job params, edge settings): only its type is
   // checked here; its reader checks the rest.

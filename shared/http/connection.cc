@@ -410,9 +410,7 @@ void Connection::runHandler(const std::function<void()>& fn) {
   if (closing_) return;
   keep_alive_ = false;
   if (ex_ && !ex_->responded_) {
-    Response r = Response::error(Status(Code::kInternal, "internal error (request " + id + ")"));
-    r.headers.add("X-Request-Id", id);
-    respond(std::move(r));
+    respondError(Status(Code::kInternal, "internal error (request " + id + ")"));
   } else {
     close();
   }
@@ -737,14 +735,12 @@ void Connection::failRequest(Code code, const std::string& why) {
     auto cb = std::move(body_cb_);
     body_cb_ = nullptr;
     if (cb) {
-      runHandler([&] { cb(Status(code == Code::kOk ? Code::kInvalidArgument : code, "malformed request body: " + why), {}, false); });
+      runHandler([&] { cb(Status(code, "malformed request body: " + why), {}, false); });
     }
     if (closing_ || !ex_ || ex_->responded_) return;
     // The handler has not answered (yet): the client hears why now; a later answer
     // from the handler is dropped (the exchange is answered once).
-    Response r = Response::error(Status(code, "malformed request body: " + why));
-    r.headers.add("X-Request-Id", ex_->request_.id);
-    respond(std::move(r));
+    respondError(Status(code, "malformed request body: " + why));
     return;
   }
   // The stream cannot be resynchronised after a malformed head: answer, then close.
@@ -756,7 +752,11 @@ void Connection::failRequest(Code code, const std::string& why) {
   message_complete_ = true;
   head_only_ = false;
   head_deadline_ms_ = 0;
-  Response r = Response::error(Status(code, why));
+  respondError(Status(code, why));
+}
+
+void Connection::respondError(const Status& status) {
+  Response r = Response::error(status);
   r.headers.add("X-Request-Id", ex_->request_.id);
   respond(std::move(r));
 }

@@ -65,6 +65,9 @@ class Connection {
   void onResponseWritten();
   void finishRequest();
   void failRequest(Code code, const std::string& why);
+  // Answers the current exchange with the OCI error body and its X-Request-Id, for
+  // errors the connection itself finds. REQUIRES: ex_, not yet answered.
+  void respondError(const Status& status);
   void runHandler(const std::function<void()>& fn);  // the last-resort catch
   void onHeadTimeout();
   void onBodyWindow();

@@ -104,7 +104,10 @@ TEST_CASE("at the descriptor limit the core backs off, sheds with 503 and recove
   CHECK(served);
   auto m = c.request("GET", "/metrics");
   REQUIRE(m.isOk());
-  CHECK(m->body.find("wharf_http_accept_exhausted_total 0\n") == std::string::npos);
-  CHECK(m->body.find("wharf_http_connections_shed_total 0\n") == std::string::npos);
-  CHECK(m->body.find("wharf_http_accept_exhausted_total") != std::string::npos);
+  auto counter = [&](const std::string& name) -> long {
+    size_t at = m->body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stol(m->body.substr(at + name.size() + 2));
+  };
+  CHECK(counter("wharf_http_accept_exhausted_total") > 0);
+  CHECK(counter("wharf_http_connections_shed_total") >= shed);
 }

@@ -12,6 +12,8 @@
 #include "core/core_config.h"
 #include "core/auth/ldap_directory.h"
 #include "core/auth/lmdb_identity_store.h"
+#include "core/fleet/channel_hub.h"
+#include "core/fleet/edge_commands.h"
 #include "core/events/event_log.h"
 #include "core/events/webhooks.h"
 #include "core/gc/gc_job.h"
@@ -78,6 +80,8 @@ int main(int argc, char** argv) {
   if (!identity.isOk()) return fail(identity.status().message());
   auto job_store = JobStore::open(*env);
   if (!job_store.isOk()) return fail(job_store.status().message());
+  auto edge_commands = openLmdbEdgeCommandStore(*env);
+  if (!edge_commands.isOk()) return fail(edge_commands.status().message());
 
   Registry registry(**blobs, **meta, RealClock::instance());
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -94,6 +98,9 @@ int main(int argc, char** argv) {
   AuditLog audit(**identity, RealClock::instance(), config.audit_retention_ms);
   ctx.identity = identity->get();
   ctx.audit = &audit;
+  ChannelHub channel;
+  ctx.commands = edge_commands->get();
+  ctx.channel = &channel;
   std::unique_ptr<KeyRing> keys;
   std::unique_ptr<AuthService> auth;
 
@@ -227,6 +234,7 @@ int main(int argc, char** argv) {
   jobs.stop();
   // Live event feeds end first: they never finish by themselves.
   (*event_log)->closeSubscribers();
+  channel.notifyAll();  // waiting edge channel polls answer now (the edges poll again later)
   server.stop();
   // Finish disk work still queued before the loops it reports to go away; upload work
   // first, as it waits on the hash queue.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "edge/agent/agent.h"
 #include "edge/cache/cache_index.h"
 #include "edge/cache/fill_coordinator.h"
 #include "edge/cache/manifest_cache.h"
@@ -35,6 +36,7 @@ struct EdgeConfig {
   std::string log_level = "info";
   bool access_log = true;
   int64_t keys_refresh_ms = 300'000;
+  int64_t report_interval_ms = 60'000;
   int64_t tag_ttl_ms = 60'000;
   int64_t cache_budget = 10ll << 30;
   int64_t high_watermark = 90;
@@ -76,6 +78,9 @@ struct EdgeConfig {
                             &tag_ttl_ms));
     s.add(durationDirective("keys_refresh", "How often to fetch the core's keys and this edge's settings.",
                             &keys_refresh_ms));
+    s.add(durationDirective("report_interval",
+                            "How often to report traffic, cache and errors to the core (at most 1m; also at shutdown).",
+                            &report_interval_ms));
     s.add(sizeDirective("scrub_rate", "Bytes per second the scrub may read to re-hash cached blobs (0: no scrub).",
                         &scrub_rate));
     s.add(durationDirective("scrub_interval", "How often a scrub pass over every cached blob starts.",
@@ -190,6 +195,9 @@ int main(int argc, char** argv) {
   if (colon == std::string::npos) return fail("config listen: expected HOST:PORT");
   auto other_upstreams = UpstreamSet::parseSpecs(config.upstreams);
   if (!other_upstreams.isOk()) return fail("config " + other_upstreams.status().message());
+  if (config.report_interval_ms < 100 || config.report_interval_ms > 60'000) {
+    return fail("config report_interval: must be between 100ms and 1m");
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -254,6 +262,27 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The link to the core: commands down the channel, reports up.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  bool refresh_now = false;
+  AgentOptions agent_options;
+  agent_options.state_dir = config.data_dir + "/agent";
+  agent_options.report_interval_ms = config.report_interval_ms;
+  agent_options.tls = core_tls;
+  agent_options.version = WHARF_VERSION;
+  agent_options.refresh = [&] {
+    {
+      std::lock_guard lock(mu);
+      refresh_now = true;
+    }
+    cv.notify_all();
+  };
+  auto agent = EdgeAgent::open(ctx, *identity, agent_options);
+  if (!agent.isOk()) return fail("agent: " + agent.status().message());
+  (*agent)->start();
+
   std::unique_ptr<Scrubber> scrubber;
   if (config.scrub_rate > 0) {
     scrubber = std::make_unique<Scrubber>(
@@ -264,15 +293,16 @@ int main(int argc, char** argv) {
 
   // Maintenance: writes the cache index behind every few seconds, and keeps the core's
   // keys and this edge's settings current (rotations; removal revokes).
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
   std::thread maintenance([&] {
     EdgeIdentity current = *identity;
     auto next_refresh = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.keys_refresh_ms);
     std::unique_lock lock(mu);
     auto tick = std::chrono::milliseconds(std::min<int64_t>(2000, config.keys_refresh_ms));
-    while (!cv.wait_for(lock, tick, [&] { return stopping; })) {
+    while (true) {
+      cv.wait_for(lock, tick, [&] { return stopping || refresh_now; });
+      if (stopping) break;
+      if (refresh_now) next_refresh = std::chrono::steady_clock::now();  // the core asked (settings changed)
+      refresh_now = false;
       lock.unlock();
       if (Status s = ctx.index->flush(); !s.isOk()) logWarn("cannot write the cache index", {{"error", s.message()}});
       if (std::chrono::steady_clock::now() >= next_refresh && !ctx.revoked.load()) {
@@ -312,6 +342,7 @@ int main(int argc, char** argv) {
   maintenance.join();
   if (scrubber) scrubber->stop();
   server.stop();
+  (*agent)->stop();  // after the server: the final report counts every answer
   work.shutdown();
   if (Status s = ctx.index->flush(); !s.isOk()) logWarn("cannot write the cache index", {{"error", s.message()}});
   return 0;

@@ -27,6 +27,8 @@ struct WebhookService;
 class JobRunner;
 class Scheduler;
 class DiskSpace;
+class EdgeCommandStore;
+class ChannelHub;
 
 struct ApiOptions {
   size_t max_page = 1000;   // cap on n for tags and catalog listings
@@ -50,6 +52,8 @@ struct ApiContext {
   JobRunner* jobs = nullptr;             // null: no job system (admin LDAP sync runs inline)
   Scheduler* scheduler = nullptr;
   DiskSpace* disk = nullptr;             // null: no reserve (pushes go on until a write fails)
+  EdgeCommandStore* commands = nullptr;  // null: no central administration of edges
+  ChannelHub* channel = nullptr;         // set with commands: wakes the edges' channel polls
   std::function<void()> directory_changed;  // after the LDAP settings change (schedules follow)
   bool tls = false;  // served over TLS (for URLs built from the Host header)
   static inline bool access_log = true;  // set once at start-up

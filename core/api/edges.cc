@@ -11,15 +11,37 @@
 //   GET    /api/v1/edges/self       Authorization: Bearer <credential>
 //                                   -> {"name","site","realm","service","keys","settings"}
 //
+// Central administration (administrators; see core/fleet/edge_commands.h for the kinds):
+//   POST   /api/v1/edges/<name>/commands      {"kind","args"?} -> 202 <command>
+//   GET    /api/v1/edges/<name>/commands?limit=  -> {"commands":[<command>...]} newest first
+//   GET    /api/v1/edges/<name>/commands/<id> -> <command>
+//   POST   /api/v1/sites/<site>/commands      {"kind","args"?} -> 202 {"commands":[...]}, one
+//                                             per edge of the site
+//
+// The edge's channel (its credential; the edge opens every connection, so NAT is fine):
+//   GET    /api/v1/edges/self/channel?after=<id>&wait=<s>
+//          -> {"commands":[{"id","kind","args"}...]}: the unfinished commands above `after`,
+//          at once if there are any, else when one is queued or after `wait` seconds
+//          (0..50, default 20) with none. A long poll rather than a stream: each answer is
+//          one JSON document that any proxy passes whole, and the next poll's `after` is
+//          the acknowledgement of delivery, so a reconnect is an ordinary poll.
+//   POST   /api/v1/edges/self/commands/<id>   {"ok":bool,"result"?:{},"error"?:""} -> the
+//          command; the first outcome stands (an edge repeats it until it gets an answer)
+//
 // <edge> is Edge::toJson(). Administrators authenticate as on the rest of the admin API;
 // an edge credential authenticates /self and nothing else (it is not a token the
 // registry or the admin API accept). Handlers run on a worker: they write transactions.
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
+#include "core/fleet/channel_hub.h"
+#include "core/fleet/edge_commands.h"
 #include "shared/base/clock.h"
+#include "shared/base/log.h"
+#include "shared/event/loop.h"
 
 namespace wharf {
 namespace {
@@ -35,14 +57,100 @@ Reply fail(const Status& st, bool edge_credential = false) {
   return r;
 }
 
+constexpr size_t kChannelBatch = 100;
+
+// The channel's answer; marks the commands delivered (off the loop thread).
+json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<EdgeCommand>& commands) {
+  json items = json::array();
+  std::vector<uint64_t> ids;
+  for (const auto& c : commands) {
+    items.push_back(c.toWire());
+    ids.push_back(c.id);
+  }
+  if (!ids.empty()) {
+    ctx.work.submit([&ctx, edge, ids] {
+      if (Status st = ctx.commands->delivered(edge, ids, RealClock::instance().nowMillis()); !st.isOk()) {
+        logWarn("cannot mark edge commands delivered", {{"edge", edge}, {"error", st.message()}});
+      }
+    });
+  }
+  return {{"commands", items}};
+}
+
+// A channel poll with nothing to deliver yet: answers when the hub wakes it (something
+// was queued for the edge) or when the wait is over, with whatever is pending then.
+class ChannelWait : public BodySource, public std::enable_shared_from_this<ChannelWait> {
+ public:
+  ChannelWait(Loop& loop, ApiContext& ctx, std::string edge, uint64_t after)
+      : loop_(loop), ctx_(ctx), edge_(std::move(edge)), after_(after), timer_(loop) {}
+  ~ChannelWait() override {
+    if (wait_id_ != 0) ctx_.channel->cancel(wait_id_);
+  }
+
+  void start(uint64_t generation, uint64_t wait_ms) {
+    std::weak_ptr<ChannelWait> weak = shared_from_this();
+    wait_id_ = ctx_.channel->wait(edge_, generation, loop_, [weak] {
+      if (auto self = weak.lock()) self->ready();
+    });
+    timer_.start(wait_ms, [weak] {
+      if (auto self = weak.lock()) self->ready();
+    });
+  }
+
+  void next(std::function<void(Status, Piece)> cb) override {
+    if (sent_) {
+      Piece p;
+      p.end = true;
+      return cb(Status::ok(), std::move(p));
+    }
+    pending_ = std::move(cb);
+    if (done_) deliver();
+  }
+  std::optional<uint64_t> length() const override { return std::nullopt; }
+
+ private:
+  void ready() {
+    if (done_) return;
+    done_ = true;
+    timer_.stop();
+    ctx_.channel->cancel(wait_id_);
+    wait_id_ = 0;
+    if (pending_) deliver();
+  }
+
+  void deliver() {
+    auto cb = std::move(pending_);
+    pending_ = nullptr;
+    sent_ = true;
+    auto commands = ctx_.commands->pending(edge_, after_, kChannelBatch);
+    if (!commands.isOk()) return cb(commands.status(), {});
+    Piece p;
+    p.data = channelBody(ctx_, edge_, *commands).dump();
+    p.end = true;
+    cb(Status::ok(), std::move(p));
+  }
+
+  Loop& loop_;
+  ApiContext& ctx_;
+  std::string edge_;
+  uint64_t after_;
+  Timer timer_;
+  uint64_t wait_id_ = 0;
+  bool done_ = false;  // woken or timed out
+  bool sent_ = false;
+  std::function<void(Status, Piece)> pending_;
+};
+
 class Edges {
  public:
   Edges(ApiContext& ctx, const Request& req, std::string body) : ctx_(ctx), req_(req), raw_(std::move(body)) {}
 
   Reply run() {
+    if (req_.path.rfind("/api/v1/sites", 0) == 0) return siteCommands();
     auto parts = splitPath(std::string_view(req_.path).substr(std::string_view("/api/v1/edges").size()));
     const std::string& m = req_.method;
-    if (parts.size() > 1) return fail(Status(Code::kNotFound, "no such endpoint"));
+    if (!parts.empty() && parts[0] == "self" && parts.size() > 1) return selfEndpoint(parts);
+    if (parts.size() > 1) return adminEdgeEndpoint(parts);
     if (parts.size() == 1 && parts[0] == "register") {
       if (m != "POST") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
       return registerEdge();
@@ -52,10 +160,7 @@ class Edges {
       return self();
     }
     // The rest is for administrators.
-    auto who = authenticateApiCaller(ctx_, req_);
-    if (!who.isOk()) return fail(who.status());
-    me_ = std::move(who).value();
-    if (!me_.admin) return fail(Status(Code::kDenied, "only administrators manage edges"));
+    WHARF_RETURN_IF_ERROR_REPLY(authenticateAdmin());
     WHARF_RETURN_IF_ERROR_REPLY(parseBody());
     if (parts.empty()) {
       if (m == "GET") return list();
@@ -74,6 +179,22 @@ class Edges {
   }
 
  private:
+  Status authenticateAdmin() {
+    auto who = authenticateApiCaller(ctx_, req_);
+    if (!who.isOk()) return who.status();
+    me_ = std::move(who).value();
+    if (!me_.admin) return Status(Code::kDenied, "only administrators manage edges");
+    return Status::ok();
+  }
+
+  Result<Edge> authenticateSelf() {
+    const std::string* authz = req_.headers.get("authorization");
+    if (authz != nullptr && authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
+      return ctx_.auth->authenticateEdge(authz->substr(7));
+    }
+    return Status(Code::kUnauthorized, "edge credential required");
+  }
+
   Status parseBody() {
     auto body = JsonBody::parse(raw_);
     if (!body.isOk()) return body.status();
@@ -129,11 +250,22 @@ class Edges {
     auto e = ctx_.auth->setEdgeSettings(name, *settings);
     if (!e.isOk()) return fail(e.status());
     record("edge.settings", name, e->settings.dump());
+    if (ctx_.commands != nullptr) {
+      // The edge applies them at once rather than at its next refresh.
+      auto queued = queueCommand(name, "refresh", json::object());
+      if (!queued.isOk()) logWarn("cannot queue a refresh for the edge", {{"edge", name}, {"error", queued.status().message()}});
+    }
     return ok(e->toJson());
   }
 
   Reply remove(const std::string& name) {
     WHARF_RETURN_IF_ERROR_REPLY(ctx_.identity->deleteEdge(name));
+    if (ctx_.commands != nullptr) {
+      if (Status st = ctx_.commands->dropEdge(name); !st.isOk()) {
+        logWarn("cannot drop the edge's commands", {{"edge", name}, {"error", st.message()}});
+      }
+      ctx_.channel->notify(name);  // its waiting poll ends (and the next one is refused)
+    }
     record("edge.remove", name);
     return ok(json::object(), 204);
   }
@@ -157,13 +289,156 @@ class Edges {
   }
 
   Reply self() {
-    const std::string* authz = req_.headers.get("authorization");
-    Result<Edge> e = Status(Code::kUnauthorized, "edge credential required");
-    if (authz != nullptr && authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
-      e = ctx_.auth->authenticateEdge(authz->substr(7));
-    }
+    auto e = authenticateSelf();
     if (!e.isOk()) return fail(e.status(), /*edge_credential=*/true);
     return ok(edgeView(*e));
+  }
+
+  // --- the edge's own endpoints under /self ---
+  Reply selfEndpoint(const std::vector<std::string>& parts) {
+    auto e = authenticateSelf();
+    if (!e.isOk()) return fail(e.status(), /*edge_credential=*/true);
+    if (ctx_.commands == nullptr) return fail(Status(Code::kNotFound, "no such endpoint"));
+    const std::string& m = req_.method;
+    if (parts.size() == 2 && parts[1] == "channel") {
+      if (m != "GET") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+      return channel(*e);
+    }
+    if (parts.size() == 3 && parts[1] == "commands") {
+      if (m != "POST") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+      return acknowledge(*e, parts[2]);
+    }
+    return fail(Status(Code::kNotFound, "no such endpoint"));
+  }
+
+  Reply channel(const Edge& e) {
+    auto after = queryNumber("after", 0, std::numeric_limits<int64_t>::max(), 0);
+    if (!after.isOk()) return fail(after.status());
+    auto wait_s = queryNumber("wait", 0, 50, 20);
+    if (!wait_s.isOk()) return fail(wait_s.status());
+    uint64_t generation = ctx_.channel->generation(e.name);
+    auto pending = ctx_.commands->pending(e.name, static_cast<uint64_t>(*after), kChannelBatch);
+    if (!pending.isOk()) return fail(pending.status());
+    if (!pending->empty() || *wait_s == 0) return ok(channelBody(ctx_, e.name, *pending));
+    ApiReply r;
+    r.stream = [&ctx = ctx_, edge = e.name, after = static_cast<uint64_t>(*after), generation,
+                wait_ms = static_cast<uint64_t>(*wait_s) * 1000](Loop& loop) {
+      auto source = std::make_shared<ChannelWait>(loop, ctx, edge, after);
+      source->start(generation, wait_ms);
+      Response resp;
+      resp.headers.add("Content-Type", "application/json");
+      resp.headers.add("Cache-Control", "no-store");
+      resp.body = std::shared_ptr<BodySource>(source);
+      return resp;
+    };
+    return r;
+  }
+
+  Reply acknowledge(const Edge& e, const std::string& id_text) {
+    auto id = commandId(id_text);
+    if (!id.isOk()) return fail(id.status());
+    WHARF_RETURN_IF_ERROR_REPLY(parseBody());
+    auto succeeded = body_.boolean("ok", /*required=*/true);
+    auto result = body_.rawObject("result");
+    auto error = body_.string("error", {.max = 4096});
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+    auto done = ctx_.commands->complete(e.name, *id, *succeeded, result.value_or(json::object()), error.value_or(""),
+                                        RealClock::instance().nowMillis());
+    if (!done.isOk()) return fail(done.status());
+    return ok(done->toJson());
+  }
+
+  // --- administrators: /api/v1/edges/<name>/commands[/<id>] ---
+  Reply adminEdgeEndpoint(const std::vector<std::string>& parts) {
+    if (parts.size() > 3 || parts[1] != "commands") return fail(Status(Code::kNotFound, "no such endpoint"));
+    WHARF_RETURN_IF_ERROR_REPLY(authenticateAdmin());
+    if (ctx_.commands == nullptr) return fail(Status(Code::kNotFound, "no such endpoint"));
+    const std::string& name = parts[0];
+    auto e = ctx_.identity->edge(name);
+    if (!e.isOk()) return fail(e.status());
+    const std::string& m = req_.method;
+    if (parts.size() == 3) {
+      if (m != "GET") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+      auto id = commandId(parts[2]);
+      if (!id.isOk()) return fail(id.status());
+      auto c = ctx_.commands->get(name, *id);
+      if (!c.isOk()) return fail(c.status());
+      return ok(c->toJson());
+    }
+    if (m == "GET") {
+      auto limit = queryNumber("limit", 1, 1000, 50);
+      if (!limit.isOk()) return fail(limit.status());
+      auto list = ctx_.commands->list(name, static_cast<size_t>(*limit));
+      if (!list.isOk()) return fail(list.status());
+      json items = json::array();
+      for (const auto& c : *list) items.push_back(c.toJson());
+      return ok({{"commands", items}});
+    }
+    if (m != "POST") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    auto command = readCommand();
+    if (!command.isOk()) return fail(command.status());
+    auto queued = queueCommand(name, command->first, command->second);
+    if (!queued.isOk()) return fail(queued.status());
+    return ok(queued->toJson(), 202);
+  }
+
+  // POST /api/v1/sites/<site>/commands: the command for every edge of the site.
+  Reply siteCommands() {
+    auto parts = splitPath(std::string_view(req_.path).substr(std::string_view("/api/v1/sites").size()));
+    if (parts.size() != 2 || parts[1] != "commands") return fail(Status(Code::kNotFound, "no such endpoint"));
+    if (req_.method != "POST") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+    WHARF_RETURN_IF_ERROR_REPLY(authenticateAdmin());
+    if (ctx_.commands == nullptr) return fail(Status(Code::kNotFound, "no such endpoint"));
+    auto command = readCommand();
+    if (!command.isOk()) return fail(command.status());
+    json items = json::array();
+    for (const auto& e : ctx_.identity->edges()) {
+      if (e.site != parts[0]) continue;
+      auto queued = queueCommand(e.name, command->first, command->second);
+      if (!queued.isOk()) return fail(queued.status());
+      items.push_back(queued->toJson());
+    }
+    if (items.empty()) return fail(Status(Code::kNotFound, "no edge has site \"" + parts[0] + "\""));
+    return ok({{"commands", items}}, 202);
+  }
+
+  Result<std::pair<std::string, json>> readCommand() {
+    WHARF_RETURN_IF_ERROR(parseBody());
+    auto kind = body_.string("kind", {.required = true, .max = 32, .non_empty = true});
+    auto args = body_.rawObject("args");
+    WHARF_RETURN_IF_ERROR(body_.finish());
+    auto canonical = validateEdgeCommand(*kind, args.value_or(json::object()));
+    if (!canonical.isOk()) return canonical.status();
+    return std::make_pair(*kind, std::move(canonical).value());
+  }
+
+  Result<EdgeCommand> queueCommand(const std::string& edge, const std::string& kind, const json& args) {
+    auto c = ctx_.commands->enqueue(edge, kind, args, me_.name, RealClock::instance().nowMillis());
+    if (!c.isOk()) return c.status();
+    ctx_.channel->notify(edge);
+    record("edge.command", edge, "id=" + std::to_string(c->id) + " kind=" + kind + " args=" + args.dump());
+    return c;
+  }
+
+  Result<uint64_t> commandId(const std::string& text) {
+    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) {
+      return Status(Code::kInvalidArgument, "\"" + text + "\" is not a command id");
+    }
+    return static_cast<uint64_t>(std::stoull(text));
+  }
+
+  Result<int64_t> queryNumber(const char* name, int64_t min, int64_t max, int64_t fallback) {
+    auto v = req_.queryParam(name);
+    if (!v) return fallback;
+    if (v->empty() || v->size() > 19 || v->find_first_not_of("0123456789") != std::string::npos) {
+      return Status(Code::kInvalidArgument, std::string(name) + ": expected a number");
+    }
+    int64_t n = std::stoll(*v);
+    if (n < min || n > max) {
+      return Status(Code::kInvalidArgument,
+                    std::string(name) + ": expected " + std::to_string(min) + " to " + std::to_string(max));
+    }
+    return n;
   }
 
   ApiContext& ctx_;

@@ -101,7 +101,10 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
     return;
   }
   if (req.path.rfind("/auth/", 0) == 0) return handleAuth(ctx, ex);
-  if (req.path == "/api/v1/edges" || req.path.rfind("/api/v1/edges/", 0) == 0) return handleEdges(ctx, ex);
+  if (req.path == "/api/v1/edges" || req.path.rfind("/api/v1/edges/", 0) == 0 ||
+      req.path.rfind("/api/v1/sites/", 0) == 0) {
+    return handleEdges(ctx, ex);
+  }
   if (req.path == "/api/v1/policies" || req.path.rfind("/api/v1/policies/", 0) == 0 || req.path == "/api/v1/usage") {
     return handleStorage(ctx, ex);
   }

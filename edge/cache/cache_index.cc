@@ -67,7 +67,7 @@ Result<std::unique_ptr<CacheIndex>> CacheIndex::open(const std::string& path, Fi
   std::unique_ptr<CacheIndex> index(new CacheIndex(std::move(env).value(), fills, clock, budget));
   for (auto [name, dbi] : {std::pair{"blobs", &index->blobs_db_}, std::pair{"images", &index->images_db_},
                            std::pair{"tags", &index->tags_db_}, std::pair{"links", &index->links_db_},
-                           std::pair{"meta", &index->meta_db_}}) {
+                           std::pair{"meta", &index->meta_db_}, std::pair{"pins", &index->pins_db_}}) {
     auto d = index->env_->openDb(name);
     if (!d.isOk()) return d.status();
     *dbi = *d;
@@ -86,7 +86,7 @@ Status CacheIndex::load() {
     // New, or from another layout: start empty (the files are adopted by reconcile()).
     auto w = env_->write();
     if (!w.isOk()) return w.status();
-    for (Dbi db : {blobs_db_, images_db_, tags_db_, links_db_}) {
+    for (Dbi db : {blobs_db_, images_db_, tags_db_, links_db_, pins_db_}) {
       std::vector<std::string> keys;
       {
         Cursor c = w->cursor(db);
@@ -118,6 +118,10 @@ Status CacheIndex::load() {
       if (space == std::string::npos) continue;
       tags_[std::string(c.key())] = Tag{v.substr(0, space), std::atoll(v.c_str() + space + 1)};
     }
+  }
+  {
+    Cursor c = txn->cursor(pins_db_);
+    for (bool ok = c.first(); ok; ok = c.next()) pins_[std::string(c.key())] = splitLines(c.value());
   }
   {
     Cursor c = txn->cursor(links_db_);
@@ -249,6 +253,11 @@ void CacheIndex::setBudget(CacheBudget budget) {
   budget_ = budget;
 }
 
+CacheBudget CacheIndex::budget() {
+  std::lock_guard lock(mu_);
+  return budget_;
+}
+
 size_t CacheIndex::blobCount() {
   std::lock_guard lock(mu_);
   return blobs_.size();
@@ -276,11 +285,14 @@ uint64_t CacheIndex::enforce() {
     for (const auto& [m, refs] : images_) {
       for (const auto& r : refs) ++images[r];
     }
+    std::set<std::string> pinned;
+    for (const auto& [label, digests] : pins_) pinned.insert(digests.begin(), digests.end());
     snapshot.reserve(blobs_.size());
     for (const auto& [d, b] : blobs_) {
       snapshot.push_back(b);
       auto it = images.find(d);
       snapshot.back().images = it == images.end() ? 0 : it->second;
+      snapshot.back().pinned = pinned.count(d) > 0;
     }
   }
   auto victims = EvictionPolicy::choose(snapshot, used, budget, clock_.nowMillis());
@@ -293,6 +305,7 @@ uint64_t CacheIndex::enforce() {
     auto it = blobs_.find(d);
     if (it == blobs_.end()) continue;
     freed += it->second.size;
+    if (on_evict_) on_evict_(d, it->second.size);
     dropLocked(d);
     IndexMetrics::get().evictions.inc();
   }
@@ -359,7 +372,7 @@ bool CacheIndex::hitIfLinked(const std::string& repo, const std::string& digest)
 Status CacheIndex::flush() {
   std::lock_guard flushing(flush_mu_);
   // Take the changes and their current values under the lock; write them without it.
-  std::vector<std::pair<std::string, std::optional<std::string>>> blobs, images, tags, links;
+  std::vector<std::pair<std::string, std::optional<std::string>>> blobs, images, tags, links, pins;
   {
     std::lock_guard lock(mu_);
     for (const auto& d : dirty_blobs_) {
@@ -387,22 +400,221 @@ Status CacheIndex::flush() {
                      std::find(it->second.begin(), it->second.end(), k.substr(nul + 1)) != it->second.end();
       links.emplace_back(k, present ? std::optional(std::string()) : std::nullopt);
     }
+    for (const auto& label : dirty_pins_) {
+      auto it = pins_.find(label);
+      std::string v;
+      if (it != pins_.end()) {
+        for (const auto& d : it->second) v += d + "\n";
+      }
+      pins.emplace_back(label, it == pins_.end() ? std::nullopt : std::optional(v));
+    }
+    dirty_pins_.clear();
     dirty_blobs_.clear();
     dirty_images_.clear();
     dirty_tags_.clear();
     dirty_links_.clear();
   }
-  if (blobs.empty() && images.empty() && tags.empty() && links.empty()) return Status::ok();
+  if (blobs.empty() && images.empty() && tags.empty() && links.empty() && pins.empty()) return Status::ok();
   auto txn = env_->write();
   if (!txn.isOk()) return txn.status();
   for (auto [db, changes] : {std::pair{blobs_db_, &blobs}, std::pair{images_db_, &images}, std::pair{tags_db_, &tags},
-                             std::pair{links_db_, &links}}) {
+                             std::pair{links_db_, &links}, std::pair{pins_db_, &pins}}) {
     for (const auto& [k, v] : *changes) {
       Status st = v ? txn->put(db, k, *v) : txn->del(db, k);
       if (!st.isOk() && st.code() != Code::kNotFound) return st;
     }
   }
   return txn->commit();
+}
+
+// --- central administration ---
+
+void CacheIndex::unlinkLocked(const std::string& repo, const std::string& digest, Purged* out) {
+  auto it = links_.find(digest);
+  if (it == links_.end()) return;
+  auto pos = std::find(it->second.begin(), it->second.end(), repo);
+  if (pos == it->second.end()) return;
+  it->second.erase(pos);
+  dirty_links_.insert(digest + '\0' + repo);
+  ++out->links;
+  if (it->second.empty()) links_.erase(it);
+}
+
+void CacheIndex::dropUnlinkedLocked(const std::vector<std::string>& candidates, Purged* out) {
+  for (const auto& d : candidates) {
+    if (links_.count(d) > 0) continue;  // another repository still has it
+    out->orphans.push_back(d);
+    if (images_.erase(d) > 0) dirty_images_.insert(d);
+    auto b = blobs_.find(d);
+    if (b == blobs_.end()) continue;
+    auto digest = Digest::parse(d);
+    if (digest.isOk()) ::unlink(fills_.blobPath(*digest).c_str());  // open descriptors keep reading
+    ++out->blobs;
+    out->bytes += b->second.size;
+    dropLocked(d);
+  }
+  publishGauges();
+}
+
+CacheIndex::Purged CacheIndex::purgeRepository(const std::string& repo) {
+  Purged out;
+  std::lock_guard lock(mu_);
+  std::string prefix = repo + '\0';
+  for (auto it = tags_.begin(); it != tags_.end();) {
+    if (it->first.compare(0, prefix.size(), prefix) == 0) {
+      dirty_tags_.insert(it->first);
+      it = tags_.erase(it);
+      ++out.tags;
+    } else {
+      ++it;
+    }
+  }
+  std::vector<std::string> candidates;
+  for (const auto& [digest, repos] : links_) {
+    if (std::find(repos.begin(), repos.end(), repo) != repos.end()) candidates.push_back(digest);
+  }
+  for (const auto& d : candidates) unlinkLocked(repo, d, &out);
+  dropUnlinkedLocked(candidates, &out);
+  return out;
+}
+
+std::vector<std::string> CacheIndex::closure(const std::string& repo, const std::string& reference) {
+  std::lock_guard lock(mu_);
+  std::string root = reference;
+  if (!Digest::parse(reference).isOk()) {
+    auto t = tags_.find(repo + '\0' + reference);
+    if (t == tags_.end()) return {};
+    root = t->second.digest;
+  }
+  std::vector<std::string> out{root};
+  std::set<std::string> seen{root};
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto it = images_.find(out[i]);
+    if (it == images_.end()) continue;
+    for (const auto& r : it->second) {
+      if (seen.insert(r).second) out.push_back(r);
+    }
+  }
+  return out;
+}
+
+CacheIndex::Purged CacheIndex::purgeImage(const std::string& repo, const std::string& reference) {
+  Purged out;
+  auto digests = closure(repo, reference);
+  std::lock_guard lock(mu_);
+  bool by_digest = Digest::parse(reference).isOk();
+  std::string prefix = repo + '\0';
+  for (auto it = tags_.begin(); it != tags_.end();) {
+    bool match = it->first.compare(0, prefix.size(), prefix) == 0 &&
+                 (by_digest ? it->second.digest == reference : it->first.substr(prefix.size()) == reference);
+    if (match) {
+      dirty_tags_.insert(it->first);
+      it = tags_.erase(it);
+      ++out.tags;
+    } else {
+      ++it;
+    }
+  }
+  if (by_digest && digests.empty()) digests.push_back(reference);
+  for (const auto& d : digests) unlinkLocked(repo, d, &out);
+  dropUnlinkedLocked(digests, &out);
+  return out;
+}
+
+CacheIndex::Purged CacheIndex::purgeDigest(const std::string& digest) {
+  Purged out;
+  std::lock_guard lock(mu_);
+  for (auto it = tags_.begin(); it != tags_.end();) {
+    if (it->second.digest == digest) {
+      dirty_tags_.insert(it->first);
+      it = tags_.erase(it);
+      ++out.tags;
+    } else {
+      ++it;
+    }
+  }
+  if (auto it = links_.find(digest); it != links_.end()) {
+    std::vector<std::string> repos = it->second;
+    for (const auto& repo : repos) unlinkLocked(repo, digest, &out);
+  }
+  dropUnlinkedLocked({digest}, &out);
+  return out;
+}
+
+void CacheIndex::pin(const std::string& label, const std::vector<std::string>& digests) {
+  std::lock_guard lock(mu_);
+  pins_[label] = digests;
+  dirty_pins_.insert(label);
+}
+
+bool CacheIndex::unpin(const std::string& label) {
+  std::lock_guard lock(mu_);
+  if (pins_.erase(label) == 0) return false;
+  dirty_pins_.insert(label);
+  return true;
+}
+
+std::map<std::string, std::vector<std::string>> CacheIndex::pins() {
+  std::lock_guard lock(mu_);
+  return pins_;
+}
+
+uint64_t CacheIndex::pinnedBytes() {
+  std::lock_guard lock(mu_);
+  std::set<std::string> pinned;
+  for (const auto& [label, digests] : pins_) pinned.insert(digests.begin(), digests.end());
+  uint64_t bytes = 0;
+  for (const auto& d : pinned) {
+    if (auto it = blobs_.find(d); it != blobs_.end()) bytes += it->second.size;
+  }
+  return bytes;
+}
+
+namespace {
+std::vector<CacheIndex::Usage> topOf(std::map<std::string, CacheIndex::Usage>& all, size_t n) {
+  std::vector<CacheIndex::Usage> out;
+  for (auto& [name, u] : all) {
+    u.name = name;
+    out.push_back(u);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.bytes > b.bytes; });
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+}  // namespace
+
+std::vector<CacheIndex::Usage> CacheIndex::topRepositories(size_t n) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, Usage> all;
+  for (const auto& [digest, repos] : links_) {
+    auto b = blobs_.find(digest);
+    if (b == blobs_.end()) continue;
+    for (const auto& repo : repos) {
+      all[repo].bytes += b->second.size;
+      ++all[repo].blobs;
+    }
+  }
+  return topOf(all, n);
+}
+
+std::vector<CacheIndex::Usage> CacheIndex::topImages(size_t n) {
+  std::lock_guard lock(mu_);
+  std::map<std::string, Usage> all;
+  for (const auto& [manifest, refs] : images_) {
+    auto& u = all[manifest];
+    for (const auto& r : refs) {
+      if (auto b = blobs_.find(r); b != blobs_.end()) {
+        u.bytes += b->second.size;
+        ++u.blobs;
+      }
+    }
+  }
+  return topOf(all, n);
+}
+
+void CacheIndex::setEvictionListener(std::function<void(const std::string&, uint64_t)> listener) {
+  std::lock_guard lock(mu_);
+  on_evict_ = std::move(listener);
 }
 
 }  // namespace wharf

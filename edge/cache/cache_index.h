@@ -5,6 +5,8 @@
 //   images  manifest digest   -> the blobs and child manifests it references
 //   tags    repo \0 tag       -> digest, when the upstream last said so
 //   links   digest \0 repo    -> (the upstream confirmed repo has digest)
+//   pins    label             -> the digests an administrator pinned under that label
+//                                ("repo:tag" or "repo@digest"): never evicted
 //
 // Blob bytes are files (FillCoordinator's blobs/); the index never claims more than the
 // files hold: at open, entries without a file are dropped and files without an entry are
@@ -21,6 +23,7 @@
 // Thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,6 +59,7 @@ class CacheIndex {
   uint64_t used();
   size_t blobCount();
   void setBudget(CacheBudget budget);
+  CacheBudget budget();
   // Evicts down to the low watermark when over the high one; returns the bytes freed.
   uint64_t enforce();
 
@@ -70,6 +74,39 @@ class CacheIndex {
   // One lock for both: this is the hot path.
   bool hitIfLinked(const std::string& repo, const std::string& digest);
 
+  // --- central administration (commands from the core) ---
+  struct Purged {
+    size_t tags = 0, links = 0, blobs = 0;
+    uint64_t bytes = 0;
+    std::vector<std::string> orphans;  // digests no repository links any more (manifest files to remove)
+  };
+  // A repository: its tags and links, then the blobs no repository links any more.
+  Purged purgeRepository(const std::string& repo);
+  // One image of a repository, by tag or manifest digest: the tag (a digest: every tag of
+  // the repository naming it), the repository's links to the manifest and to everything it
+  // references (an index's children too), then the unlinked blobs. Content shared with
+  // another image of the repository is confirmed with the upstream again at its next pull.
+  Purged purgeImage(const std::string& repo, const std::string& reference);
+  // A digest in every repository: its links, the tags naming it, its file.
+  Purged purgeDigest(const std::string& digest);
+  // The manifest a tag or digest names, and everything it references (children of an
+  // index and their references), as far as the cache knows them.
+  std::vector<std::string> closure(const std::string& repo, const std::string& reference);
+  void pin(const std::string& label, const std::vector<std::string>& digests);
+  bool unpin(const std::string& label);
+  std::map<std::string, std::vector<std::string>> pins();
+  uint64_t pinnedBytes();
+  // Repositories and images by the bytes of their cached blobs, the top n of each.
+  struct Usage {
+    std::string name;
+    uint64_t bytes = 0;
+    size_t blobs = 0;
+  };
+  std::vector<Usage> topRepositories(size_t n);
+  std::vector<Usage> topImages(size_t n);
+  // Called with the bytes of each blob evicted to keep the budget (not for purges).
+  void setEvictionListener(std::function<void(const std::string& digest, uint64_t bytes)> listener);
+
   // Writes what changed since the last flush, in one transaction.
   Status flush();
 
@@ -83,9 +120,12 @@ class CacheIndex {
   void reconcile();  // with the files, at open
   void dropLocked(const std::string& digest);
   void publishGauges();
+  // Drops the blobs among candidates that no repository links any more.
+  void dropUnlinkedLocked(const std::vector<std::string>& candidates, Purged* out);
+  void unlinkLocked(const std::string& repo, const std::string& digest, Purged* out);
 
   std::unique_ptr<LmdbEnv> env_;
-  Dbi blobs_db_ = 0, images_db_ = 0, tags_db_ = 0, links_db_ = 0, meta_db_ = 0;
+  Dbi blobs_db_ = 0, images_db_ = 0, tags_db_ = 0, links_db_ = 0, meta_db_ = 0, pins_db_ = 0;
   FillCoordinator& fills_;
   Clock& clock_;
   CacheBudget budget_;
@@ -99,6 +139,9 @@ class CacheIndex {
   std::unordered_map<std::string, std::vector<std::string>> links_;       // GUARDED_BY(mu_): digest -> repos
   std::set<std::string> dirty_blobs_, dirty_images_, dirty_tags_;         // GUARDED_BY(mu_)
   std::set<std::string> dirty_links_;                                     // GUARDED_BY(mu_): digest\0repo
+  std::map<std::string, std::vector<std::string>> pins_;                  // GUARDED_BY(mu_): label -> digests
+  std::set<std::string> dirty_pins_;                                      // GUARDED_BY(mu_)
+  std::function<void(const std::string&, uint64_t)> on_evict_;            // GUARDED_BY(mu_)
 };
 
 }  // namespace wharf

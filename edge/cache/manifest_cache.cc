@@ -1,5 +1,7 @@
 #include "edge/cache/manifest_cache.h"
 
+#include <unistd.h>
+
 #include "shared/base/fs.h"
 #include "shared/oci/digest.h"
 #include "shared/oci/manifest.h"
@@ -58,6 +60,13 @@ Status ManifestCache::store(const std::string& repo, const std::string& tag, con
     index_.imageCached(entry.digest, refs);
   }
   return Status::ok();
+}
+
+void ManifestCache::forget(const std::string& digest) {
+  auto d = Digest::parse(digest);
+  if (!d.isOk()) return;
+  ::unlink((root_ + "/" + d->hex()).c_str());
+  ::unlink((root_ + "/" + d->hex() + ".type").c_str());
 }
 
 void ManifestCache::revalidated(const std::string& repo, const std::string& tag, const std::string& digest) {

@@ -39,6 +39,8 @@ class ManifestCache {
   // The upstream confirmed (304) that tag still points at the cached digest.
   void revalidated(const std::string& repo, const std::string& tag, const std::string& digest);
   void setTagTtl(int64_t ms) { ttl_ms_.store(ms); }
+  // Removes a manifest's files (a purge left it linked to no repository); no-op if absent.
+  void forget(const std::string& digest);
 
  private:
   ManifestCache(std::string root, CacheIndex& index, Clock& clock, int64_t ttl)

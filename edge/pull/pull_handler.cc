@@ -59,6 +59,15 @@ struct EdgeMetrics {
 
 Response error(const Status& st) { return Response::error(st); }
 
+// For the reports to the core: a GET answered with a body (HEADs are not counted).
+void countServed(EdgeContext& ctx, const ExchangePtr& ex, const std::string& repo, uint64_t bytes, bool hit) {
+  if (ctx.stats != nullptr && !ex->request().isHead()) ctx.stats->served(repo, bytes, hit);
+}
+void countUpstreamError(EdgeContext& ctx) {
+  EdgeMetrics::get().upstream_errors.inc();
+  if (ctx.stats != nullptr) ctx.stats->error("upstream");
+}
+
 void reply(EdgeContext& ctx, const ExchangePtr& ex, Response r) {
   r.headers.add("Docker-Distribution-API-Version", "registry/2.0");
   if (ctx.access_log && logEnabled(LogLevel::kInfo)) {
@@ -210,7 +219,7 @@ class Relay : public ResponseHandler {
   }
   void onComplete(Status st) override {
     if (!st.isOk() || too_big_) {
-      EdgeMetrics::get().upstream_errors.inc();
+      countUpstreamError(ctx_);
       return reply(ctx_, ex_, upstreamError(0, "", st.isOk() ? Status(Code::kUnavailable, "response too large") : st));
     }
     Response r;
@@ -293,6 +302,7 @@ class ManifestFetch : public ResponseHandler {
     if (status == 304 && stale_) {
       EdgeMetrics::get().revalidated.inc();
       ctx_.manifests->revalidated(route_.name, route_.reference, stale_->digest);
+      countServed(ctx_, ex_, route_.name, stale_->body.size(), true);
       return reply(ctx_, ex_, manifestResponse(ex_, *stale_));
     }
     if (status == 200) {
@@ -304,17 +314,21 @@ class ManifestFetch : public ResponseHandler {
                              type ? *type : "", std::move(body_)};
       Status stored = ctx_.manifests->store(route_.name, by_digest ? "" : route_.reference, e);
       if (!stored.isOk()) {
-        EdgeMetrics::get().upstream_errors.inc();
+        countUpstreamError(ctx_);
         return reply(ctx_, ex_, error(Status(Code::kUnavailable, stored.message())));
       }
+      if (ctx_.stats != nullptr) ctx_.stats->fetched(route_.name, e.body.size(), false);
+      countServed(ctx_, ex_, route_.name, e.body.size(), false);
       return reply(ctx_, ex_, manifestResponse(ex_, e));
     }
     bool upstream_failed = !st.isOk() || status >= 500 || status == 429;
-    if (upstream_failed) EdgeMetrics::get().upstream_errors.inc();
+    if (upstream_failed) countUpstreamError(ctx_);
     if (upstream_failed && stale_ && matchesRepositoryPattern(ctx_.stale_if_error, route_.name)) {
       // stale-if-error: the client's token was checked here; the upstream is just out
       // of reach.
       EdgeMetrics::get().stale.inc();
+      if (ctx_.stats != nullptr) ctx_.stats->staleServe();
+      countServed(ctx_, ex_, route_.name, stale_->body.size(), true);
       Response r = manifestResponse(ex_, *stale_);
       r.headers.add("Warning", "110 - \"Response is Stale\"");
       r.headers.add("X-Wharf-Stale", "1");
@@ -350,6 +364,7 @@ void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) 
   }
   if (cached && fresh) {
     EdgeMetrics::get().manifest_hits.inc();
+    countServed(ctx, ex, route.name, cached->body.size(), true);
     return reply(ctx, ex, manifestResponse(ex, *cached));
   }
   ClientRequest r;
@@ -363,15 +378,15 @@ void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) 
 
 // Replies to a blob request with a body that tails the fill — once the upstream has
 // answered, so the response has a Content-Length when the upstream gave one.
-void replyFromFill(EdgeContext& ctx, const ExchangePtr& ex, const std::shared_ptr<Fill>& fill) {
+void replyFromFill(EdgeContext& ctx, const ExchangePtr& ex, const std::string& repo, const std::shared_ptr<Fill>& fill) {
   Fill::Event now = fill->current();
   if (!fill->hasStarted() && now.state == Fill::State::kFilling) {
     auto once = std::make_shared<uint64_t>(0);
-    *once = fill->subscribe(ex->loop(), [&ctx, ex, fill, once](const Fill::Event&) {
+    *once = fill->subscribe(ex->loop(), [&ctx, ex, repo, fill, once](const Fill::Event&) {
       if (*once == 0) return;
       fill->unsubscribe(*once);
       *once = 0;
-      replyFromFill(ctx, ex, fill);
+      replyFromFill(ctx, ex, repo, fill);
     });
     return;
   }
@@ -382,6 +397,7 @@ void replyFromFill(EdgeContext& ctx, const ExchangePtr& ex, const std::shared_pt
   r.headers.add("Content-Type", "application/octet-stream");
   r.headers.add("Docker-Content-Digest", fill->digest().str());
   r.body = std::shared_ptr<BodySource>(std::make_shared<FillSource>(ex->loop(), fill));
+  countServed(ctx, ex, repo, fill->expectedSize(), false);
   reply(ctx, ex, std::move(r));
 }
 
@@ -409,7 +425,7 @@ class FillFromUpstream : public ResponseHandler {
       streaming_ = true;
       job_->fill->started(length != nullptr ? std::strtoull(length->c_str(), nullptr, 10) : 0);
       job_->ctx.index->link(job_->repo, job_->fill->digest().str());  // the upstream serves it for this repository
-      replyFromFill(job_->ctx, job_->ex, job_->fill);
+      replyFromFill(job_->ctx, job_->ex, job_->repo, job_->fill);
       return;
     }
     // A resumed request: the rest from offset_, or all of it again (skip what we have).
@@ -433,6 +449,7 @@ class FillFromUpstream : public ResponseHandler {
     }
     if (data.empty() || failed_) return true;
     EdgeMetrics::get().bytes_upstream.inc(data.size());
+    if (job_->ctx.stats != nullptr) job_->ctx.stats->fetched(job_->repo, data.size(), false);
     if (!job_->leader->append(data).isOk()) failed_ = true;
     return true;
   }
@@ -451,7 +468,7 @@ class FillFromUpstream : public ResponseHandler {
       });
       return;
     }
-    EdgeMetrics::get().upstream_errors.inc();
+    countUpstreamError(ctx);
     Fill::Event now = job_->fill->current();
     if (streaming_ && !st.isOk() && !failed_ && now.state == Fill::State::kFilling && job_->resumes < kMaxResumes) {
       // The connection broke mid-blob: ask for the rest.
@@ -492,7 +509,7 @@ void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& rout
 
 // A committed blob, from its open file (sendfile), whole, ranged or HEAD. The hit was
 // counted by the caller.
-void serveCachedBlob(EdgeContext& ctx, const ExchangePtr& ex, const Digest& digest, Fd fd) {
+void serveCachedBlob(EdgeContext& ctx, const ExchangePtr& ex, const std::string& repo, const Digest& digest, Fd fd) {
   const Request& req = ex->request();
   EdgeMetrics::get().hits.inc();
   struct stat st;
@@ -511,6 +528,7 @@ void serveCachedBlob(EdgeContext& ctx, const ExchangePtr& ex, const Digest& dige
     r.head_length = length;
   } else {
     EdgeMetrics::get().bytes_cache.inc(length);
+    countServed(ctx, ex, repo, length, true);
     r.body = FileBody{holder, start, length};
   }
   reply(ctx, ex, std::move(r));
@@ -533,6 +551,7 @@ void serveFromFill(EdgeContext& ctx, const ExchangePtr& ex, const Route& route, 
     r.head_length = length;
   } else {
     EdgeMetrics::get().joined.inc();
+    countServed(ctx, ex, route.name, length, false);
     r.body = std::shared_ptr<BodySource>(std::make_shared<FillSource>(ex->loop(), fill, start, length));
   }
   reply(ctx, ex, std::move(r));
@@ -547,7 +566,7 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
   if (fd.valid()) {
     // Cached through another repository: the upstream must confirm this one first.
     if (!ctx.index->hitIfLinked(route.name, digest->str())) return confirmThenServe(ctx, ex, route);
-    return serveCachedBlob(ctx, ex, *digest, std::move(fd));
+    return serveCachedBlob(ctx, ex, route.name, *digest, std::move(fd));
   }
   if (errno != ENOENT) return reply(ctx, ex, error(Status(Code::kIoError, "cache read failed")));
   // HEAD and ranges never start a fill; a whole GET does when the blob is not here.
@@ -578,7 +597,7 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
       }
       if (partial) return serveFromFill(ctx, ex, route, fill);
       EdgeMetrics::get().joined.inc();
-      return replyFromFill(ctx, ex, fill);
+      return replyFromFill(ctx, ex, route.name, fill);
     }
     case FillCoordinator::Role::kLeader: {
       EdgeMetrics::get().misses.inc();
@@ -600,7 +619,7 @@ class Confirm : public ResponseHandler {
       ctx_.index->link(route_.name, route_.reference);
       return serveBlob(ctx_, ex_, route_);
     }
-    if (!st.isOk()) EdgeMetrics::get().upstream_errors.inc();
+    if (!st.isOk()) countUpstreamError(ctx_);
     Status why = !st.isOk() ? Status(Code::kUnavailable, "cannot confirm with the upstream: " + st.message())
                  : status_ == 404 ? Status(Code::kBlobUnknown, "blob unknown to registry")
                  : status_ == 401 ? Status(Code::kUnauthorized, "authentication required")
@@ -644,10 +663,19 @@ void handleEdgeRequest(EdgeContext& ctx, const ExchangePtr& ex) {
     if (ctx.revoked.load()) {
       return reply(ctx, ex, Response::json(503, R"({"status":"revoked","error":"the core removed this edge"})"));
     }
+    if (ctx.draining.load()) {
+      return reply(ctx, ex, Response::json(503, R"({"status":"draining","error":"drained by the core's administrator"})"));
+    }
     return reply(ctx, ex, Response::json(200, R"({"status":"ok"})"));
   }
   if (ctx.revoked.load()) {
     return reply(ctx, ex, error(Status(Code::kUnavailable, "this edge was removed from its core; join it again")));
+  }
+  if (ctx.draining.load()) {
+    // Clients (and load balancers) fall back to the core until the edge is resumed.
+    Response r = error(Status(Code::kUnavailable, "this edge is drained: pull from " + ctx.upstreams->core().base_url));
+    r.headers.add("Retry-After", std::to_string(ctx.retry_after_s.load()));
+    return reply(ctx, ex, std::move(r));
   }
   auto route = parseRoute(req.path);
   if (!route.isOk()) {

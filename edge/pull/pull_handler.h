@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "edge/agent/edge_stats.h"
 #include "edge/cache/cache_index.h"
 #include "edge/cache/fill_coordinator.h"
 #include "edge/cache/manifest_cache.h"
@@ -33,6 +34,10 @@ struct EdgeContext {
   std::vector<std::string> stale_if_error{"*"};
   // The core removed this edge: it serves nothing until joined again.
   std::atomic<bool> revoked{false};
+  // Drained by the core's administrator: registry requests get 503 with Retry-After.
+  std::atomic<bool> draining{false};
+  std::atomic<int> retry_after_s{60};
+  EdgeStats* stats = nullptr;  // null: nothing counted for reports
 
   // The verifier of the core's tokens; replaced when the core's keys are refreshed.
   std::shared_ptr<const TokenVerifier> verifier() const {

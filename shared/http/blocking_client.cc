@@ -80,6 +80,12 @@ void BlockingClient::useTls(std::string ca_file, bool insecure) {
   insecure_ = insecure;
 }
 
+void BlockingClient::interrupt() {
+  interrupted_.store(true);  // no retry on a fresh connection either
+  int fd = fd_.load();
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+}
+
 void BlockingClient::close() {
   tls_client_.reset();
   if (fd_ >= 0) ::close(fd_);
@@ -145,6 +151,7 @@ Status BlockingClient::connect() {
 }
 
 Status BlockingClient::send(const std::string& bytes) {
+  if (interrupted_.load()) return Status(Code::kUnavailable, "interrupted");
   if (fd_ < 0) WHARF_RETURN_IF_ERROR(connect());
   return sendAll(bytes.data(), bytes.size());
 }
@@ -226,6 +233,7 @@ Result<HttpResponse> BlockingClient::request(const std::string& method, const st
   req += "\r\n";
   req += body;
   for (int attempt = 0; attempt < 2; ++attempt) {
+    if (interrupted_.load()) return Status(Code::kUnavailable, "interrupted");
     bool fresh = fd_ < 0;
     Status sent = send(req);
     // Even when sending failed, the server may have answered and closed before taking

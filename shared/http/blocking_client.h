@@ -4,6 +4,7 @@
 // malformed-request tests. Not for event-loop threads.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -45,6 +46,9 @@ class BlockingClient {
   Result<HttpResponse> read(bool head = false);
   void close();
   bool connected() const { return fd_ >= 0; }
+  // From another thread: a request in progress (a long poll) fails now, and so does any
+  // later one on this connection until close().
+  void interrupt();
 
  private:
   Status connect();
@@ -57,7 +61,8 @@ class BlockingClient {
   std::unique_ptr<TlsClient> tls_client_;
   int port_;
   int timeout_ms_;
-  int fd_ = -1;
+  std::atomic<int> fd_{-1};
+  std::atomic<bool> interrupted_{false};
   std::string pending_;  // bytes read past the last response
 };
 

@@ -23,6 +23,7 @@
 #include "shared/base/fs.h"
 #include "shared/oci/digest.h"
 #include "shared/tls/crypto.h"
+#include "tests/support/edge_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
@@ -35,65 +36,7 @@ namespace {
 
 constexpr const char* kAdminPassword = "edge-admin-password";
 
-// A join token for a new edge, from the core's API as an administrator would.
-std::string joinToken(int core_port, const std::string& name) {
-  HttpClient c("127.0.0.1", core_port);
-  auto r = c.request("POST", "/api/v1/edges",
-                     {{"Authorization", basicAuthorization("admin", kAdminPassword)}, {"Content-Type", "application/json"}},
-                     json{{"name", name}, {"site", "test site"}}.dump());
-  REQUIRE(r.isOk());
-  INFO(r->body);
-  REQUIRE(r->status == 201);
-  return json::parse(r->body)["join_token"];
-}
-
-// A wharf-edge joined to a core (through core_url when given: a proxy in front of it).
-class EdgeServer {
- public:
-  explicit EdgeServer(const CoreServer& core, std::vector<std::string> extra = {}, std::string core_url = "") {
-    static std::atomic<int> counter{0};
-    name_ = "edge-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-    std::vector<std::string> args = {"--core", core_url.empty() ? core.url() : core_url, "--join-token",
-                                     joinToken(core.port(), name_)};
-    args.insert(args.end(), extra.begin(), extra.end());
-    start(args);
-  }
-  // Starts (again) on the same data directory; true once it listens.
-  bool start(const std::vector<std::string>& extra) {
-    std::string port_file = temp_ / "port";
-    ::unlink(port_file.c_str());
-    std::vector<std::string> argv = {edgeBinary(), "--data-dir", dataDir(), "--listen", "127.0.0.1:0",
-                                     "--port-file", port_file, "--threads", "2"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process_.reset();
-    process_ = std::make_unique<Process>(argv, logPath());
-    bool up = waitFor([&] {
-      std::string text;
-      if (!process_->running()) return true;
-      if (!readFile(port_file, &text).isOk() || text.empty() || text.back() != '\n') return false;
-      port_ = std::stoi(text);
-      return port_ > 0;
-    });
-    return up && process_->running();
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  int port() const { return port_; }
-  const std::string& name() const { return name_; }
-  std::string dataDir() const { return temp_ / "data"; }
-  std::string logPath() const { return temp_ / "edge.log"; }
-  std::string log() const {
-    std::string text;
-    (void)readFile(logPath(), &text);
-    return text;
-  }
-  Process& process() { return *process_; }
-
- private:
-  TempDir temp_;
-  std::string name_;
-  int port_ = 0;
-  std::unique_ptr<Process> process_;
-};
+std::string joinToken(int core_port, const std::string& name) { return edgeJoinToken(core_port, kAdminPassword, name); }
 
 // A metric's value in a /metrics page (0 when absent).
 uint64_t metric(const std::string& page, const std::string& name) {
@@ -102,13 +45,7 @@ uint64_t metric(const std::string& page, const std::string& name) {
 }
 
 std::string token(int core_port, const std::string& user, const std::string& pw, const std::string& scope) {
-  HttpClient c("127.0.0.1", core_port);
-  HeaderList h;
-  if (!user.empty()) h.push_back({"Authorization", basicAuthorization(user, pw)});
-  auto r = c.request("GET", "/auth/token?service=wharf&scope=" + scope, h);
-  REQUIRE(r.isOk());
-  REQUIRE(r->status == 200);
-  return json::parse(r->body)["token"];
+  return registryToken(core_port, user, pw, scope);
 }
 
 // A one-request-per-connection proxy in front of the core that damages blob bodies:
@@ -514,13 +451,7 @@ TEST_CASE("edge: eviction under a small budget keeps the shared layer", "[edge]"
 namespace {
 
 std::string pushBlob(const CoreServer& core, const std::string& repo, const std::string& data) {
-  std::string d = digestOf(data).str();
-  std::string push = token(core.port(), "admin", kAdminPassword, "repository:" + repo + ":pull,push");
-  HttpClient c("127.0.0.1", core.port());
-  auto r = c.request("POST", "/v2/" + repo + "/blobs/uploads/?digest=" + d, {{"Authorization", "Bearer " + push}}, data);
-  REQUIRE(r.isOk());
-  REQUIRE(r->status == 201);
-  return d;
+  return ::wharf::test::pushBlob(core.port(), kAdminPassword, repo, data);
 }
 
 }  // namespace

@@ -1,0 +1,369 @@
+#include "edge/agent/agent.h"
+
+#include <random>
+
+#include "shared/base/clock.h"
+#include "shared/base/fs.h"
+#include "shared/base/json_body.h"
+#include "shared/base/log.h"
+#include "shared/http/client.h"
+#include "shared/metrics/metrics.h"
+#include "shared/oci/digest.h"
+
+namespace wharf {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kMinBackoffMs = 1'000;
+constexpr int64_t kMaxBackoffMs = 60'000;
+
+struct AgentMetrics {
+  Counter& commands_ok = MetricsRegistry::global().counter("wharf_edge_commands_total",
+                                                           "Commands from the core, by outcome.", "outcome=\"ok\"");
+  Counter& commands_failed = MetricsRegistry::global().counter("wharf_edge_commands_total",
+                                                               "Commands from the core, by outcome.", "outcome=\"failed\"");
+  Counter& reports_sent = MetricsRegistry::global().counter("wharf_edge_reports_total",
+                                                            "Reports to the core, by outcome.", "outcome=\"sent\"");
+  Counter& reports_failed = MetricsRegistry::global().counter("wharf_edge_reports_total",
+                                                              "Reports to the core, by outcome.", "outcome=\"failed\"");
+  Gauge& connected = MetricsRegistry::global().gauge("wharf_edge_channel_connected",
+                                                     "1 while the channel to the core answers.");
+  static AgentMetrics& get() {
+    static AgentMetrics m;
+    return m;
+  }
+};
+
+json failure(const std::string& why) { return {{"ok", false}, {"error", why}}; }
+json success(json result) { return {{"ok", true}, {"result", std::move(result)}}; }
+
+json purgedJson(const CacheIndex::Purged& p) {
+  return {{"tags", p.tags}, {"links", p.links}, {"blobs", p.blobs}, {"bytes", p.bytes}};
+}
+
+json usageJson(const std::vector<CacheIndex::Usage>& list) {
+  json out = json::array();
+  for (const auto& u : list) out.push_back({{"name", u.name}, {"bytes", u.bytes}, {"blobs", u.blobs}});
+  return out;
+}
+
+std::string pinLabel(const std::string& repo, const std::string& reference) {
+  return repo + (reference.find(':') != std::string::npos ? "@" : ":") + reference;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<EdgeAgent>> EdgeAgent::open(EdgeContext& ctx, const EdgeIdentity& identity,
+                                                   AgentOptions options) {
+  WHARF_RETURN_IF_ERROR(makeDirs(options.state_dir));
+  std::unique_ptr<EdgeAgent> agent(new EdgeAgent(ctx, identity, std::move(options)));
+  auto stats = EdgeStats::open(agent->options_.state_dir + "/counters.json");
+  if (!stats.isOk()) return stats.status();
+  agent->stats_ = std::move(stats).value();
+  std::string path = agent->options_.state_dir + "/state.json";
+  std::string text;
+  Status st = readFile(path, &text);
+  if (st.isOk()) {
+    auto body = JsonBody::parse(text);
+    if (!body.isOk()) return Status(Code::kInvalidArgument, path + ": " + body.status().message());
+    agent->last_done_ = static_cast<uint64_t>(body->integer("last_done", {.min = 0}).value_or(0));
+    if (body->has("unacked")) agent->unacked_ = body->raw()["unacked"];
+    if (!agent->unacked_.is_array()) agent->unacked_ = json::array();
+    ctx.draining.store(body->boolean("draining").value_or(false));
+    ctx.retry_after_s.store(static_cast<int>(body->integer("retry_after", {.min = 1, .max = 3600}).value_or(60)));
+    if (!body->status().isOk()) return Status(Code::kInvalidArgument, path + ": " + body->status().message());
+    if (ctx.draining.load()) logWarn("this edge is drained (a command from the core): serving 503 until resumed");
+  } else if (st.code() != Code::kNotFound) {
+    return Status(st.code(), path + ": " + st.message());
+  }
+  ctx.stats = agent->stats_.get();
+  ctx.index->setEvictionListener([stats = agent->stats_.get()](const std::string&, uint64_t bytes) {
+    stats->evicted(bytes);
+  });
+  agent->started_ms_ = RealClock::instance().nowMillis();
+  return agent;
+}
+
+EdgeAgent::~EdgeAgent() {
+  stop();
+  ctx_.index->setEvictionListener(nullptr);
+  ctx_.stats = nullptr;
+}
+
+void EdgeAgent::start() {
+  channel_ = std::thread([this] { channelLoop(); });
+  reporter_ = std::thread([this] { reportLoop(); });
+}
+
+void EdgeAgent::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (polling_ != nullptr) polling_->interrupt();
+  }
+  cv_.notify_all();
+  if (channel_.joinable()) channel_.join();
+  if (reporter_.joinable()) reporter_.join();
+  if (Status st = sendReport(/*final=*/true); !st.isOk()) {
+    logWarn("cannot send the final report to the core", {{"error", st.message()}});
+  }
+}
+
+bool EdgeAgent::pause(int64_t ms) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
+}
+
+std::unique_ptr<BlockingClient> EdgeAgent::client(int timeout_ms) {
+  auto url = parseBaseUrl(identity_.core);
+  if (!url.isOk()) return nullptr;
+  auto c = std::make_unique<BlockingClient>(url->host, url->port, timeout_ms);
+  if (url->tls) c->useTls(options_.tls.ca_file, options_.tls.insecure);
+  return c;
+}
+
+Status EdgeAgent::saveJournal() {
+  json state = {{"last_done", last_done_},
+                {"unacked", unacked_},
+                {"draining", ctx_.draining.load()},
+                {"retry_after", ctx_.retry_after_s.load()}};
+  return writeFileDurable(options_.state_dir + "/state.json", state.dump(), 0600);
+}
+
+void EdgeAgent::acknowledgePending(BlockingClient& client) {
+  std::lock_guard lock(journal_mu_);
+  bool changed = false;
+  while (!unacked_.empty()) {
+    const json& a = unacked_.front();
+    json body = {{"ok", a.value("ok", false)}};
+    if (a.contains("result")) body["result"] = a["result"];
+    if (a.contains("error")) body["error"] = a["error"];
+    std::string target = "/api/v1/edges/self/commands/" + std::to_string(a.value("id", uint64_t{0}));
+    auto r = client.request("POST", target,
+                            {{"Authorization", "Bearer " + identity_.credential}, {"Content-Type", "application/json"}},
+                            body.dump());
+    if (!r.isOk() || (r->status != 200 && r->status != 404)) break;  // again on the next round
+    // 404: the core no longer knows the command (the edge was removed and re-added).
+    unacked_.erase(unacked_.begin());
+    changed = true;
+  }
+  if (changed) {
+    if (Status st = saveJournal(); !st.isOk()) logWarn("cannot write the command journal", {{"error", st.message()}});
+  }
+}
+
+void EdgeAgent::channelLoop() {
+  int64_t backoff = kMinBackoffMs;
+  std::mt19937_64 rng(std::random_device{}());
+  bool connected = false;
+  while (true) {
+    auto c = client((options_.poll_wait_s + 15) * 1000);
+    if (c == nullptr) {
+      logError("the core's URL is invalid", {{"core", identity_.core}});
+      return;
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      polling_ = c.get();
+    }
+    acknowledgePending(*c);
+    uint64_t after;
+    {
+      std::lock_guard lock(journal_mu_);
+      after = last_done_;
+    }
+    auto r = c->request("GET",
+                        "/api/v1/edges/self/channel?after=" + std::to_string(after) +
+                            "&wait=" + std::to_string(options_.poll_wait_s),
+                        {{"Authorization", "Bearer " + identity_.credential}});
+    {
+      std::lock_guard lock(mu_);
+      polling_ = nullptr;
+      if (stopping_) return;
+    }
+    Status problem;
+    json commands;
+    if (!r.isOk()) {
+      problem = r.status();
+    } else if (r->status == 401) {
+      // The maintenance thread's refresh sees the same and stops the edge serving.
+      problem = Status(Code::kUnauthorized, "the core refused this edge's credential");
+    } else if (r->status != 200) {
+      problem = Status(Code::kUnavailable, "the core answered " + std::to_string(r->status));
+    } else {
+      auto body = JsonBody::parse(r->body);
+      if (body.isOk() && body->raw().contains("commands") && body->raw()["commands"].is_array()) {
+        commands = body->raw()["commands"];
+      } else {
+        problem = Status(Code::kUnavailable, "the core's channel answer is not {\"commands\":[...]}");
+      }
+    }
+    if (!problem.isOk()) {
+      AgentMetrics::get().connected.set(0);
+      if (connected) logWarn("lost the channel to the core; serving from the cache", {{"error", problem.message()}});
+      connected = false;
+      // Jittered: a core coming back is not hit by every edge at the same instant.
+      int64_t wait = backoff / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(backoff / 2 + 1));
+      if (!pause(wait)) return;
+      backoff = std::min(backoff * 2, kMaxBackoffMs);
+      continue;
+    }
+    if (!connected) logInfo("channel to the core open", {{"core", identity_.core}});
+    connected = true;
+    AgentMetrics::get().connected.set(1);
+    backoff = kMinBackoffMs;
+    for (const auto& cmd : commands) {
+      if (!cmd.is_object() || !cmd.contains("id") || !cmd["id"].is_number_unsigned() || !cmd.contains("kind") ||
+          !cmd["kind"].is_string()) {
+        logWarn("ignoring a malformed command from the core", {{"command", cmd.dump()}});
+        continue;
+      }
+      uint64_t id = cmd["id"].get<uint64_t>();
+      {
+        std::lock_guard lock(journal_mu_);
+        if (id <= last_done_) continue;  // done before (its acknowledgement is in unacked_)
+      }
+      std::string kind = cmd["kind"].get<std::string>();
+      json args = cmd.contains("args") && cmd["args"].is_object() ? cmd["args"] : json::object();
+      json outcome = execute(kind, args);
+      bool ok = outcome.value("ok", false);
+      (ok ? AgentMetrics::get().commands_ok : AgentMetrics::get().commands_failed).inc();
+      logInfo("edge command", {{"id", id}, {"kind", kind}, {"args", args.dump()}, {"ok", ok},
+                               {"error", outcome.value("error", "")}});
+      outcome["id"] = id;
+      std::lock_guard lock(journal_mu_);
+      last_done_ = id;
+      unacked_.push_back(outcome);
+      if (Status st = saveJournal(); !st.isOk()) logError("cannot write the command journal", {{"error", st.message()}});
+    }
+  }
+}
+
+json EdgeAgent::execute(const std::string& kind, const json& args) {
+  auto str = [&](const char* k) { return args.contains(k) && args[k].is_string() ? args[k].get<std::string>() : ""; };
+  CacheIndex& index = *ctx_.index;
+  auto flushed = [&](json result) {
+    // Before the acknowledgement: a purge or pin must survive a crash right after it.
+    if (Status st = index.flush(); !st.isOk()) return failure("cannot write the cache index: " + st.message());
+    return success(std::move(result));
+  };
+  if (kind == "purge") {
+    CacheIndex::Purged p;
+    std::string digest = str("digest"), repo = str("repository"), ref = str("reference");
+    if (!digest.empty()) {
+      if (!Digest::parse(digest).isOk()) return failure("invalid digest");
+      p = index.purgeDigest(digest);
+    } else if (repo.empty()) {
+      return failure("purge needs a repository or a digest");
+    } else if (!ref.empty()) {
+      p = index.purgeImage(repo, ref);
+    } else {
+      p = index.purgeRepository(repo);
+    }
+    for (const auto& d : p.orphans) ctx_.manifests->forget(d);
+    return flushed(purgedJson(p));
+  }
+  if (kind == "pin" || kind == "unpin") {
+    std::string repo = str("repository"), ref = str("reference");
+    if (repo.empty() || ref.empty()) return failure(kind + " needs a repository and a reference");
+    std::string label = pinLabel(repo, ref);
+    if (kind == "unpin") return flushed({{"label", label}, {"removed", index.unpin(label)}});
+    auto digests = index.closure(repo, ref);
+    if (digests.empty()) return failure(label + " is not in this edge's cache (pull it through the edge first)");
+    json missing = json::array();
+    uint64_t bytes = 0;
+    for (size_t i = 1; i < digests.size(); ++i) {  // [0] is the manifest itself
+      auto b = index.blob(digests[i]);
+      if (b) {
+        bytes += b->size;
+      } else if (!ctx_.manifests->byDigest(repo, digests[i])) {
+        missing.push_back(digests[i]);
+      }
+    }
+    index.pin(label, digests);
+    return flushed({{"label", label}, {"digests", digests.size()}, {"bytes", bytes}, {"missing", missing}});
+  }
+  if (kind == "drain" || kind == "resume") {
+    bool drain = kind == "drain";
+    int retry = args.contains("retry_after") && args["retry_after"].is_number_integer()
+                    ? std::clamp(args["retry_after"].get<int>(), 1, 3600)
+                    : 60;
+    std::lock_guard lock(journal_mu_);
+    ctx_.draining.store(drain);
+    if (drain) ctx_.retry_after_s.store(retry);
+    if (Status st = saveJournal(); !st.isOk()) return failure("cannot write the journal: " + st.message());
+    logWarn(drain ? "drained by the core: serving 503 until resumed" : "resumed by the core: serving again");
+    return success({{"draining", drain}});
+  }
+  if (kind == "inventory") {
+    size_t top = args.contains("top") && args["top"].is_number_unsigned()
+                     ? std::clamp<size_t>(args["top"].get<size_t>(), 1, 1000)
+                     : 20;
+    json pins = json::object();
+    for (const auto& [label, digests] : index.pins()) pins[label] = digests;
+    return success({{"used", index.used()},
+                    {"budget", index.budget().bytes},
+                    {"blobs", index.blobCount()},
+                    {"pinned_bytes", index.pinnedBytes()},
+                    {"pins", pins},
+                    {"top_repositories", usageJson(index.topRepositories(top))},
+                    {"top_images", usageJson(index.topImages(top))}});
+  }
+  if (kind == "refresh") {
+    if (options_.refresh) options_.refresh();
+    return success(json::object());
+  }
+  return failure("this edge does not know the command \"" + kind + "\" (upgrade it)");
+}
+
+Status EdgeAgent::sendReport(bool final) {
+  auto report = stats_->nextReport();
+  if (!report.isOk()) return report.status();
+  report->time_ms = RealClock::instance().nowMillis();
+  report->version = options_.version;
+  report->uptime_s = (report->time_ms - started_ms_) / 1000;
+  report->final = final;
+  report->draining = ctx_.draining.load();
+  report->cache_used = ctx_.index->used();
+  report->cache_budget = ctx_.index->budget().bytes;
+  report->cache_blobs = ctx_.index->blobCount();
+  report->pinned_bytes = ctx_.index->pinnedBytes();
+  report->fills_in_flight = ctx_.fills->inFlight();
+  auto c = client(final ? 5'000 : 30'000);
+  if (c == nullptr) return Status(Code::kInvalidArgument, "the core's URL is invalid");
+  auto r = c->request("POST", "/api/v1/edges/self/reports",
+                      {{"Authorization", "Bearer " + identity_.credential}, {"Content-Type", "application/json"}},
+                      report->toJson().dump());
+  if (!r.isOk()) {
+    AgentMetrics::get().reports_failed.inc();
+    return r.status();
+  }
+  if (r->status != 200) {
+    AgentMetrics::get().reports_failed.inc();
+    return Status(Code::kUnavailable, "the core answered " + std::to_string(r->status) + ": " + r->body.substr(0, 200));
+  }
+  AgentMetrics::get().reports_sent.inc();
+  return Status::ok();
+}
+
+void EdgeAgent::reportLoop() {
+  int64_t next_report = RealClock::instance().nowMillis() + options_.report_interval_ms;
+  int failures = 0;
+  while (pause(std::min(options_.save_interval_ms, options_.report_interval_ms))) {
+    if (Status st = stats_->save(); !st.isOk()) logWarn("cannot save the report counters", {{"error", st.message()}});
+    if (RealClock::instance().nowMillis() < next_report) continue;
+    next_report = RealClock::instance().nowMillis() + options_.report_interval_ms;
+    Status st = sendReport(false);
+    if (st.isOk()) {
+      failures = 0;
+    } else if (++failures == 1 || failures % 10 == 0) {
+      // The next report covers this one's counts: nothing is lost, so say it rarely.
+      logWarn("cannot send a report to the core", {{"error", st.message()}, {"failures", failures}});
+    }
+  }
+}
+
+}  // namespace wharf

@@ -1,0 +1,84 @@
+// EdgeAgent: the edge's link to its core, opened by the edge (sites sit behind NAT).
+//
+// Two threads:
+//  - the channel: a long poll (GET /api/v1/edges/self/channel?after=<last command done>)
+//    that brings commands down. Each command runs once, in id order; its outcome goes in
+//    the journal (<data_dir>/agent/state.json, written durably) before it is acknowledged
+//    (POST /api/v1/edges/self/commands/<id>), and unacknowledged outcomes are sent again
+//    after a restart or a lost answer. A command killed mid-way (kill -9) runs again: every
+//    kind is idempotent. The channel reconnects with jittered exponential backoff (1 s to
+//    60 s); while the core is out of reach the edge serves from its cache as before.
+//  - the reporter: saves the counters every few seconds and POSTs a report every
+//    report_interval and at shutdown (see edge/agent/edge_stats.h).
+//
+// The drained state is in the journal too, so a drained edge stays drained across restarts.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "edge/link/registration.h"
+#include "edge/pull/pull_handler.h"
+#include "shared/http/blocking_client.h"
+
+namespace wharf {
+
+struct AgentOptions {
+  std::string state_dir;                 // <data_dir>/agent
+  int64_t report_interval_ms = 60'000;
+  int64_t save_interval_ms = 2'000;      // counters to disk
+  int poll_wait_s = 20;                  // the channel's long poll
+  ClientOptions tls;                     // to reach the core
+  std::string version;                   // wharf-edge's
+  std::function<void()> refresh;         // fetch keys and settings now (the `refresh` command)
+};
+
+class EdgeAgent {
+ public:
+  // Reads the journal (applies a saved drain) and the counters.
+  static Result<std::unique_ptr<EdgeAgent>> open(EdgeContext& ctx, const EdgeIdentity& identity, AgentOptions options);
+  ~EdgeAgent();
+  void start();
+  // Stops both threads, then sends the final report (best effort, a few seconds at most).
+  void stop();
+  EdgeStats& stats() { return *stats_; }
+
+  // Runs one command (the channel's; public for tests). {"ok","result"|"error"}.
+  nlohmann::json execute(const std::string& kind, const nlohmann::json& args);
+
+ private:
+  EdgeAgent(EdgeContext& ctx, EdgeIdentity identity, AgentOptions options)
+      : ctx_(ctx), identity_(std::move(identity)), options_(std::move(options)) {}
+  void channelLoop();
+  void reportLoop();
+  Status sendReport(bool final);
+  Status saveJournal();  // REQUIRES: journal_mu_
+  void acknowledgePending(BlockingClient& client);
+  // Waits up to ms unless stopping; returns false when stopping.
+  bool pause(int64_t ms);
+  std::unique_ptr<BlockingClient> client(int timeout_ms);
+
+  EdgeContext& ctx_;
+  EdgeIdentity identity_;
+  AgentOptions options_;
+  std::unique_ptr<EdgeStats> stats_;
+  int64_t started_ms_ = 0;
+
+  std::mutex journal_mu_;
+  uint64_t last_done_ = 0;                                  // GUARDED_BY(journal_mu_)
+  nlohmann::json unacked_ = nlohmann::json::array();        // GUARDED_BY(journal_mu_)
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                     // GUARDED_BY(mu_)
+  BlockingClient* polling_ = nullptr;         // GUARDED_BY(mu_): interrupted by stop()
+  std::thread channel_, reporter_;
+};
+
+}  // namespace wharf

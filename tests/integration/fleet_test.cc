@@ -1,0 +1,223 @@
+// The edge fleet run from the core: commands down each edge's channel (exactly once,
+// across restarts of either side), drain and resume, purge and pin, and the edges'
+// reports of what they served.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+
+#include "shared/oci/digest.h"
+#include "shared/tls/crypto.h"
+#include "tests/support/edge_server.h"
+#include "tests/support/http_client.h"
+#include "tests/support/oci_layout.h"
+#include "tests/support/process.h"
+
+using namespace wharf;
+using namespace wharf::test;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kPassword = "fleet-admin-password";
+
+class Admin {
+ public:
+  explicit Admin(int port) : c_("127.0.0.1", port) {}
+  HttpResponse call(const std::string& method, const std::string& path, const json& body = nullptr) {
+    HeaderList h = {{"Authorization", basicAuthorization("admin", kPassword)}};
+    if (!body.is_null()) h.push_back({"Content-Type", "application/json"});
+    auto r = c_.request(method, path, h, body.is_null() ? "" : body.dump());
+    if (!r.isOk()) throw std::runtime_error(method + " " + path + ": " + r.status().message());
+    return *r;
+  }
+  // Queues a command; returns its id.
+  uint64_t command(const std::string& edge, const std::string& kind, const json& args = json::object()) {
+    auto r = call("POST", "/api/v1/edges/" + edge + "/commands", {{"kind", kind}, {"args", args}});
+    INFO(r.body);
+    REQUIRE(r.status == 202);
+    return json::parse(r.body)["id"].get<uint64_t>();
+  }
+  json commandState(const std::string& edge, uint64_t id) {
+    auto r = call("GET", "/api/v1/edges/" + edge + "/commands/" + std::to_string(id));
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  }
+  // Waits until the command has an outcome; returns it.
+  json awaitCommand(const std::string& edge, uint64_t id, int deadline_ms = 20000) {
+    json c;
+    bool done = waitFor(
+        [&] {
+          c = commandState(edge, id);
+          return c["state"] == "succeeded" || c["state"] == "failed";
+        },
+        deadline_ms);
+    INFO(c.dump());
+    REQUIRE(done);
+    return c;
+  }
+
+ private:
+  HttpClient c_;
+};
+
+EdgeServer::Options edgeOptions(std::vector<std::string> extra = {}, std::string site = "test site") {
+  EdgeServer::Options o;
+  o.extra = std::move(extra);
+  o.admin_password = kPassword;
+  o.site = std::move(site);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("fleet: commands reach an edge exactly once, across edge and core restarts", "[fleet]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kPassword, 1);
+  TempDir dir;
+  auto core = std::make_unique<CoreServer>(dir / "core", std::vector<std::string>{"--auth", "token"});
+  EdgeServer edge(*core, edgeOptions());
+  Admin admin(core->port());
+  std::string d = pushBlob(core->port(), kPassword, "admin/app", randomData(50000, 1));
+  std::string pull = registryToken(core->port(), "admin", kPassword, "repository:admin/app:pull");
+  HeaderList auth = {{"Authorization", "Bearer " + pull}};
+  HttpClient e("127.0.0.1", edge.port());
+  REQUIRE(e.request("GET", "/v2/admin/app/blobs/" + d, auth)->status == 200);
+
+  // Delivered at once over the waiting channel, with its outcome recorded.
+  uint64_t inv = admin.command(edge.name(), "inventory", {{"top", 5}});
+  json done = admin.awaitCommand(edge.name(), inv, 5000);
+  CHECK(done["state"] == "succeeded");
+  CHECK(done["deliveries"] == 1);
+  CHECK(done["result"]["blobs"] == 1);
+  REQUIRE(done["result"]["top_repositories"].size() == 1);
+  CHECK(done["result"]["top_repositories"][0]["name"] == "admin/app");
+  CHECK(done["result"]["top_repositories"][0]["bytes"] == 50000);
+
+  // Queued while the edge is away; delivered when it is back, once.
+  edge.process().signal(SIGTERM);
+  REQUIRE(edge.process().wait() == 0);
+  uint64_t drain = admin.command(edge.name(), "drain", {{"retry_after", 7}});
+  CHECK(admin.commandState(edge.name(), drain)["state"] == "queued");
+  REQUIRE(edge.start({}));
+  done = admin.awaitCommand(edge.name(), drain);
+  CHECK(done["state"] == "succeeded");
+  HttpClient e2("127.0.0.1", edge.port());
+  auto drained = e2.request("GET", "/v2/admin/app/blobs/" + d, auth);
+  CHECK(drained->status == 503);
+  CHECK(drained->header("retry-after") == "7");
+  CHECK(e2.request("GET", "/healthz")->status == 503);
+
+  // The drain survives an edge restart; the core restarting (same port) loses nothing
+  // queued, and the edge reconnects by itself.
+  edge.process().signal(SIGTERM);
+  REQUIRE(edge.process().wait() == 0);
+  REQUIRE(edge.start({}));
+  HttpClient e3("127.0.0.1", edge.port());
+  CHECK(e3.request("GET", "/v2/admin/app/blobs/" + d, auth)->status == 503);
+  int port = core->port();
+  REQUIRE(core->terminate() == 0);
+  core.reset();
+  core = std::make_unique<CoreServer>(dir / "core",
+                                      std::vector<std::string>{"--auth", "token", "--listen", "127.0.0.1:" + std::to_string(port)});
+  REQUIRE(core->port() == port);
+  Admin admin2(core->port());
+  uint64_t resume = admin2.command(edge.name(), "resume");
+  done = admin2.awaitCommand(edge.name(), resume, 90000);  // the edge's backoff after the outage
+  CHECK(done["state"] == "succeeded");
+  CHECK(e3.request("GET", "/v2/admin/app/blobs/" + d, auth)->status == 200);
+
+  // Each command ran once on the edge, across every restart.
+  std::string log = edge.log();
+  for (uint64_t id : {inv, drain, resume}) {
+    INFO("command " << id);
+    CHECK(countLogLines(log, {"\"msg\":\"edge command\"", "\"id\":" + std::to_string(id) + ","}) == 1);
+  }
+  // The list, newest first, for review.
+  auto listed = admin2.call("GET", "/api/v1/edges/" + edge.name() + "/commands");
+  REQUIRE(listed.status == 200);
+  auto cmds = json::parse(listed.body)["commands"];
+  REQUIRE(cmds.size() == 3);
+  CHECK(cmds[0]["id"] == resume);
+  CHECK(cmds[2]["kind"] == "inventory");
+  CHECK(cmds[2]["actor"] == "admin");
+}
+
+TEST_CASE("fleet: purge and pin from the core; bad commands are refused", "[fleet]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core, edgeOptions({"--cache-budget", "300k", "--high-watermark", "90", "--low-watermark", "50"},
+                                    "berlin"));
+  EdgeServer other(core, edgeOptions({}, "berlin"));
+  Admin admin(core.port());
+  std::string creds = std::string("admin:") + kPassword;
+
+  // An image pulled through the edge with skopeo.
+  TempDir work;
+  auto layout = writeOciLayout(work / "src", "v1", {ImageSpec{"amd64", {{{"f", randomData(100000, 3)}}}}});
+  auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds, "oci:" + work / "src" + ":v1",
+                "docker://" + core.address() + "/admin/pinned:v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = run({"skopeo", "copy", "--src-tls-verify=false", "--src-creds", creds,
+           "docker://" + edge.address() + "/admin/pinned:v1", "oci:" + work / "back" + ":v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+
+  // Pinned: it stays while other content pushes the cache over its budget.
+  uint64_t pin = admin.command(edge.name(), "pin", {{"repository", "admin/pinned"}, {"reference", "v1"}});
+  json done = admin.awaitCommand(edge.name(), pin);
+  INFO(done.dump());
+  REQUIRE(done["state"] == "succeeded");
+  CHECK(done["result"]["missing"].empty());
+  std::string pull_all = registryToken(core.port(), "admin", kPassword, "repository:admin/filler:pull");
+  HttpClient e("127.0.0.1", edge.port());
+  for (int i = 0; i < 4; ++i) {
+    std::string d = pushBlob(core.port(), kPassword, "admin/filler", randomData(90000, 100 + i));
+    REQUIRE(e.request("GET", "/v2/admin/filler/blobs/" + d, {{"Authorization", "Bearer " + pull_all}})->status == 200);
+  }
+  uint64_t inv = admin.command(edge.name(), "inventory");
+  json inventory = admin.awaitCommand(edge.name(), inv)["result"];
+  INFO(inventory.dump());
+  CHECK(inventory["pins"].contains("admin/pinned:v1"));
+  CHECK(inventory["used"].get<uint64_t>() <= 300u << 10);
+  bool layer_kept = false;
+  for (const auto& repo : inventory["top_repositories"]) {
+    if (repo["name"] == "admin/pinned") layer_kept = repo["bytes"].get<uint64_t>() >= 100000;
+  }
+  CHECK(layer_kept);
+
+  // Purged: the repository's content is gone from the edge (the next pull asks the core).
+  uint64_t purge = admin.command(edge.name(), "purge", {{"repository", "admin/pinned"}});
+  done = admin.awaitCommand(edge.name(), purge);
+  REQUIRE(done["state"] == "succeeded");
+  CHECK(done["result"]["blobs"].get<int>() >= 2);
+  CHECK(done["result"]["tags"] == 1);
+
+  // A site command goes to every edge of the site.
+  auto site = admin.call("POST", "/api/v1/sites/berlin/commands", {{"kind", "inventory"}});
+  INFO(site.body);
+  REQUIRE(site.status == 202);
+  auto queued = json::parse(site.body)["commands"];
+  REQUIRE(queued.size() == 2);
+  for (const auto& c : queued) CHECK(admin.awaitCommand(c["edge"], c["id"])["state"] == "succeeded");
+  CHECK(admin.call("POST", "/api/v1/sites/nowhere/commands", {{"kind", "inventory"}}).status == 404);
+
+  // Bad commands: a clear 400, nothing queued.
+  for (const json& bad : {json{{"kind", "explode"}},
+                          json{{"kind", "purge"}, {"args", {{"repository", "../etc"}}}},
+                          json{{"kind", "pin"}, {"args", {{"repository", "admin/x"}}}},
+                          json{{"kind", "drain"}, {"args", {{"retry_after", 0}}}},
+                          json{{"kind", "purge"}, {"args", {{"digest", "sha256:xyz"}}}},
+                          json{{"kind", "inventory"}, {"args", {{"top", 5}, {"extra", 1}}}}}) {
+    auto refused = admin.call("POST", "/api/v1/edges/" + edge.name() + "/commands", bad);
+    INFO(bad.dump() << " -> " << refused.body);
+    CHECK(refused.status == 400);
+  }
+  CHECK(admin.call("POST", "/api/v1/edges/nope/commands", {{"kind", "inventory"}}).status == 404);
+  // Only administrators, and an edge only hears its own commands.
+  HttpClient anon("127.0.0.1", core.port());
+  CHECK(anon.request("GET", "/api/v1/edges/" + edge.name() + "/commands")->status == 401);
+  CHECK(anon.request("GET", "/api/v1/edges/self/channel?wait=0")->status == 401);
+  CHECK(anon.request("GET", "/api/v1/edges/self/channel?wait=0", {{"Authorization", "Bearer wharf_edge_forged"}})
+            ->status == 401);
+}

@@ -14,6 +14,7 @@
 #include "core/auth/lmdb_identity_store.h"
 #include "core/fleet/channel_hub.h"
 #include "core/fleet/edge_commands.h"
+#include "core/fleet/edge_invalidator.h"
 #include "core/events/event_log.h"
 #include "core/events/webhooks.h"
 #include "core/gc/gc_job.h"
@@ -180,8 +181,13 @@ int main(int argc, char** argv) {
         return httpPostHook(url, body, headers, allow_private, hook_timeout_ms);
       },
       EnvelopeSource{hostname, (*event_log)->instanceId(), config.public_url});
-  (*event_log)->setCommitHook([&dispatcher](uint64_t) { dispatcher.kick(); });
+  EdgeInvalidator invalidator(**event_log, **identity, **edge_commands, channel);
+  (*event_log)->setCommitHook([&dispatcher, &invalidator](uint64_t) {
+    dispatcher.kick();
+    invalidator.kick();
+  });
   dispatcher.start();
+  invalidator.start();
   WebhookService webhooks{**hook_store, dispatcher, **event_log, allow_private};
   ctx.events = event_log->get();
   ctx.webhooks = &webhooks;
@@ -242,6 +248,7 @@ int main(int argc, char** argv) {
   hash.shutdown();
   (*event_log)->setCommitHook(nullptr);
   dispatcher.stop();
+  invalidator.stop();
   (*event_log)->flush();
   logInfo("stopped");
   return 0;

@@ -168,6 +168,21 @@ class LmdbEdgeCommandStore : public EdgeCommandStore {
     return out;
   }
 
+  Result<uint64_t> marker(const std::string& name) override {
+    auto txn = env_->read();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    if (!txn->get(meta_, "marker:" + name, &v).isOk()) return Status(Code::kNotFound, "no marker " + name);
+    return fromBe64(v);
+  }
+
+  Status setMarker(const std::string& name, uint64_t value) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    WHARF_RETURN_IF_ERROR(txn->put(meta_, "marker:" + name, be64(value)));
+    return txn->commit();
+  }
+
   Status dropEdge(const std::string& edge) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();

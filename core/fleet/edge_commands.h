@@ -75,6 +75,9 @@ class EdgeCommandStore {
   virtual Result<std::vector<EdgeCommand>> list(const std::string& edge, size_t limit) = 0;
   // Forgets an edge's commands (the edge was removed).
   virtual Status dropEdge(const std::string& edge) = 0;
+  // A named position kept with the commands (the invalidator's place in the event log).
+  virtual Result<uint64_t> marker(const std::string& name) = 0;  // kNotFound before the first set
+  virtual Status setMarker(const std::string& name, uint64_t value) = 0;
 
   // Finished commands kept per edge; older ones are dropped as new ones are queued.
   static constexpr size_t kKeepFinished = 500;

@@ -221,3 +221,57 @@ TEST_CASE("fleet: purge and pin from the core; bad commands are refused", "[flee
   CHECK(anon.request("GET", "/api/v1/edges/self/channel?wait=0", {{"Authorization", "Bearer wharf_edge_forged"}})
             ->status == 401);
 }
+
+TEST_CASE("fleet: a delete at the core stops every edge serving it within seconds", "[fleet]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer a(core, edgeOptions());
+  EdgeServer b(core, edgeOptions());
+  std::string creds = std::string("admin:") + kPassword;
+  TempDir work;
+  auto layout = writeOciLayout(work / "src", "v1", {ImageSpec{"amd64", {{{"f", randomData(60000, 5)}}}}});
+  auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds, "oci:" + work / "src" + ":v1",
+                "docker://" + core.address() + "/admin/gone:v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  std::string blob = pushBlob(core.port(), kPassword, "admin/leak", randomData(70000, 6));
+  std::string pull = registryToken(core.port(), "admin", kPassword, "repository:admin/gone:pull");
+  std::string pull_leak = registryToken(core.port(), "admin", kPassword, "repository:admin/leak:pull");
+  std::string del = registryToken(core.port(), "admin", kPassword, "repository:admin/gone:delete");
+  std::string del_leak = registryToken(core.port(), "admin", kPassword, "repository:admin/leak:delete");
+
+  // Both edges cache the image (by tag and digest) and the blob.
+  for (EdgeServer* edge : {&a, &b}) {
+    HttpClient e("127.0.0.1", edge->port());
+    HeaderList h = {{"Authorization", "Bearer " + pull}, {"Accept", "application/vnd.oci.image.manifest.v1+json"}};
+    REQUIRE(e.request("GET", "/v2/admin/gone/manifests/v1", h)->status == 200);
+    for (const auto& d : layout.blobs) REQUIRE(e.request("GET", "/v2/admin/gone/blobs/" + d, h)->status == 200);
+    REQUIRE(e.request("GET", "/v2/admin/leak/blobs/" + blob, {{"Authorization", "Bearer " + pull_leak}})->status == 200);
+  }
+
+  // Deleted at the core: every edge refuses within seconds, with the core still up.
+  HttpClient c("127.0.0.1", core.port());
+  REQUIRE(c.request("DELETE", "/v2/admin/leak/blobs/" + blob, {{"Authorization", "Bearer " + del_leak}})->status == 202);
+  REQUIRE(c.request("DELETE", "/v2/admin/gone/manifests/" + layout.digest, {{"Authorization", "Bearer " + del}})
+              ->status == 202);
+  for (EdgeServer* edge : {&a, &b}) {
+    INFO(edge->name());
+    HttpClient e("127.0.0.1", edge->port());
+    HeaderList h = {{"Authorization", "Bearer " + pull}, {"Accept", "application/vnd.oci.image.manifest.v1+json"}};
+    bool blob_refused = waitFor([&] {
+      return e.request("GET", "/v2/admin/leak/blobs/" + blob, {{"Authorization", "Bearer " + pull_leak}})->status == 404;
+    }, 5000);
+    CHECK(blob_refused);
+    bool manifest_refused = waitFor([&] {
+      return e.request("GET", "/v2/admin/gone/manifests/" + layout.digest, h)->status == 404 &&
+             e.request("GET", "/v2/admin/gone/manifests/v1", h)->status == 404;
+    }, 5000);
+    CHECK(manifest_refused);
+  }
+  // The purges are there for review, from the system.
+  Admin admin(core.port());
+  auto listed = json::parse(admin.call("GET", "/api/v1/edges/" + a.name() + "/commands").body)["commands"];
+  REQUIRE(listed.size() >= 2);
+  CHECK(listed[0]["actor"] == "system");
+  CHECK(listed[0]["kind"] == "purge");
+}

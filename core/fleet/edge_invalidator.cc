@@ -1,0 +1,92 @@
+#include "core/fleet/edge_invalidator.h"
+
+#include "shared/base/clock.h"
+#include "shared/base/log.h"
+
+namespace wharf {
+
+namespace {
+constexpr const char* kMarker = "invalidator";
+}
+
+void EdgeInvalidator::start() {
+  if (auto at = commands_.marker(kMarker); !at.isOk()) {
+    // The first start: what was deleted before has no edge content to chase.
+    if (Status st = commands_.setMarker(kMarker, log_.lastSeq()); !st.isOk()) {
+      logWarn("cannot save the edge invalidator's place", {{"error", st.message()}});
+    }
+  }
+  thread_ = std::thread([this] { loop(); });
+}
+
+void EdgeInvalidator::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void EdgeInvalidator::kick() {
+  {
+    std::lock_guard lock(mu_);
+    kicked_ = true;
+  }
+  cv_.notify_all();
+}
+
+void EdgeInvalidator::loop() {
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      // The periodic look also retries after a failure (an LMDB error, say).
+      cv_.wait_for(lock, std::chrono::seconds(5), [this] { return stopping_ || kicked_; });
+      if (stopping_) return;
+      kicked_ = false;
+    }
+    if (Status st = runOnce(); !st.isOk()) logWarn("cannot send deletes to the edges", {{"error", st.message()}});
+  }
+}
+
+Status EdgeInvalidator::runOnce() {
+  auto at = commands_.marker(kMarker);
+  uint64_t since = at.isOk() ? *at : log_.lastSeq();
+  EventFilter filter;
+  filter.types = {event_type::kManifestDelete, event_type::kBlobDelete, event_type::kTagDelete,
+                  event_type::kRepositoryDelete};
+  while (true) {
+    auto page = log_.query(filter, since, 500);
+    if (!page.isOk()) return page.status();
+    std::vector<Edge> edges;
+    if (!page->events.empty()) {
+      for (auto& e : identity_.edges()) {
+        if (!e.credential_hash.empty()) edges.push_back(std::move(e));
+      }
+    }
+    for (const Event& ev : page->events) {
+      nlohmann::json args = {{"repository", ev.repository}};
+      if (ev.type == event_type::kTagDelete) {
+        args["reference"] = ev.target.tag;
+      } else if (ev.type != event_type::kRepositoryDelete) {
+        args["reference"] = ev.target.digest;
+      }
+      for (const Edge& edge : edges) {
+        auto queued = commands_.enqueue(edge.name, "purge", args, "system", RealClock::instance().nowMillis());
+        if (!queued.isOk()) return queued.status();
+        hub_.notify(edge.name);
+      }
+      if (!edges.empty()) {
+        logInfo("delete sent to the edges", {{"type", ev.type}, {"seq", ev.seq}, {"args", args.dump()},
+                                             {"edges", edges.size()}});
+      }
+    }
+    if (page->scanned_to > since) {
+      since = page->scanned_to;
+      WHARF_RETURN_IF_ERROR(commands_.setMarker(kMarker, since));
+    }
+    if (!page->next) return Status::ok();
+  }
+}
+
+}  // namespace wharf

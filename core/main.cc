@@ -12,6 +12,7 @@
 #include "core/core_config.h"
 #include "core/auth/ldap_directory.h"
 #include "core/auth/lmdb_identity_store.h"
+#include "core/auth/revocations.h"
 #include "core/fleet/channel_hub.h"
 #include "core/fleet/edge_commands.h"
 #include "core/fleet/edge_invalidator.h"
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
   ctx.channel = &channel;
   std::unique_ptr<KeyRing> keys;
   std::unique_ptr<AuthService> auth;
+  std::unique_ptr<Revocations> revocations;
 
   ServerConfig sc;
   sc.host = host;
@@ -131,6 +133,13 @@ int main(int argc, char** argv) {
     ac.service = config.service;
     ac.token_ttl_s = config.token_ttl_ms / 1000;
     auth = std::make_unique<AuthService>(ac, **identity, *keys, RealClock::instance());
+    // Entries live as long as a token issued before them can: its TTL plus the
+    // verifiers' leeway (30 s) and a margin for clocks.
+    auto revoked = Revocations::open(*env, RealClock::instance(), ac.token_ttl_s + 90);
+    if (!revoked.isOk()) return fail(revoked.status().message());
+    revocations = std::move(revoked).value();
+    revocations->onChange([&channel] { channel.notifyAll(); });
+    auth->setRevocations(revocations.get());
     const char* env_pw = std::getenv("WHARF_ADMIN_PASSWORD");
     auto created = auth->bootstrapAdmin(config.admin_user, env_pw ? env_pw : "");
     if (!created.isOk()) return fail(created.status().message());

@@ -12,9 +12,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
+#include "core/auth/revocations.h"
 #include "core/auth/ldap_directory.h"
 #include "core/events/event_log.h"
 #include "core/jobs/job_runner.h"
+#include "shared/base/log.h"
 #include "shared/http/url.h"
 #include "shared/oci/names.h"
 #include "shared/tls/crypto.h"
@@ -67,6 +69,31 @@ class Admin {
 
   void record(const std::string& action, const std::string& object, const std::string& detail = "") {
     ctx_.audit->record(me_.name, req_.peer, action, object, "success", detail);
+    revokeFor(action, object, detail);
+  }
+
+  // The one table of changes that narrow access in tokens already issued (at the core
+  // and at every edge): each revokes what it may have narrowed. Broader than needed at
+  // times (a changed grant revokes every token of the repository); clients then get a
+  // new token, which says what is allowed now.
+  void revokeFor(const std::string& action, const std::string& object, const std::string& detail) {
+    Revocations* r = ctx_.auth != nullptr ? ctx_.auth->revocations() : nullptr;
+    if (r == nullptr) return;
+    auto after = [](const std::string& s) { return s.substr(s.rfind('/') + 1); };
+    Status st;
+    if (action == "user.update" || action == "user.delete") {
+      st = r->add("subject", object);
+    } else if (action == "token.revoke") {
+      st = r->add("via", detail);
+    } else if (action == "org.member.set" || action == "org.member.remove" || action == "team.member.remove") {
+      st = r->add("subject", after(object));
+    } else if (action == "team.delete" || action == "org.delete") {
+      st = r->add("repository", "*");  // whatever the team's or organization's grants reached
+    } else if ((action == "repository.update" && detail == "private") || action == "repository.delete" ||
+               action == "permission.set") {
+      st = r->add("repository", object);
+    }
+    if (!st.isOk()) logError("cannot revoke issued tokens", {{"action", action}, {"error", st.message()}});
   }
 
   bool isOwner(const std::string& org) { return me_.admin || ctx_.identity->orgRole(org, me_.name) == "owner"; }

@@ -19,10 +19,11 @@
 //                                             per edge of the site
 //
 // The edge's channel (its credential; the edge opens every connection, so NAT is fine):
-//   GET    /api/v1/edges/self/channel?after=<id>&wait=<s>
-//          -> {"commands":[{"id","kind","args"}...]}: the unfinished commands above `after`,
-//          at once if there are any, else when one is queued or after `wait` seconds
-//          (0..50, default 20) with none. A long poll rather than a stream: each answer is
+//   GET    /api/v1/edges/self/channel?after=<id>&revocations=<version>&wait=<s>
+//          -> {"commands":[{"id","kind","args"}...], "revocations"?: <list>}: the unfinished
+//          commands above `after`, and the token revocation list (shared/auth/revocation.h)
+//          when the edge's version is not the current one; at once if there is either,
+//          else when one comes or after `wait` seconds (0..50, default 20) with none. A long poll rather than a stream: each answer is
 //          one JSON document that any proxy passes whole, and the next poll's `after` is
 //          the acknowledgement of delivery, so a reconnect is an ordinary poll.
 //   POST   /api/v1/edges/self/commands/<id>   {"ok":bool,"result"?:{},"error"?:""} -> the
@@ -37,6 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
+#include "core/auth/revocations.h"
 #include "core/fleet/channel_hub.h"
 #include "core/fleet/edge_commands.h"
 #include "shared/base/clock.h"
@@ -59,8 +61,17 @@ Reply fail(const Status& st, bool edge_credential = false) {
 
 constexpr size_t kChannelBatch = 100;
 
+// The revocation list when the edge's copy (version `have`) is not the current one.
+std::shared_ptr<const RevocationList> newerRevocations(ApiContext& ctx, uint64_t have) {
+  Revocations* r = ctx.auth != nullptr ? ctx.auth->revocations() : nullptr;
+  if (r == nullptr) return nullptr;
+  auto list = r->current();
+  return list->version != have ? list : nullptr;
+}
+
 // The channel's answer; marks the commands delivered (off the loop thread).
-json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<EdgeCommand>& commands) {
+json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<EdgeCommand>& commands,
+                 uint64_t revocations_have) {
   json items = json::array();
   std::vector<uint64_t> ids;
   for (const auto& c : commands) {
@@ -74,15 +85,17 @@ json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<Edg
       }
     });
   }
-  return {{"commands", items}};
+  json out = {{"commands", items}};
+  if (auto list = newerRevocations(ctx, revocations_have)) out["revocations"] = list->toJson();
+  return out;
 }
 
 // A channel poll with nothing to deliver yet: answers when the hub wakes it (something
 // was queued for the edge) or when the wait is over, with whatever is pending then.
 class ChannelWait : public BodySource, public std::enable_shared_from_this<ChannelWait> {
  public:
-  ChannelWait(Loop& loop, ApiContext& ctx, std::string edge, uint64_t after)
-      : loop_(loop), ctx_(ctx), edge_(std::move(edge)), after_(after), timer_(loop) {}
+  ChannelWait(Loop& loop, ApiContext& ctx, std::string edge, uint64_t after, uint64_t revocations)
+      : loop_(loop), ctx_(ctx), edge_(std::move(edge)), after_(after), revocations_(revocations), timer_(loop) {}
   ~ChannelWait() override {
     if (wait_id_ != 0) ctx_.channel->cancel(wait_id_);
   }
@@ -125,7 +138,7 @@ class ChannelWait : public BodySource, public std::enable_shared_from_this<Chann
     auto commands = ctx_.commands->pending(edge_, after_, kChannelBatch);
     if (!commands.isOk()) return cb(commands.status(), {});
     Piece p;
-    p.data = channelBody(ctx_, edge_, *commands).dump();
+    p.data = channelBody(ctx_, edge_, *commands, revocations_).dump();
     p.end = true;
     cb(Status::ok(), std::move(p));
   }
@@ -134,6 +147,7 @@ class ChannelWait : public BodySource, public std::enable_shared_from_this<Chann
   ApiContext& ctx_;
   std::string edge_;
   uint64_t after_;
+  uint64_t revocations_;  // the version the edge holds
   Timer timer_;
   uint64_t wait_id_ = 0;
   bool done_ = false;  // woken or timed out
@@ -316,14 +330,19 @@ class Edges {
     if (!after.isOk()) return fail(after.status());
     auto wait_s = queryNumber("wait", 0, 50, 20);
     if (!wait_s.isOk()) return fail(wait_s.status());
+    auto have = queryNumber("revocations", 0, std::numeric_limits<int64_t>::max(), 0);
+    if (!have.isOk()) return fail(have.status());
     uint64_t generation = ctx_.channel->generation(e.name);
     auto pending = ctx_.commands->pending(e.name, static_cast<uint64_t>(*after), kChannelBatch);
     if (!pending.isOk()) return fail(pending.status());
-    if (!pending->empty() || *wait_s == 0) return ok(channelBody(ctx_, e.name, *pending));
+    uint64_t revocations = static_cast<uint64_t>(*have);
+    if (!pending->empty() || *wait_s == 0 || newerRevocations(ctx_, revocations) != nullptr) {
+      return ok(channelBody(ctx_, e.name, *pending, revocations));
+    }
     ApiReply r;
-    r.stream = [&ctx = ctx_, edge = e.name, after = static_cast<uint64_t>(*after), generation,
+    r.stream = [&ctx = ctx_, edge = e.name, after = static_cast<uint64_t>(*after), revocations, generation,
                 wait_ms = static_cast<uint64_t>(*wait_s) * 1000](Loop& loop) {
-      auto source = std::make_shared<ChannelWait>(loop, ctx, edge, after);
+      auto source = std::make_shared<ChannelWait>(loop, ctx, edge, after, revocations);
       source->start(generation, wait_ms);
       Response resp;
       resp.headers.add("Content-Type", "application/json");

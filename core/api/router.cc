@@ -1,4 +1,5 @@
 #include "core/api/api.h"
+#include "core/auth/revocations.h"
 #include "shared/metrics/metrics.h"
 #include "shared/store/disk_space.h"
 
@@ -58,6 +59,15 @@ bool authorize(ApiContext& ctx, const ExchangePtr& ex, const Route& route, Calle
   bool ok = route.kind == RouteKind::kBase ||
             (route.kind == RouteKind::kCatalog ? caller->claims->allows("registry", "catalog", "*")
                                                : caller->claims->allows("repository", route.name, action));
+  if (ok && route.kind != RouteKind::kBase && route.kind != RouteKind::kCatalog) {
+    Revocations* revocations = ctx.auth->revocations();
+    if (revocations != nullptr && revocations->current()->covers(*caller->claims, route.name)) {
+      // Access to this repository changed since the token was issued: a new one says how.
+      challenge(ctx, ex, needed, Status(Code::kUnauthorized, "token revoked for " + route.name + ": get a new one"),
+                false);
+      return false;
+    }
+  }
   if (!ok) {
     audit(ctx, *caller, action.empty() ? "catalog" : action, route.name, "denied");
     challenge(ctx, ex, needed, Status(Code::kUnauthorized, "insufficient scope for " + needed.front().str()), true);

@@ -1,5 +1,7 @@
 #include "core/auth/auth_service.h"
 
+#include "core/auth/revocations.h"
+
 #include <algorithm>
 
 #include "core/auth/ldap_directory.h"
@@ -222,6 +224,9 @@ Result<AuthService::Bearer> AuthService::verifyBearer(const std::string& token) 
     b.claims = std::make_shared<const TokenClaims>(std::move(verified).value());
     token_cache_.insert(token, b.claims);
   }
+  if (revocations_ != nullptr && revocations_->current()->covers(*b.claims, "")) {
+    return Status(Code::kUnauthorized, "invalid token: revoked (access changed since it was issued)");
+  }
   // Revocation: the account (and the access token it came from) must still be there.
   if (!b.claims->subject.empty()) {
     CachedAccount state;
@@ -313,7 +318,7 @@ Result<nlohmann::json> AuthService::issue(const Account& account, const std::vec
   c.subject = account.name;
   c.audience = config_.service;
   c.id = newUuid();
-  c.issued_at = now;
+  c.issued_at = revocations_ != nullptr ? revocations_->issuedAt(now) : now;
   c.not_before = now - 1;
   c.expires_at = now + config_.token_ttl_s;
   c.access = granted;

@@ -22,6 +22,8 @@
 
 namespace wharf {
 
+class Revocations;
+
 struct AuthConfig {
   bool enabled = true;
   std::string realm;                 // absolute URL of /auth/token, as clients reach it
@@ -113,12 +115,19 @@ class AuthService {
 
   void forgetCaches();
 
+  // Grants narrowed since a token was issued (see core/auth/revocations.h): tokens they
+  // cover are refused by verifyBearer (subject, access token) and, per repository, by
+  // the registry's authorization; tokens issued afterwards are dated after them.
+  void setRevocations(Revocations* r) { revocations_ = r; }
+  Revocations* revocations() const { return revocations_; }
+
  private:
   bool rateLimited(const std::string& key, int limit);
   void recordFailure(const std::string& key);
   Result<Account> accountFor(const std::string& name);
 
   AuthConfig config_;
+  Revocations* revocations_ = nullptr;
   IdentityStore& identity_;
   KeyRing& keys_;
   Clock& clock_;

@@ -1,5 +1,6 @@
 #include "edge/agent/agent.h"
 
+#include <optional>
 #include <random>
 
 #include "shared/base/clock.h"
@@ -77,6 +78,14 @@ Result<std::unique_ptr<EdgeAgent>> EdgeAgent::open(EdgeContext& ctx, const EdgeI
   } else if (st.code() != Code::kNotFound) {
     return Status(st.code(), path + ": " + st.message());
   }
+  std::string revoked_path = agent->options_.state_dir + "/revocations.json";
+  if (readFile(revoked_path, &text).isOk()) {
+    auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    auto list = RevocationList::fromJson(j);
+    if (!list.isOk()) return Status(Code::kInvalidArgument, revoked_path + ": " + list.status().message());
+    agent->revocations_version_ = list->version;
+    ctx.setRevocations(std::make_shared<const RevocationList>(list->pruned(RealClock::instance().nowMillis() / 1000)));
+  }
   ctx.stats = agent->stats_.get();
   ctx.index->setEvictionListener([stats = agent->stats_.get()](const std::string&, uint64_t bytes) {
     stats->evicted(bytes);
@@ -122,6 +131,10 @@ std::unique_ptr<BlockingClient> EdgeAgent::client(int timeout_ms) {
   auto c = std::make_unique<BlockingClient>(url->host, url->port, timeout_ms);
   if (url->tls) c->useTls(options_.tls.ca_file, options_.tls.insecure);
   return c;
+}
+
+Status EdgeAgent::saveRevocations(const RevocationList& list) {
+  return writeFileDurable(options_.state_dir + "/revocations.json", list.toJson().dump(), 0600);
 }
 
 Status EdgeAgent::saveJournal() {
@@ -177,6 +190,7 @@ void EdgeAgent::channelLoop() {
     }
     auto r = c->request("GET",
                         "/api/v1/edges/self/channel?after=" + std::to_string(after) +
+                            "&revocations=" + std::to_string(revocations_version_) +
                             "&wait=" + std::to_string(options_.poll_wait_s),
                         {{"Authorization", "Bearer " + identity_.credential}});
     {
@@ -186,6 +200,7 @@ void EdgeAgent::channelLoop() {
     }
     Status problem;
     json commands;
+    std::optional<RevocationList> revocations;
     if (!r.isOk()) {
       problem = r.status();
     } else if (r->status == 401) {
@@ -197,6 +212,14 @@ void EdgeAgent::channelLoop() {
       auto body = JsonBody::parse(r->body);
       if (body.isOk() && body->raw().contains("commands") && body->raw()["commands"].is_array()) {
         commands = body->raw()["commands"];
+        if (body->raw().contains("revocations")) {
+          auto list = RevocationList::fromJson(body->raw()["revocations"]);
+          if (list.isOk()) {
+            revocations = std::move(list).value();
+          } else {
+            problem = Status(Code::kUnavailable, "the core's revocation list: " + list.status().message());
+          }
+        }
       } else {
         problem = Status(Code::kUnavailable, "the core's channel answer is not {\"commands\":[...]}");
       }
@@ -215,6 +238,16 @@ void EdgeAgent::channelLoop() {
     connected = true;
     AgentMetrics::get().connected.set(1);
     backoff = kMinBackoffMs;
+    if (revocations) {
+      // Applied before any command, and kept across restarts until its entries expire.
+      auto pruned = std::make_shared<const RevocationList>(revocations->pruned(RealClock::instance().nowMillis() / 1000));
+      ctx_.setRevocations(pruned);
+      if (Status st = saveRevocations(*pruned); !st.isOk()) {
+        logError("cannot save the revocation list", {{"error", st.message()}});
+      }
+      revocations_version_ = pruned->version;
+      logInfo("token revocations from the core", {{"version", pruned->version}, {"entries", pruned->entries.size()}});
+    }
     for (const auto& cmd : commands) {
       if (!cmd.is_object() || !cmd.contains("id") || !cmd["id"].is_number_unsigned() || !cmd.contains("kind") ||
           !cmd["kind"].is_string()) {

@@ -70,6 +70,9 @@ class EdgeAgent {
   std::unique_ptr<EdgeStats> stats_;
   int64_t started_ms_ = 0;
 
+  Status saveRevocations(const RevocationList& list);
+  uint64_t revocations_version_ = 0;  // channel thread only (and open())
+
   std::mutex journal_mu_;
   uint64_t last_done_ = 0;                                  // GUARDED_BY(journal_mu_)
   nlohmann::json unacked_ = nlohmann::json::array();        // GUARDED_BY(journal_mu_)

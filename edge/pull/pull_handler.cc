@@ -708,6 +708,10 @@ void handleEdgeRequest(EdgeContext& ctx, const ExchangePtr& ex) {
                  (route->kind == RouteKind::kCatalog ? claims->allows("registry", "catalog", "*")
                                                      : claims->allows("repository", route->name, "pull"));
   if (!allowed) return challenge(ctx, ex, scope, Status(Code::kUnauthorized, "insufficient scope"), true);
+  std::string repo = route->kind == RouteKind::kBase || route->kind == RouteKind::kCatalog ? "" : route->name;
+  if (ctx.revocations()->covers(*claims, repo)) {
+    return challenge(ctx, ex, scope, Status(Code::kUnauthorized, "token revoked at the core: get a new one"), false);
+  }
   switch (route->kind) {
     case RouteKind::kBase: return reply(ctx, ex, Response::json(200, "{}"));
     case RouteKind::kBlob: return serveBlob(ctx, ex, *route);

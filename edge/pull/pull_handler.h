@@ -14,6 +14,7 @@
 #include "edge/cache/fill_coordinator.h"
 #include "edge/cache/manifest_cache.h"
 #include "edge/pull/upstreams.h"
+#include "shared/auth/revocation.h"
 #include "shared/auth/token.h"
 #include "shared/event/work_queue.h"
 #include "shared/http/server.h"
@@ -51,9 +52,20 @@ struct EdgeContext {
     }
     tokens.clear();  // keys changed: verify afresh
   }
+  // Grants narrowed at the core since tokens were issued (from the channel): tokens they
+  // cover are refused, though their signatures verify.
+  std::shared_ptr<const RevocationList> revocations() const {
+    std::lock_guard lock(mu);
+    return revocations_;
+  }
+  void setRevocations(std::shared_ptr<const RevocationList> r) {
+    std::lock_guard lock(mu);
+    revocations_ = std::move(r);
+  }
   VerifiedTokenCache tokens;  // tokens that verified, until they expire
   mutable std::mutex mu;
   std::shared_ptr<const TokenVerifier> verifier_;  // GUARDED_BY(mu)
+  std::shared_ptr<const RevocationList> revocations_ = std::make_shared<const RevocationList>();  // GUARDED_BY(mu)
 };
 
 void handleEdgeRequest(EdgeContext& ctx, const std::shared_ptr<Exchange>& ex);

@@ -275,3 +275,74 @@ TEST_CASE("fleet: a delete at the core stops every edge serving it within second
   CHECK(listed[0]["actor"] == "system");
   CHECK(listed[0]["kind"] == "purge");
 }
+
+TEST_CASE("fleet: narrowed access revokes issued tokens at the core and at every edge", "[fleet]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core, edgeOptions());
+  Admin admin(core.port());
+  for (const char* user : {"solo", "dev", "dis", "ci"}) {
+    REQUIRE(admin.call("POST", "/api/v1/users", {{"name", user}, {"password", std::string(user) + "-password"}}).status ==
+            201);
+  }
+  REQUIRE(admin.call("POST", "/api/v1/orgs", {{"name", "acme"}}).status == 201);
+  REQUIRE(admin.call("POST", "/api/v1/orgs/acme/teams", {{"name", "builders"}}).status == 201);
+  REQUIRE(admin.call("PUT", "/api/v1/orgs/acme/teams/builders/members/dev").status == 200);
+  for (const char* repo : {"acme/app", "acme/pub"}) {
+    REQUIRE(admin.call("POST", "/api/v1/repositories", {{"name", repo}}).status == 201);
+  }
+  REQUIRE(admin.call("PUT", "/api/v1/repositories/acme/app/permissions/teams/builders", {{"role", "read"}}).status == 200);
+  for (const char* user : {"solo", "dis", "ci"}) {
+    REQUIRE(admin.call("PUT", std::string("/api/v1/repositories/acme/app/permissions/users/") + user, {{"role", "read"}})
+                .status == 200);
+  }
+  REQUIRE(admin.call("PATCH", "/api/v1/repositories/acme/pub", {{"public", true}}).status == 200);
+  std::string app = pushBlob(core.port(), kPassword, "acme/app", randomData(30000, 11));
+  std::string pub = pushBlob(core.port(), kPassword, "acme/pub", randomData(30000, 12));
+  HttpClient c("127.0.0.1", core.port());
+  HttpClient e("127.0.0.1", edge.port());
+  auto get = [&](HttpClient& client, const std::string& token, const std::string& repo, const std::string& d) {
+    return client.request("GET", "/v2/" + repo + "/blobs/" + d, {{"Authorization", "Bearer " + token}})->status;
+  };
+  // Served by both (so the edge has it cached) before the change; refused by the core at
+  // once after it, and by the edge within seconds (one channel round trip).
+  auto check = [&](const std::string& what, const std::string& token, const std::string& repo, const std::string& d,
+                   const std::function<void()>& change) {
+    INFO(what);
+    REQUIRE(get(c, token, repo, d) == 200);
+    REQUIRE(get(e, token, repo, d) == 200);
+    change();
+    CHECK(get(c, token, repo, d) == 401);
+    CHECK(waitFor([&] { return get(e, token, repo, d) == 401; }, 5000));
+  };
+
+  std::string solo = registryToken(core.port(), "solo", "solo-password", "repository:acme/app:pull");
+  check("grant removed", solo, "acme/app", app,
+        [&] { REQUIRE(admin.call("DELETE", "/api/v1/repositories/acme/app/permissions/users/solo").status == 200); });
+  check("team membership removed", registryToken(core.port(), "dev", "dev-password", "repository:acme/app:pull"),
+        "acme/app", app,
+        [&] { REQUIRE(admin.call("DELETE", "/api/v1/orgs/acme/teams/builders/members/dev").status == 204); });
+  check("user disabled", registryToken(core.port(), "dis", "dis-password", "repository:acme/app:pull"), "acme/app", app,
+        [&] { REQUIRE(admin.call("PATCH", "/api/v1/users/dis", {{"disabled", true}}).status == 200); });
+  auto pat = admin.call("POST", "/api/v1/users/ci/tokens", {{"name", "pipeline"}});
+  REQUIRE(pat.status == 201);
+  std::string pat_secret = json::parse(pat.body)["secret"];
+  std::string pat_id = json::parse(pat.body)["id"];
+  check("access token revoked", registryToken(core.port(), "ci", pat_secret, "repository:acme/app:pull"), "acme/app", app,
+        [&] { REQUIRE(admin.call("DELETE", "/api/v1/users/ci/tokens/" + pat_id).status == 204); });
+  check("repository made private", registryToken(core.port(), "", "", "repository:acme/pub:pull"), "acme/pub", pub,
+        [&] { REQUIRE(admin.call("PATCH", "/api/v1/repositories/acme/pub", {{"public", false}}).status == 200); });
+
+  // What still holds after the changes holds with a new token: ci's password still pulls.
+  std::string fresh = registryToken(core.port(), "ci", "ci-password", "repository:acme/app:pull");
+  CHECK(get(c, fresh, "acme/app", app) == 200);
+  CHECK(get(e, fresh, "acme/app", app) == 200);
+  // The edge keeps the list across a restart, also with the core out of reach.
+  REQUIRE(core.terminate() == 0);
+  edge.process().signal(SIGTERM);
+  REQUIRE(edge.process().wait() == 0);
+  REQUIRE(edge.start({}));
+  HttpClient e2("127.0.0.1", edge.port());
+  CHECK(get(e2, solo, "acme/app", app) == 401);
+  CHECK(get(e2, fresh, "acme/app", app) == 200);
+}

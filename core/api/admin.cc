@@ -71,6 +71,8 @@ class Admin {
     ctx_.audit->record(me_.name, req_.peer, action, object, "success", detail);
     revokeFor(action, object, detail);
   }
+  // A change the audit log records as another action that narrows access all the same.
+  void narrowed(const std::string& action, const std::string& object) { revokeFor(action, object, ""); }
 
   // The one table of changes that narrow access in tokens already issued (at the core
   // and at every edge): each revokes what it may have narrowed. Broader than needed at
@@ -85,12 +87,12 @@ class Admin {
       st = r->add("subject", object);
     } else if (action == "token.revoke") {
       st = r->add("via", detail);
-    } else if (action == "org.member.set" || action == "org.member.remove" || action == "team.member.remove") {
+    } else if (action == "org.member.remove" || action == "team.member.remove") {
       st = r->add("subject", after(object));
     } else if (action == "team.delete" || action == "org.delete") {
       st = r->add("repository", "*");  // whatever the team's or organization's grants reached
-    } else if ((action == "repository.update" && detail == "private") || action == "repository.delete" ||
-               action == "permission.set") {
+    } else if (action == "repository.private" || action == "repository.delete" ||
+               action == "permission.narrow") {
       st = r->add("repository", object);
     }
     if (!st.isOk()) logError("cannot revoke issued tokens", {{"action", action}, {"error", st.message()}});
@@ -362,10 +364,12 @@ class Admin {
         auto is_public = body_.boolean("public");
         auto description = body_.string("description", {.max = kMaxDescription});
         WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+        bool was_public = s.is_public;
         if (is_public) s.is_public = *is_public;
         if (description) s.description = *description;
         WHARF_RETURN_IF_ERROR_REPLY(id.putRepoSettings(name, s));
         record("repository.update", name, s.is_public ? "public" : "private");
+        if (was_public && !s.is_public) narrowed("repository.private", name);
         return ok({{"name", name}, {"public", s.is_public}, {"description", s.description}});
       }
       if (m == "DELETE") {
@@ -404,8 +408,13 @@ class Admin {
         if (!role.isOk()) return fail(role.status());
         g.role = *role;
       }
+      Role before = Role::kNone;
+      for (const auto& old : id.grants(name)) {
+        if (old.kind == g.kind && old.principal == g.principal) before = old.role;
+      }
       WHARF_RETURN_IF_ERROR_REPLY(id.setGrant(name, g));
       record("permission.set", name, g.kind + ":" + g.principal + "=" + std::string(roleName(g.role)));
+      if (g.role < before) narrowed("permission.narrow", name);
       return ok({{"kind", g.kind}, {"name", g.principal}, {"role", roleName(g.role)}});
     }
     return fail(Status(Code::kNotFound, "no such endpoint"));

@@ -1,0 +1,174 @@
+#!/bin/bash
+# Edge reports at fleet scale: one wharf-core (--auth token) taking a report per second
+# from each of EDGES (1000) simulated edges while a client pulls, and the fleet usage
+# query over DAYS (30) of history of those edges.
+#  1. seed:  wharf-fleetbench seed writes DAYS of hourly reports of EDGES edges (REPOS
+#            repositories each) into <data_dir>/usage.lmdb in process, through the
+#            store's own ingest path on a fake clock (no HTTP backdoor); the file's size
+#            per edge per day is the storage figure (every hourly and day row kept).
+#  2. the core starts on that data directory; the EDGES edges are added and registered
+#     through the admin API (wharf-fleetbench register); a small image is pushed.
+#  3. query: GET /api/v1/fleet/usage?from=30d&by=day (and by=edge, and the edge list with
+#            its status) QUERY_RUNS (10) times each, idle: min, median, max (curl time_total).
+#  4. load:  wharf-fleetbench load plays the EDGES edges, each POSTing a report every
+#            second over its own connection for LOAD_SECONDS (60), while wharf-loadgen pulls the
+#            image's manifest (PULL_CONNECTIONS, 4) and the fleet query runs every 2 s.
+#            Report POST latency (p50/p99/max), the core's CPU (utime+stime from /proc over
+#            the phase, in % of one core), pull latency, the query's times under load, and
+#            usage.lmdb's growth over the phase.
+#
+#   bench/fleet_reports.sh [BUILD_DIR]   (default: build; needs wharf-core, wharf-fleetbench,
+#                                         wharf-loadgen; curl, python3, sha256sum)
+#
+# Environment: EDGES (1000), DAYS (30), REPOS (5), LOAD_SECONDS (60), QUERY_RUNS (10),
+# PULL_CONNECTIONS (4), KEEP=1 keeps the work directory (and prints its path).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=$(realpath "${1:-build}")
+edges=${EDGES:-1000}
+days=${DAYS:-30}
+repos=${REPOS:-5}
+secs=${LOAD_SECONDS:-60}
+runs=${QUERY_RUNS:-10}
+pull_conns=${PULL_CONNECTIONS:-4}
+for c in curl python3 sha256sum; do
+  command -v $c >/dev/null || { echo "bench: $c is missing" >&2; exit 2; }
+done
+for b in core/wharf-core bench/wharf-fleetbench bench/wharf-loadgen; do
+  [ -x "$build/$b" ] || { echo "bench: $build/$b is missing (build wharf-core wharf-fleetbench wharf-loadgen)" >&2; exit 2; }
+done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+work=$(mktemp -d /tmp/wharf-fleet-XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+mkdir -p "$work/wharf"
+
+# --- 1. seed ------------------------------------------------------------------------------
+echo "bench: seeding $days days of $edges edges x $repos repositories..." >&2
+"$build/bench/wharf-fleetbench" seed --data-dir "$work/wharf" --edges "$edges" --days "$days" --repos "$repos" \
+  >"$work/seed.json"
+
+# --- 2. the core, the edges, an image -----------------------------------------------------
+password=fleet-bench-password
+WHARF_ADMIN_PASSWORD=$password "$build/core/wharf-core" --listen 127.0.0.1:0 --port-file "$work/port" \
+  --data-dir "$work/wharf" --auth token --log-level warn --access-log false --token-ttl 1h >"$work/wharf.log" 2>&1 &
+core_pid=$!
+pids+=("$core_pid")
+for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
+[ -s "$work/port" ] || { echo "bench: wharf-core did not start:" >&2; cat "$work/wharf.log" >&2; exit 1; }
+port=$(cat "$work/port")
+base=http://127.0.0.1:$port
+for _ in $(seq 200); do curl -s -o /dev/null "$base/v2/" && break; sleep 0.05; done
+echo "bench: registering $edges edges..." >&2
+"$build/bench/wharf-fleetbench" register --port "$port" --password "$password" --edges "$edges" \
+  --out "$work/credentials.txt"
+
+token=$(curl -fsS -u "admin:$password" "$base/auth/token?service=wharf&scope=repository:bench/small:pull,push" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+bearer="Authorization: Bearer $token"
+upload() { # data digest
+  local loc
+  loc=$(curl -fsS -o /dev/null -D - -H "$bearer" -X POST "$base/v2/bench/small/blobs/uploads/" |
+    tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
+  case "$loc" in http*) ;; *) loc="$base$loc" ;; esac
+  case "$loc" in *\?*) loc="$loc&digest=$2" ;; *) loc="$loc?digest=$2" ;; esac
+  printf '%s' "$1" | curl -fsS -o /dev/null -H "$bearer" -X PUT -H 'Content-Type: application/octet-stream' \
+    --data-binary @- "$loc"
+}
+cfg='{"architecture":"amd64","os":"linux"}'
+layer="small layer bytes"
+cd_=sha256:$(printf '%s' "$cfg" | sha256sum | cut -d' ' -f1)
+ld=sha256:$(printf '%s' "$layer" | sha256sum | cut -d' ' -f1)
+upload "$cfg" "$cd_"
+upload "$layer" "$ld"
+manifest="{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"$cd_\",\"size\":${#cfg}},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"$ld\",\"size\":${#layer}}]}"
+printf '%s' "$manifest" | curl -fsS -o /dev/null -H "$bearer" -X PUT \
+  -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary @- "$base/v2/bench/small/manifests/v1"
+
+# --- 3. queries, idle -------------------------------------------------------------------------
+timed() { # path -> one curl time_total in ms per line, $runs lines
+  for _ in $(seq "$runs"); do
+    curl -fsS -o "$work/last.json" -w '%{time_total}\n' -u "admin:$password" "$base$1" |
+      awk '{printf "%.1f\n", $1 * 1000}'
+  done
+}
+stats() { # file of numbers -> "min median max"
+  sort -n "$1" | awk '{v[NR] = $1} END {if (NR == 0) {print "- - -"} else {printf "%s %s %s", v[1], v[int((NR + 1) / 2)], v[NR]}}'
+}
+# The first call pays the admin password's KDF once; the core caches it.
+curl -fsS -o /dev/null -u "admin:$password" "$base/api/v1/fleet/usage?from=1h"
+timed "/api/v1/fleet/usage?from=30d&by=day" >"$work/q_day.txt"
+python3 - "$work/last.json" "$edges" "$days" <<'EOF' >"$work/q_check.txt"
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("rows=%d served_bytes=%d" % (len(d["rows"]), d["totals"]["served_bytes"]))
+EOF
+timed "/api/v1/fleet/usage?from=30d&by=edge" >"$work/q_edge.txt"
+timed "/api/v1/edges" >"$work/q_list.txt"
+
+# --- 4. load ------------------------------------------------------------------------------
+cpu_ms() { # utime + stime of the core in ms
+  awk -v t="$(getconf CLK_TCK)" '{printf "%d", ($14 + $15) * 1000 / t}' /proc/$core_pid/stat
+}
+size0=$(stat -c %s "$work/wharf/usage.lmdb")
+cpu0=$(cpu_ms)
+t0=$(date +%s.%N)
+"$build/bench/wharf-loadgen" --connections "$pull_conns" --seconds "$secs" --url "$base/v2/bench/small/manifests/v1" \
+  --header 'Accept: application/vnd.oci.image.manifest.v1+json' --header "$bearer" >"$work/pull.json" &
+pull_pid=$!
+pids+=("$pull_pid")
+( end=$(( $(date +%s) + secs )); while [ "$(date +%s)" -lt "$end" ]; do
+    curl -fsS -o /dev/null -w '%{time_total}\n' -u "admin:$password" "$base/api/v1/fleet/usage?from=30d&by=day" |
+      awk '{printf "%.1f\n", $1 * 1000}'
+    sleep 2
+  done ) >"$work/q_load.txt" &
+q_pid=$!
+pids+=("$q_pid")
+"$build/bench/wharf-fleetbench" load --port "$port" --credentials "$work/credentials.txt" --seconds "$secs" \
+  --repos "$repos" >"$work/load.json"
+wait "$pull_pid" || true
+wait "$q_pid" || true
+t1=$(date +%s.%N)
+cpu1=$(cpu_ms)
+size1=$(stat -c %s "$work/wharf/usage.lmdb")
+curl -fsS "$base/metrics" | grep -E '^wharf_usage_(reports_total|last_batch_size)|^wharf_usage_commit_seconds_(sum|count)' \
+  >"$work/metrics.txt" || true
+
+# --- summary -------------------------------------------------------------------------------
+python3 - "$work" "$cpu0" "$cpu1" "$t0" "$t1" "$size0" "$size1" "$(stats "$work/q_day.txt")" \
+  "$(stats "$work/q_edge.txt")" "$(stats "$work/q_list.txt")" "$(stats "$work/q_load.txt")" "$pull_conns" <<'EOF'
+import json, sys
+work, cpu0, cpu1, t0, t1, size0, size1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+q_day, q_edge, q_list, q_load, pull_conns = sys.argv[8:13]
+seed = json.load(open(work + "/seed.json"))
+load = json.load(open(work + "/load.json"))
+pull = json.load(open(work + "/pull.json"))
+check = open(work + "/q_check.txt").read().strip()
+wall = t1 - t0
+print("Seed: %d edges x %d days x %d repositories: %d hourly reports in %.1f s (%.0f/s, in process)" % (
+    seed["edges"], seed["days"], seed["repos_per_edge"], seed["reports"], seed["seconds"], seed["reports_per_second"]))
+print("  usage.lmdb %.1f MiB = %.0f bytes per edge per day (every hourly and day row kept)" % (
+    seed["usage_lmdb_bytes"] / 2**20, seed["bytes_per_edge_day"]))
+print("Fleet query, idle (ms, min median max over runs):")
+print("  GET /api/v1/fleet/usage?from=30d&by=day   %s   (%s)" % (q_day, check))
+print("  GET /api/v1/fleet/usage?from=30d&by=edge  %s" % q_edge)
+print("  GET /api/v1/edges (with status)           %s" % q_list)
+print("Load: %d edges, one report each per %d ms, %.0f s, while %d connections pull a manifest:" % (
+    load["edges"], load["interval_ms"], load["seconds"], int(pull_conns)))
+print("  reports: sent %d, 200 %d, errors %d, unanswered %d, skipped (previous not answered) %d, %.0f/s" % (
+    load["sent"], load["ok"], load["errors"], load["unanswered"], load["skipped_late"], load["reports_per_second"]))
+print("  report POST latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f" % (
+    load["p50_ms"], load["p90_ms"], load["p99_ms"], load["p999_ms"], load["max_ms"]))
+print("  core CPU: %.1f s over %.1f s = %.0f%% of one core" % ((cpu1 - cpu0) / 1000, wall, (cpu1 - cpu0) / 10 / wall))
+print("  pulls: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %s" % (
+    pull.get("rps", 0), pull.get("p50_ms", 0), pull.get("p99_ms", 0), pull.get("errors", "?")))
+print("  fleet query by=day under load (ms): %s" % q_load)
+print("  usage.lmdb: %d -> %d bytes (+%d) during the phase" % (size0, size1, size1 - size0))
+print(open(work + "/metrics.txt").read().strip())
+EOF

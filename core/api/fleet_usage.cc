@@ -152,7 +152,8 @@ json countersJson(const RepoCounters& c) {
 
 json totalsJson(const UsageTotals& t) {
   json j = countersJson(t.repos);
-  for (auto& [k, v] : t.edge.toJson().items()) j[k] = v;
+  json edge = t.edge.toJson();  // a named object: items() of a temporary would dangle
+  for (auto& [k, v] : edge.items()) j[k] = v;
   return j;
 }
 
@@ -291,7 +292,8 @@ ApiReply usageQuery(ApiContext& ctx, const Request& req, const std::string& edge
   for (const auto& r : rows) {
     json j = json::object();
     for (const auto& [k, v] : r.keys) j[k] = v;
-    for (auto& [k, v] : countersJson(r.counters).items()) j[k] = v;
+    json counters = countersJson(r.counters);
+    for (auto& [k, v] : counters.items()) j[k] = v;
     items.push_back(std::move(j));
   }
   json out = {{"from", formatRfc3339(result->from_ms)},

@@ -539,8 +539,15 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     }
     WHARF_RETURN_IF_ERROR(txn->put(last_db_, edge, encodeLast(next)));
 
+    // The status as committed (the memory copy mirrors usage_status) or as changed
+    // earlier in this batch.
     EdgeStatus s;
-    if (txn->get(status_db_, edge, &v).isOk()) s = statusFromJson(edge, json::parse(v, nullptr, false));
+    if (auto it = changed.find(edge); it != changed.end()) {
+      if (it->second) s = *it->second;
+    } else {
+      std::lock_guard lock(status_mu_);
+      if (auto st = statuses_.find(edge); st != statuses_.end()) s = st->second;
+    }
     s.edge = edge;
     s.received_ms = op.received_ms;
     s.epoch = r.epoch;

@@ -11,11 +11,12 @@
 #  3. query: GET /api/v1/fleet/usage?from=30d&by=day (and by=edge, and the edge list with
 #            its status) QUERY_RUNS (10) times each, idle: min, median, max (curl time_total).
 #  4. load:  wharf-fleetbench load plays the EDGES edges, each POSTing a report every
-#            second over its own connection for LOAD_SECONDS (60), while wharf-loadgen pulls the
-#            image's manifest (PULL_CONNECTIONS, 4) and the fleet query runs every 2 s.
-#            Report POST latency (p50/p99/max), the core's CPU (utime+stime from /proc over
-#            the phase, in % of one core), pull latency, the query's times under load, and
-#            usage.lmdb's growth over the phase.
+#            second over its own connection for LOAD_SECONDS (60), the fleet query running
+#            every 2 s; twice: alone, then while wharf-loadgen pulls the image's manifest
+#            as fast as it can (PULL_CONNECTIONS, 4). Report POST latency (p50/p99/max), the
+#            core's CPU (utime+stime from /proc over the phase, in % of one core: the first
+#            phase is the cost of the reports), pull latency, the query's times meanwhile,
+#            and usage.lmdb's growth.
 #
 #   bench/fleet_reports.sh [BUILD_DIR]   (default: build; needs wharf-core, wharf-fleetbench,
 #                                         wharf-loadgen; curl, python3, sha256sum)
@@ -116,41 +117,50 @@ timed "/api/v1/edges" >"$work/q_list.txt"
 cpu_ms() { # utime + stime of the core in ms
   awk -v t="$(getconf CLK_TCK)" '{printf "%d", ($14 + $15) * 1000 / t}' /proc/$core_pid/stat
 }
+phase() { # name pulls(0|1): reports for $secs s (with a pulling client when pulls=1), the
+          # fleet query every 2 s; files name.load.json, name.pull.json, name.q.txt, name.cpu
+  local name=$1 pulls=$2 cpu0 cpu1 t0 t1 pull_pid q_pid
+  cpu0=$(cpu_ms)
+  t0=$(date +%s.%N)
+  if [ "$pulls" = 1 ]; then
+    "$build/bench/wharf-loadgen" --connections "$pull_conns" --seconds "$secs" \
+      --url "$base/v2/bench/small/manifests/v1" --header 'Accept: application/vnd.oci.image.manifest.v1+json' \
+      --header "$bearer" >"$work/$name.pull.json" &
+    pull_pid=$!
+    pids+=("$pull_pid")
+  fi
+  ( end=$(( $(date +%s) + secs )); while [ "$(date +%s)" -lt "$end" ]; do
+      curl -fsS -o /dev/null -w '%{time_total}\n' -u "admin:$password" "$base/api/v1/fleet/usage?from=30d&by=day" |
+        awk '{printf "%.1f\n", $1 * 1000}'
+      sleep 2
+    done ) >"$work/$name.q.txt" &
+  q_pid=$!
+  pids+=("$q_pid")
+  "$build/bench/wharf-fleetbench" load --port "$port" --credentials "$work/credentials.txt" --seconds "$secs" \
+    --repos "$repos" >"$work/$name.load.json"
+  if [ "$pulls" = 1 ]; then wait "$pull_pid" || true; fi
+  wait "$q_pid" || true
+  t1=$(date +%s.%N)
+  cpu1=$(cpu_ms)
+  echo "$cpu0 $cpu1 $t0 $t1" >"$work/$name.cpu"
+}
 size0=$(stat -c %s "$work/wharf/usage.lmdb")
-cpu0=$(cpu_ms)
-t0=$(date +%s.%N)
-"$build/bench/wharf-loadgen" --connections "$pull_conns" --seconds "$secs" --url "$base/v2/bench/small/manifests/v1" \
-  --header 'Accept: application/vnd.oci.image.manifest.v1+json' --header "$bearer" >"$work/pull.json" &
-pull_pid=$!
-pids+=("$pull_pid")
-( end=$(( $(date +%s) + secs )); while [ "$(date +%s)" -lt "$end" ]; do
-    curl -fsS -o /dev/null -w '%{time_total}\n' -u "admin:$password" "$base/api/v1/fleet/usage?from=30d&by=day" |
-      awk '{printf "%.1f\n", $1 * 1000}'
-    sleep 2
-  done ) >"$work/q_load.txt" &
-q_pid=$!
-pids+=("$q_pid")
-"$build/bench/wharf-fleetbench" load --port "$port" --credentials "$work/credentials.txt" --seconds "$secs" \
-  --repos "$repos" >"$work/load.json"
-wait "$pull_pid" || true
-wait "$q_pid" || true
-t1=$(date +%s.%N)
-cpu1=$(cpu_ms)
+echo "bench: $edges edges reporting every second for $secs s, alone..." >&2
+phase alone 0
+echo "bench: ... and again while a client pulls" >&2
+phase pulls 1
 size1=$(stat -c %s "$work/wharf/usage.lmdb")
 curl -fsS "$base/metrics" | grep -E '^wharf_usage_(reports_total|last_batch_size)|^wharf_usage_commit_seconds_(sum|count)' \
   >"$work/metrics.txt" || true
 
 # --- summary -------------------------------------------------------------------------------
-python3 - "$work" "$cpu0" "$cpu1" "$t0" "$t1" "$size0" "$size1" "$(stats "$work/q_day.txt")" \
-  "$(stats "$work/q_edge.txt")" "$(stats "$work/q_list.txt")" "$(stats "$work/q_load.txt")" "$pull_conns" <<'EOF'
+python3 - "$work" "$size0" "$size1" "$(stats "$work/q_day.txt")" "$(stats "$work/q_edge.txt")" \
+  "$(stats "$work/q_list.txt")" "$(stats "$work/alone.q.txt")" "$(stats "$work/pulls.q.txt")" "$pull_conns" <<'EOF'
 import json, sys
-work, cpu0, cpu1, t0, t1, size0, size1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
-q_day, q_edge, q_list, q_load, pull_conns = sys.argv[8:13]
+work, size0, size1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+q_day, q_edge, q_list, q_alone, q_pulls, pull_conns = sys.argv[4:10]
 seed = json.load(open(work + "/seed.json"))
-load = json.load(open(work + "/load.json"))
-pull = json.load(open(work + "/pull.json"))
 check = open(work + "/q_check.txt").read().strip()
-wall = t1 - t0
 print("Seed: %d edges x %d days x %d repositories: %d hourly reports in %.1f s (%.0f/s, in process)" % (
     seed["edges"], seed["days"], seed["repos_per_edge"], seed["reports"], seed["seconds"], seed["reports_per_second"]))
 print("  usage.lmdb %.1f MiB = %.0f bytes per edge per day (every hourly and day row kept)" % (
@@ -159,16 +169,23 @@ print("Fleet query, idle (ms, min median max over runs):")
 print("  GET /api/v1/fleet/usage?from=30d&by=day   %s   (%s)" % (q_day, check))
 print("  GET /api/v1/fleet/usage?from=30d&by=edge  %s" % q_edge)
 print("  GET /api/v1/edges (with status)           %s" % q_list)
-print("Load: %d edges, one report each per %d ms, %.0f s, while %d connections pull a manifest:" % (
-    load["edges"], load["interval_ms"], load["seconds"], int(pull_conns)))
-print("  reports: sent %d, 200 %d, errors %d, unanswered %d, skipped (previous not answered) %d, %.0f/s" % (
-    load["sent"], load["ok"], load["errors"], load["unanswered"], load["skipped_late"], load["reports_per_second"]))
-print("  report POST latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f" % (
-    load["p50_ms"], load["p90_ms"], load["p99_ms"], load["p999_ms"], load["max_ms"]))
-print("  core CPU: %.1f s over %.1f s = %.0f%% of one core" % ((cpu1 - cpu0) / 1000, wall, (cpu1 - cpu0) / 10 / wall))
-print("  pulls: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %s" % (
-    pull.get("rps", 0), pull.get("p50_ms", 0), pull.get("p99_ms", 0), pull.get("errors", "?")))
-print("  fleet query by=day under load (ms): %s" % q_load)
-print("  usage.lmdb: %d -> %d bytes (+%d) during the phase" % (size0, size1, size1 - size0))
+for name, title, q in (("alone", "reports alone", q_alone),
+                       ("pulls", "reports while %s connections pull a manifest" % pull_conns, q_pulls)):
+    load = json.load(open("%s/%s.load.json" % (work, name)))
+    cpu0, cpu1, t0, t1 = open("%s/%s.cpu" % (work, name)).read().split()
+    wall = float(t1) - float(t0)
+    cpu = (int(cpu1) - int(cpu0)) / 1000
+    print("Load, %s: %d edges, one report each per %d ms, %.0f s" % (title, load["edges"], load["interval_ms"], load["seconds"]))
+    print("  reports: sent %d, 200 %d, errors %d, unanswered %d, skipped (previous not answered) %d, %.0f/s" % (
+        load["sent"], load["ok"], load["errors"], load["unanswered"], load["skipped_late"], load["reports_per_second"]))
+    print("  report POST latency ms: p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f" % (
+        load["p50_ms"], load["p90_ms"], load["p99_ms"], load["p999_ms"], load["max_ms"]))
+    print("  core CPU: %.1f s over %.1f s = %.0f%% of one core" % (cpu, wall, cpu * 100 / wall))
+    if name == "pulls":
+        pull = json.load(open(work + "/pulls.pull.json"))
+        print("  pulls: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %s" % (
+            pull.get("rps", 0), pull.get("p50_ms", 0), pull.get("p99_ms", 0), pull.get("errors", "?")))
+    print("  fleet query by=day meanwhile (ms, min median max): %s" % q)
+print("usage.lmdb: %d -> %d bytes (+%d) over both phases" % (size0, size1, size1 - size0))
 print(open(work + "/metrics.txt").read().strip())
 EOF

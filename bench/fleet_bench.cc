@@ -5,9 +5,10 @@
 //       process, through LmdbUsageStore's own ingest path on a fake clock: one report per
 //       edge per hour, each repository growing. Run while no core uses DIR. Prints JSON:
 //       reports, seconds, the file's size and its bytes per edge per day.
-//   wharf-fleetbench register --port P --password PW [--edges 1000] --out FILE
+//   wharf-fleetbench register --port P --password PW [--edges 1000] [--over-seconds S] --out FILE
 //       Adds and registers the edges through the admin API; writes "name credential" lines.
 //   wharf-fleetbench load --port P --credentials FILE [--seconds 60] [--interval-ms 1000] [--repos 5]
+//                         [--trace FILE]
 //       Every edge POSTs a report every interval over its own keep-alive connection, the
 //       edges' sends spread evenly over the interval (one epoll thread). Prints JSON: the
 //       reports sent and answered 200, errors, latency percentiles (ms), sends that started
@@ -33,6 +34,7 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -161,6 +163,17 @@ int seed(const std::map<std::string, std::string>& f) {
     clock.advance(3'600'000);
   }
   double secs = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  // The store's share of the fleet query (the API adds authentication and JSON).
+  UsageQuery q;
+  q.from_ms = clock.nowMillis() - int64_t{days} * 86'400'000;
+  q.to_ms = clock.nowMillis();
+  auto t0 = SteadyClock::now();
+  auto result = (*store)->query(q);
+  double query_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+  if (!result.isOk()) {
+    std::fprintf(stderr, "%s\n", result.status().toString().c_str());
+    return 1;
+  }
   store->reset();
   int64_t size = fileSize(path);
   json out = {{"edges", edges},
@@ -170,7 +183,9 @@ int seed(const std::map<std::string, std::string>& f) {
               {"seconds", secs},
               {"reports_per_second", static_cast<double>(reports) / secs},
               {"usage_lmdb_bytes", size},
-              {"bytes_per_edge_day", static_cast<double>(size) / edges / days}};
+              {"bytes_per_edge_day", static_cast<double>(size) / edges / days},
+              {"store_query_day_ms", query_ms},
+              {"store_query_rows", result->rows.size()}};
   std::cout << out.dump() << "\n";
   return 0;
 }
@@ -181,7 +196,14 @@ int registerEdges(const std::map<std::string, std::string>& f) {
   std::string auth = basicAuthorization("admin", f.count("password") ? f.at("password") : "");
   BlockingClient c("127.0.0.1", port);
   std::ofstream out(f.count("out") ? f.at("out") : "credentials.txt");
+  // --over-seconds S: registrations paced over S seconds. An edge's credential use
+  // refreshes its last_seen (a meta.lmdb write) once a minute from its registration on;
+  // edges registered in the same second all write in the same second every minute, which
+  // a real fleet, registered over days, never does.
+  double over_ms = static_cast<double>(num(f, "over-seconds", 0)) * 1000;
+  auto start = SteadyClock::now();
   for (int i = 0; i < edges; ++i) {
+    std::this_thread::sleep_until(start + std::chrono::microseconds(static_cast<int64_t>(over_ms * 1000 * i / edges)));
     std::string name = edgeName(i);
     json body = {{"name", name}, {"site", "site-" + std::to_string(i % 20)}};
     auto r = c.request("POST", "/api/v1/edges", {{"Authorization", auth}, {"Content-Type", "application/json"}},
@@ -278,6 +300,8 @@ int load(const std::map<std::string, std::string>& f) {
   std::mt19937_64 rng(7);
   std::string epoch = "load" + std::to_string(RealClock::instance().nowMillis());
   std::vector<double> lat_ms;
+  // --trace FILE: one line per answer: "<seconds since start of the send> <latency ms> <status>".
+  FILE* trace = f.count("trace") ? std::fopen(f.at("trace").c_str(), "w") : nullptr;
   uint64_t sent = 0, ok = 0, errors = 0, late = 0;
   const size_t n = conns.size();
   auto start = SteadyClock::now();
@@ -330,6 +354,10 @@ int load(const std::map<std::string, std::string>& f) {
         if (!c.busy) continue;
         c.busy = false;
         lat_ms.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - c.sent).count());
+        if (trace) {
+          std::fprintf(trace, "%.3f %.3f %d\n", std::chrono::duration<double>(c.sent - start).count(), lat_ms.back(),
+                       status);
+        }
         if (status == 200) {
           ++ok;
         } else {
@@ -360,6 +388,7 @@ int load(const std::map<std::string, std::string>& f) {
               {"max_ms", lat_ms.empty() ? 0.0 : lat_ms.back()}};
   std::cout << out.dump() << "\n";
   for (auto& c : conns) ::close(c.fd);
+  if (trace) std::fclose(trace);
   return 0;
 }
 

@@ -22,7 +22,7 @@
 #                                         wharf-loadgen; curl, python3, sha256sum)
 #
 # Environment: EDGES (1000), DAYS (30), REPOS (5), LOAD_SECONDS (60), QUERY_RUNS (10),
-# PULL_CONNECTIONS (4), KEEP=1 keeps the work directory (and prints its path).
+# PULL_CONNECTIONS (4), REGISTER_SECONDS (60), KEEP=1 keeps the work directory (and prints its path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
@@ -32,6 +32,7 @@ repos=${REPOS:-5}
 secs=${LOAD_SECONDS:-60}
 runs=${QUERY_RUNS:-10}
 pull_conns=${PULL_CONNECTIONS:-4}
+register_secs=${REGISTER_SECONDS:-60}
 for c in curl python3 sha256sum; do
   command -v $c >/dev/null || { echo "bench: $c is missing" >&2; exit 2; }
 done
@@ -66,9 +67,12 @@ for _ in $(seq 200); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
 base=http://127.0.0.1:$port
 for _ in $(seq 200); do curl -s -o /dev/null "$base/v2/" && break; sleep 0.05; done
-echo "bench: registering $edges edges..." >&2
+echo "bench: registering $edges edges over $register_secs s..." >&2
+# Paced over a minute (REGISTER_SECONDS): each edge's last_seen write then falls in its
+# own second of the minute, as in a fleet registered over time (REGISTER_SECONDS=0 shows
+# all of them at once: a second of slow answers every minute).
 "$build/bench/wharf-fleetbench" register --port "$port" --password "$password" --edges "$edges" \
-  --out "$work/credentials.txt"
+  --over-seconds "$register_secs" --out "$work/credentials.txt"
 
 token=$(curl -fsS -u "admin:$password" "$base/auth/token?service=wharf&scope=repository:bench/small:pull,push" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -165,6 +169,8 @@ print("Seed: %d edges x %d days x %d repositories: %d hourly reports in %.1f s (
     seed["edges"], seed["days"], seed["repos_per_edge"], seed["reports"], seed["seconds"], seed["reports_per_second"]))
 print("  usage.lmdb %.1f MiB = %.0f bytes per edge per day (every hourly and day row kept)" % (
     seed["usage_lmdb_bytes"] / 2**20, seed["bytes_per_edge_day"]))
+print("  the store's fleet query by day over the seeded days, in process: %.1f ms (%d rows)" % (
+    seed["store_query_day_ms"], seed["store_query_rows"]))
 print("Fleet query, idle (ms, min median max over runs):")
 print("  GET /api/v1/fleet/usage?from=30d&by=day   %s   (%s)" % (q_day, check))
 print("  GET /api/v1/fleet/usage?from=30d&by=edge  %s" % q_edge)

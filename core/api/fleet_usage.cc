@@ -210,11 +210,10 @@ ApiReply usageQuery(ApiContext& ctx, const Request& req, const std::string& edge
     if (!who->admin) return apiFail(Status(Code::kDenied, "only administrators see edge usage"));
   }
   if (ctx.usage == nullptr) return apiFail(Status(Code::kUnavailable, "this core keeps no edge usage"));
-  std::map<std::string, std::string> sites;  // edge -> site, of the edges that exist
-  if (ctx.identity != nullptr) {
-    for (const auto& e : ctx.identity->edges()) sites[e.name] = e.site;
+  if (!edge.empty() && ctx.identity != nullptr) {
+    auto e = ctx.identity->edge(edge);
+    if (!e.isOk()) return apiFail(e.status().code() == Code::kNotFound ? Status(Code::kNotFound, "no edge named " + edge) : e.status());
   }
-  if (!edge.empty() && sites.count(edge) == 0) return apiFail(Status(Code::kNotFound, "no edge named " + edge));
 
   int64_t now = RealClock::instance().nowMillis();
   auto from = parseWhen("from", req.queryParam("from").value_or("24h"), now);
@@ -236,6 +235,10 @@ ApiReply usageQuery(ApiContext& ctx, const Request& req, const std::string& edge
       return apiFail(Status(Code::kInvalidArgument, "resolution: by=" + by + " reads " + by + " rows"));
     }
     resolution = *r;
+  }
+  std::map<std::string, std::string> sites;  // edge -> site, of the edges that exist (by=edge|site)
+  if ((by == "edge" || by == "site") && ctx.identity != nullptr) {
+    for (const auto& e : ctx.identity->edges()) sites[e.name] = e.site;
   }
   Status format_status;
   bool csv = wantsCsv(req, &format_status);

@@ -276,7 +276,7 @@ ApiReply usageQuery(ApiContext& ctx, const Request& req, const std::string& edge
       auto s = sites.find(r.key);
       auto& slot = by_site[s == sites.end() ? "" : s->second];
       ++slot.first;
-      slot.second.add(r.totals.repos);
+      addCounters(slot.second, r.totals.repos);
     }
     for (const auto& [site, v] : by_site) rows.push_back(OutRow{{{"site", site}, {"edges", v.first}}, v.second});
   }

@@ -39,10 +39,7 @@ struct UsageMetrics {
 
 // --- binary encoding: LEB128 varints and length-prefixed strings ------------------------
 
-constexpr uint64_t RepoCounters::*kRepoFields[] = {
-    &RepoCounters::requests,         &RepoCounters::hits,          &RepoCounters::misses,
-    &RepoCounters::served_bytes,     &RepoCounters::hit_bytes,     &RepoCounters::fetched_bytes,
-    &RepoCounters::prefetched_bytes, &RepoCounters::prefetch_used_bytes, &RepoCounters::prefetch_wasted_bytes};
+constexpr auto& kRepoFields = kRepoCounterFields;
 constexpr uint64_t EdgeCounters::*kEdgeFields[] = {&EdgeCounters::evictions, &EdgeCounters::evicted_bytes,
                                                    &EdgeCounters::stale_serves, &EdgeCounters::scrub_checked,
                                                    &EdgeCounters::scrub_corrupt};
@@ -228,13 +225,16 @@ bool emptyEdge(const EdgeCounters& c) {
   return zero;
 }
 
+void addInto(RepoCounters& to, const RepoCounters& more) { addCounters(to, more); }
+void addInto(UsageTotals& to, const UsageTotals& more) { to.add(more); }
+
 // Adds delta to the row at key (read, add, write: in the writer's transaction).
 template <typename T, typename Decode, typename Encode>
 Status addToRow(WriteTxn& txn, Dbi db, const std::string& key, const T& delta, Decode decode, Encode encode) {
   T row;
   std::string_view v;
   if (txn.get(db, key, &v).isOk() && !decode(v, &row)) row = T{};  // an unreadable row restarts at 0
-  row.add(delta);
+  addInto(row, delta);
   return txn.put(db, key, encode(row));
 }
 
@@ -510,10 +510,10 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     for (auto& [name, c] : r.repos) {
       RepoCounters d = c;
       if (same_epoch) {
-        if (auto it = next.repos.find(name); it != next.repos.end()) d = c.minus(it->second);
+        if (auto it = next.repos.find(name); it != next.repos.end()) d = counterDelta(c, it->second);
       }
       if (!d.empty()) {
-        delta.repos.add(d);
+        addCounters(delta.repos, d);
         repo_deltas.emplace(name, d);
       }
       next.repos[name] = c;
@@ -634,7 +634,7 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
         RepoCounters rc;
         if (!decodeRepo(c.value(), &rc)) continue;
         grouped[std::string(k.substr(prefix.size() + 4))].add(UsageTotals{rc, {}});
-        out.totals.repos.add(rc);
+        addCounters(out.totals.repos, rc);
       }
       return ok;
     };

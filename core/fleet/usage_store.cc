@@ -4,8 +4,18 @@
 
 namespace wharf {
 
+void addCounters(RepoCounters& to, const RepoCounters& more) {
+  for (auto f : kRepoCounterFields) to.*f += more.*f;
+}
+
+RepoCounters counterDelta(const RepoCounters& now, const RepoCounters& before) {
+  RepoCounters d;
+  for (auto f : kRepoCounterFields) d.*f = now.*f > before.*f ? now.*f - before.*f : 0;
+  return d;
+}
+
 void UsageTotals::add(const UsageTotals& o) {
-  repos.add(o.repos);
+  addCounters(repos, o.repos);
   edge.evictions += o.edge.evictions;
   edge.evicted_bytes += o.edge.evicted_bytes;
   edge.stale_serves += o.edge.stale_serves;

@@ -77,6 +77,7 @@ class Dec {
  public:
   explicit Dec(std::string_view in) : in_(in) {}
   bool ok() const { return ok_; }
+  std::string_view rest() const { return in_.substr(std::min(pos_, in_.size())); }
   uint64_t u() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -211,12 +212,31 @@ uint32_t bucketOf(UsageResolution r, int64_t t_ms) {
 
 std::string totalsKey(uint32_t bucket, std::string_view edge) { return be32(bucket).append(edge); }
 
-std::string repoKey(std::string_view edge, uint32_t bucket, std::string_view repo) {
-  std::string k;
-  k.reserve(edge.size() + 5 + repo.size());
+std::string repoKey(uint32_t bucket, std::string_view edge, std::string_view repo) {
+  std::string k = be32(bucket);
+  k.reserve(5 + edge.size() + repo.size());
   k.append(edge).push_back('\0');
-  k.append(be32(bucket)).append(repo);
+  k.append(repo);
   return k;
+}
+
+// usage_edges' record: the status JSON, then the counter state.
+std::string encodeEdgeRecord(const std::string& status_json, const LastState& last) {
+  Enc e;
+  e.str(status_json);
+  e.out += encodeLast(last);
+  return std::move(e.out);
+}
+
+// Splits a record; false when it is not one.
+bool splitEdgeRecord(std::string_view v, std::string_view* status_json, std::string_view* last) {
+  Dec d(v);
+  uint64_t n = d.u();
+  size_t header = v.size() - d.rest().size();
+  if (!d.ok() || n > v.size() - header) return false;
+  *status_json = v.substr(header, n);
+  *last = v.substr(header + n);
+  return true;
 }
 
 bool emptyEdge(const EdgeCounters& c) {
@@ -324,7 +344,7 @@ Status LmdbUsageStore::openDbs() {
     const char* name;
     Dbi* dbi;
   };
-  for (Named n : {Named{"usage_meta", &meta_db_}, Named{"usage_status", &status_db_}, Named{"usage_last", &last_db_},
+  for (Named n : {Named{"usage_meta", &meta_db_}, Named{"usage_edges", &edges_db_},
                   Named{"usage_hour", &hour_db_}, Named{"usage_day", &day_db_},
                   Named{"usage_hour_repo", &hour_repo_db_}, Named{"usage_day_repo", &day_repo_db_}}) {
     auto db = env_->openDb(n.name);
@@ -343,10 +363,12 @@ Status LmdbUsageStore::openDbs() {
     WHARF_RETURN_IF_ERROR(txn->put(meta_db_, "schema", std::to_string(kUsageSchemaVersion)));
   }
   std::map<std::string, EdgeStatus> loaded;
-  auto c = txn->cursor(status_db_);
+  auto c = txn->cursor(edges_db_);
   for (bool ok = c.first(); ok; ok = c.next()) {
     std::string edge(c.key());
-    loaded[edge] = statusFromJson(edge, json::parse(c.value(), nullptr, false));
+    std::string_view status, last;
+    if (!splitEdgeRecord(c.value(), &status, &last)) continue;  // counts from zero at its next report
+    loaded[edge] = statusFromJson(edge, json::parse(status, nullptr, false));
   }
   WHARF_RETURN_IF_ERROR(c.status());
   WHARF_RETURN_IF_ERROR(txn->commit());
@@ -476,9 +498,8 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     Op& op = batch[i];
     const std::string& edge = op.edge;
     if (!op.report) {
-      Status a = txn->del(status_db_, edge), b = txn->del(last_db_, edge);
+      Status a = txn->del(edges_db_, edge);
       if (!a.isOk() && a.code() != Code::kNotFound) return a;
-      if (!b.isOk() && b.code() != Code::kNotFound) return b;
       changed[edge] = std::nullopt;
       continue;
     }
@@ -487,8 +508,9 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     // apply in order.
     LastState last;
     std::string_view v;
-    bool have = txn->get(last_db_, edge, &v).isOk();
-    if (have && !decodeLast(v, &last)) {
+    std::string_view status_json, last_bytes;
+    bool have = txn->get(edges_db_, edge, &v).isOk();
+    if (have && !(splitEdgeRecord(v, &status_json, &last_bytes) && decodeLast(last_bytes, &last))) {
       logWarn("unreadable usage counter state: the edge's next report counts from zero", {{"edge", edge}});
       have = false;
       last = LastState{};
@@ -530,14 +552,13 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     uint32_t hour = bucketOf(UsageResolution::kHour, op.received_ms);
     uint32_t day = bucketOf(UsageResolution::kDay, op.received_ms);
     for (const auto& [repo, d] : repo_deltas) {
-      WHARF_RETURN_IF_ERROR(addToRow(*txn, hour_repo_db_, repoKey(edge, hour, repo), d, decodeRepo, encodeRepo));
-      WHARF_RETURN_IF_ERROR(addToRow(*txn, day_repo_db_, repoKey(edge, day, repo), d, decodeRepo, encodeRepo));
+      WHARF_RETURN_IF_ERROR(addToRow(*txn, hour_repo_db_, repoKey(hour, edge, repo), d, decodeRepo, encodeRepo));
+      WHARF_RETURN_IF_ERROR(addToRow(*txn, day_repo_db_, repoKey(day, edge, repo), d, decodeRepo, encodeRepo));
     }
     if (!repo_deltas.empty() || !emptyEdge(delta.edge)) {
       WHARF_RETURN_IF_ERROR(addToRow(*txn, hour_db_, totalsKey(hour, edge), delta, decodeTotals, encodeTotals));
       WHARF_RETURN_IF_ERROR(addToRow(*txn, day_db_, totalsKey(day, edge), delta, decodeTotals, encodeTotals));
     }
-    WHARF_RETURN_IF_ERROR(txn->put(last_db_, edge, encodeLast(next)));
 
     // The status as committed (the memory copy mirrors usage_status) or as changed
     // earlier in this batch.
@@ -563,7 +584,8 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     s.pinned_bytes = r.pinned_bytes;
     s.fills_in_flight = r.fills_in_flight;
     s.lifetime.add(delta);
-    WHARF_RETURN_IF_ERROR(txn->put(status_db_, edge, statusToJson(s).dump(-1, ' ', false, json::error_handler_t::replace)));
+    std::string status_text = statusToJson(s).dump(-1, ' ', false, json::error_handler_t::replace);
+    WHARF_RETURN_IF_ERROR(txn->put(edges_db_, edge, encodeEdgeRecord(status_text, next)));
     changed[edge] = std::move(s);
     results[i] = IngestResult{r.seq, false};
   }
@@ -624,37 +646,19 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
     // Repository rows replace the totals' repository counters (the same sums).
     out.totals.repos = RepoCounters{};
     auto c = txn->cursor(repo_db);
-    auto scanEdge = [&](const std::string& edge) -> bool {
-      std::string prefix = edge + '\0';
-      bool ok = c.seek(prefix + be32(from_b));
-      for (; ok; ok = c.next()) {
+    // From start on, the rows of bucket b whose key starts so (one edge's, or the bucket's).
+    auto scan = [&](uint32_t b, const std::string& start) {
+      for (bool ok = c.seek(start); ok; ok = c.next()) {
         std::string_view k = c.key();
-        if (k.size() < prefix.size() + 4 || k.compare(0, prefix.size(), prefix) != 0) break;
-        if (be32Of(k.substr(prefix.size())) >= to_b) break;
+        if (k.size() < 4 || k.compare(0, start.size(), start) != 0 || be32Of(k) != b) break;
+        size_t nul = k.find('\0', 4);
         RepoCounters rc;
-        if (!decodeRepo(c.value(), &rc)) continue;
-        grouped[std::string(k.substr(prefix.size() + 4))].add(UsageTotals{rc, {}});
+        if (nul == std::string_view::npos || !decodeRepo(c.value(), &rc)) continue;
+        addCounters(grouped[std::string(k.substr(nul + 1))].repos, rc);
         addCounters(out.totals.repos, rc);
       }
-      return ok;
     };
-    if (!q.edge.empty()) {
-      scanEdge(q.edge);
-    } else {
-      // Every edge in turn: from one edge's prefix to the next one's.
-      bool ok = c.first();
-      while (ok) {
-        std::string_view k = c.key();
-        size_t nul = k.find('\0');
-        if (nul == std::string_view::npos) {
-          ok = c.next();
-          continue;
-        }
-        std::string edge(k.substr(0, nul));
-        scanEdge(edge);
-        ok = c.seek(edge + '\x01');
-      }
-    }
+    for (uint32_t b = from_b; b < to_b; ++b) scan(b, q.edge.empty() ? be32(b) : be32(b) + q.edge + '\0');
     WHARF_RETURN_IF_ERROR(c.status());
   }
   for (auto& [key, t] : grouped) out.rows.push_back(UsageRow{key, 0, std::move(t)});
@@ -690,8 +694,8 @@ size_t LmdbUsageStore::prune() {
   };
   int64_t hour_cut = cutoff(UsageResolution::kHour, options_.hourly_retention_ms);
   int64_t day_cut = cutoff(UsageResolution::kDay, options_.daily_retention_ms);
-  size_t n = pruneTotals(hour_db_, hour_cut) + pruneTotals(day_db_, day_cut) + pruneRepos(hour_repo_db_, hour_cut) +
-             pruneRepos(day_repo_db_, day_cut);
+  size_t n = prunePrefix(hour_db_, hour_cut) + prunePrefix(day_db_, day_cut) + prunePrefix(hour_repo_db_, hour_cut) +
+             prunePrefix(day_repo_db_, day_cut);
   if (n > 0) {
     UsageMetrics::get().pruned.inc(n);
     logInfo("pruned usage rows", {{"removed", n}});
@@ -699,7 +703,7 @@ size_t LmdbUsageStore::prune() {
   return n;
 }
 
-size_t LmdbUsageStore::pruneTotals(Dbi db, int64_t cutoff_bucket) {
+size_t LmdbUsageStore::prunePrefix(Dbi db, int64_t cutoff_bucket) {
   // Keys start with the bucket: what goes is a prefix of the database.
   size_t removed = 0;
   for (;;) {
@@ -720,50 +724,6 @@ size_t LmdbUsageStore::pruneTotals(Dbi db, int64_t cutoff_bucket) {
     if (!txn->commit().isOk()) return removed;
     removed += keys.size();
     if (keys.size() < kPruneChunk) return removed;
-  }
-}
-
-size_t LmdbUsageStore::pruneRepos(Dbi db, int64_t cutoff_bucket) {
-  // Keys start with the edge, then the bucket: within each edge's range what goes comes
-  // first; the scan jumps to the next edge at the first row it keeps.
-  size_t removed = 0;
-  std::string pos;
-  for (;;) {
-    std::vector<std::string> keys;
-    bool more = false;
-    {
-      auto txn = env_->read();
-      if (!txn.isOk()) return removed;
-      auto c = txn->cursor(db);
-      bool ok = pos.empty() ? c.first() : c.seek(pos);
-      while (ok) {
-        if (keys.size() >= kPruneChunk) {
-          pos = std::string(c.key());
-          more = true;
-          break;
-        }
-        std::string_view k = c.key();
-        size_t nul = k.find('\0');
-        if (nul == std::string_view::npos || k.size() < nul + 5) {
-          ok = c.next();
-          continue;
-        }
-        if (static_cast<int64_t>(be32Of(k.substr(nul + 1))) < cutoff_bucket) {
-          keys.emplace_back(k);
-          ok = c.next();
-        } else {
-          ok = c.seek(std::string(k.substr(0, nul)) + '\x01');
-        }
-      }
-    }
-    if (!keys.empty()) {
-      auto txn = env_->write();
-      if (!txn.isOk()) return removed;
-      for (const auto& k : keys) (void)txn->del(db, k);
-      if (!txn->commit().isOk()) return removed;
-      removed += keys.size();
-    }
-    if (!more) return removed;
   }
 }
 

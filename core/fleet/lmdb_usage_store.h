@@ -17,19 +17,21 @@
 // Layout, version kUsageSchemaVersion in usage_meta["schema"] (integers big-endian so
 // that keys sort by time; <edge> is an edge name, which never holds '\0'):
 //   usage_meta      "schema" -> "1"
-//   usage_status    <edge> -> EdgeStatus as JSON (statusToJson)
-//   usage_last      <edge> -> the counter state: epoch, seq, EdgeCounters and each
-//                   repository's cumulative RepoCounters of that epoch (binary, see
-//                   lmdb_usage_store.cc: varints, fields in EdgeReport order, each list
-//                   preceded by its length so that fields added later read as 0)
-//   usage_hour      <hour u32><edge> -> UsageTotals delta of that hour (binary)
+//   usage_edges     <edge> -> [varint n][n bytes: EdgeStatus as JSON (statusToJson)]
+//                   [the counter state: epoch, seq, EdgeCounters and each repository's
+//                   cumulative RepoCounters of that epoch]: one record, so that a report
+//                   writes one page of it
+//   usage_hour      <hour u32><edge> -> UsageTotals delta of that hour
 //   usage_day       <day u32><edge>  -> UsageTotals delta of that UTC day
-//   usage_hour_repo <edge>\0<hour u32><repository> -> RepoCounters delta
-//   usage_day_repo  <edge>\0<day u32><repository>  -> RepoCounters delta
-// hour = ms / 3,600,000 and day = ms / 86,400,000 since the Unix epoch. Totals are keyed
-// by time first, so that a fleet query over 30 days reads 30 x edges contiguous rows and
-// retention removes a prefix; repository rows by edge first, so that one edge's
-// repositories are one range per query.
+//   usage_hour_repo <hour u32><edge>\0<repository> -> RepoCounters delta
+//   usage_day_repo  <day u32><edge>\0<repository>  -> RepoCounters delta
+// Binary values are varints (see lmdb_usage_store.cc), fields in EdgeReport's order,
+// each list preceded by its length, so that fields added later read as 0.
+// hour = ms / 3,600,000 and day = ms / 86,400,000 since the Unix epoch. Every series is
+// keyed by time first: the rows a batch of reports changes are the current hour's and
+// day's, next to each other at the end of each tree (a commit writes few pages however
+// many edges report), a fleet query over 30 days reads 30 x edges contiguous rows, one
+// edge's is a seek per bucket, and retention removes a prefix.
 #pragma once
 
 #include <atomic>
@@ -94,13 +96,12 @@ class LmdbUsageStore : public UsageStore {
   // Applies a batch in one transaction; results[i] is op i's answer.
   Status writeBatch(std::deque<Op>& batch, std::vector<IngestResult>& results,
                     std::map<std::string, std::optional<EdgeStatus>>& changed);
-  size_t pruneTotals(Dbi db, int64_t cutoff_bucket);
-  size_t pruneRepos(Dbi db, int64_t cutoff_bucket);
+  size_t prunePrefix(Dbi db, int64_t cutoff_bucket);
 
   std::shared_ptr<LmdbEnv> env_;
   Clock& clock_;
   LmdbUsageOptions options_;
-  Dbi meta_db_ = 0, status_db_ = 0, last_db_ = 0, hour_db_ = 0, day_db_ = 0, hour_repo_db_ = 0, day_repo_db_ = 0;
+  Dbi meta_db_ = 0, edges_db_ = 0, hour_db_ = 0, day_db_ = 0, hour_repo_db_ = 0, day_repo_db_ = 0;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -13,7 +13,7 @@
 #  4. load:  wharf-fleetbench load plays the EDGES edges, each POSTing a report every
 #            second over its own connection for LOAD_SECONDS (60), the fleet query running
 #            every 2 s; twice: alone, then while wharf-loadgen pulls the image's manifest
-#            as fast as it can (PULL_CONNECTIONS, 4). Report POST latency (p50/p99/max), the
+#            as fast as it can (PULL_CONNECTIONS, 1: one client). Report POST latency (p50/p99/max), the
 #            core's CPU (utime+stime from /proc over the phase, in % of one core: the first
 #            phase is the cost of the reports), pull latency, the query's times meanwhile,
 #            and usage.lmdb's growth.
@@ -22,7 +22,7 @@
 #                                         wharf-loadgen; curl, python3, sha256sum)
 #
 # Environment: EDGES (1000), DAYS (30), REPOS (5), LOAD_SECONDS (60), QUERY_RUNS (10),
-# PULL_CONNECTIONS (4), REGISTER_SECONDS (60), KEEP=1 keeps the work directory (and prints its path).
+# PULL_CONNECTIONS (1), REGISTER_SECONDS (60), KEEP=1 keeps the work directory (and prints its path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
@@ -31,7 +31,7 @@ days=${DAYS:-30}
 repos=${REPOS:-5}
 secs=${LOAD_SECONDS:-60}
 runs=${QUERY_RUNS:-10}
-pull_conns=${PULL_CONNECTIONS:-4}
+pull_conns=${PULL_CONNECTIONS:-1}
 register_secs=${REGISTER_SECONDS:-60}
 for c in curl python3 sha256sum; do
   command -v $c >/dev/null || { echo "bench: $c is missing" >&2; exit 2; }

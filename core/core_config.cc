@@ -60,6 +60,15 @@ void CoreConfig::describe(ConfigSchema& s) {
   s.add(stringDirective("admin_user", "Name of the first administrator, created on first start (its password comes "
                                       "from WHARF_ADMIN_PASSWORD or is generated into <data_dir>/initial-admin-password).",
                         &admin_user));
+  s.add(durationDirective("usage_hourly_retention", "Keep the hourly rows of edge usage (<data_dir>/usage.lmdb) this "
+                                                    "long; older hours remain in the day rows (at least 2d).",
+                          &usage_hourly_retention_ms));
+  s.add(durationDirective("usage_daily_retention", "Keep the day rows of edge usage this long (at least "
+                                                   "usage_hourly_retention).",
+                          &usage_daily_retention_ms));
+  s.add(durationDirective("edge_unreachable_after", "An edge whose last report is older than this is shown "
+                                                    "unreachable (edges report every minute).",
+                          &edge_unreachable_after_ms));
   s.add(stringDirective("port_file", "Write the bound port to this file once listening (for tests and scripts).",
                         &port_file));
 }
@@ -90,6 +99,14 @@ Status CoreConfig::validate(std::string* host, int* port) const {
   if (event_retention_ms != 0 && event_retention_ms < 60'000) {
     return Status(Code::kInvalidArgument, "config event_retention: at least 1m (or 0: no age limit)");
   }
+  // The edge status reads the last 24 hours from hourly rows.
+  if (usage_hourly_retention_ms < 2 * 86'400'000ll) {
+    return Status(Code::kInvalidArgument, "config usage_hourly_retention: at least 2d");
+  }
+  if (usage_daily_retention_ms < usage_hourly_retention_ms) {
+    return Status(Code::kInvalidArgument, "config usage_daily_retention: at least usage_hourly_retention");
+  }
+  if (edge_unreachable_after_ms < 1000) return Status(Code::kInvalidArgument, "config edge_unreachable_after: at least 1s");
   return Status::ok();
 }
 

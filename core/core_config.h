@@ -42,6 +42,9 @@ struct CoreConfig {
   int64_t webhook_backoff_ms = 1000;
   int64_t webhook_timeout_ms = 10'000;
   std::string admin_user = "admin";
+  int64_t usage_hourly_retention_ms = 14ll * 86'400'000;
+  int64_t usage_daily_retention_ms = 400ll * 86'400'000;
+  int64_t edge_unreachable_after_ms = 180'000;
 
   void describe(ConfigSchema& schema);
   // Cross-field checks after all values are set.

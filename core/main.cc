@@ -18,6 +18,7 @@
 #include "core/fleet/edge_invalidator.h"
 #include "core/events/event_log.h"
 #include "core/events/webhooks.h"
+#include "core/fleet/lmdb_usage_store.h"
 #include "core/gc/gc_job.h"
 #include "core/jobs/core_jobs.h"
 #include "core/jobs/job_runner.h"
@@ -202,6 +203,24 @@ int main(int argc, char** argv) {
   ctx.webhooks = &webhooks;
   if (allow_private) logWarn("webhooks may target loopback, link-local and private addresses (webhook_allow_private)");
 
+  // Edge reports (core/fleet) have their own environment, usage.lmdb, for the same reason
+  // as events.lmdb: a thousand edges reporting every second keep its writer committing,
+  // which must not queue pushes behind it. Owner only, like the rest of the state.
+  LmdbEnv::Options usage_env_options;
+  usage_env_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
+  auto usage_env = LmdbEnv::open(config.data_dir + "/usage.lmdb", usage_env_options);
+  if (!usage_env.isOk()) return fail(usage_env.status().message());
+  ::chmod((config.data_dir + "/usage.lmdb").c_str(), 0600);
+  ::chmod((config.data_dir + "/usage.lmdb-lock").c_str(), 0600);
+  LmdbUsageOptions usage_options;
+  usage_options.hourly_retention_ms = config.usage_hourly_retention_ms;
+  usage_options.daily_retention_ms = config.usage_daily_retention_ms;
+  auto usage_store = LmdbUsageStore::open(std::move(usage_env).value(), RealClock::instance(), usage_options);
+  if (!usage_store.isOk()) return fail(usage_store.status().message());
+  std::unique_ptr<LmdbUsageStore> usage = std::move(usage_store).value();
+  ctx.usage = usage.get();
+  ctx.edge_unreachable_after_ms = config.edge_unreachable_after_ms;
+
   // Background work runs as jobs (core/jobs): the kinds, and the schedules the
   // configuration asks for. Declared before the server, so they outlive its handlers.
   JobRunnerOptions job_options;
@@ -255,6 +274,10 @@ int main(int argc, char** argv) {
   // first, as it waits on the hash queue.
   work.shutdown();
   hash.shutdown();
+  // Commits the reports still queued; their answers go to stopped loops, which drop them
+  // (the server object, and so its loops, outlives this).
+  ctx.usage = nullptr;
+  usage.reset();
   (*event_log)->setCommitHook(nullptr);
   dispatcher.stop();
   invalidator.stop();

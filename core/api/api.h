@@ -29,6 +29,7 @@ class Scheduler;
 class DiskSpace;
 class EdgeCommandStore;
 class ChannelHub;
+class UsageStore;
 
 struct ApiOptions {
   size_t max_page = 1000;   // cap on n for tags and catalog listings
@@ -54,6 +55,8 @@ struct ApiContext {
   DiskSpace* disk = nullptr;             // null: no reserve (pushes go on until a write fails)
   EdgeCommandStore* commands = nullptr;  // null: no central administration of edges
   ChannelHub* channel = nullptr;         // set with commands: wakes the edges' channel polls
+  UsageStore* usage = nullptr;           // null: edge reports are refused (503), no usage figures
+  int64_t edge_unreachable_after_ms = 180'000;  // an edge's state: see edgeState()
   std::function<void()> directory_changed;  // after the LDAP settings change (schedules follow)
   bool tls = false;  // served over TLS (for URLs built from the Host header)
   static inline bool access_log = true;  // set once at start-up
@@ -102,6 +105,18 @@ void handleWebhooks(ApiContext& ctx, const ExchangePtr& ex);
 void handleJobs(ApiContext& ctx, const ExchangePtr& ex);
 // Storage policies (/api/v1/policies...) and usage (/api/v1/usage).
 void handleStorage(ApiContext& ctx, const ExchangePtr& ex);
+// Edge reports and bandwidth (fleet_usage.cc): POST /api/v1/edges/self/reports,
+// GET /api/v1/edges/<name>/usage (both dispatched by handleEdges) and /api/v1/fleet/...
+bool isEdgeUsagePath(std::string_view path);  // the two under /api/v1/edges
+void handleFleetUsage(ApiContext& ctx, const ExchangePtr& ex);
+// Adds "status" to each edge item (Edge::toJson() objects) from the usage store; a no-op
+// without one. On a worker: reads the last 24 hours of hourly rows.
+void addEdgeStatus(ApiContext& ctx, nlohmann::json& items);
+// Drops a removed edge's status and counter state (its history stays); a no-op without a
+// usage store. On a worker: waits for the store's writer.
+Status forgetEdgeUsage(ApiContext& ctx, const std::string& name);
+// Fleet metrics for /metrics: per-edge counters and gauges of the edges that exist.
+std::string renderEdgeMetrics(ApiContext& ctx);
 // Appends an event (type: see core/events/event_log.h) done by caller for the request;
 // a no-op without an event log. Cheap: callable on loop threads for every pull.
 void emitEvent(ApiContext& ctx, const Caller& caller, const char* type, const std::string& repository,
@@ -138,6 +153,8 @@ ApiReply apiFail(const Status& status);
 // beyond), runs handler(body) on a worker, and sends its reply. A handler that throws
 // answers 500 naming the request id, which is logged with the exception; the core goes on.
 void serveApi(ApiContext& ctx, const ExchangePtr& ex, size_t max_body, std::function<ApiReply(std::string body)> handler);
+// Sends an ApiReply (serveApi's last step), on the exchange's loop thread.
+void replyApi(const ExchangePtr& ex, ApiReply r);
 
 // Authenticates an admin API request: Basic (password or access token, audited as a
 // login) or a Bearer token of a user. May pay the password KDF: call on a worker.

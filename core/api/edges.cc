@@ -185,7 +185,9 @@ class Edges {
     if (m == "GET") {
       auto e = ctx_.identity->edge(name);
       if (!e.isOk()) return fail(e.status());
-      return ok(e->toJson());
+      json items = json::array({e->toJson()});
+      addEdgeStatus(ctx_, items);  // fleet_usage.cc
+      return ok(items[0]);
     }
     if (m == "PATCH") return update(name);
     if (m == "DELETE") return remove(name);
@@ -234,6 +236,7 @@ class Edges {
   Reply list() {
     json items = json::array();
     for (const auto& e : ctx_.identity->edges()) items.push_back(e.toJson());
+    addEdgeStatus(ctx_, items);  // fleet_usage.cc
     return ok({{"edges", items}});
   }
 
@@ -280,6 +283,7 @@ class Edges {
       }
       ctx_.channel->notify(name);  // its waiting poll ends (and the next one is refused)
     }
+    WHARF_RETURN_IF_ERROR_REPLY(forgetEdgeUsage(ctx_, name));  // fleet_usage.cc
     record("edge.remove", name);
     return ok(json::object(), 204);
   }
@@ -471,6 +475,8 @@ class Edges {
 
 void handleEdges(ApiContext& ctx, const ExchangePtr& ex) {
   if (ctx.auth == nullptr) return replyError(ex, Status(Code::kNotFound, "edges need authentication on"));
+  // Reports (POST self/reports) and <name>/usage: fleet_usage.cc.
+  if (isEdgeUsagePath(ex->request().path)) return handleFleetUsage(ctx, ex);
   serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string body) { return Edges(ctx, ex->request(), std::move(body)).run(); });
 }
 

@@ -48,19 +48,21 @@ void serveApi(ApiContext& ctx, const ExchangePtr& ex, size_t max_body, std::func
     auto shared = std::make_shared<std::string>(std::move(body));
     offload<ApiReply>(
         ctx, ex, [handler, shared] { return handler(std::move(*shared)); },
-        [ex](ApiReply r) {
-          if (r.stream) return reply(ex, r.stream(ex->loop()));
-          Response resp;
-          resp.status = r.status;
-          if (r.status != 204) {
-            resp = Response::json(r.status, r.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-          }
-          if (!r.challenge.empty()) resp.headers.add("WWW-Authenticate", r.challenge);
-          if (!r.location.empty()) resp.headers.add("Location", r.location);
-          if (r.no_store) resp.headers.add("Cache-Control", "no-store");
-          reply(ex, std::move(resp));
-        });
+        [ex](ApiReply r) { replyApi(ex, std::move(r)); });
   });
+}
+
+void replyApi(const ExchangePtr& ex, ApiReply r) {
+  if (r.stream) return reply(ex, r.stream(ex->loop()));
+  Response resp;
+  resp.status = r.status;
+  if (r.status != 204) {
+    resp = Response::json(r.status, r.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  if (!r.challenge.empty()) resp.headers.add("WWW-Authenticate", r.challenge);
+  if (!r.location.empty()) resp.headers.add("Location", r.location);
+  if (r.no_store) resp.headers.add("Cache-Control", "no-store");
+  reply(ex, std::move(resp));
 }
 
 void replyHandlerFailure(const ExchangePtr& ex, const std::string& what) {

@@ -96,7 +96,7 @@ void audit(ApiContext& ctx, const Caller& caller, const std::string& action, con
 void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
   const Request& req = ex->request();
   if (req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD")) {
-    reply(ex, Response::text(200, MetricsRegistry::global().render(), "text/plain; version=0.0.4"));
+    reply(ex, Response::text(200, MetricsRegistry::global().render() + renderEdgeMetrics(ctx), "text/plain; version=0.0.4"));
     return;
   }
   if (req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD")) {
@@ -118,6 +118,7 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
   if (req.path == "/api/v1/policies" || req.path.rfind("/api/v1/policies/", 0) == 0 || req.path == "/api/v1/usage") {
     return handleStorage(ctx, ex);
   }
+  if (req.path == "/api/v1/fleet" || req.path.rfind("/api/v1/fleet/", 0) == 0) return handleFleetUsage(ctx, ex);
   if (req.path == "/api/v1/events" || req.path.rfind("/api/v1/events/", 0) == 0) return handleEvents(ctx, ex);
   if (req.path == "/api/v1/webhooks" || req.path.rfind("/api/v1/webhooks/", 0) == 0) return handleWebhooks(ctx, ex);
   if (req.path == "/api/v1/jobs" || req.path.rfind("/api/v1/jobs/", 0) == 0 || req.path == "/api/v1/schedules" ||

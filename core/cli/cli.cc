@@ -18,7 +18,7 @@ namespace wharf::cli {
 bool isSwitch(const std::string& f) {
   return f == "json" || f == "insecure" || f == "admin" || f == "public" || f == "private" || f == "password-stdin" ||
          f == "help" || f == "f" || f == "follow" || f == "disable" || f == "enable" || f == "dry-run" ||
-         f == "no-retention" || f == "bytes";
+         f == "no-retention" || f == "bytes" || f == "csv";
 }
 
 void die(const std::string& msg, int code) {
@@ -77,6 +77,18 @@ json Api::call(const std::string& method, const std::string& path, const json& b
     die(msg);
   }
   return j;
+}
+
+std::string Api::text(const std::string& method, const std::string& path) {
+  auto r = client_->request(method, "/api/v1" + path, {{"Authorization", auth_}}, "");
+  if (!r.isOk()) die(r.status().message());
+  if (r->status >= 400) {
+    json j = json::parse(r->body, nullptr, false);
+    std::string msg = "HTTP " + std::to_string(r->status);
+    if (j.is_object() && j.contains("errors") && !j["errors"].empty()) msg += ": " + j["errors"][0].value("message", "");
+    die(msg);
+  }
+  return r->body;
 }
 
 std::string cell(const json& v) {

@@ -57,6 +57,8 @@ class Api {
  public:
   Api(const Session& s, std::string authorization);
   json call(const std::string& method, const std::string& path, const json& body = nullptr);
+  // The body as text (a CSV answer); dies as call() does.
+  std::string text(const std::string& method, const std::string& path);
 
  private:
   std::string auth_;

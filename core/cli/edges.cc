@@ -1,4 +1,5 @@
-// wharfctl's edges (administrators): add (a join token), ls, show, rm, set.
+// wharfctl's edges (administrators): add (a join token), ls, show, rm, set, report.
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/cli/cli.h"
@@ -12,8 +13,11 @@ const std::map<std::string, std::string> kEdgeHelp = {
 
   add --name N --site S [--ttl 24h] [SETTINGS] [--data-dir DIR]
                        register a new edge: prints its single-use join token
-  ls                   list edges (state pending until the edge registers)
+  ls                   list edges: state, last report, version, cache, hit ratio and
+                       WAN bytes saved over the last 24 hours
   show N               one edge
+  report [N] [--since 7d] [--until T] [--by repo|day|hour|edge|site] [--csv]
+                       bandwidth figures of edge N, or of the whole fleet
   rm N                 remove an edge; its join token and credential stop working at once
   set N [SETTINGS] [--unset KEY]...
                        change an edge's settings (the others are kept)
@@ -37,8 +41,29 @@ SETTINGS: --tag-ttl 5m --cache-budget 20GiB --high-watermark 90 --low-watermark 
 )"},
     {"ls", R"(Usage: wharfctl edge ls [--json]
 
-Lists every edge: name, site, state (pending or registered), when it was added and
-registered, when it last asked the core for its settings, and its settings.
+Lists every edge: name, site, state, when it last reported (else when it last used its
+credential), the wharf-edge version, its cache (used/budget), and over the last 24 hours
+its hit ratio (bytes served from the cache / bytes served) and the WAN bytes it saved
+(served - fetched from the upstream - prefetched).
+State: pending (added, not registered yet), never (registered, no report yet), online
+(reported within edge_unreachable_after, 3m by default) or unreachable.
+--json prints the API's objects (state there is pending or registered; the report
+state is status.state).
+)"},
+    {"report", R"(Usage: wharfctl edge report [N] [--since 7d] [--until T] [--by BY] [--csv] [--json]
+
+Bandwidth figures of the edge N, or of the whole fleet without N, from the reports the
+edges send every minute. --since and --until: a time back from now (90m, 24h, 7d, 2w)
+or RFC 3339 (default: the last 24 hours, until now). --by:
+  hour   one line per hour (hourly rows, kept usage_hourly_retention: 14d by default)
+  day    one line per UTC day (day rows, kept usage_daily_retention: 400d)
+  repo   one line per repository over the period (from day rows: whole UTC days)
+  edge   one line per edge (fleet only; day rows)
+  site   one line per site (fleet only; day rows)
+Default: day. The period is rounded out to whole hours or days. SAVED is the WAN bytes
+saved (served - fetched - prefetched; negative when prefetches were wasted); HIT is the
+share of served bytes that came from the cache.
+--csv prints the core's CSV (a header line, then one line per row, no total).
 )"},
     {"show", R"(Usage: wharfctl edge show N [--json]
 
@@ -93,14 +118,107 @@ int64_t ttlSeconds(const std::string& v) {
   die("--ttl: \"" + v + "\" is not a duration such as 24h (units s, m, h, d)", 2);
 }
 
-// A fixed-column table of edges, times local.
+// Bytes that may be negative (WAN bytes saved).
+std::string signedSize(int64_t v) {
+  return v < 0 ? "-" + humanSize(static_cast<uint64_t>(-v)) : humanSize(static_cast<uint64_t>(v));
+}
+
+std::string ratio(const json& v) {
+  if (!v.is_number()) return "-";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f%%", v.get<double>() * 100);
+  return buf;
+}
+
+// A fixed-column table of edges, times local. The state of a registered edge is its
+// report state (status.state: never, online, unreachable).
 void printEdges(const json& edges) {
-  printTable(edges, {field("NAME", "name"), field("SITE", "site"), field("STATE", "state"),
-                     timeField("CREATED", "created_at"), timeField("REGISTERED", "registered_at"),
-                     timeField("LAST SEEN", "last_seen"), {"SETTINGS", [](const json& e) {
-                       const json& s = e.value("settings", json::object());
-                       return s.empty() ? std::string("-") : s.dump();
-                     }}});
+  auto status = [](const json& e) -> const json& {
+    static const json none = json::object();
+    auto it = e.find("status");
+    return it != e.end() && it->is_object() ? *it : none;
+  };
+  printTable(edges, {field("NAME", "name"), field("SITE", "site"),
+                     {"STATE", [&](const json& e) {
+                        std::string state = e.value("state", "");
+                        return state == "registered" ? status(e).value("state", state) : state;
+                      }},
+                     {"LAST SEEN", [&](const json& e) {
+                        const json& s = status(e);
+                        json when = s.contains("last_report") && !s["last_report"].is_null() ? s["last_report"]
+                                                                                            : e.value("last_seen", json());
+                        return localTime(when);
+                      }},
+                     {"VERSION", [&](const json& e) {
+                        std::string v = status(e).value("version", "");
+                        return v.empty() ? std::string("-") : v;
+                      }},
+                     {"CACHE", [&](const json& e) {
+                        const json& s = status(e);
+                        if (!s.contains("cache")) return std::string("-");
+                        return humanSize(s["cache"].value("used", uint64_t{0})) + "/" +
+                               humanSize(s["cache"].value("budget", uint64_t{0}));
+                      }},
+                     {"HIT RATIO", [&](const json& e) {
+                        const json& s = status(e);
+                        return s.contains("last_24h") ? ratio(s["last_24h"]["hit_ratio"]) : std::string("-");
+                      }},
+                     {"SAVED", [&](const json& e) {
+                        const json& s = status(e);
+                        return s.contains("last_24h") ? signedSize(s["last_24h"].value("saved_bytes", int64_t{0}))
+                                                      : std::string("-");
+                      }}});
+}
+
+// wharfctl edge report: the usage API's rows as a table, with a TOTAL line.
+int report(const Args& a, Api& api) {
+  std::string name = a.pos.size() > 2 ? a.pos[2] : "";
+  std::string by = a.get("by", "day");
+  std::string path = name.empty() ? "/fleet/usage" : "/edges/" + percentEncode(name) + "/usage";
+  path += "?by=" + percentEncode(by) + "&from=" + percentEncode(a.get("since", "24h"));
+  if (a.has("until")) path += "&to=" + percentEncode(a.get("until"));
+  if (a.has("csv")) {
+    std::cout << api.text("GET", path + "&format=csv");
+    return 0;
+  }
+  json r = api.call("GET", path);
+  if (a.has("json")) return printJson(r), 0;
+  std::vector<Column> cols;
+  if (by == "hour" || by == "day") {
+    cols.push_back({by == "hour" ? "HOUR" : "DAY", [by](const json& row) {
+                      std::string t = localTime(row.value("time", json()));
+                      return by == "day" ? t.substr(0, 10) : t.substr(0, 16);
+                    }});
+  } else if (by == "repo") {
+    cols.push_back(field("REPOSITORY", "repository"));
+  } else if (by == "edge") {
+    cols.push_back(field("EDGE", "edge"));
+    cols.push_back(field("SITE", "site"));
+  } else {
+    cols.push_back(field("SITE", "site"));
+    cols.push_back(field("EDGES", "edges"));
+  }
+  auto bytes = [](const char* key) {
+    return [key](const json& row) { return humanSize(row.value(key, uint64_t{0})); };
+  };
+  cols.push_back(field("REQUESTS", "requests"));
+  cols.push_back({"SERVED", bytes("served_bytes")});
+  cols.push_back({"HIT", [](const json& row) { return ratio(row.value("hit_ratio", json())); }});
+  cols.push_back({"FETCHED", bytes("fetched_bytes")});
+  cols.push_back({"PREFETCHED", bytes("prefetched_bytes")});
+  cols.push_back({"SAVED", [](const json& row) { return signedSize(row.value("saved_bytes", int64_t{0})); }});
+  json rows = r.value("rows", json::array());
+  if (!rows.empty()) {
+    // The totals as the last line, under the first column.
+    json total = r.value("totals", json::object());
+    std::string first = by == "hour" || by == "day" ? "time" : by == "repo" ? "repository" : by;
+    total[first] = "TOTAL";  // not a time: localTime() shows it as it is
+    rows.push_back(total);
+  }
+  std::cout << (name.empty() ? "Fleet" : "Edge " + name) << ", " << localTime(r.value("from", json())) << " to "
+            << localTime(r.value("to", json())) << ":\n";
+  printTable(rows, cols);
+  return 0;
 }
 
 }  // namespace
@@ -113,6 +231,7 @@ int edge(const Args& a, Api& api, const Session& s) {
     if (js) return printJson(r), 0;
     return printEdges(r.value("edges", json::array())), 0;
   }
+  if (sub == "report") return report(a, api);
   if (sub == "add") {
     std::string name = a.has("name") ? a.get("name") : (a.pos.size() > 2 ? a.pos[2] : "");
     if (name.empty()) die("edge add needs --name N (see wharfctl edge add --help)", 2);

@@ -49,6 +49,7 @@ Events and webhooks (wharfctl events --help, wharfctl webhook --help):
 Edges (administrators; wharfctl edge --help for details):
   edge add --name N --site S [--ttl 24h] [SETTINGS]   prints the join token and the wharf-edge line
   edge ls | edge show N | edge rm N | edge set N [SETTINGS] [--unset KEY]
+  edge report [N] [--since 7d] [--by repo|day|hour|edge|site] [--csv]   bandwidth of an edge or the fleet
 Storage (administrators; wharfctl gc --help, wharfctl policy --help):
   gc [--dry-run] [--untagged-older-than 7d] [--grace 1h] [--no-retention] [--yield N] [-f]
   policy ls | policy show SCOPE | policy rm SCOPE

@@ -71,3 +71,28 @@ TEST_CASE("CoreConfig::validate: listen address, TLS pair, data_dir") {
   c.data_dir.clear();
   CHECK(c.validate(&host, &port).code() == Code::kInvalidArgument);
 }
+
+TEST_CASE("CoreConfig: edge usage retention and the unreachable delay are checked") {
+  std::string host;
+  int port = 0;
+  CoreConfig c;
+  CHECK(c.usage_hourly_retention_ms == 14ll * 86'400'000);
+  CHECK(c.usage_daily_retention_ms == 400ll * 86'400'000);
+  CHECK(c.edge_unreachable_after_ms == 180'000);
+  REQUIRE(apply(&c, {"--usage-hourly-retention", "7d", "--usage-daily-retention", "30d",
+                     "--edge-unreachable-after", "5m"}).isOk());
+  CHECK(c.usage_hourly_retention_ms == 7ll * 86'400'000);
+  CHECK(c.edge_unreachable_after_ms == 300'000);
+  CHECK(c.validate(&host, &port).isOk());
+
+  CoreConfig short_hours;
+  REQUIRE(apply(&short_hours, {"--usage-hourly-retention", "1d"}).isOk());
+  Status st = short_hours.validate(&host, &port);
+  CHECK(st.code() == Code::kInvalidArgument);
+  CHECK(st.message().find("usage_hourly_retention") != std::string::npos);
+
+  CoreConfig short_days;
+  REQUIRE(apply(&short_days, {"--usage-daily-retention", "10d"}).isOk());  // below the hourly 14d
+  st = short_days.validate(&host, &port);
+  CHECK(st.message().find("usage_daily_retention") != std::string::npos);
+}

@@ -1,0 +1,354 @@
+// LmdbUsageStore: deltas between cumulative reports, duplicates, new epochs, clamped
+// counters, attribution to the hour and UTC day of receipt (injected clock), retention,
+// group commit under many threads, state kept across a reopen, forgetting an edge.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/fleet/lmdb_usage_store.h"
+#include "shared/base/clock.h"
+#include "tests/support/temp_dir.h"
+
+using namespace wharf;
+using wharf::test::TempDir;
+using wharf::test::waitFor;
+
+namespace {
+
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kDay = 86'400'000;
+constexpr int64_t kJan1 = 1'767'225'600'000;  // 2026-01-01T00:00:00Z
+
+std::shared_ptr<LmdbEnv> openEnv(const std::string& path) {
+  LmdbEnv::Options o;
+  o.map_size = 256ull << 20;
+  o.durable = false;
+  auto env = LmdbEnv::open(path, o);
+  INFO(env.status().toString());
+  REQUIRE(env.isOk());
+  return std::shared_ptr<LmdbEnv>(std::move(env).value());
+}
+
+std::unique_ptr<LmdbUsageStore> openStore(const std::string& path, Clock& clock, LmdbUsageOptions o = {}) {
+  auto s = LmdbUsageStore::open(openEnv(path), clock, o);
+  INFO(s.status().toString());
+  REQUIRE(s.isOk());
+  return std::move(s).value();
+}
+
+RepoCounters rc(uint64_t served, uint64_t hit = 0, uint64_t fetched = 0, uint64_t requests = 0) {
+  RepoCounters c;
+  c.requests = requests;
+  c.served_bytes = served;
+  c.hit_bytes = hit;
+  c.fetched_bytes = fetched;
+  return c;
+}
+
+EdgeReport report(uint64_t seq, const std::string& epoch, std::map<std::string, RepoCounters> repos,
+                  EdgeCounters counters = {}) {
+  EdgeReport r;
+  r.seq = seq;
+  r.epoch = epoch;
+  r.version = "1.2.3";
+  r.cache_used = 1000 * seq;
+  r.cache_budget = 1 << 20;
+  r.repos = std::move(repos);
+  r.counters = std::move(counters);
+  return r;
+}
+
+IngestResult ingest(UsageStore& s, const std::string& edge, EdgeReport r) {
+  auto res = ingestAndWait(s, edge, std::move(r));
+  INFO(res.status().toString());
+  REQUIRE(res.isOk());
+  return *res;
+}
+
+// Everything in the store's retention, grouped as asked.
+UsageResult everything(UsageStore& s, UsageGroup g, UsageResolution res = UsageResolution::kDay,
+                       const std::string& edge = "") {
+  UsageQuery q;
+  q.edge = edge;
+  q.group = g;
+  q.resolution = res;
+  q.from_ms = 0;
+  q.to_ms = INT64_MAX / 2;
+  auto r = s.query(q);
+  INFO(r.status().toString());
+  REQUIRE(r.isOk());
+  return *r;
+}
+
+std::map<std::string, RepoCounters> byRepo(UsageStore& s, const std::string& edge = "",
+                                           UsageResolution res = UsageResolution::kDay) {
+  std::map<std::string, RepoCounters> out;
+  for (const auto& row : everything(s, UsageGroup::kRepo, res, edge).rows) out[row.key] = row.totals.repos;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("usage store: a report adds its difference with the last one", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1 + 10 * kHour);
+  auto store = openStore(dir / "usage.lmdb", clock);
+
+  auto r = ingest(*store, "edge-a", report(1, "e1", {{"team/app", rc(100, 60, 40, 2)}}));
+  CHECK(r.seq == 1);
+  CHECK_FALSE(r.duplicate);
+  r = ingest(*store, "edge-a", report(2, "e1", {{"team/app", rc(250, 100, 150, 5)}, {"team/lib", rc(10, 10)}}));
+  CHECK(r.seq == 2);
+  CHECK_FALSE(r.duplicate);
+
+  auto repos = byRepo(*store);
+  REQUIRE(repos.size() == 2);
+  CHECK(repos["team/app"].served_bytes == 250);
+  CHECK(repos["team/app"].hit_bytes == 100);
+  CHECK(repos["team/app"].fetched_bytes == 150);
+  CHECK(repos["team/app"].requests == 5);
+  CHECK(repos["team/lib"].served_bytes == 10);
+  auto total = everything(*store, UsageGroup::kTime).totals;
+  CHECK(total.repos.served_bytes == 260);
+  CHECK(total.repos.savedBytes() == 110);
+
+  auto st = store->status("edge-a");
+  REQUIRE(st.has_value());
+  CHECK(st->seq == 2);
+  CHECK(st->epoch == "e1");
+  CHECK(st->version == "1.2.3");
+  CHECK(st->cache_used == 2000);
+  CHECK(st->received_ms == kJan1 + 10 * kHour);
+  CHECK(st->lifetime.repos.served_bytes == 260);
+  CHECK_FALSE(store->status("edge-b").has_value());
+}
+
+TEST_CASE("usage store: repeated and older reports are duplicates and count nothing", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1);
+  auto store = openStore(dir / "usage.lmdb", clock);
+  ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}}));
+  ingest(*store, "edge-a", report(3, "e1", {{"a/x", rc(300)}}));  // seq 2 was lost: 3 covers it
+  auto dup = ingest(*store, "edge-a", report(3, "e1", {{"a/x", rc(300)}}));
+  CHECK(dup.duplicate);
+  CHECK(dup.seq == 3);
+  dup = ingest(*store, "edge-a", report(2, "e1", {{"a/x", rc(200)}}));
+  CHECK(dup.duplicate);
+  CHECK(dup.seq == 3);
+  CHECK(byRepo(*store)["a/x"].served_bytes == 300);
+  CHECK(store->status("edge-a")->seq == 3);
+  CHECK(store->stats().duplicates == 2);
+
+  // A repository missing from one report keeps its last counters: when it shows again
+  // only its growth counts.
+  ingest(*store, "edge-a", report(4, "e1", {{"a/y", rc(5)}}));
+  ingest(*store, "edge-a", report(5, "e1", {{"a/x", rc(310)}, {"a/y", rc(5)}}));
+  auto repos = byRepo(*store);
+  CHECK(repos["a/x"].served_bytes == 310);
+  CHECK(repos["a/y"].served_bytes == 5);
+}
+
+TEST_CASE("usage store: a new epoch counts from zero; counters that went down add 0", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1);
+  auto store = openStore(dir / "usage.lmdb", clock);
+  EdgeCounters c1;
+  c1.stale_serves = 2;
+  c1.errors = {{"upstream", 2}};
+  ingest(*store, "edge-a", report(7, "e1", {{"a/x", rc(300, 100)}}, c1));
+  // The edge lost its state: seq starts again at 1, which is not a duplicate.
+  EdgeCounters c2;
+  c2.stale_serves = 1;
+  c2.errors = {{"upstream", 1}, {"disk", 1}};
+  auto r = ingest(*store, "edge-a", report(1, "e2", {{"a/x", rc(40, 40)}}, c2));
+  CHECK_FALSE(r.duplicate);
+  CHECK(r.seq == 1);
+  CHECK(byRepo(*store)["a/x"].served_bytes == 340);
+
+  // Within an epoch a lower counter adds 0 and the next report counts from it.
+  ingest(*store, "edge-a", report(2, "e2", {{"a/x", rc(30, 45)}}));
+  CHECK(byRepo(*store)["a/x"].served_bytes == 340);
+  CHECK(byRepo(*store)["a/x"].hit_bytes == 145);
+  EdgeCounters c3;
+  c3.stale_serves = 4;
+  c3.errors = {{"upstream", 5}};  // "disk" missing: kept at 1, not counted again later
+  ingest(*store, "edge-a", report(3, "e2", {{"a/x", rc(50, 45)}}, c3));
+  EdgeCounters c4 = c3;
+  c4.errors["disk"] = 1;
+  ingest(*store, "edge-a", report(4, "e2", {{"a/x", rc(50, 45)}}, c4));
+  auto t = everything(*store, UsageGroup::kTime).totals;
+  CHECK(t.repos.served_bytes == 360);
+  CHECK(t.edge.stale_serves == 2 + 1 + 4);  // report 2 said 0 (added 0): report 3 counts from there
+  CHECK(t.edge.errors["upstream"] == 2 + 1 + 4);
+  CHECK(t.edge.errors["disk"] == 1);
+  CHECK(store->status("edge-a")->lifetime.edge.errors["upstream"] == 7);
+}
+
+TEST_CASE("usage store: deltas go to the hour and UTC day the core received them", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1 + 23 * kHour + 30 * 60'000);  // 2026-01-01T23:30Z
+  auto store = openStore(dir / "usage.lmdb", clock);
+  ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}}));
+  clock.advance(40 * 60'000);  // 2026-01-02T00:10Z
+  ingest(*store, "edge-a", report(2, "e1", {{"a/x", rc(250)}}));
+  ingest(*store, "edge-b", report(1, "e1", {{"a/x", rc(7)}}));
+
+  UsageQuery q;
+  q.resolution = UsageResolution::kHour;
+  q.group = UsageGroup::kTime;
+  q.from_ms = kJan1 + 22 * kHour + 5 * 60'000;  // rounded down to 22:00
+  q.to_ms = kJan1 + 26 * kHour;                 // clamped to the end of the current hour
+  auto r = store->query(q);
+  REQUIRE(r.isOk());
+  CHECK(r->from_ms == kJan1 + 22 * kHour);
+  CHECK(r->to_ms == kJan1 + 25 * kHour);
+  REQUIRE(r->rows.size() == 3);
+  CHECK(r->rows[0].bucket_ms == kJan1 + 22 * kHour);
+  CHECK(r->rows[0].totals.repos.served_bytes == 0);
+  CHECK(r->rows[1].totals.repos.served_bytes == 100);
+  CHECK(r->rows[2].totals.repos.served_bytes == 150 + 7);
+  CHECK(r->totals.repos.served_bytes == 257);
+
+  q.edge = "edge-a";
+  r = store->query(q);
+  REQUIRE(r.isOk());
+  REQUIRE(r->rows.size() == 3);
+  CHECK(r->rows[2].totals.repos.served_bytes == 150);
+
+  auto days = everything(*store, UsageGroup::kTime, UsageResolution::kDay, "edge-a");
+  std::map<int64_t, uint64_t> served;
+  for (const auto& row : days.rows) {
+    if (row.totals.repos.served_bytes > 0) served[row.bucket_ms] = row.totals.repos.served_bytes;
+  }
+  CHECK(served == std::map<int64_t, uint64_t>{{kJan1, 100}, {kJan1 + kDay, 150}});
+
+  auto edges = everything(*store, UsageGroup::kEdge, UsageResolution::kHour);
+  REQUIRE(edges.rows.size() == 2);
+  CHECK(edges.rows[0].key == "edge-a");
+  CHECK(edges.rows[0].totals.repos.served_bytes == 250);
+  CHECK(edges.rows[1].key == "edge-b");
+  CHECK(edges.rows[1].totals.repos.served_bytes == 7);
+}
+
+TEST_CASE("usage store: retention drops hourly rows, then day rows", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1 + 12 * kHour);
+  LmdbUsageOptions o;
+  o.hourly_retention_ms = 2 * kDay;
+  o.daily_retention_ms = 5 * kDay;
+  {
+    auto store = openStore(dir / "usage.lmdb", clock, o);
+    ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}, {"a/y", rc(1)}}));
+    CHECK(store->prune() == 0);
+    clock.advance(3 * kDay);
+    ingest(*store, "edge-a", report(2, "e1", {{"a/x", rc(150)}, {"a/y", rc(1)}}));
+    // Jan 1's hour: its total and two repository rows.
+    CHECK(store->prune() == 3);
+    CHECK(byRepo(*store, "", UsageResolution::kHour)["a/x"].served_bytes == 50);
+    CHECK(byRepo(*store, "", UsageResolution::kDay)["a/x"].served_bytes == 150);
+    clock.advance(3 * kDay);  // Jan 7, 12:00: Jan 1's day rows and Jan 4's hour rows go
+    CHECK(store->prune() == 3 + 2);
+    CHECK(byRepo(*store, "", UsageResolution::kDay)["a/x"].served_bytes == 50);
+  }
+  // Gone from the database, not only hidden by the queries' horizon.
+  LmdbUsageOptions forever;
+  forever.hourly_retention_ms = 1000 * kDay;
+  forever.daily_retention_ms = 1000 * kDay;
+  auto store = openStore(dir / "usage.lmdb", clock, forever);
+  CHECK(byRepo(*store, "", UsageResolution::kDay)["a/x"].served_bytes == 50);
+  CHECK(byRepo(*store, "", UsageResolution::kHour).empty());
+}
+
+TEST_CASE("usage store: reports from many threads share commits and all count once", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1);
+  auto store = openStore(dir / "usage.lmdb", clock);
+  constexpr int kThreads = 16, kEdges = 4, kReports = 25;  // per thread: edges, reports each
+  std::atomic<int> answered{0}, errors{0}, duplicates{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Queued without waiting (as the API does): reports of one edge go in order.
+      for (int n = 1; n <= kReports; ++n) {
+        for (int e = 0; e < kEdges; ++e) {
+          std::string edge = "edge-" + std::to_string(t) + "-" + std::to_string(e);
+          Status st = store->ingest(edge, report(static_cast<uint64_t>(n), "e1", {{"a/x", rc(10u * n)}}),
+                                    [&](Result<IngestResult> r) {
+                                      if (!r.isOk()) ++errors;
+                                      if (r.isOk() && r->duplicate) ++duplicates;
+                                      ++answered;
+                                    });
+          if (!st.isOk()) ++errors;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  constexpr int kTotal = kThreads * kEdges * kReports;
+  REQUIRE(waitFor([&] { return answered.load() == kTotal; }));
+  CHECK(errors == 0);
+  CHECK(duplicates == 0);
+  auto stats = store->stats();
+  CHECK(stats.reports == static_cast<uint64_t>(kTotal));
+  CHECK(stats.batches < stats.reports);
+  auto t = everything(*store, UsageGroup::kTime).totals;
+  CHECK(t.repos.served_bytes == static_cast<uint64_t>(kThreads * kEdges * 10 * kReports));
+  CHECK(store->statuses().size() == static_cast<size_t>(kThreads * kEdges));
+  CHECK(store->status("edge-3-2")->seq == kReports);
+}
+
+TEST_CASE("usage store: what was acknowledged survives a reopen, and repeats stay duplicates", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1);
+  std::atomic<int> acked{0};
+  {
+    auto store = openStore(dir / "usage.lmdb", clock);
+    ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}}));
+    // Queued and not waited for: closing the store commits them before it returns.
+    for (uint64_t n = 2; n <= 50; ++n) {
+      REQUIRE(store->ingest("edge-a", report(n, "e1", {{"a/x", rc(100 * n)}}), [&](Result<IngestResult> r) {
+        if (r.isOk()) ++acked;
+      }).isOk());
+    }
+  }
+  CHECK(acked == 49);
+  auto store = openStore(dir / "usage.lmdb", clock);
+  auto st = store->status("edge-a");
+  REQUIRE(st.has_value());
+  CHECK(st->seq == 50);
+  CHECK(st->lifetime.repos.served_bytes == 5000);
+  CHECK(ingest(*store, "edge-a", report(50, "e1", {{"a/x", rc(5000)}})).duplicate);
+  CHECK_FALSE(ingest(*store, "edge-a", report(51, "e1", {{"a/x", rc(5100)}})).duplicate);
+  CHECK(byRepo(*store)["a/x"].served_bytes == 5100);
+}
+
+TEST_CASE("usage store: forgetting an edge drops its status and state, not its history", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1);
+  auto store = openStore(dir / "usage.lmdb", clock);
+  ingest(*store, "edge-a", report(5, "e1", {{"a/x", rc(100)}}));
+  REQUIRE(store->forgetEdge("edge-a").isOk());
+  CHECK_FALSE(store->status("edge-a").has_value());
+  CHECK(store->statuses().empty());
+  CHECK(byRepo(*store)["a/x"].served_bytes == 100);
+  // The same name again counts from zero, even with the old epoch and seq.
+  CHECK_FALSE(ingest(*store, "edge-a", report(5, "e1", {{"a/x", rc(100)}})).duplicate);
+  CHECK(byRepo(*store)["a/x"].served_bytes == 200);
+  CHECK(store->forgetEdge("never-seen").isOk());
+}
+
+TEST_CASE("usage store: an edge is online until its last report is too old", "[usage]") {
+  EdgeStatus s;
+  CHECK(std::string(edgeState(nullptr, kJan1, 180'000)) == "never");
+  s.received_ms = kJan1;
+  CHECK(std::string(edgeState(&s, kJan1 + 180'000, 180'000)) == "online");
+  CHECK(std::string(edgeState(&s, kJan1 + 180'001, 180'000)) == "unreachable");
+  CHECK(usageBucketStart(UsageResolution::kDay, kJan1 + 5) == kJan1);
+  CHECK(usageBucketStart(UsageResolution::kHour, kJan1 - 1) == kJan1 - kHour);
+}

@@ -346,3 +346,80 @@ TEST_CASE("fleet: narrowed access revokes issued tokens at the core and at every
   CHECK(get(e2, solo, "acme/app", app) == 401);
   CHECK(get(e2, fresh, "acme/app", app) == 200);
 }
+
+TEST_CASE("fleet: reports count what clients pulled, once, across a kill -9 of the edge", "[fleet]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core, edgeOptions({"--report-interval", "200ms"}));
+  Admin admin(core.port());
+  std::string a = pushBlob(core.port(), kPassword, "admin/one", randomData(100000, 21));
+  std::string b = pushBlob(core.port(), kPassword, "admin/two", randomData(40000, 22));
+  std::string pull = registryToken(core.port(), "admin", kPassword, "repository:admin/one:pull&scope=repository:admin/two:pull");
+  uint64_t client_bytes = 0;
+  auto fetch = [&](const std::string& repo, const std::string& d) {
+    HttpClient e("127.0.0.1", edge.port());
+    auto r = e.request("GET", "/v2/" + repo + "/blobs/" + d, {{"Authorization", "Bearer " + pull}});
+    REQUIRE(r.isOk());
+    REQUIRE(r->status == 200);
+    client_bytes += r->body.size();  // counted on the client side
+  };
+  auto totals = [&] {
+    auto r = admin.call("GET", "/api/v1/edges/" + edge.name() + "/usage?by=repo");
+    REQUIRE(r.status == 200);
+    return json::parse(r.body)["totals"];
+  };
+  auto servedReaches = [&](uint64_t want) {
+    return waitFor([&] { return totals()["served_bytes"].get<uint64_t>() >= want; }, 10000);
+  };
+  // Blobs committed to the cache (a fill commits just after its last byte is sent).
+  auto cached = [&](uint64_t n) {
+    return waitFor([&] {
+      HttpClient e("127.0.0.1", edge.port());
+      std::string page = e.request("GET", "/metrics")->body;
+      auto at = page.find("\nwharf_edge_cache_blobs ");
+      return at != std::string::npos && std::stoull(page.substr(at + 24)) >= n;
+    });
+  };
+  fetch("admin/one", a);  // miss: over the WAN once
+  REQUIRE(cached(1));
+  fetch("admin/one", a);  // hit
+  fetch("admin/two", b);  // miss
+  REQUIRE(cached(2));
+  REQUIRE(servedReaches(client_bytes));
+  json t = totals();
+  INFO(t.dump());
+  CHECK(t["served_bytes"] == client_bytes);
+  CHECK(t["hit_bytes"] == 100000);
+  CHECK(t["fetched_bytes"] == 140000);
+  CHECK(t["saved_bytes"] == 100000);
+
+  // kill -9, restart, more pulls: the totals are what the clients got, never counted twice.
+  edge.process().signal(SIGKILL);
+  edge.process().wait();
+  REQUIRE(edge.start({"--report-interval", "200ms"}));
+  fetch("admin/one", a);
+  fetch("admin/two", b);
+  REQUIRE(servedReaches(client_bytes));
+  // A few more report rounds change nothing.
+  auto reportsSent = [&] {
+    HttpClient e("127.0.0.1", edge.port());
+    std::string page = e.request("GET", "/metrics")->body;
+    std::string name = "wharf_edge_reports_total{outcome=\"sent\"} ";
+    auto at = page.find(name);
+    return at == std::string::npos ? 0ull : std::stoull(page.substr(at + name.size()));
+  };
+  uint64_t sent = reportsSent();
+  REQUIRE(waitFor([&] { return reportsSent() >= sent + 3; }, 10000));
+  t = totals();
+  INFO(t.dump());
+  CHECK(t["served_bytes"] == client_bytes);
+  CHECK(t["fetched_bytes"] == 140000);
+  CHECK(t["hit_bytes"] == 240000);
+  // Per repository, and the edge's state in the list.
+  auto by_repo = json::parse(admin.call("GET", "/api/v1/edges/" + edge.name() + "/usage?by=repo").body)["rows"];
+  REQUIRE(by_repo.size() == 2);
+  CHECK(by_repo[0]["repository"] == "admin/one");
+  CHECK(by_repo[0]["served_bytes"] == 300000);
+  auto listed = json::parse(admin.call("GET", "/api/v1/edges/" + edge.name()).body);
+  CHECK(listed["status"]["state"] == "online");
+}

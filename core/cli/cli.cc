@@ -18,7 +18,7 @@ namespace wharf::cli {
 bool isSwitch(const std::string& f) {
   return f == "json" || f == "insecure" || f == "admin" || f == "public" || f == "private" || f == "password-stdin" ||
          f == "help" || f == "f" || f == "follow" || f == "disable" || f == "enable" || f == "dry-run" ||
-         f == "no-retention" || f == "bytes" || f == "csv";
+         f == "no-retention" || f == "bytes" || f == "csv" || f == "wait";
 }
 
 void die(const std::string& msg, int code) {

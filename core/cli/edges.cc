@@ -1,5 +1,8 @@
-// wharfctl's edges (administrators): add (a join token), ls, show, rm, set, report.
+// wharfctl's edges (administrators): add (a join token), ls, show, rm, set, report, and
+// commands to edges (purge, pin, unpin, drain, resume, inventory; cmd ls/show).
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <cstdlib>
 
 #include "core/cli/cli.h"
@@ -21,6 +24,18 @@ const std::map<std::string, std::string> kEdgeHelp = {
   rm N                 remove an edge; its join token and credential stop working at once
   set N [SETTINGS] [--unset KEY]...
                        change an edge's settings (the others are kept)
+
+Commands to edges (queued while an edge is away, run once, audited; TARGET is an edge
+name or --site S for every edge of a site; --wait waits up to 60s for the outcome):
+  purge TARGET --repo R [--ref TAG|DIGEST] | --digest D
+                       drop a repository, an image or a digest from the cache
+  pin TARGET --repo R --ref REF      never evict the image (it must be cached)
+  unpin TARGET --repo R --ref REF
+  drain TARGET [--retry-after SECONDS]   serve 503 + Retry-After (clients use the core)
+  resume TARGET                      serve again
+  inventory TARGET [--top N]         top repositories and images by bytes, pins
+  cmd ls N [--limit 50]              the edge's commands, newest first, with outcomes
+  cmd show N ID
 
 SETTINGS (sent to the edge when it registers and when it asks again):
   --tag-ttl DURATION         how long a tag is served from cache (60s, 5m, 1h)
@@ -170,6 +185,56 @@ void printEdges(const json& edges) {
                       }}});
 }
 
+// The commands an administrator sends to edges (core/fleet/edge_commands.h).
+bool isEdgeCommand(const std::string& sub) {
+  return sub == "purge" || sub == "pin" || sub == "unpin" || sub == "drain" || sub == "resume" || sub == "inventory";
+}
+
+void printCommands(const json& cmds) {
+  printTable(cmds, {field("ID", "id"), field("EDGE", "edge"), field("KIND", "kind"),
+                    {"ARGS", [](const json& c) { return c.value("args", json::object()).dump(); }},
+                    field("STATE", "state"), field("BY", "actor"),
+                    {"CREATED", [](const json& c) { return localTime(c.value("created_at", json())); }},
+                    {"OUTCOME", [](const json& c) {
+                       if (c.contains("error") && c["error"].is_string()) return c["error"].get<std::string>();
+                       return c.contains("result") && !c["result"].is_null() ? c["result"].dump() : std::string();
+                     }}});
+}
+
+int sendCommand(const std::string& kind, const Args& a, Api& api) {
+  json args = json::object();
+  if (a.has("repo")) args["repository"] = a.get("repo");
+  if (a.has("ref")) args["reference"] = a.get("ref");
+  if (a.has("digest")) args["digest"] = a.get("digest");
+  if (a.has("retry-after")) args["retry_after"] = std::atoll(a.get("retry-after").c_str());
+  if (a.has("top")) args["top"] = std::atoll(a.get("top").c_str());
+  json body = {{"kind", kind}, {"args", args}};
+  json queued;
+  if (a.has("site")) {
+    queued = api.call("POST", "/sites/" + percentEncode(a.get("site")) + "/commands", body)["commands"];
+  } else {
+    queued = json::array({api.call("POST", "/edges/" + percentEncode(need(a, 2, "edge name (or --site S)")) +
+                                       "/commands", body)});
+  }
+  if (a.has("wait")) {
+    // Each outcome as it comes (an edge away keeps its command queued).
+    for (auto& c : queued) {
+      std::string path = "/edges/" + percentEncode(c["edge"].get<std::string>()) + "/commands/" +
+                         std::to_string(c["id"].get<uint64_t>());
+      for (int i = 0; i < 240 && c["state"] != "succeeded" && c["state"] != "failed"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        c = api.call("GET", path);
+      }
+    }
+  }
+  if (a.has("json")) return printJson(queued), 0;
+  printCommands(queued);
+  for (const auto& c : queued) {
+    if (c["state"] == "failed") return 1;
+  }
+  return 0;
+}
+
 // wharfctl edge report: the usage API's rows as a table, with a TOTAL line.
 int report(const Args& a, Api& api) {
   std::string name = a.pos.size() > 2 ? a.pos[2] : "";
@@ -232,6 +297,18 @@ int edge(const Args& a, Api& api, const Session& s) {
     return printEdges(r.value("edges", json::array())), 0;
   }
   if (sub == "report") return report(a, api);
+  if (isEdgeCommand(sub)) return sendCommand(sub, a, api);
+  if (sub == "cmd") {
+    std::string what = need(a, 2, "ls or show");
+    std::string edge = need(a, 3, "edge name");
+    if (what == "ls") {
+      json r = api.call("GET", "/edges/" + percentEncode(edge) + "/commands?limit=" + a.get("limit", "50"));
+      if (js) return printJson(r), 0;
+      return printCommands(r.value("commands", json::array())), 0;
+    }
+    if (what == "show") return print(api.call("GET", "/edges/" + percentEncode(edge) + "/commands/" + need(a, 4, "command id")), js), 0;
+    die("edge cmd: ls or show (see wharfctl edge --help)", 2);
+  }
   if (sub == "add") {
     std::string name = a.has("name") ? a.get("name") : (a.pos.size() > 2 ? a.pos[2] : "");
     if (name.empty()) die("edge add needs --name N (see wharfctl edge add --help)", 2);

@@ -31,9 +31,18 @@ Result<std::unique_ptr<EdgeStats>> EdgeStats::open(const std::string& path) {
   return stats;
 }
 
+RepoCounters& EdgeStats::countersLocked(const std::string& repo) {
+  auto it = repos_.find(repo);
+  if (it != repos_.end()) return it->second;
+  // A report holds at most kMaxRepos repositories: past that, new ones share one line
+  // rather than make every later report too large for the core.
+  if (repos_.size() + 1 >= EdgeReport::kMaxRepos) return repos_[kOverflowRepository];
+  return repos_[repo];
+}
+
 void EdgeStats::served(const std::string& repo, uint64_t bytes, bool hit) {
   std::lock_guard lock(mu_);
-  RepoCounters& c = repos_[repo];
+  RepoCounters& c = countersLocked(repo);
   ++c.requests;
   c.served_bytes += bytes;
   if (hit) {
@@ -47,7 +56,7 @@ void EdgeStats::served(const std::string& repo, uint64_t bytes, bool hit) {
 
 void EdgeStats::fetched(const std::string& repo, uint64_t bytes, bool prefetch) {
   std::lock_guard lock(mu_);
-  RepoCounters& c = repos_[repo];
+  RepoCounters& c = countersLocked(repo);
   (prefetch ? c.prefetched_bytes : c.fetched_bytes) += bytes;
   dirty_ = true;
 }

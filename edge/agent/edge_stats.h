@@ -20,6 +20,9 @@ namespace wharf {
 
 class EdgeStats {
  public:
+  // Where repositories past EdgeReport::kMaxRepos in one epoch are counted.
+  static constexpr const char* kOverflowRepository = "wharf-overflow/other-repositories";
+
   // Loads the state, or starts a new epoch when there is none (or it is unreadable).
   static Result<std::unique_ptr<EdgeStats>> open(const std::string& path);
 
@@ -44,6 +47,7 @@ class EdgeStats {
  private:
   explicit EdgeStats(std::string path) : path_(std::move(path)) {}
   EdgeReport snapshotLocked() const;
+  RepoCounters& countersLocked(const std::string& repo);
   Status write(const EdgeReport& state);
 
   std::string path_;

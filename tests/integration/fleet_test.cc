@@ -193,6 +193,28 @@ TEST_CASE("fleet: purge and pin from the core; bad commands are refused", "[flee
   CHECK(done["result"]["blobs"].get<int>() >= 2);
   CHECK(done["result"]["tags"] == 1);
 
+  // The same from wharfctl: a command to a site, waited for, and the edge's command list.
+  std::string cfg = work / "wharfctl.json";
+  auto ctl = [&](const std::string& args) { return shell(wharfctlBinary() + " --config " + cfg + " " + args + " 2>&1"); };
+  REQUIRE(shell("echo " + std::string(kPassword) + " | " + wharfctlBinary() + " --config " + cfg + " login " +
+                core.url() + " -u admin --password-stdin 2>&1")
+              .exit_code == 0);
+  auto out = ctl("edge drain --site berlin --retry-after 30 --wait");
+  INFO(out.output);
+  CHECK(out.exit_code == 0);
+  CHECK(countLogLines(out.output, {"drain", "succeeded"}) == 2);
+  HttpClient drained("127.0.0.1", other.port());
+  CHECK(drained.request("GET", "/v2/admin/filler/blobs/sha256:" + std::string(64, 'a'))->header("retry-after") == "30");
+  out = ctl("edge resume --site berlin --wait");
+  CHECK(out.exit_code == 0);
+  out = ctl("edge pin " + edge.name() + " --repo admin/never --ref v9 --wait");
+  CHECK(out.exit_code == 1);  // not cached here: the outcome says so
+  CHECK(out.output.find("not in this edge's cache") != std::string::npos);
+  out = ctl("edge cmd ls " + edge.name());
+  INFO(out.output);
+  CHECK(out.output.find("resume") != std::string::npos);
+  CHECK(out.output.find("inventory") != std::string::npos);
+
   // A site command goes to every edge of the site.
   auto site = admin.call("POST", "/api/v1/sites/berlin/commands", {{"kind", "inventory"}});
   INFO(site.body);

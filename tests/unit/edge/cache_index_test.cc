@@ -398,3 +398,81 @@ TEST_CASE("cache index: a different schema on disk starts empty but adopts the f
   c.reopen();
   CHECK(c.index->linked("lib/app", a));
 }
+
+TEST_CASE("cache index: purges by repository, image and digest keep what others still use", "[edge][cache_index]") {
+  Cache c;
+  std::string shared = c.commit(randomData(1000, 1));
+  std::string own = c.commit(randomData(2000, 2));
+  std::string other = c.commit(randomData(3000, 3));
+  std::string m1 = fakeManifestDigest("one"), m2 = fakeManifestDigest("two");
+  c.index->imageCached(m1, {shared, own});
+  c.index->imageCached(m2, {shared, other});
+  for (const auto& d : {m1, shared, own}) c.index->link("team/a", d);
+  for (const auto& d : {m2, shared, other}) c.index->link("team/b", d);
+  c.index->setTag("team/a", "v1", m1);
+  c.index->setTag("team/b", "v1", m2);
+
+  // An image of team/a: its tag and links go; the blob team/b still links stays.
+  auto p = c.index->purgeImage("team/a", "v1");
+  CHECK(p.tags == 1);
+  CHECK(p.blobs == 1);
+  CHECK(p.bytes == 2000);
+  CHECK_FALSE(c.fileExists(own));
+  CHECK(c.fileExists(shared));
+  CHECK_FALSE(c.index->linked("team/a", shared));
+  CHECK(c.index->linked("team/b", shared));
+  CHECK_FALSE(c.index->tag("team/a", "v1"));
+  CHECK(std::find(p.orphans.begin(), p.orphans.end(), m1) != p.orphans.end());
+
+  // A digest everywhere.
+  p = c.index->purgeDigest(shared);
+  CHECK(p.blobs == 1);
+  CHECK_FALSE(c.fileExists(shared));
+  CHECK_FALSE(c.index->linked("team/b", shared));
+
+  // A repository: the rest of team/b, and nothing survives a reopen (flushed).
+  p = c.index->purgeRepository("team/b");
+  CHECK(p.tags == 1);
+  CHECK(p.blobs == 1);
+  CHECK(c.index->used() == 0);
+  REQUIRE(c.index->flush().isOk());
+  c.reopen();
+  CHECK(c.index->used() == 0);
+  CHECK_FALSE(c.index->tag("team/b", "v1"));
+  CHECK_FALSE(c.index->linked("team/b", other));
+}
+
+TEST_CASE("cache index: pinned blobs are never evicted, and pins survive a reopen", "[edge][cache_index]") {
+  Cache c;
+  c.budget = CacheBudget{10000, 0.9, 0.5};
+  c.reopen();
+  std::string pinned = c.commit(randomData(4000, 7));
+  std::string m = fakeManifestDigest("pinned");
+  c.index->imageCached(m, {pinned});
+  c.index->link("team/a", m);
+  c.index->setTag("team/a", "v1", m);
+  auto closure = c.index->closure("team/a", "v1");
+  REQUIRE(closure.size() == 2);
+  c.index->pin("team/a:v1", closure);
+  REQUIRE(c.index->flush().isOk());
+  c.reopen();
+  CHECK(c.index->pins().count("team/a:v1") == 1);
+  CHECK(c.index->pinnedBytes() == 4000);
+  std::vector<std::string> others;
+  uint64_t evicted = 0;
+  c.index->setEvictionListener([&](const std::string&, uint64_t bytes) { evicted += bytes; });
+  for (int i = 0; i < 3; ++i) {
+    c.clock.advance(kHour);
+    others.push_back(c.commit(randomData(2500, 10 + i)));
+  }
+  c.index->enforce();
+  CHECK(c.fileExists(pinned));  // the oldest, single-image, but pinned
+  CHECK(evicted > 0);
+  CHECK(c.index->used() <= 5000 + 4000);
+  // Unpinned, it is fair game.
+  CHECK(c.index->unpin("team/a:v1"));
+  CHECK_FALSE(c.index->unpin("team/a:v1"));
+  c.index->setBudget(CacheBudget{1000, 0.9, 0.5});
+  c.index->enforce();
+  CHECK_FALSE(c.fileExists(pinned));
+}

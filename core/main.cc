@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
   const char* test_jobs = std::getenv("WHARF_TEST_JOBS");
   registerCoreJobKinds(jobs, registry, **identity, auth.get(), RealClock::instance(),
                        test_jobs != nullptr && std::string(test_jobs) == "1");
-  registerGcJob(jobs, registry);
+  registerGcJob(jobs, registry, event_log->get());
   Scheduler scheduler(**job_store, jobs, RealClock::instance());
   auto reconcile_schedules = [&scheduler, &identity, &config] {
     Status s = ensureDefaultSchedules(scheduler, **identity, config.upload_purge_interval_ms,

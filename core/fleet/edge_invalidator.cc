@@ -66,7 +66,9 @@ Status EdgeInvalidator::runOnce() {
     }
     for (const Event& ev : page->events) {
       nlohmann::json args = {{"repository", ev.repository}};
-      if (ev.type == event_type::kTagDelete) {
+      if (ev.repository.empty()) {
+        args = {{"digest", ev.target.digest}};  // content the garbage collector removed everywhere
+      } else if (ev.type == event_type::kTagDelete) {
         args["reference"] = ev.target.tag;
       } else if (ev.type != event_type::kRepositoryDelete) {
         args["reference"] = ev.target.digest;

@@ -114,6 +114,7 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
       if (!expired.isOk()) return expired.status();
       for (const auto& t : *expired) {
         expired_tags.insert({repo, t});
+        if (!o.dry_run) observer.deleted(GcObserver::Deleted::kTag, repo, t);
         observer.log(verb + "tag " + repo + ":" + t + " (retention)");
         note("tag " + repo + ":" + t);
       }
@@ -181,6 +182,7 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
           if (!gone[k]) continue;  // pushed or tagged meanwhile
           deleted_manifests.insert({repo, batch[k]});
           ++report.manifests_deleted;
+          if (!o.dry_run) observer.deleted(GcObserver::Deleted::kManifest, repo, batch[k]);
           observer.log(verb + "untagged manifest " + repo + "@" + batch[k]);
           note("manifest " + repo + "@" + batch[k]);
         }
@@ -295,6 +297,7 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
       const auto& [digest, size] = candidates[items[k].first];
       if (gone[k]) {
         ++report.blobs_deleted;
+        if (!o.dry_run) observer.deleted(GcObserver::Deleted::kBlob, "", digest);
         report.bytes_freed += size;
         observer.log(verb + digest + " (" + std::to_string(size) + " bytes)");
         note("blob " + digest);

@@ -65,6 +65,12 @@ struct GcObserver {
                                                                                             const std::string&) {};
   std::function<void(const std::string& line)> log = [](const std::string&) {};
   std::function<bool()> cancelled = [] { return false; };
+  // Each deletion as it is committed (not in a dry run), for the event log and so for
+  // the edges: a tag (retention; ref is the tag), an untagged manifest (ref is its
+  // digest), or content (repo "": gone from every repository; ref is the digest).
+  enum class Deleted { kTag, kManifest, kBlob };
+  std::function<void(Deleted what, const std::string& repo, const std::string& ref)> deleted =
+      [](Deleted, const std::string&, const std::string&) {};
 };
 
 class GarbageCollector {

@@ -1,5 +1,6 @@
 #include "core/gc/gc_job.h"
 
+#include "core/events/event_log.h"
 #include "shared/config/config.h"
 
 namespace wharf {
@@ -45,10 +46,10 @@ Result<GcOptions> gcOptionsFromParams(const nlohmann::json& params) {
   return o;
 }
 
-void registerGcJob(JobRunner& runner, Registry& registry) {
+void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events) {
   runner.registerKind(
       "gc", "garbage collection: retention, untagged manifests, then unreferenced content (dry_run reports only)",
-      [&registry](JobContext& job) -> Result<nlohmann::json> {
+      [&registry, events](JobContext& job) -> Result<nlohmann::json> {
         auto o = gcOptionsFromParams(job.params());
         if (!o.isOk()) return o.status();
         GcObserver observer;
@@ -57,6 +58,21 @@ void registerGcJob(JobRunner& runner, Registry& registry) {
         };
         observer.log = [&job](const std::string& line) { job.log(line); };
         observer.cancelled = [&job] { return job.cancelled(); };
+        if (events != nullptr) {
+          observer.deleted = [events](GcObserver::Deleted what, const std::string& repo, const std::string& ref) {
+            Event e;
+            e.actor = "gc";
+            e.repository = repo;
+            if (what == GcObserver::Deleted::kTag) {
+              e.type = event_type::kTagDelete;
+              e.target.tag = ref;
+            } else {
+              e.type = what == GcObserver::Deleted::kManifest ? event_type::kManifestDelete : event_type::kBlobDelete;
+              e.target.digest = ref;
+            }
+            events->append(std::move(e));
+          };
+        }
         auto report = GarbageCollector(registry).run(*o, observer);
         if (!report.isOk()) return report.status();
         job.log(std::string(o->dry_run ? "dry run: " : "") + std::to_string(report->bytes_freed) + " bytes " +

@@ -12,7 +12,11 @@
 
 namespace wharf {
 
+class EventLog;
+
 Result<GcOptions> gcOptionsFromParams(const nlohmann::json& params);
-void registerGcJob(JobRunner& runner, Registry& registry);
+// events: where deletions are recorded (tag.delete, manifest.delete, blob.delete by the
+// system; edges purge what they name); null: not recorded.
+void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events = nullptr);
 
 }  // namespace wharf

@@ -290,6 +290,24 @@ TEST_CASE("fleet: a delete at the core stops every edge serving it within second
     }, 5000);
     CHECK(manifest_refused);
   }
+  // Content the garbage collector removes goes from the edges too.
+  std::string loose = pushBlob(core.port(), kPassword, "admin/loose", randomData(20000, 7));
+  std::string pull_loose = registryToken(core.port(), "admin", kPassword, "repository:admin/loose:pull");
+  HttpClient ea("127.0.0.1", a.port());
+  REQUIRE(ea.request("GET", "/v2/admin/loose/blobs/" + loose, {{"Authorization", "Bearer " + pull_loose}})->status == 200);
+  Admin gc_admin(core.port());
+  auto job = gc_admin.call("POST", "/api/v1/jobs", {{"kind", "gc"}, {"params", {{"grace", "0s"}}}});
+  INFO(job.body);
+  REQUIRE(job.status == 202);
+  std::string job_id = json::parse(job.body)["id"];
+  CHECK(waitFor([&] {
+    return json::parse(gc_admin.call("GET", "/api/v1/jobs/" + job_id).body)["state"] == "succeeded";
+  }, 20000));
+  CHECK(waitFor([&] {
+    return ea.request("GET", "/v2/admin/loose/blobs/" + loose, {{"Authorization", "Bearer " + pull_loose}})->status ==
+           404;
+  }, 5000));
+
   // The purges are there for review, from the system.
   Admin admin(core.port());
   auto listed = json::parse(admin.call("GET", "/api/v1/edges/" + a.name() + "/commands").body)["commands"];

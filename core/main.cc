@@ -268,7 +268,7 @@ int main(int argc, char** argv) {
   jobs.stop();
   // Live event feeds end first: they never finish by themselves.
   (*event_log)->closeSubscribers();
-  channel.notifyAll();  // waiting edge channel polls answer now (the edges poll again later)
+  channel.close();  // edge channel polls answer now and no longer wait (the edges reconnect later)
   server.stop();
   // Finish disk work still queued before the loops it reports to go away; upload work
   // first, as it waits on the hash queue.

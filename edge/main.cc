@@ -243,6 +243,27 @@ int main(int argc, char** argv) {
   ctx.stale_if_error = splitPatterns(config.stale_if_error);
   ctx.setVerifier(std::make_shared<TokenVerifier>(identity->keys, "wharf-core", identity->service));
 
+  // The link to the core: commands down the channel, reports up. Opened before the
+  // server serves: a saved drain and the revocation list apply from the first request.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  bool refresh_now = false;
+  AgentOptions agent_options;
+  agent_options.state_dir = config.data_dir + "/agent";
+  agent_options.report_interval_ms = config.report_interval_ms;
+  agent_options.tls = core_tls;
+  agent_options.version = WHARF_VERSION;
+  agent_options.refresh = [&] {
+    {
+      std::lock_guard lock(mu);
+      refresh_now = true;
+    }
+    cv.notify_all();
+  };
+  auto agent = EdgeAgent::open(ctx, *identity, agent_options);
+  if (!agent.isOk()) return fail("agent: " + agent.status().message());
+
   ServerConfig sc;
   sc.host = config.listen.substr(0, colon);
   sc.port = std::atoi(config.listen.substr(colon + 1).c_str());
@@ -262,32 +283,17 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The link to the core: commands down the channel, reports up.
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  bool refresh_now = false;
-  AgentOptions agent_options;
-  agent_options.state_dir = config.data_dir + "/agent";
-  agent_options.report_interval_ms = config.report_interval_ms;
-  agent_options.tls = core_tls;
-  agent_options.version = WHARF_VERSION;
-  agent_options.refresh = [&] {
-    {
-      std::lock_guard lock(mu);
-      refresh_now = true;
-    }
-    cv.notify_all();
-  };
-  auto agent = EdgeAgent::open(ctx, *identity, agent_options);
-  if (!agent.isOk()) return fail("agent: " + agent.status().message());
+
   (*agent)->start();
 
   std::unique_ptr<Scrubber> scrubber;
   if (config.scrub_rate > 0) {
     scrubber = std::make_unique<Scrubber>(
         *ctx.index, *ctx.fills,
-        Scrubber::Options{static_cast<uint64_t>(config.scrub_rate), config.scrub_interval_ms});
+        Scrubber::Options{static_cast<uint64_t>(config.scrub_rate), config.scrub_interval_ms,
+                          [stats = &(*agent)->stats()](uint64_t checked, uint64_t corrupt) {
+                            stats->scrubbed(checked, corrupt);
+                          }});
     scrubber->start();
   }
 

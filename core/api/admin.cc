@@ -257,8 +257,10 @@ class Admin {
         std::string role = body_.string("role", {.max = 16}).value_or("member");
         WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
         if (role != "owner" && role != "member") return fail(Status(Code::kInvalidArgument, "role is owner or member"));
+        bool demoted = role == "member" && id.orgRole(org, p[3]) == "owner";
         WHARF_RETURN_IF_ERROR_REPLY(id.setOrgMember(org, p[3], role));
         record("org.member.set", org + "/" + p[3], role);
+        if (demoted) narrowed("org.member.remove", org + "/" + p[3]);  // an owner's grants went
         return ok({{"name", p[3]}, {"role", role}});
       }
       if (m == "DELETE") {

@@ -40,8 +40,10 @@ void authError(const ExchangePtr& ex, const Status& st) {
 // Issues a token for an authenticated account and answers.
 void answer(ApiContext& ctx, const ExchangePtr& ex, const Account& account, const std::vector<Scope>& requested,
             bool offline) {
+  // Dated before the grants are worked out: a revocation in between covers the token.
+  int64_t issued_at = ctx.auth->issuedAt();
   auto granted = ctx.auth->grant(account, requested);
-  auto body = ctx.auth->issue(account, granted, offline);
+  auto body = ctx.auth->issue(account, granted, offline, issued_at);
   if (!body.isOk()) return replyError(ex, body.status());
   std::string detail;
   for (const auto& s : granted) detail += (detail.empty() ? "" : " ") + s.str();

@@ -340,7 +340,7 @@ class Edges {
     auto pending = ctx_.commands->pending(e.name, static_cast<uint64_t>(*after), kChannelBatch);
     if (!pending.isOk()) return fail(pending.status());
     uint64_t revocations = static_cast<uint64_t>(*have);
-    if (!pending->empty() || *wait_s == 0 || newerRevocations(ctx_, revocations) != nullptr) {
+    if (!pending->empty() || *wait_s == 0 || newerRevocations(ctx_, revocations) != nullptr || ctx_.channel->closed()) {
       return ok(channelBody(ctx_, e.name, *pending, revocations));
     }
     ApiReply r;
@@ -444,7 +444,7 @@ class Edges {
   }
 
   Result<uint64_t> commandId(const std::string& text) {
-    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos) {
+    if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos) {
       return Status(Code::kInvalidArgument, "\"" + text + "\" is not a command id");
     }
     return static_cast<uint64_t>(std::stoull(text));
@@ -453,8 +453,8 @@ class Edges {
   Result<int64_t> queryNumber(const char* name, int64_t min, int64_t max, int64_t fallback) {
     auto v = req_.queryParam(name);
     if (!v) return fallback;
-    if (v->empty() || v->size() > 19 || v->find_first_not_of("0123456789") != std::string::npos) {
-      return Status(Code::kInvalidArgument, std::string(name) + ": expected a number");
+    if (v->empty() || v->size() > 18 || v->find_first_not_of("0123456789") != std::string::npos) {
+      return Status(Code::kInvalidArgument, std::string(name) + ": expected a number (at most 18 digits)");
     }
     int64_t n = std::stoll(*v);
     if (n < min || n > max) {

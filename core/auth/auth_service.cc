@@ -311,14 +311,20 @@ std::vector<Scope> AuthService::grant(const Account& account, const std::vector<
   return out;
 }
 
-Result<nlohmann::json> AuthService::issue(const Account& account, const std::vector<Scope>& granted, bool offline) {
+int64_t AuthService::issuedAt() const {
+  int64_t now = clock_.nowMillis() / 1000;
+  return revocations_ != nullptr ? revocations_->issuedAt(now) : now;
+}
+
+Result<nlohmann::json> AuthService::issue(const Account& account, const std::vector<Scope>& granted, bool offline,
+                                          int64_t issued_at) {
   int64_t now = clock_.nowMillis() / 1000;
   TokenClaims c;
   c.issuer = config_.issuer;
   c.subject = account.name;
   c.audience = config_.service;
   c.id = newUuid();
-  c.issued_at = revocations_ != nullptr ? revocations_->issuedAt(now) : now;
+  c.issued_at = issued_at != 0 ? issued_at : issuedAt();
   c.not_before = now - 1;
   c.expires_at = now + config_.token_ttl_s;
   c.access = granted;

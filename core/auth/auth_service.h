@@ -73,7 +73,12 @@ class AuthService {
   // Grants the intersection of what is asked and what is allowed.
   std::vector<Scope> grant(const Account& account, const std::vector<Scope>& requested);
   // Issues an access token (and a refresh token when offline) for the token endpoint.
-  Result<nlohmann::json> issue(const Account& account, const std::vector<Scope>& granted, bool offline);
+  // issued_at: the token's iat, taken (issuedAt()) before the grants were worked out, so
+  // that a revocation made meanwhile covers it; 0: now.
+  Result<nlohmann::json> issue(const Account& account, const std::vector<Scope>& granted, bool offline,
+                               int64_t issued_at = 0);
+  // The iat of a token issued now (after every revocation so far).
+  int64_t issuedAt() const;
   // The account a refresh token stands for.
   Result<Account> fromRefreshToken(const std::string& token);
 

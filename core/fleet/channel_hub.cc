@@ -19,7 +19,7 @@ uint64_t ChannelHub::generation(const std::string& edge) {
 uint64_t ChannelHub::wait(const std::string& edge, uint64_t seen, Loop& loop, std::function<void()> wake) {
   std::lock_guard lock(mu_);
   uint64_t id = next_id_++;
-  if (generationLocked(edge) != seen) {
+  if (closed_ || generationLocked(edge) != seen) {
     loop.post(std::move(wake));
     return id;
   }
@@ -53,6 +53,18 @@ void ChannelHub::notifyAll() {
   std::lock_guard lock(mu_);
   ++all_;
   wakeLocked(nullptr);
+}
+
+void ChannelHub::close() {
+  std::lock_guard lock(mu_);
+  closed_ = true;
+  ++all_;
+  wakeLocked(nullptr);
+}
+
+bool ChannelHub::closed() {
+  std::lock_guard lock(mu_);
+  return closed_;
 }
 
 size_t ChannelHub::waiting() {

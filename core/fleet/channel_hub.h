@@ -26,6 +26,10 @@ class ChannelHub {
   void cancel(uint64_t id);
   void notify(const std::string& edge);
   void notifyAll();
+  // Shutting down: every waiter wakes now, and later waits wake at once (the polls answer
+  // without waiting, so they never hold the server's shutdown).
+  void close();
+  bool closed();
   size_t waiting();
 
  private:
@@ -39,6 +43,7 @@ class ChannelHub {
 
   std::mutex mu_;
   uint64_t all_ = 0;                          // GUARDED_BY(mu_)
+  bool closed_ = false;                       // GUARDED_BY(mu_)
   std::map<std::string, uint64_t> per_edge_;  // GUARDED_BY(mu_)
   std::map<uint64_t, Waiter> waiters_;        // GUARDED_BY(mu_)
   uint64_t next_id_ = 1;                      // GUARDED_BY(mu_)

@@ -111,6 +111,7 @@ void EdgeAgent::stop() {
     if (stopping_) return;
     stopping_ = true;
     if (polling_ != nullptr) polling_->interrupt();
+    if (reporting_ != nullptr) reporting_->interrupt();
   }
   cv_.notify_all();
   if (channel_.joinable()) channel_.join();
@@ -157,7 +158,19 @@ void EdgeAgent::acknowledgePending(BlockingClient& client) {
     auto r = client.request("POST", target,
                             {{"Authorization", "Bearer " + identity_.credential}, {"Content-Type", "application/json"}},
                             body.dump());
-    if (!r.isOk() || (r->status != 200 && r->status != 404)) break;  // again on the next round
+    if (!r.isOk() || r->status == 401 || r->status == 408 || r->status == 429 || r->status >= 500) {
+      break;  // again on the next round
+    }
+    if (r->status != 200 && r->status != 404) {
+      // The core refuses this outcome for good (413: too large, 400): it gets a short
+      // failure instead, so the commands after it are not held up behind it.
+      logWarn("the core refused a command outcome", {{"id", a.value("id", uint64_t{0})}, {"status", r->status}});
+      json failed = {{"ok", false}, {"error", "the outcome could not be reported (" + std::to_string(r->status) + ")"}};
+      auto again = client.request("POST", target,
+                                  {{"Authorization", "Bearer " + identity_.credential}, {"Content-Type", "application/json"}},
+                                  failed.dump());
+      if (!again.isOk() || again->status >= 500) break;
+    }
     // 404: the core no longer knows the command (the edge was removed and re-added).
     unacked_.erase(unacked_.begin());
     changed = true;
@@ -305,7 +318,9 @@ json EdgeAgent::execute(const std::string& kind, const json& args) {
     std::string label = pinLabel(repo, ref);
     if (kind == "unpin") return flushed({{"label", label}, {"removed", index.unpin(label)}});
     auto digests = index.closure(repo, ref);
-    if (digests.empty()) return failure(label + " is not in this edge's cache (pull it through the edge first)");
+    if (digests.empty() || !ctx_.manifests->byDigest(repo, digests[0])) {
+      return failure(label + " is not in this edge's cache (pull it through the edge first)");
+    }
     json missing = json::array();
     uint64_t bytes = 0;
     for (size_t i = 1; i < digests.size(); ++i) {  // [0] is the manifest itself
@@ -335,8 +350,11 @@ json EdgeAgent::execute(const std::string& kind, const json& args) {
     size_t top = args.contains("top") && args["top"].is_number_unsigned()
                      ? std::clamp<size_t>(args["top"].get<size_t>(), 1, 1000)
                      : 20;
-    json pins = json::object();
-    for (const auto& [label, digests] : index.pins()) pins[label] = digests;
+    json pins = json::object();  // labels and their digest counts (an answer stays small)
+    for (const auto& [label, digests] : index.pins()) {
+      if (pins.size() >= 1000) break;
+      pins[label] = digests.size();
+    }
     return success({{"used", index.used()},
                     {"budget", index.budget().bytes},
                     {"blobs", index.blobCount()},
@@ -367,9 +385,18 @@ Status EdgeAgent::sendReport(bool final) {
   report->fills_in_flight = ctx_.fills->inFlight();
   auto c = client(final ? 5'000 : 30'000);
   if (c == nullptr) return Status(Code::kInvalidArgument, "the core's URL is invalid");
+  if (!final) {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status(Code::kCancelled, "stopping");
+    reporting_ = c.get();
+  }
   auto r = c->request("POST", "/api/v1/edges/self/reports",
                       {{"Authorization", "Bearer " + identity_.credential}, {"Content-Type", "application/json"}},
                       report->toJson().dump());
+  if (!final) {
+    std::lock_guard lock(mu_);
+    reporting_ = nullptr;
+  }
   if (!r.isOk()) {
     AgentMetrics::get().reports_failed.inc();
     return r.status();

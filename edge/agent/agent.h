@@ -81,6 +81,7 @@ class EdgeAgent {
   std::condition_variable cv_;
   bool stopping_ = false;                     // GUARDED_BY(mu_)
   BlockingClient* polling_ = nullptr;         // GUARDED_BY(mu_): interrupted by stop()
+  BlockingClient* reporting_ = nullptr;       // GUARDED_BY(mu_): likewise
   std::thread channel_, reporter_;
 };
 

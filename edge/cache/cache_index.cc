@@ -300,6 +300,15 @@ uint64_t CacheIndex::enforce() {
   for (const auto& d : victims) {
     auto digest = Digest::parse(d);
     if (!digest.isOk()) continue;
+    {
+      // Pinned since the snapshot: kept.
+      std::lock_guard lock(mu_);
+      bool pinned = false;
+      for (const auto& [label, digests] : pins_) {
+        pinned = pinned || std::find(digests.begin(), digests.end(), d) != digests.end();
+      }
+      if (pinned) continue;
+    }
     if (::unlink(fills_.blobPath(*digest).c_str()) != 0 && errno != ENOENT) continue;  // readers keep their descriptor
     std::lock_guard lock(mu_);
     auto it = blobs_.find(d);

@@ -98,6 +98,7 @@ size_t Scrubber::scrubOnce() {
     }
   }
   if (checked > 0) logInfo("scrub pass done", {{"blobs", checked}, {"bytes", bytes_total}, {"corrupt", corrupt}});
+  if (options_.on_pass) options_.on_pass(checked, corrupt);
   return corrupt;
 }
 

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -21,6 +22,8 @@ class Scrubber {
   struct Options {
     uint64_t rate_bytes_per_s = 32ull << 20;
     int64_t interval_ms = 24ll * 3600 * 1000;  // between the starts of two passes
+    // After each pass: blobs re-hashed and corrupt ones dropped (the edge's reports).
+    std::function<void(uint64_t checked, uint64_t corrupt)> on_pass;
   };
   Scrubber(CacheIndex& index, FillCoordinator& fills, Options options)
       : index_(index), fills_(fills), options_(options) {}

@@ -490,6 +490,7 @@ class Admin {
         ctx_.audit->record(me_.name, req_.peer, "ldap.sync", c->url, "failure", report.status().message());
         return fail(report.status());
       }
+      ctx_.auth->revokeSubjects(report->narrowed);
       record("ldap.sync", c->url, report->toJson().dump());
       return ok(report->toJson());
     }

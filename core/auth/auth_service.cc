@@ -1,5 +1,7 @@
 #include "core/auth/auth_service.h"
 
+#include <set>
+
 #include "core/auth/revocations.h"
 
 #include <algorithm>
@@ -309,6 +311,16 @@ std::vector<Scope> AuthService::grant(const Account& account, const std::vector<
     if (!got.actions.empty()) out.push_back(std::move(got));
   }
   return out;
+}
+
+void AuthService::revokeSubjects(const std::vector<std::string>& names) {
+  if (revocations_ == nullptr) return;
+  std::set<std::string> once(names.begin(), names.end());
+  for (const auto& n : once) {
+    if (Status st = revocations_->add("subject", n); !st.isOk()) {
+      logError("cannot revoke issued tokens", {{"subject", n}, {"error", st.message()}});
+    }
+  }
 }
 
 int64_t AuthService::issuedAt() const {

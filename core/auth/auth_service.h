@@ -125,6 +125,8 @@ class AuthService {
   // the registry's authorization; tokens issued afterwards are dated after them.
   void setRevocations(Revocations* r) { revocations_ = r; }
   Revocations* revocations() const { return revocations_; }
+  // Revokes every token issued so far to these accounts (a directory sync narrowed them).
+  void revokeSubjects(const std::vector<std::string>& names);
 
  private:
   bool rateLimited(const std::string& key, int limit);

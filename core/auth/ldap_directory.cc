@@ -287,7 +287,10 @@ Result<SyncReport> LdapDirectory::sync(const LdapConfig& c, IdentityStore& ident
     for (auto& u : page) {
       if (u.source == "ldap" && !u.disabled && !seen.count(u.name)) {
         u.disabled = true;
-        if (identity.putUser(u).isOk()) ++report.disabled;
+        if (identity.putUser(u).isOk()) {
+          ++report.disabled;
+          report.narrowed.push_back(u.name);
+        }
       }
     }
     if (page.size() < 500) break;
@@ -326,6 +329,7 @@ Result<SyncReport> LdapDirectory::sync(const LdapConfig& c, IdentityStore& ident
         // Only directory users are managed by the sync; local members stay.
         if (!want.count(m) && u.isOk() && u->source == "ldap" && identity.removeTeamMember(org, team, m).isOk()) {
           ++report.members_removed;
+          report.narrowed.push_back(m);
         }
       }
     }

@@ -52,6 +52,9 @@ struct SyncReport {
   int users_seen = 0, created = 0, updated = 0, disabled = 0, skipped = 0;
   int members_added = 0, members_removed = 0;
   std::vector<std::string> problems;
+  // Users whose access the sync narrowed (disabled, or removed from a team): their
+  // issued tokens are revoked (AuthService::revokeSubjects).
+  std::vector<std::string> narrowed;
   nlohmann::json toJson() const;
 };
 

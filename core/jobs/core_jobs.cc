@@ -74,6 +74,7 @@ void registerCoreJobKinds(JobRunner& runner, Registry& registry, IdentityStore& 
         auto report = LdapDirectory::sync(*c, identity, clock);
         if (auth != nullptr) auth->forgetCaches();
         if (!report.isOk()) return report.status();
+        if (auth != nullptr) auth->revokeSubjects(report->narrowed);
         for (const auto& p : report->problems) ctx.log("problem: " + p);
         json r = report->toJson();
         ctx.log("sync done: " + r.dump());

@@ -83,7 +83,7 @@ class Admin {
     if (r == nullptr) return;
     auto after = [](const std::string& s) { return s.substr(s.rfind('/') + 1); };
     Status st;
-    if (action == "user.update" || action == "user.delete") {
+    if (action == "user.narrowed" || action == "user.delete") {
       st = r->add("subject", object);
     } else if (action == "token.revoke") {
       st = r->add("via", detail);
@@ -164,11 +164,15 @@ class Admin {
           if (pw->size() < 8) return fail(Status(Code::kInvalidArgument, "password: at least 8 characters"));
           user->password_hash = hashPassword(*pw);
         }
+        // Narrowed: disabled, no longer an administrator, or a new password (whoever had
+        // the old one loses the tokens it bought).
+        bool narrowing = (disabled && *disabled && !user->disabled) || (admin && !*admin && user->admin) || pw;
         if (admin) user->admin = *admin;
         if (disabled) user->disabled = *disabled;
         WHARF_RETURN_IF_ERROR_REPLY(id.putUser(*user));
         ctx_.auth->forgetCaches();
         record("user.update", name, pw ? "password changed" : "");
+        if (narrowing) narrowed("user.narrowed", name);
         return ok(user->toJson());
       }
       if (m == "DELETE") {

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,12 +130,30 @@ Status BlockingClient::connect() {
   }
   int err = ECONNREFUSED;
   for (addrinfo* ai = res; ai != nullptr && fd_ < 0; ai = ai->ai_next) {
-    fd_ = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-    if (fd_ >= 0 && ::connect(fd_, ai->ai_addr, ai->ai_addrlen) != 0) {
+    // Non-blocking for the connect only, so that it gives up after the timeout (an
+    // unreachable host would otherwise hold the caller for the kernel's ~2 minutes).
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
       err = errno;
-      ::close(fd_);
-      fd_ = -1;
+      continue;
     }
+    int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd pfd{fd, POLLOUT, 0};
+      int pr = ::poll(&pfd, 1, timeout_ms_);
+      int so_error = ETIMEDOUT;
+      socklen_t len = sizeof so_error;
+      if (pr > 0) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      rc = so_error == 0 ? 0 : -1;
+      errno = so_error;
+    }
+    if (rc != 0) {
+      err = errno;
+      ::close(fd);
+      continue;
+    }
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    fd_ = fd;
   }
   freeaddrinfo(res);
   if (fd_ < 0) return Status(Code::kUnavailable, "connect " + host_ + ":" + port + ": " + std::strerror(err));

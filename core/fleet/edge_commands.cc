@@ -1,6 +1,7 @@
 #include "core/fleet/edge_commands.h"
 
 #include <algorithm>
+#include <set>
 
 #include "shared/base/clock.h"
 #include "shared/base/json_body.h"
@@ -85,6 +86,29 @@ class LmdbEdgeCommandStore : public EdgeCommandStore {
     WHARF_RETURN_IF_ERROR(pruneFinished(*txn, edge));
     WHARF_RETURN_IF_ERROR(txn->commit());
     return c;
+  }
+
+  Status enqueueAll(const std::vector<New>& commands, const std::string& actor, int64_t now_ms) override {
+    if (commands.empty()) return Status::ok();
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    std::string_view v;
+    uint64_t id = txn->get(meta_, "next_id", &v).isOk() ? fromBe64(v) : 1;
+    std::set<std::string> edges;
+    for (const auto& n : commands) {
+      EdgeCommand c;
+      c.id = id++;
+      c.edge = n.edge;
+      c.kind = n.kind;
+      c.args = n.args;
+      c.actor = actor;
+      c.created_ms = now_ms;
+      WHARF_RETURN_IF_ERROR(txn->put(cmds_, keyOf(n.edge, c.id), c.toRecord()));
+      edges.insert(n.edge);
+    }
+    WHARF_RETURN_IF_ERROR(txn->put(meta_, "next_id", be64(id)));
+    for (const auto& e : edges) WHARF_RETURN_IF_ERROR(pruneFinished(*txn, e));
+    return txn->commit();
   }
 
   Result<std::vector<EdgeCommand>> pending(const std::string& edge, uint64_t after, size_t limit) override {

@@ -63,6 +63,12 @@ class EdgeCommandStore {
   // Queues a command (kind and args already validated).
   virtual Result<EdgeCommand> enqueue(const std::string& edge, const std::string& kind, const nlohmann::json& args,
                                       const std::string& actor, int64_t now_ms) = 0;
+  // Many at once, in one transaction (the invalidator's purges for every edge).
+  struct New {
+    std::string edge, kind;
+    nlohmann::json args;
+  };
+  virtual Status enqueueAll(const std::vector<New>& commands, const std::string& actor, int64_t now_ms) = 0;
   // Unfinished commands of an edge with an id above after, oldest first, at most limit.
   virtual Result<std::vector<EdgeCommand>> pending(const std::string& edge, uint64_t after, size_t limit) = 0;
   // Marks them delivered (counts the delivery).

@@ -64,6 +64,7 @@ Status EdgeInvalidator::runOnce() {
         if (!e.credential_hash.empty()) edges.push_back(std::move(e));
       }
     }
+    std::vector<EdgeCommandStore::New> batch;  // the page's purges, in one transaction
     for (const Event& ev : page->events) {
       nlohmann::json args = {{"repository", ev.repository}};
       if (ev.repository.empty()) {
@@ -73,15 +74,13 @@ Status EdgeInvalidator::runOnce() {
       } else if (ev.type != event_type::kRepositoryDelete) {
         args["reference"] = ev.target.digest;
       }
-      for (const Edge& edge : edges) {
-        auto queued = commands_.enqueue(edge.name, "purge", args, "system", RealClock::instance().nowMillis());
-        if (!queued.isOk()) return queued.status();
-        hub_.notify(edge.name);
-      }
-      if (!edges.empty()) {
-        logInfo("delete sent to the edges", {{"type", ev.type}, {"seq", ev.seq}, {"args", args.dump()},
-                                             {"edges", edges.size()}});
-      }
+      for (const Edge& edge : edges) batch.push_back({edge.name, "purge", args});
+    }
+    WHARF_RETURN_IF_ERROR(commands_.enqueueAll(batch, "system", RealClock::instance().nowMillis()));
+    if (!batch.empty()) {
+      for (const Edge& edge : edges) hub_.notify(edge.name);
+      logInfo("deletes sent to the edges", {{"deletes", page->events.size()}, {"edges", edges.size()},
+                                            {"last_seq", page->events.back().seq}});
     }
     if (page->scanned_to > since) {
       since = page->scanned_to;

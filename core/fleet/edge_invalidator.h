@@ -7,7 +7,8 @@
 //   repository.delete (repo)                     -> purge {repository}
 //   blob.delete without a repository (the garbage collector removed the content
 //   everywhere)                                  -> purge {digest}
-// Its place in the log is kept with the commands (marker "invalidator"), so deletes made
+// A page of events (up to 500) goes out in one transaction. Its place in the log is kept
+// with the commands (marker "invalidator"), so deletes made
 // while it was stopped (a core restart) are sent when it starts; it starts from the log's
 // end the first time. A crash between queueing and saving the place repeats a purge,
 // which is harmless.

@@ -109,3 +109,28 @@ TEST_CASE("revocation list: what an entry covers", "[auth][revocation]") {
   CHECK(list.pruned(550).entries.size() == 1);
   CHECK_FALSE(RevocationList::fromJson(json{{"version", 1}, {"entries", {{{"kind", "x"}}}}}).isOk());
 }
+
+TEST_CASE("edge commands: many queued in one transaction, in order, per edge", "[core][fleet]") {
+  TempDir dir;
+  auto store = openLmdbEdgeCommandStore(openEnv(dir / "meta.lmdb"));
+  REQUIRE(store.isOk());
+  EdgeCommandStore& s = **store;
+  REQUIRE(s.enqueue("e1", "resume", json::object(), "admin", 1).isOk());
+  std::vector<EdgeCommandStore::New> batch;
+  for (int i = 0; i < 3; ++i) {
+    batch.push_back({"e1", "purge", {{"digest", "sha256:" + std::string(64, static_cast<char>('a' + i))}}});
+    batch.push_back({"e2", "purge", {{"repository", "team/app"}}});
+  }
+  REQUIRE(s.enqueueAll(batch, "system", 2).isOk());
+  auto e1 = s.pending("e1", 0, 100);
+  REQUIRE(e1->size() == 4);
+  for (size_t i = 1; i < e1->size(); ++i) CHECK((*e1)[i].id > (*e1)[i - 1].id);
+  CHECK((*e1)[1].actor == "system");
+  CHECK((*e1)[3].args["digest"] == "sha256:" + std::string(64, 'c'));
+  CHECK(s.pending("e2", 0, 100)->size() == 3);
+  // Ids stay unique after the batch.
+  auto next = s.enqueue("e2", "resume", json::object(), "admin", 3);
+  REQUIRE(next.isOk());
+  CHECK(next->id > (*e1)[3].id);
+  CHECK(s.enqueueAll({}, "system", 4).isOk());
+}

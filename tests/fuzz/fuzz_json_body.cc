@@ -7,6 +7,9 @@
 //     settings), LdapConfig::fromJson (PUT /api/v1/ldap), gcOptionsFromParams (gc job
 //     params): what they accept must survive the round trip through the form that is
 //     stored (toJson, canonicalEdgeSettings) and read back.
+//   - What edges and the core send each other: EdgeReport (POST /api/v1/edges/self/reports),
+//     the revocation list (the channel's answer) and edge commands (validateEdgeCommand):
+//     what is accepted survives its round trip.
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -18,7 +21,10 @@
 #include "core/gc/gc_job.h"
 #include "core/metadata/metadata_store.h"
 #include "core/metadata/policy.h"
+#include "core/fleet/edge_commands.h"
+#include "shared/auth/revocation.h"
 #include "shared/base/json_body.h"
+#include "shared/fleet/edge_report.h"
 #include "shared/base/log.h"
 #include "tests/fuzz/fuzz_support.h"
 
@@ -66,6 +72,36 @@ void typedReads(std::string_view raw) {
     FUZZ_CHECK(st.code() == Code::kInvalidArgument, st.message());
   }
   (void)b.fieldName("x");
+}
+
+void fleet(std::string_view raw, const json& j) {
+  auto report = EdgeReport::fromJson(raw);
+  if (report.isOk()) {
+    std::string text = report->toJson().dump();
+    auto again = EdgeReport::fromJson(text);
+    FUZZ_CHECK(again.isOk(), again.status().message() + " reading " + text);
+    FUZZ_CHECK(again->toJson().dump() == text, text);
+    FUZZ_CHECK(report->repos.size() <= EdgeReport::kMaxRepos, "too many repositories accepted");
+  }
+  auto list = RevocationList::fromJson(j);
+  if (list.isOk()) {
+    json stored = list->toJson();
+    auto again = RevocationList::fromJson(stored);
+    FUZZ_CHECK(again.isOk(), again.status().message() + " reading " + stored.dump());
+    FUZZ_CHECK(again->toJson() == stored, stored.dump());
+    TokenClaims c;
+    c.subject = "alice";
+    (void)list->covers(c, "team/app");
+  }
+  if (j.contains("kind") && j["kind"].is_string()) {
+    json args = j.contains("args") ? j["args"] : json::object();
+    auto canonical = validateEdgeCommand(j["kind"].get<std::string>(), args);
+    if (canonical.isOk()) {
+      auto again = validateEdgeCommand(j["kind"].get<std::string>(), *canonical);
+      FUZZ_CHECK(again.isOk(), again.status().message() + " reading " + canonical->dump());
+      FUZZ_CHECK(*again == *canonical, canonical->dump());
+    }
+  }
 }
 
 void policy(const json& j) {
@@ -126,6 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto body = JsonBody::parse(raw);
   if (!body.isOk()) return 0;
   const json& j = body->raw();
+  fleet(raw, j);
   policy(j);
   edgeSettings(j);
   ldap(j);

@@ -157,10 +157,6 @@ json totalsJson(const UsageTotals& t) {
   return j;
 }
 
-const char* const kCounterColumns[] = {"requests",         "hits",          "misses",
-                                       "served_bytes",     "hit_bytes",     "fetched_bytes",
-                                       "prefetched_bytes", "prefetch_used_bytes", "prefetch_wasted_bytes"};
-
 std::string csvCell(const std::string& s) {
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
@@ -180,12 +176,11 @@ struct OutRow {
 std::string toCsv(const std::vector<std::string>& key_columns, const std::vector<OutRow>& rows) {
   std::string out;
   for (const auto& k : key_columns) out += k + ",";
-  for (const char* c : kCounterColumns) out += std::string(c) + ",";
+  for (const auto& f : kRepoCounterFields) out += std::string(f.name) + ",";
   out += "saved_bytes,hit_ratio\r\n";
   for (const auto& r : rows) {
     for (const auto& [k, v] : r.keys) out += csvCell(v.is_string() ? v.get<std::string>() : v.dump()) + ",";
-    json c = r.counters.toJson();
-    for (const char* col : kCounterColumns) out += std::to_string(c[col].get<uint64_t>()) + ",";
+    for (const auto& f : kRepoCounterFields) out += std::to_string(r.counters.*f.member) + ",";
     out += std::to_string(r.counters.savedBytes()) + "," + ratioText(r.counters) + "\r\n";
   }
   return out;
@@ -276,7 +271,7 @@ ApiReply usageQuery(ApiContext& ctx, const Request& req, const std::string& edge
       auto s = sites.find(r.key);
       auto& slot = by_site[s == sites.end() ? "" : s->second];
       ++slot.first;
-      addCounters(slot.second, r.totals.repos);
+      slot.second.add(r.totals.repos);
     }
     for (const auto& [site, v] : by_site) rows.push_back(OutRow{{{"site", site}, {"edges", v.first}}, v.second});
   }

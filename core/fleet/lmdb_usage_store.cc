@@ -40,9 +40,7 @@ struct UsageMetrics {
 // --- binary encoding: LEB128 varints and length-prefixed strings ------------------------
 
 constexpr auto& kRepoFields = kRepoCounterFields;
-constexpr uint64_t EdgeCounters::*kEdgeFields[] = {&EdgeCounters::evictions, &EdgeCounters::evicted_bytes,
-                                                   &EdgeCounters::stale_serves, &EdgeCounters::scrub_checked,
-                                                   &EdgeCounters::scrub_corrupt};
+constexpr auto& kEdgeFields = kEdgeCounterFields;
 
 class Enc {
  public:
@@ -59,11 +57,11 @@ class Enc {
   }
   void repo(const RepoCounters& c) {
     u(std::size(kRepoFields));
-    for (auto f : kRepoFields) u(c.*f);
+    for (const auto& f : kRepoFields) u(c.*f.member);
   }
   void edge(const EdgeCounters& c) {
     u(std::size(kEdgeFields));
-    for (auto f : kEdgeFields) u(c.*f);
+    for (const auto& f : kEdgeFields) u(c.*f.member);
     u(c.errors.size());
     for (const auto& [kind, n] : c.errors) {
       str(kind);
@@ -104,14 +102,14 @@ class Dec {
     uint64_t n = u();
     for (uint64_t i = 0; ok_ && i < n; ++i) {
       uint64_t v = u();
-      if (i < std::size(kRepoFields)) c->*kRepoFields[i] = v;
+      if (i < std::size(kRepoFields)) c->*kRepoFields[i].member = v;
     }
   }
   void edge(EdgeCounters* c) {
     uint64_t n = u();
     for (uint64_t i = 0; ok_ && i < n; ++i) {
       uint64_t v = u();
-      if (i < std::size(kEdgeFields)) c->*kEdgeFields[i] = v;
+      if (i < std::size(kEdgeFields)) c->*kEdgeFields[i].member = v;
     }
     uint64_t kinds = u();
     for (uint64_t i = 0; ok_ && i < kinds; ++i) {
@@ -241,11 +239,11 @@ bool splitEdgeRecord(std::string_view v, std::string_view* status_json, std::str
 
 bool emptyEdge(const EdgeCounters& c) {
   bool zero = c.errors.empty() || std::all_of(c.errors.begin(), c.errors.end(), [](const auto& e) { return e.second == 0; });
-  for (auto f : kEdgeFields) zero = zero && c.*f == 0;
+  for (const auto& f : kEdgeFields) zero = zero && c.*f.member == 0;
   return zero;
 }
 
-void addInto(RepoCounters& to, const RepoCounters& more) { addCounters(to, more); }
+void addInto(RepoCounters& to, const RepoCounters& more) { to.add(more); }
 void addInto(UsageTotals& to, const UsageTotals& more) { to.add(more); }
 
 // Adds delta to the row at key (read, add, write: in the writer's transaction).
@@ -532,10 +530,10 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     for (auto& [name, c] : r.repos) {
       RepoCounters d = c;
       if (same_epoch) {
-        if (auto it = next.repos.find(name); it != next.repos.end()) d = counterDelta(c, it->second);
+        if (auto it = next.repos.find(name); it != next.repos.end()) d = c.minus(it->second);
       }
       if (!d.empty()) {
-        addCounters(delta.repos, d);
+        delta.repos.add(d);
         repo_deltas.emplace(name, d);
       }
       next.repos[name] = c;
@@ -654,8 +652,8 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
         size_t nul = k.find('\0', 4);
         RepoCounters rc;
         if (nul == std::string_view::npos || !decodeRepo(c.value(), &rc)) continue;
-        addCounters(grouped[std::string(k.substr(nul + 1))].repos, rc);
-        addCounters(out.totals.repos, rc);
+        grouped[std::string(k.substr(nul + 1))].repos.add(rc);
+        out.totals.repos.add(rc);
       }
     };
     for (uint32_t b = from_b; b < to_b; ++b) scan(b, q.edge.empty() ? be32(b) : be32(b) + q.edge + '\0');

@@ -4,24 +4,9 @@
 
 namespace wharf {
 
-void addCounters(RepoCounters& to, const RepoCounters& more) {
-  for (auto f : kRepoCounterFields) to.*f += more.*f;
-}
-
-RepoCounters counterDelta(const RepoCounters& now, const RepoCounters& before) {
-  RepoCounters d;
-  for (auto f : kRepoCounterFields) d.*f = now.*f > before.*f ? now.*f - before.*f : 0;
-  return d;
-}
-
 void UsageTotals::add(const UsageTotals& o) {
-  addCounters(repos, o.repos);
-  edge.evictions += o.edge.evictions;
-  edge.evicted_bytes += o.edge.evicted_bytes;
-  edge.stale_serves += o.edge.stale_serves;
-  edge.scrub_checked += o.edge.scrub_checked;
-  edge.scrub_corrupt += o.edge.scrub_corrupt;
-  for (const auto& [kind, n] : o.edge.errors) edge.errors[kind] += n;
+  repos.add(o.repos);
+  edge.add(o.edge);
 }
 
 const char* edgeState(const EdgeStatus* status, int64_t now_ms, int64_t unreachable_after_ms) {

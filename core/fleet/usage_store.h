@@ -34,17 +34,6 @@
 
 namespace wharf {
 
-// RepoCounters' fields, for code that visits each (encodings, sums). In EdgeReport's order.
-inline constexpr uint64_t RepoCounters::*kRepoCounterFields[] = {
-    &RepoCounters::requests,         &RepoCounters::hits,          &RepoCounters::misses,
-    &RepoCounters::served_bytes,     &RepoCounters::hit_bytes,     &RepoCounters::fetched_bytes,
-    &RepoCounters::prefetched_bytes, &RepoCounters::prefetch_used_bytes, &RepoCounters::prefetch_wasted_bytes};
-
-// RepoCounters::add and ::minus, field by field without their per-call maps: queries sum
-// tens of thousands of rows and the writer thousands of repositories a second.
-void addCounters(RepoCounters& to, const RepoCounters& more);
-RepoCounters counterDelta(const RepoCounters& now, const RepoCounters& before);  // clamped at 0
-
 // Edge-wide figures over a period: the repositories' counters summed, and the edge's own.
 struct UsageTotals {
   RepoCounters repos;

@@ -13,29 +13,6 @@ uint64_t u64(JsonBody& b, std::string_view key) {
   return static_cast<uint64_t>(b.integer(key, {.min = 0}).value_or(0));
 }
 
-// The repository counters' fields, in one place for every operation on them.
-template <typename F>
-void eachField(RepoCounters& c, F f) {
-  f("requests", c.requests);
-  f("hits", c.hits);
-  f("misses", c.misses);
-  f("served_bytes", c.served_bytes);
-  f("hit_bytes", c.hit_bytes);
-  f("fetched_bytes", c.fetched_bytes);
-  f("prefetched_bytes", c.prefetched_bytes);
-  f("prefetch_used_bytes", c.prefetch_used_bytes);
-  f("prefetch_wasted_bytes", c.prefetch_wasted_bytes);
-}
-
-template <typename F>
-void eachField(EdgeCounters& c, F f) {
-  f("evictions", c.evictions);
-  f("evicted_bytes", c.evicted_bytes);
-  f("stale_serves", c.stale_serves);
-  f("scrub_checked", c.scrub_checked);
-  f("scrub_corrupt", c.scrub_corrupt);
-}
-
 bool validEpoch(const std::string& e) {
   if (e.empty() || e.size() > 64) return false;
   for (char c : e) {
@@ -47,26 +24,20 @@ bool validEpoch(const std::string& e) {
 }  // namespace
 
 RepoCounters RepoCounters::minus(const RepoCounters& earlier) const {
-  RepoCounters out = *this;
-  RepoCounters e = earlier;
-  std::map<std::string, uint64_t> before;
-  eachField(e, [&](const char* k, uint64_t& v) { before[k] = v; });
-  eachField(out, [&](const char* k, uint64_t& v) { v = sub(v, before[k]); });
+  RepoCounters out;
+  for (const auto& f : kRepoCounterFields) out.*f.member = sub(this->*f.member, earlier.*f.member);
   return out;
 }
 
 void RepoCounters::add(const RepoCounters& other) {
-  RepoCounters o = other;
-  std::map<std::string, uint64_t> more;
-  eachField(o, [&](const char* k, uint64_t& v) { more[k] = v; });
-  eachField(*this, [&](const char* k, uint64_t& v) { v += more[k]; });
+  for (const auto& f : kRepoCounterFields) this->*f.member += other.*f.member;
 }
 
 bool RepoCounters::empty() const {
-  RepoCounters c = *this;
-  bool all_zero = true;
-  eachField(c, [&](const char*, uint64_t& v) { all_zero = all_zero && v == 0; });
-  return all_zero;
+  for (const auto& f : kRepoCounterFields) {
+    if (this->*f.member != 0) return false;
+  }
+  return true;
 }
 
 int64_t RepoCounters::savedBytes() const {
@@ -75,24 +46,20 @@ int64_t RepoCounters::savedBytes() const {
 }
 
 json RepoCounters::toJson() const {
-  RepoCounters c = *this;
   json j = json::object();
-  eachField(c, [&](const char* k, uint64_t& v) { j[k] = v; });
+  for (const auto& f : kRepoCounterFields) j[f.name] = this->*f.member;
   return j;
 }
 
 RepoCounters RepoCounters::fromJson(JsonBody& body) {
   RepoCounters c;
-  eachField(c, [&](const char* k, uint64_t& v) { v = u64(body, k); });
+  for (const auto& f : kRepoCounterFields) c.*f.member = u64(body, f.name);
   return c;
 }
 
 EdgeCounters EdgeCounters::minus(const EdgeCounters& earlier) const {
   EdgeCounters out = *this;
-  EdgeCounters e = earlier;
-  std::map<std::string, uint64_t> before;
-  eachField(e, [&](const char* k, uint64_t& v) { before[k] = v; });
-  eachField(out, [&](const char* k, uint64_t& v) { v = sub(v, before[k]); });
+  for (const auto& f : kEdgeCounterFields) out.*f.member = sub(this->*f.member, earlier.*f.member);
   for (auto& [kind, n] : out.errors) {
     auto it = earlier.errors.find(kind);
     if (it != earlier.errors.end()) n = sub(n, it->second);
@@ -100,17 +67,21 @@ EdgeCounters EdgeCounters::minus(const EdgeCounters& earlier) const {
   return out;
 }
 
+void EdgeCounters::add(const EdgeCounters& other) {
+  for (const auto& f : kEdgeCounterFields) this->*f.member += other.*f.member;
+  for (const auto& [kind, n] : other.errors) errors[kind] += n;
+}
+
 json EdgeCounters::toJson() const {
-  EdgeCounters c = *this;
   json j = json::object();
-  eachField(c, [&](const char* k, uint64_t& v) { j[k] = v; });
+  for (const auto& f : kEdgeCounterFields) j[f.name] = this->*f.member;
   j["errors"] = errors;
   return j;
 }
 
 EdgeCounters EdgeCounters::fromJson(JsonBody& body) {
   EdgeCounters c;
-  eachField(c, [&](const char* k, uint64_t& v) { v = u64(body, k); });
+  for (const auto& f : kEdgeCounterFields) c.*f.member = u64(body, f.name);
   if (auto errors = body.rawObject("errors")) {
     if (errors->size() > EdgeReport::kMaxErrorKinds) {
       body.fail("errors", "at most " + std::to_string(EdgeReport::kMaxErrorKinds) + " kinds");

@@ -51,6 +51,24 @@ struct RepoCounters {
   static RepoCounters fromJson(JsonBody& body);  // errors in body.status()
 };
 
+// RepoCounters' fields with their names, for code that visits each (JSON, encodings,
+// sums). In EdgeReport's order.
+struct RepoCounterField {
+  const char* name;
+  uint64_t RepoCounters::*member;
+};
+inline constexpr RepoCounterField kRepoCounterFields[] = {
+    {"requests", &RepoCounters::requests},
+    {"hits", &RepoCounters::hits},
+    {"misses", &RepoCounters::misses},
+    {"served_bytes", &RepoCounters::served_bytes},
+    {"hit_bytes", &RepoCounters::hit_bytes},
+    {"fetched_bytes", &RepoCounters::fetched_bytes},
+    {"prefetched_bytes", &RepoCounters::prefetched_bytes},
+    {"prefetch_used_bytes", &RepoCounters::prefetch_used_bytes},
+    {"prefetch_wasted_bytes", &RepoCounters::prefetch_wasted_bytes},
+};
+
 // Edge-wide cumulative counters.
 struct EdgeCounters {
   uint64_t evictions = 0, evicted_bytes = 0;
@@ -59,8 +77,22 @@ struct EdgeCounters {
   std::map<std::string, uint64_t> errors;  // by kind: "upstream", "verify", "disk", ...
 
   EdgeCounters minus(const EdgeCounters& earlier) const;
+  void add(const EdgeCounters& other);  // errors by kind too
   nlohmann::json toJson() const;
   static EdgeCounters fromJson(JsonBody& body);
+};
+
+// EdgeCounters' numeric fields (errors aside), as kRepoCounterFields.
+struct EdgeCounterField {
+  const char* name;
+  uint64_t EdgeCounters::*member;
+};
+inline constexpr EdgeCounterField kEdgeCounterFields[] = {
+    {"evictions", &EdgeCounters::evictions},
+    {"evicted_bytes", &EdgeCounters::evicted_bytes},
+    {"stale_serves", &EdgeCounters::stale_serves},
+    {"scrub_checked", &EdgeCounters::scrub_checked},
+    {"scrub_corrupt", &EdgeCounters::scrub_corrupt},
 };
 
 struct EdgeReport {

@@ -12,27 +12,15 @@
 namespace wharf {
 namespace {
 
+std::string seqKey(int64_t seq) { return bigEndian64(static_cast<uint64_t>(seq)); }
+int64_t seqOf(std::string_view k) { return static_cast<int64_t>(fromBigEndian64(k)); }
+
 std::string k2(const std::string& a, const std::string& b) { return a + '\0' + b; }
 std::string k3(const std::string& a, const std::string& b, const std::string& c) { return a + '\0' + b + '\0' + c; }
 
 nlohmann::json obj(std::string_view v) {
   auto j = nlohmann::json::parse(v, nullptr, false);
   return j.is_object() ? j : nlohmann::json::object();
-}
-
-std::string seqKey(int64_t seq) {
-  std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    k[static_cast<size_t>(i)] = static_cast<char>(seq & 0xff);
-    seq >>= 8;
-  }
-  return k;
-}
-
-int64_t seqOf(std::string_view k) {
-  int64_t v = 0;
-  for (char c : k) v = (v << 8) | static_cast<unsigned char>(c);
-  return v;
 }
 
 User userFrom(std::string_view v) {

@@ -60,20 +60,8 @@ bool eventTypeMatches(const std::string& pattern, const std::string& type) {
   return false;
 }
 
-std::string eventSeqKey(uint64_t seq) {
-  std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    k[static_cast<size_t>(i)] = static_cast<char>(seq & 0xff);
-    seq >>= 8;
-  }
-  return k;
-}
-
-uint64_t eventSeqOf(std::string_view key) {
-  uint64_t v = 0;
-  for (char c : key) v = (v << 8) | static_cast<unsigned char>(c);
-  return v;
-}
+std::string eventSeqKey(uint64_t seq) { return bigEndian64(seq); }
+uint64_t eventSeqOf(std::string_view key) { return fromBigEndian64(key); }
 
 json Event::toJson() const {
   json t = {{"mediaType", target.media_type}, {"digest", target.digest}, {"size", target.size}};

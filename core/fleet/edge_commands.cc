@@ -16,23 +16,8 @@ using nlohmann::json;
 
 json timeOrNull(int64_t ms) { return ms > 0 ? json(formatRfc3339(ms)) : json(nullptr); }
 
-std::string be64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    s[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  return s;
-}
-
-uint64_t fromBe64(std::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
-
-// edge \0 be64(id): one edge's commands are contiguous and in id order.
-std::string keyOf(const std::string& edge, uint64_t id) { return edge + '\0' + be64(id); }
+// edge \0 bigEndian64(id): one edge's commands are contiguous and in id order.
+std::string keyOf(const std::string& edge, uint64_t id) { return edge + '\0' + bigEndian64(id); }
 std::string prefixOf(const std::string& edge) { return edge + '\0'; }
 
 Status validateReference(JsonBody& b, bool required) {
@@ -73,8 +58,8 @@ class LmdbEdgeCommandStore : public EdgeCommandStore {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
     std::string_view v;
-    uint64_t id = txn->get(meta_, "next_id", &v).isOk() ? fromBe64(v) : 1;
-    WHARF_RETURN_IF_ERROR(txn->put(meta_, "next_id", be64(id + 1)));
+    uint64_t id = txn->get(meta_, "next_id", &v).isOk() ? fromBigEndian64(v) : 1;
+    WHARF_RETURN_IF_ERROR(txn->put(meta_, "next_id", bigEndian64(id + 1)));
     EdgeCommand c;
     c.id = id;
     c.edge = edge;
@@ -93,7 +78,7 @@ class LmdbEdgeCommandStore : public EdgeCommandStore {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
     std::string_view v;
-    uint64_t id = txn->get(meta_, "next_id", &v).isOk() ? fromBe64(v) : 1;
+    uint64_t id = txn->get(meta_, "next_id", &v).isOk() ? fromBigEndian64(v) : 1;
     std::set<std::string> edges;
     for (const auto& n : commands) {
       EdgeCommand c;
@@ -106,7 +91,7 @@ class LmdbEdgeCommandStore : public EdgeCommandStore {
       WHARF_RETURN_IF_ERROR(txn->put(cmds_, keyOf(n.edge, c.id), c.toRecord()));
       edges.insert(n.edge);
     }
-    WHARF_RETURN_IF_ERROR(txn->put(meta_, "next_id", be64(id)));
+    WHARF_RETURN_IF_ERROR(txn->put(meta_, "next_id", bigEndian64(id)));
     for (const auto& e : edges) WHARF_RETURN_IF_ERROR(pruneFinished(*txn, e));
     return txn->commit();
   }
@@ -197,13 +182,13 @@ class LmdbEdgeCommandStore : public EdgeCommandStore {
     if (!txn.isOk()) return txn.status();
     std::string_view v;
     if (!txn->get(meta_, "marker:" + name, &v).isOk()) return Status(Code::kNotFound, "no marker " + name);
-    return fromBe64(v);
+    return fromBigEndian64(v);
   }
 
   Status setMarker(const std::string& name, uint64_t value) override {
     auto txn = env_->write();
     if (!txn.isOk()) return txn.status();
-    WHARF_RETURN_IF_ERROR(txn->put(meta_, "marker:" + name, be64(value)));
+    WHARF_RETURN_IF_ERROR(txn->put(meta_, "marker:" + name, bigEndian64(value)));
     return txn->commit();
   }
 

@@ -187,31 +187,16 @@ bool decodeRepo(std::string_view v, RepoCounters* c) {
 
 // --- keys ---------------------------------------------------------------------------------
 
-std::string be32(uint32_t v) {
-  std::string k(4, '\0');
-  for (int i = 3; i >= 0; --i) {
-    k[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  return k;
-}
-
-uint32_t be32Of(std::string_view s) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < 4 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
-
 // A bucket number stored in 4 bytes: times before 1970 or after 2106 are clamped.
 uint32_t bucketOf(UsageResolution r, int64_t t_ms) {
   int64_t b = usageBucketStart(r, t_ms) / usageBucketMs(r);
   return static_cast<uint32_t>(std::clamp<int64_t>(b, 0, UINT32_MAX));
 }
 
-std::string totalsKey(uint32_t bucket, std::string_view edge) { return be32(bucket).append(edge); }
+std::string totalsKey(uint32_t bucket, std::string_view edge) { return bigEndian32(bucket).append(edge); }
 
 std::string repoKey(uint32_t bucket, std::string_view edge, std::string_view repo) {
-  std::string k = be32(bucket);
+  std::string k = bigEndian32(bucket);
   k.reserve(5 + edge.size() + repo.size());
   k.append(edge).push_back('\0');
   k.append(repo);
@@ -632,9 +617,9 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
     }
   } else {
     auto c = txn->cursor(totals_db);
-    for (bool ok = c.seek(be32(from_b)); ok; ok = c.next()) {
+    for (bool ok = c.seek(bigEndian32(from_b)); ok; ok = c.next()) {
       if (c.key().size() < 4) continue;
-      uint32_t b = be32Of(c.key());
+      uint32_t b = fromBigEndian32(c.key());
       if (b >= to_b) break;
       visitTotals(b, c.key().substr(4), c.value());
     }
@@ -648,7 +633,7 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
     auto scan = [&](uint32_t b, const std::string& start) {
       for (bool ok = c.seek(start); ok; ok = c.next()) {
         std::string_view k = c.key();
-        if (k.size() < 4 || k.compare(0, start.size(), start) != 0 || be32Of(k) != b) break;
+        if (k.size() < 4 || k.compare(0, start.size(), start) != 0 || fromBigEndian32(k) != b) break;
         size_t nul = k.find('\0', 4);
         RepoCounters rc;
         if (nul == std::string_view::npos || !decodeRepo(c.value(), &rc)) continue;
@@ -656,7 +641,7 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
         out.totals.repos.add(rc);
       }
     };
-    for (uint32_t b = from_b; b < to_b; ++b) scan(b, q.edge.empty() ? be32(b) : be32(b) + q.edge + '\0');
+    for (uint32_t b = from_b; b < to_b; ++b) scan(b, q.edge.empty() ? bigEndian32(b) : bigEndian32(b) + q.edge + '\0');
     WHARF_RETURN_IF_ERROR(c.status());
   }
   for (auto& [key, t] : grouped) out.rows.push_back(UsageRow{key, 0, std::move(t)});
@@ -711,7 +696,7 @@ size_t LmdbUsageStore::prunePrefix(Dbi db, int64_t cutoff_bucket) {
       if (!txn.isOk()) return removed;
       auto c = txn->cursor(db);
       for (bool ok = c.first(); ok && keys.size() < kPruneChunk; ok = c.next()) {
-        if (static_cast<int64_t>(be32Of(c.key())) >= cutoff_bucket) break;
+        if (static_cast<int64_t>(fromBigEndian32(c.key())) >= cutoff_bucket) break;
         keys.emplace_back(c.key());
       }
     }

@@ -11,23 +11,8 @@ using nlohmann::json;
 
 constexpr std::string_view kStateNames[] = {"queued", "running", "succeeded", "failed", "cancelled"};
 
-std::string be64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    s[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
-    v >>= 8;
-  }
-  return s;
-}
-
-uint64_t fromBe64(std::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
-  return v;
-}
-
-std::string jobKey(uint64_t seq) { return be64(~seq); }
-std::string logKey(uint64_t seq, uint64_t line) { return be64(seq) + be64(line); }
+std::string jobKey(uint64_t seq) { return bigEndian64(~seq); }
+std::string logKey(uint64_t seq, uint64_t line) { return bigEndian64(seq) + bigEndian64(line); }
 
 std::string idOf(uint64_t seq) {
   std::string digits = std::to_string(seq);
@@ -221,7 +206,7 @@ Status JobStore::init() {
   auto txn = env_->read();
   if (!txn.isOk()) return txn.status();
   auto c = txn->cursor(jobs_);
-  if (c.first()) next_seq_ = ~fromBe64(c.key()) + 1;  // the newest job comes first
+  if (c.first()) next_seq_ = ~fromBigEndian64(c.key()) + 1;  // the newest job comes first
   return Status::ok();
 }
 
@@ -342,13 +327,13 @@ std::vector<JobLogLine> JobStore::logs(const std::string& id, uint64_t after, si
   if (!seq.isOk()) return out;
   auto txn = env_->read();
   if (!txn.isOk()) return out;
-  std::string prefix = be64(*seq);
+  std::string prefix = bigEndian64(*seq);
   auto c = txn->cursor(logs_);
   for (bool ok = c.seek(logKey(*seq, after + 1)); ok && out.size() < limit && c.key().substr(0, 8) == prefix;
        ok = c.next()) {
     json v = json::parse(c.value(), nullptr, false);
     JobLogLine l;
-    l.seq = fromBe64(c.key().substr(8));
+    l.seq = fromBigEndian64(c.key().substr(8));
     if (v.is_object()) {
       auto ts = v.find("ts");
       auto line = v.find("line");
@@ -371,13 +356,13 @@ Result<size_t> JobStore::prune(int64_t finished_before_ms) {
         auto j = Job::fromRecord(c.value());
         if (!j.isOk() || !jobFinished(j->state) || j->finished_ms >= finished_before_ms) continue;
         keys.emplace_back(c.key());
-        seqs.push_back(~fromBe64(c.key()));
+        seqs.push_back(~fromBigEndian64(c.key()));
       }
     }
     for (size_t i = 0; i < keys.size(); ++i) {
       WHARF_RETURN_IF_ERROR(t.del(jobs_, keys[i]));
       std::vector<std::string> lines;
-      std::string prefix = be64(seqs[i]);
+      std::string prefix = bigEndian64(seqs[i]);
       auto c = t.cursor(logs_);
       for (bool ok = c.seek(prefix); ok && c.key().substr(0, 8) == prefix; ok = c.next()) lines.emplace_back(c.key());
       for (const auto& k : lines) WHARF_RETURN_IF_ERROR(t.del(logs_, k));

@@ -6,6 +6,30 @@
 
 namespace wharf {
 
+namespace {
+template <typename T>
+std::string bigEndian(T v) {
+  std::string k(sizeof(T), '\0');
+  for (size_t i = sizeof(T); i-- > 0;) {
+    k[i] = static_cast<char>(v & 0xff);
+    v = static_cast<T>(v >> 8);
+  }
+  return k;
+}
+
+template <typename T>
+T fromBigEndian(std::string_view key) {
+  T v = 0;
+  for (size_t i = 0; i < sizeof(T) && i < key.size(); ++i) v = static_cast<T>((v << 8) | static_cast<unsigned char>(key[i]));
+  return v;
+}
+}  // namespace
+
+std::string bigEndian64(uint64_t v) { return bigEndian(v); }
+uint64_t fromBigEndian64(std::string_view key) { return fromBigEndian<uint64_t>(key); }
+std::string bigEndian32(uint32_t v) { return bigEndian(v); }
+uint32_t fromBigEndian32(std::string_view key) { return fromBigEndian<uint32_t>(key); }
+
 Status lmdbStatus(const std::string& what, int rc) {
   if (rc == 0) return Status::ok();
   if (rc == MDB_NOTFOUND) return Status(Code::kNotFound, what + ": not found");

@@ -119,4 +119,11 @@ class LmdbEnv {
 
 Status lmdbStatus(const std::string& what, int rc);
 
+// Fixed-width big-endian integers: keys that sort as the numbers they hold. The readers
+// take the first 8 (4) bytes of a key, or as many as it has.
+std::string bigEndian64(uint64_t v);
+uint64_t fromBigEndian64(std::string_view key);
+std::string bigEndian32(uint32_t v);
+uint32_t fromBigEndian32(std::string_view key);
+
 }  // namespace wharf

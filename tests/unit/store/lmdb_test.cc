@@ -258,3 +258,16 @@ TEST_CASE("read transactions are reused: many more than max_readers in sequence"
     CHECK(getString(*env, *db, "k") == "again" + std::to_string(i));
   }
 }
+
+TEST_CASE("lmdb: big-endian keys sort as their numbers and read back", "[store][lmdb]") {
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{255}, uint64_t{256}, ~uint64_t{0}}) {
+    CHECK(bigEndian64(v).size() == 8);
+    CHECK(fromBigEndian64(bigEndian64(v)) == v);
+    CHECK(fromBigEndian64(bigEndian64(v) + "suffix") == v);  // the first 8 bytes
+  }
+  CHECK(bigEndian64(255) < bigEndian64(256));
+  CHECK(bigEndian64(1ull << 40) > bigEndian64(1ull << 39));
+  CHECK(fromBigEndian32(bigEndian32(0xdeadbeef)) == 0xdeadbeef);
+  CHECK(bigEndian32(0x00ffffff) < bigEndian32(0x01000000));
+  CHECK(fromBigEndian64("") == 0);
+}

@@ -127,6 +127,8 @@ Status applyCoreSettings(const nlohmann::json& settings, EdgeConfig* c) {
       c->high_watermark = it->get<int64_t>();
     } else if (k == "low_watermark" && it->is_number_integer()) {
       c->low_watermark = it->get<int64_t>();
+    } else if (k == "repositories" || k == "prefetch") {
+      // The core enforces "repositories" on this edge's own pulls; "prefetch" is the agent's.
     } else {
       logWarn("ignoring an unknown setting from the core", {{"key", k}});
     }
@@ -293,6 +295,16 @@ int main(int argc, char** argv) {
         Scrubber::Options{static_cast<uint64_t>(config.scrub_rate), config.scrub_interval_ms,
                           [stats = &(*agent)->stats()](uint64_t checked, uint64_t corrupt) {
                             stats->scrubbed(checked, corrupt);
+                          },
+                          [prefetcher = &(*agent)->prefetcher()](const std::string& digest,
+                                                                 const std::vector<std::string>& repos) {
+                            // Fetched again with the edge's own credential, through a
+                            // repository the core served it for.
+                            if (repos.empty()) return;
+                            if (Status st = prefetcher->enqueue({repos.front(), digest, "refetch", 0, ""}); !st.isOk()) {
+                              logWarn("cannot queue the refetch of a corrupt blob",
+                                      {{"digest", digest}, {"error", st.message()}});
+                            }
                           }});
     scrubber->start();
   }
@@ -322,6 +334,7 @@ int main(int argc, char** argv) {
             ctx.manifests->setTagTtl(applied.tag_ttl_ms);
             ctx.index->setBudget(budgetOf(applied));
           }
+          (*agent)->applySettings(fresh->settings);
           if (Status s = saveIdentity(identity_path, current); !s.isOk()) {
             logWarn("cannot save edge.json", {{"error", s.message()}});
           }

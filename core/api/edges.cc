@@ -19,31 +19,45 @@
 //                                             per edge of the site
 //
 // The edge's channel (its credential; the edge opens every connection, so NAT is fine):
-//   GET    /api/v1/edges/self/channel?after=<id>&revocations=<version>&wait=<s>
-//          -> {"commands":[{"id","kind","args"}...], "revocations"?: <list>}: the unfinished
-//          commands above `after`, and the token revocation list (shared/auth/revocation.h)
-//          when the edge's version is not the current one; at once if there is either,
-//          else when one comes or after `wait` seconds (0..50, default 20) with none. A long poll rather than a stream: each answer is
-//          one JSON document that any proxy passes whole, and the next poll's `after` is
-//          the acknowledgement of delivery, so a reconnect is an ordinary poll.
+//   GET    /api/v1/edges/self/channel?after=<id>&revocations=<version>&events=<seq>&wait=<s>
+//          -> {"commands":[{"id","kind","args"}...], "revocations"?: <list>,
+//              "events":[{"seq","type","repository","tag","digest","media_type"}...],
+//              "events_next": <seq>}
+//          The unfinished commands above `after`; the token revocation list
+//          (shared/auth/revocation.h) when the edge's version is not the current one; and
+//          the pushes (tag.push, tag.move) after event `events` in the repositories the
+//          edge may pull (its settings' "repositories"), for prefetch. Without `events`
+//          the answer only gives `events_next` (the log's end: where to start). At once if
+//          there is any of these, else when one comes or after `wait` seconds (0..50,
+//          default 20) with none. A long poll rather than a stream: each answer is one JSON
+//          document that any proxy passes whole, and the next poll's `after` and `events`
+//          are the acknowledgement of delivery, so a reconnect is an ordinary poll.
+//   POST   /api/v1/edges/self/token  {"repository"} -> {"token","expires_in","issued_at"}:
+//          a registry token for the edge's own pulls (prefetch, pins, refetching what its
+//          scrub found corrupt): pull on that repository if the edge's settings allow it
+//          (403 otherwise), subject "edge:<name>", refused once the edge is removed.
 //   POST   /api/v1/edges/self/commands/<id>   {"ok":bool,"result"?:{},"error"?:""} -> the
 //          command; the first outcome stands (an edge repeats it until it gets an answer)
 //
 // <edge> is Edge::toJson(). Administrators authenticate as on the rest of the admin API;
 // an edge credential authenticates /self and nothing else (it is not a token the
 // registry or the admin API accept). Handlers run on a worker: they write transactions.
+#include <algorithm>
 #include <limits>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
 #include "core/auth/revocations.h"
+#include "core/events/event_log.h"
 #include "core/fleet/channel_hub.h"
 #include "core/fleet/edge_commands.h"
 #include "shared/base/clock.h"
 #include "shared/base/log.h"
 #include "shared/event/loop.h"
+#include "shared/oci/names.h"
 
 namespace wharf {
 namespace {
@@ -60,6 +74,56 @@ Reply fail(const Status& st, bool edge_credential = false) {
 }
 
 constexpr size_t kChannelBatch = 100;
+constexpr size_t kChannelEvents = 200;
+
+// What one channel poll asks for.
+struct ChannelQuery {
+  std::string edge;
+  std::vector<std::string> repositories;  // the edge's settings' patterns
+  uint64_t after = 0;                     // commands done
+  uint64_t revocations = 0;               // the version the edge holds
+  std::optional<uint64_t> events;         // pushes after this seq (nullopt: only the cursor)
+};
+
+std::vector<std::string> edgeRepositories(const Edge& e) {
+  std::vector<std::string> out;
+  if (e.settings.is_object() && e.settings.contains("repositories") && e.settings["repositories"].is_array()) {
+    for (const auto& p : e.settings["repositories"]) {
+      if (p.is_string()) out.push_back(p.get<std::string>());
+    }
+    return out;
+  }
+  return {"*"};
+}
+
+// The pushes an edge may read after q.events, and the cursor past them.
+struct ChannelEvents {
+  json items = json::array();
+  uint64_t next = 0;
+};
+Result<ChannelEvents> channelEvents(ApiContext& ctx, const ChannelQuery& q) {
+  ChannelEvents out;
+  if (ctx.events == nullptr) return out;
+  if (!q.events) {
+    out.next = ctx.events->lastSeq();
+    return out;
+  }
+  EventFilter filter;
+  filter.types = {event_type::kTagPush, event_type::kTagMove};
+  filter.visible = [&q](const std::string& repo) { return anyRepositoryPatternMatches(q.repositories, repo); };
+  auto page = ctx.events->query(filter, *q.events, kChannelEvents);
+  if (!page.isOk()) return page.status();
+  for (const Event& e : page->events) {
+    out.items.push_back({{"seq", e.seq},
+                         {"type", e.type},
+                         {"repository", e.repository},
+                         {"tag", e.target.tag},
+                         {"digest", e.target.digest},
+                         {"media_type", e.target.media_type}});
+  }
+  out.next = std::max(*q.events, page->scanned_to);
+  return out;
+}
 
 // The revocation list when the edge's copy (version `have`) is not the current one.
 std::shared_ptr<const RevocationList> newerRevocations(ApiContext& ctx, uint64_t have) {
@@ -71,7 +135,7 @@ std::shared_ptr<const RevocationList> newerRevocations(ApiContext& ctx, uint64_t
 
 // The channel's answer; marks the commands delivered (off the loop thread).
 json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<EdgeCommand>& commands,
-                 uint64_t revocations_have) {
+                 uint64_t revocations_have, ChannelEvents events) {
   json items = json::array();
   std::vector<uint64_t> ids;
   for (const auto& c : commands) {
@@ -85,7 +149,7 @@ json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<Edg
       }
     });
   }
-  json out = {{"commands", items}};
+  json out = {{"commands", items}, {"events", std::move(events.items)}, {"events_next", events.next}};
   if (auto list = newerRevocations(ctx, revocations_have)) out["revocations"] = list->toJson();
   return out;
 }
@@ -94,15 +158,15 @@ json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<Edg
 // was queued for the edge) or when the wait is over, with whatever is pending then.
 class ChannelWait : public BodySource, public std::enable_shared_from_this<ChannelWait> {
  public:
-  ChannelWait(Loop& loop, ApiContext& ctx, std::string edge, uint64_t after, uint64_t revocations)
-      : loop_(loop), ctx_(ctx), edge_(std::move(edge)), after_(after), revocations_(revocations), timer_(loop) {}
+  ChannelWait(Loop& loop, ApiContext& ctx, ChannelQuery query)
+      : loop_(loop), ctx_(ctx), q_(std::move(query)), timer_(loop) {}
   ~ChannelWait() override {
     if (wait_id_ != 0) ctx_.channel->cancel(wait_id_);
   }
 
   void start(uint64_t generation, uint64_t wait_ms) {
     std::weak_ptr<ChannelWait> weak = shared_from_this();
-    wait_id_ = ctx_.channel->wait(edge_, generation, loop_, [weak] {
+    wait_id_ = ctx_.channel->wait(q_.edge, generation, loop_, [weak] {
       if (auto self = weak.lock()) self->ready();
     });
     timer_.start(wait_ms, [weak] {
@@ -135,19 +199,19 @@ class ChannelWait : public BodySource, public std::enable_shared_from_this<Chann
     auto cb = std::move(pending_);
     pending_ = nullptr;
     sent_ = true;
-    auto commands = ctx_.commands->pending(edge_, after_, kChannelBatch);
+    auto commands = ctx_.commands->pending(q_.edge, q_.after, kChannelBatch);
     if (!commands.isOk()) return cb(commands.status(), {});
+    auto events = channelEvents(ctx_, q_);
+    if (!events.isOk()) return cb(events.status(), {});
     Piece p;
-    p.data = channelBody(ctx_, edge_, *commands, revocations_).dump();
+    p.data = channelBody(ctx_, q_.edge, *commands, q_.revocations, std::move(events).value()).dump();
     p.end = true;
     cb(Status::ok(), std::move(p));
   }
 
   Loop& loop_;
   ApiContext& ctx_;
-  std::string edge_;
-  uint64_t after_;
-  uint64_t revocations_;  // the version the edge holds
+  ChannelQuery q_;
   Timer timer_;
   uint64_t wait_id_ = 0;
   bool done_ = false;  // woken or timed out
@@ -264,8 +328,14 @@ class Edges {
   Reply update(const std::string& name) {
     auto settings = body_.rawObject("settings", /*required=*/true);
     WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+    auto before = ctx_.identity->edge(name);
+    if (!before.isOk()) return fail(before.status());
     auto e = ctx_.auth->setEdgeSettings(name, *settings);
     if (!e.isOk()) return fail(e.status());
+    if (edgeRepositories(*before) != edgeRepositories(*e)) {
+      // The edge's own tokens issued so far may name repositories it no longer may pull.
+      ctx_.auth->revokeSubjects({std::string(AuthService::kEdgeSubjectPrefix) + name});
+    }
     record("edge.settings", name, e->settings.dump());
     if (ctx_.commands != nullptr) {
       // The edge applies them at once rather than at its next refresh.
@@ -326,7 +396,27 @@ class Edges {
       if (m != "POST") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
       return acknowledge(*e, parts[2]);
     }
+    if (parts.size() == 2 && parts[1] == "token") {
+      if (m != "POST") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+      return pullToken(*e);
+    }
     return fail(Status(Code::kNotFound, "no such endpoint"));
+  }
+
+  Reply pullToken(const Edge& e) {
+    WHARF_RETURN_IF_ERROR_REPLY(parseBody());
+    auto repo = body_.string("repository", {.required = true, .max = kMaxRepositoryName, .non_empty = true});
+    WHARF_RETURN_IF_ERROR_REPLY(body_.finish());
+    auto token = ctx_.auth->issueEdgeToken(e, *repo);
+    if (!token.isOk()) {
+      if (token.status().code() == Code::kDenied) {
+        ctx_.audit->record("edge:" + e.name, req_.peer, "edge.token", *repo, "denied", token.status().message());
+      }
+      return fail(token.status());
+    }
+    Reply r = ok(*token);
+    r.no_store = true;
+    return r;
   }
 
   Reply channel(const Edge& e) {
@@ -336,17 +426,28 @@ class Edges {
     if (!wait_s.isOk()) return fail(wait_s.status());
     auto have = queryNumber("revocations", 0, std::numeric_limits<int64_t>::max(), 0);
     if (!have.isOk()) return fail(have.status());
+    ChannelQuery q;
+    q.edge = e.name;
+    q.repositories = edgeRepositories(e);
+    q.after = static_cast<uint64_t>(*after);
+    q.revocations = static_cast<uint64_t>(*have);
+    if (req_.queryParam("events")) {
+      auto events = queryNumber("events", 0, std::numeric_limits<int64_t>::max(), 0);
+      if (!events.isOk()) return fail(events.status());
+      q.events = static_cast<uint64_t>(*events);
+    }
     uint64_t generation = ctx_.channel->generation(e.name);
-    auto pending = ctx_.commands->pending(e.name, static_cast<uint64_t>(*after), kChannelBatch);
+    auto pending = ctx_.commands->pending(e.name, q.after, kChannelBatch);
     if (!pending.isOk()) return fail(pending.status());
-    uint64_t revocations = static_cast<uint64_t>(*have);
-    if (!pending->empty() || *wait_s == 0 || newerRevocations(ctx_, revocations) != nullptr || ctx_.channel->closed()) {
-      return ok(channelBody(ctx_, e.name, *pending, revocations));
+    auto events = channelEvents(ctx_, q);
+    if (!events.isOk()) return fail(events.status());
+    if (!pending->empty() || !events->items.empty() || *wait_s == 0 ||
+        newerRevocations(ctx_, q.revocations) != nullptr || ctx_.channel->closed()) {
+      return ok(channelBody(ctx_, e.name, *pending, q.revocations, std::move(events).value()));
     }
     ApiReply r;
-    r.stream = [&ctx = ctx_, edge = e.name, after = static_cast<uint64_t>(*after), revocations, generation,
-                wait_ms = static_cast<uint64_t>(*wait_s) * 1000](Loop& loop) {
-      auto source = std::make_shared<ChannelWait>(loop, ctx, edge, after, revocations);
+    r.stream = [&ctx = ctx_, q = std::move(q), generation, wait_ms = static_cast<uint64_t>(*wait_s) * 1000](Loop& loop) {
+      auto source = std::make_shared<ChannelWait>(loop, ctx, q);
       source->start(generation, wait_ms);
       Response resp;
       resp.headers.add("Content-Type", "application/json");

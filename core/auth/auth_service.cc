@@ -1,15 +1,14 @@
 #include "core/auth/auth_service.h"
 
+#include <algorithm>
 #include <set>
 
-#include "core/auth/revocations.h"
-
-#include <algorithm>
-
 #include "core/auth/ldap_directory.h"
+#include "core/auth/revocations.h"
 #include "shared/base/ids.h"
 #include "shared/base/log.h"
 #include "shared/metrics/metrics.h"
+#include "shared/oci/names.h"
 #include "shared/tls/crypto.h"
 
 namespace wharf {
@@ -43,13 +42,21 @@ std::vector<std::string> actionsFor(Role r) {
 
 // A PAT scope pattern "repository:<name|prefix/*>:<actions>" against repo.
 bool patternMatches(const Scope& pattern, const std::string& repo) {
-  if (pattern.type != "repository") return false;
-  if (pattern.name == "*" || pattern.name == repo) return true;
-  if (pattern.name.size() > 2 && pattern.name.compare(pattern.name.size() - 2, 2, "/*") == 0) {
-    std::string prefix = pattern.name.substr(0, pattern.name.size() - 1);
-    return repo.compare(0, prefix.size(), prefix) == 0;
+  return pattern.type == "repository" && repositoryPatternMatches(pattern.name, repo);
+}
+
+Account edgeAccount(const Edge& e) {
+  Account a;
+  a.name = std::string(AuthService::kEdgeSubjectPrefix) + e.name;
+  a.edge = true;
+  if (e.settings.is_object() && e.settings.contains("repositories") && e.settings["repositories"].is_array()) {
+    for (const auto& p : e.settings["repositories"]) {
+      if (p.is_string()) a.edge_repositories.push_back(p.get<std::string>());
+    }
+  } else {
+    a.edge_repositories = {"*"};
   }
-  return false;
+  return a;
 }
 
 }  // namespace
@@ -81,6 +88,11 @@ void AuthService::recordFailure(const std::string& key) {
 }
 
 Result<Account> AuthService::accountFor(const std::string& name) {
+  if (name.compare(0, kEdgeSubjectPrefix.size(), kEdgeSubjectPrefix) == 0) {
+    auto e = identity_.edge(name.substr(kEdgeSubjectPrefix.size()));
+    if (!e.isOk() || !e->registered()) return Status(Code::kUnauthorized, "edge unknown or removed");
+    return edgeAccount(*e);
+  }
   auto u = identity_.user(name);
   if (!u.isOk() || u->disabled) return Status(Code::kUnauthorized, "account unknown or disabled");
   Account a;
@@ -255,6 +267,10 @@ Result<AuthService::Bearer> AuthService::verifyBearer(const std::string& token) 
 
 std::vector<std::string> AuthService::allowedActions(const Account& account, const std::string& repo) {
   std::vector<std::string> actions;
+  if (account.edge) {
+    if (anyRepositoryPatternMatches(account.edge_repositories, repo)) actions = {"pull"};
+    return actions;
+  }
   auto settings = identity_.repoSettings(repo);
   if (settings && settings->is_public) actions = {"pull"};
   if (!account.anonymous()) {
@@ -475,6 +491,17 @@ Result<Edge> AuthService::authenticateEdge(const std::string& credential) {
     e->last_seen_ms = now;
   }
   return e;
+}
+
+Result<nlohmann::json> AuthService::issueEdgeToken(const Edge& edge, const std::string& repo) {
+  WHARF_RETURN_IF_ERROR(validateRepositoryName(repo));
+  int64_t issued_at = issuedAt();  // before the grant: a revocation meanwhile covers it
+  Account a = edgeAccount(edge);
+  auto granted = grant(a, {Scope{"repository", repo, {"pull"}}});
+  if (granted.empty()) {
+    return Status(Code::kDenied, "edge \"" + edge.name + "\" may not pull " + repo + " (its settings' repositories)");
+  }
+  return issue(a, granted, /*offline=*/false, issued_at);
 }
 
 void AuthService::forgetCaches() {

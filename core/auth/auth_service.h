@@ -42,6 +42,10 @@ struct Account {
   bool admin = false;
   std::string pat_id;              // set when authenticated with a personal access token
   std::vector<Scope> pat_scopes;   // limits of that token (empty: none)
+  // An edge pulling for itself (prefetch, refetch): name "edge:<edge>", pull on the
+  // repositories its settings allow ("repositories"; absent: every one) and nothing else.
+  bool edge = false;
+  std::vector<std::string> edge_repositories;
   bool anonymous() const { return name.empty(); }
 };
 
@@ -117,6 +121,10 @@ class AuthService {
   // The edge a credential belongs to (kUnauthorized if none: unknown or revoked). Records
   // that it was seen, writing at most once a minute per edge.
   Result<Edge> authenticateEdge(const std::string& credential);
+  // A registry token for the edge's own pulls of repo (subject "edge:<name>"): kDenied
+  // when its settings' "repositories" do not cover repo. Deleting the edge revokes it.
+  Result<nlohmann::json> issueEdgeToken(const Edge& edge, const std::string& repo);
+  static constexpr std::string_view kEdgeSubjectPrefix = "edge:";
 
   void forgetCaches();
 

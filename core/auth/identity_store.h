@@ -177,6 +177,9 @@ Status validateEdgeName(std::string_view name);
 //                     followed by "iB" or "B", any case ("512m", "10GiB", "2tb")
 //   "high_watermark", "low_watermark"  integers 1..100, set together, low below high
 //                     (one alone could cross the edge's own value of the other)
+//   "repositories"    repository patterns ("*", "team/*", "team/app") the edge's own pull
+//                     credential covers, for prefetch and refetching (absent: every one)
+//   "prefetch"        the edge's prefetch policy (shared/fleet/prefetch_policy.h)
 // kInvalidArgument naming the key otherwise.
 Status validateEdgeSettings(const nlohmann::json& settings);
 // The bytes of a cache_budget string (see above).

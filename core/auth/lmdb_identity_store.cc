@@ -7,6 +7,8 @@
 #include "shared/base/clock.h"
 #include "shared/base/json_body.h"
 #include "shared/config/config.h"
+#include "shared/fleet/prefetch_policy.h"
+#include "shared/oci/names.h"
 #include "shared/tls/crypto.h"
 
 namespace wharf {
@@ -743,6 +745,18 @@ Status validateEdgeSettings(const nlohmann::json& settings) {
   if (auto budget = b.string("cache_budget", {.max = 32})) {
     auto n = parseEdgeCacheBudget(*budget);
     if (!n.isOk()) b.fail("cache_budget", n.status().message() + " (a size such as \"10GiB\" or \"512m\")");
+  }
+  if (auto patterns = b.strings("repositories", {.max_items = 100, .max = 256})) {
+    for (const auto& p : *patterns) {
+      if (Status st = validateRepositoryPattern(p); !st.isOk()) {
+        b.fail("repositories", st.message());
+        break;
+      }
+    }
+  }
+  if (settings.contains("prefetch")) {
+    auto policy = PrefetchPolicy::fromJson(settings["prefetch"]);
+    if (!policy.isOk()) return Status(Code::kInvalidArgument, "settings." + policy.status().message());
   }
   auto high = b.integer("high_watermark", {.min = 1, .max = 100});
   auto low = b.integer("low_watermark", {.min = 1, .max = 100});

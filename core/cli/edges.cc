@@ -1,5 +1,5 @@
 // wharfctl's edges (administrators): add (a join token), ls, show, rm, set, report, and
-// commands to edges (purge, pin, unpin, drain, resume, inventory; cmd ls/show).
+// commands to edges (purge, pin, unpin, prefetch, drain, resume, inventory; cmd ls/show).
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -29,8 +29,10 @@ Commands to edges (queued while an edge is away, run once, audited; TARGET is an
 name or --site S for every edge of a site; --wait waits up to 60s for the outcome):
   purge TARGET --repo R [--ref TAG|DIGEST] | --digest D
                        drop a repository, an image or a digest from the cache
-  pin TARGET --repo R --ref REF      never evict the image (it must be cached)
+  pin TARGET --repo R --ref REF      never evict the image (fetched first if not all here)
   unpin TARGET --repo R --ref REF
+  prefetch TARGET --repo R --ref REF fetch the image into the cache now (the outcome comes
+                                     when it is fetched)
   drain TARGET [--retry-after SECONDS]   serve 503 + Retry-After (clients use the core)
   resume TARGET                      serve again
   inventory TARGET [--top N]         top repositories and images by bytes, pins
@@ -42,6 +44,11 @@ SETTINGS (sent to the edge when it registers and when it asks again):
   --cache-budget SIZE        bytes of blobs the edge may hold (10GiB, 512m)
   --high-watermark PERCENT   evict above this percentage of the budget (1-100)
   --low-watermark PERCENT    evict down to this percentage (1-100, below the high one)
+  --repositories PATTERNS    what the edge's own pull credential covers (prefetch, pins,
+                             refetches), comma-separated: "*", "team/*", "team/app"
+  --prefetch JSON            the prefetch policy, e.g. '{"rules":[{"repository":"acme/*",
+                             "tag":"v*"}],"recent_days":7,"rate":"10m","window":"20:00-06:00",
+                             "platforms":["linux/amd64"]}' (see the README's fleet section)
 
 wharfctl edge COMMAND --help shows one command.
 )"},
@@ -90,10 +97,12 @@ Removes the edge N. Its join token (if unused) and its credential stop working a
 adding it again gives a new join token.
 )"},
     {"set", R"(Usage: wharfctl edge set N [--tag-ttl DURATION] [--cache-budget SIZE]
-                          [--high-watermark PERCENT] [--low-watermark PERCENT] [--unset KEY]...
+                          [--high-watermark PERCENT] [--low-watermark PERCENT]
+                          [--repositories PATTERNS] [--prefetch JSON] [--unset KEY]...
 
 Changes the named settings of the edge N and keeps the others; --unset KEY (tag_ttl,
-cache_budget, high_watermark, low_watermark) removes one, so the edge uses its own default.
+cache_budget, high_watermark, low_watermark, repositories, prefetch) removes one, so the
+edge uses its own default.
 )"},
 };
 
@@ -109,6 +118,22 @@ json edgeSettings(const Args& a, json settings) {
     bool number = key.find("watermark") != std::string::npos && !v.empty() && v.size() < 10 &&
                   v.find_first_not_of("0123456789") == std::string::npos;
     settings[key] = number ? json(std::atoll(v.c_str())) : json(v);  // the core checks the values
+  }
+  if (a.has("repositories")) {
+    json patterns = json::array();
+    std::string v = a.get("repositories");
+    for (size_t start = 0; start <= v.size();) {
+      size_t end = v.find(',', start);
+      if (end == std::string::npos) end = v.size();
+      if (end > start) patterns.push_back(v.substr(start, end - start));
+      start = end + 1;
+    }
+    settings["repositories"] = patterns;
+  }
+  if (a.has("prefetch")) {
+    json policy = json::parse(a.get("prefetch"), nullptr, /*allow_exceptions=*/false);
+    if (!policy.is_object()) die("--prefetch: expected a JSON object", 2);
+    settings["prefetch"] = policy;
   }
   if (a.has("unset")) {
     for (const auto& k : a.flags.at("unset")) settings.erase(k);
@@ -187,7 +212,8 @@ void printEdges(const json& edges) {
 
 // The commands an administrator sends to edges (core/fleet/edge_commands.h).
 bool isEdgeCommand(const std::string& sub) {
-  return sub == "purge" || sub == "pin" || sub == "unpin" || sub == "drain" || sub == "resume" || sub == "inventory";
+  return sub == "purge" || sub == "pin" || sub == "unpin" || sub == "prefetch" || sub == "drain" || sub == "resume" ||
+         sub == "inventory";
 }
 
 void printCommands(const json& cmds) {

@@ -304,7 +304,7 @@ Result<json> validateEdgeCommand(const std::string& kind, const json& args) {
       (void)validateRepository(b, true);
       (void)validateReference(b, false);
     }
-  } else if (kind == "pin" || kind == "unpin") {
+  } else if (kind == "pin" || kind == "unpin" || kind == "prefetch") {
     (void)validateRepository(b, true);
     (void)validateReference(b, true);
   } else if (kind == "drain") {
@@ -313,7 +313,7 @@ Result<json> validateEdgeCommand(const std::string& kind, const json& args) {
     out["top"] = b.integer("top", {.min = 1, .max = 1000}).value_or(20);
   } else if (kind != "resume" && kind != "refresh") {
     return Status(Code::kInvalidArgument,
-                  "kind: \"" + kind + "\" is not one of purge, pin, unpin, drain, resume, inventory, refresh");
+                  "kind: \"" + kind + "\" is not one of purge, pin, unpin, prefetch, drain, resume, inventory, refresh");
   }
   WHARF_RETURN_IF_ERROR(b.finish());
   for (const char* k : {"repository", "reference", "digest"}) {

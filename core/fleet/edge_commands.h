@@ -48,7 +48,10 @@ struct EdgeCommand {
 // The kinds and their arguments (kInvalidArgument naming the problem otherwise):
 //   purge     {"repository"} | {"repository","reference"} | {"digest"}: drop a repository's
 //             tags, links and the content no other repository uses; one image; or one digest
-//   pin       {"repository","reference"}: the image is never evicted
+//   pin       {"repository","reference"}: the image is never evicted, and is fetched
+//             (with the edge's own pull credential) when the edge does not hold all of it
+//   prefetch  {"repository","reference"}: fetch the image now (outside any prefetch
+//             window, at the prefetch rate); the outcome comes when it is fetched
 //   unpin     {"repository","reference"}
 //   drain     {"retry_after"?: seconds, 1..3600, default 60}: serve 503 + Retry-After
 //   resume    {}: serve again

@@ -54,7 +54,7 @@ Status EdgeInvalidator::runOnce() {
   uint64_t since = at.isOk() ? *at : log_.lastSeq();
   EventFilter filter;
   filter.types = {event_type::kManifestDelete, event_type::kBlobDelete, event_type::kTagDelete,
-                  event_type::kRepositoryDelete};
+                  event_type::kRepositoryDelete, event_type::kTagPush, event_type::kTagMove};
   while (true) {
     auto page = log_.query(filter, since, 500);
     if (!page.isOk()) return page.status();
@@ -65,7 +65,12 @@ Status EdgeInvalidator::runOnce() {
       }
     }
     std::vector<EdgeCommandStore::New> batch;  // the page's purges, in one transaction
+    bool pushed = false;
     for (const Event& ev : page->events) {
+      if (ev.type == event_type::kTagPush || ev.type == event_type::kTagMove) {
+        pushed = true;  // edges read pushes from their channel (prefetch): wake them
+        continue;
+      }
       nlohmann::json args = {{"repository", ev.repository}};
       if (ev.repository.empty()) {
         args = {{"digest", ev.target.digest}};  // content the garbage collector removed everywhere
@@ -77,9 +82,10 @@ Status EdgeInvalidator::runOnce() {
       for (const Edge& edge : edges) batch.push_back({edge.name, "purge", args});
     }
     WHARF_RETURN_IF_ERROR(commands_.enqueueAll(batch, "system", RealClock::instance().nowMillis()));
+    if (pushed) hub_.notifyAll();
     if (!batch.empty()) {
       for (const Edge& edge : edges) hub_.notify(edge.name);
-      logInfo("deletes sent to the edges", {{"deletes", page->events.size()}, {"edges", edges.size()},
+      logInfo("deletes sent to the edges", {{"deletes", batch.size() / edges.size()}, {"edges", edges.size()},
                                             {"last_seq", page->events.back().seq}});
     }
     if (page->scanned_to > since) {

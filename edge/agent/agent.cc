@@ -10,6 +10,7 @@
 #include "shared/http/client.h"
 #include "shared/metrics/metrics.h"
 #include "shared/oci/digest.h"
+#include "shared/oci/names.h"
 
 namespace wharf {
 namespace {
@@ -69,6 +70,7 @@ Result<std::unique_ptr<EdgeAgent>> EdgeAgent::open(EdgeContext& ctx, const EdgeI
     auto body = JsonBody::parse(text);
     if (!body.isOk()) return Status(Code::kInvalidArgument, path + ": " + body.status().message());
     agent->last_done_ = static_cast<uint64_t>(body->integer("last_done", {.min = 0}).value_or(0));
+    if (auto events = body->integer("events", {.min = 0})) agent->events_ = static_cast<uint64_t>(*events);
     if (body->has("unacked")) agent->unacked_ = body->raw()["unacked"];
     if (!agent->unacked_.is_array()) agent->unacked_ = json::array();
     ctx.draining.store(body->boolean("draining").value_or(false));
@@ -86,23 +88,64 @@ Result<std::unique_ptr<EdgeAgent>> EdgeAgent::open(EdgeContext& ctx, const EdgeI
     agent->revocations_version_ = list->version;
     ctx.setRevocations(std::make_shared<const RevocationList>(list->pruned(RealClock::instance().nowMillis() / 1000)));
   }
+  auto pulls = PullHistory::open(agent->options_.state_dir + "/pulls.json", RealClock::instance());
+  if (!pulls.isOk()) return pulls.status();
+  agent->pulls_ = std::move(pulls).value();
+  Prefetcher::Options po;
+  po.path = agent->options_.state_dir + "/prefetch.json";
+  po.core = identity.core;
+  po.credential = identity.credential;
+  po.tls = agent->options_.tls;
+  po.protect_ms = agent->options_.prefetch_protect_ms;
+  EdgeAgent* self = agent.get();
+  po.finished = [self](uint64_t id, json outcome) { self->finishCommand(id, std::move(outcome)); };
+  auto prefetcher = Prefetcher::open(ctx, std::move(po));
+  if (!prefetcher.isOk()) return prefetcher.status();
+  agent->prefetcher_ = std::move(prefetcher).value();
+  agent->applySettings(identity.settings);
   ctx.stats = agent->stats_.get();
-  ctx.index->setEvictionListener([stats = agent->stats_.get()](const std::string&, uint64_t bytes) {
-    stats->evicted(bytes);
-  });
+  ctx.pulls = agent->pulls_.get();
+  EdgeStats* counters = agent->stats_.get();
+  ctx.index->setListener(
+      {[counters](uint64_t bytes) { counters->evicted(bytes); },
+       [counters](const std::string& repo, uint64_t bytes) { counters->prefetchOutcome(repo, bytes, true); },
+       [counters](const std::string& repo, uint64_t bytes) { counters->prefetchOutcome(repo, bytes, false); }});
   agent->started_ms_ = RealClock::instance().nowMillis();
   return agent;
 }
 
 EdgeAgent::~EdgeAgent() {
   stop();
-  ctx_.index->setEvictionListener(nullptr);
+  ctx_.index->setListener({});
   ctx_.stats = nullptr;
+  ctx_.pulls = nullptr;
 }
 
 void EdgeAgent::start() {
   channel_ = std::thread([this] { channelLoop(); });
   reporter_ = std::thread([this] { reportLoop(); });
+  prefetcher_->start();
+}
+
+void EdgeAgent::applySettings(const json& settings) {
+  auto policy = PrefetchPolicy::fromJson(settings.is_object() && settings.contains("prefetch") ? settings["prefetch"]
+                                                                                                : json());
+  if (!policy.isOk()) {
+    logWarn("ignoring the core's prefetch settings", {{"error", policy.status().message()}});
+    return;
+  }
+  prefetcher_->setPolicy(std::move(policy).value());
+}
+
+void EdgeAgent::finishCommand(uint64_t id, json outcome) {
+  outcome["id"] = id;
+  {
+    std::lock_guard lock(journal_mu_);
+    unacked_.push_back(std::move(outcome));
+    if (Status st = saveJournal(); !st.isOk()) logError("cannot write the command journal", {{"error", st.message()}});
+  }
+  // Acknowledged now rather than after the channel's current poll.
+  if (auto c = client(10'000)) acknowledgePending(*c);
 }
 
 void EdgeAgent::stop() {
@@ -116,6 +159,8 @@ void EdgeAgent::stop() {
   cv_.notify_all();
   if (channel_.joinable()) channel_.join();
   if (reporter_.joinable()) reporter_.join();
+  prefetcher_->stop();
+  if (Status st = pulls_->save(); !st.isOk()) logWarn("cannot save the pull history", {{"error", st.message()}});
   if (Status st = sendReport(/*final=*/true); !st.isOk()) {
     logWarn("cannot send the final report to the core", {{"error", st.message()}});
   }
@@ -141,6 +186,7 @@ Status EdgeAgent::saveRevocations(const RevocationList& list) {
 Status EdgeAgent::saveJournal() {
   json state = {{"last_done", last_done_},
                 {"unacked", unacked_},
+                {"events", events_ ? json(*events_) : json()},
                 {"draining", ctx_.draining.load()},
                 {"retry_after", ctx_.retry_after_s.load()}};
   return writeFileDurable(options_.state_dir + "/state.json", state.dump(), 0600);
@@ -197,13 +243,16 @@ void EdgeAgent::channelLoop() {
     }
     acknowledgePending(*c);
     uint64_t after;
+    std::optional<uint64_t> events_after;
     {
       std::lock_guard lock(journal_mu_);
       after = last_done_;
+      events_after = events_;
     }
     auto r = c->request("GET",
                         "/api/v1/edges/self/channel?after=" + std::to_string(after) +
                             "&revocations=" + std::to_string(revocations_version_) +
+                            (events_after ? "&events=" + std::to_string(*events_after) : std::string()) +
                             "&wait=" + std::to_string(options_.poll_wait_s),
                         {{"Authorization", "Bearer " + identity_.credential}});
     {
@@ -212,7 +261,8 @@ void EdgeAgent::channelLoop() {
       if (stopping_) return;
     }
     Status problem;
-    json commands;
+    json commands, events;
+    std::optional<uint64_t> events_next;
     std::optional<RevocationList> revocations;
     if (!r.isOk()) {
       problem = r.status();
@@ -225,6 +275,11 @@ void EdgeAgent::channelLoop() {
       auto body = JsonBody::parse(r->body);
       if (body.isOk() && body->raw().contains("commands") && body->raw()["commands"].is_array()) {
         commands = body->raw()["commands"];
+        const json& raw = body->raw();
+        if (raw.contains("events") && raw["events"].is_array()) events = raw["events"];
+        if (raw.contains("events_next") && raw["events_next"].is_number_unsigned()) {
+          events_next = raw["events_next"].get<uint64_t>();
+        }
         if (body->raw().contains("revocations")) {
           auto list = RevocationList::fromJson(body->raw()["revocations"]);
           if (list.isOk()) {
@@ -261,6 +316,19 @@ void EdgeAgent::channelLoop() {
       revocations_version_ = pruned->version;
       logInfo("token revocations from the core", {{"version", pruned->version}, {"entries", pruned->entries.size()}});
     }
+    // Pushes: queued for prefetch as the policy says, then the place in the log saved.
+    for (const auto& ev : events) {
+      if (!ev.is_object() || !ev.contains("repository") || !ev["repository"].is_string() || !ev.contains("tag") ||
+          !ev["tag"].is_string()) {
+        continue;
+      }
+      prefetcher_->pushed(ev["repository"].get<std::string>(), ev["tag"].get<std::string>());
+    }
+    if (events_next && events_next != events_after) {
+      std::lock_guard lock(journal_mu_);
+      events_ = events_next;
+      if (Status st = saveJournal(); !st.isOk()) logError("cannot write the command journal", {{"error", st.message()}});
+    }
     for (const auto& cmd : commands) {
       if (!cmd.is_object() || !cmd.contains("id") || !cmd["id"].is_number_unsigned() || !cmd.contains("kind") ||
           !cmd["kind"].is_string()) {
@@ -274,7 +342,15 @@ void EdgeAgent::channelLoop() {
       }
       std::string kind = cmd["kind"].get<std::string>();
       json args = cmd.contains("args") && cmd["args"].is_object() ? cmd["args"] : json::object();
-      json outcome = execute(kind, args);
+      json outcome = execute(id, kind, args);
+      if (outcome.value("pending", false)) {
+        // A prefetch job gives the outcome (finishCommand); the job is queued durably.
+        logInfo("edge command", {{"id", id}, {"kind", kind}, {"args", args.dump()}, {"queued", true}});
+        std::lock_guard lock(journal_mu_);
+        last_done_ = id;
+        if (Status st = saveJournal(); !st.isOk()) logError("cannot write the command journal", {{"error", st.message()}});
+        continue;
+      }
       bool ok = outcome.value("ok", false);
       (ok ? AgentMetrics::get().commands_ok : AgentMetrics::get().commands_failed).inc();
       logInfo("edge command", {{"id", id}, {"kind", kind}, {"args", args.dump()}, {"ok", ok},
@@ -288,7 +364,7 @@ void EdgeAgent::channelLoop() {
   }
 }
 
-json EdgeAgent::execute(const std::string& kind, const json& args) {
+json EdgeAgent::execute(uint64_t id, const std::string& kind, const json& args) {
   auto str = [&](const char* k) { return args.contains(k) && args[k].is_string() ? args[k].get<std::string>() : ""; };
   CacheIndex& index = *ctx_.index;
   auto flushed = [&](json result) {
@@ -312,27 +388,36 @@ json EdgeAgent::execute(const std::string& kind, const json& args) {
     for (const auto& d : p.orphans) ctx_.manifests->forget(d);
     return flushed(purgedJson(p));
   }
+  auto queue = [&](PrefetchJob job) {
+    if (!validateRepositoryName(job.repository).isOk()) return failure("invalid repository");
+    if (!Digest::parse(job.reference).isOk() && !validateTag(job.reference).isOk()) return failure("invalid reference");
+    if (Status st = prefetcher_->enqueue(std::move(job)); !st.isOk()) return failure(st.message());
+    return json{{"pending", true}};
+  };
+  if (kind == "prefetch") return queue({str("repository"), str("reference"), "command", id, ""});
   if (kind == "pin" || kind == "unpin") {
     std::string repo = str("repository"), ref = str("reference");
     if (repo.empty() || ref.empty()) return failure(kind + " needs a repository and a reference");
     std::string label = pinLabel(repo, ref);
     if (kind == "unpin") return flushed({{"label", label}, {"removed", index.unpin(label)}});
     auto digests = index.closure(repo, ref);
-    if (digests.empty() || !ctx_.manifests->byDigest(repo, digests[0])) {
-      return failure(label + " is not in this edge's cache (pull it through the edge first)");
-    }
-    json missing = json::array();
+    bool whole = !digests.empty() && ctx_.manifests->byDigest(repo, digests[0]).has_value();
     uint64_t bytes = 0;
-    for (size_t i = 1; i < digests.size(); ++i) {  // [0] is the manifest itself
+    for (size_t i = 1; whole && i < digests.size(); ++i) {  // [0] is the manifest itself
       auto b = index.blob(digests[i]);
       if (b) {
         bytes += b->size;
       } else if (!ctx_.manifests->byDigest(repo, digests[i])) {
-        missing.push_back(digests[i]);
+        whole = false;
       }
     }
+    if (!whole) {
+      // Pinned content is fetched when missing: pinned once it is here.
+      if (!digests.empty()) index.pin(label, digests);  // what is here stays meanwhile
+      return queue({repo, ref, "pin", id, label});
+    }
     index.pin(label, digests);
-    return flushed({{"label", label}, {"digests", digests.size()}, {"bytes", bytes}, {"missing", missing}});
+    return flushed({{"label", label}, {"digests", digests.size()}, {"bytes", bytes}});
   }
   if (kind == "drain" || kind == "resume") {
     bool drain = kind == "drain";
@@ -414,6 +499,7 @@ void EdgeAgent::reportLoop() {
   int failures = 0;
   while (pause(std::min(options_.save_interval_ms, options_.report_interval_ms))) {
     if (Status st = stats_->save(); !st.isOk()) logWarn("cannot save the report counters", {{"error", st.message()}});
+    if (Status st = pulls_->save(); !st.isOk()) logWarn("cannot save the pull history", {{"error", st.message()}});
     if (RealClock::instance().nowMillis() < next_report) continue;
     next_report = RealClock::instance().nowMillis() + options_.report_interval_ms;
     Status st = sendReport(false);

@@ -12,17 +12,26 @@
 //    report_interval and at shutdown (see edge/agent/edge_stats.h).
 //
 // The drained state is in the journal too, so a drained edge stays drained across restarts.
+//
+// The channel also brings the core's push events (for prefetch): the agent hands each to
+// the Prefetcher, which queues what its policy wants, and keeps its place in the event log
+// in the journal ("events") only once they are queued. The `prefetch` command, and `pin`
+// of an image not wholly here, become prefetch jobs: the command counts as done once its
+// job is queued (durably), and its outcome is acknowledged when the job ends.
 #pragma once
 
 #include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "edge/agent/prefetcher.h"
+#include "edge/agent/pull_history.h"
 #include "edge/link/registration.h"
 #include "edge/pull/pull_handler.h"
 #include "shared/http/blocking_client.h"
@@ -37,6 +46,7 @@ struct AgentOptions {
   ClientOptions tls;                     // to reach the core
   std::string version;                   // wharf-edge's
   std::function<void()> refresh;         // fetch keys and settings now (the `refresh` command)
+  int64_t prefetch_protect_ms = 3'600'000;  // prefetch never evicts content used more recently
 };
 
 class EdgeAgent {
@@ -48,9 +58,13 @@ class EdgeAgent {
   // Stops both threads, then sends the final report (best effort, a few seconds at most).
   void stop();
   EdgeStats& stats() { return *stats_; }
+  Prefetcher& prefetcher() { return *prefetcher_; }
+  // The core's settings for this edge changed (or were read at start): the prefetch policy.
+  void applySettings(const nlohmann::json& settings);
 
-  // Runs one command (the channel's; public for tests). {"ok","result"|"error"}.
-  nlohmann::json execute(const std::string& kind, const nlohmann::json& args);
+  // Runs one command (the channel's; public for tests). {"ok","result"|"error"}, or
+  // {"pending":true} when a prefetch job will give the outcome.
+  nlohmann::json execute(uint64_t id, const std::string& kind, const nlohmann::json& args);
 
  private:
   EdgeAgent(EdgeContext& ctx, EdgeIdentity identity, AgentOptions options)
@@ -60,6 +74,8 @@ class EdgeAgent {
   Status sendReport(bool final);
   Status saveJournal();  // REQUIRES: journal_mu_
   void acknowledgePending(BlockingClient& client);
+  // A prefetch job's outcome for command id: journaled, then acknowledged.
+  void finishCommand(uint64_t id, nlohmann::json outcome);
   // Waits up to ms unless stopping; returns false when stopping.
   bool pause(int64_t ms);
   std::unique_ptr<BlockingClient> client(int timeout_ms);
@@ -68,6 +84,8 @@ class EdgeAgent {
   EdgeIdentity identity_;
   AgentOptions options_;
   std::unique_ptr<EdgeStats> stats_;
+  std::unique_ptr<PullHistory> pulls_;
+  std::unique_ptr<Prefetcher> prefetcher_;
   int64_t started_ms_ = 0;
 
   Status saveRevocations(const RevocationList& list);
@@ -75,6 +93,7 @@ class EdgeAgent {
 
   std::mutex journal_mu_;
   uint64_t last_done_ = 0;                                  // GUARDED_BY(journal_mu_)
+  std::optional<uint64_t> events_;                          // GUARDED_BY(journal_mu_): the event log read to
   nlohmann::json unacked_ = nlohmann::json::array();        // GUARDED_BY(journal_mu_)
 
   std::mutex mu_;

@@ -61,6 +61,13 @@ void EdgeStats::fetched(const std::string& repo, uint64_t bytes, bool prefetch) 
   dirty_ = true;
 }
 
+void EdgeStats::prefetchOutcome(const std::string& repo, uint64_t bytes, bool used) {
+  std::lock_guard lock(mu_);
+  RepoCounters& c = countersLocked(repo);
+  (used ? c.prefetch_used_bytes : c.prefetch_wasted_bytes) += bytes;
+  dirty_ = true;
+}
+
 void EdgeStats::evicted(uint64_t bytes) {
   std::lock_guard lock(mu_);
   ++counters_.evictions;

@@ -30,6 +30,8 @@ class EdgeStats {
   void served(const std::string& repo, uint64_t bytes, bool hit);
   // Bytes received from the upstream for a client (prefetch = false) or a pin/prefetch.
   void fetched(const std::string& repo, uint64_t bytes, bool prefetch);
+  // A prefetched blob read by a client for the first time (used), or evicted unread.
+  void prefetchOutcome(const std::string& repo, uint64_t bytes, bool used);
   void evicted(uint64_t bytes);
   void staleServe();
   void error(const std::string& kind);

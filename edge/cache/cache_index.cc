@@ -28,18 +28,25 @@ struct IndexMetrics {
   }
 };
 
+// "<size> <last access ms> <hits>[ <repository it was prefetched for>]"
 std::string blobValue(const CachedBlob& b) {
-  return std::to_string(b.size) + " " + std::to_string(b.last_access_ms) + " " + std::to_string(b.hits);
+  std::string v = std::to_string(b.size) + " " + std::to_string(b.last_access_ms) + " " + std::to_string(b.hits);
+  if (!b.prefetched_for.empty()) v += " " + b.prefetched_for;
+  return v;
 }
 
 bool parseBlobValue(std::string_view v, CachedBlob* b) {
   unsigned long long size, hits;
   long long last;
+  int used = 0;
   std::string s(v);
-  if (std::sscanf(s.c_str(), "%llu %lld %llu", &size, &last, &hits) != 3) return false;
+  if (std::sscanf(s.c_str(), "%llu %lld %llu%n", &size, &last, &hits, &used) != 3) return false;
   b->size = size;
   b->last_access_ms = last;
   b->hits = hits;
+  if (static_cast<size_t>(used) + 1 < s.size() && s[static_cast<size_t>(used)] == ' ') {
+    b->prefetched_for = s.substr(static_cast<size_t>(used) + 1);
+  }
   return true;
 }
 
@@ -270,7 +277,7 @@ std::optional<CachedBlob> CacheIndex::blob(const std::string& digest) {
   return it->second;
 }
 
-uint64_t CacheIndex::enforce() {
+uint64_t CacheIndex::enforce(int64_t protect_since_ms) {
   std::vector<CachedBlob> snapshot;
   uint64_t used;
   CacheBudget budget;
@@ -292,7 +299,7 @@ uint64_t CacheIndex::enforce() {
       snapshot.push_back(b);
       auto it = images.find(d);
       snapshot.back().images = it == images.end() ? 0 : it->second;
-      snapshot.back().pinned = pinned.count(d) > 0;
+      snapshot.back().pinned = pinned.count(d) > 0 || (protect_since_ms > 0 && b.last_access_ms >= protect_since_ms);
     }
   }
   auto victims = EvictionPolicy::choose(snapshot, used, budget, clock_.nowMillis());
@@ -314,7 +321,10 @@ uint64_t CacheIndex::enforce() {
     auto it = blobs_.find(d);
     if (it == blobs_.end()) continue;
     freed += it->second.size;
-    if (on_evict_) on_evict_(d, it->second.size);
+    if (listener_.evicted) listener_.evicted(it->second.size);
+    if (!it->second.prefetched_for.empty() && listener_.prefetch_wasted) {
+      listener_.prefetch_wasted(it->second.prefetched_for, it->second.size);
+    }
     dropLocked(d);
     IndexMetrics::get().evictions.inc();
   }
@@ -366,6 +376,12 @@ bool CacheIndex::linked(const std::string& repo, const std::string& digest) {
   return it != links_.end() && std::find(it->second.begin(), it->second.end(), repo) != it->second.end();
 }
 
+std::vector<std::string> CacheIndex::linkedRepositories(const std::string& digest) {
+  std::lock_guard lock(mu_);
+  auto it = links_.find(digest);
+  return it == links_.end() ? std::vector<std::string>{} : it->second;
+}
+
 bool CacheIndex::hitIfLinked(const std::string& repo, const std::string& digest) {
   std::lock_guard lock(mu_);
   auto it = links_.find(digest);
@@ -374,8 +390,38 @@ bool CacheIndex::hitIfLinked(const std::string& repo, const std::string& digest)
     b->second.last_access_ms = clock_.nowMillis();
     ++b->second.hits;
     dirty_blobs_.insert(digest);
+    if (!b->second.prefetched_for.empty()) {
+      // The first client read of a prefetched blob: the prefetch paid off.
+      if (listener_.prefetch_used) listener_.prefetch_used(b->second.prefetched_for, b->second.size);
+      b->second.prefetched_for.clear();
+    }
   }
   return true;
+}
+
+void CacheIndex::markPrefetched(const std::string& digest, const std::string& repo) {
+  std::lock_guard lock(mu_);
+  auto it = blobs_.find(digest);
+  if (it == blobs_.end() || it->second.hits > 0) return;
+  it->second.prefetched_for = repo;
+  dirty_blobs_.insert(digest);
+}
+
+bool CacheIndex::roomFor(uint64_t bytes, int64_t protect_since_ms) {
+  std::lock_guard lock(mu_);
+  auto high = static_cast<uint64_t>(budget_.high_watermark * static_cast<double>(budget_.bytes));
+  auto low = static_cast<uint64_t>(budget_.low_watermark * static_cast<double>(budget_.bytes));
+  if (used_ + bytes <= high) return true;
+  if (bytes > low) return false;
+  // Evicting down to the low watermark must be possible with blobs that are neither
+  // pinned nor used since protect_since_ms.
+  std::set<std::string> pinned;
+  for (const auto& [label, digests] : pins_) pinned.insert(digests.begin(), digests.end());
+  uint64_t evictable = 0;
+  for (const auto& [d, b] : blobs_) {
+    if (b.last_access_ms < protect_since_ms && !pinned.count(d)) evictable += b.size;
+  }
+  return used_ + bytes - std::min(used_, evictable) <= low;
 }
 
 Status CacheIndex::flush() {
@@ -621,9 +667,9 @@ std::vector<CacheIndex::Usage> CacheIndex::topImages(size_t n) {
   return topOf(all, n);
 }
 
-void CacheIndex::setEvictionListener(std::function<void(const std::string&, uint64_t)> listener) {
+void CacheIndex::setListener(Listener listener) {
   std::lock_guard lock(mu_);
-  on_evict_ = std::move(listener);
+  listener_ = std::move(listener);
 }
 
 }  // namespace wharf

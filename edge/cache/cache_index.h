@@ -1,7 +1,8 @@
 // CacheIndex: what the edge's cache holds and what it knows about it, persisted in LMDB
 // (<cache>/index.lmdb) and kept in memory for the request path.
 //
-//   blobs   digest            -> size, last access, hits
+//   blobs   digest            -> size, last access, hits, the repository it was
+//                                prefetched for until a client reads it
 //   images  manifest digest   -> the blobs and child manifests it references
 //   tags    repo \0 tag       -> digest, when the upstream last said so
 //   links   digest \0 repo    -> (the upstream confirmed repo has digest)
@@ -61,7 +62,14 @@ class CacheIndex {
   void setBudget(CacheBudget budget);
   CacheBudget budget();
   // Evicts down to the low watermark when over the high one; returns the bytes freed.
-  uint64_t enforce();
+  // Blobs used at or after protect_since_ms (when set) are kept like pinned ones.
+  uint64_t enforce(int64_t protect_since_ms = 0);
+  // Whether bytes more fit: under the high watermark, or once blobs neither pinned nor
+  // used since protect_since_ms are evicted (prefetch never makes room with recent ones).
+  bool roomFor(uint64_t bytes, int64_t protect_since_ms);
+  // A blob a prefetch brought in for repo: its first client read counts as prefetch
+  // used, its eviction before any as prefetch wasted (see Listener).
+  void markPrefetched(const std::string& digest, const std::string& repo);
 
   // --- images, tags, links ---
   // A cached manifest and the digests it references (config, layers, child manifests).
@@ -70,6 +78,7 @@ class CacheIndex {
   std::optional<Tag> tag(const std::string& repo, const std::string& tag);
   void link(const std::string& repo, const std::string& digest);
   bool linked(const std::string& repo, const std::string& digest);
+  std::vector<std::string> linkedRepositories(const std::string& digest);
   // A cache hit through repo: counted (accessed()) when repo is linked to the digest.
   // One lock for both: this is the hot path.
   bool hitIfLinked(const std::string& repo, const std::string& digest);
@@ -104,8 +113,14 @@ class CacheIndex {
   };
   std::vector<Usage> topRepositories(size_t n);
   std::vector<Usage> topImages(size_t n);
-  // Called with the bytes of each blob evicted to keep the budget (not for purges).
-  void setEvictionListener(std::function<void(const std::string& digest, uint64_t bytes)> listener);
+  // Told (under the index's lock: be quick, do not call back) of each blob evicted to keep
+  // the budget (not purges), and of the fate of prefetched blobs.
+  struct Listener {
+    std::function<void(uint64_t bytes)> evicted;
+    std::function<void(const std::string& repo, uint64_t bytes)> prefetch_used;    // first client read
+    std::function<void(const std::string& repo, uint64_t bytes)> prefetch_wasted;  // evicted unread
+  };
+  void setListener(Listener listener);
 
   // Writes what changed since the last flush, in one transaction.
   Status flush();
@@ -141,7 +156,7 @@ class CacheIndex {
   std::set<std::string> dirty_links_;                                     // GUARDED_BY(mu_): digest\0repo
   std::map<std::string, std::vector<std::string>> pins_;                  // GUARDED_BY(mu_): label -> digests
   std::set<std::string> dirty_pins_;                                      // GUARDED_BY(mu_)
-  std::function<void(const std::string&, uint64_t)> on_evict_;            // GUARDED_BY(mu_)
+  Listener listener_;                                                     // GUARDED_BY(mu_)
 };
 
 }  // namespace wharf

@@ -19,6 +19,7 @@ struct CachedBlob {
   uint64_t hits = 0;
   uint32_t images = 0;  // cached manifests that reference it
   bool pinned = false;
+  std::string prefetched_for;  // prefetched for this repository and not read by a client yet
 };
 
 struct CacheBudget {

@@ -178,6 +178,7 @@ Result<FillCoordinator::Join> FillCoordinator::join(const Digest& digest, uint64
   if (it != fills_.end()) {
     if (auto fill = it->second.lock()) {
       ++followers_;
+      fill->joined_.fetch_add(1);
       return Join{Role::kFollower, fill, FillLeader(), ""};
     }
     fills_.erase(it);  // gone without done() (cannot happen while FillLeader fails abandoned fills)
@@ -198,7 +199,10 @@ Result<FillCoordinator::Join> FillCoordinator::find(const Digest& digest) {
   std::lock_guard lock(mu_);
   auto it = fills_.find(digest.str());
   if (it != fills_.end()) {
-    if (auto fill = it->second.lock()) return Join{Role::kFollower, fill, FillLeader(), ""};
+    if (auto fill = it->second.lock()) {
+      fill->joined_.fetch_add(1);
+      return Join{Role::kFollower, fill, FillLeader(), ""};
+    }
   }
   std::string path = blobPath(digest);
   if (::access(path.c_str(), F_OK) == 0) return Join{Role::kCached, nullptr, FillLeader(), path};

@@ -72,6 +72,9 @@ class Fill : public std::enable_shared_from_this<Fill> {
   // already ended, the final event is posted at once. Returns an id for unsubscribe().
   uint64_t subscribe(Loop& loop, Listener listener);
   void unsubscribe(uint64_t id);
+  // Requests that joined this fill as followers so far (a low-priority leader, prefetch,
+  // stops holding back once a client waits on it).
+  uint64_t joined() const { return joined_.load(); }
 
  private:
   friend class FillCoordinator;
@@ -85,6 +88,7 @@ class Fill : public std::enable_shared_from_this<Fill> {
   Digest digest_;
   std::atomic<uint64_t> expected_size_;
   std::atomic<bool> started_{false};
+  std::atomic<uint64_t> joined_{0};
   std::string partial_path_, final_path_;
   Fd writer_;
   std::shared_ptr<Fd> reader_;

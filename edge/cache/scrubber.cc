@@ -90,8 +90,10 @@ size_t Scrubber::scrubOnce() {
     ++checked;
     ScrubMetrics::get().checked.inc();
     if (read_ok && h.digest() == *digest) continue;
-    // Unreadable or not what it claims: drop it; the next pull fetches it again.
+    // Unreadable or not what it claims: drop it; the next pull (or on_corrupt) fetches it again.
+    std::vector<std::string> repos = index_.linkedRepositories(d);
     if (index_.drop(d)) {
+      if (options_.on_corrupt) options_.on_corrupt(d, repos);
       ++corrupt;
       ScrubMetrics::get().corrupt.inc();
       logWarn("scrub dropped a corrupt cached blob", {{"digest", d}, {"readable", read_ok}});

@@ -18,6 +18,7 @@
 #include "shared/metrics/metrics.h"
 #include "shared/oci/digest.h"
 #include "shared/oci/media_types.h"
+#include "shared/oci/names.h"
 #include "shared/oci/routes.h"
 
 namespace wharf {
@@ -28,12 +29,6 @@ using ExchangePtr = std::shared_ptr<Exchange>;
 // How many times a fill whose upstream connection broke resumes with Range.
 constexpr int kMaxResumes = 3;
 
-// Every manifest type the edge caches: asked for explicitly, so no upstream falls back
-// to an older schema.
-constexpr const char* kManifestAccept =
-    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json, "
-    "application/vnd.docker.distribution.manifest.v2+json";
 
 struct EdgeMetrics {
   MetricsRegistry& r = MetricsRegistry::global();
@@ -323,7 +318,7 @@ class ManifestFetch : public ResponseHandler {
     }
     bool upstream_failed = !st.isOk() || status >= 500 || status == 429;
     if (upstream_failed) countUpstreamError(ctx_);
-    if (upstream_failed && stale_ && matchesRepositoryPattern(ctx_.stale_if_error, route_.name)) {
+    if (upstream_failed && stale_ && anyRepositoryPatternMatches(ctx_.stale_if_error, route_.name)) {
       // stale-if-error: the client's token was checked here; the upstream is just out
       // of reach.
       EdgeMetrics::get().stale.inc();
@@ -354,6 +349,7 @@ void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) 
   std::optional<ManifestCache::Entry> cached;
   bool fresh = false;
   bool by_digest = route.reference.find(':') != std::string::npos;
+  if (!by_digest && ctx.pulls != nullptr) ctx.pulls->pulled(route.name);  // the default prefetch rule asks
   if (by_digest) {
     auto d = Digest::parse(route.reference);
     if (!d.isOk()) return reply(ctx, ex, error(Status(Code::kManifestUnknown, d.status().message())));
@@ -370,7 +366,7 @@ void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) 
   ClientRequest r;
   r.method = "GET";
   r.target = "/v2/" + route.name + "/manifests/" + route.reference;
-  r.headers.add("Accept", kManifestAccept);
+  r.headers.add("Accept", media::kManifestAcceptAll);
   if (cached) r.headers.add("If-None-Match", "\"" + cached->digest + "\"");
   sendUpstream(ctx, ex->loop(), route.name, std::move(r), clientAuthorization(ex),
                std::make_shared<ManifestFetch>(ctx, ex, route, cached));
@@ -644,17 +640,6 @@ void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& rout
 }
 
 }  // namespace
-
-bool matchesRepositoryPattern(const std::vector<std::string>& patterns, const std::string& repo) {
-  for (const auto& p : patterns) {
-    if (p == "*" || p == repo) return true;
-    if (p.size() >= 2 && p.compare(p.size() - 2, 2, "/*") == 0 && repo.size() > p.size() - 1 &&
-        repo.compare(0, p.size() - 1, p, 0, p.size() - 1) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
 
 void handleEdgeRequest(EdgeContext& ctx, const ExchangePtr& ex) {
   const Request& req = ex->request();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "edge/agent/edge_stats.h"
+#include "edge/agent/pull_history.h"
 #include "edge/cache/cache_index.h"
 #include "edge/cache/fill_coordinator.h"
 #include "edge/cache/manifest_cache.h"
@@ -39,6 +40,7 @@ struct EdgeContext {
   std::atomic<bool> draining{false};
   std::atomic<int> retry_after_s{60};
   EdgeStats* stats = nullptr;  // null: nothing counted for reports
+  PullHistory* pulls = nullptr;  // null: tag pulls not remembered (no prefetch by recency)
 
   // The verifier of the core's tokens; replaced when the core's keys are refreshed.
   std::shared_ptr<const TokenVerifier> verifier() const {
@@ -69,8 +71,5 @@ struct EdgeContext {
 };
 
 void handleEdgeRequest(EdgeContext& ctx, const std::shared_ptr<Exchange>& ex);
-
-// Whether a repository matches one of the patterns ("*", "team/*", "team/app").
-bool matchesRepositoryPattern(const std::vector<std::string>& patterns, const std::string& repo);
 
 }  // namespace wharf

@@ -1,25 +1,16 @@
 #include "shared/auth/revocation.h"
 
 #include "shared/base/json_body.h"
+#include "shared/oci/names.h"
 
 namespace wharf {
-
-namespace {
-bool repositoryMatches(const std::string& pattern, const std::string& repo) {
-  if (pattern == "*") return true;
-  if (pattern.size() >= 2 && pattern.compare(pattern.size() - 2, 2, "/*") == 0) {
-    return repo.size() > pattern.size() - 1 && repo.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
-  }
-  return pattern == repo;
-}
-}  // namespace
 
 bool RevocationList::covers(const TokenClaims& c, const std::string& repository) const {
   for (const auto& r : entries) {
     if (c.issued_at > r.before_s) continue;
     if (r.kind == "subject" && !c.subject.empty() && c.subject == r.value) return true;
     if (r.kind == "via" && !c.via.empty() && c.via == r.value) return true;
-    if (r.kind == "repository" && !repository.empty() && repositoryMatches(r.value, repository)) return true;
+    if (r.kind == "repository" && !repository.empty() && repositoryPatternMatches(r.value, repository)) return true;
   }
   return false;
 }

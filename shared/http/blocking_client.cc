@@ -23,6 +23,8 @@ struct ParseState {
   bool done = false;
   bool head = false;
   bool keep_alive = true;
+  const BlockingClient::BodySink* sink = nullptr;  // 200/206 bodies go there
+  Status sink_error;
 };
 
 int onHeaderField(llhttp_t* p, const char* at, size_t len) {
@@ -51,7 +53,12 @@ int onHeadersComplete(llhttp_t* p) {
   return s->head ? 1 : 0;
 }
 int onBody(llhttp_t* p, const char* at, size_t len) {
-  static_cast<ParseState*>(p->data)->resp.body.append(at, len);
+  auto* s = static_cast<ParseState*>(p->data);
+  if (s->sink != nullptr && (s->resp.status == 200 || s->resp.status == 206)) {
+    s->sink_error = (*s->sink)(s->resp, std::string_view(at, len));
+    return s->sink_error.isOk() ? 0 : -1;
+  }
+  s->resp.body.append(at, len);
   return 0;
 }
 int onMessageComplete(llhttp_t* p) {
@@ -175,7 +182,9 @@ Status BlockingClient::send(const std::string& bytes) {
   return sendAll(bytes.data(), bytes.size());
 }
 
-Result<HttpResponse> BlockingClient::read(bool head) {
+Result<HttpResponse> BlockingClient::read(bool head) { return read(head, nullptr); }
+
+Result<HttpResponse> BlockingClient::read(bool head, const BodySink* sink) {
   if (fd_ < 0) return Status(Code::kUnavailable, "not connected");
   llhttp_settings_t settings;
   llhttp_settings_init(&settings);
@@ -188,9 +197,14 @@ Result<HttpResponse> BlockingClient::read(bool head) {
   llhttp_init(&parser, HTTP_RESPONSE, &settings);
   ParseState state;
   state.head = head;
+  state.sink = sink;
   parser.data = &state;
   auto feed = [&](const char* data, size_t len) -> Status {
     llhttp_errno_t err = llhttp_execute(&parser, data, len);
+    if (!state.sink_error.isOk()) {
+      close();  // the rest of the body is not read
+      return state.sink_error;
+    }
     if (err == HPE_PAUSED) {
       size_t used = static_cast<size_t>(llhttp_get_error_pos(&parser) - data);
       pending_.assign(data + used, len - used);
@@ -264,6 +278,20 @@ Result<HttpResponse> BlockingClient::request(const std::string& method, const st
     // A kept-alive connection the server had closed: retry once on a fresh one.
   }
   return Status(Code::kUnavailable, "request failed");
+}
+
+Result<HttpResponse> BlockingClient::stream(const std::string& target, const HeaderList& headers, BodySink sink) {
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: " + host_ + ":" + std::to_string(port_) + "\r\n";
+  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+  req += "\r\n";
+  if (interrupted_.load()) return Status(Code::kUnavailable, "interrupted");
+  // A kept-alive connection may have been closed by the server: this request starts on
+  // a fresh one, so that a failure is never a retry after bytes went to the sink.
+  close();
+  WHARF_RETURN_IF_ERROR(send(req));
+  auto r = read(false, &sink);
+  if (!r.isOk()) close();
+  return r;
 }
 
 Result<HttpResponse> BlockingClient::raw(const std::string& bytes, bool head) {

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -38,6 +40,11 @@ class BlockingClient {
 
   Result<HttpResponse> request(const std::string& method, const std::string& target, const HeaderList& headers = {},
                                const std::string& body = "");
+  // A GET whose 200 or 206 body goes to sink piece by piece instead of into the response
+  // (other statuses keep their body, for the error). An error from sink ends the transfer
+  // (the connection is closed) and is returned. On a fresh connection, never retried.
+  using BodySink = std::function<Status(const HttpResponse& head, std::string_view piece)>;
+  Result<HttpResponse> stream(const std::string& target, const HeaderList& headers, BodySink sink);
   // Sends bytes as they are and reads one response (the connection is fresh if needed).
   Result<HttpResponse> raw(const std::string& bytes, bool head = false);
   // Sends bytes without reading.
@@ -52,6 +59,7 @@ class BlockingClient {
 
  private:
   Status connect();
+  Result<HttpResponse> read(bool head, const BodySink* sink);
   Result<size_t> recvSome(char* buf, size_t len);
   Status sendAll(const char* data, size_t len);
   std::string host_;

@@ -16,6 +16,12 @@ constexpr std::string_view kDockerConfig = "application/vnd.docker.container.ima
 constexpr std::string_view kDockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json";
 constexpr std::string_view kDockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 constexpr std::string_view kDockerForeignLayer = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+// An Accept header naming every manifest type a mirror caches, so that no upstream falls
+// back to an older schema.
+constexpr const char* kManifestAcceptAll =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
 
 bool isManifest(std::string_view t);       // image manifests (OCI or Docker v2)
 bool isIndex(std::string_view t);          // OCI index or Docker manifest list

@@ -52,4 +52,32 @@ Status validateTag(std::string_view tag) {
 
 bool isDigestReference(std::string_view reference) { return reference.find(':') != std::string_view::npos; }
 
+namespace {
+bool isNamespacePattern(std::string_view p) { return p.size() >= 2 && p.substr(p.size() - 2) == "/*"; }
+}  // namespace
+
+Status validateRepositoryPattern(std::string_view pattern) {
+  if (pattern == "*") return Status::ok();
+  Status st = validateRepositoryName(isNamespacePattern(pattern) ? pattern.substr(0, pattern.size() - 2) : pattern);
+  if (!st.isOk()) return Status(Code::kNameInvalid, "repository pattern \"" + std::string(pattern.substr(0, 64)) +
+                                                        "\": expected \"*\", \"team/*\" or a repository name");
+  return st;
+}
+
+bool repositoryPatternMatches(std::string_view pattern, std::string_view repo) {
+  if (pattern == "*") return true;
+  if (isNamespacePattern(pattern)) {
+    std::string_view prefix = pattern.substr(0, pattern.size() - 1);  // "team/"
+    return repo.size() > prefix.size() && repo.substr(0, prefix.size()) == prefix;
+  }
+  return pattern == repo;
+}
+
+bool anyRepositoryPatternMatches(const std::vector<std::string>& patterns, std::string_view repo) {
+  for (const auto& p : patterns) {
+    if (repositoryPatternMatches(p, repo)) return true;
+  }
+  return false;
+}
+
 }  // namespace wharf

@@ -460,7 +460,7 @@ TEST_CASE("cache index: pinned blobs are never evicted, and pins survive a reope
   CHECK(c.index->pinnedBytes() == 4000);
   std::vector<std::string> others;
   uint64_t evicted = 0;
-  c.index->setEvictionListener([&](const std::string&, uint64_t bytes) { evicted += bytes; });
+  c.index->setListener({[&](uint64_t bytes) { evicted += bytes; }, nullptr, nullptr});
   for (int i = 0; i < 3; ++i) {
     c.clock.advance(kHour);
     others.push_back(c.commit(randomData(2500, 10 + i)));

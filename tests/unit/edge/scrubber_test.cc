@@ -68,9 +68,17 @@ TEST_CASE("scrubber: a pass drops the corrupt blob and only it", "[edge][scrubbe
   std::string bad = c.commit(randomData(300'000, 2));
   c.index->link("lib/app", bad);
   c.corrupt(bad, 150'000);
-  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{1ull << 30, 3600'000, {}});
+  std::vector<std::pair<std::string, std::vector<std::string>>> handed;  // to fetch again
+  Scrubber scrub(*c.index, *c.fills,
+                 Scrubber::Options{1ull << 30, 3600'000, {},
+                                   [&](const std::string& d, const std::vector<std::string>& repos) {
+                                     handed.emplace_back(d, repos);
+                                   }});
 
   CHECK(scrub.scrubOnce() == 1);
+  REQUIRE(handed.size() == 1);
+  CHECK(handed[0].first == bad);
+  CHECK(handed[0].second == std::vector<std::string>{"lib/app"});
   CHECK_FALSE(c.fileExists(bad));
   CHECK_FALSE(c.index->blob(bad));
   CHECK_FALSE(c.index->linked("lib/app", bad));
@@ -91,7 +99,7 @@ TEST_CASE("scrubber: a truncated blob is corrupt; a blob evicted meanwhile is no
   std::string evicted = c.commit(randomData(1000, 5));
   REQUIRE(::truncate(c.path(truncated).c_str(), 500) == 0);
   REQUIRE(::unlink(c.path(evicted).c_str()) == 0);  // its file went; its entry is still there
-  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{1ull << 30, 3600'000, {}});
+  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{1ull << 30, 3600'000, {}, {}});
 
   CHECK(scrub.scrubOnce() == 1);
   CHECK_FALSE(c.index->blob(truncated));
@@ -104,7 +112,7 @@ TEST_CASE("scrubber: a pass reads at most rate_bytes_per_s", "[edge][scrubber]")
   // 4 MiB at 4 MiB/s: about a second, however fast the disk.
   c.commit(randomData(2 << 20, 6));
   c.commit(randomData(2 << 20, 7));
-  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{4ull << 20, 3600'000, {}});
+  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{4ull << 20, 3600'000, {}, {}});
   auto start = std::chrono::steady_clock::now();
   CHECK(scrub.scrubOnce() == 0);
   double took = secondsSince(start);
@@ -120,7 +128,7 @@ TEST_CASE("scrubber: stop() during a slow pass returns promptly", "[edge][scrubb
   std::string blob = c.commit(randomData(8 << 20, 8));
   Counter& scrubbed = MetricsRegistry::global().counter("wharf_edge_scrub_bytes_total", "Bytes re-hashed by the scrub.");
   uint64_t before = scrubbed.value();
-  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{1ull << 20, 3600'000, {}});
+  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{1ull << 20, 3600'000, {}, {}});
   scrub.start();
   // The pass is under way (it has read something) before we stop it.
   REQUIRE(waitFor([&] { return scrubbed.value() > before; }, 5000));
@@ -140,7 +148,7 @@ TEST_CASE("scrubber: stop() of a scrubber between passes returns promptly", "[ed
   c.commit(randomData(1000, 9));
   Counter& checked = MetricsRegistry::global().counter("wharf_edge_scrub_checked_total", "Cached blobs re-hashed.");
   uint64_t before = checked.value();
-  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{1ull << 30, 3600'000, {}});
+  Scrubber scrub(*c.index, *c.fills, Scrubber::Options{1ull << 30, 3600'000, {}, {}});
   scrub.start();
   REQUIRE(waitFor([&] { return checked.value() > before; }, 5000));  // first pass done; now waiting an hour
   auto start = std::chrono::steady_clock::now();

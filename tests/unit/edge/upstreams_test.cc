@@ -6,6 +6,7 @@
 #include "edge/pull/pull_handler.h"
 #include "edge/pull/upstreams.h"
 #include "shared/base/fs.h"
+#include "shared/oci/names.h"
 #include "tests/support/temp_dir.h"
 
 using namespace wharf;
@@ -168,25 +169,25 @@ TEST_CASE("upstreams: create keeps each upstream's TLS options and fails on a ba
 }
 
 TEST_CASE("upstreams: stale-if-error repository patterns", "[edge][upstreams]") {
-  CHECK(matchesRepositoryPattern({"*"}, "team/app"));
-  CHECK(matchesRepositoryPattern({"*"}, "app"));
+  CHECK(anyRepositoryPatternMatches({"*"}, "team/app"));
+  CHECK(anyRepositoryPatternMatches({"*"}, "app"));
 
-  CHECK(matchesRepositoryPattern({"team/app"}, "team/app"));
-  CHECK_FALSE(matchesRepositoryPattern({"team/app"}, "team/app2"));
-  CHECK_FALSE(matchesRepositoryPattern({"team/app"}, "team/ap"));
-  CHECK_FALSE(matchesRepositoryPattern({"team/app"}, "other/team/app"));
+  CHECK(anyRepositoryPatternMatches({"team/app"}, "team/app"));
+  CHECK_FALSE(anyRepositoryPatternMatches({"team/app"}, "team/app2"));
+  CHECK_FALSE(anyRepositoryPatternMatches({"team/app"}, "team/ap"));
+  CHECK_FALSE(anyRepositoryPatternMatches({"team/app"}, "other/team/app"));
 
-  CHECK(matchesRepositoryPattern({"team/*"}, "team/app"));
-  CHECK(matchesRepositoryPattern({"team/*"}, "team/a/b"));
-  CHECK_FALSE(matchesRepositoryPattern({"team/*"}, "team"));
-  CHECK_FALSE(matchesRepositoryPattern({"team/*"}, "team/"));
-  CHECK_FALSE(matchesRepositoryPattern({"team/*"}, "teamx/app"));
-  CHECK_FALSE(matchesRepositoryPattern({"team/*"}, "other/team/app"));
+  CHECK(anyRepositoryPatternMatches({"team/*"}, "team/app"));
+  CHECK(anyRepositoryPatternMatches({"team/*"}, "team/a/b"));
+  CHECK_FALSE(anyRepositoryPatternMatches({"team/*"}, "team"));
+  CHECK_FALSE(anyRepositoryPatternMatches({"team/*"}, "team/"));
+  CHECK_FALSE(anyRepositoryPatternMatches({"team/*"}, "teamx/app"));
+  CHECK_FALSE(anyRepositoryPatternMatches({"team/*"}, "other/team/app"));
 
-  CHECK_FALSE(matchesRepositoryPattern({}, "team/app"));
-  CHECK_FALSE(matchesRepositoryPattern({}, ""));
+  CHECK_FALSE(anyRepositoryPatternMatches({}, "team/app"));
+  CHECK_FALSE(anyRepositoryPatternMatches({}, ""));
   // Any one pattern is enough.
-  CHECK(matchesRepositoryPattern({"a/b", "team/*"}, "team/x"));
-  CHECK(matchesRepositoryPattern({"team/*", "a/b"}, "a/b"));
-  CHECK_FALSE(matchesRepositoryPattern({"team/*", "a/b"}, "a/c"));
+  CHECK(anyRepositoryPatternMatches({"a/b", "team/*"}, "team/x"));
+  CHECK(anyRepositoryPatternMatches({"team/*", "a/b"}, "a/b"));
+  CHECK_FALSE(anyRepositoryPatternMatches({"team/*", "a/b"}, "a/c"));
 }

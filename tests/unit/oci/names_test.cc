@@ -64,3 +64,20 @@ TEST_CASE("isDigestReference: a ':' makes a digest") {
   CHECK_FALSE(isDigestReference("latest"));
   CHECK_FALSE(isDigestReference(""));
 }
+
+TEST_CASE("names: repository patterns", "[oci][names]") {
+  CHECK(validateRepositoryPattern("*").isOk());
+  CHECK(validateRepositoryPattern("team/*").isOk());
+  CHECK(validateRepositoryPattern("team/app").isOk());
+  CHECK(validateRepositoryPattern("app").isOk());
+  for (const char* bad : {"", "/*", "**", "team/**", "Team/*", "team/*/x", "team*", "../x", "team/"}) {
+    INFO(bad);
+    CHECK(validateRepositoryPattern(bad).code() == Code::kNameInvalid);
+  }
+  CHECK(repositoryPatternMatches("*", "a"));
+  CHECK(repositoryPatternMatches("team/*", "team/a/b"));
+  CHECK_FALSE(repositoryPatternMatches("team/*", "team"));
+  CHECK_FALSE(repositoryPatternMatches("team/*", "teamx/a"));
+  CHECK(repositoryPatternMatches("team/app", "team/app"));
+  CHECK_FALSE(repositoryPatternMatches("team/app", "team/app2"));
+}

@@ -754,8 +754,8 @@ Status validateEdgeSettings(const nlohmann::json& settings) {
       }
     }
   }
-  if (settings.contains("prefetch")) {
-    auto policy = PrefetchPolicy::fromJson(settings["prefetch"]);
+  if (auto prefetch = b.rawObject("prefetch")) {
+    auto policy = PrefetchPolicy::fromJson(*prefetch);
     if (!policy.isOk()) return Status(Code::kInvalidArgument, "settings." + policy.status().message());
   }
   auto high = b.integer("high_watermark", {.min = 1, .max = 100});

@@ -224,6 +224,16 @@ std::optional<json> JsonBody::rawObject(std::string_view key, bool required) {
   return *v;
 }
 
+std::optional<json> JsonBody::rawArray(std::string_view key, bool required) {
+  const json* v = find(key, required, "an array");
+  if (v == nullptr) return std::nullopt;
+  if (!v->is_array()) {
+    wrongType(key, "an array", *v);
+    return std::nullopt;
+  }
+  return *v;
+}
+
 std::optional<JsonBody> JsonBody::object(std::string_view key, bool required) {
   auto v = rawObject(key, required);
   if (!v) return std::nullopt;

@@ -81,6 +81,8 @@ class JsonBody {
   // A nested object handed on as it is (job params, edge settings): only its type is
   // checked here; its reader checks the rest.
   std::optional<nlohmann::json> rawObject(std::string_view key, bool required = false);
+  // An array handed on as it is (its items are the caller's to check).
+  std::optional<nlohmann::json> rawArray(std::string_view key, bool required = false);
 
   // Records a problem found by the caller with a field's value (first one wins).
   void fail(std::string_view key, const std::string& what);

@@ -51,12 +51,11 @@ Result<PrefetchPolicy> PrefetchPolicy::fromJson(const nlohmann::json& j) {
   if (j.is_null()) return out;
   if (!j.is_object()) return Status(Code::kInvalidArgument, "prefetch: expected an object");
   JsonBody b(j, "prefetch");
-  if (b.has("rules")) {
-    const auto& rules = j["rules"];
-    if (!rules.is_array() || rules.size() > 100) {
-      b.fail("rules", "expected an array of at most 100 {\"repository\",\"tag\"}");
+  if (auto rules = b.rawArray("rules")) {
+    if (rules->size() > 100) {
+      b.fail("rules", "expected at most 100 rules");
     } else {
-      for (const auto& r : rules) {
+      for (const auto& r : *rules) {
         if (!r.is_object()) {
           b.fail("rules", "expected objects {\"repository\",\"tag\"}");
           break;

@@ -157,6 +157,21 @@ TEST_CASE("edges: settings allow four keys with typed values", "[auth][edges]") 
     CHECK(st.code() == Code::kInvalidArgument);
     CHECK(st.message().find(b.key) != std::string::npos);
   }
+  // The edge's own pull credential's repositories, and its prefetch policy.
+  CHECK(validateEdgeSettings({{"repositories", {"*", "acme/*", "team/app"}}}).isOk());
+  CHECK(validateEdgeSettings({{"prefetch", {{"rules", {{{"repository", "acme/*"}, {"tag", "v*"}}}},
+                                            {"recent_days", 3}, {"rate", "5m"}, {"window", "20:00-06:00"}}}})
+            .isOk());
+  for (const auto& b : std::vector<Bad>{{{{"repositories", "acme/*"}}, "repositories"},
+                                        {{{"repositories", {"Acme"}}}, "repositories"},
+                                        {{{"repositories", {"acme/**"}}}, "repositories"},
+                                        {{{"prefetch", {{"rate", "x"}}}}, "prefetch.rate"},
+                                        {{{"prefetch", "all"}}, "prefetch"}}) {
+    INFO(b.settings.dump());
+    Status st = validateEdgeSettings(b.settings);
+    CHECK(st.code() == Code::kInvalidArgument);
+    CHECK(st.message().find(b.key) != std::string::npos);
+  }
   CHECK(validateEdgeSettings(json::array()).code() == Code::kInvalidArgument);
   CHECK(validateEdgeSettings("x").code() == Code::kInvalidArgument);
 }

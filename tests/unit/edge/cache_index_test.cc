@@ -476,3 +476,71 @@ TEST_CASE("cache index: pinned blobs are never evicted, and pins survive a reope
   c.index->enforce();
   CHECK_FALSE(c.fileExists(pinned));
 }
+
+TEST_CASE("cache index: prefetched blobs count as used at the first client read, or wasted if evicted unread",
+          "[edge][cache][prefetch]") {
+  Cache c;
+  c.budget = CacheBudget{1000, 0.9, 0.5};
+  c.reopen();
+  std::map<std::string, uint64_t> used, wasted;
+  c.index->setListener({nullptr, [&](const std::string& repo, uint64_t bytes) { used[repo] += bytes; },
+                        [&](const std::string& repo, uint64_t bytes) { wasted[repo] += bytes; }});
+  std::string read = c.commit(std::string(300, 'a'));
+  std::string unread = c.commit(std::string(300, 'b'));
+  c.index->link("acme/api", read);
+  c.index->link("acme/api", unread);
+  c.index->markPrefetched(read, "acme/api");
+  c.index->markPrefetched(unread, "acme/api");
+  // Kept across a restart (the mark is in the index).
+  REQUIRE(c.index->flush().isOk());
+  c.reopen();
+  c.index->setListener({nullptr, [&](const std::string& repo, uint64_t bytes) { used[repo] += bytes; },
+                        [&](const std::string& repo, uint64_t bytes) { wasted[repo] += bytes; }});
+  CHECK(c.index->blob(read)->prefetched_for == "acme/api");
+
+  CHECK(c.index->hitIfLinked("acme/api", read));
+  CHECK(used["acme/api"] == 300);
+  CHECK(c.index->hitIfLinked("acme/api", read));
+  CHECK(used["acme/api"] == 300);  // the first read only
+  CHECK(c.index->blob(read)->prefetched_for.empty());
+
+  // Over budget: the unread one goes (it is the least valuable), and is waste.
+  c.clock.advance(10'000);
+  c.index->hitIfLinked("acme/api", read);
+  std::string client = c.commit(std::string(400, 'c'));
+  CHECK(c.index->enforce() > 0);
+  CHECK_FALSE(c.index->blob(unread));
+  CHECK(wasted["acme/api"] == 300);
+  CHECK(c.index->blob(read));  // read, so no longer counted as prefetch either way
+  (void)client;
+  c.index->setListener({});
+}
+
+TEST_CASE("cache index: room for a prefetch never comes from pinned or recently used blobs",
+          "[edge][cache][prefetch]") {
+  Cache c;
+  c.budget = CacheBudget{1000, 0.9, 0.5};  // high 900, low 500
+  c.reopen();
+  std::string old1 = c.commit(std::string(300, 'o'));
+  std::string old2 = c.commit(std::string(200, 'p'));
+  c.clock.advance(2 * 3'600'000);
+  std::string recent = c.commit(std::string(300, 'r'));  // used 800
+  int64_t hour_ago = c.clock.nowMillis() - 3'600'000;
+  CHECK(c.index->roomFor(100, hour_ago));        // 900: under the high watermark as it is
+  CHECK(c.index->roomFor(200, hour_ago));        // 1000, less the 500 old bytes: the low watermark
+  CHECK_FALSE(c.index->roomFor(201, hour_ago));  // only by evicting the recent blob
+  CHECK_FALSE(c.index->roomFor(600, hour_ago));  // more than the low watermark itself
+  c.index->pin("acme/api:v1", {old2});
+  CHECK_FALSE(c.index->roomFor(200, hour_ago));  // the pinned one stays
+  c.index->unpin("acme/api:v1");
+
+  // enforce() with the same protection evicts old content only, even when the policy
+  // would rather keep it (old1 is used by an image, recent by none).
+  c.index->imageCached(fakeManifestDigest("img"), {old1, old2});
+  std::string prefetched = c.commit(std::string(200, 'n'));  // 1000
+  CHECK(c.index->enforce(hour_ago) == 500);
+  CHECK_FALSE(c.index->blob(old1));
+  CHECK_FALSE(c.index->blob(old2));
+  CHECK(c.index->blob(recent));
+  CHECK(c.index->blob(prefetched));
+}

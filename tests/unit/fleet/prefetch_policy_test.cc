@@ -1,0 +1,137 @@
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "edge/agent/pull_history.h"
+#include "shared/base/fs.h"
+#include "shared/fleet/prefetch_policy.h"
+#include "tests/support/temp_dir.h"
+
+using namespace wharf;
+using nlohmann::json;
+
+namespace {
+constexpr int64_t kDay = 86'400'000;
+constexpr int64_t kMidnight = 1'700'006'400'000;  // 2023-11-15T00:00:00Z
+int64_t at(int h, int m) { return kMidnight + (h * 60 + m) * 60'000ll; }
+}  // namespace
+
+TEST_CASE("prefetch policy: tag globs", "[fleet][prefetch]") {
+  CHECK(tagGlobMatches("*", "anything"));
+  CHECK(tagGlobMatches("v*", "v1.2"));
+  CHECK_FALSE(tagGlobMatches("v*", "latest"));
+  CHECK(tagGlobMatches("*-prod", "2024-prod"));
+  CHECK_FALSE(tagGlobMatches("*-prod", "2024-prod-x"));
+  CHECK(tagGlobMatches("v*-*", "v1-rc"));
+  CHECK(tagGlobMatches("latest", "latest"));
+  CHECK_FALSE(tagGlobMatches("latest", "latest2"));
+  CHECK(tagGlobMatches("a*b*c", "aXbYbZc"));
+  CHECK_FALSE(tagGlobMatches("a*b*c", "aXbYbZ"));
+}
+
+TEST_CASE("prefetch policy: defaults, rules and the recent-pull rule", "[fleet][prefetch]") {
+  auto p = PrefetchPolicy::fromJson(json());
+  REQUIRE(p.isOk());
+  CHECK(p->recent_days == 7);
+  CHECK(p->rate == PrefetchPolicy::kDefaultRate);
+  CHECK_FALSE(p->window);
+  int64_t now = at(12, 0);
+  CHECK_FALSE(p->wants("acme/api", "v2", 0, now));                 // never pulled here
+  CHECK(p->wants("acme/api", "v2", now - 6 * kDay, now));          // an earlier tag within 7 days
+  CHECK_FALSE(p->wants("acme/api", "v2", now - 8 * kDay, now));    // too long ago
+
+  p = PrefetchPolicy::fromJson({{"rules", {{{"repository", "acme/*"}, {"tag", "v*"}}}}, {"recent_days", 0}});
+  REQUIRE(p.isOk());
+  CHECK(p->wants("acme/api", "v3", 0, now));
+  CHECK_FALSE(p->wants("acme/api", "latest", 0, now));
+  CHECK_FALSE(p->wants("other/api", "v3", 0, now));
+  CHECK_FALSE(p->wants("acme/api", "latest", now - 1000, now));  // recency off
+}
+
+TEST_CASE("prefetch policy: the window, across midnight and not", "[fleet][prefetch]") {
+  auto night = PrefetchPolicy::fromJson({{"window", "20:00-06:00"}});
+  REQUIRE(night.isOk());
+  CHECK(night->waitForWindow(at(21, 0)) == 0);
+  CHECK(night->waitForWindow(at(3, 0)) == 0);
+  CHECK(night->waitForWindow(at(20, 0)) == 0);
+  CHECK(night->waitForWindow(at(6, 0)) == 14 * 3'600'000);  // the end is excluded
+  CHECK(night->waitForWindow(at(12, 30)) == 7 * 3'600'000 + 30 * 60'000);
+  auto day = PrefetchPolicy::fromJson({{"window", "09:15-10:00"}});
+  REQUIRE(day.isOk());
+  CHECK(day->waitForWindow(at(9, 30)) == 0);
+  CHECK(day->waitForWindow(at(10, 0)) == kDay - 45 * 60'000);
+  CHECK(day->waitForWindow(at(9, 0)) == 15 * 60'000);
+}
+
+TEST_CASE("prefetch policy: platforms", "[fleet][prefetch]") {
+  auto p = PrefetchPolicy::fromJson({{"platforms", {"linux/amd64", "linux/arm/v7"}}});
+  REQUIRE(p.isOk());
+  CHECK(p->wantsPlatform("linux", "amd64", ""));
+  CHECK(p->wantsPlatform("linux", "arm", "v7"));
+  CHECK_FALSE(p->wantsPlatform("linux", "arm", "v6"));
+  CHECK_FALSE(p->wantsPlatform("unknown", "unknown", ""));  // attestation manifests
+  CHECK(PrefetchPolicy::fromJson(json::object())->wantsPlatform("linux", "amd64", ""));
+}
+
+TEST_CASE("prefetch policy: bad settings name their field", "[fleet][prefetch]") {
+  struct Bad {
+    json j;
+    std::string field;
+  };
+  for (const auto& b : std::vector<Bad>{{json::array(), "prefetch"},
+                                        {{{"rules", "acme/*"}}, "rules"},
+                                        {{{"rules", {{{"tag", "v*"}}}}}, "repository"},
+                                        {{{"rules", {{{"repository", "Acme/*"}}}}}, "repository"},
+                                        {{{"rules", {{{"repository", "acme/*"}, {"tag", "v/1"}}}}}, "tag"},
+                                        {{{"rules", {{{"repository", "a"}, {"colour", "x"}}}}}, "colour"},
+                                        {{{"recent_days", -1}}, "recent_days"},
+                                        {{{"recent_days", 400}}, "recent_days"},
+                                        {{{"rate", "fast"}}, "rate"},
+                                        {{{"rate", "10"}}, "rate"},
+                                        {{{"window", "20:00"}}, "window"},
+                                        {{{"window", "25:00-06:00"}}, "window"},
+                                        {{{"window", "06:00-06:00"}}, "window"},
+                                        {{{"platforms", {"amd64"}}}, "platforms"},
+                                        {{{"platforms", {"linux/arm/v7/x"}}}, "platforms"},
+                                        {{{"speed", 1}}, "speed"}}) {
+    INFO(b.j.dump());
+    auto p = PrefetchPolicy::fromJson(b.j);
+    REQUIRE_FALSE(p.isOk());
+    CHECK(p.status().code() == Code::kInvalidArgument);
+    CHECK(p.status().message().find(b.field) != std::string::npos);
+  }
+  CHECK(PrefetchPolicy::fromJson({{"rate", "512k"}})->rate == 512u << 10);
+}
+
+TEST_CASE("pull history: remembered across a restart, bounded, an unreadable file starts afresh", "[fleet][prefetch]") {
+  test::TempDir dir;
+  FakeClock clock(at(12, 0));
+  std::string path = dir / "pulls.json";
+  {
+    auto h = PullHistory::open(path, clock);
+    REQUIRE(h.isOk());
+    CHECK((*h)->last("acme/api") == 0);
+    (*h)->pulled("acme/api");
+    CHECK((*h)->last("acme/api") == at(12, 0));
+    clock.advance(30'000);
+    (*h)->pulled("acme/api");  // within the minute: not rewritten
+    CHECK((*h)->last("acme/api") == at(12, 0));
+    clock.advance(60'000);
+    (*h)->pulled("acme/api");
+    CHECK((*h)->last("acme/api") == at(12, 0) + 90'000);
+    REQUIRE((*h)->save().isOk());
+  }
+  auto again = PullHistory::open(path, clock);
+  REQUIRE(again.isOk());
+  CHECK((*again)->last("acme/api") == at(12, 0) + 90'000);
+  for (size_t i = 0; i < PullHistory::kMaxRepositories + 5; ++i) {
+    clock.advance(1);
+    (*again)->pulled("r/" + std::to_string(i));
+  }
+  CHECK((*again)->last("acme/api") == 0);  // the oldest went first
+  CHECK((*again)->last("r/" + std::to_string(PullHistory::kMaxRepositories + 4)) > 0);
+  REQUIRE(writeFileDurable(path, "not json").isOk());
+  auto fresh = PullHistory::open(path, clock);
+  REQUIRE(fresh.isOk());
+  CHECK((*fresh)->last("acme/api") == 0);
+}

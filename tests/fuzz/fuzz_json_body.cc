@@ -9,7 +9,8 @@
 //     stored (toJson, canonicalEdgeSettings) and read back.
 //   - What edges and the core send each other: EdgeReport (POST /api/v1/edges/self/reports),
 //     the revocation list (the channel's answer) and edge commands (validateEdgeCommand):
-//     what is accepted survives its round trip.
+//     what is accepted survives its round trip; the prefetch policy (an edge's settings)
+//     gives waits within a day.
 #include <cstddef>
 #include <cstdint>
 #include <set>
@@ -24,8 +25,9 @@
 #include "core/fleet/edge_commands.h"
 #include "shared/auth/revocation.h"
 #include "shared/base/json_body.h"
-#include "shared/fleet/edge_report.h"
 #include "shared/base/log.h"
+#include "shared/fleet/edge_report.h"
+#include "shared/fleet/prefetch_policy.h"
 #include "tests/fuzz/fuzz_support.h"
 
 using namespace wharf;
@@ -92,6 +94,21 @@ void fleet(std::string_view raw, const json& j) {
     TokenClaims c;
     c.subject = "alice";
     (void)list->covers(c, "team/app");
+  }
+  // The prefetch policy (an edge's settings, read by the core and by the edge).
+  for (const json* candidate : {&j, j.contains("prefetch") ? &j["prefetch"] : nullptr}) {
+    if (candidate == nullptr) continue;
+    auto policy = PrefetchPolicy::fromJson(*candidate);
+    if (!policy.isOk()) {
+      FUZZ_CHECK(policy.status().code() == Code::kInvalidArgument, policy.status().message());
+      continue;
+    }
+    for (int64_t now : {int64_t{0}, int64_t{1'700'000'000'000}, int64_t{-86'400'001}}) {
+      int64_t wait = policy->waitForWindow(now);
+      FUZZ_CHECK(wait >= 0 && wait < 86'400'000, "a wait for the window beyond a day");
+      (void)policy->wants("team/app", "v1", now - 1000, now);
+    }
+    FUZZ_CHECK(policy->rate >= 1024, "a rate below 1k accepted");
   }
   if (j.contains("kind") && j["kind"].is_string()) {
     json args = j.contains("args") ? j["args"] : json::object();

@@ -6,7 +6,7 @@
 #
 # Environment: WHARF_BUILD (build dir, default build), WHARF_DATA (data dir for `run`,
 # default wharf-data), WHARF_LISTEN (default 127.0.0.1:5000), JOBS (default nproc); for
-# `test`, FUZZ_SECONDS (new inputs per fuzz target, default 30) and WHARF_FUZZ_BUILD.
+# `test`, FUZZ_SECONDS (new inputs per fuzz target, default 15) and WHARF_FUZZ_BUILD.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -84,10 +84,10 @@ case "$mode" in
     install $BUILD_DEPS $TEST_DEPS $FUZZ_DEPS
     configure_and_build -DWHARF_TESTS=ON -DWHARF_BENCH=ON -DWHARF_WERROR=ON
     (cd "$build" && ctest --output-on-failure --timeout 1500)
-    # Fuzzing: every libFuzzer target over its committed seeds plus FUZZ_SECONDS (30) of
+    # Fuzzing: every libFuzzer target over its committed seeds plus FUZZ_SECONDS (15) of
     # new inputs, in its own clang build (WHARF_FUZZ_BUILD, default build-fuzz); a crash
     # fails the run and leaves its input in build-fuzz/artifacts/.
-    FUZZ_SECONDS=${FUZZ_SECONDS:-30} JOBS=$jobs bench/fuzz.sh 1 "${WHARF_FUZZ_BUILD:-build-fuzz}"
+    FUZZ_SECONDS=${FUZZ_SECONDS:-15} JOBS=$jobs bench/fuzz.sh 1 "${WHARF_FUZZ_BUILD:-build-fuzz}"
     ;;
   *)
     echo "usage: $0 run|test" >&2

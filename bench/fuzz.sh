@@ -13,7 +13,7 @@
 # Prints per target the executions (stat::number_of_executed_units), the new inputs
 # found and whether it crashed; exits non-zero if one did.
 #
-# Environment: FUZZ_SECONDS (overrides MINUTES; CI uses 30), TARGETS (a subset, e.g.
+# Environment: FUZZ_SECONDS (overrides MINUTES; CI uses 15), TARGETS (a subset, e.g.
 # TARGETS="fuzz_token fuzz_cron"), JOBS (build jobs, default nproc), FUZZ_ARGS (more
 # libFuzzer flags, e.g. FUZZ_ARGS=-jobs=2 or -max_len=65536), CC/CXX (default clang/clang++).
 set -euo pipefail

@@ -96,11 +96,12 @@ Shows the edge N.
 Removes the edge N. Its join token (if unused) and its credential stop working at once;
 adding it again gives a new join token.
 )"},
-    {"set", R"(Usage: wharfctl edge set N [--tag-ttl DURATION] [--cache-budget SIZE]
+    {"set", R"(Usage: wharfctl edge set (N | --site S) [--tag-ttl DURATION] [--cache-budget SIZE]
                           [--high-watermark PERCENT] [--low-watermark PERCENT]
                           [--repositories PATTERNS] [--prefetch JSON] [--unset KEY]...
 
-Changes the named settings of the edge N and keeps the others; --unset KEY (tag_ttl,
+Changes the named settings of the edge N (or of every edge of site S) and keeps the
+others; --unset KEY (tag_ttl,
 cache_budget, high_watermark, low_watermark, repositories, prefetch) removes one, so the
 edge uses its own default.
 )"},
@@ -351,6 +352,21 @@ int edge(const Args& a, Api& api, const Session& s) {
               << "Run on the edge host:\n"
               << "  wharf-edge --core " << s.url << " --join-token " << token << " --data-dir "
               << a.get("data-dir", "/var/lib/wharf-edge") << "\n";
+    return 0;
+  }
+  if (sub == "set" && a.has("site")) {
+    // Every edge of the site, each keeping its other settings.
+    json changed = json::array();
+    json all = api.call("GET", "/edges");
+    for (const auto& e : all.value("edges", json::array())) {
+      if (e.value("site", "") != a.get("site")) continue;
+      std::string each = e["name"].get<std::string>();
+      json settings = edgeSettings(a, e.value("settings", json::object()));
+      changed.push_back(api.call("PATCH", "/edges/" + percentEncode(each), {{"settings", settings}}));
+    }
+    if (changed.empty()) die("no edge has site \"" + a.get("site") + "\"", 1);
+    if (js) return printJson(changed), 0;
+    for (const auto& e : changed) std::cout << e["name"].get<std::string>() << ": " << e["settings"].dump() << "\n";
     return 0;
   }
   std::string name = need(a, 2, "edge name");

@@ -220,6 +220,17 @@ TEST_CASE("fleet: purge and pin from the core; bad commands are refused", "[flee
   INFO(out.output);
   CHECK(out.output.find("resume") != std::string::npos);
   CHECK(out.output.find("inventory") != std::string::npos);
+  // Settings for a whole site: each edge keeps its other settings.
+  out = ctl("edge set --site berlin --repositories 'admin/*,team/app' --prefetch '{\"recent_days\":3,\"rate\":\"1m\"}'");
+  INFO(out.output);
+  CHECK(out.exit_code == 0);
+  for (const auto* e : {&edge, &other}) {
+    json settings = json::parse(admin.call("GET", "/api/v1/edges/" + e->name()).body)["settings"];
+    CHECK(settings["repositories"] == json({"admin/*", "team/app"}));
+    CHECK(settings["prefetch"]["recent_days"] == 3);
+  }
+  CHECK(ctl("edge set --site berlin --prefetch '{\"window\":\"later\"}'").exit_code != 0);
+  CHECK(ctl("edge set --site nowhere --tag-ttl 5m").exit_code == 1);
 
   // A site command goes to every edge of the site.
   auto site = admin.call("POST", "/api/v1/sites/berlin/commands", {{"kind", "inventory"}});

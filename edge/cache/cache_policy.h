@@ -1,0 +1,148 @@
+// CachePolicy: every admission and eviction decision of the edge's cache, as a pure
+// component (no I/O, no clock of its own, no locks): CacheIndex drives it for the running
+// edge, bench/wharf-cachesim drives it over the fleet traces with a simulated clock, and
+// the same code decides in both.
+//
+// Objects (blobs and manifests) are named by a dense Id the caller assigns. The policy
+// keeps, per cached object, its size, how often it was asked for, its priority and its
+// flags; choosing victims takes the lowest priorities from an ordered set, so it costs
+// O(victims * log n) whatever the cache holds.
+//
+// Kinds:
+//   lru     every miss admitted; the least recently used goes first (the textbook
+//           baseline; the replay reproduces the reference LRU with it).
+//   lfuda   LFU with dynamic ageing in its byte-hit form (priority = L + hits, L the
+//           priority of the last victim), objects of 1 MiB or more admitted on their
+//           second miss (the reference "lfuda2").
+//   wharf   the edge's default, see kWharf below.
+//
+// Not thread-safe: the owner serializes calls.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "shared/base/status.h"
+
+namespace wharf {
+
+class CachePolicy {
+ public:
+  using Id = uint64_t;
+  enum class Kind { kLru, kLfuDa, kWharf };
+  static Result<Kind> parseKind(std::string_view name);
+  static const char* kindName(Kind kind);
+
+  struct Options {
+    Kind kind = Kind::kWharf;
+    uint64_t capacity = 10ull << 30;  // bytes
+    // makeRoom() evicts when the cache would go above high * capacity, down to
+    // low * capacity (the replay uses 1 and 1: a hard budget, as the reference does).
+    double high_watermark = 0.90;
+    double low_watermark = 0.80;
+    // Misses of objects at least this large are admitted only when the ghost list
+    // remembers them (lfuda, wharf).
+    uint64_t admit_min_size = 1ull << 20;
+  };
+
+  explicit CachePolicy(Options options);
+
+  // --- requests ---
+  bool contains(Id id) const { return entries_.count(id) > 0; }
+  // A request served from the cache.
+  void hit(Id id, int64_t now_ms);
+  // A miss was fetched: whether to keep it. Remembers the miss in the ghost list either
+  // way. An object larger than the whole capacity is never admitted.
+  bool admit(Id id, uint64_t size, int64_t now_ms);
+  // Enters an object (admitted, or brought in by prefetch: prefetched is cleared at its
+  // first hit). Already there: only its size is refreshed.
+  void insert(Id id, uint64_t size, int64_t now_ms, bool prefetched = false);
+  // Gone for another reason (a purge, the scrub): no ghost.
+  void erase(Id id);
+
+  // Victims so that incoming more bytes fit (see Options), least valuable first; they
+  // are removed from the policy (and remembered in the ghost list). Pinned objects are
+  // never chosen, nor objects in protected_since (used at or after it, when > 0).
+  struct Victim {
+    Id id;
+    uint64_t size;
+    bool prefetched;  // never read since its prefetch: wasted
+  };
+  std::vector<Victim> makeRoom(uint64_t incoming, int64_t protect_since_ms = 0);
+  // Whether incoming bytes fit once every evictable object (not pinned, not used since
+  // protect_since_ms) went; no change.
+  bool roomFor(uint64_t incoming, int64_t protect_since_ms) const;
+
+  // --- what the edge knows beyond single requests ---
+  void pin(Id id, bool pinned);
+  // A client pulled image (its manifest) of repo; refs are its config and layers. The
+  // repo's current image at this site becomes image when it was pushed later than the
+  // current one (pushed_ms; 0 when unknown: the latest pull wins). Objects no current
+  // image references any more lose their image bonus (kWharf).
+  void imagePulled(Id repo, Id image, int64_t pushed_ms, const std::vector<Id>& refs);
+  // The core deleted the image or made it unreachable: its objects are evicted first.
+  void imageGone(Id image);
+
+  uint64_t sizeOf(Id id) const {
+    auto it = entries_.find(id);
+    return it == entries_.end() ? 0 : it->second.size;
+  }
+  uint64_t used() const { return used_; }
+  size_t size() const { return entries_.size(); }
+  const Options& options() const { return options_; }
+  // Approximate heap bytes per cached object (for the bench).
+  static constexpr size_t kApproxBytesPerEntry = 160;
+
+ private:
+  struct Entry {
+    uint64_t size = 0;
+    double priority = 0;
+    int64_t last_ms = 0;
+    uint32_t hits = 0;
+    uint16_t live = 0;  // current images (one per repository) that reference it
+    bool pinned = false;
+    bool prefetched = false;
+    bool dead = false;  // its image was deleted
+  };
+  double priorityOf(const Entry& e) const;
+  void reorder(Id id, Entry& e);
+  void remember(Id id);  // into the ghost list
+  uint32_t ghostHits(Id id) const;
+
+  Options options_;
+  uint64_t used_ = 0;
+  uint64_t clock_ = 0;  // LRU: a counter of accesses
+  double age_ = 0;      // LFU-DA's L
+  std::unordered_map<Id, Entry> entries_;
+  std::set<std::pair<double, Id>> order_;  // evictable entries, lowest priority first
+
+  // Ghost list: recently evicted or refused ids with their request count, up to
+  // kGhostFactor * capacity bytes of them.
+  static constexpr uint64_t kGhostFactor = 2;
+  struct Ghost {
+    uint32_t hits;
+    uint64_t size;
+    std::list<Id>::iterator pos;
+  };
+  std::unordered_map<Id, Ghost> ghosts_;
+  std::list<Id> ghost_order_;  // oldest first
+  uint64_t ghost_bytes_ = 0;
+
+  // Image awareness (kWharf).
+  struct Image {
+    Id repo = 0;
+    int64_t pushed_ms = 0;
+    std::vector<Id> refs;
+  };
+  std::unordered_map<Id, Image> images_;
+  std::unordered_map<Id, Id> current_;  // repo -> its current image here
+  std::unordered_map<Id, uint16_t> live_;  // object -> current images referencing it (cached or not)
+};
+
+}  // namespace wharf

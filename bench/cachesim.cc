@@ -11,11 +11,15 @@
 // Counts as the reference does: a request for a cached object is a hit for its whole
 // size; a miss fetches the whole object (wan_bytes) and may then be admitted; an object
 // larger than the budget is never cached. pulls_full: the share of pulls every request of
-// which hit. With --prefetch, a push of a repository the site pulled within recent_days
-// fetches the image's manifest and blobs at once (prefetch_bytes, counted in wan_bytes);
+// which hit. With --prefetch, a push that moves a tag the site pulled enough (PrefetchPolicy's
+// follow-the-previous-tag rule) fetches the image's manifest and blobs at once (prefetch_bytes, counted in wan_bytes);
 // prefetch_waste is the share of those bytes evicted (or left at the end) unread.
 // --compare prints reference.json's figures for the same share beside ours.
+#include <malloc.h>
 #include <zstd.h>
+
+#include <chrono>
+#include <random>
 
 #include <algorithm>
 #include <cstdio>
@@ -32,11 +36,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "edge/cache/cache_index.h"
 #include "edge/cache/cache_policy.h"
+#include "edge/cache/fill_coordinator.h"
+#include "shared/base/clock.h"
+#include "shared/base/fs.h"
+#include "shared/oci/digest.h"
 #include "shared/fleet/prefetch_policy.h"
 
 using nlohmann::json;
 using wharf::CachePolicy;
+using wharf::Status;
 
 namespace {
 
@@ -155,7 +165,14 @@ Figures replaySite(const std::vector<Row>& rows, const std::vector<Push>& pushes
                    double measured_from, const wharf::PrefetchPolicy* prefetch) {
   CachePolicy policy(options);
   Figures fig;
-  std::unordered_map<uint64_t, int64_t> last_pull;  // repo -> ms
+  // Per repository, as the edge's PullHistory keeps per tag: the image its tag names, and
+  // the pulls of it since the tag moved there.
+  struct TagPulls {
+    uint64_t image = 0;
+    uint32_t count = 0;
+    int64_t last_ms = 0;
+  };
+  std::unordered_map<uint64_t, TagPulls> tag_pulls;
   std::unordered_map<uint64_t, bool> prefetched;     // prefetched and not read yet -> in the measured window
   size_t next_push = 0;
   uint64_t current_pull = UINT64_MAX;
@@ -166,8 +183,8 @@ Figures replaySite(const std::vector<Row>& rows, const std::vector<Push>& pushes
       if (pull_full) ++fig.pulls_full;
     }
   };
-  auto evictFor = [&](uint64_t incoming) {
-    for (const auto& v : policy.makeRoom(incoming)) {
+  auto evictFor = [&](uint64_t incoming, int64_t now_ms) {
+    for (const auto& v : policy.makeRoom(incoming, now_ms)) {
       auto p = v.prefetched ? prefetched.find(v.id) : prefetched.end();
       if (p == prefetched.end()) continue;
       if (p->second) fig.prefetch_waste += v.size;
@@ -185,17 +202,27 @@ Figures replaySite(const std::vector<Row>& rows, const std::vector<Push>& pushes
     // Pushes up to now: the core's events (prefetch).
     while (next_push < pushes.size() && pushes[next_push].t <= r.t) {
       const Push& p = pushes[next_push++];
+      // The repository's tag moves to this image: what clients pulled by tag so far was
+      // the previous one (the trace has one tag per repository).
+      TagPulls before = tag_pulls[p.repo];
+      tag_pulls[p.repo] = TagPulls{p.image, 0, 0};
       if (prefetch == nullptr || p.t < 0) continue;
-      auto lp = last_pull.find(p.repo);
       auto now_ms = static_cast<int64_t>(p.t * 1000);
-      if (!prefetch->wants(std::to_string(p.repo), "latest", lp == last_pull.end() ? 0 : lp->second, now_ms)) continue;
+      if (!prefetch->wants(std::to_string(p.repo), "latest", before.last_ms, before.count, now_ms)) continue;
       bool measured = p.t >= measured_from;
+      // The tag moved: the new image is the repository's current one here.
+      policy.imagePulled(p.repo, p.image | kImageBit, now_ms, refsOf(p));
       std::vector<std::pair<uint64_t, uint64_t>> objects = p.blobs;
       objects.emplace_back(p.manifest, p.manifest_size);
+      // Nodes that ran the previous image have its layers: only what is new is fetched.
+      std::unordered_set<uint64_t> had;
+      if (auto prev = by_image.find(before.image); prev != by_image.end()) {
+        for (const auto& [o, size] : prev->second->blobs) had.insert(o);
+      }
       for (const auto& [o, size] : objects) {
-        if (policy.contains(o) || size > options.capacity) continue;
-        evictFor(size);
-        policy.insert(o, size, now_ms, /*prefetched=*/true);
+        if (policy.contains(o) || size > options.capacity || had.count(o)) continue;
+        evictFor(size, now_ms);
+        policy.insertPrefetched(o, size, now_ms, before.count);
         prefetched[o] = measured;
         if (measured) fig.prefetch += size, fig.wan += size;
       }
@@ -209,7 +236,8 @@ Figures replaySite(const std::vector<Row>& rows, const std::vector<Push>& pushes
     auto now_ms = static_cast<int64_t>(r.t * 1000);
     bool measured = r.t >= measured_from;
     if (r.kind == 'm') {
-      last_pull[r.repo] = now_ms;
+      auto& tp = tag_pulls[r.repo];
+      if (tp.image == r.image) ++tp.count, tp.last_ms = now_ms;  // else an older image, by digest
       auto p = by_image.find(r.image);
       if (p != by_image.end()) {
         policy.imagePulled(r.repo, r.image | kImageBit, static_cast<int64_t>(p->second->t * 1000), refsOf(*p->second));
@@ -225,7 +253,7 @@ Figures replaySite(const std::vector<Row>& rows, const std::vector<Push>& pushes
     pull_full = false;
     if (measured) fig.wan += r.size;
     if (!policy.admit(r.object, r.size, now_ms)) continue;
-    evictFor(r.size);
+    evictFor(r.size, now_ms);
     policy.insert(r.object, r.size, now_ms);
   }
   endPull();
@@ -236,9 +264,70 @@ Figures replaySite(const std::vector<Row>& rows, const std::vector<Push>& pushes
   return fig;
 }
 
+size_t heapInUse() { return mallinfo2().uordblks; }
+
+// --cost N: the policy's price at the scale of a large edge. N cached blobs of random
+// sizes (a third of them in the current images of N/20 tags), then victims for 10 % of
+// the budget; and the memory per cached blob of the policy alone and of the whole index
+// (CacheIndex over a scratch directory: its maps, the policy, the ids).
+int cost(size_t n) {
+  std::mt19937_64 rng(42);
+  std::lognormal_distribution<double> size_of(14.0, 2.0);  // median ~1.2 MB
+  std::vector<uint64_t> sizes(n);
+  uint64_t total = 0;
+  for (auto& s : sizes) total += s = std::max<uint64_t>(100, static_cast<uint64_t>(size_of(rng)));
+  CachePolicy::Options o;
+  o.capacity = total + total / 10;  // all fit (under the high watermark at 90 %)
+  o.high_watermark = 1.0;
+  o.low_watermark = 0.9;
+  size_t heap0 = heapInUse();
+  auto policy = std::make_unique<CachePolicy>(o);
+  for (size_t i = 0; i < n; ++i) policy->restore(i + 1, sizes[i], static_cast<int64_t>(i), 1 + (rng() % 20), false);
+  for (size_t t = 0; t < n / 20; ++t) {
+    std::vector<CachePolicy::Id> refs;
+    for (int k = 0; k < 7; ++k) refs.push_back(1 + rng() % n);
+    policy->imagePulled(10'000'000'000ull + t, 20'000'000'000ull + t, 0, refs);
+  }
+  size_t policy_bytes = heapInUse() - heap0;
+  policy->setCapacity(total, 0.9, 0.8);  // now over its high watermark: 20 % to go
+  auto t0 = std::chrono::steady_clock::now();
+  auto batch = policy->makeRoom(0, 1, 0, 1024);  // one batch, as CacheIndex::enforce takes them
+  double batch_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  auto rest = policy->makeRoom(0, 1);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("policy: %zu blobs, %.1f GB; one batch of %zu victims in %.2f ms; the whole sweep (%.1f GB, %zu victims) "
+              "in %.1f ms\n",
+              n, static_cast<double>(total) / 1e9, batch.size(), batch_ms, static_cast<double>(total) * 0.2 / 1e9,
+              batch.size() + rest.size(), ms);
+  std::printf("policy memory: %.0f bytes per cached blob\n", static_cast<double>(policy_bytes) / static_cast<double>(n));
+  policy.reset();
+
+  // The whole index, as the edge holds it.
+  char tmpl[] = "/tmp/wharf-cachesim-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) die("cannot make a scratch directory");
+  std::string dir = tmpl;
+  {
+    auto fills = wharf::FillCoordinator::open(dir + "/cache");
+    if (!fills.isOk()) die(fills.status().message());
+    wharf::FakeClock clock;
+    size_t heap1 = heapInUse();
+    auto index = wharf::CacheIndex::open(dir + "/index.lmdb", **fills, clock, wharf::CacheBudget{total * 2, 0.9, 0.8});
+    if (!index.isOk()) die(index.status().message());
+    for (size_t i = 0; i < n; ++i) {
+      (*index)->committed(wharf::digestOf("blob " + std::to_string(i)).str(), 1000);  // small: always kept
+    }
+    if (Status st = (*index)->flush(); !st.isOk()) die(st.message());  // the steady state: nothing dirty
+    size_t index_bytes = heapInUse() - heap1;
+    std::printf("index memory (CacheIndex: its blob map, the policy, the ids): %.0f bytes per cached blob\n",
+                static_cast<double>(index_bytes) / static_cast<double>(n));
+  }
+  (void)wharf::removeTree(dir);
+  return 0;
+}
+
 void usage() {
   std::cout << R"(Usage: wharf-cachesim --trace DIR [--share 0.10] [--policy wharf|lfuda|lru] [--prefetch]
-                      [--json] [--compare]
+                      [--prefetch-policy JSON] [--json] [--compare]
 
 Replays a fleet trace (DIR holds pushes.csv.zst, site-*.csv.zst and reference.json)
 through the edge's own cache policy and prints, per site and in total, the byte-hit
@@ -246,9 +335,15 @@ ratio, the pulls served fully from cache, WAN bytes, prefetch bytes and prefetch
   --share F     the cache budget as a fraction of each site's working set (0.10)
   --policy P    wharf (the edge's default), lfuda (LFU-DA, second-miss admission at 1 MiB)
                 or lru
-  --prefetch    prefetch each push of a repository the site pulled within 7 days
+  --prefetch-policy JSON
+                the edge's "prefetch" setting to replay (implies --prefetch)
+  --prefetch    prefetch the new image of a tag pulled at least twice in the 3 days
+                before it moved (the edge's default rule)
   --json        one JSON object on stdout
   --compare     also print reference.json's figures for the same share
+
+wharf-cachesim --cost N   the policy's price with N cached blobs: time to choose victims,
+                          memory per blob (the policy's, and the whole cache index's)
 )";
 }
 
@@ -259,6 +354,7 @@ int main(int argc, char** argv) {
   double share = 0.10;
   std::string policy_name = "wharf";
   bool as_json = false, compare = false, with_prefetch = false;
+  std::string prefetch_json = "{}";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -266,12 +362,14 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--help" || a == "-h") return usage(), 0;
+    if (a == "--cost") return cost(static_cast<size_t>(std::strtoull(value().c_str(), nullptr, 10)));
     if (a == "--trace") trace = value();
     else if (a == "--share") share = std::strtod(value().c_str(), nullptr);
     else if (a == "--policy") policy_name = value();
     else if (a == "--json") as_json = true;
     else if (a == "--compare") compare = true;
     else if (a == "--prefetch") with_prefetch = true;
+    else if (a == "--prefetch-policy") with_prefetch = true, prefetch_json = value();
     else die("unknown argument " + a + " (see --help)");
   }
   if (trace.empty()) die("--trace DIR is required (see --help)");
@@ -291,7 +389,11 @@ int main(int argc, char** argv) {
   auto pushes = readPushes(trace);
   std::unordered_map<uint64_t, const Push*> by_image;
   for (const auto& p : pushes) by_image[p.image] = &p;
-  wharf::PrefetchPolicy prefetch;  // the edge's defaults: recent_days 7
+  auto parsed = json::parse(prefetch_json, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) die("--prefetch-policy: not JSON");
+  auto prefetch_policy = wharf::PrefetchPolicy::fromJson(parsed);
+  if (!prefetch_policy.isOk()) die(prefetch_policy.status().message());
+  const wharf::PrefetchPolicy& prefetch = *prefetch_policy;
 
   Figures total;
   json sites = json::object();

@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
                             // Fetched again with the edge's own credential, through a
                             // repository the core served it for.
                             if (repos.empty()) return;
-                            if (Status st = prefetcher->enqueue({repos.front(), digest, "refetch", 0, ""}); !st.isOk()) {
+                            if (Status st = prefetcher->enqueue({repos.front(), digest, "refetch", 0, "", "", 1}); !st.isOk()) {
                               logWarn("cannot queue the refetch of a corrupt blob",
                                       {{"digest", digest}, {"error", st.message()}});
                             }

@@ -21,7 +21,7 @@
 // The edge's channel (its credential; the edge opens every connection, so NAT is fine):
 //   GET    /api/v1/edges/self/channel?after=<id>&revocations=<version>&events=<seq>&wait=<s>
 //          -> {"commands":[{"id","kind","args"}...], "revocations"?: <list>,
-//              "events":[{"seq","type","repository","tag","digest","media_type"}...],
+//              "events":[{"seq","type","repository","tag","digest","previous_digest","media_type"}...],
 //              "events_next": <seq>}
 //          The unfinished commands above `after`; the token revocation list
 //          (shared/auth/revocation.h) when the edge's version is not the current one; and
@@ -119,6 +119,7 @@ Result<ChannelEvents> channelEvents(ApiContext& ctx, const ChannelQuery& q) {
                          {"repository", e.repository},
                          {"tag", e.target.tag},
                          {"digest", e.target.digest},
+                         {"previous_digest", e.target.previous_digest},
                          {"media_type", e.target.media_type}});
   }
   out.next = std::max(*q.events, page->scanned_to);

@@ -322,7 +322,10 @@ void EdgeAgent::channelLoop() {
           !ev["tag"].is_string()) {
         continue;
       }
-      prefetcher_->pushed(ev["repository"].get<std::string>(), ev["tag"].get<std::string>());
+      std::string previous = ev.contains("previous_digest") && ev["previous_digest"].is_string()
+                                 ? ev["previous_digest"].get<std::string>()
+                                 : "";
+      prefetcher_->pushed(ev["repository"].get<std::string>(), ev["tag"].get<std::string>(), previous);
     }
     if (events_next && events_next != events_after) {
       std::lock_guard lock(journal_mu_);
@@ -394,7 +397,7 @@ json EdgeAgent::execute(uint64_t id, const std::string& kind, const json& args) 
     if (Status st = prefetcher_->enqueue(std::move(job)); !st.isOk()) return failure(st.message());
     return json{{"pending", true}};
   };
-  if (kind == "prefetch") return queue({str("repository"), str("reference"), "command", id, ""});
+  if (kind == "prefetch") return queue({str("repository"), str("reference"), "command", id, "", "", 1});
   if (kind == "pin" || kind == "unpin") {
     std::string repo = str("repository"), ref = str("reference");
     if (repo.empty() || ref.empty()) return failure(kind + " needs a repository and a reference");
@@ -414,7 +417,7 @@ json EdgeAgent::execute(uint64_t id, const std::string& kind, const json& args) 
     if (!whole) {
       // Pinned content is fetched when missing: pinned once it is here.
       if (!digests.empty()) index.pin(label, digests);  // what is here stays meanwhile
-      return queue({repo, ref, "pin", id, label});
+      return queue({repo, ref, "pin", id, label, "", 1});
     }
     index.pin(label, digests);
     return flushed({{"label", label}, {"digests", digests.size()}, {"bytes", bytes}});

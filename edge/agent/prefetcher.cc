@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "shared/base/clock.h"
 #include "shared/base/fs.h"
@@ -42,6 +43,8 @@ json PrefetchJob::toJson() const {
   json j = {{"repository", repository}, {"reference", reference}, {"reason", reason}};
   if (command != 0) j["command"] = command;
   if (!pin.empty()) j["pin"] = pin;
+  if (!previous.empty()) j["previous"] = previous;
+  if (expected_hits != 1) j["expected_hits"] = expected_hits;
   return j;
 }
 
@@ -54,7 +57,12 @@ Result<PrefetchJob> PrefetchJob::fromJson(const json& j) {
   out.reason = b.string("reason", {.required = true, .max = 16}).value_or("");
   out.command = static_cast<uint64_t>(b.integer("command", {.min = 0}).value_or(0));
   out.pin = b.string("pin", {.max = 512}).value_or("");
+  out.previous = b.string("previous", {.max = 256}).value_or("");
+  out.expected_hits = static_cast<uint32_t>(b.integer("expected_hits", {.min = 1, .max = 1'000'000}).value_or(1));
   WHARF_RETURN_IF_ERROR(b.finish());
+  if (!out.previous.empty() && !Digest::parse(out.previous).isOk()) {
+    return Status(Code::kInvalidArgument, "job.previous: not a digest");
+  }
   WHARF_RETURN_IF_ERROR(validateRepositoryName(out.repository));
   if (!isKnownReason(out.reason)) return Status(Code::kInvalidArgument, "job.reason: unknown \"" + out.reason + "\"");
   bool digest = Digest::parse(out.reference).isOk();
@@ -150,13 +158,14 @@ Status Prefetcher::enqueue(PrefetchJob job) {
   return Status::ok();
 }
 
-void Prefetcher::pushed(const std::string& repo, const std::string& tag) {
+void Prefetcher::pushed(const std::string& repo, const std::string& tag, const std::string& previous) {
   if (!validateRepositoryName(repo).isOk() || !validateTag(tag).isOk()) return;
   std::string upstream_repo;
   if (!ctx_.upstreams->route(repo, &upstream_repo).is_core) return;
-  int64_t last = ctx_.pulls != nullptr ? ctx_.pulls->last(repo) : 0;
-  if (!policy().wants(repo, tag, last, RealClock::instance().nowMillis())) return;
-  if (Status st = enqueue({repo, tag, "rule", 0, ""}); !st.isOk()) {
+  PullHistory::Pulls before = ctx_.pulls != nullptr ? ctx_.pulls->moved(repo, tag) : PullHistory::Pulls{};
+  if (!policy().wants(repo, tag, before.last_ms, before.count, RealClock::instance().nowMillis())) return;
+  PrefetchJob job{repo, tag, "rule", 0, "", Digest::parse(previous).isOk() ? previous : "", std::max<uint32_t>(1, before.count)};
+  if (Status st = enqueue(std::move(job)); !st.isOk()) {
     logWarn("cannot queue a prefetch", {{"repository", repo}, {"tag", tag}, {"error", st.message()}});
   }
 }
@@ -334,11 +343,11 @@ Status Prefetcher::fetchBlob(BlockingClient& client, const std::string& repo, co
   begin(head);  // an empty blob has no piece
   WHARF_RETURN_IF_ERROR(leader->finish());
   uint64_t bytes = fill->current().available;
-  ctx_.index->committed(digest_text, bytes);
   if (fill->joined() == 0) {
-    ctx_.index->markPrefetched(digest_text, repo);
-  } else if (ctx_.stats != nullptr) {
-    ctx_.stats->prefetchOutcome(repo, bytes, /*used=*/true);  // clients read it as it came
+    ctx_.index->committedPrefetch(digest_text, bytes, repo, out->expected_hits);
+  } else {
+    ctx_.index->committedPrefetch(digest_text, bytes, "", out->expected_hits);  // not unread: no waste to count
+    if (ctx_.stats != nullptr) ctx_.stats->prefetchOutcome(repo, bytes, /*used=*/true);  // clients read it as it came
   }
   leader.reset();
   out->bytes += got;
@@ -356,6 +365,7 @@ json Prefetcher::run(const PrefetchJob& job) {
   BlockingClient client(url->host, url->port, 60'000);
   if (url->tls) client.useTls(options_.tls.ca_file, options_.tls.insecure);
   Fetched f;
+  f.expected_hits = job.expected_hits;
   if (job.reason == "refetch") {
     Status st = fetchBlob(client, job.repository, job.reference, 0, &f);
     if (!st.isOk()) return failure(st.message());
@@ -390,6 +400,21 @@ json Prefetcher::run(const PrefetchJob& job) {
   } else {
     images.push_back(std::move(manifest));
   }
+  // A tag that moved: the nodes that ran the image it named have that image's blobs, so
+  // only the new ones are fetched (as far as this edge has the previous manifests).
+  std::set<std::string> had;
+  if (!job.previous.empty()) {
+    std::vector<std::string> previous = {job.previous};
+    for (size_t i = 0; i < previous.size() && i < 64; ++i) {
+      auto entry = ctx_.manifests->byDigest(job.repository, previous[i]);
+      if (!entry) continue;
+      auto m = parseManifest(entry->body, entry->media_type);
+      if (!m.isOk()) continue;
+      if (m->config) had.insert(m->config->digest.str());
+      for (const auto& l : m->layers) had.insert(l.digest.str());
+      for (const auto& c : m->manifests) previous.push_back(c.digest.str());
+    }
+  }
   for (const auto& image : images) {
     std::vector<std::pair<std::string, uint64_t>> blobs;
     auto add = [&](const json& d) {
@@ -403,6 +428,10 @@ json Prefetcher::run(const PrefetchJob& job) {
       for (const auto& l : image["layers"]) add(l);
     }
     for (const auto& [digest, size] : blobs) {
+      if (had.count(digest)) {
+        f.skipped.push_back({{"digest", digest}, {"why", "the previous image has it (its nodes too)"}});
+        continue;
+      }
       Status st = fetchBlob(client, job.repository, digest, size, &f);
       if (!st.isOk()) return failure(st.message());
     }

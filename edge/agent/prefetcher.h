@@ -43,12 +43,14 @@ struct PrefetchJob {
   std::string reason;     // "rule", "command", "pin", "refetch"
   uint64_t command = 0;   // the command waiting for this job's outcome (0: none)
   std::string pin;        // "pin": the label to pin the image's closure under
+  std::string previous;   // "rule": the manifest the tag named before (its blobs are not fetched)
+  uint32_t expected_hits = 1;  // "rule": the pulls the tag had before it moved
 
   nlohmann::json toJson() const;
   static Result<PrefetchJob> fromJson(const nlohmann::json& j);
   bool operator==(const PrefetchJob& o) const {
     return repository == o.repository && reference == o.reference && reason == o.reason && command == o.command &&
-           pin == o.pin;
+           pin == o.pin && previous == o.previous;
   }
 };
 
@@ -77,7 +79,8 @@ class Prefetcher {
   // when max_queue jobs wait.
   Status enqueue(PrefetchJob job);
   // A tag pushed at the core (from the channel): queued when the policy wants it.
-  void pushed(const std::string& repo, const std::string& tag);
+  // previous: the manifest digest the tag named before (empty: a new tag).
+  void pushed(const std::string& repo, const std::string& tag, const std::string& previous);
   size_t queued();
 
   // Runs a job on the calling thread; its outcome (tests and the thread).
@@ -95,6 +98,7 @@ class Prefetcher {
 
   struct Fetched {
     uint64_t blobs = 0, cached = 0, bytes = 0;
+    uint32_t expected_hits = 1;  // the value of what is fetched, for the cache policy
     nlohmann::json skipped = nlohmann::json::array();  // [{"digest","why"}]
   };
   // A blob into the cache (from the core, for repo); size 0 when unknown.

@@ -21,30 +21,43 @@ Result<std::unique_ptr<PullHistory>> PullHistory::open(const std::string& path, 
     logWarn("the pull history is unreadable: starting afresh", {{"path", path}});
     return h;
   }
-  for (auto it = j.begin(); it != j.end() && h->last_.size() < kMaxRepositories; ++it) {
-    if (it->is_number_integer()) h->last_[it.key()] = it->get<int64_t>();
+  for (auto it = j.begin(); it != j.end() && h->tags_.size() < kMaxTags; ++it) {
+    const auto& v = *it;  // [last ms, pulls]; anything else (an older layout) is skipped
+    if (v.is_array() && v.size() == 2 && v[0].is_number_integer() && v[1].is_number_unsigned()) {
+      h->tags_[it.key()] = Pulls{v[0].get<int64_t>(), v[1].get<uint32_t>()};
+    }
   }
   return h;
 }
 
-void PullHistory::pulled(const std::string& repo) {
+void PullHistory::pulled(const std::string& repo, const std::string& tag) {
   int64_t now = clock_.nowMillis();
   std::lock_guard lock(mu_);
-  auto it = last_.find(repo);
-  if (it != last_.end() && now - it->second < 60'000) return;  // a minute's precision is plenty
-  last_[repo] = now;
+  auto& p = tags_[repo + ":" + tag];
+  p.last_ms = now;
+  ++p.count;
   dirty_ = true;
-  if (last_.size() > kMaxRepositories) {
-    auto oldest = std::min_element(last_.begin(), last_.end(),
-                                   [](const auto& a, const auto& b) { return a.second < b.second; });
-    last_.erase(oldest);
+  if (tags_.size() > kMaxTags) {
+    auto oldest = std::min_element(tags_.begin(), tags_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.last_ms < b.second.last_ms; });
+    tags_.erase(oldest);
   }
 }
 
-int64_t PullHistory::last(const std::string& repo) const {
+PullHistory::Pulls PullHistory::get(const std::string& repo, const std::string& tag) const {
   std::lock_guard lock(mu_);
-  auto it = last_.find(repo);
-  return it == last_.end() ? 0 : it->second;
+  auto it = tags_.find(repo + ":" + tag);
+  return it == tags_.end() ? Pulls{} : it->second;
+}
+
+PullHistory::Pulls PullHistory::moved(const std::string& repo, const std::string& tag) {
+  std::lock_guard lock(mu_);
+  auto it = tags_.find(repo + ":" + tag);
+  if (it == tags_.end()) return {};
+  Pulls before = it->second;
+  it->second.count = 0;
+  dirty_ = true;
+  return before;
 }
 
 Status PullHistory::save() {
@@ -53,7 +66,7 @@ Status PullHistory::save() {
   {
     std::lock_guard lock(mu_);
     if (!dirty_) return Status::ok();
-    for (const auto& [repo, ms] : last_) j[repo] = ms;
+    for (const auto& [key, p] : tags_) j[key] = {p.last_ms, p.count};
     dirty_ = false;
   }
   Status st = writeFileDurable(path_, j.dump(), 0600);

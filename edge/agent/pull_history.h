@@ -1,8 +1,9 @@
-// PullHistory: when clients last pulled a tag of each repository through this edge, for
-// the default prefetch rule ("prefetch a new tag where an earlier one was pulled within N
-// days"), kept in <data_dir>/agent/pulls.json ({"<repository>": <ms>, ...}). A kill -9
-// loses at most the changes since the last save(), which the agent calls every few
-// seconds. Thread-safe; pulled() is on the request path (one short lock).
+// PullHistory: how often clients pulled each tag through this edge since it last moved,
+// for the default prefetch rule ("prefetch the new image of a tag the site pulled often
+// enough before it moved"), kept in <data_dir>/agent/pulls.json
+// ({"<repository>:<tag>": [<last ms>, <pulls>], ...}). A kill -9 loses at most the
+// changes since the last save(), which the agent calls every few seconds. Thread-safe;
+// pulled() is on the request path (one short lock).
 #pragma once
 
 #include <cstdint>
@@ -18,13 +19,19 @@ namespace wharf {
 
 class PullHistory {
  public:
-  // Repositories remembered at most (the least recently pulled go first).
-  static constexpr size_t kMaxRepositories = 20'000;
+  // Tags remembered at most (the least recently pulled go first).
+  static constexpr size_t kMaxTags = 20'000;
+  struct Pulls {
+    int64_t last_ms = 0;  // 0: never
+    uint32_t count = 0;   // since the tag last moved
+  };
 
   // An unreadable file starts an empty history (it only steers prefetch).
   static Result<std::unique_ptr<PullHistory>> open(const std::string& path, Clock& clock);
-  void pulled(const std::string& repo);
-  int64_t last(const std::string& repo) const;  // 0: never
+  void pulled(const std::string& repo, const std::string& tag);
+  Pulls get(const std::string& repo, const std::string& tag) const;
+  // The tag moved: what its pulls were, and from now on none.
+  Pulls moved(const std::string& repo, const std::string& tag);
   Status save();                                // if anything changed
 
  private:
@@ -32,7 +39,7 @@ class PullHistory {
   std::string path_;
   Clock& clock_;
   mutable std::mutex mu_;
-  std::map<std::string, int64_t> last_;  // GUARDED_BY(mu_)
+  std::map<std::string, Pulls> tags_;  // GUARDED_BY(mu_): repo:tag
   bool dirty_ = false;                   // GUARDED_BY(mu_)
   std::mutex save_mu_;
 };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "shared/base/log.h"
 #include "shared/metrics/metrics.h"
@@ -20,6 +21,8 @@ constexpr std::string_view kSchema = "edge-cache-index-1";
 struct IndexMetrics {
   Counter& evictions = MetricsRegistry::global().counter("wharf_edge_evictions_total", "Blobs evicted.");
   Counter& evicted_bytes = MetricsRegistry::global().counter("wharf_edge_evicted_bytes_total", "Bytes evicted.");
+  Counter& refused = MetricsRegistry::global().counter(
+      "wharf_edge_admission_refused_total", "Fetched blobs served but not kept (the cache policy's admission).");
   Gauge& bytes = MetricsRegistry::global().gauge("wharf_edge_cache_bytes", "Bytes of committed blobs in the cache.");
   Gauge& blobs = MetricsRegistry::global().gauge("wharf_edge_cache_blobs", "Committed blobs in the cache.");
   static IndexMetrics& get() {
@@ -81,6 +84,10 @@ Result<std::unique_ptr<CacheIndex>> CacheIndex::open(const std::string& path, Fi
   }
   WHARF_RETURN_IF_ERROR(index->load());
   index->reconcile();
+  {
+    std::lock_guard lock(index->mu_);
+    index->feedPolicyLocked();
+  }
   WHARF_RETURN_IF_ERROR(index->flush());
   return index;
 }
@@ -190,20 +197,83 @@ void CacheIndex::reconcile() {
   publishGauges();
 }
 
+CachePolicy::Options CacheIndex::policyOptions(const CacheBudget& b) {
+  CachePolicy::Options o;
+  o.kind = CachePolicy::Kind::kWharf;
+  o.capacity = b.bytes;
+  o.high_watermark = b.high_watermark;
+  o.low_watermark = b.low_watermark;
+  return o;
+}
+
+CachePolicy::Id CacheIndex::idLocked(const std::string& key) {
+  auto [it, fresh] = ids_.try_emplace(key, ids_.size() + 1);
+  if (fresh) names_[it->second] = &it->first;  // unordered_map nodes never move
+  return it->second;
+}
+
+bool CacheIndex::pinnedLocked(const std::string& digest) const {
+  for (const auto& [label, digests] : pins_) {
+    if (std::find(digests.begin(), digests.end(), digest) != digests.end()) return true;
+  }
+  return false;
+}
+
+void CacheIndex::feedPolicyLocked() {
+  for (const auto& [d, b] : blobs_) {
+    policy_.restore(idLocked(d), b.size, b.last_access_ms, static_cast<uint32_t>(std::min<uint64_t>(b.hits, 1u << 30)),
+                    !b.prefetched_for.empty());
+  }
+  for (const auto& [label, digests] : pins_) {
+    for (const auto& d : digests) policy_.pin(idLocked(d), true);
+  }
+  // Each tag's current image is the one it names.
+  for (const auto& [key, t] : tags_) {
+    auto img = images_.find(t.digest);
+    if (img == images_.end()) continue;
+    std::vector<CachePolicy::Id> refs;
+    for (const auto& r : img->second) refs.push_back(idLocked(r));
+    policy_.imagePulled(idLocked(key), idLocked(t.digest), 0, refs);
+  }
+}
+
 void CacheIndex::publishGauges() {
   IndexMetrics::get().bytes.set(static_cast<int64_t>(used_));
   IndexMetrics::get().blobs.set(static_cast<int64_t>(blobs_.size()));
 }
 
-void CacheIndex::committed(const std::string& digest, uint64_t size) {
+bool CacheIndex::committed(const std::string& digest, uint64_t size, uint32_t asks) {
   std::lock_guard lock(mu_);
-  auto& b = blobs_[digest];
-  if (b.digest.empty()) {
-    b.digest = digest;
-    b.size = size;
+  CachePolicy::Id id = idLocked(digest);
+  auto it = blobs_.find(digest);
+  if (it == blobs_.end()) {
+    bool admitted = policy_.admit(id, size, clock_.nowMillis()) || asks > 1 || pinnedLocked(digest);
+    if (!admitted) {
+      // Served to the clients that asked, not kept: the policy expects no second ask soon.
+      if (auto d = Digest::parse(digest); d.isOk()) ::unlink(fills_.blobPath(*d).c_str());
+      IndexMetrics::get().refused.inc();
+      return false;
+    }
+    it = blobs_.emplace(digest, CachedBlob{digest, size, 0, 0, ""}).first;
     used_ += size;
+    policy_.insert(id, size, clock_.nowMillis());
+    if (pinnedLocked(digest)) policy_.pin(id, true);
   }
-  b.last_access_ms = clock_.nowMillis();
+  it->second.last_access_ms = clock_.nowMillis();
+  dirty_blobs_.insert(digest);
+  publishGauges();
+  return true;
+}
+
+void CacheIndex::committedPrefetch(const std::string& digest, uint64_t size, const std::string& repo,
+                                   uint32_t expected_hits) {
+  std::lock_guard lock(mu_);
+  CachePolicy::Id id = idLocked(digest);
+  auto [it, fresh] = blobs_.emplace(digest, CachedBlob{digest, size, clock_.nowMillis(), 0, repo});
+  if (!fresh) return;  // a client's fill got there first
+  used_ += size;
+  policy_.insertPrefetched(id, size, clock_.nowMillis(), expected_hits);
+  if (pinnedLocked(digest)) policy_.pin(id, true);
   dirty_blobs_.insert(digest);
   publishGauges();
 }
@@ -214,6 +284,7 @@ void CacheIndex::accessed(const std::string& digest) {
   if (it == blobs_.end()) return;
   it->second.last_access_ms = clock_.nowMillis();
   ++it->second.hits;
+  policy_.hit(idLocked(digest), clock_.nowMillis());
   dirty_blobs_.insert(digest);
 }
 
@@ -230,6 +301,7 @@ void CacheIndex::dropLocked(const std::string& digest) {
   if (it == blobs_.end()) return;
   used_ -= std::min(used_, it->second.size);
   blobs_.erase(it);
+  policy_.erase(idLocked(digest));
   dirty_blobs_.insert(digest);
   // Its links go with it: a refetch is confirmed by the upstream again.
   auto l = links_.find(digest);
@@ -258,6 +330,7 @@ uint64_t CacheIndex::used() {
 void CacheIndex::setBudget(CacheBudget budget) {
   std::lock_guard lock(mu_);
   budget_ = budget;
+  policy_.setCapacity(budget.bytes, budget.high_watermark, budget.low_watermark);
 }
 
 CacheBudget CacheIndex::budget() {
@@ -278,48 +351,31 @@ std::optional<CachedBlob> CacheIndex::blob(const std::string& digest) {
 }
 
 uint64_t CacheIndex::enforce(int64_t protect_since_ms) {
-  std::vector<CachedBlob> snapshot;
-  uint64_t used;
-  CacheBudget budget;
-  {
-    std::lock_guard lock(mu_);
-    used = used_;
-    budget = budget_;
-    if (static_cast<double>(used) <= budget.high_watermark * static_cast<double>(budget.bytes)) return 0;
-    // How many cached images use each blob: distinct manifests, so re-fetching an image
-    // does not make its blobs look more shared than they are.
-    std::unordered_map<std::string, uint32_t> images;
-    for (const auto& [m, refs] : images_) {
-      for (const auto& r : refs) ++images[r];
-    }
-    std::set<std::string> pinned;
-    for (const auto& [label, digests] : pins_) pinned.insert(digests.begin(), digests.end());
-    snapshot.reserve(blobs_.size());
-    for (const auto& [d, b] : blobs_) {
-      snapshot.push_back(b);
-      auto it = images.find(d);
-      snapshot.back().images = it == images.end() ? 0 : it->second;
-      snapshot.back().pinned = pinned.count(d) > 0 || (protect_since_ms > 0 && b.last_access_ms >= protect_since_ms);
-    }
-  }
-  auto victims = EvictionPolicy::choose(snapshot, used, budget, clock_.nowMillis());
+  // A batch at a time, so that requests (hitIfLinked takes the same lock) wait for one
+  // batch at most: a sweep of a million-blob cache is 100,000 victims.
+  constexpr size_t kBatch = 1024;
   uint64_t freed = 0;
-  for (const auto& d : victims) {
-    auto digest = Digest::parse(d);
-    if (!digest.isOk()) continue;
-    {
-      // Pinned since the snapshot: kept.
-      std::lock_guard lock(mu_);
-      bool pinned = false;
-      for (const auto& [label, digests] : pins_) {
-        pinned = pinned || std::find(digests.begin(), digests.end(), d) != digests.end();
-      }
-      if (pinned) continue;
-    }
-    if (::unlink(fills_.blobPath(*digest).c_str()) != 0 && errno != ENOENT) continue;  // readers keep their descriptor
+  while (true) {
     std::lock_guard lock(mu_);
+    auto victims = policy_.makeRoom(0, clock_.nowMillis(), protect_since_ms, kBatch);
+    freed += evictLocked(victims);
+    if (victims.size() < kBatch) return freed;
+  }
+}
+
+uint64_t CacheIndex::evictLocked(const std::vector<CachePolicy::Victim>& victims) {
+  uint64_t freed = 0;
+  for (const auto& v : victims) {
+    auto name = names_.find(v.id);
+    if (name == names_.end()) continue;
+    std::string d = *name->second;
     auto it = blobs_.find(d);
     if (it == blobs_.end()) continue;
+    auto digest = Digest::parse(d);
+    // Readers that have it open keep their descriptor.
+    if (digest.isOk() && ::unlink(fills_.blobPath(*digest).c_str()) != 0 && errno != ENOENT) {
+      logWarn("cannot remove an evicted blob", {{"digest", d}, {"error", std::strerror(errno)}});
+    }
     freed += it->second.size;
     if (listener_.evicted) listener_.evicted(it->second.size);
     if (!it->second.prefetched_for.empty() && listener_.prefetch_wasted) {
@@ -330,18 +386,24 @@ uint64_t CacheIndex::enforce(int64_t protect_since_ms) {
   }
   IndexMetrics::get().evicted_bytes.inc(freed);
   if (freed > 0) logInfo("evicted cached blobs", {{"blobs", victims.size()}, {"bytes", freed}});
-  std::lock_guard lock(mu_);
   publishGauges();
   return freed;
 }
 
-void CacheIndex::imageCached(const std::string& manifest_digest, const std::vector<std::string>& listed) {
+void CacheIndex::imageCached(const std::string& repo, const std::string& tag, const std::string& manifest_digest,
+                             const std::vector<std::string>& listed) {
   // Each blob once per image, however often the manifest lists it (artifacts often use
   // one empty descriptor as config and layer).
   std::vector<std::string> refs = listed;
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
   std::lock_guard lock(mu_);
+  if (!tag.empty()) {
+    std::vector<CachePolicy::Id> ids;
+    ids.reserve(refs.size());
+    for (const auto& r : refs) ids.push_back(idLocked(r));
+    policy_.imagePulled(idLocked(repo + '\0' + tag), idLocked(manifest_digest), 0, ids);
+  }
   auto& stored = images_[manifest_digest];
   if (stored == refs) return;
   stored = std::move(refs);
@@ -389,6 +451,7 @@ bool CacheIndex::hitIfLinked(const std::string& repo, const std::string& digest)
   if (auto b = blobs_.find(digest); b != blobs_.end()) {
     b->second.last_access_ms = clock_.nowMillis();
     ++b->second.hits;
+    policy_.hit(idLocked(digest), clock_.nowMillis());
     dirty_blobs_.insert(digest);
     if (!b->second.prefetched_for.empty()) {
       // The first client read of a prefetched blob: the prefetch paid off.
@@ -399,29 +462,9 @@ bool CacheIndex::hitIfLinked(const std::string& repo, const std::string& digest)
   return true;
 }
 
-void CacheIndex::markPrefetched(const std::string& digest, const std::string& repo) {
-  std::lock_guard lock(mu_);
-  auto it = blobs_.find(digest);
-  if (it == blobs_.end() || it->second.hits > 0) return;
-  it->second.prefetched_for = repo;
-  dirty_blobs_.insert(digest);
-}
-
 bool CacheIndex::roomFor(uint64_t bytes, int64_t protect_since_ms) {
   std::lock_guard lock(mu_);
-  auto high = static_cast<uint64_t>(budget_.high_watermark * static_cast<double>(budget_.bytes));
-  auto low = static_cast<uint64_t>(budget_.low_watermark * static_cast<double>(budget_.bytes));
-  if (used_ + bytes <= high) return true;
-  if (bytes > low) return false;
-  // Evicting down to the low watermark must be possible with blobs that are neither
-  // pinned nor used since protect_since_ms.
-  std::set<std::string> pinned;
-  for (const auto& [label, digests] : pins_) pinned.insert(digests.begin(), digests.end());
-  uint64_t evictable = 0;
-  for (const auto& [d, b] : blobs_) {
-    if (b.last_access_ms < protect_since_ms && !pinned.count(d)) evictable += b.size;
-  }
-  return used_ + bytes - std::min(used_, evictable) <= low;
+  return policy_.roomFor(bytes, protect_since_ms);
 }
 
 Status CacheIndex::flush() {
@@ -598,14 +641,21 @@ CacheIndex::Purged CacheIndex::purgeDigest(const std::string& digest) {
 
 void CacheIndex::pin(const std::string& label, const std::vector<std::string>& digests) {
   std::lock_guard lock(mu_);
+  std::vector<std::string> before = pins_[label];
   pins_[label] = digests;
   dirty_pins_.insert(label);
+  for (const auto& d : before) policy_.pin(idLocked(d), pinnedLocked(d));
+  for (const auto& d : digests) policy_.pin(idLocked(d), true);
 }
 
 bool CacheIndex::unpin(const std::string& label) {
   std::lock_guard lock(mu_);
-  if (pins_.erase(label) == 0) return false;
+  auto it = pins_.find(label);
+  if (it == pins_.end()) return false;
+  std::vector<std::string> digests = std::move(it->second);
+  pins_.erase(it);
   dirty_pins_.insert(label);
+  for (const auto& d : digests) policy_.pin(idLocked(d), pinnedLocked(d));
   return true;
 }
 

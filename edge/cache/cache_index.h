@@ -20,8 +20,9 @@
 // repository, so a blob fetched through repository A is served through B only once the
 // upstream has said B has it too.
 //
-// The budget (high and low watermarks) is enforced here with EvictionPolicy choosing.
-// Thread-safe.
+// Every admission and eviction decision is CachePolicy's (the edge's default policy,
+// "wharf"): a miss the policy refuses is served and then not kept. The budget (high and
+// low watermarks) is enforced here. Thread-safe.
 #pragma once
 
 #include <functional>
@@ -34,12 +35,26 @@
 #include <unordered_map>
 #include <vector>
 
-#include "edge/cache/eviction.h"
+#include "edge/cache/cache_policy.h"
 #include "edge/cache/fill_coordinator.h"
 #include "shared/base/clock.h"
 #include "shared/store/lmdb.h"
 
 namespace wharf {
+
+struct CachedBlob {
+  std::string digest;
+  uint64_t size = 0;
+  int64_t last_access_ms = 0;
+  uint64_t hits = 0;
+  std::string prefetched_for;  // prefetched for this repository and not read by a client yet
+};
+
+struct CacheBudget {
+  uint64_t bytes = 10ull << 30;
+  double high_watermark = 0.90;  // evict when above this fraction...
+  double low_watermark = 0.80;   // ...down to this one
+};
 
 class CacheIndex {
  public:
@@ -52,7 +67,15 @@ class CacheIndex {
                                                   CacheBudget budget);
 
   // --- blobs ---
-  void committed(const std::string& digest, uint64_t size);
+  // A blob a client's miss fetched, verified and complete, that `asks` requests wanted
+  // (the one that led the fill and those that joined it): true when the policy keeps it
+  // (always when asked for more than once, or pinned); otherwise its file is removed (the
+  // readers that have it open finish).
+  bool committed(const std::string& digest, uint64_t size, uint32_t asks = 1);
+  // A blob a prefetch for repo fetched: always kept, valued as expected_hits (the pulls
+  // its tag had before it moved); its first client read counts as prefetch used, its
+  // eviction before any as prefetch wasted (see Listener).
+  void committedPrefetch(const std::string& digest, uint64_t size, const std::string& repo, uint32_t expected_hits);
   void accessed(const std::string& digest);
   std::vector<std::string> blobDigests();
   // Removes a blob's file and entry (a corrupt one the scrub found); true if it was there.
@@ -67,13 +90,12 @@ class CacheIndex {
   // Whether bytes more fit: under the high watermark, or once blobs neither pinned nor
   // used since protect_since_ms are evicted (prefetch never makes room with recent ones).
   bool roomFor(uint64_t bytes, int64_t protect_since_ms);
-  // A blob a prefetch brought in for repo: its first client read counts as prefetch
-  // used, its eviction before any as prefetch wasted (see Listener).
-  void markPrefetched(const std::string& digest, const std::string& repo);
 
   // --- images, tags, links ---
-  // A cached manifest and the digests it references (config, layers, child manifests).
-  void imageCached(const std::string& manifest_digest, const std::vector<std::string>& refs);
+  // A cached manifest and the digests it references (config, layers, child manifests);
+  // fetched for repo:tag (tag empty: by digest), it is that tag's current image.
+  void imageCached(const std::string& repo, const std::string& tag, const std::string& manifest_digest,
+                   const std::vector<std::string>& refs);
   void setTag(const std::string& repo, const std::string& tag, const std::string& digest);
   std::optional<Tag> tag(const std::string& repo, const std::string& tag);
   void link(const std::string& repo, const std::string& digest);
@@ -130,7 +152,13 @@ class CacheIndex {
 
  private:
   CacheIndex(std::unique_ptr<LmdbEnv> env, FillCoordinator& fills, Clock& clock, CacheBudget budget)
-      : env_(std::move(env)), fills_(fills), clock_(clock), budget_(budget) {}
+      : env_(std::move(env)), fills_(fills), clock_(clock), budget_(budget), policy_(policyOptions(budget)) {}
+  static CachePolicy::Options policyOptions(const CacheBudget& b);
+  CachePolicy::Id idLocked(const std::string& key);  // a dense id per digest or repo\0tag
+  void feedPolicyLocked();                           // after load() and reconcile()
+  bool pinnedLocked(const std::string& digest) const;
+  // Removes the policy's victims (files and entries); the bytes freed.
+  uint64_t evictLocked(const std::vector<CachePolicy::Victim>& victims);
   Status load();
   void reconcile();  // with the files, at open
   void dropLocked(const std::string& digest);
@@ -157,6 +185,9 @@ class CacheIndex {
   std::map<std::string, std::vector<std::string>> pins_;                  // GUARDED_BY(mu_): label -> digests
   std::set<std::string> dirty_pins_;                                      // GUARDED_BY(mu_)
   Listener listener_;                                                     // GUARDED_BY(mu_)
+  CachePolicy policy_;                                                    // GUARDED_BY(mu_)
+  std::unordered_map<std::string, CachePolicy::Id> ids_;                  // GUARDED_BY(mu_)
+  std::unordered_map<CachePolicy::Id, const std::string*> names_;         // GUARDED_BY(mu_): into ids_
 };
 
 }  // namespace wharf

@@ -4,6 +4,13 @@
 #include <limits>
 
 namespace wharf {
+namespace {
+// kWharf's weights, tuned on the fleet traces' replay (bench/wharf-cachesim; README).
+constexpr double kLiveHitFactor = 2;         // a hit on an object a current image uses counts twice
+constexpr double kLiveBonus = 1;             // and the object is worth one hit more
+constexpr double kSmallBonus = 5;            // small objects (configs, manifests, small layers)...
+constexpr double kSmallSize = 1 << 20;       // ...below this size: a pull is fast only if all hit
+}  // namespace
 
 Result<CachePolicy::Kind> CachePolicy::parseKind(std::string_view name) {
   if (name == "lru") return Kind::kLru;
@@ -30,8 +37,8 @@ double CachePolicy::priorityOf(const Entry& e) const {
     case Kind::kLfuDa:
       return age_ + static_cast<double>(e.hits);
     case Kind::kWharf:
-      if (e.dead) return -1;
-      return age_ + static_cast<double>(e.hits) + (e.live > 0 ? 1.0 : 0.0);
+      return age_ + static_cast<double>(e.hits) * (e.live > 0 ? kLiveHitFactor : 1.0) +
+             (e.live > 0 ? kLiveBonus : 0.0) + kSmallBonus * std::min(1.0, kSmallSize / static_cast<double>(e.size + 1));
   }
   return 0;
 }
@@ -89,7 +96,16 @@ void CachePolicy::remember(Id id) {
   }
 }
 
-void CachePolicy::insert(Id id, uint64_t size, int64_t now_ms, bool prefetched) {
+void CachePolicy::insertPrefetched(Id id, uint64_t size, int64_t now_ms, uint32_t expected_hits) {
+  if (entries_.count(id)) return insert(id, size, now_ms);
+  insert(id, size, now_ms);
+  Entry& e = entries_.at(id);
+  e.prefetched = true;
+  e.hits = std::max(e.hits, expected_hits);
+  reorder(id, e);
+}
+
+void CachePolicy::insert(Id id, uint64_t size, int64_t now_ms) {
   auto [it, fresh] = entries_.try_emplace(id);
   Entry& e = it->second;
   if (!fresh) {
@@ -100,7 +116,6 @@ void CachePolicy::insert(Id id, uint64_t size, int64_t now_ms, bool prefetched) 
   }
   e.size = size;
   e.last_ms = now_ms;
-  e.prefetched = prefetched;
   auto g = ghosts_.find(id);
   if (g != ghosts_.end()) {
     // What the ghost list remembered counts (LFU-DA keeps frequency across evictions).
@@ -121,6 +136,20 @@ void CachePolicy::insert(Id id, uint64_t size, int64_t now_ms, bool prefetched) 
   order_.insert({e.priority, id});
 }
 
+void CachePolicy::restore(Id id, uint64_t size, int64_t last_ms, uint32_t hits, bool prefetched) {
+  insert(id, size, last_ms);
+  Entry& e = entries_.at(id);
+  e.hits = hits + 1;  // the miss that brought it counts as one
+  e.prefetched = prefetched;
+  reorder(id, e);
+}
+
+void CachePolicy::setCapacity(uint64_t capacity, double high_watermark, double low_watermark) {
+  options_.capacity = capacity;
+  options_.high_watermark = high_watermark;
+  options_.low_watermark = low_watermark;
+}
+
 void CachePolicy::erase(Id id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
@@ -129,18 +158,19 @@ void CachePolicy::erase(Id id) {
   entries_.erase(it);
 }
 
-std::vector<CachePolicy::Victim> CachePolicy::makeRoom(uint64_t incoming, int64_t protect_since_ms) {
+std::vector<CachePolicy::Victim> CachePolicy::makeRoom(uint64_t incoming, int64_t now_ms, int64_t protect_since_ms,
+                                                       size_t max_victims) {
   std::vector<Victim> out;
   auto cap = static_cast<double>(options_.capacity);
   auto high = static_cast<uint64_t>(cap * options_.high_watermark);
   auto low = static_cast<uint64_t>(cap * options_.low_watermark);
   if (used_ + incoming <= high) return out;
-  std::vector<std::pair<double, Id>> kept;  // protected ones passed over
   auto it = order_.begin();
-  while (used_ + incoming > low && it != order_.end()) {
+  while (used_ + incoming > low && it != order_.end() && out.size() < max_victims) {
     Id id = it->second;
     Entry& e = entries_.at(id);
-    if (protect_since_ms > 0 && e.last_ms >= protect_since_ms) {
+    if ((protect_since_ms > 0 && e.last_ms >= protect_since_ms) ||
+        (e.prefetched && now_ms - e.last_ms < options_.prefetch_hold_ms)) {
       ++it;
       continue;
     }
@@ -189,21 +219,16 @@ void CachePolicy::pin(Id id, bool pinned) {
   }
 }
 
-void CachePolicy::imagePulled(Id repo, Id image, int64_t pushed_ms, const std::vector<Id>& refs) {
+void CachePolicy::imagePulled(Id tag, Id image, int64_t pushed_ms, const std::vector<Id>& refs) {
   if (options_.kind != Kind::kWharf) return;  // the textbook policies know single requests only
-  auto& img = images_[image];
-  img.repo = repo;
-  img.pushed_ms = pushed_ms;
-  img.refs = refs;
-  auto cur = current_.find(repo);
+  auto cur = current_.find(tag);
   if (cur != current_.end()) {
     if (cur->second == image) return;
-    const Image& old = images_[cur->second];
-    if (pushed_ms > 0 && old.pushed_ms > pushed_ms) return;  // an older image: not current
+    if (pushed_ms > 0 && images_.at(cur->second).pushed_ms > pushed_ms) return;  // an older image: not current
   }
   auto adjust = [&](Id id, int delta) {
     auto& n = live_[id];
-    n = static_cast<uint16_t>(std::max(0, static_cast<int>(n) + delta));
+    n = static_cast<uint16_t>(std::clamp(static_cast<int>(n) + delta, 0, 0xffff));
     auto e = entries_.find(id);
     if (e != entries_.end()) {
       e->second.live = n;
@@ -211,22 +236,20 @@ void CachePolicy::imagePulled(Id repo, Id image, int64_t pushed_ms, const std::v
     }
     if (n == 0) live_.erase(id);
   };
-  if (cur != current_.end()) {
-    for (Id r : images_[cur->second].refs) adjust(r, -1);
+  auto [img, fresh] = images_.try_emplace(image);
+  if (fresh) {
+    img->second.pushed_ms = pushed_ms;
+    img->second.refs = refs;
   }
-  for (Id r : refs) adjust(r, +1);
-  current_[repo] = image;
+  ++img->second.tags;
+  for (Id r : img->second.refs) adjust(r, +1);
+  if (cur != current_.end()) {
+    auto old = images_.find(cur->second);
+    for (Id r : old->second.refs) adjust(r, -1);
+    if (--old->second.tags == 0) images_.erase(old);  // only current images are remembered
+  }
+  current_[tag] = image;
 }
 
-void CachePolicy::imageGone(Id image) {
-  auto it = images_.find(image);
-  if (it == images_.end()) return;
-  for (Id r : it->second.refs) {
-    auto e = entries_.find(r);
-    if (e == entries_.end()) continue;
-    e->second.dead = true;
-    reorder(r, e->second);
-  }
-}
 
 }  // namespace wharf

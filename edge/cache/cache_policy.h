@@ -14,11 +14,26 @@
 //   lfuda   LFU with dynamic ageing in its byte-hit form (priority = L + hits, L the
 //           priority of the last victim), objects of 1 MiB or more admitted on their
 //           second miss (the reference "lfuda2").
-//   wharf   the edge's default, see kWharf below.
+//   wharf   the edge's default: LFU-DA's ageing frequency, with
+//             - image awareness: the objects that the current image of a repository
+//               uses (the newest this site pulled, or that a prefetch brought after its
+//               tag moved) count their hits twice and one more; once a tag moves and the
+//               site pulled the new image, the old image's own layers lose that and go
+//               first (what the core deletes or makes private is purged at once:
+//               CacheIndex's purges, from the fleet channel);
+//             - size awareness for whole pulls: objects under 1 MiB are worth up to 5 hits
+//               more (configs, manifests and small layers cost little and a pull is fast
+//               only when every one of its objects hits);
+//             - admission: a miss of 1 MiB or more is kept only when the ghost list
+//               (recently evicted or refused objects, up to twice the capacity in bytes)
+//               remembers it, so a large object asked for once does not flush the cache;
+//             - prefetch: valued as the pulls its tag had before it moved, and held for a
+//               day before its first hit.
 //
 // Not thread-safe: the owner serializes calls.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <list>
 #include <set>
@@ -49,6 +64,10 @@ class CachePolicy {
     // Misses of objects at least this large are admitted only when the ghost list
     // remembers them (lfuda, wharf).
     uint64_t admit_min_size = 1ull << 20;
+    // A prefetched object is not evicted before its first hit for this long: a rollout
+    // takes hours (kWharf; in the fleet traces the median first pull comes 5 h after the
+    // push, and holding a day keeps prefetch waste near 23 % instead of 40 %).
+    int64_t prefetch_hold_ms = 24 * 3'600'000ll;
   };
 
   explicit CachePolicy(Options options);
@@ -60,34 +79,45 @@ class CachePolicy {
   // A miss was fetched: whether to keep it. Remembers the miss in the ghost list either
   // way. An object larger than the whole capacity is never admitted.
   bool admit(Id id, uint64_t size, int64_t now_ms);
-  // Enters an object (admitted, or brought in by prefetch: prefetched is cleared at its
-  // first hit). Already there: only its size is refreshed.
-  void insert(Id id, uint64_t size, int64_t now_ms, bool prefetched = false);
+  // Enters an object admitted after a miss. Already there: only its size is refreshed.
+  void insert(Id id, uint64_t size, int64_t now_ms);
+  // Enters an object a prefetch brought in, valued as if it had been asked for
+  // expected_hits times (the pulls its tag had before it moved: the nodes that will
+  // roll the new image out); prefetched until its first hit, and not evicted before it
+  // for prefetch_hold_ms.
+  void insertPrefetched(Id id, uint64_t size, int64_t now_ms, uint32_t expected_hits);
+  // Re-enters an object known from before a restart, with its statistics (hits: the
+  // requests served from the cache).
+  void restore(Id id, uint64_t size, int64_t last_ms, uint32_t hits, bool prefetched);
   // Gone for another reason (a purge, the scrub): no ghost.
   void erase(Id id);
+  // A new budget (the core changed the edge's settings); evicting is makeRoom()'s job.
+  void setCapacity(uint64_t capacity, double high_watermark, double low_watermark);
 
   // Victims so that incoming more bytes fit (see Options), least valuable first; they
   // are removed from the policy (and remembered in the ghost list). Pinned objects are
-  // never chosen, nor objects in protected_since (used at or after it, when > 0).
+  // never chosen, nor objects used at or after protect_since_ms (when > 0), nor held
+  // prefetches.
   struct Victim {
     Id id;
     uint64_t size;
     bool prefetched;  // never read since its prefetch: wasted
   };
-  std::vector<Victim> makeRoom(uint64_t incoming, int64_t protect_since_ms = 0);
+  // At most max_victims at a time (the caller holds its lock meanwhile: it may call again).
+  std::vector<Victim> makeRoom(uint64_t incoming, int64_t now_ms, int64_t protect_since_ms = 0,
+                               size_t max_victims = SIZE_MAX);
   // Whether incoming bytes fit once every evictable object (not pinned, not used since
   // protect_since_ms) went; no change.
   bool roomFor(uint64_t incoming, int64_t protect_since_ms) const;
 
   // --- what the edge knows beyond single requests ---
   void pin(Id id, bool pinned);
-  // A client pulled image (its manifest) of repo; refs are its config and layers. The
-  // repo's current image at this site becomes image when it was pushed later than the
-  // current one (pushed_ms; 0 when unknown: the latest pull wins). Objects no current
-  // image references any more lose their image bonus (kWharf).
-  void imagePulled(Id repo, Id image, int64_t pushed_ms, const std::vector<Id>& refs);
-  // The core deleted the image or made it unreachable: its objects are evicted first.
-  void imageGone(Id image);
+  // A client pulled image (its manifest) through tag (the edge: a repository and tag; the
+  // replay: a repository); refs are its config and layers. The tag's current image at
+  // this site becomes image when it was pushed later than the current one (pushed_ms;
+  // 0 when unknown: the latest pull wins). Objects no current image references any more
+  // lose their image bonus (kWharf).
+  void imagePulled(Id tag, Id image, int64_t pushed_ms, const std::vector<Id>& refs);
 
   uint64_t sizeOf(Id id) const {
     auto it = entries_.find(id);
@@ -108,7 +138,6 @@ class CachePolicy {
     uint16_t live = 0;  // current images (one per repository) that reference it
     bool pinned = false;
     bool prefetched = false;
-    bool dead = false;  // its image was deleted
   };
   double priorityOf(const Entry& e) const;
   void reorder(Id id, Entry& e);
@@ -136,12 +165,12 @@ class CachePolicy {
 
   // Image awareness (kWharf).
   struct Image {
-    Id repo = 0;
     int64_t pushed_ms = 0;
     std::vector<Id> refs;
+    uint32_t tags = 0;  // tags naming it here
   };
-  std::unordered_map<Id, Image> images_;
-  std::unordered_map<Id, Id> current_;  // repo -> its current image here
+  std::unordered_map<Id, Image> images_;  // current images only
+  std::unordered_map<Id, Id> current_;  // tag -> its current image here
   std::unordered_map<Id, uint16_t> live_;  // object -> current images referencing it (cached or not)
 };
 

@@ -51,13 +51,13 @@ Status ManifestCache::store(const std::string& repo, const std::string& tag, con
   WHARF_RETURN_IF_ERROR(writeFileAtomic(root_ + "/" + d->hex(), entry.body));
   index_.link(repo, entry.digest);
   if (!tag.empty()) index_.setTag(repo, tag, entry.digest);
-  // What it references: its blobs are worth more in the cache (EvictionPolicy).
+  // What it references: the blobs of each tag's current image are worth more (CachePolicy).
   if (auto m = parseManifest(entry.body, entry.media_type); m.isOk()) {
     std::vector<std::string> refs;
     if (m->config) refs.push_back(m->config->digest.str());
     for (const auto& l : m->layers) refs.push_back(l.digest.str());
     for (const auto& c : m->manifests) refs.push_back(c.digest.str());
-    index_.imageCached(entry.digest, refs);
+    index_.imageCached(repo, tag, entry.digest, refs);
   }
   return Status::ok();
 }

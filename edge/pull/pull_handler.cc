@@ -349,7 +349,8 @@ void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) 
   std::optional<ManifestCache::Entry> cached;
   bool fresh = false;
   bool by_digest = route.reference.find(':') != std::string::npos;
-  if (!by_digest && ctx.pulls != nullptr) ctx.pulls->pulled(route.name);  // the default prefetch rule asks
+  // A pull of the tag, for the prefetch rule (a HEAD is a client checking, not pulling).
+  if (!by_digest && ctx.pulls != nullptr && ex->request().method == "GET") ctx.pulls->pulled(route.name, route.reference);
   if (by_digest) {
     auto d = Digest::parse(route.reference);
     if (!d.isOk()) return reply(ctx, ex, error(Status(Code::kManifestUnknown, d.status().message())));
@@ -457,7 +458,9 @@ class FillFromUpstream : public ResponseHandler {
       auto job = job_;
       ctx.work->submit([job] {
         if (job->leader->finish().isOk()) {
-          job->ctx.index->committed(job->fill->digest().str(), job->fill->current().available);
+          // Clients that joined the fill asked for it too: demand the policy counts.
+          job->ctx.index->committed(job->fill->digest().str(), job->fill->current().available,
+                                    static_cast<uint32_t>(1 + job->fill->joined()));
           job->ctx.index->enforce();
         }
         job->leader.reset();

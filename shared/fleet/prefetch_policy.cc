@@ -79,6 +79,7 @@ Result<PrefetchPolicy> PrefetchPolicy::fromJson(const nlohmann::json& j) {
     }
   }
   out.recent_days = static_cast<int>(b.integer("recent_days", {.min = 0, .max = 365}).value_or(out.recent_days));
+  out.min_pulls = static_cast<int>(b.integer("min_pulls", {.min = 0, .max = 1000}).value_or(out.min_pulls));
   if (auto rate = b.string("rate", {.max = 32})) {
     auto n = parseSize(*rate);
     if (!n.isOk() || *n < 1024) {
@@ -111,12 +112,13 @@ Result<PrefetchPolicy> PrefetchPolicy::fromJson(const nlohmann::json& j) {
   return out;
 }
 
-bool PrefetchPolicy::wants(const std::string& repo, const std::string& tag, int64_t last_pull_ms,
+bool PrefetchPolicy::wants(const std::string& repo, const std::string& tag, int64_t last_pull_ms, uint32_t pulls,
                            int64_t now_ms) const {
   for (const auto& r : rules) {
     if (repositoryPatternMatches(r.repository, repo) && tagGlobMatches(r.tag, tag)) return true;
   }
-  return recent_days > 0 && last_pull_ms > 0 && now_ms - last_pull_ms <= recent_days * kDayMs;
+  return recent_days > 0 && min_pulls > 0 && pulls >= static_cast<uint32_t>(min_pulls) && last_pull_ms > 0 &&
+         now_ms - last_pull_ms <= recent_days * kDayMs;
 }
 
 int64_t PrefetchPolicy::waitForWindow(int64_t now_ms) const {

@@ -106,7 +106,7 @@ void fleet(std::string_view raw, const json& j) {
     for (int64_t now : {int64_t{0}, int64_t{1'700'000'000'000}, int64_t{-86'400'001}}) {
       int64_t wait = policy->waitForWindow(now);
       FUZZ_CHECK(wait >= 0 && wait < 86'400'000, "a wait for the window beyond a day");
-      (void)policy->wants("team/app", "v1", now - 1000, now);
+      (void)policy->wants("team/app", "v1", now - 1000, 3, now);
     }
     FUZZ_CHECK(policy->rate >= 1024, "a rate below 1k accepted");
   }

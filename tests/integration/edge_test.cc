@@ -405,7 +405,8 @@ TEST_CASE("edge: podman pulls through a registries.conf mirror; multi-arch index
   CHECK(hitsNow() > hits_before);
 }
 
-TEST_CASE("edge: eviction under a small budget keeps the shared layer", "[edge]") {
+TEST_CASE("edge: a large layer asked for once is served, not kept; under a small budget the shared layer stays",
+          "[edge]") {
   ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);
   CoreServer core({}, {"--auth", "token"});
   EdgeServer edge(core, {"--cache-budget", "10m", "--high-watermark", "90", "--low-watermark", "70"});
@@ -415,14 +416,29 @@ TEST_CASE("edge: eviction under a small budget keeps the shared layer", "[edge]"
   auto b = writeOciLayout(work / "b", "v1", {ImageSpec{"amd64", {shared, {{"b.bin", randomData(3 << 20, 33)}}}}});
   REQUIRE(a.blobs[0] == b.blobs[0]);  // the same base layer
   std::string creds = "admin:edge-admin-password";
+  HttpClient e("127.0.0.1", edge.port());
+  auto cachedBytes = [&] {
+    auto m = e.request("GET", "/metrics")->body;
+    auto at = m.find("\nwharf_edge_cache_bytes ");
+    return at == std::string::npos ? uint64_t{0} : std::stoull(m.substr(at + 24));
+  };
+  // Two nodes pull each image: the first pull's layers (3 MiB: large) are served and not
+  // kept (admission: asked for once); the second pull's are.
   for (const char* img : {"a", "b"}) {
     auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds,
                   "oci:" + work / img + ":v1", "docker://" + core.address() + "/admin/" + img + ":v1"});
     REQUIRE(r.exit_code == 0);
-    r = run({"skopeo", "copy", "--src-tls-verify=false", "--src-creds", creds,
-             "docker://" + edge.address() + "/admin/" + img + ":v1", "oci:" + work / (std::string(img) + "-back") + ":v1"});
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
+    for (int node = 0; node < 2; ++node) {
+      r = run({"skopeo", "copy", "--src-tls-verify=false", "--src-creds", creds,
+               "docker://" + edge.address() + "/admin/" + img + ":v1",
+               "oci:" + work / (std::string(img) + "-back-" + std::to_string(node)) + ":v1"});
+      INFO(r.output);
+      REQUIRE(r.exit_code == 0);
+      if (std::string(img) == "a" && node == 0) {
+        CHECK(cachedBytes() < (1u << 20));  // the config only
+        CHECK(metric(e.request("GET", "/metrics")->body, "wharf_edge_admission_refused_total") == 2);
+      }
+    }
   }
   // A blob no cached image uses pushes the cache over its budget.
   std::string lone = randomData(4 << 20, 34);
@@ -432,8 +448,9 @@ TEST_CASE("edge: eviction under a small budget keeps the shared layer", "[edge]"
   REQUIRE(c.request("POST", "/v2/admin/lone/blobs/uploads/?digest=" + d, {{"Authorization", "Bearer " + push}}, lone)
               ->status == 201);
   std::string pull = token(core.port(), "admin", "edge-admin-password", "repository:admin/lone:pull");
-  HttpClient e("127.0.0.1", edge.port());
-  REQUIRE(e.request("GET", "/v2/admin/lone/blobs/" + d, {{"Authorization", "Bearer " + pull}})->status == 200);
+  for (int ask = 0; ask < 2; ++ask) {  // asked twice: kept
+    REQUIRE(e.request("GET", "/v2/admin/lone/blobs/" + d, {{"Authorization", "Bearer " + pull}})->status == 200);
+  }
   auto metrics = e.request("GET", "/metrics")->body;
   CHECK(metrics.find("wharf_edge_evictions_total 0") == std::string::npos);
   // Under budget again, and the shared base layer is still cached: pulling it does not
@@ -647,7 +664,7 @@ TEST_CASE("edge: the scrub drops a corrupt cached blob and the edge fetches it a
   ::setenv("WHARF_ADMIN_PASSWORD", kAdminPassword, 1);
   CoreServer core({}, {"--auth", "token"});
   EdgeServer edge(core, {"--scrub-interval", "1s", "--scrub-rate", "64m"});
-  std::string data = randomData(1 << 20, 70);
+  std::string data = randomData(512 << 10, 70);  // under 1 MiB: kept at its first miss
   std::string d = pushBlob(core, "admin/scrub", data);
   std::string pull = token(core.port(), "admin", kAdminPassword, "repository:admin/scrub:pull");
   HeaderList auth = {{"Authorization", "Bearer " + pull}};

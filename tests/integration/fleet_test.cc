@@ -502,7 +502,7 @@ std::string edgeCredential(const EdgeServer& edge) {
 
 }  // namespace
 
-TEST_CASE("fleet: a new tag is prefetched where an earlier one was pulled, not elsewhere", "[fleet][prefetch]") {
+TEST_CASE("fleet: a tag's new image is prefetched where the tag was pulled, not elsewhere", "[fleet][prefetch]") {
   ::setenv("WHARF_ADMIN_PASSWORD", kPassword, 1);
   CoreServer core({}, {"--auth", "token"});
   EdgeServer pulled(core, edgeOptions({"--report-interval", "200ms"}));
@@ -510,25 +510,34 @@ TEST_CASE("fleet: a new tag is prefetched where an earlier one was pulled, not e
   Admin admin(core.port());
   std::string creds = std::string("admin:") + kPassword;
   TempDir work;
-  auto push = [&](const std::string& tag, uint64_t seed) {
-    auto layout = writeOciLayout(work / tag, tag, {ImageSpec{"amd64", {{{"f", randomData(200000, seed)}}}}});
+  auto push = [&](const std::string& dir, const std::string& tag, uint64_t seed) {
+    auto layout = writeOciLayout(work / dir, tag, {ImageSpec{"amd64", {{{"f", randomData(200000, seed)}}}}});
     auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds,
-                  "oci:" + work / tag + ":" + tag, "docker://" + core.address() + "/admin/app:" + tag});
+                  "oci:" + work / dir + ":" + tag, "docker://" + core.address() + "/admin/app:" + tag});
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     return layout;
   };
+  int pulls = 0;
   auto pull = [&](const EdgeServer& edge, const std::string& tag) {
+    std::string dest = work / ("back-" + edge.name() + "-" + std::to_string(++pulls));
     auto r = run({"skopeo", "copy", "--src-tls-verify=false", "--src-creds", creds,
-                  "docker://" + edge.address() + "/admin/app:" + tag, "oci:" + work / ("back-" + edge.name() + "-" + tag) + ":" + tag});
+                  "docker://" + edge.address() + "/admin/app:" + tag, "oci:" + dest + ":" + tag});
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
   };
 
-  push("v1", 51);
-  pull(pulled, "v1");
-  auto v2 = push("v2", 52);
-  // The edge that pulled v1 has every blob of v2 within a channel round trip or so.
+  // The default rule follows a tag the site pulled at least 3 times in the last day: a
+  // tag pulled twice, or a new tag, is not prefetched.
+  push("v1", "latest", 51);
+  pull(pulled, "latest");
+  pull(pulled, "latest");
+  pull(idle, "latest");
+  push("other", "other", 53);
+  pull(pulled, "latest");
+  // The tag moves: where it was pulled 3 times, its new image is fetched (the blobs the
+  // previous image did not have) within a channel round trip or so.
+  auto v2 = push("v2", "latest", 52);
   bool prefetched = waitFor(
       [&] {
         for (const auto& b : v2.blobs) {
@@ -545,8 +554,8 @@ TEST_CASE("fleet: a new tag is prefetched where an earlier one was pulled, not e
   for (const auto& b : v2.blobs) CHECK_FALSE(edgeHolds(idle, b));
   CHECK(edgeTotals(admin, idle)["prefetched_bytes"] == 0);
 
-  // A client pulling v2 there is served from the cache: prefetch used, no new WAN bytes.
-  pull(pulled, "v2");
+  // A client pulling the tag there is served from the cache: prefetch used, no new WAN bytes.
+  pull(pulled, "latest");
   REQUIRE(waitFor([&] { return edgeTotals(admin, pulled)["prefetch_used_bytes"].get<uint64_t>() >= 200000; }, 10000));
   json after = edgeTotals(admin, pulled);
   INFO(after.dump());
@@ -578,7 +587,7 @@ TEST_CASE("fleet: a new tag is prefetched where an earlier one was pulled, not e
   CHECK(tokenFor("admin/app")->status == 403);
   CHECK(c.request("HEAD", "/v2/admin/app/blobs/" + v2.blobs[0], {{"Authorization", "Bearer " + edge_token}})->status ==
         401);  // tokens issued before the change no longer count
-  uint64_t refused = admin.command(idle.name(), "prefetch", {{"repository", "admin/app"}, {"reference", "v2"}});
+  uint64_t refused = admin.command(idle.name(), "prefetch", {{"repository", "admin/app"}, {"reference", "latest"}});
   json done = admin.awaitCommand(idle.name(), refused);
   INFO(done.dump());
   CHECK(done["state"] == "failed");
@@ -587,23 +596,23 @@ TEST_CASE("fleet: a new tag is prefetched where an earlier one was pulled, not e
   // Allowed again: prefetch now, and a pin of an image the edge never held fetches it.
   REQUIRE(admin.call("PATCH", "/api/v1/edges/" + idle.name(), {{"settings", {{"repositories", {"admin/*"}}}}}).status ==
           200);
-  uint64_t now = admin.command(idle.name(), "prefetch", {{"repository", "admin/app"}, {"reference", "v2"}});
+  uint64_t now = admin.command(idle.name(), "prefetch", {{"repository", "admin/app"}, {"reference", "latest"}});
   done = admin.awaitCommand(idle.name(), now);
   INFO(done.dump());
   REQUIRE(done["state"] == "succeeded");
   CHECK(done["result"]["fetched_bytes"].get<uint64_t>() >= 200000);
   for (const auto& b : v2.blobs) CHECK(edgeHolds(idle, b));
-  uint64_t pin = admin.command(idle.name(), "pin", {{"repository", "admin/app"}, {"reference", "v1"}});
+  uint64_t pin = admin.command(idle.name(), "pin", {{"repository", "admin/app"}, {"reference", "other"}});
   done = admin.awaitCommand(idle.name(), pin);
   INFO(done.dump());
   REQUIRE(done["state"] == "succeeded");
-  CHECK(done["result"]["label"] == "admin/app:v1");
+  CHECK(done["result"]["label"] == "admin/app:other");
   uint64_t inv = admin.command(idle.name(), "inventory");
   json inventory = admin.awaitCommand(idle.name(), inv)["result"];
-  CHECK(inventory["pins"].contains("admin/app:v1"));
-  // A client pull of v1 there is all hits now.
+  CHECK(inventory["pins"].contains("admin/app:other"));
+  // A client pull of it there is all hits now.
   json idle_before = edgeTotals(admin, idle);
-  pull(idle, "v1");
+  pull(idle, "other");
   REQUIRE(waitFor([&] { return edgeTotals(admin, idle)["hit_bytes"].get<uint64_t>() >= 200000; }, 10000));
   CHECK(edgeTotals(admin, idle)["fetched_bytes"].get<uint64_t>() < idle_before["fetched_bytes"].get<uint64_t>() + 10000);
 }

@@ -144,7 +144,7 @@ TEST_CASE("cache index: flushed state survives close and reopen", "[edge][cache_
   c.index->setTag("lib/app", "v1", m);
   c.index->link("lib/app", a);
   c.index->link("other/app", b);
-  c.index->imageCached(m, {a, b});
+  c.index->imageCached("acme/api", "v1", m, {a, b});
   REQUIRE(c.index->flush().isOk());
 
   c.clock.advance(kHour);
@@ -338,25 +338,60 @@ TEST_CASE("cache index: enforce frees nothing at or under the high watermark", "
   CHECK(c.index->blobCount() == 4);
 }
 
-TEST_CASE("cache index: a blob two images use outlives a blob one image uses", "[edge][cache_index]") {
+TEST_CASE("cache index: when a tag moves, the old image's own layers go before the new image's", "[edge][cache_index]") {
   Cache c;
   c.index->setBudget(CacheBudget{1000, 0.9, 0.6});
-  std::string shared = c.commit(randomData(500, 16));  // old and never hit
-  c.clock.advance(20 * kHour);
-  std::string single = c.commit(randomData(500, 17));  // fresh and hot
-  for (int i = 0; i < 20; ++i) c.index->accessed(single);
+  std::string old_own = c.commit(randomData(300, 16));
+  std::string shared = c.commit(randomData(300, 17));
   std::string m1 = fakeManifestDigest("m1"), m2 = fakeManifestDigest("m2");
-  c.index->imageCached(m1, {shared, single});
-  c.index->imageCached(m2, {shared});
-  // Re-caching an image does not make its blobs look more shared.
-  c.index->imageCached(m1, {shared, single});
+  c.index->setTag("acme/api", "latest", m1);  // as ManifestCache::store does
+  c.index->imageCached("acme/api", "latest", m1, {old_own, shared});
+  c.clock.advance(kHour);
+  std::string new_own = c.commit(randomData(300, 18));
+  c.index->setTag("acme/api", "latest", m2);
+  c.index->imageCached("acme/api", "latest", m2, {shared, new_own});  // the tag moved
+  std::string loose = c.commit(randomData(200, 19));                   // no image: 1100 bytes
 
-  CHECK(c.index->enforce() == 500);
+  CHECK(c.index->enforce() == 500);  // down to 600
+  CHECK_FALSE(c.index->blob(old_own));
+  CHECK_FALSE(c.fileExists(old_own));
+  CHECK_FALSE(c.index->blob(loose));
   CHECK(c.index->blob(shared));
-  CHECK(c.fileExists(shared));
-  CHECK_FALSE(c.index->blob(single));
-  CHECK_FALSE(c.fileExists(single));
-  CHECK(c.index->used() == 500);
+  CHECK(c.index->blob(new_own));
+  CHECK(c.fileExists(new_own));
+
+  // Known after a restart too: the tags say which image is current.
+  REQUIRE(c.index->flush().isOk());
+  c.budget = CacheBudget{1000, 0.9, 0.6};
+  c.reopen();
+  std::string other = c.commit(randomData(400, 20));  // 1000
+  CHECK(c.index->enforce() == 400);
+  CHECK_FALSE(c.index->blob(other));
+  CHECK(c.index->blob(shared));
+  CHECK(c.index->blob(new_own));
+}
+
+TEST_CASE("cache index: a large blob fetched once is served but not kept; asked again, it is", "[edge][cache_index]") {
+  Cache c;
+  c.budget = CacheBudget{64ull << 20, 0.9, 0.8};
+  c.reopen();
+  std::string big(2 << 20, 'x');
+  std::string d = c.putFile(big);
+  CHECK_FALSE(c.index->committed(d, big.size()));
+  CHECK_FALSE(c.index->blob(d));
+  CHECK_FALSE(c.fileExists(d));  // removed: readers that have it open finish
+  CHECK(c.index->used() == 0);
+  c.putFile(big);
+  CHECK(c.index->committed(d, big.size()));  // the ghost list remembers the first miss
+  CHECK(c.index->blob(d));
+  CHECK(c.fileExists(d));
+  // Small blobs and pinned ones are always kept.
+  std::string small = c.putFile(std::string(1000, 's'));
+  CHECK(c.index->committed(small, 1000));
+  std::string pinned_big(3 << 20, 'p');
+  std::string p = c.putFile(pinned_big);
+  c.index->pin("acme/api:v1", {p});
+  CHECK(c.index->committed(p, pinned_big.size()));
 }
 
 TEST_CASE("cache index: a different schema on disk starts empty but adopts the files", "[edge][cache_index]") {
@@ -405,8 +440,8 @@ TEST_CASE("cache index: purges by repository, image and digest keep what others 
   std::string own = c.commit(randomData(2000, 2));
   std::string other = c.commit(randomData(3000, 3));
   std::string m1 = fakeManifestDigest("one"), m2 = fakeManifestDigest("two");
-  c.index->imageCached(m1, {shared, own});
-  c.index->imageCached(m2, {shared, other});
+  c.index->imageCached("acme/api", "", m1, {shared, own});
+  c.index->imageCached("acme/api", "", m2, {shared, other});
   for (const auto& d : {m1, shared, own}) c.index->link("team/a", d);
   for (const auto& d : {m2, shared, other}) c.index->link("team/b", d);
   c.index->setTag("team/a", "v1", m1);
@@ -448,7 +483,7 @@ TEST_CASE("cache index: pinned blobs are never evicted, and pins survive a reope
   c.reopen();
   std::string pinned = c.commit(randomData(4000, 7));
   std::string m = fakeManifestDigest("pinned");
-  c.index->imageCached(m, {pinned});
+  c.index->imageCached("acme/api", "v1", m, {pinned});
   c.index->link("team/a", m);
   c.index->setTag("team/a", "v1", m);
   auto closure = c.index->closure("team/a", "v1");
@@ -485,12 +520,12 @@ TEST_CASE("cache index: prefetched blobs count as used at the first client read,
   std::map<std::string, uint64_t> used, wasted;
   c.index->setListener({nullptr, [&](const std::string& repo, uint64_t bytes) { used[repo] += bytes; },
                         [&](const std::string& repo, uint64_t bytes) { wasted[repo] += bytes; }});
-  std::string read = c.commit(std::string(300, 'a'));
-  std::string unread = c.commit(std::string(300, 'b'));
+  std::string read = c.putFile(std::string(300, 'a'));
+  std::string unread = c.putFile(std::string(300, 'b'));
+  c.index->committedPrefetch(read, 300, "acme/api", 1);
+  c.index->committedPrefetch(unread, 300, "acme/api", 1);
   c.index->link("acme/api", read);
   c.index->link("acme/api", unread);
-  c.index->markPrefetched(read, "acme/api");
-  c.index->markPrefetched(unread, "acme/api");
   // Kept across a restart (the mark is in the index).
   REQUIRE(c.index->flush().isOk());
   c.reopen();
@@ -504,8 +539,10 @@ TEST_CASE("cache index: prefetched blobs count as used at the first client read,
   CHECK(used["acme/api"] == 300);  // the first read only
   CHECK(c.index->blob(read)->prefetched_for.empty());
 
-  // Over budget: the unread one goes (it is the least valuable), and is waste.
-  c.clock.advance(10'000);
+  // Over budget once its hold (a day) is over: the unread one goes (it is the least
+  // valuable), and is waste.
+  CHECK(c.index->blob(unread));
+  c.clock.advance(25 * kHour);
   c.index->hitIfLinked("acme/api", read);
   std::string client = c.commit(std::string(400, 'c'));
   CHECK(c.index->enforce() > 0);
@@ -535,8 +572,8 @@ TEST_CASE("cache index: room for a prefetch never comes from pinned or recently 
   c.index->unpin("acme/api:v1");
 
   // enforce() with the same protection evicts old content only, even when the policy
-  // would rather keep it (old1 is used by an image, recent by none).
-  c.index->imageCached(fakeManifestDigest("img"), {old1, old2});
+  // would rather keep it (old1 and old2 are the current image of a tag, recent is not).
+  c.index->imageCached("acme/api", "v1", fakeManifestDigest("img"), {old1, old2});
   std::string prefetched = c.commit(std::string(200, 'n'));  // 1000
   CHECK(c.index->enforce(hour_ago) == 500);
   CHECK_FALSE(c.index->blob(old1));

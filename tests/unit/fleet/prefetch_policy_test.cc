@@ -29,23 +29,28 @@ TEST_CASE("prefetch policy: tag globs", "[fleet][prefetch]") {
   CHECK_FALSE(tagGlobMatches("a*b*c", "aXbYbZ"));
 }
 
-TEST_CASE("prefetch policy: defaults, rules and the recent-pull rule", "[fleet][prefetch]") {
+TEST_CASE("prefetch policy: defaults, rules and the follow-the-previous-tag rule", "[fleet][prefetch]") {
   auto p = PrefetchPolicy::fromJson(json());
   REQUIRE(p.isOk());
-  CHECK(p->recent_days == 7);
+  CHECK(p->recent_days == 1);
+  CHECK(p->min_pulls == 3);
   CHECK(p->rate == PrefetchPolicy::kDefaultRate);
   CHECK_FALSE(p->window);
   int64_t now = at(12, 0);
-  CHECK_FALSE(p->wants("acme/api", "v2", 0, now));                 // never pulled here
-  CHECK(p->wants("acme/api", "v2", now - 6 * kDay, now));          // an earlier tag within 7 days
-  CHECK_FALSE(p->wants("acme/api", "v2", now - 8 * kDay, now));    // too long ago
+  CHECK_FALSE(p->wants("acme/api", "v2", 0, 0, now));                   // never pulled here
+  CHECK(p->wants("acme/api", "latest", now - 20 * 3'600'000, 3, now));  // pulled 3 times, lately
+  CHECK_FALSE(p->wants("acme/api", "latest", now - 20 * 3'600'000, 2, now));  // not often enough
+  CHECK_FALSE(p->wants("acme/api", "latest", now - 2 * kDay, 9, now));        // too long ago
 
-  p = PrefetchPolicy::fromJson({{"rules", {{{"repository", "acme/*"}, {"tag", "v*"}}}}, {"recent_days", 0}});
+  p = PrefetchPolicy::fromJson({{"rules", {{{"repository", "acme/*"}, {"tag", "v*"}}}}, {"min_pulls", 0}});
   REQUIRE(p.isOk());
-  CHECK(p->wants("acme/api", "v3", 0, now));
-  CHECK_FALSE(p->wants("acme/api", "latest", 0, now));
-  CHECK_FALSE(p->wants("other/api", "v3", 0, now));
-  CHECK_FALSE(p->wants("acme/api", "latest", now - 1000, now));  // recency off
+  CHECK(p->wants("acme/api", "v3", 0, 0, now));
+  CHECK_FALSE(p->wants("acme/api", "latest", 0, 0, now));
+  CHECK_FALSE(p->wants("other/api", "v3", 0, 0, now));
+  CHECK_FALSE(p->wants("acme/api", "latest", now - 1000, 50, now));  // the pull rule off
+  p = PrefetchPolicy::fromJson({{"recent_days", 3}, {"min_pulls", 1}});
+  REQUIRE(p.isOk());
+  CHECK(p->wants("acme/api", "latest", now - 2 * kDay, 1, now));
 }
 
 TEST_CASE("prefetch policy: the window, across midnight and not", "[fleet][prefetch]") {
@@ -103,35 +108,45 @@ TEST_CASE("prefetch policy: bad settings name their field", "[fleet][prefetch]")
   CHECK(PrefetchPolicy::fromJson({{"rate", "512k"}})->rate == 512u << 10);
 }
 
-TEST_CASE("pull history: remembered across a restart, bounded, an unreadable file starts afresh", "[fleet][prefetch]") {
+TEST_CASE("pull history: pulls per tag since it moved, across a restart, bounded, an unreadable file starts afresh",
+          "[fleet][prefetch]") {
   test::TempDir dir;
   FakeClock clock(at(12, 0));
   std::string path = dir / "pulls.json";
   {
     auto h = PullHistory::open(path, clock);
     REQUIRE(h.isOk());
-    CHECK((*h)->last("acme/api") == 0);
-    (*h)->pulled("acme/api");
-    CHECK((*h)->last("acme/api") == at(12, 0));
+    CHECK((*h)->get("acme/api", "latest").count == 0);
+    (*h)->pulled("acme/api", "latest");
     clock.advance(30'000);
-    (*h)->pulled("acme/api");  // within the minute: not rewritten
-    CHECK((*h)->last("acme/api") == at(12, 0));
-    clock.advance(60'000);
-    (*h)->pulled("acme/api");
-    CHECK((*h)->last("acme/api") == at(12, 0) + 90'000);
+    (*h)->pulled("acme/api", "latest");
+    (*h)->pulled("acme/api", "v1");
+    CHECK((*h)->get("acme/api", "latest").count == 2);
+    CHECK((*h)->get("acme/api", "latest").last_ms == at(12, 0) + 30'000);
+    CHECK((*h)->get("acme/api", "v1").count == 1);
     REQUIRE((*h)->save().isOk());
   }
   auto again = PullHistory::open(path, clock);
   REQUIRE(again.isOk());
-  CHECK((*again)->last("acme/api") == at(12, 0) + 90'000);
-  for (size_t i = 0; i < PullHistory::kMaxRepositories + 5; ++i) {
+  CHECK((*again)->get("acme/api", "latest").count == 2);
+  // The tag moved: the pulls so far were of the previous image; counting starts again.
+  auto before = (*again)->moved("acme/api", "latest");
+  CHECK(before.count == 2);
+  CHECK(before.last_ms == at(12, 0) + 30'000);
+  CHECK((*again)->get("acme/api", "latest").count == 0);
+  CHECK((*again)->moved("acme/api", "never").count == 0);
+  for (size_t i = 0; i < PullHistory::kMaxTags + 5; ++i) {
     clock.advance(1);
-    (*again)->pulled("r/" + std::to_string(i));
+    (*again)->pulled("r/" + std::to_string(i), "latest");
   }
-  CHECK((*again)->last("acme/api") == 0);  // the oldest went first
-  CHECK((*again)->last("r/" + std::to_string(PullHistory::kMaxRepositories + 4)) > 0);
+  CHECK((*again)->get("acme/api", "v1").count == 0);  // the oldest went first
+  CHECK((*again)->get("r/" + std::to_string(PullHistory::kMaxTags + 4), "latest").count == 1);
   REQUIRE(writeFileDurable(path, "not json").isOk());
   auto fresh = PullHistory::open(path, clock);
   REQUIRE(fresh.isOk());
-  CHECK((*fresh)->last("acme/api") == 0);
+  CHECK((*fresh)->get("acme/api", "latest").count == 0);
+  REQUIRE(writeFileDurable(path, R"({"acme/api": 12345, "acme/api:latest": [5, 4]})").isOk());  // an older layout
+  auto mixed = PullHistory::open(path, clock);
+  REQUIRE(mixed.isOk());
+  CHECK((*mixed)->get("acme/api", "latest").count == 4);
 }

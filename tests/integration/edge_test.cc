@@ -690,3 +690,81 @@ TEST_CASE("edge: the scrub drops a corrupt cached blob and the edge fetches it a
   CHECK(again->body == data);
   CHECK(coreGets() == 2);  // served from the refetched copy
 }
+
+TEST_CASE("edge: under a 64 MiB budget, the images a site pulls most stay whole in the cache", "[edge][cache]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kAdminPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  EdgeServer edge(core, {"--cache-budget", "64m"});
+  // 20 images: each its own 3 MiB layer on one of 4 bases of 4 MiB (76 MiB in all).
+  std::vector<std::string> bases;
+  for (int b = 0; b < 4; ++b) bases.push_back(pushBlob(core, "team/base", randomData(4 << 20, 900 + static_cast<uint64_t>(b))));
+  struct Image {
+    std::string repo;
+    std::vector<std::string> blobs;  // config, base, own layer
+  };
+  std::vector<Image> images;
+  HttpClient c("127.0.0.1", core.port());
+  for (int i = 0; i < 20; ++i) {
+    Image img{"team/app" + std::to_string(i), {}};
+    std::string push_token = token(core.port(), "admin", kAdminPassword, "repository:" + img.repo + ":pull,push");
+    std::string base = bases[static_cast<size_t>(i % 4)];
+    pushBlob(core, img.repo, randomData(4 << 20, 900 + static_cast<uint64_t>(i % 4)));  // the base, again
+    std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]},"n":)" +
+                         std::to_string(i) + "}";
+    std::string own = randomData(3 << 20, 1000 + static_cast<uint64_t>(i));
+    std::string config_digest = pushBlob(core, img.repo, config);
+    std::string own_digest = pushBlob(core, img.repo, own);
+    json manifest = {{"schemaVersion", 2},
+                     {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                     {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", config_digest}, {"size", config.size()}}},
+                     {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", base}, {"size", 4 << 20}},
+                                 {{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", own_digest}, {"size", own.size()}}}}};
+    auto put = c.request("PUT", "/v2/" + img.repo + "/manifests/latest",
+                         {{"Authorization", "Bearer " + push_token}, {"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
+                         manifest.dump());
+    INFO(put->body);
+    REQUIRE(put->status == 201);
+    img.blobs = {config_digest, base, own_digest};
+    images.push_back(std::move(img));
+  }
+  // A node pulls an image: the manifest by tag, then every blob (a new node has none).
+  HttpClient e("127.0.0.1", edge.port());
+  auto pull = [&](const Image& img) {
+    std::string t = token(core.port(), "admin", kAdminPassword, "repository:" + img.repo + ":pull");
+    HeaderList auth = {{"Authorization", "Bearer " + t}, {"Accept", "application/vnd.oci.image.manifest.v1+json"}};
+    REQUIRE(e.request("GET", "/v2/" + img.repo + "/manifests/latest", auth)->status == 200);
+    for (const auto& b : img.blobs) {
+      auto r = e.request("GET", "/v2/" + img.repo + "/blobs/" + b, auth);
+      REQUIRE(r->status == 200);
+      REQUIRE(digestOf(r->body).str() == b);
+    }
+  };
+  // Popularity as in the fleet traces: Zipf-like, interleaved in rounds (image i is pulled
+  // 12 / (i + 1) times, at least once).
+  for (int round = 0; round < 12; ++round) {
+    for (int i = 0; i < 20; ++i) {
+      if (std::max(1, 12 / (i + 1)) > round) pull(images[static_cast<size_t>(i)]);
+    }
+  }
+  // Then a sweep through everything else, once each (a new node starting cold on the
+  // less popular images): an LRU cache would be flushed by it.
+  for (int i = 4; i < 20; ++i) pull(images[static_cast<size_t>(i)]);
+  auto metrics = e.request("GET", "/metrics")->body;
+  INFO(metrics.substr(0, 4000));
+  CHECK(metric(metrics, "wharf_edge_cache_bytes") <= 64u << 20);
+  CHECK(metric(metrics, "wharf_edge_evictions_total") > 0);
+  CHECK(metric(metrics, "wharf_edge_admission_refused_total") > 0);  // the ones pulled once
+  // The three most pulled images (12, 6 and 4 pulls) are whole: pulling them again never
+  // reaches the core. (The fourth, pulled 3 times and not since the third round, may lose
+  // its own layer to the sweep: the policy ages what is not asked for any more.)
+  for (int i = 0; i < 3; ++i) {
+    const Image& img = images[static_cast<size_t>(i)];
+    std::vector<int> before;
+    for (const auto& b : img.blobs) before.push_back(countLogLines(core.log(), {"\"GET\"", "/blobs/" + b}));
+    pull(img);
+    for (size_t k = 0; k < img.blobs.size(); ++k) {
+      INFO("image " << i << " blob " << k);
+      CHECK(countLogLines(core.log(), {"\"GET\"", "/blobs/" + img.blobs[k]}) == before[k]);
+    }
+  }
+}

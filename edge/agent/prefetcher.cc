@@ -164,7 +164,7 @@ void Prefetcher::pushed(const std::string& repo, const std::string& tag, const s
   if (!ctx_.upstreams->route(repo, &upstream_repo).is_core) return;
   PullHistory::Pulls before = ctx_.pulls != nullptr ? ctx_.pulls->moved(repo, tag) : PullHistory::Pulls{};
   if (!policy().wants(repo, tag, before.last_ms, before.count, RealClock::instance().nowMillis())) return;
-  PrefetchJob job{repo, tag, "rule", 0, "", Digest::parse(previous).isOk() ? previous : "", std::max<uint32_t>(1, before.count)};
+  PrefetchJob job{repo, tag, "rule", 0, "", Digest::parse(previous).isOk() ? previous : "", std::clamp<uint32_t>(before.count, 1, 1'000'000)};
   if (Status st = enqueue(std::move(job)); !st.isOk()) {
     logWarn("cannot queue a prefetch", {{"repository", repo}, {"tag", tag}, {"error", st.message()}});
   }

@@ -247,7 +247,10 @@ bool CacheIndex::committed(const std::string& digest, uint64_t size, uint32_t as
   CachePolicy::Id id = idLocked(digest);
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) {
-    bool admitted = policy_.admit(id, size, clock_.nowMillis()) || asks > 1 || pinnedLocked(digest);
+    // Asked for by several clients at once counts as asked again; larger than the whole
+    // budget is never kept unless pinned.
+    bool wanted = policy_.admit(id, size, clock_.nowMillis()) || (asks > 1 && size <= budget_.bytes);
+    bool admitted = wanted || pinnedLocked(digest);
     if (!admitted) {
       // Served to the clients that asked, not kept: the policy expects no second ask soon.
       if (auto d = Digest::parse(digest); d.isOk()) ::unlink(fills_.blobPath(*d).c_str());

@@ -18,18 +18,15 @@
 #include <malloc.h>
 #include <zstd.h>
 
-#include <chrono>
-#include <random>
-
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <memory>
-#include <sstream>
+#include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -102,9 +99,10 @@ struct Row {
   uint64_t object, size;
 };
 
-std::vector<Push> readPushes(const std::string& dir) {
-  std::string text = readZstd(dir + "/pushes.csv.zst");
-  std::vector<Push> out;
+// Calls row(fields) for each line of a trace file after its header; short lines are fatal.
+template <typename F>
+void forEachRow(const std::string& path, size_t fields, F row) {
+  std::string text = readZstd(path);
   bool header = true;
   for (auto line : split(text, '\n')) {
     if (line.empty()) continue;
@@ -113,32 +111,30 @@ std::vector<Push> readPushes(const std::string& dir) {
       continue;
     }
     auto f = split(line, ',');
-    if (f.size() < 6) die("pushes.csv: short line");
+    if (f.size() < fields) die(path + ": short line");
+    row(f);
+  }
+}
+
+std::vector<Push> readPushes(const std::string& dir) {
+  std::vector<Push> out;
+  forEachRow(dir + "/pushes.csv.zst", 6, [&](const std::vector<std::string_view>& f) {
     Push p{real(f[0]), num(f[1]), num(f[2]), num(f[3]), num(f[4]), {}};
     for (auto b : split(f[5], ';')) {
       auto kv = split(b, ':');
       if (kv.size() == 2) p.blobs.emplace_back(num(kv[0]), num(kv[1]));
     }
     out.push_back(std::move(p));
-  }
+  });
   std::stable_sort(out.begin(), out.end(), [](const Push& a, const Push& b) { return a.t < b.t; });
   return out;
 }
 
 std::vector<Row> readSite(const std::string& path) {
-  std::string text = readZstd(path);
   std::vector<Row> out;
-  bool header = true;
-  for (auto line : split(text, '\n')) {
-    if (line.empty()) continue;
-    if (header) {
-      header = false;
-      continue;
-    }
-    auto f = split(line, ',');
-    if (f.size() < 7) die(path + ": short line");
+  forEachRow(path, 7, [&](const std::vector<std::string_view>& f) {
     out.push_back(Row{real(f[0]), num(f[1]), num(f[2]), num(f[3]), f[4].empty() ? '?' : f[4][0], num(f[5]), num(f[6])});
-  }
+  });
   return out;
 }
 

@@ -87,6 +87,7 @@ Result<std::unique_ptr<CacheIndex>> CacheIndex::open(const std::string& path, Fi
   {
     std::lock_guard lock(index->mu_);
     index->feedPolicyLocked();
+    index->publishGauges();
   }
   WHARF_RETURN_IF_ERROR(index->flush());
   return index;
@@ -191,8 +192,6 @@ void CacheIndex::reconcile() {
     it = blobs_.erase(it);
     ++dropped;
   }
-  used_ = 0;
-  for (const auto& [d, b] : blobs_) used_ += b.size;
   if (adopted || dropped) logInfo("cache index reconciled", {{"adopted", adopted}, {"dropped", dropped}});
   publishGauges();
 }
@@ -238,34 +237,35 @@ void CacheIndex::feedPolicyLocked() {
 }
 
 void CacheIndex::publishGauges() {
-  IndexMetrics::get().bytes.set(static_cast<int64_t>(used_));
+  IndexMetrics::get().bytes.set(static_cast<int64_t>(policy_.used()));
   IndexMetrics::get().blobs.set(static_cast<int64_t>(blobs_.size()));
 }
 
 bool CacheIndex::committed(const std::string& digest, uint64_t size, uint32_t asks) {
-  std::lock_guard lock(mu_);
-  CachePolicy::Id id = idLocked(digest);
-  auto it = blobs_.find(digest);
-  if (it == blobs_.end()) {
-    // Asked for by several clients at once counts as asked again; larger than the whole
-    // budget is never kept unless pinned.
-    bool wanted = policy_.admit(id, size, clock_.nowMillis()) || (asks > 1 && size <= budget_.bytes);
-    bool admitted = wanted || pinnedLocked(digest);
-    if (!admitted) {
-      // Served to the clients that asked, not kept: the policy expects no second ask soon.
-      if (auto d = Digest::parse(digest); d.isOk()) ::unlink(fills_.blobPath(*d).c_str());
-      IndexMetrics::get().refused.inc();
-      return false;
+  {
+    std::lock_guard lock(mu_);
+    CachePolicy::Id id = idLocked(digest);
+    auto it = blobs_.find(digest);
+    if (it == blobs_.end()) {
+      bool pinned = pinnedLocked(digest);
+      if (policy_.admit(id, size, clock_.nowMillis(), asks) || pinned) {
+        it = blobs_.emplace(digest, CachedBlob{digest, size, 0, 0, ""}).first;
+        policy_.insert(id, size, clock_.nowMillis());
+        policy_.pin(id, pinned);
+      }
     }
-    it = blobs_.emplace(digest, CachedBlob{digest, size, 0, 0, ""}).first;
-    used_ += size;
-    policy_.insert(id, size, clock_.nowMillis());
-    if (pinnedLocked(digest)) policy_.pin(id, true);
+    if (it != blobs_.end()) {
+      it->second.last_access_ms = clock_.nowMillis();
+      dirty_blobs_.insert(digest);
+      publishGauges();
+      return true;
+    }
   }
-  it->second.last_access_ms = clock_.nowMillis();
-  dirty_blobs_.insert(digest);
-  publishGauges();
-  return true;
+  // Served to the clients that asked, not kept: the policy expects no second ask soon.
+  // (Removed without the lock: requests wait on it.)
+  if (auto d = Digest::parse(digest); d.isOk()) ::unlink(fills_.blobPath(*d).c_str());
+  IndexMetrics::get().refused.inc();
+  return false;
 }
 
 void CacheIndex::committedPrefetch(const std::string& digest, uint64_t size, const std::string& repo,
@@ -274,9 +274,8 @@ void CacheIndex::committedPrefetch(const std::string& digest, uint64_t size, con
   CachePolicy::Id id = idLocked(digest);
   auto [it, fresh] = blobs_.emplace(digest, CachedBlob{digest, size, clock_.nowMillis(), 0, repo});
   if (!fresh) return;  // a client's fill got there first
-  used_ += size;
   policy_.insertPrefetched(id, size, clock_.nowMillis(), expected_hits);
-  if (pinnedLocked(digest)) policy_.pin(id, true);
+  policy_.pin(id, pinnedLocked(digest));
   dirty_blobs_.insert(digest);
   publishGauges();
 }
@@ -285,10 +284,20 @@ void CacheIndex::accessed(const std::string& digest) {
   std::lock_guard lock(mu_);
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) return;
-  it->second.last_access_ms = clock_.nowMillis();
-  ++it->second.hits;
+  hitLocked(*it);
+}
+
+void CacheIndex::hitLocked(std::pair<const std::string, CachedBlob>& blob) {
+  auto& [digest, b] = blob;
+  b.last_access_ms = clock_.nowMillis();
+  ++b.hits;
   policy_.hit(idLocked(digest), clock_.nowMillis());
   dirty_blobs_.insert(digest);
+  if (!b.prefetched_for.empty()) {
+    // The first client read of a prefetched blob: the prefetch paid off.
+    if (listener_.prefetch_used) listener_.prefetch_used(b.prefetched_for, b.size);
+    b.prefetched_for.clear();
+  }
 }
 
 std::vector<std::string> CacheIndex::blobDigests() {
@@ -302,7 +311,6 @@ std::vector<std::string> CacheIndex::blobDigests() {
 void CacheIndex::dropLocked(const std::string& digest) {
   auto it = blobs_.find(digest);
   if (it == blobs_.end()) return;
-  used_ -= std::min(used_, it->second.size);
   blobs_.erase(it);
   policy_.erase(idLocked(digest));
   dirty_blobs_.insert(digest);
@@ -327,7 +335,7 @@ bool CacheIndex::drop(const std::string& digest) {
 
 uint64_t CacheIndex::used() {
   std::lock_guard lock(mu_);
-  return used_;
+  return policy_.used();
 }
 
 void CacheIndex::setBudget(CacheBudget budget) {
@@ -354,32 +362,46 @@ std::optional<CachedBlob> CacheIndex::blob(const std::string& digest) {
 }
 
 uint64_t CacheIndex::enforce(int64_t protect_since_ms) {
-  // A batch at a time, so that requests (hitIfLinked takes the same lock) wait for one
-  // batch at most: a sweep of a million-blob cache is 100,000 victims.
+  // A batch at a time, and the files removed without the lock, so that requests
+  // (hitIfLinked takes the same lock) wait for one batch's bookkeeping at most: a sweep of
+  // a million-blob cache is 100,000 victims.
   constexpr size_t kBatch = 1024;
   uint64_t freed = 0;
+  size_t count = 0;
   while (true) {
-    std::lock_guard lock(mu_);
-    auto victims = policy_.makeRoom(0, clock_.nowMillis(), protect_since_ms, kBatch);
-    freed += evictLocked(victims);
-    if (victims.size() < kBatch) return freed;
+    std::vector<std::string> files;
+    size_t chosen;
+    {
+      std::lock_guard lock(mu_);
+      auto victims = policy_.makeRoom(0, clock_.nowMillis(), protect_since_ms, kBatch);
+      chosen = victims.size();
+      files = dropVictimsLocked(victims, &freed);
+    }
+    for (const auto& f : files) {
+      // Readers that have it open keep their descriptor.
+      if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
+        logWarn("cannot remove an evicted blob", {{"path", f}, {"error", std::strerror(errno)}});
+      }
+    }
+    count += files.size();
+    if (chosen < kBatch) break;
   }
+  IndexMetrics::get().evicted_bytes.inc(freed);
+  if (freed > 0) logInfo("evicted cached blobs", {{"blobs", count}, {"bytes", freed}});
+  return freed;
 }
 
-uint64_t CacheIndex::evictLocked(const std::vector<CachePolicy::Victim>& victims) {
-  uint64_t freed = 0;
+std::vector<std::string> CacheIndex::dropVictimsLocked(const std::vector<CachePolicy::Victim>& victims,
+                                                       uint64_t* freed) {
+  std::vector<std::string> files;
   for (const auto& v : victims) {
     auto name = names_.find(v.id);
     if (name == names_.end()) continue;
     std::string d = *name->second;
     auto it = blobs_.find(d);
     if (it == blobs_.end()) continue;
-    auto digest = Digest::parse(d);
-    // Readers that have it open keep their descriptor.
-    if (digest.isOk() && ::unlink(fills_.blobPath(*digest).c_str()) != 0 && errno != ENOENT) {
-      logWarn("cannot remove an evicted blob", {{"digest", d}, {"error", std::strerror(errno)}});
-    }
-    freed += it->second.size;
+    if (auto digest = Digest::parse(d); digest.isOk()) files.push_back(fills_.blobPath(*digest));
+    *freed += it->second.size;
     if (listener_.evicted) listener_.evicted(it->second.size);
     if (!it->second.prefetched_for.empty() && listener_.prefetch_wasted) {
       listener_.prefetch_wasted(it->second.prefetched_for, it->second.size);
@@ -387,10 +409,8 @@ uint64_t CacheIndex::evictLocked(const std::vector<CachePolicy::Victim>& victims
     dropLocked(d);
     IndexMetrics::get().evictions.inc();
   }
-  IndexMetrics::get().evicted_bytes.inc(freed);
-  if (freed > 0) logInfo("evicted cached blobs", {{"blobs", victims.size()}, {"bytes", freed}});
   publishGauges();
-  return freed;
+  return files;
 }
 
 void CacheIndex::imageCached(const std::string& repo, const std::string& tag, const std::string& manifest_digest,
@@ -451,17 +471,7 @@ bool CacheIndex::hitIfLinked(const std::string& repo, const std::string& digest)
   std::lock_guard lock(mu_);
   auto it = links_.find(digest);
   if (it == links_.end() || std::find(it->second.begin(), it->second.end(), repo) == it->second.end()) return false;
-  if (auto b = blobs_.find(digest); b != blobs_.end()) {
-    b->second.last_access_ms = clock_.nowMillis();
-    ++b->second.hits;
-    policy_.hit(idLocked(digest), clock_.nowMillis());
-    dirty_blobs_.insert(digest);
-    if (!b->second.prefetched_for.empty()) {
-      // The first client read of a prefetched blob: the prefetch paid off.
-      if (listener_.prefetch_used) listener_.prefetch_used(b->second.prefetched_for, b->second.size);
-      b->second.prefetched_for.clear();
-    }
-  }
+  if (auto b = blobs_.find(digest); b != blobs_.end()) hitLocked(*b);
   return true;
 }
 

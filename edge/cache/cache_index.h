@@ -157,8 +157,11 @@ class CacheIndex {
   CachePolicy::Id idLocked(const std::string& key);  // a dense id per digest or repo\0tag
   void feedPolicyLocked();                           // after load() and reconcile()
   bool pinnedLocked(const std::string& digest) const;
-  // Removes the policy's victims (files and entries); the bytes freed.
-  uint64_t evictLocked(const std::vector<CachePolicy::Victim>& victims);
+  // Drops the policy's victims from the index (adding their bytes to *freed); the files
+  // to remove, which the caller does without the lock.
+  std::vector<std::string> dropVictimsLocked(const std::vector<CachePolicy::Victim>& victims, uint64_t* freed);
+  // A client read a cached blob (accessed() and hitIfLinked()).
+  void hitLocked(std::pair<const std::string, CachedBlob>& blob);
   Status load();
   void reconcile();  // with the files, at open
   void dropLocked(const std::string& digest);
@@ -176,7 +179,6 @@ class CacheIndex {
   std::mutex flush_mu_;  // one flush at a time
   std::mutex mu_;
   std::map<std::string, CachedBlob> blobs_;                               // GUARDED_BY(mu_)
-  uint64_t used_ = 0;                                                     // GUARDED_BY(mu_)
   std::unordered_map<std::string, std::vector<std::string>> images_;      // GUARDED_BY(mu_)
   std::unordered_map<std::string, Tag> tags_;                             // GUARDED_BY(mu_): repo\0tag
   std::unordered_map<std::string, std::vector<std::string>> links_;       // GUARDED_BY(mu_): digest -> repos

@@ -1,7 +1,6 @@
 #include "edge/cache/cache_policy.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace wharf {
 namespace {
@@ -65,28 +64,23 @@ uint32_t CachePolicy::ghostHits(Id id) const {
   return it == ghosts_.end() ? 0 : it->second.hits;
 }
 
-bool CachePolicy::admit(Id id, uint64_t size, int64_t) {
+bool CachePolicy::admit(Id id, uint64_t size, int64_t, uint32_t asks) {
   if (size > options_.capacity) return false;
   if (options_.kind == Kind::kLru) return true;
-  bool known = ghostHits(id) > 0;
-  if (!known) {
-    // Remember the refused miss (an evicted one is remembered by makeRoom).
-    ghosts_[id] = Ghost{0, size, ghost_order_.end()};
-    remember(id);
-  }
+  bool known = ghostHits(id) > 0 || asks > 1;
+  remember(id, size, 1);  // a refused miss is remembered here, an evicted object by makeRoom
   return size < options_.admit_min_size || known;
 }
 
-void CachePolicy::remember(Id id) {
-  auto it = ghosts_.find(id);
-  if (it == ghosts_.end()) return;
+void CachePolicy::remember(Id id, uint64_t size, uint32_t hits) {
+  auto [it, fresh] = ghosts_.try_emplace(id, Ghost{hits, size, {}});
   Ghost& g = it->second;
-  if (g.pos != ghost_order_.end()) {
-    ghost_order_.erase(g.pos);
+  if (fresh) {
+    ghost_bytes_ += size;
   } else {
-    ghost_bytes_ += g.size;
+    ghost_order_.erase(g.pos);
+    g.hits = std::max(g.hits, hits);
   }
-  ++g.hits;
   g.pos = ghost_order_.insert(ghost_order_.end(), id);
   while (ghost_bytes_ > kGhostFactor * options_.capacity && !ghost_order_.empty()) {
     auto old = ghosts_.find(ghost_order_.front());
@@ -94,6 +88,11 @@ void CachePolicy::remember(Id id) {
     ghost_order_.pop_front();
     ghosts_.erase(old);
   }
+}
+
+std::pair<uint64_t, uint64_t> CachePolicy::watermarks() const {
+  auto cap = static_cast<double>(options_.capacity);
+  return {static_cast<uint64_t>(cap * options_.high_watermark), static_cast<uint64_t>(cap * options_.low_watermark)};
 }
 
 void CachePolicy::insertPrefetched(Id id, uint64_t size, int64_t now_ms, uint32_t expected_hits) {
@@ -116,17 +115,13 @@ void CachePolicy::insert(Id id, uint64_t size, int64_t now_ms) {
   }
   e.size = size;
   e.last_ms = now_ms;
-  auto g = ghosts_.find(id);
-  if (g != ghosts_.end()) {
-    // What the ghost list remembered counts (LFU-DA keeps frequency across evictions).
-    e.hits = options_.kind == Kind::kLfuDa ? 1 : g->second.hits;
-    if (g->second.pos != ghost_order_.end()) {
-      ghost_order_.erase(g->second.pos);
-      ghost_bytes_ -= g->second.size;
-    }
+  e.hits = 1;
+  if (auto g = ghosts_.find(id); g != ghosts_.end()) {
+    // wharf keeps the frequency the ghost list remembered; LFU-DA starts again.
+    if (options_.kind == Kind::kWharf) e.hits = g->second.hits;
+    ghost_order_.erase(g->second.pos);
+    ghost_bytes_ -= g->second.size;
     ghosts_.erase(g);
-  } else {
-    e.hits = 1;
   }
   auto l = live_.find(id);
   e.live = l == live_.end() ? 0 : l->second;
@@ -161,9 +156,7 @@ void CachePolicy::erase(Id id) {
 std::vector<CachePolicy::Victim> CachePolicy::makeRoom(uint64_t incoming, int64_t now_ms, int64_t protect_since_ms,
                                                        size_t max_victims) {
   std::vector<Victim> out;
-  auto cap = static_cast<double>(options_.capacity);
-  auto high = static_cast<uint64_t>(cap * options_.high_watermark);
-  auto low = static_cast<uint64_t>(cap * options_.low_watermark);
+  auto [high, low] = watermarks();
   if (used_ + incoming <= high) return out;
   auto it = order_.begin();
   while (used_ + incoming > low && it != order_.end() && out.size() < max_victims) {
@@ -177,23 +170,15 @@ std::vector<CachePolicy::Victim> CachePolicy::makeRoom(uint64_t incoming, int64_
     if (options_.kind != Kind::kLru) age_ = std::max(age_, it->first);
     out.push_back({id, e.size, e.prefetched});
     used_ -= e.size;
-    uint32_t hits = e.hits;
-    uint64_t size = e.size;
+    if (options_.kind != Kind::kLru) remember(id, e.size, e.hits);
     it = order_.erase(it);
     entries_.erase(id);
-    if (options_.kind != Kind::kLru) {
-      auto [g, fresh] = ghosts_.try_emplace(id, Ghost{0, size, ghost_order_.end()});
-      g->second.hits = std::max(g->second.hits, hits > 0 ? hits - 1 : 0);
-      remember(id);
-    }
   }
   return out;
 }
 
 bool CachePolicy::roomFor(uint64_t incoming, int64_t protect_since_ms) const {
-  auto cap = static_cast<double>(options_.capacity);
-  auto high = static_cast<uint64_t>(cap * options_.high_watermark);
-  auto low = static_cast<uint64_t>(cap * options_.low_watermark);
+  auto [high, low] = watermarks();
   if (used_ + incoming <= high) return true;
   if (incoming > low) return false;
   uint64_t evictable = 0;
@@ -209,14 +194,9 @@ void CachePolicy::pin(Id id, bool pinned) {
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second.pinned == pinned) return;
   Entry& e = it->second;
-  if (pinned) {
-    order_.erase({e.priority, id});
-    e.pinned = true;
-  } else {
-    e.pinned = false;
-    e.priority = priorityOf(e);
-    order_.insert({e.priority, id});
-  }
+  if (!e.pinned) order_.erase({e.priority, id});
+  e.pinned = pinned;
+  if (!e.pinned) order_.insert({e.priority = priorityOf(e), id});
 }
 
 void CachePolicy::imagePulled(Id tag, Id image, int64_t pushed_ms, const std::vector<Id>& refs) {

@@ -76,9 +76,11 @@ class CachePolicy {
   bool contains(Id id) const { return entries_.count(id) > 0; }
   // A request served from the cache.
   void hit(Id id, int64_t now_ms);
-  // A miss was fetched: whether to keep it. Remembers the miss in the ghost list either
-  // way. An object larger than the whole capacity is never admitted.
-  bool admit(Id id, uint64_t size, int64_t now_ms);
+  // A miss was fetched for `asks` requests (the one that led the fetch and those that
+  // joined it): whether to keep it. Asked for by several at once counts as asked again.
+  // Remembers the miss in the ghost list either way. An object larger than the whole
+  // capacity is never admitted.
+  bool admit(Id id, uint64_t size, int64_t now_ms, uint32_t asks = 1);
   // Enters an object admitted after a miss. Already there: only its size is refreshed.
   void insert(Id id, uint64_t size, int64_t now_ms);
   // Enters an object a prefetch brought in, valued as if it had been asked for
@@ -126,8 +128,6 @@ class CachePolicy {
   uint64_t used() const { return used_; }
   size_t size() const { return entries_.size(); }
   const Options& options() const { return options_; }
-  // Approximate heap bytes per cached object (for the bench).
-  static constexpr size_t kApproxBytesPerEntry = 160;
 
  private:
   struct Entry {
@@ -135,14 +135,17 @@ class CachePolicy {
     double priority = 0;
     int64_t last_ms = 0;
     uint32_t hits = 0;
-    uint16_t live = 0;  // current images (one per repository) that reference it
+    uint16_t live = 0;  // current images (one per tag) that reference it
     bool pinned = false;
     bool prefetched = false;
   };
   double priorityOf(const Entry& e) const;
   void reorder(Id id, Entry& e);
-  void remember(Id id);  // into the ghost list
+  // Into the ghost list (to its young end), with at least `hits` requests seen.
+  void remember(Id id, uint64_t size, uint32_t hits);
   uint32_t ghostHits(Id id) const;
+  // The high and low watermarks in bytes.
+  std::pair<uint64_t, uint64_t> watermarks() const;
 
   Options options_;
   uint64_t used_ = 0;
@@ -157,7 +160,7 @@ class CachePolicy {
   struct Ghost {
     uint32_t hits;
     uint64_t size;
-    std::list<Id>::iterator pos;
+    std::list<Id>::iterator pos;  // in ghost_order_
   };
   std::unordered_map<Id, Ghost> ghosts_;
   std::list<Id> ghost_order_;  // oldest first

@@ -1,5 +1,6 @@
 // wharf-edge: a caching pull-through appliance for a Wharf core.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -12,6 +13,7 @@
 #include "edge/cache/manifest_cache.h"
 #include "edge/cache/scrubber.h"
 #include "edge/link/registration.h"
+#include "edge/link/site_peers.h"
 #include "edge/pull/pull_handler.h"
 #include "edge/pull/upstreams.h"
 #include "shared/base/log.h"
@@ -44,6 +46,7 @@ struct EdgeConfig {
   int64_t scrub_rate = 32ll << 20;
   int64_t scrub_interval_ms = 24ll * 3600 * 1000;
   std::string port_file;
+  std::string advertise_url;  // "" : derived from listen; "off": no site peers
 
   void describe(ConfigSchema& s) {
     s.add(stringDirective("listen", "Address and port to serve on (HOST:PORT; port 0 picks a free one).", &listen));
@@ -86,8 +89,26 @@ struct EdgeConfig {
     s.add(durationDirective("scrub_interval", "How often a scrub pass over every cached blob starts.",
                             &scrub_interval_ms));
     s.add(stringDirective("port_file", "Write the bound port to this file once listening.", &port_file));
+    s.add(stringDirective("advertise_url",
+                          "Where the other edges of this edge's site reach it, http(s)://HOST:PORT, so that the "
+                          "site's edges act as one cache (default: http:// and listen, with the machine's host "
+                          "name when listen is 0.0.0.0 or ::; \"off\": this edge neither asks its site's other "
+                          "edges nor is asked by them).",
+                          &advertise_url));
   }
 };
+
+// The URL the site's other edges reach this edge at.
+std::string advertisedUrl(const EdgeConfig& config, const std::string& host, int port) {
+  if (!config.advertise_url.empty()) return config.advertise_url;
+  std::string name = host;
+  if (name == "0.0.0.0" || name == "::" || name == "[::]" || name.empty()) {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) == 0) name = buf;
+  }
+  if (name.find(':') != std::string::npos && name.front() != '[') name = "[" + name + "]";
+  return "http://" + name + ":" + std::to_string(port);
+}
 
 int fail(const std::string& msg) {
   logError("wharf-edge cannot start", {{"error", msg}});
@@ -197,6 +218,9 @@ int main(int argc, char** argv) {
   if (colon == std::string::npos) return fail("config listen: expected HOST:PORT");
   auto other_upstreams = UpstreamSet::parseSpecs(config.upstreams);
   if (!other_upstreams.isOk()) return fail("config " + other_upstreams.status().message());
+  if (!config.advertise_url.empty() && config.advertise_url != "off" && !parseBaseUrl(config.advertise_url).isOk()) {
+    return fail("config advertise_url: expected http(s)://HOST:PORT or off");
+  }
   if (config.report_interval_ms < 100 || config.report_interval_ms > 60'000) {
     return fail("config report_interval: must be between 100ms and 1m");
   }
@@ -215,6 +239,9 @@ int main(int argc, char** argv) {
   auto identity = establishIdentity(config, core_tls, identity_path);
   if (!identity.isOk()) return fail(identity.status().message());
   if (Status s = applyCoreSettings(identity->settings, &config); !s.isOk()) return fail(s.message());
+  // The site's other edges (the channel names them): misses ask a blob's owner first.
+  std::unique_ptr<SitePeers> peers;
+  if (config.advertise_url != "off") peers = std::make_unique<SitePeers>(identity->name);
 
   UpstreamSpec core_spec;
   core_spec.url = identity->core;
@@ -244,6 +271,10 @@ int main(int argc, char** argv) {
   ctx.access_log = config.access_log;
   ctx.stale_if_error = splitPatterns(config.stale_if_error);
   ctx.setVerifier(std::make_shared<TokenVerifier>(identity->keys, "wharf-core", identity->service));
+  if (peers != nullptr) {
+    ctx.peers = peers.get();
+    ctx.index->setOwnership([p = peers.get()](const std::string& digest) { return p->ownedElsewhere(digest); });
+  }
 
   // The link to the core: commands down the channel, reports up. Opened before the
   // server serves: a saved drain and the revocation list apply from the first request.
@@ -286,6 +317,7 @@ int main(int argc, char** argv) {
   }
 
 
+  if (peers != nullptr) (*agent)->advertise(advertisedUrl(config, sc.host, server.port()));
   (*agent)->start();
 
   std::unique_ptr<Scrubber> scrubber;

@@ -22,7 +22,7 @@
 //   GET    /api/v1/edges/self/channel?after=<id>&revocations=<version>&events=<seq>&wait=<s>
 //          -> {"commands":[{"id","kind","args"}...], "revocations"?: <list>,
 //              "events":[{"seq","type","repository","tag","digest","previous_digest","media_type"}...],
-//              "events_next": <seq>}
+//              "events_next": <seq>, "peers":[{"name","url"}...], "peers_version": <v>}
 //          The unfinished commands above `after`; the token revocation list
 //          (shared/auth/revocation.h) when the edge's version is not the current one; and
 //          the pushes (tag.push, tag.move) after event `events` in the repositories the
@@ -32,6 +32,10 @@
 //          default 20) with none. A long poll rather than a stream: each answer is one JSON
 //          document that any proxy passes whole, and the next poll's `after` and `events`
 //          are the acknowledgement of delivery, so a reconnect is an ordinary poll.
+//          `url` (optional): where the edge serves clients; `peers` lists the other edges
+//          of its site that gave theirs lately (core/fleet/channel_hub.h). A new one wakes
+//          their polls, and a poll whose `peers_version` is not the site's is answered at
+//          once.
 //   POST   /api/v1/edges/self/token  {"repository"} -> {"token","expires_in","issued_at"}:
 //          a registry token for the edge's own pulls (prefetch, pins, refetching what its
 //          scrub found corrupt): pull on that repository if the edge's settings allow it
@@ -57,6 +61,7 @@
 #include "shared/base/clock.h"
 #include "shared/base/log.h"
 #include "shared/event/loop.h"
+#include "shared/http/client.h"
 #include "shared/oci/names.h"
 
 namespace wharf {
@@ -79,9 +84,11 @@ constexpr size_t kChannelEvents = 200;
 // What one channel poll asks for.
 struct ChannelQuery {
   std::string edge;
+  std::string site;
   std::vector<std::string> repositories;  // the edge's settings' patterns
   uint64_t after = 0;                     // commands done
   uint64_t revocations = 0;               // the version the edge holds
+  std::optional<uint64_t> peers;          // the site's version the edge holds (ChannelHub)
   std::optional<uint64_t> events;         // pushes after this seq (nullopt: only the cursor)
 };
 
@@ -135,8 +142,9 @@ std::shared_ptr<const RevocationList> newerRevocations(ApiContext& ctx, uint64_t
 }
 
 // The channel's answer; marks the commands delivered (off the loop thread).
-json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<EdgeCommand>& commands,
-                 uint64_t revocations_have, ChannelEvents events) {
+json channelBody(ApiContext& ctx, const ChannelQuery& q, const std::vector<EdgeCommand>& commands,
+                 ChannelEvents events) {
+  const std::string& edge = q.edge;
   json items = json::array();
   std::vector<uint64_t> ids;
   for (const auto& c : commands) {
@@ -150,8 +158,14 @@ json channelBody(ApiContext& ctx, const std::string& edge, const std::vector<Edg
       }
     });
   }
-  json out = {{"commands", items}, {"events", std::move(events.items)}, {"events_next", events.next}};
-  if (auto list = newerRevocations(ctx, revocations_have)) out["revocations"] = list->toJson();
+  json peers = json::array();
+  for (const auto& [name, url] : ctx.channel->peers(edge, q.site, RealClock::instance().nowMillis())) {
+    peers.push_back({{"name", name}, {"url", url}});
+  }
+  json out = {{"commands", items},        {"events", std::move(events.items)},
+              {"events_next", events.next}, {"peers", peers},
+              {"peers_version", ctx.channel->siteVersion(q.site)}};
+  if (auto list = newerRevocations(ctx, q.revocations)) out["revocations"] = list->toJson();
   return out;
 }
 
@@ -205,7 +219,7 @@ class ChannelWait : public BodySource, public std::enable_shared_from_this<Chann
     auto events = channelEvents(ctx_, q_);
     if (!events.isOk()) return cb(events.status(), {});
     Piece p;
-    p.data = channelBody(ctx_, q_.edge, *commands, q_.revocations, std::move(events).value()).dump();
+    p.data = channelBody(ctx_, q_, *commands, std::move(events).value()).dump();
     p.end = true;
     cb(Status::ok(), std::move(p));
   }
@@ -353,6 +367,7 @@ class Edges {
         logWarn("cannot drop the edge's commands", {{"edge", name}, {"error", st.message()}});
       }
       ctx_.channel->notify(name);  // its waiting poll ends (and the next one is refused)
+      ctx_.channel->forget(name);  // and its peers stop asking it
     }
     WHARF_RETURN_IF_ERROR_REPLY(forgetEdgeUsage(ctx_, name));  // fleet_usage.cc
     record("edge.remove", name);
@@ -427,24 +442,40 @@ class Edges {
     if (!wait_s.isOk()) return fail(wait_s.status());
     auto have = queryNumber("revocations", 0, std::numeric_limits<int64_t>::max(), 0);
     if (!have.isOk()) return fail(have.status());
+    // Where the edge serves clients, for its site's other edges (see ChannelHub).
+    std::string url;
+    if (auto u = req_.queryParam("url")) {
+      if (u->size() > 512 || !parseBaseUrl(*u).isOk()) {
+        return fail(Status(Code::kInvalidArgument, "url: expected http(s)://HOST[:PORT], the edge's address for its peers"));
+      }
+      url = *u;
+    }
     ChannelQuery q;
     q.edge = e.name;
+    q.site = e.site;
     q.repositories = edgeRepositories(e);
     q.after = static_cast<uint64_t>(*after);
     q.revocations = static_cast<uint64_t>(*have);
+    if (req_.queryParam("peers_version")) {  // an edge that takes part in its site's cache
+      auto v = queryNumber("peers_version", 0, std::numeric_limits<int64_t>::max(), 0);
+      if (!v.isOk()) return fail(v.status());
+      q.peers = static_cast<uint64_t>(*v);
+    }
     if (req_.queryParam("events")) {
       auto events = queryNumber("events", 0, std::numeric_limits<int64_t>::max(), 0);
       if (!events.isOk()) return fail(events.status());
       q.events = static_cast<uint64_t>(*events);
     }
     uint64_t generation = ctx_.channel->generation(e.name);
+    ctx_.channel->announce(e.name, e.site, url, RealClock::instance().nowMillis());
     auto pending = ctx_.commands->pending(e.name, q.after, kChannelBatch);
     if (!pending.isOk()) return fail(pending.status());
     auto events = channelEvents(ctx_, q);
     if (!events.isOk()) return fail(events.status());
     if (!pending->empty() || !events->items.empty() || *wait_s == 0 ||
-        newerRevocations(ctx_, q.revocations) != nullptr || ctx_.channel->closed()) {
-      return ok(channelBody(ctx_, e.name, *pending, q.revocations, std::move(events).value()));
+        newerRevocations(ctx_, q.revocations) != nullptr || (q.peers && ctx_.channel->siteVersion(e.site) != *q.peers) ||
+        ctx_.channel->closed()) {
+      return ok(channelBody(ctx_, q, *pending, std::move(events).value()));
     }
     ApiReply r;
     r.stream = [&ctx = ctx_, q = std::move(q), generation, wait_ms = static_cast<uint64_t>(*wait_s) * 1000](Loop& loop) {

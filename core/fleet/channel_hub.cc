@@ -1,5 +1,6 @@
 #include "core/fleet/channel_hub.h"
 
+#include <chrono>
 #include <vector>
 
 #include "shared/event/loop.h"
@@ -65,6 +66,64 @@ void ChannelHub::close() {
 bool ChannelHub::closed() {
   std::lock_guard lock(mu_);
   return closed_;
+}
+
+void ChannelHub::notifySiteLocked(const std::string& site, const std::string& except) {
+  for (const auto& [name, p] : presence_) {
+    if (name == except || p.site != site) continue;
+    ++per_edge_[name];
+    wakeLocked(&name);
+  }
+}
+
+void ChannelHub::announce(const std::string& edge, const std::string& site, const std::string& url, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  auto& p = presence_[edge];
+  // New to its peers: never seen, moved, or back after they stopped listing it.
+  bool changed = p.site != site || p.url != url || now_ms - p.seen_ms > kPeerTtlMs;
+  p.site = site;
+  p.url = url;
+  p.seen_ms = now_ms;
+  if (changed && !url.empty()) {
+    site_versions_[site] = nextVersionLocked();
+    notifySiteLocked(site, edge);
+  }
+}
+
+uint64_t ChannelHub::nextVersionLocked() {
+  if (next_version_ == 0) {
+    // Versions from before a restart of the core never match the new ones.
+    next_version_ = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  }
+  return ++next_version_;
+}
+
+uint64_t ChannelHub::siteVersion(const std::string& site) {
+  std::lock_guard lock(mu_);
+  auto [it, fresh] = site_versions_.try_emplace(site, 0);
+  if (fresh) it->second = nextVersionLocked();
+  return it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> ChannelHub::peers(const std::string& edge, const std::string& site,
+                                                                   int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, p] : presence_) {
+    if (name != edge && p.site == site && !p.url.empty() && now_ms - p.seen_ms <= kPeerTtlMs) out.emplace_back(name, p.url);
+  }
+  return out;
+}
+
+void ChannelHub::forget(const std::string& edge) {
+  std::lock_guard lock(mu_);
+  auto it = presence_.find(edge);
+  if (it == presence_.end()) return;
+  std::string site = it->second.site;
+  presence_.erase(it);
+  site_versions_[site] = nextVersionLocked();
+  notifySiteLocked(site, edge);
 }
 
 size_t ChannelHub::waiting() {

@@ -5,6 +5,13 @@
 // waits with the generation it read, so a command queued in between wakes it at once
 // instead of being missed until the poll times out. Thread-safe; wake callbacks run on
 // the waiter's loop, once.
+//
+// It also knows where the edges that poll serve clients (the URL each announces with its
+// polls, kept in memory: every edge polls again within a minute of a core restart), so
+// an edge learns the other edges of its site, its peers (edge/link/site_peers.h). An edge
+// that appears in a site or changes its URL wakes the polls of the site's other edges,
+// and moves the site's version: a poll from an edge holding another version (a new or
+// restarted edge) is answered at once, with the peers.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +19,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace wharf {
 
@@ -32,6 +41,19 @@ class ChannelHub {
   bool closed();
   size_t waiting();
 
+  // --- sites ---
+  // An edge's poll: it serves on url (empty: it does not say) at site.
+  void announce(const std::string& edge, const std::string& site, const std::string& url, int64_t now_ms);
+  // The other edges of the site that announced a URL within kPeerTtlMs: {name, url}.
+  std::vector<std::pair<std::string, std::string>> peers(const std::string& edge, const std::string& site,
+                                                         int64_t now_ms);
+  // A removed edge: its site's other edges learn it at once.
+  void forget(const std::string& edge);
+  // Moves whenever the site's edges or their URLs change (and differs across core
+  // restarts).
+  uint64_t siteVersion(const std::string& site);
+  static constexpr int64_t kPeerTtlMs = 90'000;  // the polls come every 20 s at most
+
  private:
   struct Waiter {
     std::string edge;
@@ -47,6 +69,15 @@ class ChannelHub {
   std::map<std::string, uint64_t> per_edge_;  // GUARDED_BY(mu_)
   std::map<uint64_t, Waiter> waiters_;        // GUARDED_BY(mu_)
   uint64_t next_id_ = 1;                      // GUARDED_BY(mu_)
+  struct Presence {
+    std::string site, url;
+    int64_t seen_ms = 0;
+  };
+  std::map<std::string, Presence> presence_;  // GUARDED_BY(mu_): by edge
+  std::map<std::string, uint64_t> site_versions_;  // GUARDED_BY(mu_)
+  uint64_t next_version_ = 0;                      // GUARDED_BY(mu_): from the start time
+  void notifySiteLocked(const std::string& site, const std::string& except);
+  uint64_t nextVersionLocked();
 };
 
 }  // namespace wharf

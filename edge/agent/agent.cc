@@ -8,6 +8,7 @@
 #include "shared/base/json_body.h"
 #include "shared/base/log.h"
 #include "shared/http/client.h"
+#include "shared/http/url.h"
 #include "shared/metrics/metrics.h"
 #include "shared/oci/digest.h"
 #include "shared/oci/names.h"
@@ -252,8 +253,10 @@ void EdgeAgent::channelLoop() {
     auto r = c->request("GET",
                         "/api/v1/edges/self/channel?after=" + std::to_string(after) +
                             "&revocations=" + std::to_string(revocations_version_) +
+                            (ctx_.peers != nullptr ? "&peers_version=" + std::to_string(peers_version_) : std::string()) +
                             (events_after ? "&events=" + std::to_string(*events_after) : std::string()) +
-                            "&wait=" + std::to_string(options_.poll_wait_s),
+                            "&wait=" + std::to_string(options_.poll_wait_s) +
+                            (advertise_url_.empty() ? std::string() : "&url=" + percentEncode(advertise_url_)),
                         {{"Authorization", "Bearer " + identity_.credential}});
     {
       std::lock_guard lock(mu_);
@@ -264,6 +267,8 @@ void EdgeAgent::channelLoop() {
     json commands, events;
     std::optional<uint64_t> events_next;
     std::optional<RevocationList> revocations;
+    std::optional<std::vector<std::pair<std::string, std::string>>> peers;
+    uint64_t peers_version = 0;
     if (!r.isOk()) {
       problem = r.status();
     } else if (r->status == 401) {
@@ -279,6 +284,17 @@ void EdgeAgent::channelLoop() {
         if (raw.contains("events") && raw["events"].is_array()) events = raw["events"];
         if (raw.contains("events_next") && raw["events_next"].is_number_unsigned()) {
           events_next = raw["events_next"].get<uint64_t>();
+        }
+        if (raw.contains("peers_version") && raw["peers_version"].is_number_unsigned()) {
+          peers_version = raw["peers_version"].get<uint64_t>();
+        }
+        if (raw.contains("peers") && raw["peers"].is_array()) {
+          peers.emplace();
+          for (const auto& p : raw["peers"]) {
+            if (p.is_object() && p.contains("name") && p["name"].is_string() && p.contains("url") && p["url"].is_string()) {
+              peers->emplace_back(p["name"].get<std::string>(), p["url"].get<std::string>());
+            }
+          }
         }
         if (body->raw().contains("revocations")) {
           auto list = RevocationList::fromJson(body->raw()["revocations"]);
@@ -315,6 +331,11 @@ void EdgeAgent::channelLoop() {
       }
       revocations_version_ = pruned->version;
       logInfo("token revocations from the core", {{"version", pruned->version}, {"entries", pruned->entries.size()}});
+    }
+    if (peers && ctx_.peers != nullptr) {
+      peers_version_ = peers_version;
+      // Copies a peer owns are worth less here: losing one costs a LAN fetch.
+      if (ctx_.peers->update(*peers)) ctx_.index->reassessOwnership();
     }
     // Pushes: queued for prefetch as the policy says, then the place in the log saved.
     for (const auto& ev : events) {

@@ -13,6 +13,10 @@
 //
 // The drained state is in the journal too, so a drained edge stays drained across restarts.
 //
+// Each poll tells the core where this edge serves (advertise_url) and brings back the
+// other edges of its site (EdgeContext::peers, and the cache's view of which copies a
+// peer owns).
+//
 // The channel also brings the core's push events (for prefetch): the agent hands each to
 // the Prefetcher, which queues what its policy wants, and keeps its place in the event log
 // in the journal ("events") only once they are queued. The `prefetch` command, and `pin`
@@ -54,6 +58,9 @@ class EdgeAgent {
   // Reads the journal (applies a saved drain) and the counters.
   static Result<std::unique_ptr<EdgeAgent>> open(EdgeContext& ctx, const EdgeIdentity& identity, AgentOptions options);
   ~EdgeAgent();
+  // Where the site's other edges reach this one (told to the core with each poll); call
+  // before start(). Not called: this edge does not take part in its site's cache.
+  void advertise(std::string url) { advertise_url_ = std::move(url); }
   void start();
   // Stops both threads, then sends the final report (best effort, a few seconds at most).
   void stop();
@@ -87,9 +94,11 @@ class EdgeAgent {
   std::unique_ptr<PullHistory> pulls_;
   std::unique_ptr<Prefetcher> prefetcher_;
   int64_t started_ms_ = 0;
+  std::string advertise_url_;
 
   Status saveRevocations(const RevocationList& list);
   uint64_t revocations_version_ = 0;  // channel thread only (and open())
+  uint64_t peers_version_ = 0;        // channel thread only: the site's edges as last told
 
   std::mutex journal_mu_;
   uint64_t last_done_ = 0;                                  // GUARDED_BY(journal_mu_)

@@ -432,6 +432,15 @@ json Prefetcher::run(const PrefetchJob& job) {
         f.skipped.push_back({{"digest", digest}, {"why", "the previous image has it (its nodes too)"}});
         continue;
       }
+      // A rollout is the site's: each edge brings in the blobs it owns, and serves the
+      // others from their owners (one WAN fetch per site). Commands and pins are this
+      // edge's own.
+      if (job.reason == "rule" && ctx_.peers != nullptr) {
+        if (auto owner = ctx_.peers->owner(digest, RealClock::instance().nowMillis())) {
+          f.skipped.push_back({{"digest", digest}, {"why", "owned by " + owner->name + ", an edge of the site"}});
+          continue;
+        }
+      }
       Status st = fetchBlob(client, job.repository, digest, size, &f);
       if (!st.isOk()) return failure(st.message());
     }

@@ -252,6 +252,7 @@ bool CacheIndex::committed(const std::string& digest, uint64_t size, uint32_t as
         it = blobs_.emplace(digest, CachedBlob{digest, size, 0, 0, ""}).first;
         policy_.insert(id, size, clock_.nowMillis());
         policy_.pin(id, pinned);
+        if (owned_elsewhere_) policy_.setReplica(id, owned_elsewhere_(digest));
       }
     }
     if (it != blobs_.end()) {
@@ -276,8 +277,23 @@ void CacheIndex::committedPrefetch(const std::string& digest, uint64_t size, con
   if (!fresh) return;  // a client's fill got there first
   policy_.insertPrefetched(id, size, clock_.nowMillis(), expected_hits);
   policy_.pin(id, pinnedLocked(digest));
+  if (owned_elsewhere_) policy_.setReplica(id, owned_elsewhere_(digest));
   dirty_blobs_.insert(digest);
   publishGauges();
+}
+
+void CacheIndex::setOwnership(std::function<bool(const std::string&)> owned_elsewhere) {
+  {
+    std::lock_guard lock(mu_);
+    owned_elsewhere_ = std::move(owned_elsewhere);
+  }
+  reassessOwnership();
+}
+
+void CacheIndex::reassessOwnership() {
+  std::lock_guard lock(mu_);
+  if (!owned_elsewhere_) return;
+  for (const auto& [digest, b] : blobs_) policy_.setReplica(idLocked(digest), owned_elsewhere_(digest));
 }
 
 void CacheIndex::accessed(const std::string& digest) {

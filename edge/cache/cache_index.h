@@ -84,6 +84,11 @@ class CacheIndex {
   size_t blobCount();
   void setBudget(CacheBudget budget);
   CacheBudget budget();
+  // Which digests another edge of the site owns (SitePeers::ownedElsewhere): their
+  // copies here are worth less to the policy. Set once, before serving.
+  void setOwnership(std::function<bool(const std::string& digest)> owned_elsewhere);
+  // The site's edges changed: every cached blob's ownership again.
+  void reassessOwnership();
   // Evicts down to the low watermark when over the high one; returns the bytes freed.
   // Blobs used at or after protect_since_ms (when set) are kept like pinned ones.
   uint64_t enforce(int64_t protect_since_ms = 0);
@@ -187,6 +192,7 @@ class CacheIndex {
   std::map<std::string, std::vector<std::string>> pins_;                  // GUARDED_BY(mu_): label -> digests
   std::set<std::string> dirty_pins_;                                      // GUARDED_BY(mu_)
   Listener listener_;                                                     // GUARDED_BY(mu_)
+  std::function<bool(const std::string&)> owned_elsewhere_;               // GUARDED_BY(mu_)
   CachePolicy policy_;                                                    // GUARDED_BY(mu_)
   std::unordered_map<std::string, CachePolicy::Id> ids_;                  // GUARDED_BY(mu_)
   std::unordered_map<CachePolicy::Id, const std::string*> names_;         // GUARDED_BY(mu_): into ids_

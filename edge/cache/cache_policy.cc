@@ -9,6 +9,7 @@ constexpr double kLiveHitFactor = 2;         // a hit on an object a current ima
 constexpr double kLiveBonus = 1;             // and the object is worth one hit more
 constexpr double kSmallBonus = 5;            // small objects (configs, manifests, small layers)...
 constexpr double kSmallSize = 1 << 20;       // ...below this size: a pull is fast only if all hit
+constexpr double kReplicaFactor = 0.5;       // a copy another edge of the site owns
 }  // namespace
 
 Result<CachePolicy::Kind> CachePolicy::parseKind(std::string_view name) {
@@ -35,11 +36,31 @@ double CachePolicy::priorityOf(const Entry& e) const {
       return static_cast<double>(clock_);
     case Kind::kLfuDa:
       return age_ + static_cast<double>(e.hits);
-    case Kind::kWharf:
-      return age_ + static_cast<double>(e.hits) * (e.live > 0 ? kLiveHitFactor : 1.0) +
-             (e.live > 0 ? kLiveBonus : 0.0) + kSmallBonus * std::min(1.0, kSmallSize / static_cast<double>(e.size + 1));
+    case Kind::kWharf: return age_ + valueOf(e);
   }
   return 0;
+}
+
+double CachePolicy::valueOf(const Entry& e) const {
+  double v = static_cast<double>(e.hits) * (e.live > 0 ? kLiveHitFactor : 1.0) + (e.live > 0 ? kLiveBonus : 0.0) +
+             kSmallBonus * std::min(1.0, kSmallSize / static_cast<double>(e.size + 1));
+  return e.replica ? kReplicaFactor * v : v;
+}
+
+void CachePolicy::setReplica(Id id, bool replica) {
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.replica == replica) return;
+  Entry& e = it->second;
+  if (options_.kind != Kind::kWharf) {
+    e.replica = replica;
+    return;
+  }
+  // Only the value changes: the age the object earned stays.
+  if (!e.pinned) order_.erase({e.priority, id});
+  double before = valueOf(e);
+  e.replica = replica;
+  e.priority += valueOf(e) - before;
+  if (!e.pinned) order_.insert({e.priority, id});
 }
 
 void CachePolicy::reorder(Id id, Entry& e) {

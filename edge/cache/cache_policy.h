@@ -28,7 +28,10 @@
 //               (recently evicted or refused objects, up to twice the capacity in bytes)
 //               remembers it, so a large object asked for once does not flush the cache;
 //             - prefetch: valued as the pulls its tag had before it moved, and held for a
-//               day before its first hit.
+//               day before its first hit;
+//             - the site: a copy another edge of the site owns (it is asked there first,
+//               edge/link/site_peers.h) is worth half as much, as losing it costs a LAN
+//               fetch, not a WAN one; the site keeps more distinct bytes.
 //
 // Not thread-safe: the owner serializes calls.
 #pragma once
@@ -114,6 +117,8 @@ class CachePolicy {
 
   // --- what the edge knows beyond single requests ---
   void pin(Id id, bool pinned);
+  // Another edge of the site owns the object (kWharf: worth half; see above).
+  void setReplica(Id id, bool replica);
   // A client pulled image (its manifest) through tag (the edge: a repository and tag; the
   // replay: a repository); refs are its config and layers. The tag's current image at
   // this site becomes image when it was pushed later than the current one (pushed_ms;
@@ -138,8 +143,10 @@ class CachePolicy {
     uint16_t live = 0;  // current images (one per tag) that reference it
     bool pinned = false;
     bool prefetched = false;
+    bool replica = false;
   };
   double priorityOf(const Entry& e) const;
+  double valueOf(const Entry& e) const;  // kWharf: the priority above the age
   void reorder(Id id, Entry& e);
   // Into the ghost list (to its young end), with at least `hits` requests seen.
   void remember(Id id, uint64_t size, uint32_t hits);

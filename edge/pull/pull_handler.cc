@@ -37,6 +37,10 @@ struct EdgeMetrics {
   Counter& joined = r.counter("wharf_edge_fill_followers_total", "Blob requests that followed a fill already running.");
   Counter& bytes_cache = r.counter("wharf_edge_bytes_from_cache_total", "Blob bytes served from committed cache files.");
   Counter& bytes_upstream = r.counter("wharf_edge_bytes_from_upstream_total", "Blob bytes received from upstreams.");
+  Counter& bytes_peers = r.counter("wharf_edge_bytes_from_peers_total",
+                                   "Blob bytes received from the edges of the site that own them.");
+  Counter& peer_fallbacks = r.counter("wharf_edge_peer_fallbacks_total",
+                                      "Blob misses a peer edge could not serve, fetched from the upstream instead.");
   Counter& resumes = r.counter("wharf_edge_fill_resumes_total",
                                "Fills whose upstream connection broke and that resumed with Range.");
   Counter& upstream_errors = r.counter("wharf_edge_upstream_errors_total",
@@ -54,9 +58,15 @@ struct EdgeMetrics {
 
 Response error(const Status& st) { return Response::error(st); }
 
+// A request from another edge of the site (the header names it): served like a client's
+// (its client's token is checked here too), never passed on to a third edge, and not
+// counted as served (the edge that serves the client counts it).
+constexpr const char* kPeerHeader = "X-Wharf-Peer";
+bool fromPeer(const ExchangePtr& ex) { return ex->request().headers.get("x-wharf-peer") != nullptr; }
+
 // For the reports to the core: a GET answered with a body (HEADs are not counted).
 void countServed(EdgeContext& ctx, const ExchangePtr& ex, const std::string& repo, uint64_t bytes, bool hit) {
-  if (ctx.stats != nullptr && !ex->request().isHead()) ctx.stats->served(repo, bytes, hit);
+  if (ctx.stats != nullptr && !ex->request().isHead() && !fromPeer(ex)) ctx.stats->served(repo, bytes, hit);
 }
 void countUpstreamError(EdgeContext& ctx) {
   EdgeMetrics::get().upstream_errors.inc();
@@ -81,6 +91,21 @@ ClientPool* poolFor(const UpstreamTarget& up, Loop& loop) {
       logError("cannot set up the upstream", {{"upstream", up.base_url}, {"error", created.status().message()}});
       return nullptr;
     }
+    p = std::move(created).value();
+  }
+  return p.get();
+}
+
+// The client pool of the calling loop thread for a peer edge.
+ClientPool* peerPool(const SitePeer& peer, Loop& loop) {
+  thread_local std::map<std::pair<Loop*, std::string>, std::unique_ptr<ClientPool>> pools;
+  auto& p = pools[{&loop, peer.url}];
+  if (!p) {
+    ClientOptions options;
+    options.connect_timeout_ms = 2'000;  // a peer is on the site's LAN: down is skipped fast
+    options.io_timeout_ms = 30'000;
+    auto created = ClientPool::create(loop, peer.address, options);
+    if (!created.isOk()) return nullptr;
     p = std::move(created).value();
   }
   return p.get();
@@ -406,6 +431,8 @@ struct FillJob {
   FillLeader leader;
   std::shared_ptr<Fill> fill;
   int resumes = 0;
+  bool peer_tried = false;
+  std::shared_ptr<const SitePeer> peer;  // the site's edge the bytes come from; null: the upstream
 };
 
 void sendFillRequest(const std::shared_ptr<FillJob>& job, uint64_t offset);
@@ -445,8 +472,12 @@ class FillFromUpstream : public ResponseHandler {
       data.remove_prefix(n);
     }
     if (data.empty() || failed_) return true;
-    EdgeMetrics::get().bytes_upstream.inc(data.size());
-    if (job_->ctx.stats != nullptr) job_->ctx.stats->fetched(job_->repo, data.size(), false);
+    if (job_->peer != nullptr) {
+      EdgeMetrics::get().bytes_peers.inc(data.size());  // the site's LAN, not the WAN
+    } else {
+      EdgeMetrics::get().bytes_upstream.inc(data.size());
+      if (job_->ctx.stats != nullptr) job_->ctx.stats->fetched(job_->repo, data.size(), false);
+    }
     if (!job_->leader->append(data).isOk()) failed_ = true;
     return true;
   }
@@ -457,7 +488,15 @@ class FillFromUpstream : public ResponseHandler {
       // response on it.
       auto job = job_;
       ctx.work->submit([job] {
-        if (job->leader->finish().isOk()) {
+        Status verified = job->leader->finish();
+        if (!verified.isOk() && job->peer != nullptr) {
+          // Refused exactly as the core's bytes would be; the peer is skipped a while, so
+          // the clients' retries go to the core.
+          logWarn("a peer edge served a blob that does not verify",
+                  {{"peer", job->peer->name}, {"digest", job->fill->digest().str()}, {"error", verified.message()}});
+          job->ctx.peers->failed(job->peer->name, RealClock::instance().nowMillis());
+        }
+        if (verified.isOk()) {
           // Clients that joined the fill asked for it too: demand the policy counts.
           job->ctx.index->committed(job->fill->digest().str(), job->fill->current().available,
                                     static_cast<uint32_t>(1 + job->fill->joined()));
@@ -467,8 +506,17 @@ class FillFromUpstream : public ResponseHandler {
       });
       return;
     }
-    countUpstreamError(ctx);
     Fill::Event now = job_->fill->current();
+    if (job_->peer != nullptr && now.state == Fill::State::kFilling) {
+      // The peer could not serve it (down, refused, broke off): the upstream serves it,
+      // from where the peer stopped. Its refusals are not the client's answer: the
+      // upstream's is.
+      if (!st.isOk() || status_ >= 500 || streaming_) job_->ctx.peers->failed(job_->peer->name, RealClock::instance().nowMillis());
+      EdgeMetrics::get().peer_fallbacks.inc();
+      job_->peer = nullptr;
+      return sendFillRequest(job_, streaming_ ? now.available : 0);
+    }
+    countUpstreamError(ctx);
     if (streaming_ && !st.isOk() && !failed_ && now.state == Fill::State::kFilling && job_->resumes < kMaxResumes) {
       // The connection broke mid-blob: ask for the rest.
       ++job_->resumes;
@@ -495,11 +543,35 @@ class FillFromUpstream : public ResponseHandler {
   std::string error_body_;
 };
 
+// The edge of the site that owns a blob this edge is missing, when it is to be asked
+// first: the repository is the core's (other registries are each edge's own business),
+// and the request is a client's (a peer's is never passed on: no loops).
+std::shared_ptr<const SitePeer> ownerToAsk(EdgeContext& ctx, const FillJob& job) {
+  if (ctx.peers == nullptr || fromPeer(job.ex) || !upstreamOf(ctx, job.repo).up->is_core) return nullptr;
+  return ctx.peers->owner(job.fill->digest().str(), RealClock::instance().nowMillis());
+}
+
 void sendFillRequest(const std::shared_ptr<FillJob>& job, uint64_t offset) {
   ClientRequest r;
   r.method = "GET";
   r.target = "/v2/" + job->repo + "/blobs/" + job->fill->digest().str();
   if (offset > 0) r.headers.add("Range", "bytes=" + std::to_string(offset) + "-");
+  if (!job->peer_tried) {
+    job->peer_tried = true;
+    job->peer = ownerToAsk(job->ctx, *job);
+    ClientPool* pool = job->peer != nullptr ? peerPool(*job->peer, job->ex->loop()) : nullptr;
+    if (pool != nullptr) {
+      // The client's own token: the peer checks it as this edge did.
+      if (const std::string* authz = clientAuthorization(job->ex)) r.headers.add("Authorization", *authz);
+      r.headers.add(kPeerHeader, job->ctx.peers->self());
+      if (pool->send(std::move(r), std::make_shared<FillFromUpstream>(job, offset)) != nullptr) return;
+      job->ctx.peers->failed(job->peer->name, RealClock::instance().nowMillis());
+      r = ClientRequest();
+      r.method = "GET";
+      r.target = "/v2/" + job->repo + "/blobs/" + job->fill->digest().str();
+    }
+    job->peer = nullptr;
+  }
   sendUpstream(job->ctx, job->ex->loop(), job->repo, std::move(r), clientAuthorization(job->ex),
                std::make_shared<FillFromUpstream>(job, offset));
 }
@@ -600,7 +672,7 @@ void serveBlob(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) {
     }
     case FillCoordinator::Role::kLeader: {
       EdgeMetrics::get().misses.inc();
-      auto job = std::make_shared<FillJob>(FillJob{ctx, ex, route.name, std::move(join->leader), join->fill, 0});
+      auto job = std::make_shared<FillJob>(FillJob{ctx, ex, route.name, std::move(join->leader), join->fill, 0, false, nullptr});
       return sendFillRequest(job, 0);
     }
   }

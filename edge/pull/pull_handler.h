@@ -14,6 +14,7 @@
 #include "edge/cache/cache_index.h"
 #include "edge/cache/fill_coordinator.h"
 #include "edge/cache/manifest_cache.h"
+#include "edge/link/site_peers.h"
 #include "edge/pull/upstreams.h"
 #include "shared/auth/revocation.h"
 #include "shared/auth/token.h"
@@ -41,6 +42,9 @@ struct EdgeContext {
   std::atomic<int> retry_after_s{60};
   EdgeStats* stats = nullptr;  // null: nothing counted for reports
   PullHistory* pulls = nullptr;  // null: tag pulls not remembered (no prefetch by recency)
+  // The site's other edges: a blob one of them owns is asked of it before the core.
+  // Null: this edge works alone.
+  SitePeers* peers = nullptr;
 
   // The verifier of the core's tokens; replaced when the core's keys are refreshed.
   std::shared_ptr<const TokenVerifier> verifier() const {

@@ -38,12 +38,6 @@ constexpr const char* kAdminPassword = "edge-admin-password";
 
 std::string joinToken(int core_port, const std::string& name) { return edgeJoinToken(core_port, kAdminPassword, name); }
 
-// A metric's value in a /metrics page (0 when absent).
-uint64_t metric(const std::string& page, const std::string& name) {
-  auto at = page.find("\n" + name + " ");
-  return at == std::string::npos ? 0 : std::stoull(page.substr(at + name.size() + 2));
-}
-
 std::string token(int core_port, const std::string& user, const std::string& pw, const std::string& scope) {
   return registryToken(core_port, user, pw, scope);
 }
@@ -327,7 +321,7 @@ TEST_CASE("edge: manifests are cached, and served stale while the core is down",
   bool revalidated = waitFor([&] {
     auto got = e.request("GET", "/v2/admin/app/manifests/v1", auth);
     return got.isOk() && got->status == 200 &&
-           metric(e.request("GET", "/metrics")->body, "wharf_edge_manifest_revalidated_total") >= 1;
+           metricIn(e.request("GET", "/metrics")->body, "wharf_edge_manifest_revalidated_total") >= 1;
   });
   CHECK(revalidated);
   CHECK(countLogLines(core->log(), {"/v2/admin/app/manifests/v1", "\"status\":304"}) >= 1);
@@ -436,7 +430,7 @@ TEST_CASE("edge: a large layer asked for once is served, not kept; under a small
       REQUIRE(r.exit_code == 0);
       if (std::string(img) == "a" && node == 0) {
         CHECK(cachedBytes() < (1u << 20));  // the config only
-        CHECK(metric(e.request("GET", "/metrics")->body, "wharf_edge_admission_refused_total") == 2);
+        CHECK(metricIn(e.request("GET", "/metrics")->body, "wharf_edge_admission_refused_total") == 2);
       }
     }
   }
@@ -490,7 +484,7 @@ TEST_CASE("edge: a broken upstream connection resumes with Range; clients get ev
   CHECK(proxy.blobGets() == 2);
   CHECK(proxy.rangeGets() == 1);
   auto page = e.request("GET", "/metrics")->body;
-  CHECK(metric(page, "wharf_edge_fill_resumes_total") == 1);
+  CHECK(metricIn(page, "wharf_edge_fill_resumes_total") == 1);
   // Committed: the next request is a hit.
   CHECK(e.request("GET", "/v2/admin/resume/blobs/" + d, {{"Authorization", "Bearer " + pull}})->body == big);
   CHECK(proxy.blobGets() == 2);
@@ -585,8 +579,8 @@ TEST_CASE("edge: kill -9 during fills leaves a cache that restarts clean", "[edg
   }
   bool filling = waitFor([&] {
     auto page = e.request("GET", "/metrics");
-    return page.isOk() && metric(page->body, "wharf_edge_fills_in_flight") == 3 &&
-           metric(page->body, "wharf_edge_bytes_from_upstream_total") > 3 * 65536 + small.size();
+    return page.isOk() && metricIn(page->body, "wharf_edge_fills_in_flight") == 3 &&
+           metricIn(page->body, "wharf_edge_bytes_from_upstream_total") > 3 * 65536 + small.size();
   });
   REQUIRE(filling);
   edge.process().signal(SIGKILL);
@@ -606,8 +600,8 @@ TEST_CASE("edge: kill -9 during fills leaves a cache that restarts clean", "[edg
   CHECK(partial == 0);
   HttpClient e2("127.0.0.1", edge.port(), 30000);
   auto page = e2.request("GET", "/metrics")->body;
-  CHECK(metric(page, "wharf_edge_cache_blobs") == 1);
-  CHECK(metric(page, "wharf_edge_cache_bytes") == small.size());
+  CHECK(metricIn(page, "wharf_edge_cache_blobs") == 1);
+  CHECK(metricIn(page, "wharf_edge_cache_bytes") == small.size());
   int gets_now = proxy.blobGets();
   CHECK(e2.request("GET", "/v2/admin/crash/blobs/" + ds, auth)->body == small);
   CHECK(proxy.blobGets() == gets_now);  // from the cache
@@ -679,12 +673,12 @@ TEST_CASE("edge: the scrub drops a corrupt cached blob and the edge fetches it a
     f.seekp(4096);
     f.write("rot", 3);
   }
-  bool found = waitFor([&] { return metric(e.request("GET", "/metrics")->body, "wharf_edge_scrub_corrupt_total") == 1; });
+  bool found = waitFor([&] { return metricIn(e.request("GET", "/metrics")->body, "wharf_edge_scrub_corrupt_total") == 1; });
   CHECK(found);
   // The edge fetches it again by itself, with its own credential, before any client asks.
   auto coreGets = [&] { return countLogLines(core.log(), {"\"GET\"", "/v2/admin/scrub/blobs/" + d}); };
   REQUIRE(waitFor([&] { return coreGets() == 2 && ::access(file.c_str(), F_OK) == 0; }, 10000));
-  REQUIRE(waitFor([&] { return metric(e.request("GET", "/metrics")->body, "wharf_edge_prefetch_queued") == 0; }));
+  REQUIRE(waitFor([&] { return metricIn(e.request("GET", "/metrics")->body, "wharf_edge_prefetch_queued") == 0; }));
   auto again = e.request("GET", "/v2/admin/scrub/blobs/" + d, auth);
   CHECK(again->status == 200);
   CHECK(again->body == data);
@@ -751,9 +745,9 @@ TEST_CASE("edge: under a 64 MiB budget, the images a site pulls most stay whole 
   for (int i = 4; i < 20; ++i) pull(images[static_cast<size_t>(i)]);
   auto metrics = e.request("GET", "/metrics")->body;
   INFO(metrics.substr(0, 4000));
-  CHECK(metric(metrics, "wharf_edge_cache_bytes") <= 64u << 20);
-  CHECK(metric(metrics, "wharf_edge_evictions_total") > 0);
-  CHECK(metric(metrics, "wharf_edge_admission_refused_total") > 0);  // the ones pulled once
+  CHECK(metricIn(metrics, "wharf_edge_cache_bytes") <= 64u << 20);
+  CHECK(metricIn(metrics, "wharf_edge_evictions_total") > 0);
+  CHECK(metricIn(metrics, "wharf_edge_admission_refused_total") > 0);  // the ones pulled once
   // The three most pulled images (12, 6 and 4 pulls) are whole: pulling them again never
   // reaches the core. (The fourth, pulled 3 times and not since the third round, may lose
   // its own layer to the sweep: the policy ages what is not asked for any more.)

@@ -8,6 +8,7 @@
 
 #include <csignal>
 
+#include "edge/link/site_peers.h"
 #include "shared/base/fs.h"
 #include "shared/oci/digest.h"
 #include "shared/tls/crypto.h"
@@ -506,7 +507,7 @@ TEST_CASE("fleet: a tag's new image is prefetched where the tag was pulled, not 
   ::setenv("WHARF_ADMIN_PASSWORD", kPassword, 1);
   CoreServer core({}, {"--auth", "token"});
   EdgeServer pulled(core, edgeOptions({"--report-interval", "200ms"}));
-  EdgeServer idle(core, edgeOptions({"--report-interval", "200ms"}));
+  EdgeServer idle(core, edgeOptions({"--report-interval", "200ms"}, "another site"));  // not a peer of `pulled`
   Admin admin(core.port());
   std::string creds = std::string("admin:") + kPassword;
   TempDir work;
@@ -615,4 +616,153 @@ TEST_CASE("fleet: a tag's new image is prefetched where the tag was pulled, not 
   pull(idle, "other");
   REQUIRE(waitFor([&] { return edgeTotals(admin, idle)["hit_bytes"].get<uint64_t>() >= 200000; }, 10000));
   CHECK(edgeTotals(admin, idle)["fetched_bytes"].get<uint64_t>() < idle_before["fetched_bytes"].get<uint64_t>() + 10000);
+}
+
+namespace {
+
+// Which of the named edges owns a digest, as every edge of their site computes it.
+std::string ownerOf(const std::vector<const EdgeServer*>& edges, const std::string& digest) {
+  std::string best;
+  uint64_t best_score = 0;
+  for (const auto* e : edges) {
+    uint64_t s = SitePeers::score(e->name(), digest);
+    if (best.empty() || s > best_score) {
+      best = e->name();
+      best_score = s;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("fleet: the edges of a site act as one cache: one fetch from the core per blob, peers verified, a peer "
+          "down skipped",
+          "[fleet][peers]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  auto named = [](const std::string& name, const std::string& site) {
+    EdgeServer::Options o = edgeOptions({}, site);
+    o.name = name;
+    return o;
+  };
+  EdgeServer a(core, named("oslo-a", "oslo"));
+  EdgeServer b(core, named("oslo-b", "oslo"));
+  EdgeServer d(core, named("oslo-d", "oslo"));
+  EdgeServer c(core, named("rome-c", "rome"));  // another site: not a peer
+  std::vector<const EdgeServer*> oslo = {&a, &b, &d};
+  // The core introduces the edges of a site to each other through their channels.
+  bool introduced = waitFor(
+      [&] {
+        return metricOf(a.port(), "wharf_edge_site_peers") == 2 && metricOf(b.port(), "wharf_edge_site_peers") == 2 &&
+               metricOf(d.port(), "wharf_edge_site_peers") == 2;
+      },
+      15000);
+  INFO(metricOf(a.port(), "wharf_edge_site_peers") << " " << metricOf(b.port(), "wharf_edge_site_peers") << " " << metricOf(d.port(), "wharf_edge_site_peers") << d.log());
+  REQUIRE(introduced);
+  CHECK(metricOf(c.port(), "wharf_edge_site_peers") == 0);
+
+  // An image of six layers under 1 MiB (admitted at their first miss), pushed to the core.
+  std::string creds = std::string("admin:") + kPassword;
+  TempDir work;
+  std::vector<std::map<std::string, std::string>> layers;
+  for (int i = 0; i < 6; ++i) layers.push_back({{"f", randomData(150000 + i * 1000, 700 + i)}});
+  auto image = writeOciLayout(work / "src", "v1", {ImageSpec{"amd64", layers}});
+  auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds, "oci:" + work / "src" + ":v1",
+                "docker://" + core.address() + "/admin/site:v1"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  uint64_t total = 0;
+  std::map<std::string, uint64_t> sizes;
+  for (const auto& blob : image.blobs) {
+    auto hex = Digest::parse(blob)->hex();
+    std::string bytes;
+    REQUIRE(readFile(work / "src/blobs/sha256" + "/" + hex, &bytes).isOk());
+    sizes[blob] = bytes.size();
+    total += bytes.size();
+  }
+  int pulls = 0;
+  auto pull = [&](const EdgeServer& edge) {
+    std::string dest = work / ("back-" + std::to_string(++pulls));
+    return run({"skopeo", "copy", "--retry-times", "0", "--src-tls-verify=false", "--src-creds", creds,
+                "docker://" + edge.address() + "/admin/site:v1", "oci:" + dest + ":v1"});
+  };
+  auto upstream = [&](const EdgeServer& e) { return metricOf(e.port(), "wharf_edge_bytes_from_upstream_total"); };
+  auto fromPeers = [&](const EdgeServer& e) { return metricOf(e.port(), "wharf_edge_bytes_from_peers_total"); };
+
+  // Pulled through two edges of the site: every blob came from the core once, through its
+  // owner; each edge asked the owner of what it lacked.
+  r = pull(a);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = pull(b);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(upstream(a) + upstream(b) + upstream(d) == total);
+  uint64_t owned_by_a = 0, owned_by_b = 0, owned_by_d = 0;
+  for (const auto& [blob, size] : sizes) {
+    std::string owner = ownerOf(oslo, blob);
+    (owner == a.name() ? owned_by_a : owner == b.name() ? owned_by_b : owned_by_d) += size;
+    CHECK(edgeHolds(owner == a.name() ? a : owner == b.name() ? b : d, blob));
+  }
+  CHECK(upstream(a) == owned_by_a);
+  CHECK(upstream(b) == owned_by_b);
+  CHECK(upstream(d) == owned_by_d);
+  CHECK(fromPeers(a) == total - owned_by_a);  // a asked b and d for their share
+  CHECK(fromPeers(b) == total - owned_by_b);  // b asked a and d
+  // Another site fetches on its own.
+  r = pull(c);
+  REQUIRE(r.exit_code == 0);
+  CHECK(upstream(c) == total);
+  CHECK(fromPeers(c) == 0);
+
+  // A peer's bytes are verified like the core's: a layer b owns, corrupted in b's cache,
+  // fails d's fill (never served as the layer), b is skipped, and the retry comes from the
+  // core.
+  std::string victim;
+  for (const auto& [blob, size] : sizes) {
+    if (ownerOf(oslo, blob) == b.name() && size > 100000) victim = blob;
+  }
+  REQUIRE_FALSE(victim.empty());  // the seeds give b a layer
+  REQUIRE_FALSE(edgeHolds(d, victim));
+  {
+    std::string path = b.dataDir() + "/cache/blobs/sha256/" + Digest::parse(victim)->hex();
+    std::string bytes;
+    REQUIRE(readFile(path, &bytes).isOk());
+    bytes[bytes.size() / 2] ^= 0x5a;
+    REQUIRE(writeFileDurable(path, bytes).isOk());
+  }
+  uint64_t d_upstream = upstream(d);
+  r = pull(d);
+  INFO(r.output);
+  CHECK(r.exit_code != 0);  // the damaged layer was cut off, not delivered
+  CHECK(countLogLines(d.log(), {"a peer edge served a blob that does not verify", b.name()}) == 1);
+  r = pull(d);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(upstream(d) == d_upstream + sizes[victim]);
+  std::string kept;
+  REQUIRE(readFile(d.dataDir() + "/cache/blobs/sha256/" + Digest::parse(victim)->hex(), &kept).isOk());
+  CHECK(digestOf(kept).str() == victim);
+
+  // A peer that is down is skipped: a pulls a new image while b is killed, and gets it all.
+  b.process().signal(SIGKILL);
+  b.process().wait();
+  std::vector<std::map<std::string, std::string>> more;
+  for (int i = 0; i < 6; ++i) more.push_back({{"g", randomData(120000 + i * 1000, 800 + i)}});
+  auto image2 = writeOciLayout(work / "src2", "v2", {ImageSpec{"amd64", more}});
+  r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds, "oci:" + work / "src2" + ":v2",
+           "docker://" + core.address() + "/admin/site:v2"});
+  REQUIRE(r.exit_code == 0);
+  bool b_owns_one = false;
+  for (const auto& blob : image2.blobs) b_owns_one = b_owns_one || ownerOf(oslo, blob) == b.name();
+  REQUIRE(b_owns_one);
+  r = run({"skopeo", "copy", "--retry-times", "0", "--src-tls-verify=false", "--src-creds", creds,
+           "docker://" + a.address() + "/admin/site:v2", "oci:" + work / "back-v2" + ":v2"});
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK(metricOf(a.port(), "wharf_edge_peer_fallbacks_total") >= 1);
+  for (const auto& blob : image2.blobs) {
+    if (ownerOf(oslo, blob) == b.name()) CHECK(edgeHolds(a, blob));
+  }
 }

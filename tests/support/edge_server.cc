@@ -99,4 +99,16 @@ std::string EdgeServer::log() const {
   return text;
 }
 
+uint64_t metricIn(const std::string& page, const std::string& name) {
+  auto at = page.find("\n" + name + " ");
+  return at == std::string::npos ? 0 : std::stoull(page.substr(at + name.size() + 2));
+}
+
+uint64_t metricOf(int port, const std::string& name) {
+  BlockingClient c("127.0.0.1", port);
+  auto r = c.request("GET", "/metrics");
+  if (!r.isOk() || r->status != 200) throw std::runtime_error("GET /metrics on port " + std::to_string(port) + " failed");
+  return metricIn(r->body, name);
+}
+
 }  // namespace wharf::test

@@ -22,6 +22,10 @@ std::string registryToken(int core_port, const std::string& user, const std::str
 std::string pushBlob(int core_port, const std::string& admin_password, const std::string& repo,
                      const std::string& data);
 
+// A metric's value in a /metrics page (0 when absent), and on a server's page now.
+uint64_t metricIn(const std::string& page, const std::string& name);
+uint64_t metricOf(int port, const std::string& name);
+
 // A wharf-edge joined to a core (through core_url when given: a proxy in front of it).
 class EdgeServer {
  public:

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "core/fleet/channel_hub.h"
 #include "core/fleet/edge_commands.h"
 #include "shared/auth/revocation.h"
 #include "shared/store/lmdb.h"
@@ -133,4 +134,33 @@ TEST_CASE("edge commands: many queued in one transaction, in order, per edge", "
   REQUIRE(next.isOk());
   CHECK(next->id > (*e1)[3].id);
   CHECK(s.enqueueAll({}, "system", 4).isOk());
+}
+
+TEST_CASE("channel hub: the edges of a site, their URLs and the site's version", "[core][fleet]") {
+  ChannelHub hub;
+  uint64_t v0 = hub.siteVersion("oslo");
+  CHECK(v0 > 1'000'000'000'000ull);  // from the start time: a restarted core never repeats one
+  hub.announce("a", "oslo", "http://10.0.0.1:5001", 1000);
+  uint64_t v1 = hub.siteVersion("oslo");
+  CHECK(v1 != v0);
+  hub.announce("a", "oslo", "http://10.0.0.1:5001", 2000);  // polling again: nothing new
+  CHECK(hub.siteVersion("oslo") == v1);
+  hub.announce("b", "oslo", "http://10.0.0.2:5001", 2000);
+  hub.announce("c", "rome", "http://10.0.1.1:5001", 2000);
+  hub.announce("quiet", "oslo", "", 2000);  // serves no peers
+  using Peers = std::vector<std::pair<std::string, std::string>>;
+  CHECK(hub.peers("a", "oslo", 3000) == Peers{{"b", "http://10.0.0.2:5001"}});
+  CHECK(hub.peers("b", "oslo", 3000) == Peers{{"a", "http://10.0.0.1:5001"}});
+  CHECK(hub.peers("c", "rome", 3000).empty());
+  // One that stopped polling drops out; back, it moves the version again.
+  CHECK(hub.peers("b", "oslo", 2000 + ChannelHub::kPeerTtlMs + 1).empty());
+  uint64_t v2 = hub.siteVersion("oslo");
+  hub.announce("a", "oslo", "http://10.0.0.1:5001", 2000 + ChannelHub::kPeerTtlMs + 1);
+  CHECK(hub.siteVersion("oslo") != v2);
+  // Removed: gone at once, the version moves.
+  uint64_t v3 = hub.siteVersion("oslo");
+  hub.forget("a");
+  CHECK(hub.siteVersion("oslo") != v3);
+  CHECK(hub.peers("b", "oslo", 3000).empty());
+  CHECK(hub.siteVersion("rome") != hub.siteVersion("oslo"));
 }

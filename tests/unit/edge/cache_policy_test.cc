@@ -134,6 +134,33 @@ TEST_CASE("cache policy: wharf keeps small objects over large ones asked for as 
   CHECK(ids(victims) == std::vector<Id>{layer});
 }
 
+TEST_CASE("cache policy: wharf gives up a copy another edge of the site owns before its own", "[edge][cache_policy]") {
+  CachePolicy p(options(CachePolicy::Kind::kWharf, 4 * 512 * 1024));
+  const Id own = 1, replica = 2;
+  REQUIRE(miss(p, own, 512 * 1024, 0));
+  REQUIRE(miss(p, replica, 512 * 1024, 0));
+  p.hit(own, 1);
+  p.hit(replica, 1);
+  p.hit(replica, 2);  // asked for more than the own copy...
+  p.setReplica(replica, true);  // ...but a peer of the site has it: a LAN fetch away
+  auto victims = p.makeRoom(3 * 512 * 1024, 3);
+  CHECK(ids(victims) == std::vector<Id>{replica});
+  // Ownership back (a peer left the site): valued in full again, age kept.
+  REQUIRE(miss(p, replica, 512 * 1024, 4));
+  p.hit(replica, 5);
+  p.hit(replica, 6);
+  p.setReplica(replica, true);
+  p.setReplica(replica, false);
+  victims = p.makeRoom(3 * 512 * 1024, 7);
+  CHECK(ids(victims) == std::vector<Id>{own});
+  // lru and lfuda have no notion of it.
+  CachePolicy lru(options(CachePolicy::Kind::kLru, 2 * kMiB));
+  REQUIRE(miss(lru, 1, kMiB, 0));
+  REQUIRE(miss(lru, 2, kMiB, 1));
+  lru.setReplica(2, true);
+  CHECK(ids(lru.makeRoom(kMiB, 2)) == std::vector<Id>{1});
+}
+
 TEST_CASE("cache policy: pinned and protected objects are never chosen", "[edge][cache_policy]") {
   CachePolicy p(options(CachePolicy::Kind::kWharf, 1000));
   REQUIRE(miss(p, 1, 400, 0));

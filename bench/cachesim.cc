@@ -307,7 +307,8 @@ int cost(size_t n) {
     if (!fills.isOk()) die(fills.status().message());
     wharf::FakeClock clock;
     size_t heap1 = heapInUse();
-    auto index = wharf::CacheIndex::open(dir + "/index.lmdb", **fills, clock, wharf::CacheBudget{total * 2, 0.9, 0.8});
+    auto index = wharf::CacheIndex::open(dir + "/index.lmdb", **fills, dir + "/manifests", clock,
+                                         wharf::CacheBudget{total * 2, 0.9, 0.8});
     if (!index.isOk()) die(index.status().message());
     for (size_t i = 0; i < n; ++i) {
       (*index)->committed(wharf::digestOf("blob " + std::to_string(i)).str(), 1000);  // small: always kept

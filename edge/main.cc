@@ -252,11 +252,12 @@ int main(int argc, char** argv) {
 
   auto fills = FillCoordinator::open(config.data_dir + "/cache");
   if (!fills.isOk()) return fail(fills.status().message());
-  auto index = CacheIndex::open(config.data_dir + "/cache/index.lmdb", **fills, RealClock::instance(), budgetOf(config));
+  auto index = CacheIndex::open(config.data_dir + "/cache/index.lmdb", **fills, config.data_dir + "/cache/manifests",
+                                RealClock::instance(), budgetOf(config));
   if (!index.isOk()) return fail("cache index: " + index.status().message());
   (*index)->enforce();
   auto manifests =
-      ManifestCache::open(config.data_dir + "/cache/manifests", **index, RealClock::instance(), config.tag_ttl_ms);
+      ManifestCache::open(**index, RealClock::instance(), config.tag_ttl_ms);
   if (!manifests.isOk()) return fail(manifests.status().message());
 
   WorkQueue work(4);
@@ -341,8 +342,9 @@ int main(int argc, char** argv) {
     scrubber->start();
   }
 
-  // Maintenance: writes the cache index behind every few seconds, and keeps the core's
-  // keys and this edge's settings current (rotations; removal revokes).
+  // Maintenance: keeps the budget and writes the cache index behind every few seconds,
+  // and keeps the core's keys and this edge's settings current (rotations; removal
+  // revokes).
   std::thread maintenance([&] {
     EdgeIdentity current = *identity;
     auto next_refresh = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.keys_refresh_ms);
@@ -354,6 +356,7 @@ int main(int argc, char** argv) {
       if (refresh_now) next_refresh = std::chrono::steady_clock::now();  // the core asked (settings changed)
       refresh_now = false;
       lock.unlock();
+      ctx.index->enforce();  // manifests are stored on the loops, which never evict
       if (Status s = ctx.index->flush(); !s.isOk()) logWarn("cannot write the cache index", {{"error", s.message()}});
       if (std::chrono::steady_clock::now() >= next_refresh && !ctx.revoked.load()) {
         next_refresh = std::chrono::steady_clock::now() + std::chrono::milliseconds(config.keys_refresh_ms);

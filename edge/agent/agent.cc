@@ -409,7 +409,6 @@ json EdgeAgent::execute(uint64_t id, const std::string& kind, const json& args) 
     } else {
       p = index.purgeRepository(repo);
     }
-    for (const auto& d : p.orphans) ctx_.manifests->forget(d);
     return flushed(purgedJson(p));
   }
   auto queue = [&](PrefetchJob job) {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "shared/base/fs.h"
 #include "shared/base/log.h"
 #include "shared/metrics/metrics.h"
 
@@ -67,17 +68,19 @@ std::vector<std::string> splitLines(std::string_view v) {
 
 }  // namespace
 
-Result<std::unique_ptr<CacheIndex>> CacheIndex::open(const std::string& path, FillCoordinator& fills, Clock& clock,
-                                                     CacheBudget budget) {
+Result<std::unique_ptr<CacheIndex>> CacheIndex::open(const std::string& path, FillCoordinator& fills,
+                                                     const std::string& manifests_dir, Clock& clock, CacheBudget budget) {
+  WHARF_RETURN_IF_ERROR(makeDirs(manifests_dir));
   LmdbEnv::Options options;
   options.map_size = 16ull << 30;
   options.max_dbs = 8;
   auto env = LmdbEnv::open(path, options);
   if (!env.isOk()) return env.status();
-  std::unique_ptr<CacheIndex> index(new CacheIndex(std::move(env).value(), fills, clock, budget));
+  std::unique_ptr<CacheIndex> index(new CacheIndex(std::move(env).value(), fills, manifests_dir, clock, budget));
   for (auto [name, dbi] : {std::pair{"blobs", &index->blobs_db_}, std::pair{"images", &index->images_db_},
                            std::pair{"tags", &index->tags_db_}, std::pair{"links", &index->links_db_},
-                           std::pair{"meta", &index->meta_db_}, std::pair{"pins", &index->pins_db_}}) {
+                           std::pair{"meta", &index->meta_db_}, std::pair{"pins", &index->pins_db_},
+                           std::pair{"manifests", &index->manifests_db_}}) {
     auto d = index->env_->openDb(name);
     if (!d.isOk()) return d.status();
     *dbi = *d;
@@ -101,7 +104,7 @@ Status CacheIndex::load() {
     // New, or from another layout: start empty (the files are adopted by reconcile()).
     auto w = env_->write();
     if (!w.isOk()) return w.status();
-    for (Dbi db : {blobs_db_, images_db_, tags_db_, links_db_, pins_db_}) {
+    for (Dbi db : {blobs_db_, images_db_, tags_db_, links_db_, pins_db_, manifests_db_}) {
       std::vector<std::string> keys;
       {
         Cursor c = w->cursor(db);
@@ -113,11 +116,12 @@ Status CacheIndex::load() {
     return w->commit();
   }
   std::lock_guard lock(mu_);
-  {
-    Cursor c = txn->cursor(blobs_db_);
+  for (Dbi db : {blobs_db_, manifests_db_}) {
+    Cursor c = txn->cursor(db);
     for (bool ok = c.first(); ok; ok = c.next()) {
       CachedBlob b;
       b.digest = std::string(c.key());
+      b.manifest = db == manifests_db_;
       if (parseBlobValue(c.value(), &b)) blobs_[b.digest] = b;
     }
   }
@@ -154,6 +158,21 @@ void CacheIndex::reconcile() {
   std::lock_guard lock(mu_);
   std::set<std::string> on_disk;
   size_t adopted = 0, dropped = 0;
+  auto found = [&](const std::string& digest, const std::string& path, bool manifest) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return;
+    on_disk.insert(digest);
+    auto& b = blobs_[digest];
+    if (b.digest.empty() || b.manifest != manifest) {
+      b = CachedBlob{digest, 0, static_cast<int64_t>(st.st_mtim.tv_sec) * 1000, 0, "", manifest};
+      dirty_blobs_.insert(digest);
+      ++adopted;
+    }
+    if (b.size != static_cast<uint64_t>(st.st_size)) {
+      b.size = static_cast<uint64_t>(st.st_size);
+      dirty_blobs_.insert(digest);
+    }
+  };
   for (const char* algo : {"sha256", "sha512"}) {
     std::string dir = fills_.blobsDir() + "/" + algo;
     DIR* d = ::opendir(dir.c_str());
@@ -166,22 +185,27 @@ void CacheIndex::reconcile() {
         ::unlink((dir + "/" + name).c_str());  // not ours
         continue;
       }
-      struct stat st;
-      if (::stat((dir + "/" + name).c_str(), &st) != 0) continue;
-      on_disk.insert(digest);
-      auto& b = blobs_[digest];
-      if (b.digest.empty()) {
-        b.digest = digest;
-        b.last_access_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000;
-        dirty_blobs_.insert(digest);
-        ++adopted;
-      }
-      if (b.size != static_cast<uint64_t>(st.st_size)) {
-        b.size = static_cast<uint64_t>(st.st_size);
-        dirty_blobs_.insert(digest);
-      }
+      found(digest, dir + "/" + name, false);
     }
     ::closedir(d);
+  }
+  // Manifests: <hex> with its <hex>.type (sha256; temporaries and strays are removed).
+  if (DIR* d = ::opendir(manifests_dir_.c_str())) {
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+    ::closedir(d);
+    std::set<std::string> all(names.begin(), names.end());
+    for (const auto& name : names) {
+      if (name == "." || name == "..") continue;
+      std::string hex = name.size() > 5 && name.compare(name.size() - 5, 5, ".type") == 0 ? name.substr(0, name.size() - 5)
+                                                                                          : name;
+      bool whole = Digest::parse("sha256:" + hex).isOk() && all.count(hex) && all.count(hex + ".type");
+      if (!whole) {
+        ::unlink((manifests_dir_ + "/" + name).c_str());
+        continue;
+      }
+      if (name == hex) found("sha256:" + hex, manifests_dir_ + "/" + name, true);
+    }
   }
   for (auto it = blobs_.begin(); it != blobs_.end();) {
     if (on_disk.count(it->first)) {
@@ -232,6 +256,7 @@ void CacheIndex::feedPolicyLocked() {
     if (img == images_.end()) continue;
     std::vector<CachePolicy::Id> refs;
     for (const auto& r : img->second) refs.push_back(idLocked(r));
+    refs.push_back(idLocked(t.digest));  // as imageCached() does
     policy_.imagePulled(idLocked(key), idLocked(t.digest), 0, refs);
   }
 }
@@ -296,6 +321,20 @@ void CacheIndex::reassessOwnership() {
   for (const auto& [digest, b] : blobs_) policy_.setReplica(idLocked(digest), owned_elsewhere_(digest));
 }
 
+void CacheIndex::manifestStored(const std::string& digest, uint64_t size) {
+  std::lock_guard lock(mu_);
+  CachePolicy::Id id = idLocked(digest);
+  auto [it, fresh] = blobs_.try_emplace(digest, CachedBlob{digest, size, clock_.nowMillis(), 0, "", true});
+  if (!fresh) {
+    it->second.last_access_ms = clock_.nowMillis();
+    it->second.size = size;
+  }
+  policy_.insert(id, size, clock_.nowMillis());
+  if (fresh) policy_.pin(id, pinnedLocked(digest));
+  dirty_blobs_.insert(digest);
+  publishGauges();
+}
+
 void CacheIndex::accessed(const std::string& digest) {
   std::lock_guard lock(mu_);
   auto it = blobs_.find(digest);
@@ -320,8 +359,18 @@ std::vector<std::string> CacheIndex::blobDigests() {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;
   out.reserve(blobs_.size());
-  for (const auto& [d, b] : blobs_) out.push_back(d);
+  for (const auto& [d, b] : blobs_) {
+    if (!b.manifest) out.push_back(d);
+  }
   return out;
+}
+
+std::vector<std::string> CacheIndex::pathsOf(const std::string& digest, bool manifest) const {
+  auto d = Digest::parse(digest);
+  if (!d.isOk()) return {};
+  if (!manifest) return {fills_.blobPath(*d)};
+  // The body first: without it the entry is gone at the next open, whatever else remains.
+  return {manifests_dir_ + "/" + d->hex(), manifests_dir_ + "/" + d->hex() + ".type"};
 }
 
 void CacheIndex::dropLocked(const std::string& digest) {
@@ -339,13 +388,17 @@ void CacheIndex::dropLocked(const std::string& digest) {
 }
 
 bool CacheIndex::drop(const std::string& digest) {
-  auto d = Digest::parse(digest);
-  if (!d.isOk()) return false;
-  ::unlink(fills_.blobPath(*d).c_str());  // open descriptors keep reading what they had
-  std::lock_guard lock(mu_);
-  bool had = blobs_.count(digest) > 0;
-  dropLocked(digest);
-  publishGauges();
+  std::vector<std::string> files;
+  bool had;
+  {
+    std::lock_guard lock(mu_);
+    auto it = blobs_.find(digest);
+    had = it != blobs_.end();
+    files = pathsOf(digest, had && it->second.manifest);
+    dropLocked(digest);
+    publishGauges();
+  }
+  for (const auto& f : files) ::unlink(f.c_str());  // open descriptors keep reading what they had
   return had;
 }
 
@@ -416,7 +469,7 @@ std::vector<std::string> CacheIndex::dropVictimsLocked(const std::vector<CachePo
     std::string d = *name->second;
     auto it = blobs_.find(d);
     if (it == blobs_.end()) continue;
-    if (auto digest = Digest::parse(d); digest.isOk()) files.push_back(fills_.blobPath(*digest));
+    for (auto& f : pathsOf(d, it->second.manifest)) files.push_back(std::move(f));
     *freed += it->second.size;
     if (listener_.evicted) listener_.evicted(it->second.size);
     if (!it->second.prefetched_for.empty() && listener_.prefetch_wasted) {
@@ -439,8 +492,9 @@ void CacheIndex::imageCached(const std::string& repo, const std::string& tag, co
   std::lock_guard lock(mu_);
   if (!tag.empty()) {
     std::vector<CachePolicy::Id> ids;
-    ids.reserve(refs.size());
+    ids.reserve(refs.size() + 1);
     for (const auto& r : refs) ids.push_back(idLocked(r));
+    ids.push_back(idLocked(manifest_digest));  // a pull needs the manifest as much as its blobs
     policy_.imagePulled(idLocked(repo + '\0' + tag), idLocked(manifest_digest), 0, ids);
   }
   auto& stored = images_[manifest_digest];
@@ -499,12 +553,18 @@ bool CacheIndex::roomFor(uint64_t bytes, int64_t protect_since_ms) {
 Status CacheIndex::flush() {
   std::lock_guard flushing(flush_mu_);
   // Take the changes and their current values under the lock; write them without it.
-  std::vector<std::pair<std::string, std::optional<std::string>>> blobs, images, tags, links, pins;
+  std::vector<std::pair<std::string, std::optional<std::string>>> blobs, manifests, images, tags, links, pins;
   {
     std::lock_guard lock(mu_);
     for (const auto& d : dirty_blobs_) {
       auto it = blobs_.find(d);
-      blobs.emplace_back(d, it == blobs_.end() ? std::nullopt : std::optional(blobValue(it->second)));
+      if (it == blobs_.end()) {
+        blobs.emplace_back(d, std::nullopt);
+        manifests.emplace_back(d, std::nullopt);
+        continue;
+      }
+      (it->second.manifest ? manifests : blobs).emplace_back(d, blobValue(it->second));
+      (it->second.manifest ? blobs : manifests).emplace_back(d, std::nullopt);  // it was the other kind
     }
     for (const auto& d : dirty_images_) {
       auto it = images_.find(d);
@@ -544,8 +604,9 @@ Status CacheIndex::flush() {
   if (blobs.empty() && images.empty() && tags.empty() && links.empty() && pins.empty()) return Status::ok();
   auto txn = env_->write();
   if (!txn.isOk()) return txn.status();
-  for (auto [db, changes] : {std::pair{blobs_db_, &blobs}, std::pair{images_db_, &images}, std::pair{tags_db_, &tags},
-                             std::pair{links_db_, &links}, std::pair{pins_db_, &pins}}) {
+  for (auto [db, changes] : {std::pair{blobs_db_, &blobs}, std::pair{manifests_db_, &manifests},
+                             std::pair{images_db_, &images}, std::pair{tags_db_, &tags}, std::pair{links_db_, &links},
+                             std::pair{pins_db_, &pins}}) {
     for (const auto& [k, v] : *changes) {
       Status st = v ? txn->put(db, k, *v) : txn->del(db, k);
       if (!st.isOk() && st.code() != Code::kNotFound) return st;
@@ -570,12 +631,10 @@ void CacheIndex::unlinkLocked(const std::string& repo, const std::string& digest
 void CacheIndex::dropUnlinkedLocked(const std::vector<std::string>& candidates, Purged* out) {
   for (const auto& d : candidates) {
     if (links_.count(d) > 0) continue;  // another repository still has it
-    out->orphans.push_back(d);
     if (images_.erase(d) > 0) dirty_images_.insert(d);
     auto b = blobs_.find(d);
     if (b == blobs_.end()) continue;
-    auto digest = Digest::parse(d);
-    if (digest.isOk()) ::unlink(fills_.blobPath(*digest).c_str());  // open descriptors keep reading
+    for (const auto& f : pathsOf(d, b->second.manifest)) ::unlink(f.c_str());  // open descriptors keep reading
     ++out->blobs;
     out->bytes += b->second.size;
     dropLocked(d);

@@ -3,15 +3,17 @@
 //
 //   blobs   digest            -> size, last access, hits, the repository it was
 //                                prefetched for until a client reads it
+//   manifests digest          -> the same for a cached manifest (ManifestCache's files)
 //   images  manifest digest   -> the blobs and child manifests it references
 //   tags    repo \0 tag       -> digest, when the upstream last said so
 //   links   digest \0 repo    -> (the upstream confirmed repo has digest)
 //   pins    label             -> the digests an administrator pinned under that label
 //                                ("repo:tag" or "repo@digest"): never evicted
 //
-// Blob bytes are files (FillCoordinator's blobs/); the index never claims more than the
-// files hold: at open, entries without a file are dropped and files without an entry are
-// adopted. Changes are written behind, in one transaction per flush() (the edge flushes
+// Blob bytes are files (FillCoordinator's blobs/), manifests too (ManifestCache's
+// directory); both count in the budget and are evicted by the same policy. The index
+// never claims more than the files hold: at open, entries without a file are dropped and
+// files without an entry are adopted. Changes are written behind, in one transaction per flush() (the edge flushes
 // every few seconds and at shutdown), never on a loop thread: a kill -9 loses at most
 // the last seconds of access statistics, tags and links, which only costs a question to
 // the upstream, never a wrong answer.
@@ -48,6 +50,7 @@ struct CachedBlob {
   int64_t last_access_ms = 0;
   uint64_t hits = 0;
   std::string prefetched_for;  // prefetched for this repository and not read by a client yet
+  bool manifest = false;       // a manifest (ManifestCache's file), not a blob
 };
 
 struct CacheBudget {
@@ -63,8 +66,9 @@ class CacheIndex {
     int64_t fetched_ms = 0;
   };
 
-  static Result<std::unique_ptr<CacheIndex>> open(const std::string& path, FillCoordinator& fills, Clock& clock,
-                                                  CacheBudget budget);
+  // manifests_dir: ManifestCache's directory (<hex> and <hex>.type per manifest).
+  static Result<std::unique_ptr<CacheIndex>> open(const std::string& path, FillCoordinator& fills,
+                                                  const std::string& manifests_dir, Clock& clock, CacheBudget budget);
 
   // --- blobs ---
   // A blob a client's miss fetched, verified and complete, that `asks` requests wanted
@@ -76,9 +80,15 @@ class CacheIndex {
   // its tag had before it moved); its first client read counts as prefetch used, its
   // eviction before any as prefetch wasted (see Listener).
   void committedPrefetch(const std::string& digest, uint64_t size, const std::string& repo, uint32_t expected_hits);
+  const std::string& manifestsDir() const { return manifests_dir_; }
+  // A manifest ManifestCache stored (size: its body): kept, small as it is, since every
+  // pull needs it; evicted like a blob.
+  void manifestStored(const std::string& digest, uint64_t size);
+  // A request served from the cache (a blob or a manifest).
   void accessed(const std::string& digest);
+  // The cached blobs (not manifests), for the scrub.
   std::vector<std::string> blobDigests();
-  // Removes a blob's file and entry (a corrupt one the scrub found); true if it was there.
+  // Removes a blob's or manifest's files and entry (a corrupt one); true if it was there.
   bool drop(const std::string& digest);
   uint64_t used();
   size_t blobCount();
@@ -112,9 +122,8 @@ class CacheIndex {
 
   // --- central administration (commands from the core) ---
   struct Purged {
-    size_t tags = 0, links = 0, blobs = 0;
+    size_t tags = 0, links = 0, blobs = 0;  // blobs: manifests too
     uint64_t bytes = 0;
-    std::vector<std::string> orphans;  // digests no repository links any more (manifest files to remove)
   };
   // A repository: its tags and links, then the blobs no repository links any more.
   Purged purgeRepository(const std::string& repo);
@@ -156,8 +165,12 @@ class CacheIndex {
   std::optional<CachedBlob> blob(const std::string& digest);
 
  private:
-  CacheIndex(std::unique_ptr<LmdbEnv> env, FillCoordinator& fills, Clock& clock, CacheBudget budget)
-      : env_(std::move(env)), fills_(fills), clock_(clock), budget_(budget), policy_(policyOptions(budget)) {}
+  CacheIndex(std::unique_ptr<LmdbEnv> env, FillCoordinator& fills, std::string manifests_dir, Clock& clock,
+             CacheBudget budget)
+      : env_(std::move(env)), fills_(fills), manifests_dir_(std::move(manifests_dir)), clock_(clock), budget_(budget),
+        policy_(policyOptions(budget)) {}
+  // The files of an entry.
+  std::vector<std::string> pathsOf(const std::string& digest, bool manifest) const;
   static CachePolicy::Options policyOptions(const CacheBudget& b);
   CachePolicy::Id idLocked(const std::string& key);  // a dense id per digest or repo\0tag
   void feedPolicyLocked();                           // after load() and reconcile()
@@ -176,14 +189,15 @@ class CacheIndex {
   void unlinkLocked(const std::string& repo, const std::string& digest, Purged* out);
 
   std::unique_ptr<LmdbEnv> env_;
-  Dbi blobs_db_ = 0, images_db_ = 0, tags_db_ = 0, links_db_ = 0, meta_db_ = 0, pins_db_ = 0;
+  Dbi blobs_db_ = 0, images_db_ = 0, tags_db_ = 0, links_db_ = 0, meta_db_ = 0, pins_db_ = 0, manifests_db_ = 0;
   FillCoordinator& fills_;
+  const std::string manifests_dir_;
   Clock& clock_;
   CacheBudget budget_;
 
   std::mutex flush_mu_;  // one flush at a time
   std::mutex mu_;
-  std::map<std::string, CachedBlob> blobs_;                               // GUARDED_BY(mu_)
+  std::map<std::string, CachedBlob> blobs_;                               // GUARDED_BY(mu_): and manifests
   std::unordered_map<std::string, std::vector<std::string>> images_;      // GUARDED_BY(mu_)
   std::unordered_map<std::string, Tag> tags_;                             // GUARDED_BY(mu_): repo\0tag
   std::unordered_map<std::string, std::vector<std::string>> links_;       // GUARDED_BY(mu_): digest -> repos

@@ -8,10 +8,9 @@
 
 namespace wharf {
 
-Result<std::unique_ptr<ManifestCache>> ManifestCache::open(const std::string& root, CacheIndex& index, Clock& clock,
-                                                           int64_t tag_ttl_ms) {
-  WHARF_RETURN_IF_ERROR(makeDirs(root));
-  return std::unique_ptr<ManifestCache>(new ManifestCache(root, index, clock, tag_ttl_ms));
+Result<std::unique_ptr<ManifestCache>> ManifestCache::open(CacheIndex& index, Clock& clock, int64_t tag_ttl_ms) {
+  WHARF_RETURN_IF_ERROR(makeDirs(index.manifestsDir()));
+  return std::unique_ptr<ManifestCache>(new ManifestCache(index.manifestsDir(), index, clock, tag_ttl_ms));
 }
 
 std::optional<ManifestCache::Entry> ManifestCache::load(const std::string& digest) {
@@ -23,7 +22,11 @@ std::optional<ManifestCache::Entry> ManifestCache::load(const std::string& diges
   if (!readFile(root_ + "/" + d->hex() + ".type", &e.media_type).isOk()) return std::nullopt;
   // Files are written through temporary names, but a disk can still rot: serve only
   // what hashes right.
-  if (!(digestOf(e.body, d->algorithm()) == *d)) return std::nullopt;
+  if (!(digestOf(e.body, d->algorithm()) == *d)) {
+    index_.drop(digest);  // rotted: fetched again
+    return std::nullopt;
+  }
+  index_.accessed(digest);
   return e;
 }
 
@@ -49,6 +52,7 @@ Status ManifestCache::store(const std::string& repo, const std::string& tag, con
   // power loss takes is fetched again).
   WHARF_RETURN_IF_ERROR(writeFileAtomic(root_ + "/" + d->hex() + ".type", entry.media_type));
   WHARF_RETURN_IF_ERROR(writeFileAtomic(root_ + "/" + d->hex(), entry.body));
+  index_.manifestStored(entry.digest, entry.body.size());
   index_.link(repo, entry.digest);
   if (!tag.empty()) index_.setTag(repo, tag, entry.digest);
   // What it references: the blobs of each tag's current image are worth more (CachePolicy).
@@ -60,13 +64,6 @@ Status ManifestCache::store(const std::string& repo, const std::string& tag, con
     index_.imageCached(repo, tag, entry.digest, refs);
   }
   return Status::ok();
-}
-
-void ManifestCache::forget(const std::string& digest) {
-  auto d = Digest::parse(digest);
-  if (!d.isOk()) return;
-  ::unlink((root_ + "/" + d->hex()).c_str());
-  ::unlink((root_ + "/" + d->hex() + ".type").c_str());
 }
 
 void ManifestCache::revalidated(const std::string& repo, const std::string& tag, const std::string& digest) {

@@ -1,6 +1,9 @@
-// ManifestCache: manifests by digest (byte-exact files, verified when stored), with the
-// repositories the upstream served each one for and tag -> digest (both in the
-// CacheIndex, so they survive restarts).
+// ManifestCache: manifests by digest (byte-exact files in the CacheIndex's manifests
+// directory, verified when stored and when read), with the repositories the upstream
+// served each one for and tag -> digest (both in the CacheIndex, so they survive
+// restarts). Each manifest is an entry of the CacheIndex: it counts in the budget, its
+// reads are hits, and the policy evicts it like a blob (a tag whose manifest went is
+// asked of the upstream again).
 //
 // A tag within its TTL is answered from the cache; past it, the upstream is asked again
 // (a conditional request), and when the upstream cannot answer (down, 5xx, 429) the stale
@@ -26,8 +29,7 @@ class ManifestCache {
     std::string body;
   };
 
-  static Result<std::unique_ptr<ManifestCache>> open(const std::string& root, CacheIndex& index, Clock& clock,
-                                                     int64_t tag_ttl_ms);
+  static Result<std::unique_ptr<ManifestCache>> open(CacheIndex& index, Clock& clock, int64_t tag_ttl_ms);
 
   // The manifest if the upstream served it for repo.
   std::optional<Entry> byDigest(const std::string& repo, const std::string& digest);
@@ -39,8 +41,6 @@ class ManifestCache {
   // The upstream confirmed (304) that tag still points at the cached digest.
   void revalidated(const std::string& repo, const std::string& tag, const std::string& digest);
   void setTagTtl(int64_t ms) { ttl_ms_.store(ms); }
-  // Removes a manifest's files (a purge left it linked to no repository); no-op if absent.
-  void forget(const std::string& digest);
 
  private:
   ManifestCache(std::string root, CacheIndex& index, Clock& clock, int64_t ttl)

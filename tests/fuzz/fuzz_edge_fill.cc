@@ -192,9 +192,10 @@ Edge& edge() {
     static std::string root_copy = e->root;
     std::atexit([] { (void)removeTree(root_copy); });
     e->fills = must(FillCoordinator::open(e->root + "/cache"), "fills");
-    e->index = must(CacheIndex::open(e->root + "/cache/index.lmdb", *e->fills, RealClock::instance(), CacheBudget{}),
+    e->index = must(CacheIndex::open(e->root + "/cache/index.lmdb", *e->fills, e->root + "/cache/manifests",
+                                     RealClock::instance(), CacheBudget{}),
                     "cache index");
-    e->manifests = must(ManifestCache::open(e->root + "/cache/manifests", *e->index, RealClock::instance(), 60'000),
+    e->manifests = must(ManifestCache::open(*e->index, RealClock::instance(), 60'000),
                         "manifest cache");
     UpstreamSpec core;
     core.url = "http://127.0.0.1:" + std::to_string(e->upstream.port());

@@ -41,7 +41,7 @@ struct Cache {
   // Closes the index without flushing (the destructor does not flush: a crash), then opens it.
   void reopen() {
     index.reset();
-    auto i = CacheIndex::open(indexPath(), *fills, clock, budget);
+    auto i = CacheIndex::open(indexPath(), *fills, dir / "manifests", clock, budget);
     REQUIRE(i.isOk());
     index = std::move(i).value();
   }
@@ -457,7 +457,6 @@ TEST_CASE("cache index: purges by repository, image and digest keep what others 
   CHECK_FALSE(c.index->linked("team/a", shared));
   CHECK(c.index->linked("team/b", shared));
   CHECK_FALSE(c.index->tag("team/a", "v1"));
-  CHECK(std::find(p.orphans.begin(), p.orphans.end(), m1) != p.orphans.end());
 
   // A digest everywhere.
   p = c.index->purgeDigest(shared);

@@ -30,6 +30,7 @@ constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
 struct Edge {
   TempDir dir;
   FakeClock clock;
+  CacheBudget budget;
   std::unique_ptr<FillCoordinator> fills;
   std::unique_ptr<CacheIndex> index;
   std::unique_ptr<ManifestCache> manifests;
@@ -43,10 +44,10 @@ struct Edge {
   void reopen() {
     manifests.reset();
     index.reset();
-    auto i = CacheIndex::open(dir / "index.lmdb", *fills, clock, CacheBudget{});
+    auto i = CacheIndex::open(dir / "index.lmdb", *fills, dir / "manifests", clock, budget);
     REQUIRE(i.isOk());
     index = std::move(i).value();
-    auto m = ManifestCache::open(dir / "manifests", *index, clock, kTtl);
+    auto m = ManifestCache::open(*index, clock, kTtl);
     REQUIRE(m.isOk());
     manifests = std::move(m).value();
   }
@@ -238,50 +239,51 @@ TEST_CASE("manifest cache: a manifest corrupted on disk is not served", "[edge][
 TEST_CASE("manifest cache: store records what an image manifest references", "[edge][manifest_cache]") {
   Edge e;
   // The image's blobs are old (config the oldest); the unreferenced one is fresh.
-  std::string config = e.commit(randomData(250, 1));
+  std::string config = e.commit(randomData(25000, 1));
   e.clock.advance(kHour);
-  std::string layer1 = e.commit(randomData(250, 2));
+  std::string layer1 = e.commit(randomData(25000, 2));
   e.clock.advance(kHour);
-  std::string layer2 = e.commit(randomData(250, 3));
+  std::string layer2 = e.commit(randomData(25000, 3));
   e.clock.advance(48 * kHour);
-  std::string loose = e.commit(randomData(250, 4));
+  std::string loose = e.commit(randomData(25000, 4));
   e.index->accessed(layer1);  // the config is the least used of the image's
   e.index->accessed(layer2);
 
   auto m = imageManifest(config, {layer1, layer2});
   REQUIRE(e.manifests->store("lib/app", "v1", m).isOk());
+  REQUIRE(e.manifests->byDigest("lib/app", m.digest));  // a pull reads it first: a hit
 
   SECTION("in memory") {}
   SECTION("after a restart") {
     REQUIRE(e.index->flush().isOk());
     e.reopen();
   }
-  e.index->setBudget(CacheBudget{1000, 0.9, 0.5});
-  // 1000 > 900: down to 500. The unreferenced blob goes first (the tag's current image
+  e.index->setBudget(CacheBudget{100000, 0.9, 0.55});
+  // Over 90,000 (the manifest counts too): down to 55,000. The unreferenced blob goes first (the tag's current image
   // uses the others), then the least used of the image's (config). Were the
   // references not recorded, loose and config would be worth the same as the layers.
-  CHECK(e.index->enforce() == 500);
+  CHECK(e.index->enforce() == 50000);
   CHECK_FALSE(e.cached(loose));
   CHECK_FALSE(e.cached(config));
   CHECK(e.cached(layer1));
   CHECK(e.cached(layer2));
-  CHECK(e.index->blobCount() == 2);
+  CHECK(e.index->blobCount() == 3);  // and the manifest
 }
 
 TEST_CASE("manifest cache: store records the child manifests of an index", "[edge][manifest_cache]") {
   Edge e;
-  e.index->setBudget(CacheBudget{1000, 0.9, 0.6});
+  e.index->setBudget(CacheBudget{100000, 0.9, 0.6});
   // Stand-ins for the children's bytes, as blobs (their digests are what the index lists).
-  std::string child = e.commit(randomData(500, 5));  // old
+  std::string child = e.commit(randomData(50000, 5));  // old
   e.clock.advance(48 * kHour);
-  std::string loose = e.commit(randomData(500, 6));  // fresh
+  std::string loose = e.commit(randomData(50000, 6));  // fresh
   auto idx = indexManifest({child});
   REQUIRE(e.manifests->store("lib/app", "v1", idx).isOk());
   auto got = e.manifests->byDigest("lib/app", idx.digest);
   REQUIRE(got);
   CHECK(got->media_type == kOciIndex);
 
-  CHECK(e.index->enforce() == 500);
+  CHECK(e.index->enforce() == 50000);
   CHECK(e.cached(child));
   CHECK_FALSE(e.cached(loose));
 }
@@ -289,17 +291,70 @@ TEST_CASE("manifest cache: store records the child manifests of an index", "[edg
 TEST_CASE("manifest cache: a manifest stored for a tag is its current image; one stored by digest is not",
           "[edge][manifest_cache]") {
   Edge e;
-  e.index->setBudget(CacheBudget{1000, 0.9, 0.5});
-  std::string c1 = e.commit(randomData(250, 7)), l1 = e.commit(randomData(250, 8));
-  std::string c2 = e.commit(randomData(250, 9)), l2 = e.commit(randomData(250, 10));
+  e.index->setBudget(CacheBudget{100000, 0.9, 0.55});
+  std::string c1 = e.commit(randomData(25000, 7)), l1 = e.commit(randomData(25000, 8));
+  std::string c2 = e.commit(randomData(25000, 9)), l2 = e.commit(randomData(25000, 10));
   auto current = imageManifest(c1, {l1});
   auto old = imageManifest(c2, {l2, l2});  // listed twice: one image all the same
   REQUIRE(e.manifests->store("lib/app", "v1", current).isOk());
   REQUIRE(e.manifests->store("lib/app", "", old).isOk());  // pulled by digest
 
-  CHECK(e.index->enforce() == 500);
+  CHECK(e.index->enforce() == 50000);
   CHECK(e.cached(c1));
   CHECK(e.cached(l1));
   CHECK_FALSE(e.cached(c2));
   CHECK_FALSE(e.cached(l2));
+}
+
+TEST_CASE("manifest cache: manifests count in the budget and are evicted like blobs", "[edge][manifest_cache]") {
+  Edge e;
+  std::vector<ManifestCache::Entry> ms;
+  for (int i = 0; i < 40; ++i) {
+    ms.push_back(imageManifest(digestOf("c" + std::to_string(i)).str(), {digestOf("l" + std::to_string(i)).str()}));
+  }
+  uint64_t each = ms[0].body.size();
+  e.budget = CacheBudget{each * 20, 0.9, 0.5};  // room for 18 of them
+  e.reopen();
+  for (int i = 0; i < 40; ++i) {
+    REQUIRE(e.manifests->store("lib/app", "v" + std::to_string(i), ms[static_cast<size_t>(i)]).isOk());
+    e.clock.advance(1000);
+  }
+  CHECK(e.index->used() == 40 * each);  // counted, as blobs are
+  // A read is a hit: the first manifest is worth keeping.
+  bool fresh = false;
+  for (int k = 0; k < 3; ++k) REQUIRE(e.manifests->byTag("lib/app", "v0", &fresh));
+  uint64_t freed = e.index->enforce();
+  CHECK(freed >= 20 * each);
+  CHECK(e.index->used() <= 10 * each);
+  CHECK(e.manifests->byTag("lib/app", "v0", &fresh));
+  size_t kept = 0;
+  for (int i = 0; i < 40; ++i) {
+    bool here = ::access(e.manifestFile(ms[static_cast<size_t>(i)].digest).c_str(), F_OK) == 0;
+    kept += here ? 1 : 0;
+    // The index and the files agree; an evicted tag is asked of the upstream again.
+    CHECK(here == e.manifests->byTag("lib/app", "v" + std::to_string(i), &fresh).has_value());
+  }
+  CHECK(kept * each == e.index->used());
+  // The scrub hashes blob files only; manifests are checked at every read.
+  CHECK(e.index->blobDigests().empty());
+
+  // Across a restart: entries as flushed; a manifest file without an entry is adopted, a
+  // half-written one (no .type) removed.
+  REQUIRE(e.index->flush().isOk());
+  auto stray = imageManifest(digestOf("stray").str(), {});
+  auto hex = Digest::parse(stray.digest)->hex();
+  REQUIRE(writeFileAtomic(e.dir / ("manifests/" + hex), stray.body).isOk());
+  REQUIRE(writeFileAtomic(e.dir / ("manifests/" + hex + ".type"), kOciManifest).isOk());
+  auto half = imageManifest(digestOf("half").str(), {});
+  REQUIRE(writeFileAtomic(e.manifestFile(half.digest), half.body).isOk());
+  e.reopen();
+  CHECK(e.index->used() == kept * each + stray.body.size());
+  CHECK(e.index->blob(stray.digest).has_value());
+  CHECK(::access(e.manifestFile(half.digest).c_str(), F_OK) != 0);
+
+  // A purge takes a manifest's files with its entry.
+  auto p = e.index->purgeImage("lib/app", "v0");
+  CHECK(p.blobs >= 1);
+  CHECK(::access(e.manifestFile(ms[0].digest).c_str(), F_OK) != 0);
+  CHECK(::access((e.manifestFile(ms[0].digest) + ".type").c_str(), F_OK) != 0);
 }

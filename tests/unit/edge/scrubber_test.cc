@@ -32,7 +32,7 @@ struct Cache {
     auto f = FillCoordinator::open(dir / "cache");
     REQUIRE(f.isOk());
     fills = std::move(f).value();
-    auto i = CacheIndex::open(dir / "index.lmdb", *fills, clock, CacheBudget{});
+    auto i = CacheIndex::open(dir / "index.lmdb", *fills, dir / "manifests", clock, CacheBudget{});
     REQUIRE(i.isOk());
     index = std::move(i).value();
   }

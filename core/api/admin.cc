@@ -27,8 +27,6 @@ namespace {
 using nlohmann::json;
 
 using Reply = ApiReply;
-Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
-Reply fail(const Status& st) { return apiFail(st); }
 Reply denied(const std::string& why) { return fail(Status(Code::kDenied, why)); }
 
 // Field limits of the admin API's bodies.

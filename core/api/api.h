@@ -149,6 +149,9 @@ ApiReply apiOk(nlohmann::json body, int status = 200);
   do { ::wharf::Status _st = (expr); if (!_st.isOk()) return ::wharf::apiFail(_st); } while (0)
 // The error's status and body; a 401 carries the Basic challenge of the admin API.
 ApiReply apiFail(const Status& status);
+// The families' shorthands for the two.
+inline ApiReply ok(nlohmann::json body, int status = 200) { return apiOk(std::move(body), status); }
+inline ApiReply fail(const Status& status) { return apiFail(status); }
 // The one way an /api/v1 family answers: reads the body (at most max_body bytes: 413
 // beyond), runs handler(body) on a worker, and sends its reply. A handler that throws
 // answers 500 naming the request id, which is logged with the exception; the core goes on.

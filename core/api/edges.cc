@@ -70,9 +70,8 @@ namespace {
 using nlohmann::json;
 
 using Reply = ApiReply;
-Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
 // Edge endpoints challenge for an edge credential, the others as the admin API does.
-Reply fail(const Status& st, bool edge_credential = false) {
+Reply fail(const Status& st, bool edge_credential) {
   Reply r = apiFail(st);
   if (r.status == 401 && edge_credential) r.challenge = "Bearer realm=\"wharf-edge\"";
   return r;

@@ -40,8 +40,6 @@ constexpr int64_t kHeartbeatMs = 15'000;
 constexpr size_t kLinesPerPiece = 200;
 
 using Reply = ApiReply;
-Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
-Reply fail(const Status& st) { return apiFail(st); }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 

@@ -23,8 +23,6 @@ namespace {
 using nlohmann::json;
 
 using Reply = ApiReply;
-Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
-Reply fail(const Status& st) { return apiFail(st); }
 
 // Policy changes are events too (type policy.set / policy.remove, the scope as the
 // repository: administrators see them).

@@ -40,8 +40,6 @@ namespace {
 using nlohmann::json;
 
 using Reply = ApiReply;
-Reply ok(json body, int status = 200) { return apiOk(std::move(body), status); }
-Reply fail(const Status& st) { return apiFail(st); }
 
 class Hooks {
  public:

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "shared/base/ids.h"
+#include "shared/base/json_body.h"
 #include "shared/base/log.h"
 #include "shared/event/loop.h"
 #include "shared/metrics/metrics.h"
@@ -36,10 +37,6 @@ struct EventMetrics {
   }
 };
 
-std::string str(const json& j, const char* k) {
-  auto it = j.find(k);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 }  // namespace
 
@@ -83,19 +80,19 @@ Event Event::fromJson(uint64_t seq, const json& j) {
   Event e;
   e.seq = seq;
   e.ts_ms = j.value("ts_ms", int64_t{0});
-  e.type = str(j, "type");
-  e.actor = str(j, "actor");
-  e.repository = str(j, "repository");
+  e.type = jsonStringOr(j, "type");
+  e.actor = jsonStringOr(j, "actor");
+  e.repository = jsonStringOr(j, "repository");
   if (auto t = j.find("target"); t != j.end() && t->is_object()) {
-    e.target.media_type = str(*t, "mediaType");
-    e.target.digest = str(*t, "digest");
+    e.target.media_type = jsonStringOr(*t, "mediaType");
+    e.target.digest = jsonStringOr(*t, "digest");
     e.target.size = t->value("size", uint64_t{0});
-    e.target.tag = str(*t, "tag");
-    e.target.previous_digest = str(*t, "previousDigest");
+    e.target.tag = jsonStringOr(*t, "tag");
+    e.target.previous_digest = jsonStringOr(*t, "previousDigest");
   }
   if (auto r = j.find("request"); r != j.end() && r->is_object()) {
-    e.addr = str(*r, "addr");
-    e.method = str(*r, "method");
+    e.addr = jsonStringOr(*r, "addr");
+    e.method = jsonStringOr(*r, "method");
   }
   e.count = j.value("count", uint64_t{1});
   return e;

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "shared/base/ids.h"
+#include "shared/base/json_body.h"
 #include "shared/base/log.h"
 #include "shared/metrics/metrics.h"
 #include "shared/oci/names.h"
@@ -25,10 +26,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string str(const json& j, const char* k) {
-  auto it = j.find(k);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 const char* v4Reason(uint32_t a) {  // host byte order
   auto in = [a](uint32_t net, int bits) { return (a >> (32 - bits)) == (net >> (32 - bits)); };
@@ -234,17 +231,17 @@ json Webhook::toStored() const {
 
 Webhook Webhook::fromStored(const json& j) {
   Webhook h;
-  h.id = str(j, "id");
-  h.scope = str(j, "scope");
-  h.url = str(j, "url");
+  h.id = jsonStringOr(j, "id");
+  h.scope = jsonStringOr(j, "scope");
+  h.url = jsonStringOr(j, "url");
   if (auto e = j.find("events"); e != j.end() && e->is_array()) {
     for (const auto& t : *e) {
       if (t.is_string()) h.events.push_back(t.get<std::string>());
     }
   }
-  h.secret = str(j, "secret");
+  h.secret = jsonStringOr(j, "secret");
   h.enabled = j.value("enabled", true);
-  h.created_by = str(j, "created_by");
+  h.created_by = jsonStringOr(j, "created_by");
   h.created_ms = j.value("created", int64_t{0});
   return h;
 }
@@ -270,15 +267,15 @@ json DeliveryRecord::toJson() const {
 
 DeliveryRecord DeliveryRecord::fromJson(const json& j) {
   DeliveryRecord r;
-  r.delivery = str(j, "delivery");
-  r.hook = str(j, "hook");
+  r.delivery = jsonStringOr(j, "delivery");
+  r.hook = jsonStringOr(j, "hook");
   r.first_seq = j.value("first_seq", uint64_t{0});
   r.last_seq = j.value("last_seq", uint64_t{0});
   r.events = j.value("events", size_t{0});
   r.attempt = j.value("attempt", 1);
   r.status = j.value("status", 0);
-  r.error = str(j, "error");
-  r.outcome = str(j, "outcome");
+  r.error = jsonStringOr(j, "error");
+  r.outcome = jsonStringOr(j, "outcome");
   r.duration_ms = j.value("duration_ms", int64_t{0});
   r.ts_ms = j.value("ts_ms", int64_t{0});
   return r;

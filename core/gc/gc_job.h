@@ -14,6 +14,7 @@ namespace wharf {
 
 class EventLog;
 
+// The params, checked (gc_params.cc).
 Result<GcOptions> gcOptionsFromParams(const nlohmann::json& params);
 // events: where deletions are recorded (tag.delete, manifest.delete, blob.delete by the
 // system; edges purge what they name); null: not recorded.

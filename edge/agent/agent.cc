@@ -38,7 +38,6 @@ struct AgentMetrics {
   }
 };
 
-json failure(const std::string& why) { return {{"ok", false}, {"error", why}}; }
 json success(json result) { return {{"ok", true}, {"result", std::move(result)}}; }
 
 json purgedJson(const CacheIndex::Purged& p) {
@@ -393,17 +392,17 @@ json EdgeAgent::execute(uint64_t id, const std::string& kind, const json& args) 
   CacheIndex& index = *ctx_.index;
   auto flushed = [&](json result) {
     // Before the acknowledgement: a purge or pin must survive a crash right after it.
-    if (Status st = index.flush(); !st.isOk()) return failure("cannot write the cache index: " + st.message());
+    if (Status st = index.flush(); !st.isOk()) return commandFailure("cannot write the cache index: " + st.message());
     return success(std::move(result));
   };
   if (kind == "purge") {
     CacheIndex::Purged p;
     std::string digest = str("digest"), repo = str("repository"), ref = str("reference");
     if (!digest.empty()) {
-      if (!Digest::parse(digest).isOk()) return failure("invalid digest");
+      if (!Digest::parse(digest).isOk()) return commandFailure("invalid digest");
       p = index.purgeDigest(digest);
     } else if (repo.empty()) {
-      return failure("purge needs a repository or a digest");
+      return commandFailure("purge needs a repository or a digest");
     } else if (!ref.empty()) {
       p = index.purgeImage(repo, ref);
     } else {
@@ -412,15 +411,15 @@ json EdgeAgent::execute(uint64_t id, const std::string& kind, const json& args) 
     return flushed(purgedJson(p));
   }
   auto queue = [&](PrefetchJob job) {
-    if (!validateRepositoryName(job.repository).isOk()) return failure("invalid repository");
-    if (!Digest::parse(job.reference).isOk() && !validateTag(job.reference).isOk()) return failure("invalid reference");
-    if (Status st = prefetcher_->enqueue(std::move(job)); !st.isOk()) return failure(st.message());
+    if (!validateRepositoryName(job.repository).isOk()) return commandFailure("invalid repository");
+    if (!Digest::parse(job.reference).isOk() && !validateTag(job.reference).isOk()) return commandFailure("invalid reference");
+    if (Status st = prefetcher_->enqueue(std::move(job)); !st.isOk()) return commandFailure(st.message());
     return json{{"pending", true}};
   };
   if (kind == "prefetch") return queue({str("repository"), str("reference"), "command", id, "", "", 1});
   if (kind == "pin" || kind == "unpin") {
     std::string repo = str("repository"), ref = str("reference");
-    if (repo.empty() || ref.empty()) return failure(kind + " needs a repository and a reference");
+    if (repo.empty() || ref.empty()) return commandFailure(kind + " needs a repository and a reference");
     std::string label = pinLabel(repo, ref);
     if (kind == "unpin") return flushed({{"label", label}, {"removed", index.unpin(label)}});
     auto digests = index.closure(repo, ref);
@@ -450,7 +449,7 @@ json EdgeAgent::execute(uint64_t id, const std::string& kind, const json& args) 
     std::lock_guard lock(journal_mu_);
     ctx_.draining.store(drain);
     if (drain) ctx_.retry_after_s.store(retry);
-    if (Status st = saveJournal(); !st.isOk()) return failure("cannot write the journal: " + st.message());
+    if (Status st = saveJournal(); !st.isOk()) return commandFailure("cannot write the journal: " + st.message());
     logWarn(drain ? "drained by the core: serving 503 until resumed" : "resumed by the core: serving again");
     return success({{"draining", drain}});
   }
@@ -475,7 +474,7 @@ json EdgeAgent::execute(uint64_t id, const std::string& kind, const json& args) 
     if (options_.refresh) options_.refresh();
     return success(json::object());
   }
-  return failure("this edge does not know the command \"" + kind + "\" (upgrade it)");
+  return commandFailure("this edge does not know the command \"" + kind + "\" (upgrade it)");
 }
 
 Status EdgeAgent::sendReport(bool final) {

@@ -33,11 +33,11 @@ struct PrefetchMetrics {
   }
 };
 
-json failure(const std::string& why) { return {{"ok", false}, {"error", why}}; }
-
 bool isKnownReason(const std::string& r) { return r == "rule" || r == "command" || r == "pin" || r == "refetch"; }
 
 }  // namespace
+
+json commandFailure(const std::string& why) { return {{"ok", false}, {"error", why}}; }
 
 json PrefetchJob::toJson() const {
   json j = {{"repository", repository}, {"reference", reference}, {"reason", reason}};
@@ -358,23 +358,23 @@ Status Prefetcher::fetchBlob(BlockingClient& client, const std::string& repo, co
 json Prefetcher::run(const PrefetchJob& job) {
   std::string upstream_repo;
   if (!ctx_.upstreams->route(job.repository, &upstream_repo).is_core) {
-    return failure(job.repository + " is not served by the core (a mapped registry): not prefetched");
+    return commandFailure(job.repository + " is not served by the core (a mapped registry): not prefetched");
   }
   auto url = parseBaseUrl(options_.core);
-  if (!url.isOk()) return failure("the core's URL: " + url.status().message());
+  if (!url.isOk()) return commandFailure("the core's URL: " + url.status().message());
   BlockingClient client(url->host, url->port, 60'000);
   if (url->tls) client.useTls(options_.tls.ca_file, options_.tls.insecure);
   Fetched f;
   f.expected_hits = job.expected_hits;
   if (job.reason == "refetch") {
     Status st = fetchBlob(client, job.repository, job.reference, 0, &f);
-    if (!st.isOk()) return failure(st.message());
+    if (!st.isOk()) return commandFailure(st.message());
     return {{"ok", true}, {"result", {{"digest", job.reference}, {"fetched_bytes", f.bytes}}}};
   }
   json manifest;
   std::string media_type;
   auto root = fetchManifest(client, job.repository, job.reference, &manifest, &media_type);
-  if (!root.isOk()) return failure(root.status().message());
+  if (!root.isOk()) return commandFailure(root.status().message());
   size_t manifests = 1;
   std::vector<json> images;  // image manifests whose blobs are fetched
   json not_fetched = json::array();
@@ -393,7 +393,7 @@ json Prefetcher::run(const PrefetchJob& job) {
       json child_manifest;
       std::string child_type;
       auto d = fetchManifest(client, job.repository, child["digest"].get<std::string>(), &child_manifest, &child_type);
-      if (!d.isOk()) return failure(d.status().message());
+      if (!d.isOk()) return commandFailure(d.status().message());
       ++manifests;
       images.push_back(std::move(child_manifest));
     }
@@ -442,7 +442,7 @@ json Prefetcher::run(const PrefetchJob& job) {
         }
       }
       Status st = fetchBlob(client, job.repository, digest, size, &f);
-      if (!st.isOk()) return failure(st.message());
+      if (!st.isOk()) return commandFailure(st.message());
     }
   }
   json result = {{"repository", job.repository}, {"reference", job.reference}, {"digest", *root},
@@ -455,7 +455,7 @@ json Prefetcher::run(const PrefetchJob& job) {
     result["label"] = job.pin;
     result["digests"] = digests.size();
   }
-  if (Status st = ctx_.index->flush(); !st.isOk()) return failure("cannot write the cache index: " + st.message());
+  if (Status st = ctx_.index->flush(); !st.isOk()) return commandFailure("cannot write the cache index: " + st.message());
   return {{"ok", true}, {"result", result}};
 }
 

@@ -37,6 +37,10 @@
 
 namespace wharf {
 
+// A command's failed outcome, {"ok": false, "error": why}: the agent's, and a prefetch
+// job's for the command that queued it.
+nlohmann::json commandFailure(const std::string& why);
+
 struct PrefetchJob {
   std::string repository;
   std::string reference;  // a tag or manifest digest; a blob digest for "refetch"

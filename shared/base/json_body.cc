@@ -45,6 +45,11 @@ bool jsonNestedWithin(std::string_view raw, size_t limit, std::string* top_key) 
   return true;
 }
 
+std::string jsonStringOr(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 const char* jsonTypeName(const json& v) {
   switch (v.type()) {
     case json::value_t::null: return "null";

@@ -114,4 +114,8 @@ bool jsonNestedWithin(std::string_view text, size_t limit, std::string* top_key 
 // The name of a JSON value's type in messages ("a string", "a number", "null", ...).
 const char* jsonTypeName(const nlohmann::json& v);
 
+// A stored document's string field, "" when absent or not a string (for documents this
+// program wrote; a peer's bodies go through JsonBody).
+std::string jsonStringOr(const nlohmann::json& j, const char* key);
+
 }  // namespace wharf

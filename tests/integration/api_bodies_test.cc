@@ -12,6 +12,9 @@
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace api_bodies_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -160,3 +163,5 @@ TEST_CASE("every field of every API body with every wrong type is a 400 naming i
   REQUIRE(array.isOk());
   CHECK(array->status == 400);
 }
+
+}  // namespace api_bodies_test

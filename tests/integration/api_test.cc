@@ -7,6 +7,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace api_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -359,3 +362,5 @@ TEST_CASE("tags list and catalog paginate with n, last and Link", "[api]") {
   r = c.request("GET", "/v2/_catalog?n=2&last=p/one");
   CHECK(nlohmann::json::parse(r->body)["repositories"] == nlohmann::json({"p/three", "p/two"}));
 }
+
+}  // namespace api_test

@@ -11,6 +11,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace auth_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -338,3 +341,5 @@ TEST_CASE("organizations, teams, public repositories, rate limits and the audit 
   CHECK(a.core.log().find("outsider-password") == std::string::npos);
   CHECK(a.core.log().find(kAdminPassword) == std::string::npos);
 }
+
+}  // namespace auth_test

@@ -13,6 +13,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace clients_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -159,3 +162,5 @@ TEST_CASE("a copy between repositories mounts instead of uploading; delete then 
   CHECK(r.exit_code != 0);
   CHECK(r.output.find("manifest unknown") != std::string::npos);
 }
+
+}  // namespace clients_test

@@ -12,6 +12,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace crash_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -136,3 +139,5 @@ TEST_CASE("a 201 survives kill -9 during concurrent pushes", "[crash]") {
     }
   }
 }
+
+}  // namespace crash_test

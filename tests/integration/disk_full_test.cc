@@ -18,6 +18,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace disk_full_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -148,3 +151,5 @@ TEST_CASE("a full disk answers 507, leaves no partial files, and reads go on", "
   }
   CHECK(core.process().running());
 }
+
+}  // namespace disk_full_test

@@ -28,6 +28,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace edge_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -762,3 +765,5 @@ TEST_CASE("edge: under a 64 MiB budget, the images a site pulls most stay whole 
     }
   }
 }
+
+}  // namespace edge_test

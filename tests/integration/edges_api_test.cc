@@ -14,6 +14,9 @@
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace edges_api_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -560,3 +563,5 @@ TEST_CASE("edges: wharfctl edge add, ls, set and rm", "[edges][wharfctl]") {
   r = ctl("edge ls");
   CHECK(r.output.find("(none)") != std::string::npos);
 }
+
+}  // namespace edges_api_test

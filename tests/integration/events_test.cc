@@ -24,6 +24,9 @@
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace events_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -725,3 +728,5 @@ TEST_CASE("webhooks: loopback, link-local and private targets are refused unless
   CHECK(as_alice("DELETE", "/api/v1/webhooks/" + alice_hook).status == 204);
   CHECK(c.request("GET", "/api/v1/webhooks")->status == 401);
 }
+
+}  // namespace events_test

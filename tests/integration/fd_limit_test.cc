@@ -19,6 +19,9 @@
 #include "tests/support/process.h"
 #include "tests/support/raw_conn.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace fd_limit_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -111,3 +114,5 @@ TEST_CASE("at the descriptor limit the core backs off, sheds with 503 and recove
   CHECK(counter("wharf_http_accept_exhausted_total") > 0);
   CHECK(counter("wharf_http_connections_shed_total") >= shed);
 }
+
+}  // namespace fd_limit_test

@@ -17,6 +17,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace fleet_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -766,3 +769,5 @@ TEST_CASE("fleet: the edges of a site act as one cache: one fetch from the core 
     if (ownerOf(oslo, blob) == b.name()) CHECK(edgeHolds(a, blob));
   }
 }
+
+}  // namespace fleet_test

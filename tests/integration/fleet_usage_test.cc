@@ -12,6 +12,9 @@
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace fleet_usage_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -365,3 +368,5 @@ TEST_CASE("fleet usage: wharfctl edge ls and edge report", "[fleet][wharfctl]") 
   CHECK(r.exit_code != 0);
   CHECK(r.output.find("400") != std::string::npos);
 }
+
+}  // namespace fleet_usage_test

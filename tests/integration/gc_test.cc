@@ -16,6 +16,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace gc_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -343,3 +346,5 @@ TEST_CASE("gc: wharfctl gc, policy and usage", "[gc][wharfctl]") {
   CHECK(json::parse(ctl("--json policy ls").output)["items"].empty());
   CHECK(ctl("gc --grace soon").exit_code != 0);  // refused at submit, with the reason
 }
+
+}  // namespace gc_test

@@ -10,6 +10,9 @@
 #include "tests/support/process.h"
 #include "tests/support/raw_conn.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace http_errors_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -92,3 +95,5 @@ TEST_CASE("HTTP-layer errors answer with their status and the OCI error body", "
   CHECK(ok->status == 200);
   CHECK(core.process().running());
 }
+
+}  // namespace http_errors_test

@@ -13,6 +13,9 @@
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace jobs_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -436,3 +439,5 @@ TEST_CASE("jobs: administrators only, audited; wharfctl job and schedule", "[job
   CHECK(ctl("schedule rm nightly").exit_code == 0);
   CHECK(ctl("schedule show nightly").exit_code == 1);
 }
+
+}  // namespace jobs_test

@@ -15,6 +15,9 @@
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace ldap_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -192,3 +195,5 @@ TEST_CASE("directory users log in by binding, and the sync keeps users and teams
   r = api(c, "GET", "/api/v1/audit?action=ldap.sync");
   CHECK(json::parse(r.body)["items"].size() == 2);
 }
+
+}  // namespace ldap_test

@@ -10,6 +10,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace manifest_checks_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -132,3 +135,5 @@ TEST_CASE("GET and HEAD of an invalid manifest reference are 404", "[hardening][
   REQUIRE(p.isOk());
   CHECK(p->status == 400);
 }
+
+}  // namespace manifest_checks_test

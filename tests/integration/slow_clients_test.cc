@@ -12,6 +12,9 @@
 #include "tests/support/process.h"
 #include "tests/support/raw_conn.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace slow_clients_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -109,3 +112,5 @@ TEST_CASE("a request body that stalls or trickles is answered 408 and closed", "
   REQUIRE(ok.isOk());
   CHECK(ok->status == 200);
 }
+
+}  // namespace slow_clients_test

@@ -6,6 +6,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace tls_startup_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -105,3 +108,5 @@ TEST_CASE("start-up errors are clear and name the setting", "[startup]") {
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("bind") != std::string::npos);
 }
+
+}  // namespace tls_startup_test

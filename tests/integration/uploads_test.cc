@@ -7,6 +7,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace uploads_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -184,3 +187,5 @@ TEST_CASE("an empty blob can be pushed and pulled", "[uploads]") {
   CHECK(r->status == 200);
   CHECK(r->body.empty());
 }
+
+}  // namespace uploads_test

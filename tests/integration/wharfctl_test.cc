@@ -15,6 +15,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace wharfctl_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -236,3 +239,5 @@ TEST_CASE("wharfctl tables: columns in reading order, local times, human sizes",
   CHECK(words(lineOf(r.output, 0)) == std::vector<std::string>{"ID", "NAME", "USER", "SCOPES", "CREATED", "EXPIRES"});
   CHECK(r.output.find(" never") != std::string::npos);
 }
+
+}  // namespace wharfctl_test

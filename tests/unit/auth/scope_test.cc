@@ -8,6 +8,9 @@
 #include "shared/auth/scope.h"
 #include "shared/auth/token.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace scope_test {
+
 using namespace wharf;
 
 TEST_CASE("scope: parses type, name and sorted, de-duplicated actions", "[auth]") {
@@ -119,3 +122,5 @@ TEST_CASE("scope: TokenClaims::allows matches type, name and action", "[auth]") 
   TokenClaims empty;
   CHECK_FALSE(empty.allows("repository", "a/b", "pull"));
 }
+
+}  // namespace scope_test

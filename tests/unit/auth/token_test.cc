@@ -17,6 +17,9 @@
 #include "shared/base/clock.h"
 #include "shared/tls/crypto.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace token_test {
+
 using namespace wharf;
 using nlohmann::json;
 
@@ -552,3 +555,5 @@ TEST_CASE("token: VerifiedTokenCache refuses before nbf, clears, and stays bound
   cache.clear();
   CHECK(cache.lookup("c", 1000) == nullptr);
 }
+
+}  // namespace token_test

@@ -14,6 +14,9 @@
 #include "shared/base/log.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace base_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -149,3 +152,5 @@ TEST_CASE("parseLogLevel accepts the four names only") {
   CHECK(logEnabled(LogLevel::kInfo));
   CHECK_FALSE(logEnabled(LogLevel::kDebug));
 }
+
+}  // namespace base_test

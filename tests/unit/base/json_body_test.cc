@@ -3,6 +3,9 @@
 
 #include "shared/base/json_body.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace json_body_test {
+
 using namespace wharf;
 using nlohmann::json;
 
@@ -74,3 +77,5 @@ TEST_CASE("JsonBody refuses unknown fields, non-objects and deep nesting", "[jso
   CHECK(jsonNestedWithin(std::string(32, '[') + std::string(32, ']'), 32));
   CHECK_FALSE(jsonNestedWithin(std::string(33, '[') + std::string(33, ']'), 32));
 }
+
+}  // namespace json_body_test

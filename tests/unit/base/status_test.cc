@@ -5,6 +5,9 @@
 
 #include "shared/base/status.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace status_test {
+
 using namespace wharf;
 
 TEST_CASE("every error code maps to an OCI code and HTTP status") {
@@ -96,3 +99,5 @@ TEST_CASE("WHARF_RETURN_IF_ERROR returns the first failure") {
   CHECK(failsAt(3, &reached).isOk());
   CHECK(reached == 2);
 }
+
+}  // namespace status_test

@@ -7,6 +7,9 @@
 #include "shared/config/config.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace config_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -201,3 +204,5 @@ TEST_CASE("applyFile refuses unknown keys, non-objects, bad values and missing f
   CHECK(schema.applyFile(dir / "range.json").code() == Code::kInvalidArgument);
   CHECK(schema.applyFile(dir / "absent.json").code() == Code::kInvalidArgument);
 }
+
+}  // namespace config_test

@@ -10,6 +10,9 @@
 #include "shared/base/clock.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace audit_log_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -129,3 +132,5 @@ TEST_CASE("auditlog: repeated pulls in one batch become one counted entry", "[au
   CHECK(denied == 1);
   CHECK(pulls.size() < 20);
 }
+
+}  // namespace audit_log_test

@@ -14,6 +14,9 @@
 #include "shared/tls/crypto.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace auth_service_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -773,3 +776,5 @@ TEST_CASE("auth bootstrap: nothing is created when a user exists", "[auth]") {
   CHECK(pw->empty());
   CHECK(f.ids->user("admin").status().code() == Code::kNotFound);
 }
+
+}  // namespace auth_service_test

@@ -5,6 +5,9 @@
 
 #include "core/core_config.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace core_config_test {
+
 using namespace wharf;
 
 namespace {
@@ -96,3 +99,5 @@ TEST_CASE("CoreConfig: edge usage retention and the unreachable delay are checke
   st = short_days.validate(&host, &port);
   CHECK(st.message().find("usage_daily_retention") != std::string::npos);
 }
+
+}  // namespace core_config_test

@@ -6,6 +6,9 @@
 #include "core/jobs/cron.h"
 #include "shared/base/clock.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace cron_test {
+
 using namespace wharf;
 
 namespace {
@@ -134,3 +137,5 @@ TEST_CASE("cron: bad expressions name the field", "[cron]") {
   // Day 30 of February with a day of week is fine: the day of week can fire.
   CHECK(CronSchedule::parse("0 0 30 2 mon").isOk());
 }
+
+}  // namespace cron_test

@@ -6,6 +6,9 @@
 #include "shared/store/lmdb.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace edge_commands_test {
+
 using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
@@ -164,3 +167,5 @@ TEST_CASE("channel hub: the edges of a site, their URLs and the site's version",
   CHECK(hub.peers("b", "oslo", 3000).empty());
   CHECK(hub.siteVersion("rome") != hub.siteVersion("oslo"));
 }
+
+}  // namespace edge_commands_test

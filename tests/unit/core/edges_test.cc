@@ -18,6 +18,9 @@
 #include "shared/tls/crypto.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace edges_test_unit {
+
 using namespace wharf;
 using nlohmann::json;
 using wharf::test::TempDir;
@@ -437,3 +440,5 @@ TEST_CASE("edges: failed registrations are rate-limited per source address", "[a
   f.clock.advance(300'001);
   CHECK(f.auth->registerEdge(m.join_token, "198.51.100.7").isOk());
 }
+
+}  // namespace edges_test_unit

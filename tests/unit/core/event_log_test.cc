@@ -14,6 +14,9 @@
 #include "tests/support/loop_thread.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace event_log_test {
+
 using namespace wharf;
 using wharf::test::LoopThread;
 using wharf::test::TempDir;
@@ -385,3 +388,5 @@ TEST_CASE("event log: type patterns and time bounds", "[events]") {
     CHECK(parseTimeBound(bad).status().code() == Code::kInvalidArgument);
   }
 }
+
+}  // namespace event_log_test

@@ -20,6 +20,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace gc_test {
+
 using namespace wharf;
 using nlohmann::json;
 using wharf::test::TempDir;
@@ -510,3 +513,5 @@ TEST_CASE("metadata schema 1 is migrated: tags keep their digests and gain a pus
   REQUIRE(tags->size() == 1);
   CHECK(tags->at(0).pushed_ms == 1234);
 }
+
+}  // namespace gc_test

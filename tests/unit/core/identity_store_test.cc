@@ -11,6 +11,9 @@
 #include "core/metadata/lmdb_metadata_store.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace identity_store_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -508,3 +511,5 @@ TEST_CASE("identity: data survives reopening", "[auth]") {
   CHECK(contains(s->userTeams("acme", "alice"), "acme/devs"));
   CHECK(s->grantFor("acme/app", "team", "acme/devs") == Role::kWrite);
 }
+
+}  // namespace identity_store_test

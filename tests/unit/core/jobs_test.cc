@@ -14,6 +14,9 @@
 #include "core/metadata/lmdb_metadata_store.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace jobs_test {
+
 using namespace wharf;
 using nlohmann::json;
 using wharf::test::TempDir;
@@ -626,3 +629,5 @@ TEST_CASE("Scheduler: configuration defaults and validation", "[jobs][scheduler]
   CHECK(sched.remove("purge").isOk());
   CHECK(sched.list().empty());
 }
+
+}  // namespace jobs_test

@@ -12,6 +12,9 @@
 #include "shared/tls/crypto.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace key_ring_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -211,3 +214,5 @@ TEST_CASE("keyring: jwks drops a key once its overlap has passed", "[auth][regre
   (void)ring->verifier(kIssuer, kAudience);
   CHECK(jwkKids(*ring) == std::set<std::string>{second});
 }
+
+}  // namespace key_ring_test

@@ -11,6 +11,9 @@
 #include "shared/store/lmdb.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace metadata_store_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -422,3 +425,5 @@ TEST_CASE("metadata: a store of another schema version is refused") {
   overwrite("1");
   CHECK(openLmdbMetadataStore(path, mo).isOk());
 }
+
+}  // namespace metadata_store_test

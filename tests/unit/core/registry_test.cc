@@ -19,6 +19,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace registry_test {
+
 using namespace wharf;
 using nlohmann::json;
 using wharf::test::TempDir;
@@ -602,3 +605,5 @@ TEST_CASE("Registry: purgeUploads removes only uploads older than the age") {
   CHECK(f.registry->sessions().size() == 0);
   CHECK(f.registry->purgeUploads(hour) == 0);
 }
+
+}  // namespace registry_test

@@ -15,6 +15,9 @@
 #include "shared/base/clock.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace usage_store_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 using wharf::test::waitFor;
@@ -352,3 +355,5 @@ TEST_CASE("usage store: an edge is online until its last report is too old", "[u
   CHECK(usageBucketStart(UsageResolution::kDay, kJan1 + 5) == kJan1);
   CHECK(usageBucketStart(UsageResolution::kHour, kJan1 - 1) == kJan1 - kHour);
 }
+
+}  // namespace usage_store_test

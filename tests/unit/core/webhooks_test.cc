@@ -14,6 +14,9 @@
 #include "shared/tls/crypto.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace webhooks_test {
+
 using namespace wharf;
 using nlohmann::json;
 using wharf::test::TempDir;
@@ -380,3 +383,5 @@ TEST_CASE("webhooks: scopes", "[webhooks]") {
   CHECK(h.toJson().contains("has_secret"));
   CHECK(!h.toJson().contains("secret"));
 }
+
+}  // namespace webhooks_test

@@ -16,6 +16,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace cache_index_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -580,3 +583,5 @@ TEST_CASE("cache index: room for a prefetch never comes from pinned or recently 
   CHECK(c.index->blob(recent));
   CHECK(c.index->blob(prefetched));
 }
+
+}  // namespace cache_index_test

@@ -4,6 +4,9 @@
 
 #include "edge/cache/cache_policy.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace cache_policy_test {
+
 using namespace wharf;
 using Id = CachePolicy::Id;
 
@@ -224,3 +227,5 @@ TEST_CASE("cache policy: restore, erase, capacity and watermarks", "[edge][cache
   CHECK(ids(victims) == std::vector<Id>{2, 1});  // the cold one first; then the hot one is needed too
   CHECK(p.used() == 0);
 }
+
+}  // namespace cache_policy_test

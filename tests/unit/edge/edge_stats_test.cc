@@ -4,6 +4,9 @@
 #include "shared/base/fs.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace edge_stats_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -63,3 +66,5 @@ TEST_CASE("edge stats: repositories past the report's limit share one line", "[e
   CHECK((*s)->totals().served_bytes == EdgeReport::kMaxRepos + 10);
   CHECK(EdgeReport::fromJson(r->toJson().dump()).isOk());
 }
+
+}  // namespace edge_stats_test

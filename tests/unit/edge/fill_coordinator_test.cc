@@ -11,6 +11,9 @@
 #include "tests/support/loop_thread.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace fill_coordinator_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -177,3 +180,5 @@ TEST_CASE("fill: partial files from a crash are dropped at start", "[edge][fill]
   CHECK(::access((dir / "partial/deadbeef").c_str(), F_OK) != 0);
   CHECK(coord->inFlight() == 0);
 }
+
+}  // namespace fill_coordinator_test

@@ -11,6 +11,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace fill_source_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -109,3 +112,5 @@ TEST_CASE("fill source: a fill that does not verify leaves every response short 
   CHECK(a.sent() == data.size() - 1);
   CHECK(b.sent() == 999);
 }
+
+}  // namespace fill_source_test

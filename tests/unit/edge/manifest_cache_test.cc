@@ -17,6 +17,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace manifest_cache_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -358,3 +361,5 @@ TEST_CASE("manifest cache: manifests count in the budget and are evicted like bl
   CHECK(::access(e.manifestFile(ms[0].digest).c_str(), F_OK) != 0);
   CHECK(::access((e.manifestFile(ms[0].digest) + ".type").c_str(), F_OK) != 0);
 }
+
+}  // namespace manifest_cache_test

@@ -17,6 +17,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace scrubber_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -159,3 +162,5 @@ TEST_CASE("scrubber: stop() of a scrubber between passes returns promptly", "[ed
   scrub.stop();
   CHECK(secondsSince(start) < 2.0);
 }
+
+}  // namespace scrubber_test

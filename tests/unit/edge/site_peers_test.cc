@@ -6,6 +6,9 @@
 #include "edge/link/site_peers.h"
 #include "shared/oci/digest.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace site_peers_test {
+
 using namespace wharf;
 
 namespace {
@@ -81,3 +84,5 @@ TEST_CASE("site peers: a failed peer is skipped for a while; a leaving one moves
   x.update({{"x", "http://127.0.0.1:1"}, {"bad", "ftp://nowhere"}, {"y", "http://127.0.0.1:5009"}});
   CHECK(x.size() == 1);
 }
+
+}  // namespace site_peers_test

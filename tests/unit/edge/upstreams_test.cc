@@ -9,6 +9,9 @@
 #include "shared/oci/names.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace upstreams_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -191,3 +194,5 @@ TEST_CASE("upstreams: stale-if-error repository patterns", "[edge][upstreams]") 
   CHECK(anyRepositoryPatternMatches({"team/*", "a/b"}, "a/b"));
   CHECK_FALSE(anyRepositoryPatternMatches({"team/*", "a/b"}, "a/c"));
 }
+
+}  // namespace upstreams_test

@@ -7,6 +7,9 @@
 #include "tests/support/loop_thread.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace loop_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -73,3 +76,5 @@ TEST_CASE("work queue: runAsync returns results to the loop", "[event]") {
   CHECK(value == 42);
   CHECK(on_loop);
 }
+
+}  // namespace loop_test

@@ -7,6 +7,9 @@
 #include "shared/fleet/prefetch_policy.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace prefetch_policy_test {
+
 using namespace wharf;
 using nlohmann::json;
 
@@ -150,3 +153,5 @@ TEST_CASE("pull history: pulls per tag since it moved, across a restart, bounded
   REQUIRE(mixed.isOk());
   CHECK((*mixed)->get("acme/api", "latest").count == 4);
 }
+
+}  // namespace prefetch_policy_test

@@ -15,6 +15,9 @@
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace client_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -263,3 +266,5 @@ TEST_CASE("client: base URLs are parsed strictly", "[http][client]") {
   CHECK_FALSE(parseBaseUrl("http://core:99999").isOk());
   CHECK_FALSE(Upstream::resolve("http://no-such-host.invalid:80").isOk());
 }
+
+}  // namespace client_test

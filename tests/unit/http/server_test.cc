@@ -16,6 +16,9 @@
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace server_test {
+
 using namespace wharf;
 using namespace wharf::test;
 
@@ -416,3 +419,5 @@ TEST_CASE("a handler that throws answers 500 with its request id and the server 
   REQUIRE(r.isOk());
   CHECK(r->body == "fine");
 }
+
+}  // namespace server_test

@@ -5,6 +5,9 @@
 
 #include "shared/http/url.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace url_test {
+
 using namespace wharf;
 
 namespace {
@@ -129,3 +132,5 @@ TEST_CASE("percentDecode leaves bad escapes alone; percentEncode keeps unreserve
   CHECK(percentDecode(percentEncode(all), false) == all);
   CHECK(percentDecode(percentEncode(all), true) == all);
 }
+
+}  // namespace url_test

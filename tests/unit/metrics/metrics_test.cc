@@ -2,6 +2,9 @@
 
 #include "shared/metrics/metrics.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace metrics_test {
+
 using namespace wharf;
 
 TEST_CASE("metrics: counters, gauges and histograms render in the text format", "[metrics]") {
@@ -26,3 +29,5 @@ TEST_CASE("metrics: counters, gauges and histograms render in the text format", 
   CHECK(&r.counter("test_requests_total", "Requests.", "code=\"200\"") ==
         &r.counter("test_requests_total", "Requests.", "code=\"200\""));
 }
+
+}  // namespace metrics_test

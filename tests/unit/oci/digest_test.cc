@@ -12,6 +12,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace digest_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -127,3 +130,5 @@ TEST_CASE("digestOfFile hashes a whole file from its start and reports its size"
 
   CHECK(digestOfFile(-1, DigestAlgorithm::kSha256, nullptr).status().code() == Code::kIoError);
 }
+
+}  // namespace digest_test

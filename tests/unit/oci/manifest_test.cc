@@ -9,6 +9,9 @@
 #include "shared/oci/manifest.h"
 #include "shared/oci/media_types.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace manifest_test {
+
 using namespace wharf;
 using nlohmann::json;
 
@@ -352,3 +355,5 @@ TEST_CASE("media types are compared case-insensitively, as media_types.h promise
   CHECK(media::stripParameters("Application/VND.OCI.Image.Manifest.v1+JSON; x=y") == kOciManifest);
   CHECK(parseManifest(imageManifest().dump(), "Application/vnd.oci.image.manifest.v1+json").isOk());
 }
+
+}  // namespace manifest_test

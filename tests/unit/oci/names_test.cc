@@ -4,6 +4,9 @@
 
 #include "shared/oci/names.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace names_test {
+
 using namespace wharf;
 
 TEST_CASE("validateRepositoryName accepts the spec's grammar") {
@@ -81,3 +84,5 @@ TEST_CASE("names: repository patterns", "[oci][names]") {
   CHECK(repositoryPatternMatches("team/app", "team/app"));
   CHECK_FALSE(repositoryPatternMatches("team/app", "team/app2"));
 }
+
+}  // namespace names_test

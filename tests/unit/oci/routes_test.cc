@@ -5,6 +5,9 @@
 
 #include "shared/oci/routes.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace routes_test {
+
 using namespace wharf;
 
 namespace {
@@ -139,3 +142,5 @@ TEST_CASE("parseRoute: a bad repository name is kNameInvalid") {
   }
   CHECK(parseRoute("/v2/" + std::string(255, 'a') + "/manifests/latest").isOk());
 }
+
+}  // namespace routes_test

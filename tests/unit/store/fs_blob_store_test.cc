@@ -15,6 +15,9 @@
 #include "tests/support/oci_layout.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace fs_blob_store_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -285,3 +288,5 @@ TEST_CASE("openFsBlobStore fails on an unusable root") {
   CHECK_FALSE(s.isOk());
   CHECK(s.status().code() == Code::kIoError);
 }
+
+}  // namespace fs_blob_store_test

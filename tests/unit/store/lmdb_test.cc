@@ -7,6 +7,9 @@
 #include "shared/store/lmdb.h"
 #include "tests/support/temp_dir.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace lmdb_test {
+
 using namespace wharf;
 using wharf::test::TempDir;
 
@@ -271,3 +274,5 @@ TEST_CASE("lmdb: big-endian keys sort as their numbers and read back", "[store][
   CHECK(bigEndian32(0x00ffffff) < bigEndian32(0x01000000));
   CHECK(fromBigEndian64("") == 0);
 }
+
+}  // namespace lmdb_test

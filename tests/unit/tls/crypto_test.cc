@@ -10,6 +10,9 @@
 
 #include "shared/tls/crypto.h"
 
+// Each file's own names: the test binaries are unity builds.
+namespace crypto_test {
+
 using namespace wharf;
 
 TEST_CASE("crypto: generateEcKey produces distinct PEM key pairs", "[auth]") {
@@ -287,3 +290,5 @@ TEST_CASE("crypto: base64UrlDecode refuses '=' padding", "[auth][regression]") {
   CHECK_FALSE(base64UrlDecode("Zg==").isOk());
   CHECK_FALSE(base64UrlDecode("Zm8=").isOk());
 }
+
+}  // namespace crypto_test

@@ -1,0 +1,40 @@
+// Version ordering as each ecosystem's own package manager orders versions: the basis of
+// every vulnerability match (an OSV range says "introduced in X, fixed in Y", and the
+// installed version is placed between them with its ecosystem's rules, never as text).
+//
+//   dpkg    Debian and Ubuntu: [epoch:]upstream[-revision], compared as dpkg does
+//           (lib/dpkg/version.c): epochs numerically, then upstream and revision in
+//           alternating non-digit and digit runs, where letters sort before other
+//           characters and `~` before everything, even the end (1.0~rc1 < 1.0).
+//   rpm     Red Hat, SUSE: [epoch:]version[-release], each part with rpmvercmp (runs of
+//           letters or digits, separators all equal, numbers beat letters, `~` sorts
+//           before everything and `^` after the end); a release is compared only when both
+//           sides have one (a range bound without a release matches every release).
+//   semver  npm, crates and OSV's SEMVER ranges: SemVer 2.0.0 precedence (pre-releases
+//           before their release, identifiers numeric or ASCII, build metadata ignored);
+//           a leading `v` is accepted.
+//   go      Go modules: semver with the `v`; pseudo-versions are pre-releases of the
+//           next version, so they order between releases as `go` orders them, and
+//           `+incompatible` is build metadata.
+//
+// dpkg and rpm order any string, as their tools do (an odd version still has a place);
+// semver and go refuse what is not a version (kInvalidArgument), so that a malformed
+// advisory or package never matches by accident.
+#pragma once
+
+#include <string_view>
+
+#include "shared/base/status.h"
+
+namespace wharf {
+
+enum class VersionScheme { kDpkg, kRpm, kSemver, kGo };
+
+// The scheme's name ("dpkg", "rpm", "semver", "go") and back.
+const char* versionSchemeName(VersionScheme scheme);
+Result<VersionScheme> parseVersionScheme(std::string_view name);
+
+// Negative when a is older than b, 0 when they are the same version, positive when newer.
+Result<int> compareVersions(VersionScheme scheme, std::string_view a, std::string_view b);
+
+}  // namespace wharf

@@ -318,7 +318,11 @@ int main(int argc, char** argv) {
   }
 
 
-  if (peers != nullptr) (*agent)->advertise(advertisedUrl(config, sc.host, server.port()));
+  if (peers != nullptr) {
+    std::string url = advertisedUrl(config, sc.host, server.port());
+    peers->setSelfUrl(url);
+    (*agent)->advertise(std::move(url));
+  }
   (*agent)->start();
 
   std::unique_ptr<Scrubber> scrubber;

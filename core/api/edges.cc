@@ -163,7 +163,7 @@ json channelBody(ApiContext& ctx, const ChannelQuery& q, const std::vector<EdgeC
   }
   json out = {{"commands", items},        {"events", std::move(events.items)},
               {"events_next", events.next}, {"peers", peers},
-              {"peers_version", ctx.channel->siteVersion(q.site)}};
+              {"peers_version", q.site.empty() ? 0 : ctx.channel->siteVersion(q.site)}};
   if (auto list = newerRevocations(ctx, q.revocations)) out["revocations"] = list->toJson();
   return out;
 }
@@ -472,7 +472,7 @@ class Edges {
     auto events = channelEvents(ctx_, q);
     if (!events.isOk()) return fail(events.status());
     if (!pending->empty() || !events->items.empty() || *wait_s == 0 ||
-        newerRevocations(ctx_, q.revocations) != nullptr || (q.peers && ctx_.channel->siteVersion(e.site) != *q.peers) ||
+        newerRevocations(ctx_, q.revocations) != nullptr || (q.peers && !e.site.empty() && ctx_.channel->siteVersion(e.site) != *q.peers) ||
         ctx_.channel->closed()) {
       return ok(channelBody(ctx_, q, *pending, std::move(events).value()));
     }

@@ -77,16 +77,23 @@ void ChannelHub::notifySiteLocked(const std::string& site, const std::string& ex
 }
 
 void ChannelHub::announce(const std::string& edge, const std::string& site, const std::string& url, int64_t now_ms) {
+  if (site.empty()) return;  // an edge without a site has no peers
   std::lock_guard lock(mu_);
   auto& p = presence_[edge];
-  // New to its peers: never seen, moved, or back after they stopped listing it.
-  bool changed = p.site != site || p.url != url || now_ms - p.seen_ms > kPeerTtlMs;
+  // New to its peers: never seen, moved, back after they stopped listing it, or gone from
+  // their lists (no URL: drained, or not sharing its cache).
+  bool listed_before = !p.url.empty() && now_ms - p.seen_ms <= kPeerTtlMs;
+  bool changed = p.site != site || p.url != url || (!url.empty() && !listed_before);
+  std::string old_site = p.site;
   p.site = site;
   p.url = url;
   p.seen_ms = now_ms;
-  if (changed && !url.empty()) {
-    site_versions_[site] = nextVersionLocked();
-    notifySiteLocked(site, edge);
+  if (!changed || (url.empty() && !listed_before)) return;
+  site_versions_[site] = nextVersionLocked();
+  notifySiteLocked(site, edge);
+  if (!old_site.empty() && old_site != site) {
+    site_versions_[old_site] = nextVersionLocked();
+    notifySiteLocked(old_site, edge);
   }
 }
 
@@ -108,8 +115,9 @@ uint64_t ChannelHub::siteVersion(const std::string& site) {
 
 std::vector<std::pair<std::string, std::string>> ChannelHub::peers(const std::string& edge, const std::string& site,
                                                                    int64_t now_ms) {
-  std::lock_guard lock(mu_);
   std::vector<std::pair<std::string, std::string>> out;
+  if (site.empty()) return out;
+  std::lock_guard lock(mu_);
   for (const auto& [name, p] : presence_) {
     if (name != edge && p.site == site && !p.url.empty() && now_ms - p.seen_ms <= kPeerTtlMs) out.emplace_back(name, p.url);
   }

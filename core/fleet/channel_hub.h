@@ -42,7 +42,8 @@ class ChannelHub {
   size_t waiting();
 
   // --- sites ---
-  // An edge's poll: it serves on url (empty: it does not say) at site.
+  // An edge's poll: it serves on url (empty: it does not say, or no longer) at site. An
+  // edge without a site has no peers.
   void announce(const std::string& edge, const std::string& site, const std::string& url, int64_t now_ms);
   // The other edges of the site that announced a URL within kPeerTtlMs: {name, url}.
   std::vector<std::pair<std::string, std::string>> peers(const std::string& edge, const std::string& site,

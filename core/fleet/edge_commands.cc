@@ -14,7 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-json timeOrNull(int64_t ms) { return ms > 0 ? json(formatRfc3339(ms)) : json(nullptr); }
 
 // edge \0 bigEndian64(id): one edge's commands are contiguous and in id order.
 std::string keyOf(const std::string& edge, uint64_t id) { return edge + '\0' + bigEndian64(id); }
@@ -241,9 +240,9 @@ json EdgeCommand::toJson() const {
           {"args", args},
           {"state", state},
           {"actor", actor},
-          {"created_at", timeOrNull(created_ms)},
-          {"delivered_at", timeOrNull(delivered_ms)},
-          {"done_at", timeOrNull(done_ms)},
+          {"created_at", rfc3339OrNull(created_ms)},
+          {"delivered_at", rfc3339OrNull(delivered_ms)},
+          {"done_at", rfc3339OrNull(done_ms)},
           {"deliveries", deliveries},
           {"result", result},
           {"error", error.empty() ? json(nullptr) : json(error)}};

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "shared/base/clock.h"
+#include "shared/base/json_body.h"
 
 namespace wharf {
 namespace {
@@ -28,7 +29,6 @@ Result<uint64_t> seqOf(const std::string& id) {
   return v;
 }
 
-json timeOrNull(int64_t ms) { return ms > 0 ? json(formatRfc3339(ms)) : json(nullptr); }
 
 template <typename F>
 Status writeTxn(LmdbEnv& env, F&& fn) {
@@ -125,9 +125,9 @@ json Job::toJson() const {
             {"state", jobStateName(state)},
             {"actor", actor},
             {"params", params},
-            {"created_at", timeOrNull(created_ms)},
-            {"started_at", timeOrNull(started_ms)},
-            {"finished_at", timeOrNull(finished_ms)},
+            {"created_at", rfc3339OrNull(created_ms)},
+            {"started_at", rfc3339OrNull(started_ms)},
+            {"finished_at", rfc3339OrNull(finished_ms)},
             {"progress", {{"done", progress.done}, {"total", progress.total}, {"message", progress.message}}},
             {"result", result},
             {"error", error.empty() ? json(nullptr) : json(error)},
@@ -177,12 +177,12 @@ json Schedule::toJson() const {
           {"kind", kind},
           {"params", params},
           {"enabled", enabled},
-          {"last_run", timeOrNull(last_run_ms)},
-          {"next_run", enabled ? timeOrNull(next_run_ms) : json(nullptr)},
+          {"last_run", rfc3339OrNull(last_run_ms)},
+          {"next_run", enabled ? rfc3339OrNull(next_run_ms) : json(nullptr)},
           {"last_job", last_job.empty() ? json(nullptr) : json(last_job)},
           {"origin", origin},
           {"updated_by", updated_by},
-          {"updated_at", timeOrNull(updated_ms)}};
+          {"updated_at", rfc3339OrNull(updated_ms)}};
 }
 
 bool JobFilter::matches(const Job& j) const {

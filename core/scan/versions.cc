@@ -1,5 +1,6 @@
 #include "core/scan/versions.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -147,6 +148,132 @@ int compareRpm(std::string_view a, std::string_view b) {
   return rpmvercmp(ra, rb);
 }
 
+// --- apk ---
+
+// The token kinds of apk-tools' version.c, in its order (the order matters: a version
+// that goes on where the other ended is newer, unless it goes on with a pre-release).
+enum ApkToken { kApkInvalid = -1, kApkDigitOrZero, kApkDigit, kApkLetter, kApkSuffix, kApkSuffixNo, kApkRevisionNo,
+                kApkEnd };
+
+bool isLower(char c) { return c >= 'a' && c <= 'z'; }
+
+// What follows a token: the next token's kind, consuming its separator.
+void apkNextToken(int* type, std::string_view* v) {
+  int n = kApkInvalid;
+  if (v->empty() || v->front() == '\0') {
+    n = kApkEnd;
+  } else if ((*type == kApkDigit || *type == kApkDigitOrZero) && isLower(v->front())) {
+    n = kApkLetter;
+  } else if (*type == kApkLetter && isDigit(v->front())) {
+    n = kApkDigit;
+  } else if (*type == kApkSuffix && isDigit(v->front())) {
+    n = kApkSuffixNo;
+  } else {
+    if (v->front() == '.') {
+      n = kApkDigitOrZero;
+    } else if (v->front() == '_') {
+      n = kApkSuffix;
+    } else if (v->front() == '-' && v->size() > 1 && (*v)[1] == 'r') {
+      n = kApkRevisionNo;
+      v->remove_prefix(1);
+    }
+    v->remove_prefix(1);
+  }
+  if (n < *type && !((n == kApkDigitOrZero && *type == kApkDigit) || (n == kApkSuffix && *type == kApkSuffixNo) ||
+                     (n == kApkDigit && *type == kApkLetter))) {
+    n = kApkInvalid;
+  }
+  *type = n;
+}
+
+// The value of the token of kind *type at the front of v; moves *type to the next kind.
+int64_t apkGetToken(int* type, std::string_view* v) {
+  static constexpr std::string_view kPre[] = {"alpha", "beta", "pre", "rc"};
+  static constexpr std::string_view kPost[] = {"cvs", "svn", "git", "hg", "p"};
+  if (v->empty()) {
+    *type = kApkEnd;
+    return 0;
+  }
+  int64_t value = 0;
+  size_t i = 0;
+  int next = kApkInvalid;
+  switch (*type) {
+    case kApkDigitOrZero:
+      if (v->front() == '0') {  // leading zeros: compared as a fraction, fewer zeros is newer
+        while (i < v->size() && (*v)[i] == '0') ++i;
+        next = kApkDigit;
+        value = -static_cast<int64_t>(i);
+        break;
+      }
+      [[fallthrough]];
+    case kApkDigit:
+    case kApkSuffixNo:
+    case kApkRevisionNo:
+      while (i < v->size() && isDigit((*v)[i])) {
+        if (value < (int64_t{1} << 56)) value = value * 10 + ((*v)[i] - '0');  // saturates, never overflows
+        ++i;
+      }
+      break;
+    case kApkLetter:
+      value = static_cast<unsigned char>((*v)[i++]);
+      break;
+    case kApkSuffix: {
+      int64_t k = 0;
+      for (; k < 4; ++k) {
+        if (v->substr(0, kPre[k].size()) == kPre[k]) break;
+      }
+      if (k < 4) {
+        i = kPre[k].size();
+        next = kApkSuffixNo;
+        value = k - 4;  // before the release
+        break;
+      }
+      for (k = 0; k < 5; ++k) {
+        if (v->substr(0, kPost[k].size()) == kPost[k]) break;
+      }
+      if (k < 5) {
+        i = kPost[k].size();
+        next = kApkSuffixNo;
+        value = k;
+        break;
+      }
+      *type = kApkInvalid;
+      return -1;
+    }
+    default:
+      *type = kApkInvalid;
+      return -1;
+  }
+  v->remove_prefix(i);
+  if (v->empty()) {
+    *type = kApkEnd;
+  } else if (next != kApkInvalid) {
+    *type = next;
+  } else {
+    apkNextToken(type, v);
+  }
+  return value;
+}
+
+int compareApk(std::string_view a, std::string_view b) {
+  int at = kApkDigit, bt = kApkDigit;
+  int64_t av = 0, bv = 0;
+  while (at == bt && at != kApkEnd && at != kApkInvalid && av == bv) {
+    av = apkGetToken(&at, &a);
+    bv = apkGetToken(&bt, &b);
+  }
+  if (av != bv) return av < bv ? -1 : 1;
+  if (at == bt) return 0;
+  // Equal so far: the one that goes on is newer, unless it goes on with a pre-release.
+  int t = at;
+  if (at == kApkSuffix && apkGetToken(&t, &a) < 0) return -1;
+  t = bt;
+  if (bt == kApkSuffix && apkGetToken(&t, &b) < 0) return 1;
+  if (at > bt) return -1;
+  if (bt > at) return 1;
+  return 0;
+}
+
 // --- semver ---
 
 struct Semver {
@@ -245,6 +372,7 @@ const char* versionSchemeName(VersionScheme scheme) {
   switch (scheme) {
     case VersionScheme::kDpkg: return "dpkg";
     case VersionScheme::kRpm: return "rpm";
+    case VersionScheme::kApk: return "apk";
     case VersionScheme::kSemver: return "semver";
     case VersionScheme::kGo: return "go";
   }
@@ -252,7 +380,8 @@ const char* versionSchemeName(VersionScheme scheme) {
 }
 
 Result<VersionScheme> parseVersionScheme(std::string_view name) {
-  for (VersionScheme s : {VersionScheme::kDpkg, VersionScheme::kRpm, VersionScheme::kSemver, VersionScheme::kGo}) {
+  for (VersionScheme s :
+       {VersionScheme::kDpkg, VersionScheme::kRpm, VersionScheme::kApk, VersionScheme::kSemver, VersionScheme::kGo}) {
     if (name == versionSchemeName(s)) return s;
   }
   return Status(Code::kInvalidArgument, "unknown version scheme: " + std::string(name.substr(0, 50)));
@@ -262,6 +391,7 @@ Result<int> compareVersions(VersionScheme scheme, std::string_view a, std::strin
   switch (scheme) {
     case VersionScheme::kDpkg: return compareDpkg(a, b);
     case VersionScheme::kRpm: return compareRpm(a, b);
+    case VersionScheme::kApk: return compareApk(a, b);
     case VersionScheme::kSemver:
     case VersionScheme::kGo: {
       bool go = scheme == VersionScheme::kGo;

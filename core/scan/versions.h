@@ -10,6 +10,10 @@
 //           letters or digits, separators all equal, numbers beat letters, `~` sorts
 //           before everything and `^` after the end); a release is compared only when both
 //           sides have one (a range bound without a release matches every release).
+//   apk     Alpine: as apk-tools orders them (version.c): dotted numbers (a component
+//           with leading zeros compares as a fraction), one letter, suffixes
+//           _alpha < _beta < _pre < _rc < (none) < _cvs < _svn < _git < _hg < _p, each
+//           with a number, then -rN; what apk takes as invalid keeps apk's order too.
 //   semver  npm, crates and OSV's SEMVER ranges: SemVer 2.0.0 precedence (pre-releases
 //           before their release, identifiers numeric or ASCII, build metadata ignored);
 //           a leading `v` is accepted.
@@ -28,9 +32,9 @@
 
 namespace wharf {
 
-enum class VersionScheme { kDpkg, kRpm, kSemver, kGo };
+enum class VersionScheme { kDpkg, kRpm, kApk, kSemver, kGo };
 
-// The scheme's name ("dpkg", "rpm", "semver", "go") and back.
+// The scheme's name ("dpkg", "rpm", "apk", "semver", "go") and back.
 const char* versionSchemeName(VersionScheme scheme);
 Result<VersionScheme> parseVersionScheme(std::string_view name);
 

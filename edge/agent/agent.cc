@@ -255,7 +255,9 @@ void EdgeAgent::channelLoop() {
                             (ctx_.peers != nullptr ? "&peers_version=" + std::to_string(peers_version_) : std::string()) +
                             (events_after ? "&events=" + std::to_string(*events_after) : std::string()) +
                             "&wait=" + std::to_string(options_.poll_wait_s) +
-                            (advertise_url_.empty() ? std::string() : "&url=" + percentEncode(advertise_url_)),
+                            // A drained edge is no one's peer until it resumes.
+                            (advertise_url_.empty() || ctx_.draining.load() ? std::string()
+                                                                            : "&url=" + percentEncode(advertise_url_)),
                         {{"Authorization", "Bearer " + identity_.credential}});
     {
       std::lock_guard lock(mu_);

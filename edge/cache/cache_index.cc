@@ -161,6 +161,10 @@ void CacheIndex::reconcile() {
   auto found = [&](const std::string& digest, const std::string& path, bool manifest) {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) return;
+    if (manifest && on_disk.count(digest) > 0 && !blobs_[digest].manifest) {
+      // Both a blob file and a manifest of one digest: the manifest stays (manifestStored).
+      if (auto d = Digest::parse(digest); d.isOk()) ::unlink(fills_.blobPath(*d).c_str());
+    }
     on_disk.insert(digest);
     auto& b = blobs_[digest];
     if (b.digest.empty() || b.manifest != manifest) {
@@ -189,7 +193,8 @@ void CacheIndex::reconcile() {
     }
     ::closedir(d);
   }
-  // Manifests: <hex> with its <hex>.type (sha256; temporaries and strays are removed).
+  // Manifests: <hex> with its <hex>.type (sha256 or sha512 by the length of the hex;
+  // temporaries and strays are removed).
   if (DIR* d = ::opendir(manifests_dir_.c_str())) {
     std::vector<std::string> names;
     while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
@@ -199,12 +204,13 @@ void CacheIndex::reconcile() {
       if (name == "." || name == "..") continue;
       std::string hex = name.size() > 5 && name.compare(name.size() - 5, 5, ".type") == 0 ? name.substr(0, name.size() - 5)
                                                                                           : name;
-      bool whole = Digest::parse("sha256:" + hex).isOk() && all.count(hex) && all.count(hex + ".type");
+      std::string digest = (hex.size() == 128 ? "sha512:" : "sha256:") + hex;
+      bool whole = Digest::parse(digest).isOk() && all.count(hex) && all.count(hex + ".type");
       if (!whole) {
         ::unlink((manifests_dir_ + "/" + name).c_str());
         continue;
       }
-      if (name == hex) found("sha256:" + hex, manifests_dir_ + "/" + name, true);
+      if (name == hex) found(digest, manifests_dir_ + "/" + name, true);
     }
   }
   for (auto it = blobs_.begin(); it != blobs_.end();) {
@@ -271,7 +277,9 @@ bool CacheIndex::committed(const std::string& digest, uint64_t size, uint32_t as
     std::lock_guard lock(mu_);
     CachePolicy::Id id = idLocked(digest);
     auto it = blobs_.find(digest);
-    if (it == blobs_.end()) {
+    if (it != blobs_.end() && it->second.manifest) {
+      it = blobs_.end();  // cached as a manifest (one entry per digest): served, not kept twice
+    } else if (it == blobs_.end()) {
       bool pinned = pinnedLocked(digest);
       if (policy_.admit(id, size, clock_.nowMillis(), asks) || pinned) {
         it = blobs_.emplace(digest, CachedBlob{digest, size, 0, 0, ""}).first;
@@ -286,11 +294,11 @@ bool CacheIndex::committed(const std::string& digest, uint64_t size, uint32_t as
       publishGauges();
       return true;
     }
+    IndexMetrics::get().refused.inc();
   }
   // Served to the clients that asked, not kept: the policy expects no second ask soon.
   // (Removed without the lock: requests wait on it.)
   if (auto d = Digest::parse(digest); d.isOk()) ::unlink(fills_.blobPath(*d).c_str());
-  IndexMetrics::get().refused.inc();
   return false;
 }
 
@@ -322,17 +330,29 @@ void CacheIndex::reassessOwnership() {
 }
 
 void CacheIndex::manifestStored(const std::string& digest, uint64_t size) {
-  std::lock_guard lock(mu_);
-  CachePolicy::Id id = idLocked(digest);
-  auto [it, fresh] = blobs_.try_emplace(digest, CachedBlob{digest, size, clock_.nowMillis(), 0, "", true});
-  if (!fresh) {
-    it->second.last_access_ms = clock_.nowMillis();
-    it->second.size = size;
+  std::vector<std::string> stale;
+  {
+    std::lock_guard lock(mu_);
+    CachePolicy::Id id = idLocked(digest);
+    auto [it, fresh] = blobs_.try_emplace(digest, CachedBlob{digest, size, clock_.nowMillis(), 0, "", true});
+    if (!fresh && !it->second.manifest) {
+      // Fetched as a blob before (GET /blobs/<a manifest's digest>): one entry per digest,
+      // and the manifest is what pulls need.
+      stale = pathsOf(digest, false);
+      policy_.erase(id);
+      it->second = CachedBlob{digest, size, clock_.nowMillis(), 0, "", true};
+      fresh = true;
+    }
+    if (!fresh) {
+      it->second.last_access_ms = clock_.nowMillis();
+      it->second.size = size;
+    }
+    policy_.insert(id, size, clock_.nowMillis());
+    if (fresh) policy_.pin(id, pinnedLocked(digest));
+    dirty_blobs_.insert(digest);
+    publishGauges();
   }
-  policy_.insert(id, size, clock_.nowMillis());
-  if (fresh) policy_.pin(id, pinnedLocked(digest));
-  dirty_blobs_.insert(digest);
-  publishGauges();
+  for (const auto& f : stale) ::unlink(f.c_str());
 }
 
 void CacheIndex::accessed(const std::string& digest) {

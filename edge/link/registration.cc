@@ -63,7 +63,7 @@ Result<EdgeIdentity> identityFrom(const std::string& core, const HttpResponse& r
   return id;
 }
 
-Result<std::unique_ptr<BlockingClient>> clientFor(const std::string& core, const ClientOptions& tls) {
+Result<std::unique_ptr<BlockingClient>> coreClient(const std::string& core, const ClientOptions& tls) {
   auto url = parseBaseUrl(core);
   if (!url.isOk()) return url.status();
   auto c = std::make_unique<BlockingClient>(url->host, url->port, 15000);
@@ -90,7 +90,7 @@ Result<EdgeIdentity> EdgeIdentity::fromJson(const nlohmann::json& j) {
 }
 
 Result<EdgeIdentity> joinCore(const std::string& core, const std::string& join_token, const ClientOptions& tls) {
-  auto client = clientFor(core, tls);
+  auto client = coreClient(core, tls);
   if (!client.isOk()) return client.status();
   nlohmann::json body = {{"join_token", join_token}};
   auto r = (*client)->request("POST", "/api/v1/edges/register", {{"Content-Type", "application/json"}}, body.dump());
@@ -102,7 +102,7 @@ Result<EdgeIdentity> joinCore(const std::string& core, const std::string& join_t
 }
 
 Result<EdgeIdentity> refreshIdentity(const EdgeIdentity& current, const ClientOptions& tls) {
-  auto client = clientFor(current.core, tls);
+  auto client = coreClient(current.core, tls);
   if (!client.isOk()) return client.status();
   auto r = (*client)->request("GET", "/api/v1/edges/self", {{"Authorization", "Bearer " + current.credential}});
   if (!r.isOk()) return Status(Code::kUnavailable, "cannot reach the core at " + current.core + ": " + r.status().message());

@@ -1,5 +1,7 @@
 #include "edge/link/site_peers.h"
 
+#include <atomic>
+#include <cstring>
 #include <map>
 
 #include "shared/base/log.h"
@@ -38,16 +40,24 @@ uint64_t SitePeers::score(std::string_view edge, std::string_view digest) {
 }
 
 bool SitePeers::update(const std::vector<std::pair<std::string, std::string>>& listed) {
+  static std::atomic<uint64_t> generations{0};
   std::map<std::string, Member> known;
+  std::string self_url;
   {
     std::lock_guard lock(mu_);
     for (auto& m : peers_) known[m.peer->name] = m;
+    self_url = self_url_;
   }
   std::vector<Member> next;
   for (const auto& [name, url] : listed) {
     if (name == self_) continue;
+    if (url == self_url) {
+      logWarn("a peer edge of the site is listed at this edge's own URL: left out", {{"peer", name}, {"url", url}});
+      continue;
+    }
     auto it = known.find(name);
-    if (it != known.end() && it->second.peer->url == url) {
+    bool failing = it != known.end() && it->second.skip_until_ms != 0;
+    if (it != known.end() && it->second.peer->url == url && !failing) {
       next.push_back(it->second);
       continue;
     }
@@ -56,7 +66,13 @@ bool SitePeers::update(const std::vector<std::pair<std::string, std::string>>& l
       logWarn("cannot resolve a peer edge of the site", {{"peer", name}, {"url", url}, {"error", address.status().message()}});
       continue;
     }
-    next.push_back({std::make_shared<const SitePeer>(SitePeer{name, url, std::move(address).value()}), 0});
+    bool same = it != known.end() && it->second.peer->url == url &&
+                std::memcmp(&it->second.peer->address.addr, &address->addr, sizeof address->addr) == 0;
+    if (same) {  // failing, but where it was: keep its skip
+      next.push_back(it->second);
+      continue;
+    }
+    next.push_back({std::make_shared<const SitePeer>(SitePeer{name, url, std::move(address).value(), ++generations}), 0});
     logInfo("peer edge of the site", {{"peer", name}, {"url", url}});
   }
   std::lock_guard lock(mu_);
@@ -81,6 +97,11 @@ std::shared_ptr<const SitePeer> SitePeers::owner(std::string_view digest, int64_
     }
   }
   return chosen != nullptr ? chosen->peer : nullptr;
+}
+
+void SitePeers::setSelfUrl(std::string url) {
+  std::lock_guard lock(mu_);
+  self_url_ = std::move(url);
 }
 
 bool SitePeers::ownedElsewhere(std::string_view digest) {

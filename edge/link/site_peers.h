@@ -28,7 +28,8 @@ namespace wharf {
 struct SitePeer {
   std::string name;
   std::string url;
-  Upstream address;  // resolved when the core named it
+  Upstream address;  // resolved when the core named it, and again after it failed
+  uint64_t generation = 0;  // a new address, a new one (connection pools are per generation)
 };
 
 class SitePeers {
@@ -37,9 +38,13 @@ class SitePeers {
 
   explicit SitePeers(std::string self) : self_(std::move(self)) {}
   const std::string& self() const { return self_; }
+  // Where this edge serves (its advertise_url): a peer listed at the same URL is this
+  // edge itself (a URL copied between hosts, a loopback address) and is left out.
+  void setSelfUrl(std::string url);
 
-  // The site's other edges, as the core listed them ({name, url}). Resolves new URLs
-  // (blocks on DNS: call it off the loops); a URL that does not resolve is left out.
+  // The site's other edges, as the core listed them ({name, url}). Resolves new URLs, and
+  // those of peers that failed lately (an address behind a stable name moves); blocks on
+  // DNS: call it off the loops. A URL that does not resolve is left out.
   // Returns whether the set of peers changed.
   bool update(const std::vector<std::pair<std::string, std::string>>& peers);
 
@@ -63,6 +68,7 @@ class SitePeers {
   };
   const std::string self_;
   std::mutex mu_;
+  std::string self_url_;       // GUARDED_BY(mu_)
   std::vector<Member> peers_;  // GUARDED_BY(mu_)
 };
 

@@ -98,8 +98,8 @@ ClientPool* poolFor(const UpstreamTarget& up, Loop& loop) {
 
 // The client pool of the calling loop thread for a peer edge.
 ClientPool* peerPool(const SitePeer& peer, Loop& loop) {
-  thread_local std::map<std::pair<Loop*, std::string>, std::unique_ptr<ClientPool>> pools;
-  auto& p = pools[{&loop, peer.url}];
+  thread_local std::map<std::pair<Loop*, std::string>, std::unique_ptr<ClientPool>> pools;  // few: a site's edges
+  auto& p = pools[{&loop, peer.url + "#" + std::to_string(peer.generation)}];  // a new address: a new pool
   if (!p) {
     ClientOptions options;
     options.connect_timeout_ms = 2'000;  // a peer is on the site's LAN: down is skipped fast
@@ -736,6 +736,10 @@ void handleEdgeRequest(EdgeContext& ctx, const ExchangePtr& ex) {
     Response r = error(Status(Code::kUnavailable, "this edge is drained: pull from " + ctx.upstreams->core().base_url));
     r.headers.add("Retry-After", std::to_string(ctx.retry_after_s.load()));
     return reply(ctx, ex, std::move(r));
+  }
+  if (ctx.peers != nullptr && fromPeer(ex) && *req.headers.get("x-wharf-peer") == ctx.peers->self()) {
+    // This edge asked itself (two edges announce one URL): the asker turns to the core.
+    return reply(ctx, ex, error(Status(Code::kUnavailable, "an edge cannot be its own peer")));
   }
   auto route = parseRoute(req.path);
   if (!route.isOk()) {

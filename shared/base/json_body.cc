@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "shared/base/clock.h"
+
 namespace wharf {
 namespace {
 
@@ -44,6 +46,8 @@ bool jsonNestedWithin(std::string_view raw, size_t limit, std::string* top_key) 
   }
   return true;
 }
+
+json rfc3339OrNull(int64_t ms) { return ms > 0 ? json(formatRfc3339(ms)) : json(nullptr); }
 
 std::string jsonStringOr(const json& j, const char* key) {
   auto it = j.find(key);

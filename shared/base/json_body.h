@@ -117,5 +117,7 @@ const char* jsonTypeName(const nlohmann::json& v);
 // A stored document's string field, "" when absent or not a string (for documents this
 // program wrote; a peer's bodies go through JsonBody).
 std::string jsonStringOr(const nlohmann::json& j, const char* key);
+// A time for the API: RFC 3339 in UTC, or null when ms is 0 (never).
+nlohmann::json rfc3339OrNull(int64_t ms);
 
 }  // namespace wharf

@@ -166,6 +166,16 @@ TEST_CASE("channel hub: the edges of a site, their URLs and the site's version",
   CHECK(hub.siteVersion("oslo") != v3);
   CHECK(hub.peers("b", "oslo", 3000).empty());
   CHECK(hub.siteVersion("rome") != hub.siteVersion("oslo"));
+  // Drained (no URL any more): gone from its peers' lists at once, the version moves.
+  hub.announce("c2", "rome", "http://10.0.1.2:5001", 4000);
+  uint64_t v4 = hub.siteVersion("rome");
+  hub.announce("c2", "rome", "", 4100);
+  CHECK(hub.siteVersion("rome") != v4);
+  CHECK(hub.peers("c", "rome", 4200).empty());
+  // Edges without a site have no peers.
+  hub.announce("lone1", "", "http://10.0.2.1:5001", 5000);
+  hub.announce("lone2", "", "http://10.0.2.2:5001", 5000);
+  CHECK(hub.peers("lone1", "", 5000).empty());
 }
 
 }  // namespace edge_commands_test

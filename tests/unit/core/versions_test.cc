@@ -160,6 +160,33 @@ TEST_CASE("versions: rpm orders as rpmvercmp does (rpm's own test table)", "[sca
   CHECK(cmp(VersionScheme::kRpm, "0:3.0.7-16.el9", "3.0.7-16.el9") == 0);
 }
 
+TEST_CASE("versions: apk orders as apk-tools does", "[scan][versions]") {
+  const auto s = VersionScheme::kApk;
+  // Answers of `apk version -t A B` on Alpine (apk-tools 2), quirks included: "1.0" is
+  // older than "1.0_alpha" (a zero component ends differently) while "1.1" is newer than
+  // "1.1_alpha"; unknown suffixes and stray letters keep apk's order.
+  const std::vector<std::tuple<std::string, std::string, int>> table = {
+      {"1", "1", 0}, {"1", "1.0", -1}, {"1.0", "1.0", 0}, {"1.0", "1.0_alpha", -1}, {"1.1", "1.1_alpha", 1},
+      {"1.0", "1.0-r1", -1}, {"1.1", "1.0-r1", 1}, {"1.1", "1.0_p1", 1}, {"1.1", "1.2_alpha", -1},
+      {"1", "1-r1", -1}, {"1.1", "1-r1", 1}, {"1", "1_p1", -1}, {"1.1", "1_p1", 1}, {"1", "1_alpha", 1},
+      {"1-r1", "1_p1", -1}, {"1-r1", "1-r2", -1}, {"1_p1", "1", 1}, {"1", "2", -1}, {"11", "1", 1},
+      {"1.10.0", "1.2.0", 1}, {"1.1.10", "1.1.4-r1", 1}, {"1.1_blarf", "1.1_alpha", 1}, {"1.1_arghhh", "1.1_p1", -1},
+      {"1.1_blah", "1.1_alpha", 1}, {"1.1a", "1.1b", -1}, {"1.1b", "1.1a", 1}, {"1.1baa", "1.1b", 1},
+      {"1.1ba", "1.2", -1}, {"1.1ba", "1.1c", -1}, {"1.0.2k-r0", "1.0.2i-r0", 1},
+  };
+  for (const auto& [a, b, expected] : table) {
+    INFO(a << " vs " << b);
+    CHECK(cmp(s, a, b) == expected);
+    CHECK(cmp(s, b, a) == -expected);
+  }
+  // Alpine's own ladders: suffixes around the release, then the package revision.
+  checkAscending(s, {"3.0.8_alpha1-r0", "3.0.8_beta2-r0", "3.0.8_pre1-r0", "3.0.8_rc1-r0", "3.0.8-r0", "3.0.8-r1",
+                     "3.0.8_cvs1-r0", "3.0.8_svn1-r0", "3.0.8_git20230101-r0", "3.0.8_hg1-r0", "3.0.8_p1-r0",
+                     "3.0.8_p2-r0", "3.0.8a-r0", "3.0.9-r0", "3.0.10-r0", "3.1.0-r0"});
+  CHECK(cmp(s, "1.36.1-r2", "1.36.1-r15") < 0);
+  CHECK(cmp(s, "99999999999999999999999.1", "1.1") > 0);  // long numbers saturate, never overflow
+}
+
 TEST_CASE("versions: semver precedence, SemVer 2.0.0 section 11", "[scan][versions]") {
   const auto s = VersionScheme::kSemver;
   checkAscending(s, {"1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
@@ -185,7 +212,8 @@ TEST_CASE("versions: Go module versions, pseudo-versions between releases", "[sc
 }
 
 TEST_CASE("versions: scheme names", "[scan][versions]") {
-  for (auto s : {VersionScheme::kDpkg, VersionScheme::kRpm, VersionScheme::kSemver, VersionScheme::kGo}) {
+  for (auto s : {VersionScheme::kDpkg, VersionScheme::kRpm, VersionScheme::kApk, VersionScheme::kSemver,
+                 VersionScheme::kGo}) {
     auto back = parseVersionScheme(versionSchemeName(s));
     REQUIRE(back.isOk());
     CHECK(*back == s);

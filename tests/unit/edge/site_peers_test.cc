@@ -79,10 +79,23 @@ TEST_CASE("site peers: a failed peer is skipped for a while; a leaving one moves
     auto now = after.owner(digestNo(i), 0);
     CHECK((was == nullptr) == (now == nullptr));
   }
-  // A URL that does not resolve is left out; the edge itself is never its own peer.
+  // A URL that does not resolve is left out; the edge itself is never its own peer, by
+  // name or by URL (one URL copied to two hosts).
   SitePeers x("x");
-  x.update({{"x", "http://127.0.0.1:1"}, {"bad", "ftp://nowhere"}, {"y", "http://127.0.0.1:5009"}});
+  x.setSelfUrl("http://127.0.0.1:5010");
+  x.update({{"x", "http://127.0.0.1:1"}, {"bad", "ftp://nowhere"}, {"y", "http://127.0.0.1:5009"},
+            {"twin", "http://127.0.0.1:5010"}});
   CHECK(x.size() == 1);
+  // A failing peer's address is resolved again; where it has not moved, its skip stays.
+  int owned_by_y = 0;
+  while (x.owner(digestNo(owned_by_y), 0) == nullptr) ++owned_by_y;
+  x.failed("y", 1000);
+  CHECK(x.owner(digestNo(owned_by_y), 1000) == nullptr);
+  x.update({{"y", "http://127.0.0.1:5009"}});
+  CHECK(x.owner(digestNo(owned_by_y), 1000) == nullptr);
+  auto back_again = x.owner(digestNo(owned_by_y), 1000 + SitePeers::kSkipMs);
+  REQUIRE(back_again != nullptr);
+  CHECK(back_again->name == "y");
 }
 
 }  // namespace site_peers_test

@@ -60,6 +60,10 @@ inline constexpr const char* kBlobDelete = "blob.delete";
 inline constexpr const char* kRepositoryDelete = "repository.delete";
 inline constexpr const char* kPolicySet = "policy.set";        // repository: the policy's scope
 inline constexpr const char* kPolicyRemove = "policy.remove";
+inline constexpr const char* kScanCompleted = "scan.completed";  // target.digest: the manifest scanned
+inline constexpr const char* kScanFailed = "scan.failed";
+inline constexpr const char* kScanUpdated = "scan.updated";      // findings changed with a new database
+inline constexpr const char* kVulnDbUpdated = "vulndb.updated";  // repository "": the whole registry
 }  // namespace event_type
 
 // The types above, for validating filters and webhook subscriptions.

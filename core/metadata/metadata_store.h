@@ -54,6 +54,11 @@ struct Policy {
   int64_t keep_days = -1;
   // Tags matching one of these cannot be overwritten or deleted.
   std::vector<std::string> immutable;
+  // Scanning: whether a push starts a scan (absent: the core's --scan-on-push default),
+  // and the severity (LOW, MEDIUM, HIGH, CRITICAL) at or above which pulls of images
+  // with findings that have a fix are refused ("": none).
+  std::optional<bool> scan_on_push;
+  std::string block_severity;
   nlohmann::json toJson() const;
   static Result<Policy> fromJson(const std::string& scope, const nlohmann::json& j);
 };

@@ -51,6 +51,11 @@ nlohmann::json Policy::toJson() const {
     if (keep_last >= 0) j["retention"]["keep_last"] = keep_last;
     if (keep_days >= 0) j["retention"]["keep_days"] = keep_days;
   }
+  if (scan_on_push || !block_severity.empty()) {
+    j["scan"] = nlohmann::json::object();
+    if (scan_on_push) j["scan"]["on_push"] = *scan_on_push;
+    if (!block_severity.empty()) j["scan"]["block_severity"] = block_severity;
+  }
   return j;
 }
 
@@ -79,8 +84,29 @@ Result<Policy> Policy::fromJson(const std::string& scope, const nlohmann::json& 
       return Status(Code::kInvalidArgument, "policy.retention: needs keep_last or keep_days");
     }
   }
+  if (auto sc = b.object("scan")) {
+    p.scan_on_push = sc->boolean("on_push");
+    if (auto sev = sc->string("block_severity", {.max = 16})) {
+      if (*sev != "" && *sev != "LOW" && *sev != "MEDIUM" && *sev != "HIGH" && *sev != "CRITICAL")
+        sc->fail("block_severity", "is one of LOW, MEDIUM, HIGH, CRITICAL");
+      p.block_severity = *sev;
+    }
+    WHARF_RETURN_IF_ERROR(sc->finish());
+  }
   WHARF_RETURN_IF_ERROR(b.finish());
   return p;
+}
+
+const Policy* mostSpecificPolicy(const std::vector<Policy>& policies, const std::string& repo,
+                                 const std::function<bool(const Policy&)>& has) {
+  const Policy* best = nullptr;
+  for (const auto& p : policies) {
+    if (!scopeCovers(p.scope, repo) || !has(p)) continue;
+    if (best == nullptr || p.scope.size() > best->scope.size() ||
+        (p.scope == repo && best->scope != repo))
+      best = &p;
+  }
+  return best;
 }
 
 }  // namespace wharf

@@ -2,6 +2,7 @@
 // Policy record is in metadata_store.h), and how they match.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,5 +19,10 @@ bool scopeCovers(const std::string& scope, const std::string& repo);
 // The rule that makes repo:tag immutable ("v* (policy team/*)"), if any.
 std::optional<std::string> immutableRule(const std::vector<Policy>& policies, const std::string& repo,
                                          const std::string& tag);
+
+// The policy that decides a setting for repo: the one naming the repository, else the
+// namespace covering it with the longest scope, among those for which has() is true.
+const Policy* mostSpecificPolicy(const std::vector<Policy>& policies, const std::string& repo,
+                                 const std::function<bool(const Policy&)>& has);
 
 }  // namespace wharf

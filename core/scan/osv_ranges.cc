@@ -65,6 +65,8 @@ Result<VersionScheme> versionSchemeOf(std::string_view ecosystem) {
   }
   if (base == "npm" || base == "crates.io") return VersionScheme::kSemver;
   if (base == "Go") return VersionScheme::kGo;
+  if (base == "PyPI") return VersionScheme::kPep440;
+  if (base == "Maven") return VersionScheme::kMaven;
   return Status(Code::kNotFound, "ecosystem not supported yet: " + std::string(ecosystem.substr(0, 50)));
 }
 

@@ -1,6 +1,8 @@
 #include "core/scan/versions.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -366,6 +368,363 @@ int compareSemver(const Semver& a, const Semver& b) {
   return a.pre.size() == b.pre.size() ? 0 : (a.pre.size() < b.pre.size() ? -1 : 1);
 }
 
+// --- pep440 ---
+
+// Python's whitespace (str.isspace, what packaging strips around a version), in UTF-8:
+// the length of the one at the front or the back of s, 0 when there is none.
+size_t pySpaceLength(std::string_view s, bool back) {
+  if (s.empty()) return 0;
+  unsigned char c = back ? s.back() : s.front();
+  if (c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f)) return 1;
+  static constexpr std::string_view kWide[] = {
+      "\u0085", "\u00a0", "\u1680", "\u2000", "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006",
+      "\u2007", "\u2008", "\u2009", "\u200a", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"};
+  for (std::string_view w : kWide) {
+    if (s.size() >= w.size() && (back ? s.substr(s.size() - w.size()) : s.substr(0, w.size())) == w) return w.size();
+  }
+  return 0;
+}
+
+bool isPepSeparator(char c) { return c == '.' || c == '-' || c == '_'; }
+
+// A version as packaging.version.Version parses it (lowercase text); numbers stay digit
+// runs of any length, an absent number is empty (which compareDigits takes as 0).
+struct Pep440 {
+  std::string_view epoch;
+  std::vector<std::string_view> release;
+  int pre = -1;  // -1 none, then a < b < rc
+  std::string_view pre_n;
+  bool post = false;
+  std::string_view post_n;
+  bool dev = false;
+  std::string_view dev_n;
+  bool local = false;
+  std::vector<std::string_view> local_parts;
+};
+
+// A small reader over the version: packaging's regex, one optional part at a time.
+struct PepReader {
+  std::string_view s;
+  size_t i = 0;
+
+  char at(size_t k) const { return i + k < s.size() ? s[i + k] : '\0'; }
+  std::string_view digits() {
+    size_t start = i;
+    while (i < s.size() && isDigit(s[i])) ++i;
+    return s.substr(start, i - start);
+  }
+  // The first of words (longest first where one begins another) that follows at i + skip.
+  size_t word(size_t skip, std::initializer_list<std::string_view> words, int* which) const {
+    int k = 0;
+    for (std::string_view w : words) {
+      if (s.substr(std::min(s.size(), i + skip), w.size()) == w) {
+        *which = k;
+        return w.size();
+      }
+      ++k;
+    }
+    return 0;
+  }
+  // A label's number: `[-_.]?[0-9]*`. The separator is taken even without a number, as
+  // the regex's greedy `[-_.]?` takes it ("1.0a-" is 1.0a0, "1.0a-.post1" is valid).
+  std::string_view labelNumber() {
+    if (isPepSeparator(at(0))) ++i;
+    return digits();
+  }
+  // `[-_.]?(word)` at i: true and past it when one of words follows.
+  bool label(std::initializer_list<std::string_view> words, int* which) {
+    size_t skip = isPepSeparator(at(0)) ? 1 : 0;
+    size_t n = word(skip, words, which);
+    if (n == 0) return false;
+    i += skip + n;
+    return true;
+  }
+};
+
+Result<Pep440> parsePep440(std::string_view text) {
+  auto bad = [&text] {
+    return Status(Code::kInvalidArgument, "not a PEP 440 version: " + std::string(text.substr(0, 100)));
+  };
+  std::string_view v = text;
+  while (size_t n = pySpaceLength(v, false)) v.remove_prefix(n);
+  while (size_t n = pySpaceLength(v, true)) v.remove_suffix(n);
+  PepReader r{v};
+  Pep440 out;
+  if (r.at(0) == 'v') ++r.i;
+  std::string_view first = r.digits();
+  if (first.empty()) return bad();
+  if (r.at(0) == '!') {
+    out.epoch = first;
+    ++r.i;
+    first = r.digits();
+    if (first.empty()) return bad();
+  }
+  out.release.push_back(first);
+  while (r.at(0) == '.' && isDigit(r.at(1))) {
+    ++r.i;
+    out.release.push_back(r.digits());
+  }
+  // Each label is the longest spelling that follows: a shorter one ("a" of "alpha", "pre"
+  // of "preview", "r" of "rev") would leave letters that nothing after it can take.
+  if (int k; r.label({"preview", "alpha", "beta", "pre", "rc", "a", "b", "c"}, &k)) {
+    static constexpr int kPreKind[] = {2, 0, 1, 2, 2, 0, 1, 2};
+    out.pre = kPreKind[k];
+    out.pre_n = r.labelNumber();
+  }
+  if (r.at(0) == '-' && isDigit(r.at(1))) {  // 1.0-1 is 1.0.post1
+    ++r.i;
+    out.post = true;
+    out.post_n = r.digits();
+  } else if (int k; r.label({"post", "rev", "r"}, &k)) {
+    out.post = true;
+    out.post_n = r.labelNumber();
+  }
+  if (int k; r.label({"dev"}, &k)) {
+    out.dev = true;
+    out.dev_n = r.labelNumber();
+  }
+  if (r.at(0) == '+') {  // local: [a-z0-9]+ separated by single [-_.]
+    ++r.i;
+    out.local = true;
+    while (true) {
+      size_t start = r.i;
+      while (r.i < v.size() && (isDigit(v[r.i]) || isLower(v[r.i]))) ++r.i;
+      if (r.i == start) return bad();
+      out.local_parts.push_back(v.substr(start, r.i - start));
+      if (!isPepSeparator(r.at(0))) break;
+      ++r.i;
+    }
+  }
+  if (r.i != v.size()) return bad();
+  return out;
+}
+
+// packaging's _cmpkey: epoch, release (trailing zeros insignificant), then the pre-release
+// (a version with only a dev part sorts before every pre-release of its release: 1.0.dev0
+// < 1.0a1), the post-release (none first), the dev release (none last), the local version
+// (none first; segment by segment, numbers after words, a longer one newer).
+int comparePep440(const Pep440& a, const Pep440& b) {
+  if (int c = compareDigits(a.epoch, b.epoch); c != 0) return c;
+  for (size_t k = 0; k < a.release.size() || k < b.release.size(); ++k) {
+    std::string_view x = k < a.release.size() ? a.release[k] : "", y = k < b.release.size() ? b.release[k] : "";
+    if (int c = compareDigits(x, y); c != 0) return c;
+  }
+  auto preRank = [](const Pep440& v) { return v.pre >= 0 ? 1 : (!v.post && v.dev ? 0 : 2); };
+  if (int c = preRank(a) - preRank(b); c != 0) return sign(c);
+  if (a.pre >= 0) {
+    if (a.pre != b.pre) return a.pre < b.pre ? -1 : 1;
+    if (int c = compareDigits(a.pre_n, b.pre_n); c != 0) return c;
+  }
+  if (a.post != b.post) return a.post ? 1 : -1;
+  if (int c = compareDigits(a.post_n, b.post_n); c != 0) return c;
+  if (a.dev != b.dev) return a.dev ? -1 : 1;
+  if (int c = compareDigits(a.dev_n, b.dev_n); c != 0) return c;
+  if (a.local != b.local) return a.local ? 1 : -1;
+  for (size_t k = 0; k < a.local_parts.size() && k < b.local_parts.size(); ++k) {
+    std::string_view x = a.local_parts[k], y = b.local_parts[k];
+    bool nx = isNumber(x), ny = isNumber(y);
+    int c = nx && ny ? compareDigits(x, y) : nx ? 1 : ny ? -1 : sign(x.compare(y));
+    if (c != 0) return c;
+  }
+  return sign(static_cast<int>(a.local_parts.size()) - static_cast<int>(b.local_parts.size()));
+}
+
+// --- maven ---
+
+// Maven 4 refuses longer versions; here the bound also keeps the nesting (and with it the
+// recursion of the comparison) shallow for whatever a package claims.
+constexpr size_t kMaxMavenVersion = 256;
+
+// An item of ComparableVersion (Maven 3.9): a number, a qualifier, a qualifier with its
+// number ("rc1", "alpha-2"), or a list, which a `-` (or a letter after digits) opens.
+struct MavenItem {
+  enum class Kind { kNumber, kString, kCombination, kList };
+  Kind kind = Kind::kList;
+  std::string_view number;     // kNumber, kCombination
+  std::string_view qualifier;  // kString, kCombination: lowercase, aliases applied
+  std::vector<MavenItem> items;
+};
+
+// Maven keeps numbers as int, long or BigInteger by their length without leading zeros, and
+// any int is smaller than any long: a run of zeros keeps its length, so "0000000000" is a
+// long zero, larger than the int 0 (a quirk of 3.9 that only shows before another item).
+int mavenNumberClass(std::string_view digits) {
+  size_t nz = digits.find_first_not_of('0');
+  size_t len = nz == std::string_view::npos ? std::max<size_t>(digits.size(), 1) : digits.size() - nz;
+  return len <= 9 ? 0 : len <= 18 ? 1 : 2;
+}
+
+int compareMavenNumbers(std::string_view a, std::string_view b) {
+  if (int c = mavenNumberClass(a) - mavenNumberClass(b); c != 0) return sign(c);
+  return compareDigits(a, b);
+}
+
+// Known qualifiers in their order, the release's own spellings in the place of "", and any
+// other word after them all, alphabetically.
+int compareQualifiers(std::string_view a, std::string_view b) {
+  auto rank = [](std::string_view q) {
+    static constexpr std::string_view kKnown[] = {"alpha", "beta", "milestone", "rc", "snapshot", "", "sp"};
+    if (q == "ga" || q == "final" || q == "release") return 5;
+    for (int k = 0; k < 7; ++k) {
+      if (q == kKnown[k]) return k;
+    }
+    return 7;
+  };
+  int ra = rank(a), rb = rank(b);
+  if (ra != rb) return ra < rb ? -1 : 1;
+  return ra == 7 ? sign(a.compare(b)) : 0;
+}
+
+std::string_view mavenQualifier(std::string_view q, bool followed_by_digit) {
+  if (followed_by_digit && q == "a") return "alpha";  // 1a1 is 1-alpha-1, but 1-a a word
+  if (followed_by_digit && q == "b") return "beta";
+  if (followed_by_digit && q == "m") return "milestone";
+  if (q == "cr") return "rc";
+  return q;
+}
+
+bool mavenIsNull(const MavenItem& item) {
+  switch (item.kind) {
+    case MavenItem::Kind::kNumber: return compareDigits(item.number, "") == 0;
+    case MavenItem::Kind::kString: return item.qualifier.empty();
+    case MavenItem::Kind::kCombination: return false;
+    case MavenItem::Kind::kList: return item.items.empty();
+  }
+  return false;
+}
+
+// Maven's item.compareTo(other), other null when the other list has ended. Items of
+// different kinds order as number > list > combination and qualifier; a qualifier and a
+// combination with the same word: the combination is newer.
+int compareMavenItems(const MavenItem& a, const MavenItem* b) {
+  using Kind = MavenItem::Kind;
+  switch (a.kind) {
+    case Kind::kNumber:
+      if (b == nullptr) return mavenIsNull(a) ? 0 : 1;
+      return b->kind == Kind::kNumber ? compareMavenNumbers(a.number, b->number) : 1;
+    case Kind::kString:
+    case Kind::kCombination: {
+      if (b == nullptr) return compareQualifiers(a.qualifier, "");  // 1-rc < 1 < 1-sp
+      if (b->kind == Kind::kNumber || b->kind == Kind::kList) return -1;
+      int c = compareQualifiers(a.qualifier, b->qualifier);
+      if (c != 0 || a.kind != b->kind) return c != 0 ? c : (a.kind == Kind::kCombination ? 1 : -1);
+      return a.kind == Kind::kCombination ? compareMavenNumbers(a.number, b->number) : 0;
+    }
+    case Kind::kList:
+      if (b == nullptr) {
+        for (const MavenItem& item : a.items) {
+          if (int c = compareMavenItems(item, nullptr); c != 0) return c;
+        }
+        return 0;
+      }
+      if (b->kind != Kind::kList) return b->kind == Kind::kNumber ? -1 : 1;
+      for (size_t k = 0; k < a.items.size() || k < b->items.size(); ++k) {
+        const MavenItem* x = k < a.items.size() ? &a.items[k] : nullptr;
+        const MavenItem* y = k < b->items.size() ? &b->items[k] : nullptr;
+        int c = x != nullptr ? compareMavenItems(*x, y) : -compareMavenItems(*y, nullptr);
+        if (c != 0) return c;
+      }
+      return 0;
+  }
+  return 0;
+}
+
+// A text item: a number, a word, or (combination) a word and its number with a `-` between
+// them dropped.
+MavenItem mavenItem(std::string_view text, bool digits, bool combination) {
+  MavenItem item;
+  if (combination) {
+    size_t d = 0;
+    while (d < text.size() && !isDigit(text[d])) ++d;
+    item.kind = MavenItem::Kind::kCombination;
+    std::string_view word = text.substr(0, d);
+    if (!word.empty() && word.back() == '-') word.remove_suffix(1);
+    item.qualifier = mavenQualifier(word, true);
+    item.number = text.substr(d);
+  } else if (digits) {
+    item.kind = MavenItem::Kind::kNumber;
+    item.number = text;
+  } else {
+    item.kind = MavenItem::Kind::kString;
+    item.qualifier = mavenQualifier(text, false);
+  }
+  return item;
+}
+
+// ListItem.normalize: null items go when last, or when a qualifier (or a list that starts
+// with one) follows them, so that 1.0 == 1 and 1.0-a == 1-a but 1.0.1 keeps its 0.
+void normalizeMaven(std::vector<MavenItem>* items) {
+  for (size_t k = items->size(); k-- > 0;) {
+    if (!mavenIsNull((*items)[k])) continue;
+    bool remove = k + 1 == items->size();
+    if (!remove) {
+      const MavenItem& next = (*items)[k + 1];
+      remove = next.kind == MavenItem::Kind::kString ||
+               (next.kind == MavenItem::Kind::kList && !next.items.empty() &&
+                (next.items[0].kind == MavenItem::Kind::kString ||
+                 next.items[0].kind == MavenItem::Kind::kCombination));
+    }
+    if (remove) items->erase(items->begin() + static_cast<std::ptrdiff_t>(k));
+  }
+}
+
+// ComparableVersion.parseVersion over lowercase text. Items are only ever added to the
+// innermost list, so the lists form a chain and the pointers to them stay valid.
+MavenItem parseMaven(std::string_view v) {
+  MavenItem root;
+  std::vector<std::vector<MavenItem>*> chain = {&root.items};
+  auto open = [&chain] {  // a new list, as the last item of the current one
+    chain.back()->emplace_back();
+    chain.push_back(&chain.back()->back().items);
+  };
+  bool digits = false, combination = false;
+  size_t start = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    char c = v[i];
+    if (c == '.' || c == '-') {
+      if (i == start) {
+        chain.back()->push_back(mavenItem("0", true, false));
+      } else if (c == '-' && !digits && i + 1 < v.size() && isDigit(v[i + 1])) {
+        combination = true;  // "rc-1" is "rc1": the word keeps its number
+        continue;
+      } else {
+        chain.back()->push_back(mavenItem(v.substr(start, i - start), digits, combination));
+      }
+      start = i + 1;
+      if (c == '-' && !chain.back()->empty()) open();
+      combination = false;
+    } else if (isDigit(c)) {
+      if (!digits && i > start) {  // a number after a word: the two are one item
+        combination = true;
+        if (!chain.back()->empty()) open();
+      }
+      digits = true;
+    } else {
+      if (digits && i > start) {  // a word after a number starts a list
+        chain.back()->push_back(mavenItem(v.substr(start, i - start), true, combination));
+        start = i;
+        open();
+        combination = false;
+      }
+      digits = false;
+    }
+  }
+  if (v.size() > start) {
+    if (!digits && !chain.back()->empty()) open();  // 1.0.x is 1.0-x: a final word is a qualifier
+    chain.back()->push_back(mavenItem(v.substr(start), digits, combination));
+  }
+  for (size_t k = chain.size(); k-- > 0;) normalizeMaven(chain[k]);
+  return root;
+}
+
+std::string asciiLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* versionSchemeName(VersionScheme scheme) {
@@ -375,13 +734,15 @@ const char* versionSchemeName(VersionScheme scheme) {
     case VersionScheme::kApk: return "apk";
     case VersionScheme::kSemver: return "semver";
     case VersionScheme::kGo: return "go";
+    case VersionScheme::kPep440: return "pep440";
+    case VersionScheme::kMaven: return "maven";
   }
   return "?";
 }
 
 Result<VersionScheme> parseVersionScheme(std::string_view name) {
-  for (VersionScheme s :
-       {VersionScheme::kDpkg, VersionScheme::kRpm, VersionScheme::kApk, VersionScheme::kSemver, VersionScheme::kGo}) {
+  for (VersionScheme s : {VersionScheme::kDpkg, VersionScheme::kRpm, VersionScheme::kApk, VersionScheme::kSemver,
+                          VersionScheme::kGo, VersionScheme::kPep440, VersionScheme::kMaven}) {
     if (name == versionSchemeName(s)) return s;
   }
   return Status(Code::kInvalidArgument, "unknown version scheme: " + std::string(name.substr(0, 50)));
@@ -400,6 +761,25 @@ Result<int> compareVersions(VersionScheme scheme, std::string_view a, std::strin
       auto y = parseSemver(b, go);
       if (!y.isOk()) return y.status();
       return compareSemver(*x, *y);
+    }
+    case VersionScheme::kPep440: {
+      std::string la = asciiLower(a), lb = asciiLower(b);
+      auto x = parsePep440(la);
+      if (!x.isOk()) return x.status();
+      auto y = parsePep440(lb);
+      if (!y.isOk()) return y.status();
+      return comparePep440(*x, *y);
+    }
+    case VersionScheme::kMaven: {
+      for (std::string_view v : {a, b}) {
+        if (v.size() > kMaxMavenVersion) {
+          return Status(Code::kInvalidArgument, "a Maven version longer than 256 characters: " +
+                                                    std::string(v.substr(0, 100)) + "...");
+        }
+      }
+      std::string la = asciiLower(a), lb = asciiLower(b);
+      MavenItem x = parseMaven(la), y = parseMaven(lb);
+      return compareMavenItems(x, &y);
     }
   }
   return Status(Code::kInvalidArgument, "unknown version scheme");

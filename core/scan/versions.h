@@ -20,10 +20,23 @@
 //   go      Go modules: semver with the `v`; pseudo-versions are pre-releases of the
 //           next version, so they order between releases as `go` orders them, and
 //           `+incompatible` is build metadata.
+//   pep440  PyPI: as pip orders them (packaging.version.Version, PEP 440):
+//           [N!]release[{a|b|rc}N][.postN][.devN][+local], with the spellings PEP 440
+//           normalises (alpha, beta, c, pre, preview; -N, rev, r; `-`, `_` or none for
+//           `.`; an implicit 0; a leading `v`; any case); trailing zeros of the release do
+//           not count (1.0 == 1.0.0), and 1.0.dev0 < 1.0a1.dev0 < 1.0a1 < 1.0 <
+//           1.0.post0.dev0 < 1.0.post0 < 1.0.post0+local, local segments compared one by
+//           one with numbers after words.
+//   maven   Maven: as ComparableVersion of Maven 3.9 orders them: items at `.`, `-` and
+//           changes between digits and letters, a `-` opening a sub-list; numbers as
+//           numbers; qualifiers alpha (a1) < beta (b1) < milestone (m1) < rc (cr) <
+//           snapshot < "" (ga, final, release) < sp < any other word, alphabetically;
+//           null items at the end dropped (1 == 1.0.0 == 1-0 == 1-ga).
 //
-// dpkg and rpm order any string, as their tools do (an odd version still has a place);
-// semver and go refuse what is not a version (kInvalidArgument), so that a malformed
-// advisory or package never matches by accident.
+// dpkg, rpm and maven order any string, as their tools do (an odd version still has a
+// place; maven refuses only versions over 256 characters, as Maven 4 does); semver, go and
+// pep440 refuse what is not a version (kInvalidArgument), so that a malformed advisory or
+// package never matches by accident.
 #pragma once
 
 #include <string_view>
@@ -32,9 +45,9 @@
 
 namespace wharf {
 
-enum class VersionScheme { kDpkg, kRpm, kApk, kSemver, kGo };
+enum class VersionScheme { kDpkg, kRpm, kApk, kSemver, kGo, kPep440, kMaven };
 
-// The scheme's name ("dpkg", "rpm", "apk", "semver", "go") and back.
+// The scheme's name ("dpkg", "rpm", "apk", "semver", "go", "pep440", "maven") and back.
 const char* versionSchemeName(VersionScheme scheme);
 Result<VersionScheme> parseVersionScheme(std::string_view name);
 

@@ -78,13 +78,56 @@ TEST_CASE("osv ranges: several windows, last_affected, limit, exact versions, gi
   CHECK_FALSE(affects(go, VersionScheme::kGo, "v0.17.0"));
 }
 
+TEST_CASE("osv ranges: PyPI by PEP 440 order", "[scan][osv]") {
+  // An advisory of the shape of PYSEC's: fixed in 2.31.0, since 2.3.0.
+  auto rs = ranges(R"([{"type":"ECOSYSTEM","events":[{"introduced":"2.3.0"},{"fixed":"2.31.0"}]}])");
+  auto pep440 = VersionScheme::kPep440;
+  CHECK_FALSE(affects(rs, pep440, "2.3.0rc1"));  // a pre-release is before its release
+  CHECK(affects(rs, pep440, "2.3"));             // 2.3 == 2.3.0
+  CHECK(affects(rs, pep440, "2.30.0.post1"));
+  CHECK(affects(rs, pep440, "2.31.0rc2"));
+  CHECK(affects(rs, pep440, "2.31.0.dev0"));
+  CHECK_FALSE(affects(rs, pep440, "2.31.0"));
+  CHECK_FALSE(affects(rs, pep440, "v2.31.0+ubuntu1"));  // a local version is after its public one
+  CHECK_FALSE(affects(rs, pep440, "2.31.0.post1"));
+  CHECK_FALSE(affects(rs, pep440, "1!1.0"));  // a newer epoch
+  // A version PEP 440 refuses fails the match with a message.
+  CHECK(osvAffects(rs, {}, pep440, "2.31.x").status().code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("osv ranges: Maven by ComparableVersion order", "[scan][osv]") {
+  // GHSA-jfh8-c2jp-5v3q (log4j-core, Log4Shell): three windows, each closed by a fix.
+  auto rs = ranges(R"([{"type":"ECOSYSTEM","events":[{"introduced":"2.0-beta9"},{"fixed":"2.3.1"},
+                                                     {"introduced":"2.4"},{"fixed":"2.12.2"},
+                                                     {"introduced":"2.13.0"},{"fixed":"2.15.0"}]}])");
+  auto maven = VersionScheme::kMaven;
+  CHECK_FALSE(affects(rs, maven, "2.0-alpha1"));
+  CHECK_FALSE(affects(rs, maven, "2.0-beta8"));
+  CHECK(affects(rs, maven, "2.0-beta9"));
+  CHECK(affects(rs, maven, "2.0-rc1"));
+  CHECK(affects(rs, maven, "2.0"));
+  CHECK(affects(rs, maven, "2.3"));
+  CHECK_FALSE(affects(rs, maven, "2.3.1"));
+  CHECK_FALSE(affects(rs, maven, "2.3.2"));
+  CHECK(affects(rs, maven, "2.12.1"));
+  CHECK_FALSE(affects(rs, maven, "2.12.2"));
+  CHECK(affects(rs, maven, "2.14.1"));
+  CHECK(affects(rs, maven, "2.15.0-rc1"));  // rc before the release
+  CHECK_FALSE(affects(rs, maven, "2.15.0"));
+  CHECK_FALSE(affects(rs, maven, "2.15.0.Final"));  // final is the release itself
+  CHECK_FALSE(affects(rs, maven, "2.17.1"));
+}
+
 TEST_CASE("osv ranges: ecosystems and bad input", "[scan][osv]") {
   CHECK(*versionSchemeOf("Debian:12") == VersionScheme::kDpkg);
   CHECK(*versionSchemeOf("Alpine:v3.18") == VersionScheme::kApk);
   CHECK(*versionSchemeOf("Rocky Linux:9") == VersionScheme::kRpm);
   CHECK(*versionSchemeOf("npm") == VersionScheme::kSemver);
   CHECK(*versionSchemeOf("Go") == VersionScheme::kGo);
-  CHECK(versionSchemeOf("PyPI").status().code() == Code::kNotFound);
+  CHECK(*versionSchemeOf("PyPI") == VersionScheme::kPep440);
+  CHECK(*versionSchemeOf("Maven") == VersionScheme::kMaven);
+  CHECK(*versionSchemeOf("Maven:https://maven.example.com/") == VersionScheme::kMaven);
+  CHECK(versionSchemeOf("NuGet").status().code() == Code::kNotFound);
   for (const char* bad : {R"({})", R"([{"events":[{"introduced":"0"}]}])", R"([{"type":"X","events":[{"introduced":"0"}]}])",
                           R"([{"type":"SEMVER","events":[]}])", R"([{"type":"SEMVER","events":[{"introduced":"0","fixed":"1"}]}])",
                           R"([{"type":"SEMVER","events":[{"broken":"1.0.0"}]}])", R"([{"type":"SEMVER","events":[{"fixed":""}]}])",

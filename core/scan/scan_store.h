@@ -1,0 +1,54 @@
+// ScanStore: what the scanner keeps: layer results by layer digest, image results by
+// manifest digest, and the vulnerability database's generations.
+//
+// The database is switched atomically: a new generation is written beside the current
+// one (beginGeneration, addAdvisories in batches), and only commitGeneration makes it
+// current, in one transaction with its metadata; a generation that never committed (an
+// import that failed or a crash) is dropped by the next begin or at open. The previous
+// generation is removed after the switch.
+//
+// Thread-safety: every method is thread-safe; writes block on the disk (worker threads).
+// Implementations: LmdbScanStore (lmdb_scan_store.h), the embedded default.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shared/base/status.h"
+
+namespace wharf {
+
+class ScanStore {
+ public:
+  virtual ~ScanStore() = default;
+
+  // JSON documents (layerScanToJson, the image result), kNotFound when absent.
+  virtual Result<nlohmann::json> layer(const std::string& digest) = 0;
+  virtual Status putLayer(const std::string& digest, const nlohmann::json& scan) = 0;
+  virtual Result<nlohmann::json> image(const std::string& digest) = 0;
+  virtual Status putImage(const std::string& digest, const nlohmann::json& result) = 0;
+  virtual Status putImages(const std::vector<std::pair<std::string, nlohmann::json>>& results) = 0;
+  // Every image result until fn returns false.
+  virtual Status forEachImage(const std::function<bool(const std::string& digest, const nlohmann::json&)>& fn) = 0;
+  virtual uint64_t imageCount() = 0;
+
+  // The current generation's metadata ({} before the first import) and its number (0).
+  virtual nlohmann::json dbMeta() = 0;
+  virtual uint64_t dbGeneration() = 0;
+  // Every advisory (OSV JSON text) of the current generation.
+  virtual Status forEachAdvisory(const std::function<Status(std::string_view id, std::string_view osv)>& fn) = 0;
+  // Returns the new generation's number.
+  virtual Result<uint64_t> beginGeneration() = 0;
+  virtual Status addAdvisories(uint64_t generation, const std::vector<std::pair<std::string, std::string>>& batch) = 0;
+  virtual Status commitGeneration(uint64_t generation, const nlohmann::json& meta) = 0;
+  // Settings of the scanner kept across restarts (the database sources' ETags, ...).
+  virtual nlohmann::json state(const std::string& key) = 0;
+  virtual Status setState(const std::string& key, const nlohmann::json& value) = 0;
+};
+
+}  // namespace wharf

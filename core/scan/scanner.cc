@@ -1,0 +1,608 @@
+#include "core/scan/scanner.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "core/events/event_log.h"
+#include "core/events/webhooks.h"
+#include "core/jobs/job_runner.h"
+#include "core/registry/registry.h"
+#include "shared/base/fs.h"
+#include "shared/base/log.h"
+#include "shared/http/blocking_client.h"
+#include "shared/metrics/metrics.h"
+#include "shared/oci/manifest.h"
+
+namespace wharf {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kAdvisoryBatch = 5000;
+constexpr size_t kMaxManifestBytes = 4u << 20;
+
+struct ScanMetrics {
+  Counter& scanned;
+  Counter& failed;
+  Counter& layers_read;
+  Counter& layers_cached;
+  Counter& bytes;
+  Histogram& seconds;
+  static ScanMetrics& get() {
+    auto& r = MetricsRegistry::global();
+    static ScanMetrics m{
+        r.counter("wharf_scan_images_total", "Image scans, by result.", "result=\"completed\""),
+        r.counter("wharf_scan_images_total", "Image scans, by result.", "result=\"failed\""),
+        r.counter("wharf_scan_layers_total", "Layers a scan needed, by where the result came from.", "source=\"read\""),
+        r.counter("wharf_scan_layers_total", "Layers a scan needed, by where the result came from.", "source=\"cache\""),
+        r.counter("wharf_scan_compressed_bytes_total", "Compressed layer bytes read by the scanner."),
+        r.histogram("wharf_scan_seconds", "Time to scan one image (layers read or cached, matched, stored)."),
+    };
+    return m;
+  }
+};
+
+// Reads with pread at its own offset: the descriptor may be shared.
+ByteSource preadSource(std::shared_ptr<Fd> fd) {
+  auto offset = std::make_shared<uint64_t>(0);
+  return [fd, offset](char* buf, size_t n) -> Result<size_t> {
+    for (;;) {
+      ssize_t r = ::pread(fd->get(), buf, n, off_t(*offset));
+      if (r >= 0) {
+        *offset += uint64_t(r);
+        return size_t(r);
+      }
+      if (errno != EINTR) return errnoStatus("read layer", errno);
+    }
+  };
+}
+
+Result<std::string> readContent(Registry& registry, const std::string& digest) {
+  auto f = registry.openContent(digest);
+  if (!f.isOk()) return f.status();
+  if (f->size > kMaxManifestBytes) return Status(Code::kTooLarge, "manifest " + digest + " is too large to scan");
+  std::string body(f->size, '\0');
+  WHARF_RETURN_IF_ERROR(preadAll(f->fd->get(), body.data(), body.size(), 0));
+  return body;
+}
+
+json osJson(const OsRelease& os) {
+  if (os.empty()) return nullptr;
+  return {{"id", os.id}, {"version_id", os.version_id}, {"pretty_name", os.pretty_name}};
+}
+
+OsRelease osFromJson(const json& j) {
+  OsRelease os;
+  if (!j.is_object()) return os;
+  os.id = j.value("id", "");
+  os.version_id = j.value("version_id", "");
+  os.pretty_name = j.value("pretty_name", "");
+  return os;
+}
+
+// What decides whether findings changed: the advisories per package and layer.
+std::set<std::string> findingKeys(const json& findings) {
+  std::set<std::string> out;
+  if (!findings.is_array()) return out;
+  for (const auto& f : findings)
+    out.insert(f.value("advisory", "") + '\0' + f.value("package", "") + '\0' + f.value("installed", "") + '\0' +
+               f.value("layer", "") + '\0' + f.value("severity", "") + '\0' + (f["fixed"].is_string() ? f["fixed"].get<std::string>() : ""));
+  return out;
+}
+
+void emit(EventLog* events, const char* type, const std::string& repo, const std::string& digest,
+          const std::string& media_type) {
+  if (events == nullptr) return;
+  Event e;
+  e.type = type;
+  e.actor = "scanner";
+  e.repository = repo;
+  e.target.digest = digest;
+  e.target.media_type = media_type;
+  events->append(std::move(e));
+}
+
+// Feeds every *.json advisory of a zip file or a directory to fn(name, text).
+Status forEachOsvFile(const std::string& path, uint64_t max_bytes,
+                      const std::function<Status(const std::string&, std::string_view)>& fn) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    std::vector<std::string> files;
+    for (auto it = std::filesystem::recursive_directory_iterator(path, ec); !ec && it != std::filesystem::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (it->is_regular_file(ec) && it->path().extension() == ".json") files.push_back(it->path().string());
+    }
+    if (ec) return Status(Code::kIoError, path + ": " + ec.message());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::string text;
+      WHARF_RETURN_IF_ERROR(readFile(f, &text));
+      if (text.size() > max_bytes) return Status(Code::kTooLarge, f + ": advisory larger than the limit");
+      WHARF_RETURN_IF_ERROR(fn(f, text));
+    }
+    return Status::ok();
+  }
+  struct archive* a = archive_read_new();
+  std::unique_ptr<struct archive, int (*)(struct archive*)> guard(a, archive_read_free);
+  archive_read_support_format_zip(a);
+  if (archive_read_open_filename(a, path.c_str(), 1 << 16) != ARCHIVE_OK)
+    return Status(Code::kInvalidArgument, path + ": not a zip of OSV files: " + archive_error_string(a));
+  std::string text;
+  for (;;) {
+    struct archive_entry* e = nullptr;
+    int rc = archive_read_next_header(a, &e);
+    if (rc == ARCHIVE_EOF) return Status::ok();
+    if (rc < ARCHIVE_WARN) return Status(Code::kInvalidArgument, path + ": " + archive_error_string(a));
+    const char* name = archive_entry_pathname(e);
+    std::string n = name ? name : "";
+    if (archive_entry_filetype(e) != AE_IFREG || n.size() < 5 || n.compare(n.size() - 5, 5, ".json") != 0) continue;
+    if (archive_entry_size_is_set(e) && uint64_t(archive_entry_size(e)) > max_bytes)
+      return Status(Code::kTooLarge, path + ": " + n + " is larger than the advisory limit");
+    text.clear();
+    char buf[65536];
+    for (;;) {
+      la_ssize_t r = archive_read_data(a, buf, sizeof buf);
+      if (r < 0) return Status(Code::kInvalidArgument, path + ": " + n + ": " + archive_error_string(a));
+      if (r == 0) break;
+      if (text.size() + size_t(r) > max_bytes) return Status(Code::kTooLarge, path + ": " + n + " is larger than the advisory limit");
+      text.append(buf, size_t(r));
+    }
+    WHARF_RETURN_IF_ERROR(fn(n, text));
+  }
+}
+
+}  // namespace
+
+json severityCounts(const json& findings) {
+  json counts = {{"CRITICAL", 0}, {"HIGH", 0}, {"MEDIUM", 0}, {"LOW", 0}, {"UNKNOWN", 0}};
+  if (!findings.is_array()) return counts;
+  for (const auto& f : findings) {
+    std::string s = f.value("severity", "UNKNOWN");
+    if (counts.contains(s)) counts[s] = counts[s].get<uint64_t>() + 1;
+  }
+  return counts;
+}
+
+Scanner::Scanner(Registry& registry, ScanStore& store, EventLog* events, Clock& clock, ScannerOptions options)
+    : registry_(registry), store_(store), events_(events), clock_(clock), options_(std::move(options)),
+      db_(std::make_shared<VulnDb>()) {}
+
+std::shared_ptr<const VulnDb> Scanner::db() {
+  std::lock_guard lock(db_mu_);
+  return db_;
+}
+
+Status Scanner::load() {
+  auto db = std::make_shared<VulnDb>();
+  size_t rejected = 0;
+  WHARF_RETURN_IF_ERROR(store_.forEachAdvisory([&](std::string_view, std::string_view osv) {
+    if (!db->add(osv).isOk()) ++rejected;  // stored ones parsed at import; a newer scanner may be stricter
+    return Status::ok();
+  }));
+  logInfo("vulndb loaded", {{"generation", store_.dbGeneration()}, {"advisories", db->advisories()}, {"rejected", rejected}});
+  std::lock_guard lock(db_mu_);
+  db_ = std::move(db);
+  return Status::ok();
+}
+
+Result<LayerScan> Scanner::layerScan(const std::string& digest, JobContext* ctx) {
+  if (auto cached = store_.layer(digest); cached.isOk()) {
+    if (auto scan = layerScanFromJson(*cached); scan.isOk()) {
+      ScanMetrics::get().layers_cached.inc();
+      return scan;
+    }
+  }
+  auto f = registry_.openContent(digest);
+  if (!f.isOk()) return Status(f.status().code(), "layer " + digest + ": " + f.status().message());
+  ScanLimits limits = options_.limits;
+  limits.layer.deadline_ms = monotonicMillis() + options_.layer_timeout_ms;
+  int64_t started = monotonicMillis();
+  auto scan = scanLayer(preadSource(f->fd), f->size, limits);
+  if (!scan.isOk()) return Status(scan.status().code(), "layer " + digest + ": " + scan.status().message());
+  ScanMetrics::get().layers_read.inc();
+  ScanMetrics::get().bytes.inc(scan->stats.compressed_bytes);
+  if (ctx != nullptr) {
+    ctx->log("layer " + digest + ": " + std::to_string(scan->packages.size()) + " packages, " +
+             std::to_string(scan->stats.members) + " members, " + std::to_string(scan->stats.compressed_bytes) +
+             " bytes in " + std::to_string(monotonicMillis() - started) + " ms");
+    for (const auto& w : scan->warnings) ctx->log("layer " + digest + ": warning: " + w);
+  }
+  WHARF_RETURN_IF_ERROR(store_.putLayer(digest, layerScanToJson(*scan)));
+  return scan;
+}
+
+json Scanner::matchInto(const ImageInventory& inv, const VulnDb& db, json result) {
+  json findings = json::array();
+  for (const auto& f : db.match(inv)) findings.push_back(findingToJson(f));
+  result["counts"] = severityCounts(findings);
+  result["findings"] = std::move(findings);
+  result["db_generation"] = store_.dbGeneration();
+  result["matched_at"] = clock_.nowMillis();
+  return result;
+}
+
+Result<json> Scanner::scanImage(const std::string& repo, const std::string& digest, const json& platform,
+                                JobContext* ctx) {
+  auto body = readContent(registry_, digest);
+  if (!body.isOk()) return body.status();
+  auto rec = registry_.metadata().manifest(repo, digest);
+  auto m = parseManifest(*body, rec.isOk() ? rec->media_type : "");
+  if (!m.isOk()) return Status(Code::kManifestInvalid, digest + ": " + m.status().message());
+  json result = {{"digest", digest}, {"repository", repo}, {"media_type", m->media_type}, {"status", "completed"},
+                 {"scanned_at", clock_.nowMillis()}};
+  if (!platform.is_null()) result["platform"] = platform;
+  std::vector<LayerScan> scans;
+  scans.reserve(m->layers.size());
+  json layers = json::array();
+  for (const auto& l : m->layers) {
+    if (ctx != nullptr && ctx->cancelled()) return Status(Code::kCancelled, "cancelled");
+    // Foreign and non-tar layers (artifacts, attestations) hold no file system.
+    if (l.media_type.find("tar") == std::string::npos) continue;
+    auto s = layerScan(l.digest.str(), ctx);
+    if (!s.isOk()) return s.status();
+    layers.push_back(json{{"digest", l.digest.str()}, {"size", l.size}, {"packages", s->packages.size()}, {"warnings", s->warnings}});
+    scans.push_back(std::move(*s));
+  }
+  std::vector<StackedLayer> stack;
+  for (size_t i = 0, k = 0; i < m->layers.size(); ++i) {
+    if (m->layers[i].media_type.find("tar") == std::string::npos) continue;
+    stack.push_back(StackedLayer{m->layers[i].digest.str(), &scans[k++]});
+  }
+  ImageInventory inv = stackLayers(stack);
+  json packages = json::array();
+  for (const auto& p : inv.packages) packages.push_back(packageToJson(p));
+  result["layers"] = std::move(layers);
+  result["os"] = osJson(inv.os);
+  result["packages"] = std::move(packages);
+  return matchInto(inv, *db(), std::move(result));
+}
+
+Result<json> Scanner::scan(const std::string& repo, const std::string& digest, JobContext* ctx) {
+  int64_t started = monotonicMillis();
+  auto body = readContent(registry_, digest);
+  if (!body.isOk()) return body.status();
+  auto rec = registry_.metadata().manifest(repo, digest);
+  if (!rec.isOk()) return Status(Code::kManifestUnknown, repo + "@" + digest + ": no such manifest");
+  auto m = parseManifest(*body, rec->media_type);
+  if (!m.isOk()) return Status(Code::kManifestInvalid, digest + ": " + m.status().message());
+  Result<json> out = json();
+  if (m->is_index) {
+    json index = {{"digest", digest}, {"repository", repo}, {"media_type", m->media_type}, {"index", true},
+                  {"status", "completed"}, {"scanned_at", clock_.nowMillis()}};
+    json children = json::array();
+    json raw = json::parse(*body, nullptr, false);
+    size_t n = 0;
+    for (const auto& d : m->manifests) {
+      json platform;
+      if (raw.is_object() && raw.contains("manifests") && raw["manifests"].is_array() && n < raw["manifests"].size() &&
+          raw["manifests"][n].is_object())
+        platform = raw["manifests"][n].value("platform", json());
+      ++n;
+      // Attestation manifests (BuildKit's "unknown/unknown" platform) hold no software.
+      if (d.annotations.is_object() && d.annotations.contains("vnd.docker.reference.type")) continue;
+      if (ctx != nullptr) ctx->progress(n - 1, m->manifests.size(), "platform " + std::to_string(n));
+      auto child = scanImage(repo, d.digest.str(), platform, ctx);
+      if (!child.isOk()) {
+        out = Status(child.status().code(), d.digest.str() + ": " + child.status().message());
+        break;
+      }
+      WHARF_RETURN_IF_ERROR(store_.putImage(d.digest.str(), *child));
+      children.push_back(json{{"digest", d.digest.str()}, {"platform", platform}});
+    }
+    if (out.isOk()) {
+      index["manifests"] = std::move(children);
+      out = std::move(index);
+    }
+  } else {
+    out = scanImage(repo, digest, nullptr, ctx);
+  }
+  if (!out.isOk()) {
+    ScanMetrics::get().failed.inc();
+    if (out.status().code() != Code::kCancelled) {
+      json failed = {{"digest", digest},     {"repository", repo},
+                     {"status", "failed"},   {"error", out.status().message()},
+                     {"scanned_at", clock_.nowMillis()}};
+      (void)store_.putImage(digest, failed);
+      emit(events_, event_type::kScanFailed, repo, digest, rec->media_type);
+    }
+    return out.status();
+  }
+  WHARF_RETURN_IF_ERROR(store_.putImage(digest, *out));
+  ScanMetrics::get().scanned.inc();
+  ScanMetrics::get().seconds.observe(double(monotonicMillis() - started) / 1000.0);
+  emit(events_, event_type::kScanCompleted, repo, digest, rec->media_type);
+  return result(digest);
+}
+
+Result<json> Scanner::result(const std::string& digest) {
+  auto r = store_.image(digest);
+  if (!r.isOk()) return r.status();
+  json out = std::move(*r);
+  if (out.value("index", false) && out.contains("manifests")) {
+    json counts = severityCounts(json::array());
+    for (auto& child : out["manifests"]) {
+      auto c = store_.image(child.value("digest", ""));
+      if (!c.isOk()) continue;
+      child = std::move(*c);
+      for (auto it = counts.begin(); it != counts.end(); ++it)
+        if (child.contains("counts")) *it = it->get<uint64_t>() + child["counts"].value(it.key(), uint64_t(0));
+    }
+    out["counts"] = std::move(counts);
+  }
+  json info = databaseInfo();
+  out["db"] = {{"generation", info["generation"]}, {"updated_at", info["updated_at"]}, {"stale", info["stale"]}};
+  return out;
+}
+
+Result<json> Scanner::rematchAll(JobContext* ctx) {
+  auto current = db();
+  uint64_t total = store_.imageCount(), done = 0;
+  // Only results whose findings changed are written (after the read ends): the others
+  // say which generation they were matched with, and the API says which is current.
+  std::vector<std::pair<std::string, json>> changed;
+  WHARF_RETURN_IF_ERROR(store_.forEachImage([&](const std::string& digest, const json& doc) {
+    ++done;
+    if (ctx != nullptr && done % 500 == 0) ctx->progress(done, total, "matching stored images");
+    if (doc.value("status", "") != "completed" || !doc.contains("packages")) return true;
+    ImageInventory inv;
+    inv.os = osFromJson(doc["os"]);
+    for (const auto& pj : doc["packages"]) {
+      auto p = packageFromJson(pj);
+      if (p.isOk()) inv.packages.push_back(std::move(*p));
+    }
+    json updated = matchInto(inv, *current, doc);
+    if (findingKeys(updated["findings"]) != findingKeys(doc["findings"])) changed.emplace_back(digest, std::move(updated));
+    return true;
+  }));
+  for (size_t i = 0; i < changed.size(); i += 1000) {
+    std::vector<std::pair<std::string, json>> part(changed.begin() + long(i),
+                                                   changed.begin() + long(std::min(changed.size(), i + 1000)));
+    WHARF_RETURN_IF_ERROR(store_.putImages(part));
+  }
+  for (const auto& [digest, doc] : changed)
+    emit(events_, event_type::kScanUpdated, doc.value("repository", ""), digest, doc.value("media_type", ""));
+  if (ctx != nullptr)
+    ctx->log("matched " + std::to_string(done) + " stored images again: " + std::to_string(changed.size()) + " changed");
+  return json{{"images", done}, {"changed", changed.size()}};
+}
+
+Result<json> Scanner::importDatabase(const std::string& path, const std::string& source, JobContext* ctx) {
+  return importSources({{source, path}}, ctx);
+}
+
+Result<json> Scanner::importSources(const std::map<std::string, std::string>& changed, JobContext* ctx) {
+  std::lock_guard lock(import_mu_);
+  // The generation is the union of every source's last good file: sources are merged, a
+  // new file of one replaces only that source's advisories.
+  json kept = store_.state("source_files");
+  if (!kept.is_object()) kept = json::object();
+  std::map<std::string, std::string> files;
+  for (auto it = kept.begin(); it != kept.end(); ++it)
+    if (it.value().is_string()) files[it.key()] = it.value().get<std::string>();
+  for (const auto& [source, path] : changed) files[source] = path;
+
+  auto fresh = std::make_shared<VulnDb>();
+  auto gen = store_.beginGeneration();
+  if (!gen.isOk()) return gen.status();
+  std::vector<std::pair<std::string, std::string>> batch;
+  std::set<std::string> ids;
+  uint64_t rejected = 0, read = 0;
+  std::string newest;
+  for (const auto& [source, p] : files) {
+    if (ctx != nullptr) ctx->log("reading " + source + " (" + p + ")");
+    Status s = forEachOsvFile(p, options_.max_advisory_bytes, [&](const std::string& name, std::string_view text) -> Status {
+      ++read;
+      if (ctx != nullptr && ctx->cancelled()) return Status(Code::kCancelled, "cancelled");
+      if (Status added = fresh->add(text); !added.isOk()) {
+        if (++rejected <= 20 && ctx != nullptr) ctx->log("skipped " + name + ": " + added.message());
+        return Status::ok();
+      }
+      auto j = json::parse(text, nullptr, false);
+      std::string id = j.value("id", "");
+      if (!ids.insert(id).second) return Status::ok();  // the same advisory in two sources
+      std::string modified = j.value("modified", "");
+      if (modified > newest) newest = modified;
+      batch.emplace_back(id, j.dump());
+      if (batch.size() >= kAdvisoryBatch) {
+        WHARF_RETURN_IF_ERROR(store_.addAdvisories(*gen, batch));
+        batch.clear();
+        if (ctx != nullptr) ctx->progress(ids.size(), 0, "advisories read");
+      }
+      return Status::ok();
+    });
+    if (!s.isOk()) return Status(s.code(), "vulnerability database not switched: " + source + ": " + s.message());
+  }
+  if (read > 0 && rejected * 100 > read)
+    return Status(Code::kInvalidArgument, "vulnerability database not switched: " + std::to_string(rejected) + " of " +
+                                              std::to_string(read) + " advisories do not parse");
+  if (ids.empty()) return Status(Code::kInvalidArgument, "vulnerability database not switched: no OSV advisories found");
+  WHARF_RETURN_IF_ERROR(store_.addAdvisories(*gen, batch));
+  json ecosystems = json::object();
+  for (const auto& [eco, n] : fresh->perEcosystem()) ecosystems[eco] = n;
+  int64_t now = clock_.nowMillis();
+  json sources = store_.state("sources");
+  if (!sources.is_object()) sources = json::object();
+  for (const auto& [source, path] : changed) sources[source] = {{"imported_at", now}};
+  json meta = {{"generation", *gen},        {"updated_at", now},    {"advisories", ids.size()},
+               {"rejected", rejected},      {"ecosystems", ecosystems}, {"newest_modified", newest},
+               {"sources", sources}};
+  WHARF_RETURN_IF_ERROR(store_.commitGeneration(*gen, meta));
+  WHARF_RETURN_IF_ERROR(store_.setState("sources", sources));
+  json files_state = json::object();
+  for (const auto& [source, path] : files) files_state[source] = path;
+  WHARF_RETURN_IF_ERROR(store_.setState("source_files", files_state));
+  WHARF_RETURN_IF_ERROR(store_.setState("checked_at", now));
+  // The files this generation replaced, when they are the scanner's own copies.
+  for (const auto& [source, path] : changed) {
+    if (!kept.contains(source) || !kept[source].is_string()) continue;
+    std::string old = kept[source].get<std::string>();
+    if (old != path && old.rfind(options_.tmp_dir + "/vulndb-", 0) == 0) ::unlink(old.c_str());
+  }
+  {
+    std::lock_guard dl(db_mu_);
+    db_ = fresh;
+  }
+  logInfo("vulndb switched", {{"generation", *gen}, {"advisories", ids.size()}, {"rejected", rejected}});
+  if (ctx != nullptr) ctx->log("vulnerability database generation " + std::to_string(*gen) + ": " + std::to_string(ids.size()) +
+                               " advisories (" + std::to_string(rejected) + " skipped)");
+  emit(events_, event_type::kVulnDbUpdated, "", "", "");
+  auto rematched = rematchAll(ctx);
+  if (!rematched.isOk()) return rematched.status();
+  return json{{"generation", *gen}, {"advisories", ids.size()}, {"rejected", rejected},
+              {"rematched", (*rematched)["images"]}, {"changed", (*rematched)["changed"]}};
+}
+
+Result<bool> Scanner::fetchSource(const std::string& url, json& validators, const std::string& dest, JobContext* ctx) {
+  std::string current = url;
+  for (int hop = 0; hop < 5; ++hop) {
+    if (current.rfind("file://", 0) == 0 || (!current.empty() && current[0] == '/')) {
+      // A local file or directory (a mount fed by another system): changed when its
+      // modification time or size did.
+      std::string path = current[0] == '/' ? current : current.substr(7);
+      struct stat st {};
+      if (::stat(path.c_str(), &st) != 0) return errnoStatus(path, errno);
+      std::string stamp = std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+                          std::to_string(st.st_size);
+      if (validators.value("stamp", "") == stamp) return false;
+      validators = {{"stamp", stamp}, {"path", path}};
+      return true;
+    }
+    auto u = parseHookUrl(current);
+    if (!u.isOk()) return Status(Code::kInvalidArgument, "source " + url + ": " + u.status().message());
+    BlockingClient client(u->host, u->port, 60'000);
+    if (u->tls) client.useTls(options_.source_ca_file);
+    HeaderList headers = {{"Host", u->host_header}, {"User-Agent", "wharf-core"}, {"Accept", "*/*"}};
+    if (current == url) {
+      if (validators.contains("etag")) headers.emplace_back("If-None-Match", validators.value("etag", ""));
+      if (validators.contains("last_modified"))
+        headers.emplace_back("If-Modified-Since", validators.value("last_modified", ""));
+    }
+    std::string part = dest + ".part";
+    Fd out(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!out.valid()) return errnoStatus("create " + part, errno);
+    uint64_t received = 0;
+    int64_t last_log = monotonicMillis();
+    auto resp = client.stream(u->target, headers, [&](const HttpResponse&, std::string_view piece) -> Status {
+      received += piece.size();
+      if (received > options_.max_download_bytes)
+        return Status(Code::kTooLarge, "source " + url + " is larger than the download limit (" +
+                                           std::to_string(options_.max_download_bytes) + " bytes)");
+      if (ctx != nullptr && ctx->cancelled()) return Status(Code::kCancelled, "cancelled");
+      if (ctx != nullptr && monotonicMillis() - last_log > 2000) {
+        last_log = monotonicMillis();
+        ctx->progress(received, 0, "downloading " + url);
+      }
+      return writeAll(out.get(), piece.data(), piece.size());
+    });
+    if (!resp.isOk()) {
+      ::unlink(part.c_str());
+      return Status(resp.status().code(), "source " + url + ": " + resp.status().message());
+    }
+    if (resp->status == 304) {
+      ::unlink(part.c_str());
+      return false;
+    }
+    if (resp->status == 301 || resp->status == 302 || resp->status == 303 || resp->status == 307 || resp->status == 308) {
+      ::unlink(part.c_str());
+      current = resp->header("location");
+      if (current.rfind("http://", 0) != 0 && current.rfind("https://", 0) != 0)
+        return Status(Code::kUnavailable, "source " + url + " redirects to an unsupported location");
+      continue;
+    }
+    if (resp->status != 200) {
+      ::unlink(part.c_str());
+      return Status(Code::kUnavailable, "source " + url + " answered " + std::to_string(resp->status));
+    }
+    if (::fsync(out.get()) != 0) return errnoStatus("fsync " + part, errno);
+    out.reset();
+    if (::rename(part.c_str(), dest.c_str()) != 0) return errnoStatus("rename " + dest, errno);
+    validators = json::object();
+    if (!resp->header("etag").empty()) validators["etag"] = resp->header("etag");
+    if (!resp->header("last-modified").empty()) validators["last_modified"] = resp->header("last-modified");
+    validators["path"] = dest;
+    if (ctx != nullptr) ctx->log("downloaded " + url + ": " + std::to_string(received) + " bytes");
+    return true;
+  }
+  return Status(Code::kUnavailable, "source " + url + ": too many redirects");
+}
+
+Result<json> Scanner::update(JobContext* ctx) {
+  if (options_.sources.empty())
+    return Status(Code::kInvalidArgument, "no vulnerability database source is configured (--vulndb-source)");
+  json cache = store_.state("source_validators");
+  if (!cache.is_object()) cache = json::object();
+  json next = cache;
+  std::map<std::string, std::string> changed;
+  json report = json::array();
+  size_t failed = 0;
+  for (size_t i = 0; i < options_.sources.size(); ++i) {
+    const std::string& url = options_.sources[i];
+    json validators = cache.value(url, json::object());
+    std::string dest = options_.tmp_dir + "/vulndb-source-" + std::to_string(i) + "-" + std::to_string(clock_.nowMillis()) + ".zip";
+    auto fetched = fetchSource(url, validators, dest, ctx);
+    if (!fetched.isOk()) {
+      ++failed;
+      logWarn("vulndb source failed", {{"source", url}, {"error", fetched.status().message()}});
+      if (ctx != nullptr) ctx->log(fetched.status().message());
+      report.push_back({{"source", url}, {"error", fetched.status().message()}});
+      continue;
+    }
+    report.push_back({{"source", url}, {"changed", *fetched}});
+    if (!*fetched) continue;
+    next[url] = validators;
+    changed[url] = validators.value("path", dest);
+  }
+  if (failed == options_.sources.size())
+    return Status(Code::kUnavailable, "no vulnerability database source could be read: " + report.dump());
+  json out = {{"sources", report}};
+  if (!changed.empty()) {
+    auto imported = importSources(changed, ctx);
+    if (!imported.isOk()) {
+      // Not remembered: the next run fetches them again.
+      for (const auto& [url, path] : changed)
+        if (path.rfind(options_.tmp_dir + "/vulndb-", 0) == 0) ::unlink(path.c_str());
+      return imported.status();
+    }
+    out["imported"] = *imported;
+  } else if (ctx != nullptr) {
+    ctx->log("no source changed");
+  }
+  WHARF_RETURN_IF_ERROR(store_.setState("source_validators", next));
+  if (failed == 0) WHARF_RETURN_IF_ERROR(store_.setState("checked_at", clock_.nowMillis()));
+  return out;
+}
+
+json Scanner::databaseInfo() {
+  json meta = store_.dbMeta();
+  int64_t now = clock_.nowMillis();
+  json out = {{"generation", store_.dbGeneration()}, {"sources_configured", options_.sources}};
+  if (!meta.is_object() || !meta.contains("updated_at")) {
+    out["updated_at"] = nullptr;
+    out["age_seconds"] = nullptr;
+    out["stale"] = true;
+    out["advisories"] = 0;
+    out["ecosystems"] = json::object();
+    return out;
+  }
+  int64_t fresh = meta.value("updated_at", int64_t(0));
+  auto checked = store_.state("checked_at");
+  if (checked.is_number_integer()) fresh = std::max(fresh, checked.get<int64_t>());
+  out["updated_at"] = meta["updated_at"];
+  out["checked_at"] = fresh;
+  out["age_seconds"] = (now - fresh) / 1000;
+  out["stale"] = options_.max_db_age_ms > 0 && now - fresh > options_.max_db_age_ms;
+  out["advisories"] = meta.value("advisories", 0);
+  out["ecosystems"] = meta.value("ecosystems", json::object());
+  out["newest_modified"] = meta.value("newest_modified", "");
+  out["sources"] = meta.value("sources", json::object());
+  return out;
+}
+
+}  // namespace wharf

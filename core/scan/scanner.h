@@ -1,0 +1,102 @@
+// Scanner: what the core knows of the software in its images and their vulnerabilities.
+//
+// scan() reads an image's layers straight from the blob store (scanLayer), each layer
+// once whatever number of images share it (its result is kept by layer digest), stacks
+// them (stackLayers), matches the packages against the current vulnerability database
+// (VulnDb) and stores the result by manifest digest; an index is scanned per platform.
+//
+// The database: importDatabase() reads a zip or a directory of OSV JSON files, parses
+// every advisory, and only when all of it parsed writes it as a new generation and
+// switches to it (ScanStore); then every stored image result is matched again from its
+// stored package list (no layer is read again) and images whose findings changed get a
+// scan.updated event. update() fetches the configured sources (ETag / Last-Modified, a
+// size limit) and imports what changed: the vulndb-update job, on a schedule.
+//
+// Thread-safety: every method is thread-safe; all of them block (worker threads, jobs).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/scan/layer_scan.h"
+#include "core/scan/scan_store.h"
+#include "core/scan/vuln_db.h"
+#include "shared/base/clock.h"
+#include "shared/base/status.h"
+
+namespace wharf {
+
+class Registry;
+class EventLog;
+class JobContext;
+
+struct ScannerOptions {
+  ScanLimits limits;
+  int64_t layer_timeout_ms = 15 * 60'000;
+  // A database older than this is flagged stale on every result (0: never).
+  int64_t max_db_age_ms = 7ll * 86'400'000;
+  std::vector<std::string> sources;       // OSV zip URLs for vulndb-update
+  std::string source_ca_file;             // for https sources (empty: system CAs)
+  uint64_t max_download_bytes = 2ull << 30;
+  uint64_t max_advisory_bytes = 4u << 20;
+  std::string tmp_dir;                    // downloads and uploaded imports
+};
+
+class Scanner {
+ public:
+  Scanner(Registry& registry, ScanStore& store, EventLog* events, Clock& clock, ScannerOptions options);
+
+  // Loads the current database generation into memory (at start).
+  Status load();
+
+  // Scans repo's manifest digest (image or index); returns the stored result.
+  Result<nlohmann::json> scan(const std::string& repo, const std::string& digest, JobContext* ctx);
+  // The stored result, with "stale_db" set when the database is older than the limit;
+  // kNotFound when never scanned.
+  Result<nlohmann::json> result(const std::string& digest);
+
+  // Imports path (a .zip or a directory of .json files) as the new generation; source
+  // names where it came from. Returns {"generation","advisories","rematched","changed"}.
+  Result<nlohmann::json> importDatabase(const std::string& path, const std::string& source, JobContext* ctx);
+  // Fetches the configured sources and imports when one changed.
+  Result<nlohmann::json> update(JobContext* ctx);
+  // Matches every stored image again against the current database.
+  Result<nlohmann::json> rematchAll(JobContext* ctx);
+  // {"generation","updated_at","age_seconds","stale","advisories","ecosystems":{..},"sources":[..]}
+  nlohmann::json databaseInfo();
+
+  const ScannerOptions& options() const { return options_; }
+
+ private:
+  Result<nlohmann::json> scanImage(const std::string& repo, const std::string& digest, const nlohmann::json& platform,
+                                   JobContext* ctx);
+  // Imports the union of the sources' kept files with changed (source -> path) replacing theirs.
+  Result<nlohmann::json> importSources(const std::map<std::string, std::string>& changed, JobContext* ctx);
+  // Downloads url into dest when it changed since validators (ETag, Last-Modified; a local
+  // path's mtime and size); true when dest (or the local path) holds new data, and then
+  // validators are the new ones.
+  Result<bool> fetchSource(const std::string& url, nlohmann::json& validators, const std::string& dest, JobContext* ctx);
+  Result<LayerScan> layerScan(const std::string& digest, JobContext* ctx);
+  nlohmann::json matchInto(const ImageInventory& inv, const VulnDb& db, nlohmann::json result);
+  std::shared_ptr<const VulnDb> db();
+
+  Registry& registry_;
+  ScanStore& store_;
+  EventLog* events_;
+  Clock& clock_;
+  ScannerOptions options_;
+  std::mutex db_mu_;
+  std::shared_ptr<const VulnDb> db_;  // GUARDED_BY(db_mu_)
+  std::mutex import_mu_;             // one import or rematch at a time
+};
+
+// Severity counts of a findings array: {"CRITICAL": n, ...}, every level present.
+nlohmann::json severityCounts(const nlohmann::json& findings);
+
+}  // namespace wharf

@@ -69,6 +69,24 @@ void CoreConfig::describe(ConfigSchema& s) {
   s.add(durationDirective("edge_unreachable_after", "An edge whose last report is older than this is shown "
                                                     "unreachable (edges report every minute).",
                           &edge_unreachable_after_ms));
+  s.add(boolDirective("scan_on_push", "Scan every pushed image (a repository or namespace policy may say otherwise).",
+                      &scan_on_push));
+  s.add(stringDirective("vulndb_sources", "OSV databases to fetch, space-separated: zip URLs (http, https) or local "
+                                          "paths of a zip or a directory of OSV JSON files (empty: offline, fed by "
+                                          "wharfctl vulndb import).",
+                        &vulndb_sources));
+  s.add(durationDirective("vulndb_interval", "How often the vulndb-update job fetches vulndb_sources (conditional GETs).",
+                          &vulndb_interval_ms));
+  s.add(durationDirective("vulndb_max_age", "Scan results are flagged stale when the vulnerability database was last "
+                                            "confirmed current longer ago than this (0: never).",
+                          &vulndb_max_age_ms));
+  s.add(stringDirective("vulndb_ca_file", "PEM CA bundle for https vulndb_sources (empty: the system's CAs).",
+                        &vulndb_ca_file));
+  s.add(sizeDirective("vulndb_max_download", "Largest download of one vulndb source.", &vulndb_max_download));
+  s.add(sizeDirective("scan_layer_max_expanded", "A layer expanding to more than this (or to 200 times its size plus "
+                                                 "1 GiB) is refused by the scanner as a tar bomb.",
+                      &scan_layer_max_expanded));
+  s.add(durationDirective("scan_layer_timeout", "Longest scan of one layer.", &scan_layer_timeout_ms));
   s.add(stringDirective("port_file", "Write the bound port to this file once listening (for tests and scripts).",
                         &port_file));
 }
@@ -107,6 +125,8 @@ Status CoreConfig::validate(std::string* host, int* port) const {
     return Status(Code::kInvalidArgument, "config usage_daily_retention: at least usage_hourly_retention");
   }
   if (edge_unreachable_after_ms < 1000) return Status(Code::kInvalidArgument, "config edge_unreachable_after: at least 1s");
+  if (vulndb_interval_ms < 60'000) return Status(Code::kInvalidArgument, "config vulndb_interval: at least 1m");
+  if (scan_layer_timeout_ms < 1000) return Status(Code::kInvalidArgument, "config scan_layer_timeout: at least 1s");
   return Status::ok();
 }
 

@@ -45,6 +45,14 @@ struct CoreConfig {
   int64_t usage_hourly_retention_ms = 14ll * 86'400'000;
   int64_t usage_daily_retention_ms = 400ll * 86'400'000;
   int64_t edge_unreachable_after_ms = 180'000;
+  bool scan_on_push = true;
+  std::string vulndb_sources;          // space-separated OSV zip URLs or paths; empty: offline
+  int64_t vulndb_interval_ms = 6 * 3600 * 1000ll;
+  int64_t vulndb_max_age_ms = 7ll * 86'400'000;
+  std::string vulndb_ca_file;
+  int64_t vulndb_max_download = 2ll << 30;
+  int64_t scan_layer_max_expanded = 64ll << 30;
+  int64_t scan_layer_timeout_ms = 15 * 60'000;
 
   void describe(ConfigSchema& schema);
   // Cross-field checks after all values are set.

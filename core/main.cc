@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "core/api/api.h"
@@ -26,6 +27,9 @@
 #include "core/jobs/scheduler.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/registry/registry.h"
+#include "core/scan/lmdb_scan_store.h"
+#include "core/scan/scan_jobs.h"
+#include "core/scan/scanner.h"
 #include "shared/base/fs.h"
 #include "shared/base/log.h"
 #include "shared/http/server.h"
@@ -39,6 +43,13 @@ int fail(const std::string& msg) {
   logError("wharf-core cannot start", {{"error", msg}});
   std::fprintf(stderr, "wharf-core: %s\n", msg.c_str());
   return 2;
+}
+
+std::vector<std::string> splitWords(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
 }
 
 }  // namespace
@@ -221,6 +232,28 @@ int main(int argc, char** argv) {
   ctx.usage = usage.get();
   ctx.edge_unreachable_after_ms = config.edge_unreachable_after_ms;
 
+  // Scan results and the vulnerability database (core/scan) have their own environment,
+  // scan.lmdb: a database import writes hundreds of MB that must not grow meta.lmdb or
+  // hold its write lock.
+  LmdbEnv::Options scan_env_options;
+  scan_env_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
+  auto scan_env = LmdbEnv::open(config.data_dir + "/scan.lmdb", scan_env_options);
+  if (!scan_env.isOk()) return fail(scan_env.status().message());
+  auto scan_store = LmdbScanStore::open(std::move(scan_env).value());
+  if (!scan_store.isOk()) return fail(scan_store.status().message());
+  ScannerOptions scanner_options;
+  scanner_options.limits.layer.max_expanded_bytes = static_cast<uint64_t>(config.scan_layer_max_expanded);
+  scanner_options.layer_timeout_ms = config.scan_layer_timeout_ms;
+  scanner_options.max_db_age_ms = config.vulndb_max_age_ms;
+  scanner_options.sources = splitWords(config.vulndb_sources);
+  scanner_options.source_ca_file = config.vulndb_ca_file;
+  scanner_options.max_download_bytes = static_cast<uint64_t>(config.vulndb_max_download);
+  scanner_options.tmp_dir = config.data_dir + "/scan";
+  if (Status s = makeDirs(scanner_options.tmp_dir); !s.isOk()) return fail(s.message());
+  Scanner scanner(registry, **scan_store, event_log->get(), RealClock::instance(), scanner_options);
+  if (Status s = scanner.load(); !s.isOk()) return fail("scan.lmdb: " + s.message());
+  ctx.scanner = &scanner;
+
   // Background work runs as jobs (core/jobs): the kinds, and the schedules the
   // configuration asks for. Declared before the server, so they outlive its handlers.
   JobRunnerOptions job_options;
@@ -231,10 +264,14 @@ int main(int argc, char** argv) {
   registerCoreJobKinds(jobs, registry, **identity, auth.get(), RealClock::instance(),
                        test_jobs != nullptr && std::string(test_jobs) == "1");
   registerGcJob(jobs, registry, event_log->get());
+  registerScanJobs(jobs, scanner, registry);
   Scheduler scheduler(**job_store, jobs, RealClock::instance());
-  auto reconcile_schedules = [&scheduler, &identity, &config] {
+  auto reconcile_schedules = [&scheduler, &identity, &config, &scanner_options] {
     Status s = ensureDefaultSchedules(scheduler, **identity, config.upload_purge_interval_ms,
                                       config.upload_purge_after_ms);
+    if (s.isOk())
+      s = scheduler.ensureDefault("vulndb-update", "@every " + formatDuration(config.vulndb_interval_ms),
+                                  "vulndb-update", nlohmann::json::object(), !scanner_options.sources.empty());
     if (!s.isOk()) logWarn("cannot set the default schedules", {{"error", s.message()}});
     return s;
   };
@@ -245,6 +282,14 @@ int main(int argc, char** argv) {
   // Before the first request: jobs a previous process left running are marked first.
   jobs.start();
   scheduler.start();
+  ScanTrigger scan_trigger(**event_log, jobs, registry, **scan_store, config.scan_on_push);
+  scan_trigger.start();
+  // After an upgrade of the scanner, everything stored is scanned again (layer results of
+  // the older scanner are not reused); with sources and no database yet, fetch it now.
+  if (Status s = submitScanAfterUpgrade(jobs, **scan_store); !s.isOk())
+    logWarn("cannot submit the scan of stored images", {{"error", s.message()}});
+  if (!scanner_options.sources.empty() && (*scan_store)->dbGeneration() == 0)
+    (void)jobs.submit("vulndb-update", nlohmann::json::object(), "scanner");
   Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleRequest(ctx, ex); });
   if (Status s = server.start(); !s.isOk()) return fail(s.message());
   std::string url = std::string(sc.tls ? "https" : "http") + "://" +
@@ -264,6 +309,7 @@ int main(int argc, char** argv) {
   logInfo("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   // Jobs stop first: running ones are asked to cancel and recorded as interrupted
   // (retryable), and live job log streams end with them.
+  scan_trigger.stop();
   scheduler.stop();
   jobs.stop();
   // Live event feeds end first: they never finish by themselves.

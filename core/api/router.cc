@@ -125,6 +125,7 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
       req.path.rfind("/api/v1/schedules/", 0) == 0) {
     return handleJobs(ctx, ex);
   }
+  if (isScanPath(req.path)) return handleScans(ctx, ex);
   if (req.path.rfind("/api/v1/", 0) == 0 || req.path == "/api/v1") return handleAdmin(ctx, ex);
   auto route = parseRoute(req.path);
   if (!route.isOk()) {

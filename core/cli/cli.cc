@@ -1,6 +1,9 @@
 // wharfctl's shared pieces (cli.h): arguments, session, API client, output.
 #include "core/cli/cli.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -18,7 +21,8 @@ namespace wharf::cli {
 bool isSwitch(const std::string& f) {
   return f == "json" || f == "insecure" || f == "admin" || f == "public" || f == "private" || f == "password-stdin" ||
          f == "help" || f == "f" || f == "follow" || f == "disable" || f == "enable" || f == "dry-run" ||
-         f == "no-retention" || f == "bytes" || f == "csv" || f == "wait";
+         f == "no-retention" || f == "bytes" || f == "csv" || f == "wait" ||
+         f == "packages" || f == "all";
 }
 
 void die(const std::string& msg, int code) {
@@ -55,6 +59,8 @@ Api::Api(const Session& s, std::string authorization) : auth_(std::move(authoriz
   auto url = parseBaseUrl(s.url);
   if (!url.isOk()) die(url.status().message(), 2);
   client_ = std::make_unique<BlockingClient>(url->host, url->port);
+  host_ = url->host.find(':') != std::string::npos ? "[" + url->host + "]:" + std::to_string(url->port)
+                                                   : url->host + ":" + std::to_string(url->port);
   if (url->tls) client_->useTls(s.cacert, s.insecure);
 }
 
@@ -89,6 +95,39 @@ std::string Api::text(const std::string& method, const std::string& path) {
     die(msg);
   }
   return r->body;
+}
+
+json Api::upload(const std::string& path, const std::string& file, const std::string& content_type) {
+  FILE* f = std::fopen(file.c_str(), "rb");
+  if (f == nullptr) die(file + ": " + std::strerror(errno));
+  std::fseek(f, 0, SEEK_END);
+  long size = std::ftell(f);
+  std::fseek(f, 0, SEEK_SET);
+  if (size < 0) die(file + ": cannot tell its size");
+  std::string head = "POST /api/v1" + path + " HTTP/1.1\r\nHost: " + host_ + "\r\nAuthorization: " + auth_ +
+                     "\r\nContent-Type: " + content_type + "\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n";
+  Status s = client_->send(head);
+  std::string buf(1 << 20, '\0');
+  long sent = 0;
+  while (s.isOk() && sent < size) {
+    size_t n = std::fread(buf.data(), 1, buf.size(), f);
+    if (n == 0) break;
+    s = client_->send(std::string(buf.data(), n));
+    sent += long(n);
+    if (size > (64 << 20)) std::fprintf(stderr, "\ruploading %ld of %ld MiB", sent >> 20, size >> 20);
+  }
+  std::fclose(f);
+  if (size > (64 << 20)) std::fprintf(stderr, "\n");
+  // A refusal (403, 413) may come before the whole body went: read the answer either way.
+  auto r = client_->read();
+  if (!r.isOk()) die(s.isOk() ? r.status().message() : s.message());
+  json j = json::parse(r->body, nullptr, false);
+  if (r->status >= 400) {
+    std::string msg = "HTTP " + std::to_string(r->status);
+    if (j.is_object() && j.contains("errors") && !j["errors"].empty()) msg += ": " + j["errors"][0].value("message", "");
+    die(msg);
+  }
+  return j;
 }
 
 std::string cell(const json& v) {

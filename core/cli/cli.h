@@ -1,6 +1,7 @@
 // wharfctl's shared pieces: the parsed command line, the stored session, the admin API
 // client and the output helpers every command family uses. One file per command family
-// (users.cc, orgs.cc, repos.cc, audit.cc, edges.cc, jobs.cc, storage.cc, events.cc);
+// (users.cc, orgs.cc, repos.cc, audit.cc, edges.cc, jobs.cc, storage.cc, events.cc,
+// scans.cc);
 // main.cc parses the arguments and dispatches.
 #pragma once
 
@@ -59,9 +60,12 @@ class Api {
   json call(const std::string& method, const std::string& path, const json& body = nullptr);
   // The body as text (a CSV answer); dies as call() does.
   std::string text(const std::string& method, const std::string& path);
+  // POSTs the file at file as the body (streamed, not read into memory); dies as call() does.
+  json upload(const std::string& path, const std::string& file, const std::string& content_type);
 
  private:
   std::string auth_;
+  std::string host_;
   std::unique_ptr<BlockingClient> client_;
 };
 
@@ -152,6 +156,12 @@ int schedule(const Args& a, Api& api);
 // Prints the log of job id; with follow, until the job ends. Returns the exit status:
 // with follow, 0 if the job succeeded, else 1.
 int jobLog(Api& api, const std::string& id, bool follow, bool js);
+
+// scans.cc: scan results, SBOMs and the vulnerability database.
+extern const std::map<std::string, std::string> kScanHelp;
+extern const std::map<std::string, std::string> kVulnDbHelp;
+int scan(const Args& a, Api& api);
+int vulndb(const Args& a, Api& api);
 
 // storage.cc: garbage collection, storage policies, usage.
 extern const char* const kGcHelp;

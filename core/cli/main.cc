@@ -55,6 +55,9 @@ Storage (administrators; wharfctl gc --help, wharfctl policy --help):
   policy ls | policy show SCOPE | policy rm SCOPE
   policy set SCOPE [--immutable PATTERN]... [--keep-last N] [--keep-days D] [--match PATTERN]
   usage [SCOPE] [--bytes]                              space used by team/app, team/* or * (all)
+Scanning (wharfctl scan --help, wharfctl vulndb --help):
+  scan show REPO:TAG|REPO@DIGEST [--packages] | scan run REF [-f] | scan sbom REF [--format spdx|cyclonedx]
+  vulndb show | vulndb import FILE.zip [-f] | vulndb update [-f]
 Jobs and schedules (administrators; wharfctl job --help, wharfctl schedule --help):
   job ls [--kind K] [--state S] | job show ID | job log ID [-f] | job kinds
   job run KIND [--param k=v]... [-f] | job cancel ID | job retry ID
@@ -67,6 +70,8 @@ int run(const Args& a) {
     return familyHelp(a, a.pos[0] == "job" ? kJobHelp : kScheduleHelp);
   }
   if (!a.pos.empty() && a.pos[0] == "edge" && (a.has("help") || a.pos.size() == 1)) return familyHelp(a, kEdgeHelp);
+  if (!a.pos.empty() && a.pos[0] == "scan" && (a.has("help") || a.pos.size() == 1)) return familyHelp(a, kScanHelp);
+  if (!a.pos.empty() && a.pos[0] == "vulndb" && (a.has("help") || a.pos.size() == 1)) return familyHelp(a, kVulnDbHelp);
   if (!a.pos.empty() && a.pos[0] == "events" && a.has("help")) return std::fputs(kEventsHelp, stdout), 0;
   if (!a.pos.empty() && a.pos[0] == "gc" && a.has("help")) return std::fputs(kGcHelp, stdout), 0;
   if (!a.pos.empty() && a.pos[0] == "policy" && (a.has("help") || a.pos.size() == 1)) {
@@ -102,6 +107,8 @@ int run(const Args& a) {
   if (cmd == "usage") return usage(a, api);
   if (cmd == "job") return job(a, api);
   if (cmd == "schedule") return schedule(a, api);
+  if (cmd == "scan") return scan(a, api);
+  if (cmd == "vulndb") return vulndb(a, api);
   die("unknown command (see --help)", 2);
 }
 

@@ -70,10 +70,9 @@ Detector detectorFor(std::string_view path) {
     return Detector::kDpkg;
   if (path == "lib/apk/db/installed" || path == "usr/lib/apk/db/installed") return Detector::kApk;
   if (path == "etc/os-release" || path == "usr/lib/os-release") return Detector::kOsRelease;
-  if (base == "rpmdb.sqlite" || base == "Packages") {
+  if (base == "rpmdb.sqlite" || base == "Packages" || base == "Packages.db") {
     std::string_view dir = path.substr(0, path.size() - base.size());
-    if (dir == "var/lib/rpm/" || dir == "usr/lib/sysimage/rpm/" || dir == "usr/share/rpm/")
-      return base == "Packages" ? Detector::kRpmBdb : Detector::kRpmSqlite;
+    if (dir == "var/lib/rpm/" || dir == "usr/lib/sysimage/rpm/" || dir == "usr/share/rpm/") return Detector::kRpm;
   }
   if ((base == "METADATA" && endsWith(path, ".dist-info/METADATA")) ||
       (base == "PKG-INFO" && endsWith(path, ".egg-info/PKG-INFO")))
@@ -103,8 +102,7 @@ const char* detectorName(Detector d) {
     case Detector::kNone: return "none";
     case Detector::kDpkg: return "dpkg";
     case Detector::kApk: return "apk";
-    case Detector::kRpmSqlite: return "rpm-sqlite";
-    case Detector::kRpmBdb: return "rpm-bdb";
+    case Detector::kRpm: return "rpm";
     case Detector::kOsRelease: return "os-release";
     case Detector::kPython: return "python";
     case Detector::kNpmPackage: return "npm";

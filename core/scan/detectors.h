@@ -6,8 +6,8 @@
 //             stanzas of installed packages (not config-files or not-installed), with
 //             Source: name and version (advisories name source packages)
 //   apk       lib/apk/db/installed, usr/lib/apk/db/installed: P:, V:, A:, o: (origin)
-//   rpm       rpmdb.sqlite, Berkeley DB Packages (rpmdb.h), under var/lib/rpm,
-//             usr/lib/sysimage/rpm, usr/share/rpm
+//   rpm       rpmdb.sqlite, Berkeley DB Packages, NDB Packages.db (rpmdb.h: the
+//             format is sniffed), under var/lib/rpm, usr/lib/sysimage/rpm, usr/share/rpm
 //   os        etc/os-release, usr/lib/os-release
 //   python    *.dist-info/METADATA, *.egg-info/PKG-INFO (Name:, Version:)
 //   npm       node_modules/**/package.json, package-lock.json outside node_modules
@@ -24,7 +24,7 @@
 
 namespace wharf {
 
-enum class Detector { kNone, kDpkg, kApk, kRpmSqlite, kRpmBdb, kOsRelease, kPython, kNpmPackage, kNpmLock, kJava };
+enum class Detector { kNone, kDpkg, kApk, kRpm, kOsRelease, kPython, kNpmPackage, kNpmLock, kJava };
 
 // The detector for a regular file at path (normalised, no leading '/'), kNone for
 // anything else. Go binaries are found by their content (an ELF with an exec bit).

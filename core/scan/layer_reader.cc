@@ -67,8 +67,14 @@ class Expander {
   }
 
   Status start() {
-    auto s = fill();
-    if (!s.isOk()) return s;
+    // The magic numbers take 4 bytes; a source may hand them out a few at a time.
+    while (!eof_ && in_len_ < 4) {
+      auto r = source_(in_.data() + in_len_, in_.size() - in_len_);
+      if (!r.isOk()) return r.status();
+      in_len_ += *r;
+      stats.compressed_bytes += *r;
+      if (*r == 0) eof_ = true;
+    }
     mode_ = sniffCompression(std::string_view(in_.data() + in_pos_, in_len_ - in_pos_));
     if (mode_ == LayerCompression::kGzip) {
       isal_ = std::make_unique<inflate_state>();
@@ -99,6 +105,8 @@ class Expander {
                                          " bytes (a decompression bomb?)");
     return std::string_view(out_.data(), *n);
   }
+
+  bool compressed() const { return mode_ != LayerCompression::kNone; }
 
   LayerStats stats;
 
@@ -267,7 +275,19 @@ Result<LayerStats> walkLayer(const ByteSource& source, uint64_t compressed_size,
   for (;;) {
     struct archive_entry* ae = nullptr;
     int rc = archive_read_next_header(a.get(), &ae);
-    if (rc == ARCHIVE_EOF) break;
+    if (rc == ARCHIVE_EOF) {
+      // The tar ends at its end-of-archive blocks; the compressed stream must still end
+      // where it says (gzip's CRC and length, zstd's checksum), or it is truncated or
+      // corrupt. What follows the tar is decompressed and counted, never parsed.
+      if (expander.compressed()) {
+        for (;;) {
+          auto rest = expander.next();
+          if (!rest.isOk()) return rest.status();
+          if (rest->empty()) break;
+        }
+      }
+      break;
+    }
     if (rc < ARCHIVE_WARN) return archiveFailure("reading a member header");
     if (++expander.stats.members > limits.max_members)
       return Status(Code::kTooLarge, "layer has more than " + std::to_string(limits.max_members) + " members");
@@ -293,7 +313,10 @@ Result<LayerStats> walkLayer(const ByteSource& source, uint64_t compressed_size,
       e.path = std::string(dir);
     } else if (base.substr(0, 4) == ".wh.") {
       e.type = LayerEntry::Type::kWhiteout;
-      e.path = dir.empty() ? std::string(base.substr(4)) : std::string(dir) + "/" + std::string(base.substr(4));
+      // "dir/.wh." names dir itself (as the runtimes remove it): no trailing '/'.
+      std::string_view name = base.substr(4);
+      e.path = dir.empty() || name.empty() ? std::string(dir.empty() ? name : dir)
+                                           : std::string(dir) + "/" + std::string(name);
     } else {
       e.path = std::move(*path);
       if (hardlink != nullptr) {

@@ -107,9 +107,22 @@ Result<LayerScan> scanLayer(const ByteSource& source, uint64_t compressed_size, 
       if ((e.mode & 0111) == 0 || e.size < 64) return Status::ok();
       auto first = guarded();
       if (!first.isOk()) return first.status();
-      if (first->substr(0, 4) != std::string_view("\x7f" "ELF", 4)) return Status::ok();
-      bool gave_first = false;
+      // The member's first chunk may be shorter than the magic (chunks end where the
+      // decompressed buffer does): gather 4 bytes, copying only then.
       std::string_view head = *first;
+      std::string gathered;
+      if (head.size() < 4 && !head.empty()) {
+        gathered.assign(head);
+        while (gathered.size() < 4) {
+          auto more = guarded();
+          if (!more.isOk()) return more.status();
+          if (more->empty()) break;
+          gathered.append(*more);
+        }
+        head = gathered;
+      }
+      if (head.substr(0, 4) != std::string_view("\x7f" "ELF", 4)) return Status::ok();
+      bool gave_first = false;
       ChunkReader replay = [&]() -> Result<std::string_view> {
         if (!gave_first) {
           gave_first = true;
@@ -129,8 +142,7 @@ Result<LayerScan> scanLayer(const ByteSource& source, uint64_t compressed_size, 
       }
       found = text.status();
     } else {
-      size_t limit = (d == Detector::kRpmSqlite || d == Detector::kRpmBdb) ? limits.max_database_bytes
-                                                                             : limits.max_manifest_bytes;
+      size_t limit = d == Detector::kRpm ? limits.max_database_bytes : limits.max_manifest_bytes;
       auto text = readAllContent(guarded, limit);
       if (!text.isOk()) {
         found = text.status();
@@ -138,8 +150,7 @@ Result<LayerScan> scanLayer(const ByteSource& source, uint64_t compressed_size, 
         switch (d) {
           case Detector::kDpkg: found = parseDpkgStatus(*text, e.path); break;
           case Detector::kApk: found = parseApkInstalled(*text, e.path); break;
-          case Detector::kRpmSqlite: found = readRpmSqlite(*text, e.path); break;
-          case Detector::kRpmBdb: found = readRpmBerkeleyDb(*text, e.path); break;
+          case Detector::kRpm: found = readRpmDatabase(*text, e.path); break;
           case Detector::kPython: found = parsePythonMetadata(*text, e.path); break;
           case Detector::kNpmPackage: found = parseNpmPackageJson(*text, e.path); break;
           case Detector::kNpmLock: found = parseNpmLock(*text, e.path); break;

@@ -41,6 +41,15 @@ Status checkScanParams(const json& p) {
 
 }  // namespace
 
+Status submitScanAfterUpgrade(JobRunner& runner, ScanStore& store) {
+  json stored = store.state("scanner_version");
+  if (stored.is_number_integer() && stored.get<int>() == kLayerScanVersion) return Status::ok();
+  auto id = runner.submit("scan-all", json::object(), "scanner");
+  if (!id.isOk()) return id.status();
+  logInfo("scanning stored images with a new scanner", {{"job", *id}, {"scanner", kLayerScanVersion}});
+  return store.setState("scanner_version", kLayerScanVersion);
+}
+
 std::string vulndbUploadPath(const Scanner& scanner, const std::string& uuid) {
   return scanner.options().tmp_dir + "/vulndb-upload-" + uuid + ".zip";
 }
@@ -53,10 +62,16 @@ void registerScanJobs(JobRunner& runner, Scanner& scanner, Registry& registry) {
         std::string digest = ctx.params().value("digest", "");
         ctx.log("scanning " + repo + "@" + digest);
         auto r = scanner.scan(repo, digest, &ctx);
+        if (!r.isOk() && r.status().code() == Code::kUnsupported) {
+          ctx.log("skipped: " + r.status().message());
+          return json{{"repository", repo}, {"digest", digest}, {"skipped", r.status().message()}};
+        }
         if (!r.isOk()) return r.status();
-        ctx.log("done: " + std::to_string((*r)["packages"].size()) + " packages, findings " + (*r)["counts"].dump());
-        return json{{"repository", repo}, {"digest", digest}, {"counts", (*r)["counts"]},
-                    {"packages", (*r).contains("packages") ? (*r)["packages"].size() : 0}};
+        size_t packages = 0;
+        if (r->contains("packages")) packages = (*r)["packages"].size();
+        for (const auto& child : r->value("manifests", json::array())) packages += child.value("packages", json::array()).size();
+        ctx.log("done: " + std::to_string(packages) + " packages, findings " + (*r)["counts"].dump());
+        return json{{"repository", repo}, {"digest", digest}, {"counts", (*r)["counts"]}, {"packages", packages}};
       },
       /*exclusive=*/false);
   runner.setParamsCheck("scan", checkScanParams);

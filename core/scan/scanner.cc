@@ -13,6 +13,7 @@
 #include "core/events/webhooks.h"
 #include "core/jobs/job_runner.h"
 #include "core/registry/registry.h"
+#include "core/scan/sbom.h"
 #include "shared/base/fs.h"
 #include "shared/base/log.h"
 #include "shared/http/blocking_client.h"
@@ -26,7 +27,6 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kAdvisoryBatch = 5000;
-constexpr size_t kMaxManifestBytes = 4u << 20;
 
 struct ScanMetrics {
   Counter& scanned;
@@ -73,18 +73,11 @@ Result<std::string> readContent(Registry& registry, const std::string& digest) {
   return body;
 }
 
-json osJson(const OsRelease& os) {
-  if (os.empty()) return nullptr;
-  return {{"id", os.id}, {"version_id", os.version_id}, {"pretty_name", os.pretty_name}};
-}
-
-OsRelease osFromJson(const json& j) {
-  OsRelease os;
-  if (!j.is_object()) return os;
-  os.id = j.value("id", "");
-  os.version_id = j.value("version_id", "");
-  os.pretty_name = j.value("pretty_name", "");
-  return os;
+// Images hold a file system; artifacts (signatures, SBOMs, charts) hold none.
+bool isImage(const Manifest& m) {
+  if (!m.config) return false;
+  const std::string& t = m.config->media_type;
+  return t == "application/vnd.oci.image.config.v1+json" || t == "application/vnd.docker.container.image.v1+json";
 }
 
 // What decides whether findings changed: the advisories per package and layer.
@@ -235,8 +228,9 @@ Result<json> Scanner::scanImage(const std::string& repo, const std::string& dige
   auto rec = registry_.metadata().manifest(repo, digest);
   auto m = parseManifest(*body, rec.isOk() ? rec->media_type : "");
   if (!m.isOk()) return Status(Code::kManifestInvalid, digest + ": " + m.status().message());
+  if (!isImage(*m)) return Status(Code::kUnsupported, digest + " is not an image (an artifact holds no file system)");
   json result = {{"digest", digest}, {"repository", repo}, {"media_type", m->media_type}, {"status", "completed"},
-                 {"scanned_at", clock_.nowMillis()}};
+                 {"scanner", kLayerScanVersion}, {"scanned_at", clock_.nowMillis()}};
   if (!platform.is_null()) result["platform"] = platform;
   std::vector<LayerScan> scans;
   scans.reserve(m->layers.size());
@@ -259,7 +253,7 @@ Result<json> Scanner::scanImage(const std::string& repo, const std::string& dige
   json packages = json::array();
   for (const auto& p : inv.packages) packages.push_back(packageToJson(p));
   result["layers"] = std::move(layers);
-  result["os"] = osJson(inv.os);
+  result["os"] = osReleaseToJson(inv.os);
   result["packages"] = std::move(packages);
   return matchInto(inv, *db(), std::move(result));
 }
@@ -275,7 +269,7 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
   Result<json> out = json();
   if (m->is_index) {
     json index = {{"digest", digest}, {"repository", repo}, {"media_type", m->media_type}, {"index", true},
-                  {"status", "completed"}, {"scanned_at", clock_.nowMillis()}};
+                  {"status", "completed"}, {"scanner", kLayerScanVersion}, {"scanned_at", clock_.nowMillis()}};
     json children = json::array();
     json raw = json::parse(*body, nullptr, false);
     size_t n = 0;
@@ -289,6 +283,7 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
       if (d.annotations.is_object() && d.annotations.contains("vnd.docker.reference.type")) continue;
       if (ctx != nullptr) ctx->progress(n - 1, m->manifests.size(), "platform " + std::to_string(n));
       auto child = scanImage(repo, d.digest.str(), platform, ctx);
+      if (!child.isOk() && child.status().code() == Code::kUnsupported) continue;
       if (!child.isOk()) {
         out = Status(child.status().code(), d.digest.str() + ": " + child.status().message());
         break;
@@ -304,6 +299,7 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
     out = scanImage(repo, digest, nullptr, ctx);
   }
   if (!out.isOk()) {
+    if (out.status().code() == Code::kUnsupported) return out.status();  // nothing to scan, nothing stored
     ScanMetrics::get().failed.inc();
     if (out.status().code() != Code::kCancelled) {
       json failed = {{"digest", digest},     {"repository", repo},
@@ -325,12 +321,14 @@ Result<json> Scanner::result(const std::string& digest) {
   auto r = store_.image(digest);
   if (!r.isOk()) return r.status();
   json out = std::move(*r);
+  describePackages(out);
   if (out.value("index", false) && out.contains("manifests")) {
     json counts = severityCounts(json::array());
     for (auto& child : out["manifests"]) {
       auto c = store_.image(child.value("digest", ""));
       if (!c.isOk()) continue;
       child = std::move(*c);
+      describePackages(child);
       for (auto it = counts.begin(); it != counts.end(); ++it)
         if (child.contains("counts")) *it = it->get<uint64_t>() + child["counts"].value(it.key(), uint64_t(0));
     }
@@ -352,7 +350,7 @@ Result<json> Scanner::rematchAll(JobContext* ctx) {
     if (ctx != nullptr && done % 500 == 0) ctx->progress(done, total, "matching stored images");
     if (doc.value("status", "") != "completed" || !doc.contains("packages")) return true;
     ImageInventory inv;
-    inv.os = osFromJson(doc["os"]);
+    inv.os = osReleaseFromJson(doc["os"]);
     for (const auto& pj : doc["packages"]) {
       auto p = packageFromJson(pj);
       if (p.isOk()) inv.packages.push_back(std::move(*p));

@@ -41,6 +41,15 @@ namespace {
 
 // CVSS v3.1 Roundup: the smallest number with one decimal that is >= x, computed on
 // integers so that 4.000000001 does not become 4.1 (specification, Appendix A).
+// At most max bytes of s, not splitting a UTF-8 sequence (the JSON it goes into must
+// stay valid UTF-8).
+std::string utf8Prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (uint8_t(s[n]) & 0xC0) == 0x80) --n;  // s[n] continues a sequence: cut before it
+  return s.substr(0, n);
+}
+
 double roundUp1(double x) {
   long long i = std::llround(x * 100000.0);
   if (i % 10000 == 0) return double(i) / 100000.0;
@@ -149,7 +158,7 @@ Status VulnDb::add(std::string_view osv_json) {
       return (a.rfind("CVE-", 0) == 0) > (b.rfind("CVE-", 0) == 0);
     });
   }
-  if (auto s = j.find("summary"); s != j.end() && s->is_string()) adv.summary = s->get<std::string>().substr(0, 500);
+  if (auto s = j.find("summary"); s != j.end() && s->is_string()) adv.summary = utf8Prefix(s->get<std::string>(), 500);
   if (auto s = j.find("modified"); s != j.end() && s->is_string()) adv.modified = s->get<std::string>();
   auto scoreOf = [&](const nlohmann::json& sev) {
     if (!sev.is_array()) return;
@@ -246,7 +255,10 @@ std::vector<Finding> VulnDb::match(const ImageInventory& inv) const {
     auto it = index_.find(base + std::string(1, '\0') + k.name);
     if (it == index_.end()) continue;
     for (const auto& a : it->second) {
-      if (a.ecosystem != k.ecosystem && a.ecosystem != base) continue;
+      // OSV names Ubuntu's LTS releases "Ubuntu:22.04:LTS" (and others "Ubuntu:23.10").
+      if (a.ecosystem != k.ecosystem && a.ecosystem != base &&
+          !(base == "Ubuntu" && a.ecosystem == k.ecosystem + ":LTS"))
+        continue;
       auto hit = osvAffects(a.ranges, a.versions, a.scheme, k.version);
       if (!hit.isOk() || !*hit) continue;
       if (!seen.emplace(a.advisory, p.name, p.version, p.layer).second) continue;

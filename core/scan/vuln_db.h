@@ -3,7 +3,8 @@
 // npm, Go, Maven and more).
 //
 // Matching: each installed package is looked up by (ecosystem, name) as OSV names it:
-//   deb     "Debian:<major>" / "Ubuntu:<VERSION_ID>", the source package and version
+//   deb     "Debian:<major>" / "Ubuntu:<VERSION_ID>" (advisories' "Ubuntu:<VERSION_ID>:LTS"
+//           too), the source package and version
 //   apk     "Alpine:v<major.minor>", the origin (o:) package
 //   rpm     "Rocky Linux:<major>", "AlmaLinux:<major>", "Red Hat:<major>", ... the name
 //   pypi    "PyPI", the PEP 503 name; npm "npm"; golang "Go" (stdlib as "stdlib");

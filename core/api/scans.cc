@@ -1,0 +1,272 @@
+// Scanning (core/scan) over HTTP:
+//
+//   GET  /api/v1/vulndb                  -> the database: generation, updated_at, age, stale,
+//                                           advisories per ecosystem, sources (any signed-in user)
+//   POST /api/v1/vulndb  <zip of OSV JSON files>  -> 202 {"job"}  administrators; streamed
+//                                           to disk, imported by a vulndb-import job
+//   GET  /api/v1/repositories/<name>/manifests/<tag|digest>/scan  -> the scan result
+//        (status, os, packages with purl and ecosystem, findings, counts; an index: one per
+//        platform), or {"status":"not_scanned"}; whoever may pull <name>
+//   POST /api/v1/repositories/<name>/manifests/<tag|digest>/scan  -> 202 {"job"}  push
+//   GET  /api/v1/repositories/<name>/manifests/<tag|digest>/sbom?format=spdx|cyclonedx
+//        -> SPDX 2.3 JSON (application/spdx+json) or CycloneDX 1.5 JSON
+//
+// A repository the caller may not pull is unknown to it (404), as in the registry API;
+// without credentials, a private repository asks for them (401).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/api/api.h"
+#include "core/jobs/job_runner.h"
+#include "core/scan/sbom.h"
+#include "core/scan/scan_jobs.h"
+#include "core/scan/scanner.h"
+#include "shared/base/fs.h"
+#include "shared/base/ids.h"
+#include "shared/base/log.h"
+#include "shared/oci/digest.h"
+#include "shared/oci/names.h"
+
+namespace wharf {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kRepoPrefix = "/api/v1/repositories/";
+
+// The caller: anonymous without credentials (public repositories stay readable).
+Result<Account> scanCaller(ApiContext& ctx, const Request& req) {
+  if (ctx.auth == nullptr) {
+    Account open;  // authentication is off: everyone may do everything
+    open.name = "anonymous";
+    open.admin = true;
+    return open;
+  }
+  if (req.headers.get("authorization") == nullptr) return Account{};
+  return authenticateApiCaller(ctx, req);
+}
+
+bool callerMay(ApiContext& ctx, const Account& who, const std::string& repo, const std::string& action) {
+  if (ctx.auth == nullptr) return true;
+  auto a = ctx.auth->allowedActions(who, repo);
+  return std::find(a.begin(), a.end(), action) != a.end();
+}
+
+// The stored upload of POST /api/v1/vulndb: the body goes to a file chunk by chunk (on
+// the workers), then a vulndb-import job takes it.
+class VulnDbUpload : public std::enable_shared_from_this<VulnDbUpload> {
+ public:
+  VulnDbUpload(ApiContext& ctx, ExchangePtr ex, std::string actor)
+      : ctx_(ctx), ex_(std::move(ex)), actor_(std::move(actor)), uuid_(newUuid()),
+        path_(vulndbUploadPath(*ctx.scanner, uuid_)) {}
+
+  void start() {
+    auto self = shared_from_this();
+    offload<Status>(
+        ctx_, ex_,
+        [self] {
+          self->fd_ = Fd(::open(self->path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+          return self->fd_.valid() ? Status::ok() : errnoStatus("create " + self->path_, errno);
+        },
+        [self](Status s) {
+          if (!s.isOk()) return self->finish(s);
+          self->next();
+        });
+  }
+
+ private:
+  void next() {
+    auto self = shared_from_this();
+    ex_->readBody([self](Status st, std::string data, bool end) { self->onData(st, std::move(data), end); });
+  }
+
+  void onData(Status st, std::string data, bool end) {
+    if (!st.isOk()) return finish(st);
+    received_ += data.size();
+    if (received_ > ctx_.scanner->options().max_download_bytes)
+      return finish(Status(Code::kTooLarge, "the database file is larger than the limit (vulndb_max_download)"));
+    auto self = shared_from_this();
+    offload<Status>(
+        ctx_, ex_,
+        [self, data = std::move(data), end] {
+          WHARF_RETURN_IF_ERROR(writeAll(self->fd_.get(), data.data(), data.size()));
+          if (!end) return Status::ok();
+          if (self->received_ == 0) return Status(Code::kInvalidArgument, "the body is empty: send a zip of OSV JSON files");
+          if (::fsync(self->fd_.get()) != 0) return errnoStatus("fsync " + self->path_, errno);
+          self->fd_.reset();
+          auto id = self->ctx_.jobs->submit("vulndb-import", json{{"upload", self->uuid_}}, self->actor_);
+          if (!id.isOk()) return id.status();
+          self->job_ = *id;
+          if (self->ctx_.audit != nullptr)
+            self->ctx_.audit->record(self->actor_, self->ex_->request().peer, "vulndb.import", "vulndb", "success",
+                                     "bytes=" + std::to_string(self->received_) + " job=" + *id);
+          return Status::ok();
+        },
+        [self, end](Status s) {
+          if (!s.isOk()) return self->finish(s);
+          if (end) return self->finish(Status::ok());
+          self->next();
+        });
+  }
+
+  void finish(const Status& s) {
+    if (!s.isOk()) {
+      std::string path = path_;
+      auto self = shared_from_this();
+      ctx_.work.submit([self, path] {
+        self->fd_.reset();
+        ::unlink(path.c_str());
+      });
+      if (s.code() == Code::kCancelled) return;
+      return replyApi(ex_, fail(s));
+    }
+    ApiReply r = ok({{"job", job_}, {"bytes", received_}}, 202);
+    r.location = "/api/v1/jobs/" + job_;
+    replyApi(ex_, std::move(r));
+  }
+
+  ApiContext& ctx_;
+  ExchangePtr ex_;
+  std::string actor_;
+  std::string uuid_;
+  std::string path_;
+  Fd fd_;  // touched on workers only, one task at a time
+  uint64_t received_ = 0;
+  std::string job_;
+};
+
+ApiReply vulndbInfo(ApiContext& ctx, const Request& req) {
+  if (ctx.auth != nullptr) {
+    auto who = authenticateApiCaller(ctx, req);
+    if (!who.isOk()) return fail(who.status());
+  }
+  return ok(ctx.scanner->databaseInfo());
+}
+
+ApiReply imageScan(ApiContext& ctx, const Request& req) {
+  // <name>/manifests/<reference>/<scan|sbom>; names hold slashes, so from the right.
+  std::string rest = req.path.substr(kRepoPrefix.size());
+  auto slash = rest.rfind('/');
+  std::string what = rest.substr(slash + 1);
+  rest = rest.substr(0, slash);
+  auto m = rest.rfind("/manifests/");
+  if (m == std::string::npos || (what != "scan" && what != "sbom"))
+    return fail(Status(Code::kNotFound, "no such endpoint"));
+  std::string repo = rest.substr(0, m);
+  std::string reference = rest.substr(m + std::string("/manifests/").size());
+  WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(repo));
+  if ((what == "scan" && req.method != "GET" && req.method != "POST") || (what == "sbom" && req.method != "GET"))
+    return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+
+  auto who = scanCaller(ctx, req);
+  if (!who.isOk()) return fail(who.status());
+  if (!callerMay(ctx, *who, repo, "pull")) {
+    if (who->anonymous()) return fail(Status(Code::kUnauthorized, "authentication required"));
+    return fail(Status(Code::kNameUnknown, "repository name not known to registry"));
+  }
+  std::string digest;
+  if (reference.find(':') != std::string::npos) {
+    auto d = Digest::parse(reference);
+    if (!d.isOk()) return fail(d.status());
+    digest = d->str();
+  } else {
+    WHARF_RETURN_IF_ERROR_REPLY(validateTag(reference));
+    auto d = ctx.registry.metadata().resolveTag(repo, reference);
+    if (!d.isOk()) return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + ":" + reference));
+    digest = *d;
+  }
+  if (!ctx.registry.metadata().manifest(repo, digest).isOk())
+    return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + "@" + digest));
+
+  if (req.method == "POST") {
+    if (!callerMay(ctx, *who, repo, "push") && !who->admin)
+      return fail(Status(Code::kDenied, "scanning on demand needs push access to " + repo));
+    auto id = ctx.jobs->submit("scan", json{{"repository", repo}, {"digest", digest}}, who->anonymous() ? "anonymous" : who->name);
+    if (!id.isOk()) return fail(id.status());
+    if (ctx.audit != nullptr) ctx.audit->record(who->name, req.peer, "scan.run", repo + "@" + digest, "success", "job=" + *id);
+    ApiReply r = ok({{"job", *id}, {"repository", repo}, {"digest", digest}}, 202);
+    r.location = "/api/v1/jobs/" + *id;
+    return r;
+  }
+
+  auto result = ctx.scanner->result(digest);
+  if (!result.isOk() && result.status().code() != Code::kNotFound) return fail(result.status());
+  if (!result.isOk()) {
+    if (what == "sbom") return fail(Status(Code::kNotFound, repo + "@" + digest + " has not been scanned yet"));
+    return ok({{"repository", repo}, {"digest", digest}, {"status", "not_scanned"}});
+  }
+  json out = std::move(*result);
+  out["repository"] = repo;  // the same content may have been scanned under another name
+  if (what == "scan") return ok(std::move(out));
+
+  if (out.value("status", "") != "completed")
+    return fail(Status(Code::kNotFound, repo + "@" + digest + " has no software list: its scan " + out.value("status", "") +
+                                            (out.contains("error") ? ": " + out.value("error", "") : "")));
+  if (out.value("index", false)) {
+    std::string list;
+    for (const auto& c : out.value("manifests", json::array())) list += " " + c.value("digest", "");
+    return fail(Status(Code::kInvalidArgument, repo + "@" + digest + " is an index: ask for the SBOM of one of its images:" + list));
+  }
+  std::string format = req.queryParam("format").value_or("spdx");
+  json doc;
+  std::string type, ext;
+  if (format == "spdx") {
+    const std::string* host = req.headers.get("host");
+    std::string base = std::string(ctx.tls ? "https://" : "http://") + (host != nullptr ? *host : "wharf");
+    doc = spdxDocument(out, repo, digest, base + req.path + "?format=spdx&generation=" + std::to_string(out.value("db_generation", 0)));
+    type = "application/spdx+json";
+    ext = ".spdx.json";
+  } else if (format == "cyclonedx") {
+    doc = cycloneDxDocument(out, repo, digest);
+    type = "application/vnd.cyclonedx+json";
+    ext = ".cdx.json";
+  } else {
+    return fail(Status(Code::kInvalidArgument, "format must be spdx or cyclonedx"));
+  }
+  std::string body = doc.dump(2, ' ', false, json::error_handler_t::replace);
+  std::string file = repo.substr(repo.rfind('/') + 1) + "-" + digest.substr(digest.find(':') + 1, 12) + ext;
+  ApiReply r;
+  r.stream = [body = std::move(body), type, file](Loop&) {
+    Response resp = Response::text(200, body, type);
+    resp.headers.add("Content-Disposition", "attachment; filename=\"" + file + "\"");
+    return resp;
+  };
+  return r;
+}
+
+}  // namespace
+
+bool isScanPath(std::string_view path) {
+  if (path == "/api/v1/vulndb") return true;
+  if (path.substr(0, kRepoPrefix.size()) != kRepoPrefix) return false;
+  bool tail = path.size() > 5 && (path.substr(path.size() - 5) == "/scan" || path.substr(path.size() - 5) == "/sbom");
+  return tail && path.find("/manifests/") != std::string_view::npos;
+}
+
+void handleScans(ApiContext& ctx, const ExchangePtr& ex) {
+  if (ctx.scanner == nullptr || ctx.jobs == nullptr) return replyError(ex, Status(Code::kNotFound, "scanning is off"));
+  const Request& req = ex->request();
+  if (req.path == "/api/v1/vulndb" && req.method == "POST") {
+    // Streamed: authenticate first (on a worker: the KDF), then take the body.
+    offload<Result<Account>>(
+        ctx, ex, [&ctx, ex]() -> Result<Account> { return scanCaller(ctx, ex->request()); },
+        [&ctx, ex](Result<Account> who) {
+          if (!who.isOk()) return replyApi(ex, fail(who.status()));
+          if (ctx.auth != nullptr && who->anonymous())
+            return replyApi(ex, fail(Status(Code::kUnauthorized, "authentication required")));
+          if (!who->admin) return replyApi(ex, fail(Status(Code::kDenied, "only administrators import vulnerability databases")));
+          std::make_shared<VulnDbUpload>(ctx, ex, who->name)->start();
+        });
+    return;
+  }
+  serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string) -> ApiReply {
+    const Request& r = ex->request();
+    if (r.path == "/api/v1/vulndb") {
+      if (r.method != "GET") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+      return vulndbInfo(ctx, r);
+    }
+    return imageScan(ctx, r);
+  });
+}
+
+}  // namespace wharf

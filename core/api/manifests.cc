@@ -1,6 +1,8 @@
 // GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>
 #include "core/api/api.h"
 #include "core/events/event_log.h"
+#include "core/metadata/policy.h"
+#include "core/scan/scanner.h"
 #include "shared/oci/manifest.h"
 
 namespace wharf {
@@ -21,7 +23,6 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
       }
       return replyError(ex, hit.status());
     }
-    if (!req.isHead()) audit(ctx, caller, "pull", name + "@" + hit->digest, "success");
     Response r;
     r.headers.add("Content-Type", hit->record.media_type);
     r.headers.add("Docker-Content-Digest", hit->digest);
@@ -31,6 +32,23 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
       r.head_length = hit->record.size;
       return reply(ex, std::move(r));
     }
+    // A vulnerability policy (core/scan): before the 304, so that an edge revalidating a
+    // cached tag is refused too.
+    if (ctx.scanner != nullptr) {
+      auto policies = ctx.registry.policies();
+      const Policy* p = mostSpecificPolicy(*policies, name, [](const Policy& x) { return !x.block_severity.empty(); });
+      if (p != nullptr) {
+        auto at = parseSeverity(p->block_severity);
+        auto block = at ? ctx.scanner->pullBlock(hit->digest, *at, p->exemptions, RealClock::instance().nowMillis())
+                        : std::nullopt;
+        if (block) {
+          audit(ctx, caller, "pull", name + "@" + hit->digest, "denied", "vulnerability policy " + p->scope + ": " + *block);
+          return replyError(ex, Status(Code::kDenied, "pull of " + name + "@" + hit->digest + " refused by the vulnerability policy of " +
+                                                          p->scope + " (" + p->block_severity + " and above with a fix): " + *block));
+        }
+      }
+    }
+    audit(ctx, caller, "pull", name + "@" + hit->digest, "success");
     // A conditional GET (edges revalidating a cached tag): unchanged is a 304.
     if (const std::string* inm = req.headers.get("if-none-match");
         inm != nullptr && (inm->find("\"" + hit->digest + "\"") != std::string::npos || *inm == "*")) {

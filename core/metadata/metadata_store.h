@@ -44,6 +44,13 @@ struct TagRecord {
 };
 
 // Retention and immutability, per repository ("team/app") or namespace ("team/*").
+// An advisory a policy lets through despite its block_severity, until expires_ms.
+struct VulnExemption {
+  std::string advisory;  // an advisory id or one of its aliases (a CVE id)
+  std::string reason;
+  int64_t expires_ms = 0;
+};
+
 struct Policy {
   std::string scope;
   // Retention (applied by garbage collection jobs): among tags matching `match`, keep the
@@ -59,6 +66,7 @@ struct Policy {
   // with findings that have a fix are refused ("": none).
   std::optional<bool> scan_on_push;
   std::string block_severity;
+  std::vector<VulnExemption> exemptions;
   nlohmann::json toJson() const;
   static Result<Policy> fromJson(const std::string& scope, const nlohmann::json& j);
 };

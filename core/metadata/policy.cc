@@ -1,5 +1,8 @@
 #include "core/metadata/policy.h"
 
+#include "core/events/event_log.h"  // parseTimeBound
+#include "shared/base/clock.h"
+
 #include "shared/base/json_body.h"
 #include "shared/oci/names.h"
 
@@ -51,10 +54,16 @@ nlohmann::json Policy::toJson() const {
     if (keep_last >= 0) j["retention"]["keep_last"] = keep_last;
     if (keep_days >= 0) j["retention"]["keep_days"] = keep_days;
   }
-  if (scan_on_push || !block_severity.empty()) {
+  if (scan_on_push || !block_severity.empty() || !exemptions.empty()) {
     j["scan"] = nlohmann::json::object();
     if (scan_on_push) j["scan"]["on_push"] = *scan_on_push;
     if (!block_severity.empty()) j["scan"]["block_severity"] = block_severity;
+    if (!exemptions.empty()) {
+      nlohmann::json ex = nlohmann::json::array();
+      for (const auto& e : exemptions)
+        ex.push_back({{"advisory", e.advisory}, {"reason", e.reason}, {"expires", formatRfc3339(e.expires_ms)}});
+      j["scan"]["exemptions"] = std::move(ex);
+    }
   }
   return j;
 }
@@ -90,6 +99,22 @@ Result<Policy> Policy::fromJson(const std::string& scope, const nlohmann::json& 
       if (*sev != "" && *sev != "LOW" && *sev != "MEDIUM" && *sev != "HIGH" && *sev != "CRITICAL")
         sc->fail("block_severity", "is one of LOW, MEDIUM, HIGH, CRITICAL");
       p.block_severity = *sev;
+    }
+    if (auto ex = sc->rawArray("exemptions")) {
+      if (ex->size() > 1000) sc->fail("exemptions", "has at most 1000 items");
+      for (size_t i = 0; i < ex->size() && sc->status().isOk(); ++i) {
+        JsonBody e((*ex)[i], sc->fieldName("exemptions") + "[" + std::to_string(i) + "]");
+        VulnExemption v;
+        v.advisory = e.string("advisory", {.required = true, .max = 128, .non_empty = true}).value_or("");
+        v.reason = e.string("reason", {.required = true, .max = 1024, .non_empty = true}).value_or("");
+        if (auto t = e.string("expires", {.required = true, .max = 64, .non_empty = true})) {
+          auto ms = parseTimeBound(*t);
+          if (!ms.isOk()) e.fail("expires", "is an RFC 3339 time");
+          else v.expires_ms = *ms;
+        }
+        WHARF_RETURN_IF_ERROR(e.finish());
+        p.exemptions.push_back(std::move(v));
+      }
     }
     WHARF_RETURN_IF_ERROR(sc->finish());
   }

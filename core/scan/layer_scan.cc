@@ -15,6 +15,18 @@ namespace {
 
 nlohmann::json stringsJson(const std::vector<std::string>& v) { return nlohmann::json(v); }
 
+// Fields of a stored document, read around a wrong type rather than thrown at.
+std::string stringOf(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+uint64_t countOf(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return 0;
+  if (it->is_number_unsigned()) return it->get<uint64_t>();
+  return it->get<int64_t>() > 0 ? uint64_t(it->get<int64_t>()) : 0;
+}
+
 std::vector<std::string> stringsFrom(const nlohmann::json& j, const char* key) {
   std::vector<std::string> out;
   auto it = j.find(key);
@@ -52,7 +64,8 @@ nlohmann::json layerScanToJson(const LayerScan& scan) {
 }
 
 Result<LayerScan> layerScanFromJson(const nlohmann::json& j) {
-  if (!j.is_object() || j.value("version", 0) != kLayerScanVersion)
+  if (!j.is_object() || !j.contains("version") || !j["version"].is_number_integer() ||
+      j["version"].get<int64_t>() != kLayerScanVersion)
     return Status(Code::kNotFound, "layer scan of another scanner version");
   LayerScan scan;
   if (auto it = j.find("packages"); it != j.end() && it->is_array()) {
@@ -66,10 +79,10 @@ Result<LayerScan> layerScanFromJson(const nlohmann::json& j) {
     for (const auto& oj : *it) {
       if (!oj.is_object()) continue;
       OsRelease o;
-      o.id = oj.value("id", "");
-      o.version_id = oj.value("version_id", "");
-      o.pretty_name = oj.value("pretty_name", "");
-      o.path = oj.value("path", "");
+      o.id = stringOf(oj, "id");
+      o.version_id = stringOf(oj, "version_id");
+      o.pretty_name = stringOf(oj, "pretty_name");
+      o.path = stringOf(oj, "path");
       scan.os.push_back(std::move(o));
     }
   }
@@ -77,9 +90,9 @@ Result<LayerScan> layerScanFromJson(const nlohmann::json& j) {
   scan.whiteouts = stringsFrom(j, "whiteouts");
   scan.opaque = stringsFrom(j, "opaque");
   scan.warnings = stringsFrom(j, "warnings");
-  scan.stats.members = j.value("members", uint64_t(0));
-  scan.stats.compressed_bytes = j.value("compressed_bytes", uint64_t(0));
-  scan.stats.expanded_bytes = j.value("expanded_bytes", uint64_t(0));
+  scan.stats.members = countOf(j, "members");
+  scan.stats.compressed_bytes = countOf(j, "compressed_bytes");
+  scan.stats.expanded_bytes = countOf(j, "expanded_bytes");
   return scan;
 }
 

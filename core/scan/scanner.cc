@@ -306,11 +306,13 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
                      {"status", "failed"},   {"error", out.status().message()},
                      {"scanned_at", clock_.nowMillis()}};
       (void)store_.putImage(digest, failed);
+      forgetPullDecisions();
       emit(events_, event_type::kScanFailed, repo, digest, rec->media_type);
     }
     return out.status();
   }
   WHARF_RETURN_IF_ERROR(store_.putImage(digest, *out));
+  forgetPullDecisions();
   ScanMetrics::get().scanned.inc();
   ScanMetrics::get().seconds.observe(double(monotonicMillis() - started) / 1000.0);
   emit(events_, event_type::kScanCompleted, repo, digest, rec->media_type);
@@ -364,6 +366,7 @@ Result<json> Scanner::rematchAll(JobContext* ctx) {
                                                    changed.begin() + long(std::min(changed.size(), i + 1000)));
     WHARF_RETURN_IF_ERROR(store_.putImages(part));
   }
+  if (!changed.empty()) forgetPullDecisions();
   for (const auto& [digest, doc] : changed)
     emit(events_, event_type::kScanUpdated, doc.value("repository", ""), digest, doc.value("media_type", ""));
   if (ctx != nullptr)
@@ -575,6 +578,64 @@ Result<json> Scanner::update(JobContext* ctx) {
   WHARF_RETURN_IF_ERROR(store_.setState("source_validators", next));
   if (failed == 0) WHARF_RETURN_IF_ERROR(store_.setState("checked_at", clock_.nowMillis()));
   return out;
+}
+
+void Scanner::forgetPullDecisions() {
+  std::lock_guard lock(block_mu_);
+  block_cache_.clear();
+}
+
+std::optional<std::string> Scanner::pullBlock(const std::string& digest, Severity at,
+                                              const std::vector<VulnExemption>& exemptions, int64_t now_ms) {
+  std::shared_ptr<const std::vector<Fixable>> fixable;
+  {
+    std::lock_guard lock(block_mu_);
+    if (auto it = block_cache_.find(digest); it != block_cache_.end()) fixable = it->second;
+  }
+  if (!fixable) {
+    auto list = std::make_shared<std::vector<Fixable>>();
+    auto r = result(digest);
+    if (r.isOk() && r->value("status", "") == "completed") {
+      auto collect = [&](const json& image) {
+        for (const auto& f : image.value("findings", json::array())) {
+          if (!f["fixed"].is_string() || f["fixed"].get<std::string>().empty()) continue;
+          Fixable x;
+          x.severity = parseSeverity(f.value("severity", "UNKNOWN")).value_or(Severity::kUnknown);
+          x.advisory = f.value("advisory", "");
+          x.package = f.value("package", "");
+          x.installed = f.value("installed", "");
+          x.fixed = f.value("fixed", "");
+          x.ids.push_back(x.advisory);
+          for (const auto& a : f.value("aliases", json::array())) {
+            if (!a.is_string()) continue;
+            x.ids.push_back(a.get<std::string>());
+            x.aliases += (x.aliases.empty() ? "" : ", ") + a.get<std::string>();
+          }
+          list->push_back(std::move(x));
+        }
+      };
+      if (r->value("index", false)) {
+        for (const auto& child : (*r)["manifests"]) collect(child);
+      } else {
+        collect(*r);
+      }
+      std::stable_sort(list->begin(), list->end(), [](const Fixable& a, const Fixable& b) { return a.severity > b.severity; });
+    }
+    fixable = list;
+    std::lock_guard lock(block_mu_);
+    if (block_cache_.size() > 20000) block_cache_.clear();
+    block_cache_[digest] = fixable;
+  }
+  for (const auto& f : *fixable) {
+    if (f.severity < at) break;  // worst first
+    bool exempt = false;
+    for (const auto& e : exemptions)
+      exempt = exempt || (e.expires_ms > now_ms && std::find(f.ids.begin(), f.ids.end(), e.advisory) != f.ids.end());
+    if (exempt) continue;
+    return f.advisory + (f.aliases.empty() ? "" : " (" + f.aliases + ")") + " in " + f.package + " " + f.installed + ", " +
+           severityName(f.severity) + ", fixed in " + f.fixed;
+  }
+  return std::nullopt;
 }
 
 json Scanner::databaseInfo() {

@@ -19,11 +19,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "core/metadata/metadata_store.h"
 #include "core/scan/layer_scan.h"
 #include "core/scan/scan_store.h"
 #include "core/scan/vuln_db.h"
@@ -73,6 +76,14 @@ class Scanner {
 
   const ScannerOptions& options() const { return options_; }
 
+  // Whether a pull of digest is refused by a policy blocking findings at or above `at`
+  // that have a fix: the worst such finding not exempted (exemptions still running at
+  // now_ms), as a message naming it; nullopt when the pull may go on (also when the image
+  // was never scanned or its scan failed). Cheap after the first call for a digest (the
+  // decision inputs are cached until a result changes): callable on loop threads.
+  std::optional<std::string> pullBlock(const std::string& digest, Severity at, const std::vector<VulnExemption>& exemptions,
+                                       int64_t now_ms);
+
  private:
   Result<nlohmann::json> scanImage(const std::string& repo, const std::string& digest, const nlohmann::json& platform,
                                    JobContext* ctx);
@@ -94,6 +105,15 @@ class Scanner {
   std::mutex db_mu_;
   std::shared_ptr<const VulnDb> db_;  // GUARDED_BY(db_mu_)
   std::mutex import_mu_;             // one import or rematch at a time
+  // Per digest: its findings that have a fix, worst first (pullBlock's input).
+  struct Fixable {
+    Severity severity;
+    std::string advisory, aliases, package, installed, fixed;
+    std::vector<std::string> ids;  // advisory and aliases, for exemptions
+  };
+  void forgetPullDecisions();
+  std::mutex block_mu_;
+  std::unordered_map<std::string, std::shared_ptr<const std::vector<Fixable>>> block_cache_;  // GUARDED_BY(block_mu_)
 };
 
 // Severity counts of a findings array: {"CRITICAL": n, ...}, every level present.

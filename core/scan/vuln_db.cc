@@ -186,11 +186,14 @@ Status VulnDb::add(std::string_view osv_json) {
     if (!a.is_object()) return Status(Code::kInvalidArgument, adv.id + ": an affected entry is not an object");
     auto pkg = a.find("package");
     if (pkg == a.end() || !pkg->is_object()) continue;  // GIT-only entries name no package
-    std::string eco = pkg->value("ecosystem", "");
-    std::string name = pkg->value("name", "");
+    auto eco_it = pkg->find("ecosystem");
+    auto name_it = pkg->find("name");
+    if ((eco_it != pkg->end() && !eco_it->is_string()) || (name_it != pkg->end() && !name_it->is_string()))
+      return Status(Code::kInvalidArgument, adv.id + ": an affected package's ecosystem or name is not a string");
+    std::string eco = eco_it != pkg->end() ? eco_it->get<std::string>() : "";
+    std::string name = name_it != pkg->end() ? name_it->get<std::string>() : "";
     if (eco.empty() || name.empty()) continue;
     std::string base = eco.substr(0, eco.find(':'));
-    per_ecosystem_[base];  // counted below, once per advisory
     auto scheme = versionSchemeOf(eco);
     if (!scheme.isOk()) continue;  // no version order for it here: kept out of the index
     Affected e{0, eco, *scheme, {}, {}};
@@ -212,8 +215,9 @@ Status VulnDb::add(std::string_view osv_json) {
   std::set<std::string> bases;
   for (const auto& a : *affected)
     if (a.is_object() && a.contains("package") && a["package"].is_object()) {
-      std::string eco = a["package"].value("ecosystem", "");
-      if (!eco.empty()) bases.insert(eco.substr(0, eco.find(':')));
+      auto eco = a["package"].find("ecosystem");  // a string when present (checked above)
+      if (eco != a["package"].end() && !eco->get_ref<const std::string&>().empty())
+        bases.insert(eco->get<std::string>().substr(0, eco->get_ref<const std::string&>().find(':')));
     }
   for (const auto& b : bases) per_ecosystem_[b]++;
   uint32_t index = uint32_t(advisories_.size());

@@ -443,6 +443,50 @@ TEST_CASE("scanning: packages per layer, whiteouts, findings from OSV, rematch o
     CHECK(vulndb(c)["generation"] == good);
   }
 
+  SECTION("a vulnerability policy refuses pulls of images with fixable findings, exemptions let them through") {
+    Pushed img = pushImage(c, "gate/app", "v1", {base});
+    pushImage(c, "other/app", "v1", {base});
+    json s = waitScan(c, "gate/app", "v1");
+    waitScan(c, "other/app", "v1");
+    REQUIRE(findingOf(s, "DEBIAN-CVE-2023-45853") != nullptr);
+    auto setPolicy = [&](const std::string& scope, const json& p) {
+      auto r = call(c, "PUT", "/api/v1/policies/" + scope, {{"Content-Type", "application/json"}}, p.dump());
+      INFO(r.body);
+      REQUIRE(r.status == 200);
+    };
+    auto pull = [&](const std::string& repo) {
+      return call(c, "GET", "/v2/" + repo + "/manifests/v1", {{"Accept", "application/vnd.oci.image.manifest.v1+json"}});
+    };
+    REQUIRE(pull("gate/app").status == 200);
+    setPolicy("gate/*", {{"scan", {{"block_severity", "CRITICAL"}}}});
+    auto r = pull("gate/app");
+    CHECK(r.status == 403);
+    CHECK(r.body.find("DENIED") != std::string::npos);
+    CHECK(r.body.find("DEBIAN-CVE-2023-45853 (CVE-2023-45853) in libminizip1 1.1-8, CRITICAL, fixed in 1.1-8+deb12u1") !=
+          std::string::npos);
+    CHECK(call(c, "GET", "/v2/gate/app/manifests/" + img.digest).status == 403);
+    CHECK(call(c, "HEAD", "/v2/gate/app/manifests/v1").status == 200);  // the pull is the GET
+    CHECK(pull("other/app").status == 200);  // no policy there
+    // Exempted by its CVE id until tomorrow: the next worst is HIGH, under the bar.
+    setPolicy("gate/*", {{"scan", {{"block_severity", "CRITICAL"},
+                                   {"exemptions", {{{"advisory", "CVE-2023-45853"}, {"reason", "minizip is not used"},
+                                                    {"expires", "2999-01-01T00:00:00Z"}}}}}}});
+    CHECK(pull("gate/app").status == 200);
+    // HIGH: the glibc and openssl advisories block it; an expired exemption counts for nothing.
+    setPolicy("gate/app", {{"scan", {{"block_severity", "HIGH"},
+                                     {"exemptions", {{{"advisory", "DSA-5514-1"}, {"reason", "old"},
+                                                      {"expires", "2001-01-01T00:00:00Z"}}}}}}});
+    r = pull("gate/app");
+    CHECK(r.status == 403);
+    CHECK(r.body.find("gate/app (HIGH and above") != std::string::npos);
+    auto bad = call(c, "PUT", "/api/v1/policies/gate/app", {{"Content-Type", "application/json"}},
+                    R"({"scan":{"block_severity":"HIGH","exemptions":[{"advisory":"X"}]}})");
+    CHECK(bad.status == 400);
+    CHECK(call(c, "DELETE", "/api/v1/policies/gate/app").status == 204);
+    CHECK(call(c, "DELETE", "/api/v1/policies/gate/*").status == 204);
+    CHECK(pull("gate/app").status == 200);
+  }
+
   SECTION("hostile layers end their scan with a clear error; the core goes on") {
     std::string escape = makeTar({{"../../etc/passwd", "root:x:0:0"}});
     pushImage(c, "team/bad", "escape", {escape});

@@ -393,6 +393,16 @@ TEST_CASE("layer reader: members of an uncompressed, gzip and zstd layer, paths 
     size_t half = tar.size() / 3;
     checkSample(walk(zstd(tar.substr(0, half)) + zstd(tar.substr(half))));
   }
+  SECTION("gzip followed by an empty member (an eStargz footer) or by zeros") {
+    checkSample(walk(gzip(tar) + gzip("")));
+    checkSample(walk(gzip(tar) + std::string(1024, '\0')));
+  }
+  SECTION("zstd followed by a skippable frame (zstd:chunked's manifest)") {
+    std::string skippable("\x50\x2a\x4d\x18", 4);
+    std::string payload = "{\"version\": 1, \"entries\": []}";
+    for (int i = 0; i < 4; ++i) skippable += char((payload.size() >> (8 * i)) & 0xff);
+    checkSample(walk(zstd(tar) + skippable + payload));
+  }
   SECTION("GNU tar format") {
     std::string gnu = makeTar(sampleEntries(), true);
     checkSample(walk(gzip(gnu)));
@@ -734,6 +744,13 @@ TEST_CASE("layer reader: corrupt and truncated streams are errors", "[core][scan
     REQUIRE(!w.stats.isOk());
     CHECK(w.stats.status().code() == Code::kInvalidArgument);
     CHECK(w.stats.status().message().find("zstd") != std::string::npos);
+  }
+  SECTION("zstd truncated at the end of the tar, before the frame's end") {
+    std::string blob = zstdChecked(tar);
+    blob.resize(blob.size() - 4);  // its checksum
+    Walk w = walk(blob);
+    REQUIRE(!w.stats.isOk());
+    CHECK(w.stats.status().code() == Code::kInvalidArgument);
   }
   SECTION("zstd truncated") {
     for (double frac : {0.1, 0.5, 0.9, 0.999}) {

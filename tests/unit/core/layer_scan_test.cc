@@ -84,10 +84,11 @@ std::string gzip(const std::string& data) {
   return out;
 }
 
-Result<LayerScan> scan(const std::string& blob, const ScanLimits& limits = ScanLimits()) {
+// The layer's bytes, handed out chunk bytes at a time.
+Result<LayerScan> scan(const std::string& blob, const ScanLimits& limits = ScanLimits(), size_t chunk = 1 << 20) {
   size_t pos = 0;
   ByteSource src = [&](char* buf, size_t n) -> Result<size_t> {
-    size_t k = std::min(n, blob.size() - pos);
+    size_t k = std::min({n, chunk, blob.size() - pos});
     std::memcpy(buf, blob.data() + pos, k);
     pos += k;
     return k;
@@ -106,6 +107,41 @@ std::string dpkgStanza(const std::string& name, const std::string& version, cons
   std::string s = "Package: " + name + "\nStatus: install ok installed\nArchitecture: amd64\n";
   if (!source.empty()) s += "Source: " + source + "\n";
   return s + "Version: " + version + "\nDescription: " + name + "\n the package " + name + "\n\n";
+}
+
+// A Go executable as far as the scanner looks: an ELF header, then the linker's build
+// info blob (Go 1.18+ inline format) at a 16-aligned offset.
+std::string goBinary() {
+  auto uvarint = [](uint64_t v) {
+    std::string out;
+    do {
+      uint8_t b = v & 0x7f;
+      v >>= 7;
+      if (v != 0) b |= 0x80;
+      out += char(b);
+    } while (v != 0);
+    return out;
+  };
+  const std::string info_start("\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6", 16);
+  const std::string info_end("\xf9\x32\x43\x31\x86\x18\x20\x72\x00\x82\x42\x10\x41\x16\xd8\xf2", 16);
+  const std::string modinfo = info_start +
+                              "path\texample.com/server\n"
+                              "mod\texample.com/server\t(devel)\t\n"
+                              "dep\tgolang.org/x/net\tv0.15.0\th1:abc=\n"
+                              "build\tGOOS=linux\n" +
+                              info_end;
+  std::string b("\xff Go buildinf:", 14);
+  b += char(8);
+  b += char(2);
+  b += std::string(16, '\0');
+  const std::string version = "go1.21.1";
+  b += uvarint(version.size()) + version + uvarint(modinfo.size()) + modinfo;
+  while (b.size() % 16 != 0) b += '\0';
+  std::string f("\x7f" "ELF\x02\x01\x01\x00", 8);
+  f += std::string(4096 - 8, 'j');
+  f += b;
+  f += std::string(3000, 'k');
+  return f;
 }
 
 const char* kDebianOsRelease =
@@ -173,6 +209,26 @@ TEST_CASE("layer scan: packages of every kind in one layer", "[core][scan]") {
   CHECK(!contains(s.recorded, "app/package.json"));
   CHECK(s.stats.members == 15);
   CHECK(s.stats.expanded_bytes > 0);
+}
+
+TEST_CASE("layer scan: Go executables are found whatever the chunking of the stream", "[core][scan]") {
+  const std::string tar = tarOf({file("etc/hostname", "h\n"), file("usr/bin/server", goBinary(), 0755),
+                                 file("usr/share/server.bin", goBinary(), 0644)});  // not executable: not read
+  for (const std::string& blob : {tar, gzip(tar)}) {
+    for (size_t chunk : {size_t(1), size_t(2), size_t(3), size_t(511), size_t(4096), size_t(1) << 20}) {
+      INFO("chunk " << chunk << ", " << (blob.size() == tar.size() ? "tar" : "gzip"));
+      auto r = scan(blob, ScanLimits(), chunk);
+      INFO(r.status().message());
+      REQUIRE(r.isOk());
+      std::vector<std::string> got;
+      for (const auto& p : r->packages) got.push_back(p.type + ":" + p.name + "@" + p.version + " " + p.path);
+      std::sort(got.begin(), got.end());
+      CHECK(got == std::vector<std::string>{"golang:golang.org/x/net@v0.15.0 usr/bin/server",
+                                            "golang:stdlib@v1.21.1 usr/bin/server"});
+      CHECK(r->recorded == std::vector<std::string>{"usr/bin/server"});
+      CHECK(r->warnings.empty());
+    }
+  }
 }
 
 TEST_CASE("layer scan: files that do not parse are warnings, not failures", "[core][scan]") {
@@ -263,6 +319,21 @@ TEST_CASE("layer scan: to JSON and back", "[core][scan]") {
   auto bad = j;
   bad["packages"] = nlohmann::json::array({nlohmann::json{{"name", "no type"}}});
   CHECK(!layerScanFromJson(bad).isOk());
+
+  // Documents of the wrong shape are refused or read around, never thrown at the caller.
+  for (const char* field : {"version", "members", "compressed_bytes", "expanded_bytes"}) {
+    auto odd = j;
+    odd[field] = "1";
+    INFO(field);
+    Result<LayerScan> r = Status(Code::kInternal, "not run");
+    CHECK_NOTHROW(r = layerScanFromJson(odd));
+    if (std::string(field) == "version") CHECK(!r.isOk());
+  }
+  auto odd_os = j;
+  odd_os["os"] = nlohmann::json::array({nlohmann::json{{"id", 12}, {"version_id", nlohmann::json::array()}, {"path", "etc/os-release"}}});
+  Result<LayerScan> r = Status(Code::kInternal, "not run");
+  CHECK_NOTHROW(r = layerScanFromJson(odd_os));
+  if (r.isOk() && !r->os.empty()) CHECK(r->os[0].path == "etc/os-release");
 }
 
 TEST_CASE("layer scan: stacking layers", "[core][scan]") {

@@ -448,7 +448,20 @@ TEST_CASE("vuln db: withdrawn and malformed advisories", "[core][scan]") {
               "ranges": [{"type": "SEMVER", "events": [{"introduced": "0", "fixed": "1.0.0"}]}]}]})");
   bad(R"({"id": "X-4", "affected": [{"package": {"ecosystem": "npm", "name": "a"},
               "ranges": [{"type": "SEMVER", "events": []}]}]})");
+  // Fields of the wrong type: a Status, never an exception.
+  for (const char* text : {
+           R"({"id": "T-1", "affected": [{"package": {"ecosystem": 5, "name": "a"}, "versions": ["1"]}]})",
+           R"({"id": "T-2", "affected": [{"package": {"ecosystem": "npm", "name": ["a"]}, "versions": ["1"]}]})",
+           R"({"id": "T-3", "affected": [{"package": {"ecosystem": null, "name": "a"}, "versions": ["1"]}]})",
+       }) {
+    INFO(text);
+    Status s = Status::ok();
+    CHECK_NOTHROW(s = db.add(text));
+    CHECK(s.code() == Code::kInvalidArgument);
+  }
   CHECK(db.advisories() == 0);
+  // Rejected advisories are not counted, not even as an ecosystem with none.
+  CHECK(db.perEcosystem().empty());
 
   // Kept but never matched: ecosystems without a version order here, entries without a package.
   CHECK(db.add(R"({"id": "RUSTSEC-2023-0001", "affected": [{"package": {"ecosystem": "Hex", "name": "x"},

@@ -29,6 +29,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -251,11 +252,13 @@ int main(int argc, char** argv) {
     auto store = std::move(LmdbScanStore::open(std::move(LmdbEnv::open(dir + "/scan.lmdb", eo)).value())).value();
     std::mt19937_64 rng(7);
     const int pool = 2000;
-    auto makeGeneration = [&](int fixed_minor) {
+    // 20,000 advisories, 10 per source package; `extra` more on the first 20 packages (a
+    // day's update); fixed_minor moves every fixed version (everything changes).
+    auto makeGeneration = [&](int fixed_minor, int extra) {
       auto gen = store->beginGeneration();
       std::vector<std::pair<std::string, std::string>> batch;
-      for (int i = 0; i < 20000; ++i) {
-        int pkg = i % pool;
+      for (int i = 0; i < 20000 + extra; ++i) {
+        int pkg = i < 20000 ? i % pool : (i - 20000) % 20;
         std::string id = "DSA-" + std::to_string(10000 + i) + "-1";
         json a = {{"id", id},
                   {"modified", "2026-01-01T00:00:00Z"},
@@ -271,13 +274,13 @@ int main(int argc, char** argv) {
       (void)store->commitGeneration(*gen, {{"generation", *gen}, {"updated_at", RealClock::instance().nowMillis()},
                                            {"advisories", batch.size()}});
     };
-    makeGeneration(0);
+    makeGeneration(0, 0);
     std::vector<std::pair<std::string, json>> docs;
     for (uint64_t i = 0; i < images; ++i) {
       json packages = json::array();
       for (int k = 0; k < 150; ++k) {
         int p = int(rng() % pool);
-        packages.push_back({{"type", "deb"}, {"name", "pkg" + std::to_string(p)}, {"version", "1." + std::to_string(rng() % 60) + "-1"},
+        packages.push_back({{"type", "deb"}, {"name", "pkg" + std::to_string(p)}, {"version", "1." + std::to_string(40 + rng() % 60) + "-1"},
                             {"source", "src" + std::to_string(p)}, {"path", "var/lib/dpkg/status"},
                             {"layer", "sha256:" + std::string(64, 'a')}});
       }
@@ -294,22 +297,36 @@ int main(int argc, char** argv) {
     so.tmp_dir = dir;
     Scanner scanner(registry, *store, nullptr, RealClock::instance(), so);
     (void)scanner.load();
-    (void)scanner.rematchAll(nullptr);  // first match: every image gets findings
-    makeGeneration(3);                   // a new generation moves the fixed versions
-    auto t2 = std::chrono::steady_clock::now();
-    (void)scanner.load();
-    double load_s = since(t2);
-    resetHwm();
-    auto t3 = std::chrono::steady_clock::now();
-    auto r = scanner.rematchAll(nullptr);
-    double rematch_s = since(t3);
-    out["rematch"] = {{"images", images},
-                      {"packages_per_image", 150},
-                      {"advisories", 20000},
-                      {"load_db_s", load_s},
-                      {"rematch_s", rematch_s},
-                      {"changed", r.isOk() ? (*r)["changed"] : json(nullptr)},
-                      {"peak_rss_mib", double(vmHwmKiB()) / 1024}};
+    (void)scanner.rematchAll(nullptr);  // first match: every image gets its findings
+    uint64_t findings = 0;
+    (void)store->forEachInventory([&](const std::string& d, const ImageInventory&, std::string_view) {
+      findings += scanner.result(d)->value("findings", json::array()).size();
+      return findings == 0 || true;
+    });
+    auto td = std::chrono::steady_clock::now();
+    uint64_t seen = 0;
+    (void)store->forEachInventory([&](const std::string&, const ImageInventory& inv, std::string_view) {
+      seen += inv.packages.size();
+      return true;
+    });
+    double decode_s = since(td);
+    out["rematch"] = {{"images", images}, {"packages_per_image", 150}, {"advisories", 20000},
+                      {"findings_per_image", double(findings) / double(images)},
+                      {"read_inventories_s", decode_s}};
+    for (auto [name, minor, extra] : {std::tuple{"day_update", 0, 40}, std::tuple{"everything_changes", 7, 40}}) {
+      makeGeneration(minor, extra);
+      auto t2 = std::chrono::steady_clock::now();
+      (void)scanner.load();
+      double load_s = since(t2);
+      resetHwm();
+      auto t3 = std::chrono::steady_clock::now();
+      auto r = scanner.rematchAll(nullptr);
+      double rematch_s = since(t3);
+      out["rematch"][name] = {{"load_db_s", load_s},
+                              {"rematch_s", rematch_s},
+                              {"changed", r.isOk() ? (*r)["changed"] : json(nullptr)},
+                              {"peak_rss_mib", double(vmHwmKiB()) / 1024}};
+    }
   }
   std::printf("%s\n", out.dump(2).c_str());
   if (own) (void)removeTree(dir);

@@ -1,5 +1,9 @@
 #include "core/scan/lmdb_scan_store.h"
 
+#include <map>
+
+#include "shared/base/json_body.h"
+
 namespace wharf {
 namespace {
 
@@ -14,6 +18,95 @@ Result<nlohmann::json> fromCbor(std::string_view v) {
   auto j = nlohmann::json::from_cbor(v.begin(), v.end(), true, false);
   if (j.is_discarded()) return Status(Code::kCorruption, "scan.lmdb: a record does not decode");
   return j;
+}
+
+// The inventory record: findings_key, os id, version_id, pretty_name, the layer table
+// (count, digests), then the packages (count; each type, name, version, source_name,
+// source_version, arch, path, layer index). Strings are a varint length and the bytes.
+void putVarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out += char(uint8_t(v) | 0x80);
+    v >>= 7;
+  }
+  out += char(uint8_t(v));
+}
+void putString(std::string& out, std::string_view s) {
+  putVarint(out, s.size());
+  out.append(s);
+}
+
+struct InventoryReader {
+  std::string_view in;
+  bool ok = true;
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
+      uint8_t b = uint8_t(in.front());
+      in.remove_prefix(1);
+      v |= uint64_t(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    ok = false;
+    return 0;
+  }
+  std::string_view string() {
+    uint64_t n = varint();
+    if (!ok || n > in.size()) {
+      ok = false;
+      return {};
+    }
+    std::string_view s = in.substr(0, n);
+    in.remove_prefix(n);
+    return s;
+  }
+};
+
+std::string encodeInventory(const nlohmann::json& result) {
+  std::string out;
+  putString(out, jsonStringOr(result, "findings_key"));
+  nlohmann::json os = result.value("os", nlohmann::json());
+  for (const char* k : {"id", "version_id", "pretty_name"}) putString(out, os.is_object() ? jsonStringOr(os, k) : "");
+  std::vector<Package> packages;
+  std::vector<std::string> layers;
+  std::map<std::string, uint64_t> layer_index;
+  for (const auto& pj : result["packages"]) {
+    auto p = packageFromJson(pj);
+    if (!p.isOk()) continue;
+    if (layer_index.emplace(p->layer, layers.size()).second) layers.push_back(p->layer);
+    packages.push_back(std::move(*p));
+  }
+  putVarint(out, layers.size());
+  for (const auto& l : layers) putString(out, l);
+  putVarint(out, packages.size());
+  for (const auto& p : packages) {
+    for (const std::string* f : {&p.type, &p.name, &p.version, &p.source_name, &p.source_version, &p.arch, &p.path})
+      putString(out, *f);
+    putVarint(out, layer_index[p.layer]);
+  }
+  return out;
+}
+
+Status decodeInventory(std::string_view bytes, ImageInventory* inv, std::string_view* findings_key) {
+  InventoryReader r{bytes};
+  *findings_key = r.string();
+  inv->os.id = r.string();
+  inv->os.version_id = r.string();
+  inv->os.pretty_name = r.string();
+  std::vector<std::string_view> layers(r.ok ? std::min<uint64_t>(r.varint(), bytes.size()) : 0);
+  for (auto& l : layers) l = r.string();
+  uint64_t n = r.ok ? r.varint() : 0;
+  inv->packages.clear();
+  inv->packages.reserve(std::min<uint64_t>(n, bytes.size()));
+  for (uint64_t i = 0; i < n && r.ok; ++i) {
+    Package p;
+    for (std::string* f : {&p.type, &p.name, &p.version, &p.source_name, &p.source_version, &p.arch, &p.path})
+      *f = r.string();
+    uint64_t li = r.varint();
+    if (li < layers.size()) p.layer = layers[li];
+    inv->packages.push_back(std::move(p));
+  }
+  if (!r.ok) return Status(Code::kCorruption, "scan.lmdb: an inventory record does not decode");
+  return Status::ok();
 }
 
 }  // namespace
@@ -31,6 +124,7 @@ Status LmdbScanStore::openDbs() {
     Dbi* dbi;
   };
   for (Named n : {Named{"scan_meta", &meta_db_}, Named{"scan_layers", &layers_db_}, Named{"scan_images", &images_db_},
+                  Named{"scan_inventories", &inventories_db_},
                   Named{"scan_advisories", &advisories_db_}}) {
     auto db = env_->openDb(n.name);
     if (!db.isOk()) return db.status();
@@ -69,25 +163,37 @@ Status LmdbScanStore::putLayer(const std::string& digest, const nlohmann::json& 
   return putDoc(layers_db_, digest, scan);
 }
 Result<nlohmann::json> LmdbScanStore::image(const std::string& digest) { return getDoc(images_db_, digest); }
+Status LmdbScanStore::putImageIn(WriteTxn& txn, const std::string& digest, const nlohmann::json& result) {
+  WHARF_RETURN_IF_ERROR(txn.put(images_db_, digest, toCbor(result)));
+  auto packages = result.find("packages");
+  if (jsonStringOr(result, "status") != "completed" || packages == result.end() || !packages->is_array()) {
+    Status s = txn.del(inventories_db_, digest);
+    return s.code() == Code::kNotFound ? Status::ok() : s;
+  }
+  return txn.put(inventories_db_, digest, encodeInventory(result));
+}
+
 Status LmdbScanStore::putImage(const std::string& digest, const nlohmann::json& result) {
-  return putDoc(images_db_, digest, result);
+  return putImages({{digest, result}});
 }
 
 Status LmdbScanStore::putImages(const std::vector<std::pair<std::string, nlohmann::json>>& results) {
   auto txn = env_->write();
   if (!txn.isOk()) return txn.status();
-  for (const auto& [digest, doc] : results) WHARF_RETURN_IF_ERROR(txn->put(images_db_, digest, toCbor(doc)));
+  for (const auto& [digest, doc] : results) WHARF_RETURN_IF_ERROR(putImageIn(*txn, digest, doc));
   return txn->commit();
 }
 
-Status LmdbScanStore::forEachImage(const std::function<bool(const std::string&, const nlohmann::json&)>& fn) {
+Status LmdbScanStore::forEachInventory(
+    const std::function<bool(const std::string&, const ImageInventory&, std::string_view)>& fn) {
   auto txn = env_->read();
   if (!txn.isOk()) return txn.status();
-  auto c = txn->cursor(images_db_);
+  auto c = txn->cursor(inventories_db_);
+  ImageInventory inv;
+  std::string_view findings_key;
   for (bool ok = c.first(); ok; ok = c.next()) {
-    auto doc = fromCbor(c.value());
-    if (!doc.isOk()) return doc.status();
-    if (!fn(std::string(c.key()), *doc)) break;
+    WHARF_RETURN_IF_ERROR(decodeInventory(c.value(), &inv, &findings_key));
+    if (!fn(std::string(c.key()), inv, findings_key)) break;
   }
   return c.status();
 }

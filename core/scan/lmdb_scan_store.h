@@ -7,6 +7,9 @@
 //                    "db_meta" -> its metadata; "state:<key>" -> a scanner setting
 //   scan_layers      <layer digest> -> layerScanToJson
 //   scan_images      <manifest digest> -> image result
+//   scan_inventories <manifest digest> -> the OS, packages and findings_key of a
+//                    completed image result (written with it), for re-matching: strings
+//                    as varint length + bytes, the layers as a table (see encodeInventory)
 //   scan_advisories  <generation u64 BE><advisory id> -> OSV JSON text
 #pragma once
 
@@ -29,7 +32,8 @@ class LmdbScanStore : public ScanStore {
   Result<nlohmann::json> image(const std::string& digest) override;
   Status putImage(const std::string& digest, const nlohmann::json& result) override;
   Status putImages(const std::vector<std::pair<std::string, nlohmann::json>>& results) override;
-  Status forEachImage(const std::function<bool(const std::string&, const nlohmann::json&)>& fn) override;
+  Status forEachInventory(
+      const std::function<bool(const std::string&, const ImageInventory&, std::string_view)>& fn) override;
   uint64_t imageCount() override;
   nlohmann::json dbMeta() override;
   uint64_t dbGeneration() override;
@@ -49,7 +53,8 @@ class LmdbScanStore : public ScanStore {
   Status putDoc(Dbi db, const std::string& key, const nlohmann::json& doc);
 
   std::shared_ptr<LmdbEnv> env_;
-  Dbi meta_db_ = 0, layers_db_ = 0, images_db_ = 0, advisories_db_ = 0;
+  Status putImageIn(WriteTxn& txn, const std::string& digest, const nlohmann::json& result);
+  Dbi meta_db_ = 0, layers_db_ = 0, images_db_ = 0, inventories_db_ = 0, advisories_db_ = 0;
   std::mutex generation_mu_;  // one import at a time
 };
 

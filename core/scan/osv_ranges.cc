@@ -70,40 +70,88 @@ Result<VersionScheme> versionSchemeOf(std::string_view ecosystem) {
   return Status(Code::kNotFound, "ecosystem not supported yet: " + std::string(ecosystem.substr(0, 50)));
 }
 
+namespace {
+
+bool isZeroEvent(const OsvEvent& e) { return e.kind == OsvEvent::Kind::kIntroduced && e.version == "0"; }
+
+VersionScheme schemeOf(const OsvRange& range, VersionScheme ecosystem) {
+  // Go module versions in a SEMVER range: semver accepts the v.
+  return range.type == OsvRange::Type::kSemver ? VersionScheme::kSemver : ecosystem;
+}
+
+// The events checked and sorted (introduced "0" first).
+Result<std::vector<const OsvEvent*>> orderedEvents(const OsvRange& range, VersionScheme scheme) {
+  std::vector<const OsvEvent*> events;
+  for (const auto& e : range.events) {
+    if (!isZeroEvent(e)) {
+      if (auto c = compareVersions(scheme, e.version, e.version); !c.isOk()) return c.status();
+    }
+    events.push_back(&e);
+  }
+  std::stable_sort(events.begin(), events.end(), [&](const OsvEvent* a, const OsvEvent* b) {
+    if (isZeroEvent(*a) || isZeroEvent(*b)) return isZeroEvent(*a) && !isZeroEvent(*b);
+    return *compareVersions(scheme, a->version, b->version) < 0;
+  });
+  return events;
+}
+
+}  // namespace
+
+Status prepareOsvRange(OsvRange& range, VersionScheme ecosystem) {
+  if (range.type == OsvRange::Type::kGit) return Status::ok();
+  auto ordered = orderedEvents(range, schemeOf(range, ecosystem));
+  if (!ordered.isOk()) return ordered.status();
+  std::vector<OsvEvent> events;
+  events.reserve(ordered->size());
+  for (const OsvEvent* e : *ordered) events.push_back(*e);
+  range.events = std::move(events);
+  range.prepared = true;
+  return Status::ok();
+}
+
 Result<bool> osvRangeIncludes(const OsvRange& range, VersionScheme ecosystem, std::string_view version) {
   if (range.type == OsvRange::Type::kGit) return false;
-  VersionScheme scheme = range.type == OsvRange::Type::kSemver ? VersionScheme::kSemver : ecosystem;
-  // Go module versions in a SEMVER range: semver accepts the v.
-  auto compare = [scheme](std::string_view a, std::string_view b) { return compareVersions(scheme, a, b); };
-  auto isZero = [](const OsvEvent& e) { return e.kind == OsvEvent::Kind::kIntroduced && e.version == "0"; };
-  for (const auto& e : range.events) {  // parse every version first: a bad one fails the range, not the sort
-    if (isZero(e)) continue;
-    if (auto c = compare(e.version, e.version); !c.isOk()) return c.status();
+  VersionScheme scheme = schemeOf(range, ecosystem);
+  std::vector<const OsvEvent*> unprepared;
+  if (!range.prepared) {  // parse every version first: a bad one fails the range, not the sort
+    auto ordered = orderedEvents(range, scheme);
+    if (!ordered.isOk()) return ordered.status();
+    unprepared = std::move(*ordered);
   }
-  if (auto c = compare(version, version); !c.isOk()) return c.status();
-  std::vector<const OsvEvent*> events;
-  for (const auto& e : range.events) events.push_back(&e);
-  std::stable_sort(events.begin(), events.end(), [&](const OsvEvent* a, const OsvEvent* b) {
-    if (isZero(*a) || isZero(*b)) return isZero(*a) && !isZero(*b);
-    return *compare(a->version, b->version) < 0;
-  });
-  for (const OsvEvent* e : events) {
-    if (e->kind == OsvEvent::Kind::kLimit && *compare(version, e->version) >= 0) return false;
-  }
-  bool affected = false;
-  for (const OsvEvent* e : events) {
-    switch (e->kind) {
+  size_t n = range.prepared ? range.events.size() : unprepared.size();
+  auto event = [&](size_t i) -> const OsvEvent& { return range.prepared ? range.events[i] : *unprepared[i]; };
+  // The installed version against each event, in order; an installed version that does
+  // not parse fails at the first comparison.
+  bool affected = false, compared = false;
+  for (size_t i = 0; i < n; ++i) {
+    const OsvEvent& e = event(i);
+    if (isZeroEvent(e)) {
+      affected = true;
+      continue;
+    }
+    auto c = compareVersions(scheme, version, e.version);
+    if (!c.isOk()) return c.status();
+    compared = true;
+    switch (e.kind) {
       case OsvEvent::Kind::kIntroduced:
-        if (isZero(*e) || *compare(version, e->version) >= 0) affected = true;
+        if (*c >= 0) affected = true;
         break;
       case OsvEvent::Kind::kFixed:
-        if (*compare(version, e->version) >= 0) affected = false;
+        if (*c >= 0) affected = false;
         break;
       case OsvEvent::Kind::kLastAffected:
-        if (*compare(version, e->version) > 0) affected = false;
+        if (*c > 0) affected = false;
         break;
-      case OsvEvent::Kind::kLimit: break;
+      case OsvEvent::Kind::kLimit:
+        if (*c >= 0) return false;
+        break;
     }
+    // Events are in order: past the version, none can change the answer but a limit
+    // below it, which was already seen.
+    if (*c < 0) break;
+  }
+  if (!compared) {
+    if (auto c = compareVersions(scheme, version, version); !c.isOk()) return c.status();
   }
   return affected;
 }

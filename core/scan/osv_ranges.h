@@ -32,6 +32,9 @@ struct OsvRange {
   enum class Type { kSemver, kEcosystem, kGit };
   Type type;
   std::vector<OsvEvent> events;
+  // Set by prepareOsvRange: events checked and in version order, so that evaluating the
+  // range (once per installed package, for every image) only compares.
+  bool prepared = false;
 };
 
 // affected[].ranges of an OSV entry; refuses what the schema does not allow (an event
@@ -42,6 +45,10 @@ Result<std::vector<OsvRange>> parseOsvRanges(const nlohmann::json& ranges);
 // apk, Red Hat, Rocky Linux, AlmaLinux, openSUSE and SUSE rpm, "npm" and "crates.io"
 // semver, "Go" go; kNotFound for ecosystems not supported yet (PyPI, Maven, ...).
 Result<VersionScheme> versionSchemeOf(std::string_view ecosystem);
+
+// Checks every event's version in the range's scheme and sorts the events (kept, as
+// parsed, when it fails: osvRangeIncludes then reports the bad version).
+Status prepareOsvRange(OsvRange& range, VersionScheme ecosystem);
 
 // Whether version is in the range (ecosystem: the scheme of ECOSYSTEM ranges).
 Result<bool> osvRangeIncludes(const OsvRange& range, VersionScheme ecosystem, std::string_view version);

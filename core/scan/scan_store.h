@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/scan/layer_scan.h"
 #include "shared/base/status.h"
 
 namespace wharf {
@@ -33,8 +34,11 @@ class ScanStore {
   virtual Result<nlohmann::json> image(const std::string& digest) = 0;
   virtual Status putImage(const std::string& digest, const nlohmann::json& result) = 0;
   virtual Status putImages(const std::vector<std::pair<std::string, nlohmann::json>>& results) = 0;
-  // Every image result until fn returns false.
-  virtual Status forEachImage(const std::function<bool(const std::string& digest, const nlohmann::json&)>& fn) = 0;
+  // The inventory of every completed image result until fn returns false: its OS and
+  // packages and its "findings_key" (what re-matching needs, without the findings), kept
+  // beside the result by putImage(s) in a compact form.
+  virtual Status forEachInventory(
+      const std::function<bool(const std::string& digest, const ImageInventory& inv, std::string_view findings_key)>& fn) = 0;
   virtual uint64_t imageCount() = 0;
 
   // The current generation's metadata ({} before the first import) and its number (0).

@@ -18,6 +18,7 @@
 #include "shared/base/log.h"
 #include "shared/http/blocking_client.h"
 #include "shared/metrics/metrics.h"
+#include "shared/oci/digest.h"
 #include "shared/oci/manifest.h"
 
 namespace wharf {
@@ -80,14 +81,31 @@ bool isImage(const Manifest& m) {
   return t == "application/vnd.oci.image.config.v1+json" || t == "application/vnd.docker.container.image.v1+json";
 }
 
-// What decides whether findings changed: the advisories per package and layer.
-std::set<std::string> findingKeys(const json& findings) {
-  std::set<std::string> out;
-  if (!findings.is_array()) return out;
+// What decides whether findings changed: the advisories per package and layer, with
+// their severity and fixed version, as one digest (stored with the result).
+std::string findingsKey(const std::vector<Finding>& findings) {
+  std::vector<std::string> keys;
+  keys.reserve(findings.size());
   for (const auto& f : findings)
-    out.insert(f.value("advisory", "") + '\0' + f.value("package", "") + '\0' + f.value("installed", "") + '\0' +
-               f.value("layer", "") + '\0' + f.value("severity", "") + '\0' + (f["fixed"].is_string() ? f["fixed"].get<std::string>() : ""));
-  return out;
+    keys.push_back(f.advisory + '\0' + f.package + '\0' + f.installed + '\0' + f.layer + '\0' + severityName(f.severity) +
+                   '\0' + f.fixed + '\n');
+  std::sort(keys.begin(), keys.end());
+  Hasher h;
+  for (const auto& k : keys) h.update(k);
+  return h.digest().str();
+}
+
+ImageInventory inventoryOf(const json& doc) {
+  ImageInventory inv;
+  inv.os = osReleaseFromJson(doc.value("os", json()));
+  auto packages = doc.find("packages");
+  if (packages == doc.end() || !packages->is_array()) return inv;
+  inv.packages.reserve(packages->size());
+  for (const auto& pj : *packages) {
+    auto p = packageFromJson(pj);
+    if (p.isOk()) inv.packages.push_back(std::move(*p));
+  }
+  return inv;
 }
 
 void emit(EventLog* events, const char* type, const std::string& repo, const std::string& digest,
@@ -213,7 +231,9 @@ Result<LayerScan> Scanner::layerScan(const std::string& digest, JobContext* ctx)
 
 json Scanner::matchInto(const ImageInventory& inv, const VulnDb& db, json result) {
   json findings = json::array();
-  for (const auto& f : db.match(inv)) findings.push_back(findingToJson(f));
+  std::vector<Finding> found = db.match(inv);
+  for (const auto& f : found) findings.push_back(findingToJson(f));
+  result["findings_key"] = findingsKey(found);
   result["counts"] = severityCounts(findings);
   result["findings"] = std::move(findings);
   result["db_generation"] = store_.dbGeneration();
@@ -344,34 +364,37 @@ Result<json> Scanner::result(const std::string& digest) {
 Result<json> Scanner::rematchAll(JobContext* ctx) {
   auto current = db();
   uint64_t total = store_.imageCount(), done = 0;
-  // Only results whose findings changed are written (after the read ends): the others
-  // say which generation they were matched with, and the API says which is current.
-  std::vector<std::pair<std::string, json>> changed;
-  WHARF_RETURN_IF_ERROR(store_.forEachImage([&](const std::string& digest, const json& doc) {
+  // First the inventories alone (no findings decoded): which images' findings change.
+  std::vector<std::string> changed;
+  WHARF_RETURN_IF_ERROR(store_.forEachInventory([&](const std::string& digest, const ImageInventory& inv,
+                                                     std::string_view findings_key) {
     ++done;
-    if (ctx != nullptr && done % 500 == 0) ctx->progress(done, total, "matching stored images");
-    if (doc.value("status", "") != "completed" || !doc.contains("packages")) return true;
-    ImageInventory inv;
-    inv.os = osReleaseFromJson(doc["os"]);
-    for (const auto& pj : doc["packages"]) {
-      auto p = packageFromJson(pj);
-      if (p.isOk()) inv.packages.push_back(std::move(*p));
-    }
-    json updated = matchInto(inv, *current, doc);
-    if (findingKeys(updated["findings"]) != findingKeys(doc["findings"])) changed.emplace_back(digest, std::move(updated));
+    if (ctx != nullptr && done % 1000 == 0) ctx->progress(done, total, "matching stored images");
+    if (findingsKey(current->match(inv)) != findings_key) changed.push_back(digest);
     return true;
   }));
-  for (size_t i = 0; i < changed.size(); i += 1000) {
-    std::vector<std::pair<std::string, json>> part(changed.begin() + long(i),
-                                                   changed.begin() + long(std::min(changed.size(), i + 1000)));
+  // Then those, a bounded batch at a time: the others keep their results, which say which
+  // generation they were matched with (the API says which is current).
+  constexpr size_t kBatch = 256;
+  size_t written = 0;
+  for (size_t i = 0; i < changed.size(); i += kBatch) {
+    if (ctx != nullptr && ctx->cancelled()) return Status(Code::kCancelled, "cancelled");
+    std::vector<std::pair<std::string, json>> part;
+    for (size_t k = i; k < std::min(changed.size(), i + kBatch); ++k) {
+      auto doc = store_.image(changed[k]);
+      if (!doc.isOk()) continue;
+      ImageInventory inv = inventoryOf(*doc);
+      part.emplace_back(changed[k], matchInto(inv, *current, std::move(*doc)));
+    }
     WHARF_RETURN_IF_ERROR(store_.putImages(part));
+    written += part.size();
+    forgetPullDecisions();
+    for (const auto& [digest, doc] : part)
+      emit(events_, event_type::kScanUpdated, doc.value("repository", ""), digest, doc.value("media_type", ""));
   }
-  if (!changed.empty()) forgetPullDecisions();
-  for (const auto& [digest, doc] : changed)
-    emit(events_, event_type::kScanUpdated, doc.value("repository", ""), digest, doc.value("media_type", ""));
   if (ctx != nullptr)
-    ctx->log("matched " + std::to_string(done) + " stored images again: " + std::to_string(changed.size()) + " changed");
-  return json{{"images", done}, {"changed", changed.size()}};
+    ctx->log("matched " + std::to_string(done) + " stored images again: " + std::to_string(written) + " changed");
+  return json{{"images", done}, {"changed", written}};
 }
 
 Result<json> Scanner::importDatabase(const std::string& path, const std::string& source, JobContext* ctx) {

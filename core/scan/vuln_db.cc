@@ -201,6 +201,7 @@ Status VulnDb::add(std::string_view osv_json) {
       auto ranges = parseOsvRanges(*r);
       if (!ranges.isOk()) return Status(Code::kInvalidArgument, adv.id + ": " + ranges.status().message());
       e.ranges = std::move(*ranges);
+      for (auto& range : e.ranges) (void)prepareOsvRange(range, *scheme);  // a bad version: the range never matches
     }
     if (auto v = a.find("versions"); v != a.end() && v->is_array())
       for (const auto& s : *v)

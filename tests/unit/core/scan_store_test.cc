@@ -50,9 +50,37 @@ std::string osv(const std::string& id) {
   return R"({"id": ")" + id + R"(", "affected": [{"package": {"ecosystem": "npm", "name": "x"}, "versions": ["1.0.0"]}]})";
 }
 
+// A completed image result, shaped as the scanner writes it.
 nlohmann::json imageDoc(int n) {
-  return {{"manifest", "sha256:" + std::to_string(n)}, {"findings", nlohmann::json::array({{{"advisory", "A-" + std::to_string(n)}}})},
-          {"packages", n}};
+  return {{"status", "completed"},
+          {"manifest", "sha256:" + std::to_string(n)},
+          {"os", {{"id", "debian"}, {"version_id", "12"}}},
+          {"packages", nlohmann::json::array({{{"type", "deb"}, {"name", "p" + std::to_string(n)}, {"version", "1"}}})},
+          {"findings", nlohmann::json::array({{{"advisory", "A-" + std::to_string(n)}}})},
+          {"findings_key", "key-" + std::to_string(n)}};
+}
+
+// What re-matching reads of a completed result, as one line: os, packages, findings key.
+std::string inventoryOf(const nlohmann::json& doc) {
+  std::string out = doc["os"].value("id", "") + "/" + doc["os"].value("version_id", "") + ";";
+  for (const auto& p : doc["packages"])
+    out += p.value("type", "") + ":" + p.value("name", "") + ":" + p.value("version", "") + ":" + p.value("layer", "") + ",";
+  return out + ";" + doc.value("findings_key", "");
+}
+
+std::string inventoryLine(const ImageInventory& inv, std::string_view key) {
+  std::string out = inv.os.id + "/" + inv.os.version_id + ";";
+  for (const auto& p : inv.packages) out += p.type + ":" + p.name + ":" + p.version + ":" + p.layer + ",";
+  return out + ";" + std::string(key);
+}
+
+std::map<std::string, std::string> inventories(ScanStore& store) {
+  std::map<std::string, std::string> out;
+  REQUIRE(store.forEachInventory([&](const std::string& digest, const ImageInventory& inv, std::string_view key) {
+                 out.emplace(digest, inventoryLine(inv, key));
+                 return true;
+               }).isOk());
+  return out;
 }
 
 }  // namespace
@@ -102,16 +130,35 @@ TEST_CASE("scan store: layers and images round trip", "[core][scan]") {
   REQUIRE(store->putImages({}).isOk());
   CHECK(store->imageCount() == 3);
 
+  // The inventories of completed results, in digest order, without their findings.
   std::vector<std::string> seen;
-  REQUIRE(store->forEachImage([&](const std::string& digest, const nlohmann::json& doc) {
-                 seen.push_back(digest + "=" + doc["manifest"].get<std::string>());
+  REQUIRE(store->forEachInventory([&](const std::string& digest, const ImageInventory&, std::string_view key) {
+                 seen.push_back(digest + "=" + std::string(key));
                  return true;
                }).isOk());
-  CHECK(seen == std::vector<std::string>{"sha256:img1=sha256:11", "sha256:img2=sha256:2", "sha256:img3=sha256:3"});
+  CHECK(seen == std::vector<std::string>{"sha256:img1=key-11", "sha256:img2=key-2", "sha256:img3=key-3"});
+  CHECK(inventories(*store)["sha256:img2"] == inventoryOf(imageDoc(2)));
 
   int calls = 0;
-  REQUIRE(store->forEachImage([&](const std::string&, const nlohmann::json&) { return ++calls < 2; }).isOk());
+  REQUIRE(store->forEachInventory([&](const std::string&, const ImageInventory&, std::string_view) {
+                 return ++calls < 2;
+               }).isOk());
   CHECK(calls == 2);
+
+  // A result that is not completed has no inventory, and replaces the one before it.
+  nlohmann::json failed = {{"status", "failed"}, {"error", "layer too large"}};
+  REQUIRE(store->putImage("sha256:img2", failed).isOk());
+  REQUIRE(store->putImage("sha256:img4", failed).isOk());
+  CHECK(*store->image("sha256:img2") == failed);
+  CHECK(store->imageCount() == 4);
+  auto invs = inventories(*store);
+  CHECK(invs.size() == 2);
+  CHECK(invs.count("sha256:img2") == 0);
+  CHECK(invs.count("sha256:img4") == 0);
+  CHECK(invs["sha256:img1"] == inventoryOf(imageDoc(11)));
+  // Completed again: its inventory is back.
+  REQUIRE(store->putImages({{"sha256:img2", imageDoc(22)}}).isOk());
+  CHECK(inventories(*store)["sha256:img2"] == inventoryOf(imageDoc(22)));
 
   // Layers and images are apart.
   CHECK(store->layer("sha256:img1").status().code() == Code::kNotFound);
@@ -268,6 +315,7 @@ TEST_CASE("scan store: state and reopening", "[core][scan]") {
   CHECK(store->layer("sha256:l").isOk());
   CHECK(*store->image("sha256:i") == imageDoc(1));
   CHECK(store->imageCount() == 1);
+  CHECK(inventories(*store)["sha256:i"] == inventoryOf(imageDoc(1)));
   CHECK(store->dbGeneration() == 1);
   CHECK(store->dbMeta() == nlohmann::json{{"n", 1}});
   CHECK(advisories(*store).size() == 1);

@@ -61,9 +61,14 @@ struct InventoryReader {
   }
 };
 
+// The fields of a completed result that make its match (scan_matches).
+constexpr const char* kMatchFields[] = {"findings", "counts", "findings_key", "db_generation", "matched_at"};
+
 std::string encodeInventory(const nlohmann::json& result) {
   std::string out;
   putString(out, jsonStringOr(result, "findings_key"));
+  putString(out, jsonStringOr(result, "repository"));
+  putString(out, jsonStringOr(result, "media_type"));
   nlohmann::json os = result.value("os", nlohmann::json());
   for (const char* k : {"id", "version_id", "pretty_name"}) putString(out, os.is_object() ? jsonStringOr(os, k) : "");
   std::vector<Package> packages;
@@ -86,9 +91,12 @@ std::string encodeInventory(const nlohmann::json& result) {
   return out;
 }
 
-Status decodeInventory(std::string_view bytes, ImageInventory* inv, std::string_view* findings_key) {
+Status decodeInventory(std::string_view bytes, ScanStore::Inventory* out) {
   InventoryReader r{bytes};
-  *findings_key = r.string();
+  ImageInventory* inv = &out->inv;
+  out->findings_key = r.string();
+  out->repository = r.string();
+  out->media_type = r.string();
   inv->os.id = r.string();
   inv->os.version_id = r.string();
   inv->os.pretty_name = r.string();
@@ -125,6 +133,7 @@ Status LmdbScanStore::openDbs() {
   };
   for (Named n : {Named{"scan_meta", &meta_db_}, Named{"scan_layers", &layers_db_}, Named{"scan_images", &images_db_},
                   Named{"scan_inventories", &inventories_db_},
+                  Named{"scan_matches", &matches_db_},
                   Named{"scan_advisories", &advisories_db_}}) {
     auto db = env_->openDb(n.name);
     if (!db.isOk()) return db.status();
@@ -162,14 +171,47 @@ Result<nlohmann::json> LmdbScanStore::layer(const std::string& digest) { return 
 Status LmdbScanStore::putLayer(const std::string& digest, const nlohmann::json& scan) {
   return putDoc(layers_db_, digest, scan);
 }
-Result<nlohmann::json> LmdbScanStore::image(const std::string& digest) { return getDoc(images_db_, digest); }
+Result<nlohmann::json> LmdbScanStore::image(const std::string& digest) {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  std::string_view v;
+  WHARF_RETURN_IF_ERROR(txn->get(images_db_, digest, &v));
+  auto doc = fromCbor(v);
+  if (!doc.isOk()) return doc.status();
+  std::string_view inv_bytes;
+  if (!txn->get(inventories_db_, digest, &inv_bytes).isOk()) return doc;  // not a completed result
+  Inventory inv;
+  WHARF_RETURN_IF_ERROR(decodeInventory(inv_bytes, &inv));
+  nlohmann::json packages = nlohmann::json::array();
+  for (const auto& p : inv.inv.packages) packages.push_back(packageToJson(p));
+  (*doc)["packages"] = std::move(packages);
+  if (txn->get(matches_db_, digest, &v).isOk()) {
+    auto match = fromCbor(v);
+    if (!match.isOk()) return match.status();
+    for (auto it = match->begin(); it != match->end(); ++it) (*doc)[it.key()] = std::move(it.value());
+  }
+  return doc;
+}
+
 Status LmdbScanStore::putImageIn(WriteTxn& txn, const std::string& digest, const nlohmann::json& result) {
-  WHARF_RETURN_IF_ERROR(txn.put(images_db_, digest, toCbor(result)));
   auto packages = result.find("packages");
   if (jsonStringOr(result, "status") != "completed" || packages == result.end() || !packages->is_array()) {
-    Status s = txn.del(inventories_db_, digest);
-    return s.code() == Code::kNotFound ? Status::ok() : s;
+    WHARF_RETURN_IF_ERROR(txn.put(images_db_, digest, toCbor(result)));
+    for (Dbi db : {inventories_db_, matches_db_}) {
+      Status s = txn.del(db, digest);
+      if (!s.isOk() && s.code() != Code::kNotFound) return s;
+    }
+    return Status::ok();
   }
+  nlohmann::json rest = nlohmann::json::object(), match = nlohmann::json::object();
+  for (auto it = result.begin(); it != result.end(); ++it) {
+    if (it.key() == "packages") continue;
+    bool in_match = std::find_if(std::begin(kMatchFields), std::end(kMatchFields),
+                                 [&](const char* f) { return it.key() == f; }) != std::end(kMatchFields);
+    (in_match ? match : rest)[it.key()] = it.value();
+  }
+  WHARF_RETURN_IF_ERROR(txn.put(images_db_, digest, toCbor(rest)));
+  WHARF_RETURN_IF_ERROR(txn.put(matches_db_, digest, toCbor(match)));
   return txn.put(inventories_db_, digest, encodeInventory(result));
 }
 
@@ -184,18 +226,44 @@ Status LmdbScanStore::putImages(const std::vector<std::pair<std::string, nlohman
   return txn->commit();
 }
 
-Status LmdbScanStore::forEachInventory(
-    const std::function<bool(const std::string&, const ImageInventory&, std::string_view)>& fn) {
+Status LmdbScanStore::putMatches(const std::vector<std::pair<std::string, nlohmann::json>>& matches) {
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  for (const auto& [digest, match] : matches) {
+    std::string_view old;
+    if (!txn->get(inventories_db_, digest, &old).isOk()) continue;  // not (or no longer) a completed result
+    // The inventory starts with the findings key: the rest stays as it is.
+    InventoryReader r{old};
+    (void)r.string();
+    if (!r.ok) return Status(Code::kCorruption, "scan.lmdb: an inventory record does not decode");
+    std::string inventory;
+    putString(inventory, jsonStringOr(match, "findings_key"));
+    inventory.append(r.in);
+    nlohmann::json part = nlohmann::json::object();
+    for (const char* f : kMatchFields)
+      if (match.contains(f)) part[f] = match[f];
+    WHARF_RETURN_IF_ERROR(txn->put(inventories_db_, digest, inventory));
+    WHARF_RETURN_IF_ERROR(txn->put(matches_db_, digest, toCbor(part)));
+  }
+  return txn->commit();
+}
+
+Result<std::string> LmdbScanStore::inventoryPage(const std::string& after, size_t limit,
+                                                 const std::function<void(const std::string&, const Inventory&)>& fn) {
   auto txn = env_->read();
   if (!txn.isOk()) return txn.status();
   auto c = txn->cursor(inventories_db_);
-  ImageInventory inv;
-  std::string_view findings_key;
-  for (bool ok = c.first(); ok; ok = c.next()) {
-    WHARF_RETURN_IF_ERROR(decodeInventory(c.value(), &inv, &findings_key));
-    if (!fn(std::string(c.key()), inv, findings_key)) break;
+  bool ok = after.empty() ? c.first() : c.seek(after);
+  if (ok && !after.empty() && c.key() == after) ok = c.next();
+  std::string last;
+  Inventory inv;
+  for (size_t n = 0; ok && n < limit; ok = c.next(), ++n) {
+    WHARF_RETURN_IF_ERROR(decodeInventory(c.value(), &inv));
+    last = std::string(c.key());
+    fn(last, inv);
   }
-  return c.status();
+  WHARF_RETURN_IF_ERROR(c.status());
+  return last;
 }
 
 uint64_t LmdbScanStore::imageCount() {

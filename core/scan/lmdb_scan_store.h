@@ -6,10 +6,13 @@
 //   scan_meta        "schema" -> "1"; "generation" -> the current one (decimal);
 //                    "db_meta" -> its metadata; "state:<key>" -> a scanner setting
 //   scan_layers      <layer digest> -> layerScanToJson
-//   scan_images      <manifest digest> -> image result
-//   scan_inventories <manifest digest> -> the OS, packages and findings_key of a
-//                    completed image result (written with it), for re-matching: strings
-//                    as varint length + bytes, the layers as a table (see encodeInventory)
+//   scan_images      <manifest digest> -> image result; of a completed one, all but the
+//                    packages and the match, which are kept apart:
+//   scan_inventories <manifest digest> -> findings_key, repository, media_type, OS and
+//                    packages, for re-matching: strings as varint length + bytes, the
+//                    layers as a table (see encodeInventory)
+//   scan_matches     <manifest digest> -> {"findings","counts","findings_key",
+//                    "db_generation","matched_at"}
 //   scan_advisories  <generation u64 BE><advisory id> -> OSV JSON text
 #pragma once
 
@@ -32,8 +35,9 @@ class LmdbScanStore : public ScanStore {
   Result<nlohmann::json> image(const std::string& digest) override;
   Status putImage(const std::string& digest, const nlohmann::json& result) override;
   Status putImages(const std::vector<std::pair<std::string, nlohmann::json>>& results) override;
-  Status forEachInventory(
-      const std::function<bool(const std::string&, const ImageInventory&, std::string_view)>& fn) override;
+  Result<std::string> inventoryPage(const std::string& after, size_t limit,
+                                    const std::function<void(const std::string&, const Inventory&)>& fn) override;
+  Status putMatches(const std::vector<std::pair<std::string, nlohmann::json>>& matches) override;
   uint64_t imageCount() override;
   nlohmann::json dbMeta() override;
   uint64_t dbGeneration() override;
@@ -54,7 +58,7 @@ class LmdbScanStore : public ScanStore {
 
   std::shared_ptr<LmdbEnv> env_;
   Status putImageIn(WriteTxn& txn, const std::string& digest, const nlohmann::json& result);
-  Dbi meta_db_ = 0, layers_db_ = 0, images_db_ = 0, inventories_db_ = 0, advisories_db_ = 0;
+  Dbi meta_db_ = 0, layers_db_ = 0, images_db_ = 0, inventories_db_ = 0, matches_db_ = 0, advisories_db_ = 0;
   std::mutex generation_mu_;  // one import at a time
 };
 

@@ -33,12 +33,25 @@ class ScanStore {
   virtual Status putLayer(const std::string& digest, const nlohmann::json& scan) = 0;
   virtual Result<nlohmann::json> image(const std::string& digest) = 0;
   virtual Status putImage(const std::string& digest, const nlohmann::json& result) = 0;
+  // A completed result (status "completed" and "packages") is kept in three parts: the
+  // rest, the inventory (OS and packages) and the match (findings and what goes with
+  // them), so that re-matching reads and writes only what it needs; image() joins them.
   virtual Status putImages(const std::vector<std::pair<std::string, nlohmann::json>>& results) = 0;
-  // The inventory of every completed image result until fn returns false: its OS and
-  // packages and its "findings_key" (what re-matching needs, without the findings), kept
-  // beside the result by putImage(s) in a compact form.
-  virtual Status forEachInventory(
-      const std::function<bool(const std::string& digest, const ImageInventory& inv, std::string_view findings_key)>& fn) = 0;
+  // What re-matching reads of a completed image result: its OS and packages, and what it
+  // was matched to (findings_key), kept by putImages in a compact form.
+  struct Inventory {
+    ImageInventory inv;
+    std::string_view findings_key, repository, media_type;
+  };
+  // Up to limit inventories after the digest `after` ("" from the first), in digest order,
+  // each in its own short read (writes may come between pages); returns the last digest
+  // given, "" when none was left.
+  virtual Result<std::string> inventoryPage(const std::string& after, size_t limit,
+                                            const std::function<void(const std::string& digest, const Inventory&)>& fn) = 0;
+  // Replaces what completed results were matched to: {"findings","counts","findings_key",
+  // "db_generation","matched_at"} per digest; the rest of each result stays. Digests
+  // without a completed result are skipped.
+  virtual Status putMatches(const std::vector<std::pair<std::string, nlohmann::json>>& matches) = 0;
   virtual uint64_t imageCount() = 0;
 
   // The current generation's metadata ({} before the first import) and its number (0).

@@ -95,19 +95,6 @@ std::string findingsKey(const std::vector<Finding>& findings) {
   return h.digest().str();
 }
 
-ImageInventory inventoryOf(const json& doc) {
-  ImageInventory inv;
-  inv.os = osReleaseFromJson(doc.value("os", json()));
-  auto packages = doc.find("packages");
-  if (packages == doc.end() || !packages->is_array()) return inv;
-  inv.packages.reserve(packages->size());
-  for (const auto& pj : *packages) {
-    auto p = packageFromJson(pj);
-    if (p.isOk()) inv.packages.push_back(std::move(*p));
-  }
-  return inv;
-}
-
 void emit(EventLog* events, const char* type, const std::string& repo, const std::string& digest,
           const std::string& media_type) {
   if (events == nullptr) return;
@@ -229,15 +216,18 @@ Result<LayerScan> Scanner::layerScan(const std::string& digest, JobContext* ctx)
   return scan;
 }
 
-json Scanner::matchInto(const ImageInventory& inv, const VulnDb& db, json result) {
+json Scanner::matchOf(const std::vector<Finding>& found, std::string key) {
   json findings = json::array();
-  std::vector<Finding> found = db.match(inv);
   for (const auto& f : found) findings.push_back(findingToJson(f));
-  result["findings_key"] = findingsKey(found);
-  result["counts"] = severityCounts(findings);
-  result["findings"] = std::move(findings);
-  result["db_generation"] = store_.dbGeneration();
-  result["matched_at"] = clock_.nowMillis();
+  json counts = severityCounts(findings);
+  return {{"findings", std::move(findings)}, {"counts", std::move(counts)}, {"findings_key", std::move(key)},
+          {"db_generation", store_.dbGeneration()}, {"matched_at", clock_.nowMillis()}};
+}
+
+json Scanner::matchInto(const ImageInventory& inv, const VulnDb& db, json result) {
+  std::vector<Finding> found = db.match(inv);
+  json match = matchOf(found, findingsKey(found));
+  for (auto it = match.begin(); it != match.end(); ++it) result[it.key()] = std::move(it.value());
   return result;
 }
 
@@ -363,38 +353,39 @@ Result<json> Scanner::result(const std::string& digest) {
 
 Result<json> Scanner::rematchAll(JobContext* ctx) {
   auto current = db();
-  uint64_t total = store_.imageCount(), done = 0;
-  // First the inventories alone (no findings decoded): which images' findings change.
-  std::vector<std::string> changed;
-  WHARF_RETURN_IF_ERROR(store_.forEachInventory([&](const std::string& digest, const ImageInventory& inv,
-                                                     std::string_view findings_key) {
-    ++done;
-    if (ctx != nullptr && done % 1000 == 0) ctx->progress(done, total, "matching stored images");
-    if (findingsKey(current->match(inv)) != findings_key) changed.push_back(digest);
-    return true;
-  }));
-  // Then those, a bounded batch at a time: the others keep their results, which say which
-  // generation they were matched with (the API says which is current).
-  constexpr size_t kBatch = 256;
-  size_t written = 0;
-  for (size_t i = 0; i < changed.size(); i += kBatch) {
+  uint64_t total = store_.imageCount(), done = 0, changed = 0;
+  // Page by page (a short read each), only the inventories: images whose findings change
+  // get their new match written (nothing else of their results is read or rewritten);
+  // the others keep theirs, which say which generation they were matched with.
+  constexpr size_t kPage = 512;
+  std::string after;
+  for (;;) {
     if (ctx != nullptr && ctx->cancelled()) return Status(Code::kCancelled, "cancelled");
-    std::vector<std::pair<std::string, json>> part;
-    for (size_t k = i; k < std::min(changed.size(), i + kBatch); ++k) {
-      auto doc = store_.image(changed[k]);
-      if (!doc.isOk()) continue;
-      ImageInventory inv = inventoryOf(*doc);
-      part.emplace_back(changed[k], matchInto(inv, *current, std::move(*doc)));
+    std::vector<std::pair<std::string, json>> matches;
+    std::vector<std::pair<std::string, std::string>> touched;  // repository, media type
+    auto last = store_.inventoryPage(after, kPage, [&](const std::string& digest, const ScanStore::Inventory& inv) {
+      ++done;
+      std::vector<Finding> found = current->match(inv.inv);
+      std::string key = findingsKey(found);
+      if (key == inv.findings_key) return;
+      matches.emplace_back(digest, matchOf(found, std::move(key)));
+      touched.emplace_back(std::string(inv.repository), std::string(inv.media_type));
+    });
+    if (!last.isOk()) return last.status();
+    if (!matches.empty()) {
+      WHARF_RETURN_IF_ERROR(store_.putMatches(matches));
+      forgetPullDecisions();
+      for (size_t i = 0; i < matches.size(); ++i)
+        emit(events_, event_type::kScanUpdated, touched[i].first, matches[i].first, touched[i].second);
+      changed += matches.size();
     }
-    WHARF_RETURN_IF_ERROR(store_.putImages(part));
-    written += part.size();
-    forgetPullDecisions();
-    for (const auto& [digest, doc] : part)
-      emit(events_, event_type::kScanUpdated, doc.value("repository", ""), digest, doc.value("media_type", ""));
+    if (ctx != nullptr) ctx->progress(done, total, "matching stored images");
+    if (last->empty()) break;
+    after = std::move(*last);
   }
   if (ctx != nullptr)
-    ctx->log("matched " + std::to_string(done) + " stored images again: " + std::to_string(written) + " changed");
-  return json{{"images", done}, {"changed", written}};
+    ctx->log("matched " + std::to_string(done) + " stored images again: " + std::to_string(changed) + " changed");
+  return json{{"images", done}, {"changed", changed}};
 }
 
 Result<json> Scanner::importDatabase(const std::string& path, const std::string& source, JobContext* ctx) {

@@ -95,6 +95,8 @@ class Scanner {
   Result<bool> fetchSource(const std::string& url, nlohmann::json& validators, const std::string& dest, JobContext* ctx);
   Result<LayerScan> layerScan(const std::string& digest, JobContext* ctx);
   nlohmann::json matchInto(const ImageInventory& inv, const VulnDb& db, nlohmann::json result);
+  // {"findings","counts","findings_key","db_generation","matched_at"} of found.
+  nlohmann::json matchOf(const std::vector<Finding>& found, std::string key);
   std::shared_ptr<const VulnDb> db();
 
   Registry& registry_;

@@ -300,6 +300,55 @@ def http_request_seeds():
         write("http_request", name, data)
 
 
+def tar_of(files):
+    import io
+    import tarfile
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mtime = 1700000000
+            t.addfile(info, io.BytesIO(content))
+    return out.getvalue()
+
+
+def layer_seeds():
+    # First byte: the read size; then the blob (tar, gzip or zstd).
+    import gzip
+    status = (b"Package: libc6\nStatus: install ok installed\nSource: glibc\nVersion: 2.36-9+deb12u1\n"
+              b"Architecture: amd64\n\nPackage: zlib1g\nStatus: deinstall ok config-files\nVersion: 1\n")
+    files = {
+        "etc/os-release": b"ID=debian\nVERSION_ID=\"12\"\n",
+        "var/lib/dpkg/status": status,
+        "lib/apk/db/installed": b"P:musl\nV:1.2.4-r2\no:musl\n\n",
+        "usr/lib/python3/dist-packages/a-1.0.dist-info/METADATA": b"Name: a\nVersion: 1.0\n",
+        "app/node_modules/x/package.json": b'{"name":"x","version":"1.0.0"}',
+        "usr/.wh.gone": b"",
+        "opt/.wh..wh..opq": b"",
+    }
+    tar = tar_of(files)
+    write("layer", "tar", bytes([7]) + tar)
+    write("layer", "gzip", bytes([64]) + gzip.compress(tar, mtime=0))
+    write("layer", "two-members", bytes([3]) + gzip.compress(tar[:1024], mtime=0) + gzip.compress(tar[1024:], mtime=0))
+
+
+def osv_seeds():
+    write("osv", "debian", compact({
+        "id": "DSA-5514-1", "aliases": ["CVE-2023-4911"], "modified": "2023-10-03T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"},
+                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.36-9+deb12u3"}]}]}],
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H"}]}))
+    write("osv", "pypi", compact({
+        "id": "GHSA-j8r2-6x86-q33q", "affected": [{"package": {"ecosystem": "PyPI", "name": "requests"},
+        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]}],
+        "versions": ["2.30.0"]}], "database_specific": {"severity": "MODERATE"}}))
+    write("osv", "go", compact({
+        "id": "GO-2023-1", "affected": [{"package": {"ecosystem": "Go", "name": "stdlib"},
+        "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"last_affected": "1.20.1"},
+                                                 {"limit": "1.21.0"}]}]}]}))
+
+
 def main():
     http_request_seeds()
     token_seeds()
@@ -307,6 +356,8 @@ def main():
     json_body_seeds()
     cron_seeds()
     edge_fill_seeds()
+    layer_seeds()
+    osv_seeds()
     return 0
 
 

@@ -55,7 +55,8 @@ nlohmann::json imageDoc(int n) {
   return {{"status", "completed"},
           {"manifest", "sha256:" + std::to_string(n)},
           {"os", {{"id", "debian"}, {"version_id", "12"}}},
-          {"packages", nlohmann::json::array({{{"type", "deb"}, {"name", "p" + std::to_string(n)}, {"version", "1"}}})},
+          {"packages", nlohmann::json::array({{{"type", "deb"}, {"name", "p" + std::to_string(n)}, {"version", "1"},
+                                                {"path", "var/lib/dpkg/status"}, {"layer", "sha256:l"}}})},
           {"findings", nlohmann::json::array({{{"advisory", "A-" + std::to_string(n)}}})},
           {"findings_key", "key-" + std::to_string(n)}};
 }
@@ -74,13 +75,19 @@ std::string inventoryLine(const ImageInventory& inv, std::string_view key) {
   return out + ";" + std::string(key);
 }
 
+// Every inventory, two to a page.
 std::map<std::string, std::string> inventories(ScanStore& store) {
   std::map<std::string, std::string> out;
-  REQUIRE(store.forEachInventory([&](const std::string& digest, const ImageInventory& inv, std::string_view key) {
-                 out.emplace(digest, inventoryLine(inv, key));
-                 return true;
-               }).isOk());
-  return out;
+  std::string after;
+  for (;;) {
+    auto last = store.inventoryPage(after, 2, [&](const std::string& digest, const ScanStore::Inventory& inv) {
+      out.emplace(digest, inventoryLine(inv.inv, inv.findings_key));
+    });
+    REQUIRE(last.isOk());
+    if (last->empty()) return out;
+    CHECK(*last > after);
+    after = *last;
+  }
 }
 
 }  // namespace
@@ -132,18 +139,21 @@ TEST_CASE("scan store: layers and images round trip", "[core][scan]") {
 
   // The inventories of completed results, in digest order, without their findings.
   std::vector<std::string> seen;
-  REQUIRE(store->forEachInventory([&](const std::string& digest, const ImageInventory&, std::string_view key) {
-                 seen.push_back(digest + "=" + std::string(key));
-                 return true;
-               }).isOk());
+  auto page = store->inventoryPage("", 10, [&](const std::string& digest, const ScanStore::Inventory& inv) {
+    seen.push_back(digest + "=" + std::string(inv.findings_key));
+  });
+  REQUIRE(page.isOk());
+  CHECK(*page == "sha256:img3");
   CHECK(seen == std::vector<std::string>{"sha256:img1=key-11", "sha256:img2=key-2", "sha256:img3=key-3"});
   CHECK(inventories(*store)["sha256:img2"] == inventoryOf(imageDoc(2)));
 
   int calls = 0;
-  REQUIRE(store->forEachInventory([&](const std::string&, const ImageInventory&, std::string_view) {
-                 return ++calls < 2;
-               }).isOk());
-  CHECK(calls == 2);
+  page = store->inventoryPage("sha256:img1", 1, [&](const std::string&, const ScanStore::Inventory&) { ++calls; });
+  CHECK(calls == 1);
+  CHECK(*page == "sha256:img2");
+  page = store->inventoryPage("sha256:img3", 5, [&](const std::string&, const ScanStore::Inventory&) { ++calls; });
+  CHECK(page->empty());
+  CHECK(calls == 1);
 
   // A result that is not completed has no inventory, and replaces the one before it.
   nlohmann::json failed = {{"status", "failed"}, {"error", "layer too large"}};
@@ -159,6 +169,20 @@ TEST_CASE("scan store: layers and images round trip", "[core][scan]") {
   // Completed again: its inventory is back.
   REQUIRE(store->putImages({{"sha256:img2", imageDoc(22)}}).isOk());
   CHECK(inventories(*store)["sha256:img2"] == inventoryOf(imageDoc(22)));
+
+  // A new match replaces only the findings and what goes with them.
+  nlohmann::json match = {{"findings", nlohmann::json::array({{{"advisory", "B"}}})},
+                          {"counts", {{"HIGH", 1}}},
+                          {"findings_key", "key-new"},
+                          {"db_generation", 7},
+                          {"matched_at", 42}};
+  REQUIRE(store->putMatches({{"sha256:img1", match}, {"sha256:img4", match}, {"sha256:none", match}}).isOk());
+  nlohmann::json expected = imageDoc(11);
+  for (auto it = match.begin(); it != match.end(); ++it) expected[it.key()] = it.value();
+  CHECK(*store->image("sha256:img1") == expected);
+  CHECK(*store->image("sha256:img4") == failed);  // not completed: no match to replace
+  CHECK(store->image("sha256:none").status().code() == Code::kNotFound);
+  CHECK(inventories(*store)["sha256:img1"] == inventoryOf(expected));
 
   // Layers and images are apart.
   CHECK(store->layer("sha256:img1").status().code() == Code::kNotFound);

@@ -14,6 +14,7 @@
 // A repository the caller may not pull is unknown to it (404), as in the registry API;
 // without credentials, a private repository asks for them (401).
 #include <fcntl.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "core/api/api.h"
@@ -34,23 +35,42 @@ using nlohmann::json;
 
 constexpr std::string_view kRepoPrefix = "/api/v1/repositories/";
 
-// The caller: anonymous without credentials (public repositories stay readable).
-Result<Account> scanCaller(ApiContext& ctx, const Request& req) {
-  if (ctx.auth == nullptr) {
-    Account open;  // authentication is off: everyone may do everything
-    open.name = "anonymous";
-    open.admin = true;
-    return open;
+// The caller: anonymous without credentials (public repositories stay readable). A
+// Bearer token is held to its own scopes, as in the registry API; Basic credentials (a
+// password, or an access token and its scopes) to the account's access policy.
+Result<Caller> scanCaller(ApiContext& ctx, const Request& req) {
+  Caller c;
+  c.peer = req.peer;
+  if (ctx.auth == nullptr) {  // authentication is off: everyone may do everything
+    c.all_access = true;
+    c.account.name = "anonymous";
+    c.account.admin = true;
+    return c;
   }
-  if (req.headers.get("authorization") == nullptr) return Account{};
-  return authenticateApiCaller(ctx, req);
+  const std::string* authz = req.headers.get("authorization");
+  if (authz == nullptr) return c;
+  if (authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
+    auto bearer = ctx.auth->verifyBearer(authz->substr(7));
+    if (!bearer.isOk()) return bearer.status();
+    c.claims = bearer->claims;
+    c.account = bearer->account;
+    return c;
+  }
+  auto account = authenticateApiCaller(ctx, req);
+  if (!account.isOk()) return account.status();
+  c.account = std::move(*account);
+  return c;
 }
 
-bool callerMay(ApiContext& ctx, const Account& who, const std::string& repo, const std::string& action) {
-  if (ctx.auth == nullptr) return true;
-  auto a = ctx.auth->allowedActions(who, repo);
+bool callerMay(ApiContext& ctx, const Caller& c, const std::string& repo, const std::string& action) {
+  if (c.all_access || c.claims) return c.may(repo, action);
+  auto a = ctx.auth->allowedActions(c.account, repo);
   return std::find(a.begin(), a.end(), action) != a.end();
 }
+
+// Administration through this credential: an administrator's password, or a token that
+// is not limited to some repositories.
+bool callerAdmin(const Caller& c) { return c.all_access || (c.account.admin && c.account.pat_scopes.empty()); }
 
 // The stored upload of POST /api/v1/vulndb: the body goes to a file chunk by chunk (on
 // the workers), then a vulndb-import job takes it.
@@ -136,11 +156,16 @@ class VulnDbUpload : public std::enable_shared_from_this<VulnDbUpload> {
 };
 
 ApiReply vulndbInfo(ApiContext& ctx, const Request& req) {
-  if (ctx.auth != nullptr) {
-    auto who = authenticateApiCaller(ctx, req);
-    if (!who.isOk()) return fail(who.status());
+  auto who = scanCaller(ctx, req);
+  if (!who.isOk()) return fail(who.status());
+  if (!who->all_access && who->account.anonymous()) return fail(Status(Code::kUnauthorized, "authentication required"));
+  json info = ctx.scanner->databaseInfo();
+  // Where the data comes from (URLs may carry credentials) is the administrators' to see.
+  if (!callerAdmin(*who)) {
+    info.erase("sources");
+    info.erase("sources_configured");
   }
-  return ok(ctx.scanner->databaseInfo());
+  return ok(std::move(info));
 }
 
 ApiReply imageScan(ApiContext& ctx, const Request& req) {
@@ -161,7 +186,7 @@ ApiReply imageScan(ApiContext& ctx, const Request& req) {
   auto who = scanCaller(ctx, req);
   if (!who.isOk()) return fail(who.status());
   if (!callerMay(ctx, *who, repo, "pull")) {
-    if (who->anonymous()) return fail(Status(Code::kUnauthorized, "authentication required"));
+    if (who->account.anonymous()) return fail(Status(Code::kUnauthorized, "authentication required"));
     return fail(Status(Code::kNameUnknown, "repository name not known to registry"));
   }
   std::string digest;
@@ -179,11 +204,11 @@ ApiReply imageScan(ApiContext& ctx, const Request& req) {
     return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + "@" + digest));
 
   if (req.method == "POST") {
-    if (!callerMay(ctx, *who, repo, "push") && !who->admin)
+    if (!callerMay(ctx, *who, repo, "push"))
       return fail(Status(Code::kDenied, "scanning on demand needs push access to " + repo));
-    auto id = ctx.jobs->submit("scan", json{{"repository", repo}, {"digest", digest}}, who->anonymous() ? "anonymous" : who->name);
+    auto id = ctx.jobs->submit("scan", json{{"repository", repo}, {"digest", digest}}, who->name());
     if (!id.isOk()) return fail(id.status());
-    if (ctx.audit != nullptr) ctx.audit->record(who->name, req.peer, "scan.run", repo + "@" + digest, "success", "job=" + *id);
+    if (ctx.audit != nullptr) ctx.audit->record(who->name(), req.peer, "scan.run", repo + "@" + digest, "success", "job=" + *id);
     ApiReply r = ok({{"job", *id}, {"repository", repo}, {"digest", digest}}, 202);
     r.location = "/api/v1/jobs/" + *id;
     return r;
@@ -196,7 +221,11 @@ ApiReply imageScan(ApiContext& ctx, const Request& req) {
     return ok({{"repository", repo}, {"digest", digest}, {"status", "not_scanned"}});
   }
   json out = std::move(*result);
-  out["repository"] = repo;  // the same content may have been scanned under another name
+  // The same content may have been scanned under another name (children of an index too).
+  out["repository"] = repo;
+  if (out.contains("manifests") && out["manifests"].is_array())
+    for (auto& child : out["manifests"])
+      if (child.is_object()) child["repository"] = repo;
   if (what == "scan") return ok(std::move(out));
 
   if (out.value("status", "") != "completed")
@@ -248,14 +277,15 @@ void handleScans(ApiContext& ctx, const ExchangePtr& ex) {
   const Request& req = ex->request();
   if (req.path == "/api/v1/vulndb" && req.method == "POST") {
     // Streamed: authenticate first (on a worker: the KDF), then take the body.
-    offload<Result<Account>>(
-        ctx, ex, [&ctx, ex]() -> Result<Account> { return scanCaller(ctx, ex->request()); },
-        [&ctx, ex](Result<Account> who) {
+    offload<Result<Caller>>(
+        ctx, ex, [&ctx, ex]() -> Result<Caller> { return scanCaller(ctx, ex->request()); },
+        [&ctx, ex](Result<Caller> who) {
           if (!who.isOk()) return replyApi(ex, fail(who.status()));
-          if (ctx.auth != nullptr && who->anonymous())
+          if (!who->all_access && who->account.anonymous())
             return replyApi(ex, fail(Status(Code::kUnauthorized, "authentication required")));
-          if (!who->admin) return replyApi(ex, fail(Status(Code::kDenied, "only administrators import vulnerability databases")));
-          std::make_shared<VulnDbUpload>(ctx, ex, who->name)->start();
+          if (!callerAdmin(*who))
+            return replyApi(ex, fail(Status(Code::kDenied, "only administrators import vulnerability databases")));
+          std::make_shared<VulnDbUpload>(ctx, ex, who->name())->start();
         });
     return;
   }

@@ -1,6 +1,8 @@
 // wharfctl's shared pieces (cli.h): arguments, session, API client, output.
 #include "core/cli/cli.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -98,6 +100,9 @@ std::string Api::text(const std::string& method, const std::string& path) {
 }
 
 json Api::upload(const std::string& path, const std::string& file, const std::string& content_type) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) die(file + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) die(file + ": not a regular file");
   FILE* f = std::fopen(file.c_str(), "rb");
   if (f == nullptr) die(file + ": " + std::strerror(errno));
   std::fseek(f, 0, SEEK_END);
@@ -118,6 +123,7 @@ json Api::upload(const std::string& path, const std::string& file, const std::st
   }
   std::fclose(f);
   if (size > (64 << 20)) std::fprintf(stderr, "\n");
+  if (s.isOk() && sent != size) die(file + ": the file changed while it was sent");
   // A refusal (403, 413) may come before the whole body went: read the answer either way.
   auto r = client_->read();
   if (!r.isOk()) die(s.isOk() ? r.status().message() : s.message());

@@ -169,7 +169,7 @@ int scan(const Args& a, Api& api) {
     if (r.value("index", false)) {
       printCounts(r.value("counts", json::object()));
       for (const auto& c : r.value("manifests", json::array())) {
-        json p = c.value("platform", json::object());
+        json p = c.contains("platform") && c["platform"].is_object() ? c["platform"] : json::object();
         std::cout << "\n== " << p.value("os", "?") << "/" << p.value("architecture", "?")
                   << (p.contains("variant") ? "/" + p.value("variant", "") : "") << "  " << c.value("digest", "") << "\n";
         printImage(c, a.has("packages"), a.has("all"));

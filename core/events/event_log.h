@@ -225,8 +225,4 @@ constexpr int kEventLogSchemaVersion = 1;
 std::string eventSeqKey(uint64_t seq);
 uint64_t eventSeqOf(std::string_view key);
 
-// Parses a time bound: RFC 3339 ("2026-01-02T03:04:05Z", fractional seconds and offsets
-// allowed) or milliseconds since the epoch.
-Result<int64_t> parseTimeBound(const std::string& text);
-
 }  // namespace wharf

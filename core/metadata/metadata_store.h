@@ -63,7 +63,8 @@ struct Policy {
   std::vector<std::string> immutable;
   // Scanning: whether a push starts a scan (absent: the core's --scan-on-push default),
   // and the severity (LOW, MEDIUM, HIGH, CRITICAL) at or above which pulls of images
-  // with findings that have a fix are refused ("": none).
+  // with findings that have a fix are refused ("": not set here; NONE: no refusal, over a
+  // namespace's). The most specific policy that sets it decides, with its exemptions.
   std::optional<bool> scan_on_push;
   std::string block_severity;
   std::vector<VulnExemption> exemptions;

@@ -1,6 +1,5 @@
 #include "core/metadata/policy.h"
 
-#include "core/events/event_log.h"  // parseTimeBound
 #include "shared/base/clock.h"
 
 #include "shared/base/json_body.h"
@@ -96,8 +95,8 @@ Result<Policy> Policy::fromJson(const std::string& scope, const nlohmann::json& 
   if (auto sc = b.object("scan")) {
     p.scan_on_push = sc->boolean("on_push");
     if (auto sev = sc->string("block_severity", {.max = 16})) {
-      if (*sev != "" && *sev != "LOW" && *sev != "MEDIUM" && *sev != "HIGH" && *sev != "CRITICAL")
-        sc->fail("block_severity", "is one of LOW, MEDIUM, HIGH, CRITICAL");
+      if (*sev != "" && *sev != "NONE" && *sev != "LOW" && *sev != "MEDIUM" && *sev != "HIGH" && *sev != "CRITICAL")
+        sc->fail("block_severity", "is one of LOW, MEDIUM, HIGH, CRITICAL, or NONE (a repository opting out of its namespace's)");
       p.block_severity = *sev;
     }
     if (auto ex = sc->rawArray("exemptions")) {

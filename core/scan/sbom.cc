@@ -124,7 +124,8 @@ json spdxDocument(const json& result, const std::string& repository, const std::
                 {"downloadLocation", "NOASSERTION"},
                 {"filesAnalyzed", false},
                 {"primaryPackagePurpose", "CONTAINER"},
-                {"checksums", json::array({{{"algorithm", "SHA256"}, {"checksumValue", hex}}})},
+                {"checksums", json::array({{{"algorithm", digest.rfind("sha512:", 0) == 0 ? "SHA512" : "SHA256"},
+                                            {"checksumValue", hex}}})},
                 {"externalRefs", json::array({{{"referenceCategory", "PACKAGE-MANAGER"},
                                                {"referenceType", "purl"},
                                                {"referenceLocator", "pkg:oci/" + pct(repository.substr(repository.rfind('/') + 1)) +

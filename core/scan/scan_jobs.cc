@@ -163,6 +163,8 @@ bool ScanTrigger::wanted(const std::string& repo) {
 void ScanTrigger::run() {
   json kept = store_.state("trigger_seq");
   uint64_t cursor = kept.is_number_unsigned() ? kept.get<uint64_t>() : events_.lastSeq();
+  // Kept at once: pushes after this point are scanned even if the core stops before the next.
+  if (!kept.is_number_unsigned()) (void)store_.setState("trigger_seq", cursor);
   EventFilter filter;
   filter.types = {event_type::kManifestPush};
   for (;;) {
@@ -175,12 +177,19 @@ void ScanTrigger::run() {
     if (events_.lastSeq() <= cursor) continue;
     auto page = events_.query(filter, cursor, 500);
     if (!page.isOk()) continue;
+    uint64_t next = page->next ? *page->next : page->scanned_to;
     for (const auto& e : page->events) {
       if (!wanted(e.repository)) continue;
       auto id = runner_.submit("scan", json{{"repository", e.repository}, {"digest", e.target.digest}}, "scanner");
-      if (!id.isOk()) logWarn("scan on push not submitted", {{"repository", e.repository}, {"error", id.status().message()}});
+      if (!id.isOk()) {
+        // Not lost: the cursor stays before this push, which is submitted again next time.
+        logWarn("scan on push not submitted", {{"repository", e.repository}, {"error", id.status().message()}});
+        next = e.seq - 1;
+        break;
+      }
     }
-    cursor = page->next ? *page->next : page->scanned_to;
+    if (next == cursor) continue;
+    cursor = next;
     (void)store_.setState("trigger_seq", cursor);
   }
 }

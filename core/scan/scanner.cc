@@ -15,6 +15,7 @@
 #include "core/registry/registry.h"
 #include "core/scan/sbom.h"
 #include "shared/base/fs.h"
+#include "shared/base/json_body.h"
 #include "shared/base/log.h"
 #include "shared/http/blocking_client.h"
 #include "shared/metrics/metrics.h"
@@ -82,17 +83,52 @@ bool isImage(const Manifest& m) {
 }
 
 // What decides whether findings changed: the advisories per package and layer, with
-// their severity and fixed version, as one digest (stored with the result).
+// everything a finding shows of them (severity, fixed version, aliases, summary), as one
+// digest (stored with the result).
 std::string findingsKey(const std::vector<Finding>& findings) {
   std::vector<std::string> keys;
   keys.reserve(findings.size());
   for (const auto& f : findings)
-    keys.push_back(f.advisory + '\0' + f.package + '\0' + f.installed + '\0' + f.layer + '\0' + severityName(f.severity) +
-                   '\0' + f.fixed + '\n');
+  {
+    std::string k = f.advisory + '\0' + f.package + '\0' + f.installed + '\0' + f.layer + '\0' +
+                    severityName(f.severity) + '\0' + f.fixed + '\0' + std::to_string(f.score) + '\0' + f.summary;
+    for (const auto& a : f.aliases) k += '\0' + a;
+    keys.push_back(std::move(k) + '\n');
+  }
   std::sort(keys.begin(), keys.end());
   Hasher h;
   for (const auto& k : keys) h.update(k);
   return h.digest().str();
+}
+
+// A source as logs and non-administrators may see it: without its query string (a
+// pre-signed URL's credentials).
+std::string redactedSource(const std::string& source) {
+  auto q = source.find('?');
+  return q == std::string::npos ? source : source.substr(0, q) + "?...";
+}
+
+// What says a local source changed: its newest modification time, its size, and for a
+// directory the number of its files (a file rewritten in place changes the first).
+Result<std::string> localStamp(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return errnoStatus(path, errno);
+    return std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size);
+  }
+  int64_t newest = 0;
+  uint64_t files = 0, bytes = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec); !ec && it != std::filesystem::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    ++files;
+    bytes += uint64_t(st.st_size);
+    newest = std::max<int64_t>(newest, int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
+  }
+  if (ec) return Status(Code::kIoError, path + ": " + ec.message());
+  return std::to_string(newest) + ":" + std::to_string(files) + ":" + std::to_string(bytes);
 }
 
 void emit(EventLog* events, const char* type, const std::string& repo, const std::string& digest,
@@ -120,6 +156,9 @@ Status forEachOsvFile(const std::string& path, uint64_t max_bytes,
     if (ec) return Status(Code::kIoError, path + ": " + ec.message());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
+      std::error_code size_ec;
+      if (std::filesystem::file_size(f, size_ec) > max_bytes && !size_ec)
+        return Status(Code::kTooLarge, f + ": advisory larger than the limit");
       std::string text;
       WHARF_RETURN_IF_ERROR(readFile(f, &text));
       if (text.size() > max_bytes) return Status(Code::kTooLarge, f + ": advisory larger than the limit");
@@ -184,7 +223,8 @@ Status Scanner::load() {
     if (!db->add(osv).isOk()) ++rejected;  // stored ones parsed at import; a newer scanner may be stricter
     return Status::ok();
   }));
-  logInfo("vulndb loaded", {{"generation", store_.dbGeneration()}, {"advisories", db->advisories()}, {"rejected", rejected}});
+  db->setGeneration(store_.dbGeneration());
+  logInfo("vulndb loaded", {{"generation", db->generation()}, {"advisories", db->advisories()}, {"rejected", rejected}});
   std::lock_guard lock(db_mu_);
   db_ = std::move(db);
   return Status::ok();
@@ -216,17 +256,17 @@ Result<LayerScan> Scanner::layerScan(const std::string& digest, JobContext* ctx)
   return scan;
 }
 
-json Scanner::matchOf(const std::vector<Finding>& found, std::string key) {
+json Scanner::matchOf(const std::vector<Finding>& found, std::string key, const VulnDb& db) {
   json findings = json::array();
   for (const auto& f : found) findings.push_back(findingToJson(f));
   json counts = severityCounts(findings);
   return {{"findings", std::move(findings)}, {"counts", std::move(counts)}, {"findings_key", std::move(key)},
-          {"db_generation", store_.dbGeneration()}, {"matched_at", clock_.nowMillis()}};
+          {"db_generation", db.generation()}, {"matched_at", clock_.nowMillis()}};
 }
 
 json Scanner::matchInto(const ImageInventory& inv, const VulnDb& db, json result) {
   std::vector<Finding> found = db.match(inv);
-  json match = matchOf(found, findingsKey(found));
+  json match = matchOf(found, findingsKey(found), db);
   for (auto it = match.begin(); it != match.end(); ++it) result[it.key()] = std::move(it.value());
   return result;
 }
@@ -312,10 +352,19 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
     if (out.status().code() == Code::kUnsupported) return out.status();  // nothing to scan, nothing stored
     ScanMetrics::get().failed.inc();
     if (out.status().code() != Code::kCancelled) {
-      json failed = {{"digest", digest},     {"repository", repo},
-                     {"status", "failed"},   {"error", out.status().message()},
-                     {"scanned_at", clock_.nowMillis()}};
-      (void)store_.putImage(digest, failed);
+      // A completed result stays (its findings still count, for pulls too); the failure
+      // is recorded beside it. Otherwise the failure is the result.
+      auto previous = store_.image(digest);
+      if (previous.isOk() && jsonStringOr(*previous, "status") == "completed") {
+        (*previous)["last_error"] = out.status().message();
+        (*previous)["last_error_at"] = clock_.nowMillis();
+        (void)store_.putImage(digest, *previous);
+      } else {
+        json failed = {{"digest", digest},     {"repository", repo},
+                       {"status", "failed"},   {"error", out.status().message()},
+                       {"scanned_at", clock_.nowMillis()}};
+        (void)store_.putImage(digest, failed);
+      }
       forgetPullDecisions();
       emit(events_, event_type::kScanFailed, repo, digest, rec->media_type);
     }
@@ -339,7 +388,9 @@ Result<json> Scanner::result(const std::string& digest) {
     for (auto& child : out["manifests"]) {
       auto c = store_.image(child.value("digest", ""));
       if (!c.isOk()) continue;
+      json platform = child.value("platform", json());
       child = std::move(*c);
+      if (!platform.is_null()) child["platform"] = std::move(platform);  // the index says which platform it is
       describePackages(child);
       for (auto it = counts.begin(); it != counts.end(); ++it)
         if (child.contains("counts")) *it = it->get<uint64_t>() + child["counts"].value(it.key(), uint64_t(0));
@@ -368,7 +419,7 @@ Result<json> Scanner::rematchAll(JobContext* ctx) {
       std::vector<Finding> found = current->match(inv.inv);
       std::string key = findingsKey(found);
       if (key == inv.findings_key) return;
-      matches.emplace_back(digest, matchOf(found, std::move(key)));
+      matches.emplace_back(digest, matchOf(found, std::move(key), *current));
       touched.emplace_back(std::string(inv.repository), std::string(inv.media_type));
     });
     if (!last.isOk()) return last.status();
@@ -411,18 +462,19 @@ Result<json> Scanner::importSources(const std::map<std::string, std::string>& ch
   uint64_t rejected = 0, read = 0;
   std::string newest;
   for (const auto& [source, p] : files) {
-    if (ctx != nullptr) ctx->log("reading " + source + " (" + p + ")");
+    if (ctx != nullptr) ctx->log("reading " + redactedSource(source));
     Status s = forEachOsvFile(p, options_.max_advisory_bytes, [&](const std::string& name, std::string_view text) -> Status {
       ++read;
       if (ctx != nullptr && ctx->cancelled()) return Status(Code::kCancelled, "cancelled");
+      auto j = jsonNestedWithin(text, 64) ? json::parse(text, nullptr, false) : json(json::value_t::discarded);
+      std::string id = j.is_object() ? jsonStringOr(j, "id") : "";
+      if (!id.empty() && ids.count(id) > 0) return Status::ok();  // the same advisory in two sources: the first
       if (Status added = fresh->add(text); !added.isOk()) {
         if (++rejected <= 20 && ctx != nullptr) ctx->log("skipped " + name + ": " + added.message());
         return Status::ok();
       }
-      auto j = json::parse(text, nullptr, false);
-      std::string id = j.value("id", "");
-      if (!ids.insert(id).second) return Status::ok();  // the same advisory in two sources
-      std::string modified = j.value("modified", "");
+      ids.insert(id);
+      std::string modified = jsonStringOr(j, "modified");
       if (modified > newest) newest = modified;
       batch.emplace_back(id, j.dump());
       if (batch.size() >= kAdvisoryBatch) {
@@ -432,7 +484,7 @@ Result<json> Scanner::importSources(const std::map<std::string, std::string>& ch
       }
       return Status::ok();
     });
-    if (!s.isOk()) return Status(s.code(), "vulnerability database not switched: " + source + ": " + s.message());
+    if (!s.isOk()) return Status(s.code(), "vulnerability database not switched: " + redactedSource(source) + ": " + s.message());
   }
   if (read > 0 && rejected * 100 > read)
     return Status(Code::kInvalidArgument, "vulnerability database not switched: " + std::to_string(rejected) + " of " +
@@ -453,13 +505,13 @@ Result<json> Scanner::importSources(const std::map<std::string, std::string>& ch
   json files_state = json::object();
   for (const auto& [source, path] : files) files_state[source] = path;
   WHARF_RETURN_IF_ERROR(store_.setState("source_files", files_state));
-  WHARF_RETURN_IF_ERROR(store_.setState("checked_at", now));
   // The files this generation replaced, when they are the scanner's own copies.
   for (const auto& [source, path] : changed) {
     if (!kept.contains(source) || !kept[source].is_string()) continue;
     std::string old = kept[source].get<std::string>();
     if (old != path && old.rfind(options_.tmp_dir + "/vulndb-", 0) == 0) ::unlink(old.c_str());
   }
+  fresh->setGeneration(*gen);
   {
     std::lock_guard dl(db_mu_);
     db_ = fresh;
@@ -468,10 +520,18 @@ Result<json> Scanner::importSources(const std::map<std::string, std::string>& ch
   if (ctx != nullptr) ctx->log("vulnerability database generation " + std::to_string(*gen) + ": " + std::to_string(ids.size()) +
                                " advisories (" + std::to_string(rejected) + " skipped)");
   emit(events_, event_type::kVulnDbUpdated, "", "", "");
+  json out = {{"generation", *gen}, {"advisories", ids.size()}, {"rejected", rejected}};
+  // The switch is done: a re-match that stops (cancelled, the core stopping) leaves
+  // results matched with the previous generation, which the next re-match catches up.
   auto rematched = rematchAll(ctx);
-  if (!rematched.isOk()) return rematched.status();
-  return json{{"generation", *gen}, {"advisories", ids.size()}, {"rejected", rejected},
-              {"rematched", (*rematched)["images"]}, {"changed", (*rematched)["changed"]}};
+  if (rematched.isOk()) {
+    out["rematched"] = (*rematched)["images"];
+    out["changed"] = (*rematched)["changed"];
+  } else {
+    out["rematch_error"] = rematched.status().message();
+    logWarn("vulndb re-match stopped", {{"generation", *gen}, {"error", rematched.status().message()}});
+  }
+  return out;
 }
 
 Result<bool> Scanner::fetchSource(const std::string& url, json& validators, const std::string& dest, JobContext* ctx) {
@@ -481,16 +541,14 @@ Result<bool> Scanner::fetchSource(const std::string& url, json& validators, cons
       // A local file or directory (a mount fed by another system): changed when its
       // modification time or size did.
       std::string path = current[0] == '/' ? current : current.substr(7);
-      struct stat st {};
-      if (::stat(path.c_str(), &st) != 0) return errnoStatus(path, errno);
-      std::string stamp = std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
-                          std::to_string(st.st_size);
-      if (validators.value("stamp", "") == stamp) return false;
-      validators = {{"stamp", stamp}, {"path", path}};
+      auto stamp = localStamp(path);
+      if (!stamp.isOk()) return stamp.status();
+      if (jsonStringOr(validators, "stamp") == *stamp) return false;
+      validators = {{"stamp", *stamp}, {"path", path}};
       return true;
     }
     auto u = parseHookUrl(current);
-    if (!u.isOk()) return Status(Code::kInvalidArgument, "source " + url + ": " + u.status().message());
+    if (!u.isOk()) return Status(Code::kInvalidArgument, "source " + redactedSource(url) + ": " + u.status().message());
     BlockingClient client(u->host, u->port, 60'000);
     if (u->tls) client.useTls(options_.source_ca_file);
     HeaderList headers = {{"Host", u->host_header}, {"User-Agent", "wharf-core"}, {"Accept", "*/*"}};
@@ -507,18 +565,18 @@ Result<bool> Scanner::fetchSource(const std::string& url, json& validators, cons
     auto resp = client.stream(u->target, headers, [&](const HttpResponse&, std::string_view piece) -> Status {
       received += piece.size();
       if (received > options_.max_download_bytes)
-        return Status(Code::kTooLarge, "source " + url + " is larger than the download limit (" +
+        return Status(Code::kTooLarge, "source " + redactedSource(url) + " is larger than the download limit (" +
                                            std::to_string(options_.max_download_bytes) + " bytes)");
       if (ctx != nullptr && ctx->cancelled()) return Status(Code::kCancelled, "cancelled");
       if (ctx != nullptr && monotonicMillis() - last_log > 2000) {
         last_log = monotonicMillis();
-        ctx->progress(received, 0, "downloading " + url);
+        ctx->progress(received, 0, "downloading " + redactedSource(url));
       }
       return writeAll(out.get(), piece.data(), piece.size());
     });
     if (!resp.isOk()) {
       ::unlink(part.c_str());
-      return Status(resp.status().code(), "source " + url + ": " + resp.status().message());
+      return Status(resp.status().code(), "source " + redactedSource(url) + ": " + resp.status().message());
     }
     if (resp->status == 304) {
       ::unlink(part.c_str());
@@ -526,14 +584,17 @@ Result<bool> Scanner::fetchSource(const std::string& url, json& validators, cons
     }
     if (resp->status == 301 || resp->status == 302 || resp->status == 303 || resp->status == 307 || resp->status == 308) {
       ::unlink(part.c_str());
-      current = resp->header("location");
-      if (current.rfind("http://", 0) != 0 && current.rfind("https://", 0) != 0)
-        return Status(Code::kUnavailable, "source " + url + " redirects to an unsupported location");
+      std::string next = resp->header("location");
+      bool was_tls = current.rfind("https://", 0) == 0;
+      if (next.rfind("https://", 0) != 0 && (was_tls || next.rfind("http://", 0) != 0))
+        return Status(Code::kUnavailable, "source " + redactedSource(url) +
+                                              " redirects to a location that is not an absolute URL (or from https to http)");
+      current = std::move(next);
       continue;
     }
     if (resp->status != 200) {
       ::unlink(part.c_str());
-      return Status(Code::kUnavailable, "source " + url + " answered " + std::to_string(resp->status));
+      return Status(Code::kUnavailable, "source " + redactedSource(url) + " answered " + std::to_string(resp->status));
     }
     if (::fsync(out.get()) != 0) return errnoStatus("fsync " + part, errno);
     out.reset();
@@ -542,10 +603,10 @@ Result<bool> Scanner::fetchSource(const std::string& url, json& validators, cons
     if (!resp->header("etag").empty()) validators["etag"] = resp->header("etag");
     if (!resp->header("last-modified").empty()) validators["last_modified"] = resp->header("last-modified");
     validators["path"] = dest;
-    if (ctx != nullptr) ctx->log("downloaded " + url + ": " + std::to_string(received) + " bytes");
+    if (ctx != nullptr) ctx->log("downloaded " + redactedSource(url) + ": " + std::to_string(received) + " bytes");
     return true;
   }
-  return Status(Code::kUnavailable, "source " + url + ": too many redirects");
+  return Status(Code::kUnavailable, "source " + redactedSource(url) + ": too many redirects");
 }
 
 Result<json> Scanner::update(JobContext* ctx) {
@@ -564,12 +625,12 @@ Result<json> Scanner::update(JobContext* ctx) {
     auto fetched = fetchSource(url, validators, dest, ctx);
     if (!fetched.isOk()) {
       ++failed;
-      logWarn("vulndb source failed", {{"source", url}, {"error", fetched.status().message()}});
+      logWarn("vulndb source failed", {{"source", redactedSource(url)}, {"error", fetched.status().message()}});
       if (ctx != nullptr) ctx->log(fetched.status().message());
-      report.push_back({{"source", url}, {"error", fetched.status().message()}});
+      report.push_back({{"source", redactedSource(url)}, {"error", fetched.status().message()}});
       continue;
     }
-    report.push_back({{"source", url}, {"changed", *fetched}});
+    report.push_back({{"source", redactedSource(url)}, {"changed", *fetched}});
     if (!*fetched) continue;
     next[url] = validators;
     changed[url] = validators.value("path", dest);
@@ -597,48 +658,59 @@ Result<json> Scanner::update(JobContext* ctx) {
 void Scanner::forgetPullDecisions() {
   std::lock_guard lock(block_mu_);
   block_cache_.clear();
+  ++block_epoch_;
 }
 
 std::optional<std::string> Scanner::pullBlock(const std::string& digest, Severity at,
                                               const std::vector<VulnExemption>& exemptions, int64_t now_ms) {
   std::shared_ptr<const std::vector<Fixable>> fixable;
+  uint64_t epoch = 0;
   {
     std::lock_guard lock(block_mu_);
     if (auto it = block_cache_.find(digest); it != block_cache_.end()) fixable = it->second;
+    epoch = block_epoch_;
   }
   if (!fixable) {
+    // The stored findings only (an index: its children's), not the API's view of them.
     auto list = std::make_shared<std::vector<Fixable>>();
-    auto r = result(digest);
-    if (r.isOk() && r->value("status", "") == "completed") {
-      auto collect = [&](const json& image) {
-        for (const auto& f : image.value("findings", json::array())) {
-          if (!f["fixed"].is_string() || f["fixed"].get<std::string>().empty()) continue;
-          Fixable x;
-          x.severity = parseSeverity(f.value("severity", "UNKNOWN")).value_or(Severity::kUnknown);
-          x.advisory = f.value("advisory", "");
-          x.package = f.value("package", "");
-          x.installed = f.value("installed", "");
-          x.fixed = f.value("fixed", "");
-          x.ids.push_back(x.advisory);
-          for (const auto& a : f.value("aliases", json::array())) {
+    auto collect = [&](const json& image) {
+      if (jsonStringOr(image, "status") != "completed") return;
+      auto findings = image.find("findings");
+      if (findings == image.end() || !findings->is_array()) return;
+      for (const auto& f : *findings) {
+        if (!f.is_object() || jsonStringOr(f, "fixed").empty()) continue;
+        Fixable x;
+        x.severity = parseSeverity(jsonStringOr(f, "severity")).value_or(Severity::kUnknown);
+        x.advisory = jsonStringOr(f, "advisory");
+        x.package = jsonStringOr(f, "package");
+        x.installed = jsonStringOr(f, "installed");
+        x.fixed = jsonStringOr(f, "fixed");
+        x.ids.push_back(x.advisory);
+        if (auto aliases = f.find("aliases"); aliases != f.end() && aliases->is_array())
+          for (const auto& a : *aliases) {
             if (!a.is_string()) continue;
             x.ids.push_back(a.get<std::string>());
             x.aliases += (x.aliases.empty() ? "" : ", ") + a.get<std::string>();
           }
-          list->push_back(std::move(x));
-        }
-      };
-      if (r->value("index", false)) {
-        for (const auto& child : (*r)["manifests"]) collect(child);
-      } else {
-        collect(*r);
+        list->push_back(std::move(x));
       }
-      std::stable_sort(list->begin(), list->end(), [](const Fixable& a, const Fixable& b) { return a.severity > b.severity; });
+    };
+    auto doc = store_.image(digest);
+    if (doc.isOk()) {
+      if (doc->value("index", false) && doc->contains("manifests") && (*doc)["manifests"].is_array()) {
+        for (const auto& child : (*doc)["manifests"])
+          if (auto c = store_.image(jsonStringOr(child, "digest")); c.isOk()) collect(*c);
+      } else {
+        collect(*doc);
+      }
     }
+    std::stable_sort(list->begin(), list->end(), [](const Fixable& a, const Fixable& b) { return a.severity > b.severity; });
     fixable = list;
     std::lock_guard lock(block_mu_);
-    if (block_cache_.size() > 20000) block_cache_.clear();
-    block_cache_[digest] = fixable;
+    if (block_epoch_ == epoch) {  // no result changed while this one was read
+      if (block_cache_.size() > 20000) block_cache_.clear();
+      block_cache_[digest] = fixable;
+    }
   }
   for (const auto& f : *fixable) {
     if (f.severity < at) break;  // worst first
@@ -655,7 +727,9 @@ std::optional<std::string> Scanner::pullBlock(const std::string& digest, Severit
 json Scanner::databaseInfo() {
   json meta = store_.dbMeta();
   int64_t now = clock_.nowMillis();
-  json out = {{"generation", store_.dbGeneration()}, {"sources_configured", options_.sources}};
+  json configured = json::array();
+  for (const auto& src : options_.sources) configured.push_back(redactedSource(src));
+  json out = {{"generation", store_.dbGeneration()}, {"sources_configured", configured}};
   if (!meta.is_object() || !meta.contains("updated_at")) {
     out["updated_at"] = nullptr;
     out["age_seconds"] = nullptr;
@@ -674,7 +748,10 @@ json Scanner::databaseInfo() {
   out["advisories"] = meta.value("advisories", 0);
   out["ecosystems"] = meta.value("ecosystems", json::object());
   out["newest_modified"] = meta.value("newest_modified", "");
-  out["sources"] = meta.value("sources", json::object());
+  json sources = json::object();
+  json stored_sources = meta.value("sources", json::object());
+  for (const auto& [name, v] : stored_sources.items()) sources[redactedSource(name)] = v;
+  out["sources"] = std::move(sources);
   return out;
 }
 

@@ -60,7 +60,8 @@ class Scanner {
 
   // Scans repo's manifest digest (image or index); returns the stored result.
   Result<nlohmann::json> scan(const std::string& repo, const std::string& digest, JobContext* ctx);
-  // The stored result, with "stale_db" set when the database is older than the limit;
+  // The stored result, with "db": {"generation","updated_at","stale"} (stale: the database
+  // is older than the limit);
   // kNotFound when never scanned.
   Result<nlohmann::json> result(const std::string& digest);
 
@@ -95,8 +96,8 @@ class Scanner {
   Result<bool> fetchSource(const std::string& url, nlohmann::json& validators, const std::string& dest, JobContext* ctx);
   Result<LayerScan> layerScan(const std::string& digest, JobContext* ctx);
   nlohmann::json matchInto(const ImageInventory& inv, const VulnDb& db, nlohmann::json result);
-  // {"findings","counts","findings_key","db_generation","matched_at"} of found.
-  nlohmann::json matchOf(const std::vector<Finding>& found, std::string key);
+  // {"findings","counts","findings_key","db_generation","matched_at"} of found by db.
+  nlohmann::json matchOf(const std::vector<Finding>& found, std::string key, const VulnDb& db);
   std::shared_ptr<const VulnDb> db();
 
   Registry& registry_;
@@ -115,6 +116,7 @@ class Scanner {
   };
   void forgetPullDecisions();
   std::mutex block_mu_;
+  uint64_t block_epoch_ = 0;  // GUARDED_BY(block_mu_): a decision read before a forget is not kept
   std::unordered_map<std::string, std::shared_ptr<const std::vector<Fixable>>> block_cache_;  // GUARDED_BY(block_mu_)
 };
 

@@ -83,6 +83,10 @@ class VulnDb {
   // Entries for ecosystems with no version order here are kept but never match.
   Status add(std::string_view osv_json);
   size_t advisories() const { return advisories_.size(); }
+  // The store's generation this database was loaded or imported as (what results say
+  // they were matched with).
+  uint64_t generation() const { return generation_; }
+  void setGeneration(uint64_t generation) { generation_ = generation; }
   // Advisories per ecosystem base name ("Debian", "PyPI", ...).
   std::map<std::string, uint64_t> perEcosystem() const;
 
@@ -103,6 +107,7 @@ class VulnDb {
   // "<ecosystem base>\0<name>" -> affected entries
   std::unordered_map<std::string, std::vector<Affected>> index_;
   std::map<std::string, uint64_t> per_ecosystem_;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace wharf

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "shared/base/status.h"
+
 namespace wharf {
 
 class Clock {
@@ -33,6 +35,9 @@ class FakeClock : public Clock {
 
 // RFC 3339 UTC ("2026-11-27T13:14:21Z") for a millisecond timestamp.
 std::string formatRfc3339(int64_t millis);
+// Parses a time bound: RFC 3339 ("2026-01-02T03:04:05Z", fractional seconds and offsets
+// allowed) or milliseconds since the epoch.
+Result<int64_t> parseTimeBound(const std::string& text);
 // Monotonic milliseconds, for measuring durations.
 int64_t monotonicMillis();
 

@@ -472,6 +472,11 @@ TEST_CASE("scanning: packages per layer, whiteouts, findings from OSV, rematch o
                                    {"exemptions", {{{"advisory", "CVE-2023-45853"}, {"reason", "minizip is not used"},
                                                     {"expires", "2999-01-01T00:00:00Z"}}}}}}});
     CHECK(pull("gate/app").status == 200);
+    // A repository opts out of its namespace's policy with NONE.
+    setPolicy("gate/*", {{"scan", {{"block_severity", "CRITICAL"}}}});
+    CHECK(pull("gate/app").status == 403);
+    setPolicy("gate/app", {{"scan", {{"block_severity", "NONE"}}}});
+    CHECK(pull("gate/app").status == 200);
     // HIGH: the glibc and openssl advisories block it; an expired exemption counts for nothing.
     setPolicy("gate/app", {{"scan", {{"block_severity", "HIGH"},
                                      {"exemptions", {{{"advisory", "DSA-5514-1"}, {"reason", "old"},
@@ -590,7 +595,16 @@ TEST_CASE("scanning: results follow pull permission; wharfctl scan and vulndb", 
   HeaderList put = bearer;
   put.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
   REQUIRE(call(c, "PUT", "/v2/team/app/manifests/v1", put, manifest).status == 201);
+  // The same image in a second repository.
+  auto tok2 = call(c, "GET", "/auth/token?service=wharf&scope=repository:team/other:push,pull", admin);
+  HeaderList bearer2 = {{"Authorization", "Bearer " + parse(tok2)["token"].get<std::string>()}};
+  REQUIRE(call(c, "POST", "/v2/team/other/blobs/uploads/?digest=" + sha(gz), bearer2, gz).status == 201);
+  REQUIRE(call(c, "POST", "/v2/team/other/blobs/uploads/?digest=" + sha(config), bearer2, config).status == 201);
+  HeaderList put2 = bearer2;
+  put2.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
+  REQUIRE(call(c, "PUT", "/v2/team/other/manifests/v1", put2, manifest).status == 201);
   json s = waitScan(c, "team/app", "v1", admin);
+  CHECK(waitScan(c, "team/other", "v1", admin)["status"] == "completed");
   CHECK(s["packages"].size() == 4);
 
   std::string path = "/api/v1/repositories/team/app/manifests/v1/scan";
@@ -599,7 +613,17 @@ TEST_CASE("scanning: results follow pull permission; wharfctl scan and vulndb", 
   CHECK(call(c, "GET", path, eve).status == 404);  // unknown to whoever may not pull it
   CHECK(call(c, "POST", path, eve).status == 404);
   CHECK(call(c, "POST", "/api/v1/vulndb", eve, "PK").status == 403);
-  CHECK(call(c, "GET", "/api/v1/vulndb", eve).status == 200);
+  auto eve_db = call(c, "GET", "/api/v1/vulndb", eve);
+  CHECK(eve_db.status == 200);
+  CHECK(!parse(eve_db).contains("sources_configured"));  // where the data comes from is the administrators'
+  CHECK(parse(call(c, "GET", "/api/v1/vulndb", admin)).contains("sources_configured"));
+  // A registry token is held to its scopes here too: pull on team/app only.
+  auto scoped = call(c, "GET", "/auth/token?service=wharf&scope=repository:team/app:pull", admin);
+  REQUIRE(scoped.status == 200);
+  HeaderList pull_only = {{"Authorization", "Bearer " + parse(scoped)["token"].get<std::string>()}};
+  CHECK(call(c, "GET", path, pull_only).status == 200);
+  CHECK(call(c, "POST", path, pull_only).status == 403);  // no push in the token, admin or not
+  CHECK(call(c, "GET", "/api/v1/repositories/team/other/manifests/v1/scan", pull_only).status == 404);
   CHECK(call(c, "GET", "/api/v1/vulndb").status == 401);
   REQUIRE(call(c, "PATCH", "/api/v1/repositories/team/app", {admin[0], {"Content-Type", "application/json"}},
                R"({"public":true})").status == 200);

@@ -246,7 +246,9 @@ int main(int argc, char** argv) {
   // 2. Re-matching stored images after a database update.
   {
     auto blobs = std::move(openFsBlobStore(dir + "/blobs")).value();
-    auto meta = std::move(openLmdbMetadataStore(dir + "/meta.lmdb", LmdbMetadataOptions{})).value();
+    LmdbMetadataOptions fast;  // populating only: the scanner reads it
+    fast.durable = false;
+    auto meta = std::move(openLmdbMetadataStore(dir + "/meta.lmdb", fast)).value();
     Registry registry(*blobs, *meta, RealClock::instance());
     LmdbEnv::Options eo;
     eo.map_size = 16ull << 30;
@@ -285,7 +287,10 @@ int main(int argc, char** argv) {
                             {"source", "src" + std::to_string(p)}, {"path", "var/lib/dpkg/status"},
                             {"layer", "sha256:" + std::string(64, 'a')}});
       }
-      docs.emplace_back("sha256:" + std::to_string(1000000 + i) + std::string(57, 'b'),
+      std::string digest = "sha256:" + std::to_string(1000000 + i) + std::string(57, 'b');
+      // A stored manifest (re-matching drops results of content that is gone).
+      (void)meta->commitBlob("bench/app", digest, 1000, "", RealClock::instance().nowMillis());
+      docs.emplace_back(digest,
                         json{{"status", "completed"}, {"repository", "bench/app"}, {"os", {{"id", "debian"}, {"version_id", "12"}}},
                              {"packages", packages}, {"findings", json::array()}});
       if (docs.size() == 1000) {

@@ -248,6 +248,17 @@ Status LmdbScanStore::putMatches(const std::vector<std::pair<std::string, nlohma
   return txn->commit();
 }
 
+Status LmdbScanStore::removeImages(const std::vector<std::string>& digests) {
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  for (const auto& digest : digests)
+    for (Dbi db : {images_db_, inventories_db_, matches_db_}) {
+      Status s = txn->del(db, digest);
+      if (!s.isOk() && s.code() != Code::kNotFound) return s;
+    }
+  return txn->commit();
+}
+
 Result<std::string> LmdbScanStore::inventoryPage(const std::string& after, size_t limit,
                                                  const std::function<void(const std::string&, const Inventory&)>& fn) {
   auto txn = env_->read();

@@ -38,6 +38,7 @@ class LmdbScanStore : public ScanStore {
   Result<std::string> inventoryPage(const std::string& after, size_t limit,
                                     const std::function<void(const std::string&, const Inventory&)>& fn) override;
   Status putMatches(const std::vector<std::pair<std::string, nlohmann::json>>& matches) override;
+  Status removeImages(const std::vector<std::string>& digests) override;
   uint64_t imageCount() override;
   nlohmann::json dbMeta() override;
   uint64_t dbGeneration() override;

@@ -48,6 +48,8 @@ class ScanStore {
   // given, "" when none was left.
   virtual Result<std::string> inventoryPage(const std::string& after, size_t limit,
                                             const std::function<void(const std::string& digest, const Inventory&)>& fn) = 0;
+  // Removes image results (all their parts); digests without one are skipped.
+  virtual Status removeImages(const std::vector<std::string>& digests) = 0;
   // Replaces what completed results were matched to: {"findings","counts","findings_key",
   // "db_generation","matched_at"} per digest; the rest of each result stays. Digests
   // without a completed result are skipped.

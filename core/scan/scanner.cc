@@ -404,18 +404,24 @@ Result<json> Scanner::result(const std::string& digest) {
 
 Result<json> Scanner::rematchAll(JobContext* ctx) {
   auto current = db();
-  uint64_t total = store_.imageCount(), done = 0, changed = 0;
+  uint64_t total = store_.imageCount(), done = 0, changed = 0, removed = 0;
   // Page by page (a short read each), only the inventories: images whose findings change
   // get their new match written (nothing else of their results is read or rewritten);
-  // the others keep theirs, which say which generation they were matched with.
+  // the others keep theirs, which say which generation they were matched with. Results of
+  // images the garbage collector removed go.
   constexpr size_t kPage = 512;
   std::string after;
   for (;;) {
     if (ctx != nullptr && ctx->cancelled()) return Status(Code::kCancelled, "cancelled");
     std::vector<std::pair<std::string, json>> matches;
     std::vector<std::pair<std::string, std::string>> touched;  // repository, media type
+    std::vector<std::string> gone;  // images whose content the registry no longer holds
     auto last = store_.inventoryPage(after, kPage, [&](const std::string& digest, const ScanStore::Inventory& inv) {
       ++done;
+      if (registry_.metadata().blobRecord(digest).status().code() == Code::kBlobUnknown) {
+        gone.push_back(digest);
+        return;
+      }
       std::vector<Finding> found = current->match(inv.inv);
       std::string key = findingsKey(found);
       if (key == inv.findings_key) return;
@@ -423,6 +429,10 @@ Result<json> Scanner::rematchAll(JobContext* ctx) {
       touched.emplace_back(std::string(inv.repository), std::string(inv.media_type));
     });
     if (!last.isOk()) return last.status();
+    if (!gone.empty()) {
+      WHARF_RETURN_IF_ERROR(store_.removeImages(gone));
+      removed += gone.size();
+    }
     if (!matches.empty()) {
       WHARF_RETURN_IF_ERROR(store_.putMatches(matches));
       forgetPullDecisions();
@@ -435,8 +445,9 @@ Result<json> Scanner::rematchAll(JobContext* ctx) {
     after = std::move(*last);
   }
   if (ctx != nullptr)
-    ctx->log("matched " + std::to_string(done) + " stored images again: " + std::to_string(changed) + " changed");
-  return json{{"images", done}, {"changed", changed}};
+    ctx->log("matched " + std::to_string(done) + " stored images again: " + std::to_string(changed) + " changed, " +
+             std::to_string(removed) + " no longer stored (their results removed)");
+  return json{{"images", done}, {"changed", changed}, {"removed", removed}};
 }
 
 Result<json> Scanner::importDatabase(const std::string& path, const std::string& source, JobContext* ctx) {
@@ -527,6 +538,7 @@ Result<json> Scanner::importSources(const std::map<std::string, std::string>& ch
   if (rematched.isOk()) {
     out["rematched"] = (*rematched)["images"];
     out["changed"] = (*rematched)["changed"];
+    out["removed"] = (*rematched)["removed"];
   } else {
     out["rematch_error"] = rematched.status().message();
     logWarn("vulndb re-match stopped", {{"generation", *gen}, {"error", rematched.status().message()}});

@@ -378,6 +378,17 @@ TEST_CASE("scanning: packages per layer, whiteouts, findings from OSV, rematch o
     Pushed without = pushImage(c, "team/re", "deb", {base});
     json a0 = waitScan(c, "team/re", "py");
     json b0 = waitScan(c, "team/re", "deb");
+    // An image deleted and collected: its result goes at the next re-match.
+    Pushed gone = pushImage(c, "team/re", "gone", {makeTar({{"var/lib/dpkg/status", kOldStatus}, {"x", "gone"}})});
+    waitScan(c, "team/re", "gone");
+    REQUIRE(call(c, "DELETE", "/v2/team/re/manifests/" + gone.digest).status == 202);
+    auto gc = call(c, "POST", "/api/v1/jobs", {{"Content-Type", "application/json"}},
+                   json{{"kind", "gc"}, {"params", {{"untagged_older_than", "0s"}, {"grace", "0s"}}}}.dump());
+    INFO(gc.body);
+    REQUIRE(gc.status == 202);
+    json gc_job = jobWait(c, parse(gc)["id"]);
+    INFO(gc_job.dump(1));
+    REQUIRE(gc_job["state"] == "succeeded");
     uint64_t read_before = metric(c, "wharf_scan_layers_total{source=\"read\"}");
     auto events_before = parse(call(c, "GET", "/api/v1/events?type=scan.updated"));
     writeOsv(osv, "PYSEC-2023-74", kPysec);
@@ -390,6 +401,8 @@ TEST_CASE("scanning: packages per layer, whiteouts, findings from OSV, rematch o
     json now = vulndb(c);
     CHECK(now["generation"].get<uint64_t>() > generation);
     CHECK(now["advisories"] == 8);
+    CHECK(job["result"]["imported"]["removed"] == 1);
+    INFO(gc_job.dump(1));
     json a1 = waitScan(c, "team/re", "py");
     CHECK(findingOf(a1, "PYSEC-2023-74") != nullptr);
     CHECK(a1["db_generation"] == now["generation"]);

@@ -71,6 +71,8 @@ void CoreConfig::describe(ConfigSchema& s) {
                           &edge_unreachable_after_ms));
   s.add(boolDirective("scan_on_push", "Scan every pushed image (a repository or namespace policy may say otherwise).",
                       &scan_on_push));
+  s.add(boolDirective("scan_attach_sbom", "Push each scanned image's SPDX SBOM as an OCI referrer of it (once per image).",
+                      &scan_attach_sbom));
   s.add(stringDirective("vulndb_sources", "OSV databases to fetch, space-separated: zip URLs (http, https) or local "
                                           "paths of a zip or a directory of OSV JSON files (empty: offline, fed by "
                                           "wharfctl vulndb import).",

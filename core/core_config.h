@@ -46,6 +46,7 @@ struct CoreConfig {
   int64_t usage_daily_retention_ms = 400ll * 86'400'000;
   int64_t edge_unreachable_after_ms = 180'000;
   bool scan_on_push = true;
+  bool scan_attach_sbom = false;
   std::string vulndb_sources;          // space-separated OSV zip URLs or paths; empty: offline
   int64_t vulndb_interval_ms = 6 * 3600 * 1000ll;
   int64_t vulndb_max_age_ms = 7ll * 86'400'000;

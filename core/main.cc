@@ -249,6 +249,7 @@ int main(int argc, char** argv) {
   scanner_options.source_ca_file = config.vulndb_ca_file;
   scanner_options.max_download_bytes = static_cast<uint64_t>(config.vulndb_max_download);
   scanner_options.tmp_dir = config.data_dir + "/scan";
+  scanner_options.attach_sbom = config.scan_attach_sbom;
   if (Status s = makeDirs(scanner_options.tmp_dir); !s.isOk()) return fail(s.message());
   Scanner scanner(registry, **scan_store, event_log->get(), RealClock::instance(), scanner_options);
   if (Status s = scanner.load(); !s.isOk()) return fail("scan.lmdb: " + s.message());
@@ -286,7 +287,7 @@ int main(int argc, char** argv) {
   scan_trigger.start();
   // After an upgrade of the scanner, everything stored is scanned again (layer results of
   // the older scanner are not reused); with sources and no database yet, fetch it now.
-  if (Status s = submitScanAfterUpgrade(jobs, **scan_store); !s.isOk())
+  if (Status s = submitScanAfterUpgrade(jobs, **scan_store, registry); !s.isOk())
     logWarn("cannot submit the scan of stored images", {{"error", s.message()}});
   if (!scanner_options.sources.empty() && (*scan_store)->dbGeneration() == 0)
     (void)jobs.submit("vulndb-update", nlohmann::json::object(), "scanner");

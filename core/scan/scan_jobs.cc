@@ -41,9 +41,15 @@ Status checkScanParams(const json& p) {
 
 }  // namespace
 
-Status submitScanAfterUpgrade(JobRunner& runner, ScanStore& store) {
+Status submitScanAfterUpgrade(JobRunner& runner, ScanStore& store, Registry& registry) {
   json stored = store.state("scanner_version");
   if (stored.is_number_integer() && stored.get<int>() == kLayerScanVersion) return Status::ok();
+  bool stored_any = false;  // a new registry has nothing to scan: no job
+  WHARF_RETURN_IF_ERROR(registry.metadata().forEachManifest([&](const std::string&, const std::string&, const ManifestRecord&) {
+    stored_any = true;
+    return false;
+  }));
+  if (!stored_any) return store.setState("scanner_version", kLayerScanVersion);
   auto id = runner.submit("scan-all", json::object(), "scanner");
   if (!id.isOk()) return id.status();
   logInfo("scanning stored images with a new scanner", {{"job", *id}, {"scanner", kLayerScanVersion}});

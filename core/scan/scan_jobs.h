@@ -29,7 +29,7 @@ class Registry;
 void registerScanJobs(JobRunner& runner, Scanner& scanner, Registry& registry);
 
 // Submits scan-all once per version of the scanner (kLayerScanVersion, kept in the store).
-Status submitScanAfterUpgrade(JobRunner& runner, ScanStore& store);
+Status submitScanAfterUpgrade(JobRunner& runner, ScanStore& store, Registry& registry);
 
 // Where uploaded database files wait for their vulndb-import job.
 std::string vulndbUploadPath(const Scanner& scanner, const std::string& uuid);

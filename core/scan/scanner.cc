@@ -372,10 +372,50 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
   }
   WHARF_RETURN_IF_ERROR(store_.putImage(digest, *out));
   forgetPullDecisions();
+  if (options_.attach_sbom && !m->is_index) {
+    // The scan stands without it: a failure is logged, not the scan's.
+    if (Status s = attachSbom(repo, digest, rec->media_type, rec->size, *out, ctx); !s.isOk()) {
+      logWarn("sbom not attached", {{"repository", repo}, {"digest", digest}, {"error", s.message()}});
+      if (ctx != nullptr) ctx->log("SBOM not attached: " + s.message());
+    }
+  }
   ScanMetrics::get().scanned.inc();
   ScanMetrics::get().seconds.observe(double(monotonicMillis() - started) / 1000.0);
   emit(events_, event_type::kScanCompleted, repo, digest, rec->media_type);
   return result(digest);
+}
+
+Status Scanner::attachSbom(const std::string& repo, const std::string& digest, const std::string& media_type,
+                           uint64_t size, const json& result, JobContext* ctx) {
+  constexpr const char* kSpdx = "application/spdx+json";
+  for (const auto& d : registry_.metadata().referrers(repo, digest))
+    if (jsonStringOr(d, "artifactType") == kSpdx) return Status::ok();  // one per image
+  // Deterministic: the same scan gives the same document (and so the same digests).
+  json described = result;
+  describePackages(described);
+  std::string doc = spdxDocument(described, repo, digest, "urn:wharf:spdx:" + repo + "@" + digest).dump();
+  std::string empty = "{}";
+  int64_t now = clock_.nowMillis();
+  std::string sbom_digest, empty_digest;
+  for (const std::string* blob : {&doc, &empty}) {
+    auto d = registry_.blobStore().put(*blob, DigestAlgorithm::kSha256);
+    if (!d.isOk()) return d.status();
+    WHARF_RETURN_IF_ERROR(registry_.metadata().commitBlob(repo, d->str(), blob->size(), "", now));
+    (blob == &doc ? sbom_digest : empty_digest) = d->str();
+  }
+  json manifest = {{"schemaVersion", 2},
+                   {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                   {"artifactType", kSpdx},
+                   {"config", {{"mediaType", "application/vnd.oci.empty.v1+json"}, {"digest", empty_digest}, {"size", 2}}},
+                   {"layers", {{{"mediaType", kSpdx}, {"digest", sbom_digest}, {"size", doc.size()}}}},
+                   {"subject", {{"mediaType", media_type}, {"digest", digest}, {"size", size}}},
+                   {"annotations", {{"org.opencontainers.image.created", formatRfc3339(result.value("scanned_at", int64_t(0)))},
+                                    {"dev.wharf.scanner", std::to_string(kLayerScanVersion)}}}};
+  std::string body = manifest.dump();
+  auto put = registry_.putManifest(repo, digestOf(body).str(), body, "application/vnd.oci.image.manifest.v1+json");
+  if (!put.isOk()) return put.status();
+  if (ctx != nullptr) ctx->log("SBOM attached as " + repo + "@" + digestOf(body).str());
+  return Status::ok();
 }
 
 Result<json> Scanner::result(const std::string& digest) {

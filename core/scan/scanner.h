@@ -49,6 +49,9 @@ struct ScannerOptions {
   uint64_t max_download_bytes = 2ull << 30;
   uint64_t max_advisory_bytes = 4u << 20;
   std::string tmp_dir;                    // downloads and uploaded imports
+  // Push each scanned image's SPDX SBOM as an OCI referrer of it (artifactType
+  // application/spdx+json), once per image, so that clients find it with the referrers API.
+  bool attach_sbom = false;
 };
 
 class Scanner {
@@ -95,6 +98,9 @@ class Scanner {
   // validators are the new ones.
   Result<bool> fetchSource(const std::string& url, nlohmann::json& validators, const std::string& dest, JobContext* ctx);
   Result<LayerScan> layerScan(const std::string& digest, JobContext* ctx);
+  // Pushes the SBOM of the image result as a referrer of repo@digest unless one is there.
+  Status attachSbom(const std::string& repo, const std::string& digest, const std::string& media_type, uint64_t size,
+                    const nlohmann::json& result, JobContext* ctx);
   nlohmann::json matchInto(const ImageInventory& inv, const VulnDb& db, nlohmann::json result);
   // {"findings","counts","findings_key","db_generation","matched_at"} of found by db.
   nlohmann::json matchOf(const std::vector<Finding>& found, std::string key, const VulnDb& db);

@@ -537,6 +537,34 @@ TEST_CASE("scanning: packages per layer, whiteouts, findings from OSV, rematch o
   }
 }
 
+TEST_CASE("scanning: the SBOM as an OCI referrer, once per image", "[scan]") {
+  CoreServer core("", {"--scan-attach-sbom", "true"});
+  HttpClient c("127.0.0.1", core.port());
+  Pushed img = pushImage(c, "team/sbom", "v1",
+                         {makeTar({{"etc/os-release", kDebianOsRelease}, {"var/lib/dpkg/status", kOldStatus}})});
+  REQUIRE(waitScan(c, "team/sbom", "v1")["status"] == "completed");
+  json refs;
+  auto spdxReferrers = [&] {
+    refs = parse(call(c, "GET", "/v2/team/sbom/referrers/" + img.digest + "?artifactType=application/spdx%2Bjson"));
+    return refs["manifests"].size();
+  };
+  REQUIRE(waitFor([&] { return spdxReferrers() == 1; }));
+  std::string ref = refs["manifests"][0]["digest"];
+  json m = parse(call(c, "GET", "/v2/team/sbom/manifests/" + ref, {{"Accept", "application/vnd.oci.image.manifest.v1+json"}}));
+  CHECK(m["subject"]["digest"] == img.digest);
+  CHECK(m["artifactType"] == "application/spdx+json");
+  auto blob = call(c, "GET", "/v2/team/sbom/blobs/" + m["layers"][0]["digest"].get<std::string>());
+  REQUIRE(blob.status == 200);
+  json doc = parse(blob);
+  CHECK(doc["spdxVersion"] == "SPDX-2.3");
+  CHECK(doc["packages"].size() == 5);  // the image and its four packages
+  // Scanned again on demand: still one SBOM referrer.
+  auto r = call(c, "POST", "/api/v1/repositories/team/sbom/manifests/v1/scan");
+  REQUIRE(r.status == 202);
+  REQUIRE(jobWait(c, parse(r)["job"])["state"] == "succeeded");
+  CHECK(spdxReferrers() == 1);
+}
+
 TEST_CASE("scanning: this machine's dpkg database pushed with skopeo equals dpkg-query's list", "[scan][clients]") {
   if (!haveCommand("skopeo") || !haveCommand("dpkg-query")) {
     WARN("skopeo or dpkg-query missing: skipped");

@@ -254,6 +254,24 @@ int main(int argc, char** argv) {
   Scanner scanner(registry, **scan_store, event_log->get(), RealClock::instance(), scanner_options);
   if (Status s = scanner.load(); !s.isOk()) return fail("scan.lmdb: " + s.message());
   ctx.scanner = &scanner;
+  // Images a vulnerability policy now refuses leave every edge's cache: the edges ask the
+  // core again before serving them, and the core refuses.
+  scanner.setBlockedHook([&identity, &edge_commands, &channel](const std::vector<std::string>& digests) {
+    std::vector<EdgeCommandStore::New> batch;
+    std::vector<std::string> edges;
+    for (const Edge& e : (*identity)->edges()) {
+      if (e.credential_hash.empty()) continue;
+      edges.push_back(e.name);
+      for (const auto& d : digests) batch.push_back({e.name, "purge", {{"digest", d}}});
+    }
+    if (batch.empty()) return;
+    if (Status s = (*edge_commands)->enqueueAll(batch, "scanner", RealClock::instance().nowMillis()); !s.isOk()) {
+      logWarn("refused images not sent to the edges", {{"error", s.message()}});
+      return;
+    }
+    for (const auto& name : edges) channel.notify(name);
+    logInfo("refused images dropped from the edges", {{"digests", digests.size()}, {"edges", edges.size()}});
+  });
 
   // Background work runs as jobs (core/jobs): the kinds, and the schedules the
   // configuration asks for. Declared before the server, so they outlive its handlers.

@@ -1,7 +1,6 @@
 // GET|HEAD|PUT|DELETE /v2/<name>/manifests/<reference>
 #include "core/api/api.h"
 #include "core/events/event_log.h"
-#include "core/metadata/policy.h"
 #include "core/scan/scanner.h"
 #include "shared/oci/manifest.h"
 
@@ -35,17 +34,9 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
     // A vulnerability policy (core/scan): before the 304, so that an edge revalidating a
     // cached tag is refused too.
     if (ctx.scanner != nullptr) {
-      auto policies = ctx.registry.policies();
-      const Policy* p = mostSpecificPolicy(*policies, name, [](const Policy& x) { return !x.block_severity.empty(); });
-      if (p != nullptr) {
-        auto at = parseSeverity(p->block_severity);
-        auto block = at ? ctx.scanner->pullBlock(hit->digest, *at, p->exemptions, RealClock::instance().nowMillis())
-                        : std::nullopt;
-        if (block) {
-          audit(ctx, caller, "pull", name + "@" + hit->digest, "denied", "vulnerability policy " + p->scope + ": " + *block);
-          return replyError(ex, Status(Code::kDenied, "pull of " + name + "@" + hit->digest + " refused by the vulnerability policy of " +
-                                                          p->scope + " (" + p->block_severity + " and above with a fix): " + *block));
-        }
+      if (auto why = ctx.scanner->refusal(name, hit->digest)) {
+        audit(ctx, caller, "pull", name + "@" + hit->digest, "denied", *why);
+        return replyError(ex, Status(Code::kDenied, "pull of " + name + "@" + hit->digest + " " + *why));
       }
     }
     audit(ctx, caller, "pull", name + "@" + hit->digest, "success");

@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
+#include "shared/base/log.h"
+#include "core/scan/scanner.h"
 #include "core/events/event_log.h"
 #include "core/gc/garbage_collector.h"
 
@@ -86,6 +88,11 @@ Reply storageApi(ApiContext& ctx, const Request& req, const std::string& body) {
     if (Status st = registry.setPolicy(*p); !st.isOk()) return fail(st);
     if (ctx.audit) ctx.audit->record(actor, req.peer, "policy.set", scope, "success", p->toJson().dump());
     policyEvent(ctx, req, actor, event_type::kPolicySet, scope);
+    // What the policy now refuses leaves the edges' caches (core/scan).
+    if (ctx.scanner != nullptr && !p->block_severity.empty() && p->block_severity != "NONE") {
+      auto refused = ctx.scanner->enforcePolicy(scope);
+      if (!refused.isOk()) logWarn("vulnerability policy not sent to the edges", {{"scope", scope}, {"error", refused.status().message()}});
+    }
     return ok(p->toJson());
   }
   if (req.method == "DELETE") {

@@ -12,6 +12,7 @@
 #include "core/events/event_log.h"
 #include "core/events/webhooks.h"
 #include "core/jobs/job_runner.h"
+#include "core/metadata/policy.h"
 #include "core/registry/registry.h"
 #include "core/scan/sbom.h"
 #include "shared/base/fs.h"
@@ -372,6 +373,7 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
   }
   WHARF_RETURN_IF_ERROR(store_.putImage(digest, *out));
   forgetPullDecisions();
+  reportRefused({{repo, digest}});
   if (options_.attach_sbom && !m->is_index) {
     // The scan stands without it: a failure is logged, not the scan's.
     if (Status s = attachSbom(repo, digest, rec->media_type, rec->size, *out, ctx); !s.isOk()) {
@@ -476,8 +478,12 @@ Result<json> Scanner::rematchAll(JobContext* ctx) {
     if (!matches.empty()) {
       WHARF_RETURN_IF_ERROR(store_.putMatches(matches));
       forgetPullDecisions();
-      for (size_t i = 0; i < matches.size(); ++i)
+      std::vector<std::pair<std::string, std::string>> refusable;
+      for (size_t i = 0; i < matches.size(); ++i) {
         emit(events_, event_type::kScanUpdated, touched[i].first, matches[i].first, touched[i].second);
+        refusable.emplace_back(touched[i].first, matches[i].first);
+      }
+      reportRefused(refusable);
       changed += matches.size();
     }
     if (ctx != nullptr) ctx->progress(done, total, "matching stored images");
@@ -705,6 +711,39 @@ Result<json> Scanner::update(JobContext* ctx) {
   WHARF_RETURN_IF_ERROR(store_.setState("source_validators", next));
   if (failed == 0) WHARF_RETURN_IF_ERROR(store_.setState("checked_at", clock_.nowMillis()));
   return out;
+}
+
+std::optional<std::string> Scanner::refusal(const std::string& repo, const std::string& digest) {
+  auto policies = registry_.policies();
+  const Policy* p = mostSpecificPolicy(*policies, repo, [](const Policy& x) { return !x.block_severity.empty(); });
+  if (p == nullptr) return std::nullopt;
+  auto at = parseSeverity(p->block_severity);
+  if (!at) return std::nullopt;  // NONE
+  auto worst = pullBlock(digest, *at, p->exemptions, clock_.nowMillis());
+  if (!worst) return std::nullopt;
+  return "refused by the vulnerability policy of " + p->scope + " (" + p->block_severity + " and above with a fix): " + *worst;
+}
+
+void Scanner::reportRefused(const std::vector<std::pair<std::string, std::string>>& changed) {
+  if (!blocked_hook_ || changed.empty()) return;
+  std::vector<std::string> refused;
+  for (const auto& [repo, digest] : changed)
+    if (refusal(repo, digest)) refused.push_back(digest);
+  if (!refused.empty()) blocked_hook_(refused);
+}
+
+Result<size_t> Scanner::enforcePolicy(const std::string& scope) {
+  std::vector<std::pair<std::string, std::string>> in_scope;
+  WHARF_RETURN_IF_ERROR(registry_.metadata().forEachManifest(
+      [&](const std::string& repo, const std::string& digest, const ManifestRecord&) {
+        if (scopeCovers(scope, repo)) in_scope.emplace_back(repo, digest);
+        return true;
+      }));
+  std::vector<std::string> refused;
+  for (const auto& [repo, digest] : in_scope)
+    if (refusal(repo, digest)) refused.push_back(digest);
+  if (!refused.empty() && blocked_hook_) blocked_hook_(refused);
+  return refused.size();
 }
 
 void Scanner::forgetPullDecisions() {

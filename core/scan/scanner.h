@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,20 @@ class Scanner {
 
   const ScannerOptions& options() const { return options_; }
 
+  // Called (on the scanner's thread) with digests whose pulls a vulnerability policy now
+  // refuses, after their results changed or a policy did: the core tells its edges to
+  // drop them, so that an edge asks the core again before serving them. Set before use.
+  // Whether the vulnerability policy of repo (the most specific one setting
+  // block_severity) refuses pulls of digest: "refused by the vulnerability policy of
+  // <scope> (<SEVERITY> and above with a fix): <the worst finding>", or nullopt.
+  std::optional<std::string> refusal(const std::string& repo, const std::string& digest);
+
+  using BlockedHook = std::function<void(const std::vector<std::string>& digests)>;
+  void setBlockedHook(BlockedHook hook) { blocked_hook_ = std::move(hook); }
+  // After a policy of scope changed: the stored images of repositories in scope that it
+  // now refuses go to the hook. Returns how many.
+  Result<size_t> enforcePolicy(const std::string& scope);
+
   // Whether a pull of digest is refused by a policy blocking findings at or above `at`
   // that have a fix: the worst such finding not exempted (exemptions still running at
   // now_ms), as a message naming it; nullopt when the pull may go on (also when the image
@@ -121,6 +136,9 @@ class Scanner {
     std::vector<std::string> ids;  // advisory and aliases, for exemptions
   };
   void forgetPullDecisions();
+  // Hands the digests of (repository, digest) pairs refused now to the hook.
+  void reportRefused(const std::vector<std::pair<std::string, std::string>>& changed);
+  BlockedHook blocked_hook_;
   std::mutex block_mu_;
   uint64_t block_epoch_ = 0;  // GUARDED_BY(block_mu_): a decision read before a forget is not kept
   std::unordered_map<std::string, std::shared_ptr<const std::vector<Fixable>>> block_cache_;  // GUARDED_BY(block_mu_)

@@ -20,6 +20,7 @@
 #include "shared/base/fs.h"
 #include "shared/oci/digest.h"
 #include "shared/tls/crypto.h"
+#include "tests/support/edge_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
@@ -133,20 +134,21 @@ struct Pushed {
 
 // Pushes an image of the given layers (each a tar, gzipped here) over the registry API.
 Pushed pushImage(HttpClient& c, const std::string& repo, const std::string& tag,
-                 const std::vector<std::string>& tars, const std::string& arch = "amd64") {
+                 const std::vector<std::string>& tars, const HeaderList& auth = {}) {
+  const std::string arch = "amd64";
   Pushed p;
   json layers = json::array();
   json diff_ids = json::array();
   for (const auto& tar : tars) {
     std::string gz = gzip(tar);
-    auto r = call(c, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + sha(gz), {}, gz);
+    auto r = call(c, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + sha(gz), auth, gz);
     REQUIRE(r.status == 201);
     layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", sha(gz)}, {"size", gz.size()}});
     diff_ids.push_back(sha(tar));
     p.layers.push_back(sha(gz));
   }
   std::string config = json{{"architecture", arch}, {"os", "linux"}, {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}}.dump();
-  auto r = call(c, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + sha(config), {}, config);
+  auto r = call(c, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + sha(config), auth, config);
   REQUIRE(r.status == 201);
   std::string manifest = json{{"schemaVersion", 2},
                               {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
@@ -154,8 +156,9 @@ Pushed pushImage(HttpClient& c, const std::string& repo, const std::string& tag,
                                           {"size", config.size()}}},
                               {"layers", layers}}
                              .dump();
-  r = call(c, "PUT", "/v2/" + repo + "/manifests/" + tag, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
-           manifest);
+  HeaderList put = auth;
+  put.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
+  r = call(c, "PUT", "/v2/" + repo + "/manifests/" + tag, put, manifest);
   INFO(r.body);
   REQUIRE(r.status == 201);
   p.digest = sha(manifest);
@@ -535,6 +538,56 @@ TEST_CASE("scanning: packages per layer, whiteouts, findings from OSV, rematch o
     pushImage(c, "team/bad", "fine", {base});
     CHECK(waitScan(c, "team/bad", "fine")["status"] == "completed");
   }
+}
+
+TEST_CASE("scanning: edges drop the images a vulnerability policy refuses", "[scan][edge]") {
+  const char* password = "edge-admin-password";  // EdgeServer's default
+  TempDir tmp;
+  writeOsv(tmp.path() + "/osv", "DEBIAN-CVE-2023-45853", kMinizip);
+  ::setenv("WHARF_ADMIN_PASSWORD", password, 1);
+  CoreServer core("", {"--auth", "token", "--vulndb-sources", tmp.path() + "/osv"});
+  ::unsetenv("WHARF_ADMIN_PASSWORD");
+  EdgeServer edge(core, {"--tag-ttl", "1h"});
+  HttpClient c("127.0.0.1", core.port());
+  HeaderList admin = {{"Authorization", basicAuthorization("admin", password)}, {"Content-Type", "application/json"}};
+  REQUIRE(waitFor([&] { return vulndb(c, admin)["generation"].get<uint64_t>() >= 1; }, 30000));
+  HeaderList push = {{"Authorization", "Bearer " + registryToken(core.port(), "admin", password,
+                                                                 "repository:acme/app:push,pull")}};
+  Pushed img = pushImage(c, "acme/app", "v1",
+                         {makeTar({{"etc/os-release", kDebianOsRelease}, {"var/lib/dpkg/status", kOldStatus}})}, push);
+  REQUIRE(findingOf(waitScan(c, "acme/app", "v1", admin), "DEBIAN-CVE-2023-45853") != nullptr);
+
+  // Cached at the edge (the tag for an hour, the manifest by digest for good).
+  HttpClient e("127.0.0.1", edge.port());
+  HeaderList pull = {{"Authorization", "Bearer " + registryToken(core.port(), "admin", password, "repository:acme/app:pull")},
+                     {"Accept", "application/vnd.oci.image.manifest.v1+json"}};
+  REQUIRE(call(e, "GET", "/v2/acme/app/manifests/v1", pull).status == 200);
+  REQUIRE(call(e, "GET", "/v2/acme/app/manifests/" + img.digest, pull).status == 200);
+
+  // A policy refuses it: the edges drop it and ask the core, which refuses.
+  auto r = call(c, "PUT", "/api/v1/policies/acme/*", admin, R"({"scan":{"block_severity":"CRITICAL"}})");
+  REQUIRE(r.status == 200);
+  CHECK(waitFor([&] { return call(e, "GET", "/v2/acme/app/manifests/v1", pull).status == 403; }, 20000));
+  CHECK(call(e, "GET", "/v2/acme/app/manifests/" + img.digest, pull).status == 403);
+  // Exempted: served again (fetched from the core).
+  r = call(c, "PUT", "/api/v1/policies/acme/*", admin,
+           R"({"scan":{"block_severity":"CRITICAL","exemptions":[{"advisory":"CVE-2023-45853","reason":"unused",)"
+           R"("expires":"2999-01-01T00:00:00Z"}]}})");
+  REQUIRE(r.status == 200);
+  CHECK(call(e, "GET", "/v2/acme/app/manifests/v1", pull).status == 200);
+  CHECK(call(e, "GET", "/v2/acme/app/manifests/" + img.digest, pull).status == 200);  // cached again
+
+  // A database update finds a new advisory: the re-match drops the image from the edges.
+  r = call(c, "PUT", "/api/v1/policies/acme/*", admin,
+           R"({"scan":{"block_severity":"HIGH","exemptions":[{"advisory":"CVE-2023-45853","reason":"unused",)"
+           R"("expires":"2999-01-01T00:00:00Z"}]}})");
+  REQUIRE(r.status == 200);
+  CHECK(call(e, "GET", "/v2/acme/app/manifests/" + img.digest, pull).status == 200);
+  writeOsv(tmp.path() + "/osv", "DSA-5532-1", kOpenssl);
+  r = call(c, "POST", "/api/v1/jobs", admin, json{{"kind", "vulndb-update"}, {"params", json::object()}}.dump());
+  REQUIRE(r.status == 202);
+  REQUIRE(jobWait(c, parse(r)["id"], admin)["state"] == "succeeded");
+  CHECK(waitFor([&] { return call(e, "GET", "/v2/acme/app/manifests/" + img.digest, pull).status == 403; }, 20000));
 }
 
 TEST_CASE("scanning: the SBOM as an OCI referrer, once per image", "[scan]") {

@@ -1,0 +1,184 @@
+#include "core/trust/lmdb_trust_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "shared/base/json_body.h"
+#include "shared/tls/crypto.h"
+
+namespace wharf {
+
+namespace {
+
+std::string be64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    s[size_t(i)] = char(v & 0xff);
+    v >>= 8;
+  }
+  return s;
+}
+
+uint64_t fromBe64(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | uint8_t(s[i]);
+  return v;
+}
+
+std::string roleKey(const std::string& gun, const std::string& role) { return gun + '\0' + role; }
+
+}  // namespace
+
+Result<std::unique_ptr<LmdbTrustStore>> LmdbTrustStore::open(std::shared_ptr<LmdbEnv> env) {
+  std::unique_ptr<LmdbTrustStore> s(new LmdbTrustStore(std::move(env)));
+  struct Named {
+    const char* name;
+    Dbi* dbi;
+  };
+  for (Named n : {Named{"trust_files", &s->files_}, Named{"trust_current", &s->current_},
+                  Named{"trust_checksums", &s->checksums_}, Named{"trust_keys", &s->keys_},
+                  Named{"trust_changes", &s->changes_}, Named{"trust_meta", &s->meta_}}) {
+    auto db = s->env_->openDb(n.name);
+    if (!db.isOk()) return db.status();
+    *n.dbi = *db;
+  }
+  return s;
+}
+
+Result<TufFile> LmdbTrustStore::file(const Txn& txn, const std::string& gun, const std::string& role, int64_t version) {
+  std::string_view v;
+  Status st = txn.get(files_, roleKey(gun, role) + '\0' + be64(uint64_t(version)), &v);
+  if (st.code() == Code::kNotFound) return Status(Code::kNotFound, gun + ": no " + role + " version " + std::to_string(version));
+  WHARF_RETURN_IF_ERROR(st);
+  auto nl1 = v.find('\n');
+  auto nl2 = nl1 == std::string_view::npos ? nl1 : v.find('\n', nl1 + 1);
+  if (nl2 == std::string_view::npos) return Status(Code::kCorruption, "trust store: a file record does not decode");
+  TufFile f;
+  f.role = role;
+  f.version = version;
+  f.sha256 = std::string(v.substr(0, nl1));
+  f.stored_ms = std::strtoll(std::string(v.substr(nl1 + 1, nl2 - nl1 - 1)).c_str(), nullptr, 10);
+  f.bytes = std::string(v.substr(nl2 + 1));
+  return f;
+}
+
+Result<TufFile> LmdbTrustStore::current(const std::string& gun, const std::string& role) {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  std::string_view v;
+  Status st = txn->get(current_, roleKey(gun, role), &v);
+  if (st.code() == Code::kNotFound) return Status(Code::kNotFound, gun + ": no " + role);
+  WHARF_RETURN_IF_ERROR(st);
+  return file(*txn, gun, role, int64_t(fromBe64(v)));
+}
+
+Result<TufFile> LmdbTrustStore::byVersion(const std::string& gun, const std::string& role, int64_t version) {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  return file(*txn, gun, role, version);
+}
+
+Result<TufFile> LmdbTrustStore::byChecksum(const std::string& gun, const std::string& role, const std::string& sha256_hex) {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  std::string_view v;
+  Status st = txn->get(checksums_, roleKey(gun, role) + '\0' + sha256_hex, &v);
+  if (st.code() == Code::kNotFound) return Status(Code::kNotFound, gun + ": no " + role + " with that checksum");
+  WHARF_RETURN_IF_ERROR(st);
+  return file(*txn, gun, role, int64_t(fromBe64(v)));
+}
+
+Status LmdbTrustStore::appendChange(WriteTxn& txn, const std::string& gun, const std::string& action, int64_t version,
+                                    int64_t now_ms) {
+  std::string_view last;
+  uint64_t seq = txn.get(meta_, "change_seq", &last).isOk() ? fromBe64(last) + 1 : 1;
+  WHARF_RETURN_IF_ERROR(txn.put(meta_, "change_seq", be64(seq)));
+  nlohmann::json j = {{"gun", gun}, {"action", action}, {"version", version}, {"ts", now_ms}};
+  return txn.put(changes_, be64(seq), j.dump());
+}
+
+Status LmdbTrustStore::update(const std::string& gun, const std::vector<TufFile>& files, int64_t now_ms) {
+  std::lock_guard lock(write_mu_);
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  int64_t targets_version = 0;
+  bool wrote = false;
+  for (const auto& f : files) {
+    std::string rk = roleKey(gun, f.role);
+    std::string_view cur;
+    if (txn->get(current_, rk, &cur).isOk()) {
+      int64_t have = int64_t(fromBe64(cur));
+      if (f.version == have) {
+        auto stored = file(*txn, gun, f.role, have);
+        if (stored.isOk() && stored->bytes == f.bytes) continue;  // the same file again
+      }
+      if (f.version <= have)
+        return Status(Code::kConflict, f.role + ": version " + std::to_string(f.version) + " is not above the current " +
+                                           std::to_string(have));
+    }
+    std::string sha = sha256Hex(f.bytes);
+    WHARF_RETURN_IF_ERROR(txn->put(files_, rk + '\0' + be64(uint64_t(f.version)),
+                                   sha + '\n' + std::to_string(now_ms) + '\n' + f.bytes));
+    WHARF_RETURN_IF_ERROR(txn->put(checksums_, rk + '\0' + sha, be64(uint64_t(f.version))));
+    WHARF_RETURN_IF_ERROR(txn->put(current_, rk, be64(uint64_t(f.version))));
+    if (f.role == "targets") targets_version = f.version;
+    wrote = true;
+  }
+  if (wrote) WHARF_RETURN_IF_ERROR(appendChange(*txn, gun, "update", targets_version, now_ms));
+  return txn->commit();
+}
+
+Status LmdbTrustStore::deleteGun(const std::string& gun, int64_t now_ms) {
+  std::lock_guard lock(write_mu_);
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  std::string prefix = gun + '\0';
+  bool any = false;
+  for (Dbi db : {files_, current_, checksums_, keys_}) {
+    std::vector<std::string> doomed;
+    auto c = txn->cursor(db);
+    for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next())
+      doomed.emplace_back(c.key());
+    WHARF_RETURN_IF_ERROR(c.status());
+    for (const auto& k : doomed) WHARF_RETURN_IF_ERROR(txn->del(db, k));
+    any = any || !doomed.empty();
+  }
+  if (any) WHARF_RETURN_IF_ERROR(appendChange(*txn, gun, "deletion", 0, now_ms));
+  return txn->commit();
+}
+
+Result<std::string> LmdbTrustStore::serverKey(const std::string& gun, const std::string& role) {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  std::string_view v;
+  Status st = txn->get(keys_, roleKey(gun, role), &v);
+  if (st.code() == Code::kNotFound) return Status(Code::kNotFound, gun + ": no " + role + " key");
+  WHARF_RETURN_IF_ERROR(st);
+  return std::string(v);
+}
+
+Status LmdbTrustStore::putServerKey(const std::string& gun, const std::string& role, const std::string& sealed) {
+  std::lock_guard lock(write_mu_);
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  WHARF_RETURN_IF_ERROR(txn->put(keys_, roleKey(gun, role), sealed));
+  return txn->commit();
+}
+
+Result<std::vector<TrustChange>> LmdbTrustStore::changes(const std::string& gun, uint64_t after, size_t limit) {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  std::vector<TrustChange> out;
+  auto c = txn->cursor(changes_);
+  for (bool ok = c.seek(be64(after + 1)); ok && out.size() < limit; ok = c.next()) {
+    auto j = nlohmann::json::parse(c.value(), nullptr, false);
+    if (!j.is_object()) return Status(Code::kCorruption, "trust store: a change record does not decode");
+    TrustChange ch{fromBe64(c.key()), jsonStringOr(j, "gun"), jsonStringOr(j, "action"), j.value("version", int64_t(0)),
+                   j.value("ts", int64_t(0))};
+    if (!gun.empty() && ch.gun != gun) continue;
+    out.push_back(std::move(ch));
+  }
+  WHARF_RETURN_IF_ERROR(c.status());
+  return out;
+}
+
+}  // namespace wharf

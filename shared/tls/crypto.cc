@@ -370,4 +370,50 @@ bool Es256Key::verify(std::string_view data, std::string_view signature) const {
   return ok;
 }
 
+namespace {
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+
+}  // namespace
+
+Result<std::string> sealSecret(std::string_view key, std::string_view plaintext, std::string_view aad) {
+  if (key.size() != 32) return Status(Code::kInvalidArgument, "a sealing key is 32 bytes");
+  std::string nonce(12, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()), 12) != 1) return Status(Code::kInternal, "no randomness");
+  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
+  auto u = [](std::string_view v) { return reinterpret_cast<const unsigned char*>(v.data()); };
+  int len = 0;
+  std::string out(plaintext.size(), '\0');
+  std::string tag(16, '\0');
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u(key), u(nonce)) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, u(aad), int(aad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len, u(plaintext), int(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, 16, tag.data()) != 1)
+    return Status(Code::kInternal, "cannot seal a secret");
+  return "v1:" + base64Encode(nonce + out + tag);
+}
+
+Result<std::string> openSecret(std::string_view key, std::string_view sealed, std::string_view aad) {
+  if (key.size() != 32) return Status(Code::kInvalidArgument, "a sealing key is 32 bytes");
+  if (sealed.substr(0, 3) != "v1:") return Status(Code::kCorruption, "not a sealed secret");
+  bool ok = false;
+  std::string box = base64Decode(sealed.substr(3), &ok);
+  if (!ok || box.size() < 28) return Status(Code::kCorruption, "not a sealed secret");
+  std::string nonce = box.substr(0, 12), tag = box.substr(box.size() - 16), ct = box.substr(12, box.size() - 28);
+  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
+  auto u = [](std::string_view v) { return reinterpret_cast<const unsigned char*>(v.data()); };
+  int len = 0;
+  std::string out(ct.size(), '\0');
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, u(key), u(nonce)) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, u(aad), int(aad.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len, u(ct), int(ct.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, 16, tag.data()) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + len, &len) != 1)
+    return Status(Code::kCorruption, "the sealed secret does not open (another key, or tampered)");
+  return out;
+}
+
 }  // namespace wharf

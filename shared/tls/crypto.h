@@ -62,6 +62,14 @@ bool constantTimeEquals(std::string_view a, std::string_view b);
 // n random bytes as base64url without padding.
 std::string randomToken(size_t bytes);
 
+// Authenticated encryption of small secrets at rest (server-held signing keys): AES-256-GCM
+// under a 32-byte key, a fresh 12-byte nonce each time; the result is "v1:" + base64 of
+// nonce || ciphertext || tag. aad binds the secret to what it is for (open() with another
+// aad fails). kInvalidArgument for a key of the wrong size; open() says kCorruption when
+// the box does not open (wrong key, tampered, other aad).
+Result<std::string> sealSecret(std::string_view key, std::string_view plaintext, std::string_view aad);
+Result<std::string> openSecret(std::string_view key, std::string_view sealed, std::string_view aad);
+
 std::string base64UrlEncode(std::string_view data);
 std::string base64Encode(std::string_view data);  // standard alphabet, with padding
 // The value of an "Authorization: Basic" header for user and secret.

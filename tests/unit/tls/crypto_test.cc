@@ -292,3 +292,26 @@ TEST_CASE("crypto: base64UrlDecode refuses '=' padding", "[auth][regression]") {
 }
 
 }  // namespace crypto_test
+
+namespace crypto_test_sealing {
+
+using namespace wharf;
+
+TEST_CASE("crypto: secrets sealed with AES-256-GCM open only with their key and purpose", "[crypto]") {
+  std::string key(32, 'k'), other(32, 'o');
+  auto sealed = sealSecret(key, "-----BEGIN PRIVATE KEY-----\nsecret\n", "timestamp key of team/app");
+  REQUIRE(sealed.isOk());
+  CHECK(sealed->rfind("v1:", 0) == 0);
+  CHECK(sealed->find("secret") == std::string::npos);
+  CHECK(*openSecret(key, *sealed, "timestamp key of team/app") == "-----BEGIN PRIVATE KEY-----\nsecret\n");
+  CHECK(*sealSecret(key, "x", "a") != *sealSecret(key, "x", "a"));  // a fresh nonce each time
+  CHECK(openSecret(other, *sealed, "timestamp key of team/app").status().code() == Code::kCorruption);
+  CHECK(openSecret(key, *sealed, "timestamp key of team/other").status().code() == Code::kCorruption);
+  std::string tampered = *sealed;
+  tampered[10] = tampered[10] == 'A' ? 'B' : 'A';
+  CHECK(!openSecret(key, tampered, "timestamp key of team/app").isOk());
+  CHECK(!openSecret(key, "v1:AAAA", "x").isOk());
+  CHECK(sealSecret("short", "x", "a").status().code() == Code::kInvalidArgument);
+}
+
+}  // namespace crypto_test_sealing

@@ -1,0 +1,40 @@
+// TUF metadata made the way the notary CLI makes it, for tests: ECDSA P-256 keys, root
+// keys as self-signed certificates whose common name is the GUN, raw r||s signatures
+// over canonical JSON. Failures throw std::runtime_error.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+typedef struct evp_pkey_st EVP_PKEY;
+
+namespace wharf::test {
+
+struct TufKey {
+  std::shared_ptr<EVP_PKEY> pkey;
+  nlohmann::json tuf;  // the TUF key object
+  std::string id;
+};
+
+TufKey tufEcdsaKey();
+// A root key: a self-signed certificate for cn, valid from now_ms + not_before_s for
+// valid_s seconds; sha1 signs it with SHA-1 (which Notary refuses).
+TufKey tufRootKey(const std::string& cn, int64_t now_ms, long valid_s = 10L * 365 * 86400, bool sha1 = false,
+                  long not_before_s = -86400);
+// {"signed": body, "signatures": [one per signer]} as compact JSON.
+std::string tufEnvelope(const nlohmann::json& body, const std::vector<const TufKey*>& signers);
+
+// A root body naming root_keys for root (with threshold) and one key for each other role.
+nlohmann::json tufRootBody(const std::vector<const TufKey*>& root_keys, const nlohmann::json& targets_key,
+                           const nlohmann::json& snapshot_key, const nlohmann::json& timestamp_key, int version,
+                           int threshold = 1, const std::string& expires = "2030-01-01T00:00:00Z");
+nlohmann::json tufTargetsBody(int version, const nlohmann::json& targets = nlohmann::json::object(),
+                              const std::string& expires = "2029-01-01T00:00:00Z");
+// {"length", "hashes": {"sha256"}} of bytes, as snapshots list them.
+nlohmann::json tufFileMeta(const std::string& bytes);
+
+}  // namespace wharf::test

@@ -1,0 +1,190 @@
+#include "core/trust/trust_service.h"
+
+#include <algorithm>
+
+#include "shared/base/json_body.h"
+#include "shared/tls/crypto.h"
+
+namespace wharf {
+
+namespace {
+
+using nlohmann::json;
+
+Status invalid(const std::string& why) { return Status(Code::kInvalidArgument, why); }
+
+// Exact bytes of a role: uploaded in this update, else stored ("" when neither).
+std::string bytesOf(TrustStore& store, const std::string& gun, const std::map<std::string, std::string>& parts,
+                    const std::string& role) {
+  if (auto it = parts.find(role); it != parts.end()) return it->second;
+  auto f = store.current(gun, role);
+  return f.isOk() ? f->bytes : "";
+}
+
+int64_t storedVersion(TrustStore& store, const std::string& gun, const std::string& role) {
+  auto f = store.current(gun, role);
+  return f.isOk() ? f->version : 0;
+}
+
+bool isRoleName(const std::string& role) {
+  if (role == "root" || role == "targets" || role == "snapshot") return true;
+  if (role.rfind("targets/", 0) != 0 || role.size() > 255) return false;
+  for (char c : role)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '-' || c == '_' || c == '.')) return false;
+  return role.find("//") == std::string::npos && role.back() != '/' && role.find("..") == std::string::npos;
+}
+
+}  // namespace
+
+TrustService::TrustService(TrustStore& store, Clock& clock, TrustOptions options)
+    : store_(store), clock_(clock), options_(std::move(options)) {}
+
+Result<std::unique_ptr<tuf::SigningKey>> TrustService::loadKey(const std::string& gun, const std::string& role, bool create) {
+  std::string aad = "wharf tuf key " + role + " of " + gun;
+  auto sealed = store_.serverKey(gun, role);
+  if (sealed.isOk()) {
+    auto pem = openSecret(options_.sealing_key, *sealed, aad);
+    if (!pem.isOk()) return pem.status();
+    return tuf::SigningKey::fromPem(*pem);
+  }
+  if (sealed.status().code() != Code::kNotFound || !create) return sealed.status();
+  auto key = tuf::SigningKey::generate();
+  if (!key.isOk()) return key.status();
+  auto pem = (*key)->privatePem();
+  if (!pem.isOk()) return pem.status();
+  auto box = sealSecret(options_.sealing_key, *pem, aad);
+  if (!box.isOk()) return box.status();
+  WHARF_RETURN_IF_ERROR(store_.putServerKey(gun, role, *box));
+  return key;
+}
+
+Result<json> TrustService::serverKey(const std::string& gun, const std::string& role) {
+  if (role != "timestamp" && role != "snapshot") return Status(Code::kNotFound, "no server key for " + role);
+  std::lock_guard lock(mu_);
+  auto key = loadKey(gun, role, /*create=*/true);
+  if (!key.isOk()) return key.status();
+  return (*key)->publicJson();
+}
+
+Status TrustService::signTimestamp(const std::string& gun, const std::string& snapshot_bytes, int64_t version) {
+  auto key = loadKey(gun, "timestamp", /*create=*/false);
+  if (!key.isOk()) return Status(Code::kInvalidArgument, "the server holds no timestamp key for " + gun);
+  auto ts = tuf::makeTimestamp(**key, snapshot_bytes, version, clock_.nowMillis() + options_.timestamp_ttl_ms);
+  if (!ts.isOk()) return ts.status();
+  return store_.update(gun, {TufFile{"timestamp", version, *ts, "", 0}}, clock_.nowMillis());
+}
+
+Status TrustService::publish(const std::string& gun, const std::map<std::string, std::string>& parts) {
+  std::lock_guard lock(mu_);
+  int64_t now = clock_.nowMillis();
+  for (const auto& [role, bytes] : parts) {
+    if (role == "timestamp") return invalid("timestamp: the server signs the timestamp; it is not uploaded");
+    if (!isRoleName(role)) return invalid("\"" + role + "\" is not a role");
+  }
+  // The root this update is checked against: the uploaded one (validated through the
+  // stored one), else the stored one.
+  std::optional<tuf::Root> previous;
+  if (auto stored = store_.current(gun, "root"); stored.isOk()) {
+    auto r = tuf::parseRoot(stored->bytes);
+    if (!r.isOk()) return Status(Code::kCorruption, gun + ": the stored root does not parse: " + r.status().message());
+    previous = std::move(*r);
+  } else if (stored.status().code() != Code::kNotFound) {
+    return stored.status();
+  }
+  tuf::Root root;
+  if (auto it = parts.find("root"); it != parts.end()) {
+    auto r = tuf::validateRoot(it->second, previous ? &*previous : nullptr, gun, now);
+    if (!r.isOk()) return r.status();
+    root = std::move(*r);
+  } else if (previous) {
+    root = std::move(*previous);
+  } else {
+    return invalid("root: the first update of " + gun + " must carry a root");
+  }
+  // The timestamp is the server's: root must name its key.
+  auto ts_key = loadKey(gun, "timestamp", /*create=*/false);
+  if (!ts_key.isOk()) return invalid("root: no timestamp key was asked of this server for " + gun + " (GET timestamp.key)");
+  const auto& ts_ids = root.roles["timestamp"].keyids;
+  if (std::find(ts_ids.begin(), ts_ids.end(), (*ts_key)->id()) == ts_ids.end())
+    return invalid("root: its timestamp role does not name this server's timestamp key");
+
+  std::vector<TufFile> files;
+  if (auto it = parts.find("root"); it != parts.end()) files.push_back({"root", root.envelope.version, it->second, "", 0});
+  if (auto it = parts.find("targets"); it != parts.end()) {
+    auto t = tuf::validateRole(it->second, "Targets", "targets", root, now, storedVersion(store_, gun, "targets"));
+    if (!t.isOk()) return t.status();
+    files.push_back({"targets", t->version, it->second, "", 0});
+  }
+  // Delegations, parents first: each signed to the threshold its parent declares.
+  std::vector<std::string> delegations;
+  for (const auto& [role, bytes] : parts)
+    if (role.rfind("targets/", 0) == 0) delegations.push_back(role);
+  std::sort(delegations.begin(), delegations.end(), [](const std::string& a, const std::string& b) {
+    return std::count(a.begin(), a.end(), '/') < std::count(b.begin(), b.end(), '/');
+  });
+  for (const auto& role : delegations) {
+    std::string parent = role.substr(0, role.rfind('/'));
+    std::string parent_bytes = bytesOf(store_, gun, parts, parent);
+    if (parent_bytes.empty()) return invalid(role + ": its parent " + parent + " does not exist");
+    auto p = tuf::parseSigned(parent_bytes, "Targets");
+    if (!p.isOk()) return p.status();
+    const json& d = p->body.contains("delegations") ? p->body["delegations"] : json();
+    if (!d.is_object() || !d.contains("roles") || !d["roles"].is_array() || !d.contains("keys") || !d["keys"].is_object())
+      return invalid(role + ": " + parent + " declares no delegations");
+    const json* entry = nullptr;
+    for (const auto& r : d["roles"])
+      if (r.is_object() && jsonStringOr(r, "name") == role) entry = &r;
+    if (entry == nullptr) return invalid(role + ": " + parent + " does not delegate to it");
+    tuf::RoleKeys keys;
+    keys.threshold = entry->value("threshold", 1);
+    tuf::KeyMap key_map;
+    for (const auto& id : entry->value("keyids", json::array())) {
+      if (!id.is_string() || !d["keys"].contains(id.get<std::string>())) return invalid(role + ": names a key its parent does not hold");
+      auto k = tuf::PublicKey::fromJson(d["keys"][id.get<std::string>()]);
+      if (!k.isOk()) return invalid(role + ": " + k.status().message());
+      key_map[id.get<std::string>()] = *k;
+      keys.keyids.push_back(id.get<std::string>());
+    }
+    if (keys.threshold < 1) return invalid(role + ": threshold below 1");
+    auto s = tuf::parseSigned(parts.at(role), "Targets");
+    if (!s.isOk()) return s.status();
+    WHARF_RETURN_IF_ERROR(tuf::checkThreshold(*s, key_map, keys, role));
+    int64_t have = storedVersion(store_, gun, role);
+    if (s->version <= have)
+      return Status(Code::kConflict, role + ": version " + std::to_string(s->version) + " is not above the current " +
+                                         std::to_string(have));
+    if (s->expires_ms <= now) return invalid(role + ": expired");
+    files.push_back({role, s->version, parts.at(role), "", 0});
+  }
+  // The snapshot: over the exact bytes of everything it lists.
+  auto snap = parts.find("snapshot");
+  if (snap == parts.end()) return invalid("snapshot: an update carries the snapshot (the server does not hold a snapshot key)");
+  auto s = tuf::validateRole(snap->second, "Snapshot", "snapshot", root, now, storedVersion(store_, gun, "snapshot"));
+  if (!s.isOk()) return s.status();
+  std::map<std::string, std::string> listed = {{"root", bytesOf(store_, gun, parts, "root")},
+                                               {"targets", bytesOf(store_, gun, parts, "targets")}};
+  for (const auto& role : delegations) listed[role] = parts.at(role);
+  for (auto it = listed.begin(); it != listed.end();) it = it->second.empty() ? listed.erase(it) : std::next(it);
+  WHARF_RETURN_IF_ERROR(tuf::checkSnapshotMeta(*s, listed));
+  files.push_back({"snapshot", s->version, snap->second, "", 0});
+
+  WHARF_RETURN_IF_ERROR(store_.update(gun, files, now));
+  return signTimestamp(gun, snap->second, storedVersion(store_, gun, "timestamp") + 1);
+}
+
+Result<TufFile> TrustService::current(const std::string& gun, const std::string& role) {
+  if (role != "timestamp") return store_.current(gun, role);
+  std::lock_guard lock(mu_);
+  auto ts = store_.current(gun, "timestamp");
+  if (!ts.isOk()) return ts;
+  auto snapshot = store_.current(gun, "snapshot");
+  if (!snapshot.isOk()) return ts;
+  auto parsed = tuf::parseSigned(ts->bytes, "Timestamp");
+  bool fresh = parsed.isOk() && parsed->expires_ms > clock_.nowMillis() &&
+               tuf::checkSnapshotMeta(*parsed, {{"snapshot", snapshot->bytes}}).isOk();
+  if (fresh) return ts;
+  WHARF_RETURN_IF_ERROR(signTimestamp(gun, snapshot->bytes, ts->version + 1));
+  return store_.current(gun, "timestamp");
+}
+
+}  // namespace wharf

@@ -1,0 +1,62 @@
+// TrustService: Notary v1's server logic over a TrustStore — what an update must satisfy
+// before anything is stored, and the timestamp the server signs.
+//
+// publish() takes the parts of the atomic update (role -> bytes as uploaded: root,
+// targets, targets/<delegation>..., snapshot; a client never sends the timestamp) and,
+// against the GUN's current state:
+//   root      validateRoot (certificates for the GUN, thresholds, rotation through the
+//             previous root); it must name the server's timestamp key
+//   targets   signed by the keys root names, version above the stored one, unexpired
+//   targets/x signed to the threshold of the delegation its parent declares
+//   snapshot  signed by root's snapshot keys; lists the exact bytes of root, targets and
+//             every delegation, uploaded or stored
+// then stores everything in one transaction and signs a new timestamp over the snapshot.
+// Refusals: kInvalidArgument (Notary's INVALID_UPDATE, with the reason), kConflict
+// (VERSION), kNotFound (METADATA_NOT_FOUND).
+//
+// The server's keys are ECDSA P-256, kept sealed (AES-256-GCM) under the core's trust key.
+// Thread-safety: thread-safe; every method blocks (worker threads).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/trust/trust_store.h"
+#include "shared/base/clock.h"
+#include "shared/tuf/metadata.h"
+
+namespace wharf {
+
+struct TrustOptions {
+  std::string sealing_key;                          // 32 bytes
+  int64_t timestamp_ttl_ms = 14ll * 86'400'000;     // as Notary's server
+};
+
+class TrustService {
+ public:
+  TrustService(TrustStore& store, Clock& clock, TrustOptions options);
+
+  Status publish(const std::string& gun, const std::map<std::string, std::string>& parts);
+  // The current metadata of a role; the timestamp is signed again first when it expired
+  // or no longer names the current snapshot.
+  Result<TufFile> current(const std::string& gun, const std::string& role);
+  // The public TUF key of the server's key for role ("timestamp" or "snapshot"), created
+  // on first use.
+  Result<nlohmann::json> serverKey(const std::string& gun, const std::string& role);
+  TrustStore& store() { return store_; }
+
+ private:
+  Result<std::unique_ptr<tuf::SigningKey>> loadKey(const std::string& gun, const std::string& role, bool create);
+  Status signTimestamp(const std::string& gun, const std::string& snapshot_bytes, int64_t version);
+
+  TrustStore& store_;
+  Clock& clock_;
+  TrustOptions options_;
+  std::mutex mu_;  // one update (and key creation) at a time
+};
+
+}  // namespace wharf

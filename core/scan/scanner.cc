@@ -820,7 +820,9 @@ json Scanner::databaseInfo() {
   int64_t now = clock_.nowMillis();
   json configured = json::array();
   for (const auto& src : options_.sources) configured.push_back(redactedSource(src));
-  json out = {{"generation", store_.dbGeneration()}, {"sources_configured", configured}};
+  // One read: the generation and its metadata are committed together.
+  uint64_t generation = meta.is_object() ? meta.value("generation", uint64_t(0)) : 0;
+  json out = {{"generation", generation}, {"sources_configured", configured}};
   if (!meta.is_object() || !meta.contains("updated_at")) {
     out["updated_at"] = nullptr;
     out["age_seconds"] = nullptr;

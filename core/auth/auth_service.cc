@@ -308,12 +308,24 @@ std::vector<std::string> AuthService::allowedActions(const Account& account, con
   return actions;
 }
 
+std::string repositoryOfName(const std::string& name) {
+  auto slash = name.find('/');
+  if (slash == std::string::npos) return name;
+  std::string first = name.substr(0, slash);
+  // A host: "host:port" (a repository never holds ':'), or "localhost". A first component
+  // with a dot is a host only when the name is not itself a repository's.
+  if (first.find(':') != std::string::npos || first == "localhost") return name.substr(slash + 1);
+  return name;
+}
+
 std::vector<Scope> AuthService::grant(const Account& account, const std::vector<Scope>& requested) {
   std::vector<Scope> out;
   for (const auto& want : requested) {
     Scope got{want.type, want.name, {}};
     if (want.type == "repository") {
-      auto allowed = allowedActions(account, want.name);
+      // Notary's clients ask for the GUN, "<registry host>/<repository>": the access is
+      // the repository's (the token names what was asked).
+      auto allowed = allowedActions(account, repositoryOfName(want.name));
       for (const auto& a : want.actions) {
         if (a == "*") {
           got.actions = allowed;

@@ -49,6 +49,10 @@ struct Account {
   bool anonymous() const { return name.empty(); }
 };
 
+// The repository a scope's name designates: itself, or for a Notary GUN
+// ("<host:port>/<repository>", "localhost/<repository>") the repository after the host.
+std::string repositoryOfName(const std::string& name);
+
 class AuthService {
  public:
   AuthService(AuthConfig config, IdentityStore& identity, KeyRing& keys, Clock& clock);

@@ -272,7 +272,18 @@ TEST_CASE("auth policy: grant gives the intersection of requested and allowed", 
   REQUIRE(got.size() == 1);
   CHECK(got[0].actions == Actions{"pull"});
 
-  // Several scopes at once; denied ones are left out.
+  // Notary asks for the GUN (host:port/repository): the repository's access, under the GUN's name.
+  got = f.auth->grant(alice, {scope("repository:127.0.0.1:5000/bob/app:push,pull")});
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].name == "127.0.0.1:5000/bob/app");
+  CHECK(got[0].actions == Actions{"pull"});
+  got = f.auth->grant(alice, {scope("repository:registry.example.com:443/alice/app:*")});
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].actions == kAll);
+  CHECK(repositoryOfName("localhost/bob/app") == "bob/app");
+  CHECK(repositoryOfName("my.org/app") == "my.org/app");  // a repository with a dot stays itself
+
+    // Several scopes at once; denied ones are left out.
   got = f.auth->grant(alice, {scope("repository:alice/app:pull"), scope("repository:carol/x:pull"),
                               scope("repository:bob/app:pull,push")});
   REQUIRE(got.size() == 2);

@@ -28,9 +28,13 @@
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/registry/registry.h"
 #include "core/scan/lmdb_scan_store.h"
+#include "core/trust/lmdb_trust_store.h"
+#include "core/trust/trust_service.h"
 #include "core/scan/scan_jobs.h"
 #include "core/scan/scanner.h"
 #include "shared/base/fs.h"
+#include "shared/base/ids.h"
+#include "shared/tls/crypto.h"
 #include "shared/base/log.h"
 #include "shared/http/server.h"
 #include "shared/store/disk_space.h"
@@ -231,6 +235,20 @@ int main(int argc, char** argv) {
   std::unique_ptr<LmdbUsageStore> usage = std::move(usage_store).value();
   ctx.usage = usage.get();
   ctx.edge_unreachable_after_ms = config.edge_unreachable_after_ms;
+
+  // The trust server (Notary v1): its data in meta.lmdb, the server's keys sealed with a
+  // key of its own, <data_dir>/trust.key (32 random bytes, owner only), made at first start.
+  std::string trust_key_path = config.data_dir + "/trust.key";
+  std::string trust_key;
+  if (!readFile(trust_key_path, &trust_key).isOk()) {
+    trust_key = randomBytes(32);
+    if (Status s = writeFileDurable(trust_key_path, trust_key, 0600); !s.isOk()) return fail(s.message());
+  }
+  if (trust_key.size() != 32) return fail(trust_key_path + ": not a trust key (32 bytes)");
+  auto trust_store = LmdbTrustStore::open(*env);
+  if (!trust_store.isOk()) return fail(trust_store.status().message());
+  TrustService trust(**trust_store, RealClock::instance(), TrustOptions{trust_key});
+  ctx.trust = &trust;
 
   // Scan results and the vulnerability database (core/scan) have their own environment,
   // scan.lmdb: a database import writes hundreds of MB that must not grow meta.lmdb or

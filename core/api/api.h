@@ -31,6 +31,7 @@ class EdgeCommandStore;
 class ChannelHub;
 class UsageStore;
 class Scanner;
+class TrustService;
 
 struct ApiOptions {
   size_t max_page = 1000;   // cap on n for tags and catalog listings
@@ -58,6 +59,7 @@ struct ApiContext {
   ChannelHub* channel = nullptr;         // set with commands: wakes the edges' channel polls
   UsageStore* usage = nullptr;           // null: edge reports are refused (503), no usage figures
   Scanner* scanner = nullptr;            // null: no scanning (the scan and vulndb APIs answer 404)
+  TrustService* trust = nullptr;         // null: no trust server (the _trust routes answer 404)
   int64_t edge_unreachable_after_ms = 180'000;  // an edge's state: see edgeState()
   std::function<void()> directory_changed;  // after the LDAP settings change (schedules follow)
   bool tls = false;  // served over TLS (for URLs built from the Host header)
@@ -110,6 +112,9 @@ void handleStorage(ApiContext& ctx, const ExchangePtr& ex);
 // Scan results, SBOMs and the vulnerability database (scans.cc): /api/v1/vulndb and
 // /api/v1/repositories/<name>/manifests/<reference>/{scan,sbom}.
 bool isScanPath(std::string_view path);
+// The Notary v1 trust server (trust.cc): /v2/<gun>/_trust/tuf/...
+bool isTrustPath(std::string_view path);
+void handleTrust(ApiContext& ctx, const ExchangePtr& ex);
 void handleScans(ApiContext& ctx, const ExchangePtr& ex);
 // Edge reports and bandwidth (fleet_usage.cc): POST /api/v1/edges/self/reports,
 // GET /api/v1/edges/<name>/usage (both dispatched by handleEdges) and /api/v1/fleet/...

@@ -1,0 +1,166 @@
+// The Notary v1 trust server on the core's port (core/trust), for Docker Content Trust and
+// the notary CLI. The GUN is "<core host:port>/<repository>":
+//
+//   GET    /v2/<gun>/_trust/tuf/<role>.json            current metadata      [pull]
+//   GET    /v2/<gun>/_trust/tuf/<role>.<sha256>.json   by checksum           [pull]
+//   GET    /v2/<gun>/_trust/tuf/<N>.<role>.json        by version            [pull]
+//   GET    /v2/<gun>/_trust/tuf/{timestamp,snapshot}.key   the server's key  [push, pull]
+//   POST   /v2/<gun>/_trust/tuf/                        the atomic update, multipart/form-data,
+//                                                       one part per role (filename = role) [push, pull]
+//   DELETE /v2/<gun>/_trust/tuf/                        all of the GUN's trust data [*]
+//
+// Tokens are the registry's, for the GUN's name (the token service grants the
+// repository's access under it). A caller without a token gets the Bearer challenge
+// before anything else, so that a private repository's trust data is never told apart
+// from none. Errors are Notary's: {"errors":[{"code","message","detail"}]} with
+// METADATA_NOT_FOUND (404), INVALID_UPDATE and VERSION (400); the CLI prints the detail.
+#include <strings.h>
+
+#include "core/api/api.h"
+#include "core/trust/trust_service.h"
+#include "shared/oci/names.h"
+
+namespace wharf {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTuf = "/_trust/tuf/";
+constexpr size_t kMaxUpdate = 16u << 20;
+
+ApiReply notaryError(int status, const char* code, const std::string& message) {
+  ApiReply r;
+  r.status = status;
+  r.body = {{"errors", json::array({{{"code", code}, {"message", message}, {"detail", message}}})}};
+  return r;
+}
+
+ApiReply fromStatus(const Status& s) {
+  switch (s.code()) {
+    case Code::kNotFound: return notaryError(404, "METADATA_NOT_FOUND", s.message());
+    case Code::kConflict: return notaryError(400, "VERSION", s.message());
+    case Code::kInvalidArgument: return notaryError(400, "INVALID_UPDATE", s.message());
+    case Code::kTooLarge: return notaryError(413, "MALFORMED_UPLOAD", s.message());
+    default: return notaryError(500, "UNKNOWN", s.message());
+  }
+}
+
+// The parts of a multipart/form-data body: filename -> bytes.
+Result<std::map<std::string, std::string>> multipartFiles(const std::string& content_type, const std::string& body) {
+  auto b = content_type.find("boundary=");
+  if (strncasecmp(content_type.c_str(), "multipart/form-data", 19) != 0 || b == std::string::npos)
+    return Status(Code::kInvalidArgument, "the update is multipart/form-data with a boundary");
+  std::string boundary = content_type.substr(b + 9);
+  if (auto semi = boundary.find(';'); semi != std::string::npos) boundary.resize(semi);
+  if (boundary.size() >= 2 && boundary.front() == '"' && boundary.back() == '"') boundary = boundary.substr(1, boundary.size() - 2);
+  if (boundary.empty() || boundary.size() > 70) return Status(Code::kInvalidArgument, "bad multipart boundary");
+  std::string delim = "--" + boundary;
+  std::map<std::string, std::string> out;
+  size_t pos = body.find(delim);
+  while (pos != std::string::npos) {
+    pos += delim.size();
+    if (body.compare(pos, 2, "--") == 0) return out;  // the closing delimiter
+    if (body.compare(pos, 2, "\r\n") != 0) return Status(Code::kInvalidArgument, "malformed multipart body");
+    pos += 2;
+    size_t head_end = body.find("\r\n\r\n", pos);
+    if (head_end == std::string::npos) return Status(Code::kInvalidArgument, "malformed multipart part");
+    std::string head = body.substr(pos, head_end - pos);
+    size_t next = body.find("\r\n" + delim, head_end + 4);
+    if (next == std::string::npos) return Status(Code::kInvalidArgument, "unterminated multipart part");
+    std::string filename;
+    if (auto f = head.find("filename=\""); f != std::string::npos) {
+      auto end = head.find('"', f + 10);
+      if (end != std::string::npos) filename = head.substr(f + 10, end - f - 10);
+    }
+    if (filename.empty()) return Status(Code::kInvalidArgument, "a part without a filename (the role)");
+    if (!out.emplace(filename, body.substr(head_end + 4, next - head_end - 4)).second)
+      return Status(Code::kInvalidArgument, "the role " + filename + " twice");
+    pos = body.find(delim, next + 2);
+  }
+  return Status(Code::kInvalidArgument, "malformed multipart body");
+}
+
+ApiReply fileReply(const Result<TufFile>& f) {
+  if (!f.isOk()) return fromStatus(f.status());
+  ApiReply r;
+  std::string bytes = f->bytes;
+  r.stream = [bytes](Loop&) { return Response::json(200, bytes); };
+  return r;
+}
+
+ApiReply trustApi(ApiContext& ctx, const ExchangePtr& ex, std::string body) {
+  const Request& req = ex->request();
+  size_t at = req.path.find(kTuf);
+  std::string gun = req.path.substr(4, at - 4);
+  std::string rest = req.path.substr(at + kTuf.size());
+  std::string repo = repositoryOfName(gun);
+  if (!validateRepositoryName(repo).isOk()) return notaryError(404, "METADATA_NOT_FOUND", "no such GUN: " + gun);
+  const std::string& m = req.method;
+  std::string action = m == "GET" && rest.size() > 4 && rest.substr(rest.size() - 4) != ".key" ? "pull"
+                       : m == "DELETE" || (m == "POST" && !rest.empty())                   ? "delete"
+                                                                                             : "push";
+  if (ctx.auth != nullptr) {
+    const std::string* authz = req.headers.get("authorization");
+    std::shared_ptr<const TokenClaims> claims;
+    if (authz != nullptr && authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
+      auto bearer = ctx.auth->verifyBearer(authz->substr(7));
+      if (bearer.isOk()) claims = bearer->claims;
+    }
+    std::vector<Scope> wanted = {Scope{"repository", gun, action == "pull" ? std::vector<std::string>{"pull"}
+                                                            : action == "push" ? std::vector<std::string>{"pull", "push"}
+                                                                               : std::vector<std::string>{"*"}}};
+    if (!claims || !claims->allows("repository", gun, action)) {
+      ApiReply r = notaryError(401, "UNAUTHORIZED", "authentication required");
+      r.challenge = bearerChallenge(tokenRealm(ctx, req), ctx.auth->config().service, wanted, claims != nullptr);
+      return r;
+    }
+  }
+  TrustService& trust = *ctx.trust;
+  if (rest.empty()) {
+    if (m == "POST") {
+      const std::string* ct = req.headers.get("content-type");
+      auto parts = multipartFiles(ct ? *ct : "", body);
+      if (!parts.isOk()) return notaryError(400, "MALFORMED_UPLOAD", parts.status().message());
+      Status s = trust.publish(gun, *parts);
+      if (!s.isOk()) return fromStatus(s);
+      return ok(json::object());
+    }
+    if (m == "DELETE") {
+      Status s = trust.store().deleteGun(gun, RealClock::instance().nowMillis());
+      if (!s.isOk()) return fromStatus(s);
+      return ok(json::object());
+    }
+    return notaryError(405, "UNSUPPORTED", "method not allowed");
+  }
+  if (rest == "timestamp.key" || rest == "snapshot.key") {
+    if (m != "GET") return notaryError(405, "UNSUPPORTED", "key rotation is not supported yet");
+    auto key = trust.serverKey(gun, rest.substr(0, rest.size() - 4));
+    if (!key.isOk()) return fromStatus(key.status());
+    return ok(*key);
+  }
+  if (m != "GET" || rest.size() < 6 || rest.substr(rest.size() - 5) != ".json")
+    return notaryError(404, "METADATA_NOT_FOUND", "no such metadata");
+  std::string name = rest.substr(0, rest.size() - 5);
+  // <N>.<role>, <role>.<sha256 hex>, or <role>.
+  if (auto dot = name.find('.'); dot != std::string::npos && dot > 0 &&
+                                 name.find_first_not_of("0123456789") == dot) {
+    int64_t version = std::strtoll(name.substr(0, dot).c_str(), nullptr, 10);
+    return fileReply(trust.store().byVersion(gun, name.substr(dot + 1), version));
+  }
+  if (auto dot = name.rfind('.'); dot != std::string::npos && name.size() - dot - 1 == 64)
+    return fileReply(trust.store().byChecksum(gun, name.substr(0, dot), name.substr(dot + 1)));
+  return fileReply(trust.current(gun, name));
+}
+
+}  // namespace
+
+bool isTrustPath(std::string_view path) {
+  return path.rfind("/v2/", 0) == 0 && path.find(kTuf) != std::string_view::npos && path.find(kTuf) > 4;
+}
+
+void handleTrust(ApiContext& ctx, const ExchangePtr& ex) {
+  if (ctx.trust == nullptr) return replyError(ex, Status(Code::kNotFound, "the trust server is off"));
+  serveApi(ctx, ex, kMaxUpdate, [&ctx, ex](std::string body) { return trustApi(ctx, ex, std::move(body)); });
+}
+
+}  // namespace wharf

@@ -238,7 +238,7 @@ TEST_CASE("scanning: packages per layer, whiteouts, findings from OSV, rematch o
   writeOsv(osv, "GHSA-j8r2-6x86-q33q", kRequests);
   writeOsv(osv, "GHSA-p6mc-m468-83gw", kLodash);
   writeOsv(osv, "GHSA-jfh8-c2jp-5v3q", kLog4j);
-  CoreServer core("", {"--vulndb-sources", osv});
+  CoreServer core("", {"--vulndb-sources", osv, "--scan-on-push", "true"});
   HttpClient c("127.0.0.1", core.port());
 
   // The configured source is imported at start.
@@ -545,7 +545,7 @@ TEST_CASE("scanning: edges drop the images a vulnerability policy refuses", "[sc
   TempDir tmp;
   writeOsv(tmp.path() + "/osv", "DEBIAN-CVE-2023-45853", kMinizip);
   ::setenv("WHARF_ADMIN_PASSWORD", password, 1);
-  CoreServer core("", {"--auth", "token", "--vulndb-sources", tmp.path() + "/osv"});
+  CoreServer core("", {"--auth", "token", "--vulndb-sources", tmp.path() + "/osv", "--scan-on-push", "true"});
   ::unsetenv("WHARF_ADMIN_PASSWORD");
   EdgeServer edge(core, {"--tag-ttl", "1h"});
   HttpClient c("127.0.0.1", core.port());
@@ -591,7 +591,7 @@ TEST_CASE("scanning: edges drop the images a vulnerability policy refuses", "[sc
 }
 
 TEST_CASE("scanning: the SBOM as an OCI referrer, once per image", "[scan]") {
-  CoreServer core("", {"--scan-attach-sbom", "true"});
+  CoreServer core("", {"--scan-attach-sbom", "true", "--scan-on-push", "true"});
   HttpClient c("127.0.0.1", core.port());
   Pushed img = pushImage(c, "team/sbom", "v1",
                          {makeTar({{"etc/os-release", kDebianOsRelease}, {"var/lib/dpkg/status", kOldStatus}})});
@@ -634,7 +634,7 @@ TEST_CASE("scanning: this machine's dpkg database pushed with skopeo equals dpkg
   ImageSpec spec;
   spec.layers.push_back({{"etc/os-release", os_release}, {"var/lib/dpkg/status", status}});
   writeOciLayout(tmp.path() + "/layout", "host", {spec});
-  CoreServer core;
+  CoreServer core("", {"--scan-on-push", "true"});
   auto pushed = run({"skopeo", "copy", "--dest-tls-verify=false", "oci:" + tmp.path() + "/layout:host",
                      "docker://" + core.address() + "/debian/host:12"});
   INFO(pushed.output);
@@ -664,7 +664,7 @@ TEST_CASE("scanning: results follow pull permission; wharfctl scan and vulndb", 
   const char* password = "scan-admin-password";
   setenv("WHARF_ADMIN_PASSWORD", password, 1);
   TempDir tmp;
-  CoreServer core("", {"--auth", "token"});
+  CoreServer core("", {"--auth", "token", "--scan-on-push", "true"});
   unsetenv("WHARF_ADMIN_PASSWORD");
   HttpClient c("127.0.0.1", core.port());
   HeaderList admin = {{"Authorization", basicAuthorization("admin", password)}};

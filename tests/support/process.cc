@@ -187,6 +187,11 @@ CoreServer::CoreServer(std::string data_dir, std::vector<std::string> extra)
     argv.push_back("--auth");
     argv.push_back("none");
   }
+  // Scans on push add events and jobs of their own: only the tests that scan ask for them.
+  if (std::find(extra.begin(), extra.end(), "--scan-on-push") == extra.end()) {
+    argv.push_back("--scan-on-push");
+    argv.push_back("false");
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   process_ = std::make_unique<Process>(argv, log_path_);
   bool up = waitFor(

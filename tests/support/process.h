@@ -44,7 +44,7 @@ class Process {
 class CoreServer {
  public:
   // data_dir empty: a fresh temporary directory. extra: more flags; without "--auth"
-  // in them the core runs with --auth none.
+  // in them the core runs with --auth none, without "--scan-on-push" with it false.
   explicit CoreServer(std::string data_dir = "", std::vector<std::string> extra = {});
   ~CoreServer();
   int port() const { return port_; }

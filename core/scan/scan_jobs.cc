@@ -91,11 +91,7 @@ void registerScanJobs(JobRunner& runner, Scanner& scanner, Registry& registry) {
         WHARF_RETURN_IF_ERROR(registry.metadata().forEachManifest(
             [&](const std::string& repo, const std::string& digest, const ManifestRecord&) {
               if (!seen.insert(digest).second) return true;
-              if (!rescan) {
-                auto r = scanner.result(digest);
-                if (r.isOk() && r->value("status", "") == "completed" && r->value("scanner", 0) == kLayerScanVersion)
-                  return true;
-              }
+              if (!rescan && scanner.hasCurrentResult(digest)) return true;
               todo.emplace_back(repo, digest);
               return true;
             }));

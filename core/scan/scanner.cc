@@ -272,13 +272,16 @@ json Scanner::matchInto(const ImageInventory& inv, const VulnDb& db, json result
   return result;
 }
 
-Result<json> Scanner::scanImage(const std::string& repo, const std::string& digest, const json& platform,
-                                JobContext* ctx) {
-  auto body = readContent(registry_, digest);
-  if (!body.isOk()) return body.status();
-  auto rec = registry_.metadata().manifest(repo, digest);
-  auto m = parseManifest(*body, rec.isOk() ? rec->media_type : "");
-  if (!m.isOk()) return Status(Code::kManifestInvalid, digest + ": " + m.status().message());
+Result<json> Scanner::scanImage(const std::string& repo, const std::string& digest, const Manifest* parsed,
+                                const json& platform, JobContext* ctx) {
+  Result<Manifest> m = parsed != nullptr ? Result<Manifest>(*parsed) : Status(Code::kInternal, "");
+  if (parsed == nullptr) {  // an index's child: read here
+    auto body = readContent(registry_, digest);
+    if (!body.isOk()) return body.status();
+    auto rec = registry_.metadata().manifest(repo, digest);
+    m = parseManifest(*body, rec.isOk() ? rec->media_type : "");
+    if (!m.isOk()) return Status(Code::kManifestInvalid, digest + ": " + m.status().message());
+  }
   if (!isImage(*m)) return Status(Code::kUnsupported, digest + " is not an image (an artifact holds no file system)");
   json result = {{"digest", digest}, {"repository", repo}, {"media_type", m->media_type}, {"status", "completed"},
                  {"scanner", kLayerScanVersion}, {"scanned_at", clock_.nowMillis()}};
@@ -333,7 +336,7 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
       // Attestation manifests (BuildKit's "unknown/unknown" platform) hold no software.
       if (d.annotations.is_object() && d.annotations.contains("vnd.docker.reference.type")) continue;
       if (ctx != nullptr) ctx->progress(n - 1, m->manifests.size(), "platform " + std::to_string(n));
-      auto child = scanImage(repo, d.digest.str(), platform, ctx);
+      auto child = scanImage(repo, d.digest.str(), nullptr, platform, ctx);
       if (!child.isOk() && child.status().code() == Code::kUnsupported) continue;
       if (!child.isOk()) {
         out = Status(child.status().code(), d.digest.str() + ": " + child.status().message());
@@ -347,7 +350,7 @@ Result<json> Scanner::scan(const std::string& repo, const std::string& digest, J
       out = std::move(index);
     }
   } else {
-    out = scanImage(repo, digest, nullptr, ctx);
+    out = scanImage(repo, digest, &*m, nullptr, ctx);
   }
   if (!out.isOk()) {
     if (out.status().code() == Code::kUnsupported) return out.status();  // nothing to scan, nothing stored
@@ -418,6 +421,11 @@ Status Scanner::attachSbom(const std::string& repo, const std::string& digest, c
   if (!put.isOk()) return put.status();
   if (ctx != nullptr) ctx->log("SBOM attached as " + repo + "@" + digestOf(body).str());
   return Status::ok();
+}
+
+bool Scanner::hasCurrentResult(const std::string& digest) {
+  auto r = store_.image(digest);
+  return r.isOk() && jsonStringOr(*r, "status") == "completed" && r->value("scanner", 0) == kLayerScanVersion;
 }
 
 Result<json> Scanner::result(const std::string& digest) {

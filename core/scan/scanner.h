@@ -39,6 +39,7 @@ namespace wharf {
 class Registry;
 class EventLog;
 class JobContext;
+struct Manifest;
 
 struct ScannerOptions {
   ScanLimits limits;
@@ -68,6 +69,8 @@ class Scanner {
   // is older than the limit);
   // kNotFound when never scanned.
   Result<nlohmann::json> result(const std::string& digest);
+  // Whether digest has a completed result of this scanner version (scan-all skips it).
+  bool hasCurrentResult(const std::string& digest);
 
   // Imports path (a .zip or a directory of .json files) as the new generation; source
   // names where it came from. Returns {"generation","advisories","rematched","changed"}.
@@ -104,8 +107,9 @@ class Scanner {
                                        int64_t now_ms);
 
  private:
-  Result<nlohmann::json> scanImage(const std::string& repo, const std::string& digest, const nlohmann::json& platform,
-                                   JobContext* ctx);
+  // parsed: the manifest when the caller read it already (else it is read here).
+  Result<nlohmann::json> scanImage(const std::string& repo, const std::string& digest, const Manifest* parsed,
+                                   const nlohmann::json& platform, JobContext* ctx);
   // Imports the union of the sources' kept files with changed (source -> path) replacing theirs.
   Result<nlohmann::json> importSources(const std::map<std::string, std::string>& changed, JobContext* ctx);
   // Downloads url into dest when it changed since validators (ETag, Last-Modified; a local

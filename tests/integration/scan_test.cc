@@ -133,21 +133,18 @@ struct Pushed {
 };
 
 // Pushes an image of the given layers (each a tar, gzipped here) over the registry API.
-Pushed pushImage(HttpClient& c, const std::string& repo, const std::string& tag,
-                 const std::vector<std::string>& tars, const HeaderList& auth = {}) {
-  const std::string arch = "amd64";
+// Pushes an image of the given layer blobs (gzipped tars, or any bytes) over the registry API.
+Pushed pushBlobs(HttpClient& c, const std::string& repo, const std::string& tag, const std::vector<std::string>& blobs,
+                 const HeaderList& auth = {}) {
   Pushed p;
   json layers = json::array();
-  json diff_ids = json::array();
-  for (const auto& tar : tars) {
-    std::string gz = gzip(tar);
+  for (const auto& gz : blobs) {
     auto r = call(c, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + sha(gz), auth, gz);
     REQUIRE(r.status == 201);
     layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", sha(gz)}, {"size", gz.size()}});
-    diff_ids.push_back(sha(tar));
     p.layers.push_back(sha(gz));
   }
-  std::string config = json{{"architecture", arch}, {"os", "linux"}, {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}}.dump();
+  std::string config = json{{"architecture", "amd64"}, {"os", "linux"}}.dump();
   auto r = call(c, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + sha(config), auth, config);
   REQUIRE(r.status == 201);
   std::string manifest = json{{"schemaVersion", 2},
@@ -163,6 +160,14 @@ Pushed pushImage(HttpClient& c, const std::string& repo, const std::string& tag,
   REQUIRE(r.status == 201);
   p.digest = sha(manifest);
   return p;
+}
+
+// The same with the layers given as tars (gzipped here).
+Pushed pushImage(HttpClient& c, const std::string& repo, const std::string& tag, const std::vector<std::string>& tars,
+                 const HeaderList& auth = {}) {
+  std::vector<std::string> blobs;
+  for (const auto& tar : tars) blobs.push_back(gzip(tar));
+  return pushBlobs(c, repo, tag, blobs, auth);
 }
 
 // Waits for the stored scan of repo@ref to reach a final status; returns it.
@@ -517,18 +522,7 @@ TEST_CASE("scanning: packages per layer, whiteouts, findings from OSV, rematch o
     // A gzip stream corrupted in the middle (pushed as is: its digest is of these bytes).
     std::string gz = gzip(makeTar({{"var/lib/dpkg/status", std::string(200000, 'x')}}));
     for (size_t i = gz.size() / 2; i < gz.size() / 2 + 64; ++i) gz[i] = char(gz[i] ^ 0x5a);
-    std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
-    REQUIRE(call(c, "POST", "/v2/team/bad/blobs/uploads/?digest=" + sha(gz), {}, gz).status == 201);
-    REQUIRE(call(c, "POST", "/v2/team/bad/blobs/uploads/?digest=" + sha(config), {}, config).status == 201);
-    std::string manifest = json{{"schemaVersion", 2},
-                                {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                                {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                                            {"digest", sha(config)}, {"size", config.size()}}},
-                                {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
-                                             {"digest", sha(gz)}, {"size", gz.size()}}}}}
-                               .dump();
-    REQUIRE(call(c, "PUT", "/v2/team/bad/manifests/corrupt", {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
-                 manifest).status == 201);
+    pushBlobs(c, "team/bad", "corrupt", {gz});
     s = waitScan(c, "team/bad", "corrupt");
     CHECK(s["status"] == "failed");
     CHECK(!s["error"].get<std::string>().empty());
@@ -675,28 +669,11 @@ TEST_CASE("scanning: results follow pull permission; wharfctl scan and vulndb", 
   auto tok = call(c, "GET", "/auth/token?service=wharf&scope=repository:team/app:push,pull", admin);
   REQUIRE(tok.status == 200);
   HeaderList bearer = {{"Authorization", "Bearer " + parse(tok)["token"].get<std::string>()}};
-  std::string gz = gzip(makeTar({{"etc/os-release", kDebianOsRelease}, {"var/lib/dpkg/status", kOldStatus}}));
-  std::string config = R"({"architecture":"amd64","os":"linux"})";
-  REQUIRE(call(c, "POST", "/v2/team/app/blobs/uploads/?digest=" + sha(gz), bearer, gz).status == 201);
-  REQUIRE(call(c, "POST", "/v2/team/app/blobs/uploads/?digest=" + sha(config), bearer, config).status == 201);
-  std::string manifest = json{{"schemaVersion", 2},
-                              {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                              {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"},
-                                          {"digest", sha(config)}, {"size", config.size()}}},
-                              {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"},
-                                           {"digest", sha(gz)}, {"size", gz.size()}}}}}
-                             .dump();
-  HeaderList put = bearer;
-  put.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
-  REQUIRE(call(c, "PUT", "/v2/team/app/manifests/v1", put, manifest).status == 201);
+  std::string tar = makeTar({{"etc/os-release", kDebianOsRelease}, {"var/lib/dpkg/status", kOldStatus}});
+  pushImage(c, "team/app", "v1", {tar}, bearer);
   // The same image in a second repository.
   auto tok2 = call(c, "GET", "/auth/token?service=wharf&scope=repository:team/other:push,pull", admin);
-  HeaderList bearer2 = {{"Authorization", "Bearer " + parse(tok2)["token"].get<std::string>()}};
-  REQUIRE(call(c, "POST", "/v2/team/other/blobs/uploads/?digest=" + sha(gz), bearer2, gz).status == 201);
-  REQUIRE(call(c, "POST", "/v2/team/other/blobs/uploads/?digest=" + sha(config), bearer2, config).status == 201);
-  HeaderList put2 = bearer2;
-  put2.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
-  REQUIRE(call(c, "PUT", "/v2/team/other/manifests/v1", put2, manifest).status == 201);
+  pushImage(c, "team/other", "v1", {tar}, {{"Authorization", "Bearer " + parse(tok2)["token"].get<std::string>()}});
   json s = waitScan(c, "team/app", "v1", admin);
   CHECK(waitScan(c, "team/other", "v1", admin)["status"] == "completed");
   CHECK(s["packages"].size() == 4);

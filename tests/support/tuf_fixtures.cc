@@ -55,20 +55,18 @@ TufKey tufEcdsaKey() {
   return withId(std::move(k));
 }
 
-TufKey tufRootKey(const std::string& cn, int64_t now_ms, long valid_s, bool sha1, long not_before_s) {
-  TufKey k;
-  k.pkey.reset(EVP_EC_gen("P-256"), EVP_PKEY_free);
+std::string tufCertPem(EVP_PKEY* k, const std::string& cn, int64_t now_ms, long valid_s, bool sha1, long not_before_s) {
   X509* x = X509_new();
   X509_set_version(x, 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
   time_t now = time_t(now_ms / 1000);
   X509_time_adj_ex(X509_getm_notBefore(x), 0, not_before_s, &now);
   X509_time_adj_ex(X509_getm_notAfter(x), 0, valid_s, &now);
-  X509_set_pubkey(x, k.pkey.get());
+  X509_set_pubkey(x, k);
   X509_NAME* name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509_set_issuer_name(x, name);
-  if (X509_sign(x, k.pkey.get(), sha1 ? EVP_sha1() : EVP_sha256()) <= 0) throw std::runtime_error("certificate");
+  if (X509_sign(x, k, sha1 ? EVP_sha1() : EVP_sha256()) <= 0) throw std::runtime_error("certificate");
   BIO* bio = BIO_new(BIO_s_mem());
   PEM_write_bio_X509(bio, x);
   char* p = nullptr;
@@ -76,6 +74,13 @@ TufKey tufRootKey(const std::string& cn, int64_t now_ms, long valid_s, bool sha1
   std::string pem(p, size_t(n));
   BIO_free(bio);
   X509_free(x);
+  return pem;
+}
+
+TufKey tufRootKey(const std::string& cn, int64_t now_ms, long valid_s, bool sha1, long not_before_s) {
+  TufKey k;
+  k.pkey.reset(EVP_EC_gen("P-256"), EVP_PKEY_free);
+  std::string pem = tufCertPem(k.pkey.get(), cn, now_ms, valid_s, sha1, not_before_s);
   k.tuf = {{"keytype", "ecdsa-x509"}, {"keyval", {{"public", base64Encode(pem)}, {"private", nullptr}}}};
   return withId(std::move(k));
 }

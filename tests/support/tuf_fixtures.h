@@ -25,6 +25,9 @@ TufKey tufEcdsaKey();
 // valid_s seconds; sha1 signs it with SHA-1 (which Notary refuses).
 TufKey tufRootKey(const std::string& cn, int64_t now_ms, long valid_s = 10L * 365 * 86400, bool sha1 = false,
                   long not_before_s = -86400);
+// A self-signed PEM certificate of key k for cn (the same validity rules as tufRootKey).
+std::string tufCertPem(EVP_PKEY* k, const std::string& cn, int64_t now_ms, long valid_s, bool sha1 = false,
+                       long not_before_s = -86400);
 // {"signed": body, "signatures": [one per signer]} as compact JSON.
 std::string tufEnvelope(const nlohmann::json& body, const std::vector<const TufKey*>& signers);
 

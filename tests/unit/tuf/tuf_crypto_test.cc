@@ -12,7 +12,9 @@
 #include <string>
 
 #include "shared/tls/crypto.h"
+#include "shared/base/clock.h"
 #include "shared/tuf/tuf_crypto.h"
+#include "tests/support/tuf_fixtures.h"
 
 namespace tuf_crypto_test {
 
@@ -53,25 +55,8 @@ std::string sign(EVP_PKEY* k, const EVP_MD* md, int padding, const std::string& 
 }
 
 // A self-signed certificate for k, as `notary init` makes for a root key.
-std::string certPem(EVP_PKEY* k, const std::string& cn, long valid_s, const EVP_MD* md) {
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -60);
-  X509_gmtime_adj(X509_getm_notAfter(x), valid_s);
-  X509_set_pubkey(x, k);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(x, name);
-  REQUIRE(X509_sign(x, k, md) > 0);
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(bio, x);
-  char* p = nullptr;
-  long n = BIO_get_mem_data(bio, &p);
-  std::string pem(p, size_t(n));
-  BIO_free(bio);
-  X509_free(x);
-  return pem;
+std::string certPem(EVP_PKEY* k, const std::string& cn, long valid_s, bool sha1 = false) {
+  return test::tufCertPem(k, cn, RealClock::instance().nowMillis(), valid_s, sha1, -60);
 }
 
 json keyJson(const std::string& type, const std::string& public_b64) {
@@ -128,7 +113,7 @@ TEST_CASE("tuf: the server's ECDSA key signs raw r||s that its public key verifi
 
 TEST_CASE("tuf: ecdsa-x509 root keys carry their certificate's name, validity and algorithm", "[tuf]") {
   Pkey k(EVP_EC_gen("P-256"));
-  std::string pem = certPem(k.get(), "registry.example.com:5000/team/app", 10L * 365 * 86400, EVP_sha256());
+  std::string pem = certPem(k.get(), "registry.example.com:5000/team/app", 10L * 365 * 86400);
   auto pub = tuf::PublicKey::fromJson(keyJson("ecdsa-x509", base64Encode(pem)));
   REQUIRE(pub.isOk());
   REQUIRE((*pub)->cert() != nullptr);
@@ -146,14 +131,14 @@ TEST_CASE("tuf: ecdsa-x509 root keys carry their certificate's name, validity an
   CHECK((*pub)->verify("ecdsa", "root bytes", raw));
   CHECK(!(*pub)->verify("ecdsa", "root bytes", der));  // DER is not what TUF carries
 
-  std::string sha1 = certPem(k.get(), "old", 86400, EVP_sha1());
+  std::string sha1 = certPem(k.get(), "old", 86400, true);
   auto old = tuf::PublicKey::fromJson(keyJson("ecdsa-x509", base64Encode(sha1)));
   REQUIRE(old.isOk());
   CHECK(old.value()->cert()->sha1_signature);
   CHECK(!tuf::PublicKey::fromJson(keyJson("ecdsa-x509", base64Encode("not a cert"))).isOk());
   // A certificate of another kind of key is refused for this key type.
   Pkey r(EVP_RSA_gen(2048));
-  CHECK(!tuf::PublicKey::fromJson(keyJson("ecdsa-x509", base64Encode(certPem(r.get(), "x", 86400, EVP_sha256())))).isOk());
+  CHECK(!tuf::PublicKey::fromJson(keyJson("ecdsa-x509", base64Encode(certPem(r.get(), "x", 86400)))).isOk());
 }
 
 TEST_CASE("tuf: ed25519 and RSA (PSS, PKCS#1 v1.5) keys", "[tuf]") {

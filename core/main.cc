@@ -29,6 +29,7 @@
 #include "core/registry/registry.h"
 #include "core/scan/lmdb_scan_store.h"
 #include "core/trust/lmdb_trust_store.h"
+#include "core/trust/trust_enforcer.h"
 #include "core/trust/trust_service.h"
 #include "core/scan/scan_jobs.h"
 #include "core/scan/scanner.h"
@@ -249,6 +250,8 @@ int main(int argc, char** argv) {
   if (!trust_store.isOk()) return fail(trust_store.status().message());
   TrustService trust(**trust_store, RealClock::instance(), TrustOptions{trust_key});
   ctx.trust = &trust;
+  TrustEnforcer trust_policies(registry, trust, RealClock::instance());
+  ctx.trust_policies = &trust_policies;
 
   // Scan results and the vulnerability database (core/scan) have their own environment,
   // scan.lmdb: a database import writes hundreds of MB that must not grow meta.lmdb or

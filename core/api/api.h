@@ -32,6 +32,7 @@ class ChannelHub;
 class UsageStore;
 class Scanner;
 class TrustService;
+class TrustEnforcer;
 
 struct ApiOptions {
   size_t max_page = 1000;   // cap on n for tags and catalog listings
@@ -60,6 +61,7 @@ struct ApiContext {
   UsageStore* usage = nullptr;           // null: edge reports are refused (503), no usage figures
   Scanner* scanner = nullptr;            // null: no scanning (the scan and vulndb APIs answer 404)
   TrustService* trust = nullptr;         // null: no trust server (the _trust routes answer 404)
+  TrustEnforcer* trust_policies = nullptr;  // set with trust: trust policies on pulls, .../trust
   int64_t edge_unreachable_after_ms = 180'000;  // an edge's state: see edgeState()
   std::function<void()> directory_changed;  // after the LDAP settings change (schedules follow)
   bool tls = false;  // served over TLS (for URLs built from the Host header)
@@ -109,8 +111,8 @@ void handleWebhooks(ApiContext& ctx, const ExchangePtr& ex);
 void handleJobs(ApiContext& ctx, const ExchangePtr& ex);
 // Storage policies (/api/v1/policies...) and usage (/api/v1/usage).
 void handleStorage(ApiContext& ctx, const ExchangePtr& ex);
-// Scan results, SBOMs and the vulnerability database (scans.cc): /api/v1/vulndb and
-// /api/v1/repositories/<name>/manifests/<reference>/{scan,sbom}.
+// Scan results, SBOMs, signatures and the vulnerability database (scans.cc):
+// /api/v1/vulndb and /api/v1/repositories/<name>/manifests/<reference>/{scan,sbom,trust}.
 bool isScanPath(std::string_view path);
 // The Notary v1 trust server (trust.cc): /v2/<gun>/_trust/tuf/...
 bool isTrustPath(std::string_view path);

@@ -2,6 +2,7 @@
 #include "core/api/api.h"
 #include "core/events/event_log.h"
 #include "core/scan/scanner.h"
+#include "core/trust/trust_enforcer.h"
 #include "shared/oci/manifest.h"
 
 namespace wharf {
@@ -37,6 +38,13 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
       if (auto why = ctx.scanner->refusal(name, hit->digest)) {
         audit(ctx, caller, "pull", name + "@" + hit->digest, "denied", *why);
         return replyError(ex, Status(Code::kDenied, "pull of " + name + "@" + hit->digest + " " + *why));
+      }
+    }
+    // A trust policy (core/trust): pulls by tag need the tag signed for this digest.
+    if (ctx.trust_policies != nullptr && reference.find(':') == std::string::npos) {
+      if (auto why = ctx.trust_policies->refusal(name, reference, hit->digest, hit->record.size)) {
+        audit(ctx, caller, "pull", name + ":" + reference, "denied", *why);
+        return replyError(ex, Status(Code::kDenied, "pull of " + name + ":" + reference + " " + *why));
       }
     }
     audit(ctx, caller, "pull", name + "@" + hit->digest, "success");

@@ -10,6 +10,9 @@
 //   POST /api/v1/repositories/<name>/manifests/<tag|digest>/scan  -> 202 {"job"}  push
 //   GET  /api/v1/repositories/<name>/manifests/<tag|digest>/sbom?format=spdx|cyclonedx
 //        -> SPDX 2.3 JSON (application/spdx+json) or CycloneDX 1.5 JSON
+//   GET  /api/v1/repositories/<name>/manifests/<tag|digest>/trust  -> what signs the image
+//        (Notary targets with GUN, role, keys, expiry; cosign signatures) and the trust
+//        policy's verdict (core/trust/trust_enforcer.h); whoever may pull <name>
 //
 // A repository the caller may not pull is unknown to it (404), as in the registry API;
 // without credentials, a private repository asks for them (401).
@@ -22,6 +25,7 @@
 #include "core/scan/sbom.h"
 #include "core/scan/scan_jobs.h"
 #include "core/scan/scanner.h"
+#include "core/trust/trust_enforcer.h"
 #include "shared/base/fs.h"
 #include "shared/base/ids.h"
 #include "shared/base/log.h"
@@ -175,12 +179,12 @@ ApiReply imageScan(ApiContext& ctx, const Request& req) {
   std::string what = rest.substr(slash + 1);
   rest = rest.substr(0, slash);
   auto m = rest.rfind("/manifests/");
-  if (m == std::string::npos || (what != "scan" && what != "sbom"))
+  if (m == std::string::npos || (what != "scan" && what != "sbom" && what != "trust"))
     return fail(Status(Code::kNotFound, "no such endpoint"));
   std::string repo = rest.substr(0, m);
   std::string reference = rest.substr(m + std::string("/manifests/").size());
   WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(repo));
-  if ((what == "scan" && req.method != "GET" && req.method != "POST") || (what == "sbom" && req.method != "GET"))
+  if ((what == "scan" && req.method != "GET" && req.method != "POST") || (what != "scan" && req.method != "GET"))
     return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
 
   auto who = scanCaller(ctx, req);
@@ -200,8 +204,9 @@ ApiReply imageScan(ApiContext& ctx, const Request& req) {
     if (!d.isOk()) return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + ":" + reference));
     digest = *d;
   }
-  if (!ctx.registry.metadata().manifest(repo, digest).isOk())
-    return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + "@" + digest));
+  auto record = ctx.registry.metadata().manifest(repo, digest);
+  if (!record.isOk()) return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + "@" + digest));
+  if (what == "trust") return ok(ctx.trust_policies->status(repo, digest, record->size));
 
   if (req.method == "POST") {
     if (!callerMay(ctx, *who, repo, "push"))
@@ -268,13 +273,17 @@ ApiReply imageScan(ApiContext& ctx, const Request& req) {
 bool isScanPath(std::string_view path) {
   if (path == "/api/v1/vulndb") return true;
   if (path.substr(0, kRepoPrefix.size()) != kRepoPrefix) return false;
-  bool tail = path.size() > 5 && (path.substr(path.size() - 5) == "/scan" || path.substr(path.size() - 5) == "/sbom");
+  bool tail = path.size() > 6 && (path.substr(path.size() - 5) == "/scan" || path.substr(path.size() - 5) == "/sbom" ||
+                                   path.substr(path.size() - 6) == "/trust");
   return tail && path.find("/manifests/") != std::string_view::npos;
 }
 
 void handleScans(ApiContext& ctx, const ExchangePtr& ex) {
-  if (ctx.scanner == nullptr || ctx.jobs == nullptr) return replyError(ex, Status(Code::kNotFound, "scanning is off"));
   const Request& req = ex->request();
+  bool trust = req.path.size() > 6 && req.path.substr(req.path.size() - 6) == "/trust";
+  if (trust && ctx.trust_policies == nullptr) return replyError(ex, Status(Code::kNotFound, "the trust server is off"));
+  if (!trust && (ctx.scanner == nullptr || ctx.jobs == nullptr))
+    return replyError(ex, Status(Code::kNotFound, "scanning is off"));
   if (req.path == "/api/v1/vulndb" && req.method == "POST") {
     // Streamed: authenticate first (on a worker: the KDF), then take the body.
     offload<Result<Caller>>(

@@ -126,7 +126,7 @@ ApiReply trustApi(ApiContext& ctx, const ExchangePtr& ex, std::string body) {
       return ok(json::object());
     }
     if (m == "DELETE") {
-      Status s = trust.store().deleteGun(gun, RealClock::instance().nowMillis());
+      Status s = trust.deleteGun(gun);
       if (!s.isOk()) return fromStatus(s);
       return ok(json::object());
     }

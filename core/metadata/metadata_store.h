@@ -51,6 +51,19 @@ struct VulnExemption {
   int64_t expires_ms = 0;
 };
 
+// Signatures a pull by tag needs (core/trust): Notary's (the tag in the repository's
+// verified, unexpired TUF targets with the digest it names), cosign's (a signature of the
+// digest by one of cosign_keys), either, or both.
+struct TrustPolicy {
+  std::string require;  // "": not set here; "none" (over a namespace's), "notary", "cosign", "either", "both"
+  std::vector<std::string> roles;        // Notary: signed in one of these roles (empty: any)
+  std::vector<std::string> keys;         // Notary: by one of these key ids (empty: any key of the role)
+  std::vector<std::string> cosign_keys;  // PEM public keys, ECDSA P-256
+  bool wantsNotary() const { return require == "notary" || require == "either" || require == "both"; }
+  bool wantsCosign() const { return require == "cosign" || require == "either" || require == "both"; }
+  bool enforced() const { return wantsNotary() || wantsCosign(); }
+};
+
 struct Policy {
   std::string scope;
   // Retention (applied by garbage collection jobs): among tags matching `match`, keep the
@@ -68,6 +81,7 @@ struct Policy {
   std::optional<bool> scan_on_push;
   std::string block_severity;
   std::vector<VulnExemption> exemptions;
+  TrustPolicy trust;
   nlohmann::json toJson() const;
   static Result<Policy> fromJson(const std::string& scope, const nlohmann::json& j);
 };

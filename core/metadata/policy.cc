@@ -4,6 +4,7 @@
 
 #include "shared/base/json_body.h"
 #include "shared/oci/names.h"
+#include "shared/tuf/tuf_crypto.h"
 
 namespace wharf {
 
@@ -64,6 +65,12 @@ nlohmann::json Policy::toJson() const {
       j["scan"]["exemptions"] = std::move(ex);
     }
   }
+  if (!trust.require.empty()) {
+    j["trust"] = {{"require", trust.require}};
+    if (!trust.roles.empty()) j["trust"]["roles"] = trust.roles;
+    if (!trust.keys.empty()) j["trust"]["keys"] = trust.keys;
+    if (!trust.cosign_keys.empty()) j["trust"]["cosign_keys"] = trust.cosign_keys;
+  }
   return j;
 }
 
@@ -116,6 +123,25 @@ Result<Policy> Policy::fromJson(const std::string& scope, const nlohmann::json& 
       }
     }
     WHARF_RETURN_IF_ERROR(sc->finish());
+  }
+  if (auto tr = b.object("trust")) {
+    TrustPolicy& t = p.trust;
+    t.require = tr->string("require", {.required = true, .max = 16}).value_or("");
+    if (t.require != "none" && !t.enforced())
+      tr->fail("require", "is one of notary, cosign, either, both, or none (a repository opting out of its namespace's)");
+    t.roles = tr->strings("roles", {.max_items = 32, .max = 255}).value_or(std::vector<std::string>{});
+    for (const auto& r : t.roles)
+      if (r != "targets" && r.rfind("targets/", 0) != 0) tr->fail("roles", "are targets or delegations (targets/...)");
+    t.keys = tr->strings("keys", {.max_items = 64, .max = 64}).value_or(std::vector<std::string>{});
+    for (const auto& k : t.keys)
+      if (k.size() != 64 || k.find_first_not_of("0123456789abcdef") != std::string::npos)
+        tr->fail("keys", "are TUF key ids (64 lower-case hex digits)");
+    t.cosign_keys = tr->strings("cosign_keys", {.max_items = 32, .max = 4096}).value_or(std::vector<std::string>{});
+    for (const auto& pem : t.cosign_keys)
+      if (auto k = tuf::CosignKey::fromPem(pem); !k.isOk()) tr->fail("cosign_keys", k.status().message());
+    if (t.wantsCosign() && t.cosign_keys.empty()) tr->fail("cosign_keys", "are needed to accept cosign signatures");
+    if (!t.wantsNotary() && (!t.roles.empty() || !t.keys.empty())) tr->fail("roles", "and keys apply to Notary signatures");
+    WHARF_RETURN_IF_ERROR(tr->finish());
   }
   WHARF_RETURN_IF_ERROR(b.finish());
   return p;

@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "shared/base/fs.h"
 #include "shared/base/ids.h"
 #include "shared/event/work_queue.h"
 #include "shared/metrics/metrics.h"
@@ -68,6 +69,16 @@ Result<BlobFile> Registry::openContent(const std::string& digest) {
   auto d = Digest::parse(digest);
   if (!d.isOk()) return d.status();
   return blobs_.open(*d);
+}
+
+Result<std::string> Registry::readContent(const std::string& digest, uint64_t max_bytes) {
+  auto f = openContent(digest);
+  if (!f.isOk()) return f.status();
+  if (f->size > max_bytes)
+    return Status(Code::kTooLarge, digest + " holds " + std::to_string(f->size) + " bytes, above " + std::to_string(max_bytes));
+  std::string body(f->size, '\0');
+  WHARF_RETURN_IF_ERROR(preadAll(f->fd->get(), body.data(), body.size(), 0));
+  return body;
 }
 
 Status Registry::checkUpload(const std::string& repo, const std::string& id, const std::optional<std::string>& owner) {

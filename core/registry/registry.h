@@ -44,6 +44,8 @@ class Registry {
   // (loop) Resolves a tag or digest reference to a manifest of the repository.
   Result<ManifestHit> resolveManifest(const std::string& repo, const std::string& reference);
   Result<BlobFile> openContent(const std::string& digest);
+  // Stored content read whole (manifests, small blobs); kTooLarge above max_bytes.
+  Result<std::string> readContent(const std::string& digest, uint64_t max_bytes);
   // (loop) The upload's size if it belongs to repo; kBlobUploadUnknown otherwise.
   Result<uint64_t> uploadOffset(const std::string& repo, const std::string& id);
   // (loop) kBlobUploadUnknown unless the upload exists, belongs to repo, and was

@@ -67,15 +67,6 @@ ByteSource preadSource(std::shared_ptr<Fd> fd) {
   };
 }
 
-Result<std::string> readContent(Registry& registry, const std::string& digest) {
-  auto f = registry.openContent(digest);
-  if (!f.isOk()) return f.status();
-  if (f->size > kMaxManifestBytes) return Status(Code::kTooLarge, "manifest " + digest + " is too large to scan");
-  std::string body(f->size, '\0');
-  WHARF_RETURN_IF_ERROR(preadAll(f->fd->get(), body.data(), body.size(), 0));
-  return body;
-}
-
 // Images hold a file system; artifacts (signatures, SBOMs, charts) hold none.
 bool isImage(const Manifest& m) {
   if (!m.config) return false;
@@ -276,7 +267,7 @@ Result<json> Scanner::scanImage(const std::string& repo, const std::string& dige
                                 const json& platform, JobContext* ctx) {
   Result<Manifest> m = parsed != nullptr ? Result<Manifest>(*parsed) : Status(Code::kInternal, "");
   if (parsed == nullptr) {  // an index's child: read here
-    auto body = readContent(registry_, digest);
+    auto body = registry_.readContent(digest, kMaxManifestBytes);
     if (!body.isOk()) return body.status();
     auto rec = registry_.metadata().manifest(repo, digest);
     m = parseManifest(*body, rec.isOk() ? rec->media_type : "");
@@ -314,7 +305,7 @@ Result<json> Scanner::scanImage(const std::string& repo, const std::string& dige
 
 Result<json> Scanner::scan(const std::string& repo, const std::string& digest, JobContext* ctx) {
   int64_t started = monotonicMillis();
-  auto body = readContent(registry_, digest);
+  auto body = registry_.readContent(digest, kMaxManifestBytes);
   if (!body.isOk()) return body.status();
   auto rec = registry_.metadata().manifest(repo, digest);
   if (!rec.isOk()) return Status(Code::kManifestUnknown, repo + "@" + digest + ": no such manifest");

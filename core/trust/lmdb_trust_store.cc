@@ -9,21 +9,6 @@ namespace wharf {
 
 namespace {
 
-std::string be64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    s[size_t(i)] = char(v & 0xff);
-    v >>= 8;
-  }
-  return s;
-}
-
-uint64_t fromBe64(std::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | uint8_t(s[i]);
-  return v;
-}
-
 std::string roleKey(const std::string& gun, const std::string& role) { return gun + '\0' + role; }
 
 }  // namespace
@@ -46,7 +31,7 @@ Result<std::unique_ptr<LmdbTrustStore>> LmdbTrustStore::open(std::shared_ptr<Lmd
 
 Result<TufFile> LmdbTrustStore::file(const Txn& txn, const std::string& gun, const std::string& role, int64_t version) {
   std::string_view v;
-  Status st = txn.get(files_, roleKey(gun, role) + '\0' + be64(uint64_t(version)), &v);
+  Status st = txn.get(files_, roleKey(gun, role) + '\0' + bigEndian64(uint64_t(version)), &v);
   if (st.code() == Code::kNotFound) return Status(Code::kNotFound, gun + ": no " + role + " version " + std::to_string(version));
   WHARF_RETURN_IF_ERROR(st);
   auto nl1 = v.find('\n');
@@ -68,7 +53,7 @@ Result<TufFile> LmdbTrustStore::current(const std::string& gun, const std::strin
   Status st = txn->get(current_, roleKey(gun, role), &v);
   if (st.code() == Code::kNotFound) return Status(Code::kNotFound, gun + ": no " + role);
   WHARF_RETURN_IF_ERROR(st);
-  return file(*txn, gun, role, int64_t(fromBe64(v)));
+  return file(*txn, gun, role, int64_t(fromBigEndian64(v)));
 }
 
 Result<TufFile> LmdbTrustStore::byVersion(const std::string& gun, const std::string& role, int64_t version) {
@@ -84,16 +69,49 @@ Result<TufFile> LmdbTrustStore::byChecksum(const std::string& gun, const std::st
   Status st = txn->get(checksums_, roleKey(gun, role) + '\0' + sha256_hex, &v);
   if (st.code() == Code::kNotFound) return Status(Code::kNotFound, gun + ": no " + role + " with that checksum");
   WHARF_RETURN_IF_ERROR(st);
-  return file(*txn, gun, role, int64_t(fromBe64(v)));
+  return file(*txn, gun, role, int64_t(fromBigEndian64(v)));
+}
+
+Result<std::vector<TufFile>> LmdbTrustStore::currentAll(const std::string& gun) {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  std::vector<std::pair<std::string, int64_t>> roles;
+  std::string prefix = gun + '\0';
+  auto c = txn->cursor(current_);
+  for (bool ok = c.seek(prefix); ok && c.key().substr(0, prefix.size()) == prefix; ok = c.next())
+    roles.emplace_back(std::string(c.key().substr(prefix.size())), int64_t(fromBigEndian64(c.value())));
+  WHARF_RETURN_IF_ERROR(c.status());
+  std::vector<TufFile> out;
+  for (const auto& [role, version] : roles) {
+    auto f = file(*txn, gun, role, version);
+    if (!f.isOk()) return f.status();
+    out.push_back(std::move(*f));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> LmdbTrustStore::guns() {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  std::vector<std::string> out;
+  auto c = txn->cursor(current_);
+  for (bool ok = c.seek(std::string_view("\0", 1)); ok;) {
+    std::string_view k = c.key();
+    std::string gun(k.substr(0, k.find('\0')));
+    out.push_back(gun);
+    ok = c.seek(gun + '\x01');  // past every role of this GUN
+  }
+  WHARF_RETURN_IF_ERROR(c.status());
+  return out;
 }
 
 Status LmdbTrustStore::appendChange(WriteTxn& txn, const std::string& gun, const std::string& action, int64_t version,
                                     int64_t now_ms) {
   std::string_view last;
-  uint64_t seq = txn.get(meta_, "change_seq", &last).isOk() ? fromBe64(last) + 1 : 1;
-  WHARF_RETURN_IF_ERROR(txn.put(meta_, "change_seq", be64(seq)));
+  uint64_t seq = txn.get(meta_, "change_seq", &last).isOk() ? fromBigEndian64(last) + 1 : 1;
+  WHARF_RETURN_IF_ERROR(txn.put(meta_, "change_seq", bigEndian64(seq)));
   nlohmann::json j = {{"gun", gun}, {"action", action}, {"version", version}, {"ts", now_ms}};
-  return txn.put(changes_, be64(seq), j.dump());
+  return txn.put(changes_, bigEndian64(seq), j.dump());
 }
 
 Status LmdbTrustStore::update(const std::string& gun, const std::vector<TufFile>& files, int64_t now_ms) {
@@ -106,7 +124,7 @@ Status LmdbTrustStore::update(const std::string& gun, const std::vector<TufFile>
     std::string rk = roleKey(gun, f.role);
     std::string_view cur;
     if (txn->get(current_, rk, &cur).isOk()) {
-      int64_t have = int64_t(fromBe64(cur));
+      int64_t have = int64_t(fromBigEndian64(cur));
       if (f.version == have) {
         auto stored = file(*txn, gun, f.role, have);
         if (stored.isOk() && stored->bytes == f.bytes) continue;  // the same file again
@@ -116,10 +134,10 @@ Status LmdbTrustStore::update(const std::string& gun, const std::vector<TufFile>
                                            std::to_string(have));
     }
     std::string sha = sha256Hex(f.bytes);
-    WHARF_RETURN_IF_ERROR(txn->put(files_, rk + '\0' + be64(uint64_t(f.version)),
+    WHARF_RETURN_IF_ERROR(txn->put(files_, rk + '\0' + bigEndian64(uint64_t(f.version)),
                                    sha + '\n' + std::to_string(now_ms) + '\n' + f.bytes));
-    WHARF_RETURN_IF_ERROR(txn->put(checksums_, rk + '\0' + sha, be64(uint64_t(f.version))));
-    WHARF_RETURN_IF_ERROR(txn->put(current_, rk, be64(uint64_t(f.version))));
+    WHARF_RETURN_IF_ERROR(txn->put(checksums_, rk + '\0' + sha, bigEndian64(uint64_t(f.version))));
+    WHARF_RETURN_IF_ERROR(txn->put(current_, rk, bigEndian64(uint64_t(f.version))));
     if (f.role == "targets") targets_version = f.version;
     wrote = true;
   }
@@ -169,10 +187,10 @@ Result<std::vector<TrustChange>> LmdbTrustStore::changes(const std::string& gun,
   if (!txn.isOk()) return txn.status();
   std::vector<TrustChange> out;
   auto c = txn->cursor(changes_);
-  for (bool ok = c.seek(be64(after + 1)); ok && out.size() < limit; ok = c.next()) {
+  for (bool ok = c.seek(bigEndian64(after + 1)); ok && out.size() < limit; ok = c.next()) {
     auto j = nlohmann::json::parse(c.value(), nullptr, false);
     if (!j.is_object()) return Status(Code::kCorruption, "trust store: a change record does not decode");
-    TrustChange ch{fromBe64(c.key()), jsonStringOr(j, "gun"), jsonStringOr(j, "action"), j.value("version", int64_t(0)),
+    TrustChange ch{fromBigEndian64(c.key()), jsonStringOr(j, "gun"), jsonStringOr(j, "action"), j.value("version", int64_t(0)),
                    j.value("ts", int64_t(0))};
     if (!gun.empty() && ch.gun != gun) continue;
     out.push_back(std::move(ch));

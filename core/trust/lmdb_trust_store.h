@@ -24,6 +24,8 @@ class LmdbTrustStore : public TrustStore {
   Result<TufFile> current(const std::string& gun, const std::string& role) override;
   Result<TufFile> byVersion(const std::string& gun, const std::string& role, int64_t version) override;
   Result<TufFile> byChecksum(const std::string& gun, const std::string& role, const std::string& sha256_hex) override;
+  Result<std::vector<TufFile>> currentAll(const std::string& gun) override;
+  Result<std::vector<std::string>> guns() override;
   Status update(const std::string& gun, const std::vector<TufFile>& files, int64_t now_ms) override;
   Status deleteGun(const std::string& gun, int64_t now_ms) override;
   Result<std::string> serverKey(const std::string& gun, const std::string& role) override;

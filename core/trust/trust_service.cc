@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/auth/auth_service.h"
 #include "shared/base/json_body.h"
 #include "shared/tls/crypto.h"
 
@@ -128,27 +129,11 @@ Status TrustService::publish(const std::string& gun, const std::map<std::string,
     if (parent_bytes.empty()) return invalid(role + ": its parent " + parent + " does not exist");
     auto p = tuf::parseSigned(parent_bytes, "Targets");
     if (!p.isOk()) return p.status();
-    const json& d = p->body.contains("delegations") ? p->body["delegations"] : json();
-    if (!d.is_object() || !d.contains("roles") || !d["roles"].is_array() || !d.contains("keys") || !d["keys"].is_object())
-      return invalid(role + ": " + parent + " declares no delegations");
-    const json* entry = nullptr;
-    for (const auto& r : d["roles"])
-      if (r.is_object() && jsonStringOr(r, "name") == role) entry = &r;
-    if (entry == nullptr) return invalid(role + ": " + parent + " does not delegate to it");
-    tuf::RoleKeys keys;
-    keys.threshold = entry->value("threshold", 1);
-    tuf::KeyMap key_map;
-    for (const auto& id : entry->value("keyids", json::array())) {
-      if (!id.is_string() || !d["keys"].contains(id.get<std::string>())) return invalid(role + ": names a key its parent does not hold");
-      auto k = tuf::PublicKey::fromJson(d["keys"][id.get<std::string>()]);
-      if (!k.isOk()) return invalid(role + ": " + k.status().message());
-      key_map[id.get<std::string>()] = *k;
-      keys.keyids.push_back(id.get<std::string>());
-    }
-    if (keys.threshold < 1) return invalid(role + ": threshold below 1");
+    auto delegation = tuf::delegationOf(*p, parent, role);
+    if (!delegation.isOk()) return delegation.status();
     auto s = tuf::parseSigned(parts.at(role), "Targets");
     if (!s.isOk()) return s.status();
-    WHARF_RETURN_IF_ERROR(tuf::checkThreshold(*s, key_map, keys, role));
+    WHARF_RETURN_IF_ERROR(tuf::checkThreshold(*s, delegation->keys, delegation->role, role));
     int64_t have = storedVersion(store_, gun, role);
     if (s->version <= have)
       return Status(Code::kConflict, role + ": version " + std::to_string(s->version) + " is not above the current " +
@@ -168,8 +153,75 @@ Status TrustService::publish(const std::string& gun, const std::map<std::string,
   WHARF_RETURN_IF_ERROR(tuf::checkSnapshotMeta(*s, listed));
   files.push_back({"snapshot", s->version, snap->second, "", 0});
 
-  WHARF_RETURN_IF_ERROR(store_.update(gun, files, now));
-  return signTimestamp(gun, snap->second, storedVersion(store_, gun, "timestamp") + 1);
+  bool first = !previous.has_value();
+  Status stored = store_.update(gun, files, now);
+  if (stored.isOk()) stored = signTimestamp(gun, snap->second, storedVersion(store_, gun, "timestamp") + 1);
+  forget(gun);
+  if (first) {
+    std::lock_guard cache(cache_mu_);
+    guns_.reset();
+  }
+  return stored;
+}
+
+Status TrustService::deleteGun(const std::string& gun) {
+  std::lock_guard lock(mu_);
+  Status s = store_.deleteGun(gun, clock_.nowMillis());
+  forget(gun);
+  std::lock_guard cache(cache_mu_);
+  guns_.reset();
+  return s;
+}
+
+void TrustService::forget(const std::string& gun) {
+  std::lock_guard cache(cache_mu_);
+  verified_.erase(gun);
+  ++generation_;
+}
+
+Result<std::shared_ptr<const tuf::TrustedRepository>> TrustService::verified(const std::string& gun) {
+  int64_t now = clock_.nowMillis();
+  uint64_t generation;
+  {
+    std::lock_guard cache(cache_mu_);
+    if (auto it = verified_.find(gun); it != verified_.end() && it->second.until_ms > now) {
+      if (it->second.repo) return it->second.repo;
+      return it->second.error;
+    }
+    generation = generation_;
+  }
+  // The timestamp first: signed again here when it expired.
+  auto ts = current(gun, "timestamp");
+  if (!ts.isOk()) return ts.status();
+  auto files = store_.currentAll(gun);
+  if (!files.isOk()) return files.status();
+  std::map<std::string, std::string> bytes;
+  for (auto& f : *files) bytes[f.role] = std::move(f.bytes);
+  auto repo = tuf::verifyRepository(gun, bytes, nullptr, now);
+  Verified v;
+  if (repo.isOk()) {
+    v.repo = std::make_shared<const tuf::TrustedRepository>(std::move(*repo));
+    v.until_ms = v.repo->expires_ms;
+  } else {
+    v.error = repo.status();
+    v.until_ms = now + 60'000;  // metadata that does not verify now is looked at again in a minute
+  }
+  std::lock_guard cache(cache_mu_);
+  if (generation == generation_) verified_[gun] = v;  // not when a write came in between
+  if (v.repo) return v.repo;
+  return v.error;
+}
+
+std::vector<std::string> TrustService::gunsOf(const std::string& repository) {
+  std::lock_guard cache(cache_mu_);
+  if (!guns_) {
+    auto all = store_.guns();
+    if (!all.isOk()) return {};  // not cached: asked again next time
+    guns_.emplace();
+    for (const auto& g : *all) (*guns_)[repositoryOfName(g)].push_back(g);
+  }
+  auto it = guns_->find(repository);
+  return it == guns_->end() ? std::vector<std::string>{} : it->second;
 }
 
 Result<TufFile> TrustService::current(const std::string& gun, const std::string& role) {

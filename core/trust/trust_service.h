@@ -21,6 +21,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +30,7 @@
 #include "core/trust/trust_store.h"
 #include "shared/base/clock.h"
 #include "shared/tuf/metadata.h"
+#include "shared/tuf/repository.h"
 
 namespace wharf {
 
@@ -47,9 +50,18 @@ class TrustService {
   // The public TUF key of the server's key for role ("timestamp" or "snapshot"), created
   // on first use.
   Result<nlohmann::json> serverKey(const std::string& gun, const std::string& role);
+  // Removes the GUN's trust data (notary delete --remote).
+  Status deleteGun(const std::string& gun);
+
+  // The GUN's metadata as a client verifies it (shared/tuf/repository.h), from the store;
+  // cached until the GUN changes or something in it expires. kNotFound without data.
+  Result<std::shared_ptr<const tuf::TrustedRepository>> verified(const std::string& gun);
+  // The GUNs of a repository (whatever host names it), cached until one is added or removed.
+  std::vector<std::string> gunsOf(const std::string& repository);
   TrustStore& store() { return store_; }
 
  private:
+  void forget(const std::string& gun);  // drops the caches of the GUN after a write
   Result<std::unique_ptr<tuf::SigningKey>> loadKey(const std::string& gun, const std::string& role, bool create);
   Status signTimestamp(const std::string& gun, const std::string& snapshot_bytes, int64_t version);
 
@@ -57,6 +69,16 @@ class TrustService {
   Clock& clock_;
   TrustOptions options_;
   std::mutex mu_;  // one update (and key creation) at a time
+
+  std::mutex cache_mu_;
+  struct Verified {
+    std::shared_ptr<const tuf::TrustedRepository> repo;  // null: did not verify (error)
+    Status error;
+    int64_t until_ms = 0;
+  };
+  std::map<std::string, Verified> verified_;  // GUARDED_BY(cache_mu_)
+  uint64_t generation_ = 0;                   // GUARDED_BY(cache_mu_): bumped by every write
+  std::optional<std::map<std::string, std::vector<std::string>>> guns_;           // GUARDED_BY(cache_mu_)
 };
 
 }  // namespace wharf

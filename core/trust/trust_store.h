@@ -42,6 +42,10 @@ class TrustStore {
   virtual Result<TufFile> current(const std::string& gun, const std::string& role) = 0;
   virtual Result<TufFile> byVersion(const std::string& gun, const std::string& role, int64_t version) = 0;
   virtual Result<TufFile> byChecksum(const std::string& gun, const std::string& role, const std::string& sha256_hex) = 0;
+  // The current file of every role of the GUN (empty when it has none).
+  virtual Result<std::vector<TufFile>> currentAll(const std::string& gun) = 0;
+  // Every GUN with trust data.
+  virtual Result<std::vector<std::string>> guns() = 0;
   virtual Status update(const std::string& gun, const std::vector<TufFile>& files, int64_t now_ms) = 0;
   // Removes every file and key of the GUN (notary delete --remote).
   virtual Status deleteGun(const std::string& gun, int64_t now_ms) = 0;

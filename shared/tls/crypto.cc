@@ -145,17 +145,22 @@ Result<std::string> publicPemFromJwk(const nlohmann::json& jwk) {
   return bioString(pub.get());
 }
 
+std::string hexEncode(std::string_view bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out(2 * bytes.size(), '0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    auto b = static_cast<unsigned char>(bytes[i]);
+    out[2 * i] = kHex[b >> 4];
+    out[2 * i + 1] = kHex[b & 15];
+  }
+  return out;
+}
+
 std::string sha256Hex(std::string_view data) {
   unsigned char md[32];
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), md, &len, sha256Md(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out(64, '0');
-  for (int i = 0; i < 32; ++i) {
-    out[2 * i] = kHex[md[i] >> 4];
-    out[2 * i + 1] = kHex[md[i] & 15];
-  }
-  return out;
+  return hexEncode(std::string_view(reinterpret_cast<const char*>(md), 32));
 }
 
 std::string hmacSha256Hex(std::string_view key, std::string_view data) {
@@ -166,13 +171,7 @@ std::string hmacSha256Hex(std::string_view key, std::string_view data) {
   const void* k = key.empty() ? static_cast<const void*>(&kEmpty) : static_cast<const void*>(key.data());
   HMAC(sha256Md(), k, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
        md, &len);
-  static const char* kHex = "0123456789abcdef";
-  std::string out(2 * len, '0');
-  for (unsigned i = 0; i < len; ++i) {
-    out[2 * i] = kHex[md[i] >> 4];
-    out[2 * i + 1] = kHex[md[i] & 15];
-  }
-  return out;
+  return hexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
 }
 
 bool constantTimeEquals(std::string_view a, std::string_view b) {

@@ -54,6 +54,8 @@ std::string hashPassword(std::string_view password, int iterations = kPasswordIt
 // Constant-time check of a password against an encoded hash; false for malformed hashes.
 bool verifyPassword(std::string_view password, const std::string& encoded);
 
+// Lower-case hex of bytes.
+std::string hexEncode(std::string_view bytes);
 // SHA-256 of data, hex.
 std::string sha256Hex(std::string_view data);
 // HMAC-SHA256 of data under key, hex (webhook signatures).

@@ -63,7 +63,8 @@ Result<Signed> parseSigned(std::string_view bytes, std::string_view expected_typ
   return s;
 }
 
-Status checkThreshold(const Signed& s, const KeyMap& keys, const RoleKeys& role, const std::string& role_name) {
+Status checkThreshold(const Signed& s, const KeyMap& keys, const RoleKeys& role, const std::string& role_name,
+                      std::vector<std::string>* signers) {
   auto canonical = canonicalJson(s.body);
   if (!canonical.isOk()) return bad(role_name + ": " + canonical.status().message());
   std::set<std::string> allowed(role.keyids.begin(), role.keyids.end()), valid;
@@ -73,6 +74,7 @@ Status checkThreshold(const Signed& s, const KeyMap& keys, const RoleKeys& role,
     if (key == keys.end()) continue;
     if (key->second->verify(sig.method, *canonical, sig.sig)) valid.insert(sig.keyid);
   }
+  if (signers != nullptr) signers->assign(valid.begin(), valid.end());
   if (int(valid.size()) < role.threshold)
     return bad(role_name + ": signed by " + std::to_string(valid.size()) + " valid key(s) of the role, below its threshold of " +
                std::to_string(role.threshold));
@@ -154,6 +156,40 @@ Result<Signed> validateRole(std::string_view bytes, std::string_view type, const
     return bad(role_name + ": version " + std::to_string(s->version) + " is not above the current " + std::to_string(min_version));
   if (s->expires_ms <= now_ms) return bad(role_name + ": expired");
   return s;
+}
+
+Result<Delegation> delegationOf(const Signed& parent, const std::string& parent_name, const std::string& role) {
+  const json& d = parent.body.contains("delegations") ? parent.body["delegations"] : json();
+  if (!d.is_object() || !d.contains("roles") || !d["roles"].is_array() || !d.contains("keys") || !d["keys"].is_object())
+    return bad(role + ": " + parent_name + " declares no delegations");
+  const json* entry = nullptr;
+  for (const auto& r : d["roles"])
+    if (r.is_object() && jsonStringOr(r, "name") == role) entry = &r;
+  if (entry == nullptr) return bad(role + ": " + parent_name + " does not delegate to it");
+  Delegation out;
+  const json& threshold = entry->contains("threshold") ? (*entry)["threshold"] : json(1);
+  if (!threshold.is_number_integer() || threshold.get<int64_t>() < 1 || threshold.get<int64_t>() > 1000)
+    return bad(role + ": its threshold is an integer of at least 1");
+  out.role.threshold = threshold.get<int>();
+  const json& ids = entry->contains("keyids") ? (*entry)["keyids"] : json();
+  if (!ids.is_array()) return bad(role + ": its keyids are a list");
+  for (const auto& id : ids) {
+    if (!id.is_string() || !d["keys"].contains(id.get<std::string>()))
+      return bad(role + ": names a key its parent does not hold");
+    auto k = PublicKey::fromJson(d["keys"][id.get<std::string>()]);
+    if (!k.isOk()) return bad(role + ": " + k.status().message());
+    out.keys[id.get<std::string>()] = *k;
+    out.role.keyids.push_back(id.get<std::string>());
+  }
+  if (entry->contains("paths")) {
+    const json& paths = (*entry)["paths"];
+    if (!paths.is_array()) return bad(role + ": its paths are a list");
+    for (const auto& p : paths) {
+      if (!p.is_string()) return bad(role + ": its paths are strings");
+      out.paths.push_back(p.get<std::string>());
+    }
+  }
+  return out;
 }
 
 Status checkSnapshotMeta(const Signed& snapshot, const std::map<std::string, std::string>& exact_bytes) {

@@ -48,8 +48,10 @@ struct RoleKeys {
 using KeyMap = std::map<std::string, std::shared_ptr<const PublicKey>>;
 
 // Whether signed carries valid signatures of at least role.threshold distinct keys of
-// role (looked up in keys); the message names the role and how many were valid.
-Status checkThreshold(const Signed& s, const KeyMap& keys, const RoleKeys& role, const std::string& role_name);
+// role (looked up in keys); the message names the role and how many were valid. The ids
+// of the keys whose signatures verified go to *signers when given.
+Status checkThreshold(const Signed& s, const KeyMap& keys, const RoleKeys& role, const std::string& role_name,
+                      std::vector<std::string>* signers = nullptr);
 
 struct Root {
   Signed envelope;
@@ -71,6 +73,15 @@ Result<Root> validateRoot(std::string_view bytes, const Root* previous, const st
 // above min_version (the stored one; 0 for the first).
 Result<Signed> validateRole(std::string_view bytes, std::string_view type, const std::string& role_name,
                             const Root& root, int64_t now_ms, int64_t min_version);
+
+// A delegation as its parent (a Targets role) declares it: the keys it names, its
+// threshold and the target paths it may sign (prefixes; "" is every path).
+struct Delegation {
+  KeyMap keys;
+  RoleKeys role;
+  std::vector<std::string> paths;
+};
+Result<Delegation> delegationOf(const Signed& parent, const std::string& parent_name, const std::string& role);
 
 // A snapshot (already validateRole'd) lists, for each role in exact_bytes, that role's
 // length and SHA-256 (and SHA-512 when given) of exactly those bytes.

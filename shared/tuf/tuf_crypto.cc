@@ -272,4 +272,26 @@ Result<std::string> SigningKey::sign(std::string_view data) const {
   return raw;
 }
 
+CosignKey::~CosignKey() { EVP_PKEY_free(key_); }
+
+Result<std::shared_ptr<const CosignKey>> CosignKey::fromPem(std::string_view pem) {
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), int(pem.size())));
+  EVP_PKEY* key = bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr;
+  if (key == nullptr) return Status(Code::kInvalidArgument, "not a PEM public key (-----BEGIN PUBLIC KEY-----)");
+  std::shared_ptr<CosignKey> k(new CosignKey());
+  k->key_ = key;
+  if (EVP_PKEY_get_base_id(key) != EVP_PKEY_EC || EVP_PKEY_get_bits(key) != 256)
+    return Status(Code::kInvalidArgument, "a cosign key is ECDSA P-256");
+  unsigned char* der = nullptr;
+  int n = i2d_PUBKEY(key, &der);
+  if (n <= 0) return Status(Code::kInternal, "cannot encode a public key");
+  k->id_ = "sha256:" + sha256Hex(std::string_view(reinterpret_cast<char*>(der), size_t(n)));
+  OPENSSL_free(der);
+  return std::shared_ptr<const CosignKey>(std::move(k));
+}
+
+bool CosignKey::verify(std::string_view payload, std::string_view der_signature) const {
+  return digestVerify(key_, EVP_sha256(), 0, payload, der_signature);
+}
+
 }  // namespace wharf::tuf

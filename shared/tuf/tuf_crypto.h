@@ -90,4 +90,22 @@ class SigningKey {
   std::string id_;
 };
 
+// A cosign public key (ECDSA P-256, PEM "PUBLIC KEY"): verifies DER ECDSA signatures
+// over SHA-256 of a payload. Its id is "sha256:" and the hex SHA-256 of its DER
+// SubjectPublicKeyInfo.
+class CosignKey {
+ public:
+  static Result<std::shared_ptr<const CosignKey>> fromPem(std::string_view pem);
+  ~CosignKey();
+  CosignKey(const CosignKey&) = delete;
+  CosignKey& operator=(const CosignKey&) = delete;
+  const std::string& id() const { return id_; }
+  bool verify(std::string_view payload, std::string_view der_signature) const;
+
+ private:
+  CosignKey() = default;
+  EVP_PKEY* key_ = nullptr;
+  std::string id_;
+};
+
 }  // namespace wharf::tuf

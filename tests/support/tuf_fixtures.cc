@@ -17,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string signRaw(EVP_PKEY* k, const std::string& data) {
+std::string signDer(EVP_PKEY* k, const std::string& data) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   if (EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, k) != 1) throw std::runtime_error("sign init");
   size_t len = 0;
@@ -26,8 +26,14 @@ std::string signRaw(EVP_PKEY* k, const std::string& data) {
   EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(der.data()), &len, reinterpret_cast<const unsigned char*>(data.data()),
                  data.size());
   EVP_MD_CTX_free(ctx);
+  der.resize(len);
+  return der;
+}
+
+std::string signRaw(EVP_PKEY* k, const std::string& data) {
+  std::string der = signDer(k, data);
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  ECDSA_SIG* s = d2i_ECDSA_SIG(nullptr, &p, long(len));
+  ECDSA_SIG* s = d2i_ECDSA_SIG(nullptr, &p, long(der.size()));
   std::string raw(64, '\0');
   BN_bn2binpad(ECDSA_SIG_get0_r(s), reinterpret_cast<unsigned char*>(raw.data()), 32);
   BN_bn2binpad(ECDSA_SIG_get0_s(s), reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
@@ -132,6 +138,52 @@ json tufFileMeta(const std::string& bytes) {
   unsigned char h[32];
   EVP_Digest(bytes.data(), bytes.size(), h, nullptr, EVP_sha256(), nullptr);
   return {{"length", bytes.size()}, {"hashes", {{"sha256", base64Encode(std::string(reinterpret_cast<char*>(h), 32))}}}};
+}
+
+CosignSigner::CosignSigner() : key(EVP_EC_gen("P-256"), EVP_PKEY_free) {
+  BIO* b = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(b, key.get());
+  char* p = nullptr;
+  long n = BIO_get_mem_data(b, &p);
+  public_pem.assign(p, size_t(n));
+  BIO_free(b);
+}
+
+std::string CosignSigner::sign(const std::string& payload) const { return base64Encode(signDer(key.get(), payload)); }
+
+std::string cosignPayload(const std::string& reference, const std::string& digest) {
+  return json{{"critical",
+               {{"identity", {{"docker-reference", reference}}},
+                {"image", {{"docker-manifest-digest", digest}}},
+                {"type", "cosign container image signature"}}},
+              {"optional", nullptr}}
+      .dump();
+}
+
+TufRepoKeys tufRepoKeys(const std::string& gun, int64_t now_ms) {
+  return TufRepoKeys{tufRootKey(gun, now_ms), tufEcdsaKey(), tufEcdsaKey(), tufEcdsaKey()};
+}
+
+std::map<std::string, std::string> tufRepoFiles(const TufRepoKeys& k, const json& targets,
+                                                const std::vector<TufDelegation>& delegations, const std::string& expires,
+                                                int version) {
+  std::map<std::string, std::string> files;
+  files["root"] = tufEnvelope(tufRootBody({&k.root}, k.targets.tuf, k.snapshot.tuf, k.timestamp.tuf, 1), {&k.root});
+  json body = tufTargetsBody(version, targets, expires);
+  for (const auto& d : delegations) {
+    body["delegations"]["keys"][d.key->id] = d.key->tuf;
+    body["delegations"]["roles"].push_back({{"name", d.name}, {"keyids", {d.key->id}}, {"threshold", 1}, {"paths", d.paths}});
+    files[d.name] = tufEnvelope(tufTargetsBody(version, d.targets, expires), {d.key});
+  }
+  files["targets"] = tufEnvelope(body, {&k.targets});
+  json meta = json::object();
+  for (const auto& [role, bytes] : files) meta[role] = tufFileMeta(bytes);
+  files["snapshot"] = tufEnvelope({{"_type", "Snapshot"}, {"version", version}, {"expires", expires}, {"meta", meta}},
+                                  {&k.snapshot});
+  files["timestamp"] = tufEnvelope(
+      {{"_type", "Timestamp"}, {"version", version}, {"expires", expires}, {"meta", {{"snapshot", tufFileMeta(files["snapshot"])}}}},
+      {&k.timestamp});
+  return files;
 }
 
 }  // namespace wharf::test

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,5 +40,33 @@ nlohmann::json tufTargetsBody(int version, const nlohmann::json& targets = nlohm
                               const std::string& expires = "2029-01-01T00:00:00Z");
 // {"length", "hashes": {"sha256"}} of bytes, as snapshots list them.
 nlohmann::json tufFileMeta(const std::string& bytes);
+
+// cosign's signatures, made with OpenSSL (no cosign client is packaged): a P-256 key, its
+// PEM public key (as policies hold it), and base64 DER signatures over payloads.
+struct CosignSigner {
+  CosignSigner();
+  std::shared_ptr<EVP_PKEY> key;
+  std::string public_pem;
+  std::string sign(const std::string& payload) const;
+};
+// A simple-signing payload for reference (registry/repo:tag) and the image digest.
+std::string cosignPayload(const std::string& reference, const std::string& digest);
+
+// A whole repository as the notary CLI publishes it: the keys of the four roles, and the
+// files of one publication (root, targets with delegations, snapshot over their exact
+// bytes, timestamp over the snapshot), for verification tests.
+struct TufRepoKeys {
+  TufKey root, targets, snapshot, timestamp;
+};
+TufRepoKeys tufRepoKeys(const std::string& gun, int64_t now_ms);
+struct TufDelegation {
+  std::string name;  // "targets/releases"
+  const TufKey* key = nullptr;
+  nlohmann::json targets = nlohmann::json::object();
+  std::vector<std::string> paths{""};
+};
+std::map<std::string, std::string> tufRepoFiles(const TufRepoKeys& k, const nlohmann::json& targets,
+                                                const std::vector<TufDelegation>& delegations = {},
+                                                const std::string& expires = "2029-01-01T00:00:00Z", int version = 1);
 
 }  // namespace wharf::test

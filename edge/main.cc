@@ -272,6 +272,14 @@ int main(int argc, char** argv) {
   ctx.access_log = config.access_log;
   ctx.stale_if_error = splitPatterns(config.stale_if_error);
   ctx.setVerifier(std::make_shared<TokenVerifier>(identity->keys, "wharf-core", identity->service));
+  // Trust policies, enforced here too (edge/trust): known from edge.json before the core
+  // is reached, its TUF metadata verified here and kept under <data_dir>/trust.
+  EdgeTrustOptions trust_options{config.data_dir + "/trust", identity->core, identity->credential, core_tls,
+                                 std::max<int64_t>(config.tag_ttl_ms, 1000)};
+  auto trust = EdgeTrust::open(trust_options, RealClock::instance());
+  if (!trust.isOk()) return fail("trust: " + trust.status().message());
+  (*trust)->setPolicies(identity->trust_policies);
+  ctx.trust = trust->get();
   if (peers != nullptr) {
     ctx.peers = peers.get();
     ctx.index->setOwnership([p = peers.get()](const std::string& digest) { return p->ownedElsewhere(digest); });
@@ -374,6 +382,7 @@ int main(int argc, char** argv) {
             ctx.index->setBudget(budgetOf(applied));
           }
           (*agent)->applySettings(fresh->settings);
+          ctx.trust->setPolicies(fresh->trust_policies);
           if (Status s = saveIdentity(identity_path, current); !s.isOk()) {
             logWarn("cannot save edge.json", {{"error", s.message()}});
           }

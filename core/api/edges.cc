@@ -9,7 +9,12 @@
 //   POST   /api/v1/edges/register   {"join_token"} -> {"name","site","credential","realm",
 //                                   "service","keys","settings"}  (no user authentication)
 //   GET    /api/v1/edges/self       Authorization: Bearer <credential>
-//                                   -> {"name","site","realm","service","keys","settings"}
+//                                   -> {"name","site","realm","service","keys","settings",
+//                                       "trust_policies":[{"scope","require","roles","keys"}]}
+//   GET    /api/v1/edges/self/trust?repository=<name>
+//          -> {"repository","guns":{<gun>:{<role>:<metadata as stored>}}}: the TUF metadata of
+//          the repository's GUNs, which the edge verifies itself (edge/trust/edge_trust.h);
+//          repositories the edge may pull only (403 otherwise)
 //
 // Central administration (administrators; see core/fleet/edge_commands.h for the kinds):
 //   POST   /api/v1/edges/<name>/commands      {"kind","args"?} -> 202 <command>
@@ -54,6 +59,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
+#include "core/trust/trust_service.h"
 #include "core/auth/revocations.h"
 #include "core/events/event_log.h"
 #include "core/fleet/channel_hub.h"
@@ -308,7 +314,36 @@ class Edges {
             {"realm", tokenRealm(ctx_, req_)},
             {"service", ctx_.auth->config().service},
             {"keys", ctx_.auth->keys().jwks()},
-            {"settings", e.settings.is_object() ? e.settings : json::object()}};
+            {"settings", e.settings.is_object() ? e.settings : json::object()},
+            {"trust_policies", trustPolicies()}};
+  }
+
+  // The trust policies edges enforce themselves (cosign keys stay here: the core checks
+  // cosign signatures).
+  json trustPolicies() {
+    json out = json::array();
+    for (const auto& p : *ctx_.registry.policies()) {
+      if (p.trust.require.empty()) continue;
+      out.push_back({{"scope", p.scope}, {"require", p.trust.require}, {"roles", p.trust.roles}, {"keys", p.trust.keys}});
+    }
+    return out;
+  }
+
+  Reply trustData(const Edge& e) {
+    auto repo = req_.queryParam("repository");
+    if (!repo || !validateRepositoryName(*repo).isOk()) return fail(Status(Code::kInvalidArgument, "repository= names a repository"));
+    if (!anyRepositoryPatternMatches(edgeRepositories(e), *repo))
+      return fail(Status(Code::kDenied, "edge \"" + e.name + "\" may not pull " + *repo + " (its settings' repositories)"));
+    json guns = json::object();
+    if (ctx_.trust != nullptr) {
+      for (const auto& gun : ctx_.trust->gunsOf(*repo)) {
+        (void)ctx_.trust->current(gun, "timestamp");  // signed again first if it expired
+        auto files = ctx_.trust->store().currentAll(gun);
+        if (!files.isOk()) return fail(files.status());
+        for (const auto& f : *files) guns[gun][f.role] = f.bytes;
+      }
+    }
+    return ok({{"repository", *repo}, {"guns", guns}});
   }
 
   Reply list() {
@@ -414,6 +449,10 @@ class Edges {
     if (parts.size() == 2 && parts[1] == "token") {
       if (m != "POST") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
       return pullToken(*e);
+    }
+    if (parts.size() == 2 && parts[1] == "trust") {
+      if (m != "GET") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+      return trustData(*e);
     }
     return fail(Status(Code::kNotFound, "no such endpoint"));
   }

@@ -28,6 +28,14 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
     r.headers.add("Docker-Content-Digest", hit->digest);
     r.headers.add("ETag", "\"" + hit->digest + "\"");
     if (!hit->record.subject.empty()) r.headers.add("OCI-Subject", hit->record.subject);
+    // A trust policy (core/trust): a tag resolves (HEAD or GET) only when it is signed for
+    // this digest.
+    if (ctx.trust_policies != nullptr && reference.find(':') == std::string::npos) {
+      if (auto why = ctx.trust_policies->refusal(name, reference, hit->digest, hit->record.size)) {
+        audit(ctx, caller, "pull", name + ":" + reference, "denied", *why);
+        return replyError(ex, Status(Code::kDenied, "pull of " + name + ":" + reference + " " + *why));
+      }
+    }
     if (req.isHead()) {
       r.head_length = hit->record.size;
       return reply(ex, std::move(r));
@@ -38,13 +46,6 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
       if (auto why = ctx.scanner->refusal(name, hit->digest)) {
         audit(ctx, caller, "pull", name + "@" + hit->digest, "denied", *why);
         return replyError(ex, Status(Code::kDenied, "pull of " + name + "@" + hit->digest + " " + *why));
-      }
-    }
-    // A trust policy (core/trust): pulls by tag need the tag signed for this digest.
-    if (ctx.trust_policies != nullptr && reference.find(':') == std::string::npos) {
-      if (auto why = ctx.trust_policies->refusal(name, reference, hit->digest, hit->record.size)) {
-        audit(ctx, caller, "pull", name + ":" + reference, "denied", *why);
-        return replyError(ex, Status(Code::kDenied, "pull of " + name + ":" + reference + " " + *why));
       }
     }
     audit(ctx, caller, "pull", name + "@" + hit->digest, "success");

@@ -54,7 +54,8 @@ Status EdgeInvalidator::runOnce() {
   uint64_t since = at.isOk() ? *at : log_.lastSeq();
   EventFilter filter;
   filter.types = {event_type::kManifestDelete, event_type::kBlobDelete, event_type::kTagDelete,
-                  event_type::kRepositoryDelete, event_type::kTagPush, event_type::kTagMove};
+                  event_type::kRepositoryDelete, event_type::kTagPush, event_type::kTagMove,
+                  event_type::kPolicySet, event_type::kPolicyRemove};
   while (true) {
     auto page = log_.query(filter, since, 500);
     if (!page.isOk()) return page.status();
@@ -65,8 +66,12 @@ Status EdgeInvalidator::runOnce() {
       }
     }
     std::vector<EdgeCommandStore::New> batch;  // the page's purges, in one transaction
-    bool pushed = false;
+    bool pushed = false, policies = false;
     for (const Event& ev : page->events) {
+      if (ev.type == event_type::kPolicySet || ev.type == event_type::kPolicyRemove) {
+        policies = true;  // edges enforce trust policies themselves: they fetch them again
+        continue;
+      }
       if (ev.type == event_type::kTagPush || ev.type == event_type::kTagMove) {
         pushed = true;  // edges read pushes from their channel (prefetch): wake them
         continue;
@@ -81,11 +86,13 @@ Status EdgeInvalidator::runOnce() {
       }
       for (const Edge& edge : edges) batch.push_back({edge.name, "purge", args});
     }
+    if (policies)
+      for (const Edge& edge : edges) batch.push_back({edge.name, "refresh", nlohmann::json::object()});
     WHARF_RETURN_IF_ERROR(commands_.enqueueAll(batch, "system", RealClock::instance().nowMillis()));
     if (pushed) hub_.notifyAll();
     if (!batch.empty()) {
       for (const Edge& edge : edges) hub_.notify(edge.name);
-      logInfo("deletes sent to the edges", {{"deletes", batch.size() / edges.size()}, {"edges", edges.size()},
+      logInfo("deletes and policy changes sent to the edges", {{"commands", batch.size() / edges.size()}, {"edges", edges.size()},
                                             {"last_seq", page->events.back().seq}});
     }
     if (page->scanned_to > since) {

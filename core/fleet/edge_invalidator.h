@@ -8,7 +8,9 @@
 //   blob.delete without a repository (the garbage collector removed the content
 //   everywhere)                                  -> purge {digest}
 // It also wakes every edge's channel after a page with a tag.push or tag.move: edges read
-// pushes from their channel to prefetch (see core/api/edges.cc).
+// pushes from their channel to prefetch (see core/api/edges.cc); and after policy.set or
+// policy.remove it queues a `refresh` for every edge, which fetches its settings and the
+// trust policies it enforces (edge/trust) again.
 // A page of events (up to 500) goes out in one transaction. Its place in the log is kept
 // with the commands (marker "invalidator"), so deletes made
 // while it was stopped (a core restart) are sent when it starts; it starts from the log's

@@ -32,6 +32,7 @@ Status readIdentity(JsonBody& b, EdgeIdentity* id) {
   id->realm = b.string("realm", {.max = 2048}).value_or("");
   id->service = b.string("service", {.max = 256}).value_or("");
   id->settings = b.rawObject("settings").value_or(nlohmann::json());
+  id->trust_policies = b.rawArray("trust_policies").value_or(nlohmann::json::array());
   if (b.has("keys")) {
     id->jwks = b.rawObject("keys").value_or(nlohmann::json());
   }
@@ -75,7 +76,8 @@ Result<std::unique_ptr<BlockingClient>> coreClient(const std::string& core, cons
 
 nlohmann::json EdgeIdentity::toJson() const {
   return {{"core", core},   {"name", name},       {"site", site}, {"credential", credential},
-          {"realm", realm}, {"service", service}, {"keys", jwks}, {"settings", settings}};
+          {"realm", realm}, {"service", service}, {"keys", jwks}, {"settings", settings},
+          {"trust_policies", trust_policies}};
 }
 
 Result<EdgeIdentity> EdgeIdentity::fromJson(const nlohmann::json& j) {

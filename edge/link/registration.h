@@ -28,6 +28,7 @@ struct EdgeIdentity {
   std::string realm, service;
   std::map<std::string, std::string> keys;  // kid -> PEM public key
   nlohmann::json settings = nlohmann::json::object();
+  nlohmann::json trust_policies = nlohmann::json::array();  // the core's, for edge/trust
   nlohmann::json jwks;  // the key set as the core published it
 
   nlohmann::json toJson() const;

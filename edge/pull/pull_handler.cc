@@ -50,6 +50,8 @@ struct EdgeMetrics {
                                    "Expired tags the upstream confirmed unchanged (304).");
   Counter& stale = r.counter("wharf_edge_stale_served_total",
                              "Cached manifests served because the upstream could not answer.");
+  Counter& trust_refused = r.counter("wharf_edge_trust_refused_total",
+                                     "Tags refused at the edge by a trust policy (unsigned, or not for that digest).");
   static EdgeMetrics& get() {
     static EdgeMetrics m;
     return m;
@@ -304,6 +306,27 @@ Response manifestResponse(const ExchangePtr& ex, const ManifestCache::Entry& e) 
   return r;
 }
 
+// Replies with a manifest for route: at once, or, when a trust policy governs the
+// repository's tags, after the edge's own check (edge/trust; on a worker: it may ask the
+// core for trust data). core_confirmed: the core served or revalidated it just now.
+void replyManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route, const ManifestCache::Entry& e,
+                   Response r, bool core_confirmed) {
+  bool by_digest = route.reference.find(':') != std::string::npos;
+  if (ctx.trust == nullptr || by_digest || !ctx.trust->governs(route.name)) return reply(ctx, ex, std::move(r));
+  auto response = std::make_shared<Response>(std::move(r));
+  Loop& loop = ex->loop();
+  ctx.work->submit([&ctx, &loop, ex, route, digest = e.digest, size = uint64_t(e.body.size()), response, core_confirmed] {
+    auto why = ctx.trust->refusal(route.name, route.reference, digest, size, core_confirmed);
+    loop.post([&ctx, ex, response, why] {
+      if (why) {
+        EdgeMetrics::get().trust_refused.inc();
+        return reply(ctx, ex, error(Status(Code::kDenied, *why)));
+      }
+      reply(ctx, ex, std::move(*response));
+    });
+  });
+}
+
 // Fetches a manifest (always with GET, so it can be cached; conditionally when an
 // expired tag is cached), stores what the upstream serves, and falls back to the stale
 // entry when the upstream cannot answer and the repository allows it.
@@ -323,7 +346,7 @@ class ManifestFetch : public ResponseHandler {
       EdgeMetrics::get().revalidated.inc();
       ctx_.manifests->revalidated(route_.name, route_.reference, stale_->digest);
       countServed(ctx_, ex_, route_.name, stale_->body.size(), true);
-      return reply(ctx_, ex_, manifestResponse(ex_, *stale_));
+      return replyManifest(ctx_, ex_, route_, *stale_, manifestResponse(ex_, *stale_), true);
     }
     if (status == 200) {
       const std::string* digest = head_.headers.get("docker-content-digest");
@@ -339,7 +362,7 @@ class ManifestFetch : public ResponseHandler {
       }
       if (ctx_.stats != nullptr) ctx_.stats->fetched(route_.name, e.body.size(), false);
       countServed(ctx_, ex_, route_.name, e.body.size(), false);
-      return reply(ctx_, ex_, manifestResponse(ex_, e));
+      return replyManifest(ctx_, ex_, route_, e, manifestResponse(ex_, e), true);
     }
     bool upstream_failed = !st.isOk() || status >= 500 || status == 429;
     if (upstream_failed) countUpstreamError(ctx_);
@@ -352,7 +375,7 @@ class ManifestFetch : public ResponseHandler {
       Response r = manifestResponse(ex_, *stale_);
       r.headers.add("Warning", "110 - \"Response is Stale\"");
       r.headers.add("X-Wharf-Stale", "1");
-      return reply(ctx_, ex_, std::move(r));
+      return replyManifest(ctx_, ex_, route_, *stale_, std::move(r), false);
     }
     Response r = upstreamError(status, body_, st);
     if (status == 401 || status == 403 || status == 404) {
@@ -387,7 +410,7 @@ void serveManifest(EdgeContext& ctx, const ExchangePtr& ex, const Route& route) 
   if (cached && fresh) {
     EdgeMetrics::get().manifest_hits.inc();
     countServed(ctx, ex, route.name, cached->body.size(), true);
-    return reply(ctx, ex, manifestResponse(ex, *cached));
+    return replyManifest(ctx, ex, route, *cached, manifestResponse(ex, *cached), true);
   }
   ClientRequest r;
   r.method = "GET";

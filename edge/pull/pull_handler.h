@@ -16,6 +16,7 @@
 #include "edge/cache/manifest_cache.h"
 #include "edge/link/site_peers.h"
 #include "edge/pull/upstreams.h"
+#include "edge/trust/edge_trust.h"
 #include "shared/auth/revocation.h"
 #include "shared/auth/token.h"
 #include "shared/event/work_queue.h"
@@ -45,6 +46,8 @@ struct EdgeContext {
   // The site's other edges: a blob one of them owns is asked of it before the core.
   // Null: this edge works alone.
   SitePeers* peers = nullptr;
+  // The trust policies checked here (edge/trust). Null: tags are served as the core says.
+  EdgeTrust* trust = nullptr;
 
   // The verifier of the core's tokens; replaced when the core's keys are refreshed.
   std::shared_ptr<const TokenVerifier> verifier() const {

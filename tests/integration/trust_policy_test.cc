@@ -1,0 +1,279 @@
+// Trust policies end to end: pulls by tag need signatures, at the core and at an edge,
+// with the core up and down (Notary signatures made with the real notary CLI, pulls with
+// skopeo); cosign signatures made with OpenSSL as tags and as referrers.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "shared/base/fs.h"
+#include "shared/oci/digest.h"
+#include "shared/tls/crypto.h"
+#include "tests/support/edge_server.h"
+#include "tests/support/http_client.h"
+#include "tests/support/oci_layout.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tuf_fixtures.h"
+
+namespace trust_policy_test {
+
+using namespace wharf;
+using namespace wharf::test;
+using nlohmann::json;
+
+namespace {
+
+const std::string kPassword = "edge-admin-password";  // EdgeServer's default administrator password
+const std::string kAccept =
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+// Waits for cond (checked every 50 ms) up to deadline_ms.
+bool eventually(const std::function<bool()>& cond, int deadline_ms = 20000) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return cond();
+}
+
+HttpResponse call(int port, const std::string& method, const std::string& target, const HeaderList& headers = {},
+                  const std::string& body = "") {
+  HttpClient c("127.0.0.1", port);
+  auto r = c.request(method, target, headers, body);
+  if (!r.isOk()) return HttpResponse{0, {}, r.status().message(), true};
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("trust policy: pulls by tag need a Notary signature, at the core and at an edge with the core down",
+          "[trust][edge][clients]") {
+  if (!haveCommand("notary") || !haveCommand("skopeo")) {
+    WARN("notary or skopeo is not installed: skipped");
+    return;
+  }
+  ::setenv("WHARF_ADMIN_PASSWORD", kPassword.c_str(), 1);
+  CoreServer core({}, {"--auth", "token"});
+  ::unsetenv("WHARF_ADMIN_PASSWORD");
+  TempDir work;
+  std::string creds = "admin:" + kPassword;
+  auto push = [&](const std::string& tag, uint64_t seed) {
+    auto layout = writeOciLayout(work / ("src-" + tag), tag, {ImageSpec{"amd64", {{{"f", randomData(5000, seed)}}}}});
+    auto r = run({"skopeo", "copy", "--dest-tls-verify=false", "--dest-creds", creds, "oci:" + work / ("src-" + tag) + ":" + tag,
+                  "docker://" + core.address() + "/team/app:" + tag});
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    return layout.digest;
+  };
+  std::string d1 = push("v1", 1), d2 = push("v2", 2);
+  std::string pull_token = registryToken(core.port(), "admin", kPassword, "repository:team/app:pull");
+  auto manifestBytes = [&](const std::string& tag) {
+    auto r = call(core.port(), "GET", "/v2/team/app/manifests/" + tag,
+                  {{"Authorization", "Bearer " + pull_token}, {"Accept", kAccept}});
+    REQUIRE(r.status == 200);
+    return r.body;
+  };
+  std::string m1 = manifestBytes("v1");
+  REQUIRE(digestOf(m1).str() == d1);
+  REQUIRE(writeFileDurable(work / "v1.json", m1).isOk());
+
+  // Signed with the notary CLI: v1 for its own manifest; v2 for v1's (a mismatch).
+  std::string gun = core.address() + "/team/app";
+  auto notary = [&](const std::string& args) {
+    std::string env = "NOTARY_AUTH=" + base64Encode("admin:" + kPassword) +
+                      " NOTARY_ROOT_PASSPHRASE=root-pass NOTARY_TARGETS_PASSPHRASE=targets-pass"
+                      " NOTARY_SNAPSHOT_PASSPHRASE=snapshot-pass ";
+    auto r = shell(env + "notary -s " + core.url() + " -d " + work / "trust" + " " + args + " 2>&1", 120000);
+    INFO(args << ": " << r.output);
+    REQUIRE(r.exit_code == 0);
+    return r.output;
+  };
+  notary("init " + gun);
+  notary("add " + gun + " v1 " + work / "v1.json");
+  notary("add " + gun + " v2 " + work / "v1.json");
+  notary("publish " + gun);
+
+  // An edge caches both tags before any policy exists.
+  EdgeServer edge(core, {"--tag-ttl", "1s"});
+  auto skopeoInspect = [&](const std::string& host, const std::string& tag) {
+    return run({"skopeo", "inspect", "--raw", "--tls-verify=false", "--creds", creds, "docker://" + host + "/team/app:" + tag});
+  };
+  for (const char* tag : {"v1", "v2"}) {
+    auto r = skopeoInspect(edge.address(), tag);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  }
+
+  // The policy: team/* requires Notary signatures.
+  HeaderList admin = {{"Authorization", basicAuthorization("admin", kPassword)}, {"Content-Type", "application/json"}};
+  auto put = call(core.port(), "PUT", "/api/v1/policies/team/*", admin, R"({"trust":{"require":"notary"}})");
+  INFO(put.body);
+  REQUIRE(put.status == 200);
+  auto bad = call(core.port(), "PUT", "/api/v1/policies/team/*", admin, R"({"trust":{"require":"cosign"}})");
+  CHECK(bad.status == 400);  // cosign without keys
+  CHECK(bad.body.find("cosign_keys") != std::string::npos);
+
+  // At the core: v1 pulls (skopeo), v2 names another digest than its signature.
+  auto r = skopeoInspect(core.address(), "v1");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(digestOf(r.output).str() == d1);
+  r = skopeoInspect(core.address(), "v2");
+  INFO(r.output);
+  CHECK(r.exit_code != 0);
+  auto refused = call(core.port(), "GET", "/v2/team/app/manifests/v2", {{"Authorization", "Bearer " + pull_token}, {"Accept", kAccept}});
+  CHECK(refused.status == 403);
+  CHECK(refused.body.find("DENIED") != std::string::npos);
+  CHECK(refused.body.find("trust policy of team/*") != std::string::npos);
+  CHECK(call(core.port(), "HEAD", "/v2/team/app/manifests/v2", {{"Authorization", "Bearer " + pull_token}}).status == 403);
+  // By digest: not checked (clients that verify resolve the tag through trust data).
+  CHECK(call(core.port(), "GET", "/v2/team/app/manifests/" + d2, {{"Authorization", "Bearer " + pull_token}, {"Accept", kAccept}})
+            .status == 200);
+  // What signs v1's image: the targets role, the policy satisfied.
+  auto status = call(core.port(), "GET", "/api/v1/repositories/team/app/manifests/v1/trust", admin);
+  REQUIRE(status.status == 200);
+  json st = json::parse(status.body);
+  INFO(st.dump());
+  CHECK(st["signed"] == true);
+  REQUIRE(st["notary"].size() == 2);  // v1 and v2 both name it
+  CHECK(st["notary"][0]["gun"] == gun);
+  CHECK(st["notary"][0]["role"] == "targets");
+  CHECK(st["policy"]["satisfied"] == true);
+  json st2 = json::parse(call(core.port(), "GET", "/api/v1/repositories/team/app/manifests/" + d2 + "/trust", admin).body);
+  CHECK(st2["signed"] == false);
+  CHECK(st2["policy"]["satisfied"] == false);
+
+  // At the edge, core up: the policy reached it (a refresh command), v2 is refused.
+  CHECK(eventually([&] { return skopeoInspect(edge.address(), "v2").exit_code != 0; }));
+  r = skopeoInspect(edge.address(), "v1");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(digestOf(r.output).str() == d1);
+
+  // The core stops: the edge still decides, from the metadata it verified itself.
+  std::string edge_token = registryToken(core.port(), "admin", kPassword, "repository:team/app:pull");
+  core.kill9();
+  auto viaEdge = [&](const std::string& method, const std::string& tag) {
+    return call(edge.port(), method, "/v2/team/app/manifests/" + tag, {{"Authorization", "Bearer " + edge_token}, {"Accept", kAccept}});
+  };
+  auto served = viaEdge("GET", "v1");
+  INFO(served.body);
+  CHECK(served.status == 200);
+  CHECK(digestOf(served.body).str() == d1);
+  auto at_edge = viaEdge("GET", "v2");
+  INFO(at_edge.body);
+  CHECK(at_edge.status == 403);
+  CHECK(at_edge.body.find("at the edge") != std::string::npos);
+  CHECK(viaEdge("HEAD", "v2").status == 403);
+  CHECK(metricOf(edge.port(), "wharf_edge_trust_refused_total") >= 2);
+}
+
+TEST_CASE("trust policy: cosign signatures as tags and as referrers, checked against the policy's keys", "[trust]") {
+  CoreServer core;
+  int port = core.port();
+  auto blob = [&](const std::string& repo, const std::string& data) {
+    std::string d = digestOf(data).str();
+    auto r = call(port, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + d, {}, data);
+    REQUIRE(r.status == 201);
+    return d;
+  };
+  auto manifest = [&](const std::string& repo, const std::string& ref, const json& m) {
+    std::string body = m.dump();
+    auto r = call(port, "PUT", "/v2/" + repo + "/manifests/" + ref,
+                  {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}}, body);
+    INFO(r.body);
+    REQUIRE(r.status == 201);
+    return digestOf(body).str();
+  };
+  std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+  auto image = [&](const std::string& repo, const std::string& tag, const std::string& content) {
+    std::string layer = gzip(makeTar({{"f", content}}));
+    json m = {{"schemaVersion", 2},
+              {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+              {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", blob(repo, config)}, {"size", config.size()}}},
+              {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", blob(repo, layer)}, {"size", layer.size()}}}}};
+    return manifest(repo, tag, m);
+  };
+  // A signature manifest: one simple-signing layer; as the tag sha256-<hex>.sig, or as a
+  // referrer (subject) of the image.
+  auto signature = [&](const std::string& repo, const std::string& payload, const std::string& sig,
+                       const std::string& subject, bool as_referrer) {
+    std::string pd = blob(repo, payload);
+    std::string cfg = "{}";
+    json m = {{"schemaVersion", 2},
+              {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+              {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", blob(repo, cfg)}, {"size", cfg.size()}}},
+              {"layers", {{{"mediaType", "application/vnd.dev.cosign.simplesigning.v1+json"}, {"digest", pd}, {"size", payload.size()},
+                           {"annotations", {{"dev.cosignproject.cosign/signature", sig}}}}}}};
+    if (as_referrer) {
+      m["artifactType"] = "application/vnd.dev.cosign.artifact.sig.v1+json";
+      m["subject"] = {{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", subject},
+                      {"size", call(port, "GET", "/v2/" + repo + "/manifests/" + subject, {{"Accept", kAccept}}).body.size()}};
+      std::string body = m.dump();
+      return manifest(repo, digestOf(body).str(), m);
+    }
+    return manifest(repo, std::string("sha256-") + subject.substr(7) + ".sig", m);
+  };
+  CosignSigner key, other;
+  std::string good = image("sig/app", "good", "good");
+  std::string by_ref = image("sig/app", "byref", "byref");
+  std::string wrong_key = image("sig/app", "otherkey", "otherkey");
+  std::string wrong_digest = image("sig/app", "otherdigest", "otherdigest");
+  std::string tampered = image("sig/app", "tampered", "tampered");
+  std::string unsigned_image = image("sig/app", "unsigned", "unsigned");
+  auto payloadFor = [](const std::string& d) { return cosignPayload("127.0.0.1/sig/app", d); };
+  signature("sig/app", payloadFor(good), key.sign(payloadFor(good)), good, false);
+  signature("sig/app", payloadFor(by_ref), key.sign(payloadFor(by_ref)), by_ref, true);
+  signature("sig/app", payloadFor(wrong_key), other.sign(payloadFor(wrong_key)), wrong_key, false);
+  signature("sig/app", payloadFor(good), key.sign(payloadFor(good)), wrong_digest, false);  // signs another image
+  std::string t = payloadFor(tampered);
+  std::string changed = t;
+  changed.replace(changed.find("sig/app"), 7, "sig/evil");
+  signature("sig/app", changed, key.sign(t), tampered, false);
+
+  json policy = {{"trust", {{"require", "cosign"}, {"cosign_keys", {key.public_pem}}}}};
+  REQUIRE(call(port, "PUT", "/api/v1/policies/sig/app", {{"Content-Type", "application/json"}}, policy.dump()).status == 200);
+  auto pull = [&](const std::string& tag) { return call(port, "GET", "/v2/sig/app/manifests/" + tag, {{"Accept", kAccept}}); };
+  CHECK(pull("good").status == 200);
+  CHECK(pull("byref").status == 200);
+  for (const char* tag : {"otherkey", "otherdigest", "tampered", "unsigned"}) {
+    auto r = pull(tag);
+    INFO(tag << ": " << r.body);
+    CHECK(r.status == 403);
+    CHECK(r.body.find("no cosign signature") != std::string::npos);
+  }
+  json s = json::parse(call(port, "GET", "/api/v1/repositories/sig/app/manifests/good/trust").body);
+  INFO(s.dump());
+  CHECK(s["signed"] == true);
+  REQUIRE(s["cosign"].size() == 1);
+  CHECK(s["cosign"][0]["source"] == "tag");
+  CHECK(s["cosign"][0]["verified"] == true);
+  CHECK(s["cosign"][0]["key"].get<std::string>().rfind("sha256:", 0) == 0);
+  json r = json::parse(call(port, "GET", "/api/v1/repositories/sig/app/manifests/byref/trust").body);
+  REQUIRE(r["cosign"].size() == 1);
+  CHECK(r["cosign"][0]["source"] == "referrer");
+  json w = json::parse(call(port, "GET", "/api/v1/repositories/sig/app/manifests/otherdigest/trust").body);
+  CHECK(w["signed"] == false);
+  REQUIRE(w["cosign"].size() == 1);
+  CHECK(w["cosign"][0]["error"].get<std::string>().find("signs " + good) != std::string::npos);
+
+  // "both" needs Notary too (there is none here); "either" is met by cosign alone.
+  policy["trust"]["require"] = "both";
+  REQUIRE(call(port, "PUT", "/api/v1/policies/sig/app", {{"Content-Type", "application/json"}}, policy.dump()).status == 200);
+  CHECK(pull("good").status == 403);
+  policy["trust"]["require"] = "either";
+  REQUIRE(call(port, "PUT", "/api/v1/policies/sig/app", {{"Content-Type", "application/json"}}, policy.dump()).status == 200);
+  CHECK(pull("good").status == 200);
+  CHECK(pull("unsigned").status == 403);
+  // A repository opting out of its namespace's policy.
+  REQUIRE(call(port, "PUT", "/api/v1/policies/sig/*", {{"Content-Type", "application/json"}}, policy.dump()).status == 200);
+  REQUIRE(call(port, "PUT", "/api/v1/policies/sig/app", {{"Content-Type", "application/json"}}, R"({"trust":{"require":"none"}})").status == 200);
+  CHECK(pull("unsigned").status == 200);
+}
+
+}  // namespace trust_policy_test

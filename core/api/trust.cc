@@ -5,6 +5,8 @@
 //   GET    /v2/<gun>/_trust/tuf/<role>.<sha256>.json   by checksum           [pull]
 //   GET    /v2/<gun>/_trust/tuf/<N>.<role>.json        by version            [pull]
 //   GET    /v2/<gun>/_trust/tuf/{timestamp,snapshot}.key   the server's key  [push, pull]
+//   POST   /v2/<gun>/_trust/tuf/{timestamp,snapshot}.key   a new key (rotation), used
+//                                                       once a root names it       [*]
 //   POST   /v2/<gun>/_trust/tuf/                        the atomic update, multipart/form-data,
 //                                                       one part per role (filename = role) [push, pull]
 //   DELETE /v2/<gun>/_trust/tuf/                        all of the GUN's trust data [*]
@@ -133,8 +135,9 @@ ApiReply trustApi(ApiContext& ctx, const ExchangePtr& ex, std::string body) {
     return notaryError(405, "UNSUPPORTED", "method not allowed");
   }
   if (rest == "timestamp.key" || rest == "snapshot.key") {
-    if (m != "GET") return notaryError(405, "UNSUPPORTED", "key rotation is not supported yet");
-    auto key = trust.serverKey(gun, rest.substr(0, rest.size() - 4));
+    if (m != "GET" && m != "POST") return notaryError(405, "UNSUPPORTED", "method not allowed");
+    std::string role = rest.substr(0, rest.size() - 4);
+    auto key = m == "POST" ? trust.rotateKey(gun, role) : trust.serverKey(gun, role);
     if (!key.isOk()) return fromStatus(key.status());
     return ok(*key);
   }

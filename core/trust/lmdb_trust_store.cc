@@ -182,6 +182,15 @@ Status LmdbTrustStore::putServerKey(const std::string& gun, const std::string& r
   return txn->commit();
 }
 
+Status LmdbTrustStore::deleteServerKey(const std::string& gun, const std::string& role) {
+  std::lock_guard lock(write_mu_);
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  Status st = txn->del(keys_, roleKey(gun, role));
+  if (!st.isOk() && st.code() != Code::kNotFound) return st;
+  return txn->commit();
+}
+
 Result<std::vector<TrustChange>> LmdbTrustStore::changes(const std::string& gun, uint64_t after, size_t limit) {
   auto txn = env_->read();
   if (!txn.isOk()) return txn.status();

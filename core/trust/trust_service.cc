@@ -14,6 +14,8 @@ using nlohmann::json;
 
 Status invalid(const std::string& why) { return Status(Code::kInvalidArgument, why); }
 
+constexpr int64_t kSnapshotTtlMs = 3ll * 365 * 86'400'000;  // as Notary's server
+
 // Exact bytes of a role: uploaded in this update, else stored ("" when neither).
 std::string bytesOf(TrustStore& store, const std::string& gun, const std::map<std::string, std::string>& parts,
                     const std::string& role) {
@@ -40,9 +42,9 @@ bool isRoleName(const std::string& role) {
 TrustService::TrustService(TrustStore& store, Clock& clock, TrustOptions options)
     : store_(store), clock_(clock), options_(std::move(options)) {}
 
-Result<std::unique_ptr<tuf::SigningKey>> TrustService::loadKey(const std::string& gun, const std::string& role, bool create) {
-  std::string aad = "wharf tuf key " + role + " of " + gun;
-  auto sealed = store_.serverKey(gun, role);
+Result<std::unique_ptr<tuf::SigningKey>> TrustService::loadKey(const std::string& gun, const std::string& label, bool create) {
+  std::string aad = "wharf tuf key " + label + " of " + gun;
+  auto sealed = store_.serverKey(gun, label);
   if (sealed.isOk()) {
     auto pem = openSecret(options_.sealing_key, *sealed, aad);
     if (!pem.isOk()) return pem.status();
@@ -55,8 +57,39 @@ Result<std::unique_ptr<tuf::SigningKey>> TrustService::loadKey(const std::string
   if (!pem.isOk()) return pem.status();
   auto box = sealSecret(options_.sealing_key, *pem, aad);
   if (!box.isOk()) return box.status();
-  WHARF_RETURN_IF_ERROR(store_.putServerKey(gun, role, *box));
+  WHARF_RETURN_IF_ERROR(store_.putServerKey(gun, label, *box));
   return key;
+}
+
+std::string TrustService::namedKey(const std::string& gun, const std::string& role, const tuf::Root& root) {
+  auto r = root.roles.find(role);
+  if (r == root.roles.end()) return "";
+  for (const std::string& label : {role, role + ".next"}) {
+    auto key = loadKey(gun, label, /*create=*/false);
+    if (key.isOk() && std::find(r->second.keyids.begin(), r->second.keyids.end(), (*key)->id()) != r->second.keyids.end())
+      return label;
+  }
+  return "";
+}
+
+Status TrustService::promote(const std::string& gun, const std::string& role) {
+  auto sealed = store_.serverKey(gun, role + ".next");
+  if (!sealed.isOk()) return sealed.status();
+  auto pem = openSecret(options_.sealing_key, *sealed, "wharf tuf key " + role + ".next of " + gun);
+  if (!pem.isOk()) return pem.status();
+  auto box = sealSecret(options_.sealing_key, *pem, "wharf tuf key " + role + " of " + gun);
+  if (!box.isOk()) return box.status();
+  WHARF_RETURN_IF_ERROR(store_.putServerKey(gun, role, *box));
+  return store_.deleteServerKey(gun, role + ".next");
+}
+
+Result<json> TrustService::rotateKey(const std::string& gun, const std::string& role) {
+  if (role != "timestamp" && role != "snapshot") return Status(Code::kNotFound, "no server key for " + role);
+  std::lock_guard lock(mu_);
+  WHARF_RETURN_IF_ERROR(store_.deleteServerKey(gun, role + ".next"));  // a new rotation replaces a pending one
+  auto key = loadKey(gun, role + ".next", /*create=*/true);
+  if (!key.isOk()) return key.status();
+  return (*key)->publicJson();
 }
 
 Result<json> TrustService::serverKey(const std::string& gun, const std::string& role) {
@@ -102,12 +135,13 @@ Status TrustService::publish(const std::string& gun, const std::map<std::string,
   } else {
     return invalid("root: the first update of " + gun + " must carry a root");
   }
-  // The timestamp is the server's: root must name its key.
-  auto ts_key = loadKey(gun, "timestamp", /*create=*/false);
-  if (!ts_key.isOk()) return invalid("root: no timestamp key was asked of this server for " + gun + " (GET timestamp.key)");
-  const auto& ts_ids = root.roles["timestamp"].keyids;
-  if (std::find(ts_ids.begin(), ts_ids.end(), (*ts_key)->id()) == ts_ids.end())
+  // The timestamp is the server's: root must name its key (or the one a rotation made).
+  std::string ts_label = namedKey(gun, "timestamp", root);
+  if (ts_label.empty()) {
+    if (!loadKey(gun, "timestamp", /*create=*/false).isOk())
+      return invalid("root: no timestamp key was asked of this server for " + gun + " (GET timestamp.key)");
     return invalid("root: its timestamp role does not name this server's timestamp key");
+  }
 
   std::vector<TufFile> files;
   if (auto it = parts.find("root"); it != parts.end()) files.push_back({"root", root.envelope.version, it->second, "", 0});
@@ -141,21 +175,44 @@ Status TrustService::publish(const std::string& gun, const std::map<std::string,
     if (s->expires_ms <= now) return invalid(role + ": expired");
     files.push_back({role, s->version, parts.at(role), "", 0});
   }
-  // The snapshot: over the exact bytes of everything it lists.
-  auto snap = parts.find("snapshot");
-  if (snap == parts.end()) return invalid("snapshot: an update carries the snapshot (the server does not hold a snapshot key)");
-  auto s = tuf::validateRole(snap->second, "Snapshot", "snapshot", root, now, storedVersion(store_, gun, "snapshot"));
-  if (!s.isOk()) return s.status();
-  std::map<std::string, std::string> listed = {{"root", bytesOf(store_, gun, parts, "root")},
-                                               {"targets", bytesOf(store_, gun, parts, "targets")}};
-  for (const auto& role : delegations) listed[role] = parts.at(role);
-  for (auto it = listed.begin(); it != listed.end();) it = it->second.empty() ? listed.erase(it) : std::next(it);
-  WHARF_RETURN_IF_ERROR(tuf::checkSnapshotMeta(*s, listed));
-  files.push_back({"snapshot", s->version, snap->second, "", 0});
+  // The snapshot: over the exact bytes of everything it lists; made here when the client
+  // lets the server hold the snapshot key and sends none.
+  std::string snapshot_bytes;
+  std::string snap_label = namedKey(gun, "snapshot", root);
+  if (auto snap = parts.find("snapshot"); snap != parts.end()) {
+    auto s = tuf::validateRole(snap->second, "Snapshot", "snapshot", root, now, storedVersion(store_, gun, "snapshot"));
+    if (!s.isOk()) return s.status();
+    std::map<std::string, std::string> listed = {{"root", bytesOf(store_, gun, parts, "root")},
+                                                 {"targets", bytesOf(store_, gun, parts, "targets")}};
+    for (const auto& role : delegations) listed[role] = parts.at(role);
+    for (auto it = listed.begin(); it != listed.end();) it = it->second.empty() ? listed.erase(it) : std::next(it);
+    WHARF_RETURN_IF_ERROR(tuf::checkSnapshotMeta(*s, listed));
+    files.push_back({"snapshot", s->version, snap->second, "", 0});
+    snapshot_bytes = snap->second;
+  } else if (!snap_label.empty()) {
+    std::map<std::string, std::string> listed;
+    auto stored = store_.currentAll(gun);
+    if (!stored.isOk()) return stored.status();
+    for (auto& f : *stored)
+      if (f.role == "root" || f.role == "targets" || f.role.rfind("targets/", 0) == 0) listed[f.role] = std::move(f.bytes);
+    for (const auto& f : files) listed[f.role] = f.bytes;
+    if (!listed.count("targets")) return invalid("snapshot: there are no targets to make a snapshot of");
+    auto key = loadKey(gun, snap_label, /*create=*/false);
+    if (!key.isOk()) return key.status();
+    auto made = tuf::makeSnapshot(**key, listed, storedVersion(store_, gun, "snapshot") + 1, now + kSnapshotTtlMs);
+    if (!made.isOk()) return made.status();
+    files.push_back({"snapshot", storedVersion(store_, gun, "snapshot") + 1, *made, "", 0});
+    snapshot_bytes = *made;
+  } else {
+    return invalid("snapshot: an update carries the snapshot (root does not name a snapshot key this server holds)");
+  }
 
   bool first = !previous.has_value();
   Status stored = store_.update(gun, files, now);
-  if (stored.isOk()) stored = signTimestamp(gun, snap->second, storedVersion(store_, gun, "timestamp") + 1);
+  // A root naming a rotated key makes it the key from now on.
+  if (stored.isOk() && ts_label == "timestamp.next") stored = promote(gun, "timestamp");
+  if (stored.isOk() && snap_label == "snapshot.next") stored = promote(gun, "snapshot");
+  if (stored.isOk()) stored = signTimestamp(gun, snapshot_bytes, storedVersion(store_, gun, "timestamp") + 1);
   forget(gun);
   if (first) {
     std::lock_guard cache(cache_mu_);

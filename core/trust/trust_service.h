@@ -9,8 +9,12 @@
 //   targets   signed by the keys root names, version above the stored one, unexpired
 //   targets/x signed to the threshold of the delegation its parent declares
 //   snapshot  signed by root's snapshot keys; lists the exact bytes of root, targets and
-//             every delegation, uploaded or stored
+//             every delegation, uploaded or stored. When the client lets the server hold
+//             the snapshot key (root names it) and sends none, the server makes it.
 // then stores everything in one transaction and signs a new timestamp over the snapshot.
+//
+// Key rotation (POST <role>.key): a new server key, pending until a root that names it is
+// published; until then the current key goes on signing.
 // Refusals: kInvalidArgument (Notary's INVALID_UPDATE, with the reason), kConflict
 // (VERSION), kNotFound (METADATA_NOT_FOUND).
 //
@@ -50,6 +54,8 @@ class TrustService {
   // The public TUF key of the server's key for role ("timestamp" or "snapshot"), created
   // on first use.
   Result<nlohmann::json> serverKey(const std::string& gun, const std::string& role);
+  // A new key for role ("timestamp" or "snapshot"), used once a published root names it.
+  Result<nlohmann::json> rotateKey(const std::string& gun, const std::string& role);
   // Removes the GUN's trust data (notary delete --remote).
   Status deleteGun(const std::string& gun);
 
@@ -62,7 +68,11 @@ class TrustService {
 
  private:
   void forget(const std::string& gun);  // drops the caches of the GUN after a write
-  Result<std::unique_ptr<tuf::SigningKey>> loadKey(const std::string& gun, const std::string& role, bool create);
+  // label: "timestamp", "snapshot", or a pending key "timestamp.next", "snapshot.next".
+  Result<std::unique_ptr<tuf::SigningKey>> loadKey(const std::string& gun, const std::string& label, bool create);
+  // The label of the server key for role that root names ("" when none).
+  std::string namedKey(const std::string& gun, const std::string& role, const tuf::Root& root);
+  Status promote(const std::string& gun, const std::string& role);  // role.next becomes role's key
   Status signTimestamp(const std::string& gun, const std::string& snapshot_bytes, int64_t version);
 
   TrustStore& store_;

@@ -210,15 +210,13 @@ Status checkSnapshotMeta(const Signed& snapshot, const std::map<std::string, std
   return Status::ok();
 }
 
-Result<std::string> makeTimestamp(const SigningKey& key, std::string_view snapshot_bytes, int64_t version,
-                                  int64_t expires_ms) {
-  json body = {{"_type", "Timestamp"},
-               {"version", version},
-               {"expires", formatRfc3339(expires_ms)},
-               {"meta",
-                {{"snapshot",
-                  {{"length", snapshot_bytes.size()},
-                   {"hashes", {{"sha256", sha256B64(snapshot_bytes)}, {"sha512", sha512B64(snapshot_bytes)}}}}}}}};
+json fileMeta(std::string_view bytes) {
+  return {{"length", bytes.size()}, {"hashes", {{"sha256", sha256B64(bytes)}, {"sha512", sha512B64(bytes)}}}};
+}
+
+namespace {
+
+Result<std::string> signedEnvelope(const SigningKey& key, const json& body) {
   auto canonical = canonicalJson(body);
   if (!canonical.isOk()) return canonical.status();
   auto sig = key.sign(*canonical);
@@ -226,6 +224,23 @@ Result<std::string> makeTimestamp(const SigningKey& key, std::string_view snapsh
   json envelope = {{"signed", body},
                    {"signatures", {{{"keyid", key.id()}, {"method", "ecdsa"}, {"sig", base64Encode(*sig)}}}}};
   return envelope.dump();
+}
+
+}  // namespace
+
+Result<std::string> makeTimestamp(const SigningKey& key, std::string_view snapshot_bytes, int64_t version,
+                                  int64_t expires_ms) {
+  return signedEnvelope(key, {{"_type", "Timestamp"},
+                              {"version", version},
+                              {"expires", formatRfc3339(expires_ms)},
+                              {"meta", {{"snapshot", fileMeta(snapshot_bytes)}}}});
+}
+
+Result<std::string> makeSnapshot(const SigningKey& key, const std::map<std::string, std::string>& roles, int64_t version,
+                                 int64_t expires_ms) {
+  json meta = json::object();
+  for (const auto& [role, bytes] : roles) meta[role] = fileMeta(bytes);
+  return signedEnvelope(key, {{"_type", "Snapshot"}, {"version", version}, {"expires", formatRfc3339(expires_ms)}, {"meta", meta}});
 }
 
 }  // namespace wharf::tuf

@@ -87,9 +87,17 @@ Result<Delegation> delegationOf(const Signed& parent, const std::string& parent_
 // length and SHA-256 (and SHA-512 when given) of exactly those bytes.
 Status checkSnapshotMeta(const Signed& snapshot, const std::map<std::string, std::string>& exact_bytes);
 
-// The server's timestamp over the exact snapshot bytes (length, sha256, sha512), signed
-// by key; returns the envelope's bytes.
+// {"length", "hashes": {"sha256", "sha512"}} of exact bytes, as snapshots and timestamps
+// list files.
+nlohmann::json fileMeta(std::string_view bytes);
+
+// The server's timestamp over the exact snapshot bytes, signed by key; returns the
+// envelope's bytes.
 Result<std::string> makeTimestamp(const SigningKey& key, std::string_view snapshot_bytes, int64_t version,
                                   int64_t expires_ms);
+// A snapshot made by the server (when it holds the snapshot key) over the exact bytes of
+// each role (root, targets, delegations).
+Result<std::string> makeSnapshot(const SigningKey& key, const std::map<std::string, std::string>& roles, int64_t version,
+                                 int64_t expires_ms);
 
 }  // namespace wharf::tuf

@@ -1,5 +1,7 @@
 // The trust server with the real notary CLI (Debian's notary 0.7) against a running core
-// with token auth: init, add, publish, list, and a second user without push refused.
+// with token auth: init, add, publish, list, lookup, verify, remove, delegations published
+// by a delegate, key and root rotations, users without push refused, delete; and updates
+// tampered with by hand, each refused with Notary's error and nothing changed.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,7 @@
 
 #include "shared/base/clock.h"
 #include "shared/tls/crypto.h"
+#include "tests/support/edge_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -76,6 +79,104 @@ TEST_CASE("trust: the notary CLI inits, publishes and lists through the core", "
   INFO(second.output);
   CHECK(second.exit_code == 0);
   CHECK(notaryIn("fresh", "admin", password, "list " + gun).output.find("v2") != std::string::npos);
+}
+
+TEST_CASE("trust: the notary CLI's life cycle: delegates, key and root rotations, other users, delete",
+          "[trust][clients]") {
+  if (!haveCommand("notary") || !haveCommand("openssl")) {
+    WARN("notary or openssl is not installed: skipped");
+    return;
+  }
+  const std::string password = "trust-admin-password";
+  ::setenv("WHARF_ADMIN_PASSWORD", password.c_str(), 1);
+  CoreServer core("", {"--auth", "token"});
+  ::unsetenv("WHARF_ADMIN_PASSWORD");
+  TempDir tmp;
+  std::string gun = core.address() + "/team/app";
+  REQUIRE(writeFileDurable(tmp.path() + "/artifact", "the image's bytes").isOk());
+  REQUIRE(writeFileDurable(tmp.path() + "/other", "other bytes").isOk());
+  // The repository exists (a blob pushed), alice may write it, bob only read it.
+  pushBlob(core.port(), password, "team/app", "a blob");
+  HttpClient api("127.0.0.1", core.port());
+  HeaderList admin = {{"Authorization", basicAuthorization("admin", password)}, {"Content-Type", "application/json"}};
+  for (const auto& [user, role] : {std::pair<std::string, std::string>{"alice", "write"}, {"bob", "read"}}) {
+    REQUIRE(api.request("POST", "/api/v1/users", admin, "{\"name\":\"" + user + "\",\"password\":\"" + user + "-password\"}")->status == 201);
+    REQUIRE(api.request("PUT", "/api/v1/repositories/team/app/permissions/users/" + user, admin, "{\"role\":\"" + role + "\"}")
+                ->status == 200);
+  }
+  // Other names ("fresh", "new"): bob's credentials with a trust directory of their own
+  // (nothing pinned yet).
+  auto as = [&](const std::string& user, const std::string& args, const std::string& input = "") {
+    std::string account = user == "admin" || user == "alice" ? user : "bob";
+    std::string pw = account == "admin" ? password : account + "-password";
+    std::string env = "NOTARY_AUTH=" + base64Encode(account + ":" + pw) +
+                      " NOTARY_ROOT_PASSPHRASE=root-pass NOTARY_TARGETS_PASSPHRASE=targets-pass"
+                      " NOTARY_SNAPSHOT_PASSPHRASE=snapshot-pass NOTARY_DELEGATION_PASSPHRASE=delegation-pass ";
+    std::string cmd = env + "notary -s " + core.url() + " -d " + tmp.path() + "/trust-" + user + " " + args + " 2>&1";
+    if (!input.empty()) cmd = "echo " + input + " | " + cmd;
+    return shell(cmd, 120000);
+  };
+  auto ok = [&](const std::string& user, const std::string& args, const std::string& input = "") {
+    auto r = as(user, args, input);
+    INFO(user << ": notary " << args << "\n" << r.output);
+    REQUIRE(r.exit_code == 0);
+    return r.output;
+  };
+  auto listed = [&](const std::string& user) { return ok(user, "list " + gun); };
+
+  ok("admin", "init " + gun);
+  ok("admin", "add " + gun + " v1 " + tmp.path() + "/artifact");
+  ok("admin", "add " + gun + " v2 " + tmp.path() + "/artifact");
+  ok("admin", "publish " + gun);
+  CHECK(ok("admin", "lookup " + gun + " v1").find("v1 sha256:" + sha256Hex("the image's bytes")) != std::string::npos);
+  ok("admin", "verify " + gun + " v1 -q -i " + tmp.path() + "/artifact");
+  auto mismatch = as("admin", "verify " + gun + " v1 -q -i " + tmp.path() + "/other");
+  CHECK(mismatch.exit_code != 0);
+  CHECK(mismatch.output.find("did not match") != std::string::npos);
+  ok("admin", "remove " + gun + " v2");
+  ok("admin", "publish " + gun);
+  CHECK(listed("bob").find("v2") == std::string::npos);
+
+  // Server-held keys rotate (timestamp, then snapshot, which the server then signs); the
+  // targets key and the root key rotate on the client. Readers with the old root pinned
+  // (bob) and without any (a fresh directory) follow.
+  ok("admin", "key rotate " + gun + " timestamp -r");
+  ok("admin", "key rotate " + gun + " snapshot -r");
+  ok("admin", "key rotate " + gun + " targets");
+  ok("admin", "key rotate " + gun + " root", "yes");
+  CHECK(listed("bob").find("v1") != std::string::npos);
+  CHECK(listed("fresh").find("v1") != std::string::npos);
+  auto root = api.request("GET", "/v2/" + gun + "/_trust/tuf/root.json",
+                          {{"Authorization", "Bearer " + registryToken(core.port(), "admin", password, "repository:" + gun + ":pull")}});
+  REQUIRE(root->status == 200);
+  CHECK(nlohmann::json::parse(root->body)["signed"]["version"] == 5);  // one root per rotation
+
+  // A delegation: alice holds the key of targets/releases and publishes through it (the
+  // server makes the snapshot); bob, who may only pull, cannot publish.
+  REQUIRE(shell("cd " + tmp.path() + " && openssl ecparam -name prime256v1 -genkey -noout -out d.key && "
+                "openssl req -new -x509 -key d.key -out d.crt -days 365 -subj /CN=releases 2>&1").exit_code == 0);
+  ok("admin", "delegation add " + gun + " targets/releases " + tmp.path() + "/d.crt --all-paths -p");
+  ok("alice", "key import " + tmp.path() + "/d.key --role targets/releases");
+  ok("alice", "add " + gun + " v3 " + tmp.path() + "/artifact --roles targets/releases");
+  ok("alice", "publish " + gun);
+  auto list = listed("fresh");
+  CHECK(list.find("targets/releases") != std::string::npos);
+  CHECK(list.find("v3") != std::string::npos);
+  ok("bob", "key import " + tmp.path() + "/d.key --role targets/releases");
+  ok("bob", "add " + gun + " v4 " + tmp.path() + "/artifact --roles targets/releases");
+  auto refused = as("bob", "publish " + gun);
+  INFO(refused.output);
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.output.find("not authorized") != std::string::npos);
+  CHECK(listed("fresh").find("v4") == std::string::npos);
+
+  // Deleting needs "*": bob is refused, the administrator deletes.
+  CHECK(as("bob", "delete " + gun + " --remote").exit_code != 0);
+  ok("admin", "delete " + gun + " --remote");
+  auto gone = as("new", "list " + gun);
+  INFO(gone.output);
+  CHECK(gone.exit_code != 0);
+  CHECK(gone.output.find("does not have trust data") != std::string::npos);
 }
 
 }  // namespace trust_test

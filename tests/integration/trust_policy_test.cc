@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "shared/base/clock.h"
 #include "shared/base/fs.h"
 #include "shared/oci/digest.h"
 #include "shared/tls/crypto.h"
@@ -47,6 +48,36 @@ HttpResponse call(int port, const std::string& method, const std::string& target
   auto r = c.request(method, target, headers, body);
   if (!r.isOk()) return HttpResponse{0, {}, r.status().message(), true};
   return *r;
+}
+
+// Pushes to a core without authentication.
+std::string pushBlob(int port, const std::string& repo, const std::string& data) {
+  std::string d = digestOf(data).str();
+  auto r = call(port, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + d, {}, data);
+  REQUIRE(r.status == 201);
+  return d;
+}
+
+std::string pushManifest(int port, const std::string& repo, const std::string& ref, const json& m) {
+  std::string body = m.dump();
+  auto r = call(port, "PUT", "/v2/" + repo + "/manifests/" + ref, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
+                body);
+  INFO(r.body);
+  REQUIRE(r.status == 201);
+  return digestOf(body).str();
+}
+
+// An image of one layer holding content, tagged; its manifest's bytes go to *bytes.
+std::string pushImage(int port, const std::string& repo, const std::string& tag, const std::string& content,
+                      std::string* bytes = nullptr) {
+  std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+  std::string layer = gzip(makeTar({{"f", content}}));
+  json m = {{"schemaVersion", 2},
+            {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+            {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", pushBlob(port, repo, config)}, {"size", config.size()}}},
+            {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", pushBlob(port, repo, layer)}, {"size", layer.size()}}}}};
+  if (bytes != nullptr) *bytes = m.dump();
+  return pushManifest(port, repo, tag, m);
 }
 
 }  // namespace
@@ -176,38 +207,15 @@ TEST_CASE("trust policy: pulls by tag need a Notary signature, at the core and a
 TEST_CASE("trust policy: cosign signatures as tags and as referrers, checked against the policy's keys", "[trust]") {
   CoreServer core;
   int port = core.port();
-  auto blob = [&](const std::string& repo, const std::string& data) {
-    std::string d = digestOf(data).str();
-    auto r = call(port, "POST", "/v2/" + repo + "/blobs/uploads/?digest=" + d, {}, data);
-    REQUIRE(r.status == 201);
-    return d;
-  };
-  auto manifest = [&](const std::string& repo, const std::string& ref, const json& m) {
-    std::string body = m.dump();
-    auto r = call(port, "PUT", "/v2/" + repo + "/manifests/" + ref,
-                  {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}}, body);
-    INFO(r.body);
-    REQUIRE(r.status == 201);
-    return digestOf(body).str();
-  };
-  std::string config = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
-  auto image = [&](const std::string& repo, const std::string& tag, const std::string& content) {
-    std::string layer = gzip(makeTar({{"f", content}}));
-    json m = {{"schemaVersion", 2},
-              {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-              {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", blob(repo, config)}, {"size", config.size()}}},
-              {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", blob(repo, layer)}, {"size", layer.size()}}}}};
-    return manifest(repo, tag, m);
-  };
   // A signature manifest: one simple-signing layer; as the tag sha256-<hex>.sig, or as a
   // referrer (subject) of the image.
   auto signature = [&](const std::string& repo, const std::string& payload, const std::string& sig,
                        const std::string& subject, bool as_referrer) {
-    std::string pd = blob(repo, payload);
+    std::string pd = pushBlob(port, repo, payload);
     std::string cfg = "{}";
     json m = {{"schemaVersion", 2},
               {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-              {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", blob(repo, cfg)}, {"size", cfg.size()}}},
+              {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", pushBlob(port, repo, cfg)}, {"size", cfg.size()}}},
               {"layers", {{{"mediaType", "application/vnd.dev.cosign.simplesigning.v1+json"}, {"digest", pd}, {"size", payload.size()},
                            {"annotations", {{"dev.cosignproject.cosign/signature", sig}}}}}}};
     if (as_referrer) {
@@ -215,17 +223,17 @@ TEST_CASE("trust policy: cosign signatures as tags and as referrers, checked aga
       m["subject"] = {{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", subject},
                       {"size", call(port, "GET", "/v2/" + repo + "/manifests/" + subject, {{"Accept", kAccept}}).body.size()}};
       std::string body = m.dump();
-      return manifest(repo, digestOf(body).str(), m);
+      return pushManifest(port, repo, digestOf(body).str(), m);
     }
-    return manifest(repo, std::string("sha256-") + subject.substr(7) + ".sig", m);
+    return pushManifest(port, repo, std::string("sha256-") + subject.substr(7) + ".sig", m);
   };
   CosignSigner key, other;
-  std::string good = image("sig/app", "good", "good");
-  std::string by_ref = image("sig/app", "byref", "byref");
-  std::string wrong_key = image("sig/app", "otherkey", "otherkey");
-  std::string wrong_digest = image("sig/app", "otherdigest", "otherdigest");
-  std::string tampered = image("sig/app", "tampered", "tampered");
-  std::string unsigned_image = image("sig/app", "unsigned", "unsigned");
+  std::string good = pushImage(port, "sig/app", "good", "good");
+  std::string by_ref = pushImage(port, "sig/app", "byref", "byref");
+  std::string wrong_key = pushImage(port, "sig/app", "otherkey", "otherkey");
+  std::string wrong_digest = pushImage(port, "sig/app", "otherdigest", "otherdigest");
+  std::string tampered = pushImage(port, "sig/app", "tampered", "tampered");
+  pushImage(port, "sig/app", "unsigned", "unsigned");
   auto payloadFor = [](const std::string& d) { return cosignPayload("127.0.0.1/sig/app", d); };
   signature("sig/app", payloadFor(good), key.sign(payloadFor(good)), good, false);
   signature("sig/app", payloadFor(by_ref), key.sign(payloadFor(by_ref)), by_ref, true);
@@ -274,6 +282,80 @@ TEST_CASE("trust policy: cosign signatures as tags and as referrers, checked aga
   REQUIRE(call(port, "PUT", "/api/v1/policies/sig/*", {{"Content-Type", "application/json"}}, policy.dump()).status == 200);
   REQUIRE(call(port, "PUT", "/api/v1/policies/sig/app", {{"Content-Type", "application/json"}}, R"({"trust":{"require":"none"}})").status == 200);
   CHECK(pull("unsigned").status == 200);
+}
+
+TEST_CASE("trust policy: only the roles and keys the policy names count; expiry and deletion withdraw", "[trust]") {
+  CoreServer core;
+  int port = core.port();
+  std::string m1, m2;
+  std::string d1 = pushImage(port, "rel/app", "v1", "one", &m1);
+  std::string d2 = pushImage(port, "rel/app", "v2", "two", &m2);
+  // Trust data posted as the notary CLI would: v1 signed in targets, v2 by the release
+  // team's delegation, targets/releases (its own key).
+  std::string gun = core.address() + "/rel/app";
+  std::string base = "/v2/" + gun + "/_trust/tuf/";
+  auto ts_key = call(port, "GET", base + "timestamp.key");
+  REQUIRE(ts_key.status == 200);
+  int64_t now = RealClock::instance().nowMillis();
+  TufRepoKeys keys{tufRootKey(gun, now), tufEcdsaKey(), tufEcdsaKey(), TufKey{nullptr, json::parse(ts_key.body), ""}};
+  TufKey release = tufEcdsaKey();
+  auto files = tufRepoFiles(keys, {{"v1", tufFileMeta(m1)}}, {{"targets/releases", &release, {{"v2", tufFileMeta(m2)}}}},
+                            "2099-01-01T00:00:00Z");
+  auto posted = call(port, "POST", base, {{"Content-Type", "multipart/form-data; boundary=BOUNDARY"}}, tufMultipart(files));
+  INFO(posted.body);
+  REQUIRE(posted.status == 200);
+
+  auto setPolicy = [&](const json& trust) {
+    auto r = call(port, "PUT", "/api/v1/policies/rel/app", {{"Content-Type", "application/json"}}, json{{"trust", trust}}.dump());
+    INFO(r.body);
+    REQUIRE(r.status == 200);
+  };
+  auto pull = [&](const std::string& tag) { return call(port, "GET", "/v2/rel/app/manifests/" + tag, {{"Accept", kAccept}}).status; };
+  setPolicy({{"require", "notary"}});
+  CHECK(pull("v1") == 200);
+  CHECK(pull("v2") == 200);
+  setPolicy({{"require", "notary"}, {"roles", {"targets/releases"}}});
+  CHECK(pull("v1") == 403);
+  CHECK(pull("v2") == 200);
+  setPolicy({{"require", "notary"}, {"keys", {release.id}}});
+  CHECK(pull("v1") == 403);
+  CHECK(pull("v2") == 200);
+  setPolicy({{"require", "notary"}, {"keys", {tufEcdsaKey().id}}});
+  CHECK(pull("v2") == 403);
+  auto st = json::parse(call(port, "GET", "/api/v1/repositories/rel/app/manifests/v2/trust").body);
+  INFO(st.dump());
+  REQUIRE(st["notary"].size() == 1);
+  CHECK(st["notary"][0]["role"] == "targets/releases");
+  CHECK(st["notary"][0]["keys"] == json{release.id});
+  CHECK(st["notary"][0]["accepted_by_policy"] == false);
+  // Bad policies are refused with the field named.
+  for (const json& bad : {json{{"require", "sometimes"}}, json{{"require", "notary"}, {"roles", {"releases"}}},
+                          json{{"require", "notary"}, {"keys", {"not-a-key-id"}}},
+                          json{{"require", "cosign"}, {"cosign_keys", {"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}}}}) {
+    auto r = call(port, "PUT", "/api/v1/policies/rel/app", {{"Content-Type", "application/json"}}, json{{"trust", bad}}.dump());
+    INFO(bad.dump() << " -> " << r.body);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("trust.") != std::string::npos);
+  }
+
+  // Targets that expire sign nothing after that (the core also refuses to store them
+  // expired, so they are made to expire soon and the test waits for it).
+  setPolicy({{"require", "notary"}});
+  std::string soon = formatRfc3339(RealClock::instance().nowMillis() + 2000);
+  auto next = tufRepoFiles(keys, {{"v1", tufFileMeta(m1)}}, {{"targets/releases", &release, {{"v2", tufFileMeta(m2)}}}}, soon, 2);
+  // Over the stored root's exact bytes (a root made again would be other bytes).
+  next["root"] = files["root"];
+  json meta = json::object();
+  for (const char* role : {"root", "targets", "targets/releases"}) meta[role] = tufFileMeta(next[role]);
+  next["snapshot"] = tufEnvelope({{"_type", "Snapshot"}, {"version", 2}, {"expires", soon}, {"meta", meta}}, {&keys.snapshot});
+  REQUIRE(call(port, "POST", base, {{"Content-Type", "multipart/form-data; boundary=BOUNDARY"}}, tufMultipart(next)).status == 200);
+  CHECK(pull("v1") == 200);
+  CHECK(eventually([&] { return pull("v1") == 403; }, 10000));
+  // Deleting the trust data withdraws every signature.
+  setPolicy({{"require", "notary"}});
+  CHECK(call(port, "DELETE", base).status == 200);
+  CHECK(pull("v2") == 403);
+  CHECK(d1 != d2);
 }
 
 }  // namespace trust_policy_test

@@ -187,14 +187,6 @@ using namespace wharf;
 using namespace wharf::test;
 using nlohmann::json;
 
-std::string multipart(const std::map<std::string, std::string>& parts) {
-  std::string body;
-  for (const auto& [role, bytes] : parts)
-    body += "--BOUNDARY\r\nContent-Disposition: form-data; name=\"files\"; filename=\"" + role +
-            "\"\r\nContent-Type: application/octet-stream\r\n\r\n" + bytes + "\r\n";
-  return body + "--BOUNDARY--\r\n";
-}
-
 TEST_CASE("trust: tampered updates posted by hand are refused with Notary's errors, changing nothing", "[trust]") {
   CoreServer core;
   HttpClient c("127.0.0.1", core.port());
@@ -216,7 +208,7 @@ TEST_CASE("trust: tampered updates posted by hand are refused with Notary's erro
                        {&snapshot});
   };
   auto post = [&](const std::map<std::string, std::string>& parts) {
-    auto r = c.request("POST", base, {{"Content-Type", "multipart/form-data; boundary=BOUNDARY"}}, multipart(parts));
+    auto r = c.request("POST", base, {{"Content-Type", "multipart/form-data; boundary=BOUNDARY"}}, tufMultipart(parts));
     REQUIRE(r.isOk());
     return *r;
   };

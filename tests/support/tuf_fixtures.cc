@@ -160,6 +160,14 @@ std::string cosignPayload(const std::string& reference, const std::string& diges
       .dump();
 }
 
+std::string tufMultipart(const std::map<std::string, std::string>& parts) {
+  std::string body;
+  for (const auto& [role, bytes] : parts)
+    body += "--BOUNDARY\r\nContent-Disposition: form-data; name=\"files\"; filename=\"" + role +
+            "\"\r\nContent-Type: application/octet-stream\r\n\r\n" + bytes + "\r\n";
+  return body + "--BOUNDARY--\r\n";
+}
+
 TufRepoKeys tufRepoKeys(const std::string& gun, int64_t now_ms) {
   return TufRepoKeys{tufRootKey(gun, now_ms), tufEcdsaKey(), tufEcdsaKey(), tufEcdsaKey()};
 }
@@ -180,6 +188,7 @@ std::map<std::string, std::string> tufRepoFiles(const TufRepoKeys& k, const json
   for (const auto& [role, bytes] : files) meta[role] = tufFileMeta(bytes);
   files["snapshot"] = tufEnvelope({{"_type", "Snapshot"}, {"version", version}, {"expires", expires}, {"meta", meta}},
                                   {&k.snapshot});
+  if (!k.timestamp.pkey) return files;  // the server's key: the server signs the timestamp
   files["timestamp"] = tufEnvelope(
       {{"_type", "Timestamp"}, {"version", version}, {"expires", expires}, {"meta", {{"snapshot", tufFileMeta(files["snapshot"])}}}},
       {&k.timestamp});

@@ -55,6 +55,8 @@ std::string cosignPayload(const std::string& reference, const std::string& diges
 // A whole repository as the notary CLI publishes it: the keys of the four roles, and the
 // files of one publication (root, targets with delegations, snapshot over their exact
 // bytes, timestamp over the snapshot), for verification tests.
+// A timestamp key without a private key (pkey null): the server's, whose public key came
+// from GET timestamp.key; the files then have no timestamp (the server signs it).
 struct TufRepoKeys {
   TufKey root, targets, snapshot, timestamp;
 };
@@ -68,5 +70,9 @@ struct TufDelegation {
 std::map<std::string, std::string> tufRepoFiles(const TufRepoKeys& k, const nlohmann::json& targets,
                                                 const std::vector<TufDelegation>& delegations = {},
                                                 const std::string& expires = "2029-01-01T00:00:00Z", int version = 1);
+
+// The body of Notary's atomic update (multipart/form-data, boundary "BOUNDARY"), one part
+// per role.
+std::string tufMultipart(const std::map<std::string, std::string>& parts);
 
 }  // namespace wharf::test

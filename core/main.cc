@@ -303,7 +303,8 @@ int main(int argc, char** argv) {
   const char* test_jobs = std::getenv("WHARF_TEST_JOBS");
   registerCoreJobKinds(jobs, registry, **identity, auth.get(), RealClock::instance(),
                        test_jobs != nullptr && std::string(test_jobs) == "1");
-  registerGcJob(jobs, registry, event_log->get());
+  // Garbage collection keeps what trust data signs, tagged or not.
+  registerGcJob(jobs, registry, event_log->get(), [&trust](const std::string& repo) { return trust.signedDigests(repo); });
   registerScanJobs(jobs, scanner, registry);
   Scheduler scheduler(**job_store, jobs, RealClock::instance());
   auto reconcile_schedules = [&scheduler, &identity, &config, &scanner_options] {

@@ -147,6 +147,8 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
       for (const auto& t : *tags) {
         if (!expired_tags.count({repo, t.tag})) keep(t.digest);
       }
+      if (pins_)
+        for (const auto& d : pins_(repo)) keep(d);
       for (const auto& m : ms) {
         if (started - m.record.pushed_ms < o.untagged_older_than_ms) keep(m.digest);
       }

@@ -7,6 +7,8 @@
 //   2. untagged manifests older than untagged_older_than are deleted, except those a
 //      kept manifest needs: the children of a kept index, the subject of a kept
 //      referrer, and the referrers of a kept manifest (signatures follow their image);
+//      and those something outside the registry names (ContentPins: the digests that
+//      trust data signs), which count as tagged;
 //   3. mark: every manifest left in any repository, and everything it references;
 //   4. sweep: content records that nothing marked references and that nothing touched
 //      since the run started minus the grace period are deleted, with their links
@@ -73,14 +75,19 @@ struct GcObserver {
       [](Deleted, const std::string&, const std::string&) {};
 };
 
+// The manifests of a repository that state outside the registry refers to (trust data's
+// targets), kept as if tagged.
+using ContentPins = std::function<std::vector<std::string>(const std::string& repo)>;
+
 class GarbageCollector {
  public:
-  explicit GarbageCollector(Registry& registry) : registry_(registry) {}
+  explicit GarbageCollector(Registry& registry, ContentPins pins = {}) : registry_(registry), pins_(std::move(pins)) {}
   // kCancelled when the observer cancelled it (what was done so far stays done).
   Result<GcReport> run(const GcOptions& options, const GcObserver& observer);
 
  private:
   Registry& registry_;
+  ContentPins pins_;
 };
 
 // Storage used by the repositories under a scope ("team/app", "team/*", or "*" for the

@@ -4,10 +4,10 @@
 
 namespace wharf {
 
-void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events) {
+void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events, ContentPins pins) {
   runner.registerKind(
       "gc", "garbage collection: retention, untagged manifests, then unreferenced content (dry_run reports only)",
-      [&registry, events](JobContext& job) -> Result<nlohmann::json> {
+      [&registry, events, pins](JobContext& job) -> Result<nlohmann::json> {
         auto o = gcOptionsFromParams(job.params());
         if (!o.isOk()) return o.status();
         GcObserver observer;
@@ -31,7 +31,7 @@ void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events) {
             events->append(std::move(e));
           };
         }
-        auto report = GarbageCollector(registry).run(*o, observer);
+        auto report = GarbageCollector(registry, pins).run(*o, observer);
         if (!report.isOk()) return report.status();
         job.log(std::string(o->dry_run ? "dry run: " : "") + std::to_string(report->bytes_freed) + " bytes " +
                 (o->dry_run ? "would be freed" : "freed"));

@@ -18,6 +18,6 @@ class EventLog;
 Result<GcOptions> gcOptionsFromParams(const nlohmann::json& params);
 // events: where deletions are recorded (tag.delete, manifest.delete, blob.delete by the
 // system; edges purge what they name); null: not recorded.
-void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events = nullptr);
+void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events = nullptr, ContentPins pins = {});
 
 }  // namespace wharf

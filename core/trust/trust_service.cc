@@ -269,6 +269,26 @@ Result<std::shared_ptr<const tuf::TrustedRepository>> TrustService::verified(con
   return v.error;
 }
 
+std::vector<std::string> TrustService::signedDigests(const std::string& repository) {
+  std::vector<std::string> out;
+  for (const auto& gun : gunsOf(repository)) {
+    auto files = store_.currentAll(gun);
+    if (!files.isOk()) continue;
+    for (const auto& f : *files) {
+      if (f.role != "targets" && f.role.rfind("targets/", 0) != 0) continue;
+      auto s = tuf::parseSigned(f.bytes, "Targets");
+      if (!s.isOk() || !s->body.contains("targets") || !s->body["targets"].is_object()) continue;
+      for (const auto& [name, t] : s->body["targets"].items()) {
+        if (!t.is_object() || !t.contains("hashes") || !t["hashes"].is_object()) continue;
+        bool ok = false;
+        std::string raw = base64Decode(jsonStringOr(t["hashes"], "sha256"), &ok);
+        if (ok && raw.size() == 32) out.push_back("sha256:" + hexEncode(raw));
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> TrustService::gunsOf(const std::string& repository) {
   std::lock_guard cache(cache_mu_);
   if (!guns_) {

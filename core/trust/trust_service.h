@@ -64,6 +64,9 @@ class TrustService {
   Result<std::shared_ptr<const tuf::TrustedRepository>> verified(const std::string& gun);
   // The GUNs of a repository (whatever host names it), cached until one is added or removed.
   std::vector<std::string> gunsOf(const std::string& repository);
+  // Every digest ("sha256:<hex>") a target of the repository's current trust data names,
+  // verified or not (garbage collection keeps them).
+  std::vector<std::string> signedDigests(const std::string& repository);
   TrustStore& store() { return store_; }
 
  private:

@@ -32,16 +32,6 @@ const std::string kPassword = "edge-admin-password";  // EdgeServer's default ad
 const std::string kAccept =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
-// Waits for cond (checked every 50 ms) up to deadline_ms.
-bool eventually(const std::function<bool()>& cond, int deadline_ms = 20000) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_ms);
-  while (std::chrono::steady_clock::now() < end) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return cond();
-}
-
 HttpResponse call(int port, const std::string& method, const std::string& target, const HeaderList& headers = {},
                   const std::string& body = "") {
   HttpClient c("127.0.0.1", port);
@@ -180,7 +170,7 @@ TEST_CASE("trust policy: pulls by tag need a Notary signature, at the core and a
   CHECK(st2["policy"]["satisfied"] == false);
 
   // At the edge, core up: the policy reached it (a refresh command), v2 is refused.
-  CHECK(eventually([&] { return skopeoInspect(edge.address(), "v2").exit_code != 0; }));
+  CHECK(waitFor([&] { return skopeoInspect(edge.address(), "v2").exit_code != 0; }, 20000));
   r = skopeoInspect(edge.address(), "v1");
   INFO(r.output);
   CHECK(r.exit_code == 0);
@@ -350,7 +340,21 @@ TEST_CASE("trust policy: only the roles and keys the policy names count; expiry 
   next["snapshot"] = tufEnvelope({{"_type", "Snapshot"}, {"version", 2}, {"expires", soon}, {"meta", meta}}, {&keys.snapshot});
   REQUIRE(call(port, "POST", base, {{"Content-Type", "multipart/form-data; boundary=BOUNDARY"}}, tufMultipart(next)).status == 200);
   CHECK(pull("v1") == 200);
-  CHECK(eventually([&] { return pull("v1") == 403; }, 10000));
+  CHECK(waitFor([&] { return pull("v1") == 403; }, 10000));
+  // Garbage collection keeps what trust data signs: v1 and v2 untagged, v1 still signed
+  // (by the expired targets too), a third image untagged and unsigned.
+  std::string d3 = pushImage(port, "rel/app", "v3", "three");
+  for (const char* tag : {"v1", "v3"}) REQUIRE(call(port, "DELETE", "/v2/rel/app/manifests/" + std::string(tag)).status == 202);
+  auto job = call(port, "POST", "/api/v1/jobs", {{"Content-Type", "application/json"}},
+                  json{{"kind", "gc"}, {"params", {{"untagged_older_than", "0s"}, {"grace", "0s"}}}}.dump());
+  REQUIRE(job.status == 202);
+  std::string id = json::parse(job.body)["id"];
+  REQUIRE(waitFor([&] {
+    auto j = json::parse(call(port, "GET", "/api/v1/jobs/" + id).body, nullptr, false);
+    return j.is_object() && j.value("state", "") == "succeeded";
+  }, 30000));
+  CHECK(call(port, "GET", "/v2/rel/app/manifests/" + d1, {{"Accept", kAccept}}).status == 200);
+  CHECK(call(port, "GET", "/v2/rel/app/manifests/" + d3, {{"Accept", kAccept}}).status == 404);
   // Deleting the trust data withdraws every signature.
   setPolicy({{"require", "notary"}});
   CHECK(call(port, "DELETE", base).status == 200);

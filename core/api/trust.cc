@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "core/api/api.h"
+#include "core/events/event_log.h"
 #include "core/trust/trust_service.h"
 #include "shared/oci/names.h"
 
@@ -101,9 +102,9 @@ ApiReply trustApi(ApiContext& ctx, const ExchangePtr& ex, std::string body) {
   std::string action = m == "GET" && rest.size() > 4 && rest.substr(rest.size() - 4) != ".key" ? "pull"
                        : m == "DELETE" || (m == "POST" && !rest.empty())                   ? "delete"
                                                                                              : "push";
+  std::shared_ptr<const TokenClaims> claims;
   if (ctx.auth != nullptr) {
     const std::string* authz = req.headers.get("authorization");
-    std::shared_ptr<const TokenClaims> claims;
     if (authz != nullptr && authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
       auto bearer = ctx.auth->verifyBearer(authz->substr(7));
       if (bearer.isOk()) claims = bearer->claims;
@@ -118,17 +119,31 @@ ApiReply trustApi(ApiContext& ctx, const ExchangePtr& ex, std::string body) {
     }
   }
   TrustService& trust = *ctx.trust;
+  // Changes are audited and become events (webhooks, the UI).
+  Caller caller;
+  caller.peer = req.peer;
+  caller.claims = claims;
+  caller.all_access = ctx.auth == nullptr;
+  if (claims) caller.account.name = claims->subject;
+  auto changed = [&](const char* action, const char* event, const Status& s, const std::string& detail) {
+    audit(ctx, caller, action, gun, s.isOk() ? "success" : "failure", s.isOk() ? detail : s.message());
+    if (s.isOk() && event != nullptr) emitEvent(ctx, caller, event, repo, EventTarget{}, req);
+  };
   if (rest.empty()) {
     if (m == "POST") {
       const std::string* ct = req.headers.get("content-type");
       auto parts = multipartFiles(ct ? *ct : "", body);
       if (!parts.isOk()) return notaryError(400, "MALFORMED_UPLOAD", parts.status().message());
       Status s = trust.publish(gun, *parts);
+      std::string roles;
+      for (const auto& [role, bytes] : *parts) roles += (roles.empty() ? "" : ",") + role;
+      changed("trust.publish", event_type::kTrustPublished, s, "roles=" + roles);
       if (!s.isOk()) return fromStatus(s);
       return ok(json::object());
     }
     if (m == "DELETE") {
       Status s = trust.deleteGun(gun);
+      changed("trust.delete", event_type::kTrustDeleted, s, "");
       if (!s.isOk()) return fromStatus(s);
       return ok(json::object());
     }
@@ -138,6 +153,7 @@ ApiReply trustApi(ApiContext& ctx, const ExchangePtr& ex, std::string body) {
     if (m != "GET" && m != "POST") return notaryError(405, "UNSUPPORTED", "method not allowed");
     std::string role = rest.substr(0, rest.size() - 4);
     auto key = m == "POST" ? trust.rotateKey(gun, role) : trust.serverKey(gun, role);
+    if (m == "POST") changed("trust.rotate_key", nullptr, key.status(), "role=" + role);
     if (!key.isOk()) return fromStatus(key.status());
     return ok(*key);
   }

@@ -46,7 +46,8 @@ const std::vector<std::string>& knownEventTypes() {
       event_type::kTagMove,         event_type::kManifestPull, event_type::kManifestDelete,
       event_type::kTagDelete,       event_type::kBlobDelete,   event_type::kRepositoryDelete,
       event_type::kPolicySet,       event_type::kPolicyRemove, event_type::kScanCompleted,
-      event_type::kScanFailed,      event_type::kScanUpdated,  event_type::kVulnDbUpdated};
+      event_type::kScanFailed,      event_type::kScanUpdated,  event_type::kVulnDbUpdated,
+      event_type::kTrustPublished,  event_type::kTrustDeleted};
   return kTypes;
 }
 

@@ -63,6 +63,8 @@ inline constexpr const char* kPolicyRemove = "policy.remove";
 inline constexpr const char* kScanCompleted = "scan.completed";  // target.digest: the manifest scanned
 inline constexpr const char* kScanFailed = "scan.failed";
 inline constexpr const char* kScanUpdated = "scan.updated";      // findings changed with a new database
+inline constexpr const char* kTrustPublished = "trust.published";  // Notary metadata of a GUN of the repository
+inline constexpr const char* kTrustDeleted = "trust.deleted";
 inline constexpr const char* kVulnDbUpdated = "vulndb.updated";  // repository "": the whole registry
 }  // namespace event_type
 

@@ -294,6 +294,10 @@ TEST_CASE("trust policy: only the roles and keys the policy names count; expiry 
   auto posted = call(port, "POST", base, {{"Content-Type", "multipart/form-data; boundary=BOUNDARY"}}, tufMultipart(files));
   INFO(posted.body);
   REQUIRE(posted.status == 200);
+  CHECK(waitFor([&] {  // the event log writes behind
+    auto events = json::parse(call(port, "GET", "/api/v1/events?repository=rel/app&type=trust.published").body, nullptr, false);
+    return events.is_object() && events["events"].size() == 1;
+  }));
 
   auto setPolicy = [&](const json& trust) {
     auto r = call(port, "PUT", "/api/v1/policies/rel/app", {{"Content-Type", "application/json"}}, json{{"trust", trust}}.dump());

@@ -89,6 +89,9 @@ void CoreConfig::describe(ConfigSchema& s) {
                                                  "1 GiB) is refused by the scanner as a tar bomb.",
                       &scan_layer_max_expanded));
   s.add(durationDirective("scan_layer_timeout", "Longest scan of one layer.", &scan_layer_timeout_ms));
+  s.add(stringDirective("trust_key_file", "The key (32 bytes, owner-only file) that seals the trust server's signing "
+                                         "keys; made at first start if missing (default: <data_dir>/trust.key).",
+                        &trust_key_file));
   s.add(stringDirective("port_file", "Write the bound port to this file once listening (for tests and scripts).",
                         &port_file));
 }

@@ -51,6 +51,7 @@ struct CoreConfig {
   int64_t vulndb_interval_ms = 6 * 3600 * 1000ll;
   int64_t vulndb_max_age_ms = 7ll * 86'400'000;
   std::string vulndb_ca_file;
+  std::string trust_key_file;  // empty: <data_dir>/trust.key
   int64_t vulndb_max_download = 2ll << 30;
   int64_t scan_layer_max_expanded = 64ll << 30;
   int64_t scan_layer_timeout_ms = 15 * 60'000;

@@ -238,14 +238,19 @@ int main(int argc, char** argv) {
   ctx.edge_unreachable_after_ms = config.edge_unreachable_after_ms;
 
   // The trust server (Notary v1): its data in meta.lmdb, the server's keys sealed with a
-  // key of its own, <data_dir>/trust.key (32 random bytes, owner only), made at first start.
-  std::string trust_key_path = config.data_dir + "/trust.key";
+  // key of its own (trust_key_file, default <data_dir>/trust.key: 32 random bytes, owner
+  // only), made at first start.
+  std::string trust_key_path = config.trust_key_file.empty() ? config.data_dir + "/trust.key" : config.trust_key_file;
   std::string trust_key;
-  if (!readFile(trust_key_path, &trust_key).isOk()) {
+  if (struct stat st; ::stat(trust_key_path.c_str(), &st) == 0) {
+    if ((st.st_mode & 077) != 0)
+      return fail("config trust_key_file: " + trust_key_path + " is readable by others (chmod 600 it)");
+    if (Status s = readFile(trust_key_path, &trust_key); !s.isOk()) return fail("config trust_key_file: " + s.message());
+  } else {
     trust_key = randomBytes(32);
-    if (Status s = writeFileDurable(trust_key_path, trust_key, 0600); !s.isOk()) return fail(s.message());
+    if (Status s = writeFileDurable(trust_key_path, trust_key, 0600); !s.isOk()) return fail("config trust_key_file: " + s.message());
   }
-  if (trust_key.size() != 32) return fail(trust_key_path + ": not a trust key (32 bytes)");
+  if (trust_key.size() != 32) return fail("config trust_key_file: " + trust_key_path + " is not a trust key (32 bytes)");
   auto trust_store = LmdbTrustStore::open(*env);
   if (!trust_store.isOk()) return fail(trust_store.status().message());
   TrustService trust(**trust_store, RealClock::instance(), TrustOptions{trust_key});

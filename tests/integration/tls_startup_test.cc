@@ -102,6 +102,17 @@ TEST_CASE("start-up errors are clear and name the setting", "[startup]") {
   CHECK(r.exit_code == 2);
   CHECK(r.output.find("layout") != std::string::npos);
 
+  // A trust key others may read, or that is not one.
+  REQUIRE(writeFileDurable(dir / "open.key", std::string(32, 'k'), 0644).isOk());
+  r = run({coreBinary(), "--data-dir", dir / "d3", "--listen", "127.0.0.1:0", "--trust-key-file", dir / "open.key"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("config trust_key_file") != std::string::npos);
+  CHECK(r.output.find("chmod 600") != std::string::npos);
+  REQUIRE(writeFileDurable(dir / "short.key", "short", 0600).isOk());
+  r = run({coreBinary(), "--data-dir", dir / "d3", "--listen", "127.0.0.1:0", "--trust-key-file", dir / "short.key"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("not a trust key") != std::string::npos);
+
   // The port is taken.
   CoreServer core;
   r = run({coreBinary(), "--data-dir", dir / "d2", "--listen", core.address()}, 10000);

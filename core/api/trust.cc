@@ -10,6 +10,8 @@
 //   POST   /v2/<gun>/_trust/tuf/                        the atomic update, multipart/form-data,
 //                                                       one part per role (filename = role) [push, pull]
 //   DELETE /v2/<gun>/_trust/tuf/                        all of the GUN's trust data [*]
+//   GET    /v2/<gun>/_trust/changefeed?change_id=&records=   the GUN's changes     [pull]
+//   GET    /v2/_trust/changefeed?change_id=&records=    every GUN's (administrators)
 //
 // Tokens are the registry's, for the GUN's name (the token service grants the
 // repository's access under it). A caller without a token gets the Bearer challenge
@@ -89,6 +91,57 @@ ApiReply fileReply(const Result<TufFile>& f) {
   std::string bytes = f->bytes;
   r.stream = [bytes](Loop&) { return Response::json(200, bytes); };
   return r;
+}
+
+constexpr std::string_view kChangefeed = "/_trust/changefeed";
+
+// GET /v2/<gun>/_trust/changefeed?change_id=&records=  [pull], or /v2/_trust/changefeed
+// (every GUN: administrators): {"count", "records": [{"ID","CreatedAt","GUN","Version",
+// "SHA256","Category"}]}, the changes after change_id (0: from the start), oldest first.
+ApiReply changefeed(ApiContext& ctx, const Request& req) {
+  std::string gun;
+  if (req.path != "/v2" + std::string(kChangefeed)) {
+    gun = req.path.substr(4, req.path.size() - 4 - kChangefeed.size());
+    if (!validateRepositoryName(repositoryOfName(gun)).isOk()) return notaryError(404, "METADATA_NOT_FOUND", "no such GUN: " + gun);
+  }
+  if (req.method != "GET") return notaryError(405, "UNSUPPORTED", "method not allowed");
+  if (ctx.auth != nullptr) {
+    const std::string* authz = req.headers.get("authorization");
+    std::optional<AuthService::Bearer> bearer;
+    if (authz != nullptr && authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
+      auto b = ctx.auth->verifyBearer(authz->substr(7));
+      if (b.isOk()) bearer = std::move(*b);
+    }
+    bool allowed = bearer && (gun.empty() ? bearer->account.admin && bearer->claims->allows("registry", "catalog", "*")
+                                          : bearer->claims->allows("repository", gun, "pull"));
+    if (!allowed) {
+      Scope want = gun.empty() ? Scope{"registry", "catalog", {"*"}} : Scope{"repository", gun, {"pull"}};
+      ApiReply r = notaryError(401, "UNAUTHORIZED", "authentication required");
+      r.challenge = bearerChallenge(tokenRealm(ctx, req), ctx.auth->config().service, {want}, bearer.has_value());
+      return r;
+    }
+  }
+  auto number = [&](const char* name, int64_t fallback) -> std::optional<int64_t> {
+    auto v = req.queryParam(name);
+    if (!v || v->empty()) return fallback;
+    if (v->size() > 18 || v->find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    return std::stoll(*v);
+  };
+  auto after = number("change_id", 0);
+  auto records = number("records", 100);
+  if (!after || !records || *records < 1 || *records > 1000)
+    return notaryError(400, "INVALID_UPDATE", "change_id is a change's ID, records a count from 1 to 1000");
+  auto changes = ctx.trust->store().changes(gun, uint64_t(*after), size_t(*records));
+  if (!changes.isOk()) return fromStatus(changes.status());
+  json out = json::array();
+  for (const auto& c : *changes)
+    out.push_back({{"ID", std::to_string(c.seq)},
+                   {"CreatedAt", formatRfc3339(c.ts_ms)},
+                   {"GUN", c.gun},
+                   {"Version", c.version},
+                   {"SHA256", c.sha256},
+                   {"Category", c.action}});
+  return ok({{"count", out.size()}, {"records", out}});
 }
 
 ApiReply trustApi(ApiContext& ctx, const ExchangePtr& ex, std::string body) {
@@ -174,12 +227,19 @@ ApiReply trustApi(ApiContext& ctx, const ExchangePtr& ex, std::string body) {
 }  // namespace
 
 bool isTrustPath(std::string_view path) {
-  return path.rfind("/v2/", 0) == 0 && path.find(kTuf) != std::string_view::npos && path.find(kTuf) > 4;
+  if (path.rfind("/v2/", 0) != 0) return false;
+  if (path.size() >= kChangefeed.size() + 3 && path.substr(path.size() - kChangefeed.size()) == kChangefeed) return true;
+  return path.find(kTuf) != std::string_view::npos && path.find(kTuf) > 4;
 }
 
 void handleTrust(ApiContext& ctx, const ExchangePtr& ex) {
   if (ctx.trust == nullptr) return replyError(ex, Status(Code::kNotFound, "the trust server is off"));
-  serveApi(ctx, ex, kMaxUpdate, [&ctx, ex](std::string body) { return trustApi(ctx, ex, std::move(body)); });
+  serveApi(ctx, ex, kMaxUpdate, [&ctx, ex](std::string body) {
+    const Request& req = ex->request();
+    if (req.path.size() >= kChangefeed.size() && req.path.substr(req.path.size() - kChangefeed.size()) == kChangefeed)
+      return changefeed(ctx, req);
+    return trustApi(ctx, ex, std::move(body));
+  });
 }
 
 }  // namespace wharf

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shared/base/status.h"
+#include "shared/tuf/repository.h"
 
 namespace wharf {
 
@@ -59,8 +60,8 @@ struct TrustPolicy {
   std::vector<std::string> roles;        // Notary: signed in one of these roles (empty: any)
   std::vector<std::string> keys;         // Notary: by one of these key ids (empty: any key of the role)
   std::vector<std::string> cosign_keys;  // PEM public keys, ECDSA P-256
-  bool wantsNotary() const { return require == "notary" || require == "either" || require == "both"; }
-  bool wantsCosign() const { return require == "cosign" || require == "either" || require == "both"; }
+  bool wantsNotary() const { return tuf::requiresNotary(require); }
+  bool wantsCosign() const { return tuf::acceptsCosign(require); }
   bool enforced() const { return wantsNotary() || wantsCosign(); }
 };
 

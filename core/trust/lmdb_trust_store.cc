@@ -106,11 +106,11 @@ Result<std::vector<std::string>> LmdbTrustStore::guns() {
 }
 
 Status LmdbTrustStore::appendChange(WriteTxn& txn, const std::string& gun, const std::string& action, int64_t version,
-                                    int64_t now_ms) {
+                                    const std::string& sha256, int64_t now_ms) {
   std::string_view last;
   uint64_t seq = txn.get(meta_, "change_seq", &last).isOk() ? fromBigEndian64(last) + 1 : 1;
   WHARF_RETURN_IF_ERROR(txn.put(meta_, "change_seq", bigEndian64(seq)));
-  nlohmann::json j = {{"gun", gun}, {"action", action}, {"version", version}, {"ts", now_ms}};
+  nlohmann::json j = {{"gun", gun}, {"action", action}, {"version", version}, {"sha256", sha256}, {"ts", now_ms}};
   return txn.put(changes_, bigEndian64(seq), j.dump());
 }
 
@@ -118,8 +118,8 @@ Status LmdbTrustStore::update(const std::string& gun, const std::vector<TufFile>
   std::lock_guard lock(write_mu_);
   auto txn = env_->write();
   if (!txn.isOk()) return txn.status();
-  int64_t targets_version = 0;
-  bool wrote = false;
+  const TufFile* timestamp = nullptr;  // a new timestamp is a change (as Notary's feed)
+  std::string timestamp_sha;
   for (const auto& f : files) {
     std::string rk = roleKey(gun, f.role);
     std::string_view cur;
@@ -138,10 +138,13 @@ Status LmdbTrustStore::update(const std::string& gun, const std::vector<TufFile>
                                    sha + '\n' + std::to_string(now_ms) + '\n' + f.bytes));
     WHARF_RETURN_IF_ERROR(txn->put(checksums_, rk + '\0' + sha, bigEndian64(uint64_t(f.version))));
     WHARF_RETURN_IF_ERROR(txn->put(current_, rk, bigEndian64(uint64_t(f.version))));
-    if (f.role == "targets") targets_version = f.version;
-    wrote = true;
+    if (f.role == "timestamp") {
+      timestamp = &f;
+      timestamp_sha = sha;
+    }
   }
-  if (wrote) WHARF_RETURN_IF_ERROR(appendChange(*txn, gun, "update", targets_version, now_ms));
+  if (timestamp != nullptr)
+    WHARF_RETURN_IF_ERROR(appendChange(*txn, gun, "update", timestamp->version, timestamp_sha, now_ms));
   return txn->commit();
 }
 
@@ -160,7 +163,7 @@ Status LmdbTrustStore::deleteGun(const std::string& gun, int64_t now_ms) {
     for (const auto& k : doomed) WHARF_RETURN_IF_ERROR(txn->del(db, k));
     any = any || !doomed.empty();
   }
-  if (any) WHARF_RETURN_IF_ERROR(appendChange(*txn, gun, "deletion", 0, now_ms));
+  if (any) WHARF_RETURN_IF_ERROR(appendChange(*txn, gun, "deletion", 0, "", now_ms));
   return txn->commit();
 }
 
@@ -200,7 +203,7 @@ Result<std::vector<TrustChange>> LmdbTrustStore::changes(const std::string& gun,
     auto j = nlohmann::json::parse(c.value(), nullptr, false);
     if (!j.is_object()) return Status(Code::kCorruption, "trust store: a change record does not decode");
     TrustChange ch{fromBigEndian64(c.key()), jsonStringOr(j, "gun"), jsonStringOr(j, "action"), j.value("version", int64_t(0)),
-                   j.value("ts", int64_t(0))};
+                   jsonStringOr(j, "sha256"), j.value("ts", int64_t(0))};
     if (!gun.empty() && ch.gun != gun) continue;
     out.push_back(std::move(ch));
   }

@@ -5,7 +5,7 @@
 //   trust_current   <gun>\0<role>                   -> version u64 BE
 //   trust_checksums <gun>\0<role>\0<sha256 hex>      -> version u64 BE
 //   trust_keys      <gun>\0<role>                   -> sealed private key
-//   trust_changes   <seq u64 BE>                    -> {"gun","action","version","ts"}
+//   trust_changes   <seq u64 BE>                    -> {"gun","action","version","sha256","ts"}
 //   trust_meta      "change_seq"                    -> the last change's seq (u64 BE)
 #pragma once
 
@@ -36,7 +36,8 @@ class LmdbTrustStore : public TrustStore {
  private:
   explicit LmdbTrustStore(std::shared_ptr<LmdbEnv> env) : env_(std::move(env)) {}
   Result<TufFile> file(const Txn& txn, const std::string& gun, const std::string& role, int64_t version);
-  Status appendChange(WriteTxn& txn, const std::string& gun, const std::string& action, int64_t version, int64_t now_ms);
+  Status appendChange(WriteTxn& txn, const std::string& gun, const std::string& action, int64_t version,
+                      const std::string& sha256, int64_t now_ms);
 
   std::shared_ptr<LmdbEnv> env_;
   Dbi files_ = 0, current_ = 0, checksums_ = 0, keys_ = 0, changes_ = 0, meta_ = 0;

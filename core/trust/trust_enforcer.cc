@@ -26,16 +26,6 @@ std::string hexOfDigest(const std::string& digest) {
   return digest.rfind("sha256:", 0) == 0 ? digest.substr(7) : std::string();
 }
 
-// Whether a target's role and signers are ones the policy names (any when it names none).
-bool acceptedBy(const TrustPolicy& t, const tuf::TrustedTarget& target) {
-  auto named = [](const std::vector<std::string>& list, const std::string& x) {
-    return std::find(list.begin(), list.end(), x) != list.end();
-  };
-  if (!t.roles.empty() && !named(t.roles, target.role)) return false;
-  return t.keys.empty() ||
-         std::any_of(target.signers.begin(), target.signers.end(), [&](const std::string& k) { return named(t.keys, k); });
-}
-
 }  // namespace
 
 std::vector<TrustEnforcer::NotaryMatch> TrustEnforcer::notaryMatches(const std::string& repo, const std::string& tag,
@@ -56,7 +46,7 @@ std::vector<TrustEnforcer::NotaryMatch> TrustEnforcer::notaryMatches(const std::
       for (const auto& p : (*verified)->problems) problems->push_back(gun + ": " + p);
     auto consider = [&](const std::string& name, const tuf::TrustedTarget& t) {
       if (t.sha256_hex != hex || t.expires_ms <= now || uint64_t(t.length) != size) return;
-      if (policy != nullptr && !acceptedBy(*policy, t)) return;
+      if (policy != nullptr && !tuf::acceptedBy(t, policy->roles, policy->keys)) return;
       out.push_back(NotaryMatch{gun, name, t});
     };
     if (!tag.empty()) {
@@ -143,9 +133,7 @@ std::optional<std::string> TrustEnforcer::refusal(const std::string& repo, const
     auto checks = cosignChecks(repo, digest, &t);
     cosign = std::any_of(checks.begin(), checks.end(), [](const CosignCheck& c) { return !c.key.empty(); });
   }
-  bool allowed = t.require == "notary" ? notary : t.require == "cosign" ? cosign : t.require == "either" ? notary || cosign
-                                                                                                        : notary && cosign;
-  if (allowed) return std::nullopt;
+  if (tuf::requirementMet(t.require, notary, cosign)) return std::nullopt;
   std::string what;
   if (t.wantsNotary() && !notary) {
     what = "the tag " + tag + " is not signed for " + digest + " in the repository's trust data";
@@ -166,7 +154,7 @@ json TrustEnforcer::status(const std::string& repo, const std::string& digest, u
   json notary = json::array();
   bool policy_notary = false;
   for (const auto& m : notaryMatches(repo, "", digest, size, nullptr, &problems)) {
-    bool by_policy = t != nullptr && t->wantsNotary() && acceptedBy(*t, m.target);
+    bool by_policy = t != nullptr && t->wantsNotary() && tuf::acceptedBy(m.target, t->roles, t->keys);
     policy_notary = policy_notary || by_policy;
     notary.push_back({{"tag", m.name},
                       {"gun", m.gun},
@@ -191,10 +179,9 @@ json TrustEnforcer::status(const std::string& repo, const std::string& digest, u
               {"cosign", cosign}};
   if (!problems.empty()) out["problems"] = problems;
   if (p != nullptr) {
-    bool met = t->require == "notary" ? policy_notary : t->require == "cosign" ? policy_cosign
-               : t->require == "either" ? policy_notary || policy_cosign
-                                        : policy_notary && policy_cosign;
-    out["policy"] = {{"scope", p->scope}, {"require", t->require}, {"satisfied", met}};
+    out["policy"] = {{"scope", p->scope},
+                     {"require", t->require},
+                     {"satisfied", tuf::requirementMet(t->require, policy_notary, policy_cosign)}};
     if (t->wantsNotary()) out["policy"]["note"] = "pulls by tag need the tag itself among the accepted Notary targets";
   }
   return out;

@@ -4,7 +4,7 @@
 //
 // An update is one transaction: every file's version must be above the role's current
 // one (kConflict naming the role), or equal with the same bytes (kept as it is), else
-// nothing is written.
+// nothing is written. An update that writes a timestamp adds a change to the feed.
 //
 // Thread-safety: every method is thread-safe; writes block on the disk.
 // Implementations: LmdbTrustStore (lmdb_trust_store.h), the embedded default.
@@ -27,11 +27,14 @@ struct TufFile {
   int64_t stored_ms = 0;
 };
 
+// A change of a GUN's published state: a new timestamp ("update", with its version and
+// checksum), or the deletion of its trust data, as Notary's change feed has them.
 struct TrustChange {
   uint64_t seq = 0;
   std::string gun;
   std::string action;  // "update" or "deletion"
-  int64_t version = 0; // the targets version after an update (0 when none)
+  int64_t version = 0; // the timestamp's
+  std::string sha256;  // the timestamp's (hex)
   int64_t ts_ms = 0;
 };
 

@@ -7,6 +7,7 @@
 #include "shared/base/log.h"
 #include "shared/http/blocking_client.h"
 #include "shared/http/url.h"
+#include "shared/oci/names.h"
 #include "shared/tls/crypto.h"
 
 namespace wharf {
@@ -16,9 +17,6 @@ namespace {
 using nlohmann::json;
 
 constexpr int64_t kRetryMs = 2'000;  // a refusal asks the core again at most this often
-
-bool wantsNotary(const std::string& r) { return r == "notary" || r == "either" || r == "both"; }
-bool wantsCosign(const std::string& r) { return r == "cosign" || r == "either" || r == "both"; }
 
 // gun -> role -> bytes, from {"guns": {gun: {role: bytes}}}.
 std::map<std::string, std::map<std::string, std::string>> gunFiles(const json& j) {
@@ -66,15 +64,12 @@ std::optional<EdgeTrust::Rule> EdgeTrust::ruleFor(const std::string& repo) const
   std::lock_guard lock(mu_);
   const Rule* best = nullptr;
   for (const auto& r : rules_) {
-    bool covers = r.scope == repo ||
-                  (r.scope.size() >= 2 && r.scope.compare(r.scope.size() - 2, 2, "/*") == 0 &&
-                   repo.size() > r.scope.size() - 1 && repo.compare(0, r.scope.size() - 1, r.scope, 0, r.scope.size() - 1) == 0);
-    if (!covers) continue;
+    if (!repositoryPatternMatches(r.scope, repo)) continue;
     if (best == nullptr || (r.scope == repo && best->scope != repo) ||
         (best->scope != repo && r.scope.size() > best->scope.size()))
       best = &r;
   }
-  if (best == nullptr || (!wantsNotary(best->require) && !wantsCosign(best->require))) return std::nullopt;
+  if (best == nullptr || (!tuf::requiresNotary(best->require) && !tuf::acceptsCosign(best->require))) return std::nullopt;
   return *best;
 }
 
@@ -148,7 +143,7 @@ std::optional<std::string> EdgeTrust::refusal(const std::string& repo, const std
   if (!rule) return std::nullopt;
   bool notary = false;
   std::string why;
-  if (wantsNotary(rule->require)) {
+  if (tuf::requiresNotary(rule->require)) {
     std::string hex = digest.rfind("sha256:", 0) == 0 ? digest.substr(7) : "";
     std::lock_guard fetching(fetch_mu_);  // one fetch at a time; repos_ changes only under it
     RepoTrust t;
@@ -162,14 +157,7 @@ std::optional<std::string> EdgeTrust::refusal(const std::string& repo, const std
       int64_t now = clock_.nowMillis();
       for (const auto& [gun, v] : state.verified)
         for (const auto* target : v->find(tag, hex, now)) {
-          if (uint64_t(target->length) != size) continue;
-          if (!rule->roles.empty() && std::find(rule->roles.begin(), rule->roles.end(), target->role) == rule->roles.end())
-            continue;
-          if (!rule->keys.empty() && std::none_of(target->signers.begin(), target->signers.end(), [&](const std::string& k) {
-                return std::find(rule->keys.begin(), rule->keys.end(), k) != rule->keys.end();
-              }))
-            continue;
-          return true;
+          if (uint64_t(target->length) == size && tuf::acceptedBy(*target, rule->roles, rule->keys)) return true;
         }
       return false;
     };
@@ -194,16 +182,12 @@ std::optional<std::string> EdgeTrust::refusal(const std::string& repo, const std
       repos_[repo] = t;
     }
   }
-  bool cosign = wantsCosign(rule->require) && core_confirmed;
-  bool allowed = rule->require == "notary"   ? notary
-                 : rule->require == "cosign" ? cosign
-                 : rule->require == "either" ? notary || cosign
-                                             : notary && cosign;
-  if (allowed) return std::nullopt;
+  bool cosign = tuf::acceptsCosign(rule->require) && core_confirmed;
+  if (tuf::requirementMet(rule->require, notary, cosign)) return std::nullopt;
   std::string what;
-  if (wantsNotary(rule->require) && !notary)
+  if (tuf::requiresNotary(rule->require) && !notary)
     what = "the tag " + tag + " is not signed for " + digest + " in trust data this edge verified";
-  if (wantsCosign(rule->require) && !cosign)
+  if (tuf::acceptsCosign(rule->require) && !cosign)
     what += std::string(what.empty() ? "" : "; ") + "cosign signatures are checked by the core, which did not confirm this tag";
   if (!why.empty()) what += " (" + why + ")";
   return "refused by the trust policy of " + rule->scope + " (requires " + rule->require + " signatures), at the edge: " + what;

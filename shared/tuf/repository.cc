@@ -53,6 +53,26 @@ Status collectTargets(const VerifiedRole& role, const std::string& role_name, Tr
 
 }  // namespace
 
+bool requiresNotary(const std::string& r) { return r == "notary" || r == "either" || r == "both"; }
+bool acceptsCosign(const std::string& r) { return r == "cosign" || r == "either" || r == "both"; }
+
+bool requirementMet(const std::string& require, bool notary_signed, bool cosign_signed) {
+  if (require == "notary") return notary_signed;
+  if (require == "cosign") return cosign_signed;
+  if (require == "either") return notary_signed || cosign_signed;
+  if (require == "both") return notary_signed && cosign_signed;
+  return true;
+}
+
+bool acceptedBy(const TrustedTarget& target, const std::vector<std::string>& roles, const std::vector<std::string>& keys) {
+  auto named = [](const std::vector<std::string>& list, const std::string& x) {
+    return std::find(list.begin(), list.end(), x) != list.end();
+  };
+  if (!roles.empty() && !named(roles, target.role)) return false;
+  return keys.empty() ||
+         std::any_of(target.signers.begin(), target.signers.end(), [&](const std::string& k) { return named(keys, k); });
+}
+
 std::vector<const TrustedTarget*> TrustedRepository::find(const std::string& name, const std::string& sha256_hex,
                                                           int64_t now_ms) const {
   std::vector<const TrustedTarget*> out;

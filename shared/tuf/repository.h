@@ -40,6 +40,16 @@ struct TrustedRepository {
   std::vector<const TrustedTarget*> find(const std::string& name, const std::string& sha256_hex, int64_t now_ms) const;
 };
 
+// Whether target was signed in one of roles (any role when empty) by one of keys (any
+// key of the role when empty): what a trust policy asks.
+bool acceptedBy(const TrustedTarget& target, const std::vector<std::string>& roles, const std::vector<std::string>& keys);
+
+// Trust policies' requirements: "notary", "cosign", "either" or "both" ("none" and ""
+// ask for nothing).
+bool requiresNotary(const std::string& require);  // notary, either, both
+bool acceptsCosign(const std::string& require);   // cosign, either, both
+bool requirementMet(const std::string& require, bool notary_signed, bool cosign_signed);
+
 // files: role -> exact bytes ("root", "timestamp", "snapshot", "targets", "targets/...").
 // pinned: the root the caller already trusts (null: the given root is taken on first use,
 // its certificates checked against the GUN); a different root must be a rotation that

@@ -266,6 +266,28 @@ TEST_CASE("trust: tampered updates posted by hand are refused with Notary's erro
   CHECK(post({{"targets", t2}, {"snapshot", snapshotBytes(2, {{"root", r1}, {"targets", t2}})}}).status == 200);
   CHECK(c.request("GET", base + "targets.json")->body == t2);
   CHECK(c.request("GET", base + "1.targets.json")->body == t1);  // by version
+
+  // The change feed: the two accepted updates (and none of the refused), then a deletion.
+  auto feed = [&](const std::string& path) {
+    auto r = c.request("GET", path);
+    REQUIRE(r.isOk());
+    REQUIRE(r->status == 200);
+    return json::parse(r->body);
+  };
+  json changes = feed("/v2/" + gun + "/_trust/changefeed?change_id=0&records=100");
+  INFO(changes.dump());
+  REQUIRE(changes["count"] == 2);
+  CHECK(changes["records"][0]["GUN"] == gun);
+  CHECK(changes["records"][0]["Category"] == "update");
+  CHECK(changes["records"][1]["Version"] == 2);  // the timestamp's
+  CHECK(changes["records"][1]["SHA256"] == sha256Hex(c.request("GET", base + "timestamp.json")->body));
+  std::string first = changes["records"][0]["ID"];
+  CHECK(feed("/v2/" + gun + "/_trust/changefeed?change_id=" + first)["count"] == 1);
+  REQUIRE(c.request("DELETE", base)->status == 200);
+  json all = feed("/v2/_trust/changefeed");
+  REQUIRE(all["count"] == 3);
+  CHECK(all["records"][2]["Category"] == "deletion");
+  CHECK(c.request("GET", "/v2/" + gun + "/_trust/changefeed?records=0")->status == 400);
 }
 
 }  // namespace trust_test_http

@@ -39,7 +39,9 @@ TEST_CASE("trust store: files verbatim with history, versions going up, one tran
     CHECK(s->current(gun, "root").status().code() == Code::kNotFound);
     // Bytes as uploaded: whitespace and key order are kept.
     std::string root = "{ \"signed\" : {\"b\":1, \"a\":2}, \"signatures\": [] }";
-    REQUIRE(s->update(gun, {tuf("root", 1, root), tuf("targets", 1, "T1"), tuf("snapshot", 1, "S1")}, 1000).isOk());
+    REQUIRE(s->update(gun, {tuf("root", 1, root), tuf("targets", 1, "T1"), tuf("snapshot", 1, "S1"), tuf("timestamp", 1, "TS1")},
+                      1000)
+                .isOk());
     auto r = s->current(gun, "root");
     REQUIRE(r.isOk());
     CHECK(r->bytes == root);
@@ -54,6 +56,7 @@ TEST_CASE("trust store: files verbatim with history, versions going up, one tran
     CHECK(s->current(gun, "targets")->bytes == "T1");  // nothing written
     // The same file again is no change; new versions go in.
     REQUIRE(s->update(gun, {tuf("root", 1, root), tuf("targets", 2, "T2"), tuf("snapshot", 2, "S2")}, 3000).isOk());
+    REQUIRE(s->update(gun, {tuf("timestamp", 7, "TS7")}, 3100).isOk());
     CHECK(s->current(gun, "targets")->version == 2);
     CHECK(s->byVersion(gun, "targets", 1)->bytes == "T1");
     CHECK(s->byChecksum(gun, "targets", sha256Hex("T1"))->version == 1);
@@ -66,24 +69,26 @@ TEST_CASE("trust store: files verbatim with history, versions going up, one tran
     CHECK(*s->serverKey(gun, "timestamp") == "sealed-key");
     CHECK(s->serverKey(gun, "snapshot").status().code() == Code::kNotFound);
     // Another GUN is apart.
-    REQUIRE(s->update("127.0.0.1:5000/team/other", {tuf("root", 1, "O")}, 4000).isOk());
+    REQUIRE(s->update("127.0.0.1:5000/team/other", {tuf("root", 1, "O"), tuf("timestamp", 1, "OTS")}, 4000).isOk());
   }
   // Reopened: the same state; then a deletion.
   auto s = openStore(dir.path());
   CHECK(s->current(gun, "targets")->bytes == "T2");
   auto feed = s->changes("", 0, 10);
   REQUIRE(feed.isOk());
-  REQUIRE(feed->size() == 4);
+  // A change per timestamp written (as Notary's feed): not for updates without one.
+  REQUIRE(feed->size() == 3);
   CHECK((*feed)[0].gun == gun);
   CHECK((*feed)[0].version == 1);
-  CHECK((*feed)[1].version == 2);
-  CHECK((*feed)[3].gun == "127.0.0.1:5000/team/other");
+  CHECK((*feed)[1].version == 7);
+  CHECK((*feed)[1].sha256 == sha256Hex("TS7"));
+  CHECK((*feed)[2].gun == "127.0.0.1:5000/team/other");
   REQUIRE(s->deleteGun(gun, 5000).isOk());
   CHECK(s->current(gun, "root").status().code() == Code::kNotFound);
   CHECK(s->byVersion(gun, "targets", 1).status().code() == Code::kNotFound);
   CHECK(s->serverKey(gun, "timestamp").status().code() == Code::kNotFound);
   CHECK(s->current("127.0.0.1:5000/team/other", "root")->bytes == "O");
-  auto after = s->changes(gun, (*feed)[3].seq, 10);
+  auto after = s->changes(gun, (*feed)[2].seq, 10);
   REQUIRE(after->size() == 1);
   CHECK((*after)[0].action == "deletion");
   // A GUN that is a prefix of another is not touched by the other's deletion.

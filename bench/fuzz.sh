@@ -22,7 +22,7 @@ minutes=${1:-1}
 build=${2:-build-fuzz}
 seconds=${FUZZ_SECONDS:-$(awk -v m="$minutes" 'BEGIN { s = int(m * 60); print (s < 1 ? 1 : s) }')}
 jobs=${JOBS:-$(nproc)}
-all_targets="fuzz_http_request fuzz_manifest fuzz_token fuzz_json_body fuzz_cron fuzz_edge_fill fuzz_layer fuzz_osv"
+all_targets="fuzz_http_request fuzz_manifest fuzz_token fuzz_json_body fuzz_cron fuzz_edge_fill fuzz_layer fuzz_osv fuzz_tuf"
 targets=${TARGETS:-$all_targets}
 
 start=$(date +%s)

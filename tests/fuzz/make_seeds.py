@@ -200,6 +200,12 @@ def json_body_seeds():
         "ldap-ad": {"url": "ldaps://ad.example.com", "user_base": "dc=corp",
                     "user_filter": "(&(objectClass=user)(objectCategory=person))", "user_attr": "sAMAccountName",
                     "sync_interval_seconds": 0},
+        "policy-trust": {"trust": {"require": "either", "roles": ["targets/releases"], "keys": ["a" * 64],
+                                   "cosign_keys": ["-----BEGIN PUBLIC KEY-----\n"
+                                                   "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEnJBxUeYA8Yyc+KB2jMwtgY+khEt3\n"
+                                                   "uC3bmBlYZZIpeIo4prAA44JTmx/ZvZsozDjG6vlpH+/E7Fn/ycpWcqsqZA==\n"
+                                                   "-----END PUBLIC KEY-----\n"]},
+                         "scan": {"block_severity": "HIGH"}},
         "gc-params": {"dry_run": True, "retention": "false", "untagged_older_than": "7d", "grace": "1h", "yield": 2.5},
         "job": {"kind": "gc", "params": {"dry_run": "true", "grace": "30m"}},
     }
@@ -349,15 +355,99 @@ def osv_seeds():
                                                  {"limit": "1.21.0"}]}]}]}))
 
 
+# --- tuf ---------------------------------------------------------------------------------
+# A GUN's metadata as the notary CLI makes it (tests/fuzz/fuzz_tuf.cc: a JSON object of
+# role -> file, the GUN and "now" fixed there).
+TUF_GUN = "fuzz.example:5000/team/app"
+
+
+def canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def tuf_key(pub_b64, keytype):
+    key = {"keytype": keytype, "keyval": {"private": None, "public": pub_b64}}
+    return hashlib.sha256(canonical(key).encode()).hexdigest(), key
+
+
+def tuf_sign(body, signers):
+    sigs = []
+    for priv, kid in signers:
+        der = priv.sign(canonical(body).encode(), ec.ECDSA(hashes.SHA256()))
+        r, s_ = decode_dss_signature(der)
+        raw = r.to_bytes(32, "big") + s_.to_bytes(32, "big")
+        sigs.append({"keyid": kid, "method": "ecdsa", "sig": base64.b64encode(raw).decode()})
+    return compact({"signed": body, "signatures": sigs})
+
+
+def tuf_seeds():
+    import datetime
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    def ecdsa():
+        priv = ec.generate_private_key(ec.SECP256R1())
+        spki = priv.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        kid, key = tuf_key(base64.b64encode(spki).decode(), "ecdsa")
+        return priv, kid, key
+
+    root_priv = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TUF_GUN)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(root_priv.public_key())
+            .serial_number(1).not_valid_before(datetime.datetime(2020, 1, 1))
+            .not_valid_after(datetime.datetime(2035, 1, 1)).sign(root_priv, hashes.SHA256()))
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    root_kid, root_key = tuf_key(base64.b64encode(pem).decode(), "ecdsa-x509")
+    targets, snapshot, timestamp, release = ecdsa(), ecdsa(), ecdsa(), ecdsa()
+    expires = "2030-01-01T00:00:00Z"
+    root = tuf_sign({"_type": "Root", "version": 1, "expires": expires, "consistent_snapshot": False,
+                     "keys": {root_kid: root_key, targets[1]: targets[2], snapshot[1]: snapshot[2],
+                              timestamp[1]: timestamp[2]},
+                     "roles": {"root": {"keyids": [root_kid], "threshold": 1},
+                               "targets": {"keyids": [targets[1]], "threshold": 1},
+                               "snapshot": {"keyids": [snapshot[1]], "threshold": 1},
+                               "timestamp": {"keyids": [timestamp[1]], "threshold": 1}}},
+                    [(root_priv, root_kid)])
+    manifest = b'{"schemaVersion":2}'
+    meta = {"length": len(manifest), "hashes": {"sha256": base64.b64encode(hashlib.sha256(manifest).digest()).decode()}}
+    tgt = tuf_sign({"_type": "Targets", "version": 1, "expires": expires, "targets": {"v1": meta},
+                    "delegations": {"keys": {release[1]: release[2]},
+                                    "roles": [{"name": "targets/releases", "keyids": [release[1]], "threshold": 1,
+                                               "paths": [""]}]}},
+                   [(targets[0], targets[1])])
+    rel = tuf_sign({"_type": "Targets", "version": 1, "expires": expires, "targets": {"v2": meta},
+                    "delegations": {"keys": {}, "roles": []}}, [(release[0], release[1])])
+
+    def file_meta(data):
+        data = data.encode()
+        return {"length": len(data), "hashes": {"sha256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                                                "sha512": base64.b64encode(hashlib.sha512(data).digest()).decode()}}
+
+    snap = tuf_sign({"_type": "Snapshot", "version": 1, "expires": expires,
+                     "meta": {"root": file_meta(root), "targets": file_meta(tgt), "targets/releases": file_meta(rel)}},
+                    [(snapshot[0], snapshot[1])])
+    ts = tuf_sign({"_type": "Timestamp", "version": 1, "expires": expires, "meta": {"snapshot": file_meta(snap)}},
+                  [(timestamp[0], timestamp[1])])
+    files = {"root": root, "targets": tgt, "targets/releases": rel, "snapshot": snap, "timestamp": ts}
+    write("tuf", "repository", compact(files))
+    write("tuf", "no-delegation", compact({k: v for k, v in files.items() if k != "targets/releases"}))
+    write("tuf", "root-only", root)
+    write("tuf", "cosign-payload", compact({"critical": {"identity": {"docker-reference": "r/a:v1"},
+                                                         "image": {"docker-manifest-digest": sha(manifest)},
+                                                         "type": "cosign container image signature"},
+                                            "optional": None}))
+
+
+SEEDS = {"http_request": lambda: http_request_seeds(), "token": lambda: token_seeds(),
+         "manifest": lambda: manifest_seeds(), "json_body": lambda: json_body_seeds(), "cron": lambda: cron_seeds(),
+         "edge_fill": lambda: edge_fill_seeds(), "layer": lambda: layer_seeds(), "osv": lambda: osv_seeds(),
+         "tuf": lambda: tuf_seeds()}
+
+
 def main():
-    http_request_seeds()
-    token_seeds()
-    manifest_seeds()
-    json_body_seeds()
-    cron_seeds()
-    edge_fill_seeds()
-    layer_seeds()
-    osv_seeds()
+    # make_seeds.py [target...]: only those (signed seeds change at every run).
+    for name in sys.argv[1:] or SEEDS.keys():
+        SEEDS[name]()
     return 0
 
 

@@ -192,6 +192,15 @@ TEST_CASE("trust policy: pulls by tag need a Notary signature, at the core and a
   CHECK(at_edge.body.find("at the edge") != std::string::npos);
   CHECK(viaEdge("HEAD", "v2").status == 403);
   CHECK(metricOf(edge.port(), "wharf_edge_trust_refused_total") >= 2);
+
+  // The edge restarts with the core still down: the policy (edge.json) and the metadata it
+  // verified (trust/) were kept, so it decides the same.
+  REQUIRE(edge.start({"--tag-ttl", "1s"}));
+  CHECK(viaEdge("GET", "v1").status == 200);
+  auto after_restart = viaEdge("GET", "v2");
+  INFO(after_restart.body);
+  CHECK(after_restart.status == 403);
+  CHECK(after_restart.body.find("at the edge") != std::string::npos);
 }
 
 TEST_CASE("trust policy: cosign signatures as tags and as referrers, checked against the policy's keys", "[trust]") {

@@ -59,11 +59,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/api/api.h"
-#include "core/trust/trust_service.h"
 #include "core/auth/revocations.h"
 #include "core/events/event_log.h"
 #include "core/fleet/channel_hub.h"
 #include "core/fleet/edge_commands.h"
+#include "core/trust/trust_service.h"
 #include "shared/base/clock.h"
 #include "shared/base/log.h"
 #include "shared/event/loop.h"

@@ -137,6 +137,32 @@ Status EdgeTrust::refresh(const std::string& repo, RepoTrust& t) {
   return Status::ok();
 }
 
+std::shared_ptr<const EdgeTrust::RepoTrust> EdgeTrust::state(const std::string& repo) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = repos_.find(repo); it != repos_.end()) return it->second;
+  }
+  auto loaded = std::make_shared<RepoTrust>();
+  load(repo, *loaded);
+  std::lock_guard lock(mu_);
+  return repos_.emplace(repo, std::move(loaded)).first->second;  // another thread's load wins
+}
+
+std::shared_ptr<const EdgeTrust::RepoTrust> EdgeTrust::refreshed(const std::string& repo, int64_t attempted_before) {
+  std::lock_guard fetching(fetch_mu_);  // one fetch at a time; checks go on meanwhile
+  auto current = state(repo);
+  if (current->attempted_ms > attempted_before) return current;  // another check just asked
+  auto next = std::make_shared<RepoTrust>(*current);
+  next->attempted_ms = clock_.nowMillis();
+  Status s = refresh(repo, *next);
+  next->error = s.isOk() ? "" : s.message();
+  if (!s.isOk())
+    logWarn("cannot refresh trust data; using what this edge verified before", {{"repository", repo}, {"error", s.message()}});
+  std::lock_guard lock(mu_);
+  repos_[repo] = next;
+  return next;
+}
+
 std::optional<std::string> EdgeTrust::refusal(const std::string& repo, const std::string& tag, const std::string& digest,
                                               uint64_t size, bool core_confirmed) {
   auto rule = ruleFor(repo);
@@ -145,42 +171,23 @@ std::optional<std::string> EdgeTrust::refusal(const std::string& repo, const std
   std::string why;
   if (tuf::requiresNotary(rule->require)) {
     std::string hex = digest.rfind("sha256:", 0) == 0 ? digest.substr(7) : "";
-    std::lock_guard fetching(fetch_mu_);  // one fetch at a time; repos_ changes only under it
-    RepoTrust t;
-    {
-      std::lock_guard lock(mu_);
-      auto it = repos_.find(repo);
-      if (it != repos_.end()) t = it->second;
-    }
-    if (t.fetched_ms == 0 && t.attempted_ms == 0 && t.roots.empty()) load(repo, t);
-    auto signedHere = [&](const RepoTrust& state) {
+    auto signedIn = [&](const RepoTrust& t) {
       int64_t now = clock_.nowMillis();
-      for (const auto& [gun, v] : state.verified)
-        for (const auto* target : v->find(tag, hex, now)) {
+      for (const auto& [gun, v] : t.verified)
+        for (const auto* target : v->find(tag, hex, now))
           if (uint64_t(target->length) == size && tuf::acceptedBy(*target, rule->roles, rule->keys)) return true;
-        }
       return false;
     };
-    auto tryRefresh = [&] {
-      t.attempted_ms = clock_.nowMillis();
-      Status s = refresh(repo, t);
-      if (!s.isOk()) {
-        why = s.message();
-        logWarn("cannot refresh trust data; using what this edge verified before",
-                {{"repository", repo}, {"error", s.message()}});
-      }
-    };
+    auto t = state(repo);
     int64_t now = clock_.nowMillis();
-    if (now - t.fetched_ms > options_.refresh_ms && now - t.attempted_ms > kRetryMs) tryRefresh();
-    notary = signedHere(t);
-    if (!notary && clock_.nowMillis() - t.attempted_ms > kRetryMs) {
-      tryRefresh();
-      notary = signedHere(t);
+    if (now - t->fetched_ms > options_.refresh_ms && now - t->attempted_ms > kRetryMs) t = refreshed(repo, t->attempted_ms);
+    notary = signedIn(*t);
+    // Not signed in what this edge has: the core may have newer metadata.
+    if (!notary && clock_.nowMillis() - t->attempted_ms > kRetryMs) {
+      t = refreshed(repo, t->attempted_ms);
+      notary = signedIn(*t);
     }
-    {
-      std::lock_guard lock(mu_);
-      repos_[repo] = t;
-    }
+    why = t->error;
   }
   bool cosign = tuf::acceptsCosign(rule->require) && core_confirmed;
   if (tuf::requirementMet(rule->require, notary, cosign)) return std::nullopt;

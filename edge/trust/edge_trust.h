@@ -63,11 +63,16 @@ class EdgeTrust {
   struct RepoTrust {
     int64_t fetched_ms = 0;     // 0: never fetched (loaded from disk, or nothing)
     int64_t attempted_ms = 0;   // the last fetch tried
+    std::string error;          // why that fetch failed
     std::map<std::string, std::string> roots;  // gun -> pinned root bytes
     std::map<std::string, std::shared_ptr<const tuf::TrustedRepository>> verified;  // gun -> what verified
   };
   EdgeTrust(EdgeTrustOptions options, Clock& clock) : options_(std::move(options)), clock_(clock) {}
   std::optional<Rule> ruleFor(const std::string& repo) const;
+  // What the edge has for repo (read from disk the first time).
+  std::shared_ptr<const RepoTrust> state(const std::string& repo);
+  // Fetches again (unless another check did since attempted_before) and returns the new state.
+  std::shared_ptr<const RepoTrust> refreshed(const std::string& repo, int64_t attempted_before);
   // Fetches, verifies and stores repo's metadata; keeps what it had when that fails.
   Status refresh(const std::string& repo, RepoTrust& t);
   void load(const std::string& repo, RepoTrust& t);
@@ -77,8 +82,8 @@ class EdgeTrust {
   Clock& clock_;
   mutable std::mutex mu_;
   std::vector<Rule> rules_;                 // GUARDED_BY(mu_)
-  std::map<std::string, RepoTrust> repos_;  // GUARDED_BY(mu_)
-  std::mutex fetch_mu_;                     // one fetch at a time
+  std::map<std::string, std::shared_ptr<const RepoTrust>> repos_;  // GUARDED_BY(mu_); replaced, never changed
+  std::mutex fetch_mu_;                                            // one fetch at a time
 };
 
 }  // namespace wharf

@@ -17,7 +17,7 @@ jobs=${JOBS:-$(nproc)}
 # Build dependencies (all from Debian), then the clients the tests drive.
 BUILD_DEPS="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libzstd-dev zlib1g-dev
   liblmdb-dev nlohmann-json3-dev catch2 libldap-dev libarchive-dev libisal-dev libsqlite3-dev"
-TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux slapd ldap-utils openssl notary"
+TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux slapd ldap-utils openssl notary chromium"
 # The fuzz step of `test` builds with clang 14 and its libFuzzer/sanitizer runtimes.
 FUZZ_DEPS="clang libclang-rt-14-dev"
 
@@ -34,6 +34,14 @@ install() {
   fi
 }
 
+# The web UI (core/ui) is built with npm's tools, installed from its lockfile here (the
+# build itself downloads nothing). Debian's nodejs and npm, unless node is already there.
+ui_install() {
+  install nodejs
+  command -v npm >/dev/null || install npm
+  (cd core/ui && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 configure_and_build() {
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   cmake --build "$build" -j "$jobs"
@@ -42,6 +50,7 @@ configure_and_build() {
 case "$mode" in
   run)
     install $BUILD_DEPS curl
+    ui_install
     configure_and_build -DWHARF_TESTS=OFF -DWHARF_BENCH=OFF
     data=${WHARF_DATA:-wharf-data}
     listen=${WHARF_LISTEN:-127.0.0.1:5000}
@@ -68,6 +77,7 @@ case "$mode" in
     for _ in $(seq 100); do curl -s -o /dev/null "http://$edge_listen/v2/" && break; sleep 0.1; done
     echo
     echo "wharf-core:  http://$listen        (data in $data/core, config appliance/wharf-core.json)"
+    echo "Web UI:      http://$listen/ui/"
     echo "wharf-edge:  http://$edge_listen        (pull through it; cache in $data/edge)"
     if [ -f "$data/core/initial-admin-password" ]; then
       echo "Admin:       admin / $(cat "$data/core/initial-admin-password")"
@@ -82,6 +92,7 @@ case "$mode" in
     ;;
   test)
     install $BUILD_DEPS $TEST_DEPS $FUZZ_DEPS
+    ui_install
     configure_and_build -DWHARF_TESTS=ON -DWHARF_BENCH=ON -DWHARF_WERROR=ON
     (cd "$build" && ctest --output-on-failure --timeout 1500)
     # Fuzzing: every libFuzzer target over its committed seeds plus FUZZ_SECONDS (15) of

@@ -312,6 +312,7 @@ class Admin {
     if (rest.empty()) {
       if (m == "GET") {
         auto [after, limit] = page();
+        std::string q = req_.queryParam("q").value_or("");  // a part of the name
         json items = json::array();
         std::string cursor = after;
         bool more = true;
@@ -320,6 +321,7 @@ class Admin {
           more = chunk.more;
           for (const auto& r : chunk.items) {
             cursor = r;
+            if (!q.empty() && r.find(q) == std::string::npos) continue;
             if (!allows(r, "pull")) continue;
             auto s = id.repoSettings(r).value_or(RepoSettings{});
             items.push_back({{"name", r}, {"public", s.is_public}, {"description", s.description}});

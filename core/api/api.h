@@ -82,6 +82,20 @@ struct Caller {
   }
 };
 
+// The caller of a read API over repositories (scans, signatures, images): anonymous
+// without credentials (public repositories stay readable); a Bearer token held to its
+// own scopes, as in the registry API; Basic credentials (a password, or an access token
+// and its scopes) to the account's access policy.
+Result<Caller> apiReader(ApiContext& ctx, const Request& req);
+bool callerMay(ApiContext& ctx, const Caller& c, const std::string& repo, const std::string& action);
+// Administration through this credential: an administrator's password, or a token that
+// is not limited to some repositories.
+bool callerAdmin(const Caller& c);
+
+// A request a browser script made (fetch: Sec-Fetch-Dest: empty), which must not get a
+// Basic challenge (the browser would prompt over the web UI).
+bool fromBrowserScript(const Request& req);
+
 // Audit helper: a no-op without an audit log.
 void audit(ApiContext& ctx, const Caller& caller, const std::string& action, const std::string& object,
            const std::string& outcome, const std::string& detail = "");
@@ -111,6 +125,13 @@ void handleWebhooks(ApiContext& ctx, const ExchangePtr& ex);
 void handleJobs(ApiContext& ctx, const ExchangePtr& ex);
 // Storage policies (/api/v1/policies...) and usage (/api/v1/usage).
 void handleStorage(ApiContext& ctx, const ExchangePtr& ex);
+// The web UI (ui.cc): /ui/..., and / redirected there.
+bool isUiPath(std::string_view path);
+void handleUi(ApiContext& ctx, const ExchangePtr& ex);
+// Tags and images as people browse them (browse.cc): /api/v1/repositories/<name>/tags
+// and /api/v1/repositories/<name>/manifests/<reference>.
+bool isBrowsePath(std::string_view path);
+void handleBrowse(ApiContext& ctx, const ExchangePtr& ex);
 // Scan results, SBOMs, signatures and the vulnerability database (scans.cc):
 // /api/v1/vulndb and /api/v1/repositories/<name>/manifests/<reference>/{scan,sbom,trust}.
 bool isScanPath(std::string_view path);

@@ -33,7 +33,8 @@ Result<std::vector<Scope>> parseScopes(const std::vector<std::string>& params) {
 
 void authError(const ExchangePtr& ex, const Status& st) {
   Response r = errorResponse(st);
-  if (st.code() == Code::kUnauthorized) r.headers.add("WWW-Authenticate", "Basic realm=\"wharf\"");
+  if (st.code() == Code::kUnauthorized && !fromBrowserScript(ex->request()))
+    r.headers.add("WWW-Authenticate", "Basic realm=\"wharf\"");
   reply(ex, std::move(r));
 }
 

@@ -1,6 +1,8 @@
 // GET /v2/ and GET /v2/_catalog.
 #include <nlohmann/json.hpp>
 
+#include <strings.h>
+
 #include <algorithm>
 
 #include "core/api/api.h"
@@ -46,5 +48,37 @@ void handleCatalog(ApiContext& ctx, const ExchangePtr& ex, const Caller& caller)
   if (page.more && !page.items.empty()) r.headers.add("Link", nextLink("/v2/_catalog", n, page.items.back()));
   reply(ex, std::move(r));
 }
+
+Result<Caller> apiReader(ApiContext& ctx, const Request& req) {
+  Caller c;
+  c.peer = req.peer;
+  if (ctx.auth == nullptr) {  // authentication is off: everyone may do everything
+    c.all_access = true;
+    c.account.name = "anonymous";
+    c.account.admin = true;
+    return c;
+  }
+  const std::string* authz = req.headers.get("authorization");
+  if (authz == nullptr) return c;
+  if (authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
+    auto bearer = ctx.auth->verifyBearer(authz->substr(7));
+    if (!bearer.isOk()) return bearer.status();
+    c.claims = bearer->claims;
+    c.account = bearer->account;
+    return c;
+  }
+  auto account = authenticateApiCaller(ctx, req);
+  if (!account.isOk()) return account.status();
+  c.account = std::move(*account);
+  return c;
+}
+
+bool callerMay(ApiContext& ctx, const Caller& c, const std::string& repo, const std::string& action) {
+  if (c.all_access || c.claims) return c.may(repo, action);
+  auto a = ctx.auth->allowedActions(c.account, repo);
+  return std::find(a.begin(), a.end(), action) != a.end();
+}
+
+bool callerAdmin(const Caller& c) { return c.all_access || (c.account.admin && c.account.pat_scopes.empty()); }
 
 }  // namespace wharf

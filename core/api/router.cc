@@ -126,8 +126,10 @@ void handleRequest(ApiContext& ctx, const ExchangePtr& ex) {
     return handleJobs(ctx, ex);
   }
   if (isScanPath(req.path)) return handleScans(ctx, ex);
+  if (isBrowsePath(req.path)) return handleBrowse(ctx, ex);
   if (req.path.rfind("/api/v1/", 0) == 0 || req.path == "/api/v1") return handleAdmin(ctx, ex);
   if (isTrustPath(req.path)) return handleTrust(ctx, ex);
+  if (isUiPath(req.path)) return handleUi(ctx, ex);
   auto route = parseRoute(req.path);
   if (!route.isOk()) {
     if (route.status().code() == Code::kNotFound) {

@@ -39,43 +39,6 @@ using nlohmann::json;
 
 constexpr std::string_view kRepoPrefix = "/api/v1/repositories/";
 
-// The caller: anonymous without credentials (public repositories stay readable). A
-// Bearer token is held to its own scopes, as in the registry API; Basic credentials (a
-// password, or an access token and its scopes) to the account's access policy.
-Result<Caller> scanCaller(ApiContext& ctx, const Request& req) {
-  Caller c;
-  c.peer = req.peer;
-  if (ctx.auth == nullptr) {  // authentication is off: everyone may do everything
-    c.all_access = true;
-    c.account.name = "anonymous";
-    c.account.admin = true;
-    return c;
-  }
-  const std::string* authz = req.headers.get("authorization");
-  if (authz == nullptr) return c;
-  if (authz->size() > 7 && strncasecmp(authz->c_str(), "Bearer ", 7) == 0) {
-    auto bearer = ctx.auth->verifyBearer(authz->substr(7));
-    if (!bearer.isOk()) return bearer.status();
-    c.claims = bearer->claims;
-    c.account = bearer->account;
-    return c;
-  }
-  auto account = authenticateApiCaller(ctx, req);
-  if (!account.isOk()) return account.status();
-  c.account = std::move(*account);
-  return c;
-}
-
-bool callerMay(ApiContext& ctx, const Caller& c, const std::string& repo, const std::string& action) {
-  if (c.all_access || c.claims) return c.may(repo, action);
-  auto a = ctx.auth->allowedActions(c.account, repo);
-  return std::find(a.begin(), a.end(), action) != a.end();
-}
-
-// Administration through this credential: an administrator's password, or a token that
-// is not limited to some repositories.
-bool callerAdmin(const Caller& c) { return c.all_access || (c.account.admin && c.account.pat_scopes.empty()); }
-
 // The stored upload of POST /api/v1/vulndb: the body goes to a file chunk by chunk (on
 // the workers), then a vulndb-import job takes it.
 class VulnDbUpload : public std::enable_shared_from_this<VulnDbUpload> {
@@ -160,7 +123,7 @@ class VulnDbUpload : public std::enable_shared_from_this<VulnDbUpload> {
 };
 
 ApiReply vulndbInfo(ApiContext& ctx, const Request& req) {
-  auto who = scanCaller(ctx, req);
+  auto who = apiReader(ctx, req);
   if (!who.isOk()) return fail(who.status());
   if (!who->all_access && who->account.anonymous()) return fail(Status(Code::kUnauthorized, "authentication required"));
   json info = ctx.scanner->databaseInfo();
@@ -187,7 +150,7 @@ ApiReply imageScan(ApiContext& ctx, const Request& req) {
   if ((what == "scan" && req.method != "GET" && req.method != "POST") || (what != "scan" && req.method != "GET"))
     return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
 
-  auto who = scanCaller(ctx, req);
+  auto who = apiReader(ctx, req);
   if (!who.isOk()) return fail(who.status());
   if (!callerMay(ctx, *who, repo, "pull")) {
     if (who->account.anonymous()) return fail(Status(Code::kUnauthorized, "authentication required"));
@@ -287,7 +250,7 @@ void handleScans(ApiContext& ctx, const ExchangePtr& ex) {
   if (req.path == "/api/v1/vulndb" && req.method == "POST") {
     // Streamed: authenticate first (on a worker: the KDF), then take the body.
     offload<Result<Caller>>(
-        ctx, ex, [&ctx, ex]() -> Result<Caller> { return scanCaller(ctx, ex->request()); },
+        ctx, ex, [&ctx, ex]() -> Result<Caller> { return apiReader(ctx, ex->request()); },
         [&ctx, ex](Result<Caller> who) {
           if (!who.isOk()) return replyApi(ex, fail(who.status()));
           if (!who->all_access && who->account.anonymous())

@@ -1,0 +1,93 @@
+// Browsing images (the web UI's repository and image pages, wharfctl):
+//
+//   GET /api/v1/repositories/<name>/tags  -> {"repository","tags":[{"tag","digest",
+//       "pushed","media_type","size","immutable"?}]}, the most recently pushed first
+//   GET /api/v1/repositories/<name>/manifests/<tag|digest>  -> the image's view
+//       (core/registry/image_view.h: layers, config, the history as Dockerfile lines;
+//       an index: its platforms)
+//
+// Whoever may pull <name> (apiReader: a Bearer token within its scopes, Basic to the
+// account's access, anonymous for public repositories); others get 404 (401 without
+// credentials), as in the registry API.
+#include "core/api/api.h"
+#include "core/metadata/policy.h"
+#include "core/registry/image_view.h"
+#include "shared/oci/digest.h"
+#include "shared/oci/names.h"
+
+namespace wharf {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kBrowsePrefix = "/api/v1/repositories/";
+
+ApiReply browse(ApiContext& ctx, const Request& req) {
+  if (req.method != "GET") return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
+  std::string rest = req.path.substr(kBrowsePrefix.size());
+  std::string repo, reference;
+  bool tags = rest.size() > 5 && rest.compare(rest.size() - 5, 5, "/tags") == 0;
+  if (tags) {
+    repo = rest.substr(0, rest.size() - 5);
+  } else {
+    auto m = rest.rfind("/manifests/");
+    repo = rest.substr(0, m);
+    reference = rest.substr(m + std::string("/manifests/").size());
+  }
+  WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(repo));
+  auto who = apiReader(ctx, req);
+  if (!who.isOk()) return fail(who.status());
+  if (!callerMay(ctx, *who, repo, "pull")) {
+    if (who->account.anonymous() && !who->all_access) return fail(Status(Code::kUnauthorized, "authentication required"));
+    return fail(Status(Code::kNameUnknown, "repository name not known to registry"));
+  }
+  MetadataStore& meta = ctx.registry.metadata();
+  if (tags) {
+    auto records = meta.tagRecords(repo);
+    if (!records.isOk()) return fail(records.status());
+    std::sort(records->begin(), records->end(), [](const TagRecord& a, const TagRecord& b) {
+      return a.pushed_ms != b.pushed_ms ? a.pushed_ms > b.pushed_ms : a.tag < b.tag;
+    });
+    auto policies = ctx.registry.policies();
+    json out = json::array();
+    for (const auto& t : *records) {
+      json item = {{"tag", t.tag}, {"digest", t.digest}, {"pushed", t.pushed_ms}};
+      if (auto m = meta.manifest(repo, t.digest); m.isOk()) {
+        item["media_type"] = m->media_type;
+        item["size"] = m->size;
+      }
+      if (auto rule = immutableRule(*policies, repo, t.tag)) item["immutable"] = *rule;
+      out.push_back(std::move(item));
+    }
+    return ok({{"repository", repo}, {"tags", out}});
+  }
+  std::string digest;
+  if (reference.find(':') != std::string::npos) {
+    auto d = Digest::parse(reference);
+    if (!d.isOk()) return fail(d.status());
+    digest = d->str();
+  } else {
+    WHARF_RETURN_IF_ERROR_REPLY(validateTag(reference));
+    auto d = meta.resolveTag(repo, reference);
+    if (!d.isOk()) return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + ":" + reference));
+    digest = *d;
+  }
+  auto view = imageView(ctx.registry, repo, digest);
+  if (!view.isOk()) return fail(view.status());
+  return ok(std::move(*view));
+}
+
+}  // namespace
+
+bool isBrowsePath(std::string_view path) {
+  if (path.substr(0, kBrowsePrefix.size()) != kBrowsePrefix) return false;
+  if (path.size() > 5 && path.substr(path.size() - 5) == "/tags") return true;
+  auto m = path.rfind("/manifests/");
+  return m != std::string_view::npos && path.find('/', m + 11) == std::string_view::npos && m + 11 < path.size();
+}
+
+void handleBrowse(ApiContext& ctx, const ExchangePtr& ex) {
+  serveApi(ctx, ex, kMaxApiBody, [&ctx, ex](std::string) { return browse(ctx, ex->request()); });
+}
+
+}  // namespace wharf

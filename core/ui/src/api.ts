@@ -113,3 +113,36 @@ export async function get<T = any>(path: string, repo?: string): Promise<T> {
 export function repoPath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
 }
+
+// A server-sent event stream read with fetch (EventSource cannot send Authorization):
+// calls onEvent with each event's data (parsed JSON) until the signal aborts.
+export async function stream(path: string, onEvent: (data: any, id: string) => void, signal: AbortSignal): Promise<void> {
+  const token = await tokenFor('');
+  const r = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {}, signal });
+  if (!r.ok || !r.body) throw new ApiError(r.status, `${r.status} ${r.statusText}`);
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let id = '';
+      let data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id: ')) id = line.slice(4);
+        else if (line.startsWith('data: ')) data += line.slice(6);
+      }
+      if (data) {
+        try {
+          onEvent(JSON.parse(data), id);
+        } catch {
+          /* not JSON: ignored */
+        }
+      }
+    }
+  }
+}

@@ -7,19 +7,23 @@ import { Login } from './pages/login';
 import { Repositories } from './pages/repositories';
 import { Repository } from './pages/repository';
 import { Image } from './pages/image';
+import { Events } from './pages/events';
 import './app.css';
 
-// Routes: /ui/, /ui/login, /ui/repositories/<name>, /ui/repositories/<name>/-/<tag|digest>
+// Routes: /ui/, /ui/login, /ui/events, /ui/repositories/<name>,
+// /ui/repositories/<name>/-/<tag|digest>
 // ("-" cannot be a name component, so it separates the name from the reference).
 type Route =
   | { page: 'repositories' }
   | { page: 'login' }
+  | { page: 'events' }
   | { page: 'repository'; name: string }
   | { page: 'image'; name: string; ref: string };
 
 function parse(path: string): Route {
   const p = decodeURIComponent(path.replace(/^\/ui\/?/, ''));
   if (p === 'login') return { page: 'login' };
+  if (p === 'events') return { page: 'events' };
   if (p.startsWith('repositories/')) {
     const rest = p.slice('repositories/'.length);
     const at = rest.indexOf('/-/');
@@ -68,7 +72,7 @@ function App() {
       <header class="top">
         <a class="brand" href="/ui/">Wharf</a>
         <nav aria-label="Main">
-          <a href="/ui/">Repositories</a>
+          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a>
         </nav>
         <div class="who">
           {user ? (
@@ -83,6 +87,7 @@ function App() {
       </header>
       <main id="main">
         {route.page === 'login' && <Login />}
+        {route.page === 'events' && <Events key={user} />}
         {route.page === 'repositories' && <Repositories key={user} />}
         {route.page === 'repository' && <Repository key={route.name + user} name={route.name} />}
         {route.page === 'image' && <Image key={route.name + route.ref + user} name={route.name} reference={route.ref} />}

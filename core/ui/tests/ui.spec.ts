@@ -10,6 +10,12 @@ import { Core, builtConfig } from './support';
 const XSS = '<img src=x onerror="window.__xss=1">';
 const core = new Core();
 
+// WHARF_UI_SCREENSHOTS=DIR: the main pages are saved there (the README shows them).
+async function shot(page: Page, name: string) {
+  const dir = process.env.WHARF_UI_SCREENSHOTS;
+  if (dir) await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
+}
+
 test.beforeAll(async () => {
   await core.start();
   const cfg = builtConfig({ 'com.example.note': XSS });
@@ -26,7 +32,7 @@ test.afterAll(() => core.stop());
 
 async function signIn(page: Page, user: string, password: string) {
   await page.goto(core.url + '/');
-  await page.getByRole('link', { name: 'Sign in' }).click();
+  await page.getByRole('banner').getByRole('link', { name: 'Sign in', exact: true }).click();
   await page.getByLabel('User name').fill(user);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -37,11 +43,14 @@ test('sign in, browse to an image, read its Dockerfile lines; registry strings s
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await signIn(page, 'admin', 'ui-admin-password');
+  await expect(page.getByRole('link', { name: 'secret/vault' })).toBeVisible();
+  await shot(page, 'repositories');
   await page.getByRole('link', { name: 'acme/app' }).click();
   await expect(page.getByRole('heading', { name: 'acme/app' })).toBeVisible();
   const tags = page.getByRole('table', { name: 'Tags' });
   await expect(tags.getByRole('link', { name: 'v1' })).toBeVisible();
   await expect(tags.getByRole('link', { name: 'v2' })).toBeVisible();
+  await shot(page, 'repository');
   await tags.getByRole('link', { name: 'v1' }).click();
   await expect(page.getByRole('heading', { name: 'acme/app:v1' })).toBeVisible();
 
@@ -54,6 +63,7 @@ test('sign in, browse to an image, read its Dockerfile lines; registry strings s
   await expect(history.locator('tr.empty')).toHaveCount(3);  // CMD, WORKDIR, ENTRYPOINT made no layer
   await expect(page.getByText('APP_MODE=production')).toBeVisible();
   await expect(page.getByLabel('Pull command')).toHaveValue(/docker pull 127\.0\.0\.1:\d+\/acme\/app:v1/);
+  await shot(page, 'image');
 
   // The payload is shown as the text it is, in the label, the environment and history.
   await expect(page.getByText(XSS, { exact: true })).toBeVisible();
@@ -66,6 +76,22 @@ test('sign in, browse to an image, read its Dockerfile lines; registry strings s
   // No token in the URL or in storage.
   expect(page.url()).not.toMatch(/token/i);
   expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
+});
+
+test('the event feed follows a push as it happens', async ({ page }) => {
+  await signIn(page, 'admin', 'ui-admin-password');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Events', exact: true }).click();
+  const table = page.getByRole('table', { name: 'Events, newest first' });
+  await expect(table).toContainText('acme/app');  // the recent past
+  await expect(page.getByText('Following new events.')).toBeVisible();
+  await core.pushImage('acme/live', 'v9', builtConfig(), 1);
+  await expect(table.getByRole('row').filter({ hasText: 'acme/live' }).filter({ hasText: 'tag.push' })).toBeVisible();
+  await expect(table.getByRole('row').nth(1)).toContainText('acme/live');  // newest first
+  await shot(page, 'events');
+  // Filtered by the API: another repository's events go.
+  await page.getByLabel('Repository').fill('acme/live');
+  await expect(table.getByRole('row').filter({ hasText: 'acme/app' })).toHaveCount(0);
+  await expect(table).toContainText('acme/live');
 });
 
 test('a user sees only what they may pull', async ({ page }) => {

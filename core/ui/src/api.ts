@@ -110,6 +110,17 @@ export async function get<T = any>(path: string, repo?: string): Promise<T> {
   return j as T;
 }
 
+// POST path with a JSON body, as the signed-in account.
+export async function post<T = any>(path: string, body?: unknown): Promise<T> {
+  const token = await tokenFor('');
+  const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const r = await fetch(path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const j = await r.json().catch(() => ({}));
+  if (!r.ok) throw new ApiError(r.status, errorText(j) || `${r.status} ${r.statusText}`);
+  return j as T;
+}
+
 export function repoPath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
 }

@@ -8,15 +8,18 @@ import { Repositories } from './pages/repositories';
 import { Repository } from './pages/repository';
 import { Image } from './pages/image';
 import { Events } from './pages/events';
+import { JobPage, Jobs } from './pages/jobs';
 import './app.css';
 
-// Routes: /ui/, /ui/login, /ui/events, /ui/repositories/<name>,
+// Routes: /ui/, /ui/login, /ui/events, /ui/jobs, /ui/jobs/<id>, /ui/repositories/<name>,
 // /ui/repositories/<name>/-/<tag|digest>
 // ("-" cannot be a name component, so it separates the name from the reference).
 type Route =
   | { page: 'repositories' }
   | { page: 'login' }
   | { page: 'events' }
+  | { page: 'jobs' }
+  | { page: 'job'; id: string }
   | { page: 'repository'; name: string }
   | { page: 'image'; name: string; ref: string };
 
@@ -24,6 +27,8 @@ function parse(path: string): Route {
   const p = decodeURIComponent(path.replace(/^\/ui\/?/, ''));
   if (p === 'login') return { page: 'login' };
   if (p === 'events') return { page: 'events' };
+  if (p === 'jobs') return { page: 'jobs' };
+  if (p.startsWith('jobs/')) return { page: 'job', id: p.slice(5) };
   if (p.startsWith('repositories/')) {
     const rest = p.slice('repositories/'.length);
     const at = rest.indexOf('/-/');
@@ -72,7 +77,7 @@ function App() {
       <header class="top">
         <a class="brand" href="/ui/">Wharf</a>
         <nav aria-label="Main">
-          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a>
+          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a> <a href="/ui/jobs">Jobs</a>
         </nav>
         <div class="who">
           {user ? (
@@ -88,6 +93,8 @@ function App() {
       <main id="main">
         {route.page === 'login' && <Login />}
         {route.page === 'events' && <Events key={user} />}
+        {route.page === 'jobs' && <Jobs key={user} />}
+        {route.page === 'job' && <JobPage key={route.id + user} id={route.id} />}
         {route.page === 'repositories' && <Repositories key={user} />}
         {route.page === 'repository' && <Repository key={route.name + user} name={route.name} />}
         {route.page === 'image' && <Image key={route.name + route.ref + user} name={route.name} reference={route.ref} />}

@@ -94,6 +94,25 @@ test('the event feed follows a push as it happens', async ({ page }) => {
   await expect(table).toContainText('acme/live');
 });
 
+test("a job's page: its state, live log and result; jobs are for administrators", async ({ page, browser }) => {
+  await signIn(page, 'admin', 'ui-admin-password');
+  const r = await core.api('POST', '/api/v1/jobs', { kind: 'gc', params: { dry_run: true } });
+  expect(r.status).toBe(202);
+  const id: string = (await r.json()).id;
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect(page.getByRole('table', { name: 'Jobs, newest first' })).toContainText('gc');
+  await page.getByRole('link', { name: id, exact: true }).click();
+  await expect(page.getByTestId('job-state')).toHaveText('succeeded');
+  await expect(page.locator('pre.log').last()).toContainText('would be freed');
+  await expect(page.getByRole('button', { name: 'Retry' })).toHaveCount(0);  // nothing to retry
+  await shot(page, 'job');
+  const other = await browser.newPage();
+  await signIn(other, 'bob', 'bob-password');
+  await other.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs', exact: true }).click();
+  await expect(other.getByRole('alert')).toBeVisible();
+  await other.close();
+});
+
 test('a user sees only what they may pull', async ({ page }) => {
   await signIn(page, 'bob', 'bob-password');
   await expect(page.getByRole('link', { name: 'acme/app' })).toBeVisible();

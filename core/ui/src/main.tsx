@@ -9,9 +9,11 @@ import { Repository } from './pages/repository';
 import { Image } from './pages/image';
 import { Events } from './pages/events';
 import { JobPage, Jobs } from './pages/jobs';
+import { Audit } from './pages/audit';
 import './app.css';
 
-// Routes: /ui/, /ui/login, /ui/events, /ui/jobs, /ui/jobs/<id>, /ui/repositories/<name>,
+// Routes: /ui/, /ui/login, /ui/events, /ui/jobs, /ui/jobs/<id>, /ui/audit,
+// /ui/repositories/<name>,
 // /ui/repositories/<name>/-/<tag|digest>
 // ("-" cannot be a name component, so it separates the name from the reference).
 type Route =
@@ -19,6 +21,7 @@ type Route =
   | { page: 'login' }
   | { page: 'events' }
   | { page: 'jobs' }
+  | { page: 'audit' }
   | { page: 'job'; id: string }
   | { page: 'repository'; name: string }
   | { page: 'image'; name: string; ref: string };
@@ -28,6 +31,7 @@ function parse(path: string): Route {
   if (p === 'login') return { page: 'login' };
   if (p === 'events') return { page: 'events' };
   if (p === 'jobs') return { page: 'jobs' };
+  if (p === 'audit') return { page: 'audit' };
   if (p.startsWith('jobs/')) return { page: 'job', id: p.slice(5) };
   if (p.startsWith('repositories/')) {
     const rest = p.slice('repositories/'.length);
@@ -77,7 +81,7 @@ function App() {
       <header class="top">
         <a class="brand" href="/ui/">Wharf</a>
         <nav aria-label="Main">
-          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a> <a href="/ui/jobs">Jobs</a>
+          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a> <a href="/ui/jobs">Jobs</a> <a href="/ui/audit">Audit</a>
         </nav>
         <div class="who">
           {user ? (
@@ -94,6 +98,7 @@ function App() {
         {route.page === 'login' && <Login />}
         {route.page === 'events' && <Events key={user} />}
         {route.page === 'jobs' && <Jobs key={user} />}
+        {route.page === 'audit' && <Audit key={user} />}
         {route.page === 'job' && <JobPage key={route.id + user} id={route.id} />}
         {route.page === 'repositories' && <Repositories key={user} />}
         {route.page === 'repository' && <Repository key={route.name + user} name={route.name} />}

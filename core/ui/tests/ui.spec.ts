@@ -113,6 +113,20 @@ test("a job's page: its state, live log and result; jobs are for administrators"
   await other.close();
 });
 
+test('the audit log, filtered by the core; administrators only', async ({ page }) => {
+  // A failed sign-in to find.
+  const failed = await fetch(`${core.url}/auth/token?service=wharf`, { headers: { Authorization: core.basic('bob', 'wrong-password') } });
+  expect(failed.status).toBe(401);
+  await signIn(page, 'admin', 'ui-admin-password');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit', exact: true }).click();
+  const table = page.getByRole('table', { name: 'Audit log, oldest first' });
+  await expect(table).toContainText('login');
+  await page.getByLabel('Outcome').fill('failure');
+  await expect(table.getByRole('row').filter({ hasText: 'bob' }).first()).toBeVisible();
+  await expect(table.getByRole('row').filter({ hasText: 'success' })).toHaveCount(0);
+  await shot(page, 'audit');
+});
+
 test('a user sees only what they may pull', async ({ page }) => {
   await signIn(page, 'bob', 'bob-password');
   await expect(page.getByRole('link', { name: 'acme/app' })).toBeVisible();

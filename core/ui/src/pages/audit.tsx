@@ -1,0 +1,71 @@
+import { useEffect, useState } from 'preact/hooks';
+import { get } from '../api';
+import { when } from '../format';
+
+interface Entry {
+  seq: number;
+  time: number;
+  actor: string;
+  source: string;
+  action: string;
+  object: string;
+  outcome: string;
+  detail: string;
+}
+
+// GET /api/v1/audit?actor=&action=&object=&outcome=&after= (administrators): the audit log,
+// filtered and paged by the core.
+export function Audit() {
+  const [filters, setFilters] = useState({ actor: '', action: '', object: '', outcome: '' });
+  const [items, setItems] = useState<Entry[]>([]);
+  const [next, setNext] = useState<number | null>(null);
+  const [error, setError] = useState('');
+  const load = async (after: number, replace: boolean) => {
+    try {
+      const params = new URLSearchParams({ limit: '100' });
+      for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+      if (after) params.set('after', String(after));
+      const r = await get<{ items: Entry[]; next?: number }>(`/api/v1/audit?${params}`);
+      setItems(replace ? r.items : [...items, ...r.items]);
+      setNext(r.next ?? null);
+      setError('');
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+  useEffect(() => {
+    const t = setTimeout(() => load(0, true), 150);
+    return () => clearTimeout(t);
+  }, [filters]);
+  const field = (key: keyof typeof filters, label: string, hint: string) => (
+    <div>
+      <label for={`audit-${key}`}>{label}</label>
+      <input id={`audit-${key}`} value={filters[key]} placeholder={hint}
+             onInput={(e) => setFilters({ ...filters, [key]: (e.target as HTMLInputElement).value })} />
+    </div>
+  );
+  return (
+    <section>
+      <h1>Audit log</h1>
+      <div class="filters">
+        {field('actor', 'Actor', 'alice')}
+        {field('action', 'Action', 'login, push, policy.set')}
+        {field('object', 'Object', 'team/app')}
+        {field('outcome', 'Outcome', 'success, failure, denied')}
+      </div>
+      {error && <p role="alert" class="error">{error}</p>}
+      <table>
+        <caption>Audit log, oldest first</caption>
+        <thead><tr><th scope="col">Time</th><th scope="col">Actor</th><th scope="col">Source</th><th scope="col">Action</th><th scope="col">Object</th><th scope="col">Outcome</th><th scope="col">Detail</th></tr></thead>
+        <tbody>
+          {items.map((e) => (
+            <tr key={e.seq}>
+              <td>{when(e.time)}</td><td>{e.actor}</td><td>{e.source}</td><td>{e.action}</td><td>{e.object}</td><td>{e.outcome}</td><td>{e.detail}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {next !== null && <button type="button" onClick={() => load(next, false)}>More</button>}
+    </section>
+  );
+}

@@ -72,9 +72,9 @@ std::vector<TrustEnforcer::CosignCheck> TrustEnforcer::cosignChecks(const std::s
   std::string key_ids;
   if (policy != nullptr)
     for (const auto& pem : policy->cosign_keys)
-      if (auto k = tuf::CosignKey::fromPem(pem); k.isOk()) {
-        keys.push_back(*k);
-        key_ids += (*k)->id() + ",";
+      if (auto k = cosignKey(pem)) {
+        keys.push_back(k);
+        key_ids += k->id() + ",";
       }
   std::vector<CosignCheck> out;
   for (const auto& [m, source] : manifests) {
@@ -119,6 +119,15 @@ std::vector<TrustEnforcer::CosignCheck> TrustEnforcer::cosignChecks(const std::s
     out.push_back(std::move(c));
   }
   return out;
+}
+
+std::shared_ptr<const tuf::CosignKey> TrustEnforcer::cosignKey(const std::string& pem) {
+  std::lock_guard lock(mu_);
+  if (auto it = cosign_keys_.find(pem); it != cosign_keys_.end()) return it->second;
+  auto k = tuf::CosignKey::fromPem(pem);  // policies hold only keys that parse
+  if (!k.isOk()) return nullptr;
+  if (cosign_keys_.size() >= 1000) cosign_keys_.clear();
+  return cosign_keys_[pem] = *k;
 }
 
 std::optional<std::string> TrustEnforcer::refusal(const std::string& repo, const std::string& tag, const std::string& digest,

@@ -26,6 +26,7 @@
 
 #include "core/registry/registry.h"
 #include "core/trust/trust_service.h"
+#include "shared/tuf/cosign.h"
 
 namespace wharf {
 
@@ -57,6 +58,7 @@ class TrustEnforcer {
     std::string error;
   };
   std::vector<CosignCheck> cosignChecks(const std::string& repo, const std::string& digest, const TrustPolicy* policy);
+  std::shared_ptr<const tuf::CosignKey> cosignKey(const std::string& pem);  // parsed once
 
   Registry& registry_;
   TrustService& trust_;
@@ -64,6 +66,7 @@ class TrustEnforcer {
   std::mutex mu_;
   // (signature manifest, keys) -> outcome; signature manifests are content-addressed.
   std::map<std::string, CosignCheck> cosign_cache_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::shared_ptr<const tuf::CosignKey>> cosign_keys_;  // PEM -> key, GUARDED_BY(mu_)
 };
 
 }  // namespace wharf

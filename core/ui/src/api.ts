@@ -110,12 +110,12 @@ export async function get<T = any>(path: string, repo?: string): Promise<T> {
   return j as T;
 }
 
-// POST path with a JSON body, as the signed-in account.
-export async function post<T = any>(path: string, body?: unknown): Promise<T> {
+// POST (or DELETE) path with a JSON body, as the signed-in account.
+export async function post<T = any>(path: string, body?: unknown, method = 'POST'): Promise<T> {
   const token = await tokenFor('');
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
-  const r = await fetch(path, { method: 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const j = await r.json().catch(() => ({}));
   if (!r.ok) throw new ApiError(r.status, errorText(j) || `${r.status} ${r.statusText}`);
   return j as T;

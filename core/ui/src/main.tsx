@@ -10,9 +10,10 @@ import { Image } from './pages/image';
 import { Events } from './pages/events';
 import { JobPage, Jobs } from './pages/jobs';
 import { Audit } from './pages/audit';
+import { Tokens } from './pages/tokens';
 import './app.css';
 
-// Routes: /ui/, /ui/login, /ui/events, /ui/jobs, /ui/jobs/<id>, /ui/audit,
+// Routes: /ui/, /ui/login, /ui/events, /ui/jobs, /ui/jobs/<id>, /ui/audit, /ui/tokens,
 // /ui/repositories/<name>,
 // /ui/repositories/<name>/-/<tag|digest>
 // ("-" cannot be a name component, so it separates the name from the reference).
@@ -22,6 +23,7 @@ type Route =
   | { page: 'events' }
   | { page: 'jobs' }
   | { page: 'audit' }
+  | { page: 'tokens' }
   | { page: 'job'; id: string }
   | { page: 'repository'; name: string }
   | { page: 'image'; name: string; ref: string };
@@ -32,6 +34,7 @@ function parse(path: string): Route {
   if (p === 'events') return { page: 'events' };
   if (p === 'jobs') return { page: 'jobs' };
   if (p === 'audit') return { page: 'audit' };
+  if (p === 'tokens') return { page: 'tokens' };
   if (p.startsWith('jobs/')) return { page: 'job', id: p.slice(5) };
   if (p.startsWith('repositories/')) {
     const rest = p.slice('repositories/'.length);
@@ -86,7 +89,7 @@ function App() {
         <div class="who">
           {user ? (
             <>
-              <span>{user}</span>{' '}
+              <a href="/ui/tokens">{user}</a>{' '}
               <button type="button" onClick={() => { signOut(); navigate('/ui/login'); }}>Sign out</button>
             </>
           ) : (
@@ -99,6 +102,7 @@ function App() {
         {route.page === 'events' && <Events key={user} />}
         {route.page === 'jobs' && <Jobs key={user} />}
         {route.page === 'audit' && <Audit key={user} />}
+        {route.page === 'tokens' && <Tokens key={user} />}
         {route.page === 'job' && <JobPage key={route.id + user} id={route.id} />}
         {route.page === 'repositories' && <Repositories key={user} />}
         {route.page === 'repository' && <Repository key={route.name + user} name={route.name} />}

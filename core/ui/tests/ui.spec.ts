@@ -127,6 +127,24 @@ test('the audit log, filtered by the core; administrators only', async ({ page }
   await shot(page, 'audit');
 });
 
+test('personal access tokens: create one, use it, revoke it', async ({ page }) => {
+  await signIn(page, 'bob', 'bob-password');
+  await page.getByRole('banner').getByRole('link', { name: 'bob', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Access tokens' })).toBeVisible();
+  await page.getByLabel('Name').fill('ci');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const secret = await page.getByLabel(/New token/).inputValue();
+  expect(secret.length).toBeGreaterThan(20);
+  const table = page.getByRole('table', { name: 'Your access tokens' });
+  await expect(table).toContainText('ci');
+  const use = () => fetch(`${core.url}/auth/token?service=wharf&scope=repository:acme/app:pull`, { headers: { Authorization: core.basic('bob', secret) } });
+  expect((await use()).status).toBe(200);
+  await page.getByRole('button', { name: 'Revoke ci' }).click();
+  await expect(table.getByRole('row')).toHaveCount(1);  // the header only
+  expect((await use()).status).toBe(401);
+  await shot(page, 'tokens');
+});
+
 test('a user sees only what they may pull', async ({ page }) => {
   await signIn(page, 'bob', 'bob-password');
   await expect(page.getByRole('link', { name: 'acme/app' })).toBeVisible();

@@ -54,11 +54,6 @@ void EdgeTrust::setPolicies(const json& policies) {
   rules_ = std::move(rules);
 }
 
-void EdgeTrust::setCredential(const std::string& credential) {
-  std::lock_guard lock(mu_);
-  options_.credential = credential;
-}
-
 std::optional<EdgeTrust::Rule> EdgeTrust::ruleFor(const std::string& repo) const {
   // The most specific scope: the repository itself, else the longest namespace ("team/*").
   std::lock_guard lock(mu_);
@@ -93,17 +88,12 @@ void EdgeTrust::load(const std::string& repo, RepoTrust& t) {
 }
 
 Status EdgeTrust::refresh(const std::string& repo, RepoTrust& t) {
-  std::string credential;
-  {
-    std::lock_guard lock(mu_);
-    credential = options_.credential;
-  }
   auto url = parseBaseUrl(options_.core);
   if (!url.isOk()) return url.status();
   BlockingClient c(url->host, url->port, 10'000);
   if (url->tls) c.useTls(options_.tls.ca_file, options_.tls.insecure);
   auto r = c.request("GET", "/api/v1/edges/self/trust?repository=" + percentEncode(repo),
-                     {{"Authorization", "Bearer " + credential}});
+                     {{"Authorization", "Bearer " + options_.credential}});
   if (!r.isOk()) return Status(Code::kUnavailable, "cannot reach the core for trust data: " + r.status().message());
   if (r->status != 200) return Status(Code::kUnavailable, "the core answered " + std::to_string(r->status) + " for trust data");
   json j = json::parse(r->body, nullptr, false);

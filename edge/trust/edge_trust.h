@@ -47,7 +47,6 @@ class EdgeTrust {
 
   // The core's trust policies: [{"scope","require","roles"?,"keys"?}].
   void setPolicies(const nlohmann::json& policies);
-  void setCredential(const std::string& credential);
   // Whether a policy asks for signatures on repo's tags (cheap: loop threads).
   bool governs(const std::string& repo) const;
   // Why a tag naming digest (size bytes) may not be served, or nullopt. core_confirmed:
@@ -78,7 +77,7 @@ class EdgeTrust {
   void load(const std::string& repo, RepoTrust& t);
   std::string pathOf(const std::string& repo) const;
 
-  EdgeTrustOptions options_;  // credential GUARDED_BY(mu_)
+  const EdgeTrustOptions options_;
   Clock& clock_;
   mutable std::mutex mu_;
   std::vector<Rule> rules_;                 // GUARDED_BY(mu_)

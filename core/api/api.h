@@ -88,6 +88,11 @@ struct Caller {
 // and its scopes) to the account's access policy.
 Result<Caller> apiReader(ApiContext& ctx, const Request& req);
 bool callerMay(ApiContext& ctx, const Caller& c, const std::string& repo, const std::string& action);
+// apiReader, then pull access to repo: a repository the caller may not pull is unknown to
+// it (404), as in the registry API; without credentials, a private one asks for them (401).
+Result<Caller> repositoryReader(ApiContext& ctx, const Request& req, const std::string& repo);
+// A tag or digest reference of repo as a digest (kManifestUnknown for an unknown tag).
+Result<std::string> referenceDigest(ApiContext& ctx, const std::string& repo, const std::string& reference);
 // Administration through this credential: an administrator's password, or a token that
 // is not limited to some repositories.
 bool callerAdmin(const Caller& c);

@@ -6,6 +6,8 @@
 #include <algorithm>
 
 #include "core/api/api.h"
+#include "shared/oci/names.h"
+#include "shared/oci/digest.h"
 
 namespace wharf {
 
@@ -77,6 +79,28 @@ bool callerMay(ApiContext& ctx, const Caller& c, const std::string& repo, const 
   if (c.all_access || c.claims) return c.may(repo, action);
   auto a = ctx.auth->allowedActions(c.account, repo);
   return std::find(a.begin(), a.end(), action) != a.end();
+}
+
+Result<Caller> repositoryReader(ApiContext& ctx, const Request& req, const std::string& repo) {
+  auto who = apiReader(ctx, req);
+  if (!who.isOk()) return who.status();
+  if (!callerMay(ctx, *who, repo, "pull")) {
+    if (who->account.anonymous()) return Status(Code::kUnauthorized, "authentication required");
+    return Status(Code::kNameUnknown, "repository name not known to registry");
+  }
+  return who;
+}
+
+Result<std::string> referenceDigest(ApiContext& ctx, const std::string& repo, const std::string& reference) {
+  if (reference.find(':') != std::string::npos) {
+    auto d = Digest::parse(reference);
+    if (!d.isOk()) return d.status();
+    return d->str();
+  }
+  WHARF_RETURN_IF_ERROR(validateTag(reference));
+  auto d = ctx.registry.metadata().resolveTag(repo, reference);
+  if (!d.isOk()) return Status(Code::kManifestUnknown, "manifest unknown: " + repo + ":" + reference);
+  return *d;
 }
 
 bool callerAdmin(const Caller& c) { return c.all_access || (c.account.admin && c.account.pat_scopes.empty()); }

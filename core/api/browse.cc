@@ -12,7 +12,6 @@
 #include "core/api/api.h"
 #include "core/metadata/policy.h"
 #include "core/registry/image_view.h"
-#include "shared/oci/digest.h"
 #include "shared/oci/names.h"
 
 namespace wharf {
@@ -35,12 +34,8 @@ ApiReply browse(ApiContext& ctx, const Request& req) {
     reference = rest.substr(m + std::string("/manifests/").size());
   }
   WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(repo));
-  auto who = apiReader(ctx, req);
+  auto who = repositoryReader(ctx, req, repo);
   if (!who.isOk()) return fail(who.status());
-  if (!callerMay(ctx, *who, repo, "pull")) {
-    if (who->account.anonymous() && !who->all_access) return fail(Status(Code::kUnauthorized, "authentication required"));
-    return fail(Status(Code::kNameUnknown, "repository name not known to registry"));
-  }
   MetadataStore& meta = ctx.registry.metadata();
   if (tags) {
     auto records = meta.tagRecords(repo);
@@ -61,18 +56,9 @@ ApiReply browse(ApiContext& ctx, const Request& req) {
     }
     return ok({{"repository", repo}, {"tags", out}});
   }
-  std::string digest;
-  if (reference.find(':') != std::string::npos) {
-    auto d = Digest::parse(reference);
-    if (!d.isOk()) return fail(d.status());
-    digest = d->str();
-  } else {
-    WHARF_RETURN_IF_ERROR_REPLY(validateTag(reference));
-    auto d = meta.resolveTag(repo, reference);
-    if (!d.isOk()) return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + ":" + reference));
-    digest = *d;
-  }
-  auto view = imageView(ctx.registry, repo, digest);
+  auto digest = referenceDigest(ctx, repo, reference);
+  if (!digest.isOk()) return fail(digest.status());
+  auto view = imageView(ctx.registry, repo, *digest);
   if (!view.isOk()) return fail(view.status());
   return ok(std::move(*view));
 }

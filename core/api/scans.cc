@@ -150,23 +150,11 @@ ApiReply imageScan(ApiContext& ctx, const Request& req) {
   if ((what == "scan" && req.method != "GET" && req.method != "POST") || (what != "scan" && req.method != "GET"))
     return fail(Status(Code::kMethodNotAllowed, "method not allowed"));
 
-  auto who = apiReader(ctx, req);
+  auto who = repositoryReader(ctx, req, repo);
   if (!who.isOk()) return fail(who.status());
-  if (!callerMay(ctx, *who, repo, "pull")) {
-    if (who->account.anonymous()) return fail(Status(Code::kUnauthorized, "authentication required"));
-    return fail(Status(Code::kNameUnknown, "repository name not known to registry"));
-  }
-  std::string digest;
-  if (reference.find(':') != std::string::npos) {
-    auto d = Digest::parse(reference);
-    if (!d.isOk()) return fail(d.status());
-    digest = d->str();
-  } else {
-    WHARF_RETURN_IF_ERROR_REPLY(validateTag(reference));
-    auto d = ctx.registry.metadata().resolveTag(repo, reference);
-    if (!d.isOk()) return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + ":" + reference));
-    digest = *d;
-  }
+  auto resolved = referenceDigest(ctx, repo, reference);
+  if (!resolved.isOk()) return fail(resolved.status());
+  const std::string digest = *resolved;
   auto record = ctx.registry.metadata().manifest(repo, digest);
   if (!record.isOk()) return fail(Status(Code::kManifestUnknown, "manifest unknown: " + repo + "@" + digest));
   if (what == "trust") return ok(ctx.trust_policies->status(repo, digest, record->size));

@@ -106,10 +106,7 @@ TEST_CASE("trust policy: pulls by tag need a Notary signature, at the core and a
   // Signed with the notary CLI: v1 for its own manifest; v2 for v1's (a mismatch).
   std::string gun = core.address() + "/team/app";
   auto notary = [&](const std::string& args) {
-    std::string env = "NOTARY_AUTH=" + base64Encode("admin:" + kPassword) +
-                      " NOTARY_ROOT_PASSPHRASE=root-pass NOTARY_TARGETS_PASSPHRASE=targets-pass"
-                      " NOTARY_SNAPSHOT_PASSPHRASE=snapshot-pass ";
-    auto r = shell(env + "notary -s " + core.url() + " -d " + work / "trust" + " " + args + " 2>&1", 120000);
+    auto r = notaryCli(core.url(), work / "trust", "admin", kPassword, args);
     INFO(args << ": " << r.output);
     REQUIRE(r.exit_code == 0);
     return r.output;

@@ -35,10 +35,7 @@ TEST_CASE("trust: the notary CLI inits, publishes and lists through the core", "
   std::string gun = core.address() + "/team/app";
   REQUIRE(writeFileDurable(tmp.path() + "/artifact", "the image's bytes").isOk());
   auto notaryIn = [&](const std::string& dir, const std::string& user, const std::string& pw, const std::string& args) {
-    std::string env = "NOTARY_AUTH=" + base64Encode(user + ":" + pw) +
-                      " NOTARY_ROOT_PASSPHRASE=root-pass NOTARY_TARGETS_PASSPHRASE=targets-pass"
-                      " NOTARY_SNAPSHOT_PASSPHRASE=snapshot-pass NOTARY_DELEGATION_PASSPHRASE=delegation-pass ";
-    return shell(env + "notary -s " + core.url() + " -d " + tmp.path() + "/" + dir + " " + args + " 2>&1", 120000);
+    return notaryCli(core.url(), tmp.path() + "/" + dir, user, pw, args);
   };
   auto notary = [&](const std::string& user, const std::string& pw, const std::string& args) {
     return notaryIn("trust", user, pw, args);
@@ -109,12 +106,7 @@ TEST_CASE("trust: the notary CLI's life cycle: delegates, key and root rotations
   auto as = [&](const std::string& user, const std::string& args, const std::string& input = "") {
     std::string account = user == "admin" || user == "alice" ? user : "bob";
     std::string pw = account == "admin" ? password : account + "-password";
-    std::string env = "NOTARY_AUTH=" + base64Encode(account + ":" + pw) +
-                      " NOTARY_ROOT_PASSPHRASE=root-pass NOTARY_TARGETS_PASSPHRASE=targets-pass"
-                      " NOTARY_SNAPSHOT_PASSPHRASE=snapshot-pass NOTARY_DELEGATION_PASSPHRASE=delegation-pass ";
-    std::string cmd = env + "notary -s " + core.url() + " -d " + tmp.path() + "/trust-" + user + " " + args + " 2>&1";
-    if (!input.empty()) cmd = "echo " + input + " | " + cmd;
-    return shell(cmd, 120000);
+    return notaryCli(core.url(), tmp.path() + "/trust-" + user, account, pw, args, input);
   };
   auto ok = [&](const std::string& user, const std::string& args, const std::string& input = "") {
     auto r = as(user, args, input);

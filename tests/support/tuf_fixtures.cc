@@ -160,6 +160,16 @@ std::string cosignPayload(const std::string& reference, const std::string& diges
       .dump();
 }
 
+CommandResult notaryCli(const std::string& server_url, const std::string& trust_dir, const std::string& user,
+                        const std::string& password, const std::string& args, const std::string& input) {
+  std::string cmd = "NOTARY_AUTH=" + base64Encode(user + ":" + password) +
+                    " NOTARY_ROOT_PASSPHRASE=root-pass NOTARY_TARGETS_PASSPHRASE=targets-pass"
+                    " NOTARY_SNAPSHOT_PASSPHRASE=snapshot-pass NOTARY_DELEGATION_PASSPHRASE=delegation-pass"
+                    " notary -s " + server_url + " -d " + trust_dir + " " + args + " 2>&1";
+  if (!input.empty()) cmd = "echo " + input + " | " + cmd;
+  return shell(cmd, 120000);
+}
+
 std::string tufMultipart(const std::map<std::string, std::string>& parts) {
   std::string body;
   for (const auto& [role, bytes] : parts)

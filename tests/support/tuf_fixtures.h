@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/process.h"
+
 typedef struct evp_pkey_st EVP_PKEY;
 
 namespace wharf::test {
@@ -70,6 +72,12 @@ struct TufDelegation {
 std::map<std::string, std::string> tufRepoFiles(const TufRepoKeys& k, const nlohmann::json& targets,
                                                 const std::vector<TufDelegation>& delegations = {},
                                                 const std::string& expires = "2029-01-01T00:00:00Z", int version = 1);
+
+// The real notary CLI against server_url with trust directory trust_dir, signed in as
+// user (NOTARY_AUTH) and with fixed passphrases for every role; input goes to its stdin
+// (confirmations). Output is stdout and stderr together.
+CommandResult notaryCli(const std::string& server_url, const std::string& trust_dir, const std::string& user,
+                        const std::string& password, const std::string& args, const std::string& input = "");
 
 // The body of Notary's atomic update (multipart/form-data, boundary "BOUNDARY"), one part
 // per role.

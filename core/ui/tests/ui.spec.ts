@@ -171,7 +171,10 @@ test('security headers, page weight, and no inline script', async ({ request }) 
   for (const a of assets) {
     const res = await fetch(core.url + a, { headers: { 'Accept-Encoding': 'gzip' } });
     expect(res.headers.get('content-encoding')).toBe('gzip');
-    total += (await res.arrayBuffer()).byteLength;  // fetch decodes; count what was sent
+    const sent = Number(res.headers.get('content-length'));  // the compressed size (fetch decodes the body)
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan((await res.arrayBuffer()).byteLength);
+    total += sent;
   }
   expect(total).toBeLessThan(200 * 1024);
   expect((await request.get(core.url + '/', { maxRedirects: 0 })).headers()['location']).toBe('/ui/');

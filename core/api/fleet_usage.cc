@@ -33,6 +33,7 @@
 #include "core/api/api.h"
 #include "core/events/event_log.h"
 #include "core/fleet/usage_store.h"
+#include "shared/oci/names.h"
 #include "shared/base/clock.h"
 #include "shared/metrics/metrics.h"
 
@@ -240,7 +241,19 @@ ApiReply usageQuery(ApiContext& ctx, const Request& req, const std::string& edge
   if (!format_status.isOk()) return apiFail(format_status);
 
   UsageQuery q;
-  q.edge = edge;
+  if (!edge.empty()) q.edges = std::set<std::string>{edge};
+  if (auto site = req.queryParam("site"); site && !site->empty()) {
+    if (!edge.empty()) return apiFail(Status(Code::kInvalidArgument, "site: not with one edge"));
+    q.edges = std::set<std::string>{};
+    if (ctx.identity != nullptr)
+      for (const auto& e : ctx.identity->edges())
+        if (e.site == *site) q.edges->insert(e.name);
+    if (q.edges->empty()) return apiFail(Status(Code::kNotFound, "no edges at site " + *site));
+  }
+  if (auto repo = req.queryParam("repository"); repo && !repo->empty()) {
+    WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(*repo));
+    q.repository = *repo;
+  }
   q.resolution = resolution == "hour" ? UsageResolution::kHour : UsageResolution::kDay;
   q.group = by == "repo" ? UsageGroup::kRepo : (by == "edge" || by == "site") ? UsageGroup::kEdge : UsageGroup::kTime;
   q.from_ms = *from;
@@ -375,7 +388,7 @@ void addEdgeStatus(ApiContext& ctx, json& items) {
   q.group = UsageGroup::kEdge;
   q.from_ms = now - kDay;
   q.to_ms = now;
-  if (items.size() == 1) q.edge = items[0].value("name", "");
+  if (items.size() == 1) q.edges = std::set<std::string>{items[0].value("name", "")};
   std::map<std::string, UsageTotals> day;
   if (auto r = ctx.usage->query(q); r.isOk()) {
     for (auto& row : r->rows) day[row.key] = std::move(row.totals);

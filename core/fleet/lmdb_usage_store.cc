@@ -601,7 +601,9 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
       out.rows.push_back(UsageRow{"", static_cast<int64_t>(b) * bucket_ms, {}});
     }
   }
-  // Edge totals: the rows of kTime and kEdge, and every grouping's totals.
+  auto wanted = [&](std::string_view edge) { return !q.edges || q.edges->count(std::string(edge)) > 0; };
+  // Edge totals: the rows of kTime and kEdge, and every grouping's totals (not wanted for
+  // one repository: its figures are in the repository rows).
   auto visitTotals = [&](uint32_t b, std::string_view edge, std::string_view value) {
     UsageTotals t;
     if (!decodeTotals(value, &t)) return;
@@ -609,11 +611,15 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
     if (q.group == UsageGroup::kTime) out.rows[b - from_b].totals.add(t);
     if (q.group == UsageGroup::kEdge) grouped[std::string(edge)].add(t);
   };
-  if (!q.edge.empty()) {
-    // One edge: a point read per bucket (at most the retention's number of buckets).
-    for (uint32_t b = from_b; b < to_b; ++b) {
-      std::string_view v;
-      if (txn->get(totals_db, totalsKey(b, q.edge), &v).isOk()) visitTotals(b, q.edge, v);
+  if (!q.repository.empty()) {
+    // Only repository rows.
+  } else if (q.edges) {
+    // Some edges: a point read per bucket and edge (at most the retention's buckets each).
+    for (const auto& edge : *q.edges) {
+      for (uint32_t b = from_b; b < to_b; ++b) {
+        std::string_view v;
+        if (txn->get(totals_db, totalsKey(b, edge), &v).isOk()) visitTotals(b, edge, v);
+      }
     }
   } else {
     auto c = txn->cursor(totals_db);
@@ -625,7 +631,7 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
     }
     WHARF_RETURN_IF_ERROR(c.status());
   }
-  if (q.group == UsageGroup::kRepo) {
+  if (q.group == UsageGroup::kRepo || !q.repository.empty()) {
     // Repository rows replace the totals' repository counters (the same sums).
     out.totals.repos = RepoCounters{};
     auto c = txn->cursor(repo_db);
@@ -635,13 +641,24 @@ Result<UsageResult> LmdbUsageStore::query(const UsageQuery& q) {
         std::string_view k = c.key();
         if (k.size() < 4 || k.compare(0, start.size(), start) != 0 || fromBigEndian32(k) != b) break;
         size_t nul = k.find('\0', 4);
+        if (nul == std::string_view::npos) continue;
+        std::string_view edge = k.substr(4, nul - 4), repo = k.substr(nul + 1);
+        if ((!q.repository.empty() && repo != q.repository) || !wanted(edge)) continue;
         RepoCounters rc;
-        if (nul == std::string_view::npos || !decodeRepo(c.value(), &rc)) continue;
-        grouped[std::string(k.substr(nul + 1))].repos.add(rc);
+        if (!decodeRepo(c.value(), &rc)) continue;
+        if (q.group == UsageGroup::kTime) out.rows[b - from_b].totals.repos.add(rc);
+        if (q.group == UsageGroup::kEdge) grouped[std::string(edge)].repos.add(rc);
+        if (q.group == UsageGroup::kRepo) grouped[std::string(repo)].repos.add(rc);
         out.totals.repos.add(rc);
       }
     };
-    for (uint32_t b = from_b; b < to_b; ++b) scan(b, q.edge.empty() ? bigEndian32(b) : bigEndian32(b) + q.edge + '\0');
+    for (uint32_t b = from_b; b < to_b; ++b) {
+      if (!q.edges) {
+        scan(b, bigEndian32(b));
+      } else {
+        for (const auto& edge : *q.edges) scan(b, bigEndian32(b) + edge + '\0');
+      }
+    }
     WHARF_RETURN_IF_ERROR(c.status());
   }
   for (auto& [key, t] : grouped) out.rows.push_back(UsageRow{key, 0, std::move(t)});

@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,7 +68,10 @@ enum class UsageResolution { kHour, kDay };
 enum class UsageGroup { kTime, kRepo, kEdge };
 
 struct UsageQuery {
-  std::string edge;  // "": every edge
+  std::optional<std::set<std::string>> edges;  // nullopt: every edge
+  // "": every repository. Else only that repository's counters count (the rows and the
+  // totals then carry no edge counters: those are the edge's, not a repository's).
+  std::string repository;
   UsageResolution resolution = UsageResolution::kDay;
   UsageGroup group = UsageGroup::kTime;
   int64_t from_ms = 0;  // buckets overlapping [from_ms, to_ms)

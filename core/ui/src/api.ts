@@ -121,6 +121,16 @@ export async function post<T = any>(path: string, body?: unknown, method = 'POST
   return j as T;
 }
 
+// DELETE of a registry path (a tag) with a token for repo's delete scope.
+export async function registryDelete(path: string, repo: string): Promise<void> {
+  const token = await tokenFor(`repository:${repo}:delete`);
+  const r = await fetch(path, { method: 'DELETE', headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (!r.ok) {
+    const j = await r.json().catch(() => ({}));
+    throw new ApiError(r.status, errorText(j) || `${r.status} ${r.statusText}`);
+  }
+}
+
 export function repoPath(name: string): string {
   return name.split('/').map(encodeURIComponent).join('/');
 }

@@ -11,9 +11,12 @@ import { Events } from './pages/events';
 import { JobPage, Jobs } from './pages/jobs';
 import { Audit } from './pages/audit';
 import { Tokens } from './pages/tokens';
+import { EdgePage, Fleet } from './pages/fleet';
+import { Ldap, OrgPage, Orgs, Policies, Users, Webhooks } from './pages/admin';
 import './app.css';
 
 // Routes: /ui/, /ui/login, /ui/events, /ui/jobs, /ui/jobs/<id>, /ui/audit, /ui/tokens,
+// /ui/fleet, /ui/fleet/<edge>, /ui/admin/{users,orgs,orgs/<org>,policies,webhooks,ldap},
 // /ui/repositories/<name>,
 // /ui/repositories/<name>/-/<tag|digest>
 // ("-" cannot be a name component, so it separates the name from the reference).
@@ -25,6 +28,10 @@ type Route =
   | { page: 'audit' }
   | { page: 'tokens' }
   | { page: 'job'; id: string }
+  | { page: 'fleet' }
+  | { page: 'edge'; name: string }
+  | { page: 'users' | 'orgs' | 'policies' | 'webhooks' | 'ldap' }
+  | { page: 'org'; org: string }
   | { page: 'repository'; name: string }
   | { page: 'image'; name: string; ref: string };
 
@@ -36,6 +43,13 @@ function parse(path: string): Route {
   if (p === 'audit') return { page: 'audit' };
   if (p === 'tokens') return { page: 'tokens' };
   if (p.startsWith('jobs/')) return { page: 'job', id: p.slice(5) };
+  if (p === 'fleet') return { page: 'fleet' };
+  if (p.startsWith('fleet/')) return { page: 'edge', name: p.slice(6) };
+  if (p.startsWith('admin/orgs/')) return { page: 'org', org: p.slice('admin/orgs/'.length) };
+  if (p === 'admin' || p === 'admin/users') return { page: 'users' };
+  if (p === 'admin/orgs' || p === 'admin/policies' || p === 'admin/webhooks' || p === 'admin/ldap') {
+    return { page: p.slice(6) as 'orgs' | 'policies' | 'webhooks' | 'ldap' };
+  }
   if (p.startsWith('repositories/')) {
     const rest = p.slice('repositories/'.length);
     const at = rest.indexOf('/-/');
@@ -84,7 +98,7 @@ function App() {
       <header class="top">
         <a class="brand" href="/ui/">Wharf</a>
         <nav aria-label="Main">
-          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a> <a href="/ui/jobs">Jobs</a> <a href="/ui/audit">Audit</a>
+          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a> <a href="/ui/jobs">Jobs</a> <a href="/ui/audit">Audit</a> <a href="/ui/fleet">Fleet</a> <a href="/ui/admin">Admin</a>
         </nav>
         <div class="who">
           {user ? (
@@ -103,6 +117,14 @@ function App() {
         {route.page === 'jobs' && <Jobs key={user} />}
         {route.page === 'audit' && <Audit key={user} />}
         {route.page === 'tokens' && <Tokens key={user} />}
+        {route.page === 'fleet' && <Fleet key={user} />}
+        {route.page === 'edge' && <EdgePage key={route.name + user} name={route.name} />}
+        {route.page === 'users' && <Users key={user} />}
+        {route.page === 'orgs' && <Orgs key={user} />}
+        {route.page === 'org' && <OrgPage key={route.org + user} org={route.org} />}
+        {route.page === 'policies' && <Policies key={user} />}
+        {route.page === 'webhooks' && <Webhooks key={user} />}
+        {route.page === 'ldap' && <Ldap key={user} />}
         {route.page === 'job' && <JobPage key={route.id + user} id={route.id} />}
         {route.page === 'repositories' && <Repositories key={user} />}
         {route.page === 'repository' && <Repository key={route.name + user} name={route.name} />}

@@ -78,7 +78,7 @@ IngestResult ingest(UsageStore& s, const std::string& edge, EdgeReport r) {
 UsageResult everything(UsageStore& s, UsageGroup g, UsageResolution res = UsageResolution::kDay,
                        const std::string& edge = "") {
   UsageQuery q;
-  q.edge = edge;
+  if (!edge.empty()) q.edges = std::set<std::string>{edge};
   q.group = g;
   q.resolution = res;
   q.from_ms = 0;
@@ -218,7 +218,7 @@ TEST_CASE("usage store: deltas go to the hour and UTC day the core received them
   CHECK(r->rows[2].totals.repos.served_bytes == 150 + 7);
   CHECK(r->totals.repos.served_bytes == 257);
 
-  q.edge = "edge-a";
+  q.edges = std::set<std::string>{"edge-a"};
   r = store->query(q);
   REQUIRE(r.isOk());
   REQUIRE(r->rows.size() == 3);
@@ -237,6 +237,62 @@ TEST_CASE("usage store: deltas go to the hour and UTC day the core received them
   CHECK(edges.rows[0].totals.repos.served_bytes == 250);
   CHECK(edges.rows[1].key == "edge-b");
   CHECK(edges.rows[1].totals.repos.served_bytes == 7);
+}
+
+TEST_CASE("usage store: time series of some edges (a site) and of one repository", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1 + 10 * kHour);
+  auto store = openStore(dir / "usage.lmdb", clock);
+  ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}, {"a/y", rc(10)}}));
+  ingest(*store, "edge-b", report(1, "e1", {{"a/x", rc(7)}}));
+  ingest(*store, "edge-c", report(1, "e1", {{"a/x", rc(1000)}, {"a/y", rc(20)}}));
+  clock.advance(kHour);
+  ingest(*store, "edge-a", report(2, "e1", {{"a/x", rc(130)}, {"a/y", rc(10)}}));
+  ingest(*store, "edge-c", report(2, "e1", {{"a/x", rc(1000)}, {"a/y", rc(25)}}));
+
+  UsageQuery q;
+  q.resolution = UsageResolution::kHour;
+  q.group = UsageGroup::kTime;
+  q.from_ms = kJan1 + 10 * kHour;
+  q.to_ms = kJan1 + 12 * kHour;
+  auto served = [&](const UsageResult& r) {
+    std::vector<uint64_t> v;
+    for (const auto& row : r.rows) v.push_back(row.totals.repos.served_bytes);
+    return v;
+  };
+
+  q.edges = std::set<std::string>{"edge-a", "edge-b"};  // a site of two
+  auto r = store->query(q);
+  REQUIRE(r.isOk());
+  CHECK(served(*r) == std::vector<uint64_t>{117, 30});
+  CHECK(r->totals.repos.served_bytes == 147);
+
+  q.edges.reset();
+  q.repository = "a/y";
+  r = store->query(q);
+  REQUIRE(r.isOk());
+  CHECK(served(*r) == std::vector<uint64_t>{30, 5});
+  CHECK(r->totals.repos.served_bytes == 35);
+
+  q.edges = std::set<std::string>{"edge-a", "edge-b"};
+  r = store->query(q);
+  REQUIRE(r.isOk());
+  CHECK(served(*r) == std::vector<uint64_t>{10, 0});
+
+  q.edges = std::set<std::string>{};  // a site without edges: nothing
+  q.repository = "";
+  r = store->query(q);
+  REQUIRE(r.isOk());
+  CHECK(served(*r) == std::vector<uint64_t>{0, 0});
+
+  q.edges.reset();
+  q.repository = "a/x";
+  q.group = UsageGroup::kEdge;
+  r = store->query(q);
+  REQUIRE(r.isOk());
+  REQUIRE(r->rows.size() == 3);
+  CHECK(r->rows[2].key == "edge-c");
+  CHECK(r->rows[2].totals.repos.served_bytes == 1000);
 }
 
 TEST_CASE("usage store: retention drops hourly rows, then day rows", "[usage]") {

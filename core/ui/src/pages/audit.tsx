@@ -1,6 +1,7 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { get } from '../api';
 import { when } from '../format';
+import { usePaged } from '../hooks';
 
 interface Entry {
   seq: number;
@@ -17,25 +18,12 @@ interface Entry {
 // filtered and paged by the core.
 export function Audit() {
   const [filters, setFilters] = useState({ actor: '', action: '', object: '', outcome: '' });
-  const [items, setItems] = useState<Entry[]>([]);
-  const [next, setNext] = useState<number | null>(null);
-  const [error, setError] = useState('');
-  const load = async (after: number, replace: boolean) => {
-    try {
-      const params = new URLSearchParams({ limit: '100' });
-      for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
-      if (after) params.set('after', String(after));
-      const r = await get<{ items: Entry[]; next?: number }>(`/api/v1/audit?${params}`);
-      setItems(replace ? r.items : [...items, ...r.items]);
-      setNext(r.next ?? null);
-      setError('');
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
-  useEffect(() => {
-    const t = setTimeout(() => load(0, true), 150);
-    return () => clearTimeout(t);
+  const list = usePaged<Entry, number>(async (after) => {
+    const params = new URLSearchParams({ limit: '100' });
+    for (const [k, v] of Object.entries(filters)) if (v) params.set(k, v);
+    if (after) params.set('after', String(after));
+    const r = await get<{ items: Entry[]; next?: number }>(`/api/v1/audit?${params}`);
+    return { items: r.items, next: r.next ?? null };
   }, [filters]);
   const field = (key: keyof typeof filters, label: string, hint: string) => (
     <div>
@@ -53,19 +41,19 @@ export function Audit() {
         {field('object', 'Object', 'team/app')}
         {field('outcome', 'Outcome', 'success, failure, denied')}
       </div>
-      {error && <p role="alert" class="error">{error}</p>}
+      {list.error && <p role="alert" class="error">{list.error}</p>}
       <table>
         <caption>Audit log, oldest first</caption>
         <thead><tr><th scope="col">Time</th><th scope="col">Actor</th><th scope="col">Source</th><th scope="col">Action</th><th scope="col">Object</th><th scope="col">Outcome</th><th scope="col">Detail</th></tr></thead>
         <tbody>
-          {items.map((e) => (
+          {list.items.map((e) => (
             <tr key={e.seq}>
               <td>{when(e.time)}</td><td>{e.actor}</td><td>{e.source}</td><td>{e.action}</td><td>{e.object}</td><td>{e.outcome}</td><td>{e.detail}</td>
             </tr>
           ))}
         </tbody>
       </table>
-      {next !== null && <button type="button" onClick={() => load(next, false)}>More</button>}
+      {list.next !== null && <button type="button" disabled={list.loading} onClick={list.more}>More</button>}
     </section>
   );
 }

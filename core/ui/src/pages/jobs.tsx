@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, stream } from '../api';
 import { navigate } from '../main';
+import { message, useLoad, usePaged } from '../hooks';
 
 interface Job {
   id: string;
@@ -21,26 +22,13 @@ interface Job {
 export function Jobs() {
   const [kind, setKind] = useState('');
   const [state, setState] = useState('');
-  const [items, setItems] = useState<Job[]>([]);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState('');
-  const load = async (before: string, replace: boolean) => {
-    try {
-      const params = new URLSearchParams({ limit: '50' });
-      if (kind) params.set('kind', kind);
-      if (state) params.set('state', state);
-      if (before) params.set('before', before);
-      const r = await get<{ items: Job[]; next?: string }>(`/api/v1/jobs?${params}`);
-      setItems(replace ? r.items : [...items, ...r.items]);
-      setNext(r.next ?? null);
-      setError('');
-    } catch (e) {
-      setError((e as Error).message);
-    }
-  };
-  useEffect(() => {
-    const t = setTimeout(() => load('', true), 150);
-    return () => clearTimeout(t);
+  const list = usePaged<Job, string>(async (before) => {
+    const params = new URLSearchParams({ limit: '50' });
+    if (kind) params.set('kind', kind);
+    if (state) params.set('state', state);
+    if (before) params.set('before', before);
+    const r = await get<{ items: Job[]; next?: string }>(`/api/v1/jobs?${params}`);
+    return { items: r.items, next: r.next ?? null };
   }, [kind, state]);
   return (
     <section>
@@ -55,12 +43,12 @@ export function Jobs() {
           <input id="job-state" value={state} placeholder="running, failed" onInput={(e) => setState((e.target as HTMLInputElement).value)} />
         </div>
       </div>
-      {error && <p role="alert" class="error">{error}</p>}
+      {list.error && <p role="alert" class="error">{list.error}</p>}
       <table>
         <caption>Jobs, newest first</caption>
         <thead><tr><th scope="col">Job</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">By</th><th scope="col">Created</th><th scope="col">Progress</th></tr></thead>
         <tbody>
-          {items.map((j) => (
+          {list.items.map((j) => (
             <tr key={j.id}>
               <td><a href={`/ui/jobs/${encodeURIComponent(j.id)}`}>{j.id}</a></td>
               <td>{j.kind}</td><td>{j.state}</td><td>{j.actor}</td><td>{j.created_at || ''}</td>
@@ -69,7 +57,8 @@ export function Jobs() {
           ))}
         </tbody>
       </table>
-      {next && <button type="button" onClick={() => load(next, false)}>More</button>}
+      {list.next && <button type="button" disabled={list.loading} onClick={list.more}>More</button>}
+      <Schedules />
     </section>
   );
 }
@@ -133,6 +122,82 @@ export function JobPage({ id }: { id: string }) {
       )}
       <h2>Log</h2>
       <pre class="log" aria-live="polite">{lines.join('\n')}</pre>
+    </section>
+  );
+}
+
+interface Schedule {
+  name: string;
+  cron: string;
+  kind: string;
+  params: Record<string, unknown>;
+  enabled: boolean;
+  last_run: string | null;
+  next_run: string | null;
+  last_job: string | null;
+  origin: string;
+}
+
+// GET /api/v1/schedules; PUT .../<name> to add one or switch it on or off; DELETE; and a
+// job run now from a schedule (POST /api/v1/jobs with its kind and parameters).
+export function Schedules() {
+  const schedules = useLoad(() => get<{ items: Schedule[] }>('/api/v1/schedules').then((r) => r.items), []);
+  const [form, setForm] = useState({ name: '', cron: '', kind: '' });
+  const [error, setError] = useState('');
+  const act = async (f: () => Promise<unknown>) => {
+    try {
+      await f();
+      setError('');
+      schedules.reload();
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  const path = (name: string) => `/api/v1/schedules/${encodeURIComponent(name)}`;
+  const toggle = (s: Schedule) => act(() => post(path(s.name), { cron: s.cron, kind: s.kind, params: s.params, enabled: !s.enabled }, 'PUT'));
+  const run = (s: Schedule) =>
+    act(async () => {
+      const r = await post<{ id: string }>('/api/v1/jobs', { kind: s.kind, params: s.params });
+      navigate(`/ui/jobs/${encodeURIComponent(r.id)}`);
+    });
+  const add = (e: Event) => {
+    e.preventDefault();
+    act(async () => {
+      await post(path(form.name), { cron: form.cron, kind: form.kind }, 'PUT');
+      setForm({ name: '', cron: '', kind: '' });
+    });
+  };
+  const problem = error || schedules.error;
+  return (
+    <section aria-labelledby="schedules">
+      <h2 id="schedules">Schedules</h2>
+      {problem && <p role="alert" class="error">{problem}</p>}
+      <table>
+        <caption class="sr-only">Schedules</caption>
+        <thead><tr><th scope="col">Name</th><th scope="col">Cron</th><th scope="col">Kind</th><th scope="col">Last run</th><th scope="col">Next run</th><th scope="col">Actions</th></tr></thead>
+        <tbody>
+          {(schedules.data || []).map((s) => (
+            <tr key={s.name}>
+              <td>{s.name}{s.origin === 'config' ? ' (configuration)' : ''}</td>
+              <td><code>{s.cron}</code></td>
+              <td>{s.kind}</td>
+              <td>{s.last_job ? <a href={`/ui/jobs/${encodeURIComponent(s.last_job)}`}>{s.last_run}</a> : s.last_run || 'never'}</td>
+              <td>{s.enabled ? s.next_run || '' : 'disabled'}</td>
+              <td class="actions">
+                <button type="button" class="small" onClick={() => toggle(s)}>{s.enabled ? `Disable ${s.name}` : `Enable ${s.name}`}</button>{' '}
+                <button type="button" class="small" onClick={() => run(s)}>{`Run ${s.name} now`}</button>{' '}
+                <button type="button" class="small" onClick={() => act(() => post(path(s.name), undefined, 'DELETE'))}>{`Remove ${s.name}`}</button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form class="filters" onSubmit={add}>
+        <div><label for="schedule-name">Schedule name</label><input id="schedule-name" required value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} /></div>
+        <div><label for="schedule-cron">Cron (minute hour day month weekday)</label><input id="schedule-cron" required placeholder="0 3 * * *" value={form.cron} onInput={(e) => setForm({ ...form, cron: (e.target as HTMLInputElement).value })} /></div>
+        <div><label for="schedule-kind">Job kind</label><input id="schedule-kind" required placeholder="gc" value={form.kind} onInput={(e) => setForm({ ...form, kind: (e.target as HTMLInputElement).value })} /></div>
+        <div><button type="submit">Add schedule</button></div>
+      </form>
     </section>
   );
 }

@@ -1,5 +1,6 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { get, repoPath } from '../api';
+import { usePaged } from '../hooks';
 
 interface Repo {
   name: string;
@@ -11,29 +12,12 @@ interface Repo {
 // a page at a time (the core filters and pages; 10,000 repositories stay fast).
 export function Repositories() {
   const [q, setQ] = useState('');
-  const [items, setItems] = useState<Repo[]>([]);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState('');
-  const [loading, setLoading] = useState(true);
-  const load = async (after: string, replace: boolean) => {
-    setLoading(true);
-    try {
-      const params = new URLSearchParams({ limit: '50' });
-      if (q) params.set('q', q);
-      if (after) params.set('after', after);
-      const r = await get<{ items: Repo[]; next?: string }>(`/api/v1/repositories?${params}`);
-      setItems(replace ? r.items : [...items, ...r.items]);
-      setNext(r.next ?? null);
-      setError('');
-    } catch (e) {
-      setError((e as Error).message);
-    } finally {
-      setLoading(false);
-    }
-  };
-  useEffect(() => {
-    const t = setTimeout(() => load('', true), 150);
-    return () => clearTimeout(t);
+  const list = usePaged<Repo, string>(async (after) => {
+    const params = new URLSearchParams({ limit: '50' });
+    if (q) params.set('q', q);
+    if (after) params.set('after', after);
+    const r = await get<{ items: Repo[]; next?: string }>(`/api/v1/repositories?${params}`);
+    return { items: r.items, next: r.next ?? null };
   }, [q]);
   return (
     <section>
@@ -41,12 +25,12 @@ export function Repositories() {
       <label for="search">Search repositories</label>
       <input id="search" type="search" value={q} placeholder="team/app"
              onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
-      {error && <p role="alert" class="error">{error} (<a href="/ui/login">sign in</a>?)</p>}
+      {list.error && <p role="alert" class="error">{list.error} (<a href="/ui/login">sign in</a>?)</p>}
       <table>
         <caption class="sr-only">Repositories you may pull</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Visibility</th><th scope="col">Description</th></tr></thead>
         <tbody>
-          {items.map((r) => (
+          {list.items.map((r) => (
             <tr key={r.name}>
               <td><a href={`/ui/repositories/${repoPath(r.name)}`}>{r.name}</a></td>
               <td>{r.public ? 'public' : 'private'}</td>
@@ -55,8 +39,8 @@ export function Repositories() {
           ))}
         </tbody>
       </table>
-      {!loading && items.length === 0 && !error && <p>No repositories.</p>}
-      {next && <button type="button" disabled={loading} onClick={() => load(next, false)}>More</button>}
+      {!list.loading && list.items.length === 0 && !list.error && <p>No repositories.</p>}
+      {list.next && <button type="button" disabled={list.loading} onClick={list.more}>More</button>}
     </section>
   );
 }

@@ -101,9 +101,11 @@ export function errorText(j: any): string {
   return '';
 }
 
-// GET path as JSON; repo: the repository whose pull token it needs (else the account's).
-export async function get<T = any>(path: string, repo?: string): Promise<T> {
-  const token = await tokenFor(repo ? `repository:${repo}:pull` : '');
+// GET path as JSON; repo: the repository whose token it needs (else the account's), for
+// actions (pull; "pull,push,delete" where the answer says what else the caller may do:
+// the token endpoint grants what the account has of them).
+export async function get<T = any>(path: string, repo?: string, actions = 'pull'): Promise<T> {
+  const token = await tokenFor(repo ? `repository:${repo}:${actions}` : '');
   const r = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   const j = await r.json().catch(() => ({}));
   if (!r.ok) throw new ApiError(r.status, errorText(j) || `${r.status} ${r.statusText}`);

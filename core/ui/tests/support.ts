@@ -2,8 +2,8 @@
 // data directory (token auth, a known administrator password), and images pushed to it
 // over the registry API as a client would.
 import { spawn, ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -15,31 +15,68 @@ export class Core {
   dir = mkdtempSync(join(tmpdir(), 'wharf-ui-'));
   url = '';
 
+  // The vulnerability database the core imports at start: a directory of OSV files.
+  osvDir = join(this.dir, 'osv');
+
   async start(): Promise<void> {
     const bin = process.env.WHARF_CORE_BIN || '../../build/core/wharf-core';
     const portFile = join(this.dir, 'port');
+    mkdirSync(this.osvDir, { recursive: true });
+    writeFileSync(join(this.osvDir, 'DEBIAN-CVE-2023-45853.json'), MINIZIP_ADVISORY);
     this.proc = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', join(this.dir, 'data'), '--port-file', portFile,
-      '--auth', 'token', '--scan-on-push', 'false', '--access-log', 'false'], {
+      '--auth', 'token', '--scan-on-push', 'false', '--access-log', 'false', '--vulndb-sources', this.osvDir, '--webhook-allow-private', 'true'], {
       env: { ...process.env, WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      if (existsSync(portFile)) {
-        const text = readFileSync(portFile, 'utf8');
-        if (text.endsWith('\n')) {
-          this.url = `http://127.0.0.1:${parseInt(text, 10)}`;
-          return;
-        }
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error('wharf-core did not start');
+    this.url = `http://127.0.0.1:${await portFrom(portFile, 'wharf-core')}`;
   }
 
   stop() {
+    for (const e of this.edges) e.kill('SIGKILL');
     this.proc?.kill('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  edges: ChildProcess[] = [];
+
+  // A wharf-edge joined to this core (a join token asked as the administrator), reporting
+  // every second; returns where it serves.
+  async startEdge(name: string, site: string): Promise<string> {
+    const bin = process.env.WHARF_EDGE_BIN || '../../build/edge/wharf-edge';
+    const r = await this.api('POST', '/api/v1/edges', { name, site });
+    if (r.status !== 201) throw new Error(`edge join token: ${r.status} ${await r.text()}`);
+    const token = (await r.json()).join_token;
+    const dir = join(this.dir, `edge-${name}`);
+    mkdirSync(dir, { recursive: true });
+    const portFile = join(dir, 'port');
+    const proc = spawn(bin, ['--data-dir', join(dir, 'data'), '--listen', '127.0.0.1:0', '--port-file', portFile, '--threads', '2',
+      '--core', this.url, '--join-token', token, '--report-interval', '1s'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    this.edges.push(proc);
+    return `http://127.0.0.1:${await portFrom(portFile, 'wharf-edge')}`;
+  }
+
+  // Waits until the scan of repo:tag completes (a scan job asked now).
+  async scan(repo: string, tag: string): Promise<void> {
+    const path = `/api/v1/repositories/${repo}/manifests/${tag}/scan`;
+    await waitFor(async () => (await (await this.api('GET', '/api/v1/vulndb')).json()).generation >= 1, 'the vulnerability database');
+    const r = await this.api('POST', path);
+    if (r.status !== 202) throw new Error(`scan: ${r.status} ${await r.text()}`);
+    await waitFor(async () => (await (await this.api('GET', path)).json()).status === 'completed', `the scan of ${repo}:${tag}`);
+  }
+
+  // Signs repo@digest as cosign does (the simple-signing payload, ECDSA P-256, stored as
+  // the tag sha256-<hex>.sig); returns the public key (PEM) that verifies it.
+  async cosignSign(repo: string, digest: string): Promise<string> {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const payload = Buffer.from(JSON.stringify({
+      critical: { identity: { 'docker-reference': `127.0.0.1/${repo}` }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' },
+      optional: null,
+    }));
+    const signature = sign('sha256', payload, privateKey).toString('base64');
+    await this.pushManifest(repo, `sha256-${digest.slice(7)}.sig`, Buffer.from('{}'), [
+      { data: payload, mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', annotations: { 'dev.cosignproject.cosign/signature': signature } },
+    ]);
+    return publicKey.export({ type: 'spki', format: 'pem' }).toString();
   }
 
   basic(user = 'admin', password = ADMIN_PASSWORD): string {
@@ -61,8 +98,15 @@ export class Core {
     return (await r.json()).token;
   }
 
-  // Pushes an image of one layer per history entry that makes one; returns its digest.
-  async pushImage(repo: string, tag: string, config: Record<string, unknown>, layers: number): Promise<string> {
+  // Pushes an image of `layers` small layers (or of these tar files); returns its digest.
+  async pushImage(repo: string, tag: string, config: Record<string, unknown>, layers: number | Buffer[]): Promise<string> {
+    const tars = typeof layers === 'number' ? [...Array(layers).keys()].map((i) => Buffer.from(`layer ${repo} ${tag} ${i}`)) : layers;
+    return this.pushManifest(repo, tag, Buffer.from(JSON.stringify(config)),
+      tars.map((t) => ({ data: gzipSync(t), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' })));
+  }
+
+  async pushManifest(repo: string, tag: string, config: Buffer,
+                     layers: { data: Buffer; mediaType: string; annotations?: Record<string, string> }[]): Promise<string> {
     const token = await this.token(`repository:${repo}:pull,push`);
     const auth = { Authorization: `Bearer ${token}` };
     const blob = async (data: Buffer) => {
@@ -72,11 +116,11 @@ export class Core {
       return { digest, size: data.length };
     };
     const layerDescs = [];
-    for (let i = 0; i < layers; i++) {
-      const b = await blob(gzipSync(Buffer.from(`layer ${repo} ${tag} ${i}`)));
-      layerDescs.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...b });
+    for (const l of layers) {
+      const b = await blob(l.data);
+      layerDescs.push({ mediaType: l.mediaType, ...b, ...(l.annotations ? { annotations: l.annotations } : {}) });
     }
-    const cfg = await blob(Buffer.from(JSON.stringify(config)));
+    const cfg = await blob(config);
     const manifest = JSON.stringify({
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -92,6 +136,71 @@ export class Core {
     return 'sha256:' + createHash('sha256').update(manifest).digest('hex');
   }
 }
+
+async function portFrom(portFile: string, what: string): Promise<number> {
+  let port = 0;
+  await waitFor(async () => {
+    if (!existsSync(portFile)) return false;
+    const text = readFileSync(portFile, 'utf8');
+    if (text.endsWith('\n')) port = parseInt(text, 10);
+    return port > 0;
+  }, `${what} to start`, 15_000);
+  return port;
+}
+
+// Waits for a condition, with a deadline.
+export async function waitFor(f: () => Promise<boolean>, what: string, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await f().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// A tar archive (ustar) of these regular files.
+export function tar(files: Record<string, string>): Buffer {
+  const blocks: Buffer[] = [];
+  for (const [name, text] of Object.entries(files)) {
+    const data = Buffer.from(text);
+    const h = Buffer.alloc(512);
+    h.write(name, 0, 100);
+    h.write('0000644\0', 100);
+    h.write('0000000\0', 108);
+    h.write('0000000\0', 116);
+    h.write(data.length.toString(8).padStart(11, '0') + '\0', 124);
+    h.write('14700000000\0', 136);
+    h.write('        ', 148);
+    h.write('0', 156);
+    h.write('ustar\0' + '00', 257);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    blocks.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+// A Debian 12 base layer whose dpkg database has a package with a known advisory
+// (MINIZIP_ADVISORY: libminizip1 1.1-8, fixed in 1.1-8+deb12u1).
+export function debianLayer(): Buffer {
+  return tar({
+    'etc/os-release': 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n',
+    'var/lib/dpkg/status':
+      'Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u4\n\n' +
+      'Package: libminizip1\nStatus: install ok installed\nArchitecture: amd64\nSource: minizip\nVersion: 1.1-8\n\n' +
+      'Package: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1-10+deb12u5\n\n',
+  });
+}
+
+export const MINIZIP_ADVISORY = JSON.stringify({
+  id: 'DEBIAN-CVE-2023-45853', modified: '2024-01-01T00:00:00Z', aliases: ['CVE-2023-45853'],
+  summary: 'MiniZip in zlib through 1.3 has an integer overflow',
+  affected: [{ package: { ecosystem: 'Debian:12', name: 'minizip' },
+    ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.1-8+deb12u1' }] }] }],
+  severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H' }],
+});
 
 // An image config as `docker build` leaves it for a small Dockerfile.
 export function builtConfig(extraLabels: Record<string, string> = {}) {

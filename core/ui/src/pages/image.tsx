@@ -1,22 +1,18 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { get, repoPath } from '../api';
 import { bytes, short, when } from '../format';
+import { useLoad } from '../hooks';
 
 // GET /api/v1/repositories/<name>/manifests/<ref> (layers, config, the history as
 // Dockerfile lines), .../scan (the software installed and its vulnerabilities) and
 // .../trust (signatures and the trust policy's verdict).
 export function Image({ name, reference }: { name: string; reference: string }) {
   const base = `/api/v1/repositories/${repoPath(name)}/manifests/${encodeURIComponent(reference)}`;
-  const [view, setView] = useState<any>(null);
-  const [scan, setScan] = useState<any>(null);
-  const [trust, setTrust] = useState<any>(null);
-  const [error, setError] = useState('');
+  const loaded = useLoad(() => get(base, name), [base]);
+  const scanned = useLoad(() => get(`${base}/scan`, name), [base]);
+  const signatures = useLoad(() => get(`${base}/trust`, name), [base]);
+  const [view, scan, trust, error] = [loaded.data, scanned.data, signatures.data, loaded.error];
   const [filter, setFilter] = useState('');
-  useEffect(() => {
-    get(base, name).then(setView).catch((e) => setError((e as Error).message));
-    get(`${base}/scan`, name).then(setScan).catch(() => setScan(null));
-    get(`${base}/trust`, name).then(setTrust).catch(() => setTrust(null));
-  }, [base]);
   if (error) return <section><h1>{name}:{reference}</h1><p role="alert" class="error">{error}</p></section>;
   if (!view) return <section><h1>{name}:{reference}</h1><p>Loading…</p></section>;
   const cfg = view.config || {};
@@ -123,11 +119,14 @@ export function Image({ name, reference }: { name: string; reference: string }) 
       {findings.length > 0 && (
         <table>
           <caption>Vulnerabilities</caption>
-          <thead><tr><th scope="col">Severity</th><th scope="col">Advisory</th><th scope="col">Package</th><th scope="col">Installed</th><th scope="col">Fixed in</th><th scope="col">Summary</th></tr></thead>
+          <thead><tr><th scope="col">Severity</th><th scope="col">Advisory</th><th scope="col">Package</th><th scope="col">Installed</th><th scope="col">Fixed in</th><th scope="col">Layer</th><th scope="col">Summary</th></tr></thead>
           <tbody>
             {findings.map((f: any, i: number) => (
               <tr key={i}>
-                <td>{f.severity}</td><td>{f.id}</td><td>{f.package}</td><td>{f.installed}</td><td>{f.fixed || ''}</td><td>{f.summary || ''}</td>
+                <td>{f.severity}{f.score ? ` ${f.score}` : ''}</td>
+                <td>{f.advisory}{f.aliases && f.aliases.length ? ` (${f.aliases.join(', ')})` : ''}</td>
+                <td>{f.package}</td><td>{f.installed}</td><td>{f.fixed || ''}</td>
+                <td>{f.layer ? <code title={f.layer}>{short(f.layer)}</code> : ''}</td><td>{f.summary || ''}</td>
               </tr>
             ))}
           </tbody>

@@ -51,7 +51,7 @@ function signedSummary(s: Tag['signatures']): string {
 // events, and its settings and permissions (changed by repository administrators).
 export function Repository({ name }: { name: string }) {
   const base = `/api/v1/repositories/${repoPath(name)}`;
-  const tags = useLoad(() => get<{ tags: Tag[]; may: string[] }>(`${base}/tags`, name), [name]);
+  const tags = useLoad(() => get<{ tags: Tag[]; may: string[] }>(`${base}/tags`, name, 'pull,push,delete'), [name]);
   const events = useLoad(async () => {
     if (!signedInAs()) return { events: [] as Ev[] };
     // The latest: where the log ends, then the repository's events among the last 10,000.

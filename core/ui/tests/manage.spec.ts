@@ -5,6 +5,8 @@
 import { test, expect, Page } from '@playwright/test';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Core, builtConfig, debianLayer, waitFor } from './support';
 
 const core = new Core();
@@ -229,5 +231,43 @@ test('a schedule: added, switched off, run now', async ({ page }) => {
   const s = await (await core.api('GET', '/api/v1/schedules/nightly-gc')).json();
   expect(s.enabled).toBe(false);
   await page.getByRole('button', { name: 'Run nightly-gc now' }).click();
-  await expect(page.getByTestId('job-state')).toHaveText('succeeded');
+  await expect(page.getByRole('heading', { name: /^Job / })).toBeVisible();
+  await expect(page.locator('dl.facts')).toContainText('gc');
+  await expect(page.getByTestId('job-state')).toHaveText('succeeded', { timeout: 30_000 });
+});
+
+test('axe-core finds no accessibility violations on these pages; usable at 360 px', async ({ browser }) => {
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 360, height: 740 } });
+  const page = await context.newPage();
+  await signIn(page);
+  const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+  // Each page, and what shows it has loaded.
+  const pages: Array<[string, string, () => Promise<void>]> = [
+    ['/ui/repositories/acme/base', 'acme/base', () => expect(page.getByRole('table', { name: 'Tags' })).toContainText('bookworm')],
+    ['/ui/repositories/acme/base/-/bookworm', 'acme/base:bookworm', () => expect(page.getByRole('table', { name: 'Vulnerabilities' })).toBeVisible()],
+    ['/ui/fleet', 'Fleet', () => expect(page.getByRole('table', { name: 'By site' })).toContainText('berlin')],
+    ['/ui/fleet/edge-1', 'Edge edge-1', () => expect(page.getByTestId('usage-chart').locator('canvas')).toBeVisible()],
+    ['/ui/jobs', 'Jobs', () => expect(page.getByRole('table', { name: 'Schedules' })).toContainText('nightly-gc')],
+    ['/ui/admin/users', 'Users', () => expect(page.getByRole('table', { name: 'Users' })).toContainText('dave')],
+    ['/ui/admin/orgs/webteam', 'Organization webteam', () => expect(page.getByRole('list', { name: 'frontend' })).toContainText('carol')],
+    ['/ui/admin/policies', 'Policies', () => expect(page.getByRole('table', { name: /Policies by scope/ })).toContainText('webteam')],
+    ['/ui/admin/webhooks', 'Webhooks', () => expect(page.getByRole('table', { name: 'Webhooks' })).toContainText('acme/*')],
+    ['/ui/admin/ldap', 'LDAP directory', () => expect(page.getByLabel('url', { exact: true })).toHaveValue('ldap://127.0.0.1:1')],
+  ];
+  for (const [path, heading, loaded] of pages) {
+    // In-app navigation (a reload would sign out): through the history API, as links do.
+    await page.evaluate((p) => { history.pushState(null, '', p); dispatchEvent(new PopStateEvent('popstate')); }, path);
+    await expect(page.getByRole('heading', { name: heading, exact: true })).toBeVisible();
+    await loaded();
+    await page.addScriptTag({ content: axe });
+    const result = await page.evaluate(async () => (window as any).axe.run(document, { resultTypes: ['violations'] }));
+    const violations = result.violations.map((v: any) => `${v.id}: ${v.nodes.map((n: any) => n.target.join(' ')).join(', ')}`);
+    expect(violations, path).toEqual([]);
+    const wide = await page.evaluate(() => [...document.querySelectorAll('body *')]
+      .filter((e) => e.getBoundingClientRect().right > 361 && (e.tagName === 'TABLE' || !e.closest('table')))
+      .map((e) => `${e.tagName}.${e.className}#${e.id} ${Math.round(e.getBoundingClientRect().right)}`));
+    expect(wide, path).toEqual([]);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(360);
+  }
+  await context.close();
 });

@@ -1,5 +1,5 @@
-import { useState } from 'preact/hooks';
-import { get, post, registryDelete, repoPath, signedInAs } from '../api';
+import { useEffect, useState } from 'preact/hooks';
+import { get, post, registryDelete, repoPath, signedInAs, stream } from '../api';
 import { bytes, short, when } from '../format';
 import { message, useLoad } from '../hooks';
 
@@ -52,13 +52,7 @@ function signedSummary(s: Tag['signatures']): string {
 export function Repository({ name }: { name: string }) {
   const base = `/api/v1/repositories/${repoPath(name)}`;
   const tags = useLoad(() => get<{ tags: Tag[]; may: string[] }>(`${base}/tags`, name, 'pull,push,delete'), [name]);
-  const events = useLoad(async () => {
-    if (!signedInAs()) return { events: [] as Ev[] };
-    // The latest: where the log ends, then the repository's events among the last 10,000.
-    const q = `repository=${encodeURIComponent(name)}`;
-    const head = await get<{ last_seq: number }>(`/api/v1/events?limit=1&${q}`);
-    return get<{ events: Ev[] }>(`/api/v1/events?limit=1000&since=${Math.max(0, head.last_seq - 10000)}&${q}`);
-  }, [name]);
+  const events = useRepositoryEvents(name);
   const [error, setError] = useState('');
   const mayDelete = tags.data?.may.includes('delete') ?? false;
   const remove = async (t: Tag) => {
@@ -67,13 +61,12 @@ export function Repository({ name }: { name: string }) {
       await registryDelete(`/v2/${repoPath(name)}/manifests/${encodeURIComponent(t.tag)}`, name);
       setError('');
       tags.reload();
-      events.reload();
     } catch (e) {
       setError(message(e));
     }
   };
   const problem = error || tags.error;
-  const recent = (events.data?.events || []).slice(-20).reverse();
+  const recent = events.items.slice(0, 20);
   return (
     <section>
       <h1>{name}</h1>
@@ -122,9 +115,37 @@ export function Repository({ name }: { name: string }) {
           </li>
         ))}
       </ul>
-      {events.data && recent.length === 0 && <p>No events.</p>}
+      {events.loaded && recent.length === 0 && <p>No events.</p>}
     </section>
   );
+}
+
+// The repository's latest events, newest first, then followed live: where the log ends,
+// the repository's events among the last 10,000, then /api/v1/events/stream from there.
+function useRepositoryEvents(name: string) {
+  const [items, setItems] = useState<Ev[]>([]);
+  const [loaded, setLoaded] = useState(false);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    if (!signedInAs()) return;
+    const abort = new AbortController();
+    const q = `repository=${encodeURIComponent(name)}`;
+    (async () => {
+      const head = await get<{ last_seq: number }>(`/api/v1/events?limit=1&${q}`);
+      const page = await get<{ events: Ev[] }>(`/api/v1/events?limit=1000&since=${Math.max(0, head.last_seq - 10000)}&${q}`);
+      let shown = page.events.slice().reverse().slice(0, 100);
+      setItems(shown);
+      setLoaded(true);
+      await stream(`/api/v1/events/stream?since=${head.last_seq}&${q}`, (e: Ev) => {
+        shown = [e, ...shown].slice(0, 100);
+        setItems(shown);
+      }, abort.signal);
+    })().catch((e) => {
+      if (!abort.signal.aborted) setError(message(e));
+    });
+    return () => abort.abort();
+  }, [name]);
+  return { items, loaded, error };
 }
 
 // GET|PATCH /api/v1/repositories/<name> (visibility, description) and

@@ -324,7 +324,15 @@ class Admin {
             if (!q.empty() && r.find(q) == std::string::npos) continue;
             if (!allows(r, "pull")) continue;
             auto s = id.repoSettings(r).value_or(RepoSettings{});
-            items.push_back({{"name", r}, {"public", s.is_public}, {"description", s.description}});
+            json item = {{"name", r}, {"public", s.is_public}, {"description", s.description}};
+            // The namespace's organization and the teams with a role here.
+            std::string ns = r.substr(0, r.find('/'));
+            if (ns != r && id.orgExists(ns)) item["organization"] = ns;
+            json teams = json::array();
+            for (const auto& g : id.grants(r))
+              if (g.kind == "team" && g.role != Role::kNone) teams.push_back({{"name", g.principal}, {"role", roleName(g.role)}});
+            item["teams"] = std::move(teams);
+            items.push_back(std::move(item));
             if (items.size() == limit) break;
           }
         }

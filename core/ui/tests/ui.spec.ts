@@ -26,6 +26,9 @@ test.beforeAll(async () => {
   await core.pushImage('secret/vault', 'v1', builtConfig(), 2);
   expect((await core.api('POST', '/api/v1/users', { name: 'bob', password: 'bob-password' })).status).toBe(201);
   expect((await core.api('PUT', '/api/v1/repositories/acme/app/permissions/users/bob', { role: 'read' })).status).toBe(200);
+  expect((await core.api('POST', '/api/v1/orgs', { name: 'acme' })).status).toBe(201);
+  expect((await core.api('POST', '/api/v1/orgs/acme/teams', { name: 'devs' })).status).toBe(201);
+  expect((await core.api('PUT', '/api/v1/repositories/acme/app/permissions/teams/devs', { role: 'write' })).status).toBe(200);
 });
 
 test.afterAll(() => core.stop());
@@ -44,6 +47,8 @@ test('sign in, browse to an image, read its Dockerfile lines; registry strings s
   page.on('pageerror', (e) => errors.push(e.message));
   await signIn(page, 'admin', 'ui-admin-password');
   await expect(page.getByRole('link', { name: 'secret/vault' })).toBeVisible();
+  // The namespace's organization and the teams with a role, from the core.
+  await expect(page.getByRole('row').filter({ hasText: 'acme/app' })).toContainText('acmeacme/devs (write)');
   await shot(page, 'repositories');
   await page.getByRole('link', { name: 'acme/app' }).click();
   await expect(page.getByRole('heading', { name: 'acme/app' })).toBeVisible();

@@ -58,7 +58,7 @@ export function Jobs() {
         </tbody>
       </table>
       {list.next && <button type="button" disabled={list.loading} onClick={list.more}>More</button>}
-      <Schedules />
+      {!list.error && <Schedules />}
     </section>
   );
 }

@@ -6,6 +6,8 @@ interface Repo {
   name: string;
   public: boolean;
   description: string;
+  organization?: string;
+  teams?: { name: string; role: string }[];
 }
 
 // GET /api/v1/repositories?q=&limit=&after=: the repositories the user may pull, by name,
@@ -28,12 +30,14 @@ export function Repositories() {
       {list.error && <p role="alert" class="error">{list.error} (<a href="/ui/login">sign in</a>?)</p>}
       <table>
         <caption class="sr-only">Repositories you may pull</caption>
-        <thead><tr><th scope="col">Name</th><th scope="col">Visibility</th><th scope="col">Description</th></tr></thead>
+        <thead><tr><th scope="col">Name</th><th scope="col">Visibility</th><th scope="col">Organization</th><th scope="col">Teams</th><th scope="col">Description</th></tr></thead>
         <tbody>
           {list.items.map((r) => (
             <tr key={r.name}>
               <td><a href={`/ui/repositories/${repoPath(r.name)}`}>{r.name}</a></td>
               <td>{r.public ? 'public' : 'private'}</td>
+              <td>{r.organization || ''}</td>
+              <td>{(r.teams || []).map((t) => `${t.name} (${t.role})`).join(', ')}</td>
               <td>{r.description}</td>
             </tr>
           ))}

@@ -55,6 +55,17 @@ TEST_CASE("browse: tags and an image's view for whoever may pull; the UI's pages
   CHECK(t["tags"][0]["tag"] == "v1");
   CHECK(t["tags"][0]["digest"] == digest);
   CHECK(t["tags"][0]["size"] == m.dump().size());
+  CHECK(t["tags"][0]["total_size"] == layer.size());  // the compressed layers
+  CHECK(t["tags"][0]["platforms"] == json::array({"linux/arm64"}));
+  CHECK(t["tags"][0]["scan"]["status"] == "not_scanned");
+  CHECK(t["tags"][0]["signatures"]["signed"] == false);
+  CHECK(t["tags"][0]["signatures"]["cosign"] == 0);
+  CHECK(t["may"] == json::array());  // a pull token: nothing more
+  // What else the caller may do is what the token holds of it.
+  std::string all = registryToken(core.port(), "admin", password, "repository:team/app:pull,push,delete");
+  auto mine = c.request("GET", "/api/v1/repositories/team/app/tags", {{"Authorization", "Bearer " + all}});
+  REQUIRE(mine->status == 200);
+  CHECK(json::parse(mine->body)["may"] == json::array({"push", "delete"}));
 
   auto view = c.request("GET", "/api/v1/repositories/team/app/manifests/v1", {{"Authorization", "Bearer " + pull}});
   REQUIRE(view->status == 200);

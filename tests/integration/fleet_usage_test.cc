@@ -247,6 +247,17 @@ TEST_CASE("fleet usage: reports become per-edge and fleet figures, status and me
     u = adminJson(c, "/api/v1/fleet/usage?by=day&from=2d");
     CHECK(u["rows"].size() == 3);
     CHECK(served(u["rows"]) == 4550);
+    // Over time for one site (its edges) or one repository (the web UI's charts).
+    u = adminJson(c, "/api/v1/fleet/usage?by=hour&site=Site%2C%20B");
+    CHECK(served(u["rows"]) == 500);
+    u = adminJson(c, "/api/v1/fleet/usage?by=day&from=2d&repository=team/app");
+    CHECK(served(u["rows"]) == 4500);
+    CHECK(u["totals"]["served_bytes"] == 4500);
+    u = adminJson(c, "/api/v1/edges/site-a/usage?by=hour&repository=team/lib");
+    CHECK(served(u["rows"]) == 50);
+    CHECK(admin(c, "GET", "/api/v1/fleet/usage?site=nowhere").status == 404);
+    CHECK(admin(c, "GET", "/api/v1/fleet/usage?repository=..%2Fx").status == 400);
+    CHECK(admin(c, "GET", "/api/v1/edges/site-a/usage?site=Site%20A").status == 400);
 
     r = admin(c, "GET", "/api/v1/edges/site-a/usage?by=repo&format=csv");
     REQUIRE(r.status == 200);

@@ -313,11 +313,13 @@ class Admin {
       if (m == "GET") {
         auto [after, limit] = page();
         std::string q = req_.queryParam("q").value_or("");  // a part of the name
+        std::string sort = req_.queryParam("sort").value_or("name");
+        if (sort != "name" && sort != "-name") return fail(Status(Code::kInvalidArgument, "sort: name or -name"));
         json items = json::array();
         std::string cursor = after;
         bool more = true;
         while (items.size() < limit && more) {
-          Page chunk = ctx_.registry.metadata().repositories(cursor, limit);
+          Page chunk = ctx_.registry.metadata().repositories(cursor, limit, sort == "-name");
           more = chunk.more;
           for (const auto& r : chunk.items) {
             cursor = r;

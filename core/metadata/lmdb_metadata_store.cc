@@ -125,14 +125,23 @@ class LmdbMetadataStore final : public MetadataStore {
     return page;
   }
 
-  Page repositories(const std::string& last, size_t n) override {
+  Page repositories(const std::string& last, size_t n, bool descending) override {
     Page page;
     auto txn = env_->read();
     if (!txn.isOk()) return page;
     auto c = txn->cursor(repos_);
-    bool ok = c.seek(last);
-    if (ok && !last.empty() && c.key() == last) ok = c.next();
-    for (; ok; ok = c.next()) {
+    bool ok;
+    if (!descending) {
+      ok = c.seek(last);
+      if (ok && !last.empty() && c.key() == last) ok = c.next();
+    } else if (last.empty()) {
+      ok = c.last();
+    } else {
+      // The greatest key below last: from the first key >= last (or the end), one back.
+      ok = c.seek(last) ? c.prev() : c.last();
+      while (ok && c.key() >= last) ok = c.prev();
+    }
+    for (; ok; ok = descending ? c.prev() : c.next()) {
       if (page.items.size() == n) {
         page.more = true;
         break;

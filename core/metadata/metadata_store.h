@@ -128,7 +128,8 @@ class MetadataStore {
   virtual Result<UploadRecord> upload(const std::string& id) = 0;
   // Sorted; starts after `last`; at most n items. kNameUnknown for an unknown repository.
   virtual Result<Page> tags(const std::string& repo, const std::string& last, size_t n) = 0;
-  virtual Page repositories(const std::string& last, size_t n) = 0;
+  // Repository names in name order (descending: the reverse), after `last` in that order.
+  virtual Page repositories(const std::string& last, size_t n, bool descending = false) = 0;
   // Descriptors of the manifests whose subject is `subject`, in digest order.
   virtual std::vector<nlohmann::json> referrers(const std::string& repo, const std::string& subject) = 0;
   virtual std::vector<std::pair<std::string, UploadRecord>> uploads() = 0;

@@ -114,6 +114,8 @@ bool Cursor::seek(std::string_view key) {
 }
 bool Cursor::first() { return op(MDB_FIRST, {}); }
 bool Cursor::next() { return op(MDB_NEXT, {}); }
+bool Cursor::last() { return op(MDB_LAST, {}); }
+bool Cursor::prev() { return op(MDB_PREV, {}); }
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::open(const std::string& path, const Options& options) {
   MDB_env* env = nullptr;

@@ -74,6 +74,8 @@ class Cursor {
   bool seek(std::string_view key);
   bool first();
   bool next();
+  bool last();
+  bool prev();
   bool valid() const { return valid_; }
   // OK unless the last move failed for another reason than reaching the end (a scan
   // that stopped early must not pass for a complete one).

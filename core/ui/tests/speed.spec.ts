@@ -49,6 +49,9 @@ test('10,000 repositories: the list, a search and an image page each render in u
     () => expect(rows).toHaveCount(51));
   await expect(rows.nth(1)).toContainText('team-00/app-0');
   await timed('next page', () => page.getByRole('button', { name: 'More' }).click(), () => expect(rows).toHaveCount(101));
+  await timed('sorted the other way', () => page.getByLabel('Sort').selectOption('-name'),
+    () => expect(rows.nth(1).getByRole('link', { name: 'team-99/app-999', exact: true })).toBeVisible());
+  await expect(rows).toHaveCount(51);
   await timed('search', () => page.getByLabel('Search repositories').fill('app-9876'),
     () => expect(rows.filter({ hasText: 'team-76/app-9876' })).toHaveCount(1));
   await expect(rows).toHaveCount(2);

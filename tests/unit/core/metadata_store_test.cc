@@ -198,6 +198,21 @@ TEST_CASE("metadata: repositories are paginated with last and more") {
   Page between = m->repositories("a-a", 1);
   CHECK(between.items == std::vector<std::string>{"a-b"});
   CHECK(between.more);
+
+  // Descending: the reverse order, after `last` in it (also a `last` that is not a name).
+  CHECK(m->repositories("", 100, true).items == std::vector<std::string>{"c", "b/x", "b", "a-b", "a"});
+  Page d1 = m->repositories("", 2, true);
+  CHECK(d1.items == std::vector<std::string>{"c", "b/x"});
+  CHECK(d1.more);
+  Page d2 = m->repositories("b/x", 2, true);
+  CHECK(d2.items == std::vector<std::string>{"b", "a-b"});
+  CHECK(d2.more);
+  Page d3 = m->repositories("a-b", 2, true);
+  CHECK(d3.items == std::vector<std::string>{"a"});
+  CHECK_FALSE(d3.more);
+  CHECK(m->repositories("bz", 1, true).items == std::vector<std::string>{"b/x"});
+  CHECK(m->repositories("zz", 1, true).items == std::vector<std::string>{"c"});
+  CHECK(m->repositories("a", 1, true).items.empty());
   CHECK(m->repositories("c", 10).items.empty());
 }
 

@@ -14,19 +14,32 @@ interface Repo {
 // a page at a time (the core filters and pages; 10,000 repositories stay fast).
 export function Repositories() {
   const [q, setQ] = useState('');
+  const [sort, setSort] = useState('name');
   const list = usePaged<Repo, string>(async (after) => {
     const params = new URLSearchParams({ limit: '50' });
     if (q) params.set('q', q);
+    if (sort !== 'name') params.set('sort', sort);
     if (after) params.set('after', after);
     const r = await get<{ items: Repo[]; next?: string }>(`/api/v1/repositories?${params}`);
     return { items: r.items, next: r.next ?? null };
-  }, [q]);
+  }, [q, sort]);
   return (
     <section>
       <h1>Repositories</h1>
-      <label for="search">Search repositories</label>
-      <input id="search" type="search" value={q} placeholder="team/app"
-             onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+      <div class="filters">
+        <div>
+          <label for="search">Search repositories</label>
+          <input id="search" type="search" value={q} placeholder="team/app"
+                 onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
+        </div>
+        <div>
+          <label for="sort">Sort</label>
+          <select id="sort" value={sort} onChange={(e) => setSort((e.target as HTMLSelectElement).value)}>
+            <option value="name">by name, A to Z</option>
+            <option value="-name">by name, Z to A</option>
+          </select>
+        </div>
+      </div>
       {list.error && <p role="alert" class="error">{list.error} (<a href="/ui/login">sign in</a>?)</p>}
       <table>
         <caption class="sr-only">Repositories you may pull</caption>

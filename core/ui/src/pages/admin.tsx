@@ -75,7 +75,7 @@ export function Users() {
       <h1>Users</h1>
       <AdminNav />
       <Problem text={act.error || list.error} />
-      <table>
+      <table tabIndex={0}>
         <caption>Users</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Source</th><th scope="col">Administrator</th><th scope="col">State</th><th scope="col">Actions</th></tr></thead>
         <tbody>
@@ -84,14 +84,17 @@ export function Users() {
               <td>{u.name}</td><td>{u.email}</td><td>{u.source || 'local'}</td><td>{u.admin ? 'yes' : ''}</td>
               <td>{u.disabled ? 'disabled' : 'active'}</td>
               <td class="actions">
-                <button type="button" class="small" onClick={() => act.run(() => post(path(u.name), { disabled: !u.disabled }, 'PATCH'))}>
-                  {u.disabled ? `Enable ${u.name}` : `Disable ${u.name}`}
+                <button type="button" class="small" aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.name}`}
+                        onClick={() => act.run(() => post(path(u.name), { disabled: !u.disabled }, 'PATCH'))}>
+                  {u.disabled ? 'Enable' : 'Disable'}
                 </button>{' '}
-                <button type="button" class="small" onClick={() => act.run(() => post(path(u.name), { admin: !u.admin }, 'PATCH'))}>
-                  {u.admin ? `Revoke administrator from ${u.name}` : `Make ${u.name} administrator`}
+                <button type="button" class="small" aria-label={u.admin ? `Revoke administrator from ${u.name}` : `Make ${u.name} administrator`}
+                        onClick={() => act.run(() => post(path(u.name), { admin: !u.admin }, 'PATCH'))}>
+                  {u.admin ? 'Revoke administrator' : 'Make administrator'}
                 </button>{' '}
-                <button type="button" class="small" onClick={() => confirm(`Delete the user ${u.name}?`) && act.run(() => post(path(u.name), undefined, 'DELETE'))}>
-                  {`Delete ${u.name}`}
+                <button type="button" class="small" aria-label={`Delete ${u.name}`}
+                        onClick={() => confirm(`Delete the user ${u.name}?`) && act.run(() => post(path(u.name), undefined, 'DELETE'))}>
+                  Delete
                 </button>
               </td>
             </tr>
@@ -154,7 +157,7 @@ export function OrgPage({ org }: { org: string }) {
       <Problem text={act.error || info.error} />
       {info.data && (
         <>
-          <table>
+          <table tabIndex={0}>
             <caption>Members</caption>
             <thead><tr><th scope="col">User</th><th scope="col">Role</th><th scope="col">Actions</th></tr></thead>
             <tbody>
@@ -264,7 +267,7 @@ export function Policies() {
       <h1>Policies</h1>
       <AdminNav />
       <Problem text={act.error || list.error} />
-      <table>
+      <table tabIndex={0}>
         <caption>Policies by scope (a repository, or a namespace as team/*)</caption>
         <thead><tr><th scope="col">Scope</th><th scope="col">What it does</th><th scope="col">Actions</th></tr></thead>
         <tbody>
@@ -330,7 +333,7 @@ export function Webhooks() {
       <h1>Webhooks</h1>
       <AdminNav />
       <Problem text={act.error || list.error} />
-      <table>
+      <table tabIndex={0}>
         <caption>Webhooks</caption>
         <thead><tr><th scope="col">Scope</th><th scope="col">URL</th><th scope="col">Events</th><th scope="col">Signed</th><th scope="col">State</th><th scope="col">Actions</th></tr></thead>
         <tbody>
@@ -339,10 +342,10 @@ export function Webhooks() {
               <td>{h.scope}</td><td><code>{h.url}</code></td><td>{h.events.join(', ')}</td><td>{h.has_secret ? 'yes' : 'no'}</td>
               <td>{h.enabled ? 'enabled' : 'disabled'}</td>
               <td class="actions">
-                <button type="button" class="small" onClick={() => setOpen(open === h.id ? '' : h.id)} aria-expanded={open === h.id}>{`Deliveries of ${h.url}`}</button>{' '}
-                <button type="button" class="small" onClick={() => act.run(() => post(`${path(h.id)}/test`))}>{`Test ${h.url}`}</button>{' '}
-                <button type="button" class="small" onClick={() => act.run(() => post(path(h.id), { enabled: !h.enabled }, 'PATCH'))}>{h.enabled ? `Disable ${h.url}` : `Enable ${h.url}`}</button>{' '}
-                <button type="button" class="small" onClick={() => act.run(() => post(path(h.id), undefined, 'DELETE'))}>{`Delete ${h.url}`}</button>
+                <button type="button" class="small" onClick={() => setOpen(open === h.id ? '' : h.id)} aria-expanded={open === h.id} aria-label={`Deliveries of ${h.url}`}>Deliveries</button>{' '}
+                <button type="button" class="small" onClick={() => act.run(() => post(`${path(h.id)}/test`))} aria-label={`Test ${h.url}`}>Test</button>{' '}
+                <button type="button" class="small" onClick={() => act.run(() => post(path(h.id), { enabled: !h.enabled }, 'PATCH'))} aria-label={`${h.enabled ? 'Disable' : 'Enable'} ${h.url}`}>{h.enabled ? 'Disable' : 'Enable'}</button>{' '}
+                <button type="button" class="small" onClick={() => act.run(() => post(path(h.id), undefined, 'DELETE'))} aria-label={`Delete ${h.url}`}>Delete</button>
               </td>
             </tr>
           ))}
@@ -366,7 +369,7 @@ function Deliveries({ id }: { id: string }) {
   return (
     <>
       <Problem text={list.error} />
-      <table>
+      <table tabIndex={0}>
         <caption>Deliveries, newest first <button type="button" class="small" onClick={list.reload}>Refresh</button></caption>
         <thead><tr><th scope="col">Time</th><th scope="col">Delivery</th><th scope="col">Attempt</th><th scope="col">Events</th><th scope="col">HTTP status</th><th scope="col">Outcome</th><th scope="col">Took</th></tr></thead>
         <tbody>

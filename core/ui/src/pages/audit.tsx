@@ -42,7 +42,7 @@ export function Audit() {
         {field('outcome', 'Outcome', 'success, failure, denied')}
       </div>
       {list.error && <p role="alert" class="error">{list.error}</p>}
-      <table>
+      <table tabIndex={0}>
         <caption>Audit log, oldest first</caption>
         <thead><tr><th scope="col">Time</th><th scope="col">Actor</th><th scope="col">Source</th><th scope="col">Action</th><th scope="col">Object</th><th scope="col">Outcome</th><th scope="col">Detail</th></tr></thead>
         <tbody>

@@ -66,7 +66,7 @@ export function Events() {
       </div>
       <p aria-live="polite">{live ? 'Following new events.' : 'Not following.'}</p>
       {error && <p role="alert" class="error">{error}</p>}
-      <table>
+      <table tabIndex={0}>
         <caption>Events, newest first</caption>
         <thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Repository</th><th scope="col">Tag</th><th scope="col">Digest</th><th scope="col">Actor</th></tr></thead>
         <tbody>

@@ -43,6 +43,11 @@ interface Command {
 // The ranges offered: hourly rows for a day or a week, day rows for a month.
 const RANGES: Record<string, string> = { '24h': 'by=hour&from=24h', '7d': 'by=hour&from=7d', '30d': 'by=day&from=30d' };
 
+// JSON with room to wrap (after commas and colons).
+function readable(v: unknown): string {
+  return JSON.stringify(v, null, 1).replace(/\n\s*/g, ' ');
+}
+
 function ratio(r: number | null | undefined): string {
   return r === null || r === undefined ? '' : `${(r * 100).toFixed(1)} %`;
 }
@@ -64,7 +69,7 @@ function UsageTable({ caption, rows, keyName, keyLabel, link }: {
   caption: string; rows: UsageRow[]; keyName: string; keyLabel: string; link?: (key: string) => string;
 }) {
   return (
-    <table>
+    <table tabIndex={0}>
       <caption>{caption}</caption>
       <thead><tr><th scope="col">{keyLabel}</th><th scope="col">Served</th><th scope="col">Hit ratio</th><th scope="col">From the WAN</th><th scope="col">WAN saved</th><th scope="col">Requests</th></tr></thead>
       <tbody>
@@ -100,7 +105,7 @@ export function Fleet() {
     <section>
       <h1>Fleet</h1>
       {error && <p role="alert" class="error">{error}</p>}
-      <table>
+      <table tabIndex={0}>
         <caption>Edges</caption>
         <thead>
           <tr><th scope="col">Edge</th><th scope="col">Site</th><th scope="col">State</th><th scope="col">Last report</th><th scope="col">Version</th>
@@ -214,18 +219,18 @@ export function EdgePage({ name }: { name: string }) {
         <div><label for="cmd-ref">Tag or digest</label><input id="cmd-ref" required={NEEDS_IMAGE.has(form.kind)} value={form.reference} onInput={(e) => setForm({ ...form, reference: (e.target as HTMLInputElement).value })} /></div>
         <div><button type="submit">Send</button></div>
       </form>
-      <table>
+      <table tabIndex={0}>
         <caption>Commands, newest first</caption>
         <thead><tr><th scope="col">Id</th><th scope="col">Command</th><th scope="col">By</th><th scope="col">Sent</th><th scope="col">State</th><th scope="col">Outcome</th></tr></thead>
         <tbody>
           {(commands.data || []).map((c) => (
             <tr key={c.id}>
-              <td>{c.id}</td>
-              <td><code>{c.kind} {Object.keys(c.args || {}).length ? JSON.stringify(c.args) : ''}</code></td>
-              <td>{c.actor}</td>
-              <td>{c.created_at}</td>
-              <td data-testid="command-state">{c.state}</td>
-              <td><code>{c.error || (c.result ? JSON.stringify(c.result) : '')}</code></td>
+              <td class="nowrap">{c.id}</td>
+              <td><code>{c.kind} {Object.keys(c.args || {}).length ? readable(c.args) : ''}</code></td>
+              <td class="nowrap">{c.actor}</td>
+              <td class="nowrap">{c.created_at}</td>
+              <td class="nowrap" data-testid="command-state">{c.state}</td>
+              <td><code>{c.error || (c.result ? readable(c.result) : '')}</code></td>
             </tr>
           ))}
         </tbody>

@@ -28,7 +28,7 @@ export function Image({ name, reference }: { name: string; reference: string }) 
       <input id="pull" readOnly value={`docker pull ${pull}`} onFocus={(e) => (e.target as HTMLInputElement).select()} />
 
       {Array.isArray(view.manifests) && (
-        <table>
+        <table tabIndex={0}>
           <caption>Platforms</caption>
           <thead><tr><th scope="col">Platform</th><th scope="col">Digest</th><th scope="col">Size</th></tr></thead>
           <tbody>
@@ -69,7 +69,7 @@ export function Image({ name, reference }: { name: string; reference: string }) 
       )}
 
       {Array.isArray(view.history) && (
-        <table class="history">
+        <table class="history" tabIndex={0}>
           <caption>Dockerfile (from the image's history)</caption>
           <thead><tr><th scope="col">Instruction</th><th scope="col">Layer</th><th scope="col">Size</th></tr></thead>
           <tbody>
@@ -85,7 +85,7 @@ export function Image({ name, reference }: { name: string; reference: string }) 
       )}
 
       {Array.isArray(view.layers) && (
-        <table>
+        <table tabIndex={0}>
           <caption>Layers ({bytes(view.total_size)} compressed)</caption>
           <thead><tr><th scope="col">Digest</th><th scope="col">Media type</th><th scope="col">Size</th></tr></thead>
           <tbody>
@@ -117,7 +117,7 @@ export function Image({ name, reference }: { name: string; reference: string }) 
       {!scan && <p>No scan result.</p>}
       {scan && scan.status && scan.status !== 'completed' && <p>Scan: {scan.status}{scan.error ? `: ${scan.error}` : ''}</p>}
       {findings.length > 0 && (
-        <table>
+        <table tabIndex={0}>
           <caption>Vulnerabilities</caption>
           <thead><tr><th scope="col">Severity</th><th scope="col">Advisory</th><th scope="col">Package</th><th scope="col">Installed</th><th scope="col">Fixed in</th><th scope="col">Layer</th><th scope="col">Summary</th></tr></thead>
           <tbody>
@@ -136,7 +136,7 @@ export function Image({ name, reference }: { name: string; reference: string }) 
         <>
           <label for="pkg-filter">Search installed software</label>
           <input id="pkg-filter" type="search" value={filter} onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
-          <table>
+          <table tabIndex={0}>
             <caption>Software installed ({packages.length} packages)</caption>
             <thead><tr><th scope="col">Type</th><th scope="col">Name</th><th scope="col">Version</th><th scope="col">Layer</th></tr></thead>
             <tbody>

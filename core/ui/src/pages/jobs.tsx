@@ -44,7 +44,7 @@ export function Jobs() {
         </div>
       </div>
       {list.error && <p role="alert" class="error">{list.error}</p>}
-      <table>
+      <table tabIndex={0}>
         <caption>Jobs, newest first</caption>
         <thead><tr><th scope="col">Job</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">By</th><th scope="col">Created</th><th scope="col">Progress</th></tr></thead>
         <tbody>
@@ -172,7 +172,7 @@ export function Schedules() {
     <section aria-labelledby="schedules">
       <h2 id="schedules">Schedules</h2>
       {problem && <p role="alert" class="error">{problem}</p>}
-      <table>
+      <table tabIndex={0}>
         <caption class="sr-only">Schedules</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Cron</th><th scope="col">Kind</th><th scope="col">Last run</th><th scope="col">Next run</th><th scope="col">Actions</th></tr></thead>
         <tbody>
@@ -184,9 +184,9 @@ export function Schedules() {
               <td>{s.last_job ? <a href={`/ui/jobs/${encodeURIComponent(s.last_job)}`}>{s.last_run}</a> : s.last_run || 'never'}</td>
               <td>{s.enabled ? s.next_run || '' : 'disabled'}</td>
               <td class="actions">
-                <button type="button" class="small" onClick={() => toggle(s)}>{s.enabled ? `Disable ${s.name}` : `Enable ${s.name}`}</button>{' '}
-                <button type="button" class="small" onClick={() => run(s)}>{`Run ${s.name} now`}</button>{' '}
-                <button type="button" class="small" onClick={() => act(() => post(path(s.name), undefined, 'DELETE'))}>{`Remove ${s.name}`}</button>
+                <button type="button" class="small" aria-label={`${s.enabled ? 'Disable' : 'Enable'} ${s.name}`} onClick={() => toggle(s)}>{s.enabled ? 'Disable' : 'Enable'}</button>{' '}
+                <button type="button" class="small" aria-label={`Run ${s.name} now`} onClick={() => run(s)}>Run now</button>{' '}
+                <button type="button" class="small" aria-label={`Remove ${s.name}`} onClick={() => act(() => post(path(s.name), undefined, 'DELETE'))}>Remove</button>
               </td>
             </tr>
           ))}

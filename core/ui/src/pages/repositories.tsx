@@ -41,7 +41,7 @@ export function Repositories() {
         </div>
       </div>
       {list.error && <p role="alert" class="error">{list.error} (<a href="/ui/login">sign in</a>?)</p>}
-      <table>
+      <table tabIndex={0}>
         <caption class="sr-only">Repositories you may pull</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Visibility</th><th scope="col">Organization</th><th scope="col">Teams</th><th scope="col">Description</th></tr></thead>
         <tbody>

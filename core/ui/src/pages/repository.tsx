@@ -72,7 +72,7 @@ export function Repository({ name }: { name: string }) {
       <h1>{name}</h1>
       {problem && <p role="alert" class="error">{problem}</p>}
       {tags.data && (
-        <table>
+        <table tabIndex={0}>
           <caption>Tags</caption>
           <thead>
             <tr>
@@ -183,7 +183,7 @@ function Settings({ name }: { name: string }) {
         </button>
       </p>
       {settings.data.description && <p>{settings.data.description}</p>}
-      <table>
+      <table tabIndex={0}>
         <caption>Permissions</caption>
         <thead><tr><th scope="col">Who</th><th scope="col">Kind</th><th scope="col">Role</th></tr></thead>
         <tbody>

@@ -71,7 +71,7 @@ export function Tokens() {
           <input id="tok-secret" readOnly value={secret} onFocus={(e) => (e.target as HTMLInputElement).select()} />
         </>
       )}
-      <table>
+      <table tabIndex={0}>
         <caption>Your access tokens</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Scopes</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>

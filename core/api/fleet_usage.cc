@@ -3,9 +3,11 @@
 //   POST /api/v1/edges/self/reports   Authorization: Bearer <edge credential>
 //        <EdgeReport JSON>  -> 200 {"seq": <the last seq the core holds>, "duplicate": bool}
 //        (400 naming the field of a bad report; 503 when the writer is behind: send again)
-//   GET  /api/v1/edges/<name>/usage?from=&to=&by=hour|day|repo[&resolution=hour|day][&format=csv]
-//   GET  /api/v1/fleet/usage?from=&to=&by=hour|day|repo|edge|site[&resolution=hour|day][&format=csv]
+//   GET  /api/v1/edges/<name>/usage?from=&to=&by=hour|day|repo[&resolution=hour|day][&repository=][&format=csv]
+//   GET  /api/v1/fleet/usage?from=&to=&by=hour|day|repo|edge|site[&resolution=hour|day][&site=][&repository=][&format=csv]
 //        administrators -> {"edge"?, "from", "to", "by", "resolution", "rows":[...], "totals":{...}}
+//        site=: only the edges of that site (404 when it has none); repository=: only
+//        that repository's counters (rows and totals then carry no edge counters)
 //
 // from and to: RFC 3339, milliseconds since the epoch, "now", or a time back from now
 // ("90m", "24h", "7d", "2w"); default the last 24 hours. by=hour reads hourly rows, by=day

@@ -18,6 +18,7 @@ interface Token {
 let service = '';
 let refreshToken = '';
 let user = '';
+let admin = false;
 const tokens = new Map<string, Token>();
 const listeners = new Set<() => void>();
 
@@ -67,12 +68,19 @@ export async function signIn(name: string, password: string): Promise<void> {
   user = name;
   tokens.clear();
   remember('', j);
+  // Whether to show the administrators' pages (the core decides what they may do).
+  admin = await get<{ admin: boolean }>('/api/v1/whoami').then((w) => w.admin === true, () => false);
   listeners.forEach((f) => f());
+}
+
+export function signedInAsAdmin(): boolean {
+  return admin;
 }
 
 export function signOut() {
   refreshToken = '';
   user = '';
+  admin = false;
   tokens.clear();
   listeners.forEach((f) => f());
 }

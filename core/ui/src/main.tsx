@@ -2,7 +2,7 @@
 // the registry (names, labels, history lines, advisories) are only ever rendered as text.
 import { render } from 'preact';
 import { useLayoutEffect, useState } from 'preact/hooks';
-import { onSessionChange, signedInAs, signOut } from './api';
+import { onSessionChange, signedInAs, signedInAsAdmin, signOut } from './api';
 import { Login } from './pages/login';
 import { Repositories } from './pages/repositories';
 import { Repository } from './pages/repository';
@@ -98,7 +98,12 @@ function App() {
       <header class="top">
         <a class="brand" href="/ui/">Wharf</a>
         <nav aria-label="Main">
-          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a> <a href="/ui/jobs">Jobs</a> <a href="/ui/audit">Audit</a> <a href="/ui/fleet">Fleet</a> <a href="/ui/admin">Admin</a>
+          <a href="/ui/">Repositories</a> <a href="/ui/events">Events</a>
+          {signedInAsAdmin() && (
+            <>
+              {' '}<a href="/ui/jobs">Jobs</a> <a href="/ui/audit">Audit</a> <a href="/ui/fleet">Fleet</a> <a href="/ui/admin">Admin</a>
+            </>
+          )}
         </nav>
         <div class="who">
           {user ? (

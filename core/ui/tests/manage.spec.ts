@@ -7,7 +7,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Core, builtConfig, debianLayer, waitFor } from './support';
+import { ADVISORY_XSS, Core, builtConfig, debianLayer, waitFor } from './support';
 
 const core = new Core();
 let hooks: Server;
@@ -67,7 +67,7 @@ test("an image's software, vulnerabilities and signature; the tag list sums them
   await page.getByRole('link', { name: 'acme/base' }).click();
   const row = page.getByRole('table', { name: 'Tags' }).getByRole('row').filter({ hasText: 'bookworm' });
   await expect(row).toContainText('linux/amd64');
-  await expect(row).toContainText('1 critical');
+  await expect(row).toContainText('1 critical, 1 low');
   await expect(row).toContainText('signed: cosign (policy met)');
   await row.getByRole('link', { name: 'bookworm' }).click();
   const vulns = page.getByRole('table', { name: 'Vulnerabilities' });
@@ -76,6 +76,10 @@ test("an image's software, vulnerabilities and signature; the tag list sums them
   await expect(vulns).toContainText('libminizip1');
   await expect(vulns).toContainText('1.1-8+deb12u1');
   await expect(vulns).toContainText('CRITICAL');
+  // An advisory's text is shown as the text it is.
+  await expect(vulns.getByText(`curl: ${ADVISORY_XSS}`, { exact: true })).toBeVisible();
+  expect(await page.locator('img').count()).toBe(0);
+  expect(await page.evaluate(() => (window as any).__xss)).toBeUndefined();
   const software = page.getByRole('table', { name: /Software installed \(3 packages\)/ });
   await expect(software).toContainText('libc6');
   await page.getByLabel('Search installed software').fill('curl');

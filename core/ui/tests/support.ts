@@ -23,6 +23,7 @@ export class Core {
     const portFile = join(this.dir, 'port');
     mkdirSync(this.osvDir, { recursive: true });
     writeFileSync(join(this.osvDir, 'DEBIAN-CVE-2023-45853.json'), MINIZIP_ADVISORY);
+    writeFileSync(join(this.osvDir, 'DEBIAN-CVE-2099-0001.json'), CURL_ADVISORY);
     this.proc = spawn(bin, ['--listen', '127.0.0.1:0', '--data-dir', join(this.dir, 'data'), '--port-file', portFile,
       '--auth', 'token', '--scan-on-push', 'false', '--access-log', 'false', '--vulndb-sources', this.osvDir, '--webhook-allow-private', 'true'], {
       env: { ...process.env, WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD },
@@ -200,6 +201,15 @@ export const MINIZIP_ADVISORY = JSON.stringify({
   affected: [{ package: { ecosystem: 'Debian:12', name: 'minizip' },
     ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.1-8+deb12u1' }] }] }],
   severity: [{ type: 'CVSS_V3', score: 'CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H' }],
+});
+
+// An advisory whose text is an XSS payload (advisory texts come from outside).
+export const ADVISORY_XSS = '<img src=x onerror="window.__xss=2">';
+export const CURL_ADVISORY = JSON.stringify({
+  id: 'DEBIAN-CVE-2099-0001', modified: '2024-01-01T00:00:00Z', summary: `curl: ${ADVISORY_XSS}`,
+  affected: [{ package: { ecosystem: 'Debian:12', name: 'curl' },
+    ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '7.88.1-10+deb12u6' }] }] }],
+  database_specific: { severity: 'LOW' },
 });
 
 // An image config as `docker build` leaves it for a small Dockerfile.

@@ -167,6 +167,9 @@ class Admin {
         bool narrowing = (disabled && *disabled && !user->disabled) || (admin && !*admin && user->admin) || pw;
         if (admin) user->admin = *admin;
         if (disabled) user->disabled = *disabled;
+        // Refresh tokens issued until now end too (tokens issued from here on carry a
+        // later iat: the revocation below moves it on).
+        if (narrowing) user->tokens_before_s = ctx_.auth->issuedAt();
         WHARF_RETURN_IF_ERROR_REPLY(id.putUser(*user));
         ctx_.auth->forgetCaches();
         record("user.update", name, pw ? "password changed" : "");

@@ -395,6 +395,9 @@ Result<Account> AuthService::fromRefreshToken(const std::string& token) {
   auto c = keys_.verifier(config_.issuer, config_.service)->verify(token, clock_.nowMillis() / 1000);
   if (!c.isOk()) return c.status();
   if (c->kind != "refresh" || c->subject.empty()) return Status(Code::kUnauthorized, "not a refresh token");
+  if (auto u = identity_.user(c->subject); u.isOk() && c->issued_at <= u->tokens_before_s) {
+    return Status(Code::kUnauthorized, "refresh token revoked (the account's access changed since): sign in again");
+  }
   return accountFor(c->subject);
 }
 

@@ -23,6 +23,10 @@ struct User {
   bool disabled = false;
   std::string source = "local";  // "local" or "ldap"
   int64_t created_ms = 0;
+  // Refresh tokens issued at or before this time (epoch seconds) are refused: set when
+  // the account's access narrows (a new password above all), as access tokens are
+  // revoked then, for refresh tokens outlive the revocation list's entries.
+  int64_t tokens_before_s = 0;
   nlohmann::json toJson() const;  // without the password hash
 };
 

@@ -35,12 +35,14 @@ User userFrom(std::string_view v) {
   u.disabled = j.value("disabled", false);
   u.source = j.value("source", "local");
   u.created_ms = j.value("created", int64_t{0});
+  u.tokens_before_s = j.value("tokens_before", int64_t{0});
   return u;
 }
 
 std::string userValue(const User& u) {
   return nlohmann::json{{"name", u.name},       {"email", u.email},   {"password", u.password_hash}, {"admin", u.admin},
-                        {"disabled", u.disabled}, {"source", u.source}, {"created", u.created_ms}}
+                        {"disabled", u.disabled}, {"source", u.source}, {"created", u.created_ms},
+                        {"tokens_before", u.tokens_before_s}}
       .dump();
 }
 

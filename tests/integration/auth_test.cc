@@ -145,6 +145,19 @@ TEST_CASE("the registry challenges, and the token endpoint grants the intersecti
   CHECK(accessOf(json::parse(r->body)["access_token"])[0]["actions"] == json({"pull"}));
   // A refresh token is not an access token.
   CHECK(withToken(c, "GET", "/v2/", body["refresh_token"]).status == 401);
+  // A new password ends the refresh tokens issued before it; a new sign-in gets one that works.
+  auto refresh = [&](const std::string& rt) {
+    return c.request("POST", "/auth/token", {{"Content-Type", "application/x-www-form-urlencoded"}},
+                     "grant_type=refresh_token&service=wharf&refresh_token=" + rt)->status;
+  };
+  r = c.request("PATCH", "/api/v1/users/alice", {{"Authorization", basic("alice", "alice-password")}},
+                R"({"password":"alice-new-password"})");
+  REQUIRE(r->status == 200);
+  CHECK(refresh(body["refresh_token"]) == 401);
+  r = c.request("POST", "/auth/token", {{"Content-Type", "application/x-www-form-urlencoded"}},
+                "grant_type=password&username=alice&password=alice-new-password&service=wharf&access_type=offline");
+  REQUIRE(r->status == 200);
+  CHECK(refresh(json::parse(r->body)["refresh_token"]) == 200);
   // The public keys are published.
   r = c.request("GET", "/auth/keys");
   REQUIRE(r->status == 200);

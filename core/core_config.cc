@@ -5,6 +5,16 @@ namespace wharf {
 void CoreConfig::describe(ConfigSchema& s) {
   s.add(stringDirective("listen", "Address and port to serve on (HOST:PORT; port 0 picks a free one).", &listen));
   s.add(stringDirective("data_dir", "Directory for blobs, uploads and the metadata store (meta.lmdb).", &data_dir));
+  s.add(stringDirective("metadata",
+                        "Where the registry's index (repositories, tags, manifests, blob links, referrers, uploads, "
+                        "policies) lives: empty for the embedded LMDB store (<data_dir>/meta.lmdb), or a PostgreSQL URL "
+                        "(postgres://user:password@host:5432/db; PG* environment variables and ~/.pgpass apply) that "
+                        "several cores share. Migrations are applied at start.",
+                        &metadata));
+  s.add(stringDirective("blobs",
+                        "Where blobs and uploads are stored: empty for <data_dir>, or file:///path (on a filesystem "
+                        "shared by several cores, such as NFS, every core serves every blob).",
+                        &blobs));
   s.add(intDirective("threads", "Event-loop threads (0: one per core).", &threads, 0, 256));
   s.add(intDirective("workers", "Worker threads for disk work: hashing, fsync, metadata writes (0: max(4, 2 x cores)).",
                      &workers, 0, 1024));

@@ -10,6 +10,12 @@ namespace wharf {
 struct CoreConfig {
   std::string listen = "127.0.0.1:5000";
   std::string data_dir = "wharf-data";
+  // The registry's index: "" (LMDB in <data_dir>/meta.lmdb) or postgres://... (shared by
+  // every core of a scale-out installation).
+  std::string metadata;
+  // Where blobs and uploads are: "" (<data_dir>) or file:///path (a shared filesystem
+  // serves several cores).
+  std::string blobs;
   int64_t threads = 0;
   int64_t workers = 0;
   std::string tls_cert;

@@ -26,6 +26,7 @@
 #include "core/jobs/job_store.h"
 #include "core/jobs/scheduler.h"
 #include "core/metadata/lmdb_metadata_store.h"
+#include "core/metadata/pg_metadata_store.h"
 #include "core/registry/registry.h"
 #include "core/scan/lmdb_scan_store.h"
 #include "core/trust/lmdb_trust_store.h"
@@ -48,6 +49,21 @@ int fail(const std::string& msg) {
   logError("wharf-core cannot start", {{"error", msg}});
   std::fprintf(stderr, "wharf-core: %s\n", msg.c_str());
   return 2;
+}
+
+// The registry's index: embedded (LMDB, in the environment the other stores share) or
+// PostgreSQL (config.metadata), migrated at start.
+Result<std::unique_ptr<MetadataStore>> openMetadata(const CoreConfig& config, std::shared_ptr<LmdbEnv> env) {
+  if (config.metadata.empty()) return openLmdbMetadataStore(std::move(env));
+  if (config.metadata.rfind("postgres://", 0) != 0 && config.metadata.rfind("postgresql://", 0) != 0) {
+    return Status(Code::kInvalidArgument, "metadata: expected empty (embedded) or postgres://..., not \"" +
+                                              redactedUrl(config.metadata) + "\"");
+  }
+  size_t connections = config.workers > 0 ? static_cast<size_t>(config.workers) : 8;
+  auto db = PgPool::open(config.metadata, connections);
+  if (!db.isOk()) return Status(db.status().code(), "metadata: " + db.status().message());
+  logInfo("registry index on PostgreSQL", {{"database", redactedUrl(config.metadata)}});
+  return openPgMetadataStore(std::shared_ptr<PgPool>(std::move(db).value()));
 }
 
 std::vector<std::string> splitWords(const std::string& s) {
@@ -87,13 +103,18 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (Status s = makeDirs(config.data_dir); !s.isOk()) return fail(s.message());
-  auto blobs = openFsBlobStore(config.data_dir);
+  std::string blob_root = config.data_dir;
+  if (!config.blobs.empty()) {
+    if (config.blobs.rfind("file:///", 0) != 0) return fail("blobs: expected file:///path, not \"" + config.blobs + "\"");
+    blob_root = config.blobs.substr(std::string("file://").size());
+  }
+  auto blobs = openFsBlobStore(blob_root);
   if (!blobs.isOk()) return fail(blobs.status().message());
   LmdbMetadataOptions meta_options;
   meta_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
   auto env = openMetadataEnv(config.data_dir + "/meta.lmdb", meta_options);
   if (!env.isOk()) return fail(env.status().message());
-  auto meta = openLmdbMetadataStore(*env);
+  auto meta = openMetadata(config, *env);
   if (!meta.isOk()) return fail(meta.status().message());
   auto identity = openLmdbIdentityStore(*env);
   if (!identity.isOk()) return fail(identity.status().message());
@@ -110,7 +131,7 @@ int main(int argc, char** argv) {
   api_options.access_log = config.access_log;
   WorkQueue hash(cores);
   ApiContext ctx{registry, work, hash, api_options};
-  DiskSpace disk(config.data_dir, static_cast<uint64_t>(config.disk_reserve),
+  DiskSpace disk(blob_root, static_cast<uint64_t>(config.disk_reserve),
                  static_cast<uint64_t>(config.disk_reserve_percent));
   ctx.disk = &disk;
   disk.read();  // the gauges are in /metrics from the start

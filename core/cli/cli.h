@@ -162,6 +162,9 @@ extern const std::map<std::string, std::string> kScanHelp;
 extern const std::map<std::string, std::string> kVulnDbHelp;
 int scan(const Args& a, Api& api);
 int vulndb(const Args& a, Api& api);
+// db.cc: the scale-out database itself (no session: it connects to PostgreSQL).
+extern const char* kDbHelp;
+int db(const Args& a);
 
 // storage.cc: garbage collection, storage policies, usage.
 extern const char* const kGcHelp;

@@ -63,6 +63,8 @@ Jobs and schedules (administrators; wharfctl job --help, wharfctl schedule --hel
   job run KIND [--param k=v]... [-f] | job cancel ID | job retry ID
   schedule ls | schedule show NAME | schedule rm NAME
   schedule set NAME --cron EXPR --kind K [--param k=v]... [--disable | --enable]
+Scale-out database (wharfctl db --help):
+  db migrate --metadata postgres://... [--dry-run]     apply (or list) the registry index's schema migrations
 )";
 
 int run(const Args& a) {
@@ -73,6 +75,9 @@ int run(const Args& a) {
   if (!a.pos.empty() && a.pos[0] == "scan" && (a.has("help") || a.pos.size() == 1)) return familyHelp(a, kScanHelp);
   if (!a.pos.empty() && a.pos[0] == "vulndb" && (a.has("help") || a.pos.size() == 1)) return familyHelp(a, kVulnDbHelp);
   if (!a.pos.empty() && a.pos[0] == "events" && a.has("help")) return std::fputs(kEventsHelp, stdout), 0;
+  if (!a.pos.empty() && a.pos[0] == "db" && (a.has("help") || a.pos.size() == 1)) {
+    return std::fputs(kDbHelp, a.has("help") ? stdout : stderr), a.has("help") ? 0 : 2;
+  }
   if (!a.pos.empty() && a.pos[0] == "gc" && a.has("help")) return std::fputs(kGcHelp, stdout), 0;
   if (!a.pos.empty() && a.pos[0] == "policy" && (a.has("help") || a.pos.size() == 1)) {
     return std::fputs(kPolicyHelp, a.has("help") ? stdout : stderr), a.has("help") ? 0 : 2;
@@ -86,6 +91,7 @@ int run(const Args& a) {
   }
   const std::string& cmd = a.pos[0];
   if (cmd == "login") return login(a);
+  if (cmd == "db") return db(a);
   Session s = loadSession(a);
   if (s.url.empty() || s.token.empty()) die("not logged in: run wharfctl login URL -u USER", 2);
   Api api(s, basicAuthorization(s.user, s.token));

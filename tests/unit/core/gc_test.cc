@@ -11,6 +11,7 @@
 
 #include "core/gc/garbage_collector.h"
 #include "core/metadata/lmdb_metadata_store.h"
+#include "tests/unit/core/metadata_backends.h"
 #include "core/metadata/policy.h"
 #include "core/registry/registry.h"
 #include "shared/base/clock.h"
@@ -46,13 +47,10 @@ json imageManifest(const std::string& config, const std::string& layer) {
 }
 
 struct Gc {
-  Gc() : clock(kNow) { open(); }
+  explicit Gc(test::MetadataBackend b = test::MetadataBackend::kLmdb) : clock(kNow), backend(b) { open(); }
   void open() {
     blobs = std::move(openFsBlobStore(dir / "blobs")).value();
-    LmdbMetadataOptions o;
-    o.map_size = 64ull << 20;
-    o.durable = false;
-    meta = std::move(openLmdbMetadataStore(dir / "meta", o)).value();
+    meta = test::openMetadataBackend(backend, dir / "meta", &pg_url);
     registry = std::make_unique<Registry>(*blobs, *meta, clock);
   }
   void reopen() {
@@ -110,6 +108,8 @@ struct Gc {
 
   TempDir dir;
   FakeClock clock;
+  test::MetadataBackend backend;
+  std::string pg_url;  // PostgreSQL: the test's database (reopen() opens it again)
   WorkQueue hashq{1};
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<MetadataStore> meta;
@@ -119,7 +119,7 @@ struct Gc {
 }  // namespace
 
 TEST_CASE("gc: unreferenced content past the grace period goes; referenced and young content stays", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string kept_image = g.image("team/app", "v1", "layer-kept");
   std::string lone = g.blob("team/app", std::string(1000, 'x'));  // pushed, never used by a manifest
   g.clock.advance(2 * kHour);
@@ -151,7 +151,7 @@ TEST_CASE("gc: unreferenced content past the grace period goes; referenced and y
 }
 
 TEST_CASE("gc: untagged manifests by age, keeping what kept manifests need", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string old_untagged = g.image("team/app", "tmp", "old layer");
   REQUIRE(g.registry->deleteManifest("team/app", "tmp").isOk());  // the tag only
   std::string child = g.image("team/app", "c", "child layer", "{\"c\":1}");
@@ -182,7 +182,7 @@ TEST_CASE("gc: untagged manifests by age, keeping what kept manifests need", "[g
 }
 
 TEST_CASE("gc: content wanted again while a run is under way is never deleted", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string layer = "layer of an image being pushed";
   std::string config = "{\"racing\":1}";
   std::string l = g.blob("team/a", layer);
@@ -211,7 +211,7 @@ TEST_CASE("gc: content wanted again while a run is under way is never deleted", 
 }
 
 TEST_CASE("gc: a write whose clock was read before the run started still protects what it touches", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string l = g.blob("team/a", "layer stamped late");
   std::string c = g.blob("team/a", "{\"late\":2}");
   g.clock.advance(2 * kHour);
@@ -240,7 +240,7 @@ TEST_CASE("gc: a write whose clock was read before the run started still protect
 }
 
 TEST_CASE("gc: a referrer pushed during a run keeps its old untagged subject", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string subject = g.image("team/app", "tmp", "subject layer", "{\"s\":1}");
   REQUIRE(g.registry->deleteManifest("team/app", "tmp").isOk());
   g.clock.advance(10 * kDay);
@@ -264,7 +264,7 @@ TEST_CASE("gc: a referrer pushed during a run keeps its old untagged subject", "
 }
 
 TEST_CASE("retention deletes a tag only as it was read; repositories with immutable tags stay", "[gc][policy]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   g.image("team/app", "ci-1", "one", "{\"n\":1}");
   auto before = g.meta->tagRecords("team/app");
   REQUIRE(before.isOk());
@@ -285,7 +285,7 @@ TEST_CASE("retention deletes a tag only as it was read; repositories with immuta
 }
 
 TEST_CASE("gc: a manifest push racing the deletion of its blobs fails cleanly", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string layer = "a layer nobody uses yet";
   std::string config = "{\"late\":1}";
   std::string l = g.blob("team/a", layer);
@@ -308,7 +308,7 @@ TEST_CASE("gc: a manifest push racing the deletion of its blobs fails cleanly", 
 }
 
 TEST_CASE("gc: a digest whose lock a push holds is deferred, the rest goes on", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::vector<std::string> garbage;
   for (int i = 0; i < 20; ++i) garbage.push_back(g.blob("team/a", "garbage " + std::to_string(i)));
   g.clock.advance(2 * kHour);
@@ -334,7 +334,7 @@ TEST_CASE("gc: a digest whose lock a push holds is deferred, the rest goes on", 
 }
 
 TEST_CASE("gc: a crash between deleting a record and its file is finished by the next run", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string lone = g.blob("team/a", "to be collected");
   g.clock.advance(2 * kHour);
   // The first half of a collection, then "kill -9".
@@ -359,7 +359,7 @@ TEST_CASE("gc: a crash between deleting a record and its file is finished by the
 }
 
 TEST_CASE("retention: keep the last N and the recent; immutable tags are never expired", "[gc][policy]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   for (int i = 1; i <= 5; ++i) {
     g.image("team/app", "build-" + std::to_string(i), "layer " + std::to_string(i), "{\"n\":" + std::to_string(i) + "}");
     g.clock.advance(kDay);
@@ -406,7 +406,7 @@ TEST_CASE("retention: keep the last N and the recent; immutable tags are never e
 }
 
 TEST_CASE("immutable tags: no overwrite, no delete; the same content may be pushed again", "[gc][policy]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string v1 = g.image("team/app", "v1.0", "one");
   Policy p;
   p.scope = "team/app";
@@ -429,7 +429,7 @@ TEST_CASE("immutable tags: no overwrite, no delete; the same content may be push
 }
 
 TEST_CASE("immutable tags: the metadata write itself refuses a move (no check-then-act race)", "[gc][policy]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string first = g.image("team/app", "v1", "first");
   ManifestWrite w;
   w.repository = "team/app";
@@ -468,7 +468,7 @@ TEST_CASE("policy: JSON validation and matching", "[gc][policy]") {
 }
 
 TEST_CASE("storage usage: shared layers count once per scope", "[gc]") {
-  Gc g;
+  Gc g(GENERATE(from_range(test::metadataBackends())));
   std::string shared(5000, 's');
   g.image("team/a", "v1", shared, "{\"a\":1}");
   g.image("team/b", "v1", shared, "{\"b\":1}");

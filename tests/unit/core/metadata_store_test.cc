@@ -9,6 +9,7 @@
 #include "core/metadata/lmdb_metadata_store.h"
 #include "shared/oci/digest.h"
 #include "shared/store/lmdb.h"
+#include "tests/unit/core/metadata_backends.h"
 #include "tests/support/temp_dir.h"
 
 // Each file's own names: the test binaries are unity builds.
@@ -19,14 +20,10 @@ using wharf::test::TempDir;
 
 namespace {
 
-std::unique_ptr<MetadataStore> openMeta(const std::string& path) {
-  LmdbMetadataOptions o;
-  o.map_size = 64ull << 20;
-  o.durable = false;
-  auto m = openLmdbMetadataStore(path, o);
-  INFO(m.status().toString());
-  REQUIRE(m.isOk());
-  return std::move(m).value();
+std::unique_ptr<MetadataStore> openMeta(const std::string& path,
+                                        test::MetadataBackend backend = test::MetadataBackend::kLmdb) {
+  std::string url;
+  return test::openMetadataBackend(backend, path, &url);
 }
 
 std::string dg(const std::string& content) { return digestOf(content).str(); }
@@ -58,7 +55,7 @@ void putTagged(MetadataStore& m, const std::string& repo, const std::string& con
 
 TEST_CASE("metadata: blobs are committed, linked, sized, mounted and unlinked") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   std::string d = dg("layer");
   CHECK_FALSE(m->repositoryExists("a"));
   CHECK(m->blobSize(d).status().code() == Code::kBlobUnknown);
@@ -89,7 +86,7 @@ TEST_CASE("metadata: blobs are committed, linked, sized, mounted and unlinked") 
 
 TEST_CASE("metadata: upload records") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   const std::string id1 = "11111111-1111-4111-8111-111111111111";
   const std::string id2 = "22222222-2222-4222-8222-222222222222";
   CHECK(m->upload(id1).status().code() == Code::kBlobUploadUnknown);
@@ -122,7 +119,7 @@ TEST_CASE("metadata: upload records") {
 
 TEST_CASE("metadata: tags are paginated with last and more") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   CHECK(m->tags("r", "", 10).status().code() == Code::kNameUnknown);
   for (const char* t : {"e", "b", "a", "d", "c"}) putTagged(*m, "r", std::string("manifest-") + t, t);
   // Neighbouring repositories whose tags must not leak in.
@@ -177,7 +174,7 @@ TEST_CASE("metadata: tags are paginated with last and more") {
 
 TEST_CASE("metadata: repositories are paginated with last and more") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   CHECK(m->repositories("", 10).items.empty());
   for (const char* r : {"b/x", "a", "c", "b", "a-b"}) addBlob(*m, r, "blob");
   Page all = m->repositories("", 100);
@@ -218,7 +215,7 @@ TEST_CASE("metadata: repositories are paginated with last and more") {
 
 TEST_CASE("metadata: putManifest stores the record, its tag and keeps created on re-put") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   addBlob(*m, "r", "config");
   addBlob(*m, "r", "layer");
   ManifestWrite w = manifestWrite("r", "manifest", "v1", {dg("config"), dg("layer")});
@@ -249,7 +246,7 @@ TEST_CASE("metadata: putManifest stores the record, its tag and keeps created on
 
 TEST_CASE("metadata: putManifest refuses missing blobs and child manifests") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   addBlob(*m, "r", "config");
   addBlob(*m, "elsewhere", "layer");  // stored, but not linked to r
 
@@ -288,7 +285,7 @@ TEST_CASE("metadata: putManifest refuses missing blobs and child manifests") {
 
 TEST_CASE("metadata: a tag moves to the latest manifest put with it") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   putTagged(*m, "r", "first", "latest");
   CHECK(*m->resolveTag("r", "latest") == dg("first"));
   putTagged(*m, "r", "second", "latest");
@@ -306,7 +303,7 @@ TEST_CASE("metadata: a tag moves to the latest manifest put with it") {
 
 TEST_CASE("metadata: referrers are listed by subject in digest order") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   putTagged(*m, "r", "subject", "s");
   putTagged(*m, "r", "subject2", "s2");
   std::vector<std::string> contents = {"sig", "sbom", "attestation"};
@@ -349,7 +346,7 @@ TEST_CASE("metadata: referrers are listed by subject in digest order") {
 
 TEST_CASE("metadata: deleteManifest removes its tags and its referrer entry") {
   TempDir dir;
-  auto m = openMeta(dir / "meta");
+  auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   putTagged(*m, "r", "subject", "s");
   putTagged(*m, "r", "keep", "keep");
   ManifestWrite sig = manifestWrite("r", "sig", std::string("v1"));

@@ -72,18 +72,25 @@ export function JobPage({ id }: { id: string }) {
   const base = `/api/v1/jobs/${encodeURIComponent(id)}`;
   useEffect(() => {
     const abort = new AbortController();
-    get<Job>(base).then(setJob).catch((e) => setError((e as Error).message));
+    // The job now, and its log followed to the end; the end's state stands even when the
+    // first answer (an older state) arrives after it.
+    let finished = false;
+    get<Job>(base).then((j) => finished || setJob(j)).catch((e) => setError((e as Error).message));
     let all: string[] = [];
     stream(`${base}/log?follow=1`, (d: any) => {
       if (typeof d.line === 'string') {
         all = [...all, d.line];
         setLines(all);
       } else if (d && d.id === id) {
+        finished = true;
         setJob(d);  // the end: the job as it finished
       }
-    }, abort.signal).catch((e) => {
-      if (!abort.signal.aborted) setError((e as Error).message);
-    });
+    }, abort.signal)
+      // A log that ended without the job's last state: ask for it.
+      .then(() => (finished ? undefined : get<Job>(base).then(setJob)))
+      .catch((e) => {
+        if (!abort.signal.aborted) setError((e as Error).message);
+      });
     return () => abort.abort();
   }, [id]);
   const act = async (what: 'cancel' | 'retry') => {

@@ -1,0 +1,41 @@
+// wharfctl db: the scale-out database, reached directly (not through a core's API):
+//
+//   wharfctl db migrate --metadata postgres://... [--dry-run]
+//
+// applies the schema migrations a core would apply at start (or lists them), so that an
+// operator can migrate before rolling out new cores.
+#include <cstdio>
+
+#include "core/cli/cli.h"
+#include "core/metadata/pg_schema.h"
+#include "shared/store/pg.h"
+
+namespace wharf::cli {
+
+const char* kDbHelp = R"(Usage: wharfctl db migrate --metadata postgres://USER:PASSWORD@HOST:5432/DB [--dry-run]
+
+Applies the registry index's schema migrations to a PostgreSQL database (what wharf-core
+applies at start with --metadata), or with --dry-run lists what it would apply. Prints the
+version before and after. PG* environment variables and ~/.pgpass apply.
+)";
+
+int db(const Args& a) {
+  if (need(a, 1, "db subcommand (migrate)") != "migrate") die("unknown db subcommand (see wharfctl db --help)", 2);
+  std::string url = a.get("metadata");
+  if (url.empty()) die("--metadata postgres://... is required", 2);
+  auto pool = PgPool::open(url, 1);
+  if (!pool.isOk()) die(pool.status().message());
+  const auto& all = metadataMigrations();
+  auto plan = a.has("dry-run") ? planMigrations(**pool, "metadata", all) : applyMigrations(**pool, "metadata", all);
+  if (!plan.isOk()) die(plan.status().message());
+  int after = plan->pending.empty() ? plan->current : plan->pending.back()->version;
+  std::printf("metadata schema at %s: version %d%s\n", redactedUrl(url).c_str(), plan->current,
+              plan->pending.empty() ? " (current)" : "");
+  for (const PgMigration* m : plan->pending) {
+    std::printf("  %s %d: %s\n", a.has("dry-run") ? "would apply" : "applied", m->version, m->description.c_str());
+  }
+  if (!a.has("dry-run") && !plan->pending.empty()) std::printf("now at version %d\n", after);
+  return 0;
+}
+
+}  // namespace wharf::cli

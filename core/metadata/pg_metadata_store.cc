@@ -1,0 +1,551 @@
+#include "core/metadata/pg_metadata_store.h"
+
+#include <algorithm>
+#include <set>
+
+#include "core/metadata/policy.h"
+#include "core/metadata/pg_schema.h"
+
+namespace wharf {
+
+namespace {
+
+std::string num(int64_t v) { return std::to_string(v); }
+
+ManifestRecord manifestOf(const PgResult& r, int row, int col) {
+  ManifestRecord m;
+  m.media_type = std::string(r.text(row, col));
+  m.size = static_cast<uint64_t>(r.integer(row, col + 1));
+  m.subject = std::string(r.text(row, col + 2));
+  m.artifact_type = std::string(r.text(row, col + 3));
+  m.created_ms = r.integer(row, col + 4);
+  m.pushed_ms = r.integer(row, col + 5);
+  return m;
+}
+constexpr const char* kManifestColumns = "media_type, size, subject, artifact_type, created_ms, pushed_ms";
+
+BlobRecord blobOf(const PgResult& r, int row, int col) {
+  BlobRecord b;
+  b.size = static_cast<uint64_t>(r.integer(row, col));
+  b.created_ms = r.integer(row, col + 1);
+  b.touched_ms = r.integer(row, col + 2);
+  return b;
+}
+
+UploadRecord uploadOf(const PgResult& r, int row, int col) {
+  UploadRecord u;
+  u.repository = std::string(r.text(row, col));
+  u.started_ms = r.integer(row, col + 1);
+  u.owner = std::string(r.text(row, col + 2));
+  return u;
+}
+
+class PgMetadataStore final : public MetadataStore {
+ public:
+  explicit PgMetadataStore(std::shared_ptr<PgPool> db) : db_(std::move(db)) {}
+
+  // --- reads ---
+  Result<std::string> resolveTag(const std::string& repo, const std::string& tag) override {
+    auto r = db_->query("SELECT digest FROM tags WHERE repository = $1 AND tag = $2", {repo, tag});
+    if (!r.isOk()) return r.status();
+    if (r->rows() == 0) return Status(Code::kManifestUnknown, "manifest unknown: tag " + tag);
+    return std::string(r->text(0, 0));
+  }
+
+  Result<ManifestRecord> manifest(const std::string& repo, const std::string& digest) override {
+    auto r = db_->query(std::string("SELECT ") + kManifestColumns + " FROM manifests WHERE repository = $1 AND digest = $2",
+                        {repo, digest});
+    if (!r.isOk()) return r.status();
+    if (r->rows() == 0) return Status(Code::kManifestUnknown, "manifest unknown: " + digest);
+    return manifestOf(*r, 0, 0);
+  }
+
+  bool blobLinked(const std::string& repo, const std::string& digest) override {
+    auto r = db_->query("SELECT 1 FROM links WHERE repository = $1 AND digest = $2", {repo, digest});
+    return r.isOk() && r->rows() == 1;
+  }
+
+  Result<uint64_t> blobSize(const std::string& digest) override {
+    auto r = db_->query("SELECT size FROM blobs WHERE digest = $1", {digest});
+    if (!r.isOk()) return r.status();
+    if (r->rows() == 0) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    return static_cast<uint64_t>(r->integer(0, 0));
+  }
+
+  bool repositoryExists(const std::string& repo) override {
+    auto r = db_->query("SELECT 1 FROM repositories WHERE name = $1", {repo});
+    return r.isOk() && r->rows() == 1;
+  }
+
+  Result<UploadRecord> upload(const std::string& id) override {
+    auto r = db_->query("SELECT repository, started_ms, owner FROM uploads WHERE id = $1", {id});
+    if (!r.isOk()) return r.status();
+    if (r->rows() == 0) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+    return uploadOf(*r, 0, 0);
+  }
+
+  Result<Page> tags(const std::string& repo, const std::string& last, size_t n) override {
+    if (!repositoryExists(repo)) return Status(Code::kNameUnknown, "repository name not known to registry");
+    auto r = db_->query("SELECT tag FROM tags WHERE repository = $1 AND tag > $2 ORDER BY tag LIMIT $3",
+                        {repo, last, num(static_cast<int64_t>(n) + 1)});
+    if (!r.isOk()) return r.status();
+    return pageOf(*r, n);
+  }
+
+  Page repositories(const std::string& last, size_t n, bool descending) override {
+    auto r = descending
+                 ? db_->query("SELECT name FROM repositories WHERE $1 = '' OR name < $1 ORDER BY name DESC LIMIT $2",
+                              {last, num(static_cast<int64_t>(n) + 1)})
+                 : db_->query("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2",
+                              {last, num(static_cast<int64_t>(n) + 1)});
+    if (!r.isOk()) return Page{};
+    return pageOf(*r, n);
+  }
+
+  std::vector<nlohmann::json> referrers(const std::string& repo, const std::string& subject) override {
+    std::vector<nlohmann::json> out;
+    auto r = db_->query("SELECT descriptor FROM referrers WHERE repository = $1 AND subject = $2 ORDER BY digest",
+                        {repo, subject});
+    if (!r.isOk()) return out;
+    for (int i = 0; i < r->rows(); ++i) {
+      auto j = nlohmann::json::parse(r->text(i, 0), nullptr, false);
+      if (j.is_object() && !j.empty()) out.push_back(std::move(j));
+    }
+    return out;
+  }
+
+  std::vector<std::pair<std::string, UploadRecord>> uploads() override {
+    std::vector<std::pair<std::string, UploadRecord>> out;
+    auto r = db_->query("SELECT id, repository, started_ms, owner FROM uploads ORDER BY id");
+    if (!r.isOk()) return out;
+    for (int i = 0; i < r->rows(); ++i) out.emplace_back(std::string(r->text(i, 0)), uploadOf(*r, i, 1));
+    return out;
+  }
+
+  // --- scans over one snapshot, a batch at a time ---
+  Status forEachBlob(const std::function<bool(const std::string&, const BlobRecord&)>& fn) override {
+    return scan("SELECT digest, size, created_ms, touched_ms FROM blobs ORDER BY digest",
+                [&](const PgResult& r, int i) { return fn(std::string(r.text(i, 0)), blobOf(r, i, 1)); });
+  }
+
+  Status forEachManifest(
+      const std::function<bool(const std::string&, const std::string&, const ManifestRecord&)>& fn) override {
+    return scan(std::string("SELECT repository, digest, ") + kManifestColumns + " FROM manifests ORDER BY repository, digest",
+                [&](const PgResult& r, int i) {
+                  return fn(std::string(r.text(i, 0)), std::string(r.text(i, 1)), manifestOf(r, i, 2));
+                });
+  }
+
+  Status forEachLink(const std::function<bool(const std::string&, const std::string&)>& fn) override {
+    return scan("SELECT repository, digest FROM links ORDER BY repository, digest",
+                [&](const PgResult& r, int i) { return fn(std::string(r.text(i, 0)), std::string(r.text(i, 1))); });
+  }
+
+  Result<std::vector<TagRecord>> tagRecords(const std::string& repo) override {
+    auto r = db_->query("SELECT tag, digest, pushed_ms FROM tags WHERE repository = $1 ORDER BY tag", {repo});
+    if (!r.isOk()) return r.status();
+    std::vector<TagRecord> out;
+    for (int i = 0; i < r->rows(); ++i) {
+      out.push_back(TagRecord{repo, std::string(r->text(i, 0)), std::string(r->text(i, 1)), r->integer(i, 2)});
+    }
+    return out;
+  }
+
+  std::optional<std::vector<std::string>> manifestRefs(const std::string& digest) override {
+    auto r = db_->query("SELECT array_to_json(refs)::text FROM manifest_refs WHERE digest = $1", {digest});
+    if (!r.isOk() || r->rows() == 0) return std::nullopt;
+    auto j = nlohmann::json::parse(r->text(0, 0), nullptr, false);
+    if (!j.is_array()) return std::nullopt;
+    std::vector<std::string> out;
+    for (const auto& e : j)
+      if (e.is_string()) out.push_back(e.get<std::string>());
+    return out;
+  }
+
+  Result<BlobRecord> blobRecord(const std::string& digest) override {
+    auto r = db_->query("SELECT size, created_ms, touched_ms FROM blobs WHERE digest = $1", {digest});
+    if (!r.isOk()) return r.status();
+    if (r->rows() == 0) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    return blobOf(*r, 0, 0);
+  }
+
+  std::vector<Policy> policies() override {
+    std::vector<Policy> out;
+    auto r = db_->query("SELECT scope, body FROM policies ORDER BY scope");
+    if (!r.isOk()) return out;
+    for (int i = 0; i < r->rows(); ++i) {
+      auto j = nlohmann::json::parse(r->text(i, 1), nullptr, false);
+      auto p = Policy::fromJson(std::string(r->text(i, 0)), j.is_object() ? j : nlohmann::json::object());
+      if (p.isOk()) out.push_back(std::move(p).value());
+    }
+    return out;
+  }
+
+  // --- writes ---
+  Status createUpload(const std::string& id, const UploadRecord& record) override {
+    return db_->query("INSERT INTO uploads (id, repository, started_ms, owner) VALUES ($1, $2, $3, $4)",
+                      {id, record.repository, num(record.started_ms), record.owner})
+        .status();
+  }
+
+  Status deleteUpload(const std::string& id) override {
+    auto r = db_->query("DELETE FROM uploads WHERE id = $1", {id});
+    if (!r.isOk()) return r.status();
+    if (r->affected() == 0) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+    return Status::ok();
+  }
+
+  Status commitBlob(const std::string& repo, const std::string& digest, uint64_t size, const std::string& upload_id,
+                    int64_t now_ms) override {
+    return write(repo, [&](PgConn& c) -> Status {
+      auto stamped = stamp(c, now_ms);
+      if (!stamped.isOk()) return stamped.status();
+      WHARF_RETURN_IF_ERROR(c.exec("INSERT INTO blobs (digest, size, created_ms, touched_ms) VALUES ($1, $2, $3, $3) "
+                                   "ON CONFLICT (digest) DO UPDATE SET touched_ms = GREATEST(blobs.touched_ms, EXCLUDED.touched_ms)",
+                                   {digest, num(static_cast<int64_t>(size)), num(*stamped)})
+                                .status());
+      WHARF_RETURN_IF_ERROR(ensureRepo(c, repo, now_ms));
+      WHARF_RETURN_IF_ERROR(link(c, repo, digest));
+      if (!upload_id.empty()) WHARF_RETURN_IF_ERROR(c.exec("DELETE FROM uploads WHERE id = $1", {upload_id}).status());
+      return Status::ok();
+    });
+  }
+
+  Status linkBlob(const std::string& repo, const std::string& digest, int64_t now_ms) override {
+    return write(repo, [&](PgConn& c) -> Status {
+      auto stamped = stamp(c, now_ms);
+      if (!stamped.isOk()) return stamped.status();
+      // A mount makes the content wanted again.
+      auto r = c.exec("UPDATE blobs SET touched_ms = GREATEST(touched_ms, $2) WHERE digest = $1", {digest, num(*stamped)});
+      if (!r.isOk()) return r.status();
+      if (r->affected() == 0) return Status(Code::kBlobUnknown, "blob unknown to registry");
+      WHARF_RETURN_IF_ERROR(ensureRepo(c, repo, now_ms));
+      return link(c, repo, digest);
+    });
+  }
+
+  Status unlinkBlob(const std::string& repo, const std::string& digest) override {
+    return write(repo, [&](PgConn& c) -> Status {
+      auto r = c.exec("DELETE FROM links WHERE repository = $1 AND digest = $2", {repo, digest});
+      if (!r.isOk()) return r.status();
+      if (r->affected() == 0) return Status(Code::kBlobUnknown, "blob unknown to registry");
+      return Status::ok();
+    });
+  }
+
+  Status putManifest(const ManifestWrite& w, int64_t now_ms) override {
+    return write(w.repository, [&](PgConn& c) -> Status {
+      if (!w.blobs.empty()) {
+        // Linked, and still stored (a collection removes both together; never trust one).
+        auto missing = c.exec(
+            "SELECT d FROM unnest($2::text[]) WITH ORDINALITY AS u(d, i) WHERE NOT EXISTS "
+            "(SELECT 1 FROM links l JOIN blobs b ON b.digest = l.digest WHERE l.repository = $1 AND l.digest = u.d) "
+            "ORDER BY i LIMIT 1",
+            {w.repository, pgArray(w.blobs)});
+        if (!missing.isOk()) return missing.status();
+        if (missing->rows() > 0) {
+          return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + std::string(missing->text(0, 0)));
+        }
+      }
+      if (!w.manifests.empty()) {
+        auto missing = c.exec(
+            "SELECT d FROM unnest($2::text[]) WITH ORDINALITY AS u(d, i) WHERE NOT EXISTS "
+            "(SELECT 1 FROM manifests m WHERE m.repository = $1 AND m.digest = u.d) ORDER BY i LIMIT 1",
+            {w.repository, pgArray(w.manifests)});
+        if (!missing.isOk()) return missing.status();
+        if (missing->rows() > 0) {
+          return Status(Code::kManifestBlobUnknown, "manifest unknown to registry: " + std::string(missing->text(0, 0)));
+        }
+      }
+      WHARF_RETURN_IF_ERROR(ensureRepo(c, w.repository, now_ms));
+      // The manifest and everything it references are wanted from now on: a garbage
+      // collection running meanwhile sees it in its own transaction and keeps them.
+      auto stamped = stamp(c, now_ms);
+      if (!stamped.isOk()) return stamped.status();
+      WHARF_RETURN_IF_ERROR(c.exec("INSERT INTO blobs (digest, size, created_ms, touched_ms) VALUES ($1, $2, $3, $3) "
+                                   "ON CONFLICT (digest) DO UPDATE SET touched_ms = GREATEST(blobs.touched_ms, EXCLUDED.touched_ms)",
+                                   {w.digest, num(static_cast<int64_t>(w.record.size)), num(*stamped)})
+                                .status());
+      std::vector<std::string> refs = w.blobs;
+      refs.insert(refs.end(), w.manifests.begin(), w.manifests.end());
+      std::vector<std::string> wanted = refs;
+      // A referrer keeps its subject: the subject is wanted too.
+      if (!w.record.subject.empty()) wanted.push_back(w.record.subject);
+      if (!wanted.empty()) {
+        WHARF_RETURN_IF_ERROR(
+            c.exec("UPDATE blobs SET touched_ms = GREATEST(touched_ms, $2) WHERE digest = ANY($1::text[])", {pgArray(wanted), num(*stamped)})
+                .status());
+      }
+      WHARF_RETURN_IF_ERROR(c.exec("INSERT INTO manifest_refs (digest, refs) VALUES ($1, $2::text[]) "
+                                   "ON CONFLICT (digest) DO UPDATE SET refs = EXCLUDED.refs",
+                                   {w.digest, pgArray(refs)})
+                                .status());
+      WHARF_RETURN_IF_ERROR(
+          c.exec("INSERT INTO manifests (repository, digest, media_type, size, subject, artifact_type, created_ms, "
+                 "pushed_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository, digest) DO UPDATE SET "
+                 "media_type = EXCLUDED.media_type, size = EXCLUDED.size, subject = EXCLUDED.subject, "
+                 "artifact_type = EXCLUDED.artifact_type, pushed_ms = EXCLUDED.pushed_ms",
+                 {w.repository, w.digest, w.record.media_type, num(static_cast<int64_t>(w.record.size)),
+                  w.record.subject, w.record.artifact_type, num(now_ms), num(*stamped)})
+              .status());
+      if (w.tag) {
+        if (w.immutable_rule) {
+          auto current = c.exec("SELECT digest FROM tags WHERE repository = $1 AND tag = $2", {w.repository, *w.tag});
+          if (!current.isOk()) return current.status();
+          if (current->rows() > 0 && current->text(0, 0) != w.digest) {
+            return Status(Code::kDenied, "tag " + *w.tag + " is immutable: rule " + *w.immutable_rule);
+          }
+        }
+        WHARF_RETURN_IF_ERROR(c.exec("INSERT INTO tags (repository, tag, digest, pushed_ms) VALUES ($1, $2, $3, $4) "
+                                     "ON CONFLICT (repository, tag) DO UPDATE SET digest = EXCLUDED.digest, "
+                                     "pushed_ms = EXCLUDED.pushed_ms",
+                                     {w.repository, *w.tag, w.digest, num(now_ms)})
+                                  .status());
+      }
+      if (!w.record.subject.empty()) {
+        WHARF_RETURN_IF_ERROR(c.exec("INSERT INTO referrers (repository, subject, digest, descriptor) "
+                                     "VALUES ($1, $2, $3, $4) ON CONFLICT (repository, subject, digest) DO UPDATE SET "
+                                     "descriptor = EXCLUDED.descriptor",
+                                     {w.repository, w.record.subject, w.digest, w.referrer_descriptor.dump()})
+                                  .status());
+      }
+      return Status::ok();
+    });
+  }
+
+  Status deleteTag(const std::string& repo, const std::string& tag) override {
+    return write(repo, [&](PgConn& c) -> Status {
+      auto r = c.exec("DELETE FROM tags WHERE repository = $1 AND tag = $2", {repo, tag});
+      if (!r.isOk()) return r.status();
+      if (r->affected() == 0) return Status(Code::kManifestUnknown, "manifest unknown: tag " + tag);
+      return Status::ok();
+    });
+  }
+
+  Status deleteManifest(const std::string& repo, const std::string& digest, const std::vector<Policy>& policies) override {
+    return write(repo, [&](PgConn& c) -> Status {
+      auto m = c.exec("SELECT subject FROM manifests WHERE repository = $1 AND digest = $2", {repo, digest});
+      if (!m.isOk()) return m.status();
+      if (m->rows() == 0) return Status(Code::kManifestUnknown, "manifest unknown: " + digest);
+      std::string subject(m->text(0, 0));
+      auto tags = c.exec("SELECT tag FROM tags WHERE repository = $1 AND digest = $2 ORDER BY tag", {repo, digest});
+      if (!tags.isOk()) return tags.status();
+      for (int i = 0; i < tags->rows(); ++i) {
+        std::string tag(tags->text(i, 0));
+        if (auto rule = immutableRule(policies, repo, tag)) {
+          return Status(Code::kDenied, "tag " + tag + " is immutable: rule " + *rule);
+        }
+      }
+      WHARF_RETURN_IF_ERROR(c.exec("DELETE FROM tags WHERE repository = $1 AND digest = $2", {repo, digest}).status());
+      WHARF_RETURN_IF_ERROR(c.exec("DELETE FROM manifests WHERE repository = $1 AND digest = $2", {repo, digest}).status());
+      if (!subject.empty()) {
+        WHARF_RETURN_IF_ERROR(c.exec("DELETE FROM referrers WHERE repository = $1 AND subject = $2 AND digest = $3",
+                                     {repo, subject, digest})
+                                  .status());
+      }
+      return Status::ok();
+    });
+  }
+
+  Status beginCollection(int64_t started) override {
+    return write("", [&](PgConn& c) {
+      return c.exec("INSERT INTO gc_state (id, epoch_ms) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET epoch_ms = $1",
+                    {num(started)})
+          .status();
+    });
+  }
+
+  Result<bool> deleteTagIf(const TagRecord& expected) override {
+    auto r = db_->query("DELETE FROM tags WHERE repository = $1 AND tag = $2 AND digest = $3 AND pushed_ms = $4",
+                        {expected.repo, expected.tag, expected.digest, num(expected.pushed_ms)});
+    if (!r.isOk()) return r.status();
+    return r->affected() == 1;
+  }
+
+  Result<std::vector<bool>> collectManifests(const std::string& repo, const std::vector<std::string>& digests,
+                                             int64_t touched_before) override {
+    std::vector<bool> out;
+    Status st = write("", [&](PgConn& c) -> Status {
+      out.clear();
+      // Tags of the repository, read once: a manifest tagged meanwhile stays.
+      auto t = c.exec("SELECT DISTINCT digest FROM tags WHERE repository = $1", {repo});
+      if (!t.isOk()) return t.status();
+      std::set<std::string> tagged;
+      for (int i = 0; i < t->rows(); ++i) tagged.insert(std::string(t->text(i, 0)));
+      auto touchedSince = [&](const std::string& d) -> Result<bool> {
+        auto b = c.exec("SELECT touched_ms >= $2 FROM blobs WHERE digest = $1", {d, num(touched_before)});
+        if (!b.isOk()) return b.status();
+        return b->rows() > 0 && b->boolean(0, 0);
+      };
+      for (const auto& digest : digests) {
+        auto m = c.exec("SELECT subject, pushed_ms FROM manifests WHERE repository = $1 AND digest = $2", {repo, digest});
+        if (!m.isOk()) return m.status();
+        if (m->rows() == 0 || tagged.count(digest)) {
+          out.push_back(false);
+          continue;
+        }
+        std::string subject(m->text(0, 0));
+        bool touched = m->integer(0, 1) >= touched_before;
+        if (!touched) {
+          auto s = touchedSince(digest);
+          if (!s.isOk()) return s.status();
+          touched = *s;
+        }
+        // A referrer whose subject was tagged or pushed meanwhile follows it.
+        if (!touched && !subject.empty()) {
+          touched = tagged.count(subject) > 0;
+          if (!touched) {
+            auto s = touchedSince(subject);
+            if (!s.isOk()) return s.status();
+            touched = *s;
+          }
+        }
+        if (!touched) {
+          WHARF_RETURN_IF_ERROR(
+              c.exec("DELETE FROM manifests WHERE repository = $1 AND digest = $2", {repo, digest}).status());
+          if (!subject.empty()) {
+            WHARF_RETURN_IF_ERROR(c.exec("DELETE FROM referrers WHERE repository = $1 AND subject = $2 AND digest = $3",
+                                         {repo, subject, digest})
+                                      .status());
+          }
+        }
+        out.push_back(!touched);
+      }
+      return Status::ok();
+    });
+    if (!st.isOk()) return st;
+    return out;
+  }
+
+  Result<std::vector<bool>> collectBlobs(const std::vector<Collectable>& batch, int64_t touched_before) override {
+    std::vector<bool> out;
+    Status st = write("", [&](PgConn& c) -> Status {
+      out.clear();
+      for (const auto& item : batch) {
+        auto r = c.exec("DELETE FROM blobs WHERE digest = $1 AND touched_ms < $2", {item.digest, num(touched_before)});
+        if (!r.isOk()) return r.status();
+        if (r->affected() == 0) {
+          out.push_back(false);
+          continue;
+        }
+        // Every link of it (those the collector saw, and any made since: none, as a link
+        // touches the record, but the table says so itself).
+        WHARF_RETURN_IF_ERROR(c.exec("DELETE FROM links WHERE digest = $1", {item.digest}).status());
+        WHARF_RETURN_IF_ERROR(c.exec("DELETE FROM manifest_refs WHERE digest = $1", {item.digest}).status());
+        out.push_back(true);
+      }
+      return Status::ok();
+    });
+    if (!st.isOk()) return st;
+    return out;
+  }
+
+  Status setPolicy(const Policy& policy) override {
+    return db_->query("INSERT INTO policies (scope, body) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET body = $2",
+                      {policy.scope, policy.toJson().dump()})
+        .status();
+  }
+
+  Status deletePolicy(const std::string& scope) override {
+    auto r = db_->query("DELETE FROM policies WHERE scope = $1", {scope});
+    if (!r.isOk()) return r.status();
+    if (r->affected() == 0) return Status(Code::kNotFound, "no policy for " + scope);
+    return Status::ok();
+  }
+
+  Status createRepository(const std::string& repo, int64_t now_ms) override {
+    return write(repo, [&](PgConn& c) { return ensureRepo(c, repo, now_ms); });
+  }
+
+  Status deleteRepository(const std::string& repo) override {
+    return write(repo, [&](PgConn& c) -> Status {
+      auto r = c.exec("DELETE FROM repositories WHERE name = $1", {repo});
+      if (!r.isOk()) return r.status();
+      if (r->affected() == 0) return Status(Code::kNameUnknown, "repository name not known to registry");
+      for (const char* table : {"tags", "manifests", "links", "referrers"}) {
+        WHARF_RETURN_IF_ERROR(c.exec(std::string("DELETE FROM ") + table + " WHERE repository = $1", {repo}).status());
+      }
+      return Status::ok();
+    });
+  }
+
+ private:
+  static Page pageOf(const PgResult& r, size_t n) {
+    Page page;
+    for (int i = 0; i < r.rows(); ++i) {
+      if (page.items.size() == n) {
+        page.more = true;
+        break;
+      }
+      page.items.emplace_back(r.text(i, 0));
+    }
+    return page;
+  }
+
+  // Runs select over one snapshot, a batch of rows at a time, until fn returns false.
+  Status scan(const std::string& select, const std::function<bool(const PgResult&, int)>& fn) {
+    return db_->transact(
+        [&](PgConn& c) -> Status {
+          WHARF_RETURN_IF_ERROR(c.exec("DECLARE wharf_scan NO SCROLL CURSOR FOR " + select).status());
+          for (;;) {
+            auto r = c.exec("FETCH 1000 FROM wharf_scan");
+            if (!r.isOk()) return r.status();
+            for (int i = 0; i < r->rows(); ++i)
+              if (!fn(*r, i)) return Status::ok();
+            if (r->rows() < 1000) return Status::ok();
+          }
+        },
+        PgIsolation::kSnapshot);
+  }
+
+  // The time a write stamps on what it touches: never before the start of a collection
+  // that began before this transaction (see beginCollection).
+  static Result<int64_t> stamp(PgConn& c, int64_t now_ms) {
+    auto r = c.exec("SELECT epoch_ms FROM gc_state WHERE id = 1");
+    if (!r.isOk()) return r.status();
+    return r->rows() == 0 ? now_ms : std::max(now_ms, r->integer(0, 0));
+  }
+
+  // Writers are ordered as LMDB's single writer orders them, per repository: a write to a
+  // repository holds its lock (and the collection lock, shared); a collection's batch and
+  // beginCollection hold the collection lock alone, so no write runs beside them.
+  static Status lockRepository(PgConn& c, const std::string& repo) {
+    WHARF_RETURN_IF_ERROR(c.exec("SELECT pg_advisory_xact_lock_shared(1470, 0)").status());
+    return c.exec("SELECT pg_advisory_xact_lock(1471, hashtext($1))", {repo}).status();
+  }
+  static Status lockCollection(PgConn& c) { return c.exec("SELECT pg_advisory_xact_lock(1470, 0)").status(); }
+
+  // A write transaction: READ COMMITTED after the locks (each statement sees what the
+  // writers before it committed); retried on deadlocks.
+  Status write(const std::string& repo, const std::function<Status(PgConn&)>& fn) {
+    return db_->transact(
+        [&](PgConn& c) -> Status {
+          WHARF_RETURN_IF_ERROR(repo.empty() ? lockCollection(c) : lockRepository(c, repo));
+          return fn(c);
+        },
+        PgIsolation::kReadCommitted);
+  }
+
+  static Status ensureRepo(PgConn& c, const std::string& repo, int64_t now_ms) {
+    return c.exec("INSERT INTO repositories (name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                  {repo, num(now_ms)})
+        .status();
+  }
+
+  static Status link(PgConn& c, const std::string& repo, const std::string& digest) {
+    return c.exec("INSERT INTO links (repository, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING", {repo, digest})
+        .status();
+  }
+
+  std::shared_ptr<PgPool> db_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MetadataStore>> openPgMetadataStore(std::shared_ptr<PgPool> db) {
+  auto applied = applyMigrations(*db, "metadata", metadataMigrations());
+  if (!applied.isOk()) return applied.status();
+  return std::unique_ptr<MetadataStore>(std::make_unique<PgMetadataStore>(std::move(db)));
+}
+
+}  // namespace wharf

@@ -1,0 +1,203 @@
+#include "shared/store/pg.h"
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <random>
+#include <thread>
+
+#include "shared/base/log.h"
+
+namespace wharf {
+namespace {
+
+Status connectionLost(PGconn* c) {
+  std::string why = c != nullptr ? PQerrorMessage(c) : "out of memory";
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+  return Status(Code::kUnavailable, "the metadata database is unavailable: " + why);
+}
+
+}  // namespace
+
+PgResult& PgResult::operator=(PgResult&& o) noexcept {
+  if (this != &o) {
+    if (r_ != nullptr) PQclear(r_);
+    r_ = o.r_;
+    o.r_ = nullptr;
+  }
+  return *this;
+}
+PgResult::~PgResult() {
+  if (r_ != nullptr) PQclear(r_);
+}
+int PgResult::rows() const { return r_ != nullptr ? PQntuples(r_) : 0; }
+bool PgResult::isNull(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
+std::string_view PgResult::text(int row, int col) const {
+  return std::string_view(PQgetvalue(r_, row, col), static_cast<size_t>(PQgetlength(r_, row, col)));
+}
+int64_t PgResult::integer(int row, int col) const {
+  return isNull(row, col) ? 0 : std::strtoll(PQgetvalue(r_, row, col), nullptr, 10);
+}
+bool PgResult::boolean(int row, int col) const { return !isNull(row, col) && PQgetvalue(r_, row, col)[0] == 't'; }
+int64_t PgResult::affected() const {
+  const char* n = r_ != nullptr ? PQcmdTuples(r_) : "";
+  return *n != '\0' ? std::strtoll(n, nullptr, 10) : 0;
+}
+
+PgConn::~PgConn() {
+  if (c_ != nullptr) PQfinish(c_);
+}
+
+bool PgConn::ok() const { return c_ != nullptr && PQstatus(c_) == CONNECTION_OK; }
+
+Result<PgResult> PgConn::exec(std::string_view sql, const PgParams& params) {
+  last_state_.clear();
+  if (!ok()) {
+    last_state_ = "08000";
+    return connectionLost(c_);
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  values.reserve(params.size());
+  for (const auto& p : params) {
+    values.push_back(p ? p->data() : nullptr);
+    lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+  }
+  std::string text(sql);
+  // Without parameters, the simple protocol (several statements may go at once: migrations).
+  PgResult r(params.empty() ? PQexec(c_, text.c_str())
+                            : PQexecParams(c_, text.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
+                                           lengths.data(), nullptr, 0));
+  if (r.r_ == nullptr) {
+    last_state_ = "08000";
+    return connectionLost(c_);
+  }
+  ExecStatusType st = PQresultStatus(r.r_);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+  const char* state = PQresultErrorField(r.r_, PG_DIAG_SQLSTATE);
+  last_state_ = state != nullptr ? state : "";
+  if (!ok() || last_state_.rfind("08", 0) == 0 || last_state_ == "57P01" || last_state_ == "57P02" ||
+      last_state_ == "57P03") {
+    return connectionLost(c_);
+  }
+  const char* primary = PQresultErrorField(r.r_, PG_DIAG_MESSAGE_PRIMARY);
+  std::string msg = std::string(primary != nullptr ? primary : "error") + " (SQLSTATE " + last_state_ + ")";
+  if (last_state_ == "23505") return Status(Code::kConflict, msg);
+  if (last_state_ == "40001" || last_state_ == "40P01") return Status(Code::kConflict, "transaction conflict: " + msg);
+  return Status(Code::kIoError, "metadata database: " + msg);
+}
+
+Result<std::unique_ptr<PgPool>> PgPool::open(const std::string& url, size_t size) {
+  std::unique_ptr<PgPool> pool(new PgPool(url, std::max<size_t>(size, 1)));
+  auto c = pool->lease();
+  if (!c.isOk()) {
+    return Status(c.status().code(), "cannot connect to " + redactedUrl(url) + ": " + c.status().message());
+  }
+  pool->giveBack(std::move(c).value());
+  return pool;
+}
+
+PgPool::~PgPool() = default;
+
+Result<std::unique_ptr<PgConn>> PgPool::lease() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      if (c->ok()) return c;
+      --open_;  // broken: a new one below
+    }
+    ++open_;
+  }
+  // A server that does not answer fails the connection after 5 s (unless the URL says).
+  const char* keys[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"5", url_.c_str(), nullptr};
+  PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  // Notices ("relation already exists, skipping") are not errors: not printed.
+  if (raw != nullptr) PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
+  auto c = std::make_unique<PgConn>(raw);
+  if (!c->ok()) {
+    Status st = c->exec("SELECT 1").status();
+    {
+      std::lock_guard lock(mu_);
+      --open_;
+    }
+    cv_.notify_one();
+    return st.isOk() ? Status(Code::kUnavailable, "the metadata database is unavailable") : st;
+  }
+  return c;
+}
+
+void PgPool::giveBack(std::unique_ptr<PgConn> c) {
+  {
+    std::lock_guard lock(mu_);
+    if (c->ok()) {
+      idle_.push_back(std::move(c));
+    } else {
+      --open_;
+    }
+  }
+  cv_.notify_one();
+}
+
+Result<PgResult> PgPool::query(std::string_view sql, const PgParams& params) {
+  auto c = lease();
+  if (!c.isOk()) return c.status();
+  auto r = (*c)->exec(sql, params);
+  giveBack(std::move(c).value());
+  return r;
+}
+
+Status PgPool::transact(const std::function<Status(PgConn&)>& fn, PgIsolation isolation) {
+  thread_local std::minstd_rand jitter(std::random_device{}());
+  const char* begin = isolation == PgIsolation::kSerializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                      : isolation == PgIsolation::kSnapshot   ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                                              : "BEGIN";
+  Status last;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    auto leased = lease();
+    if (!leased.isOk()) return leased.status();
+    PgConn& c = **leased;
+    Status st = c.exec(begin).status();
+    if (st.isOk()) st = fn(c);
+    if (st.isOk()) st = c.exec("COMMIT").status();
+    std::string state = c.lastState();
+    if (!st.isOk() && c.ok()) (void)c.exec("ROLLBACK");
+    giveBack(std::move(leased).value());
+    if (st.isOk()) return st;
+    last = st;
+    if (state != "40001" && state != "40P01") return st;
+    std::this_thread::sleep_for(std::chrono::microseconds(200 + jitter() % (1000 << std::min(attempt, 5))));
+  }
+  return last;
+}
+
+std::string pgArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    for (char ch : items[i]) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string redactedUrl(const std::string& url) {
+  // postgres://user:password@host... -> postgres://user:***@host...
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url.find("password") != std::string::npos ? "(a connection string)" : url;
+  auto at = url.find('@', scheme + 3);
+  if (at == std::string::npos) return url;
+  auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+}  // namespace wharf

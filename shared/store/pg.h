@@ -1,0 +1,106 @@
+// PostgreSQL through libpq, for the stores of a scale-out installation (several cores on
+// one database): a small pool of connections, statements with text parameters (never
+// SQL built from values), and transactions that are retried when PostgreSQL reports a
+// serialization failure or a deadlock, so that SERIALIZABLE transactions read like the
+// one-writer-at-a-time transactions of the LMDB stores.
+//
+// Errors: a lost or refused connection is kUnavailable (the API answers 503 with
+// Retry-After; the next call reconnects); a unique violation kConflict; anything else
+// kIoError naming the SQLSTATE. Connection strings (postgres://user:pw@host/db) are
+// never logged as given: redactedUrl() drops the password.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/base/status.h"
+
+typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
+
+namespace wharf {
+
+// The answer of one statement.
+class PgResult {
+ public:
+  explicit PgResult(PGresult* r) : r_(r) {}
+  PgResult(PgResult&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  PgResult& operator=(PgResult&& o) noexcept;
+  PgResult(const PgResult&) = delete;
+  ~PgResult();
+
+  int rows() const;
+  bool isNull(int row, int col) const;
+  std::string_view text(int row, int col) const;  // "" for NULL
+  int64_t integer(int row, int col) const;         // 0 for NULL
+  bool boolean(int row, int col) const;            // 't'
+  int64_t affected() const;                        // rows an INSERT/UPDATE/DELETE changed
+
+ private:
+  friend class PgConn;
+  PGresult* r_;
+};
+
+using PgParams = std::vector<std::optional<std::string>>;  // nullopt: NULL
+
+// One connection (leased from a PgPool for a call or a transaction).
+class PgConn {
+ public:
+  explicit PgConn(PGconn* c) : c_(c) {}
+  ~PgConn();
+  PgConn(const PgConn&) = delete;
+  PgConn& operator=(const PgConn&) = delete;
+
+  Result<PgResult> exec(std::string_view sql, const PgParams& params = {});
+  bool ok() const;
+  // The SQLSTATE of the last statement that failed ("" after a success).
+  const std::string& lastState() const { return last_state_; }
+
+ private:
+  PGconn* c_;
+  std::string last_state_;
+};
+
+// kSnapshot: a read-only transaction over one consistent snapshot (scans).
+enum class PgIsolation { kReadCommitted, kSerializable, kSnapshot };
+
+class PgPool {
+ public:
+  // Connects once (a start-up error names the server without the password).
+  static Result<std::unique_ptr<PgPool>> open(const std::string& url, size_t size = 8);
+  ~PgPool();
+
+  // One statement in its own (implicit) transaction.
+  Result<PgResult> query(std::string_view sql, const PgParams& params = {});
+  // fn in a transaction, committed when it returns OK and rolled back otherwise; retried
+  // (up to 10 times, with a short random pause) on serialization failures and deadlocks.
+  Status transact(const std::function<Status(PgConn&)>& fn, PgIsolation isolation = PgIsolation::kSerializable);
+
+  const std::string& url() const { return url_; }
+
+ private:
+  explicit PgPool(std::string url, size_t size) : url_(std::move(url)), size_(size) {}
+  Result<std::unique_ptr<PgConn>> lease();
+  void giveBack(std::unique_ptr<PgConn> c);
+
+  std::string url_;
+  size_t size_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<PgConn>> idle_;
+  size_t open_ = 0;  // connections leased or idle
+};
+
+// A text[] parameter: {"a","b"} with quotes and backslashes escaped.
+std::string pgArray(const std::vector<std::string>& items);
+// The URL without its password ("postgres://wharf:***@db:5432/wharf").
+std::string redactedUrl(const std::string& url);
+
+}  // namespace wharf

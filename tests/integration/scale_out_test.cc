@@ -1,0 +1,137 @@
+// Scale-out, first part: several wharf-core processes sharing one registry index on a real
+// PostgreSQL (--metadata postgres://...) and one blob directory (--blobs file:///...):
+// what one core acknowledged the others serve, byte for byte, at once and after it died.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "shared/oci/digest.h"
+#include "tests/support/http_client.h"
+#include "tests/support/oci_layout.h"
+#include "tests/support/postgres.h"
+#include "tests/support/process.h"
+
+// Each file's own names: the test binaries are unity builds.
+namespace scale_out_test {
+
+using namespace wharf;
+using namespace wharf::test;
+
+namespace {
+
+std::string sha(const std::string& data) { return digestOf(data).str(); }
+
+std::string pushBlob(HttpClient& c, const std::string& repo, const std::string& data) {
+  auto r = c.request("POST", "/v2/" + repo + "/blobs/uploads/?digest=" + sha(data), {}, data);
+  REQUIRE(r.isOk());
+  REQUIRE(r->status == 201);
+  return sha(data);
+}
+
+// Pushes a one-layer image; returns its manifest.
+std::string pushImage(HttpClient& c, const std::string& repo, const std::string& tag, const std::string& layer) {
+  std::string config = R"({"architecture":"amd64","os":"linux"})";
+  std::string cd = pushBlob(c, repo, config), ld = pushBlob(c, repo, layer);
+  nlohmann::json m = {{"schemaVersion", 2},
+                      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                      {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cd}, {"size", config.size()}}},
+                      {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", ld}, {"size", layer.size()}}}}};
+  auto r = c.request("PUT", "/v2/" + repo + "/manifests/" + tag, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
+                     m.dump());
+  REQUIRE(r.isOk());
+  REQUIRE(r->status == 201);
+  return m.dump();
+}
+
+constexpr const char* kAccept = "application/vnd.oci.image.manifest.v1+json";
+
+}  // namespace
+
+TEST_CASE("scale-out: cores on one PostgreSQL and one blob directory serve each other's pushes", "[pg][scale-out]") {
+  if (!PostgresServer::available()) {
+    WARN("PostgreSQL is not installed: skipped");
+    return;
+  }
+  std::string db = PostgresServer::shared().freshDatabase();
+  TempDir blobs;
+  std::vector<std::string> shared = {"--metadata", db, "--blobs", "file://" + blobs.path()};
+  CoreServer a("", shared), b("", shared);
+  HttpClient ca("127.0.0.1", a.port()), cb("127.0.0.1", b.port());
+
+  // Pushed to a, pulled from b.
+  std::string layer = randomData(200000, 7);
+  std::string manifest = pushImage(ca, "team/app", "v1", layer);
+  auto m = cb.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}});
+  REQUIRE(m.isOk());
+  REQUIRE(m->status == 200);
+  CHECK(m->body == manifest);
+  auto blob = cb.request("GET", "/v2/team/app/blobs/" + sha(layer));
+  REQUIRE(blob->status == 200);
+  CHECK(blob->body == layer);
+  auto tags = cb.request("GET", "/v2/team/app/tags/list");
+  CHECK(nlohmann::json::parse(tags->body)["tags"] == nlohmann::json::array({"v1"}));
+
+  // A tag moved on b is what a serves right after b acknowledged it.
+  std::string moved = pushImage(cb, "team/app", "v1", randomData(1000, 8));
+  CHECK(ca.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->body == moved);
+
+  // A chunked upload started on a, finished on b.
+  std::string big = randomData(300000, 9);
+  auto start = ca.request("POST", "/v2/team/app/blobs/uploads/");
+  REQUIRE(start->status == 202);
+  std::string location = start->header("location");
+  auto first = ca.request("PATCH", location,
+                          {{"Content-Type", "application/octet-stream"}, {"Content-Range", "0-149999"}}, big.substr(0, 150000));
+  REQUIRE(first->status == 202);
+  location = first->header("location");
+  auto second = cb.request("PATCH", location,
+                           {{"Content-Type", "application/octet-stream"}, {"Content-Range", "150000-299999"}},
+                           big.substr(150000));
+  INFO(second->body);
+  REQUIRE(second->status == 202);
+  location = second->header("location");
+  auto done = cb.request("PUT", location + (location.find('?') == std::string::npos ? "?" : "&") + "digest=" + sha(big));
+  INFO(done->body);
+  REQUIRE(done->status == 201);
+  CHECK(ca.request("GET", "/v2/team/app/blobs/" + sha(big))->body == big);
+
+  // a dies: b serves everything a acknowledged.
+  a.kill9();
+  CHECK(cb.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->body == moved);
+  CHECK(cb.request("GET", "/v2/team/app/blobs/" + sha(layer))->body == layer);
+  CHECK(cb.request("GET", "/v2/_catalog")->body.find("team/app") != std::string::npos);
+}
+
+TEST_CASE("scale-out: a bad --metadata stops the core at start with a message that hides the password", "[pg][scale-out]") {
+  TempDir dir;
+  auto r = run({coreBinary(), "--data-dir", dir / "data", "--listen", "127.0.0.1:0", "--metadata",
+                "postgres://wharf:s3cret@127.0.0.1:" + std::to_string(freePort()) + "/wharf"},
+               30000);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("metadata") != std::string::npos);
+  CHECK(r.output.find("s3cret") == std::string::npos);
+  CHECK(r.output.find("***") != std::string::npos);
+}
+
+TEST_CASE("scale-out: wharfctl db migrate lists, then applies, the index's migrations", "[pg][scale-out][wharfctl]") {
+  if (!PostgresServer::available()) return;
+  std::string db = PostgresServer::shared().freshDatabase();
+  auto dry = run({wharfctlBinary(), "db", "migrate", "--metadata", db, "--dry-run"});
+  INFO(dry.output);
+  CHECK(dry.exit_code == 0);
+  CHECK(dry.output.find("version 0") != std::string::npos);
+  CHECK(dry.output.find("would apply 1: the registry's index") != std::string::npos);
+  auto applied = run({wharfctlBinary(), "db", "migrate", "--metadata", db});
+  INFO(applied.output);
+  CHECK(applied.exit_code == 0);
+  CHECK(applied.output.find("applied 1:") != std::string::npos);
+  auto again = run({wharfctlBinary(), "db", "migrate", "--metadata", db, "--dry-run"});
+  CHECK(again.output.find("(current)") != std::string::npos);
+  // A core starts on the migrated database as it is.
+  CoreServer core("", {"--metadata", db});
+  HttpClient c("127.0.0.1", core.port());
+  CHECK(c.request("GET", "/v2/")->status == 200);
+  auto bad = run({wharfctlBinary(), "db", "migrate"});
+  CHECK(bad.exit_code == 2);
+}
+
+}  // namespace scale_out_test

@@ -353,7 +353,9 @@ class Admin {
         const std::string& name = *given;
         WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(name));
         if (!allows(name, "push")) return denied("you may not create repositories in this namespace");
-        if (id.repoSettings(name) || ctx_.registry.metadata().repositoryExists(name)) {
+        auto stored = ctx_.registry.metadata().repositoryExists(name);
+        if (!stored.isOk()) return fail(stored.status());
+        if (id.repoSettings(name) || *stored) {
           return fail(Status(Code::kConflict, "repository " + name + " exists"));
         }
         RepoSettings s{is_public.value_or(false), description.value_or("")};
@@ -371,7 +373,9 @@ class Admin {
       sub = rest.substr(pos + 1);
     }
     WHARF_RETURN_IF_ERROR_REPLY(validateRepositoryName(name));
-    bool exists = id.repoSettings(name).has_value() || ctx_.registry.metadata().repositoryExists(name);
+    auto stored = ctx_.registry.metadata().repositoryExists(name);
+    if (!stored.isOk()) return fail(stored.status());
+    bool exists = id.repoSettings(name).has_value() || *stored;
     // Unknown and invisible look the same.
     if (!exists || !allows(name, "pull")) return fail(Status(Code::kNameUnknown, "repository name not known to registry"));
     bool repo_admin = allows(name, "delete");

@@ -69,6 +69,7 @@ void replyApi(const ExchangePtr& ex, ApiReply r) {
   }
   if (!r.challenge.empty()) resp.headers.add("WWW-Authenticate", r.challenge);
   if (!r.location.empty()) resp.headers.add("Location", r.location);
+  if (r.status == 503) resp.headers.add("Retry-After", "5");
   if (r.no_store) resp.headers.add("Cache-Control", "no-store");
   reply(ex, std::move(resp));
 }

@@ -80,9 +80,10 @@ class LmdbMetadataStore final : public MetadataStore {
     return r;
   }
 
-  bool blobLinked(const std::string& repo, const std::string& digest) override {
+  Result<bool> blobLinked(const std::string& repo, const std::string& digest) override {
     auto txn = env_->read();
-    return txn.isOk() && txn->has(links_, key2(repo, digest));
+    if (!txn.isOk()) return txn.status();
+    return txn->has(links_, key2(repo, digest));
   }
 
   Result<uint64_t> blobSize(const std::string& digest) override {
@@ -93,9 +94,10 @@ class LmdbMetadataStore final : public MetadataStore {
     return parseJson(v).value("size", uint64_t{0});
   }
 
-  bool repositoryExists(const std::string& repo) override {
+  Result<bool> repositoryExists(const std::string& repo) override {
     auto txn = env_->read();
-    return txn.isOk() && txn->has(repos_, repo);
+    if (!txn.isOk()) return txn.status();
+    return txn->has(repos_, repo);
   }
 
   Result<UploadRecord> upload(const std::string& id) override {

@@ -120,10 +120,10 @@ class MetadataStore {
   virtual Result<std::string> resolveTag(const std::string& repo, const std::string& tag) = 0;
   // kManifestUnknown when the repository has no such manifest.
   virtual Result<ManifestRecord> manifest(const std::string& repo, const std::string& digest) = 0;
-  virtual bool blobLinked(const std::string& repo, const std::string& digest) = 0;
+  virtual Result<bool> blobLinked(const std::string& repo, const std::string& digest) = 0;
   // Size of a blob stored in the registry (any repository); kBlobUnknown otherwise.
   virtual Result<uint64_t> blobSize(const std::string& digest) = 0;
-  virtual bool repositoryExists(const std::string& repo) = 0;
+  virtual Result<bool> repositoryExists(const std::string& repo) = 0;
   // kBlobUploadUnknown when there is no such upload.
   virtual Result<UploadRecord> upload(const std::string& id) = 0;
   // Sorted; starts after `last`; at most n items. kNameUnknown for an unknown repository.

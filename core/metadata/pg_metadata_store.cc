@@ -60,9 +60,10 @@ class PgMetadataStore final : public MetadataStore {
     return manifestOf(*r, 0, 0);
   }
 
-  bool blobLinked(const std::string& repo, const std::string& digest) override {
+  Result<bool> blobLinked(const std::string& repo, const std::string& digest) override {
     auto r = db_->query("SELECT 1 FROM links WHERE repository = $1 AND digest = $2", {repo, digest});
-    return r.isOk() && r->rows() == 1;
+    if (!r.isOk()) return r.status();
+    return r->rows() == 1;
   }
 
   Result<uint64_t> blobSize(const std::string& digest) override {
@@ -72,9 +73,10 @@ class PgMetadataStore final : public MetadataStore {
     return static_cast<uint64_t>(r->integer(0, 0));
   }
 
-  bool repositoryExists(const std::string& repo) override {
+  Result<bool> repositoryExists(const std::string& repo) override {
     auto r = db_->query("SELECT 1 FROM repositories WHERE name = $1", {repo});
-    return r.isOk() && r->rows() == 1;
+    if (!r.isOk()) return r.status();
+    return r->rows() == 1;
   }
 
   Result<UploadRecord> upload(const std::string& id) override {
@@ -85,7 +87,9 @@ class PgMetadataStore final : public MetadataStore {
   }
 
   Result<Page> tags(const std::string& repo, const std::string& last, size_t n) override {
-    if (!repositoryExists(repo)) return Status(Code::kNameUnknown, "repository name not known to registry");
+    auto exists = repositoryExists(repo);
+    if (!exists.isOk()) return exists.status();
+    if (!*exists) return Status(Code::kNameUnknown, "repository name not known to registry");
     auto r = db_->query("SELECT tag FROM tags WHERE repository = $1 AND tag > $2 ORDER BY tag LIMIT $3",
                         {repo, last, num(static_cast<int64_t>(n) + 1)});
     if (!r.isOk()) return r.status();

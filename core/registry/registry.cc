@@ -36,9 +36,15 @@ struct RegistryMetrics {
 
 Result<BlobFile> Registry::openBlob(const std::string& repo, const Digest& digest) {
   std::string d = digest.str();
-  if (!meta_.blobLinked(repo, d)) {
+  auto linked = meta_.blobLinked(repo, d);
+  if (!linked.isOk()) return linked.status();
+  if (!*linked) {
     // Manifests are content of their repository too.
-    if (!meta_.manifest(repo, d).isOk()) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    auto m = meta_.manifest(repo, d);
+    if (!m.isOk()) {
+      return m.status().code() == Code::kManifestUnknown ? Status(Code::kBlobUnknown, "blob unknown to registry")
+                                                         : m.status();
+    }
   }
   auto f = blobs_.open(digest);
   if (!f.isOk() && f.status().code() == Code::kBlobUnknown) {
@@ -181,8 +187,11 @@ Result<bool> Registry::mount(const std::string& repo, const std::string& from, c
   std::string d = digest.str();
   if (!from.empty()) {
     WHARF_RETURN_IF_ERROR(validateRepositoryName(from));
-    if (!meta_.blobLinked(from, d)) return false;
-  } else if (!meta_.blobSize(d).isOk()) {
+    auto linked = meta_.blobLinked(from, d);
+    if (!linked.isOk()) return linked.status();
+    if (!*linked) return false;
+  } else if (auto size = meta_.blobSize(d); !size.isOk()) {
+    if (size.status().code() != Code::kBlobUnknown) return size.status();
     return false;
   }
   Status st = meta_.linkBlob(repo, d, clock_.nowMillis());
@@ -243,9 +252,14 @@ Result<PutManifestResult> Registry::putManifest(const std::string& repo, const s
   // matches now always will.
   auto checkBlob = [&](const Descriptor& d, const std::string& where) -> Status {
     std::string digest = d.digest.str();
-    if (!meta_.blobLinked(repo, digest)) return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + digest);
+    auto linked = meta_.blobLinked(repo, digest);
+    if (!linked.isOk()) return linked.status();
+    if (!*linked) return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + digest);
     auto size = meta_.blobSize(digest);
-    if (!size.isOk()) return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + digest);
+    if (!size.isOk()) {
+      if (size.status().code() != Code::kBlobUnknown) return size.status();
+      return Status(Code::kManifestBlobUnknown, "blob unknown to registry: " + digest);
+    }
     if (d.size < 0 || static_cast<uint64_t>(d.size) != *size) {
       return Status(Code::kManifestInvalid, where + " (" + digest + ") has size " + std::to_string(d.size) +
                                                 ", but the blob is " + std::to_string(*size) + " bytes");

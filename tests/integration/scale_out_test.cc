@@ -101,6 +101,36 @@ TEST_CASE("scale-out: cores on one PostgreSQL and one blob directory serve each 
   CHECK(cb.request("GET", "/v2/_catalog")->body.find("team/app") != std::string::npos);
 }
 
+TEST_CASE("scale-out: PostgreSQL down: 503 with Retry-After, nothing half-written; back: the core recovers by itself",
+          "[pg][scale-out]") {
+  if (!PostgresServer::available()) return;
+  PostgresServer pg;  // its own, to stop
+  CoreServer core("", {"--metadata", pg.freshDatabase()});
+  HttpClient c("127.0.0.1", core.port());
+  std::string before = pushImage(c, "team/app", "v1", randomData(5000, 11));
+
+  pg.stop();
+  auto m = c.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}});
+  REQUIRE(m.isOk());
+  CHECK(m->status == 503);
+  CHECK(m->header("retry-after") == "5");
+  CHECK(m->body.find("UNAVAILABLE") != std::string::npos);
+  std::string layer = randomData(4000, 12);
+  auto push = c.request("POST", "/v2/team/app/blobs/uploads/?digest=" + sha(layer), {}, layer);
+  CHECK(push->status == 503);
+  auto tags = c.request("GET", "/v2/team/app/tags/list");
+  CHECK(tags->status == 503);
+
+  pg.start();
+  REQUIRE(waitFor([&] { return c.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->status == 200; },
+                  20000));
+  CHECK(c.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->body == before);
+  // The refused push left nothing: the blob is unknown until pushed again.
+  CHECK(c.request("HEAD", "/v2/team/app/blobs/" + sha(layer))->status == 404);
+  pushBlob(c, "team/app", layer);
+  CHECK(c.request("HEAD", "/v2/team/app/blobs/" + sha(layer))->status == 200);
+}
+
 TEST_CASE("scale-out: a bad --metadata stops the core at start with a message that hides the password", "[pg][scale-out]") {
   TempDir dir;
   auto r = run({coreBinary(), "--data-dir", dir / "data", "--listen", "127.0.0.1:0", "--metadata",

@@ -140,7 +140,7 @@ TEST_CASE("gc: unreferenced content past the grace period goes; referenced and y
     CHECK(r.bytes_freed == 1000);
     CHECK_FALSE(g.meta->blobRecord(lone).isOk());
     CHECK_FALSE(g.fileExists(lone));
-    CHECK_FALSE(g.meta->blobLinked("team/app", lone));
+    CHECK_FALSE(*g.meta->blobLinked("team/app", lone));
     CHECK(g.stored(young));
     CHECK(g.stored(kept_image));
     CHECK(g.stored(digestOf(std::string("layer-kept")).str()));
@@ -207,7 +207,7 @@ TEST_CASE("gc: content wanted again while a run is under way is never deleted", 
   CHECK(r.blobs_deleted == 0);
   CHECK(g.stored(l));
   CHECK(g.stored(c));
-  CHECK(g.meta->blobLinked("team/b", l));
+  CHECK(*g.meta->blobLinked("team/b", l));
 }
 
 TEST_CASE("gc: a write whose clock was read before the run started still protects what it touches", "[gc]") {

@@ -57,29 +57,29 @@ TEST_CASE("metadata: blobs are committed, linked, sized, mounted and unlinked") 
   TempDir dir;
   auto m = openMeta(dir / "meta", GENERATE(from_range(test::metadataBackends())));
   std::string d = dg("layer");
-  CHECK_FALSE(m->repositoryExists("a"));
+  CHECK_FALSE(*m->repositoryExists("a"));
   CHECK(m->blobSize(d).status().code() == Code::kBlobUnknown);
-  CHECK_FALSE(m->blobLinked("a", d));
+  CHECK_FALSE(*m->blobLinked("a", d));
 
   REQUIRE(m->commitBlob("a", d, 5, "", 1000).isOk());
-  CHECK(m->repositoryExists("a"));
-  CHECK(m->blobLinked("a", d));
+  CHECK(*m->repositoryExists("a"));
+  CHECK(*m->blobLinked("a", d));
   CHECK(*m->blobSize(d) == 5);
-  CHECK_FALSE(m->blobLinked("b", d));
-  CHECK_FALSE(m->blobLinked("a", dg("other")));
+  CHECK_FALSE(*m->blobLinked("b", d));
+  CHECK_FALSE(*m->blobLinked("a", dg("other")));
 
   // Mount into another repository.
   REQUIRE(m->linkBlob("b", d, 2000).isOk());
-  CHECK(m->blobLinked("b", d));
-  CHECK(m->repositoryExists("b"));
+  CHECK(*m->blobLinked("b", d));
+  CHECK(*m->repositoryExists("b"));
   CHECK(m->linkBlob("b", dg("nothing"), 2000).code() == Code::kBlobUnknown);
-  CHECK_FALSE(m->repositoryExists("c"));
+  CHECK_FALSE(*m->repositoryExists("c"));
   CHECK(m->linkBlob("c", dg("nothing"), 2000).code() == Code::kBlobUnknown);
-  CHECK_FALSE(m->repositoryExists("c"));  // a failed write leaves nothing
+  CHECK_FALSE(*m->repositoryExists("c"));  // a failed write leaves nothing
 
   REQUIRE(m->unlinkBlob("a", d).isOk());
-  CHECK_FALSE(m->blobLinked("a", d));
-  CHECK(m->blobLinked("b", d));
+  CHECK_FALSE(*m->blobLinked("a", d));
+  CHECK(*m->blobLinked("b", d));
   CHECK(m->unlinkBlob("a", d).code() == Code::kBlobUnknown);
   CHECK(*m->blobSize(d) == 5);  // still stored in the registry
 }
@@ -114,7 +114,7 @@ TEST_CASE("metadata: upload records") {
   CHECK(m->uploads().empty());
   // A commit naming an unknown upload still succeeds.
   CHECK(m->commitBlob("repo/b", dg("y"), 1, id1, 5).isOk());
-  CHECK(m->blobLinked("repo/b", dg("y")));
+  CHECK(*m->blobLinked("repo/b", dg("y")));
 }
 
 TEST_CASE("metadata: tags are paginated with last and more") {
@@ -263,7 +263,7 @@ TEST_CASE("metadata: putManifest refuses missing blobs and child manifests") {
 
   // Nothing is stored for a manifest of a new repository that fails.
   CHECK(m->putManifest(manifestWrite("fresh", "m", "t", {dg("config")}), 1).code() == Code::kManifestBlobUnknown);
-  CHECK_FALSE(m->repositoryExists("fresh"));
+  CHECK_FALSE(*m->repositoryExists("fresh"));
 
   // An index whose child manifest is missing.
   putTagged(*m, "r", "child1", "c1");
@@ -385,8 +385,8 @@ TEST_CASE("metadata: reopening keeps everything") {
     REQUIRE(m->createUpload(id, UploadRecord{"r", 77, ""}).isOk());
   }
   auto m = openMeta(dir / "meta");
-  CHECK(m->repositoryExists("r"));
-  CHECK(m->blobLinked("r", dg("layer")));
+  CHECK(*m->repositoryExists("r"));
+  CHECK(*m->blobLinked("r", dg("layer")));
   CHECK(*m->resolveTag("r", "latest") == dg("manifest"));
   CHECK(m->upload(id)->started_ms == 77);
   CHECK(m->repositories("", 10).items == std::vector<std::string>{"r"});

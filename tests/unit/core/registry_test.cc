@@ -247,7 +247,7 @@ TEST_CASE("Registry: an upload is started, appended in chunks and finished") {
   REQUIRE(size.isOk());
   CHECK(*size == a.size() + b.size());
 
-  CHECK(f.meta->blobLinked("org/app", d.str()));
+  CHECK(*f.meta->blobLinked("org/app", d.str()));
   CHECK(*f.meta->blobSize(d.str()) == a.size() + b.size());
   CHECK(f.meta->upload(*id).status().code() == Code::kBlobUploadUnknown);
   CHECK(f.blobs->uploadSize(*id).status().code() == Code::kBlobUploadUnknown);
@@ -272,8 +272,8 @@ TEST_CASE("Registry: finishUpload with the wrong digest drops the upload") {
   CHECK(f.blobs->uploadSize(*id).status().code() == Code::kBlobUploadUnknown);
   CHECK(f.meta->upload(*id).status().code() == Code::kBlobUploadUnknown);
   CHECK(f.registry->sessions().size() == 0);
-  CHECK_FALSE(f.meta->blobLinked("r", wrong.str()));
-  CHECK_FALSE(f.meta->blobLinked("r", digestOf("actual bytes").str()));
+  CHECK_FALSE(*f.meta->blobLinked("r", wrong.str()));
+  CHECK_FALSE(*f.meta->blobLinked("r", digestOf("actual bytes").str()));
   CHECK(f.blobs->open(wrong).status().code() == Code::kBlobUnknown);
   CHECK(f.blobs->open(digestOf("actual bytes")).status().code() == Code::kBlobUnknown);
   l->release();
@@ -292,7 +292,7 @@ TEST_CASE("Registry: an unrecorded (monolithic) upload and a sha512 digest") {
   auto size = f.registry->finishUpload("r", *l, d, false);
   REQUIRE(size.isOk());
   CHECK(*size == 10);
-  CHECK(f.meta->blobLinked("r", d.str()));
+  CHECK(*f.meta->blobLinked("r", d.str()));
 }
 
 TEST_CASE("Registry: an upload resumed after a restart is hashed from its file") {
@@ -315,7 +315,7 @@ TEST_CASE("Registry: an upload resumed after a restart is hashed from its file")
   auto size = f.registry->finishUpload("r", *l, digestOf("first half, second half"), true);
   REQUIRE(size.isOk());
   CHECK(*size == 23);
-  CHECK(f.meta->blobLinked("r", digestOf("first half, second half").str()));
+  CHECK(*f.meta->blobLinked("r", digestOf("first half, second half").str()));
 }
 
 TEST_CASE("Registry: a failed append leaves the offset and drops the running hash") {
@@ -510,20 +510,20 @@ TEST_CASE("Registry: mount with from, without from, and unknown") {
   auto fromSrc = f.registry->mount("dst", "src", d);
   REQUIRE(fromSrc.isOk());
   CHECK(*fromSrc);
-  CHECK(f.meta->blobLinked("dst", d.str()));
+  CHECK(*f.meta->blobLinked("dst", d.str()));
   CHECK(f.registry->openBlob("dst", d).isOk());
 
   // `from` does not have it, though the registry does.
   auto wrongFrom = f.registry->mount("dst2", "elsewhere", d);
   REQUIRE(wrongFrom.isOk());
   CHECK_FALSE(*wrongFrom);
-  CHECK_FALSE(f.meta->blobLinked("dst2", d.str()));
+  CHECK_FALSE(*f.meta->blobLinked("dst2", d.str()));
 
   // Without from: any blob the registry holds.
   auto anywhere = f.registry->mount("dst3", "", d);
   REQUIRE(anywhere.isOk());
   CHECK(*anywhere);
-  CHECK(f.meta->blobLinked("dst3", d.str()));
+  CHECK(*f.meta->blobLinked("dst3", d.str()));
 
   Digest unknown = digestOf("nobody has this");
   auto u1 = f.registry->mount("dst4", "src", unknown);
@@ -532,7 +532,7 @@ TEST_CASE("Registry: mount with from, without from, and unknown") {
   auto u2 = f.registry->mount("dst4", "", unknown);
   REQUIRE(u2.isOk());
   CHECK_FALSE(*u2);
-  CHECK_FALSE(f.meta->repositoryExists("dst4"));
+  CHECK_FALSE(*f.meta->repositoryExists("dst4"));
 
   CHECK(f.registry->mount("dst5", "Bad_Name_", d).status().code() == Code::kNameInvalid);
 }

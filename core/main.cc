@@ -330,7 +330,8 @@ int main(int argc, char** argv) {
   registerCoreJobKinds(jobs, registry, **identity, auth.get(), RealClock::instance(),
                        test_jobs != nullptr && std::string(test_jobs) == "1");
   // Garbage collection keeps what trust data signs, tagged or not.
-  registerGcJob(jobs, registry, event_log->get(), [&trust](const std::string& repo) { return trust.signedDigests(repo); });
+  registerGcJob(jobs, registry, event_log->get(), [&trust](const std::string& repo) { return trust.signedDigests(repo); },
+                !config.metadata.empty());
   registerScanJobs(jobs, scanner, registry);
   Scheduler scheduler(**job_store, jobs, RealClock::instance());
   auto reconcile_schedules = [&scheduler, &identity, &config, &scanner_options] {

@@ -94,6 +94,26 @@ TEST_CASE("scale-out: cores on one PostgreSQL and one blob directory serve each 
   REQUIRE(done->status == 201);
   CHECK(ca.request("GET", "/v2/team/app/blobs/" + sha(big))->body == big);
 
+  // Collection that deletes waits for cluster-wide content locks; a dry run reports.
+  auto gc = cb.request("POST", "/api/v1/jobs", {{"Content-Type", "application/json"}}, R"({"kind":"gc","params":{}})");
+  REQUIRE(gc->status == 202);
+  std::string gc_id = nlohmann::json::parse(gc->body)["id"];
+  nlohmann::json job;
+  REQUIRE(waitFor([&] {
+    job = nlohmann::json::parse(cb.request("GET", "/api/v1/jobs/" + gc_id)->body);
+    return job["state"] == "failed" || job["state"] == "succeeded";
+  }, 20000));
+  CHECK(job["state"] == "failed");
+  CHECK(job["error"].get<std::string>().find("dry_run") != std::string::npos);
+  auto dry = cb.request("POST", "/api/v1/jobs", {{"Content-Type", "application/json"}}, R"({"kind":"gc","params":{"dry_run":true}})");
+  REQUIRE(dry->status == 202);
+  std::string dry_id = nlohmann::json::parse(dry->body)["id"];
+  REQUIRE(waitFor([&] {
+    job = nlohmann::json::parse(cb.request("GET", "/api/v1/jobs/" + dry_id)->body);
+    return job["state"] == "failed" || job["state"] == "succeeded";
+  }, 20000));
+  CHECK(job["state"] == "succeeded");
+
   // a dies: b serves everything a acknowledged.
   a.kill9();
   CHECK(cb.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->body == moved);

@@ -193,6 +193,13 @@ class MetadataStore {
   // kNotFound when absent.
   virtual Status deletePolicy(const std::string& scope) = 0;
 
+  // --- other writers ---
+  // fn is called (on a thread of the store's) when another process changed what a cache
+  // of this one may hold: "policies", or "*" (anything: notifications were interrupted).
+  // nullptr stops the calls (and waits for one under way). The embedded store has no
+  // other writer and never calls it.
+  virtual void onChange(std::function<void(const std::string& what)> fn) { (void)fn; }
+
   // Records an (empty) repository; OK when it exists.
   virtual Status createRepository(const std::string& repo, int64_t now_ms) = 0;
   // Removes the repository: its tags, manifests, blob links, referrers and uploads

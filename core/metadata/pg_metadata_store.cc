@@ -1,6 +1,7 @@
 #include "core/metadata/pg_metadata_store.h"
 
 #include <algorithm>
+#include <mutex>
 #include <set>
 
 #include "core/metadata/policy.h"
@@ -444,17 +445,38 @@ class PgMetadataStore final : public MetadataStore {
     return out;
   }
 
+  // Policy changes notify the other cores (at commit) that their cached policies are stale.
   Status setPolicy(const Policy& policy) override {
-    return db_->query("INSERT INTO policies (scope, body) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET body = $2",
-                      {policy.scope, policy.toJson().dump()})
-        .status();
+    return write("", [&](PgConn& c) -> Status {
+      WHARF_RETURN_IF_ERROR(
+          c.exec("INSERT INTO policies (scope, body) VALUES ($1, $2) ON CONFLICT (scope) DO UPDATE SET body = $2",
+                 {policy.scope, policy.toJson().dump()})
+              .status());
+      return c.exec(std::string("SELECT pg_notify('") + kChannel + "', 'policies')").status();
+    });
   }
 
   Status deletePolicy(const std::string& scope) override {
-    auto r = db_->query("DELETE FROM policies WHERE scope = $1", {scope});
-    if (!r.isOk()) return r.status();
-    if (r->affected() == 0) return Status(Code::kNotFound, "no policy for " + scope);
-    return Status::ok();
+    return write("", [&](PgConn& c) -> Status {
+      auto r = c.exec("DELETE FROM policies WHERE scope = $1", {scope});
+      if (!r.isOk()) return r.status();
+      if (r->affected() == 0) return Status(Code::kNotFound, "no policy for " + scope);
+      return c.exec(std::string("SELECT pg_notify('") + kChannel + "', 'policies')").status();
+    });
+  }
+
+  void onChange(std::function<void(const std::string&)> fn) override {
+    {
+      std::lock_guard lock(change_mu_);
+      on_change_ = std::move(fn);
+    }
+    std::lock_guard lock(listener_mu_);
+    if (!listener_) {
+      listener_ = std::make_unique<PgListener>(db_->url(), kChannel, [this](const std::string& what) {
+        std::lock_guard lock(change_mu_);
+        if (on_change_) on_change_(what);
+      });
+    }
   }
 
   Status createRepository(const std::string& repo, int64_t now_ms) override {
@@ -541,7 +563,13 @@ class PgMetadataStore final : public MetadataStore {
         .status();
   }
 
+  static constexpr const char* kChannel = "wharf_metadata";
+
   std::shared_ptr<PgPool> db_;
+  std::mutex change_mu_;  // held while on_change_ runs: onChange(nullptr) waits for it
+  std::function<void(const std::string&)> on_change_;
+  std::mutex listener_mu_;
+  std::unique_ptr<PgListener> listener_;  // last: stopped before the rest goes
 };
 
 }  // namespace

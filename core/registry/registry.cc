@@ -375,6 +375,18 @@ std::vector<std::unique_lock<std::mutex>> Registry::tryLockContents(const std::v
   return locks;
 }
 
+Registry::Registry(BlobStore& blobs, MetadataStore& meta, Clock& clock)
+    : blobs_(blobs), meta_(meta), clock_(clock), sessions_(blobs) {
+  // Policies changed by another core sharing the index: read them again.
+  meta_.onChange([this](const std::string& what) {
+    if (what != "policies" && what != "*") return;
+    std::lock_guard lock(policies_mu_);
+    policies_.reset();
+  });
+}
+
+Registry::~Registry() { meta_.onChange(nullptr); }
+
 std::shared_ptr<const std::vector<Policy>> Registry::policies() {
   std::lock_guard lock(policies_mu_);
   if (!policies_) policies_ = std::make_shared<const std::vector<Policy>>(meta_.policies());

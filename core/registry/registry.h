@@ -33,7 +33,8 @@ struct PutManifestResult {
 
 class Registry {
  public:
-  Registry(BlobStore& blobs, MetadataStore& meta, Clock& clock) : blobs_(blobs), meta_(meta), clock_(clock), sessions_(blobs) {}
+  Registry(BlobStore& blobs, MetadataStore& meta, Clock& clock);
+  ~Registry();
 
   MetadataStore& metadata() { return meta_; }
   UploadSessions& sessions() { return sessions_; }

@@ -1,6 +1,11 @@
 #include "shared/store/pg.h"
 
 #include <libpq-fe.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <cstdlib>
@@ -173,6 +178,53 @@ Status PgPool::transact(const std::function<Status(PgConn&)>& fn, PgIsolation is
     std::this_thread::sleep_for(std::chrono::microseconds(200 + jitter() % (1000 << std::min(attempt, 5))));
   }
   return last;
+}
+
+PgListener::PgListener(std::string url, std::string channel, std::function<void(const std::string&)> on_notify)
+    : url_(std::move(url)), channel_(std::move(channel)), on_notify_(std::move(on_notify)) {
+  if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
+  thread_ = std::thread([this] { run(); });
+}
+
+PgListener::~PgListener() {
+  if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
+  if (thread_.joinable()) thread_.join();
+  for (int fd : wake_)
+    if (fd >= 0) ::close(fd);
+}
+
+void PgListener::run() {
+  bool first = true;
+  int backoff_ms = 100;
+  for (;;) {
+    const char* keys[] = {"connect_timeout", "dbname", nullptr};
+    const char* values[] = {"5", url_.c_str(), nullptr};
+    PgConn conn(PQconnectdbParams(keys, values, 1));
+    if (conn.ok() && conn.exec("LISTEN \"" + channel_ + "\"").isOk()) {
+      backoff_ms = 100;
+      if (!first) on_notify_("*");  // what changed while we were away is unknown
+      first = false;
+      PGconn* c = conn.raw();
+      for (;;) {
+        pollfd fds[2] = {{PQsocket(c), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+        int n = ::poll(fds, 2, 10'000);
+        if (n < 0 && errno != EINTR) break;
+        if (fds[1].revents != 0) return;
+        if (PQconsumeInput(c) == 0) break;  // the connection is gone
+        while (PGnotify* note = PQnotifies(c)) {
+          std::string payload = note->extra != nullptr ? note->extra : "";
+          PQfreemem(note);
+          on_notify_(payload);
+        }
+        if (n == 0 && !conn.exec("SELECT 1").isOk()) break;  // a quiet connection: still there?
+      }
+      logWarn("lost the notification connection; reconnecting", {{"channel", channel_}});
+    }
+    // Wait before the next attempt, unless asked to stop.
+    pollfd stop = {wake_[0], POLLIN, 0};
+    if (::poll(&stop, 1, backoff_ms) > 0) return;
+    backoff_ms = std::min(backoff_ms * 2, 5000);
+  }
 }
 
 std::string pgArray(const std::vector<std::string>& items) {

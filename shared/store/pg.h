@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "shared/base/status.h"
@@ -62,6 +63,7 @@ class PgConn {
   bool ok() const;
   // The SQLSTATE of the last statement that failed ("" after a success).
   const std::string& lastState() const { return last_state_; }
+  PGconn* raw() { return c_; }
 
  private:
   PGconn* c_;
@@ -96,6 +98,25 @@ class PgPool {
   std::condition_variable cv_;
   std::vector<std::unique_ptr<PgConn>> idle_;
   size_t open_ = 0;  // connections leased or idle
+};
+
+// Notifications of a channel (LISTEN), delivered on a thread of the listener's own, over
+// a connection of its own: what one core changed, the others hear of at once. After a
+// lost connection (notifications missed meanwhile) it reconnects by itself and calls
+// on_notify("*"): whatever depends on the channel must be read again.
+class PgListener {
+ public:
+  PgListener(std::string url, std::string channel, std::function<void(const std::string& payload)> on_notify);
+  ~PgListener();  // stops the thread
+  PgListener(const PgListener&) = delete;
+  PgListener& operator=(const PgListener&) = delete;
+
+ private:
+  void run();
+  std::string url_, channel_;
+  std::function<void(const std::string&)> on_notify_;
+  int wake_[2] = {-1, -1};  // a pipe: the destructor writes to stop the thread
+  std::thread thread_;
 };
 
 // A text[] parameter: {"a","b"} with quotes and backslashes escaped.

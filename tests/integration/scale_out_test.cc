@@ -4,6 +4,15 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
 #include "shared/oci/digest.h"
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
@@ -141,6 +150,108 @@ TEST_CASE("scale-out: cores on one PostgreSQL and one blob directory serve each 
   CHECK(cc.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->body == moved);
   CHECK(cc.request("GET", "/v2/team/app/blobs/" + sha(layer))->body == layer);
   CHECK(cc.request("GET", "/v2/_catalog")->body.find("team/app") != std::string::npos);
+}
+
+TEST_CASE("scale-out: three cores behind HAProxy; pushers go on while replicas are killed and restarted", "[pg][scale-out][haproxy]") {
+  if (!PostgresServer::available() || !haveCommand("haproxy")) {
+    WARN("PostgreSQL or HAProxy is not installed: skipped");
+    return;
+  }
+  std::string db = PostgresServer::shared().freshDatabase();
+  TempDir blobs, dirs;
+  std::vector<std::string> shared = {"--metadata", db, "--blobs", "file://" + blobs.path()};
+  // Fixed ports: HAProxy names them, and a restarted replica comes back on its own.
+  std::vector<int> ports = {freePort(), freePort(), freePort()};
+  std::vector<std::unique_ptr<CoreServer>> cores(3);
+  auto startCore = [&](int i) {
+    std::vector<std::string> extra = shared;
+    extra.insert(extra.end(), {"--listen", "127.0.0.1:" + std::to_string(ports[i])});
+    cores[i] = std::make_unique<CoreServer>(dirs / ("core" + std::to_string(i)), extra);
+  };
+  for (int i = 0; i < 3; ++i) startCore(i);
+
+  // The shipped configuration, as it is, with the addresses in its environment.
+  int lb_port = freePort();
+  std::string lb = "127.0.0.1:" + std::to_string(lb_port);
+  ::setenv("WHARF_LB_BIND", lb.c_str(), 1);
+  for (int i = 0; i < 3; ++i) {
+    std::string k = "WHARF_CORE" + std::to_string(i + 1), v = "127.0.0.1:" + std::to_string(ports[i]);
+    ::setenv(k.c_str(), v.c_str(), 1);
+  }
+  Process haproxy({"/usr/sbin/haproxy", "-db", "-f", std::string(WHARF_SOURCE_DIR) + "/appliance/haproxy.cfg"},
+                  dirs / "haproxy.log");
+  HttpClient via("127.0.0.1", lb_port);
+  bool routed = waitFor([&] {
+    auto r = via.request("GET", "/v2/");
+    return r.isOk() && r->status == 200;
+  }, 20000);
+  if (!routed) {
+    std::ifstream in(dirs / "haproxy.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    FAIL("HAProxy does not route: " << ss.str());
+  }
+
+  // Four pushers through the balancer; every second push acknowledged is recorded.
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::map<std::string, std::string> acknowledged;  // tag -> manifest
+  std::atomic<int> attempts{0};
+  std::vector<std::thread> pushers;
+  for (int t = 0; t < 4; ++t) {
+    pushers.emplace_back([&, t] {
+      HttpClient c("127.0.0.1", lb_port);
+      for (int i = 0; !stop; ++i) {
+        ++attempts;
+        std::string tag = "p" + std::to_string(t) + "-" + std::to_string(i);
+        std::string layer = randomData(20000 + i, static_cast<uint64_t>(t * 100000 + i));
+        std::string config = R"({"architecture":"amd64","os":"linux","tag":")" + tag + "\"}";
+        auto put = [&](const std::string& data) {
+          auto r = c.request("POST", "/v2/team/app/blobs/uploads/?digest=" + sha(data), {}, data);
+          return r.isOk() && r->status == 201;
+        };
+        if (!put(config) || !put(layer)) continue;  // refused or cut: never acknowledged
+        nlohmann::json m = {{"schemaVersion", 2},
+                            {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                            {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", sha(config)}, {"size", config.size()}}},
+                            {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", sha(layer)}, {"size", layer.size()}}}}};
+        auto r = c.request("PUT", "/v2/team/app/manifests/" + tag, {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
+                           m.dump());
+        if (r.isOk() && r->status == 201) {
+          std::lock_guard lock(mu);
+          acknowledged[tag] = m.dump();
+        }
+      }
+    });
+  }
+  // Meanwhile a replica is killed (-9) every 2 s, and restarted.
+  for (int round = 0; round < 4; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2000));  // the load runs: this is its length, not a sync
+    int victim = round % 3;
+    cores[victim]->kill9();
+    cores[victim].reset();
+    startCore(victim);
+  }
+  stop = true;
+  for (auto& t : pushers) t.join();
+
+  // Every acknowledged push is there, byte for byte, from every replica.
+  INFO("attempts " << attempts << ", acknowledged " << acknowledged.size());
+  CHECK(acknowledged.size() >= 20);
+  for (int i = 0; i < 3; ++i) {
+    HttpClient c("127.0.0.1", ports[i]);
+    for (const auto& [tag, manifest] : acknowledged) {
+      auto r = c.request("GET", "/v2/team/app/manifests/" + tag, {{"Accept", kAccept}});
+      REQUIRE(r.isOk());
+      CHECK(r->status == 200);
+      CHECK(r->body == manifest);
+    }
+  }
+  // And a layer of the last one, through the balancer.
+  auto last = nlohmann::json::parse(acknowledged.rbegin()->second);
+  auto blob = via.request("GET", "/v2/team/app/blobs/" + last["layers"][0]["digest"].get<std::string>());
+  CHECK(blob->status == 200);
+  CHECK(sha(blob->body) == last["layers"][0]["digest"]);
 }
 
 TEST_CASE("scale-out: PostgreSQL down: 503 with Retry-After, nothing half-written; back: the core recovers by itself",

@@ -59,7 +59,12 @@ Result<std::unique_ptr<MetadataStore>> openMetadata(const CoreConfig& config, st
     return Status(Code::kInvalidArgument, "metadata: expected empty (embedded) or postgres://..., not \"" +
                                               redactedUrl(config.metadata) + "\"");
   }
-  size_t connections = config.workers > 0 ? static_cast<size_t>(config.workers) : 8;
+  // Loop threads read and workers write: one connection each, and a few for the
+  // collector's nested reads.
+  size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  size_t threads = config.threads > 0 ? static_cast<size_t>(config.threads) : cores;
+  size_t workers = config.workers > 0 ? static_cast<size_t>(config.workers) : std::max<size_t>(4, 2 * cores);
+  size_t connections = threads + workers + 2;
   auto db = PgPool::open(config.metadata, connections);
   if (!db.isOk()) return Status(db.status().code(), "metadata: " + db.status().message());
   logInfo("registry index on PostgreSQL", {{"database", redactedUrl(config.metadata)}});

@@ -8,7 +8,12 @@
 
 namespace wharf {
 
-Response errorResponse(const Status& status) { return Response::error(status); }
+Response errorResponse(const Status& status) {
+  Response r = Response::error(status);
+  // Unavailable (the metadata database away, shutting down): come back soon.
+  if (r.status == 503) r.headers.add("Retry-After", "5");
+  return r;
+}
 
 nlohmann::json errorJson(const Status& status) {
   const ErrorInfo& info = errorInfo(status.code());

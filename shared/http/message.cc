@@ -54,10 +54,7 @@ Response Response::json(int status, std::string body) { return text(status, std:
 Response Response::error(const Status& status) {
   const ErrorInfo& info = errorInfo(status.code());
   nlohmann::json body = {{"errors", nlohmann::json::array({{{"code", info.oci_code}, {"message", status.message()}}})}};
-  Response r = json(info.http_status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  // Unavailable (a database or a store away, shutting down): come back soon.
-  if (info.http_status == 503) r.headers.add("Retry-After", "5");
-  return r;
+  return json(info.http_status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 uint64_t Response::bodyLength() const {

@@ -206,16 +206,17 @@ void PgListener::run() {
       first = false;
       PGconn* c = conn.raw();
       for (;;) {
-        pollfd fds[2] = {{PQsocket(c), POLLIN, 0}, {wake_[0], POLLIN, 0}};
-        int n = ::poll(fds, 2, 10'000);
-        if (n < 0 && errno != EINTR) break;
-        if (fds[1].revents != 0) return;
-        if (PQconsumeInput(c) == 0) break;  // the connection is gone
+        // What libpq holds already (read with the last input or the last statement).
         while (PGnotify* note = PQnotifies(c)) {
           std::string payload = note->extra != nullptr ? note->extra : "";
           PQfreemem(note);
           on_notify_(payload);
         }
+        pollfd fds[2] = {{PQsocket(c), POLLIN, 0}, {wake_[0], POLLIN, 0}};
+        int n = ::poll(fds, 2, 10'000);
+        if (n < 0 && errno != EINTR) break;
+        if (fds[1].revents != 0) return;
+        if (n > 0 && PQconsumeInput(c) == 0) break;           // the connection is gone
         if (n == 0 && !conn.exec("SELECT 1").isOk()) break;  // a quiet connection: still there?
       }
       logWarn("lost the notification connection; reconnecting", {{"channel", channel_}});

@@ -3,6 +3,7 @@
 // writing at once, and a database that goes away and comes back.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -133,6 +134,35 @@ TEST_CASE("postgres metadata: two replicas pushing to the same repository at onc
   auto latest = a->resolveTag("team/app", "latest");
   REQUIRE(latest.isOk());
   CHECK(a->manifest("team/app", *latest).isOk());
+}
+
+TEST_CASE("postgres: a listener hears notifications, and \"*\" once its connection came back", "[pg]") {
+  if (!test::PostgresServer::available()) return;
+  test::PostgresServer server;  // its own, to restart
+  std::string url = server.freshDatabase();
+  std::mutex mu;
+  std::vector<std::string> heard;
+  auto has = [&](const std::string& what) {
+    std::lock_guard lock(mu);
+    return std::find(heard.begin(), heard.end(), what) != heard.end();
+  };
+  PgListener listener(url, "wharf_test", [&](const std::string& payload) {
+    std::lock_guard lock(mu);
+    heard.push_back(payload);
+  });
+  auto db = pool(url, 1);
+  // Notified until heard (the listener may not be listening yet at the first).
+  auto notify = [&](const std::string& what) {
+    return test::waitFor([&] {
+      (void)db->query("SELECT pg_notify('wharf_test', $1)", {what});
+      return has(what);
+    }, 20000);
+  };
+  CHECK(notify("hello"));
+  server.stop();
+  server.start();
+  CHECK(test::waitFor([&] { return has("*"); }, 20000));
+  CHECK(notify("again"));
 }
 
 TEST_CASE("postgres metadata: the database going away is unavailable, not an error; it recovers by itself", "[pg]") {

@@ -234,8 +234,10 @@ ApiReply usageQuery(ApiContext& ctx, const Request& req, const std::string& edge
     }
     resolution = *r;
   }
-  std::map<std::string, std::string> sites;  // edge -> site, of the edges that exist (by=edge|site)
-  if ((by == "edge" || by == "site") && ctx.identity != nullptr) {
+  auto site = req.queryParam("site");
+  if (site && site->empty()) site.reset();
+  std::map<std::string, std::string> sites;  // edge -> site, of the edges that exist (by=edge|site, site=)
+  if ((by == "edge" || by == "site" || site) && ctx.identity != nullptr) {
     for (const auto& e : ctx.identity->edges()) sites[e.name] = e.site;
   }
   Status format_status;
@@ -244,12 +246,11 @@ ApiReply usageQuery(ApiContext& ctx, const Request& req, const std::string& edge
 
   UsageQuery q;
   if (!edge.empty()) q.edges = std::set<std::string>{edge};
-  if (auto site = req.queryParam("site"); site && !site->empty()) {
+  if (site) {
     if (!edge.empty()) return apiFail(Status(Code::kInvalidArgument, "site: not with one edge"));
     q.edges = std::set<std::string>{};
-    if (ctx.identity != nullptr)
-      for (const auto& e : ctx.identity->edges())
-        if (e.site == *site) q.edges->insert(e.name);
+    for (const auto& [name, where] : sites)
+      if (where == *site) q.edges->insert(name);
     if (q.edges->empty()) return apiFail(Status(Code::kNotFound, "no edges at site " + *site));
   }
   if (auto repo = req.queryParam("repository"); repo && !repo->empty()) {

@@ -548,8 +548,7 @@ class PgMetadataStore final : public MetadataStore {
         [&](PgConn& c) -> Status {
           WHARF_RETURN_IF_ERROR(repo.empty() ? lockCollection(c) : lockRepository(c, repo));
           return fn(c);
-        },
-        PgIsolation::kReadCommitted);
+        });
   }
 
   static Status ensureRepo(PgConn& c, const std::string& repo, int64_t now_ms) {

@@ -158,9 +158,7 @@ Result<PgResult> PgPool::query(std::string_view sql, const PgParams& params) {
 
 Status PgPool::transact(const std::function<Status(PgConn&)>& fn, PgIsolation isolation) {
   thread_local std::minstd_rand jitter(std::random_device{}());
-  const char* begin = isolation == PgIsolation::kSerializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-                      : isolation == PgIsolation::kSnapshot   ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                                                              : "BEGIN";
+  const char* begin = isolation == PgIsolation::kSnapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN";
   Status last;
   for (int attempt = 0; attempt < 10; ++attempt) {
     auto leased = lease();

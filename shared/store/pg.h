@@ -1,8 +1,8 @@
 // PostgreSQL through libpq, for the stores of a scale-out installation (several cores on
 // one database): a small pool of connections, statements with text parameters (never
-// SQL built from values), and transactions that are retried when PostgreSQL reports a
-// serialization failure or a deadlock, so that SERIALIZABLE transactions read like the
-// one-writer-at-a-time transactions of the LMDB stores.
+// SQL built from values), and transactions (READ COMMITTED; a read-only snapshot for
+// scans) retried when PostgreSQL reports a deadlock or a serialization failure. The
+// stores order their writers themselves, with advisory locks.
 //
 // Errors: a lost or refused connection is kUnavailable (the API answers 503 with
 // Retry-After; the next call reconnects); a unique violation kConflict; anything else
@@ -71,7 +71,7 @@ class PgConn {
 };
 
 // kSnapshot: a read-only transaction over one consistent snapshot (scans).
-enum class PgIsolation { kReadCommitted, kSerializable, kSnapshot };
+enum class PgIsolation { kReadCommitted, kSnapshot };
 
 class PgPool {
  public:
@@ -83,7 +83,7 @@ class PgPool {
   Result<PgResult> query(std::string_view sql, const PgParams& params = {});
   // fn in a transaction, committed when it returns OK and rolled back otherwise; retried
   // (up to 10 times, with a short random pause) on serialization failures and deadlocks.
-  Status transact(const std::function<Status(PgConn&)>& fn, PgIsolation isolation = PgIsolation::kSerializable);
+  Status transact(const std::function<Status(PgConn&)>& fn, PgIsolation isolation = PgIsolation::kReadCommitted);
 
   const std::string& url() const { return url_; }
 

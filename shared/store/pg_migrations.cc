@@ -48,8 +48,7 @@ Result<PgMigrationPlan> planMigrations(PgPool& db, const std::string& component,
         if (!v.isOk()) return v.status();
         plan = planOf(*v, all);
         return Status::ok();
-      },
-      PgIsolation::kReadCommitted);
+      });
   if (!st.isOk()) return st;
   return plan;
 }
@@ -72,8 +71,7 @@ Result<PgMigrationPlan> applyMigrations(PgPool& db, const std::string& component
                   {{"component", component}, {"version", m->version}, {"description", m->description}});
         }
         return Status::ok();
-      },
-      PgIsolation::kReadCommitted);
+      });
   if (!st.isOk()) return st;
   return done;
 }

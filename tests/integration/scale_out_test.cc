@@ -106,18 +106,17 @@ TEST_CASE("scale-out: cores on one PostgreSQL and one blob directory serve each 
   // A policy set on a binds b at once: b cached the policies (none) on its pushes above,
   // and a notification from the database drops that cache.
   std::string before_policy = cb.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->body;
-  HttpClient& cc = cb;
   auto set = ca.request("PUT", "/api/v1/policies/team/app", {{"Content-Type", "application/json"}}, R"({"immutable":["v1"]})");
   REQUIRE(set->status == 200);
   std::string layer2 = randomData(1000, 10);
   bool refused = waitFor([&] {
     std::string config = R"({"architecture":"amd64","os":"linux"})";
-    std::string cd = pushBlob(cc, "team/app", config), ld = pushBlob(cc, "team/app", layer2);
+    std::string cd = pushBlob(cb, "team/app", config), ld = pushBlob(cb, "team/app", layer2);
     nlohmann::json m = {{"schemaVersion", 2},
                         {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
                         {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cd}, {"size", config.size()}}},
                         {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", ld}, {"size", layer2.size()}}}}};
-    auto r = cc.request("PUT", "/v2/team/app/manifests/v1", {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
+    auto r = cb.request("PUT", "/v2/team/app/manifests/v1", {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
                         m.dump());
     return r->status == 403;
   }, 5000);
@@ -126,30 +125,30 @@ TEST_CASE("scale-out: cores on one PostgreSQL and one blob directory serve each 
   CHECK(ca.request("DELETE", "/api/v1/policies/team/app")->status == 204);
 
   // Collection that deletes waits for cluster-wide content locks; a dry run reports.
-  auto gc = cc.request("POST", "/api/v1/jobs", {{"Content-Type", "application/json"}}, R"({"kind":"gc","params":{}})");
+  auto gc = cb.request("POST", "/api/v1/jobs", {{"Content-Type", "application/json"}}, R"({"kind":"gc","params":{}})");
   REQUIRE(gc->status == 202);
   std::string gc_id = nlohmann::json::parse(gc->body)["id"];
   nlohmann::json job;
   REQUIRE(waitFor([&] {
-    job = nlohmann::json::parse(cc.request("GET", "/api/v1/jobs/" + gc_id)->body);
+    job = nlohmann::json::parse(cb.request("GET", "/api/v1/jobs/" + gc_id)->body);
     return job["state"] == "failed" || job["state"] == "succeeded";
   }, 20000));
   CHECK(job["state"] == "failed");
   CHECK(job["error"].get<std::string>().find("dry_run") != std::string::npos);
-  auto dry = cc.request("POST", "/api/v1/jobs", {{"Content-Type", "application/json"}}, R"({"kind":"gc","params":{"dry_run":true}})");
+  auto dry = cb.request("POST", "/api/v1/jobs", {{"Content-Type", "application/json"}}, R"({"kind":"gc","params":{"dry_run":true}})");
   REQUIRE(dry->status == 202);
   std::string dry_id = nlohmann::json::parse(dry->body)["id"];
   REQUIRE(waitFor([&] {
-    job = nlohmann::json::parse(cc.request("GET", "/api/v1/jobs/" + dry_id)->body);
+    job = nlohmann::json::parse(cb.request("GET", "/api/v1/jobs/" + dry_id)->body);
     return job["state"] == "failed" || job["state"] == "succeeded";
   }, 20000));
   CHECK(job["state"] == "succeeded");
 
   // a dies: b serves everything a acknowledged.
   a.kill9();
-  CHECK(cc.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->body == moved);
-  CHECK(cc.request("GET", "/v2/team/app/blobs/" + sha(layer))->body == layer);
-  CHECK(cc.request("GET", "/v2/_catalog")->body.find("team/app") != std::string::npos);
+  CHECK(cb.request("GET", "/v2/team/app/manifests/v1", {{"Accept", kAccept}})->body == moved);
+  CHECK(cb.request("GET", "/v2/team/app/blobs/" + sha(layer))->body == layer);
+  CHECK(cb.request("GET", "/v2/_catalog")->body.find("team/app") != std::string::npos);
 }
 
 TEST_CASE("scale-out: three cores behind HAProxy; pushers go on while replicas are killed and restarted", "[pg][scale-out][haproxy]") {

@@ -4,40 +4,8 @@
 // webhooks with their delivery log, and the LDAP directory.
 import { useState } from 'preact/hooks';
 import { get, post } from '../api';
-import { message, useLoad, usePaged } from '../hooks';
-
-// Runs a change, then reloads what shows it; the error (the core's message) stays shown.
-function useAction(...reloads: Array<() => void>) {
-  const [error, setError] = useState('');
-  const run = async (f: () => Promise<unknown>) => {
-    try {
-      await f();
-      setError('');
-      reloads.forEach((r) => r());
-      return true;
-    } catch (e) {
-      setError(message(e));
-      return false;
-    }
-  };
-  return { error, run };
-}
-
-function Problem({ text }: { text: string }) {
-  return text ? <p role="alert" class="error">{text}</p> : null;
-}
-
-function Field({ id, label, value, onInput, type = 'text', required = false, placeholder = '' }: {
-  id: string; label: string; value: string; onInput: (v: string) => void; type?: string; required?: boolean; placeholder?: string;
-}) {
-  return (
-    <div>
-      <label for={id}>{label}</label>
-      <input id={id} type={type} required={required} placeholder={placeholder} value={value}
-             onInput={(e) => onInput((e.target as HTMLInputElement).value)} />
-    </div>
-  );
-}
+import { message, useAction, useLoad, usePaged } from '../hooks';
+import { Field, Problem } from '../ui';
 
 export function AdminNav() {
   return (

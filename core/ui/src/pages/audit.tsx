@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { get } from '../api';
 import { when } from '../format';
 import { usePaged } from '../hooks';
+import { Field, Problem } from '../ui';
 
 interface Entry {
   seq: number;
@@ -26,11 +27,7 @@ export function Audit() {
     return { items: r.items, next: r.next ?? null };
   }, [filters]);
   const field = (key: keyof typeof filters, label: string, hint: string) => (
-    <div>
-      <label for={`audit-${key}`}>{label}</label>
-      <input id={`audit-${key}`} value={filters[key]} placeholder={hint}
-             onInput={(e) => setFilters({ ...filters, [key]: (e.target as HTMLInputElement).value })} />
-    </div>
+    <Field id={`audit-${key}`} label={label} placeholder={hint} value={filters[key]} onInput={(v) => setFilters({ ...filters, [key]: v })} />
   );
   return (
     <section>
@@ -41,7 +38,7 @@ export function Audit() {
         {field('object', 'Object', 'team/app')}
         {field('outcome', 'Outcome', 'success, failure, denied')}
       </div>
-      {list.error && <p role="alert" class="error">{list.error}</p>}
+      <Problem text={list.error} />
       <table tabIndex={0}>
         <caption>Audit log, oldest first</caption>
         <thead><tr><th scope="col">Time</th><th scope="col">Actor</th><th scope="col">Source</th><th scope="col">Action</th><th scope="col">Object</th><th scope="col">Outcome</th><th scope="col">Detail</th></tr></thead>

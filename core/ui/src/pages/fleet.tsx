@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { get, post } from '../api';
 import { UsageChart, UsageRow } from '../chart';
 import { bytes } from '../format';
-import { message, useLoad } from '../hooks';
+import { useAction, useLoad } from '../hooks';
 
 interface EdgeStatus {
   state: string;
@@ -41,7 +41,11 @@ interface Command {
 }
 
 // The ranges offered: hourly rows for a day or a week, day rows for a month.
-const RANGES: Record<string, string> = { '24h': 'by=hour&from=24h', '7d': 'by=hour&from=7d', '30d': 'by=day&from=30d' };
+const TIME_ROWS: Record<string, string> = { '24h': 'hour', '7d': 'hour', '30d': 'day' };
+// The usage query over range, grouped by (the range's own time rows when "time").
+function usage(range: string, by: string): string {
+  return `by=${by === 'time' ? TIME_ROWS[range] : by}&from=${range}`;
+}
 
 // JSON with room to wrap (after commas and colons).
 function readable(v: unknown): string {
@@ -95,10 +99,9 @@ export function Fleet() {
   const [range, setRange] = useState('24h');
   const [focus, setFocus] = useState('');  // "", "site=<s>" or "repository=<r>"
   const edges = useLoad(() => get<{ edges: Edge[] }>('/api/v1/edges').then((r) => r.edges), []);
-  const day = RANGES[range].replace(/by=\w+/, 'by=day');
-  const series = useLoad(() => get<Usage>(`/api/v1/fleet/usage?${RANGES[range]}${focus ? '&' + focus : ''}`), [range, focus]);
-  const sites = useLoad(() => get<Usage>(`/api/v1/fleet/usage?${day.replace('by=day', 'by=site')}`), [range]);
-  const repos = useLoad(() => get<Usage>(`/api/v1/fleet/usage?${day.replace('by=day', 'by=repo')}`), [range]);
+  const series = useLoad(() => get<Usage>(`/api/v1/fleet/usage?${usage(range, 'time')}${focus ? '&' + focus : ''}`), [range, focus]);
+  const sites = useLoad(() => get<Usage>(`/api/v1/fleet/usage?${usage(range, 'site')}`), [range]);
+  const repos = useLoad(() => get<Usage>(`/api/v1/fleet/usage?${usage(range, 'repo')}`), [range]);
   const error = edges.error || series.error || sites.error || repos.error;
   const focusLabel = focus ? focus.replace('=', ' ').replace(/%2F/g, '/') : 'the whole fleet';
   return (
@@ -163,32 +166,27 @@ export function EdgePage({ name }: { name: string }) {
   const base = `/api/v1/edges/${encodeURIComponent(name)}`;
   const [range, setRange] = useState('24h');
   const edge = useLoad(() => get<Edge>(base), [name]);
-  const series = useLoad(() => get<Usage>(`${base}/usage?${RANGES[range]}`), [name, range]);
-  const repos = useLoad(() => get<Usage>(`${base}/usage?${RANGES[range].replace(/by=\w+/, 'by=repo')}`), [name, range]);
+  const series = useLoad(() => get<Usage>(`${base}/usage?${usage(range, 'time')}`), [name, range]);
+  const repos = useLoad(() => get<Usage>(`${base}/usage?${usage(range, 'repo')}`), [name, range]);
   const commands = useLoad(() => get<{ commands: Command[] }>(`${base}/commands?limit=50`).then((r) => r.commands), [name]);
   const [form, setForm] = useState({ kind: 'purge', repository: '', reference: '' });
-  const [error, setError] = useState('');
+  const act = useAction(commands.reload);
   const pending = (commands.data || []).some((c) => c.state === 'queued' || c.state === 'delivered');
   useEffect(() => {
     if (!pending) return;
     const t = setTimeout(commands.reload, 1000);
     return () => clearTimeout(t);
   }, [commands.data]);
-  const send = async (e: Event) => {
+  const send = (e: Event) => {
     e.preventDefault();
     const args: Record<string, string> = {};
     if (form.repository) args.repository = form.repository;
     if (form.reference) args.reference = form.reference;
-    try {
-      await post(`${base}/commands`, { kind: form.kind, args });
-      setError('');
-      commands.reload();
-    } catch (err) {
-      setError(message(err));
-    }
+    act.run(() => post(`${base}/commands`, { kind: form.kind, args }));
   };
+
   const s = edge.data?.status;
-  const problem = error || edge.error || series.error || commands.error;
+  const problem = act.error || edge.error || series.error || commands.error;
   return (
     <section>
       <h1>Edge {name}</h1>

@@ -1,7 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import { get, post, stream } from '../api';
 import { navigate } from '../main';
-import { message, useLoad, usePaged } from '../hooks';
+import { useAction, useLoad, usePaged } from '../hooks';
+import { Field, Problem } from '../ui';
 
 interface Job {
   id: string;
@@ -34,16 +35,10 @@ export function Jobs() {
     <section>
       <h1>Jobs</h1>
       <div class="filters">
-        <div>
-          <label for="job-kind">Kind</label>
-          <input id="job-kind" value={kind} placeholder="gc, scan" onInput={(e) => setKind((e.target as HTMLInputElement).value)} />
-        </div>
-        <div>
-          <label for="job-state">State</label>
-          <input id="job-state" value={state} placeholder="running, failed" onInput={(e) => setState((e.target as HTMLInputElement).value)} />
-        </div>
+        <Field id="job-kind" label="Kind" placeholder="gc, scan" value={kind} onInput={setKind} />
+        <Field id="job-state" label="State" placeholder="running, failed" value={state} onInput={setState} />
       </div>
-      {list.error && <p role="alert" class="error">{list.error}</p>}
+      <Problem text={list.error} />
       <table tabIndex={0}>
         <caption>Jobs, newest first</caption>
         <thead><tr><th scope="col">Job</th><th scope="col">Kind</th><th scope="col">State</th><th scope="col">By</th><th scope="col">Created</th><th scope="col">Progress</th></tr></thead>
@@ -150,35 +145,26 @@ interface Schedule {
 export function Schedules() {
   const schedules = useLoad(() => get<{ items: Schedule[] }>('/api/v1/schedules').then((r) => r.items), []);
   const [form, setForm] = useState({ name: '', cron: '', kind: '' });
-  const [error, setError] = useState('');
-  const act = async (f: () => Promise<unknown>) => {
-    try {
-      await f();
-      setError('');
-      schedules.reload();
-    } catch (e) {
-      setError(message(e));
-    }
-  };
+  const act = useAction(schedules.reload);
+
   const path = (name: string) => `/api/v1/schedules/${encodeURIComponent(name)}`;
-  const toggle = (s: Schedule) => act(() => post(path(s.name), { cron: s.cron, kind: s.kind, params: s.params, enabled: !s.enabled }, 'PUT'));
+  const toggle = (s: Schedule) => act.run(() => post(path(s.name), { cron: s.cron, kind: s.kind, params: s.params, enabled: !s.enabled }, 'PUT'));
   const run = (s: Schedule) =>
-    act(async () => {
+    act.run(async () => {
       const r = await post<{ id: string }>('/api/v1/jobs', { kind: s.kind, params: s.params });
       navigate(`/ui/jobs/${encodeURIComponent(r.id)}`);
     });
   const add = (e: Event) => {
     e.preventDefault();
-    act(async () => {
+    act.run(async () => {
       await post(path(form.name), { cron: form.cron, kind: form.kind }, 'PUT');
       setForm({ name: '', cron: '', kind: '' });
     });
   };
-  const problem = error || schedules.error;
   return (
     <section aria-labelledby="schedules">
       <h2 id="schedules">Schedules</h2>
-      {problem && <p role="alert" class="error">{problem}</p>}
+      <Problem text={act.error || schedules.error} />
       <table tabIndex={0}>
         <caption class="sr-only">Schedules</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Cron</th><th scope="col">Kind</th><th scope="col">Last run</th><th scope="col">Next run</th><th scope="col">Actions</th></tr></thead>
@@ -193,16 +179,16 @@ export function Schedules() {
               <td class="actions">
                 <button type="button" class="small" aria-label={`${s.enabled ? 'Disable' : 'Enable'} ${s.name}`} onClick={() => toggle(s)}>{s.enabled ? 'Disable' : 'Enable'}</button>{' '}
                 <button type="button" class="small" aria-label={`Run ${s.name} now`} onClick={() => run(s)}>Run now</button>{' '}
-                <button type="button" class="small" aria-label={`Remove ${s.name}`} onClick={() => act(() => post(path(s.name), undefined, 'DELETE'))}>Remove</button>
+                <button type="button" class="small" aria-label={`Remove ${s.name}`} onClick={() => act.run(() => post(path(s.name), undefined, 'DELETE'))}>Remove</button>
               </td>
             </tr>
           ))}
         </tbody>
       </table>
       <form class="filters" onSubmit={add}>
-        <div><label for="schedule-name">Schedule name</label><input id="schedule-name" required value={form.name} onInput={(e) => setForm({ ...form, name: (e.target as HTMLInputElement).value })} /></div>
-        <div><label for="schedule-cron">Cron (minute hour day month weekday)</label><input id="schedule-cron" required placeholder="0 3 * * *" value={form.cron} onInput={(e) => setForm({ ...form, cron: (e.target as HTMLInputElement).value })} /></div>
-        <div><label for="schedule-kind">Job kind</label><input id="schedule-kind" required placeholder="gc" value={form.kind} onInput={(e) => setForm({ ...form, kind: (e.target as HTMLInputElement).value })} /></div>
+        <Field id="schedule-name" label="Schedule name" required value={form.name} onInput={(v) => setForm({ ...form, name: v })} />
+        <Field id="schedule-cron" label="Cron (minute hour day month weekday)" required placeholder="0 3 * * *" value={form.cron} onInput={(v) => setForm({ ...form, cron: v })} />
+        <Field id="schedule-kind" label="Job kind" required placeholder="gc" value={form.kind} onInput={(v) => setForm({ ...form, kind: v })} />
         <div><button type="submit">Add schedule</button></div>
       </form>
     </section>

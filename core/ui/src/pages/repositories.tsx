@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { get, repoPath } from '../api';
 import { usePaged } from '../hooks';
+import { Field } from '../ui';
 
 interface Repo {
   name: string;
@@ -27,11 +28,7 @@ export function Repositories() {
     <section>
       <h1>Repositories</h1>
       <div class="filters">
-        <div>
-          <label for="search">Search repositories</label>
-          <input id="search" type="search" value={q} placeholder="team/app"
-                 onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
-        </div>
+        <Field id="search" type="search" label="Search repositories" placeholder="team/app" value={q} onInput={setQ} />
         <div>
           <label for="sort">Sort</label>
           <select id="sort" value={sort} onChange={(e) => setSort((e.target as HTMLSelectElement).value)}>

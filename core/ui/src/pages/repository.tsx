@@ -1,7 +1,8 @@
-import { useEffect, useState } from 'preact/hooks';
-import { get, post, registryDelete, repoPath, signedInAs, stream } from '../api';
+import { useState } from 'preact/hooks';
+import { get, post, registryDelete, repoPath, signedInAs } from '../api';
 import { bytes, short, when } from '../format';
-import { message, useLoad } from '../hooks';
+import { useAction, useEventFeed, useLoad } from '../hooks';
+import { Problem } from '../ui';
 
 interface Tag {
   tag: string;
@@ -16,13 +17,6 @@ interface Tag {
   signatures?: { notary: number; cosign: number; signed: boolean; policy_satisfied?: boolean };
 }
 
-interface Ev {
-  seq: number;
-  time: string;
-  type: string;
-  actor: string;
-  target: { digest?: string; tag?: string };
-}
 
 interface Grant {
   kind: string;
@@ -52,25 +46,18 @@ function signedSummary(s: Tag['signatures']): string {
 export function Repository({ name }: { name: string }) {
   const base = `/api/v1/repositories/${repoPath(name)}`;
   const tags = useLoad(() => get<{ tags: Tag[]; may: string[] }>(`${base}/tags`, name, 'pull,push,delete'), [name]);
-  const events = useRepositoryEvents(name);
-  const [error, setError] = useState('');
+  const events = useEventFeed(`repository=${encodeURIComponent(name)}`, signedInAs() !== '', 100);
+  const act = useAction(tags.reload);
   const mayDelete = tags.data?.may.includes('delete') ?? false;
-  const remove = async (t: Tag) => {
+  const remove = (t: Tag) => {
     if (!confirm(`Delete the tag ${name}:${t.tag}? The image stays until garbage collection if nothing else refers to it.`)) return;
-    try {
-      await registryDelete(`/v2/${repoPath(name)}/manifests/${encodeURIComponent(t.tag)}`, name);
-      setError('');
-      tags.reload();
-    } catch (e) {
-      setError(message(e));
-    }
+    act.run(() => registryDelete(`/v2/${repoPath(name)}/manifests/${encodeURIComponent(t.tag)}`, name));
   };
-  const problem = error || tags.error;
   const recent = events.items.slice(0, 20);
   return (
     <section>
       <h1>{name}</h1>
-      {problem && <p role="alert" class="error">{problem}</p>}
+      <Problem text={act.error || tags.error} />
       {tags.data && (
         <table tabIndex={0}>
           <caption>Tags</caption>
@@ -107,7 +94,7 @@ export function Repository({ name }: { name: string }) {
       {tags.data && tags.data.tags.length === 0 && <p>No tags.</p>}
       {signedInAs() && <Settings name={name} />}
       <h2 id="repo-events">Events</h2>
-      {events.error && <p role="alert" class="error">{events.error}</p>}
+      <Problem text={events.error} />
       <ul class="plain" aria-labelledby="repo-events">
         {recent.map((e) => (
           <li key={e.seq}>
@@ -120,34 +107,6 @@ export function Repository({ name }: { name: string }) {
   );
 }
 
-// The repository's latest events, newest first, then followed live: where the log ends,
-// the repository's events among the last 10,000, then /api/v1/events/stream from there.
-function useRepositoryEvents(name: string) {
-  const [items, setItems] = useState<Ev[]>([]);
-  const [loaded, setLoaded] = useState(false);
-  const [error, setError] = useState('');
-  useEffect(() => {
-    if (!signedInAs()) return;
-    const abort = new AbortController();
-    const q = `repository=${encodeURIComponent(name)}`;
-    (async () => {
-      const head = await get<{ last_seq: number }>(`/api/v1/events?limit=1&${q}`);
-      const page = await get<{ events: Ev[] }>(`/api/v1/events?limit=1000&since=${Math.max(0, head.last_seq - 10000)}&${q}`);
-      let shown = page.events.slice().reverse().slice(0, 100);
-      setItems(shown);
-      setLoaded(true);
-      await stream(`/api/v1/events/stream?since=${head.last_seq}&${q}`, (e: Ev) => {
-        shown = [e, ...shown].slice(0, 100);
-        setItems(shown);
-      }, abort.signal);
-    })().catch((e) => {
-      if (!abort.signal.aborted) setError(message(e));
-    });
-    return () => abort.abort();
-  }, [name]);
-  return { items, loaded, error };
-}
-
 // GET|PATCH /api/v1/repositories/<name> (visibility, description) and
 // GET|PUT /api/v1/repositories/<name>/permissions[/users|teams/<who>] {"role"}.
 function Settings({ name }: { name: string }) {
@@ -155,30 +114,20 @@ function Settings({ name }: { name: string }) {
   const settings = useLoad(() => get<{ public: boolean; description: string }>(base), [name]);
   const grants = useLoad(() => get<{ items: Grant[] }>(`${base}/permissions`).then((r) => r.items), [name]);
   const [form, setForm] = useState({ kind: 'users', who: '', role: 'read' });
-  const [error, setError] = useState('');
-  const act = async (f: () => Promise<unknown>) => {
-    try {
-      await f();
-      setError('');
-      settings.reload();
-      grants.reload();
-    } catch (e) {
-      setError(message(e));
-    }
-  };
+  const act = useAction(settings.reload, grants.reload);
+
   const grant = (e: Event) => {
     e.preventDefault();
-    act(() => post(`${base}/permissions/${form.kind}/${encodeURIComponent(form.who)}`, { role: form.role }, 'PUT'));
+    act.run(() => post(`${base}/permissions/${form.kind}/${encodeURIComponent(form.who)}`, { role: form.role }, 'PUT'));
   };
   if (!settings.data) return null;
-  const problem = error || grants.error;
   return (
     <>
       <h2>Access</h2>
-      {problem && <p role="alert" class="error">{problem}</p>}
+      <Problem text={act.error || grants.error} />
       <p>
         This repository is <strong>{settings.data.public ? 'public' : 'private'}</strong>.{' '}
-        <button type="button" class="small" onClick={() => act(() => post(base, { public: !settings.data!.public }, 'PATCH'))}>
+        <button type="button" class="small" onClick={() => act.run(() => post(base, { public: !settings.data!.public }, 'PATCH'))}>
           {settings.data.public ? 'Make private' : 'Make public'}
         </button>
       </p>

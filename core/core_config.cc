@@ -12,9 +12,17 @@ void CoreConfig::describe(ConfigSchema& s) {
                         "several cores share. Migrations are applied at start.",
                         &metadata));
   s.add(stringDirective("blobs",
-                        "Where blobs and uploads are stored: empty for <data_dir>, or file:///path (on a filesystem "
-                        "shared by several cores, such as NFS, every core serves every blob).",
+                        "Where blobs and uploads are stored: empty for <data_dir>, file:///path (on a filesystem "
+                        "shared by several cores, such as NFS, every core serves every blob), or an S3-compatible "
+                        "object store: s3://bucket[/prefix]?endpoint=http(s)://host:port&region=us-east-1"
+                        "&style=path|virtual&credentials=<file>&ca_file=<pem>&part_size_mb=16 (credentials from the "
+                        "file's [default] aws_access_key_id/aws_secret_access_key, else AWS_ACCESS_KEY_ID and "
+                        "AWS_SECRET_ACCESS_KEY; the bucket is created if missing).",
                         &blobs));
+  s.add(durationDirective("blob_redirect",
+                          "With an S3 blob store: answer blob GETs with a redirect (307) to a presigned URL valid this "
+                          "long, so that clients fetch the bytes from the store and not through the core (0: off).",
+                          &blob_redirect_ms));
   s.add(intDirective("threads", "Event-loop threads (0: one per core).", &threads, 0, 256));
   s.add(intDirective("workers", "Worker threads for disk work: hashing, fsync, metadata writes (0: max(4, 2 x cores)).",
                      &workers, 0, 1024));

@@ -16,6 +16,7 @@ struct CoreConfig {
   // Where blobs and uploads are: "" (<data_dir>) or file:///path (a shared filesystem
   // serves several cores).
   std::string blobs;
+  int64_t blob_redirect_ms = 0;
   int64_t threads = 0;
   int64_t workers = 0;
   std::string tls_cert;

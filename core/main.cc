@@ -40,6 +40,7 @@
 #include "shared/base/log.h"
 #include "shared/http/server.h"
 #include "shared/store/disk_space.h"
+#include "shared/store/s3_client.h"
 
 using namespace wharf;
 
@@ -108,13 +109,25 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (Status s = makeDirs(config.data_dir); !s.isOk()) return fail(s.message());
+  // The disk whose free space gates writes: the blobs' when they are local files.
   std::string blob_root = config.data_dir;
-  if (!config.blobs.empty()) {
-    if (config.blobs.rfind("file:///", 0) != 0) return fail("blobs: expected file:///path, not \"" + config.blobs + "\"");
-    blob_root = config.blobs.substr(std::string("file://").size());
+  Result<std::unique_ptr<BlobStore>> blobs = Status(Code::kInternal, "no blob store");
+  if (config.blobs.rfind("s3://", 0) == 0) {
+    auto location = parseS3Url(config.blobs, [](const char* name) { return std::getenv(name); });
+    if (!location.isOk()) return fail("blobs: " + location.status().message());
+    blobs = openS3BlobStore(*location);
+    if (!blobs.isOk()) return fail("blobs: " + location->display + ": " + blobs.status().message());
+  } else {
+    if (!config.blobs.empty()) {
+      if (config.blobs.rfind("file:///", 0) != 0) {
+        return fail("blobs: expected file:///path or s3://bucket/prefix?..., not \"" + config.blobs + "\"");
+      }
+      blob_root = config.blobs.substr(std::string("file://").size());
+    }
+    blobs = openFsBlobStore(blob_root);
+    if (!blobs.isOk()) return fail(blobs.status().message());
   }
-  auto blobs = openFsBlobStore(blob_root);
-  if (!blobs.isOk()) return fail(blobs.status().message());
+  logInfo("blob store", {{"store", (*blobs)->describe()}});
   LmdbMetadataOptions meta_options;
   meta_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
   auto env = openMetadataEnv(config.data_dir + "/meta.lmdb", meta_options);
@@ -134,6 +147,7 @@ int main(int argc, char** argv) {
   ApiOptions api_options;
   api_options.max_page = static_cast<size_t>(config.max_page);
   api_options.access_log = config.access_log;
+  api_options.blob_redirect_s = config.blob_redirect_ms / 1000;
   WorkQueue hash(cores);
   ApiContext ctx{registry, work, hash, api_options};
   DiskSpace disk(blob_root, static_cast<uint64_t>(config.disk_reserve),

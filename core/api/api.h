@@ -37,6 +37,9 @@ class TrustEnforcer;
 struct ApiOptions {
   size_t max_page = 1000;   // cap on n for tags and catalog listings
   bool access_log = true;
+  // > 0: blob GETs are redirected (307) to a URL of the blob store valid this long, when
+  // the store has such URLs (S3 presigned GETs).
+  int64_t blob_redirect_s = 0;
 };
 
 struct ApiContext {
@@ -104,6 +107,11 @@ bool fromBrowserScript(const Request& req);
 // Audit helper: a no-op without an audit log.
 void audit(ApiContext& ctx, const Caller& caller, const std::string& action, const std::string& object,
            const std::string& outcome, const std::string& detail = "");
+
+// The body of a response carrying [start, start+length) of a stored blob: the file
+// (sendfile) or, for stores without files, read from the store piece by piece.
+std::variant<std::monostate, std::string, FileBody, std::shared_ptr<BodySource>> blobBody(
+    ApiContext& ctx, const ExchangePtr& ex, const BlobFile& file, const Digest& digest, uint64_t start, uint64_t length);
 
 // Routes one request (the server's Handler).
 void handleRequest(ApiContext& ctx, const ExchangePtr& ex);

@@ -4,6 +4,54 @@
 #include "shared/http/range.h"
 
 namespace wharf {
+namespace {
+
+// A blob of a store without files (S3), sent as it is read: one ranged read of up to
+// kPiece bytes on a worker each time the connection has written the last piece, so a
+// slow client holds one piece, never the blob.
+class StoreBody final : public BodySource, public std::enable_shared_from_this<StoreBody> {
+ public:
+  static constexpr uint64_t kPiece = 4ull << 20;
+  StoreBody(ApiContext& ctx, Loop& loop, Digest digest, uint64_t start, uint64_t length)
+      : ctx_(ctx), loop_(loop), digest_(std::move(digest)), next_(start), end_(start + length), length_(length) {}
+
+  void next(std::function<void(Status, Piece)> cb) override {
+    if (next_ >= end_) return cb(Status::ok(), Piece{"", {}, true});
+    uint64_t n = std::min(kPiece, end_ - next_);
+    uint64_t at = next_;
+    next_ += n;
+    auto self = shared_from_this();
+    ctx_.work.submit([self, at, n, cb = std::move(cb)]() mutable {
+      auto data = std::make_shared<std::string>(n, '\0');
+      Status st = self->ctx_.registry.blobStore().read(self->digest_, at, data->data(), n);
+      self->loop_.post([self, st, data, cb = std::move(cb)] {
+        if (!st.isOk()) {
+          logWarn("blob read from the store failed mid-response", {{"digest", self->digest_.str()}, {"error", st.message()}});
+          return cb(st, Piece{});
+        }
+        cb(Status::ok(), Piece{std::move(*data), {}, self->next_ >= self->end_});
+      });
+    });
+  }
+  std::optional<uint64_t> length() const override { return length_; }
+
+ private:
+  ApiContext& ctx_;
+  Loop& loop_;
+  Digest digest_;
+  uint64_t next_;
+  uint64_t end_;
+  uint64_t length_;
+};
+
+}  // namespace
+
+std::variant<std::monostate, std::string, FileBody, std::shared_ptr<BodySource>> blobBody(
+    ApiContext& ctx, const ExchangePtr& ex, const BlobFile& file, const Digest& digest, uint64_t start, uint64_t length) {
+  if (file.fd) return FileBody{file.fd, start, length};
+  return std::shared_ptr<BodySource>(std::make_shared<StoreBody>(ctx, ex->loop(), digest, start, length));
+}
+
 void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller) {
   const Request& req = ex->request();
   auto digest = Digest::parse(route.reference);
@@ -39,9 +87,20 @@ void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, cons
   const auto [start, length] = *span;
   if (req.isHead()) {
     r.head_length = length;
-  } else {
-    r.body = FileBody{file->fd, start, length};
+    return reply(ex, std::move(r));
   }
+  // The store serves the bytes itself (presigned URL) when so configured: the client
+  // follows the redirect, the replica carries no blob bytes.
+  if (ctx.options.blob_redirect_s > 0) {
+    if (auto url = ctx.registry.blobStore().directUrl(*digest, ctx.options.blob_redirect_s)) {
+      Response redirect;
+      redirect.status = 307;
+      redirect.headers.add("Location", *url);
+      redirect.headers.add("Docker-Content-Digest", d);
+      return reply(ex, std::move(redirect));
+    }
+  }
+  r.body = blobBody(ctx, ex, *file, *digest, start, length);
   reply(ex, std::move(r));
 }
 

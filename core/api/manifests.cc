@@ -55,14 +55,22 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
       r.status = 304;
       return reply(ex, std::move(r));
     }
-    auto file = ctx.registry.openContent(hit->digest);
-    if (!file.isOk()) return replyError(ex, file.status());
+    auto digest = Digest::parse(hit->digest);
+    if (!digest.isOk()) return replyError(ex, digest.status());
+    // A store with files opens the manifest here (cheap); others read it on a worker as
+    // the body is sent, with the size the index recorded.
+    BlobFile file{nullptr, hit->record.size};
+    if (ctx.registry.blobStore().hasFiles()) {
+      auto f = ctx.registry.openContent(hit->digest);
+      if (!f.isOk()) return replyError(ex, f.status());
+      file = *f;
+    }
     // A pull is a GET that sends the manifest (not a HEAD, not a 304). Tags have no ':'.
     emitEvent(ctx, caller, event_type::kManifestPull, name,
               EventTarget{hit->record.media_type, hit->digest, hit->record.size,
                           reference.find(':') == std::string::npos ? reference : std::string(), {}},
               req);
-    r.body = FileBody{file->fd, 0, file->size};
+    r.body = blobBody(ctx, ex, file, *digest, 0, file.size);
     return reply(ex, std::move(r));
   }
 

@@ -37,13 +37,17 @@ Response blobCreated(const std::string& name, const std::string& digest) {
   return r;
 }
 
+// What follows the body: the upload stays open for more chunks (its bytes are flushed
+// to the blob store, so that any replica can take the next one), or it is finished now.
+enum class After { kMoreChunks, kFinish };
+
 // Reads the request body piece by piece and appends each piece to the leased upload on
 // a worker, so at most one piece per request is in memory beyond what the connection
 // buffers. done(status) runs on the loop thread.
 class BodyPump : public std::enable_shared_from_this<BodyPump> {
  public:
-  BodyPump(ApiContext& ctx, ExchangePtr ex, std::shared_ptr<Lease> lease, std::function<void(Status)> done)
-      : ctx_(ctx), ex_(std::move(ex)), lease_(std::move(lease)), done_(std::move(done)) {}
+  BodyPump(ApiContext& ctx, ExchangePtr ex, std::shared_ptr<Lease> lease, After after, std::function<void(Status)> done)
+      : ctx_(ctx), ex_(std::move(ex)), lease_(std::move(lease)), after_(after), done_(std::move(done)) {}
 
   void start() { next(); }
 
@@ -52,14 +56,12 @@ class BodyPump : public std::enable_shared_from_this<BodyPump> {
     auto self = shared_from_this();
     ex_->readBody([self](Status st, std::string data, bool end) {
       if (!st.isOk()) return self->done_(st);
-      if (data.empty()) {
-        if (end) return self->done_(Status::ok());
-        return self->next();
-      }
+      if (data.empty() && !end) return self->next();
       auto piece = std::make_shared<std::string>(std::move(data));
       self->ctx_.work.submit([self, piece, end] {
-        Status s = self->ctx_.registry.append(*self->lease_, *piece, self->ctx_.hash);
+        Status s = piece->empty() ? Status::ok() : self->ctx_.registry.append(*self->lease_, *piece, self->ctx_.hash);
         piece->clear();
+        if (s.isOk() && end && self->after_ == After::kMoreChunks) s = self->ctx_.registry.flushUpload(*self->lease_);
         self->ex_->loop().post([self, s, end] {
           if (!s.isOk()) return self->done_(s);
           if (end) return self->done_(Status::ok());
@@ -72,12 +74,33 @@ class BodyPump : public std::enable_shared_from_this<BodyPump> {
   ApiContext& ctx_;
   ExchangePtr ex_;
   std::shared_ptr<Lease> lease_;
+  After after_;
   std::function<void(Status)> done_;
 };
 
-void pump(ApiContext& ctx, const ExchangePtr& ex, std::shared_ptr<Lease> lease, std::function<void(Status)> done) {
+void pump(ApiContext& ctx, const ExchangePtr& ex, std::shared_ptr<Lease> lease, After after,
+          std::function<void(Status)> done) {
   if (!ex->request().hasBody()) return done(Status::ok());
-  std::make_shared<BodyPump>(ctx, ex, std::move(lease), std::move(done))->start();
+  std::make_shared<BodyPump>(ctx, ex, std::move(lease), after, std::move(done))->start();
+}
+
+// Starts an upload and, when the request carries a body, takes it for this request (on
+// a worker: both ask the blob store).
+struct Started {
+  std::string id;
+  std::shared_ptr<Lease> lease;  // set when asked for
+};
+Result<Started> startAndTake(ApiContext& ctx, const std::string& name, bool recorded, const std::string& owner,
+                             bool take) {
+  auto id = ctx.registry.startUpload(name, recorded, owner);
+  if (!id.isOk()) return id.status();
+  Started out{*id, nullptr};
+  if (take) {
+    auto lease = ctx.registry.sessions().acquire(*id);
+    if (!lease.isOk()) return lease.status();
+    out.lease = std::shared_ptr<Lease>(std::move(lease).value());
+  }
+  return out;
 }
 
 // Checks a Content-Range ("<start>-<end>", optionally prefixed "bytes ") against the
@@ -136,16 +159,15 @@ void finish(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, std
 
 void startSession(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, const Caller& caller) {
   std::string owner = caller.account.name;
-  offload<Result<std::string>>(
-      ctx, ex, [&ctx, name, owner] { return ctx.registry.startUpload(name, /*recorded=*/true, owner); },
-      [&ctx, ex, name](Result<std::string> id) {
-        if (!id.isOk()) return replyError(ex, id.status());
-        if (!ex->request().hasBody()) return reply(ex, uploadStatus(202, name, *id, 0));
+  bool body = ex->request().hasBody();
+  offload<Result<Started>>(
+      ctx, ex, [&ctx, name, owner, body] { return startAndTake(ctx, name, /*recorded=*/true, owner, body); },
+      [&ctx, ex, name](Result<Started> started) {
+        if (!started.isOk()) return replyError(ex, started.status());
+        if (!started->lease) return reply(ex, uploadStatus(202, name, started->id, 0));
         // A body on the POST is the first chunk.
-        auto lease = ctx.registry.sessions().acquire(*id);
-        if (!lease.isOk()) return replyError(ex, lease.status());
-        std::shared_ptr<Lease> shared(std::move(lease).value());
-        pump(ctx, ex, shared, [ex, name, id = *id, shared](Status st) {
+        std::shared_ptr<Lease> shared = started->lease;
+        pump(ctx, ex, shared, After::kMoreChunks, [ex, name, id = started->id, shared](Status st) {
           uint64_t offset = shared->session().offset;
           shared->release();
           if (!st.isOk()) return replyError(ex, st);
@@ -153,6 +175,9 @@ void startSession(ApiContext& ctx, const ExchangePtr& ex, const std::string& nam
         });
       });
 }
+
+void writeChunk(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, const std::string& id,
+                std::shared_ptr<Lease> shared, std::optional<Digest> digest, const Caller& caller);
 
 }  // namespace
 
@@ -189,14 +214,12 @@ void handleUploadStart(ApiContext& ctx, const ExchangePtr& ex, const Route& rout
     auto digest = Digest::parse(*digest_param);
     if (!digest.isOk()) return replyError(ex, digest.status());
     Digest d = *digest;
-    offload<Result<std::string>>(
-        ctx, ex, [&ctx, name] { return ctx.registry.startUpload(name, /*recorded=*/false); },
-        [&ctx, ex, name, d, caller](Result<std::string> id) {
-          if (!id.isOk()) return replyError(ex, id.status());
-          auto lease = ctx.registry.sessions().acquire(*id);
-          if (!lease.isOk()) return replyError(ex, lease.status());
-          std::shared_ptr<Lease> shared(std::move(lease).value());
-          pump(ctx, ex, shared, [&ctx, ex, name, d, shared, caller](Status st) {
+    offload<Result<Started>>(
+        ctx, ex, [&ctx, name] { return startAndTake(ctx, name, /*recorded=*/false, "", /*take=*/true); },
+        [&ctx, ex, name, d, caller](Result<Started> started) {
+          if (!started.isOk()) return replyError(ex, started.status());
+          std::shared_ptr<Lease> shared = started->lease;
+          pump(ctx, ex, shared, After::kFinish, [&ctx, ex, name, d, shared, caller](Status st) {
             if (!st.isOk()) {
               // The body never arrived whole: drop the unrecorded upload file now.
               ctx.work.submit([&ctx, shared] { ctx.registry.discardUpload(*shared); });
@@ -220,9 +243,13 @@ void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route, co
   if (!st.isOk()) return replyError(ex, st);
 
   if (req.method == "GET") {
-    auto offset = ctx.registry.uploadOffset(name, id);
-    if (!offset.isOk()) return replyError(ex, offset.status());
-    return reply(ex, uploadStatus(204, name, id, *offset));
+    offload<Result<uint64_t>>(
+        ctx, ex, [&ctx, name, id] { return ctx.registry.uploadOffset(name, id); },
+        [ex, name, id](Result<uint64_t> offset) {
+          if (!offset.isOk()) return replyError(ex, offset.status());
+          reply(ex, uploadStatus(204, name, id, *offset));
+        });
+    return;
   }
   if (req.method == "DELETE") {
     offload<Status>(
@@ -247,19 +274,49 @@ void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route, co
     if (!d.isOk()) return replyError(ex, d.status());
     digest = *d;
   }
-  auto lease = ctx.registry.sessions().acquire(id);
-  if (!lease.isOk()) {
-    if (lease.status().code() == Code::kRangeInvalid) {
-      auto offset = ctx.registry.uploadOffset(name, id);
-      return replyRange(ex, name, id, offset.isOk() ? *offset : 0, lease.status());
-    }
-    return replyError(ex, lease.status());
-  }
-  std::shared_ptr<Lease> shared(std::move(lease).value());
-  uint64_t offset = shared->session().offset;
-  if (Status range = checkContentRange(req, offset); !range.isOk()) return replyRange(ex, name, id, offset, range);
+  // Taking the upload asks the blob store (its stored size): on a worker.
+  struct Taken {
+    std::shared_ptr<Lease> lease;
+    Status refusal;
+    uint64_t offset = 0;  // with a kRangeInvalid refusal: the upload's size, for the client
+  };
+  offload<Taken>(
+      ctx, ex,
+      [&ctx, name, id] {
+        Taken t;
+        auto lease = ctx.registry.sessions().acquire(id);
+        if (lease.isOk()) {
+          t.lease = std::shared_ptr<Lease>(std::move(lease).value());
+        } else {
+          t.refusal = lease.status();
+          if (t.refusal.code() == Code::kRangeInvalid) {
+            auto offset = ctx.registry.uploadOffset(name, id);
+            t.offset = offset.isOk() ? *offset : 0;
+          }
+        }
+        return t;
+      },
+      [&ctx, ex, name, id, digest, caller](Taken taken) {
+        if (!taken.lease) {
+          if (taken.refusal.code() == Code::kRangeInvalid) return replyRange(ex, name, id, taken.offset, taken.refusal);
+          return replyError(ex, taken.refusal);
+        }
+        writeChunk(ctx, ex, name, id, taken.lease, digest, caller);
+      });
+}
 
-  pump(ctx, ex, shared, [&ctx, ex, name, id, shared, digest, caller](Status s) {
+namespace {
+
+void writeChunk(ApiContext& ctx, const ExchangePtr& ex, const std::string& name, const std::string& id,
+                std::shared_ptr<Lease> shared, std::optional<Digest> digest, const Caller& caller) {
+  const Request& req = ex->request();
+  uint64_t offset = shared->session().offset;
+  if (Status range = checkContentRange(req, offset); !range.isOk()) {
+    shared->release();
+    return replyRange(ex, name, id, offset, range);
+  }
+  pump(ctx, ex, shared, digest ? After::kFinish : After::kMoreChunks,
+       [&ctx, ex, name, id, shared, digest, caller](Status s) {
     uint64_t offset = shared->session().offset;
     if (s.code() == Code::kInsufficientStorage) {
       // The disk is full: the upload cannot go on, and its bytes go now, not at the purge.
@@ -272,5 +329,7 @@ void handleUpload(ApiContext& ctx, const ExchangePtr& ex, const Route& route, co
     finish(ctx, ex, name, shared, *digest, /*recorded=*/true, caller);
   });
 }
+
+}  // namespace
 
 }  // namespace wharf

@@ -35,13 +35,9 @@ constexpr size_t kBatch = 64;
 // (content unreadable) stops the run: what it references cannot be known.
 Result<std::vector<std::string>> refsOf(Registry& registry, const std::string& digest, const std::string& media_type) {
   if (auto refs = registry.metadata().manifestRefs(digest)) return *refs;
-  auto d = Digest::parse(digest);
-  if (!d.isOk()) return d.status();
-  auto file = registry.blobStore().open(*d);
-  if (!file.isOk()) return Status(file.status().code(), "manifest " + digest + ": " + file.status().message());
-  std::string body(file->size, '\0');
-  WHARF_RETURN_IF_ERROR(preadAll(file->fd->get(), body.data(), body.size(), 0));
-  auto m = parseManifest(body, media_type);
+  auto body = registry.readContent(digest, kMaxManifestBytes);
+  if (!body.isOk()) return Status(body.status().code(), "manifest " + digest + ": " + body.status().message());
+  auto m = parseManifest(*body, media_type);
   if (!m.isOk()) return Status(Code::kCorruption, "manifest " + digest + ": " + m.status().message());
   std::vector<std::string> out;
   if (m->config) out.push_back(m->config->digest.str());

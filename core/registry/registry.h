@@ -61,6 +61,9 @@ class Registry {
   // (on the calling thread) and the hash (on hash_queue) run in parallel. hash_queue
   // must run nothing that blocks, so that waiting on it can never deadlock.
   Status append(UploadSessions::Lease& lease, std::string_view data, class WorkQueue& hash_queue);
+  // The end of a request that leaves the upload open: its bytes so far become durable
+  // and visible to every replica (BlobStore::flushUpload).
+  Status flushUpload(UploadSessions::Lease& lease) { return blobs_.flushUpload(lease.id()); }
   // Verifies and commits a leased upload as a blob of repo. On kDigestInvalid the
   // upload is dropped: nothing is stored.
   Result<uint64_t> finishUpload(const std::string& repo, UploadSessions::Lease& lease,

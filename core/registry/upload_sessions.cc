@@ -28,11 +28,18 @@ Result<std::unique_ptr<UploadSessions::Lease>> UploadSessions::acquire(const std
   }
   if (s) {
     auto lease = std::make_unique<Lease>(this, id, s);
-    // The file is the truth: a session whose file is gone is gone.
-    if (!blobs_.uploadSize(id).isOk()) {
+    // The store is the truth: a session whose upload is gone is gone, and one that
+    // another replica added to since goes on from the stored size, without its hash.
+    auto size = blobs_.uploadSize(id);
+    if (!size.isOk()) {
       lease->release();
-      erase(id);
-      return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+      if (size.status().code() == Code::kBlobUploadUnknown) erase(id);
+      return size.status();
+    }
+    if (*size != s->offset) {
+      s->offset = *size;
+      s->hasher.reset();
+      if (*size == 0) s->hasher.emplace(DigestAlgorithm::kSha256);
     }
     return lease;
   }

@@ -1,8 +1,9 @@
 // UploadSessions: in-memory state of blob uploads in progress (their running hash and
 // length), so that bytes are hashed once, as they arrive.
 //
-// The upload file is the source of truth: after a restart a session is rebuilt from the
-// file's size without a hash, and the file is hashed when the upload is finished.
+// The blob store is the source of truth: after a restart, or when another replica took
+// chunks of the upload in between, a session goes on from the stored size without a
+// hash, and the upload is hashed when it is finished.
 // Thread-safe. A Lease gives one request exclusive use of an upload; a second request
 // for the same upload while the first holds it is refused (kRangeInvalid).
 #pragma once
@@ -49,8 +50,9 @@ class UploadSessions {
 
   // Starts a session for a new, empty upload.
   void create(const std::string& id);
-  // Takes the upload for one request. kBlobUploadUnknown when its file is gone,
-  // kRangeInvalid when another request holds it.
+  // Takes the upload for one request. kBlobUploadUnknown when its upload is gone,
+  // kRangeInvalid when another request holds it. Asks the blob store: call it on a
+  // worker.
   Result<std::unique_ptr<Lease>> acquire(const std::string& id);
   void erase(const std::string& id);
   size_t size();

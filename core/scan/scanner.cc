@@ -1,5 +1,6 @@
 #include "core/scan/scanner.h"
 
+#include <cstring>
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -64,6 +65,32 @@ ByteSource preadSource(std::shared_ptr<Fd> fd) {
       }
       if (errno != EINTR) return errnoStatus("read layer", errno);
     }
+  };
+}
+
+// Reads a blob of a store without files in pieces of kStorePiece (one ranged GET each),
+// handing them out in the sizes the layer reader asks for.
+ByteSource storeSource(BlobStore& store, Digest digest, uint64_t size) {
+  static constexpr uint64_t kStorePiece = 4ull << 20;
+  struct State {
+    uint64_t offset = 0;  // of buffer's first byte
+    std::string buffer;
+    size_t used = 0;
+  };
+  auto st = std::make_shared<State>();
+  return [&store, digest, size, st](char* buf, size_t n) -> Result<size_t> {
+    if (st->used == st->buffer.size()) {
+      st->offset += st->buffer.size();
+      st->buffer.clear();
+      st->used = 0;
+      if (st->offset >= size) return size_t(0);
+      st->buffer.resize(std::min(kStorePiece, size - st->offset));
+      WHARF_RETURN_IF_ERROR(store.read(digest, st->offset, st->buffer.data(), st->buffer.size()));
+    }
+    size_t k = std::min(n, st->buffer.size() - st->used);
+    std::memcpy(buf, st->buffer.data() + st->used, k);
+    st->used += k;
+    return k;
   };
 }
 
@@ -234,7 +261,9 @@ Result<LayerScan> Scanner::layerScan(const std::string& digest, JobContext* ctx)
   ScanLimits limits = options_.limits;
   limits.layer.deadline_ms = monotonicMillis() + options_.layer_timeout_ms;
   int64_t started = monotonicMillis();
-  auto scan = scanLayer(preadSource(f->fd), f->size, limits);
+  auto layer = Digest::parse(digest);
+  if (!layer.isOk()) return layer.status();
+  auto scan = scanLayer(f->fd ? preadSource(f->fd) : storeSource(registry_.blobStore(), *layer, f->size), f->size, limits);
   if (!scan.isOk()) return Status(scan.status().code(), "layer " + digest + ": " + scan.status().message());
   ScanMetrics::get().layers_read.inc();
   ScanMetrics::get().bytes.inc(scan->stats.compressed_bytes);

@@ -2,15 +2,20 @@
 // from. Manifests are blobs too.
 //
 // Thread-safe: every method may be called from any thread, and all of them may block on
-// disk I/O, so the registry calls them from worker threads (opening a blob for reading
-// is the exception: it is cheap and done on loop threads).
+// disk or network I/O, so the registry calls them from worker threads. Opening a blob of
+// a store with files is the exception: it is cheap and done on loop threads.
 //
-// Durability: commitUpload() and putBlob() return only after the blob's bytes and its
-// directory entry are on stable storage.
+// Two backends: the filesystem (local files, sent with sendfile) and S3 (objects, read
+// with ranged GETs; see s3_blob_store.h).
+//
+// Durability: commitUpload() and put() return only after the blob's bytes are on stable
+// storage (for S3: the store acknowledged them). A blob is visible under its digest only
+// after its bytes were checked against it.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,7 +26,7 @@
 namespace wharf {
 
 struct BlobFile {
-  std::shared_ptr<Fd> fd;
+  std::shared_ptr<Fd> fd;  // a local file; null for stores without files (read() then)
   uint64_t size = 0;
 };
 
@@ -29,9 +34,19 @@ class BlobStore {
  public:
   virtual ~BlobStore() = default;
 
+  // True when open() hands out local files; false when bytes come through read() only.
+  virtual bool hasFiles() const = 0;
+  // Where the store is, for logs (no credentials).
+  virtual std::string describe() const = 0;
+
   // kBlobUnknown if the blob is not stored.
   virtual Result<BlobFile> open(const Digest& digest) = 0;
   virtual Result<uint64_t> size(const Digest& digest) = 0;
+  // Reads len bytes of a blob at offset into out (kBlobUnknown if it is not stored).
+  virtual Status read(const Digest& digest, uint64_t offset, char* out, size_t len) = 0;
+  // A URL from which a client may GET the blob itself for ttl_s seconds (an S3
+  // presigned URL); nullopt when the store cannot serve clients.
+  virtual std::optional<std::string> directUrl(const Digest& digest, int64_t ttl_s) = 0;
   // Writes a whole blob (small ones: manifests) and returns its digest.
   virtual Result<Digest> put(std::string_view data, DigestAlgorithm algorithm) = 0;
   // Removes a stored blob (garbage collection). kBlobUnknown if absent. sync_dir: make
@@ -48,6 +63,9 @@ class BlobStore {
   // Writes data at offset (the current size). Starts write-back early so that the final
   // fsync in commitUpload() has little left to do.
   virtual Status append(const std::string& id, uint64_t offset, std::string_view data) = 0;
+  // Makes what append() took durable and visible to every replica: the end of a request
+  // that leaves the upload open (the next chunk may reach another replica).
+  virtual Status flushUpload(const std::string& id) = 0;
   // Verifies the upload against expected (using known, the digest of its bytes when the
   // caller hashed them as they arrived, else hashing the file), then makes it the blob.
   // On kDigestInvalid the upload is left untouched. Returns the blob size.
@@ -65,6 +83,18 @@ class BlobStore {
 //     uploads/<uuid>                  upload in progress
 //     tmp/                            whole-blob writes before their rename
 constexpr int kFsBlobStoreLayout = 1;
+constexpr const char* kBlobStoreLayoutTag = "wharf-blobstore 1";  // the layout file of both backends
 Result<std::unique_ptr<BlobStore>> openFsBlobStore(const std::string& root);
+
+// The S3 backend (s3_blob_store.cc; the location from parseS3Url in s3_client.h).
+//
+//   <prefix>layout                          "wharf-blobstore 1"
+//   <prefix>blobs/<algorithm>/<hex[0:2]>/<hex>   immutable blob bytes
+//   <prefix>uploads/<uuid>/state            JSON: size, multipart upload id, parts
+//   <prefix>uploads/<uuid>/tail.<offset>    bytes after the last part (under 1 part)
+//   <prefix>uploads/<uuid>/data             the completed multipart upload, before
+//                                           its digest is checked and it is copied
+struct S3Location;
+Result<std::unique_ptr<BlobStore>> openS3BlobStore(const S3Location& location);
 
 }  // namespace wharf

@@ -13,7 +13,6 @@
 namespace wharf {
 namespace {
 
-constexpr const char* kLayoutTag = "wharf-blobstore 1";
 
 class FsBlobStore final : public BlobStore {
  public:
@@ -35,6 +34,20 @@ class FsBlobStore final : public BlobStore {
     if (::fstat(fd, &st) != 0) return errnoStatus("stat blob", errno);
     return BlobFile{std::move(holder), static_cast<uint64_t>(st.st_size)};
   }
+
+  bool hasFiles() const override { return true; }
+  std::string describe() const override { return "file://" + root_; }
+
+  Status read(const Digest& digest, uint64_t offset, char* out, size_t len) override {
+    auto f = open(digest);
+    if (!f.isOk()) return f.status();
+    if (offset + len > f->size) return Status(Code::kInvalidArgument, "read past the end of " + digest.str());
+    return preadAll(f->fd->get(), out, len, offset);
+  }
+
+  std::optional<std::string> directUrl(const Digest&, int64_t) override { return std::nullopt; }
+
+  Status flushUpload(const std::string&) override { return Status::ok(); }
 
   Result<uint64_t> size(const Digest& digest) override {
     struct stat st;
@@ -209,9 +222,9 @@ class FsBlobStore final : public BlobStore {
     if (!fresh) {
       WHARF_RETURN_IF_ERROR(st);
       while (!layout.empty() && layout.back() == '\n') layout.pop_back();
-      if (layout != kLayoutTag) {
+      if (layout != kBlobStoreLayoutTag) {
         return Status(Code::kCorruption, "blob store at " + root_ + " has layout \"" + layout + "\", expected \"" +
-                                             kLayoutTag + "\"");
+                                             kBlobStoreLayoutTag + "\"");
       }
     }
     // Every fan-out directory exists up front, so committing a blob never creates one.
@@ -228,7 +241,7 @@ class FsBlobStore final : public BlobStore {
     // Whole-blob writes that never reached their rename.
     WHARF_RETURN_IF_ERROR(removeTree(root_ + "/tmp"));
     WHARF_RETURN_IF_ERROR(makeDirs(root_ + "/tmp"));
-    if (fresh) return writeFileDurable(layout_path, std::string(kLayoutTag) + "\n");
+    if (fresh) return writeFileDurable(layout_path, std::string(kBlobStoreLayoutTag) + "\n");
     return Status::ok();
   }
 

@@ -163,7 +163,7 @@ std::string sha256Hex(std::string_view data) {
   return hexEncode(std::string_view(reinterpret_cast<const char*>(md), 32));
 }
 
-std::string hmacSha256Hex(std::string_view key, std::string_view data) {
+std::string hmacSha256(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   // HMAC() accepts an empty key as a zero-length key; the pointer must be non-null.
@@ -171,8 +171,10 @@ std::string hmacSha256Hex(std::string_view key, std::string_view data) {
   const void* k = key.empty() ? static_cast<const void*>(&kEmpty) : static_cast<const void*>(key.data());
   HMAC(sha256Md(), k, static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
        md, &len);
-  return hexEncode(std::string_view(reinterpret_cast<const char*>(md), len));
+  return std::string(reinterpret_cast<const char*>(md), len);
 }
+
+std::string hmacSha256Hex(std::string_view key, std::string_view data) { return hexEncode(hmacSha256(key, data)); }
 
 bool constantTimeEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

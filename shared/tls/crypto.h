@@ -58,7 +58,9 @@ bool verifyPassword(std::string_view password, const std::string& encoded);
 std::string hexEncode(std::string_view bytes);
 // SHA-256 of data, hex.
 std::string sha256Hex(std::string_view data);
-// HMAC-SHA256 of data under key, hex (webhook signatures).
+// HMAC-SHA256 of data under key: raw 32 bytes (S3 signing keys), or hex (webhook
+// signatures).
+std::string hmacSha256(std::string_view key, std::string_view data);
 std::string hmacSha256Hex(std::string_view key, std::string_view data);
 bool constantTimeEquals(std::string_view a, std::string_view b);
 // n random bytes as base64url without padding.

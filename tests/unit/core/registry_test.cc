@@ -161,6 +161,7 @@ TEST_CASE("UploadSessions: state carries across leases") {
   {
     auto l = sessions.acquire(id);
     REQUIRE(l.isOk());
+    REQUIRE((*blobs)->append(id, 0, "abc").isOk());
     (*l)->session().offset = 3;
     (*l)->session().hasher->update("abc");
   }
@@ -168,6 +169,22 @@ TEST_CASE("UploadSessions: state carries across leases") {
   REQUIRE(l.isOk());
   CHECK((*l)->session().offset == 3);
   CHECK((*l)->session().hasher->digest() == digestOf("abc"));
+}
+
+TEST_CASE("UploadSessions: bytes another replica added are not assumed hashed") {
+  TempDir dir;
+  auto blobs = openFsBlobStore(dir / "blobs");
+  REQUIRE(blobs.isOk());
+  UploadSessions sessions(**blobs);
+  std::string id = newUuid();
+  REQUIRE((*blobs)->createUpload(id).isOk());
+  sessions.create(id);
+  // This replica's session saw nothing; another one took a chunk in between.
+  REQUIRE((*blobs)->append(id, 0, "abcd").isOk());
+  auto l = sessions.acquire(id);
+  REQUIRE(l.isOk());
+  CHECK((*l)->session().offset == 4);
+  CHECK_FALSE((*l)->session().hasher.has_value());
 }
 
 TEST_CASE("UploadSessions: a session is rebuilt from the upload file") {

@@ -1,0 +1,634 @@
+// The S3 blob store (layout in blob_store.h).
+//
+// Uploads: S3 objects cannot be appended to, so an upload is a multipart upload of
+// uploads/<id>/data in parts of part_size, plus the bytes after the last part (the
+// tail). Between requests the tail is an object of its own and the state object lists
+// the parts: any replica can take the next chunk. Within a request the tail grows in
+// memory and a part is sent whenever it reaches part_size, so a 5 GiB blob never sits in
+// memory. At the end a small upload is checked in memory and PUT under its digest; a
+// large one is completed, checked (as it arrived, or by reading it back), and copied
+// under its digest by the store itself (CopyObject; UploadPartCopy above 5 GiB). Nothing
+// is visible under a content address before its bytes were checked.
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "shared/base/log.h"
+#include "shared/base/ids.h"
+#include "shared/store/blob_store.h"
+#include "shared/store/s3_client.h"
+
+namespace wharf {
+namespace {
+
+constexpr uint64_t kMinPart = 5ull << 20;        // S3's smallest part but the last
+constexpr uint64_t kMaxCopy = 5ull << 30;        // CopyObject's largest source
+constexpr uint64_t kCopyPart = 1ull << 30;       // parts of a larger copy
+constexpr size_t kMaxParts = 10000;              // S3's limit per multipart upload
+constexpr size_t kMaxOpenUploads = 256;          // uploads whose tail this replica keeps
+
+struct Part {
+  int number = 0;
+  std::string etag;
+  uint64_t size = 0;
+};
+
+// What the state object records.
+struct UploadState {
+  uint64_t size = 0;
+  std::string multipart;  // S3's upload id for uploads/<id>/data; "" before the first part
+  std::vector<Part> parts;
+  std::string tail_key;   // object holding the bytes after the parts; "" if none
+
+  uint64_t partsSize() const {
+    uint64_t n = 0;
+    for (const auto& p : parts) n += p.size;
+    return n;
+  }
+  std::string toJson() const {
+    nlohmann::json j = {{"size", size}, {"multipart", multipart}, {"tail", tail_key}, {"parts", nlohmann::json::array()}};
+    for (const auto& p : parts) j["parts"].push_back({{"n", p.number}, {"etag", p.etag}, {"size", p.size}});
+    return j.dump();
+  }
+  static Result<UploadState> fromJson(const std::string& text) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    UploadState s;
+    if (j.is_discarded() || !j.is_object() || !j.value("size", nlohmann::json()).is_number_unsigned() ||
+        !j.value("parts", nlohmann::json()).is_array()) {
+      return Status(Code::kCorruption, "upload state is not valid");
+    }
+    s.size = j["size"].get<uint64_t>();
+    s.multipart = j.value("multipart", "");
+    s.tail_key = j.value("tail", "");
+    for (const auto& p : j["parts"]) {
+      if (!p.is_object() || !p.value("n", nlohmann::json()).is_number_integer() ||
+          !p.value("size", nlohmann::json()).is_number_unsigned()) {
+        return Status(Code::kCorruption, "upload state part is not valid");
+      }
+      s.parts.push_back(Part{p["n"].get<int>(), p.value("etag", ""), p["size"].get<uint64_t>()});
+    }
+    if (s.partsSize() > s.size) return Status(Code::kCorruption, "upload state parts exceed its size");
+    return s;
+  }
+};
+
+// An upload this replica is writing.
+struct OpenUpload {
+  UploadState state;         // as it will be stored at the next flush
+  std::string stored_tail;   // the tail object the stored state names
+  std::string tail;          // bytes after the parts
+  bool dirty = false;        // appended since the last flush
+  bool completed = false;    // the multipart upload is assembled into uploads/<id>/data
+};
+
+class S3BlobStore final : public BlobStore {
+ public:
+  explicit S3BlobStore(const S3Location& loc) : s3_(loc) {}
+
+  bool hasFiles() const override { return false; }
+  std::string describe() const override { return s3_.location().display; }
+
+  static std::string blobKey(const Digest& d) {
+    return "blobs/" + std::string(d.algorithmName()) + "/" + d.hex().substr(0, 2) + "/" + d.hex();
+  }
+  static std::string uploadKey(const std::string& id, const std::string& what) { return "uploads/" + id + "/" + what; }
+
+  Result<BlobFile> open(const Digest& digest) override {
+    auto n = size(digest);
+    if (!n.isOk()) return n.status();
+    return BlobFile{nullptr, *n};
+  }
+
+  Result<uint64_t> size(const Digest& digest) override {
+    auto n = head(blobKey(digest));
+    if (!n.isOk() && n.status().code() == Code::kNotFound) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    return n;
+  }
+
+  Status read(const Digest& digest, uint64_t offset, char* out, size_t len) override {
+    Status st = s3_.readRange(blobKey(digest), offset, out, len);
+    if (st.code() == Code::kNotFound) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    return st;
+  }
+
+  std::optional<std::string> directUrl(const Digest& digest, int64_t ttl_s) override {
+    return s3_.presignedGet(blobKey(digest), ttl_s);
+  }
+
+  Result<Digest> put(std::string_view data, DigestAlgorithm algorithm) override {
+    Digest d = digestOf(data, algorithm);
+    auto exists = head(blobKey(d));
+    if (exists.isOk()) return d;
+    if (exists.status().code() != Code::kNotFound) return exists.status();
+    S3Client::Call c;
+    c.method = "PUT";
+    c.key = blobKey(d);
+    c.body = data;
+    auto r = s3_.call(c);
+    if (!r.isOk()) return r.status();
+    return d;
+  }
+
+  Status remove(const Digest& digest, bool) override {
+    auto exists = head(blobKey(digest));
+    if (!exists.isOk()) {
+      return exists.status().code() == Code::kNotFound ? Status(Code::kBlobUnknown, "blob unknown to registry")
+                                                       : exists.status();
+    }
+    return deleteKey(blobKey(digest));
+  }
+
+  void forEachBlob(const std::function<bool(const Digest&, uint64_t, int64_t)>& fn) override {
+    Status st = s3_.list("blobs/", [&](const S3Client::Listed& l) {
+      // blobs/<algorithm>/<2>/<hex>
+      auto parts = splitKey(l.key);
+      if (parts.size() != 4) return true;
+      auto d = Digest::parse(parts[1] + ":" + parts[3]);
+      if (!d.isOk() || blobKey(*d) != l.key) return true;
+      return fn(*d, l.size, l.mtime_ms);
+    });
+    if (!st.isOk()) logWarn("cannot list the S3 blob store", {{"store", describe()}, {"error", st.message()}});
+  }
+
+  Status createUpload(const std::string& id) override {
+    auto u = std::make_shared<OpenUpload>();
+    WHARF_RETURN_IF_ERROR(putState(id, u->state));
+    remember(id, u);
+    return Status::ok();
+  }
+
+  Result<uint64_t> uploadSize(const std::string& id) override {
+    auto stored = loadState(id);
+    if (!stored.isOk()) {
+      forget(id);
+      return stored.status();
+    }
+    // A request starts here: what this replica holds in memory stands only if nothing
+    // happened elsewhere since (another replica may have taken chunks in between).
+    std::lock_guard lock(mu_);
+    if (auto it = open_.find(id); it != open_.end()) {
+      const auto& u = *it->second;
+      if (u.dirty || u.completed || u.state.size != stored->size || u.stored_tail != stored->tail_key) open_.erase(it);
+    }
+    return stored->size;
+  }
+
+  Status append(const std::string& id, uint64_t offset, std::string_view data) override {
+    auto u = openUpload(id);
+    if (!u.isOk()) return u.status();
+    OpenUpload& up = **u;
+    if (up.completed) return Status(Code::kBlobUploadInvalid, "the upload was already assembled");
+    if (up.state.size != offset) {
+      forget(id);
+      return Status(Code::kRangeInvalid, "the upload holds " + std::to_string(up.state.size) + " bytes, not " +
+                                             std::to_string(offset));
+    }
+    up.tail.append(data);
+    up.state.size += data.size();
+    up.dirty = true;
+    const uint64_t part = s3_.location().part_size;
+    while (up.tail.size() >= part) {
+      Status st = sendPart(id, up, std::string_view(up.tail).substr(0, part));
+      if (!st.isOk()) {
+        forget(id);  // the stored state is the truth again
+        return st;
+      }
+      up.tail.erase(0, part);
+    }
+    return Status::ok();
+  }
+
+  Status flushUpload(const std::string& id) override {
+    std::shared_ptr<OpenUpload> u = find(id);
+    if (!u || !u->dirty) return Status::ok();
+    Status st = flush(id, *u);
+    if (!st.isOk()) forget(id);
+    return st;
+  }
+
+  Result<uint64_t> commitUpload(const std::string& id, const Digest& expected, const Digest* known) override {
+    auto opened = openUpload(id);
+    if (!opened.isOk()) return opened.status();
+    auto u = *opened;
+    const uint64_t size = u->state.size;
+    if (u->state.parts.empty()) {
+      // Small: the whole blob is the tail, in memory.
+      Digest actual = known != nullptr && known->algorithm() == expected.algorithm() ? *known
+                                                                                     : digestOf(u->tail, expected.algorithm());
+      if (!(actual == expected)) return mismatch(actual);
+      auto exists = head(blobKey(expected));
+      if (!exists.isOk()) {
+        if (exists.status().code() != Code::kNotFound) return exists.status();
+        S3Client::Call c;
+        c.method = "PUT";
+        c.key = blobKey(expected);
+        c.body = u->tail;
+        auto r = s3_.call(c);
+        if (!r.isOk()) return r.status();
+      }
+      cleanUp(id, *u);
+      return size;
+    }
+    if (!u->completed) {
+      Status st = u->tail.empty() ? Status::ok() : sendPart(id, *u, u->tail);  // the last part may be small
+      if (st.isOk()) {
+        u->tail.clear();
+        st = complete(id, *u);
+      }
+      if (!st.isOk()) {
+        forget(id);
+        return st;
+      }
+      u->completed = true;
+    }
+    Digest actual;
+    if (known != nullptr && known->algorithm() == expected.algorithm()) {
+      actual = *known;
+    } else {
+      Hasher h(expected.algorithm());
+      WHARF_RETURN_IF_ERROR(s3_.readStream(uploadKey(id, "data"), [&](std::string_view piece) {
+        h.update(piece);
+        return Status::ok();
+      }));
+      if (h.bytes() != size) {
+        return Status(Code::kIoError, "the assembled upload holds " + std::to_string(h.bytes()) + " bytes, not " +
+                                          std::to_string(size));
+      }
+      actual = h.digest();
+    }
+    if (!(actual == expected)) return mismatch(actual);
+    auto exists = head(blobKey(expected));
+    if (!exists.isOk()) {
+      if (exists.status().code() != Code::kNotFound) return exists.status();
+      WHARF_RETURN_IF_ERROR(copy(uploadKey(id, "data"), blobKey(expected), size));
+    }
+    cleanUp(id, *u);
+    return size;
+  }
+
+  Status removeUpload(const std::string& id) override {
+    forget(id);
+    // Multipart uploads under this upload: the one the state names, and any a crash left
+    // before the state named it.
+    S3Client::Call lc;
+    lc.bucket_only = true;
+    lc.query["uploads"] = "";
+    lc.query["prefix"] = s3_.location().prefix + "uploads/" + id + "/";
+    auto listed = s3_.call(lc);
+    if (!listed.isOk()) return listed.status();
+    auto keys = xmlValues(listed->body, "Key");
+    auto ids = xmlValues(listed->body, "UploadId");
+    for (size_t i = 0; i < keys.size() && i < ids.size(); ++i) {
+      if (keys[i].rfind(s3_.location().prefix, 0) != 0) continue;
+      S3Client::Call abort;
+      abort.method = "DELETE";
+      abort.key = keys[i].substr(s3_.location().prefix.size());
+      abort.query["uploadId"] = ids[i];
+      auto r = s3_.send(abort);
+      if (!r.isOk()) return r.status();
+    }
+    std::vector<std::string> objects;
+    WHARF_RETURN_IF_ERROR(s3_.list("uploads/" + id + "/", [&](const S3Client::Listed& l) {
+      objects.push_back(l.key);
+      return true;
+    }));
+    // The state goes last: while it is there, the upload is listed and purged again.
+    std::string state = uploadKey(id, "state");
+    for (const auto& key : objects) {
+      if (key != state) WHARF_RETURN_IF_ERROR(deleteKey(key));
+    }
+    return deleteKey(state);
+  }
+
+  std::vector<std::pair<std::string, int64_t>> listUploads() override {
+    std::unordered_map<std::string, int64_t> latest;
+    Status st = s3_.list("uploads/", [&](const S3Client::Listed& l) {
+      auto parts = splitKey(l.key);
+      if (parts.size() >= 3 && isUuid(parts[1])) latest[parts[1]] = std::max(latest[parts[1]], l.mtime_ms);
+      return true;
+    });
+    if (!st.isOk()) logWarn("cannot list S3 uploads", {{"store", describe()}, {"error", st.message()}});
+    // Multipart uploads whose objects are gone (a crash between the first part and the
+    // first flush) are uploads too, so that the purge aborts them.
+    S3Client::Call lc;
+    lc.bucket_only = true;
+    lc.query["uploads"] = "";
+    lc.query["prefix"] = s3_.location().prefix + "uploads/";
+    if (auto r = s3_.call(lc); r.isOk()) {
+      auto keys = xmlValues(r->body, "Key");
+      auto times = xmlValues(r->body, "Initiated");
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (keys[i].rfind(s3_.location().prefix, 0) != 0) continue;
+        auto parts = splitKey(keys[i].substr(s3_.location().prefix.size()));
+        if (parts.size() < 3 || !isUuid(parts[1])) continue;
+        int64_t t = i < times.size() ? parseIsoTimeMs(times[i]) : 0;
+        latest[parts[1]] = std::max(latest[parts[1]], t);
+      }
+    }
+    return {latest.begin(), latest.end()};
+  }
+
+  Status init() {
+    S3Client::Call hb;
+    hb.method = "HEAD";
+    hb.bucket_only = true;
+    auto bucket = s3_.send(hb);
+    if (!bucket.isOk()) return bucket.status();
+    if (bucket->status == 404) {
+      S3Client::Call mk;
+      mk.method = "PUT";
+      mk.bucket_only = true;
+      auto r = s3_.call(mk);
+      if (!r.isOk()) return Status(r.status().code(), "create bucket: " + r.status().message());
+      logInfo("created the S3 bucket", {{"store", describe()}});
+    } else if (bucket->status / 100 != 2) {
+      return S3Client::errorOf(*bucket, "bucket " + s3_.location().bucket);
+    }
+    S3Client::Call get;
+    get.key = "layout";
+    auto layout = s3_.send(get);
+    if (!layout.isOk()) return layout.status();
+    if (layout->status == 404) {
+      S3Client::Call put;
+      put.method = "PUT";
+      put.key = "layout";
+      std::string body = std::string(kBlobStoreLayoutTag) + "\n";
+      put.body = body;
+      auto r = s3_.call(put);
+      return r.isOk() ? Status::ok() : r.status();
+    }
+    if (layout->status / 100 != 2) return S3Client::errorOf(*layout, "GET layout");
+    std::string tag = layout->body;
+    while (!tag.empty() && tag.back() == '\n') tag.pop_back();
+    if (tag != kBlobStoreLayoutTag) {
+      return Status(Code::kCorruption, "blob store " + describe() + " has layout \"" + tag + "\", expected \"" +
+                                           kBlobStoreLayoutTag + "\"");
+    }
+    return Status::ok();
+  }
+
+ private:
+  static std::vector<std::string> splitKey(const std::string& key) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (true) {
+      size_t slash = key.find('/', start);
+      out.push_back(key.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+      if (slash == std::string::npos) return out;
+      start = slash + 1;
+    }
+  }
+
+  static Status mismatch(const Digest& actual) {
+    return Status(Code::kDigestInvalid, "provided digest did not match uploaded content (content is " + actual.str() + ")");
+  }
+
+  Result<uint64_t> head(const std::string& key) {
+    S3Client::Call c;
+    c.method = "HEAD";
+    c.key = key;
+    auto r = s3_.send(c);
+    if (!r.isOk()) return r.status();
+    if (r->status == 404) return Status(Code::kNotFound, key + " not found");
+    if (r->status / 100 != 2) return S3Client::errorOf(*r, "HEAD " + key);
+    std::string len = r->header("content-length");
+    if (len.empty() || len.size() > 19 || len.find_first_not_of("0123456789") != std::string::npos) {
+      return Status(Code::kIoError, "HEAD " + key + ": no Content-Length");
+    }
+    return static_cast<uint64_t>(std::stoull(len));
+  }
+
+  Status deleteKey(const std::string& key) {
+    S3Client::Call c;
+    c.method = "DELETE";
+    c.key = key;
+    auto r = s3_.send(c);
+    if (!r.isOk()) return r.status();
+    if (r->status / 100 != 2 && r->status != 404) return S3Client::errorOf(*r, "DELETE " + key);
+    return Status::ok();
+  }
+
+  Status putState(const std::string& id, const UploadState& state) {
+    S3Client::Call c;
+    c.method = "PUT";
+    c.key = uploadKey(id, "state");
+    std::string body = state.toJson();
+    c.body = body;
+    auto r = s3_.call(c);
+    return r.isOk() ? Status::ok() : r.status();
+  }
+
+  Result<UploadState> loadState(const std::string& id) {
+    S3Client::Call c;
+    c.key = uploadKey(id, "state");
+    auto r = s3_.send(c);
+    if (!r.isOk()) return r.status();
+    if (r->status == 404) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
+    if (r->status / 100 != 2) return S3Client::errorOf(*r, "GET upload state");
+    return UploadState::fromJson(r->body);
+  }
+
+  std::shared_ptr<OpenUpload> find(const std::string& id) {
+    std::lock_guard lock(mu_);
+    auto it = open_.find(id);
+    return it == open_.end() ? nullptr : it->second;
+  }
+  void remember(const std::string& id, std::shared_ptr<OpenUpload> u) {
+    std::lock_guard lock(mu_);
+    // Uploads left open drop out first (their stored state is complete: only flushed
+    // uploads sit here between requests).
+    if (open_.size() >= kMaxOpenUploads) {
+      for (auto it = open_.begin(); it != open_.end();) it = it->second->dirty ? std::next(it) : open_.erase(it);
+    }
+    open_[id] = std::move(u);
+  }
+  void forget(const std::string& id) {
+    std::lock_guard lock(mu_);
+    open_.erase(id);
+  }
+
+  // The upload as this replica holds it, else as stored.
+  Result<std::shared_ptr<OpenUpload>> openUpload(const std::string& id) {
+    if (auto u = find(id)) return u;
+    auto state = loadState(id);
+    if (!state.isOk()) return state.status();
+    auto u = std::make_shared<OpenUpload>();
+    u->state = *state;
+    u->stored_tail = state->tail_key;
+    uint64_t tail_size = state->size - state->partsSize();
+    if (tail_size > 0) {
+      if (state->tail_key.empty()) return Status(Code::kCorruption, "upload " + id + " lost its tail");
+      S3Client::Call c;
+      c.key = uploadKey(id, state->tail_key);
+      auto r = s3_.call(c);
+      if (!r.isOk()) return r.status();
+      if (r->body.size() != tail_size) return Status(Code::kCorruption, "upload " + id + " tail has the wrong size");
+      u->tail = std::move(r->body);
+    }
+    remember(id, u);
+    return u;
+  }
+
+  Status sendPart(const std::string& id, OpenUpload& u, std::string_view bytes) {
+    if (u.state.parts.size() >= kMaxParts) {
+      return Status(Code::kTooLarge, "the upload exceeds " + std::to_string(kMaxParts) + " parts");
+    }
+    if (u.state.multipart.empty()) {
+      S3Client::Call c;
+      c.method = "POST";
+      c.key = uploadKey(id, "data");
+      c.query["uploads"] = "";
+      auto r = s3_.call(c);
+      if (!r.isOk()) return r.status();
+      auto ids = xmlValues(r->body, "UploadId");
+      if (ids.empty() || ids[0].empty()) return Status(Code::kIoError, "S3 store started a multipart upload without an id");
+      u.state.multipart = ids[0];
+    }
+    Part p;
+    p.number = static_cast<int>(u.state.parts.size()) + 1;
+    p.size = bytes.size();
+    S3Client::Call c;
+    c.method = "PUT";
+    c.key = uploadKey(id, "data");
+    c.query["partNumber"] = std::to_string(p.number);
+    c.query["uploadId"] = u.state.multipart;
+    c.body = bytes;
+    auto r = s3_.call(c);
+    if (!r.isOk()) return r.status();
+    p.etag = r->header("etag");
+    if (p.etag.empty()) return Status(Code::kIoError, "S3 store took a part without an ETag");
+    u.state.parts.push_back(std::move(p));
+    return Status::ok();
+  }
+
+  Status flush(const std::string& id, OpenUpload& u) {
+    if (u.tail.size() >= kMinPart) {
+      WHARF_RETURN_IF_ERROR(sendPart(id, u, u.tail));
+      u.tail.clear();
+    }
+    // The tail object is named by the range it holds, so a new one never overwrites
+    // what the stored state names.
+    std::string tail_key;
+    if (!u.tail.empty()) {
+      tail_key = "tail." + std::to_string(u.state.size - u.tail.size()) + "-" + std::to_string(u.state.size);
+      S3Client::Call c;
+      c.method = "PUT";
+      c.key = uploadKey(id, tail_key);
+      c.body = u.tail;
+      auto r = s3_.call(c);
+      if (!r.isOk()) return r.status();
+    }
+    u.state.tail_key = tail_key;
+    WHARF_RETURN_IF_ERROR(putState(id, u.state));
+    if (!u.stored_tail.empty() && u.stored_tail != tail_key) (void)deleteKey(uploadKey(id, u.stored_tail));
+    u.stored_tail = tail_key;
+    u.dirty = false;
+    return Status::ok();
+  }
+
+  Status complete(const std::string& id, const OpenUpload& u) {
+    std::string body = "<CompleteMultipartUpload>";
+    for (const auto& p : u.state.parts) {
+      body += "<Part><PartNumber>" + std::to_string(p.number) + "</PartNumber><ETag>" + p.etag + "</ETag></Part>";
+    }
+    body += "</CompleteMultipartUpload>";
+    S3Client::Call c;
+    c.method = "POST";
+    c.key = uploadKey(id, "data");
+    c.query["uploadId"] = u.state.multipart;
+    c.body = body;
+    auto r = s3_.call(c);
+    if (!r.isOk()) return r.status();
+    // S3 may answer 200 and report the failure in the body.
+    if (r->body.find("<Error>") != std::string::npos) return S3Client::errorOf(*r, "complete upload " + id);
+    return Status::ok();
+  }
+
+  Status copy(const std::string& from, const std::string& to, uint64_t size) {
+    if (size <= kMaxCopy) {
+      S3Client::Call c;
+      c.method = "PUT";
+      c.key = to;
+      c.headers.emplace_back("x-amz-copy-source", s3_.copySource(from));
+      auto r = s3_.call(c);
+      if (!r.isOk()) return r.status();
+      if (r->body.find("<Error>") != std::string::npos) return S3Client::errorOf(*r, "copy to " + to);
+      return Status::ok();
+    }
+    S3Client::Call start;
+    start.method = "POST";
+    start.key = to;
+    start.query["uploads"] = "";
+    auto r = s3_.call(start);
+    if (!r.isOk()) return r.status();
+    auto ids = xmlValues(r->body, "UploadId");
+    if (ids.empty()) return Status(Code::kIoError, "S3 store started a multipart copy without an id");
+    std::string body = "<CompleteMultipartUpload>";
+    int n = 0;
+    Status st;
+    for (uint64_t off = 0; off < size && st.isOk(); off += kCopyPart) {
+      uint64_t end = std::min(size, off + kCopyPart) - 1;
+      S3Client::Call part;
+      part.method = "PUT";
+      part.key = to;
+      part.query["partNumber"] = std::to_string(++n);
+      part.query["uploadId"] = ids[0];
+      part.headers.emplace_back("x-amz-copy-source", s3_.copySource(from));
+      part.headers.emplace_back("x-amz-copy-source-range", "bytes=" + std::to_string(off) + "-" + std::to_string(end));
+      auto pr = s3_.call(part);
+      if (!pr.isOk()) {
+        st = pr.status();
+        break;
+      }
+      auto etags = xmlValues(pr->body, "ETag");
+      if (etags.empty()) {
+        st = Status(Code::kIoError, "S3 store copied a part without an ETag");
+        break;
+      }
+      body += "<Part><PartNumber>" + std::to_string(n) + "</PartNumber><ETag>" + etags[0] + "</ETag></Part>";
+    }
+    if (st.isOk()) {
+      body += "</CompleteMultipartUpload>";
+      S3Client::Call done;
+      done.method = "POST";
+      done.key = to;
+      done.query["uploadId"] = ids[0];
+      done.body = body;
+      auto dr = s3_.call(done);
+      if (!dr.isOk()) st = dr.status();
+      else if (dr->body.find("<Error>") != std::string::npos) st = S3Client::errorOf(*dr, "complete copy to " + to);
+    }
+    if (!st.isOk()) {
+      S3Client::Call abort;
+      abort.method = "DELETE";
+      abort.key = to;
+      abort.query["uploadId"] = ids[0];
+      (void)s3_.send(abort);
+    }
+    return st;
+  }
+
+  // After a commit: the upload's objects go, the state last (what a failure leaves is
+  // listed and purged later).
+  void cleanUp(const std::string& id, const OpenUpload& u) {
+    forget(id);
+    Status st;
+    if (u.completed) st = deleteKey(uploadKey(id, "data"));
+    if (st.isOk() && !u.stored_tail.empty()) st = deleteKey(uploadKey(id, u.stored_tail));
+    if (st.isOk()) st = deleteKey(uploadKey(id, "state"));
+    if (!st.isOk()) logWarn("cannot remove a committed upload's objects", {{"upload", id}, {"error", st.message()}});
+  }
+
+  S3Client s3_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<OpenUpload>> open_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlobStore>> openS3BlobStore(const S3Location& location) {
+  auto store = std::make_unique<S3BlobStore>(location);
+  WHARF_RETURN_IF_ERROR(store->init());
+  return std::unique_ptr<BlobStore>(std::move(store));
+}
+
+}  // namespace wharf

@@ -1,0 +1,129 @@
+// S3Client: the S3 REST API as the S3 blob store uses it, on any S3-compatible store
+// (AWS S3, Ceph radosgw, MinIO), signed with AWS Signature Version 4 on OpenSSL.
+//
+// Why not libs3: it buffers through libcurl callbacks on its own request contexts and
+// threads; what the blob store needs is a few calls (ranged GET, streamed GET, PUT of a
+// part held in memory, multipart, copy, list) on keep-alive connections of its own, and
+// SigV4 is two HMAC chains. The HTTP/1.1 client is the project's BlockingClient.
+//
+// Thread-safe: calls run on the caller's thread (blocking; never on a loop thread) over
+// a pool of keep-alive connections.
+//
+// Errors: transport failures and 5xx are kUnavailable (the store is away; retry later);
+// 404 is kNotFound; other refusals are kIoError with S3's error code and message.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shared/base/status.h"
+#include "shared/http/blocking_client.h"
+
+namespace wharf {
+
+struct S3Credentials {
+  std::string access_key;
+  std::string secret_key;
+};
+
+// Where the blobs live, from
+//   s3://bucket[/prefix]?endpoint=http://host:port&region=us-east-1&style=path|virtual
+//       &credentials=/path/to/file&ca_file=/path/ca.pem&part_size_mb=16
+// Credentials: the file (AWS shared-credentials format, [default] section:
+// aws_access_key_id, aws_secret_access_key), else the environment (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY). Without endpoint: https://s3.<region>.amazonaws.com,
+// virtual-host style; with one: path style unless style=virtual.
+struct S3Location {
+  std::string bucket;
+  std::string prefix;  // "" or ending in '/'
+  bool tls = false;
+  std::string host;
+  int port = 0;
+  std::string region = "us-east-1";
+  bool virtual_host = false;
+  std::string ca_file;
+  uint64_t part_size = 16ull << 20;
+  S3Credentials credentials;
+  std::string display;  // the URL without credentials, for logs and errors
+};
+using EnvLookup = std::function<const char*(const char*)>;
+Result<S3Location> parseS3Url(const std::string& url, const EnvLookup& env);
+
+// AWS Signature Version 4 of one request (exposed for the tests against AWS's examples).
+struct SigV4Input {
+  std::string method;
+  std::string host;                               // as sent in Host:
+  std::string path;                               // already URI-encoded, '/' kept
+  std::map<std::string, std::string> query;       // raw names and values
+  std::map<std::string, std::string> headers;     // lower-case names (host added)
+  std::string payload_hash;                       // hex SHA-256, or UNSIGNED-PAYLOAD
+};
+// The Authorization header's value. amz_date: "20130524T000000Z".
+std::string sigV4Authorization(const SigV4Input& in, const S3Credentials& creds, const std::string& region,
+                               const std::string& amz_date);
+// The query string (without '?') of a presigned GET valid for expires_s seconds.
+std::string sigV4PresignQuery(SigV4Input in, const S3Credentials& creds, const std::string& region,
+                              const std::string& amz_date, int64_t expires_s);
+
+class S3Client {
+ public:
+  explicit S3Client(S3Location location);
+  ~S3Client();
+
+  struct Call {
+    std::string method = "GET";
+    std::string key;  // object key under the prefix; "" with bucket_only: the bucket
+    bool bucket_only = false;
+    std::map<std::string, std::string> query;
+    HeaderList headers;
+    std::string_view body;
+  };
+  // Any status S3 answers comes back as a response (the caller judges it); a transport
+  // failure is kUnavailable.
+  Result<HttpResponse> send(const Call& call);
+  // As send(), then: 2xx is the response, anything else the error it stands for.
+  Result<HttpResponse> call(const Call& call);
+  // Reads [offset, offset+len) of an object into out.
+  Status readRange(const std::string& key, uint64_t offset, char* out, size_t len);
+  // Streams a whole object to sink.
+  Status readStream(const std::string& key, const std::function<Status(std::string_view)>& sink);
+  // A presigned GET of the object, valid for expires_s.
+  std::string presignedGet(const std::string& key, int64_t expires_s);
+  // One page of ListObjectsV2 under prefix (relative to the store's prefix).
+  struct Listed {
+    std::string key;  // relative to the store's prefix
+    uint64_t size = 0;
+    int64_t mtime_ms = 0;
+  };
+  Status list(const std::string& prefix, const std::function<bool(const Listed&)>& fn);
+
+  // The x-amz-copy-source value naming an object of this store.
+  std::string copySource(const std::string& key) const;
+  const S3Location& location() const { return loc_; }
+  // The error an S3 response stands for (its XML Code and Message when present).
+  static Status errorOf(const HttpResponse& r, const std::string& what);
+
+ private:
+  std::unique_ptr<BlockingClient> lease();
+  void giveBack(std::unique_ptr<BlockingClient> client);
+  std::string path(const Call& call) const;
+  std::string hostHeader() const;
+  std::string connectHost() const;
+
+  S3Location loc_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<BlockingClient>> idle_;  // GUARDED_BY(mu_)
+};
+
+// Values of every <tag>...</tag> in an S3 XML answer (entities decoded), in order.
+std::vector<std::string> xmlValues(std::string_view xml, std::string_view tag);
+// "2026-12-07T05:00:00.000Z" as ms since the epoch; 0 if malformed.
+int64_t parseIsoTimeMs(std::string_view text);
+
+}  // namespace wharf

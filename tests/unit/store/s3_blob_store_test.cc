@@ -1,0 +1,397 @@
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "shared/base/ids.h"
+#include "shared/http/blocking_client.h"
+#include "shared/store/blob_store.h"
+#include "shared/store/s3_client.h"
+#include "tests/support/ceph.h"
+
+// Each file's own names: the test binaries are unity builds.
+namespace s3_blob_store_test {
+
+using namespace wharf;
+using wharf::test::MicroCeph;
+
+namespace {
+
+// AWS's published example credentials (Signature Version 4 examples for S3).
+const S3Credentials kAwsExample{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"};
+
+EnvLookup envOf(std::map<std::string, std::string> vars) {
+  auto shared = std::make_shared<std::map<std::string, std::string>>(std::move(vars));
+  return [shared](const char* name) -> const char* {
+    auto it = shared->find(name);
+    return it == shared->end() ? nullptr : it->second.c_str();
+  };
+}
+
+const EnvLookup kKeys = envOf({{"AWS_ACCESS_KEY_ID", "AK"}, {"AWS_SECRET_ACCESS_KEY", "SK"}});
+
+S3Location locationOf(const std::string& url) {
+  auto loc = parseS3Url(url, [](const char* n) { return std::getenv(n); });
+  INFO(loc.status().toString());
+  REQUIRE(loc.isOk());
+  return *loc;
+}
+
+std::unique_ptr<BlobStore> openStore(const std::string& url) {
+  auto s = openS3BlobStore(locationOf(url));
+  INFO(s.status().toString());
+  REQUIRE(s.isOk());
+  return std::move(s).value();
+}
+
+std::string readBlob(BlobStore& store, const Digest& d) {
+  auto size = store.size(d);
+  REQUIRE(size.isOk());
+  std::string out(*size, '\0');
+  REQUIRE(store.read(d, 0, out.data(), out.size()).isOk());
+  return out;
+}
+
+std::string pattern(size_t n, uint32_t seed) {
+  std::string s(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1103515245u + 12345u;
+    s[i] = static_cast<char>(x >> 24);
+  }
+  return s;
+}
+
+// Objects of the store's bucket under a key prefix (relative to the store's prefix).
+size_t countObjects(const S3Location& loc, const std::string& prefix) {
+  S3Client s3(loc);
+  size_t n = 0;
+  REQUIRE(s3.list(prefix, [&](const S3Client::Listed&) { return ++n, true; }).isOk());
+  return n;
+}
+
+// Multipart uploads in progress under a key prefix.
+size_t countMultipart(const S3Location& loc, const std::string& prefix) {
+  S3Client s3(loc);
+  S3Client::Call c;
+  c.bucket_only = true;
+  c.query["uploads"] = "";
+  c.query["prefix"] = loc.prefix + prefix;
+  auto r = s3.call(c);
+  REQUIRE(r.isOk());
+  return xmlValues(r->body, "UploadId").size();
+}
+
+#define REQUIRE_CEPH()                                                         \
+  do {                                                                         \
+    if (!MicroCeph::available()) {                                             \
+      WARN("Ceph is not installed: skipped (apt-get install ceph-mon ceph-osd radosgw)"); \
+      return;                                                                  \
+    }                                                                          \
+  } while (0)
+
+}  // namespace
+
+TEST_CASE("SigV4 signs AWS's GET Object example") {
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html
+  SigV4Input in;
+  in.method = "GET";
+  in.host = "examplebucket.s3.amazonaws.com";
+  in.path = "/test.txt";
+  in.headers = {{"host", in.host},
+                {"range", "bytes=0-9"},
+                {"x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+                {"x-amz-date", "20130524T000000Z"}};
+  in.payload_hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  CHECK(sigV4Authorization(in, kAwsExample, "us-east-1", "20130524T000000Z") ==
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+        "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
+        "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41");
+}
+
+TEST_CASE("SigV4 presigns AWS's query-string example") {
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+  SigV4Input in;
+  in.method = "GET";
+  in.host = "examplebucket.s3.amazonaws.com";
+  in.path = "/test.txt";
+  in.headers = {{"host", in.host}};
+  std::string q = sigV4PresignQuery(in, kAwsExample, "us-east-1", "20130524T000000Z", 86400);
+  CHECK(q.find("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request") != std::string::npos);
+  CHECK(q.find("X-Amz-Expires=86400") != std::string::npos);
+  CHECK(q.find("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404") != std::string::npos);
+}
+
+TEST_CASE("S3 URLs: endpoint, style, region, prefix and credentials") {
+  auto aws = parseS3Url("s3://my-bucket/a/b/?region=eu-west-3", kKeys);
+  REQUIRE(aws.isOk());
+  CHECK(aws->host == "s3.eu-west-3.amazonaws.com");
+  CHECK(aws->tls);
+  CHECK(aws->port == 443);
+  CHECK(aws->virtual_host);
+  CHECK(aws->prefix == "a/b/");
+  CHECK(aws->credentials.access_key == "AK");
+
+  auto ceph = parseS3Url("s3://registry?endpoint=http://127.0.0.1:7480&part_size_mb=5", kKeys);
+  REQUIRE(ceph.isOk());
+  CHECK_FALSE(ceph->tls);
+  CHECK(ceph->host == "127.0.0.1");
+  CHECK(ceph->port == 7480);
+  CHECK_FALSE(ceph->virtual_host);
+  CHECK(ceph->prefix.empty());
+  CHECK(ceph->part_size == 5u << 20);
+  // The display form carries no credentials.
+  CHECK(ceph->display.find("SK") == std::string::npos);
+
+  auto virt = parseS3Url("s3://registry?endpoint=https://s3.example.com&style=virtual", kKeys);
+  REQUIRE(virt.isOk());
+  CHECK(virt->virtual_host);
+
+  for (const char* bad : {"http://bucket", "s3://B", "s3://ab", "s3://bucket?unknown=1", "s3://bucket?part_size_mb=4",
+                          "s3://bucket?endpoint=ftp://x", "s3://bucket?endpoint=http://h:99999",
+                          "s3://bucket?style=sideways", "s3://bucket/../x", "s3://bucket?region=us east"}) {
+    INFO(bad);
+    CHECK_FALSE(parseS3Url(bad, kKeys).isOk());
+  }
+  auto none = parseS3Url("s3://bucket", envOf({}));
+  REQUIRE_FALSE(none.isOk());
+  CHECK(none.status().message().find("AWS_ACCESS_KEY_ID") != std::string::npos);
+  CHECK_FALSE(parseS3Url("s3://bucket?credentials=/nonexistent/file", kKeys).isOk());
+}
+
+TEST_CASE("S3 XML answers: values, entities, times") {
+  auto keys = xmlValues("<a><Key>x&amp;y</Key><Key>&lt;z&gt;</Key></a>", "Key");
+  REQUIRE(keys.size() == 2);
+  CHECK(keys[0] == "x&y");
+  CHECK(keys[1] == "<z>");
+  CHECK(parseIsoTimeMs("2026-12-07T05:00:01.250Z") == 1796619601250);
+  CHECK(parseIsoTimeMs("garbage") == 0);
+}
+
+TEST_CASE("S3 blob store on Ceph: blobs", "[s3]") {
+  REQUIRE_CEPH();
+  auto& ceph = MicroCeph::shared();
+  std::string url = ceph.freshBlobsUrl();
+  auto store = openStore(url);
+  CHECK_FALSE(store->hasFiles());
+
+  Digest absent = digestOf("absent");
+  CHECK(store->size(absent).status().code() == Code::kBlobUnknown);
+  CHECK(store->open(absent).status().code() == Code::kBlobUnknown);
+  char byte;
+  CHECK(store->read(absent, 0, &byte, 1).code() == Code::kBlobUnknown);
+  CHECK(store->remove(absent).code() == Code::kBlobUnknown);
+
+  auto d = store->put("hello blobs", DigestAlgorithm::kSha256);
+  REQUIRE(d.isOk());
+  CHECK(*d == digestOf("hello blobs"));
+  CHECK(*store->size(*d) == 11);
+  auto f = store->open(*d);
+  REQUIRE(f.isOk());
+  CHECK(f->fd == nullptr);
+  CHECK(f->size == 11);
+  CHECK(readBlob(*store, *d) == "hello blobs");
+  char part[5];
+  REQUIRE(store->read(*d, 6, part, 5).isOk());
+  CHECK(std::string(part, 5) == "blobs");
+  CHECK(store->put("hello blobs", DigestAlgorithm::kSha256).isOk());  // idempotent
+
+  std::vector<Digest> listed;
+  store->forEachBlob([&](const Digest& x, uint64_t size, int64_t mtime) {
+    CHECK(size == 11);
+    CHECK(mtime > 0);
+    listed.push_back(x);
+    return true;
+  });
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0] == *d);
+
+  // A presigned URL serves the bytes without credentials.
+  auto direct = store->directUrl(*d, 60);
+  REQUIRE(direct.has_value());
+  std::string rest = direct->substr(std::string("http://").size());
+  std::string hostport = rest.substr(0, rest.find('/'));
+  BlockingClient c(hostport.substr(0, hostport.find(':')), std::stoi(hostport.substr(hostport.find(':') + 1)));
+  auto got = c.request("GET", rest.substr(rest.find('/')));
+  REQUIRE(got.isOk());
+  CHECK(got->status == 200);
+  CHECK(got->body == "hello blobs");
+  // ... and only for that blob: another key with the same signature is refused.
+  std::string other = rest.substr(rest.find('/'));
+  other.replace(other.find(d->hex()), d->hex().size(), digestOf("x").hex());
+  auto refused = c.request("GET", other);
+  REQUIRE(refused.isOk());
+  CHECK(refused->status == 403);
+
+  REQUIRE(store->remove(*d).isOk());
+  CHECK(store->size(*d).status().code() == Code::kBlobUnknown);
+
+  // Reopened, the layout is recognized; another layout is refused.
+  openStore(url);
+  S3Client s3(locationOf(url));
+  S3Client::Call put;
+  put.method = "PUT";
+  put.key = "layout";
+  put.body = "something else\n";
+  REQUIRE(s3.call(put).isOk());
+  auto refusedStore = openS3BlobStore(locationOf(url));
+  REQUIRE_FALSE(refusedStore.isOk());
+  CHECK(refusedStore.status().code() == Code::kCorruption);
+}
+
+TEST_CASE("S3 blob store on Ceph: a small upload continued by another replica", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl();
+  auto a = openStore(url);
+  auto b = openStore(url);  // another replica
+  std::string id = newUuid();
+  REQUIRE(a->createUpload(id).isOk());
+  CHECK(*b->uploadSize(id) == 0);
+  REQUIRE(a->append(id, 0, "hello ").isOk());
+  REQUIRE(a->flushUpload(id).isOk());
+  REQUIRE(*b->uploadSize(id) == 6);
+  REQUIRE(b->append(id, 6, "world").isOk());
+  REQUIRE(b->flushUpload(id).isOk());
+  // Replica a comes back: what it held in memory is stale and is not used.
+  REQUIRE(*a->uploadSize(id) == 11);
+  CHECK(a->append(id, 6, "x").code() == Code::kRangeInvalid);
+  REQUIRE(*a->uploadSize(id) == 11);
+
+  // A wrong digest: nothing becomes visible, the upload stays as it was.
+  Digest right = digestOf("hello world");
+  auto wrong = a->commitUpload(id, digestOf("other"), nullptr);
+  CHECK(wrong.status().code() == Code::kDigestInvalid);
+  CHECK(a->size(digestOf("other")).status().code() == Code::kBlobUnknown);
+  CHECK(a->size(right).status().code() == Code::kBlobUnknown);
+  CHECK(*a->uploadSize(id) == 11);
+
+  auto size = a->commitUpload(id, right, nullptr);
+  REQUIRE(size.isOk());
+  CHECK(*size == 11);
+  CHECK(readBlob(*b, right) == "hello world");
+  CHECK(b->uploadSize(id).status().code() == Code::kBlobUploadUnknown);
+  CHECK(countObjects(locationOf(url), "uploads/") == 0);
+}
+
+TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  std::vector<std::unique_ptr<BlobStore>> replicas;
+  for (int i = 0; i < 3; ++i) replicas.push_back(openStore(url));
+  const std::string blob = pattern(13 * 1024 * 1024 + 12345, 7);
+  std::string id = newUuid();
+  REQUIRE(replicas[0]->createUpload(id).isOk());
+  // Requests of 3 MiB (in pieces of 256 KiB), each on the next replica.
+  size_t offset = 0;
+  int request = 0;
+  while (offset < blob.size()) {
+    BlobStore& r = *replicas[request++ % 3];
+    REQUIRE(*r.uploadSize(id) == offset);
+    size_t end = std::min(blob.size(), offset + (3u << 20));
+    while (offset < end) {
+      size_t n = std::min<size_t>(256 * 1024, end - offset);
+      REQUIRE(r.append(id, offset, std::string_view(blob).substr(offset, n)).isOk());
+      offset += n;
+    }
+    REQUIRE(r.flushUpload(id).isOk());
+  }
+  CHECK(countMultipart(loc, "uploads/" + id + "/") == 1);
+  // Bytes went to parts, not to the tail: what the state holds between requests stays
+  // under one part.
+  size_t tail_bytes = 0;
+  S3Client s3(loc);
+  REQUIRE(s3.list("uploads/" + id + "/tail", [&](const S3Client::Listed& l) {
+                return tail_bytes += l.size, true;
+              }).isOk());
+  CHECK(tail_bytes < (5u << 20));
+
+  // Finished on a replica that saw no byte: the assembled object is hashed back.
+  Digest d = digestOf(blob);
+  auto store = openStore(url);
+  REQUIRE(*store->uploadSize(id) == blob.size());
+  auto size = store->commitUpload(id, d, nullptr);
+  INFO(size.status().toString());
+  REQUIRE(size.isOk());
+  CHECK(*size == blob.size());
+  CHECK(readBlob(*replicas[1], d) == blob);
+  CHECK(countMultipart(loc, "uploads/") == 0);
+  CHECK(countObjects(loc, "uploads/") == 0);
+}
+
+TEST_CASE("S3 blob store on Ceph: a mismatching large upload never shows under a digest", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  auto store = openStore(url);
+  const std::string blob = pattern(6 * 1024 * 1024, 9);
+  std::string id = newUuid();
+  REQUIRE(store->createUpload(id).isOk());
+  REQUIRE(store->append(id, 0, blob).isOk());
+  Digest claimed = digestOf("not these bytes");
+  // Known digest (hashed as the bytes arrived) differs from the claim.
+  Digest known = digestOf(blob);
+  CHECK(store->commitUpload(id, claimed, &known).status().code() == Code::kDigestInvalid);
+  CHECK(store->size(claimed).status().code() == Code::kBlobUnknown);
+  REQUIRE(store->removeUpload(id).isOk());
+  CHECK(countMultipart(locationOf(url), "uploads/") == 0);
+  CHECK(countObjects(locationOf(url), "uploads/") == 0);
+}
+
+TEST_CASE("S3 blob store on Ceph: an upload a crash left behind is listed and purged", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  std::string id = newUuid();
+  {
+    auto store = openStore(url);
+    REQUIRE(store->createUpload(id).isOk());
+    // A part went out, then the replica died before the request ended (no flush).
+    REQUIRE(store->append(id, 0, pattern(6 * 1024 * 1024, 3)).isOk());
+  }
+  CHECK(countMultipart(loc, "uploads/") == 1);
+  auto store = openStore(url);
+  CHECK(*store->uploadSize(id) == 0);  // what was acknowledged: nothing
+  auto uploads = store->listUploads();
+  REQUIRE(uploads.size() == 1);
+  CHECK(uploads[0].first == id);
+  CHECK(uploads[0].second > 0);
+  REQUIRE(store->removeUpload(id).isOk());
+  CHECK(countMultipart(loc, "uploads/") == 0);
+  CHECK(countObjects(loc, "uploads/") == 0);
+  CHECK(store->listUploads().empty());
+  CHECK(store->uploadSize(id).status().code() == Code::kBlobUploadUnknown);
+}
+
+TEST_CASE("S3 blob store on Ceph: the store away is kUnavailable, and then it is back", "[s3]") {
+  REQUIRE_CEPH();
+  auto& ceph = MicroCeph::shared();
+  std::string url = ceph.freshBlobsUrl();
+  auto store = openStore(url);
+  auto d = store->put("before", DigestAlgorithm::kSha256);
+  REQUIRE(d.isOk());
+  std::string id = newUuid();
+  REQUIRE(store->createUpload(id).isOk());
+  ceph.stopRgw();
+  struct Restart {  // radosgw comes back even when a check below fails
+    MicroCeph& c;
+    bool done = false;
+    void now() {
+      if (!done) c.startRgw();
+      done = true;
+    }
+    ~Restart() { now(); }
+  } restart{ceph};
+  CHECK(store->size(*d).status().code() == Code::kUnavailable);
+  CHECK(store->put("during", DigestAlgorithm::kSha256).status().code() == Code::kUnavailable);
+  REQUIRE(store->append(id, 0, "during").isOk());  // in memory until the request ends
+  CHECK(store->flushUpload(id).code() == Code::kUnavailable);
+  CHECK(openS3BlobStore(locationOf(url)).status().code() == Code::kUnavailable);
+  restart.now();
+  CHECK(readBlob(*store, *d) == "before");
+  CHECK(*store->uploadSize(id) == 0);  // the failed flush acknowledged nothing
+  CHECK(store->size(digestOf("during")).status().code() == Code::kBlobUnknown);
+}
+
+}  // namespace s3_blob_store_test

@@ -17,7 +17,8 @@ jobs=${JOBS:-$(nproc)}
 # Build dependencies (all from Debian), then the clients the tests drive.
 BUILD_DEPS="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libzstd-dev zlib1g-dev
   liblmdb-dev nlohmann-json3-dev catch2 libldap-dev libarchive-dev libisal-dev libsqlite3-dev libpq-dev"
-TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux slapd ldap-utils openssl notary chromium postgresql-15 haproxy"
+TEST_DEPS="skopeo podman buildah umoci uidmap curl util-linux slapd ldap-utils openssl notary chromium postgresql-15 haproxy
+  ceph-mon ceph-osd radosgw"
 # The fuzz step of `test` builds with clang 14 and its libFuzzer/sanitizer runtimes.
 FUZZ_DEPS="clang libclang-rt-14-dev"
 

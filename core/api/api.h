@@ -108,10 +108,11 @@ bool fromBrowserScript(const Request& req);
 void audit(ApiContext& ctx, const Caller& caller, const std::string& action, const std::string& object,
            const std::string& outcome, const std::string& detail = "");
 
-// The body of a response carrying [start, start+length) of a stored blob: the file
-// (sendfile) or, for stores without files, read from the store piece by piece.
-std::variant<std::monostate, std::string, FileBody, std::shared_ptr<BodySource>> blobBody(
-    ApiContext& ctx, const ExchangePtr& ex, const BlobFile& file, const Digest& digest, uint64_t start, uint64_t length);
+// Replies r with [start, start+length) of a stored blob as its body: the file
+// (sendfile), or for stores without files, read from the store piece by piece (the first
+// before the reply, so that a store that is away answers an error, not a cut body).
+void replyBlob(ApiContext& ctx, const ExchangePtr& ex, Response r, const BlobFile& file, const Digest& digest,
+               uint64_t start, uint64_t length);
 
 // Routes one request (the server's Handler).
 void handleRequest(ApiContext& ctx, const ExchangePtr& ex);

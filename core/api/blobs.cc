@@ -8,14 +8,21 @@ namespace {
 
 // A blob of a store without files (S3), sent as it is read: one ranged read of up to
 // kPiece bytes on a worker each time the connection has written the last piece, so a
-// slow client holds one piece, never the blob.
+// slow client holds one piece, never the blob. The first piece is read before the
+// response starts, so a store that is away is a clean 503, not a cut body.
 class StoreBody final : public BodySource, public std::enable_shared_from_this<StoreBody> {
  public:
   static constexpr uint64_t kPiece = 4ull << 20;
-  StoreBody(ApiContext& ctx, Loop& loop, Digest digest, uint64_t start, uint64_t length)
-      : ctx_(ctx), loop_(loop), digest_(std::move(digest)), next_(start), end_(start + length), length_(length) {}
+  StoreBody(ApiContext& ctx, Loop& loop, Digest digest, std::string first, uint64_t start, uint64_t length)
+      : ctx_(ctx), loop_(loop), digest_(std::move(digest)), first_(std::move(first)), next_(start + first_.size()),
+        end_(start + length), length_(length) {}
 
   void next(std::function<void(Status, Piece)> cb) override {
+    if (!first_.empty()) {
+      std::string data = std::move(first_);
+      first_.clear();
+      return cb(Status::ok(), Piece{std::move(data), {}, next_ >= end_});
+    }
     if (next_ >= end_) return cb(Status::ok(), Piece{"", {}, true});
     uint64_t n = std::min(kPiece, end_ - next_);
     uint64_t at = next_;
@@ -39,6 +46,7 @@ class StoreBody final : public BodySource, public std::enable_shared_from_this<S
   ApiContext& ctx_;
   Loop& loop_;
   Digest digest_;
+  std::string first_;
   uint64_t next_;
   uint64_t end_;
   uint64_t length_;
@@ -46,10 +54,32 @@ class StoreBody final : public BodySource, public std::enable_shared_from_this<S
 
 }  // namespace
 
-std::variant<std::monostate, std::string, FileBody, std::shared_ptr<BodySource>> blobBody(
-    ApiContext& ctx, const ExchangePtr& ex, const BlobFile& file, const Digest& digest, uint64_t start, uint64_t length) {
-  if (file.fd) return FileBody{file.fd, start, length};
-  return std::shared_ptr<BodySource>(std::make_shared<StoreBody>(ctx, ex->loop(), digest, start, length));
+void replyBlob(ApiContext& ctx, const ExchangePtr& ex, Response r, const BlobFile& file, const Digest& digest,
+               uint64_t start, uint64_t length) {
+  if (file.fd) {
+    r.body = FileBody{file.fd, start, length};
+    return reply(ex, std::move(r));
+  }
+  if (length == 0) {
+    r.body = std::string();
+    return reply(ex, std::move(r));
+  }
+  uint64_t n = std::min(StoreBody::kPiece, length);
+  auto response = std::make_shared<Response>(std::move(r));
+  offload<Result<std::string>>(
+      ctx, ex,
+      [&ctx, digest, start, n]() -> Result<std::string> {
+        std::string first(n, '\0');
+        Status st = ctx.registry.blobStore().read(digest, start, first.data(), n);
+        if (!st.isOk()) return st;
+        return first;
+      },
+      [&ctx, ex, response, digest, start, length](Result<std::string> first) {
+        if (!first.isOk()) return replyError(ex, first.status());
+        response->body = std::shared_ptr<BodySource>(
+            std::make_shared<StoreBody>(ctx, ex->loop(), digest, std::move(first).value(), start, length));
+        reply(ex, std::move(*response));
+      });
 }
 
 void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, const Caller& caller) {
@@ -90,8 +120,9 @@ void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, cons
     return reply(ex, std::move(r));
   }
   // The store serves the bytes itself (presigned URL) when so configured: the client
-  // follows the redirect, the replica carries no blob bytes.
-  if (ctx.options.blob_redirect_s > 0) {
+  // follows the redirect, the replica carries no blob bytes. Edges (X-Wharf-Edge) take
+  // the bytes from the core: they do not follow redirects to other hosts.
+  if (ctx.options.blob_redirect_s > 0 && req.headers.get("x-wharf-edge") == nullptr) {
     if (auto url = ctx.registry.blobStore().directUrl(*digest, ctx.options.blob_redirect_s)) {
       Response redirect;
       redirect.status = 307;
@@ -100,8 +131,7 @@ void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, cons
       return reply(ex, std::move(redirect));
     }
   }
-  r.body = blobBody(ctx, ex, *file, *digest, start, length);
-  reply(ex, std::move(r));
+  replyBlob(ctx, ex, std::move(r), *file, *digest, start, length);
 }
 
 }  // namespace wharf

@@ -70,8 +70,7 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
               EventTarget{hit->record.media_type, hit->digest, hit->record.size,
                           reference.find(':') == std::string::npos ? reference : std::string(), {}},
               req);
-    r.body = blobBody(ctx, ex, file, *digest, 0, file.size);
-    return reply(ex, std::move(r));
+    return replyBlob(ctx, ex, std::move(r), file, *digest, 0, file.size);
   }
 
   if (req.method == "PUT") {

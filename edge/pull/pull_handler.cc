@@ -167,6 +167,8 @@ void sendUpstream(EdgeContext& ctx, Loop& loop, const std::string& repo, ClientR
   if (pool == nullptr) return handler->onComplete(Status(Code::kUnavailable, "upstream " + u.up->base_url + " unusable"));
   if (u.up->is_core) {
     if (client_authorization != nullptr) req.headers.add("Authorization", *client_authorization);
+    // The core's blob bytes, not a redirect to its object store (core --blob-redirect).
+    req.headers.add("X-Wharf-Edge", "1");
     pool->send(std::move(req), std::move(handler));
     return;
   }

@@ -88,12 +88,7 @@ void createUser(HttpClient& c, const std::string& name, const std::string& pw) {
   REQUIRE(r.status == 201);
 }
 
-CommandResult client(const std::string& cmd) {
-  static bool dir = [] { return std::system("mkdir -p /var/lib/containers/cache") == 0; }();
-  (void)dir;
-  return run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-              "mount -t tmpfs tmpfs /var/lib/containers/cache && " + cmd});
-}
+CommandResult client(const std::string& cmd) { return containerClient(cmd); }
 
 }  // namespace
 

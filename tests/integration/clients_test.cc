@@ -1,8 +1,6 @@
 // Real clients against a real wharf-core: skopeo, podman, buildah.
 //
-// skopeo, podman and buildah share a host-wide blob-info cache under
-// /var/lib/containers/cache that makes mount and reuse behaviour depend on earlier runs;
-// every client command here runs in a private mount namespace with a fresh tmpfs there.
+// Every client command runs through containerClient (a private blob-info cache).
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -21,13 +19,7 @@ using namespace wharf::test;
 
 namespace {
 
-// Runs a client command line with a private, empty blob-info cache.
-CommandResult client(const std::string& cmd, int timeout_ms = 180000) {
-  static bool dir = [] { return makeDirs("/var/lib/containers/cache").isOk(); }();
-  (void)dir;
-  std::string script = "mount -t tmpfs tmpfs /var/lib/containers/cache && " + cmd;
-  return run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script}, timeout_ms);
-}
+CommandResult client(const std::string& cmd, int timeout_ms = 180000) { return containerClient(cmd, timeout_ms); }
 
 bool haveClients() {
   for (const char* c : {"skopeo", "podman", "buildah", "unshare"}) {

@@ -1,6 +1,7 @@
-// Scale-out, first part: several wharf-core processes sharing one registry index on a real
-// PostgreSQL (--metadata postgres://...) and one blob directory (--blobs file:///...):
-// what one core acknowledged the others serve, byte for byte, at once and after it died.
+// Scale-out: several wharf-core processes sharing one registry index on a real PostgreSQL
+// (--metadata postgres://...) and one blob store: a directory (--blobs file:///...) or a
+// real S3 store, Ceph's radosgw (--blobs s3://...): what one core acknowledged the others
+// serve, byte for byte, at once and after it died.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,8 @@
 #include "shared/oci/digest.h"
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
+#include "shared/base/fs.h"
+#include "tests/support/ceph.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
 
@@ -52,6 +55,45 @@ std::string pushImage(HttpClient& c, const std::string& repo, const std::string&
 }
 
 constexpr const char* kAccept = "application/vnd.oci.image.manifest.v1+json";
+
+bool haveEngines(bool s3) {
+  if (!PostgresServer::available()) {
+    WARN("PostgreSQL is not installed: skipped");
+    return false;
+  }
+  if (s3 && !MicroCeph::available()) {
+    WARN("Ceph is not installed: skipped (apt-get install ceph-mon ceph-osd radosgw)");
+    return false;
+  }
+  return true;
+}
+
+// A chunked upload: each chunk on the next client in turn, the PUT on the last one.
+HttpResponse chunkedUpload(std::vector<HttpClient*> clients, const std::string& repo, const std::string& data,
+                           size_t chunk) {
+  auto start = clients[0]->request("POST", "/v2/" + repo + "/blobs/uploads/");
+  REQUIRE(start.isOk());
+  REQUIRE(start->status == 202);
+  std::string location = start->header("location");
+  size_t i = 0;
+  for (size_t off = 0; off < data.size(); off += chunk, ++i) {
+    size_t n = std::min(chunk, data.size() - off);
+    auto r = clients[i % clients.size()]->request(
+        "PATCH", location,
+        {{"Content-Type", "application/octet-stream"},
+         {"Content-Range", std::to_string(off) + "-" + std::to_string(off + n - 1)}},
+        data.substr(off, n));
+    REQUIRE(r.isOk());
+    INFO(r->body);
+    REQUIRE(r->status == 202);
+    CHECK(r->header("range") == "0-" + std::to_string(off + n - 1));
+    location = r->header("location");
+  }
+  auto done = clients[i % clients.size()]->request(
+      "PUT", location + (location.find('?') == std::string::npos ? "?" : "&") + "digest=" + sha(data));
+  REQUIRE(done.isOk());
+  return *done;
+}
 
 }  // namespace
 
@@ -151,14 +193,121 @@ TEST_CASE("scale-out: cores on one PostgreSQL and one blob directory serve each 
   CHECK(cb.request("GET", "/v2/_catalog")->body.find("team/app") != std::string::npos);
 }
 
-TEST_CASE("scale-out: three cores behind HAProxy; pushers go on while replicas are killed and restarted", "[pg][scale-out][haproxy]") {
-  if (!PostgresServer::available() || !haveCommand("haproxy")) {
-    WARN("PostgreSQL or HAProxy is not installed: skipped");
+TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's pushes; the store away fails pushes cleanly",
+          "[pg][s3][scale-out]") {
+  if (!haveEngines(true)) return;
+  auto& ceph = MicroCeph::shared();
+  std::string db = PostgresServer::shared().freshDatabase();
+  std::string blobs = ceph.freshBlobsUrl("part_size_mb=5");
+  std::vector<std::string> shared = {"--metadata", db, "--blobs", blobs};
+  CoreServer a("", shared), b("", shared);
+  HttpClient ca("127.0.0.1", a.port()), cb("127.0.0.1", b.port());
+  CHECK(countLogLines(a.log(), {"blob store", "s3://"}) == 1);
+
+  // skopeo pushes to a (a 7 MiB layer: parts and a tail) and pulls from b, byte for byte.
+  TempDir work;
+  auto layout = writeOciLayout(work / "src", "v1",
+                               {ImageSpec{"amd64", {{{"a.txt", "alpha"}}, {{"big.bin", randomData(7 << 20, 21)}}}}});
+  auto r = containerClient("skopeo copy --dest-tls-verify=false oci:" + work / "src" + ":v1 docker://" + a.address() +
+                           "/team/app:v1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = containerClient("skopeo copy --src-tls-verify=false docker://" + b.address() + "/team/app:v1 oci:" + work / "back" +
+                      ":v1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  for (const auto& blob : layout.blobs) {
+    std::string sent, got;
+    REQUIRE(readFile(work / "src/blobs/sha256/" + blob.substr(7), &sent).isOk());
+    REQUIRE(readFile(work / "back/blobs/sha256/" + blob.substr(7), &got).isOk());
+    CHECK(sent == got);
+  }
+
+  // A chunked upload whose chunks alternate between the replicas, 12 MiB in 3 MiB chunks.
+  std::string big = randomData(12 << 20, 22);
+  auto done = chunkedUpload({&ca, &cb}, "team/app", big, 3 << 20);
+  INFO(done.body);
+  REQUIRE(done.status == 201);
+  auto got = cb.request("GET", "/v2/team/app/blobs/" + sha(big));
+  REQUIRE(got->status == 200);
+  CHECK(got->body == big);
+  auto range = ca.request("GET", "/v2/team/app/blobs/" + sha(big), {{"Range", "bytes=5242870-5242889"}});
+  REQUIRE(range->status == 206);
+  CHECK(range->body == big.substr(5242870, 20));
+
+  // A replica that redirects blob GETs to presigned URLs: clients fetch from the store,
+  // edges (X-Wharf-Edge) still from the core.
+  std::vector<std::string> redirecting = shared;
+  redirecting.insert(redirecting.end(), {"--blob-redirect", "60s"});
+  CoreServer c("", redirecting);
+  HttpClient cc("127.0.0.1", c.port());
+  auto redirect = cc.request("GET", "/v2/team/app/blobs/" + sha(big));
+  REQUIRE(redirect->status == 307);
+  std::string location = redirect->header("location");
+  CHECK(location.rfind(ceph.endpoint() + "/", 0) == 0);
+  CHECK(location.find("X-Amz-Signature=") != std::string::npos);
+  std::string path = location.substr(ceph.endpoint().size());
+  HttpClient store("127.0.0.1", std::stoi(ceph.endpoint().substr(ceph.endpoint().rfind(':') + 1)));
+  auto direct = store.request("GET", path);
+  REQUIRE(direct->status == 200);
+  CHECK(direct->body == big);
+  auto edge = cc.request("GET", "/v2/team/app/blobs/" + sha(big), {{"X-Wharf-Edge", "1"}});
+  CHECK(edge->status == 200);
+  CHECK(edge->body == big);
+  r = containerClient("skopeo copy --src-tls-verify=false docker://" + c.address() + "/team/app:v1 oci:" +
+                      work / "redirected" + ":v1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  for (const auto& blob : layout.blobs) {
+    std::string sent, got;
+    REQUIRE(readFile(work / "src/blobs/sha256/" + blob.substr(7), &sent).isOk());
+    REQUIRE(readFile(work / "redirected/blobs/sha256/" + blob.substr(7), &got).isOk());
+    CHECK(sent == got);
+  }
+
+  // The store away: pushes and pulls fail with 503 and nothing half-written shows up;
+  // the store back, both go on by themselves.
+  ceph.stopRgw();
+  struct Restart {
+    MicroCeph& ceph;
+    bool done = false;
+    void now() {
+      if (!done) ceph.startRgw();
+      done = true;
+    }
+    ~Restart() { now(); }
+  } restart{ceph};
+  std::string refused = randomData(100000, 23);
+  auto push = ca.request("POST", "/v2/team/app/blobs/uploads/?digest=" + sha(refused), {}, refused);
+  REQUIRE(push.isOk());
+  CHECK(push->status == 503);
+  auto open = cb.request("POST", "/v2/team/app/blobs/uploads/");
+  CHECK(open->status == 503);
+  auto pull = cb.request("GET", "/v2/team/app/blobs/" + sha(big));
+  CHECK(pull->status == 503);
+  CHECK(pull->header("retry-after") == "5");
+  restart.now();
+  CHECK(ca.request("HEAD", "/v2/team/app/blobs/" + sha(refused))->status == 404);
+  CHECK(cb.request("GET", "/v2/team/app/blobs/" + sha(big))->body == big);
+  pushBlob(ca, "team/app", refused);
+  CHECK(cb.request("GET", "/v2/team/app/blobs/" + sha(refused))->body == refused);
+
+  // a dies: b serves everything a acknowledged.
+  a.kill9();
+  CHECK(cb.request("GET", "/v2/team/app/blobs/" + sha(big))->body == big);
+}
+
+TEST_CASE("scale-out: three cores on PostgreSQL and S3 behind HAProxy; pushers go on while replicas are killed and "
+          "restarted; real clients through the balancer",
+          "[pg][s3][scale-out][haproxy]") {
+  if (!haveEngines(true)) return;
+  if (!haveCommand("haproxy")) {
+    WARN("HAProxy is not installed: skipped");
     return;
   }
   std::string db = PostgresServer::shared().freshDatabase();
-  TempDir blobs, dirs;
-  std::vector<std::string> shared = {"--metadata", db, "--blobs", "file://" + blobs.path()};
+  TempDir dirs;
+  std::vector<std::string> shared = {"--metadata", db, "--blobs", MicroCeph::shared().freshBlobsUrl("part_size_mb=5")};
   // Fixed ports: HAProxy names them, and a restarted replica comes back on its own.
   std::vector<int> ports = {freePort(), freePort(), freePort()};
   std::vector<std::unique_ptr<CoreServer>> cores(3);
@@ -251,6 +400,37 @@ TEST_CASE("scale-out: three cores behind HAProxy; pushers go on while replicas a
   auto blob = via.request("GET", "/v2/team/app/blobs/" + last["layers"][0]["digest"].get<std::string>());
   CHECK(blob->status == 200);
   CHECK(sha(blob->body) == last["layers"][0]["digest"]);
+
+  // Real clients through the balancer (leastconn spreads their requests over the
+  // replicas): skopeo pushes an image and a multi-arch index and pulls them back byte for
+  // byte, podman pulls.
+  TempDir work;
+  auto layout = writeOciLayout(work / "src", "v1",
+                               {ImageSpec{"amd64", {{{"a.txt", "alpha"}}, {{"big.bin", randomData(6 << 20, 31)}}}}});
+  auto r = containerClient("skopeo copy --dest-tls-verify=false oci:" + work / "src" + ":v1 docker://" + lb + "/lb/app:v1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = containerClient("skopeo copy --src-tls-verify=false docker://" + lb + "/lb/app:v1 oci:" + work / "back" + ":v1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  for (const auto& b : layout.blobs) {
+    std::string sent, got;
+    REQUIRE(readFile(work / "src/blobs/sha256/" + b.substr(7), &sent).isOk());
+    REQUIRE(readFile(work / "back/blobs/sha256/" + b.substr(7), &got).isOk());
+    CHECK(sent == got);
+  }
+  auto index = writeOciLayout(work / "multi", "m", {ImageSpec{"amd64", {{{"f", "amd"}}}}, ImageSpec{"arm64", {{{"f", "arm"}}}}});
+  r = containerClient("skopeo copy --all --dest-tls-verify=false oci:" + work / "multi" + ":m docker://" + lb + "/lb/multi:m");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  r = containerClient("skopeo inspect --raw --tls-verify=false docker://" + lb + "/lb/multi:m | sha256sum");
+  REQUIRE(r.exit_code == 0);
+  CHECK("sha256:" + r.output.substr(0, 64) == index.digest);
+  std::string podman = "podman --root " + work / "root" + " --runroot " + work / "run" +
+                       " --storage-driver vfs --events-backend file --cgroup-manager cgroupfs";
+  r = containerClient(podman + " pull --tls-verify=false " + lb + "/lb/app:v1");
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
 }
 
 TEST_CASE("scale-out: PostgreSQL down: 503 with Retry-After, nothing half-written; back: the core recovers by itself",

@@ -37,8 +37,12 @@ MicroCeph& MicroCeph::shared() {
 
 MicroCeph::MicroCeph() {
   if (!available()) throw std::runtime_error("Ceph is not installed (apt-get install ceph-mon ceph-osd radosgw)");
-  int port = freePort();
-  auto r = run({kScript, "start", temp_ / "c", std::to_string(port)}, 180000);
+  // radosgw's port outside the OSD's range (6800-7300); the monitor's given too, so that
+  // the script needs nothing to find one.
+  int port = freePort(), mon_port = freePort();
+  while (port >= 6800 && port <= 7300) port = freePort();
+  while (mon_port == port || (mon_port >= 6800 && mon_port <= 7300)) mon_port = freePort();
+  auto r = run({kScript, "start", temp_ / "c", std::to_string(port), std::to_string(mon_port)}, 180000);
   if (r.exit_code != 0) throw std::runtime_error("micro-ceph.sh start failed: " + r.output);
   // The last line: endpoint=... access_key=... secret_key=...
   std::string line = r.output.substr(r.output.rfind("endpoint="));

@@ -336,7 +336,7 @@ cmd_start() {
   # The ceph tools would happily talk to another cluster's monitor on that port.
   if port_in_use "$mon_port"; then die "127.0.0.1:$mon_port (mon) is already in use"; fi
   local fsid
-  fsid=$(uuidgen)
+  fsid=$(cat /proc/sys/kernel/random/uuid)
   write_conf "$fsid" "$mon_port" "$rgw_port"
   CLEANUP_ON_FAILURE=all
 
@@ -350,7 +350,7 @@ cmd_start() {
 
   # --- OSD ---------------------------------------------------------------------------
   local osd_uuid osd_id
-  osd_uuid=$(uuidgen)
+  osd_uuid=$(cat /proc/sys/kernel/random/uuid)
   osd_id=$(cephcli osd new "$osd_uuid" 2>>"$LOGDIR/mkfs.out") \
     || die "ceph osd new failed" "$LOGDIR/mkfs.out" "$LOGDIR/mon.a.log"
   [[ $osd_id == 0 ]] || die "unexpected OSD id '$osd_id'"

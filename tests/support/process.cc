@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <sys/stat.h>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -125,6 +126,15 @@ CommandResult run(const std::vector<std::string>& argv, int timeout_ms) {
 }
 
 CommandResult shell(const std::string& command, int timeout_ms) { return run({"/bin/sh", "-c", command}, timeout_ms); }
+
+CommandResult containerClient(const std::string& command, int timeout_ms) {
+  static bool dir = [] { return ::mkdir("/var/lib/containers", 0755) == 0 || errno == EEXIST; }() &&
+                    (::mkdir("/var/lib/containers/cache", 0755) == 0 || errno == EEXIST);
+  (void)dir;
+  return run({"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+              "mount -t tmpfs tmpfs /var/lib/containers/cache && " + command},
+             timeout_ms);
+}
 
 bool haveCommand(const std::string& name) { return shell("command -v " + name + " >/dev/null 2>&1").exit_code == 0; }
 

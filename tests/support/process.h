@@ -20,6 +20,10 @@ CommandResult run(const std::vector<std::string>& argv, int timeout_ms = 120000)
 // Runs a shell command line (sh -c) the same way.
 CommandResult shell(const std::string& command, int timeout_ms = 120000);
 bool haveCommand(const std::string& name);
+// Runs a container client's command line (skopeo, podman, buildah) like shell(), in a
+// private mount namespace with a fresh tmpfs on /var/lib/containers/cache: their
+// host-wide blob-info cache would make mount and reuse depend on earlier runs.
+CommandResult containerClient(const std::string& command, int timeout_ms = 180000);
 
 class Process {
  public:

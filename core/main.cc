@@ -13,11 +13,13 @@
 #include "core/core_config.h"
 #include "core/auth/ldap_directory.h"
 #include "core/auth/lmdb_identity_store.h"
+#include "core/auth/pg_identity_store.h"
 #include "core/auth/revocations.h"
 #include "core/fleet/channel_hub.h"
 #include "core/fleet/edge_commands.h"
 #include "core/fleet/edge_invalidator.h"
 #include "core/events/event_log.h"
+#include "core/events/event_store.h"
 #include "core/events/webhooks.h"
 #include "core/fleet/lmdb_usage_store.h"
 #include "core/gc/gc_job.h"
@@ -54,22 +56,24 @@ int fail(const std::string& msg) {
 
 // The registry's index: embedded (LMDB, in the environment the other stores share) or
 // PostgreSQL (config.metadata), migrated at start.
-Result<std::unique_ptr<MetadataStore>> openMetadata(const CoreConfig& config, std::shared_ptr<LmdbEnv> env) {
-  if (config.metadata.empty()) return openLmdbMetadataStore(std::move(env));
+// The shared database of a scale-out installation (--metadata postgres://...); null for
+// the embedded stores.
+Result<std::shared_ptr<PgPool>> openSharedDatabase(const CoreConfig& config) {
+  if (config.metadata.empty()) return std::shared_ptr<PgPool>();
   if (config.metadata.rfind("postgres://", 0) != 0 && config.metadata.rfind("postgresql://", 0) != 0) {
     return Status(Code::kInvalidArgument, "metadata: expected empty (embedded) or postgres://..., not \"" +
                                               redactedUrl(config.metadata) + "\"");
   }
   // Loop threads read and workers write: one connection each, and a few for the
-  // collector's nested reads.
+  // collector's nested reads and the event writer.
   size_t cores = std::max(1u, std::thread::hardware_concurrency());
   size_t threads = config.threads > 0 ? static_cast<size_t>(config.threads) : cores;
   size_t workers = config.workers > 0 ? static_cast<size_t>(config.workers) : std::max<size_t>(4, 2 * cores);
-  size_t connections = threads + workers + 2;
+  size_t connections = threads + workers + 3;
   auto db = PgPool::open(config.metadata, connections);
   if (!db.isOk()) return Status(db.status().code(), "metadata: " + db.status().message());
-  logInfo("registry index on PostgreSQL", {{"database", redactedUrl(config.metadata)}});
-  return openPgMetadataStore(std::shared_ptr<PgPool>(std::move(db).value()));
+  logInfo("registry index, event log, users and access on PostgreSQL", {{"database", redactedUrl(config.metadata)}});
+  return std::shared_ptr<PgPool>(std::move(db).value());
 }
 
 std::vector<std::string> splitWords(const std::string& s) {
@@ -132,9 +136,11 @@ int main(int argc, char** argv) {
   meta_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
   auto env = openMetadataEnv(config.data_dir + "/meta.lmdb", meta_options);
   if (!env.isOk()) return fail(env.status().message());
-  auto meta = openMetadata(config, *env);
+  auto pg = openSharedDatabase(config);
+  if (!pg.isOk()) return fail(pg.status().message());
+  auto meta = *pg ? openPgMetadataStore(*pg) : openLmdbMetadataStore(*env);
   if (!meta.isOk()) return fail(meta.status().message());
-  auto identity = openLmdbIdentityStore(*env);
+  auto identity = *pg ? openPgIdentityStore(*pg) : openLmdbIdentityStore(*env);
   if (!identity.isOk()) return fail(identity.status().message());
   auto job_store = JobStore::open(*env);
   if (!job_store.isOk()) return fail(job_store.status().message());
@@ -229,7 +235,9 @@ int main(int argc, char** argv) {
   EventLogOptions event_options;
   event_options.retention_ms = config.event_retention_ms;
   event_options.max_events = static_cast<uint64_t>(config.event_max);
-  auto event_log = EventLog::open(events_shared, RealClock::instance(), event_options);
+  auto event_store = *pg ? openPgEventStore(*pg) : openLmdbEventStore(events_shared);
+  if (!event_store.isOk()) return fail("events: " + event_store.status().message());
+  auto event_log = EventLog::open(std::move(event_store).value(), RealClock::instance(), event_options);
   if (!event_log.isOk()) return fail(event_log.status().message());
   auto hook_store = WebhookStore::open(events_shared);
   if (!hook_store.isOk()) return fail(hook_store.status().message());

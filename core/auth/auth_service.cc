@@ -433,7 +433,10 @@ Result<std::string> AuthService::bootstrapAdmin(const std::string& name, const s
   u.created_ms = clock_.nowMillis();
   std::string pw = password.empty() ? randomToken(18) : password;
   u.password_hash = hashPassword(pw);
-  WHARF_RETURN_IF_ERROR(identity_.createUser(u));
+  Status st = identity_.createUser(u);
+  // Replicas starting together on one database: another one made the first account.
+  if (st.code() == Code::kConflict) return std::string();
+  WHARF_RETURN_IF_ERROR(st);
   return pw;
 }
 

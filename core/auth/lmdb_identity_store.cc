@@ -40,10 +40,9 @@ User userFrom(std::string_view v) {
 }
 
 std::string userValue(const User& u) {
-  return nlohmann::json{{"name", u.name},       {"email", u.email},   {"password", u.password_hash}, {"admin", u.admin},
+  return dumpJson(nlohmann::json{{"name", u.name},       {"email", u.email},   {"password", u.password_hash}, {"admin", u.admin},
                         {"disabled", u.disabled}, {"source", u.source}, {"created", u.created_ms},
-                        {"tokens_before", u.tokens_before_s}}
-      .dump();
+                        {"tokens_before", u.tokens_before_s}});
 }
 
 AccessToken tokenFrom(std::string_view v) {
@@ -94,7 +93,7 @@ Edge edgeFrom(std::string_view v) {
 }
 
 std::string edgeValue(const Edge& e) {
-  return nlohmann::json{{"name", e.name},
+  return dumpJson(nlohmann::json{{"name", e.name},
                         {"site", e.site},
                         {"settings", e.settings},
                         {"join_hash", e.join_hash},
@@ -103,8 +102,7 @@ std::string edgeValue(const Edge& e) {
                         {"created_by", e.created_by},
                         {"created", e.created_ms},
                         {"registered", e.registered_ms},
-                        {"last_seen", e.last_seen_ms}}
-      .dump();
+                        {"last_seen", e.last_seen_ms}});
 }
 
 template <typename F>
@@ -192,7 +190,7 @@ class LmdbIdentityStore final : public IdentityStore {
           std::string_view k = c.key();
           auto sep = k.rfind('\0');
           if (sep != std::string_view::npos && k.substr(sep + 1) == name &&
-              k.substr(0, sep).size() >= 5 && k.substr(sep - 5, 5) == "\0user") {
+              k.substr(0, sep).size() >= 5 && k.substr(sep - 5, 5) == std::string_view("\0user", 5)) {
             keys.emplace_back(k);
           }
         }
@@ -240,7 +238,7 @@ class LmdbIdentityStore final : public IdentityStore {
       // Grants to the organization's teams ("<org>/<team>").
       std::vector<std::string> grants;
       auto c = t.cursor(grants_);
-      std::string team_prefix = std::string("\0team\0") + org + "/";
+      std::string team_prefix = std::string("\0team\0", 6) + org + "/";
       for (bool ok = c.first(); ok; ok = c.next()) {
         if (c.key().find(team_prefix) != std::string_view::npos) grants.emplace_back(c.key());
       }
@@ -307,7 +305,7 @@ class LmdbIdentityStore final : public IdentityStore {
     return write([&](WriteTxn& t) -> Status {
       if (!t.has(orgs_, org)) return Status(Code::kNotFound, "no organization " + org);
       if (t.has(teams_, k2(org, team))) return Status(Code::kConflict, "team " + org + "/" + team + " exists");
-      return t.put(teams_, k2(org, team), nlohmann::json{{"description", description}}.dump());
+      return t.put(teams_, k2(org, team), dumpJson(nlohmann::json{{"description", description}}));
     });
   }
 
@@ -396,7 +394,7 @@ class LmdbIdentityStore final : public IdentityStore {
 
   Status putRepoSettings(const std::string& repo, const RepoSettings& s) override {
     return write([&](WriteTxn& t) {
-      return t.put(repo_settings_, repo, nlohmann::json{{"public", s.is_public}, {"description", s.description}}.dump());
+      return t.put(repo_settings_, repo, dumpJson(nlohmann::json{{"public", s.is_public}, {"description", s.description}}));
     });
   }
 
@@ -472,7 +470,7 @@ class LmdbIdentityStore final : public IdentityStore {
   Status putAccessToken(const AccessToken& t) override {
     nlohmann::json j = {{"id", t.id},           {"user", t.user},       {"name", t.name},      {"hash", t.secret_hash},
                         {"scopes", t.scopes},   {"created", t.created_ms}, {"expires", t.expires_ms}};
-    return write([&](WriteTxn& txn) { return txn.put(tokens_, t.id, j.dump()); });
+    return write([&](WriteTxn& txn) { return txn.put(tokens_, t.id, dumpJson(j)); });
   }
 
   Status deleteAccessToken(const std::string& id) override {
@@ -492,7 +490,7 @@ class LmdbIdentityStore final : public IdentityStore {
         e.seq = seq++;
         nlohmann::json j = {{"time", e.time_ms}, {"actor", e.actor},   {"source", e.source}, {"action", e.action},
                             {"object", e.object}, {"outcome", e.outcome}, {"detail", e.detail}};
-        WHARF_RETURN_IF_ERROR(t.put(audit_, seqKey(e.seq), j.dump()));
+        WHARF_RETURN_IF_ERROR(t.put(audit_, seqKey(e.seq), dumpJson(j)));
       }
       WHARF_RETURN_IF_ERROR(t.commit());
       next_seq_ = seq;
@@ -633,7 +631,7 @@ class LmdbIdentityStore final : public IdentityStore {
   }
 
   Status putSetting(const std::string& key, const nlohmann::json& value) override {
-    return write([&](WriteTxn& t) { return t.put(settings_, key, value.dump()); });
+    return write([&](WriteTxn& t) { return t.put(settings_, key, dumpJson(value)); });
   }
 
  private:

@@ -2,11 +2,13 @@
 //
 //   wharfctl db migrate --metadata postgres://... [--dry-run]
 //
-// applies the schema migrations a core would apply at start (or lists them), so that an
-// operator can migrate before rolling out new cores.
+// applies the schema migrations a core would apply at start (or lists them), component by
+// component, so that an operator can migrate before rolling out new cores.
 #include <cstdio>
 
 #include "core/cli/cli.h"
+#include "core/auth/pg_identity_store.h"
+#include "core/events/event_store.h"
 #include "core/metadata/pg_schema.h"
 #include "shared/store/pg.h"
 
@@ -14,9 +16,11 @@ namespace wharf::cli {
 
 const char* kDbHelp = R"(Usage: wharfctl db migrate --metadata postgres://USER:PASSWORD@HOST:5432/DB [--dry-run]
 
-Applies the registry index's schema migrations to a PostgreSQL database (what wharf-core
-applies at start with --metadata), or with --dry-run lists what it would apply. Prints the
-version before and after. PG* environment variables and ~/.pgpass apply.
+Applies the schema migrations of the stores a core keeps in PostgreSQL (the registry
+index "metadata", the event log "events", users and access "identity") to a database:
+what wharf-core applies at start with --metadata. With --dry-run, lists what it would
+apply. Prints each component's version before and after. PG* environment variables and
+~/.pgpass apply.
 )";
 
 int db(const Args& a) {
@@ -25,16 +29,19 @@ int db(const Args& a) {
   if (url.empty()) die("--metadata postgres://... is required", 2);
   auto pool = PgPool::open(url, 1);
   if (!pool.isOk()) die(pool.status().message());
-  const auto& all = metadataMigrations();
-  auto plan = a.has("dry-run") ? planMigrations(**pool, "metadata", all) : applyMigrations(**pool, "metadata", all);
-  if (!plan.isOk()) die(plan.status().message());
-  int after = plan->pending.empty() ? plan->current : plan->pending.back()->version;
-  std::printf("metadata schema at %s: version %d%s\n", redactedUrl(url).c_str(), plan->current,
-              plan->pending.empty() ? " (current)" : "");
-  for (const PgMigration* m : plan->pending) {
-    std::printf("  %s %d: %s\n", a.has("dry-run") ? "would apply" : "applied", m->version, m->description.c_str());
+  const std::pair<const char*, const std::vector<PgMigration>*> components[] = {
+      {"metadata", &metadataMigrations()}, {"events", &eventMigrations()}, {"identity", &identityMigrations()}};
+  for (const auto& [component, all] : components) {
+    auto plan = a.has("dry-run") ? planMigrations(**pool, component, *all) : applyMigrations(**pool, component, *all);
+    if (!plan.isOk()) die(plan.status().message());
+    int after = plan->pending.empty() ? plan->current : plan->pending.back()->version;
+    std::printf("%s schema at %s: version %d%s\n", component, redactedUrl(url).c_str(), plan->current,
+                plan->pending.empty() ? " (current)" : "");
+    for (const PgMigration* m : plan->pending) {
+      std::printf("  %s %d: %s\n", a.has("dry-run") ? "would apply" : "applied", m->version, m->description.c_str());
+    }
+    if (!a.has("dry-run") && !plan->pending.empty()) std::printf("  now at version %d\n", after);
   }
-  if (!a.has("dry-run") && !plan->pending.empty()) std::printf("now at version %d\n", after);
   return 0;
 }
 

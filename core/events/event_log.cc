@@ -1,5 +1,7 @@
 #include "core/events/event_log.h"
 
+#include "core/events/event_store.h"
+
 #include <ctime>
 
 #include "shared/base/ids.h"
@@ -59,8 +61,6 @@ bool eventTypeMatches(const std::string& pattern, const std::string& type) {
   return false;
 }
 
-std::string eventSeqKey(uint64_t seq) { return bigEndian64(seq); }
-uint64_t eventSeqOf(std::string_view key) { return fromBigEndian64(key); }
 
 json Event::toJson() const {
   json t = {{"mediaType", target.media_type}, {"digest", target.digest}, {"size", target.size}};
@@ -114,40 +114,42 @@ bool EventFilter::matches(const Event& e) const {
   return true;
 }
 
-Result<std::unique_ptr<EventLog>> EventLog::open(std::shared_ptr<LmdbEnv> env, Clock& clock, EventLogOptions options) {
-  auto events = env->openDb("events");
-  if (!events.isOk()) return events.status();
-  auto meta = env->openDb("events_meta");
-  if (!meta.isOk()) return meta.status();
-  std::unique_ptr<EventLog> log(new EventLog(env, *events, *meta, clock, options));
-  {
-    auto txn = env->write();
-    if (!txn.isOk()) return txn.status();
-    std::string_view v;
-    if (txn->get(*meta, "schema", &v).isOk()) {
-      if (v != std::to_string(kEventLogSchemaVersion)) {
-        return Status(Code::kCorruption, "the event log has layout version " + std::string(v) + ", this build reads " +
-                                             std::to_string(kEventLogSchemaVersion));
-      }
-    } else {
-      WHARF_RETURN_IF_ERROR(txn->put(*meta, "schema", std::to_string(kEventLogSchemaVersion)));
-    }
-    if (txn->get(*meta, "instance", &v).isOk()) {
-      log->instance_id_ = std::string(v);
-    } else {
-      log->instance_id_ = newUuid();
-      WHARF_RETURN_IF_ERROR(txn->put(*meta, "instance", log->instance_id_));
-    }
-    if (txn->get(*meta, "last_seq", &v).isOk()) log->last_seq_ = std::strtoull(std::string(v).c_str(), nullptr, 10);
-    WHARF_RETURN_IF_ERROR(txn->commit());
-  }
+Result<std::unique_ptr<EventLog>> EventLog::open(std::unique_ptr<EventStore> store, Clock& clock,
+                                                 EventLogOptions options) {
+  auto last = store->lastSeq();
+  if (!last.isOk()) return last.status();
+  std::unique_ptr<EventLog> log(new EventLog(std::move(store), clock, options));
+  log->last_seq_ = *last;
   log->prune();
+  // Other replicas' commits: the live feeds follow them as they follow this core's.
+  // (The store's own pointer: store_ is already null while the store stops its thread.)
+  log->store_->watch([l = log.get(), store = log->store_.get()](uint64_t last_seq) {
+    if (last_seq == 0) {
+      auto now = store->lastSeq();
+      if (!now.isOk()) return;
+      last_seq = *now;
+    }
+    l->published(last_seq);
+  });
   log->thread_ = std::thread([l = log.get()] { l->run(); });
   return log;
 }
 
-EventLog::EventLog(std::shared_ptr<LmdbEnv> env, Dbi events, Dbi meta, Clock& clock, EventLogOptions options)
-    : env_(std::move(env)), events_db_(events), meta_db_(meta), clock_(clock), options_(options) {}
+EventLog::EventLog(std::unique_ptr<EventStore> store, Clock& clock, EventLogOptions options)
+    : store_(std::move(store)), clock_(clock), options_(options), instance_id_(store_->instanceId()) {}
+
+void EventLog::published(uint64_t last) {
+  std::lock_guard s(sub_mu_);
+  // Only news: a replica's notification of what this core already told (its own
+  // commits come back that way too), or a late one, changes nothing.
+  if (last <= last_seq_.load()) return;
+  last_seq_ = last;
+  if (commit_hook_) commit_hook_(last);
+  for (auto& [id, sub] : subscribers_) {
+    auto listener = sub.listener;
+    sub.loop->post([listener, last] { (*listener)(last); });
+  }
+}
 
 EventLog::~EventLog() {
   {
@@ -156,6 +158,8 @@ EventLog::~EventLog() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // The store's notification thread calls into this log: it stops first.
+  store_.reset();
   closeSubscribers();
 }
 
@@ -243,25 +247,19 @@ void EventLog::run() {
     EventMetrics::get().queue_depth.set(0);
     if (!batch.empty()) {
       int64_t start = monotonicMillis();
-      Status st;
+      Result<uint64_t> last = Status(Code::kInternal, "not written");
       {
         std::lock_guard w(write_mu_);
-        st = writeBatch(batch);
+        last = store_->append(batch);
       }
-      if (!st.isOk()) {
-        logError("event log write failed", {{"error", st.toString()}, {"events", batch.size()}});
+      if (!last.isOk()) {
+        logError("event log write failed", {{"error", last.status().toString()}, {"events", batch.size()}});
       } else {
         auto& m = EventMetrics::get();
         m.written.inc(batch.size());
         m.last_batch.set(static_cast<int64_t>(batch.size()));
         m.batch_seconds.observe(static_cast<double>(monotonicMillis() - start) / 1000.0);
-        uint64_t last = last_seq_.load();
-        std::lock_guard s(sub_mu_);
-        if (commit_hook_) commit_hook_(last);
-        for (auto& [id, sub] : subscribers_) {
-          auto listener = sub.listener;
-          sub.loop->post([listener, last] { (*listener)(last); });
-        }
+        published(*last);
       }
     }
     int64_t now = monotonicMillis();
@@ -280,28 +278,10 @@ void EventLog::run() {
   }
 }
 
-Status EventLog::writeBatch(std::vector<Event>& batch) {
-  // One transaction per batch. The sequence numbers are assigned here, in queue order,
-  // and only published (last_seq_) once the transaction committed.
-  uint64_t seq = last_seq_.load();
-  auto txn = env_->write();
-  if (!txn.isOk()) return txn.status();
-  for (auto& e : batch) {
-    e.seq = ++seq;
-    json j = e.toJson();
-    j.erase("seq");
-    j.erase("time");
-    WHARF_RETURN_IF_ERROR(txn->put(events_db_, eventSeqKey(e.seq), j.dump(-1, ' ', false, json::error_handler_t::replace)));
-  }
-  WHARF_RETURN_IF_ERROR(txn->put(meta_db_, "last_seq", std::to_string(seq)));
-  WHARF_RETURN_IF_ERROR(txn->commit());
-  last_seq_ = seq;
-  return Status::ok();
-}
-
 size_t EventLog::prune() {
   std::lock_guard w(write_mu_);
-  size_t n = pruneLocked();
+  int64_t cutoff = options_.retention_ms > 0 ? clock_.nowMillis() - options_.retention_ms : INT64_MIN;
+  size_t n = store_->prune(cutoff, options_.max_events);
   if (n > 0) {
     EventMetrics::get().pruned.inc(n);
     logInfo("pruned events", {{"removed", n}});
@@ -309,72 +289,30 @@ size_t EventLog::prune() {
   return n;
 }
 
-size_t EventLog::pruneLocked() {
-  // Events are keyed by sequence number and appended in time order, so both bounds
-  // remove a prefix of the log; deletes go in transactions of at most 10,000 keys so
-  // that a large prune never holds the write lock for long.
-  size_t removed = 0;
-  int64_t cutoff = options_.retention_ms > 0 ? clock_.nowMillis() - options_.retention_ms : INT64_MIN;
-  for (;;) {
-    std::vector<std::string> keys;
-    {
-      auto txn = env_->read();
-      if (!txn.isOk()) return removed;
-      auto c = txn->cursor(events_db_);
-      uint64_t first = 0;
-      if (c.first()) first = eventSeqOf(c.key());
-      uint64_t last = last_seq_.load();
-      uint64_t count = first == 0 ? 0 : last - first + 1;
-      for (bool ok = first != 0; ok && keys.size() < 10'000; ok = c.next()) {
-        bool over_count = options_.max_events > 0 && count > options_.max_events;
-        bool too_old = false;
-        if (!over_count && options_.retention_ms > 0) {
-          json j = json::parse(c.value(), nullptr, false);
-          too_old = j.is_object() && j.value("ts_ms", int64_t{0}) < cutoff;
-        }
-        if (!over_count && !too_old) break;
-        keys.emplace_back(c.key());
-        --count;
-      }
-    }
-    if (keys.empty()) return removed;
-    auto txn = env_->write();
-    if (!txn.isOk()) return removed;
-    for (const auto& k : keys) (void)txn->del(events_db_, k);
-    if (!txn->commit().isOk()) return removed;
-    removed += keys.size();
-    if (keys.size() < 10'000) return removed;
-  }
-}
-
 Result<EventPage> EventLog::query(const EventFilter& filter, uint64_t since, size_t limit) const {
   EventPage page;
   page.scanned_to = since;
-  auto txn = env_->read();
-  if (!txn.isOk()) return txn.status();
   std::unordered_map<std::string, bool> visible;
-  auto c = txn->cursor(events_db_);
   size_t scanned = 0;
   bool more = false;
-  for (bool ok = c.seek(eventSeqKey(since + 1)); ok; ok = c.next()) {
+  // One more than max_scan is read: its presence says there is more.
+  Status st = store_->scan(since, options_.max_scan + 1, [&](Event e) {
     if (page.events.size() >= limit || scanned >= options_.max_scan) {
       more = true;
-      break;
+      return false;
     }
     ++scanned;
-    uint64_t seq = eventSeqOf(c.key());
-    page.scanned_to = seq;
-    json j = json::parse(c.value(), nullptr, false);
-    if (!j.is_object()) continue;
-    Event e = Event::fromJson(seq, j);
-    if (!filter.matches(e)) continue;
+    page.scanned_to = e.seq;
+    if (!filter.matches(e)) return true;
     if (filter.visible) {
       auto it = visible.find(e.repository);
       if (it == visible.end()) it = visible.emplace(e.repository, filter.visible(e.repository)).first;
-      if (!it->second) continue;
+      if (!it->second) return true;
     }
     page.events.push_back(std::move(e));
-  }
+    return true;
+  });
+  if (!st.isOk()) return st;
   if (more) page.next = page.scanned_to;
   return page;
 }

@@ -4,11 +4,13 @@
 //
 // append() is what request handlers call, on loop threads included: it copies a small
 // struct into a queue under a mutex and never touches the disk. A writer thread takes
-// the queue every batch_interval (or sooner when batch_max events wait), assigns the
-// sequence numbers in queue order, and commits the batch in one LMDB transaction; then
-// it tells subscribers. So the log's order is the order of append() calls, and readers
-// (query(), subscribers) only ever see committed events. Events still queued at a crash
-// are lost; a committed event is durable.
+// the queue every batch_interval (or sooner when batch_max events wait) and commits it
+// to the EventStore (event_store.h: LMDB, or PostgreSQL shared by replicas), which
+// assigns the sequence numbers in queue order; then it tells subscribers. So the log's
+// order is the order of append() calls, and readers (query(), subscribers) only ever see
+// committed events. Events still queued at a crash are lost; a committed event is
+// durable. With a shared store, other replicas' commits reach this log's subscribers
+// too.
 //
 // Coalescing: within one batch, repeated successful manifest pulls with the same actor,
 // repository, digest, tag and client address become one event whose `count` says how
@@ -40,11 +42,11 @@
 
 #include "shared/base/clock.h"
 #include "shared/base/status.h"
-#include "shared/store/lmdb.h"
 
 namespace wharf {
 
 class Loop;
+class EventStore;
 
 // Event types. Others ("scan.*", "signature.*", "policy.*") are added by their features;
 // a type is a dotted "<object>.<action>" string.
@@ -131,11 +133,8 @@ struct EventLogOptions {
 
 class EventLog {
  public:
-  // Opens the databases ("events", "events_meta") in env. Layout version
-  // kEventLogSchemaVersion in events_meta["schema"]:
-  //   events       <seq, 8 bytes big-endian> -> Event JSON without seq
-  //   events_meta  "schema" -> "1"; "last_seq" -> decimal; "instance" -> a UUID
-  static Result<std::unique_ptr<EventLog>> open(std::shared_ptr<LmdbEnv> env, Clock& clock, EventLogOptions options);
+  static Result<std::unique_ptr<EventLog>> open(std::unique_ptr<EventStore> store, Clock& clock,
+                                                EventLogOptions options);
   ~EventLog();  // commits what is queued, then stops the writer
 
   // Never blocks on disk. Sets ts_ms when 0.
@@ -147,23 +146,26 @@ class EventLog {
   void flush();
 
   // Committed events with seq > since matching filter, oldest first, at most limit, and
-  // at most options.max_scan looked at. An LMDB read: cheap enough for loop threads.
+  // at most options.max_scan looked at. One read of the store (LMDB: cheap enough for
+  // loop threads).
   Result<EventPage> query(const EventFilter& filter, uint64_t since, size_t limit) const;
   // The last committed sequence number (0 when none yet).
   uint64_t lastSeq() const;
   // A random id of this log, kept across restarts (webhook envelopes' source.instanceID).
   const std::string& instanceId() const { return instance_id_; }
 
-  // Live feed: after each committed batch, listener(last_seq) runs on `loop` (posted).
+  // Live feed: after each committed batch (this core's or, with a shared store, another
+  // replica's), listener(last_seq) runs on `loop` (posted).
   // When the log closes (closeSubscribers(), destruction), listener(0) runs once and no
   // more. Returns an id for unsubscribe(); 0 when the log is already closed (listener is
   // not called).
   using Listener = std::function<void(uint64_t last_seq)>;
   uint64_t subscribe(Loop& loop, Listener listener);
   void unsubscribe(uint64_t id);
-  // Called on the writer thread after each committed batch with its last seq; must not
-  // block nor call into the log (the webhook dispatcher uses it to wake up). Replace it
-  // with nullptr before whatever it refers to goes away.
+  // Called after each committed batch (as the live feed) with its last seq, on the
+  // writer thread or the store's; must not block nor call into the log (the webhook
+  // dispatcher uses it to wake up). Replace it with nullptr before whatever it refers to
+  // goes away.
   void setCommitHook(std::function<void(uint64_t last_seq)> hook);
   // Ends every live feed (listener(0)) and refuses new ones: call before stopping the
   // HTTP server, so that streams do not hold its shutdown grace.
@@ -182,14 +184,12 @@ class EventLog {
   Stats stats() const;
 
  private:
-  EventLog(std::shared_ptr<LmdbEnv> env, Dbi events, Dbi meta, Clock& clock, EventLogOptions options);
+  EventLog(std::unique_ptr<EventStore> store, Clock& clock, EventLogOptions options);
   void run();
-  Status writeBatch(std::vector<Event>& batch);
-  size_t pruneLocked();  // REQUIRES: write_mu_ held
+  // Tells the live feeds and the commit hook that the log holds events up to last.
+  void published(uint64_t last);
 
-  std::shared_ptr<LmdbEnv> env_;
-  Dbi events_db_;
-  Dbi meta_db_;
+  std::unique_ptr<EventStore> store_;
   Clock& clock_;
   EventLogOptions options_;
   std::string instance_id_;
@@ -205,8 +205,8 @@ class EventLog {
   std::condition_variable flushed_cv_;
   Stats stats_;                                     // GUARDED_BY(mu_)
 
-  std::mutex write_mu_;            // one writer of the events databases at a time
-  std::atomic<uint64_t> last_seq_{0};
+  std::mutex write_mu_;            // one writer of the store at a time (appends, prunes)
+  std::atomic<uint64_t> last_seq_{0};  // the highest committed seq published here (under sub_mu_)
 
   struct Subscriber {
     Loop* loop;
@@ -220,8 +220,6 @@ class EventLog {
 
   std::thread thread_;
 };
-
-constexpr int kEventLogSchemaVersion = 1;
 
 // The big-endian key of a sequence number, and back.
 std::string eventSeqKey(uint64_t seq);

@@ -1,5 +1,7 @@
 #include "core/jobs/cron.h"
 
+#include "shared/base/strings.h"
+
 #include <array>
 #include <cctype>
 #include <cstring>
@@ -131,24 +133,17 @@ unsigned weekday(int64_t days) { return static_cast<unsigned>(days >= -4 ? (days
 
 int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
 constexpr unsigned kMaxDayInMonth[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 }  // namespace
 
 Result<CronSchedule> CronSchedule::parse(const std::string& input) {
   CronSchedule c;
-  c.text_ = trim(input);
+  c.text_ = trimSpace(input);
   std::string text = c.text_;
   if (text.empty()) return Status(Code::kInvalidArgument, "cron: the expression is empty");
   if (text.rfind("@every", 0) == 0) {
-    std::string d = trim(text.substr(6));
+    std::string d = trimSpace(text.substr(6));
     auto ms = parseDurationMs(d);
     if (d.empty() || text.size() == 6 || !std::isspace(static_cast<unsigned char>(text[6])) || !ms.isOk() ||
         *ms < 1000 || *ms > kMaxEveryMs) {

@@ -1,5 +1,7 @@
 #include "core/registry/image_view.h"
 
+#include "shared/base/strings.h"
+
 #include "shared/base/json_body.h"
 #include "shared/oci/manifest.h"
 
@@ -11,12 +13,6 @@ using nlohmann::json;
 
 constexpr uint64_t kMaxConfigBytes = 8u << 20;
 
-std::string trim(std::string s) {
-  size_t a = s.find_first_not_of(" \t\n");
-  size_t b = s.find_last_not_of(" \t\n");
-  return a == std::string::npos ? "" : s.substr(a, b - a + 1);
-}
-
 bool startsWith(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 json descriptorJson(const Descriptor& d) {
@@ -26,10 +22,10 @@ json descriptorJson(const Descriptor& d) {
 }  // namespace
 
 std::string dockerfileLine(const std::string& created_by) {
-  std::string s = trim(created_by);
+  std::string s = trimSpace(created_by);
   // BuildKit: "RUN /bin/sh -c make # buildkit", "COPY . /src # buildkit", "ENV A=1".
-  if (s.size() > 10 && s.compare(s.size() - 10, 10, "# buildkit") == 0) s = trim(s.substr(0, s.size() - 10));
-  if (startsWith(s, "RUN ")) s = trim(s.substr(4));
+  if (s.size() > 10 && s.compare(s.size() - 10, 10, "# buildkit") == 0) s = trimSpace(s.substr(0, s.size() - 10));
+  if (startsWith(s, "RUN ")) s = trimSpace(s.substr(4));
   // Build arguments recorded before the shell: "|2 A=1 B=2 /bin/sh -c ...".
   if (startsWith(s, "|")) {
     size_t sh = s.find("/bin/sh -c ");
@@ -37,8 +33,8 @@ std::string dockerfileLine(const std::string& created_by) {
   }
   for (const char* shell : {"/bin/sh -c ", "/bin/bash -c ", "sh -c "}) {
     if (!startsWith(s, shell)) continue;
-    std::string rest = trim(s.substr(std::string(shell).size()));
-    if (startsWith(rest, "#(nop)")) return trim(rest.substr(6));
+    std::string rest = trimSpace(s.substr(std::string(shell).size()));
+    if (startsWith(rest, "#(nop)")) return trimSpace(rest.substr(6));
     return "RUN " + rest;
   }
   return s;

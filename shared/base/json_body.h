@@ -30,6 +30,12 @@
 
 namespace wharf {
 
+// j as compact text, never throwing: strings that are not valid UTF-8 (bytes a peer
+// sent in a header or a name) have their bad bytes replaced with U+FFFD.
+inline std::string dumpJson(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 struct StringRule {
   bool required = false;
   size_t max = 1024;     // characters (bytes)

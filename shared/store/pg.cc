@@ -192,7 +192,6 @@ PgListener::~PgListener() {
 }
 
 void PgListener::run() {
-  bool first = true;
   int backoff_ms = 100;
   for (;;) {
     const char* keys[] = {"connect_timeout", "dbname", nullptr};
@@ -200,8 +199,8 @@ void PgListener::run() {
     PgConn conn(PQconnectdbParams(keys, values, 1));
     if (conn.ok() && conn.exec("LISTEN \"" + channel_ + "\"").isOk()) {
       backoff_ms = 100;
-      if (!first) on_notify_("*");  // what changed while we were away is unknown
-      first = false;
+      // What changed before we listened (at start, or while we were away) is unknown.
+      on_notify_("*");
       PGconn* c = conn.raw();
       for (;;) {
         // What libpq holds already (read with the last input or the last statement).

@@ -101,9 +101,10 @@ class PgPool {
 };
 
 // Notifications of a channel (LISTEN), delivered on a thread of the listener's own, over
-// a connection of its own: what one core changed, the others hear of at once. After a
-// lost connection (notifications missed meanwhile) it reconnects by itself and calls
-// on_notify("*"): whatever depends on the channel must be read again.
+// a connection of its own: what one core changed, the others hear of at once. Each time
+// it starts listening (the first time, and after a lost connection, which it re-makes
+// by itself) it calls on_notify("*"): what changed before is unknown, whatever depends on
+// the channel must be read again.
 class PgListener {
  public:
   PgListener(std::string url, std::string channel, std::function<void(const std::string& payload)> on_notify);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "shared/base/clock.h"
+#include "shared/base/strings.h"
 #include "shared/http/url.h"
 #include "shared/tls/crypto.h"
 
@@ -23,12 +24,6 @@ std::string amzDateNow() {
   return buf;
 }
 
-std::string trim(std::string s) {
-  size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
 
 // aws_access_key_id / aws_secret_access_key of the [default] profile.
 Status readCredentialsFile(const std::string& path, S3Credentials* out) {
@@ -36,16 +31,16 @@ Status readCredentialsFile(const std::string& path, S3Credentials* out) {
   if (!in) return Status(Code::kInvalidArgument, "cannot read S3 credentials file " + path);
   std::string line, section;
   while (std::getline(in, line)) {
-    line = trim(line);
+    line = trimSpace(line);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
     if (line.front() == '[' && line.back() == ']') {
-      section = trim(line.substr(1, line.size() - 2));
+      section = trimSpace(line.substr(1, line.size() - 2));
       continue;
     }
     if (section != "default") continue;
     auto eq = line.find('=');
     if (eq == std::string::npos) continue;
-    std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
+    std::string k = trimSpace(line.substr(0, eq)), v = trimSpace(line.substr(eq + 1));
     if (k == "aws_access_key_id") out->access_key = v;
     if (k == "aws_secret_access_key") out->secret_key = v;
   }
@@ -86,7 +81,7 @@ std::string signatureOf(const std::string& canonical, const S3Credentials& creds
 std::pair<std::string, std::string> canonicalRequest(const SigV4Input& in) {
   std::string headers, names;
   for (const auto& [k, v] : in.headers) {
-    headers += k + ":" + trim(v) + "\n";
+    headers += k + ":" + trimSpace(v) + "\n";
     if (!names.empty()) names += ';';
     names += k;
   }

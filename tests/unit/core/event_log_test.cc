@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "core/events/event_log.h"
+#include "core/events/event_store.h"
 #include "shared/base/clock.h"
 #include "tests/support/loop_thread.h"
+#include "tests/unit/core/metadata_backends.h"
 #include "tests/support/temp_dir.h"
 
 // Each file's own names: the test binaries are unity builds.
@@ -20,21 +22,53 @@ namespace event_log_test {
 using namespace wharf;
 using wharf::test::LoopThread;
 using wharf::test::TempDir;
+using wharf::test::MetadataBackend;
+using wharf::test::metadataBackends;
+using wharf::test::PostgresServer;
 
 namespace {
 
-std::shared_ptr<LmdbEnv> openEnv(const std::string& path) {
+// Where a test's log keeps its events: LMDB at a path, or a PostgreSQL database (the
+// same one each time it is opened).
+struct Backing {
+  MetadataBackend backend;
+  std::shared_ptr<LmdbEnv> env;
+  std::string pg_url;
+};
+
+Backing openEnv(MetadataBackend backend, const std::string& path) {
+  Backing b{backend, nullptr, ""};
+  if (backend == MetadataBackend::kPostgres) {
+    b.pg_url = PostgresServer::shared().freshDatabase();
+    return b;
+  }
   LmdbEnv::Options o;
   o.map_size = 256ull << 20;
   o.durable = false;
   auto env = LmdbEnv::open(path, o);
   INFO(env.status().toString());
   REQUIRE(env.isOk());
-  return std::shared_ptr<LmdbEnv>(std::move(env).value());
+  b.env = std::shared_ptr<LmdbEnv>(std::move(env).value());
+  return b;
 }
 
-std::unique_ptr<EventLog> openLog(std::shared_ptr<LmdbEnv> env, Clock& clock, EventLogOptions o = {}) {
-  auto log = EventLog::open(std::move(env), clock, o);
+std::unique_ptr<EventStore> openStore(const Backing& b) {
+  Result<std::unique_ptr<EventStore>> store = Status(Code::kInternal, "");
+  if (b.backend == MetadataBackend::kPostgres) {
+    auto db = PgPool::open(b.pg_url, 4);
+    INFO(db.status().toString());
+    REQUIRE(db.isOk());
+    store = openPgEventStore(std::shared_ptr<PgPool>(std::move(db).value()));
+  } else {
+    store = openLmdbEventStore(b.env);
+  }
+  INFO(store.status().toString());
+  REQUIRE(store.isOk());
+  return std::move(store).value();
+}
+
+std::unique_ptr<EventLog> openLog(const Backing& b, Clock& clock, EventLogOptions o = {}) {
+  auto log = EventLog::open(openStore(b), clock, o);
   INFO(log.status().toString());
   REQUIRE(log.isOk());
   return std::move(log).value();
@@ -72,8 +106,9 @@ std::vector<Event> all(EventLog& log, const EventFilter& f = {}) {
 
 TEST_CASE("event log: sequence numbers follow append order and fields survive the round trip", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock;
-  auto log = openLog(openEnv(dir / "events.lmdb"), clock);
+  auto log = openLog(openEnv(backend, dir / "events.lmdb"), clock);
   CHECK(log->lastSeq() == 0);
   const std::vector<std::string> types = {event_type::kBlobPush, event_type::kManifestPush, event_type::kTagPush,
                                           event_type::kManifestDelete, event_type::kRepositoryDelete};
@@ -108,8 +143,9 @@ TEST_CASE("event log: sequence numbers follow append order and fields survive th
 
 TEST_CASE("event log: sequence numbers continue after a reopen", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock;
-  auto env = openEnv(dir / "events.lmdb");
+  auto env = openEnv(backend, dir / "events.lmdb");
   std::string instance;
   {
     auto log = openLog(env, clock);
@@ -128,10 +164,11 @@ TEST_CASE("event log: sequence numbers continue after a reopen", "[events]") {
 
 TEST_CASE("event log: concurrent appends are batched, each exactly once, in each thread's order", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock;
   EventLogOptions o;
   o.batch_max = 512;
-  auto log = openLog(openEnv(dir / "events.lmdb"), clock, o);
+  auto log = openLog(openEnv(backend, dir / "events.lmdb"), clock, o);
   constexpr int kThreads = 8, kPerThread = 2000;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -161,10 +198,11 @@ TEST_CASE("event log: concurrent appends are batched, each exactly once, in each
 
 TEST_CASE("event log: repeated pulls within a batch become one event with a count", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock;
   EventLogOptions o;
   o.batch_interval_ms = 60'000;  // only flush() writes: the whole test is one batch
-  auto log = openLog(openEnv(dir / "events.lmdb"), clock, o);
+  auto log = openLog(openEnv(backend, dir / "events.lmdb"), clock, o);
   auto pull = [](const std::string& actor, const std::string& digest) {
     Event e = ev(event_type::kManifestPull, "team/app", actor, digest);
     e.method = "GET";
@@ -199,10 +237,11 @@ TEST_CASE("event log: repeated pulls within a batch become one event with a coun
 
 TEST_CASE("event log: filters, visibility and pagination", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock(1'700'000'000'000);
   EventLogOptions o;
   o.max_scan = 1000;
-  auto log = openLog(openEnv(dir / "events.lmdb"), clock, o);
+  auto log = openLog(openEnv(backend, dir / "events.lmdb"), clock, o);
   int64_t t0 = clock.nowMillis();
   log->append(ev(event_type::kManifestPush, "a/x", "alice", "sha256:1", t0));
   log->append(ev(event_type::kTagPush, "a/x", "alice", "sha256:1", t0 + 1000));
@@ -266,10 +305,11 @@ TEST_CASE("event log: filters, visibility and pagination", "[events]") {
 
 TEST_CASE("event log: a query stops after max_scan events and says where to go on", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock;
   EventLogOptions o;
   o.max_scan = 10;
-  auto log = openLog(openEnv(dir / "events.lmdb"), clock, o);
+  auto log = openLog(openEnv(backend, dir / "events.lmdb"), clock, o);
   for (int i = 0; i < 25; ++i) log->append(ev(event_type::kBlobPush, "hidden/r"));
   log->append(ev(event_type::kBlobPush, "shown/r"));
   log->flush();
@@ -287,8 +327,9 @@ TEST_CASE("event log: a query stops after max_scan events and says where to go o
 
 TEST_CASE("event log: retention removes old events and never reuses sequence numbers", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock(1'700'000'000'000);
-  auto env = openEnv(dir / "events.lmdb");
+  auto env = openEnv(backend, dir / "events.lmdb");
   EventLogOptions o;
   o.retention_ms = 3'600'000;
   auto log = openLog(env, clock, o);
@@ -318,11 +359,12 @@ TEST_CASE("event log: retention removes old events and never reuses sequence num
 
 TEST_CASE("event log: max_events keeps the newest", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock;
   EventLogOptions o;
   o.retention_ms = 0;
   o.max_events = 4;
-  auto log = openLog(openEnv(dir / "events.lmdb"), clock, o);
+  auto log = openLog(openEnv(backend, dir / "events.lmdb"), clock, o);
   for (int i = 0; i < 10; ++i) log->append(ev(event_type::kBlobPush, "a/b"));
   log->flush();
   CHECK(log->prune() == 6);
@@ -334,8 +376,9 @@ TEST_CASE("event log: max_events keeps the newest", "[events]") {
 
 TEST_CASE("event log: subscribers hear of each committed batch on their loop, until they leave", "[events]") {
   TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
   FakeClock clock;
-  auto log = openLog(openEnv(dir / "events.lmdb"), clock);
+  auto log = openLog(openEnv(backend, dir / "events.lmdb"), clock);
   LoopThread lt;
   std::atomic<uint64_t> heard{0};
   std::atomic<int> calls{0};
@@ -387,6 +430,52 @@ TEST_CASE("event log: type patterns and time bounds", "[events]") {
     INFO(bad);
     CHECK(parseTimeBound(bad).status().code() == Code::kInvalidArgument);
   }
+}
+
+TEST_CASE("event log on PostgreSQL: replicas share one sequence, and each one's followers hear the others' events",
+          "[events][pg]") {
+  if (!PostgresServer::available()) return;
+  TempDir dir;
+  FakeClock clock;
+  Backing shared = openEnv(MetadataBackend::kPostgres, "");
+  auto a = openLog(shared, clock), b = openLog(shared, clock);
+  CHECK(a->instanceId() == b->instanceId());
+  LoopThread lt;
+  std::atomic<uint64_t> heard{0};
+  REQUIRE(b->subscribe(lt.loop, [&](uint64_t last) { heard = last; }) != 0);
+  a->append(ev(event_type::kTagPush, "team/app"));
+  a->flush();
+  // b's follower hears of a's commit (a notification through PostgreSQL) and reads it.
+  REQUIRE(wharf::test::waitFor([&] { return heard.load() == 1; }, 10000));
+  CHECK(b->lastSeq() == 1);
+  auto got = all(*b);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].type == event_type::kTagPush);
+
+  // Writers on both replicas at once: one gapless sequence, each event once, each
+  // thread's events in its order.
+  constexpr int kThreads = 4, kPerThread = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      EventLog& log = t % 2 == 0 ? *a : *b;
+      for (int i = 0; i < kPerThread; ++i) {
+        log.append(ev(event_type::kBlobPush, "t" + std::to_string(t) + "/r", "u", "sha256:" + std::to_string(i)));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  a->flush();
+  b->flush();
+  got = all(*a);
+  REQUIRE(got.size() == 1 + kThreads * kPerThread);
+  std::map<std::string, int> next;
+  for (size_t i = 0; i < got.size(); ++i) {
+    REQUIRE(got[i].seq == i + 1);
+    if (i == 0) continue;
+    REQUIRE(std::stoi(got[i].target.digest.substr(7)) == next[got[i].repository]++);
+  }
+  REQUIRE(wharf::test::waitFor([&] { return heard.load() == got.size(); }, 10000));
 }
 
 }  // namespace event_log_test

@@ -1,30 +1,62 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <latch>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "core/auth/identity_store.h"
 #include "core/auth/lmdb_identity_store.h"
+#include "core/auth/pg_identity_store.h"
 #include "core/metadata/lmdb_metadata_store.h"
+#include "shared/store/pg.h"
+#include "tests/support/postgres.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/core/metadata_backends.h"
 
 // Each file's own names: the test binaries are unity builds.
 namespace identity_store_test {
 
 using namespace wharf;
+using wharf::test::MetadataBackend;
 using wharf::test::TempDir;
 
 namespace {
 
+// The store on a backend (the metadata store's: test::metadataBackends()): LMDB in a
+// directory, or PostgreSQL in a database of the test binary's server, a fresh one unless
+// pg_url names one (to open the same database again, as a restart or another replica).
 struct Store {
+  MetadataBackend backend;
+  std::string path;    // LMDB: the environment
+  std::string pg_url;  // PostgreSQL: the database (set at the first open)
+  size_t pool_size = 4;
   std::shared_ptr<LmdbEnv> env;
   std::unique_ptr<IdentityStore> ids;
 
-  explicit Store(const std::string& path) { open(path); }
-  void open(const std::string& path) {
+  Store(const std::string& path, MetadataBackend backend, std::string pg_url = "", size_t pool_size = 4)
+      : backend(backend), path(path), pg_url(std::move(pg_url)), pool_size(pool_size) {
+    open();
+  }
+  void open() {
+    if (backend == MetadataBackend::kPostgres) {
+      if (pg_url.empty()) pg_url = test::PostgresServer::shared().freshDatabase();
+      auto db = PgPool::open(pg_url, pool_size);
+      INFO(db.status().toString());
+      REQUIRE(db.isOk());
+      auto s = openPgIdentityStore(std::shared_ptr<PgPool>(std::move(db).value()));
+      INFO(s.status().toString());
+      REQUIRE(s.isOk());
+      ids = std::move(s).value();
+      return;
+    }
     LmdbMetadataOptions o{};
     o.map_size = 64ull << 20;
     auto e = openMetadataEnv(path, o);
@@ -40,6 +72,7 @@ struct Store {
     ids.reset();
     env.reset();
   }
+  const char* name() const { return backend == MetadataBackend::kPostgres ? "backend: PostgreSQL" : "backend: LMDB"; }
   IdentityStore* operator->() { return ids.get(); }
 };
 
@@ -116,7 +149,8 @@ TEST_CASE("identity: roles have names", "[auth]") {
 
 TEST_CASE("identity: users are created, read, listed, replaced and deleted", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   CHECK(s->user("alice").status().code() == Code::kNotFound);
   REQUIRE(s->createUser(makeUser("alice", true)).isOk());
   REQUIRE(s->createUser(makeUser("bob")).isOk());
@@ -159,7 +193,8 @@ TEST_CASE("identity: users are created, read, listed, replaced and deleted", "[a
 
 TEST_CASE("identity: user and organization names collide", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   REQUIRE(s->createUser(makeUser("alice")).isOk());
   REQUIRE(s->createOrg("acme", "alice").isOk());
   CHECK(s->createUser(makeUser("acme")).code() == Code::kConflict);
@@ -172,7 +207,8 @@ TEST_CASE("identity: user and organization names collide", "[auth]") {
 
 TEST_CASE("identity: organizations, owners and members", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   REQUIRE(s->createUser(makeUser("alice")).isOk());
   REQUIRE(s->createUser(makeUser("bob")).isOk());
   REQUIRE(s->createOrg("acme", "alice").isOk());
@@ -203,7 +239,8 @@ TEST_CASE("identity: organizations, owners and members", "[auth]") {
 
 TEST_CASE("identity: team membership implies organization membership", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   REQUIRE(s->createUser(makeUser("alice")).isOk());
   REQUIRE(s->createUser(makeUser("bob")).isOk());
   REQUIRE(s->createOrg("acme", "alice").isOk());
@@ -235,7 +272,8 @@ TEST_CASE("identity: team membership implies organization membership", "[auth]")
 
 TEST_CASE("identity: removing an organization member removes their team memberships", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   for (const char* u : {"alice", "bob", "carol"}) REQUIRE(s->createUser(makeUser(u)).isOk());
   REQUIRE(s->createOrg("acme", "alice").isOk());
   REQUIRE(s->createOrg("other", "alice").isOk());
@@ -260,7 +298,8 @@ TEST_CASE("identity: removing an organization member removes their team membersh
 
 TEST_CASE("identity: deleting a team removes its memberships", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   REQUIRE(s->createUser(makeUser("bob")).isOk());
   REQUIRE(s->createOrg("acme", "").isOk());
   REQUIRE(s->createTeam("acme", "devs", "").isOk());
@@ -276,7 +315,8 @@ TEST_CASE("identity: deleting a team removes its memberships", "[auth]") {
 
 TEST_CASE("identity: repository settings", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   CHECK_FALSE(s->repoSettings("acme/app").has_value());
   REQUIRE(s->putRepoSettings("acme/app", RepoSettings{true, "the app"}).isOk());
   auto rs = s->repoSettings("acme/app");
@@ -289,7 +329,8 @@ TEST_CASE("identity: repository settings", "[auth]") {
 
 TEST_CASE("identity: grants are set, replaced and removed", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   CHECK(s->grantFor("acme/app", "user", "bob") == Role::kNone);
   REQUIRE(s->setGrant("acme/app", Grant{"user", "bob", Role::kRead}).isOk());
   CHECK(s->grantFor("acme/app", "user", "bob") == Role::kRead);
@@ -328,7 +369,8 @@ TEST_CASE("identity: grants are set, replaced and removed", "[auth]") {
 
 TEST_CASE("identity: access tokens; deleteUser removes the user's tokens", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   REQUIRE(s->createUser(makeUser("alice")).isOk());
   REQUIRE(s->createUser(makeUser("bob")).isOk());
   AccessToken t;
@@ -375,7 +417,8 @@ TEST_CASE("identity: access tokens; deleteUser removes the user's tokens", "[aut
 
 TEST_CASE("identity: audit appends assign increasing seq across batches and reopen", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   std::vector<AuditEntry> b1 = {entry(100, "alice", "login", "success"), entry(101, "bob", "push", "denied"),
                                 entry(102, "alice", "pull", "success")};
   REQUIRE(s->appendAudit(b1).isOk());
@@ -387,7 +430,7 @@ TEST_CASE("identity: audit appends assign increasing seq across batches and reop
   REQUIRE(s->appendAudit(empty).isOk());
 
   s.close();
-  s.open(dir / "meta");
+  s.open();  // the same directory or database
   std::vector<AuditEntry> b3 = {entry(105, "dave", "login", "success")};
   REQUIRE(s->appendAudit(b3).isOk());
   CHECK(b3[0].seq == 6);
@@ -406,7 +449,8 @@ TEST_CASE("identity: audit appends assign increasing seq across batches and reop
 
 TEST_CASE("identity: queryAudit filters", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   std::vector<AuditEntry> b = {
       entry(1000, "alice", "login", "success"),  // 1
       entry(2000, "bob", "login", "failure"),    // 2
@@ -466,7 +510,8 @@ TEST_CASE("identity: queryAudit filters", "[auth]") {
 
 TEST_CASE("identity: pruneAudit removes only older entries", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   std::vector<AuditEntry> b = {entry(1000, "a1", "login", "success"), entry(2000, "a2", "login", "success"),
                                entry(3000, "a3", "login", "success"), entry(4000, "a4", "login", "success")};
   REQUIRE(s->appendAudit(b).isOk());
@@ -480,11 +525,16 @@ TEST_CASE("identity: pruneAudit removes only older entries", "[auth]") {
   CHECK(more[0].seq == 5);
   CHECK(s->pruneAudit(100000) == 3);
   CHECK(s->queryAudit(AuditQuery{}).empty());
+  // Even when the log was emptied.
+  std::vector<AuditEntry> after = {entry(6000, "a6", "login", "success")};
+  REQUIRE(s->appendAudit(after).isOk());
+  CHECK(after[0].seq == 6);
 }
 
 TEST_CASE("identity: settings", "[auth]") {
   TempDir dir;
-  Store s(dir / "meta");
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
   CHECK_FALSE(s->setting("ldap").has_value());
   REQUIRE(s->putSetting("ldap", nlohmann::json{{"url", "ldaps://x"}, {"port", 636}}).isOk());
   auto v = s->setting("ldap");
@@ -497,19 +547,334 @@ TEST_CASE("identity: settings", "[auth]") {
 
 TEST_CASE("identity: data survives reopening", "[auth]") {
   TempDir dir;
+  const MetadataBackend backend = GENERATE(from_range(test::metadataBackends()));
+  std::string pg_url;
   {
-    Store s(dir / "meta");
+    Store s(dir / "meta", backend);
+    INFO(s.name());
+    pg_url = s.pg_url;
     REQUIRE(s->createUser(makeUser("alice")).isOk());
     REQUIRE(s->createOrg("acme", "alice").isOk());
     REQUIRE(s->createTeam("acme", "devs", "").isOk());
     REQUIRE(s->addTeamMember("acme", "devs", "alice").isOk());
     REQUIRE(s->setGrant("acme/app", Grant{"team", "acme/devs", Role::kWrite}).isOk());
   }
-  Store s(dir / "meta");
+  Store s(dir / "meta", backend, pg_url);
+  INFO(s.name());
   CHECK(s->user("alice").isOk());
   CHECK(s->orgRole("acme", "alice") == "owner");
   CHECK(contains(s->userTeams("acme", "alice"), "acme/devs"));
   CHECK(s->grantFor("acme/app", "team", "acme/devs") == Role::kWrite);
+}
+
+TEST_CASE("identity: edges are created, registered once, found by credential, touched and deleted", "[auth]") {
+  TempDir dir;
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
+  auto pending = [](const std::string& name, const std::string& join_hash, int64_t expires_ms) {
+    Edge e;
+    e.name = name;
+    e.site = "site-" + name;
+    e.settings = nlohmann::json{{"tag_ttl", "5m"}};
+    e.join_hash = join_hash;
+    e.join_expires_ms = expires_ms;
+    e.created_by = "alice";
+    e.created_ms = 100;
+    return e;
+  };
+  CHECK(s->edge("berlin").status().code() == Code::kNotFound);
+  REQUIRE(s->createEdge(pending("berlin", "join-1", 10000)).isOk());
+  CHECK(s->createEdge(pending("berlin", "join-9", 10000)).code() == Code::kConflict);
+  REQUIRE(s->createEdge(pending("amsterdam", "join-2", 10000)).isOk());
+  auto all = s->edges();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].name == "amsterdam");
+  CHECK(all[1].name == "berlin");
+  auto e = s->edge("berlin");
+  REQUIRE(e.isOk());
+  CHECK(e->site == "site-berlin");
+  CHECK(e->settings == nlohmann::json{{"tag_ttl", "5m"}});
+  CHECK(e->join_hash == "join-1");
+  CHECK(e->join_expires_ms == 10000);
+  CHECK(e->created_by == "alice");
+  CHECK(e->created_ms == 100);
+  CHECK_FALSE(e->registered());
+  CHECK(e->registered_ms == 0);
+  CHECK(e->last_seen_ms == 0);
+
+  // A join token is not a credential; an expired one (expiry at or before now) is refused.
+  CHECK(s->edgeByCredential("join-1").status().code() == Code::kUnauthorized);
+  CHECK(s->redeemJoinToken("join-1", "cred-1", 10000).status().code() == Code::kUnauthorized);
+  CHECK(s->redeemJoinToken("nope", "cred-1", 5000).status().code() == Code::kUnauthorized);
+  CHECK(s->redeemJoinToken("", "cred-1", 5000).status().code() == Code::kUnauthorized);
+  auto r = s->redeemJoinToken("join-1", "cred-1", 5000);
+  REQUIRE(r.isOk());
+  CHECK(r->name == "berlin");
+  CHECK(r->registered());
+  CHECK(r->join_hash.empty());
+  CHECK(r->credential_hash == "cred-1");
+  CHECK(r->registered_ms == 5000);
+  CHECK(r->last_seen_ms == 5000);
+  CHECK(r->settings == nlohmann::json{{"tag_ttl", "5m"}});
+  // Once.
+  CHECK(s->redeemJoinToken("join-1", "cred-2", 5000).status().code() == Code::kUnauthorized);
+  // A credential is not a join token.
+  CHECK(s->redeemJoinToken("cred-1", "cred-3", 5000).status().code() == Code::kUnauthorized);
+  auto by = s->edgeByCredential("cred-1");
+  REQUIRE(by.isOk());
+  CHECK(by->name == "berlin");
+  CHECK(s->edgeByCredential("").status().code() == Code::kUnauthorized);
+  CHECK(s->edge("berlin")->registered());
+
+  // last_seen only moves forward.
+  REQUIRE(s->touchEdge("berlin", 7000).isOk());
+  REQUIRE(s->touchEdge("berlin", 6000).isOk());
+  CHECK(s->edge("berlin")->last_seen_ms == 7000);
+  CHECK(s->touchEdge("nope", 7000).code() == Code::kNotFound);
+
+  REQUIRE(s->putEdgeSettings("berlin", nlohmann::json{{"cache_budget", "10g"}}).isOk());
+  CHECK(s->edge("berlin")->settings == nlohmann::json{{"cache_budget", "10g"}});
+  CHECK(s->edge("berlin")->credential_hash == "cred-1");
+  CHECK(s->putEdgeSettings("nope", nlohmann::json::object()).code() == Code::kNotFound);
+
+  // Deleting an edge stops its credential and its join token at once.
+  REQUIRE(s->deleteEdge("berlin").isOk());
+  CHECK(s->edgeByCredential("cred-1").status().code() == Code::kUnauthorized);
+  CHECK(s->edge("berlin").status().code() == Code::kNotFound);
+  CHECK(s->deleteEdge("berlin").code() == Code::kNotFound);
+  REQUIRE(s->deleteEdge("amsterdam").isOk());
+  CHECK(s->redeemJoinToken("join-2", "cred-4", 5000).status().code() == Code::kUnauthorized);
+  CHECK(s->edges().empty());
+}
+
+TEST_CASE("identity: deleting a user or an organization removes the grants to them", "[auth]") {
+  TempDir dir;
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
+  REQUIRE(s->createUser(makeUser("bob")).isOk());
+  REQUIRE(s->createOrg("acme", "bob").isOk());
+  REQUIRE(s->createOrg("acmex", "").isOk());
+  REQUIRE(s->createTeam("acme", "devs", "").isOk());
+  REQUIRE(s->createTeam("acmex", "devs", "").isOk());
+  REQUIRE(s->setGrant("other/app", Grant{"team", "acme/devs", Role::kRead}).isOk());
+  REQUIRE(s->setGrant("other/app", Grant{"team", "acmex/devs", Role::kWrite}).isOk());
+  REQUIRE(s->setGrant("other/app", Grant{"user", "bob", Role::kAdmin}).isOk());
+  REQUIRE(s->setGrant("other/app", Grant{"user", "carol", Role::kRead}).isOk());
+  REQUIRE(s->setGrant("acme/app", Grant{"user", "carol", Role::kWrite}).isOk());
+
+  REQUIRE(s->deleteOrg("acme").isOk());
+  CHECK(s->grantFor("other/app", "team", "acme/devs") == Role::kNone);
+  CHECK(s->grantFor("other/app", "team", "acmex/devs") == Role::kWrite);
+  CHECK(s->grantFor("other/app", "user", "bob") == Role::kAdmin);
+  CHECK(s->teams("acmex") == std::vector<std::string>{"devs"});
+
+  REQUIRE(s->deleteUser("bob").isOk());
+  CHECK(s->grantFor("other/app", "user", "carol") == Role::kRead);
+  // (Both held on PostgreSQL only until the LMDB store's keys were built from literals
+  // starting with '\0', which read as "".)
+  CHECK(s->grantFor("acme/app", "user", "carol") == Role::kWrite);
+  CHECK(s->grantFor("other/app", "user", "bob") == Role::kNone);
+  // A new account of that name inherits nothing.
+  REQUIRE(s->createUser(makeUser("bob")).isOk());
+  CHECK(s->grants("other/app").size() == 2);
+}
+
+TEST_CASE("identity: an audit entry with bytes that are not UTF-8 is stored, not thrown on", "[auth]") {
+  TempDir dir;
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
+  std::vector<AuditEntry> batch(1);
+  batch[0].time_ms = 1;
+  batch[0].actor = std::string("mallory\xff\xfe");  // a Basic user name as sent
+  batch[0].action = "login";
+  batch[0].outcome = "failure";
+  REQUIRE(s->appendAudit(batch).isOk());
+  auto got = s->queryAudit(AuditQuery{});
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].actor.rfind("mallory", 0) == 0);
+}
+
+TEST_CASE("identity: text that cannot be a name finds nothing", "[auth]") {
+  TempDir dir;
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
+  REQUIRE(s->createUser(makeUser("alice")).isOk());
+  CHECK(s->user(std::string("al\xff" "ice")).status().code() == Code::kNotFound);
+  CHECK(s->user(std::string("alice\0x", 7)).status().code() == Code::kNotFound);
+  CHECK(s->accessToken(std::string("\xc3\x28")).status().code() == Code::kNotFound);
+  CHECK_FALSE(s->orgExists(std::string("\xed\xa0\x80")));  // a surrogate
+  CHECK(s->orgRole("\xff", "alice").empty());
+  CHECK(s->users("", 10).size() == 1);
+}
+
+TEST_CASE("identity on PostgreSQL: audit entries are never lost to bytes the database cannot hold", "[auth][pg]") {
+  if (!test::PostgresServer::available()) return;
+  TempDir dir;
+  Store s(dir / "meta", MetadataBackend::kPostgres);
+  // A login's user name comes from the request as it is.
+  std::vector<AuditEntry> b = {entry(1, "ok", "login", "success"),
+                               entry(2, std::string("bad\xff\0x", 6), "login", "failure", std::string("o\xc3", 2)),
+                               entry(3, "ok2", "login", "success")};
+  REQUIRE(s->appendAudit(b).isOk());
+  auto all = s->queryAudit(AuditQuery{});
+  REQUIRE(all.size() == 3);
+  CHECK(all[1].actor == "bad\xEF\xBF\xBD\xEF\xBF\xBDx");
+  CHECK(all[1].object == "o\xEF\xBF\xBD");
+  CHECK(all[2].actor == "ok2");
+  // Other writes of such text are refused, not cut short at the NUL.
+  CHECK(s->putSetting(std::string("k\0ey", 4), nlohmann::json(1)).code() == Code::kInvalidArgument);
+  CHECK_FALSE(s->setting("k").has_value());
+}
+
+TEST_CASE("identity on PostgreSQL: two replicas redeem a join token once and claim a name once", "[auth][pg]") {
+  if (!test::PostgresServer::available()) return;
+  TempDir dir;
+  constexpr int kThreads = 8;  // per replica, each with a connection of its own
+  Store a(dir / "a", MetadataBackend::kPostgres, "", kThreads);
+  Store b(dir / "b", MetadataBackend::kPostgres, a.pg_url, kThreads);
+  IdentityStore* replicas[] = {a.ids.get(), b.ids.get()};
+
+  Edge e;
+  e.name = "edge-1";
+  e.site = "berlin";
+  e.join_hash = "join-hash";
+  e.join_expires_ms = 100000;
+  e.created_by = "admin";
+  e.created_ms = 1;
+  REQUIRE(a->createEdge(e).isOk());
+
+  std::mutex mu;
+  int redeemed = 0, refused = 0;
+  std::vector<std::string> errors;
+  std::string winner;
+  {
+    std::latch start(2 * kThreads);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2 * kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        std::string credential = "credential-" + std::to_string(i);
+        start.arrive_and_wait();
+        auto r = replicas[i % 2]->redeemJoinToken("join-hash", credential, 5000);
+        std::lock_guard lock(mu);
+        if (r.isOk()) {
+          ++redeemed;
+          winner = credential;
+        } else if (r.status().code() == Code::kUnauthorized) {
+          ++refused;
+        } else {
+          errors.push_back(r.status().toString());
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  CHECK(errors.empty());
+  CHECK(redeemed == 1);
+  CHECK(refused == 2 * kThreads - 1);
+  auto registered = b->edgeByCredential(winner);
+  REQUIRE(registered.isOk());
+  CHECK(registered->name == "edge-1");
+  CHECK(registered->registered());
+  CHECK(registered->join_hash.empty());
+  CHECK(a->redeemJoinToken("join-hash", "late", 5000).status().code() == Code::kUnauthorized);
+
+  // The same name created at once on both replicas (a user on both, or a user on one and
+  // an organization on the other): one is created, the other told kConflict.
+  auto race = [&](const std::string& name, bool org_on_b) {
+    Status sa, sb;
+    std::latch start(2);
+    std::thread ta([&] {
+      start.arrive_and_wait();
+      sa = replicas[0]->createUser(makeUser(name));
+    });
+    std::thread tb([&] {
+      start.arrive_and_wait();
+      sb = org_on_b ? replicas[1]->createOrg(name, "") : replicas[1]->createUser(makeUser(name));
+    });
+    ta.join();
+    tb.join();
+    return std::make_pair(sa, sb);
+  };
+  for (int round = 0; round < 20; ++round) {
+    for (bool org_on_b : {false, true}) {
+      std::string name = (org_on_b ? "both" : "racer") + std::to_string(round);
+      auto [sa, sb] = race(name, org_on_b);
+      INFO(name << ": " << sa.toString() << " / " << sb.toString());
+      CHECK(sa.isOk() != sb.isOk());
+      CHECK((sa.isOk() ? sb : sa).code() == Code::kConflict);
+      CHECK(a->user(name).isOk() == !(org_on_b && sb.isOk()));
+      CHECK(b->orgExists(name) == (org_on_b && sb.isOk()));
+    }
+  }
+}
+
+TEST_CASE("identity on PostgreSQL: replicas appending at once number the audit log in commit order", "[auth][pg]") {
+  if (!test::PostgresServer::available()) return;
+  TempDir dir;
+  Store a(dir / "a", MetadataBackend::kPostgres);
+  Store b(dir / "b", MetadataBackend::kPostgres, a.pg_url);
+  IdentityStore* replicas[] = {a.ids.get(), b.ids.get()};
+  constexpr int kWriters = 3, kBatches = 10, kBatchSize = 5;  // writers per replica
+  constexpr int64_t kTotal = 2 * kWriters * kBatches * kBatchSize;
+
+  std::mutex mu;
+  std::vector<std::vector<int64_t>> batches;
+  std::vector<std::string> errors;
+  std::atomic<bool> writing{true};
+  // A reader pages by seq meanwhile. Were seq not in commit order, it could see an entry
+  // before one with a smaller seq, move its cursor past that one and never see it.
+  std::vector<int64_t> read;
+  std::thread reader([&] {
+    AuditQuery q;
+    q.limit = 7;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      bool done = !writing.load();  // before the query: an empty answer then means all was read
+      auto got = replicas[0]->queryAudit(q);
+      for (const auto& e : got) read.push_back(e.seq);
+      if (!got.empty()) {
+        q.after_seq = got.back().seq;
+      } else if (done) {
+        break;
+      }
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2 * kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < kBatches; ++i) {
+        std::vector<AuditEntry> batch;
+        for (int k = 0; k < kBatchSize; ++k) batch.push_back(entry(1000 + i, "writer" + std::to_string(w), "push", "success"));
+        Status st = replicas[w % 2]->appendAudit(batch);
+        std::lock_guard lock(mu);
+        if (st.isOk()) {
+          batches.push_back(seqs(batch));
+        } else {
+          errors.push_back(st.toString());
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  writing = false;
+  reader.join();
+
+  CHECK(errors.empty());
+  REQUIRE(batches.size() == static_cast<size_t>(2 * kWriters * kBatches));
+  std::set<int64_t> all;
+  bool contiguous = true;
+  for (const auto& batch : batches) {
+    for (size_t k = 1; k < batch.size(); ++k) contiguous = contiguous && batch[k] == batch[k - 1] + 1;
+    all.insert(batch.begin(), batch.end());
+  }
+  CHECK(contiguous);
+  std::vector<int64_t> expected;
+  for (int64_t seq = 1; seq <= kTotal; ++seq) expected.push_back(seq);
+  CHECK(std::vector<int64_t>(all.begin(), all.end()) == expected);
+  CHECK(read == expected);
+  AuditQuery everything;
+  everything.limit = 1000;
+  CHECK(seqs(replicas[1]->queryAudit(everything)) == expected);
 }
 
 }  // namespace identity_store_test

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/events/event_log.h"
+#include "core/events/event_store.h"
 #include "core/events/webhooks.h"
 #include "shared/base/clock.h"
 #include "shared/tls/crypto.h"
@@ -69,7 +70,9 @@ struct Rig {
   std::vector<Sent> sent;
   std::vector<int> answers;  // statuses to answer, in order; then 200
   Rig(DispatcherOptions o = {}) {
-    auto l = EventLog::open(env, clock, {});
+    auto es = openLmdbEventStore(env);
+    REQUIRE(es.isOk());
+    auto l = EventLog::open(std::move(es).value(), clock, {});
     REQUIRE(l.isOk());
     log = std::move(l).value();
     auto s = WebhookStore::open(env);

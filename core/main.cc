@@ -185,9 +185,25 @@ int main(int argc, char** argv) {
     sc.tls = *tls;
   }
   ctx.tls = sc.tls != nullptr;
+  // The core's sealing key (trust_key_file, default <data_dir>/trust.key: 32 random bytes,
+  // owner only, made at first start) seals the keys the server holds: the trust server's,
+  // and with a shared database the token signing keys (replicas need the same file).
+  std::string trust_key_path = config.trust_key_file.empty() ? config.data_dir + "/trust.key" : config.trust_key_file;
+  std::string trust_key;
+  if (struct stat st; ::stat(trust_key_path.c_str(), &st) == 0) {
+    if ((st.st_mode & 077) != 0)
+      return fail("config trust_key_file: " + trust_key_path + " is readable by others (chmod 600 it)");
+    if (Status s = readFile(trust_key_path, &trust_key); !s.isOk()) return fail("config trust_key_file: " + s.message());
+  } else {
+    trust_key = randomBytes(32);
+    if (Status s = writeFileDurable(trust_key_path, trust_key, 0600); !s.isOk()) return fail("config trust_key_file: " + s.message());
+  }
+  if (trust_key.size() != 32) return fail("config trust_key_file: " + trust_key_path + " is not a trust key (32 bytes)");
   // Access control is ready before the first connection is accepted.
   if (config.auth == "token") {
-    auto ring = KeyRing::open(config.data_dir + "/auth", RealClock::instance());
+    auto key_storage = *pg ? openPgKeyRingStorage(*pg, trust_key) : openFileKeyRingStorage(config.data_dir + "/auth");
+    if (!key_storage.isOk()) return fail("token keys: " + key_storage.status().message());
+    auto ring = KeyRing::open(std::move(key_storage).value(), RealClock::instance());
     if (!ring.isOk()) return fail(ring.status().message());
     keys = std::move(ring).value();
     AuthConfig ac;
@@ -285,20 +301,8 @@ int main(int argc, char** argv) {
   ctx.usage = usage.get();
   ctx.edge_unreachable_after_ms = config.edge_unreachable_after_ms;
 
-  // The trust server (Notary v1): its data in meta.lmdb, the server's keys sealed with a
-  // key of its own (trust_key_file, default <data_dir>/trust.key: 32 random bytes, owner
-  // only), made at first start.
-  std::string trust_key_path = config.trust_key_file.empty() ? config.data_dir + "/trust.key" : config.trust_key_file;
-  std::string trust_key;
-  if (struct stat st; ::stat(trust_key_path.c_str(), &st) == 0) {
-    if ((st.st_mode & 077) != 0)
-      return fail("config trust_key_file: " + trust_key_path + " is readable by others (chmod 600 it)");
-    if (Status s = readFile(trust_key_path, &trust_key); !s.isOk()) return fail("config trust_key_file: " + s.message());
-  } else {
-    trust_key = randomBytes(32);
-    if (Status s = writeFileDurable(trust_key_path, trust_key, 0600); !s.isOk()) return fail("config trust_key_file: " + s.message());
-  }
-  if (trust_key.size() != 32) return fail("config trust_key_file: " + trust_key_path + " is not a trust key (32 bytes)");
+  // The trust server (Notary v1): its data in meta.lmdb, the server's keys sealed with the
+  // sealing key (above).
   auto trust_store = LmdbTrustStore::open(*env);
   if (!trust_store.isOk()) return fail(trust_store.status().message());
   TrustService trust(**trust_store, RealClock::instance(), TrustOptions{trust_key});

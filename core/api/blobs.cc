@@ -1,6 +1,7 @@
 // GET|HEAD|DELETE /v2/<name>/blobs/<digest>
 #include "core/api/api.h"
 #include "core/events/event_log.h"
+#include "shared/base/log.h"
 #include "shared/http/range.h"
 
 namespace wharf {

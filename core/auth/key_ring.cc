@@ -8,55 +8,124 @@
 
 namespace wharf {
 
-Result<std::unique_ptr<KeyRing>> KeyRing::open(const std::string& dir, Clock& clock) {
+namespace {
+
+class FileKeyRingStorage final : public KeyRingStorage {
+ public:
+  explicit FileKeyRingStorage(std::string path) : path_(std::move(path)) {}
+
+  Result<std::optional<std::string>> read() override {
+    std::string text;
+    Status st = readFile(path_, &text);
+    if (st.code() == Code::kNotFound) return std::optional<std::string>();
+    if (!st.isOk()) return st;
+    return std::optional<std::string>(std::move(text));
+  }
+
+  Result<std::string> update(
+      const std::function<Result<std::string>(const std::optional<std::string>&)>& change) override {
+    std::lock_guard lock(mu_);
+    auto current = read();
+    if (!current.isOk()) return current.status();
+    auto next = change(*current);
+    if (!next.isOk()) return next.status();
+    if (!current->has_value() || **current != *next) {
+      WHARF_RETURN_IF_ERROR(writeFileDurable(path_, *next, 0600));
+      ::chmod(path_.c_str(), 0600);
+    }
+    return next;
+  }
+
+  std::string describe() const override { return path_; }
+
+ private:
+  std::string path_;
+  std::mutex mu_;  // one update at a time (the file has one process)
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KeyRingStorage>> openFileKeyRingStorage(const std::string& dir) {
   WHARF_RETURN_IF_ERROR(makeDirs(dir));
   ::chmod(dir.c_str(), 0700);
-  std::unique_ptr<KeyRing> ring(new KeyRing(dir + "/keys.json", clock));
-  WHARF_RETURN_IF_ERROR(ring->load());
+  return std::unique_ptr<KeyRingStorage>(std::make_unique<FileKeyRingStorage>(dir + "/keys.json"));
+}
+
+Result<std::unique_ptr<KeyRing>> KeyRing::open(std::unique_ptr<KeyRingStorage> storage, Clock& clock) {
+  std::unique_ptr<KeyRing> ring(new KeyRing(std::move(storage), clock));
+  // The first key is made at most once, however many replicas start together.
+  std::string created_kid;
+  auto doc = ring->storage_->update([&](const std::optional<std::string>& current) -> Result<std::string> {
+    std::vector<Key> keys;
+    if (current) {
+      auto parsed = ring->parse(*current);
+      if (!parsed.isOk()) return parsed.status();
+      keys = std::move(parsed).value();
+    }
+    int64_t now = clock.nowMillis();
+    std::erase_if(keys, [&](const Key& k) { return k.retire_at_ms != 0 && k.retire_at_ms < now; });
+    if (keys.empty()) {
+      auto pair = generateEcKey();
+      if (!pair.isOk()) return pair.status();
+      auto kid = keyIdOf(pair->public_pem);
+      if (!kid.isOk()) return kid.status();
+      keys.push_back(Key{*kid, pair->private_pem, pair->public_pem, now, 0});
+      created_kid = *kid;
+    }
+    return serialize(keys);
+  });
+  if (!doc.isOk()) return doc.status();
+  if (!created_kid.empty()) logInfo("created a token signing key", {{"kid", created_kid}});
+  auto keys = ring->parse(*doc);
+  if (!keys.isOk()) return keys.status();
+  {
+    std::lock_guard lock(ring->mu_);
+    ring->adopt(std::move(keys).value());
+  }
+  ring->storage_->watch([r = ring.get()] {
+    if (Status st = r->reload(); !st.isOk()) logWarn("cannot reload the token signing keys", {{"error", st.message()}});
+  });
   return ring;
 }
 
-Status KeyRing::load() {
-  std::lock_guard lock(mu_);
-  std::string text;
-  Status st = readFile(path_, &text);
-  if (st.isOk()) {
-    auto j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
-      return Status(Code::kCorruption, path_ + " is not a key ring");
-    }
-    for (const auto& k : j["keys"]) {
-      Key key{k.value("kid", ""), k.value("private", ""), "", k.value("created", int64_t{0}), k.value("retire_at", int64_t{0})};
-      auto pub = publicPemOf(key.private_pem);
-      if (!pub.isOk()) return Status(Code::kCorruption, path_ + ": " + pub.status().message());
-      key.public_pem = *pub;
-      keys_.push_back(std::move(key));
-    }
-  } else if (st.code() != Code::kNotFound) {
-    return st;
+Result<std::vector<KeyRing::Key>> KeyRing::parse(const std::string& doc) const {
+  auto j = nlohmann::json::parse(doc, nullptr, false);
+  if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array() || j["keys"].empty()) {
+    return Status(Code::kCorruption, storage_->describe() + " is not a key ring");
   }
-  int64_t now = clock_.nowMillis();
-  std::erase_if(keys_, [&](const Key& k) { return k.retire_at_ms != 0 && k.retire_at_ms < now; });
-  if (keys_.empty()) {
-    auto pair = generateEcKey();
-    if (!pair.isOk()) return pair.status();
-    auto kid = keyIdOf(pair->public_pem);
-    if (!kid.isOk()) return kid.status();
-    keys_.push_back(Key{*kid, pair->private_pem, pair->public_pem, now, 0});
-    WHARF_RETURN_IF_ERROR(save());
-    logInfo("created a token signing key", {{"kid", *kid}});
+  std::vector<Key> keys;
+  for (const auto& k : j["keys"]) {
+    if (!k.is_object()) return Status(Code::kCorruption, storage_->describe() + " is not a key ring");
+    Key key{k.value("kid", ""), k.value("private", ""), "", k.value("created", int64_t{0}), k.value("retire_at", int64_t{0})};
+    auto pub = publicPemOf(key.private_pem);
+    if (!pub.isOk()) return Status(Code::kCorruption, storage_->describe() + ": " + pub.status().message());
+    key.public_pem = *pub;
+    keys.push_back(std::move(key));
   }
-  rebuild();
-  return Status::ok();
+  return keys;
 }
 
-Status KeyRing::save() const {
-  nlohmann::json keys = nlohmann::json::array();
-  for (const auto& k : keys_) {
-    keys.push_back({{"kid", k.kid}, {"private", k.private_pem}, {"created", k.created_ms}, {"retire_at", k.retire_at_ms}});
+std::string KeyRing::serialize(const std::vector<Key>& keys) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& k : keys) {
+    list.push_back({{"kid", k.kid}, {"private", k.private_pem}, {"created", k.created_ms}, {"retire_at", k.retire_at_ms}});
   }
-  WHARF_RETURN_IF_ERROR(writeFileDurable(path_, nlohmann::json{{"keys", keys}}.dump(2), 0600));
-  ::chmod(path_.c_str(), 0600);
+  return nlohmann::json{{"keys", list}}.dump(2);
+}
+
+void KeyRing::adopt(std::vector<Key> keys) {
+  keys_ = std::move(keys);
+  rebuild();
+}
+
+Status KeyRing::reload() {
+  auto doc = storage_->read();
+  if (!doc.isOk()) return doc.status();
+  if (!*doc) return Status(Code::kCorruption, storage_->describe() + " lost its keys");
+  auto keys = parse(**doc);
+  if (!keys.isOk()) return keys.status();
+  std::lock_guard lock(mu_);
+  adopt(std::move(keys).value());
   return Status::ok();
 }
 
@@ -115,15 +184,30 @@ Status KeyRing::rotate(int64_t overlap_ms) {
   if (!pair.isOk()) return pair.status();
   auto kid = keyIdOf(pair->public_pem);
   if (!kid.isOk()) return kid.status();
-  std::lock_guard lock(mu_);
-  int64_t now = clock_.nowMillis();
-  for (auto& k : keys_) {
-    if (k.retire_at_ms == 0) k.retire_at_ms = now + overlap_ms;
+  // Applied to the stored ring, not this core's copy: a rotation another replica made
+  // meanwhile is kept.
+  auto doc = storage_->update([&](const std::optional<std::string>& current) -> Result<std::string> {
+    std::vector<Key> keys;
+    if (current) {
+      auto parsed = parse(*current);
+      if (!parsed.isOk()) return parsed.status();
+      keys = std::move(parsed).value();
+    }
+    int64_t now = clock_.nowMillis();
+    for (auto& k : keys) {
+      if (k.retire_at_ms == 0) k.retire_at_ms = now + overlap_ms;
+    }
+    std::erase_if(keys, [&](const Key& k) { return k.retire_at_ms != 0 && k.retire_at_ms < now; });
+    keys.push_back(Key{*kid, pair->private_pem, pair->public_pem, now, 0});
+    return serialize(keys);
+  });
+  if (!doc.isOk()) return doc.status();
+  auto keys = parse(*doc);
+  if (!keys.isOk()) return keys.status();
+  {
+    std::lock_guard lock(mu_);
+    adopt(std::move(keys).value());
   }
-  std::erase_if(keys_, [&](const Key& k) { return k.retire_at_ms != 0 && k.retire_at_ms < now; });
-  keys_.push_back(Key{*kid, pair->private_pem, pair->public_pem, now, 0});
-  WHARF_RETURN_IF_ERROR(save());
-  rebuild();
   logInfo("rotated the token signing key", {{"kid", *kid}, {"overlap_ms", overlap_ms}});
   return Status::ok();
 }

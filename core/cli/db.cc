@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/cli/cli.h"
+#include "core/auth/key_ring.h"
 #include "core/auth/pg_identity_store.h"
 #include "core/events/event_store.h"
 #include "core/metadata/pg_schema.h"
@@ -17,7 +18,8 @@ namespace wharf::cli {
 const char* kDbHelp = R"(Usage: wharfctl db migrate --metadata postgres://USER:PASSWORD@HOST:5432/DB [--dry-run]
 
 Applies the schema migrations of the stores a core keeps in PostgreSQL (the registry
-index "metadata", the event log "events", users and access "identity") to a database:
+index "metadata", the event log "events", users and access "identity", the token signing
+keys "token_keys") to a database:
 what wharf-core applies at start with --metadata. With --dry-run, lists what it would
 apply. Prints each component's version before and after. PG* environment variables and
 ~/.pgpass apply.
@@ -30,7 +32,10 @@ int db(const Args& a) {
   auto pool = PgPool::open(url, 1);
   if (!pool.isOk()) die(pool.status().message());
   const std::pair<const char*, const std::vector<PgMigration>*> components[] = {
-      {"metadata", &metadataMigrations()}, {"events", &eventMigrations()}, {"identity", &identityMigrations()}};
+      {"metadata", &metadataMigrations()},
+      {"events", &eventMigrations()},
+      {"identity", &identityMigrations()},
+      {"token_keys", &keyRingMigrations()}};
   for (const auto& [component, all] : components) {
     auto plan = a.has("dry-run") ? planMigrations(**pool, component, *all) : applyMigrations(**pool, component, *all);
     if (!plan.isOk()) die(plan.status().message());

@@ -18,9 +18,12 @@
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
 #include "shared/base/fs.h"
+#include "shared/base/ids.h"
 #include "tests/support/ceph.h"
 #include "tests/support/postgres.h"
 #include "tests/support/process.h"
+#include "tests/support/sse_client.h"
+#include "shared/tls/crypto.h"
 
 // Each file's own names: the test binaries are unity builds.
 namespace scale_out_test {
@@ -295,6 +298,96 @@ TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's push
   // a dies: b serves everything a acknowledged.
   a.kill9();
   CHECK(cb.request("GET", "/v2/team/app/blobs/" + sha(big))->body == big);
+}
+
+TEST_CASE("scale-out with authentication: replicas share users, signing keys, tokens and the live event feed",
+          "[pg][s3][scale-out][auth]") {
+  if (!haveEngines(true)) return;
+  const std::string admin_pw = "scale-admin-password";
+  ::setenv("WHARF_ADMIN_PASSWORD", admin_pw.c_str(), 1);
+  std::string db = PostgresServer::shared().freshDatabase();
+  TempDir keys;
+  // Every replica holds the same sealing key (it seals the shared signing keys).
+  REQUIRE(writeFileDurable(keys / "sealing.key", randomBytes(32), 0600).isOk());
+  std::vector<std::string> shared = {"--metadata", db,     "--blobs", MicroCeph::shared().freshBlobsUrl(),
+                                     "--auth",     "token", "--trust-key-file", keys / "sealing.key"};
+  // Started together: one of them makes the first administrator and the first key.
+  std::unique_ptr<CoreServer> a, b;
+  std::thread ta([&] { a = std::make_unique<CoreServer>("", shared); });
+  std::thread tb([&] { b = std::make_unique<CoreServer>("", shared); });
+  ta.join();
+  tb.join();
+  HttpClient ca("127.0.0.1", a->port()), cb("127.0.0.1", b->port());
+  auto jwks_a = nlohmann::json::parse(ca.request("GET", "/auth/keys")->body);
+  auto jwks_b = nlohmann::json::parse(cb.request("GET", "/auth/keys")->body);
+  REQUIRE(jwks_a["keys"].size() == 1);
+  CHECK(jwks_a == jwks_b);
+
+  HeaderList admin = {{"Authorization", basicAuthorization("admin", admin_pw)}, {"Content-Type", "application/json"}};
+  // A user made on a signs in on b.
+  auto created = ca.request("POST", "/api/v1/users", admin, R"({"name":"alice","password":"alice-password-1"})");
+  REQUIRE(created->status == 201);
+  auto tokenFrom = [&](HttpClient& c) {
+    auto r = c.request("GET", "/auth/token?service=wharf&scope=repository:alice/app:pull,push",
+                       {{"Authorization", basicAuthorization("alice", "alice-password-1")}});
+    REQUIRE(r.isOk());
+    INFO(r->body);
+    REQUIRE(r->status == 200);
+    return nlohmann::json::parse(r->body)["token"].get<std::string>();
+  };
+  std::string tok = tokenFrom(cb);
+
+  // b's live feed, from now on.
+  uint64_t last = nlohmann::json::parse(cb.request("GET", "/api/v1/events?limit=1", admin)->body)["last_seq"];
+  SseClient feed(b->port(), "/api/v1/events/stream?since=" + std::to_string(last),
+                 {{"Authorization", basicAuthorization("admin", admin_pw)}});
+
+  // Pushed to a with b's token.
+  HeaderList bearer = {{"Authorization", "Bearer " + tok}};
+  std::string layer = randomData(3000, 41), config = R"({"architecture":"amd64","os":"linux"})";
+  for (const std::string* blob : {&layer, &config}) {
+    auto r = ca.request("POST", "/v2/alice/app/blobs/uploads/?digest=" + sha(*blob), bearer, *blob);
+    INFO(r->body);
+    REQUIRE(r->status == 201);
+  }
+  nlohmann::json m = {{"schemaVersion", 2},
+                      {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                      {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", sha(config)}, {"size", config.size()}}},
+                      {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar+gzip"}, {"digest", sha(layer)}, {"size", layer.size()}}}}};
+  HeaderList put = bearer;
+  put.push_back({"Content-Type", "application/vnd.oci.image.manifest.v1+json"});
+  REQUIRE(ca.request("PUT", "/v2/alice/app/manifests/v1", put, m.dump())->status == 201);
+
+  // b's follower sees a's push.
+  REQUIRE(feed.readUntil([&] {
+    for (const auto& e : feed.events()) {
+      if (e.type == "tag.push" && e.data["repository"] == "alice/app") return true;
+    }
+    return false;
+  }));
+  // Unknown on a, the token is refused on both: nobody else's token is accepted.
+  CHECK(cb.request("GET", "/v2/alice/app/manifests/v1", {{"Authorization", "Bearer x.y.z"}})->status == 401);
+
+  // A rotation on a: b signs with the new key at once, and a accepts what b signs.
+  auto rotated = ca.request("POST", "/api/v1/auth/keys/rotate", admin, R"({"overlap_seconds":600})");
+  REQUIRE(rotated->status == 200);
+  REQUIRE(waitFor([&] { return nlohmann::json::parse(cb.request("GET", "/auth/keys")->body)["keys"].size() == 2; }));
+  std::string after = tokenFrom(cb);
+  HeaderList pull = {{"Authorization", "Bearer " + after}, {"Accept", kAccept}};
+  auto got = ca.request("GET", "/v2/alice/app/manifests/v1", pull);
+  CHECK(got->status == 200);
+  CHECK(got->body == m.dump());
+  // The token from before the rotation still works within the overlap.
+  CHECK(cb.request("GET", "/v2/alice/app/manifests/v1", {{"Authorization", "Bearer " + tok}, {"Accept", kAccept}})->status == 200);
+
+  // A replica with another sealing key is refused at start, and says why.
+  REQUIRE(writeFileDurable(keys / "other.key", randomBytes(32), 0600).isOk());
+  TempDir dir;
+  auto r = run({coreBinary(), "--data-dir", dir / "data", "--listen", "127.0.0.1:0", "--metadata", db, "--auth", "token",
+                "--trust-key-file", keys / "other.key"},
+               30000);
+  CHECK(r.exit_code == 2);
+  CHECK(r.output.find("sealing key") != std::string::npos);
 }
 
 TEST_CASE("scale-out: three cores on PostgreSQL and S3 behind HAProxy; pushers go on while replicas are killed and "

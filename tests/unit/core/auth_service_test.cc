@@ -47,7 +47,7 @@ struct Fixture {
     auto s = openLmdbIdentityStore(env);
     REQUIRE(s.isOk());
     ids = std::move(s).value();
-    auto r = KeyRing::open(dir / "auth", clock);
+    auto r = KeyRing::open(std::move(openFileKeyRingStorage(dir / "auth")).value(), clock);
     REQUIRE(r.isOk());
     ring = std::move(r).value();
     config.realm = "https://registry.example/auth/token";

@@ -5,11 +5,14 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "core/auth/key_ring.h"
 #include "shared/base/clock.h"
 #include "shared/base/fs.h"
 #include "shared/tls/crypto.h"
+#include "tests/support/postgres.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 // Each file's own names: the test binaries are unity builds.
@@ -23,8 +26,14 @@ namespace {
 constexpr const char* kIssuer = "wharf-core";
 constexpr const char* kAudience = "wharf";
 
+Result<std::unique_ptr<KeyRing>> openAt(const std::string& dir, Clock& clock) {
+  auto storage = openFileKeyRingStorage(dir);
+  if (!storage.isOk()) return storage.status();
+  return KeyRing::open(std::move(storage).value(), clock);
+}
+
 std::unique_ptr<KeyRing> openRing(const std::string& dir, Clock& clock) {
-  auto r = KeyRing::open(dir, clock);
+  auto r = openAt(dir, clock);
   INFO(r.status().toString());
   REQUIRE(r.isOk());
   return std::move(r).value();
@@ -108,9 +117,9 @@ TEST_CASE("keyring: a corrupt key file is refused", "[auth]") {
   FakeClock clock(RealClock::instance().nowMillis());
   REQUIRE(makeDirs(dir / "auth").isOk());
   REQUIRE(writeFileDurable(dir / "auth/keys.json", "{\"nope\":1}", 0600).isOk());
-  CHECK(KeyRing::open(dir / "auth", clock).status().code() == Code::kCorruption);
+  CHECK(openAt(dir / "auth", clock).status().code() == Code::kCorruption);
   REQUIRE(writeFileDurable(dir / "auth/keys.json", "{\"keys\":[{\"kid\":\"k\",\"private\":\"garbage\"}]}", 0600).isOk());
-  CHECK(KeyRing::open(dir / "auth", clock).status().code() == Code::kCorruption);
+  CHECK(openAt(dir / "auth", clock).status().code() == Code::kCorruption);
 }
 
 TEST_CASE("keyring: verifiers check issuer and audience", "[auth]") {
@@ -213,6 +222,50 @@ TEST_CASE("keyring: jwks drops a key once its overlap has passed", "[auth][regre
   clock.advance(10'001);
   (void)ring->verifier(kIssuer, kAudience);
   CHECK(jwkKids(*ring) == std::set<std::string>{second});
+}
+
+TEST_CASE("keyring on PostgreSQL: replicas share the keys; a rotation on one is heard by the others", "[auth][pg]") {
+  if (!test::PostgresServer::available()) return;
+  FakeClock clock(RealClock::instance().nowMillis());
+  std::string url = test::PostgresServer::shared().freshDatabase();
+  std::string sealing = std::string(32, 'k');
+  auto open = [&](const std::string& key) -> Result<std::unique_ptr<KeyRing>> {
+    auto db = PgPool::open(url, 2);
+    if (!db.isOk()) return db.status();
+    auto storage = openPgKeyRingStorage(std::shared_ptr<PgPool>(std::move(db).value()), key);
+    if (!storage.isOk()) return storage.status();
+    return KeyRing::open(std::move(storage).value(), clock);
+  };
+  // Two replicas starting together make one first key.
+  Result<std::unique_ptr<KeyRing>> a = Status(Code::kInternal, ""), b = Status(Code::kInternal, "");
+  std::thread ta([&] { a = open(sealing); }), tb([&] { b = open(sealing); });
+  ta.join();
+  tb.join();
+  REQUIRE(a.isOk());
+  REQUIRE(b.isOk());
+  CHECK((*a)->signer()->kid() == (*b)->signer()->kid());
+  std::string before = signWith(**a, clock);
+  CHECK(verifies(**b, clock, before));
+
+  REQUIRE((*a)->rotate(60'000).isOk());
+  std::string kid = (*a)->signer()->kid();
+  REQUIRE(test::waitFor([&] { return (*b)->signer()->kid() == kid; }, 10000));
+  std::string after = signWith(**b, clock);
+  CHECK(verifies(**a, clock, after));
+  CHECK(verifies(**b, clock, before));  // the overlap
+  CHECK((*b)->jwks()["keys"].size() == 2);
+
+  // A replica with another sealing key is refused at start, with the reason.
+  auto wrong = open(std::string(32, 'x'));
+  REQUIRE_FALSE(wrong.isOk());
+  CHECK(wrong.status().message().find("sealing key") != std::string::npos);
+  // The sealed ring in the database holds no private key in the clear.
+  auto db = PgPool::open(url, 1);
+  REQUIRE(db.isOk());
+  auto row = (*db)->query("SELECT sealed FROM token_keys");
+  REQUIRE(row.isOk());
+  REQUIRE(row->rows() == 1);
+  CHECK(std::string(row->text(0, 0)).find("PRIVATE KEY") == std::string::npos);
 }
 
 }  // namespace key_ring_test

@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   auto edge_commands = openLmdbEdgeCommandStore(*env);
   if (!edge_commands.isOk()) return fail(edge_commands.status().message());
 
-  Registry registry(**blobs, **meta, RealClock::instance());
+  Registry registry(**blobs, **meta, RealClock::instance(), *pg);
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   WorkQueue work(config.workers > 0 ? static_cast<size_t>(config.workers) : std::max<size_t>(4, 2 * cores));
   ApiOptions api_options;
@@ -361,8 +361,7 @@ int main(int argc, char** argv) {
   registerCoreJobKinds(jobs, registry, **identity, auth.get(), RealClock::instance(),
                        test_jobs != nullptr && std::string(test_jobs) == "1");
   // Garbage collection keeps what trust data signs, tagged or not.
-  registerGcJob(jobs, registry, event_log->get(), [&trust](const std::string& repo) { return trust.signedDigests(repo); },
-                !config.metadata.empty());
+  registerGcJob(jobs, registry, event_log->get(), [&trust](const std::string& repo) { return trust.signedDigests(repo); });
   registerScanJobs(jobs, scanner, registry);
   Scheduler scheduler(**job_store, jobs, RealClock::instance());
   auto reconcile_schedules = [&scheduler, &identity, &config, &scanner_options] {

@@ -257,12 +257,16 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
       for (const auto& [i, tries] : items) digests.push_back(candidates[i].first);
       // Records, then files, under the batch's content locks: a push of the same content
       // waits, and then stores it anew.
-      std::vector<std::unique_lock<std::mutex>> locks;
+      ContentHold locks;
       if (items.size() == 1 && items[0].second >= 3) {
-        locks = registry_.lockContents(digests);
+        auto held = registry_.lockContents(digests);
+        if (!held.isOk()) return held.status();
+        locks = std::move(held).value();
       } else {
         std::vector<bool> locked;
-        locks = registry_.tryLockContents(digests, &locked);
+        auto held = registry_.tryLockContents(digests, &locked);
+        if (!held.isOk()) return held.status();
+        locks = std::move(held).value();
         std::vector<std::pair<size_t, int>> ready;
         for (size_t k = 0; k < items.size(); ++k) {
           if (locked[k]) {
@@ -288,7 +292,7 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
           observer.log("cannot remove " + batch[k].digest + ": " + st.message() + " (removed at the next run)");
         }
       }
-      locks.clear();
+      locks = ContentHold();
       pace(o, batch_start);
     }
     for (size_t k = 0; k < items.size(); ++k) {
@@ -319,6 +323,7 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
     if (cancelled()) return Status(Code::kCancelled, "cancelled");
     if (!o.dry_run) {
       auto content = registry_.lockContent(d.str());
+      if (!content.isOk()) return content.status();
       if (meta.blobRecord(d.str()).isOk()) continue;  // stored meanwhile
       if (!registry_.blobStore().remove(d, false).isOk()) continue;
     }

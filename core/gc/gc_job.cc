@@ -4,19 +4,12 @@
 
 namespace wharf {
 
-void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events, ContentPins pins, bool shared_index) {
+void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events, ContentPins pins) {
   runner.registerKind(
       "gc", "garbage collection: retention, untagged manifests, then unreferenced content (dry_run reports only)",
-      [&registry, events, pins, shared_index](JobContext& job) -> Result<nlohmann::json> {
+      [&registry, events, pins](JobContext& job) -> Result<nlohmann::json> {
         auto o = gcOptionsFromParams(job.params());
         if (!o.isOk()) return o.status();
-        if (shared_index && !o->dry_run) {
-          // The content locks that order a collection against pushes are this process's
-          // own: with other cores pushing into the same store they order nothing.
-          return Status(Code::kNotImplemented,
-                        "garbage collection that deletes is not yet safe when several cores share the registry index "
-                        "(--metadata postgres://...): run it with dry_run");
-        }
         GcObserver observer;
         observer.progress = [&job](uint64_t done, uint64_t total, const std::string& phase) {
           job.progress(done, total, phase);

@@ -18,9 +18,6 @@ class EventLog;
 Result<GcOptions> gcOptionsFromParams(const nlohmann::json& params);
 // events: where deletions are recorded (tag.delete, manifest.delete, blob.delete by the
 // system; edges purge what they name); null: not recorded.
-// shared_index: the index is shared with other cores (PostgreSQL): only dry runs, until
-// content locks are cluster-wide.
-void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events = nullptr, ContentPins pins = {},
-                   bool shared_index = false);
+void registerGcJob(JobRunner& runner, Registry& registry, EventLog* events = nullptr, ContentPins pins = {});
 
 }  // namespace wharf

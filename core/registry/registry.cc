@@ -162,6 +162,7 @@ Result<uint64_t> Registry::finishUpload(const std::string& repo, UploadSessions:
   std::optional<Digest> known;
   if (s.hasher && s.hasher->algorithm() == digest.algorithm()) known = s.hasher->digest();
   auto content = lockContent(digest.str());  // file and record together, never between a collection's two steps
+  if (!content.isOk()) return content.status();
   auto size = blobs_.commitUpload(id, digest, known ? &*known : nullptr);
   if (!size.isOk()) {
     if (size.status().code() == Code::kDigestInvalid) {
@@ -309,6 +310,7 @@ Result<PutManifestResult> Registry::putManifest(const std::string& repo, const s
   }
   {
     auto content = lockContent(w.digest);
+    if (!content.isOk()) return content.status();
     auto stored = blobs_.put(body, algorithm);
     if (!stored.isOk()) return stored.status();
     WHARF_RETURN_IF_ERROR(meta_.putManifest(w, clock_.nowMillis()));
@@ -356,41 +358,8 @@ Status Registry::deleteRepository(const std::string& repo) {
   return meta_.deleteRepository(repo);
 }
 
-std::unique_lock<std::mutex> Registry::lockContent(const std::string& digest) {
-  return std::unique_lock<std::mutex>(content_locks_[std::hash<std::string>{}(digest) % content_locks_.size()]);
-}
-
-std::vector<std::unique_lock<std::mutex>> Registry::lockContents(const std::vector<std::string>& digests) {
-  std::set<size_t> stripes;
-  for (const auto& d : digests) stripes.insert(std::hash<std::string>{}(d) % content_locks_.size());
-  std::vector<std::unique_lock<std::mutex>> locks;
-  for (size_t i : stripes) locks.emplace_back(content_locks_[i]);
-  return locks;
-}
-
-std::vector<std::unique_lock<std::mutex>> Registry::tryLockContents(const std::vector<std::string>& digests,
-                                                                    std::vector<bool>* locked) {
-  std::vector<size_t> stripe_of;
-  std::set<size_t> stripes;
-  for (const auto& d : digests) {
-    stripe_of.push_back(std::hash<std::string>{}(d) % content_locks_.size());
-    stripes.insert(stripe_of.back());
-  }
-  std::set<size_t> held;
-  std::vector<std::unique_lock<std::mutex>> locks;
-  for (size_t i : stripes) {
-    std::unique_lock<std::mutex> l(content_locks_[i], std::try_to_lock);
-    if (!l.owns_lock()) continue;
-    held.insert(i);
-    locks.push_back(std::move(l));
-  }
-  locked->assign(digests.size(), false);
-  for (size_t k = 0; k < digests.size(); ++k) (*locked)[k] = held.count(stripe_of[k]) > 0;
-  return locks;
-}
-
-Registry::Registry(BlobStore& blobs, MetadataStore& meta, Clock& clock)
-    : blobs_(blobs), meta_(meta), clock_(clock), sessions_(blobs) {
+Registry::Registry(BlobStore& blobs, MetadataStore& meta, Clock& clock, std::shared_ptr<PgPool> cluster)
+    : blobs_(blobs), meta_(meta), clock_(clock), sessions_(blobs), locks_(std::move(cluster)) {
   // Policies changed by another core sharing the index: read them again.
   meta_.onChange([this](const std::string& what) {
     if (what != "policies" && what != "*") return;

@@ -14,6 +14,7 @@
 
 #include "core/metadata/metadata_store.h"
 #include "core/metadata/policy.h"
+#include "core/registry/content_locks.h"
 #include "core/registry/upload_sessions.h"
 #include "shared/base/clock.h"
 #include "shared/oci/digest.h"
@@ -33,7 +34,9 @@ struct PutManifestResult {
 
 class Registry {
  public:
-  Registry(BlobStore& blobs, MetadataStore& meta, Clock& clock);
+  // cluster: the database the index is shared on (content locks become cluster-wide),
+  // null for one core.
+  Registry(BlobStore& blobs, MetadataStore& meta, Clock& clock, std::shared_ptr<PgPool> cluster = nullptr);
   ~Registry();
 
   MetadataStore& metadata() { return meta_; }
@@ -94,16 +97,17 @@ class Registry {
   BlobStore& blobStore() { return blobs_; }
   Clock& clock() { return clock_; }
   // Serializes, per digest, the two things that must not interleave: storing content
-  // (file, then record) and collecting it (record, then file).
-  std::unique_lock<std::mutex> lockContent(const std::string& digest);
-  // The locks of several digests at once, taken in a fixed order (no deadlock with
-  // another batch; single-digest holders never wait for a second lock).
-  std::vector<std::unique_lock<std::mutex>> lockContents(const std::vector<std::string>& digests);
-  // Takes the locks of the digests that are free now, without waiting (a collector never
-  // queues behind a long push while holding other digests' locks); (*locked)[i] says
+  // (file, then record) and collecting it (record, then file); cluster-wide when the
+  // index is shared (see content_locks.h). kUnavailable when the database is away.
+  Result<ContentHold> lockContent(const std::string& digest) { return locks_.lock({digest}); }
+  // The locks of several digests at once, taken in a fixed order.
+  Result<ContentHold> lockContents(const std::vector<std::string>& digests) { return locks_.lock(digests); }
+  // Takes the locks of the digests that are free now, without waiting; (*locked)[i] says
   // whether digests[i] is covered.
-  std::vector<std::unique_lock<std::mutex>> tryLockContents(const std::vector<std::string>& digests,
-                                                            std::vector<bool>* locked);
+  Result<ContentHold> tryLockContents(const std::vector<std::string>& digests, std::vector<bool>* locked) {
+    return locks_.tryLock(digests, locked);
+  }
+  bool sharedIndex() const { return locks_.clusterWide(); }
   // Removes uploads (recorded or not) untouched for longer than max_age_ms and not in
   // use. Returns how many were removed.
   size_t purgeUploads(int64_t max_age_ms);
@@ -113,7 +117,7 @@ class Registry {
   MetadataStore& meta_;
   Clock& clock_;
   UploadSessions sessions_;
-  std::array<std::mutex, 1024> content_locks_;
+  ContentLocks locks_;
   std::mutex policies_mu_;
   std::shared_ptr<const std::vector<Policy>> policies_;  // GUARDED_BY(policies_mu_)
 };

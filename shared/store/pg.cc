@@ -148,6 +148,12 @@ void PgPool::giveBack(std::unique_ptr<PgConn> c) {
   cv_.notify_one();
 }
 
+Result<std::unique_ptr<PgPool::Session>> PgPool::session() {
+  auto c = lease();
+  if (!c.isOk()) return c.status();
+  return std::make_unique<Session>(this, std::move(c).value());
+}
+
 Result<PgResult> PgPool::query(std::string_view sql, const PgParams& params) {
   auto c = lease();
   if (!c.isOk()) return c.status();

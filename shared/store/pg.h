@@ -87,6 +87,24 @@ class PgPool {
 
   const std::string& url() const { return url_; }
 
+  // One connection held for a while (session-level state such as advisory locks): given
+  // back to the pool when the Session goes. PostgreSQL drops the session's locks if the
+  // connection (or this process) dies.
+  class Session {
+   public:
+    Session(PgPool* pool, std::unique_ptr<PgConn> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Session(Session&&) = default;
+    ~Session() {
+      if (conn_) pool_->giveBack(std::move(conn_));
+    }
+    PgConn& conn() { return *conn_; }
+
+   private:
+    PgPool* pool_;
+    std::unique_ptr<PgConn> conn_;
+  };
+  Result<std::unique_ptr<Session>> session();
+
  private:
   explicit PgPool(std::string url, size_t size) : url_(std::move(url)), size_(size) {}
   Result<std::unique_ptr<PgConn>> lease();

@@ -1,24 +1,32 @@
-// LmdbUsageStore: deltas between cumulative reports, duplicates, new epochs, clamped
+// UsageStore on both backends (LmdbUsageStore, and PgUsageStore where PostgreSQL is
+// installed): deltas between cumulative reports, duplicates, new epochs, clamped
 // counters, attribution to the hour and UTC day of receipt (injected clock), retention,
-// group commit under many threads, state kept across a reopen, forgetting an edge.
+// group commit under many threads, state kept across a reopen, forgetting an edge; on
+// PostgreSQL, two replicas ingesting at once.
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/fleet/lmdb_usage_store.h"
+#include "core/fleet/pg_usage_store.h"
 #include "shared/base/clock.h"
+#include "shared/store/pg.h"
+#include "tests/support/postgres.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/core/metadata_backends.h"
 
 // Each file's own names: the test binaries are unity builds.
 namespace usage_store_test {
 
 using namespace wharf;
+using wharf::test::MetadataBackend;
 using wharf::test::TempDir;
 using wharf::test::waitFor;
 
@@ -38,12 +46,56 @@ std::shared_ptr<LmdbEnv> openEnv(const std::string& path) {
   return std::shared_ptr<LmdbEnv>(std::move(env).value());
 }
 
-std::unique_ptr<LmdbUsageStore> openStore(const std::string& path, Clock& clock, LmdbUsageOptions o = {}) {
-  auto s = LmdbUsageStore::open(openEnv(path), clock, o);
-  INFO(s.status().toString());
-  REQUIRE(s.isOk());
-  return std::move(s).value();
-}
+// The store on a backend (the metadata store's: test::metadataBackends()): LMDB at path,
+// or PostgreSQL in a database of the test binary's server, a fresh one unless pg_url
+// names one (to open the same database again, as a restart or another replica).
+struct Store {
+  MetadataBackend backend;
+  std::string path;    // LMDB: the environment
+  std::string pg_url;  // PostgreSQL: the database (set at the first open)
+  size_t pool_size = 4;
+  std::unique_ptr<LmdbUsageStore> lmdb;
+  std::unique_ptr<PgUsageStore> pg;
+
+  struct Stats {
+    uint64_t reports = 0, duplicates = 0, batches = 0, failed = 0;
+  };
+
+  Store(const std::string& path, MetadataBackend backend, Clock& clock, LmdbUsageOptions o = {},
+        std::string pg_url = "", size_t pool_size = 4)
+      : backend(backend), path(path), pg_url(std::move(pg_url)), pool_size(pool_size) {
+    open(clock, o);
+  }
+  void open(Clock& clock, LmdbUsageOptions o) {
+    if (backend == MetadataBackend::kPostgres) {
+      if (pg_url.empty()) pg_url = test::PostgresServer::shared().freshDatabase();
+      auto db = PgPool::open(pg_url, pool_size);
+      INFO(db.status().toString());
+      REQUIRE(db.isOk());
+      auto s = PgUsageStore::open(std::shared_ptr<PgPool>(std::move(db).value()), clock, o);
+      INFO(s.status().toString());
+      REQUIRE(s.isOk());
+      pg = std::move(s).value();
+      return;
+    }
+    auto s = LmdbUsageStore::open(openEnv(path), clock, o);
+    INFO(s.status().toString());
+    REQUIRE(s.isOk());
+    lmdb = std::move(s).value();
+  }
+  UsageStore& operator*() { return lmdb ? static_cast<UsageStore&>(*lmdb) : *pg; }
+  UsageStore* operator->() { return &**this; }
+  size_t prune() { return lmdb ? lmdb->prune() : pg->prune(); }
+  Stats stats() const {
+    if (lmdb) {
+      auto s = lmdb->stats();
+      return {s.reports, s.duplicates, s.batches, s.failed};
+    }
+    auto s = pg->stats();
+    return {s.reports, s.duplicates, s.batches, s.failed};
+  }
+  const char* name() const { return backend == MetadataBackend::kPostgres ? "backend: PostgreSQL" : "backend: LMDB"; }
+};
 
 RepoCounters rc(uint64_t served, uint64_t hit = 0, uint64_t fetched = 0, uint64_t requests = 0) {
   RepoCounters c;
@@ -101,7 +153,8 @@ std::map<std::string, RepoCounters> byRepo(UsageStore& s, const std::string& edg
 TEST_CASE("usage store: a report adds its difference with the last one", "[usage]") {
   TempDir dir;
   FakeClock clock(kJan1 + 10 * kHour);
-  auto store = openStore(dir / "usage.lmdb", clock);
+  Store store(dir / "usage.lmdb", GENERATE(from_range(test::metadataBackends())), clock);
+  INFO(store.name());
 
   auto r = ingest(*store, "edge-a", report(1, "e1", {{"team/app", rc(100, 60, 40, 2)}}));
   CHECK(r.seq == 1);
@@ -135,7 +188,8 @@ TEST_CASE("usage store: a report adds its difference with the last one", "[usage
 TEST_CASE("usage store: repeated and older reports are duplicates and count nothing", "[usage]") {
   TempDir dir;
   FakeClock clock(kJan1);
-  auto store = openStore(dir / "usage.lmdb", clock);
+  Store store(dir / "usage.lmdb", GENERATE(from_range(test::metadataBackends())), clock);
+  INFO(store.name());
   ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}}));
   ingest(*store, "edge-a", report(3, "e1", {{"a/x", rc(300)}}));  // seq 2 was lost: 3 covers it
   auto dup = ingest(*store, "edge-a", report(3, "e1", {{"a/x", rc(300)}}));
@@ -146,7 +200,7 @@ TEST_CASE("usage store: repeated and older reports are duplicates and count noth
   CHECK(dup.seq == 3);
   CHECK(byRepo(*store)["a/x"].served_bytes == 300);
   CHECK(store->status("edge-a")->seq == 3);
-  CHECK(store->stats().duplicates == 2);
+  CHECK(store.stats().duplicates == 2);
 
   // A repository missing from one report keeps its last counters: when it shows again
   // only its growth counts.
@@ -160,7 +214,8 @@ TEST_CASE("usage store: repeated and older reports are duplicates and count noth
 TEST_CASE("usage store: a new epoch counts from zero; counters that went down add 0", "[usage]") {
   TempDir dir;
   FakeClock clock(kJan1);
-  auto store = openStore(dir / "usage.lmdb", clock);
+  Store store(dir / "usage.lmdb", GENERATE(from_range(test::metadataBackends())), clock);
+  INFO(store.name());
   EdgeCounters c1;
   c1.stale_serves = 2;
   c1.errors = {{"upstream", 2}};
@@ -196,7 +251,8 @@ TEST_CASE("usage store: a new epoch counts from zero; counters that went down ad
 TEST_CASE("usage store: deltas go to the hour and UTC day the core received them", "[usage]") {
   TempDir dir;
   FakeClock clock(kJan1 + 23 * kHour + 30 * 60'000);  // 2026-01-01T23:30Z
-  auto store = openStore(dir / "usage.lmdb", clock);
+  Store store(dir / "usage.lmdb", GENERATE(from_range(test::metadataBackends())), clock);
+  INFO(store.name());
   ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}}));
   clock.advance(40 * 60'000);  // 2026-01-02T00:10Z
   ingest(*store, "edge-a", report(2, "e1", {{"a/x", rc(250)}}));
@@ -242,7 +298,8 @@ TEST_CASE("usage store: deltas go to the hour and UTC day the core received them
 TEST_CASE("usage store: time series of some edges (a site) and of one repository", "[usage]") {
   TempDir dir;
   FakeClock clock(kJan1 + 10 * kHour);
-  auto store = openStore(dir / "usage.lmdb", clock);
+  Store store(dir / "usage.lmdb", GENERATE(from_range(test::metadataBackends())), clock);
+  INFO(store.name());
   ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}, {"a/y", rc(10)}}));
   ingest(*store, "edge-b", report(1, "e1", {{"a/x", rc(7)}}));
   ingest(*store, "edge-c", report(1, "e1", {{"a/x", rc(1000)}, {"a/y", rc(20)}}));
@@ -301,25 +358,30 @@ TEST_CASE("usage store: retention drops hourly rows, then day rows", "[usage]") 
   LmdbUsageOptions o;
   o.hourly_retention_ms = 2 * kDay;
   o.daily_retention_ms = 5 * kDay;
+  const MetadataBackend backend = GENERATE(from_range(test::metadataBackends()));
+  std::string pg_url;
   {
-    auto store = openStore(dir / "usage.lmdb", clock, o);
+    Store store(dir / "usage.lmdb", backend, clock, o);
+    INFO(store.name());
+    pg_url = store.pg_url;
     ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}, {"a/y", rc(1)}}));
-    CHECK(store->prune() == 0);
+    CHECK(store.prune() == 0);
     clock.advance(3 * kDay);
     ingest(*store, "edge-a", report(2, "e1", {{"a/x", rc(150)}, {"a/y", rc(1)}}));
     // Jan 1's hour: its total and two repository rows.
-    CHECK(store->prune() == 3);
+    CHECK(store.prune() == 3);
     CHECK(byRepo(*store, "", UsageResolution::kHour)["a/x"].served_bytes == 50);
     CHECK(byRepo(*store, "", UsageResolution::kDay)["a/x"].served_bytes == 150);
     clock.advance(3 * kDay);  // Jan 7, 12:00: Jan 1's day rows and Jan 4's hour rows go
-    CHECK(store->prune() == 3 + 2);
+    CHECK(store.prune() == 3 + 2);
     CHECK(byRepo(*store, "", UsageResolution::kDay)["a/x"].served_bytes == 50);
   }
   // Gone from the database, not only hidden by the queries' horizon.
   LmdbUsageOptions forever;
   forever.hourly_retention_ms = 1000 * kDay;
   forever.daily_retention_ms = 1000 * kDay;
-  auto store = openStore(dir / "usage.lmdb", clock, forever);
+  Store store(dir / "usage.lmdb", backend, clock, forever, pg_url);
+  INFO(store.name());
   CHECK(byRepo(*store, "", UsageResolution::kDay)["a/x"].served_bytes == 50);
   CHECK(byRepo(*store, "", UsageResolution::kHour).empty());
 }
@@ -327,7 +389,8 @@ TEST_CASE("usage store: retention drops hourly rows, then day rows", "[usage]") 
 TEST_CASE("usage store: reports from many threads share commits and all count once", "[usage]") {
   TempDir dir;
   FakeClock clock(kJan1);
-  auto store = openStore(dir / "usage.lmdb", clock);
+  Store store(dir / "usage.lmdb", GENERATE(from_range(test::metadataBackends())), clock);
+  INFO(store.name());
   constexpr int kThreads = 16, kEdges = 4, kReports = 25;  // per thread: edges, reports each
   std::atomic<int> answered{0}, errors{0}, duplicates{0};
   std::vector<std::thread> threads;
@@ -350,10 +413,10 @@ TEST_CASE("usage store: reports from many threads share commits and all count on
   }
   for (auto& th : threads) th.join();
   constexpr int kTotal = kThreads * kEdges * kReports;
-  REQUIRE(waitFor([&] { return answered.load() == kTotal; }));
+  REQUIRE(waitFor([&] { return answered.load() == kTotal; }, 60000));
   CHECK(errors == 0);
   CHECK(duplicates == 0);
-  auto stats = store->stats();
+  auto stats = store.stats();
   CHECK(stats.reports == static_cast<uint64_t>(kTotal));
   CHECK(stats.batches < stats.reports);
   auto t = everything(*store, UsageGroup::kTime).totals;
@@ -366,8 +429,12 @@ TEST_CASE("usage store: what was acknowledged survives a reopen, and repeats sta
   TempDir dir;
   FakeClock clock(kJan1);
   std::atomic<int> acked{0};
+  const MetadataBackend backend = GENERATE(from_range(test::metadataBackends()));
+  std::string pg_url;
   {
-    auto store = openStore(dir / "usage.lmdb", clock);
+    Store store(dir / "usage.lmdb", backend, clock);
+    INFO(store.name());
+    pg_url = store.pg_url;
     ingest(*store, "edge-a", report(1, "e1", {{"a/x", rc(100)}}));
     // Queued and not waited for: closing the store commits them before it returns.
     for (uint64_t n = 2; n <= 50; ++n) {
@@ -377,7 +444,8 @@ TEST_CASE("usage store: what was acknowledged survives a reopen, and repeats sta
     }
   }
   CHECK(acked == 49);
-  auto store = openStore(dir / "usage.lmdb", clock);
+  Store store(dir / "usage.lmdb", backend, clock, {}, pg_url);
+  INFO(store.name());
   auto st = store->status("edge-a");
   REQUIRE(st.has_value());
   CHECK(st->seq == 50);
@@ -390,7 +458,8 @@ TEST_CASE("usage store: what was acknowledged survives a reopen, and repeats sta
 TEST_CASE("usage store: forgetting an edge drops its status and state, not its history", "[usage]") {
   TempDir dir;
   FakeClock clock(kJan1);
-  auto store = openStore(dir / "usage.lmdb", clock);
+  Store store(dir / "usage.lmdb", GENERATE(from_range(test::metadataBackends())), clock);
+  INFO(store.name());
   ingest(*store, "edge-a", report(5, "e1", {{"a/x", rc(100)}}));
   REQUIRE(store->forgetEdge("edge-a").isOk());
   CHECK_FALSE(store->status("edge-a").has_value());
@@ -410,6 +479,167 @@ TEST_CASE("usage store: an edge is online until its last report is too old", "[u
   CHECK(std::string(edgeState(&s, kJan1 + 180'001, 180'000)) == "unreachable");
   CHECK(usageBucketStart(UsageResolution::kDay, kJan1 + 5) == kJan1);
   CHECK(usageBucketStart(UsageResolution::kHour, kJan1 - 1) == kJan1 - kHour);
+}
+
+TEST_CASE("usage store on PostgreSQL: two replicas ingesting at once count every report once", "[usage][pg]") {
+  if (!test::PostgresServer::available()) return;
+  TempDir dir;
+  FakeClock clock(kJan1 + 10 * kHour);
+  Store a(dir / "a", MetadataBackend::kPostgres, clock, {}, "", 8);
+  Store b(dir / "b", MetadataBackend::kPostgres, clock, {}, a.pg_url, 8);
+  UsageStore* replicas[] = {&*a, &*b};
+  constexpr int kEdges = 6, kReports = 30;  // edges of each replica's own, reports each
+
+  auto counters = [](int n) {
+    EdgeCounters c;
+    c.stale_serves = static_cast<uint64_t>(n);
+    c.errors = {{"upstream", static_cast<uint64_t>(2 * n)}};
+    return c;
+  };
+  std::atomic<int> answered{0}, errors{0};
+  std::mutex mu;
+  std::vector<uint64_t> shared_accepted;  // the shared edge's seqs either replica counted
+  std::vector<std::string> failures;
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    // Edges of its own on each replica, queued without waiting: both writers commit
+    // batches at once, into the same hour's and day's rows.
+    threads.emplace_back([&, r] {
+      for (int n = 1; n <= kReports; ++n) {
+        for (int e = 0; e < kEdges; ++e) {
+          std::string edge = "own-" + std::to_string(r) + "-" + std::to_string(e);
+          auto rep = report(static_cast<uint64_t>(n), "e1", {{"a/x", rc(10u * n)}, {"a/y", rc(1u * n)}}, counters(n));
+          Status st = replicas[r]->ingest(edge, std::move(rep), [&](Result<IngestResult> res) {
+            if (!res.isOk() || res->duplicate) ++errors;
+            ++answered;
+          });
+          if (!st.isOk()) {
+            ++errors;
+            ++answered;
+          }
+        }
+      }
+    });
+    // One edge whose every report reaches both replicas at once (as when it retries
+    // through another core): whichever commits first counts it, the other finds a repeat.
+    threads.emplace_back([&, r] {
+      for (int n = 1; n <= kReports; ++n) {
+        auto res = ingestAndWait(*replicas[r], "shared",
+                                 report(static_cast<uint64_t>(n), "e1", {{"a/x", rc(100u * n)}}, counters(n)));
+        std::lock_guard lock(mu);
+        if (!res.isOk()) {
+          failures.push_back(res.status().toString());
+        } else if (!res->duplicate) {
+          shared_accepted.push_back(static_cast<uint64_t>(n));
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  constexpr int kOwn = 2 * kEdges * kReports;
+  REQUIRE(waitFor([&] { return answered.load() == kOwn; }, 60000));
+  CHECK(errors == 0);
+  CHECK(failures.empty());
+  // No seq of the shared edge counted twice; the last one counted once.
+  std::set<uint64_t> distinct(shared_accepted.begin(), shared_accepted.end());
+  CHECK(distinct.size() == shared_accepted.size());
+  CHECK(distinct.count(kReports) == 1);
+  CHECK(a.stats().duplicates + b.stats().duplicates == 2 * kReports - shared_accepted.size());
+  CHECK(a.stats().reports + b.stats().reports == static_cast<uint64_t>(kOwn + 2 * kReports));
+
+  for (UsageStore* s : replicas) {
+    auto t = everything(*s, UsageGroup::kTime, UsageResolution::kHour).totals;
+    CHECK(t.repos.served_bytes == static_cast<uint64_t>(2 * kEdges * 11 * kReports + 100 * kReports));
+    CHECK(t.edge.stale_serves == static_cast<uint64_t>((2 * kEdges + 1) * kReports));
+    CHECK(t.edge.errors["upstream"] == static_cast<uint64_t>((2 * kEdges + 1) * 2 * kReports));
+    auto repos = byRepo(*s);
+    CHECK(repos["a/x"].served_bytes == static_cast<uint64_t>(2 * kEdges * 10 * kReports + 100 * kReports));
+    CHECK(repos["a/y"].served_bytes == static_cast<uint64_t>(2 * kEdges * kReports));
+    auto edges = everything(*s, UsageGroup::kEdge);
+    REQUIRE(edges.rows.size() == static_cast<size_t>(2 * kEdges + 1));
+    for (const auto& row : edges.rows) {
+      INFO(row.key);
+      CHECK(row.totals.repos.served_bytes ==
+            static_cast<uint64_t>(row.key == "shared" ? 100 * kReports : 11 * kReports));
+      CHECK(row.totals.edge.stale_serves == static_cast<uint64_t>(kReports));
+    }
+    auto st = s->status("shared");
+    REQUIRE(st.has_value());
+    CHECK(st->seq == static_cast<uint64_t>(kReports));
+    CHECK(st->lifetime.repos.served_bytes == static_cast<uint64_t>(100 * kReports));
+    CHECK(st->lifetime.edge.errors["upstream"] == static_cast<uint64_t>(2 * kReports));
+    CHECK(s->statuses().size() == static_cast<size_t>(2 * kEdges + 1));
+  }
+
+  // Forgotten on one replica: gone for the other too, and the next report counts from zero.
+  REQUIRE(b->forgetEdge("shared").isOk());
+  CHECK_FALSE(a->status("shared").has_value());
+  CHECK_FALSE(ingest(*a, "shared", report(kReports, "e1", {{"a/x", rc(100u * kReports)}})).duplicate);
+  CHECK(byRepo(*b)["a/x"].served_bytes == static_cast<uint64_t>(2 * kEdges * 10 * kReports + 200 * kReports));
+}
+
+TEST_CASE("usage store on PostgreSQL: what the database cannot hold fails alone, never the batch", "[usage][pg]") {
+  if (!test::PostgresServer::available()) return;
+  TempDir dir;
+  FakeClock clock(kJan1);
+  Store store(dir / "usage.lmdb", MetadataBackend::kPostgres, clock);
+  // Queued together (one batch, unless the writer takes the first alone).
+  std::mutex mu;
+  std::map<std::string, Status> answers;
+  std::atomic<int> answered{0};
+  auto answer = [&](const std::string& edge) {
+    return [&, edge](Result<IngestResult> r) {
+      std::lock_guard lock(mu);
+      answers[edge] = r.status();
+      ++answered;
+    };
+  };
+  const std::string bad_edge("bad\xff", 4), nul_repo("a/\0x", 4);
+  REQUIRE(store->ingest("ok-1", report(1, "e1", {{"a/x", rc(10)}}), answer("ok-1")).isOk());
+  REQUIRE(store->ingest(bad_edge, report(1, "e1", {{"a/x", rc(10)}}), answer("bad-edge")).isOk());
+  REQUIRE(store->ingest("bad-repo", report(1, "e1", {{nul_repo, rc(10)}}), answer("bad-repo")).isOk());
+  // Counters beyond what a bigint holds, twice queued together (a new epoch counts from
+  // zero) and once after: the series stop at 2^63-1, in a batch's sums and in the rows'.
+  EdgeCounters huge;
+  huge.errors = {{"upstream", UINT64_MAX}, {std::string("k\0ind", 5), 3}};
+  REQUIRE(store->ingest("ok-2", report(1, "e1", {{"a/x", rc(INT64_MAX)}}, huge), answer("ok-2")).isOk());
+  REQUIRE(store->ingest("ok-2", report(1, "e2", {{"a/x", rc(INT64_MAX)}}, huge), answer("ok-2 again")).isOk());
+  REQUIRE(waitFor([&] { return answered.load() == 5; }, 60000));
+  CHECK(ingest(*store, "ok-2", report(1, "e3", {{"a/x", rc(INT64_MAX)}}, huge)).seq == 1);
+  CHECK(answers["ok-1"].isOk());
+  CHECK(answers["bad-edge"].code() == Code::kInvalidArgument);
+  CHECK(answers["bad-repo"].code() == Code::kInvalidArgument);
+  CHECK(answers["ok-2"].isOk());
+  CHECK(answers["ok-2 again"].isOk());
+  CHECK_FALSE(store->status(bad_edge).has_value());
+  CHECK_FALSE(store->status("bad-repo").has_value());
+  CHECK(store->forgetEdge(bad_edge).isOk());
+  auto edges = everything(*store, UsageGroup::kEdge);
+  REQUIRE(edges.rows.size() == 2);
+  CHECK(edges.rows[0].key == "ok-1");
+  CHECK(edges.rows[0].totals.repos.served_bytes == 10);
+  CHECK(edges.rows[1].key == "ok-2");
+  CHECK(edges.rows[1].totals.repos.served_bytes == static_cast<uint64_t>(INT64_MAX));
+  CHECK(edges.rows[1].totals.edge.errors["upstream"] == static_cast<uint64_t>(INT64_MAX));
+  // An error kind the database cannot hold is kept in the series with U+FFFD.
+  CHECK(edges.rows[1].totals.edge.errors["k\xEF\xBF\xBDind"] == 9);
+  auto st = store->status("ok-2");
+  REQUIRE(st.has_value());
+  CHECK(st->epoch == "e3");
+  // The lifetime counters are uint64 sums, as LMDB's, read back exactly.
+  CHECK(st->lifetime.repos.served_bytes == static_cast<uint64_t>(INT64_MAX) * 3);
+  CHECK(st->lifetime.edge.errors["upstream"] == UINT64_MAX * 3);
+  CHECK(st->lifetime.edge.errors[std::string("k\0ind", 5)] == 9);
+  // More error kinds over its lifetime than one report may carry: all kept.
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    EdgeCounters kinds;
+    for (int k = 0; k < 40; ++k) kinds.errors["kind-" + std::to_string(epoch) + "-" + std::to_string(k)] = 1;
+    CHECK_FALSE(ingest(*store, "ok-1", report(2, "x" + std::to_string(epoch), {}, kinds)).duplicate);
+  }
+  st = store->status("ok-1");
+  REQUIRE(st.has_value());
+  CHECK(st->lifetime.edge.errors.size() == 80);
+  CHECK(store->statuses().size() == 2);
 }
 
 }  // namespace usage_store_test

@@ -22,6 +22,8 @@
 #include "core/events/event_store.h"
 #include "core/events/webhooks.h"
 #include "core/fleet/lmdb_usage_store.h"
+#include "core/fleet/pg_edge_commands.h"
+#include "core/fleet/pg_usage_store.h"
 #include "core/gc/gc_job.h"
 #include "core/jobs/core_jobs.h"
 #include "core/jobs/job_runner.h"
@@ -31,7 +33,9 @@
 #include "core/metadata/pg_metadata_store.h"
 #include "core/registry/registry.h"
 #include "core/scan/lmdb_scan_store.h"
+#include "core/scan/pg_scan_store.h"
 #include "core/trust/lmdb_trust_store.h"
+#include "core/trust/pg_trust_store.h"
 #include "core/trust/trust_enforcer.h"
 #include "core/trust/trust_service.h"
 #include "core/scan/scan_jobs.h"
@@ -64,15 +68,16 @@ Result<std::shared_ptr<PgPool>> openSharedDatabase(const CoreConfig& config) {
     return Status(Code::kInvalidArgument, "metadata: expected empty (embedded) or postgres://..., not \"" +
                                               redactedUrl(config.metadata) + "\"");
   }
-  // Loop threads read and workers write: one connection each, and a few for the
-  // collector's nested reads and the event writer.
+  // Loop threads read and workers write: one connection each, a second one per worker
+  // for the content locks it may hold meanwhile, and a few for the collector's nested
+  // reads and the stores' writer threads.
   size_t cores = std::max(1u, std::thread::hardware_concurrency());
   size_t threads = config.threads > 0 ? static_cast<size_t>(config.threads) : cores;
   size_t workers = config.workers > 0 ? static_cast<size_t>(config.workers) : std::max<size_t>(4, 2 * cores);
-  size_t connections = threads + workers + 3;
+  size_t connections = threads + 2 * workers + 6;
   auto db = PgPool::open(config.metadata, connections);
   if (!db.isOk()) return Status(db.status().code(), "metadata: " + db.status().message());
-  logInfo("registry index, event log, users and access on PostgreSQL", {{"database", redactedUrl(config.metadata)}});
+  logInfo("registry index and every store on PostgreSQL", {{"database", redactedUrl(config.metadata)}});
   return std::shared_ptr<PgPool>(std::move(db).value());
 }
 
@@ -144,7 +149,7 @@ int main(int argc, char** argv) {
   if (!identity.isOk()) return fail(identity.status().message());
   auto job_store = JobStore::open(*env);
   if (!job_store.isOk()) return fail(job_store.status().message());
-  auto edge_commands = openLmdbEdgeCommandStore(*env);
+  auto edge_commands = *pg ? openPgEdgeCommandStore(*pg) : openLmdbEdgeCommandStore(*env);
   if (!edge_commands.isOk()) return fail(edge_commands.status().message());
 
   Registry registry(**blobs, **meta, RealClock::instance(), *pg);
@@ -285,27 +290,43 @@ int main(int argc, char** argv) {
 
   // Edge reports (core/fleet) have their own environment, usage.lmdb, for the same reason
   // as events.lmdb: a thousand edges reporting every second keep its writer committing,
-  // which must not queue pushes behind it. Owner only, like the rest of the state.
-  LmdbEnv::Options usage_env_options;
-  usage_env_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
-  auto usage_env = LmdbEnv::open(config.data_dir + "/usage.lmdb", usage_env_options);
-  if (!usage_env.isOk()) return fail(usage_env.status().message());
-  ::chmod((config.data_dir + "/usage.lmdb").c_str(), 0600);
-  ::chmod((config.data_dir + "/usage.lmdb-lock").c_str(), 0600);
+  // which must not queue pushes behind it. Owner only, like the rest of the state. With a
+  // shared database, they go there (every replica takes reports).
   LmdbUsageOptions usage_options;
   usage_options.hourly_retention_ms = config.usage_hourly_retention_ms;
   usage_options.daily_retention_ms = config.usage_daily_retention_ms;
-  auto usage_store = LmdbUsageStore::open(std::move(usage_env).value(), RealClock::instance(), usage_options);
-  if (!usage_store.isOk()) return fail(usage_store.status().message());
-  std::unique_ptr<LmdbUsageStore> usage = std::move(usage_store).value();
+  std::unique_ptr<UsageStore> usage;
+  if (*pg) {
+    auto usage_store = openPgUsageStore(*pg, RealClock::instance(), usage_options);
+    if (!usage_store.isOk()) return fail("usage: " + usage_store.status().message());
+    usage = std::move(usage_store).value();
+  } else {
+    LmdbEnv::Options usage_env_options;
+    usage_env_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
+    auto usage_env = LmdbEnv::open(config.data_dir + "/usage.lmdb", usage_env_options);
+    if (!usage_env.isOk()) return fail(usage_env.status().message());
+    ::chmod((config.data_dir + "/usage.lmdb").c_str(), 0600);
+    ::chmod((config.data_dir + "/usage.lmdb-lock").c_str(), 0600);
+    auto usage_store = LmdbUsageStore::open(std::move(usage_env).value(), RealClock::instance(), usage_options);
+    if (!usage_store.isOk()) return fail(usage_store.status().message());
+    usage = std::move(usage_store).value();
+  }
   ctx.usage = usage.get();
   ctx.edge_unreachable_after_ms = config.edge_unreachable_after_ms;
 
   // The trust server (Notary v1): its data in meta.lmdb, the server's keys sealed with the
   // sealing key (above).
-  auto trust_store = LmdbTrustStore::open(*env);
-  if (!trust_store.isOk()) return fail(trust_store.status().message());
-  TrustService trust(**trust_store, RealClock::instance(), TrustOptions{trust_key});
+  std::unique_ptr<TrustStore> trust_store;
+  if (*pg) {
+    auto opened = openPgTrustStore(*pg);
+    if (!opened.isOk()) return fail("trust: " + opened.status().message());
+    trust_store = std::move(opened).value();
+  } else {
+    auto opened = LmdbTrustStore::open(*env);
+    if (!opened.isOk()) return fail(opened.status().message());
+    trust_store = std::move(opened).value();
+  }
+  TrustService trust(*trust_store, RealClock::instance(), TrustOptions{trust_key});
   ctx.trust = &trust;
   TrustEnforcer trust_policies(registry, trust, RealClock::instance());
   ctx.trust_policies = &trust_policies;
@@ -313,12 +334,21 @@ int main(int argc, char** argv) {
   // Scan results and the vulnerability database (core/scan) have their own environment,
   // scan.lmdb: a database import writes hundreds of MB that must not grow meta.lmdb or
   // hold its write lock.
-  LmdbEnv::Options scan_env_options;
-  scan_env_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
-  auto scan_env = LmdbEnv::open(config.data_dir + "/scan.lmdb", scan_env_options);
-  if (!scan_env.isOk()) return fail(scan_env.status().message());
-  auto scan_store = LmdbScanStore::open(std::move(scan_env).value());
-  if (!scan_store.isOk()) return fail(scan_store.status().message());
+  // With a shared database, they go there.
+  std::unique_ptr<ScanStore> scans;
+  if (*pg) {
+    auto opened = openPgScanStore(*pg);
+    if (!opened.isOk()) return fail("scans: " + opened.status().message());
+    scans = std::move(opened).value();
+  } else {
+    LmdbEnv::Options scan_env_options;
+    scan_env_options.map_size = static_cast<uint64_t>(config.metadata_map_size);
+    auto scan_env = LmdbEnv::open(config.data_dir + "/scan.lmdb", scan_env_options);
+    if (!scan_env.isOk()) return fail(scan_env.status().message());
+    auto opened = LmdbScanStore::open(std::move(scan_env).value());
+    if (!opened.isOk()) return fail(opened.status().message());
+    scans = std::move(opened).value();
+  }
   ScannerOptions scanner_options;
   scanner_options.limits.layer.max_expanded_bytes = static_cast<uint64_t>(config.scan_layer_max_expanded);
   scanner_options.layer_timeout_ms = config.scan_layer_timeout_ms;
@@ -329,7 +359,7 @@ int main(int argc, char** argv) {
   scanner_options.tmp_dir = config.data_dir + "/scan";
   scanner_options.attach_sbom = config.scan_attach_sbom;
   if (Status s = makeDirs(scanner_options.tmp_dir); !s.isOk()) return fail(s.message());
-  Scanner scanner(registry, **scan_store, event_log->get(), RealClock::instance(), scanner_options);
+  Scanner scanner(registry, *scans, event_log->get(), RealClock::instance(), scanner_options);
   if (Status s = scanner.load(); !s.isOk()) return fail("scan.lmdb: " + s.message());
   ctx.scanner = &scanner;
   // Images a vulnerability policy now refuses leave every edge's cache: the edges ask the
@@ -380,13 +410,13 @@ int main(int argc, char** argv) {
   // Before the first request: jobs a previous process left running are marked first.
   jobs.start();
   scheduler.start();
-  ScanTrigger scan_trigger(**event_log, jobs, registry, **scan_store, config.scan_on_push);
+  ScanTrigger scan_trigger(**event_log, jobs, registry, *scans, config.scan_on_push);
   scan_trigger.start();
   // After an upgrade of the scanner, everything stored is scanned again (layer results of
   // the older scanner are not reused); with sources and no database yet, fetch it now.
-  if (Status s = submitScanAfterUpgrade(jobs, **scan_store, registry); !s.isOk())
+  if (Status s = submitScanAfterUpgrade(jobs, *scans, registry); !s.isOk())
     logWarn("cannot submit the scan of stored images", {{"error", s.message()}});
-  if (!scanner_options.sources.empty() && (*scan_store)->dbGeneration() == 0)
+  if (!scanner_options.sources.empty() && scans->dbGeneration() == 0)
     (void)jobs.submit("vulndb-update", nlohmann::json::object(), "scanner");
   Server server(sc, [&ctx](std::shared_ptr<Exchange> ex) { handleRequest(ctx, ex); });
   if (Status s = server.start(); !s.isOk()) return fail(s.message());

@@ -10,6 +10,10 @@
 #include "core/auth/key_ring.h"
 #include "core/auth/pg_identity_store.h"
 #include "core/events/event_store.h"
+#include "core/fleet/pg_edge_commands.h"
+#include "core/fleet/pg_usage_store.h"
+#include "core/scan/pg_scan_store.h"
+#include "core/trust/pg_trust_store.h"
 #include "core/metadata/pg_schema.h"
 #include "shared/store/pg.h"
 
@@ -19,7 +23,8 @@ const char* kDbHelp = R"(Usage: wharfctl db migrate --metadata postgres://USER:P
 
 Applies the schema migrations of the stores a core keeps in PostgreSQL (the registry
 index "metadata", the event log "events", users and access "identity", the token signing
-keys "token_keys") to a database:
+keys "token_keys", fleet reports "usage", edge commands "edge_commands", scan results
+"scans", trust metadata "trust") to a database:
 what wharf-core applies at start with --metadata. With --dry-run, lists what it would
 apply. Prints each component's version before and after. PG* environment variables and
 ~/.pgpass apply.
@@ -35,7 +40,11 @@ int db(const Args& a) {
       {"metadata", &metadataMigrations()},
       {"events", &eventMigrations()},
       {"identity", &identityMigrations()},
-      {"token_keys", &keyRingMigrations()}};
+      {"token_keys", &keyRingMigrations()},
+      {"usage", &usageMigrations()},
+      {"edge_commands", &edgeCommandMigrations()},
+      {"scans", &scanMigrations()},
+      {"trust", &trustMigrations()}};
   for (const auto& [component, all] : components) {
     auto plan = a.has("dry-run") ? planMigrations(**pool, component, *all) : applyMigrations(**pool, component, *all);
     if (!plan.isOk()) die(plan.status().message());

@@ -47,6 +47,7 @@
 #include "shared/http/server.h"
 #include "shared/store/disk_space.h"
 #include "shared/store/s3_client.h"
+#include "shared/store/shared_document.h"
 
 using namespace wharf;
 
@@ -206,7 +207,11 @@ int main(int argc, char** argv) {
   if (trust_key.size() != 32) return fail("config trust_key_file: " + trust_key_path + " is not a trust key (32 bytes)");
   // Access control is ready before the first connection is accepted.
   if (config.auth == "token") {
-    auto key_storage = *pg ? openPgKeyRingStorage(*pg, trust_key) : openFileKeyRingStorage(config.data_dir + "/auth");
+    if (!*pg) {
+      if (Status s = makeDirs(config.data_dir + "/auth"); !s.isOk()) return fail(s.message());
+      ::chmod((config.data_dir + "/auth").c_str(), 0700);
+    }
+    auto key_storage = *pg ? openPgDocument(*pg, "token_keys", trust_key) : openFileDocument(config.data_dir + "/auth/keys.json");
     if (!key_storage.isOk()) return fail("token keys: " + key_storage.status().message());
     auto ring = KeyRing::open(std::move(key_storage).value(), RealClock::instance());
     if (!ring.isOk()) return fail(ring.status().message());
@@ -219,7 +224,9 @@ int main(int argc, char** argv) {
     auth = std::make_unique<AuthService>(ac, **identity, *keys, RealClock::instance());
     // Entries live as long as a token issued before them can: its TTL plus the
     // verifiers' leeway (30 s) and a margin for clocks.
-    auto revoked = Revocations::open(*env, RealClock::instance(), ac.token_ttl_s + 90);
+    auto revocation_doc = *pg ? openPgDocument(*pg, "revocations") : openLmdbDocument(*env, "revocations", "list");
+    if (!revocation_doc.isOk()) return fail("revocations: " + revocation_doc.status().message());
+    auto revoked = Revocations::open(std::move(revocation_doc).value(), RealClock::instance(), ac.token_ttl_s + 90);
     if (!revoked.isOk()) return fail(revoked.status().message());
     revocations = std::move(revoked).value();
     revocations->onChange([&channel] { channel.notifyAll(); });

@@ -8,50 +8,7 @@
 
 namespace wharf {
 
-namespace {
-
-class FileKeyRingStorage final : public KeyRingStorage {
- public:
-  explicit FileKeyRingStorage(std::string path) : path_(std::move(path)) {}
-
-  Result<std::optional<std::string>> read() override {
-    std::string text;
-    Status st = readFile(path_, &text);
-    if (st.code() == Code::kNotFound) return std::optional<std::string>();
-    if (!st.isOk()) return st;
-    return std::optional<std::string>(std::move(text));
-  }
-
-  Result<std::string> update(
-      const std::function<Result<std::string>(const std::optional<std::string>&)>& change) override {
-    std::lock_guard lock(mu_);
-    auto current = read();
-    if (!current.isOk()) return current.status();
-    auto next = change(*current);
-    if (!next.isOk()) return next.status();
-    if (!current->has_value() || **current != *next) {
-      WHARF_RETURN_IF_ERROR(writeFileDurable(path_, *next, 0600));
-      ::chmod(path_.c_str(), 0600);
-    }
-    return next;
-  }
-
-  std::string describe() const override { return path_; }
-
- private:
-  std::string path_;
-  std::mutex mu_;  // one update at a time (the file has one process)
-};
-
-}  // namespace
-
-Result<std::unique_ptr<KeyRingStorage>> openFileKeyRingStorage(const std::string& dir) {
-  WHARF_RETURN_IF_ERROR(makeDirs(dir));
-  ::chmod(dir.c_str(), 0700);
-  return std::unique_ptr<KeyRingStorage>(std::make_unique<FileKeyRingStorage>(dir + "/keys.json"));
-}
-
-Result<std::unique_ptr<KeyRing>> KeyRing::open(std::unique_ptr<KeyRingStorage> storage, Clock& clock) {
+Result<std::unique_ptr<KeyRing>> KeyRing::open(std::unique_ptr<SharedDocument> storage, Clock& clock) {
   std::unique_ptr<KeyRing> ring(new KeyRing(std::move(storage), clock));
   // The first key is made at most once, however many replicas start together.
   std::string created_kid;

@@ -2,33 +2,57 @@
 
 #include "shared/base/log.h"
 #include "shared/metrics/metrics.h"
-#include "shared/store/lmdb.h"
+#include "shared/store/shared_document.h"
 
 namespace wharf {
 
-namespace {
-constexpr std::string_view kKey = "list";
+Revocations::Revocations(std::unique_ptr<SharedDocument> doc, Clock& clock, int64_t lifetime_s)
+    : doc_(std::move(doc)), clock_(clock), lifetime_s_(lifetime_s) {}
+
+// The document's notification thread stops before the rest goes.
+Revocations::~Revocations() { doc_.reset(); }
+
+Result<std::unique_ptr<Revocations>> Revocations::open(std::unique_ptr<SharedDocument> doc, Clock& clock,
+                                                       int64_t lifetime_s) {
+  std::unique_ptr<Revocations> r(new Revocations(std::move(doc), clock, lifetime_s));
+  auto text = r->doc_->read();
+  if (!text.isOk()) return text.status();
+  {
+    std::lock_guard lock(r->mu_);
+    WHARF_RETURN_IF_ERROR(r->adopt(*text));
+  }
+  r->doc_->watch([p = r.get()] { p->reload(); });
+  return r;
 }
 
-Result<std::unique_ptr<Revocations>> Revocations::open(std::shared_ptr<LmdbEnv> env, Clock& clock, int64_t lifetime_s) {
-  std::unique_ptr<Revocations> r(new Revocations(std::move(env), clock, lifetime_s));
-  auto db = r->env_->openDb("revocations");
-  if (!db.isOk()) return db.status();
-  r->db_ = *db;
-  auto txn = r->env_->read();
-  if (!txn.isOk()) return txn.status();
-  std::string_view v;
+Status Revocations::adopt(const std::optional<std::string>& text) {
   RevocationList list;
-  if (txn->get(r->db_, kKey, &v).isOk()) {
-    auto j = nlohmann::json::parse(v, nullptr, /*allow_exceptions=*/false);
+  if (text) {
+    auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
     auto parsed = RevocationList::fromJson(j);
-    if (!parsed.isOk()) return Status(Code::kCorruption, "meta.lmdb revocations: " + parsed.status().message());
+    if (!parsed.isOk()) return Status(Code::kCorruption, doc_->describe() + ": " + parsed.status().message());
     list = *parsed;
   }
-  int64_t now_s = clock.nowMillis() / 1000;
-  for (const auto& e : list.entries) r->next_iat_.store(std::max(r->next_iat_.load(), e.before_s + 1));
-  r->list_ = std::make_shared<const RevocationList>(list.pruned(now_s));
-  return r;
+  int64_t now_s = clock_.nowMillis() / 1000;
+  for (const auto& e : list.entries) next_iat_.store(std::max(next_iat_.load(), e.before_s + 1));
+  std::atomic_store(&list_, std::make_shared<const RevocationList>(list.pruned(now_s)));
+  return Status::ok();
+}
+
+void Revocations::reload() {
+  auto text = doc_->read();
+  if (!text.isOk()) {
+    logWarn("cannot reload the revocation list", {{"error", text.status().message()}});
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (Status st = adopt(*text); !st.isOk()) {
+      logWarn("cannot reload the revocation list", {{"error", st.message()}});
+      return;
+    }
+  }
+  if (on_change_) on_change_();
 }
 
 std::shared_ptr<const RevocationList> Revocations::current() { return std::atomic_load(&list_); }
@@ -36,15 +60,26 @@ std::shared_ptr<const RevocationList> Revocations::current() { return std::atomi
 Status Revocations::add(const std::string& kind, const std::string& value) {
   std::lock_guard lock(mu_);
   int64_t now_s = clock_.nowMillis() / 1000;
-  RevocationList next = list_->pruned(now_s);
-  ++next.version;
-  // Tokens already dated into this second (after an earlier revocation) are covered too.
-  int64_t before = std::max(now_s, next_iat_.load());
-  next.entries.push_back(Revocation{kind, value, before, before + lifetime_s_});
-  auto txn = env_->write();
-  if (!txn.isOk()) return txn.status();
-  WHARF_RETURN_IF_ERROR(txn->put(db_, kKey, next.toJson().dump()));
-  WHARF_RETURN_IF_ERROR(txn->commit());
+  RevocationList next;
+  int64_t before = 0;
+  // Applied to the stored list (another replica may have added to it meanwhile).
+  auto stored = doc_->update([&](const std::optional<std::string>& current) -> Result<std::string> {
+    RevocationList list;
+    if (current) {
+      auto parsed = RevocationList::fromJson(nlohmann::json::parse(*current, nullptr, false));
+      if (!parsed.isOk()) return Status(Code::kCorruption, doc_->describe() + ": " + parsed.status().message());
+      list = *parsed;
+    }
+    next = list.pruned(now_s);
+    ++next.version;
+    // Tokens already dated into this second (after an earlier revocation) are covered too.
+    int64_t newest = next_iat_.load();
+    for (const auto& e : next.entries) newest = std::max(newest, e.before_s + 1);
+    before = std::max(now_s, newest);
+    next.entries.push_back(Revocation{kind, value, before, before + lifetime_s_});
+    return next.toJson().dump();
+  });
+  if (!stored.isOk()) return stored.status();
   next_iat_.store(before + 1);
   std::atomic_store(&list_, std::make_shared<const RevocationList>(std::move(next)));
   static Counter& added = MetricsRegistry::global().counter("wharf_auth_revocations_total",

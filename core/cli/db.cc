@@ -7,7 +7,6 @@
 #include <cstdio>
 
 #include "core/cli/cli.h"
-#include "core/auth/key_ring.h"
 #include "core/auth/pg_identity_store.h"
 #include "core/events/event_store.h"
 #include "core/fleet/pg_edge_commands.h"
@@ -16,6 +15,7 @@
 #include "core/trust/pg_trust_store.h"
 #include "core/metadata/pg_schema.h"
 #include "shared/store/pg.h"
+#include "shared/store/shared_document.h"
 
 namespace wharf::cli {
 
@@ -23,7 +23,7 @@ const char* kDbHelp = R"(Usage: wharfctl db migrate --metadata postgres://USER:P
 
 Applies the schema migrations of the stores a core keeps in PostgreSQL (the registry
 index "metadata", the event log "events", users and access "identity", the token signing
-keys "token_keys", fleet reports "usage", edge commands "edge_commands", scan results
+keys and the revocation list "documents", fleet reports "usage", edge commands "edge_commands", scan results
 "scans", trust metadata "trust") to a database:
 what wharf-core applies at start with --metadata. With --dry-run, lists what it would
 apply. Prints each component's version before and after. PG* environment variables and
@@ -40,7 +40,7 @@ int db(const Args& a) {
       {"metadata", &metadataMigrations()},
       {"events", &eventMigrations()},
       {"identity", &identityMigrations()},
-      {"token_keys", &keyRingMigrations()},
+      {"documents", &documentMigrations()},
       {"usage", &usageMigrations()},
       {"edge_commands", &edgeCommandMigrations()},
       {"scans", &scanMigrations()},

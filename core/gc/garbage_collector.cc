@@ -292,7 +292,7 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
           observer.log("cannot remove " + batch[k].digest + ": " + st.message() + " (removed at the next run)");
         }
       }
-      locks = ContentHold();
+      locks.release();
       pace(o, batch_start);
     }
     for (size_t k = 0; k < items.size(); ++k) {

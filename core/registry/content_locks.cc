@@ -11,12 +11,24 @@ constexpr const char* kLockClass = "1472";
 
 }  // namespace
 
-ContentHold::~ContentHold() {
+void ContentHold::release() {
   // The advisory locks go before the local ones: a local waiter then finds the cluster
-  // free too.
-  if (cluster) (void)cluster->conn().exec("SELECT pg_advisory_unlock_all()");
-  cluster.reset();
+  // free too. A session whose unlock failed is not given back to the pool holding them:
+  // its connection is closed (PostgreSQL then drops them).
+  if (cluster) {
+    if (!cluster->conn().exec("SELECT pg_advisory_unlock_all()").isOk()) cluster->discard();
+    cluster.reset();
+  }
   local.clear();
+}
+
+ContentHold& ContentHold::operator=(ContentHold&& o) noexcept {
+  if (this != &o) {
+    release();
+    local = std::move(o.local);
+    cluster = std::move(o.cluster);
+  }
+  return *this;
 }
 
 size_t ContentLocks::stripe(const std::string& digest) const { return std::hash<std::string>{}(digest) % stripes_.size(); }

@@ -24,10 +24,13 @@ namespace wharf {
 struct ContentHold {
   std::vector<std::unique_lock<std::mutex>> local;
   std::unique_ptr<PgPool::Session> cluster;  // its advisory locks; null in one core
-  ~ContentHold();
   ContentHold() = default;
   ContentHold(ContentHold&&) = default;
-  ContentHold& operator=(ContentHold&&) = default;
+  // Releases what this holds, then takes over o's locks.
+  ContentHold& operator=(ContentHold&& o) noexcept;
+  ~ContentHold() { release(); }
+  // Lets go of every lock (the session goes back to the pool without them).
+  void release();
 };
 
 class ContentLocks {

@@ -148,6 +148,15 @@ void PgPool::giveBack(std::unique_ptr<PgConn> c) {
   cv_.notify_one();
 }
 
+void PgPool::drop(std::unique_ptr<PgConn> c) {
+  c.reset();
+  {
+    std::lock_guard lock(mu_);
+    --open_;
+  }
+  cv_.notify_one();
+}
+
 Result<std::unique_ptr<PgPool::Session>> PgPool::session() {
   auto c = lease();
   if (!c.isOk()) return c.status();

@@ -98,6 +98,10 @@ class PgPool {
       if (conn_) pool_->giveBack(std::move(conn_));
     }
     PgConn& conn() { return *conn_; }
+    // The connection is closed instead of given back (its session state is unknown).
+    void discard() {
+      if (conn_) pool_->drop(std::move(conn_));
+    }
 
    private:
     PgPool* pool_;
@@ -109,6 +113,7 @@ class PgPool {
   explicit PgPool(std::string url, size_t size) : url_(std::move(url)), size_(size) {}
   Result<std::unique_ptr<PgConn>> lease();
   void giveBack(std::unique_ptr<PgConn> c);
+  void drop(std::unique_ptr<PgConn> c);  // closes it; the pool may open another
 
   std::string url_;
   size_t size_;

@@ -295,7 +295,7 @@ TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's push
   CHECK(cb.request("GET", "/v2/team/app/blobs/" + sha(big))->body == big);
 }
 
-TEST_CASE("scale-out with authentication: replicas share users, signing keys, tokens and the live event feed",
+TEST_CASE("scale-out with authentication: replicas share users, signing keys, tokens, revocations and the live event feed",
           "[pg][s3][scale-out][auth]") {
   if (!haveEngines(true)) return;
   const std::string admin_pw = "scale-admin-password";
@@ -374,6 +374,15 @@ TEST_CASE("scale-out with authentication: replicas share users, signing keys, to
   CHECK(got->body == m.dump());
   // The token from before the rotation still works within the overlap.
   CHECK(cb.request("GET", "/v2/alice/app/manifests/v1", {{"Authorization", "Bearer " + tok}, {"Accept", kAccept}})->status == 200);
+
+  // Alice disabled on a: her tokens stop working on b too (the revocation list is
+  // shared, and b hears of the change).
+  auto disabled = ca.request("PATCH", "/api/v1/users/alice", admin, R"({"disabled":true})");
+  REQUIRE(disabled->status == 200);
+  CHECK(waitFor([&] {
+    return cb.request("GET", "/v2/alice/app/manifests/v1", {{"Authorization", "Bearer " + after}, {"Accept", kAccept}})
+               ->status == 401;
+  }));
 
   // A replica with another sealing key is refused at start, and says why.
   REQUIRE(writeFileDurable(keys / "other.key", randomBytes(32), 0600).isOk());

@@ -7,6 +7,7 @@
 #include "core/auth/auth_service.h"
 #include "core/auth/identity_store.h"
 #include "core/auth/key_ring.h"
+#include "shared/base/fs.h"
 #include "core/auth/lmdb_identity_store.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "shared/auth/scope.h"
@@ -47,7 +48,8 @@ struct Fixture {
     auto s = openLmdbIdentityStore(env);
     REQUIRE(s.isOk());
     ids = std::move(s).value();
-    auto r = KeyRing::open(std::move(openFileKeyRingStorage(dir / "auth")).value(), clock);
+    REQUIRE(makeDirs(dir / "auth").isOk());
+    auto r = KeyRing::open(std::move(openFileDocument(dir / "auth/keys.json")).value(), clock);
     REQUIRE(r.isOk());
     ring = std::move(r).value();
     config.realm = "https://registry.example/auth/token";

@@ -14,6 +14,7 @@
 #include "core/auth/lmdb_identity_store.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "shared/base/clock.h"
+#include "shared/base/fs.h"
 #include "shared/config/config.h"
 #include "shared/tls/crypto.h"
 #include "tests/support/temp_dir.h"
@@ -81,7 +82,8 @@ struct Fixture {
     auto s = openLmdbIdentityStore(env);
     REQUIRE(s.isOk());
     ids = std::move(s).value();
-    auto r = KeyRing::open(std::move(openFileKeyRingStorage(dir / "auth")).value(), clock);
+    REQUIRE(makeDirs(dir / "auth").isOk());
+    auto r = KeyRing::open(std::move(openFileDocument(dir / "auth/keys.json")).value(), clock);
     REQUIRE(r.isOk());
     ring = std::move(r).value();
     AuthConfig config;

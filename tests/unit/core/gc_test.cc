@@ -331,7 +331,7 @@ TEST_CASE("gc: a digest whose lock a push holds is deferred, the rest goes on", 
   bool others = wharf::test::waitFor([&] { return swept.load() >= garbage.size() - 1; });
   CHECK(others);
   CHECK(g.fileExists(garbage[7]));
-  *held = ContentHold();
+  held->release();
   runner.join();
   CHECK(report.blobs_deleted == garbage.size());
   for (const auto& d : garbage) CHECK_FALSE(g.fileExists(d));

@@ -27,7 +27,9 @@ constexpr const char* kIssuer = "wharf-core";
 constexpr const char* kAudience = "wharf";
 
 Result<std::unique_ptr<KeyRing>> openAt(const std::string& dir, Clock& clock) {
-  auto storage = openFileKeyRingStorage(dir);
+  WHARF_RETURN_IF_ERROR(makeDirs(dir));
+  ::chmod(dir.c_str(), 0700);
+  auto storage = openFileDocument(dir + "/keys.json");
   if (!storage.isOk()) return storage.status();
   return KeyRing::open(std::move(storage).value(), clock);
 }
@@ -232,7 +234,7 @@ TEST_CASE("keyring on PostgreSQL: replicas share the keys; a rotation on one is 
   auto open = [&](const std::string& key) -> Result<std::unique_ptr<KeyRing>> {
     auto db = PgPool::open(url, 2);
     if (!db.isOk()) return db.status();
-    auto storage = openPgKeyRingStorage(std::shared_ptr<PgPool>(std::move(db).value()), key);
+    auto storage = openPgDocument(std::shared_ptr<PgPool>(std::move(db).value()), "token_keys", key);
     if (!storage.isOk()) return storage.status();
     return KeyRing::open(std::move(storage).value(), clock);
   };
@@ -262,7 +264,7 @@ TEST_CASE("keyring on PostgreSQL: replicas share the keys; a rotation on one is 
   // The sealed ring in the database holds no private key in the clear.
   auto db = PgPool::open(url, 1);
   REQUIRE(db.isOk());
-  auto row = (*db)->query("SELECT sealed FROM token_keys");
+  auto row = (*db)->query("SELECT body FROM documents WHERE name = 'token_keys'");
   REQUIRE(row.isOk());
   REQUIRE(row->rows() == 1);
   CHECK(std::string(row->text(0, 0)).find("PRIVATE KEY") == std::string::npos);

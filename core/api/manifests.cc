@@ -57,19 +57,31 @@ void handleManifest(ApiContext& ctx, const ExchangePtr& ex, const Route& route, 
     }
     auto digest = Digest::parse(hit->digest);
     if (!digest.isOk()) return replyError(ex, digest.status());
-    // A store with files opens the manifest here (cheap); others read it on a worker as
-    // the body is sent, with the size the index recorded.
-    BlobFile file{nullptr, hit->record.size};
-    if (ctx.registry.blobStore().hasFiles()) {
-      auto f = ctx.registry.openContent(hit->digest);
-      if (!f.isOk()) return replyError(ex, f.status());
-      file = *f;
-    }
     // A pull is a GET that sends the manifest (not a HEAD, not a 304). Tags have no ':'.
     emitEvent(ctx, caller, event_type::kManifestPull, name,
               EventTarget{hit->record.media_type, hit->digest, hit->record.size,
                           reference.find(':') == std::string::npos ? reference : std::string(), {}},
               req);
+    // A store with files opens the manifest here (cheap); others keep manifests in
+    // memory, read on a worker the first time.
+    if (!ctx.registry.blobStore().hasFiles()) {
+      if (auto cached = ctx.registry.cachedManifest(hit->digest)) {
+        r.body = *cached;
+        return reply(ex, std::move(r));
+      }
+      auto response = std::make_shared<Response>(std::move(r));
+      offload<Result<std::shared_ptr<const std::string>>>(
+          ctx, ex, [&ctx, d = hit->digest] { return ctx.registry.manifestBytes(d); },
+          [ex, response](Result<std::shared_ptr<const std::string>> bytes) {
+            if (!bytes.isOk()) return replyError(ex, bytes.status());
+            response->body = **bytes;
+            reply(ex, std::move(*response));
+          });
+      return;
+    }
+    auto f = ctx.registry.openContent(hit->digest);
+    if (!f.isOk()) return replyError(ex, f.status());
+    BlobFile file = *f;
     return replyBlob(ctx, ex, std::move(r), file, *digest, 0, file.size);
   }
 

@@ -101,6 +101,33 @@ Result<std::string> Registry::readContent(const std::string& digest, uint64_t ma
   return body;
 }
 
+std::shared_ptr<const std::string> Registry::cachedManifest(const std::string& digest) {
+  std::lock_guard lock(manifest_cache_mu_);
+  auto it = manifest_index_.find(digest);
+  if (it == manifest_index_.end()) return nullptr;
+  manifest_lru_.splice(manifest_lru_.begin(), manifest_lru_, it->second);
+  return it->second->second;
+}
+
+Result<std::shared_ptr<const std::string>> Registry::manifestBytes(const std::string& digest) {
+  if (auto hit = cachedManifest(digest)) return hit;
+  auto body = readContent(digest, kMaxManifestBytes);
+  if (!body.isOk()) return body.status();
+  auto bytes = std::make_shared<const std::string>(std::move(body).value());
+  std::lock_guard lock(manifest_cache_mu_);
+  if (manifest_index_.count(digest) == 0) {
+    manifest_lru_.emplace_front(digest, bytes);
+    manifest_index_[digest] = manifest_lru_.begin();
+    manifest_cache_bytes_ += bytes->size();
+    while (manifest_cache_bytes_ > kManifestCacheBytes && !manifest_lru_.empty()) {
+      manifest_cache_bytes_ -= manifest_lru_.back().second->size();
+      manifest_index_.erase(manifest_lru_.back().first);
+      manifest_lru_.pop_back();
+    }
+  }
+  return bytes;
+}
+
 Status Registry::checkUpload(const std::string& repo, const std::string& id, const std::optional<std::string>& owner) {
   if (!isUuid(id)) return Status(Code::kBlobUploadUnknown, "blob upload unknown to registry");
   auto rec = meta_.upload(id);

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <array>
+#include <list>
 #include <memory>
+#include <unordered_map>
 #include <mutex>
 #include <vector>
 #include <optional>
@@ -50,6 +52,13 @@ class Registry {
   Result<BlobFile> openContent(const std::string& digest);
   // Stored content read whole (manifests, small blobs); kTooLarge above max_bytes.
   Result<std::string> readContent(const std::string& digest, uint64_t max_bytes);
+  // Manifests of a store without files (S3), kept in memory by digest (content never
+  // changes under its digest, so the cache is never stale; least recently used out past
+  // kManifestCacheBytes). cachedManifest() never blocks (loop threads); manifestBytes()
+  // reads a miss from the store (workers).
+  static constexpr size_t kManifestCacheBytes = 64u << 20;
+  std::shared_ptr<const std::string> cachedManifest(const std::string& digest);
+  Result<std::shared_ptr<const std::string>> manifestBytes(const std::string& digest);
   // (loop) The upload's size if it belongs to repo; kBlobUploadUnknown otherwise.
   Result<uint64_t> uploadOffset(const std::string& repo, const std::string& id);
   // (loop) kBlobUploadUnknown unless the upload exists, belongs to repo, and was
@@ -118,6 +127,10 @@ class Registry {
   Clock& clock_;
   UploadSessions sessions_;
   ContentLocks locks_;
+  std::mutex manifest_cache_mu_;
+  std::list<std::pair<std::string, std::shared_ptr<const std::string>>> manifest_lru_;  // GUARDED_BY: newest first
+  std::unordered_map<std::string, decltype(manifest_lru_)::iterator> manifest_index_;  // GUARDED_BY(manifest_cache_mu_)
+  size_t manifest_cache_bytes_ = 0;                                                     // GUARDED_BY(manifest_cache_mu_)
   std::mutex policies_mu_;
   std::shared_ptr<const std::vector<Policy>> policies_;  // GUARDED_BY(policies_mu_)
 };

@@ -65,64 +65,8 @@ std::string limitOf(size_t n) {
   return num(static_cast<int64_t>(std::min<size_t>(n, static_cast<size_t>(std::numeric_limits<int64_t>::max()))));
 }
 
-// The length of the UTF-8 sequence at s[i] as PostgreSQL accepts it (no overlong forms,
-// surrogates or code points past U+10FFFF), 0 for an invalid one or a NUL byte.
-size_t utf8At(std::string_view s, size_t i) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  if (c == 0) return 0;
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k)
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  return n;
-}
-
-// Whether PostgreSQL can hold s as text: UTF-8 without NUL (a UTF8 database refuses other
-// bytes, and libpq passes a text parameter as a C string: it would end at a NUL).
-bool storable(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8At(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
-bool storable(const PgParams& params) {
-  return std::all_of(params.begin(), params.end(), [](const auto& p) { return !p || storable(*p); });
-}
-
-// s with each byte PostgreSQL cannot hold replaced by U+FFFD.
-std::string storableText(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8At(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
+bool allStorable(const PgParams& params) {
+  return std::all_of(params.begin(), params.end(), [](const auto& p) { return !p || pgStorable(*p); });
 }
 
 Status unstorable() {
@@ -131,7 +75,7 @@ Status unstorable() {
 
 // A statement of a write: values PostgreSQL cannot hold are refused, never cut short.
 Result<PgResult> exec(PgConn& c, std::string_view sql, const PgParams& params = {}) {
-  if (!storable(params)) return unstorable();
+  if (!allStorable(params)) return unstorable();
   return c.exec(sql, params);
 }
 
@@ -546,12 +490,12 @@ class PgIdentityStore final : public IdentityStore {
       times.push_back(num(e.time_ms));
       // Who and what come from requests (a login's user name): never let one entry's
       // bytes refuse the batch.
-      actors.push_back(storableText(e.actor));
-      sources.push_back(storableText(e.source));
-      actions.push_back(storableText(e.action));
-      objects.push_back(storableText(e.object));
-      outcomes.push_back(storableText(e.outcome));
-      details.push_back(storableText(e.detail));
+      actors.push_back(pgStorableText(e.actor));
+      sources.push_back(pgStorableText(e.source));
+      actions.push_back(pgStorableText(e.action));
+      objects.push_back(pgStorableText(e.object));
+      outcomes.push_back(pgStorableText(e.outcome));
+      details.push_back(pgStorableText(e.detail));
     }
     const int64_t n = static_cast<int64_t>(entries.size());
     return write([&](PgConn& c) -> Status {
@@ -643,7 +587,7 @@ class PgIdentityStore final : public IdentityStore {
   Result<Edge> redeemJoinToken(const std::string& join_hash, const std::string& credential_hash,
                                int64_t now_ms) override {
     const Status refused(Code::kUnauthorized, "join token unknown, used or expired");
-    if (join_hash.empty() || !storable(join_hash)) return refused;
+    if (join_hash.empty() || !pgStorable(join_hash)) return refused;
     if (credential_hash.empty()) return Status(Code::kInvalidArgument, "an edge credential hash is required");
     // One statement: the row is locked from the match to commit, and a concurrent
     // redemption of the same token re-checks the updated row and matches nothing. The
@@ -710,7 +654,7 @@ class PgIdentityStore final : public IdentityStore {
 
   // A read: one statement. A value PostgreSQL cannot hold is in no row: no rows.
   Result<PgResult> read(std::string_view sql, const PgParams& params) {
-    if (!storable(params)) return PgResult(nullptr);
+    if (!allStorable(params)) return PgResult(nullptr);
     return db_->query(sql, params);
   }
 
@@ -725,7 +669,7 @@ class PgIdentityStore final : public IdentityStore {
 
   // A write of one statement (its own transaction).
   Result<PgResult> write1(std::string_view sql, const PgParams& params) {
-    if (!storable(params)) return unstorable();
+    if (!allStorable(params)) return unstorable();
     return db_->query(sql, params);
   }
 

@@ -41,62 +41,6 @@ constexpr uint64_t kMaxId = static_cast<uint64_t>(std::numeric_limits<int64_t>::
 constexpr const char* kColumns =
     "id, edge, kind, args, state, actor, created_ms, delivered_ms, done_ms, deliveries, result, error";
 
-// The length of the UTF-8 sequence at s[i] as PostgreSQL accepts it (no overlong forms,
-// surrogates or code points past U+10FFFF), 0 for an invalid one or a NUL byte.
-size_t utf8At(std::string_view s, size_t i) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  if (c == 0) return 0;
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k)
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  return n;
-}
-
-// Whether PostgreSQL can hold s as text: UTF-8 without NUL (libpq passes a text parameter
-// as a C string: it would end at a NUL).
-bool storable(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8At(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
-// s with each byte PostgreSQL cannot hold replaced by U+FFFD.
-std::string storableText(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8At(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
-}
-
 Status unstorable() {
   return Status(Code::kInvalidArgument, "a name that is not UTF-8 text (or that holds a NUL byte) cannot be stored");
 }
@@ -162,7 +106,7 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
 
   Result<EdgeCommand> enqueue(const std::string& edge, const std::string& kind, const json& args,
                               const std::string& actor, int64_t now_ms) override {
-    if (!storable(edge) || !storable(kind) || !storable(actor)) return unstorable();
+    if (!pgStorable(edge) || !pgStorable(kind) || !pgStorable(actor)) return unstorable();
     EdgeCommand c;
     c.edge = edge;
     c.kind = kind;
@@ -188,11 +132,11 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
 
   Status enqueueAll(const std::vector<New>& commands, const std::string& actor, int64_t now_ms) override {
     if (commands.empty()) return Status::ok();
-    if (!storable(actor)) return unstorable();
+    if (!pgStorable(actor)) return unstorable();
     std::vector<std::string> edges, kinds, args;
     std::set<std::string> distinct;
     for (const auto& n : commands) {
-      if (!storable(n.edge) || !storable(n.kind)) return unstorable();
+      if (!pgStorable(n.edge) || !pgStorable(n.kind)) return unstorable();
       edges.push_back(n.edge);
       kinds.push_back(n.kind);
       args.push_back(jsonText(n.args));
@@ -224,7 +168,7 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
 
   Result<std::vector<EdgeCommand>> pending(const std::string& edge, uint64_t after, size_t limit) override {
     std::vector<EdgeCommand> out;
-    if (!storable(edge) || after >= kMaxId) return out;  // no id above
+    if (!pgStorable(edge) || after >= kMaxId) return out;  // no id above
     auto r = db_->query(std::string("SELECT ") + kColumns +
                             " FROM edge_commands WHERE edge = $1 AND id > $2::bigint "
                             "AND state NOT IN ('succeeded', 'failed') ORDER BY id LIMIT $3::bigint",
@@ -233,7 +177,7 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
   }
 
   Status delivered(const std::string& edge, const std::vector<uint64_t>& ids, int64_t now_ms) override {
-    if (!storable(edge)) return Status::ok();  // no command of it: nothing to mark
+    if (!pgStorable(edge)) return Status::ok();  // no command of it: nothing to mark
     std::vector<std::string> id_texts;
     for (uint64_t id : ids)
       if (id <= kMaxId) id_texts.push_back(num(static_cast<int64_t>(id)));
@@ -252,7 +196,7 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
 
   Result<EdgeCommand> complete(const std::string& edge, uint64_t id, bool ok, const json& result,
                                const std::string& error, int64_t now_ms) override {
-    if (!storable(edge) || id > kMaxId) return notFound(edge, id);
+    if (!pgStorable(edge) || id > kMaxId) return notFound(edge, id);
     // Only an unfinished command takes the outcome: a concurrent acknowledgement waits for
     // the row, finds it finished, updates nothing and reads the first outcome below.
     auto r = db_->query(std::string("UPDATE edge_commands SET state = $3, done_ms = $4::bigint, result = $5, error = $6 "
@@ -260,7 +204,7 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
                                     "RETURNING ") +
                             kColumns,
                         {edge, num(static_cast<int64_t>(id)), std::string(ok ? "succeeded" : "failed"), num(now_ms),
-                         ok ? jsonText(result) : std::string("null"), ok ? std::string() : storableText(error)});
+                         ok ? jsonText(result) : std::string("null"), ok ? std::string() : pgStorableText(error)});
     if (!r.isOk()) return r.status();
     if (r->rows() == 1) return commandOf(*r, 0);
     // Finished already (a repeated acknowledgement: the first outcome stands), or unknown.
@@ -268,7 +212,7 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
   }
 
   Result<EdgeCommand> get(const std::string& edge, uint64_t id) override {
-    if (!storable(edge) || id > kMaxId) return notFound(edge, id);
+    if (!pgStorable(edge) || id > kMaxId) return notFound(edge, id);
     auto r = db_->query(std::string("SELECT ") + kColumns + " FROM edge_commands WHERE edge = $1 AND id = $2::bigint",
                         {edge, num(static_cast<int64_t>(id))});
     if (!r.isOk()) return r.status();
@@ -277,7 +221,7 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
   }
 
   Result<std::vector<EdgeCommand>> list(const std::string& edge, size_t limit) override {
-    if (!storable(edge)) return std::vector<EdgeCommand>{};
+    if (!pgStorable(edge)) return std::vector<EdgeCommand>{};
     auto r = db_->query(std::string("SELECT ") + kColumns +
                             " FROM edge_commands WHERE edge = $1 ORDER BY id DESC LIMIT $2::bigint",
                         {edge, limitOf(limit)});
@@ -285,12 +229,12 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
   }
 
   Status dropEdge(const std::string& edge) override {
-    if (!storable(edge)) return Status::ok();
+    if (!pgStorable(edge)) return Status::ok();
     return db_->query("DELETE FROM edge_commands WHERE edge = $1", {edge}).status();
   }
 
   Result<uint64_t> marker(const std::string& name) override {
-    if (!storable(name)) return Status(Code::kNotFound, "no marker " + name);
+    if (!pgStorable(name)) return Status(Code::kNotFound, "no marker " + name);
     auto r = db_->query("SELECT value FROM edge_command_markers WHERE name = $1", {name});
     if (!r.isOk()) return r.status();
     if (r->rows() == 0) return Status(Code::kNotFound, "no marker " + name);
@@ -298,7 +242,7 @@ class PgEdgeCommandStore final : public EdgeCommandStore {
   }
 
   Status setMarker(const std::string& name, uint64_t value) override {
-    if (!storable(name)) return unstorable();
+    if (!pgStorable(name)) return unstorable();
     return db_
         ->query("INSERT INTO edge_command_markers (name, value) VALUES ($1, $2::bigint) "
                 "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",

@@ -114,62 +114,6 @@ struct PgUsageMetrics {
 
 // --- text PostgreSQL can hold -------------------------------------------------------------
 
-// The length of the UTF-8 sequence at s[i] as PostgreSQL accepts it (no overlong forms,
-// surrogates or code points past U+10FFFF), 0 for an invalid one or a NUL byte.
-size_t utf8At(std::string_view s, size_t i) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  if (c == 0) return 0;
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k)
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  return n;
-}
-
-// Whether PostgreSQL can hold s as text: UTF-8 without NUL (libpq passes a text parameter
-// as a C string: it would end at a NUL).
-bool storable(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8At(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
-// s with each byte PostgreSQL cannot hold replaced by U+FFFD.
-std::string storableText(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8At(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
-}
-
 // --- numbers ------------------------------------------------------------------------------
 
 std::string num(int64_t v) { return std::to_string(v); }
@@ -309,7 +253,7 @@ struct Series {
     for (size_t i = 0; i < kEdgeN; ++i) row[kRepoN + i] = satAdd(row[kRepoN + i], d.edge.*kEdgeCounterFields[i].member);
     for (const auto& [kind, n] : d.edge.errors) {
       if (n == 0) continue;
-      uint64_t& e = errors[{bucket, edge, storableText(kind)}];
+      uint64_t& e = errors[{bucket, edge, pgStorableText(kind)}];
       e = satAdd(e, n);
     }
   }
@@ -579,10 +523,10 @@ Status PgUsageStore::writeBatch(const std::deque<Op>& batch, std::vector<std::op
     std::set<std::string> seen;
     for (size_t i = 0; i < batch.size(); ++i) {
       const Op& op = batch[i];
-      bool ok = u::storable(op.edge);
+      bool ok = pgStorable(op.edge);
       if (ok && op.report) {
         ok = std::all_of(op.report->repos.begin(), op.report->repos.end(),
-                         [](const auto& r) { return u::storable(r.first); });
+                         [](const auto& r) { return pgStorable(r.first); });
       }
       if (!ok) {
         skip[i] = true;
@@ -764,7 +708,7 @@ Result<UsageResult> PgUsageStore::query(const UsageQuery& q) {
   if (q.edges) {
     std::vector<std::string> names;
     for (const auto& e : *q.edges)
-      if (u::storable(e)) names.push_back(e);
+      if (pgStorable(e)) names.push_back(e);
     edges = pgArray(names);
   }
   const PgParams range = {u::num(static_cast<int64_t>(from_b) * bucket_ms), u::num(static_cast<int64_t>(to_b) * bucket_ms),
@@ -772,7 +716,7 @@ Result<UsageResult> PgUsageStore::query(const UsageQuery& q) {
   const std::string where = " WHERE bucket_ms >= $1::bigint AND bucket_ms < $2::bigint"
                             " AND ($3::text[] IS NULL OR edge = ANY($3::text[]))";
   const bool repo_rows = q.group == UsageGroup::kRepo || !q.repository.empty();
-  const bool repo_storable = u::storable(q.repository);
+  const bool repo_storable = pgStorable(q.repository);
   // What rows are grouped by: kRepo's edge totals only go to the totals.
   const char* totals_key = q.group == UsageGroup::kTime ? "bucket_ms" : "edge";
   const char* repo_key = q.group == UsageGroup::kTime ? "bucket_ms" : q.group == UsageGroup::kEdge ? "edge" : "repository";
@@ -850,7 +794,7 @@ Result<UsageResult> PgUsageStore::query(const UsageQuery& q) {
 
 std::optional<EdgeStatus> PgUsageStore::status(const std::string& edge) {
   namespace u = pg_usage_store;
-  if (!u::storable(edge)) return std::nullopt;
+  if (!pgStorable(edge)) return std::nullopt;
   auto r = db_->query("SELECT status FROM usage_edges WHERE edge = $1", {edge});
   if (!r.isOk()) {
     logWarn("cannot read an edge's usage status", {{"edge", edge}, {"error", r.status().toString()}});

@@ -1,5 +1,7 @@
 #include "core/scan/pg_scan_store.h"
 
+#include "core/scan/scan_records.h"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -75,7 +77,6 @@ std::vector<T> part(const std::vector<T>& v, std::pair<size_t, size_t> range) {
 }
 
 // The fields of a completed result that make its match (as LmdbScanStore's).
-constexpr const char* kMatchFields[] = {"findings", "counts", "findings_key", "db_generation", "matched_at"};
 
 std::string num(int64_t v) { return std::to_string(v); }
 std::string limitOf(size_t n) {
@@ -83,44 +84,6 @@ std::string limitOf(size_t n) {
 }
 
 // --- text PostgreSQL can hold (as pg_identity_store.cc) ---
-
-// The length of the UTF-8 sequence at s[i] as PostgreSQL accepts it (no overlong forms,
-// surrogates or code points past U+10FFFF), 0 for an invalid one or a NUL byte.
-size_t utf8At(std::string_view s, size_t i) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  if (c == 0) return 0;
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k)
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  return n;
-}
-
-// Whether PostgreSQL can hold s as text: UTF-8 without NUL.
-bool storable(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8At(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
 
 Status unstorable(const std::string& what) {
   return Status(Code::kInvalidArgument,
@@ -131,7 +94,7 @@ Status unstorable(const std::string& what) {
 // key; "" is also inventoryPage's "from the first").
 Status writableDigest(const std::string& digest) {
   if (digest.empty()) return Status(Code::kInvalidArgument, "a scan result needs a digest");
-  if (!storable(digest)) return unstorable("a digest");
+  if (!pgStorable(digest)) return unstorable("a digest");
   return Status::ok();
 }
 
@@ -151,119 +114,11 @@ Result<std::string> bytesOf(std::string_view text) {
   return out;
 }
 
-std::string cborOf(const nlohmann::json& j) {
-  std::vector<uint8_t> bytes = nlohmann::json::to_cbor(j);
-  return std::string(bytes.begin(), bytes.end());
-}
-
-Result<nlohmann::json> jsonOfCbor(std::string_view v) {
-  auto j = nlohmann::json::from_cbor(v.begin(), v.end(), true, false);
-  if (j.is_discarded()) return Status(Code::kCorruption, "scan store: a record does not decode");
-  return j;
-}
-
 // A document column (encode(col, 'base64')) as JSON.
 Result<nlohmann::json> docOf(std::string_view base64) {
   auto bytes = bytesOf(base64);
   if (!bytes.isOk()) return bytes.status();
-  return jsonOfCbor(*bytes);
-}
-
-// --- the inventory record ---
-// The LMDB store's encoding without its leading findings key (a column of its own, so that
-// putMatches rewrites it alone): repository, media type, os id, version_id, pretty_name,
-// the layer table (count, digests), then the packages (count; each type, name, version,
-// source_name, source_version, arch, path, layer index). Strings are a varint length and
-// the bytes.
-
-void putVarint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out += char(uint8_t(v) | 0x80);
-    v >>= 7;
-  }
-  out += char(uint8_t(v));
-}
-void putBytes(std::string& out, std::string_view s) {
-  putVarint(out, s.size());
-  out.append(s);
-}
-
-struct Reader {
-  std::string_view in;
-  bool ok = true;
-  uint64_t varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
-      uint8_t b = uint8_t(in.front());
-      in.remove_prefix(1);
-      v |= uint64_t(b & 0x7f) << shift;
-      if ((b & 0x80) == 0) return v;
-    }
-    ok = false;
-    return 0;
-  }
-  std::string_view bytes() {
-    uint64_t n = varint();
-    if (!ok || n > in.size()) {
-      ok = false;
-      return {};
-    }
-    std::string_view s = in.substr(0, n);
-    in.remove_prefix(n);
-    return s;
-  }
-};
-
-std::string encodeInventoryRecord(const nlohmann::json& result) {
-  std::string out;
-  putBytes(out, jsonStringOr(result, "repository"));
-  putBytes(out, jsonStringOr(result, "media_type"));
-  nlohmann::json os = result.value("os", nlohmann::json());
-  for (const char* k : {"id", "version_id", "pretty_name"}) putBytes(out, os.is_object() ? jsonStringOr(os, k) : "");
-  std::vector<Package> packages;
-  std::vector<std::string> layers;
-  std::map<std::string, uint64_t> layer_index;
-  for (const auto& pj : result.at("packages")) {
-    auto p = packageFromJson(pj);
-    if (!p.isOk()) continue;  // as LMDB's: a package that does not read is not kept
-    if (layer_index.emplace(p->layer, layers.size()).second) layers.push_back(p->layer);
-    packages.push_back(std::move(*p));
-  }
-  putVarint(out, layers.size());
-  for (const auto& l : layers) putBytes(out, l);
-  putVarint(out, packages.size());
-  for (const auto& p : packages) {
-    for (const std::string* f : {&p.type, &p.name, &p.version, &p.source_name, &p.source_version, &p.arch, &p.path})
-      putBytes(out, *f);
-    putVarint(out, layer_index[p.layer]);
-  }
-  return out;
-}
-
-// Decodes record into *out; its views (repository, media type) point into record.
-Status decodeInventoryRecord(std::string_view record, ScanStore::Inventory* out) {
-  Reader r{record};
-  ImageInventory* inv = &out->inv;
-  out->repository = r.bytes();
-  out->media_type = r.bytes();
-  inv->os.id = r.bytes();
-  inv->os.version_id = r.bytes();
-  inv->os.pretty_name = r.bytes();
-  std::vector<std::string_view> layers(r.ok ? std::min<uint64_t>(r.varint(), record.size()) : 0);
-  for (auto& l : layers) l = r.bytes();
-  uint64_t n = r.ok ? r.varint() : 0;
-  inv->packages.clear();
-  inv->packages.reserve(std::min<uint64_t>(n, record.size()));
-  for (uint64_t i = 0; i < n && r.ok; ++i) {
-    Package p;
-    for (std::string* f : {&p.type, &p.name, &p.version, &p.source_name, &p.source_version, &p.arch, &p.path})
-      *f = r.bytes();
-    uint64_t li = r.varint();
-    if (li < layers.size()) p.layer = layers[li];
-    inv->packages.push_back(std::move(p));
-  }
-  if (!r.ok) return Status(Code::kCorruption, "scan store: an inventory record does not decode");
-  return Status::ok();
+  return scanJsonOfCbor(*bytes);
 }
 
 // The parts of a result as putImages keeps them: the document, and for a completed result
@@ -277,20 +132,19 @@ ImageRow rowOf(const nlohmann::json& result) {
   ImageRow row;
   auto packages = result.find("packages");
   if (jsonStringOr(result, "status") != "completed" || packages == result.end() || !packages->is_array()) {
-    row.doc = cborOf(result);
+    row.doc = scanCbor(result);
     return row;
   }
   nlohmann::json rest = nlohmann::json::object(), match = nlohmann::json::object();
   for (auto it = result.begin(); it != result.end(); ++it) {
     if (it.key() == "packages") continue;
-    bool in_match = std::find_if(std::begin(kMatchFields), std::end(kMatchFields),
-                                 [&](const char* f) { return it.key() == f; }) != std::end(kMatchFields);
+    bool in_match = isScanMatchField(it.key());
     (in_match ? match : rest)[it.key()] = it.value();
   }
-  row.doc = cborOf(rest);
+  row.doc = scanCbor(rest);
   row.findings_key = jsonStringOr(result, "findings_key");
-  row.inventory = encodeInventoryRecord(result);
-  row.match = cborOf(match);
+  row.inventory = encodeInventory(result, FindingsKey::kElsewhere);
+  row.match = scanCbor(match);
   return row;
 }
 
@@ -324,7 +178,7 @@ class PgScanStore final : public ScanStore {
 
   // --- layers ---
   Result<nlohmann::json> layer(const std::string& digest) override {
-    if (!storable(digest)) return notFound(digest);
+    if (!pgStorable(digest)) return notFound(digest);
     auto r = db_->query("SELECT encode(doc, 'base64') FROM scan_layers WHERE digest = $1", {digest});
     if (!r.isOk()) return r.status();
     if (r->rows() == 0) return notFound(digest);
@@ -335,13 +189,13 @@ class PgScanStore final : public ScanStore {
     WHARF_RETURN_IF_ERROR(writableDigest(digest));
     return db_->query("INSERT INTO scan_layers (digest, doc) VALUES ($1, decode($2, 'base64')) "
                       "ON CONFLICT (digest) DO UPDATE SET doc = EXCLUDED.doc",
-                      {digest, bytesParam(cborOf(scan))})
+                      {digest, bytesParam(scanCbor(scan))})
         .status();
   }
 
   // --- images ---
   Result<nlohmann::json> image(const std::string& digest) override {
-    if (!storable(digest)) return notFound(digest);
+    if (!pgStorable(digest)) return notFound(digest);
     auto r = db_->query("SELECT encode(doc, 'base64'), encode(inventory, 'base64'), encode(match, 'base64'), "
                         "inventory IS NOT NULL FROM scan_images WHERE digest = $1",
                         {digest});
@@ -353,7 +207,7 @@ class PgScanStore final : public ScanStore {
     auto record = bytesOf(r->text(0, 1));
     if (!record.isOk()) return record.status();
     Inventory inv;
-    WHARF_RETURN_IF_ERROR(decodeInventoryRecord(*record, &inv));
+    WHARF_RETURN_IF_ERROR(decodeInventory(*record, FindingsKey::kElsewhere, &inv));
     nlohmann::json packages = nlohmann::json::array();
     for (const auto& p : inv.inv.packages) packages.push_back(packageToJson(p));
     (*doc)["packages"] = std::move(packages);
@@ -400,7 +254,7 @@ class PgScanStore final : public ScanStore {
                                     const std::function<void(const std::string&, const Inventory&)>& fn) override {
     // One statement: one snapshot, as LMDB's read transaction. A cursor that is not text
     // PostgreSQL holds (no digest is) is compared as bytes.
-    auto r = storable(after)
+    auto r = pgStorable(after)
                  ? db_->query("SELECT digest, encode(findings_key, 'base64'), encode(inventory, 'base64') "
                               "FROM scan_images WHERE inventory IS NOT NULL AND digest > $1 ORDER BY digest LIMIT $2",
                               {after, limitOf(limit)})
@@ -416,7 +270,7 @@ class PgScanStore final : public ScanStore {
       if (!key.isOk()) return key.status();
       auto record = bytesOf(r->text(i, 2));
       if (!record.isOk()) return record.status();
-      WHARF_RETURN_IF_ERROR(decodeInventoryRecord(*record, &inv));
+      WHARF_RETURN_IF_ERROR(decodeInventory(*record, FindingsKey::kElsewhere, &inv));
       inv.findings_key = *key;  // views valid for the call
       last = std::string(r->text(i, 0));
       fn(last, inv);
@@ -427,7 +281,7 @@ class PgScanStore final : public ScanStore {
   Status removeImages(const std::vector<std::string>& digests) override {
     std::vector<std::string> keys;
     for (const auto& d : digests)
-      if (storable(d)) keys.push_back(d);  // others have no result
+      if (pgStorable(d)) keys.push_back(d);  // others have no result
     if (keys.empty()) return Status::ok();
     std::sort(keys.begin(), keys.end());
     // Retried on a deadlock with another replica's batch.
@@ -440,17 +294,17 @@ class PgScanStore final : public ScanStore {
     // The last match of a digest given twice stands, as LMDB's puts in turn.
     std::map<std::string, const nlohmann::json*> latest;
     for (const auto& [digest, match] : matches)
-      if (storable(digest)) latest[digest] = &match;  // others have no result
+      if (pgStorable(digest)) latest[digest] = &match;  // others have no result
     if (latest.empty()) return Status::ok();
     std::vector<std::string> digests, keys, docs;
     std::vector<size_t> sizes;
     for (const auto& [digest, match] : latest) {
       nlohmann::json doc = nlohmann::json::object();
-      for (const char* f : kMatchFields)
+      for (const char* f : kScanMatchFields)
         if (match->contains(f)) doc[f] = (*match)[f];
       digests.push_back(digest);
       keys.push_back(bytesParam(jsonStringOr(*match, "findings_key")));
-      docs.push_back(bytesParam(cborOf(doc)));
+      docs.push_back(bytesParam(scanCbor(doc)));
       sizes.push_back(digests.back().size() + keys.back().size() + docs.back().size());
     }
     const auto ranges = slices(sizes);
@@ -532,8 +386,8 @@ class PgScanStore final : public ScanStore {
     std::vector<std::string> ids, texts;
     std::unordered_map<std::string_view, size_t> index;
     for (const auto& [id, osv] : batch) {
-      if (!storable(id)) return unstorable("an advisory id");
-      if (!storable(osv)) return unstorable("advisory " + id + ": a text");
+      if (!pgStorable(id)) return unstorable("an advisory id");
+      if (!pgStorable(osv)) return unstorable("advisory " + id + ": a text");
       auto [it, fresh] = index.emplace(id, ids.size());
       if (fresh) {
         ids.push_back(id);
@@ -565,7 +419,7 @@ class PgScanStore final : public ScanStore {
 
   Status commitGeneration(uint64_t generation, const nlohmann::json& meta) override {
     if (generation > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return notImporting(generation);
-    const std::string gen = num(static_cast<int64_t>(generation)), meta_bytes = bytesParam(cborOf(meta));
+    const std::string gen = num(static_cast<int64_t>(generation)), meta_bytes = bytesParam(scanCbor(meta));
     Status st = db_->transact([&](PgConn& c) -> Status {
       auto r = c.exec("SELECT generation FROM scan_db WHERE id = 1 FOR UPDATE");
       if (!r.isOk()) return r.status();
@@ -599,7 +453,7 @@ class PgScanStore final : public ScanStore {
 
   // --- scanner state ---
   nlohmann::json state(const std::string& key) override {
-    if (!storable(key)) return nlohmann::json();
+    if (!pgStorable(key)) return nlohmann::json();
     auto r = db_->query("SELECT encode(value, 'base64') FROM scan_state WHERE key = $1", {key});
     if (!r.isOk() || r->rows() == 0) return nlohmann::json();
     auto j = docOf(r->text(0, 0));
@@ -607,10 +461,10 @@ class PgScanStore final : public ScanStore {
   }
 
   Status setState(const std::string& key, const nlohmann::json& value) override {
-    if (!storable(key)) return unstorable("a state key");
+    if (!pgStorable(key)) return unstorable("a state key");
     return db_->query("INSERT INTO scan_state (key, value) VALUES ($1, decode($2, 'base64')) "
                       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                      {key, bytesParam(cborOf(value))})
+                      {key, bytesParam(scanCbor(value))})
         .status();
   }
 
@@ -641,7 +495,7 @@ class PgScanStore final : public ScanStore {
 
  private:
   static Status notFound(const std::string& digest) {
-    return Status(Code::kNotFound, "no scan result for " + (storable(digest) ? digest : std::string("that digest")));
+    return Status(Code::kNotFound, "no scan result for " + (pgStorable(digest) ? digest : std::string("that digest")));
   }
 
   static Status notImporting(uint64_t generation) {

@@ -50,44 +50,6 @@ std::string limitOf(size_t n) {
 
 // --- text PostgreSQL can hold (as pg_identity_store.cc) ---
 
-// The length of the UTF-8 sequence at s[i] as PostgreSQL accepts it (no overlong forms,
-// surrogates or code points past U+10FFFF), 0 for an invalid one or a NUL byte.
-size_t utf8At(std::string_view s, size_t i) {
-  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  if (c == 0) return 0;
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
-  for (size_t k = 2; k < n; ++k)
-    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
-  return n;
-}
-
-// Whether PostgreSQL can hold s as text: UTF-8 without NUL.
-bool storable(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    size_t n = utf8At(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
-}
-
 Status unstorable(const std::string& what) {
   return Status(Code::kInvalidArgument, what + " that is not UTF-8 text (or that holds a NUL byte) cannot be stored");
 }
@@ -162,7 +124,7 @@ class PgTrustStore final : public TrustStore {
   explicit PgTrustStore(std::shared_ptr<PgPool> db) : db_(std::move(db)) {}
 
   Result<TufFile> current(const std::string& gun, const std::string& role) override {
-    if (!storable(gun) || !storable(role)) return noRole(gun, role);
+    if (!pgStorable(gun) || !pgStorable(role)) return noRole(gun, role);
     auto r = db_->query(std::string("SELECT c.version, f.version IS NOT NULL, f.sha256, f.stored_ms, "
                                     "encode(f.bytes, 'base64')") +
                             kCurrentJoin + " WHERE c.gun = $1 AND c.role = $2",
@@ -175,7 +137,7 @@ class PgTrustStore final : public TrustStore {
   }
 
   Result<TufFile> byVersion(const std::string& gun, const std::string& role, int64_t version) override {
-    if (!storable(gun) || !storable(role)) return noFile(gun, role, version);
+    if (!pgStorable(gun) || !pgStorable(role)) return noFile(gun, role, version);
     auto r = db_->query("SELECT sha256, stored_ms, encode(bytes, 'base64') FROM trust_files "
                         "WHERE gun = $1 AND role = $2 AND version = $3::bigint",
                         {gun, role, num(version)});
@@ -186,7 +148,7 @@ class PgTrustStore final : public TrustStore {
 
   Result<TufFile> byChecksum(const std::string& gun, const std::string& role, const std::string& sha256_hex) override {
     const Status none(Code::kNotFound, gun + ": no " + role + " with that checksum");
-    if (!storable(gun) || !storable(role) || !storable(sha256_hex)) return none;
+    if (!pgStorable(gun) || !pgStorable(role) || !pgStorable(sha256_hex)) return none;
     // The newest version with those bytes: the last one written with them (LMDB's
     // trust_checksums entry), versions only going up.
     auto r = db_->query("SELECT version, sha256, stored_ms, encode(bytes, 'base64') FROM trust_files "
@@ -199,7 +161,7 @@ class PgTrustStore final : public TrustStore {
 
   Result<std::vector<TufFile>> currentAll(const std::string& gun) override {
     std::vector<TufFile> out;
-    if (!storable(gun)) return out;
+    if (!pgStorable(gun)) return out;
     auto r = db_->query(std::string("SELECT c.role, c.version, f.version IS NOT NULL, f.sha256, f.stored_ms, "
                                     "encode(f.bytes, 'base64')") +
                             kCurrentJoin + " WHERE c.gun = $1 ORDER BY c.role",
@@ -225,9 +187,9 @@ class PgTrustStore final : public TrustStore {
   }
 
   Status update(const std::string& gun, const std::vector<TufFile>& files, int64_t now_ms) override {
-    if (!storable(gun)) return unstorable("a GUN");
+    if (!pgStorable(gun)) return unstorable("a GUN");
     for (const auto& f : files)
-      if (!storable(f.role)) return unstorable("a role");
+      if (!pgStorable(f.role)) return unstorable("a role");
     if (files.empty()) return Status::ok();  // nothing to write (LMDB commits an empty transaction)
     std::vector<std::string> encoded;
     for (const auto& f : files) encoded.push_back(bytesParam(f.bytes));
@@ -271,7 +233,7 @@ class PgTrustStore final : public TrustStore {
   }
 
   Status deleteGun(const std::string& gun, int64_t now_ms) override {
-    if (!storable(gun)) return Status::ok();  // no such GUN: nothing to delete
+    if (!pgStorable(gun)) return Status::ok();  // no such GUN: nothing to delete
     return db_->transact([&](PgConn& c) -> Status {
       WHARF_RETURN_IF_ERROR(lockGun(c, gun));
       int64_t deleted = 0;
@@ -288,7 +250,7 @@ class PgTrustStore final : public TrustStore {
 
   Result<std::string> serverKey(const std::string& gun, const std::string& role) override {
     const Status none(Code::kNotFound, gun + ": no " + role + " key");
-    if (!storable(gun) || !storable(role)) return none;
+    if (!pgStorable(gun) || !pgStorable(role)) return none;
     auto r = db_->query("SELECT encode(sealed, 'base64') FROM trust_keys WHERE gun = $1 AND role = $2", {gun, role});
     if (!r.isOk()) return r.status();
     if (r->rows() == 0) return none;
@@ -296,8 +258,8 @@ class PgTrustStore final : public TrustStore {
   }
 
   Status putServerKey(const std::string& gun, const std::string& role, const std::string& sealed) override {
-    if (!storable(gun)) return unstorable("a GUN");
-    if (!storable(role)) return unstorable("a role");
+    if (!pgStorable(gun)) return unstorable("a GUN");
+    if (!pgStorable(role)) return unstorable("a role");
     return db_->query("INSERT INTO trust_keys (gun, role, sealed) VALUES ($1, $2, decode($3, 'base64')) "
                       "ON CONFLICT (gun, role) DO UPDATE SET sealed = EXCLUDED.sealed",
                       {gun, role, bytesParam(sealed)})
@@ -305,14 +267,14 @@ class PgTrustStore final : public TrustStore {
   }
 
   Status deleteServerKey(const std::string& gun, const std::string& role) override {
-    if (!storable(gun) || !storable(role)) return Status::ok();  // no such key
+    if (!pgStorable(gun) || !pgStorable(role)) return Status::ok();  // no such key
     return db_->query("DELETE FROM trust_keys WHERE gun = $1 AND role = $2", {gun, role}).status();
   }
 
   Result<std::vector<TrustChange>> changes(const std::string& gun, uint64_t after, size_t limit) override {
     std::vector<TrustChange> out;
     // No seq is above the largest bigint; a GUN PostgreSQL cannot hold has no changes.
-    if (limit == 0 || after >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || !storable(gun)) return out;
+    if (limit == 0 || after >= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || !pgStorable(gun)) return out;
     const std::string from = num(static_cast<int64_t>(after));
     auto r = gun.empty()
                  ? db_->query("SELECT seq, gun, action, version, sha256, ts_ms FROM trust_changes "

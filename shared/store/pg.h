@@ -143,6 +143,14 @@ class PgListener {
   std::thread thread_;
 };
 
+// Whether PostgreSQL can hold s as text: UTF-8 as a UTF8 database accepts it (no overlong
+// forms, surrogates or code points past U+10FFFF) and no NUL byte (libpq passes a text
+// parameter as a C string: it would end there). Stores refuse, or find nothing for,
+// what it cannot hold.
+bool pgStorable(std::string_view s);
+// s with each byte PostgreSQL cannot hold as text replaced by U+FFFD.
+std::string pgStorableText(std::string_view s);
+
 // A text[] parameter: {"a","b"} with quotes and backslashes escaped.
 std::string pgArray(const std::vector<std::string>& items);
 // The URL without its password ("postgres://wharf:***@db:5432/wharf").

@@ -30,7 +30,7 @@ Result<std::unique_ptr<UploadSessions::Lease>> UploadSessions::acquire(const std
     auto lease = std::make_unique<Lease>(this, id, s);
     // The store is the truth: a session whose upload is gone is gone, and one that
     // another replica added to since goes on from the stored size, without its hash.
-    auto size = blobs_.uploadSize(id);
+    auto size = blobs_.resumeUpload(id);
     if (!size.isOk()) {
       lease->release();
       if (size.status().code() == Code::kBlobUploadUnknown) erase(id);
@@ -44,7 +44,7 @@ Result<std::unique_ptr<UploadSessions::Lease>> UploadSessions::acquire(const std
     return lease;
   }
   // Not in memory (the process restarted): rebuild from the file.
-  auto size = blobs_.uploadSize(id);
+  auto size = blobs_.resumeUpload(id);
   if (!size.isOk()) return size.status();
   s = std::make_shared<Session>();
   s->offset = *size;

@@ -60,6 +60,11 @@ class BlobStore {
   virtual Status createUpload(const std::string& id) = 0;
   // Size of the upload so far; kBlobUploadUnknown if there is no such upload.
   virtual Result<uint64_t> uploadSize(const std::string& id) = 0;
+  // The same, as a request starts writing to the upload (it holds the upload's lease):
+  // what this process kept in memory for it and did not make durable (a request that
+  // broke off before its flush) is dropped, and so is what another replica's chunks made
+  // stale.
+  virtual Result<uint64_t> resumeUpload(const std::string& id) = 0;
   // Writes data at offset (the current size). Starts write-back early so that the final
   // fsync in commitUpload() has little left to do.
   virtual Status append(const std::string& id, uint64_t offset, std::string_view data) = 0;

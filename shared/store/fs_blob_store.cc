@@ -135,6 +135,8 @@ class FsBlobStore final : public BlobStore {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  Result<uint64_t> resumeUpload(const std::string& id) override { return uploadSize(id); }
+
   Status append(const std::string& id, uint64_t offset, std::string_view data) override {
     Fd fd(::open(uploadPath(id).c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd.valid()) {

@@ -158,12 +158,19 @@ class S3BlobStore final : public BlobStore {
 
   Result<uint64_t> uploadSize(const std::string& id) override {
     auto stored = loadState(id);
+    if (!stored.isOk()) return stored.status();
+    return stored->size;
+  }
+
+  Result<uint64_t> resumeUpload(const std::string& id) override {
+    auto stored = loadState(id);
     if (!stored.isOk()) {
       forget(id);
       return stored.status();
     }
-    // A request starts here: what this replica holds in memory stands only if nothing
-    // happened elsewhere since (another replica may have taken chunks in between).
+    // A request starts here: what this replica holds in memory stands only if it was
+    // flushed and nothing happened elsewhere since (another replica may have taken chunks
+    // in between).
     std::lock_guard lock(mu_);
     if (auto it = open_.find(id); it != open_.end()) {
       const auto& u = *it->second;

@@ -37,6 +37,9 @@ void CoreConfig::describe(ConfigSchema& s) {
   s.add(intDirective("job_workers", "Threads running background jobs (apart from the request workers).", &job_workers,
                      1, 64));
   s.add(durationDirective("job_retention", "Keep finished jobs and their logs this long.", &job_retention_ms));
+  s.add(durationDirective("job_lease", "With a shared database, a job whose replica stopped renewing its lease for "
+                                       "this long runs again on another (renewed every second).",
+                          &job_lease_ms));
   s.add(intDirective("max_page", "Largest page (n) of tag and catalog listings.", &max_page, 1, 100000));
   s.add(durationDirective("idle_timeout", "Close keep-alive connections idle this long.", &idle_timeout_ms));
   s.add(durationDirective("io_timeout", "Close connections that make no progress writing a response for this long; "
@@ -134,6 +137,7 @@ Status CoreConfig::validate(std::string* host, int* port) const {
     return Status(Code::kInvalidArgument, "config upload_purge_interval: at least 1s");
   }
   if (job_retention_ms < 60'000) return Status(Code::kInvalidArgument, "config job_retention: at least 1m");
+  if (job_lease_ms < 3'000) return Status(Code::kInvalidArgument, "config job_lease: at least 3s");
   if (header_timeout_ms < 100) return Status(Code::kInvalidArgument, "config header_timeout: at least 100ms");
   if (io_timeout_ms < 100) return Status(Code::kInvalidArgument, "config io_timeout: at least 100ms");
   if (webhook_timeout_ms < 100) return Status(Code::kInvalidArgument, "config webhook_timeout: at least 100ms");

@@ -27,6 +27,7 @@ struct CoreConfig {
   int64_t upload_purge_interval_ms = 3600 * 1000ll;
   int64_t job_workers = 2;
   int64_t job_retention_ms = 30ll * 86'400'000;
+  int64_t job_lease_ms = 30'000;
   int64_t max_page = 1000;
   int64_t idle_timeout_ms = 60'000;
   int64_t io_timeout_ms = 60'000;

@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   if (!meta.isOk()) return fail(meta.status().message());
   auto identity = *pg ? openPgIdentityStore(*pg) : openLmdbIdentityStore(*env);
   if (!identity.isOk()) return fail(identity.status().message());
-  auto job_store = JobStore::open(*env);
+  auto job_store = *pg ? openPgJobStore(*pg) : openLmdbJobStore(*env);
   if (!job_store.isOk()) return fail(job_store.status().message());
   auto edge_commands = *pg ? openPgEdgeCommandStore(*pg) : openLmdbEdgeCommandStore(*env);
   if (!edge_commands.isOk()) return fail(edge_commands.status().message());
@@ -393,6 +393,7 @@ int main(int argc, char** argv) {
   JobRunnerOptions job_options;
   job_options.workers = static_cast<size_t>(config.job_workers);
   job_options.retention_ms = config.job_retention_ms;
+  job_options.lease_ms = config.job_lease_ms;
   JobRunner jobs(**job_store, RealClock::instance(), job_options);
   const char* test_jobs = std::getenv("WHARF_TEST_JOBS");
   registerCoreJobKinds(jobs, registry, **identity, auth.get(), RealClock::instance(),

@@ -10,6 +10,7 @@
 #include "core/auth/pg_identity_store.h"
 #include "core/events/event_store.h"
 #include "core/fleet/pg_edge_commands.h"
+#include "core/jobs/job_store.h"
 #include "core/fleet/pg_usage_store.h"
 #include "core/scan/pg_scan_store.h"
 #include "core/trust/pg_trust_store.h"
@@ -44,7 +45,8 @@ int db(const Args& a) {
       {"usage", &usageMigrations()},
       {"edge_commands", &edgeCommandMigrations()},
       {"scans", &scanMigrations()},
-      {"trust", &trustMigrations()}};
+      {"trust", &trustMigrations()},
+      {"jobs", &jobMigrations()}};
   for (const auto& [component, all] : components) {
     auto plan = a.has("dry-run") ? planMigrations(**pool, component, *all) : applyMigrations(**pool, component, *all);
     if (!plan.isOk()) die(plan.status().message());

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <exception>
 
+#include <unistd.h>
+
 #include "shared/base/log.h"
+#include "shared/base/ids.h"
 #include "shared/metrics/metrics.h"
 
 namespace wharf {
@@ -65,10 +68,10 @@ JobProgress JobContext::lastProgress() const {
 
 // --- JobRunner -------------------------------------------------------------------
 
-// A job a runner thread has picked. The context's hooks write into pending, which the
+// A job a runner thread has claimed. The context's hooks write into pending, which the
 // flusher (or the job's end) moves to the store.
 struct JobRunner::Active {
-  Job job;  // as picked (queued)
+  Job job;  // as claimed (running)
   std::unique_ptr<JobContext> ctx;
   std::mutex mu;
   std::vector<JobLogLine> pending;  // GUARDED_BY(mu)
@@ -77,8 +80,9 @@ struct JobRunner::Active {
   JobProgress progress;             // GUARDED_BY(mu)
   bool progress_dirty = false;      // GUARDED_BY(mu)
   int64_t progress_written = INT64_MIN / 2;  // GUARDED_BY(mu): monotonic ms
-  std::string cancelled_by;         // GUARDED_BY(mu): set by cancel()
+  std::string cancelled_by;         // GUARDED_BY(mu): set by a cancel
   bool shutdown = false;            // GUARDED_BY(mu): cancelled by stop()
+  bool lost = false;                // GUARDED_BY(mu): another runner took the lease over
 
   // REQUIRES mu. force: past the cap (the runner's own closing lines).
   void append(int64_t now, const std::string& line, uint64_t max_lines, bool force) {
@@ -95,9 +99,29 @@ struct JobRunner::Active {
   }
 };
 
+namespace {
+
+std::string defaultOwner() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof(host), "core");
+  static const char kHex[] = "0123456789abcdef";
+  std::string tag;
+  for (unsigned char b : randomBytes(3)) {
+    tag += kHex[b >> 4];
+    tag += kHex[b & 15];
+  }
+  return std::string(host) + "/" + std::to_string(::getpid()) + "/" + tag;
+}
+
+}  // namespace
+
 JobRunner::JobRunner(JobStore& store, Clock& clock, JobRunnerOptions options)
-    : store_(store), clock_(clock), options_(options) {
+    : store_(store), clock_(clock), options_(std::move(options)) {
   if (options_.workers == 0) options_.workers = 1;
+  if (options_.max_runs == 0) options_.max_runs = 1;
+  if (options_.poll_ms <= 0) options_.poll_ms = 1'000;
+  if (options_.lease_ms < 3 * options_.poll_ms) options_.lease_ms = 3 * options_.poll_ms;
+  if (options_.owner.empty()) options_.owner = defaultOwner();
 }
 
 JobRunner::~JobRunner() { stop(); }
@@ -139,46 +163,110 @@ void JobRunner::start() {
     std::lock_guard lock(mu_);
     if (started_ || stopping_) return;
     started_ = true;
+    for (const auto& [name, k] : kinds_) {
+      kind_names_.push_back(name);
+      if (k.info.exclusive) exclusive_kinds_.push_back(name);
+    }
   }
-  recover();
+  logInfo("job runner started", {{"runner", options_.owner}, {"workers", options_.workers}});
+  reclaim(true);
   if (auto pruned = prune(); pruned > 0) logInfo("pruned finished jobs", {{"removed", pruned}});
   for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
   flusher_ = std::thread([this] { flusherLoop(); });
 }
 
-void JobRunner::recover() {
+void JobRunner::reclaim(bool at_start) {
   int64_t now = clock_.nowMillis();
-  std::vector<Job> queued;
-  for (Job& j : store_.unfinished()) {
-    if (j.state == JobState::kQueued) {
-      queued.push_back(std::move(j));
-      continue;
-    }
-    // Left running by a process that died or stopped without recording the end.
-    bool was_cancelled = j.cancel_requested;
-    std::string why = was_cancelled ? "cancelled; the core restarted before it ended" : "interrupted by a restart";
+  int64_t queued = 0;
+  for (const Job& j : store_.unfinished()) {
+    if (j.state == JobState::kQueued) ++queued;
+    if (j.state != JobState::kRunning || j.owner == options_.owner) continue;
+    // Another runner's: gone when its lease ran out, or, with nobody else on the store,
+    // whatever a previous process left (found at start).
+    bool gone = store_.shared() ? j.lease_until_ms < now : at_start;
+    if (!gone) continue;
+    const std::string cause = store_.shared()
+                                  ? "interrupted: " + (j.owner.empty() ? std::string("its runner") : j.owner) +
+                                        " stopped renewing its lease"
+                                  : std::string("interrupted by a restart");
+    bool again = !j.cancel_requested && j.runs < options_.max_runs;
+    JobState end = j.cancel_requested ? JobState::kCancelled : JobState::kFailed;
+    std::string line = j.cancel_requested ? "cancelled; " + cause
+                       : again ? cause + "; queued again (run " + std::to_string(j.runs + 1) + " of " +
+                                     std::to_string(options_.max_runs) + ")"
+                               : cause + " (" + std::to_string(j.runs) + " runs)";
     JobWrite w;
     w.id = j.id;
-    w.lines.push_back({j.log_lines + 1, now, why});
-    w.fn = [was_cancelled, why, now](Job& x) {
-      x.state = was_cancelled ? JobState::kCancelled : JobState::kFailed;
-      x.interrupted = !was_cancelled;
-      x.error = why;
+    w.lines.push_back({0, now, line});
+    // Only as it was read: a renewal or another runner's reclaim in between wins.
+    w.when = [owner = j.owner, lease = j.lease_until_ms](const Job& x) {
+      return x.state == JobState::kRunning && x.owner == owner && x.lease_until_ms == lease;
+    };
+    w.fn = [again, end, line, now](Job& x) {
+      x.owner.clear();
+      x.lease_until_ms = 0;
+      if (again) {
+        x.state = JobState::kQueued;
+        return;
+      }
+      x.state = end;
+      x.interrupted = end == JobState::kFailed;
+      x.error = line;
       x.error_code = std::string(codeName(Code::kUnavailable));
       x.finished_ms = now;
     };
     Status st = store_.commit({w});
-    if (!st.isOk()) logError("cannot record an interrupted job", {{"job", j.id}, {"error", st.message()}});
-    logWarn("job interrupted by a restart", {{"job", j.id}, {"kind", j.kind}});
-    JobMetrics::finished(j.kind, was_cancelled ? JobState::kCancelled : JobState::kFailed, -1);
+    if (!st.isOk()) {
+      logError("cannot record a job whose runner went away", {{"job", j.id}, {"error", st.message()}});
+      continue;
+    }
+    logWarn("job's runner went away", {{"job", j.id}, {"kind", j.kind}, {"runner", j.owner}, {"what", line}});
+    if (again) {
+      ++queued;
+      wake();
+    } else {
+      JobMetrics::finished(j.kind, end, -1);
+      std::lock_guard lock(mu_);
+      done_cv_.notify_all();
+    }
   }
-  std::lock_guard lock(mu_);
-  for (Job& j : queued) {
-    bool present = std::any_of(queue_.begin(), queue_.end(), [&](const Job& q) { return q.id == j.id; });
-    if (!present) queue_.push_back(std::move(j));
+  JobMetrics::get().queued.set(queued);
+}
+
+void JobRunner::renew() {
+  std::vector<std::shared_ptr<Active>> actives;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, a] : active_) actives.push_back(a);
   }
-  std::sort(queue_.begin(), queue_.end(), [](const Job& a, const Job& b) { return a.id < b.id; });
-  updateQueuedGauge();
+  int64_t until = clock_.nowMillis() + options_.lease_ms;
+  for (const auto& a : actives) {
+    auto j = store_.update(a->job.id, [&](Job& x) -> Status {
+      if (x.state != JobState::kRunning || x.owner != options_.owner) return Status(Code::kConflict, "lease lost");
+      x.lease_until_ms = until;
+      return Status::ok();
+    });
+    if (!j.isOk()) {
+      if (j.status().code() != Code::kConflict && j.status().code() != Code::kNotFound) {
+        logWarn("cannot renew a job's lease", {{"job", a->job.id}, {"error", j.status().message()}});
+        continue;
+      }
+      logWarn("job's lease taken over by another runner: stopping it here", {{"job", a->job.id}});
+      {
+        std::lock_guard al(a->mu);
+        a->lost = true;
+        a->pending.clear();
+      }
+      a->ctx->requestCancel();
+      continue;
+    }
+    bool asked;
+    {
+      std::lock_guard al(a->mu);
+      asked = j->cancel_requested && a->cancelled_by.empty();
+    }
+    if (asked) cancelLocally(a, j->cancelled_by.empty() ? "another replica" : j->cancelled_by);
+  }
 }
 
 void JobRunner::stop() {
@@ -201,7 +289,13 @@ void JobRunner::stop() {
   notifyAll();  // followers of queued jobs end their streams
 }
 
-void JobRunner::updateQueuedGauge() { JobMetrics::get().queued.set(static_cast<int64_t>(queue_.size())); }
+void JobRunner::wake() {
+  {
+    std::lock_guard lock(mu_);
+    ++wake_gen_;
+  }
+  cv_.notify_all();
+}
 
 Result<std::string> JobRunner::submit(const std::string& kind, const json& params_in, const std::string& actor) {
   if (stopping_) return Status(Code::kUnavailable, "the job runner is stopping");
@@ -219,70 +313,62 @@ Result<std::string> JobRunner::submit(const std::string& kind, const json& param
 Result<std::string> JobRunner::enqueue(Job j) {
   auto id = store_.create(j);
   if (!id.isOk()) return id.status();
-  j.id = *id;
-  logInfo("job queued", {{"job", j.id}, {"kind", j.kind}, {"actor", j.actor}});
-  {
-    std::lock_guard lock(mu_);
-    bool present = std::any_of(queue_.begin(), queue_.end(), [&](const Job& q) { return q.id == j.id; });
-    if (!present) queue_.push_back(std::move(j));
-    updateQueuedGauge();
-  }
-  cv_.notify_all();
+  logInfo("job queued", {{"job", *id}, {"kind", j.kind}, {"actor", j.actor}});
+  JobMetrics::get().queued.add(1);
+  wake();
   return id;
+}
+
+void JobRunner::cancelLocally(const std::shared_ptr<Active>& a, const std::string& actor) {
+  {
+    std::lock_guard al(a->mu);
+    if (!a->cancelled_by.empty()) return;
+    a->cancelled_by = actor;
+    a->append(clock_.nowMillis(), "cancel requested by " + actor, options_.max_log_lines, true);
+  }
+  a->ctx->requestCancel();
+  logInfo("job cancel requested", {{"job", a->job.id}, {"actor", actor}});
 }
 
 Status JobRunner::cancel(const std::string& raw_id, const std::string& actor) {
   auto id = JobStore::normalizeId(raw_id);
   if (!id.isOk()) return id.status();
   int64_t now = clock_.nowMillis();
-  std::string kind;
-  bool running = false;
-  {
+  auto local = [&]() -> std::shared_ptr<Active> {
     std::lock_guard lock(mu_);
-    auto q = std::find_if(queue_.begin(), queue_.end(), [&](const Job& j) { return j.id == *id; });
-    if (q != queue_.end()) {
-      kind = q->kind;
-      queue_.erase(q);
-      updateQueuedGauge();
-    } else if (auto it = active_.find(*id); it != active_.end()) {
-      auto a = it->second;
-      {
-        std::lock_guard al(a->mu);
-        a->cancelled_by = actor;
-        a->append(now, "cancel requested by " + actor, options_.max_log_lines, true);
-      }
-      a->ctx->requestCancel();
-      running = true;
-    }
-  }
-  if (running) {
-    logInfo("job cancel requested", {{"job", *id}, {"actor", actor}});
-    // Recorded for readers; the end is recorded when the function returns.
-    auto st = store_.update(*id, [](Job& j) {
-      j.cancel_requested = true;
-      return Status::ok();
-    });
-    return st.isOk() ? Status::ok() : st.status();
-  }
-  // Queued (just taken off the queue, or not loaded yet) or already finished.
+    auto it = active_.find(*id);
+    return it == active_.end() ? nullptr : it->second;
+  };
+  bool running = false;
   auto j = store_.update(*id, [&](Job& x) -> Status {
+    running = false;
     if (jobFinished(x.state)) {
       return Status(Code::kConflict, "job " + x.id + " already " + std::string(jobStateName(x.state)));
     }
-    if (x.state == JobState::kRunning) return Status(Code::kConflict, "job " + x.id + " is running elsewhere");
-    x.state = JobState::kCancelled;
     x.cancel_requested = true;
+    x.cancelled_by = actor;
+    if (x.state == JobState::kRunning) {
+      running = true;  // its runner ends it (this one, or another replica's at its next renewal)
+      return Status::ok();
+    }
+    x.state = JobState::kCancelled;
     x.error = "cancelled by " + actor + " before it started";
     x.error_code = std::string(codeName(Code::kCancelled));
     x.finished_ms = now;
     return Status::ok();
   });
-  if (!j.isOk()) {
-    if (!kind.empty()) logError("cannot record a cancelled job", {{"job", *id}, {"error", j.status().message()}});
-    return j.status();
+  if (!j.isOk()) return j.status();
+  if (running) {
+    if (auto a = local()) {
+      cancelLocally(a, actor);
+    } else {
+      logInfo("job cancel requested; its runner stops it", {{"job", *id}, {"actor", actor}, {"runner", j->owner}});
+    }
+    return Status::ok();
   }
   logInfo("job cancelled", {{"job", *id}, {"actor", actor}});
   JobMetrics::finished(j->kind, JobState::kCancelled, -1);
+  JobMetrics::get().queued.add(-1);
   {
     std::lock_guard lock(mu_);
     done_cv_.notify_all();
@@ -341,9 +427,13 @@ Result<Job> JobRunner::wait(const std::string& id, int64_t timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   std::unique_lock lock(mu_);
   for (;;) {
+    lock.unlock();
     auto j = store_.get(id);
-    if (!j.isOk() || jobFinished(j->state) || std::chrono::steady_clock::now() >= deadline) return j;
-    done_cv_.wait_until(lock, deadline);
+    lock.lock();
+    auto now = std::chrono::steady_clock::now();
+    if (!j.isOk() || jobFinished(j->state) || now >= deadline) return j;
+    // A job run by another replica ends without telling this one: looked at each poll.
+    done_cv_.wait_until(lock, std::min(deadline, now + std::chrono::milliseconds(options_.poll_ms)));
   }
 }
 
@@ -373,82 +463,78 @@ void JobRunner::notifyAll() {
 
 void JobRunner::workerLoop() {
   for (;;) {
-    std::shared_ptr<Active> a;
+    uint64_t seen;
     {
-      std::unique_lock lock(mu_);
-      std::deque<Job>::iterator pick;
-      auto pickable = [&] {
-        pick = std::find_if(queue_.begin(), queue_.end(), [&](const Job& j) {
-          auto k = kinds_.find(j.kind);
-          return k == kinds_.end() || !k->second.info.exclusive || running_kinds_[j.kind] == 0;
-        });
-        return pick != queue_.end();
-      };
-      cv_.wait(lock, [&] { return stopping_ || pickable(); });
+      std::lock_guard lock(mu_);
       if (stopping_) return;
-      a = std::make_shared<Active>();
-      a->job = std::move(*pick);
-      queue_.erase(pick);
-      updateQueuedGauge();
-      a->ctx = std::make_unique<JobContext>(a->job.id, a->job.params, a->job.actor);
-      Active* raw = a.get();
-      a->ctx->on_log_ = [this, raw](const std::string& line) {
-        std::lock_guard al(raw->mu);
-        raw->append(clock_.nowMillis(), line, options_.max_log_lines, false);
-      };
-      a->ctx->on_progress_ = [raw](uint64_t done, uint64_t total, const std::string& message) {
-        std::lock_guard al(raw->mu);
-        raw->progress = JobProgress{done, total, message};
-        raw->progress_dirty = true;
-      };
-      active_[a->job.id] = a;
-      running_kinds_[a->job.kind]++;
+      seen = wake_gen_;
     }
+    int64_t now = clock_.nowMillis();
+    JobClaim c{kind_names_, exclusive_kinds_, options_.owner, now, now + options_.lease_ms};
+    auto claimed = store_.claim(c);
+    if (!claimed.isOk()) logWarn("cannot claim a job", {{"error", claimed.status().message()}});
+    if (!claimed.isOk() || !claimed->has_value()) {
+      // A shared store is looked at each poll (jobs queued on other replicas); an
+      // unshared one changes only through this runner, which wakes its workers.
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(store_.shared() ? options_.poll_ms : 60'000),
+                   [&] { return stopping_ || wake_gen_ != seen; });
+      continue;
+    }
+    auto a = std::make_shared<Active>();
+    a->job = std::move(**claimed);
+    a->next_line = a->job.log_lines + 1;
+    a->ctx = std::make_unique<JobContext>(a->job.id, a->job.params, a->job.actor);
+    Active* raw = a.get();
+    a->ctx->on_log_ = [this, raw](const std::string& line) {
+      std::lock_guard al(raw->mu);
+      raw->append(clock_.nowMillis(), line, options_.max_log_lines, false);
+    };
+    a->ctx->on_progress_ = [raw](uint64_t done, uint64_t total, const std::string& message) {
+      std::lock_guard al(raw->mu);
+      raw->progress = JobProgress{done, total, message};
+      raw->progress_dirty = true;
+    };
+    {
+      std::lock_guard lock(mu_);
+      active_[a->job.id] = a;
+      if (stopping_) {
+        a->shutdown = true;
+        a->ctx->requestCancel();
+      }
+    }
+    JobMetrics::get().queued.add(-1);
     JobMetrics::get().running.add(1);
     runJob(a);
     JobMetrics::get().running.add(-1);
     {
       std::lock_guard lock(mu_);
       active_.erase(a->job.id);
-      running_kinds_[a->job.kind]--;
       done_cv_.notify_all();
     }
-    cv_.notify_all();  // an exclusive kind's next job may run now
+    wake();  // an exclusive kind's next job may run now
     notify(a->job.id);
   }
 }
 
 void JobRunner::runJob(const std::shared_ptr<Active>& a) {
   const Job& job = a->job;
-  int64_t started = clock_.nowMillis();
-  auto rec = store_.update(job.id, [&](Job& j) {
-    j.state = JobState::kRunning;
-    j.started_ms = started;
-    return Status::ok();
-  });
-  Result<json> result = Status(Code::kInternal, "not run");
+  logInfo("job started", {{"job", job.id}, {"kind", job.kind}, {"runner", options_.owner}, {"run", job.runs}});
   int64_t t0 = monotonicMillis();
-  if (!rec.isOk()) {
-    result = rec.status();
+  notify(job.id);
+  Result<json> result = Status(Code::kInternal, "not run");
+  if (job.cancel_requested) {
+    // Cancelled between the claim and now (on another replica): not started.
+    cancelLocally(a, job.cancelled_by.empty() ? "another replica" : job.cancelled_by);
+  } else if (auto k = kinds_.find(job.kind); k == kinds_.end()) {
+    result = Status(Code::kInvalidArgument, "unknown job kind \"" + job.kind + "\" (not registered in this core)");
   } else {
-    {
-      std::lock_guard al(a->mu);
-      a->next_line = rec->log_lines + 1;
-    }
-    logInfo("job started", {{"job", job.id}, {"kind", job.kind}});
-    t0 = monotonicMillis();
-    notify(job.id);
-    auto k = kinds_.find(job.kind);
-    if (k == kinds_.end()) {
-      result = Status(Code::kInvalidArgument, "unknown job kind \"" + job.kind + "\" (not registered in this core)");
-    } else {
-      try {
-        result = k->second.fn(*a->ctx);
-      } catch (const std::exception& e) {
-        result = Status(Code::kInternal, std::string("the job threw an exception: ") + e.what());
-      } catch (...) {
-        result = Status(Code::kInternal, "the job threw an exception");
-      }
+    try {
+      result = k->second.fn(*a->ctx);
+    } catch (const std::exception& e) {
+      result = Status(Code::kInternal, std::string("the job threw an exception: ") + e.what());
+    } catch (...) {
+      result = Status(Code::kInternal, "the job threw an exception");
     }
   }
   int64_t finished = clock_.nowMillis();
@@ -456,18 +542,23 @@ void JobRunner::runJob(const std::shared_ptr<Active>& a) {
 
   JobState state;
   std::string error, error_code, closing;
-  bool interrupted = false;
+  bool interrupted = false, again = false;
   {
     std::lock_guard al(a->mu);
+    if (a->lost) {
+      logWarn("job stopped here: another runner holds it now", {{"job", job.id}, {"kind", job.kind}});
+      return;
+    }
     if (!a->cancelled_by.empty()) {
       state = JobState::kCancelled;
       error = "cancelled by " + a->cancelled_by;
       error_code = std::string(codeName(Code::kCancelled));
     } else if (a->shutdown && !result.isOk()) {
-      state = JobState::kFailed;
-      interrupted = true;
-      error = "interrupted by a shutdown";
-      error_code = std::string(codeName(Code::kUnavailable));
+      again = job.runs < options_.max_runs;
+      state = again ? JobState::kQueued : JobState::kFailed;
+      interrupted = !again;
+      error = again ? "" : "interrupted by a shutdown";
+      error_code = again ? "" : std::string(codeName(Code::kUnavailable));
     } else if (result.isOk()) {
       state = JobState::kSucceeded;
     } else {
@@ -475,7 +566,9 @@ void JobRunner::runJob(const std::shared_ptr<Active>& a) {
       error = result.status().message();
       error_code = std::string(codeName(result.status().code()));
     }
-    closing = "job " + std::string(jobStateName(state)) + (error.empty() ? "" : ": " + error);
+    closing = again ? "interrupted by a shutdown; queued again (run " + std::to_string(job.runs + 1) + " of " +
+                          std::to_string(options_.max_runs) + ")"
+                    : "job " + std::string(jobStateName(state)) + (error.empty() ? "" : ": " + error);
     a->append(finished, closing, options_.max_log_lines, true);
   }
   json result_json = result.isOk() ? *result : json(nullptr);
@@ -483,6 +576,9 @@ void JobRunner::runJob(const std::shared_ptr<Active>& a) {
     std::lock_guard fl(flush_mu_);
     flushLocked(a, [&](Job& j) {
       j.state = state;
+      j.owner.clear();
+      j.lease_until_ms = 0;
+      if (again) return;
       j.finished_ms = finished;
       j.result = result_json;
       j.error = error;
@@ -491,9 +587,14 @@ void JobRunner::runJob(const std::shared_ptr<Active>& a) {
       if (state == JobState::kCancelled) j.cancel_requested = true;
     });
   }
-  JobMetrics::finished(job.kind, state, static_cast<double>(mono_ms) / 1000.0);
   json fields = {{"job", job.id}, {"kind", job.kind}, {"state", jobStateName(state)}, {"duration_ms", mono_ms}};
   if (!error.empty()) fields["error"] = error;
+  if (again) {
+    JobMetrics::get().queued.add(1);
+    logInfo("job interrupted by the shutdown; queued again", fields);
+    return;
+  }
+  JobMetrics::finished(job.kind, state, static_cast<double>(mono_ms) / 1000.0);
   if (state == JobState::kSucceeded) {
     logInfo("job finished", fields);
   } else {
@@ -520,9 +621,12 @@ void JobRunner::flushLocked(const std::shared_ptr<Active>& final_job, std::funct
     bool is_final = a == final_job;
     JobWrite w;
     w.id = a->job.id;
+    // Written only while this runner holds the job.
+    w.when = [owner = options_.owner](const Job& j) { return j.state == JobState::kRunning && j.owner == owner; };
     std::function<void(Job&)> progress_fn;
     {
       std::lock_guard al(a->mu);
+      if (a->lost) continue;
       w.lines.swap(a->pending);
       if (a->progress_dirty && (is_final || mono - a->progress_written >= options_.progress_interval_ms)) {
         a->progress_dirty = false;
@@ -551,13 +655,22 @@ void JobRunner::flushLocked(const std::shared_ptr<Active>& final_job, std::funct
 }
 
 void JobRunner::flusherLoop() {
-  int64_t last_prune = monotonicMillis();
+  int64_t last_prune = monotonicMillis(), last_poll = monotonicMillis();
   std::unique_lock lock(mu_);
   while (!stopping_) {
     flusher_cv_.wait_for(lock, std::chrono::milliseconds(options_.flush_interval_ms), [this] { return stopping_.load(); });
     if (stopping_) break;
     lock.unlock();
     flush();
+    if (monotonicMillis() - last_poll >= options_.poll_ms) {
+      last_poll = monotonicMillis();
+      if (store_.shared()) {
+        renew();
+        reclaim(false);
+        // Followers of jobs run elsewhere hear of their lines only this way.
+        notifyAll();
+      }
+    }
     if (monotonicMillis() - last_prune >= kPruneEveryMs) {
       last_prune = monotonicMillis();
       if (auto n = prune(); n > 0) logInfo("pruned finished jobs", {{"removed", n}});

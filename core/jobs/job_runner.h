@@ -2,28 +2,31 @@
 //
 // A kind (garbage collection, upload purge, LDAP sync, ...) is a function registered
 // under a name before start(). submit() stores a queued job and returns its id; a small
-// pool of runner threads (options.workers, apart from the request workers) runs queued
-// jobs oldest first, at most one at a time per exclusive kind. Each job has a state
-// (queued -> running -> succeeded | failed | cancelled), its actor, times, progress, a
-// result or an error, and a log; all of it is in the JobStore and survives restarts.
+// pool of runner threads (options.workers, apart from the request workers) claims
+// queued jobs from the JobStore, oldest first, at most one at a time per exclusive kind
+// (across every runner sharing the store). Each job has a state (queued -> running ->
+// succeeded | failed | cancelled), its actor, times, progress, a result or an error,
+// and a log; all of it is in the JobStore and survives restarts.
 //
-// Restart: start() marks jobs left `running` by a previous process failed with
-// interrupted = true ("interrupted by a restart"; retry() runs them again) and runs the
-// `queued` ones. stop() asks running jobs to cancel and waits for them; a job that ends
-// because of the shutdown is recorded the same way (failed, interrupted), queued ones
-// stay queued for the next start.
+// Leases: a runner holds each job it runs under its owner name (owner(), unique per
+// process) until lease_until, renewed every poll period. A job whose runner is gone
+// (its lease expired on a shared store; any job another process left running on an
+// unshared one, found at start) runs again: it is queued again, up to max_runs runs in
+// all, then failed with interrupted = true. So is a job a clean stop() interrupted:
+// stop() asks running jobs to cancel and waits for them, queued ones stay queued. A
+// runner that finds its lease taken over stops the job and writes nothing more of it.
 //
 // Cancel: a queued job is cancelled at once; a running one gets JobContext::cancelled()
-// and is recorded as cancelled when its function returns, whatever it returns.
+// (from its own runner, or at the next renewal when it runs on another replica) and is
+// recorded as cancelled when its function returns, whatever it returns.
 //
-// Thread-safety: every public method is thread-safe. Writes go to LMDB, so submit(),
-// cancel(), retry() and wait() belong on worker threads, never on a loop thread; the
-// readers (get, list, logs) and subscribe() are fine anywhere.
+// Thread-safety: every public method is thread-safe. Writes go to the store, so
+// submit(), cancel(), retry() and wait() belong on worker threads, never on a loop
+// thread; the readers (get, list, logs) and subscribe() are fine anywhere.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -97,6 +100,13 @@ struct JobRunnerOptions {
   int64_t flush_interval_ms = 200;           // log lines and progress are written this often
   int64_t progress_interval_ms = 1000;       // progress is persisted at most this often
   uint64_t max_log_lines = 10'000;
+  int64_t lease_ms = 30'000;  // a run's lease; renewed every poll_ms
+  // How often runners look at the shared store (jobs queued elsewhere, expired leases,
+  // cancels asked on another replica); an unshared store is looked at when this process
+  // changes it, and at least this often too.
+  int64_t poll_ms = 1'000;
+  uint32_t max_runs = 3;  // runs of a job whose runner went away, before it fails
+  std::string owner;      // the runner's name in leases; empty: host/pid/random
 };
 
 class JobRunner {
@@ -139,6 +149,7 @@ class JobRunner {
   uint64_t subscribe(const std::string& id, std::function<void()> fn);
   void unsubscribe(uint64_t handle);
   bool stopping() const { return stopping_.load(); }
+  const std::string& owner() const { return options_.owner; }
 
   // Writes pending log lines and progress now (tests; the flusher does it on its own).
   void flush();
@@ -153,28 +164,34 @@ class JobRunner {
   };
   struct Active;
 
-  void recover();
+  // Jobs whose runner is gone: queued again, or failed after max_runs (at_start: this
+  // process's first look). Also sets the queued gauge.
+  void reclaim(bool at_start);
+  // Extends the leases of the jobs this runner holds, and hears of cancels asked on
+  // other replicas and of leases lost.
+  void renew();
   Result<std::string> enqueue(Job j);
+  void wake();
   void workerLoop();
   void flusherLoop();
   void runJob(const std::shared_ptr<Active>& a);
+  void cancelLocally(const std::shared_ptr<Active>& a, const std::string& actor);
   // Collects what is pending and writes it; REQUIRES flush_mu_.
   void flushLocked(const std::shared_ptr<Active>& final_job, std::function<void(Job&)> final_fn);
   void notify(const std::string& id);
   void notifyAll();
-  void updateQueuedGauge();  // REQUIRES mu_
 
   JobStore& store_;
   Clock& clock_;
   JobRunnerOptions options_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;        // workers: a job to pick, or stop
+  std::condition_variable cv_;        // workers: a job may be there to claim, or stop
   std::condition_variable done_cv_;   // wait(): a job finished
   std::map<std::string, Kind> kinds_;                      // written before start() only
-  std::deque<Job> queue_;                                  // GUARDED_BY(mu_): oldest first
-  std::map<std::string, std::shared_ptr<Active>> active_;  // GUARDED_BY(mu_): running jobs by id
-  std::map<std::string, int> running_kinds_;               // GUARDED_BY(mu_)
+  std::vector<std::string> kind_names_, exclusive_kinds_;  // written at start() only
+  uint64_t wake_gen_ = 0;                                  // GUARDED_BY(mu_): bumped by wake()
+  std::map<std::string, std::shared_ptr<Active>> active_;  // GUARDED_BY(mu_): jobs run here, by id
   bool started_ = false;                                   // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;

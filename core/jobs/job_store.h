@@ -1,19 +1,20 @@
-// JobStore: jobs, their logs and the schedules, persisted in the core's metadata LMDB
-// environment (opened with openMetadataEnv; shared with MetadataStore and
-// IdentityStore). Databases, added without a schema bump (see lmdb_identity_store.h):
-//
-//   jobs       <~seq, 8 bytes big-endian>          -> Job JSON (record form)
-//   job_logs   <seq, 8 bytes BE> <line, 8 bytes BE> -> {"ts":ms,"line":"..."}
-//   schedules  <name>                               -> Schedule JSON (record form)
+// JobStore: jobs, their logs and the schedules, persisted where the core keeps its
+// metadata: LMDB (openLmdbJobStore, in the metadata environment) or PostgreSQL
+// (openPgJobStore, shared by the replicas of a scale-out installation).
 //
 // A job's id is its sequence number as 10 decimal digits ("0000000042"), so ids sort as
-// they were created; the key stores the complement of the sequence so that a forward
-// cursor walks the newest job first. Log lines are numbered from 1 per job; the job's
-// record counts them (log_lines) and is written in the same transaction as the lines.
+// they were created. Log lines are numbered from 1 per job; the job's record counts
+// them (log_lines) and is written in the same transaction as the lines.
 //
-// Thread-safety: every method may be called from any thread. Reads take an LMDB read
-// transaction (fine on loop threads); writes take a write transaction, so they belong
-// on worker threads (see shared/store/lmdb.h).
+// Runs are leased (claim()): a runner takes the oldest queued job it can run, marks it
+// running under its owner name with a lease it renews; a runner that stopped renewing
+// (its process died) loses the job to whichever runner finds the lease expired, which
+// queues it again (see JobRunner). At most one job of an exclusive kind runs at a time
+// across every runner that shares the store.
+//
+// Thread-safety: every method may be called from any thread. Writes are transactions on
+// the store (an LMDB write transaction, or a PostgreSQL round trip), so they belong on
+// worker threads (see shared/store/lmdb.h).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,8 @@
 
 #include "shared/base/status.h"
 #include "shared/store/lmdb.h"
+#include "shared/store/pg.h"
+#include "shared/store/pg_migrations.h"
 
 namespace wharf {
 
@@ -58,7 +61,13 @@ struct Job {
   std::string retry_of;       // the job this one retries
   bool interrupted = false;   // failed because the core stopped while it ran
   bool cancel_requested = false;
+  std::string cancelled_by;   // who asked for the cancel
   uint64_t log_lines = 0;     // lines in its log
+  // The lease of a run: the runner that holds it (JobRunner::owner()), until when (ms,
+  // wall clock), and how many runs have started (a run lost with its runner counts).
+  std::string owner;
+  int64_t lease_until_ms = 0;
+  uint32_t runs = 0;
 
   // The failure as a Status (code from error_code; kInternal if unknown); OK unless
   // the job failed or was cancelled.
@@ -103,54 +112,95 @@ struct JobFilter {
 };
 
 // A batch of changes to one job for JobStore::commit: log lines to append, then fn.
+// A line with seq 0 is numbered after the job's last line. With `when`, the job's
+// lines and fn are written only if when(job as stored) holds.
 struct JobWrite {
   std::string id;
   std::vector<JobLogLine> lines;
   std::function<void(Job&)> fn;  // may be empty
+  std::function<bool(const Job&)> when;  // may be empty: always
 };
+
+// What JobStore::claim() may take: the oldest queued job of one of kinds, unless its
+// kind is in exclusive and a job of that kind is running; it becomes running under
+// owner until lease_until_ms, with started_ms = now_ms and one more run.
+struct JobClaim {
+  std::vector<std::string> kinds;
+  std::vector<std::string> exclusive;
+  std::string owner;
+  int64_t now_ms = 0;
+  int64_t lease_until_ms = 0;
+};
+
+// For the stores: the sequence number of an id ("42", "0000000042"; kInvalidArgument
+// otherwise), and the id of a sequence number.
+Result<uint64_t> jobSeqOf(const std::string& id);
+std::string jobIdOf(uint64_t seq);
 
 class JobStore {
  public:
-  static Result<std::unique_ptr<JobStore>> open(std::shared_ptr<LmdbEnv> env);
+  virtual ~JobStore() = default;
 
   // "42" or "0000000042" -> "0000000042"; kInvalidArgument for anything else.
   static Result<std::string> normalizeId(const std::string& id);
 
-  // Stores a new job (its id, created_ms and state are taken as given except id, which
-  // is assigned). Returns the id.
-  Result<std::string> create(Job job);
-  Result<Job> get(const std::string& id) const;
+  // Whether other processes (replicas) share this store: their runners' leases are
+  // then honoured until they expire; an unshared store's running jobs at start were
+  // left by a process that is gone.
+  virtual bool shared() const = 0;
+
+  // Stores a new job (its fields taken as given except id, which is assigned). Returns
+  // the id.
+  virtual Result<std::string> create(Job job) = 0;
+  virtual Result<Job> get(const std::string& id) const = 0;
   // Read-modify-write of one job in one transaction; fn's error aborts it.
-  Result<Job> update(const std::string& id, const std::function<Status(Job&)>& fn);
+  virtual Result<Job> update(const std::string& id, const std::function<Status(Job&)>& fn) = 0;
   // Appends lines and applies fn to several jobs in one transaction (log_lines follows
-  // the highest line written).
-  Status commit(const std::vector<JobWrite>& writes);
+  // the highest line written). A job that is gone (pruned) is skipped.
+  virtual Status commit(const std::vector<JobWrite>& writes) = 0;
+  // The oldest job c allows, now running under c.owner; nullopt when there is none.
+  virtual Result<std::optional<Job>> claim(const JobClaim& c) = 0;
   // Newest first: jobs matching f with an id below `before` (empty: from the newest),
   // at most limit. *next is set to the last id returned when more may follow, else "".
-  std::vector<Job> list(const JobFilter& f, size_t limit, const std::string& before, std::string* next) const;
-  // Jobs queued or running, oldest first (start-up recovery).
-  std::vector<Job> unfinished() const;
+  virtual std::vector<Job> list(const JobFilter& f, size_t limit, const std::string& before,
+                                std::string* next) const = 0;
+  // Jobs queued or running, oldest first.
+  virtual std::vector<Job> unfinished() const = 0;
   // Lines with seq > after, at most limit.
-  std::vector<JobLogLine> logs(const std::string& id, uint64_t after, size_t limit) const;
+  virtual std::vector<JobLogLine> logs(const std::string& id, uint64_t after, size_t limit) const = 0;
   // Deletes finished jobs (and their logs) that finished before the cutoff; returns how many.
-  Result<size_t> prune(int64_t finished_before_ms);
+  virtual Result<size_t> prune(int64_t finished_before_ms) = 0;
 
-  Result<Schedule> schedule(const std::string& name) const;
-  std::vector<Schedule> schedules() const;
-  Status putSchedule(const Schedule& s);
+  virtual Result<Schedule> schedule(const std::string& name) const = 0;
+  virtual std::vector<Schedule> schedules() const = 0;
+  virtual Status putSchedule(const Schedule& s) = 0;
   // kNotFound when absent.
-  Status deleteSchedule(const std::string& name);
-  // Read-modify-write of one schedule; fn's error aborts it.
-  Result<Schedule> updateSchedule(const std::string& name, const std::function<Status(Schedule&)>& fn);
-
- private:
-  explicit JobStore(std::shared_ptr<LmdbEnv> env) : env_(std::move(env)) {}
-  Status init();
-
-  std::shared_ptr<LmdbEnv> env_;
-  Dbi jobs_ = 0, logs_ = 0, schedules_ = 0;
-  std::mutex seq_mu_;
-  uint64_t next_seq_ = 1;  // GUARDED_BY(seq_mu_)
+  virtual Status deleteSchedule(const std::string& name) = 0;
+  // Read-modify-write of one schedule in one transaction (replicas firing the same
+  // schedule see each other's change); fn's error aborts it.
+  virtual Result<Schedule> updateSchedule(const std::string& name, const std::function<Status(Schedule&)>& fn) = 0;
 };
+
+// The store in the core's metadata environment (openMetadataEnv, shared with the
+// metadata and identity stores). Databases, added without a schema bump (see
+// lmdb_identity_store.h):
+//
+//   jobs            <~seq, 8 bytes big-endian>           -> Job JSON (record form)
+//   jobs_unfinished <seq, 8 bytes BE>                    -> "" (queued and running jobs;
+//                                                           rebuilt from jobs at open)
+//   job_logs        <seq, 8 bytes BE> <line, 8 bytes BE> -> {"ts":ms,"line":"..."}
+//   schedules       <name>                               -> Schedule JSON (record form)
+//
+// jobs keys hold the complement of the sequence, so that a forward cursor walks the
+// newest job first.
+Result<std::unique_ptr<JobStore>> openLmdbJobStore(std::shared_ptr<LmdbEnv> env);
+
+// The store on PostgreSQL (component "jobs", migrations in pg_job_store.cc): rows of
+// jobs with their record, log lines, schedules. claim() picks with FOR UPDATE SKIP
+// LOCKED (runners never wait for each other's candidates) and, for an exclusive kind,
+// re-checks under the kind's advisory lock that none of it runs.
+Result<std::unique_ptr<JobStore>> openPgJobStore(std::shared_ptr<PgPool> db);
+// The jobs component's migrations, oldest first.
+const std::vector<PgMigration>& jobMigrations();
 
 }  // namespace wharf

@@ -122,33 +122,45 @@ std::vector<std::string> Scheduler::tick() {
       continue;
     }
     int64_t next = c->next(now);
-    std::string job_id;
-    if (!s.last_job.empty()) {
-      auto last = runner_.get(s.last_job);
-      if (last.isOk() && !jobFinished(last->state)) {
-        logInfo("scheduled run skipped: the previous job has not finished",
-                {{"schedule", s.name}, {"job", s.last_job}});
-        job_id = s.last_job;
-      }
-    }
-    bool ran = false;
-    if (job_id.empty()) {
-      auto id = runner_.submit(s.kind, s.params, "schedule:" + s.name);
-      if (id.isOk()) {
-        job_id = *id;
-        ran = true;
-        submitted.push_back(job_id);
-      } else {
-        logWarn("scheduled job not submitted", {{"schedule", s.name}, {"error", id.status().message()}});
-        if (runner_.stopping()) return submitted;  // try again at the next start
-      }
-    }
-    auto st = store_.updateSchedule(s.name, [&](Schedule& x) {
+    // The slot is taken in one transaction on the schedule's record: of the replicas that
+    // see it due, one moves next_run on and submits; the others find it moved.
+    std::string last_job;
+    auto taken = store_.updateSchedule(s.name, [&](Schedule& x) -> Status {
+      if (!x.enabled || x.next_run_ms <= 0 || x.next_run_ms > now) return Status(Code::kConflict, "taken");
       x.next_run_ms = next;
-      if (ran) {
-        x.last_run_ms = now;
-        x.last_job = job_id;
+      last_job = x.last_job;
+      return Status::ok();
+    });
+    if (!taken.isOk()) {
+      if (taken.status().code() != Code::kConflict && taken.status().code() != Code::kNotFound) {
+        logWarn("cannot update a schedule", {{"schedule", s.name}, {"error", taken.status().message()}});
       }
+      continue;
+    }
+    if (!last_job.empty()) {
+      auto last = runner_.get(last_job);
+      if (last.isOk() && !jobFinished(last->state)) {
+        logInfo("scheduled run skipped: the previous job has not finished", {{"schedule", s.name}, {"job", last_job}});
+        continue;
+      }
+    }
+    auto id = runner_.submit(s.kind, s.params, "schedule:" + s.name);
+    if (!id.isOk()) {
+      logWarn("scheduled job not submitted", {{"schedule", s.name}, {"error", id.status().message()}});
+      if (runner_.stopping()) {
+        // Tried again at the next start: the slot is given back.
+        (void)store_.updateSchedule(s.name, [&](Schedule& x) {
+          if (x.next_run_ms == next) x.next_run_ms = s.next_run_ms;
+          return Status::ok();
+        });
+        return submitted;
+      }
+      continue;
+    }
+    submitted.push_back(*id);
+    auto st = store_.updateSchedule(s.name, [&](Schedule& x) {
+      x.last_run_ms = now;
+      x.last_job = *id;
       return Status::ok();
     });
     if (!st.isOk()) logWarn("cannot update a schedule", {{"schedule", s.name}, {"error", st.status().message()}});

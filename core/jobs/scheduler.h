@@ -5,14 +5,18 @@
 // (UTC). Each schedule keeps next_run in the JobStore, so a run missed while the core
 // was down happens once at the next start (not once per missed slot), and the following
 // one is the first slot after that. A slot that comes while the schedule's previous job
-// is still queued or running is skipped (and logged): runs never pile up.
+// is still queued or running is skipped (and logged): runs never pile up. Replicas on
+// one shared store each tick; a slot is taken in one transaction on the schedule's
+// record (next_run moved on), so it fires once in the cluster: on the replica that
+// took it, which submits the job right after (a replica dying in between loses that
+// one run).
 //
 // Schedules from the configuration (origin "config": upload-purge, ldap-sync) are
 // created when absent and kept in step with the configuration by ensureDefault(); once
 // changed through the API (put()), the configuration no longer touches them.
 //
-// Thread-safety: every method is thread-safe; they write LMDB transactions, so they
-// belong on worker threads (the scheduler's own thread calls tick()).
+// Thread-safety: every method is thread-safe; they write to the store, so they belong
+// on worker threads (the scheduler's own thread calls tick()).
 #pragma once
 
 #include <condition_variable>

@@ -216,7 +216,8 @@ TEST_CASE("jobs: schedules CRUD, validation, and a schedule that fires", "[jobs]
   CHECK_FALSE(s["last_run"].is_null());
 }
 
-TEST_CASE("jobs: cancel, the log as Server-Sent Events, kill -9 and SIGTERM mid-job, retry", "[jobs]") {
+TEST_CASE("jobs: cancel, the log as Server-Sent Events, kill -9 and SIGTERM mid-job run it again, retry",
+          "[jobs]") {
   ::setenv("WHARF_TEST_JOBS", "1", 1);
   TempDir data;
   std::string running_id;
@@ -265,37 +266,48 @@ TEST_CASE("jobs: cancel, the log as Server-Sent Events, kill -9 and SIGTERM mid-
     REQUIRE(reaches(c, running_id, "running"));
     core.kill9();
   }
-  std::string stopped_id;
   {
+    // The job runs again at the next start (run 2 of 3), and its log says why.
+    CoreServer core(data / "d", {"--job-workers", "1"});
+    HttpClient c("127.0.0.1", core.port());
+    REQUIRE(reaches(c, running_id, "running"));
+    json j = job(c, running_id);
+    CHECK(j["runs"] == 2);
+    CHECK(j["runner"].is_string());
+    json log = body(call(c, "GET", "/api/v1/jobs/" + running_id + "/log"));
+    bool said = false;
+    for (const auto& l : log["items"]) said = said || l["line"] == "interrupted by a restart; queued again (run 2 of 3)";
+    CHECK(said);
+    // A clean stop interrupts it too: it runs again at the start after (run 3 of 3).
+    CHECK(core.terminate() == 0);
+  }
+  {
+    CoreServer core(data / "d", {"--job-workers", "1"});
+    HttpClient c("127.0.0.1", core.port());
+    REQUIRE(reaches(c, running_id, "running"));
+    CHECK(job(c, running_id)["runs"] == 3);
+    core.kill9();
+  }
+  {
+    // Three runs spent: failed as interrupted, and retryable by hand.
     CoreServer core(data / "d", {"--job-workers", "1"});
     HttpClient c("127.0.0.1", core.port());
     json j = job(c, running_id);
     CHECK(j["state"] == "failed");
     CHECK(j["interrupted"] == true);
-    CHECK(j["error"] == "interrupted by a restart");
+    CHECK(j["error"] == "interrupted by a restart (3 runs)");
     auto r = call(c, "GET", "/api/v1/jobs?state=failed");
     CHECK(body(r)["items"][0]["id"] == running_id);
     r = call(c, "POST", "/api/v1/jobs/" + running_id + "/retry");
     INFO(r.body);
     REQUIRE(r.status == 202);
-    stopped_id = body(r)["id"].get<std::string>();
+    std::string retry_id = body(r)["id"].get<std::string>();
     CHECK(body(r)["retry_of"] == running_id);
-    REQUIRE(reaches(c, stopped_id, "running"));
-    json retried = job(c, stopped_id);
+    REQUIRE(reaches(c, retry_id, "running"));
+    json retried = job(c, retry_id);
     CHECK(retried["retry_of"] == running_id);
     CHECK(retried["params"] == json{{"seconds", 300}});
-    // A clean stop interrupts it too (it is retryable), and says so.
-    CHECK(core.terminate() == 0);
-  }
-  {
-    CoreServer core(data / "d");
-    HttpClient c("127.0.0.1", core.port());
-    json j = job(c, stopped_id);
-    CHECK(j["state"] == "failed");
-    CHECK(j["interrupted"] == true);
-    CHECK(j["error"] == "interrupted by a shutdown");
-    auto r = call(c, "POST", "/api/v1/jobs/" + stopped_id + "/retry");
-    CHECK(r.status == 202);
+    CHECK(retried["runs"] == 1);
   }
   ::unsetenv("WHARF_TEST_JOBS");
 }

@@ -1,17 +1,22 @@
-// The job system: JobStore (LMDB), JobRunner (states, cancel, retry, restart, exclusive
-// kinds, progress, logs, retention) and Scheduler (cron on a FakeClock).
+// The job system: JobStore (LMDB, and PostgreSQL where it is installed), JobRunner
+// (states, cancel, retry, restart, exclusive kinds, progress, logs, retention, leases
+// across replicas) and Scheduler (cron on a FakeClock, once per slot across replicas).
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <condition_variable>
 #include <ctime>
+#include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "core/jobs/job_runner.h"
 #include "core/jobs/job_store.h"
 #include "core/jobs/scheduler.h"
 #include "core/metadata/lmdb_metadata_store.h"
+#include "tests/unit/core/metadata_backends.h"
 #include "tests/support/temp_dir.h"
 
 // Each file's own names: the test binaries are unity builds.
@@ -19,24 +24,44 @@ namespace jobs_test {
 
 using namespace wharf;
 using nlohmann::json;
+using wharf::test::MetadataBackend;
 using wharf::test::TempDir;
 using wharf::test::waitFor;
 
 namespace {
 
+// The store on a backend: LMDB in a temp dir, or a fresh PostgreSQL database (pg_url set
+// to share it: another Stores on it is another replica).
 struct Stores {
   TempDir dir;
+  MetadataBackend backend;
+  std::string pg_url;
   std::shared_ptr<LmdbEnv> env;
   std::unique_ptr<JobStore> store;
-  Stores() { open(); }
+  explicit Stores(MetadataBackend b = MetadataBackend::kLmdb, std::string url = "")
+      : backend(b), pg_url(std::move(url)) {
+    open();
+  }
+  const char* name() const { return backend == MetadataBackend::kPostgres ? "backend: PostgreSQL" : "backend: LMDB"; }
   void open() {
+    if (backend == MetadataBackend::kPostgres) {
+      if (pg_url.empty()) pg_url = wharf::test::PostgresServer::shared().freshDatabase();
+      auto db = PgPool::open(pg_url, 4);
+      INFO(db.status().toString());
+      REQUIRE(db.isOk());
+      auto st = openPgJobStore(std::shared_ptr<PgPool>(std::move(db).value()));
+      INFO(st.status().toString());
+      REQUIRE(st.isOk());
+      store = std::move(st).value();
+      return;
+    }
     LmdbMetadataOptions o;
     o.map_size = 64ull << 20;
     o.durable = false;
     auto e = openMetadataEnv(dir / "meta.lmdb", o);
     REQUIRE(e.isOk());
     env = *e;
-    auto s = JobStore::open(env);
+    auto s = openLmdbJobStore(env);
     REQUIRE(s.isOk());
     store = std::move(s).value();
   }
@@ -61,7 +86,10 @@ class Gate {
     std::unique_lock lock(mu_);
     ++waiting_;
     while (!open_) {
-      if (ctx.cancelled()) return false;
+      if (ctx.cancelled()) {
+        ++cancelled_;
+        return false;
+      }
       cv_.wait_for(lock, std::chrono::milliseconds(5));
     }
     return true;
@@ -70,12 +98,17 @@ class Gate {
     std::lock_guard lock(mu_);
     return waiting_;
   }
+  int cancelled() {
+    std::lock_guard lock(mu_);
+    return cancelled_;
+  }
 
  private:
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = false;
   int waiting_ = 0;
+  int cancelled_ = 0;
 };
 
 JobRunnerOptions fastOptions() {
@@ -83,6 +116,7 @@ JobRunnerOptions fastOptions() {
   o.workers = 2;
   o.flush_interval_ms = 10;
   o.progress_interval_ms = 0;
+  o.poll_ms = 20;
   return o;
 }
 
@@ -110,7 +144,8 @@ int64_t at(const std::string& s) {
 }  // namespace
 
 TEST_CASE("JobStore: ids, newest-first pages, filters, logs, prune, schedules", "[jobs]") {
-  Stores s;
+  Stores s(GENERATE(from_range(wharf::test::metadataBackends())));
+  INFO(s.name());
   CHECK(*JobStore::normalizeId("42") == "0000000042");
   CHECK_FALSE(JobStore::normalizeId("abc").isOk());
   CHECK_FALSE(JobStore::normalizeId("0").isOk());
@@ -150,12 +185,18 @@ TEST_CASE("JobStore: ids, newest-first pages, filters, logs, prune, schedules", 
   CHECK(s.store->list(failed, 10, "", &next).empty());
 
   // Lines in order, after a sequence number; the record counts them.
-  JobWrite w{"0000000002", {{1, 10, "one"}, {2, 11, "two"}, {3, 12, "three"}}, [](Job& j) { j.progress.done = 7; }};
+  JobWrite w{"0000000002", {{1, 10, "one"}, {2, 11, "two"}, {3, 12, "three"}}, [](Job& j) { j.progress.done = 7; },
+             nullptr};
   REQUIRE(s.store->commit({w}).isOk());
   CHECK(lineTexts(s.store->logs("0000000002", 0, 10)) == std::vector<std::string>{"one", "two", "three"});
+  // A guarded write happens only when its condition holds; seq 0 numbers after the last.
+  REQUIRE(s.store->commit({JobWrite{"2", {{0, 13, "not written"}}, nullptr, [](const Job& j) { return j.log_lines > 3; }},
+                           JobWrite{"2", {{0, 14, "four"}}, nullptr, [](const Job& j) { return j.log_lines == 3; }}})
+              .isOk());
+  CHECK(lineTexts(s.store->logs("2", 3, 10)) == std::vector<std::string>{"four"});
+  CHECK(s.store->get("2")->log_lines == 4);
   CHECK(lineTexts(s.store->logs("2", 1, 1)) == std::vector<std::string>{"two"});
   CHECK(s.store->logs("0000000001", 0, 10).empty());
-  CHECK(s.store->get("2")->log_lines == 3);
   CHECK(s.store->get("2")->progress.done == 7);
   CHECK(s.store->get("99").status().code() == Code::kNotFound);
 
@@ -177,6 +218,27 @@ TEST_CASE("JobStore: ids, newest-first pages, filters, logs, prune, schedules", 
   CHECK(s.store->unfinished().size() == 3);  // 1, 4, 5 are queued
   CHECK(s.store->unfinished().front().id == "0000000001");
 
+  // Claims: the oldest queued job of a kind asked for, unless its exclusive kind runs.
+  JobClaim c{{"odd"}, {"odd"}, "r1", 100, 200};
+  auto got = s.store->claim(c);
+  REQUIRE(got.isOk());
+  REQUIRE(got->has_value());
+  CHECK((*got)->id == "0000000004");
+  CHECK((*got)->state == JobState::kRunning);
+  CHECK((*got)->owner == "r1");
+  CHECK((*got)->lease_until_ms == 200);
+  CHECK((*got)->runs == 1);
+  CHECK(s.store->get("4")->state == JobState::kRunning);
+  CHECK_FALSE(s.store->claim(c)->has_value());  // odd is exclusive and 4 runs
+  c.kinds = {"even", "odd"};
+  got = s.store->claim(c);
+  REQUIRE(got->has_value());
+  CHECK((*got)->id == "0000000001");
+  got = s.store->claim(c);
+  REQUIRE(got->has_value());
+  CHECK((*got)->id == "0000000005");
+  CHECK_FALSE(s.store->claim(c)->has_value());
+  CHECK(s.store->unfinished().size() == 3);  // now running
   // Sequence numbers continue after a restart.
   s.reopen();
   Job j;
@@ -295,47 +357,59 @@ TEST_CASE("JobRunner: retry runs the same kind and params again", "[jobs]") {
   CHECK(r.retry("999", "bob").status().code() == Code::kNotFound);
 }
 
-TEST_CASE("JobRunner: after a restart, running jobs are interrupted and queued ones run", "[jobs]") {
+TEST_CASE("JobRunner: after a restart, a job left running runs again, up to max_runs; queued ones run", "[jobs]") {
   Stores s;
   FakeClock clock;
-  std::string running_id, queued_id;
+  std::string running_id, queued_id, spent_id;
   {
-    // The previous process: one job had started, one waited; then it died.
+    // The previous process: one job had started, one waited, one had run three times;
+    // then it died.
     Job a;
     a.kind = "work";
     a.actor = "alice";
     a.params = {{"x", 1}};
     a.state = JobState::kRunning;
     a.started_ms = clock.nowMillis();
+    a.owner = "old/1/abc";
+    a.runs = 1;
     running_id = *s.store->create(a);
-    REQUIRE(s.store->commit({JobWrite{running_id, {{1, 1, "half way"}}, nullptr}}).isOk());
+    REQUIRE(s.store->commit({JobWrite{running_id, {{1, 1, "half way"}}, nullptr, nullptr}}).isOk());
     Job b;
     b.kind = "work";
     b.actor = "alice";
     queued_id = *s.store->create(b);
+    a.runs = 3;
+    spent_id = *s.store->create(a);
   }
   s.reopen();
   clock.advance(60'000);
   JobRunner r(*s.store, clock, fastOptions());
   std::atomic<int> runs{0};
-  r.registerKind("work", "", [&](JobContext&) -> Result<json> {
+  r.registerKind("work", "", [&](JobContext& ctx) -> Result<json> {
     ++runs;
+    ctx.log("x is " + ctx.params()["x"].dump());
     return json::object();
   });
   r.start();
-  Job j = *r.get(running_id);
-  CHECK(j.state == JobState::kFailed);
-  CHECK(j.interrupted);
-  CHECK(j.error == "interrupted by a restart");
-  CHECK(j.finished_ms == clock.nowMillis());
-  CHECK(lineTexts(r.logs(running_id, 0, 10)) == std::vector<std::string>{"half way", "interrupted by a restart"});
+  Job j = waitDone(r, running_id);
+  CHECK(j.state == JobState::kSucceeded);
+  CHECK(j.runs == 2);
+  CHECK(j.owner.empty());
+  CHECK(lineTexts(r.logs(running_id, 0, 10)) ==
+        std::vector<std::string>{"half way", "interrupted by a restart; queued again (run 2 of 3)", "x is 1",
+                                 "job succeeded"});
   CHECK(waitDone(r, queued_id).state == JobState::kSucceeded);
-  auto again = r.retry(running_id, "alice");
+  Job spent = *r.get(spent_id);
+  CHECK(spent.state == JobState::kFailed);
+  CHECK(spent.interrupted);
+  CHECK(spent.error == "interrupted by a restart (3 runs)");
+  CHECK(spent.finished_ms == clock.nowMillis());
+  auto again = r.retry(spent_id, "alice");
   REQUIRE(again.isOk());
   Job k = waitDone(r, *again);
   CHECK(k.state == JobState::kSucceeded);
   CHECK(k.params == json{{"x", 1}});
-  CHECK(runs == 2);
+  CHECK(runs == 3);
 }
 
 TEST_CASE("JobRunner: exclusive kinds run one at a time, others in parallel", "[jobs]") {
@@ -371,6 +445,7 @@ TEST_CASE("JobRunner: exclusive kinds run one at a time, others in parallel", "[
   CHECK(most == 1);
 
   Gate gate2;
+  r.stop();  // one runner on an unshared store
   JobRunner r2(*s.store, clock, fastOptions());
   r2.registerKind("many", "", [&](JobContext& ctx) -> Result<json> {
     if (!gate2.pass(ctx)) return Status(Code::kCancelled, "cancelled");
@@ -437,31 +512,44 @@ TEST_CASE("JobRunner: a log keeps its first lines, then says it was truncated", 
   CHECK(j.log_lines == 7);
 }
 
-TEST_CASE("JobRunner: stop() interrupts running jobs and keeps queued ones", "[jobs]") {
+TEST_CASE("JobRunner: stop() interrupts running jobs, which run again at the next start; queued ones stay",
+          "[jobs]") {
   Stores s;
   FakeClock clock;
   JobRunnerOptions o = fastOptions();
   o.workers = 1;
+  o.max_runs = 2;
   std::string running, queued;
-  {
-    JobRunner r(*s.store, clock, o);
-    Gate gate;
-    r.registerKind("held", "", [&](JobContext& ctx) -> Result<json> {
+  auto held = [](Gate& gate) {
+    return [&gate](JobContext& ctx) -> Result<json> {
       if (!gate.pass(ctx)) return Status(Code::kCancelled, "stopped");
       return json::object();
-    });
+    };
+  };
+  for (int round = 1; round <= 2; ++round) {
+    JobRunner r(*s.store, clock, o);
+    Gate gate;
+    r.registerKind("held", "", held(gate));
     r.start();
-    running = *r.submit("held", json::object(), "t");
-    queued = *r.submit("held", json::object(), "t");
+    if (round == 1) {
+      running = *r.submit("held", json::object(), "t");
+      queued = *r.submit("held", json::object(), "t");
+    }
     REQUIRE(waitFor([&] { return gate.waiting() == 1; }));
+    CHECK(r.get(running)->state == JobState::kRunning);
+    CHECK(r.get(running)->runs == static_cast<uint32_t>(round));
     r.stop();
     CHECK(r.submit("held", json::object(), "t").status().code() == Code::kUnavailable);
+    CHECK(s.store->get(queued)->state == JobState::kQueued);
   }
+  // Stopped in both of its runs (max_runs = 2): failed, interrupted, retryable.
   Job j = *s.store->get(running);
   CHECK(j.state == JobState::kFailed);
   CHECK(j.interrupted);
   CHECK(j.error == "interrupted by a shutdown");
-  CHECK(s.store->get(queued)->state == JobState::kQueued);
+  auto lines = lineTexts(s.store->logs(running, 0, 10));
+  CHECK(lines == std::vector<std::string>{"interrupted by a shutdown; queued again (run 2 of 2)",
+                                          "job failed: interrupted by a shutdown"});
 }
 
 TEST_CASE("JobRunner: finished jobs past the retention are pruned", "[jobs]") {
@@ -628,6 +716,185 @@ TEST_CASE("Scheduler: configuration defaults and validation", "[jobs][scheduler]
   CHECK(sched.remove("x").code() == Code::kNotFound);
   CHECK(sched.remove("purge").isOk());
   CHECK(sched.list().empty());
+}
+
+TEST_CASE("JobRunner on PostgreSQL: replicas share the queue; each job runs once, an exclusive kind one at a "
+          "time in the cluster; a cancel reaches the replica running the job",
+          "[jobs][pg]") {
+  if (!wharf::test::PostgresServer::available()) return;
+  Stores a(MetadataBackend::kPostgres);
+  Stores b(MetadataBackend::kPostgres, a.pg_url);
+  FakeClock clock;
+  std::mutex mu;
+  std::map<std::string, std::vector<std::string>> ran;  // job id -> runners
+  std::atomic<int> solo_now{0}, solo_most{0};
+  Gate gate;
+  auto kinds = [&](JobRunner& r) {
+    r.registerKind("count", "", [&, &r = r](JobContext& ctx) -> Result<json> {
+      std::lock_guard lock(mu);
+      ran[ctx.id()].push_back(r.owner());
+      return json::object();
+    }, /*exclusive=*/false);
+    r.registerKind("solo", "", [&](JobContext& ctx) -> Result<json> {
+      int n = ++solo_now;
+      int m = solo_most.load();
+      while (n > m && !solo_most.compare_exchange_weak(m, n)) {
+      }
+      bool passed = gate.pass(ctx);
+      --solo_now;
+      if (!passed) return Status(Code::kCancelled, "cancelled");
+      return json::object();
+    });
+  };
+  JobRunnerOptions o = fastOptions();
+  o.owner = "replica-a";
+  JobRunner ra(*a.store, clock, o);
+  o.owner = "replica-b";
+  JobRunner rb(*b.store, clock, o);
+  kinds(ra);
+  kinds(rb);
+  ra.start();
+  rb.start();
+
+  // Submitted on both replicas, run once each, by either.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back(*(i % 2 ? ra : rb).submit("count", json::object(), "t"));
+  for (const auto& id : ids) CHECK(waitDone(ra, id).state == JobState::kSucceeded);
+  {
+    std::lock_guard lock(mu);
+    CHECK(ran.size() == ids.size());
+    std::set<std::string> runners;
+    for (const auto& [id, by] : ran) {
+      CHECK(by.size() == 1);
+      runners.insert(by.at(0));
+    }
+    CHECK(runners.count("replica-a") + runners.count("replica-b") == runners.size());
+  }
+
+  // Exclusive across replicas: four solo jobs, four runner threads, one at a time.
+  std::vector<std::string> solos;
+  for (int i = 0; i < 4; ++i) solos.push_back(*(i % 2 ? ra : rb).submit("solo", json::object(), "t"));
+  REQUIRE(waitFor([&] { return gate.waiting() == 1; }));
+  int running = 0;
+  std::string first;
+  for (const auto& id : solos) {
+    Job j = *ra.get(id);
+    if (j.state == JobState::kRunning) {
+      ++running;
+      first = j.id;
+    }
+  }
+  CHECK(running == 1);
+  // Cancelled through the replica that does not run it: its runner hears of it.
+  Job f = *ra.get(first);
+  JobRunner& other = f.owner == "replica-a" ? rb : ra;
+  REQUIRE(other.cancel(first, "carol").isOk());
+  Job c = waitDone(other, first);
+  CHECK(c.state == JobState::kCancelled);
+  CHECK(c.error == "cancelled by carol");
+  REQUIRE(waitFor([&] { return gate.waiting() == 2; }));
+  gate.open();
+  for (const auto& id : solos) {
+    if (id != first) CHECK(waitDone(ra, id).state == JobState::kSucceeded);
+  }
+  CHECK(solo_most == 1);
+}
+
+TEST_CASE("JobRunner on PostgreSQL: a replica that died loses its job to another once the lease runs out",
+          "[jobs][pg]") {
+  if (!wharf::test::PostgresServer::available()) return;
+  Stores a(MetadataBackend::kPostgres);
+  FakeClock clock;
+  // The dead replica's jobs: one in its first run, one in its last.
+  Job j;
+  j.kind = "work";
+  j.actor = "t";
+  j.state = JobState::kRunning;
+  j.owner = "dead/1/000";
+  j.lease_until_ms = clock.nowMillis() + 30'000;
+  j.runs = 1;
+  std::string first = *a.store->create(j);
+  j.runs = 3;
+  std::string last = *a.store->create(j);
+
+  JobRunnerOptions o = fastOptions();
+  o.owner = "replica-b";
+  JobRunner rb(*a.store, clock, o);
+  std::atomic<int> runs{0};
+  rb.registerKind("work", "", [&](JobContext&) -> Result<json> {
+    ++runs;
+    return json::object();
+  }, false);
+  rb.start();
+  // Its lease still holds: the job is left alone.
+  CHECK_FALSE(waitFor([&] { return a.store->get(first)->state != JobState::kRunning; }, 300));
+  CHECK(runs == 0);
+  clock.advance(31'000);
+  Job done = waitDone(rb, first);
+  CHECK(done.state == JobState::kSucceeded);
+  CHECK(done.runs == 2);
+  auto lines = lineTexts(rb.logs(first, 0, 10));
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines[0] == "interrupted: dead/1/000 stopped renewing its lease; queued again (run 2 of 3)");
+  Job spent = waitDone(rb, last);
+  CHECK(spent.state == JobState::kFailed);
+  CHECK(spent.interrupted);
+  CHECK(spent.error == "interrupted: dead/1/000 stopped renewing its lease (3 runs)");
+  CHECK(runs == 1);
+
+  // A replica whose lease was taken over stops the job and writes nothing more of it.
+  Gate gate;
+  JobRunnerOptions oc = fastOptions();
+  oc.owner = "replica-c";
+  JobRunner rc(*a.store, clock, oc);
+  rc.registerKind("held", "", [&](JobContext& ctx) -> Result<json> {
+    if (!gate.pass(ctx)) return Status(Code::kCancelled, "stopped");
+    return json::object();
+  });
+  rc.start();
+  std::string held = *rc.submit("held", json::object(), "t");
+  REQUIRE(waitFor([&] { return gate.waiting() == 1; }));
+  REQUIRE(a.store->update(held, [](Job& x) {
+    x.owner = "replica-x";
+    return Status::ok();
+  }).isOk());
+  // rc sees the lease gone at its next renewal: the job's function is cancelled, and
+  // nothing of rc's end reaches the record.
+  CHECK(waitFor([&] { return gate.cancelled() == 1; }));
+  rc.flush();
+  Job taken = *a.store->get(held);
+  CHECK(taken.state == JobState::kRunning);
+  CHECK(taken.owner == "replica-x");
+}
+
+TEST_CASE("Scheduler on PostgreSQL: replicas ticking together fire each slot once", "[jobs][scheduler][pg]") {
+  if (!wharf::test::PostgresServer::available()) return;
+  Stores a(MetadataBackend::kPostgres);
+  Stores b(MetadataBackend::kPostgres, a.pg_url);
+  FakeClock clock(at("2024-01-01T00:00"));
+  JobRunnerOptions o = fastOptions();
+  JobRunner ra(*a.store, clock, o), rb(*b.store, clock, o);
+  for (JobRunner* r : {&ra, &rb}) {
+    r->registerKind("count", "", [](JobContext&) -> Result<json> { return json::object(); }, false);
+    r->start();
+  }
+  Scheduler sa(*a.store, ra, clock), sb(*b.store, rb, clock);
+  REQUIRE(sa.put("minutely", "* * * * *", "count", json::object(), true, "t").isOk());
+  for (int minute = 1; minute <= 10; ++minute) {
+    clock.set(at("2024-01-01T00:00") + minute * 60'000);
+    std::vector<std::string> fired_a, fired_b;
+    std::thread ta([&] { fired_a = sa.tick(); });
+    std::thread tb([&] { fired_b = sb.tick(); });
+    ta.join();
+    tb.join();
+    CHECK(fired_a.size() + fired_b.size() == 1);
+    for (const auto& id : fired_a) waitDone(ra, id);
+    for (const auto& id : fired_b) waitDone(rb, id);
+  }
+  JobFilter f;
+  f.actor = "schedule:minutely";
+  std::string next;
+  CHECK(ra.list(f, 100, "", &next).size() == 10);
 }
 
 }  // namespace jobs_test

@@ -260,4 +260,21 @@ Status LmdbScanStore::setState(const std::string& key, const nlohmann::json& val
   return putDoc(meta_db_, "state:" + key, value);
 }
 
+Result<bool> LmdbScanStore::swapState(const std::string& key, const nlohmann::json& expected,
+                                      const nlohmann::json& value) {
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  std::string_view v;
+  nlohmann::json stored;
+  if (txn->get(meta_db_, "state:" + key, &v).isOk()) {
+    auto doc = scanJsonOfCbor(v);
+    if (!doc.isOk()) return doc.status();
+    stored = std::move(doc).value();
+  }
+  if (stored != expected) return false;
+  WHARF_RETURN_IF_ERROR(txn->put(meta_db_, "state:" + key, scanCbor(value)));
+  WHARF_RETURN_IF_ERROR(txn->commit());
+  return true;
+}
+
 }  // namespace wharf

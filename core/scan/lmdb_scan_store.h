@@ -48,6 +48,7 @@ class LmdbScanStore : public ScanStore {
   Status commitGeneration(uint64_t generation, const nlohmann::json& meta) override;
   nlohmann::json state(const std::string& key) override;
   Status setState(const std::string& key, const nlohmann::json& value) override;
+  Result<bool> swapState(const std::string& key, const nlohmann::json& expected, const nlohmann::json& value) override;
 
  private:
   explicit LmdbScanStore(std::shared_ptr<LmdbEnv> env) : env_(std::move(env)) {}

@@ -468,6 +468,35 @@ class PgScanStore final : public ScanStore {
         .status();
   }
 
+  Result<bool> swapState(const std::string& key, const nlohmann::json& expected,
+                         const nlohmann::json& value) override {
+    if (!pgStorable(key)) return unstorable("a state key");
+    bool swapped = false;
+    Status st = db_->transact([&](PgConn& c) -> Status {
+      swapped = false;
+      // The row locked (or, absent, the insert racing another's): one replica wins.
+      auto r = c.exec("SELECT encode(value, 'base64') FROM scan_state WHERE key = $1 FOR UPDATE", {key});
+      if (!r.isOk()) return r.status();
+      nlohmann::json stored;
+      if (r->rows() > 0) {
+        auto doc = docOf(r->text(0, 0));
+        if (!doc.isOk()) return doc.status();
+        stored = std::move(doc).value();
+      }
+      if (stored != expected) return Status::ok();
+      auto w = r->rows() > 0 ? c.exec("UPDATE scan_state SET value = decode($2, 'base64') WHERE key = $1",
+                                      {key, bytesParam(scanCbor(value))})
+                             : c.exec("INSERT INTO scan_state (key, value) VALUES ($1, decode($2, 'base64')) "
+                                      "ON CONFLICT (key) DO NOTHING",
+                                      {key, bytesParam(scanCbor(value))});
+      if (!w.isOk()) return w.status();
+      swapped = w->affected() == 1;
+      return Status::ok();
+    });
+    if (!st.isOk()) return st;
+    return swapped;
+  }
+
   // Deletes the rows of every "dropping" generation, kDeleteChunk at a time (each its own
   // transaction), then the generation itself. Replicas doing it at once share the work.
   Status dropGenerations() {

@@ -49,11 +49,17 @@ Status submitScanAfterUpgrade(JobRunner& runner, ScanStore& store, Registry& reg
     stored_any = true;
     return false;
   }));
-  if (!stored_any) return store.setState("scanner_version", kLayerScanVersion);
+  // Replicas starting together: the one that moves the version on submits the job.
+  auto moved = store.swapState("scanner_version", stored, kLayerScanVersion);
+  if (!moved.isOk()) return moved.status();
+  if (!*moved || !stored_any) return Status::ok();
   auto id = runner.submit("scan-all", json::object(), "scanner");
-  if (!id.isOk()) return id.status();
+  if (!id.isOk()) {
+    (void)store.swapState("scanner_version", kLayerScanVersion, stored);  // tried again at the next start
+    return id.status();
+  }
   logInfo("scanning stored images with a new scanner", {{"job", *id}, {"scanner", kLayerScanVersion}});
-  return store.setState("scanner_version", kLayerScanVersion);
+  return Status::ok();
 }
 
 std::string vulndbUploadPath(const Scanner& scanner, const std::string& uuid) {
@@ -162,11 +168,15 @@ bool ScanTrigger::wanted(const std::string& repo) {
   return p != nullptr ? *p->scan_on_push : on_push_default_;
 }
 
+// The cursor (trigger_seq, the last event looked at) is shared by the replicas of one
+// store: a page of pushes is taken by moving the cursor over it with swapState, and only
+// the replica that moved it submits the page's scans. One that fails to submit gives
+// back what it did not submit (the cursor goes back to before it, if nobody moved it
+// since); a replica that dies in between loses those scans (scan-all finds them).
 void ScanTrigger::run() {
   json kept = store_.state("trigger_seq");
-  uint64_t cursor = kept.is_number_unsigned() ? kept.get<uint64_t>() : events_.lastSeq();
   // Kept at once: pushes after this point are scanned even if the core stops before the next.
-  if (!kept.is_number_unsigned()) (void)store_.setState("trigger_seq", cursor);
+  if (!kept.is_number_unsigned()) (void)store_.swapState("trigger_seq", json(), events_.lastSeq());
   EventFilter filter;
   filter.types = {event_type::kManifestPush};
   for (;;) {
@@ -176,23 +186,26 @@ void ScanTrigger::run() {
       cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; });
       if (stop_) return;
     }
+    kept = store_.state("trigger_seq");
+    if (!kept.is_number_unsigned()) continue;
+    uint64_t cursor = kept.get<uint64_t>();
     if (events_.lastSeq() <= cursor) continue;
     auto page = events_.query(filter, cursor, 500);
     if (!page.isOk()) continue;
     uint64_t next = page->next ? *page->next : page->scanned_to;
+    if (next <= cursor) continue;
+    auto taken = store_.swapState("trigger_seq", cursor, next);
+    if (!taken.isOk() || !*taken) continue;  // another replica took this page
     for (const auto& e : page->events) {
       if (!wanted(e.repository)) continue;
       auto id = runner_.submit("scan", json{{"repository", e.repository}, {"digest", e.target.digest}}, "scanner");
       if (!id.isOk()) {
-        // Not lost: the cursor stays before this push, which is submitted again next time.
+        // Not lost: the cursor goes back before this push, which is submitted next time.
         logWarn("scan on push not submitted", {{"repository", e.repository}, {"error", id.status().message()}});
-        next = e.seq - 1;
+        (void)store_.swapState("trigger_seq", next, e.seq - 1);
         break;
       }
     }
-    if (next == cursor) continue;
-    cursor = next;
-    (void)store_.setState("trigger_seq", cursor);
   }
 }
 

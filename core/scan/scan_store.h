@@ -68,6 +68,10 @@ class ScanStore {
   // Settings of the scanner kept across restarts (the database sources' ETags, ...).
   virtual nlohmann::json state(const std::string& key) = 0;
   virtual Status setState(const std::string& key, const nlohmann::json& value) = 0;
+  // Sets the value only if the stored one is `expected` (null: absent), in one
+  // transaction; false when it was not (another replica changed it first).
+  virtual Result<bool> swapState(const std::string& key, const nlohmann::json& expected,
+                                 const nlohmann::json& value) = 0;
 };
 
 }  // namespace wharf

@@ -203,7 +203,8 @@ TEST_CASE("scale-out: jobs run once in the cluster, a schedule fires once a tick
   std::string db = PostgresServer::shared().freshDatabase();
   TempDir blobs;
   ::setenv("WHARF_TEST_JOBS", "1", 1);
-  std::vector<std::string> shared = {"--metadata", db, "--blobs", "file://" + blobs.path(), "--job-lease", "3s"};
+  std::vector<std::string> shared = {"--metadata", db,           "--blobs",        "file://" + blobs.path(),
+                                     "--job-lease", "3s",         "--scan-on-push", "true"};
   auto a = std::make_unique<CoreServer>("", shared);
   auto b = std::make_unique<CoreServer>("", shared);
   ::unsetenv("WHARF_TEST_JOBS");
@@ -232,6 +233,18 @@ TEST_CASE("scale-out: jobs run once in the cluster, a schedule fires once a tick
     for (const auto& l : page["items"]) lines.push_back(l["line"].get<std::string>());
     return lines;
   };
+
+  // Scan on push: both replicas follow the shared event log, one scan job per push.
+  auto scanJobs = [&] {
+    auto r = ca.request("GET", "/api/v1/jobs?kind=scan&limit=100");
+    REQUIRE(r.isOk());
+    return json::parse(r->body)["items"].size();
+  };
+  for (int i = 0; i < 4; ++i) pushImage(i % 2 ? ca : cb, "team/scanned", "v" + std::to_string(i), randomData(5000, 40 + i));
+  REQUIRE(waitFor([&] { return scanJobs() >= 4; }, 20000));
+  pushImage(ca, "team/scanned", "last", randomData(5000, 50));
+  REQUIRE(waitFor([&] { return scanJobs() >= 5; }, 20000));
+  CHECK(scanJobs() == 5);
 
   // Jobs submitted to either replica run once each, on either.
   std::vector<std::string> ids;

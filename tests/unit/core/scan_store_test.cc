@@ -505,6 +505,51 @@ TEST_CASE("scan store on PostgreSQL: a database of a newer schema is refused", "
   CHECK(reopened.status().code() == Code::kCorruption);
 }
 
+TEST_CASE("scan store: state swapped only from the value expected", "[core][scan]") {
+  TempDir dir;
+  Store store(dir / "scan.lmdb", GENERATE(from_range(test::metadataBackends())));
+  INFO(store.name());
+  CHECK(*store->swapState("cursor", nlohmann::json(), 5));  // absent -> 5
+  CHECK_FALSE(*store->swapState("cursor", nlohmann::json(), 6));
+  CHECK_FALSE(*store->swapState("cursor", 4, 6));
+  CHECK(store->state("cursor") == 5);
+  CHECK(*store->swapState("cursor", 5, 9));
+  CHECK(store->state("cursor") == 9);
+}
+
+TEST_CASE("scan store on PostgreSQL: replicas moving one cursor at once each move it from a value once",
+          "[core][scan][pg]") {
+  if (!test::PostgresServer::available()) return;
+  TempDir dir;
+  constexpr int kMovers = 4, kMoves = 25;  // movers per replica
+  Store a(dir / "a", MetadataBackend::kPostgres, "", kMovers);
+  Store b(dir / "b", MetadataBackend::kPostgres, a.pg_url, kMovers);
+  REQUIRE(*a->swapState("cursor", nlohmann::json(), 0));
+  std::atomic<int> moved{0}, failures{0};
+  std::vector<std::thread> threads;
+  for (ScanStore* r : {a.scans.get(), b.scans.get()}) {
+    for (int t = 0; t < kMovers; ++t) {
+      threads.emplace_back([&, r] {
+        for (int i = 0; i < kMoves; ++i) {
+          auto now = r->state("cursor");
+          if (!now.is_number_unsigned()) {
+            ++failures;
+            continue;
+          }
+          auto ok = r->swapState("cursor", now, now.get<uint64_t>() + 1);
+          if (!ok.isOk()) ++failures;
+          if (ok.isOk() && *ok) ++moved;
+        }
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
+  CHECK(moved > 0);
+  // Each success moved it by one from the value it read: no two replicas took one step.
+  CHECK(a->state("cursor") == moved.load());
+}
+
 TEST_CASE("scan store on PostgreSQL: replicas writing the same results at once keep one whole result",
           "[core][scan][pg]") {
   if (!test::PostgresServer::available()) return;

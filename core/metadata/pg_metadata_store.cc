@@ -1,11 +1,18 @@
 #include "core/metadata/pg_metadata_store.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <unordered_map>
 
 #include "core/metadata/policy.h"
 #include "core/metadata/pg_schema.h"
+#include "shared/base/ids.h"
+#include "shared/base/log.h"
 
 namespace wharf {
 
@@ -41,24 +48,148 @@ UploadRecord uploadOf(const PgResult& r, int row, int col) {
   return u;
 }
 
+// What this core read of tags and manifest records, per repository: a manifest GET by
+// tag asks PostgreSQL nothing once both are here. A repository's entries go when a write
+// to it commits on this core (before the write returns) or a notification says one
+// committed on another (the write sends it in its transaction: delivered at commit).
+// The cache is used only while the notification connection is up: a change made while
+// it was down would go unheard, so it starts empty at each (re)connection.
+//
+// A reader takes a ticket before it asks PostgreSQL and keeps the answer only if no
+// invalidation of the repository came in between (its answer may predate the write).
+class ReadCache {
+ public:
+  static constexpr size_t kMaxEntries = 500'000;  // then everything goes (and refills)
+  struct Ticket {
+    uint64_t epoch = 0, gen = 0;
+  };
+
+  bool enabled() const { return enabled_.load(std::memory_order_acquire); }
+  Ticket ticket(const std::string& repo) {
+    std::lock_guard lock(mu_);
+    auto it = repos_.find(repo);
+    return Ticket{epoch_, it == repos_.end() ? 0 : it->second.gen};
+  }
+  std::optional<std::string> tag(const std::string& repo, const std::string& tag) {
+    if (!enabled()) return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto r = repos_.find(repo);
+    if (r == repos_.end()) return std::nullopt;
+    auto t = r->second.tags.find(tag);
+    if (t == r->second.tags.end()) return std::nullopt;
+    return t->second;
+  }
+  std::optional<ManifestRecord> manifest(const std::string& repo, const std::string& digest) {
+    if (!enabled()) return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto r = repos_.find(repo);
+    if (r == repos_.end()) return std::nullopt;
+    auto m = r->second.manifests.find(digest);
+    if (m == r->second.manifests.end()) return std::nullopt;
+    return m->second;
+  }
+  void putTag(const std::string& repo, const std::string& tag, const std::string& digest, Ticket t) {
+    put(repo, t, [&](Repo& r) { return r.tags.insert_or_assign(tag, digest).second; });
+  }
+  void putManifest(const std::string& repo, const std::string& digest, const ManifestRecord& m, Ticket t) {
+    put(repo, t, [&](Repo& r) { return r.manifests.insert_or_assign(digest, m).second; });
+  }
+  void invalidate(const std::string& repo) {
+    std::lock_guard lock(mu_);
+    Repo& r = repos_[repo];
+    entries_ -= r.tags.size() + r.manifests.size();
+    r.tags.clear();
+    r.manifests.clear();
+    ++r.gen;
+  }
+  void clear() {
+    std::lock_guard lock(mu_);
+    repos_.clear();
+    entries_ = 0;
+    ++epoch_;
+  }
+  // The notification connection: up (after a clear) or lost.
+  void listening(bool up) {
+    if (!up) enabled_.store(false, std::memory_order_release);
+    clear();
+    if (up) enabled_.store(true, std::memory_order_release);
+  }
+
+ private:
+  struct Repo {
+    uint64_t gen = 0;
+    std::unordered_map<std::string, std::string> tags;
+    std::unordered_map<std::string, ManifestRecord> manifests;
+  };
+  template <typename F>
+  void put(const std::string& repo, Ticket t, F&& insert) {
+    if (!enabled()) return;
+    std::lock_guard lock(mu_);
+    if (t.epoch != epoch_) return;
+    auto it = repos_.find(repo);
+    if ((it == repos_.end() ? 0 : it->second.gen) != t.gen) return;
+    if (entries_ >= kMaxEntries) {
+      repos_.clear();
+      entries_ = 0;
+      ++epoch_;
+      return;
+    }
+    if (insert(repos_[repo])) ++entries_;
+  }
+
+  std::atomic<bool> enabled_{false};
+  std::mutex mu_;
+  uint64_t epoch_ = 1;                            // GUARDED_BY(mu_)
+  std::unordered_map<std::string, Repo> repos_;   // GUARDED_BY(mu_)
+  size_t entries_ = 0;                            // GUARDED_BY(mu_)
+};
+
 class PgMetadataStore final : public MetadataStore {
  public:
-  explicit PgMetadataStore(std::shared_ptr<PgPool> db) : db_(std::move(db)) {}
+  explicit PgMetadataStore(std::shared_ptr<PgPool> db) : db_(std::move(db)) {
+    // Notifications: a repository written on another core ("repo:<name>"), policies, and
+    // "*" (the connection was made again: anything may have changed).
+    listener_ = std::make_unique<PgListener>(
+        db_->url(), kChannel,
+        [this](const std::string& what) {
+          if (what.rfind("repo:", 0) == 0) return heardWrite(what.substr(5));
+          if (what.rfind("ack:", 0) == 0) return acks_.heard(what.substr(4));
+          if (what == "*") {
+            cache_.listening(true);
+            acks_.abandonAll();
+          }
+          std::lock_guard lock(change_mu_);
+          if (on_change_) on_change_(what);
+        },
+        [this] {
+          cache_.listening(false);
+          acks_.abandonAll();
+        },
+        kListenerName + acks_.self());
+  }
 
   // --- reads ---
   Result<std::string> resolveTag(const std::string& repo, const std::string& tag) override {
+    if (auto hit = cache_.tag(repo, tag)) return *hit;
+    auto ticket = cache_.ticket(repo);
     auto r = db_->query("SELECT digest FROM tags WHERE repository = $1 AND tag = $2", {repo, tag});
     if (!r.isOk()) return r.status();
     if (r->rows() == 0) return Status(Code::kManifestUnknown, "manifest unknown: tag " + tag);
-    return std::string(r->text(0, 0));
+    std::string digest(r->text(0, 0));
+    cache_.putTag(repo, tag, digest, ticket);
+    return digest;
   }
 
   Result<ManifestRecord> manifest(const std::string& repo, const std::string& digest) override {
+    if (auto hit = cache_.manifest(repo, digest)) return *hit;
+    auto ticket = cache_.ticket(repo);
     auto r = db_->query(std::string("SELECT ") + kManifestColumns + " FROM manifests WHERE repository = $1 AND digest = $2",
                         {repo, digest});
     if (!r.isOk()) return r.status();
     if (r->rows() == 0) return Status(Code::kManifestUnknown, "manifest unknown: " + digest);
-    return manifestOf(*r, 0, 0);
+    ManifestRecord m = manifestOf(*r, 0, 0);
+    cache_.putManifest(repo, digest, m, ticket);
+    return m;
   }
 
   Result<bool> blobLinked(const std::string& repo, const std::string& digest) override {
@@ -315,7 +446,7 @@ class PgMetadataStore final : public MetadataStore {
                                   .status());
       }
       return Status::ok();
-    });
+    }, /*changes_reads=*/true);
   }
 
   Status deleteTag(const std::string& repo, const std::string& tag) override {
@@ -324,7 +455,7 @@ class PgMetadataStore final : public MetadataStore {
       if (!r.isOk()) return r.status();
       if (r->affected() == 0) return Status(Code::kManifestUnknown, "manifest unknown: tag " + tag);
       return Status::ok();
-    });
+    }, /*changes_reads=*/true);
   }
 
   Status deleteManifest(const std::string& repo, const std::string& digest, const std::vector<Policy>& policies) override {
@@ -349,7 +480,7 @@ class PgMetadataStore final : public MetadataStore {
                                   .status());
       }
       return Status::ok();
-    });
+    }, /*changes_reads=*/true);
   }
 
   Status beginCollection(int64_t started) override {
@@ -361,16 +492,24 @@ class PgMetadataStore final : public MetadataStore {
   }
 
   Result<bool> deleteTagIf(const TagRecord& expected) override {
-    auto r = db_->query("DELETE FROM tags WHERE repository = $1 AND tag = $2 AND digest = $3 AND pushed_ms = $4",
-                        {expected.repo, expected.tag, expected.digest, num(expected.pushed_ms)});
-    if (!r.isOk()) return r.status();
-    return r->affected() == 1;
+    bool deleted = false;
+    Status st = invalidating(expected.repo, [&](PgConn& c, const std::function<Status()>& notify) -> Status {
+      auto r = c.exec("DELETE FROM tags WHERE repository = $1 AND tag = $2 AND digest = $3 AND pushed_ms = $4",
+                      {expected.repo, expected.tag, expected.digest, num(expected.pushed_ms)});
+      if (!r.isOk()) return r.status();
+      deleted = r->affected() == 1;
+      return deleted ? notify() : Status::ok();
+    });
+    if (!st.isOk()) return st;
+    return deleted;
   }
 
   Result<std::vector<bool>> collectManifests(const std::string& repo, const std::vector<std::string>& digests,
                                              int64_t touched_before) override {
     std::vector<bool> out;
-    Status st = write("", [&](PgConn& c) -> Status {
+    // Under the collection lock alone, as the other collection batches.
+    Status st = invalidating(repo, [&](PgConn& c, const std::function<Status()>& notify) -> Status {
+      WHARF_RETURN_IF_ERROR(lockCollection(c));
       out.clear();
       // Tags of the repository, read once: a manifest tagged meanwhile stays.
       auto t = c.exec("SELECT DISTINCT digest FROM tags WHERE repository = $1", {repo});
@@ -416,7 +555,7 @@ class PgMetadataStore final : public MetadataStore {
         }
         out.push_back(!touched);
       }
-      return Status::ok();
+      return notify();
     });
     if (!st.isOk()) return st;
     return out;
@@ -466,17 +605,8 @@ class PgMetadataStore final : public MetadataStore {
   }
 
   void onChange(std::function<void(const std::string&)> fn) override {
-    {
-      std::lock_guard lock(change_mu_);
-      on_change_ = std::move(fn);
-    }
-    std::lock_guard lock(listener_mu_);
-    if (!listener_) {
-      listener_ = std::make_unique<PgListener>(db_->url(), kChannel, [this](const std::string& what) {
-        std::lock_guard lock(change_mu_);
-        if (on_change_) on_change_(what);
-      });
-    }
+    std::lock_guard lock(change_mu_);
+    on_change_ = std::move(fn);
   }
 
   Status createRepository(const std::string& repo, int64_t now_ms) override {
@@ -492,7 +622,7 @@ class PgMetadataStore final : public MetadataStore {
         WHARF_RETURN_IF_ERROR(c.exec(std::string("DELETE FROM ") + table + " WHERE repository = $1", {repo}).status());
       }
       return Status::ok();
-    });
+    }, /*changes_reads=*/true);
   }
 
  private:
@@ -543,13 +673,147 @@ class PgMetadataStore final : public MetadataStore {
 
   // A write transaction: READ COMMITTED after the locks (each statement sees what the
   // writers before it committed); retried on deadlocks.
-  Status write(const std::string& repo, const std::function<Status(PgConn&)>& fn) {
-    return db_->transact(
-        [&](PgConn& c) -> Status {
-          WHARF_RETURN_IF_ERROR(repo.empty() ? lockCollection(c) : lockRepository(c, repo));
-          return fn(c);
-        });
+  // A write to repo (or, repo empty, to what no repository owns) in one transaction.
+  // changes_reads: it changes tags or manifest records, which cores cache (see
+  // invalidating()).
+  Status write(const std::string& repo, const std::function<Status(PgConn&)>& fn, bool changes_reads = false) {
+    if (changes_reads) return invalidating(repo, [&](PgConn& c, const std::function<Status()>& notify) {
+      WHARF_RETURN_IF_ERROR(lockRepository(c, repo));
+      WHARF_RETURN_IF_ERROR(fn(c));
+      return notify();
+    });
+    return db_->transact([&](PgConn& c) -> Status {
+      WHARF_RETURN_IF_ERROR(repo.empty() ? lockCollection(c) : lockRepository(c, repo));
+      return fn(c);
+    });
   }
+
+  // A transaction that changes what the cores cache of repo. fn calls notify() in it
+  // (when it changed something): the notification "repo:<token>:<name>" goes out at
+  // commit. Then this core's cache drops the repository, and the write returns once
+  // every other core listening (the connections named kListenerName in
+  // pg_stat_activity) has said it dropped it too ("ack:<token>:<core>"), or after
+  // kAckWaitMs (a core that did not answer is logged).
+  Status invalidating(const std::string& repo,
+                      const std::function<Status(PgConn&, const std::function<Status()>&)>& fn) {
+    std::string token;
+    Status st = db_->transact([&](PgConn& c) -> Status {
+      return fn(c, [&]() -> Status {
+        if (token.empty()) token = acks_.token();
+        return c.exec("SELECT pg_notify($1, $2)", {std::string(kChannel), "repo:" + token + ":" + repo}).status();
+      });
+    });
+    cache_.invalidate(repo);
+    if (token.empty()) return st;
+    if (!st.isOk()) {
+      acks_.forget(token);
+      return st;
+    }
+    // Who must answer: the cores listening now (one that starts listening after the
+    // commit starts with an empty cache).
+    auto r = db_->query("SELECT substr(application_name, $1::int) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name LIKE $2",
+                        {std::to_string(kListenerName.size() + 1), kListenerName + "%"});
+    if (!r.isOk()) {  // committed; the cores hear it all the same
+      acks_.forget(token);
+      return st;
+    }
+    std::set<std::string> others;
+    for (int i = 0; i < r->rows(); ++i) {
+      std::string core(r->text(i, 0));
+      if (core != acks_.self()) others.insert(core);
+    }
+    auto silent = acks_.wait(token, others, kAckWaitMs);
+    if (!silent.empty()) {
+      logWarn("cores did not confirm dropping cached reads of a repository in time",
+              {{"repository", repo}, {"cores", std::vector<std::string>(silent.begin(), silent.end())},
+               {"self", acks_.self()}, {"waited_ms", kAckWaitMs}});
+    }
+    return st;
+  }
+
+  // A write notified by a core (this one included): the repository's entries go, then
+  // the writer hears that they did.
+  void heardWrite(const std::string& payload) {
+    size_t colon = payload.find(':');
+    if (colon == std::string::npos) return;
+    std::string token = payload.substr(0, colon);
+    cache_.invalidate(payload.substr(colon + 1));
+    if (token.rfind(acks_.self() + "-", 0) == 0) return;  // this core's own write
+    auto st = db_->query("SELECT pg_notify($1, $2)", {std::string(kChannel), "ack:" + token + ":" + acks_.self()});
+    if (!st.isOk()) logWarn("cannot confirm a cache invalidation", {{"error", st.status().message()}});
+  }
+
+  // Acknowledgements awaited by writes, by token ("<core>-<n>").
+  class Acks {
+   public:
+    const std::string& self() const { return self_; }
+    // A new token, whose acknowledgements are kept from now on (they may come before
+    // wait()); wait() or forget() ends that.
+    std::string token() {
+      std::lock_guard lock(mu_);
+      std::string t = self_ + "-" + std::to_string(++next_);
+      waiting_[t] = abandoned_;
+      return t;
+    }
+    void forget(const std::string& token) {
+      std::lock_guard lock(mu_);
+      waiting_.erase(token);
+      heard_.erase(token);
+    }
+    // "<token>:<core>"
+    void heard(const std::string& what) {
+      size_t colon = what.rfind(':');
+      if (colon == std::string::npos) return;
+      std::lock_guard lock(mu_);
+      auto it = waiting_.find(what.substr(0, colon));
+      if (it == waiting_.end()) return;
+      heard_[it->first].insert(what.substr(colon + 1));
+      cv_.notify_all();
+    }
+    // The connection was lost or made again: an acknowledgement may never come.
+    void abandonAll() {
+      std::lock_guard lock(mu_);
+      ++abandoned_;
+      cv_.notify_all();
+    }
+    // Waits for every one of cores; returns those that did not answer.
+    std::set<std::string> wait(const std::string& token, const std::set<std::string>& cores, int64_t ms) {
+      std::unique_lock lock(mu_);
+      auto w = waiting_.find(token);
+      uint64_t abandoned = w == waiting_.end() ? abandoned_ : w->second;
+      auto missing = [&] {
+        std::set<std::string> out;
+        auto h = heard_.find(token);
+        for (const auto& c : cores)
+          if (h == heard_.end() || h->second.count(c) == 0) out.insert(c);
+        return out;
+      };
+      cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return abandoned_ != abandoned || missing().empty(); });
+      auto out = abandoned_ != abandoned ? std::set<std::string>() : missing();
+      waiting_.erase(token);
+      heard_.erase(token);
+      return out;
+    }
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    const std::string self_ = [] {
+      static const char kHex[] = "0123456789abcdef";
+      std::string p;
+      for (unsigned char b : randomBytes(6)) {
+        p += kHex[b >> 4];
+        p += kHex[b & 15];
+      }
+      return p;
+    }();
+    uint64_t next_ = 0, abandoned_ = 0;                        // GUARDED_BY(mu_)
+    std::map<std::string, uint64_t> waiting_;                  // GUARDED_BY(mu_): token -> abandoned_ then
+    std::map<std::string, std::set<std::string>> heard_;       // GUARDED_BY(mu_)
+  };
+  static constexpr int64_t kAckWaitMs = 2000;
+  inline static const std::string kListenerName = "wharf-metadata ";
 
   static Status ensureRepo(PgConn& c, const std::string& repo, int64_t now_ms) {
     return c.exec("INSERT INTO repositories (name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
@@ -567,7 +831,8 @@ class PgMetadataStore final : public MetadataStore {
   std::shared_ptr<PgPool> db_;
   std::mutex change_mu_;  // held while on_change_ runs: onChange(nullptr) waits for it
   std::function<void(const std::string&)> on_change_;
-  std::mutex listener_mu_;
+  ReadCache cache_;
+  Acks acks_;
   std::unique_ptr<PgListener> listener_;  // last: stopped before the rest goes
 };
 

@@ -13,6 +13,14 @@
 //   uploads (id, repository, started_ms, owner)  policies (scope, body)   gc_state (epoch_ms)
 //
 // Names and tags are compared and sorted bytewise (COLLATE "C"), as LMDB sorts them.
+//
+// Reads of tags and manifest records are cached per core (a manifest GET by tag asks
+// PostgreSQL nothing when both are there). A repository's write sends a notification
+// in its transaction (channel wharf_metadata, "repo:<token>:<name>"); every core drops
+// the repository's entries when it hears it, and the writing core drops its own before
+// the write returns, which is once its own notification came back (PostgreSQL has
+// then handed it to every listening core). The cache is used only while the
+// notification connection is up, and starts empty at each (re)connection.
 #pragma once
 
 #include <memory>

@@ -193,8 +193,13 @@ Status PgPool::transact(const std::function<Status(PgConn&)>& fn, PgIsolation is
   return last;
 }
 
-PgListener::PgListener(std::string url, std::string channel, std::function<void(const std::string&)> on_notify)
-    : url_(std::move(url)), channel_(std::move(channel)), on_notify_(std::move(on_notify)) {
+PgListener::PgListener(std::string url, std::string channel, std::function<void(const std::string&)> on_notify,
+                       std::function<void()> on_lost, std::string application_name)
+    : url_(std::move(url)),
+      channel_(std::move(channel)),
+      application_name_(std::move(application_name)),
+      on_notify_(std::move(on_notify)),
+      on_lost_(std::move(on_lost)) {
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
   thread_ = std::thread([this] { run(); });
 }
@@ -209,8 +214,9 @@ PgListener::~PgListener() {
 void PgListener::run() {
   int backoff_ms = 100;
   for (;;) {
-    const char* keys[] = {"connect_timeout", "dbname", nullptr};
-    const char* values[] = {"5", url_.c_str(), nullptr};
+    const char* keys[] = {"connect_timeout", "dbname", application_name_.empty() ? nullptr : "application_name",
+                          nullptr};
+    const char* values[] = {"5", url_.c_str(), application_name_.c_str(), nullptr};
     PgConn conn(PQconnectdbParams(keys, values, 1));
     if (conn.ok() && conn.exec("LISTEN \"" + channel_ + "\"").isOk()) {
       backoff_ms = 100;
@@ -231,6 +237,7 @@ void PgListener::run() {
         if (n > 0 && PQconsumeInput(c) == 0) break;           // the connection is gone
         if (n == 0 && !conn.exec("SELECT 1").isOk()) break;  // a quiet connection: still there?
       }
+      if (on_lost_) on_lost_();
       logWarn("lost the notification connection; reconnecting", {{"channel", channel_}});
     }
     // Wait before the next attempt, unless asked to stop.

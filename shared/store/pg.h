@@ -127,18 +127,22 @@ class PgPool {
 // a connection of its own: what one core changed, the others hear of at once. Each time
 // it starts listening (the first time, and after a lost connection, which it re-makes
 // by itself) it calls on_notify("*"): what changed before is unknown, whatever depends on
-// the channel must be read again.
+// the channel must be read again. on_lost, if given, is called when the connection is
+// found gone: until the next "*", notifications may be missed. The connection carries
+// application_name (if given), so that others can see who listens (pg_stat_activity).
 class PgListener {
  public:
-  PgListener(std::string url, std::string channel, std::function<void(const std::string& payload)> on_notify);
+  PgListener(std::string url, std::string channel, std::function<void(const std::string& payload)> on_notify,
+             std::function<void()> on_lost = nullptr, std::string application_name = "");
   ~PgListener();  // stops the thread
   PgListener(const PgListener&) = delete;
   PgListener& operator=(const PgListener&) = delete;
 
  private:
   void run();
-  std::string url_, channel_;
+  std::string url_, channel_, application_name_;
   std::function<void(const std::string&)> on_notify_;
+  std::function<void()> on_lost_;
   int wake_[2] = {-1, -1};  // a pipe: the destructor writes to stop the thread
   std::thread thread_;
 };

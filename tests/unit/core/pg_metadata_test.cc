@@ -189,4 +189,40 @@ TEST_CASE("postgres metadata: the database going away is unavailable, not an err
   CHECK(m->resolveTag("r", "v2").isOk());
 }
 
+TEST_CASE("postgres metadata: tags and manifest records are cached per replica, dropped when any replica writes "
+          "the repository",
+          "[pg]") {
+  if (!test::PostgresServer::available()) return;
+  std::string url = test::PostgresServer::shared().freshDatabase();
+  auto db = pool(url);
+  auto a = store(db), b = store(pool(url));
+  REQUIRE(a->commitBlob("team/app", dg("layer"), 5, "", 1000).isOk());
+  REQUIRE(a->putManifest(tagged("team/app", "m0", "v1", {dg("layer")}), 1000).isOk());
+  // b reads once its notification connection is up (the cache starts then).
+  REQUIRE(test::waitFor([&] { return b->resolveTag("team/app", "v1").isOk(); }));
+  REQUIRE(test::waitFor([&] {
+    // A change behind the stores' back (no notification) shows only once b asks PostgreSQL.
+    REQUIRE(*b->resolveTag("team/app", "v1") == dg("m0"));
+    REQUIRE(db->query("UPDATE tags SET digest = $1 WHERE tag = 'v1'", {dg("elsewhere")}).isOk());
+    bool cached = *b->resolveTag("team/app", "v1") == dg("m0");
+    REQUIRE(db->query("UPDATE tags SET digest = $1 WHERE tag = 'v1'", {dg("m0")}).isOk());
+    return cached;
+  }));
+  CHECK(b->manifest("team/app", dg("m0"))->size == 2);
+
+  // Moved on a: b resolves the new digest as soon as a's write returned, every time.
+  for (int i = 1; i <= 100; ++i) {
+    std::string content = "m" + std::to_string(i);
+    REQUIRE(a->putManifest(tagged("team/app", content, "v1", {dg("layer")}), 1000 + i).isOk());
+    auto seen = b->resolveTag("team/app", "v1");
+    REQUIRE(seen.isOk());
+    CHECK(*seen == dg(content));
+    CHECK(b->manifest("team/app", dg(content))->size == content.size());
+  }
+  // Deleted on b: a no longer finds it.
+  REQUIRE(a->resolveTag("team/app", "v1").isOk());
+  REQUIRE(b->deleteTag("team/app", "v1").isOk());
+  CHECK(a->resolveTag("team/app", "v1").status().code() == Code::kManifestUnknown);
+}
+
 }  // namespace pg_metadata_test

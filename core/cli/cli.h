@@ -165,6 +165,8 @@ int vulndb(const Args& a, Api& api);
 // db.cc: the scale-out database itself (no session: it connects to PostgreSQL).
 extern const char* kDbHelp;
 int db(const Args& a);
+extern const char* kMigrateHelp;
+int migrate(const Args& a);
 
 // storage.cc: garbage collection, storage policies, usage.
 extern const char* const kGcHelp;

@@ -25,7 +25,7 @@ const char* kDbHelp = R"(Usage: wharfctl db migrate --metadata postgres://USER:P
 Applies the schema migrations of the stores a core keeps in PostgreSQL (the registry
 index "metadata", the event log "events", users and access "identity", the token signing
 keys and the revocation list "documents", fleet reports "usage", edge commands "edge_commands", scan results
-"scans", trust metadata "trust") to a database:
+"scans", trust metadata "trust", jobs and schedules "jobs") to a database:
 what wharf-core applies at start with --metadata. With --dry-run, lists what it would
 apply. Prints each component's version before and after. PG* environment variables and
 ~/.pgpass apply.

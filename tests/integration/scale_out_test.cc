@@ -839,4 +839,104 @@ TEST_CASE("scale-out: wharfctl db migrate lists, then applies, the index's migra
   CHECK(bad.exit_code == 2);
 }
 
+TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to PostgreSQL and S3; run again, it finds "
+          "everything there",
+          "[pg][s3][scale-out][wharfctl]") {
+  if (!haveEngines(true)) return;
+  using nlohmann::json;
+  TempDir data;
+  std::map<std::string, std::string> manifests;  // repo:tag -> manifest
+  std::string layer = randomData(3 << 20, 71), layer2 = randomData(100000, 72);
+  std::string index, referrer;
+  {
+    CoreServer embedded(data / "d");
+    HttpClient c("127.0.0.1", embedded.port());
+    manifests["team/app:v1"] = pushImage(c, "team/app", "v1", layer);
+    manifests["team/app:v2"] = pushImage(c, "team/app", "v2", layer2);
+    manifests["other/lib:latest"] = pushImage(c, "other/lib", "latest", layer);
+    // An index of both images, and an artifact whose subject is v1 (a referrer).
+    json idx = {{"schemaVersion", 2},
+                {"mediaType", "application/vnd.oci.image.index.v1+json"},
+                {"manifests", json::array()}};
+    for (const char* t : {"team/app:v1", "team/app:v2"}) {
+      const std::string& m = manifests[t];
+      idx["manifests"].push_back({{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                                  {"digest", sha(m)},
+                                  {"size", m.size()},
+                                  {"platform", {{"architecture", t[13] == '1' ? "amd64" : "arm64"}, {"os", "linux"}}}});
+    }
+    index = idx.dump();
+    auto put = c.request("PUT", "/v2/team/app/manifests/multi", {{"Content-Type", "application/vnd.oci.image.index.v1+json"}},
+                         index);
+    REQUIRE(put->status == 201);
+    std::string empty = "{}";
+    pushBlob(c, "team/app", empty);
+    json art = {{"schemaVersion", 2},
+                {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                {"artifactType", "application/vnd.example.sbom"},
+                {"config", {{"mediaType", "application/vnd.oci.empty.v1+json"}, {"digest", sha(empty)}, {"size", 2}}},
+                {"layers", json::array()},
+                {"subject", {{"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                             {"digest", sha(manifests["team/app:v1"])},
+                             {"size", manifests["team/app:v1"].size()}}}};
+    referrer = art.dump();
+    put = c.request("PUT", "/v2/team/app/manifests/" + sha(referrer),
+                    {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}}, referrer);
+    REQUIRE(put->status == 201);
+    REQUIRE(c.request("PUT", "/api/v1/policies/team/app", {{"Content-Type", "application/json"}},
+                      R"({"immutable":["v1"]})")
+                ->status == 200);
+    CHECK(embedded.terminate() == 0);
+  }
+  std::string db = PostgresServer::shared().freshDatabase();
+  std::string blobs = MicroCeph::shared().freshBlobsUrl();
+  std::vector<std::string> cmd = {wharfctlBinary(), "migrate", "--from", data / "d", "--to", db, "--blobs", blobs};
+
+  auto dry = run({wharfctlBinary(), "migrate", "--from", data / "d", "--to", db, "--blobs", blobs, "--dry-run"});
+  INFO(dry.output);
+  REQUIRE(dry.exit_code == 0);
+  // 8 blobs: the config, three layers' worth ({} and two layers), four manifests (the
+  // image in other/lib is v1's manifest, stored once).
+  CHECK(dry.output.find("blobs: 8 to copy") != std::string::npos);
+  auto first = run(cmd);
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  CHECK(first.output.find("blobs: 8 copied, digests checked") != std::string::npos);
+  CHECK(first.output.find("2 repositories, 6 links, 5 manifests, 4 tags, 1 policies written") != std::string::npos);
+  auto second = run(cmd);
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  CHECK(second.output.find("blobs: 0 copied, digests checked (0 B), 8 already there") != std::string::npos);
+
+  // A core on the destination serves it all, byte for byte.
+  CoreServer core("", {"--metadata", db, "--blobs", blobs});
+  HttpClient c("127.0.0.1", core.port());
+  for (const auto& [ref, m] : manifests) {
+    auto colon = ref.find(':');
+    auto r = c.request("GET", "/v2/" + ref.substr(0, colon) + "/manifests/" + ref.substr(colon + 1), {{"Accept", kAccept}});
+    REQUIRE(r.isOk());
+    INFO(ref << " " << r->body);
+    CHECK(r->status == 200);
+    CHECK(r->body == m);
+  }
+  auto r = c.request("GET", "/v2/team/app/manifests/multi", {{"Accept", "application/vnd.oci.image.index.v1+json"}});
+  CHECK(r->body == index);
+  CHECK(c.request("GET", "/v2/team/app/blobs/" + sha(layer))->body == layer);
+  CHECK(c.request("GET", "/v2/other/lib/blobs/" + sha(layer))->body == layer);
+  CHECK(c.request("GET", "/v2/team/app/blobs/" + sha(layer2))->body == layer2);
+  r = c.request("GET", "/v2/team/app/referrers/" + sha(manifests["team/app:v1"]));
+  REQUIRE(r->status == 200);
+  json refs = json::parse(r->body);
+  REQUIRE(refs["manifests"].size() == 1);
+  CHECK(refs["manifests"][0]["digest"] == sha(referrer));
+  CHECK(refs["manifests"][0]["artifactType"] == "application/vnd.example.sbom");
+  // The policy came along: v1 is immutable.
+  r = c.request("PUT", "/v2/team/app/manifests/v1", {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
+                manifests["team/app:v2"]);
+  CHECK(r->status == 403);
+
+  auto bad = run({wharfctlBinary(), "migrate", "--from", data / "d"});
+  CHECK(bad.exit_code == 2);
+}
+
 }  // namespace scale_out_test

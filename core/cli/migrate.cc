@@ -1,0 +1,269 @@
+// wharfctl migrate: moves an embedded installation (LMDB and files in a data directory)
+// to the scale-out one (PostgreSQL, and S3 or a shared directory), reading and writing
+// the stores directly through their interfaces:
+//
+//   wharfctl migrate --from DATA_DIR --to postgres://... --blobs s3://...|file:///... [--dry-run]
+//
+// Blobs first, each streamed through an upload of the destination store, which checks
+// the digest before the blob becomes visible under it; then the registry's index in the
+// order a push writes it (links, manifests with their children before them, tags) and
+// the policies. Everything written is written as a push would write it, so a run cut
+// short is re-run: what the destination has already is found and left alone.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "core/cli/cli.h"
+#include "core/metadata/lmdb_metadata_store.h"
+#include "core/metadata/pg_metadata_store.h"
+#include "shared/base/clock.h"
+#include "shared/base/ids.h"
+#include "shared/oci/digest.h"
+#include "shared/store/blob_store.h"
+#include "shared/store/pg.h"
+#include "shared/store/s3_client.h"
+
+namespace wharf::cli {
+
+const char* kMigrateHelp = R"(Usage: wharfctl migrate --from DATA_DIR --to postgres://USER:PASSWORD@HOST/DB
+                        --blobs s3://BUCKET/PREFIX?endpoint=...|file:///PATH [--dry-run]
+
+Moves an embedded installation (wharf-core's data directory: meta.lmdb and the blob
+files) to a scale-out one: the registry's index to PostgreSQL, the blobs to S3 (or a
+shared directory). Stop the core that uses DATA_DIR first. Each blob is streamed to the
+destination and its digest checked before it is stored under it; the index is written
+as pushes write it (links, manifests, tags), then the repository policies. A run cut
+short is simply run again: what the destination already has is left as it is.
+--dry-run counts what would be moved. S3 credentials as wharf-core takes them
+(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or credentials_file in the URL).
+
+Not moved: users and access, trust (signing) data, scan results (images are scanned
+again), events and jobs.
+)";
+
+namespace {
+
+std::string humanBytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::unique_ptr<BlobStore> openBlobs(const std::string& url) {
+  Result<std::unique_ptr<BlobStore>> store = Status(Code::kInternal, "no blob store");
+  if (url.rfind("s3://", 0) == 0) {
+    auto location = parseS3Url(url, [](const char* name) { return std::getenv(name); });
+    if (!location.isOk()) die("--blobs: " + location.status().message(), 2);
+    store = openS3BlobStore(*location);
+  } else if (url.rfind("file:///", 0) == 0) {
+    store = openFsBlobStore(url.substr(std::string("file://").size()));
+  } else {
+    die("--blobs: expected s3://bucket/prefix?... or file:///path", 2);
+  }
+  if (!store.isOk()) die("--blobs: " + store.status().message());
+  return std::move(store).value();
+}
+
+// Copies one blob through an upload of the destination; the digest is checked before
+// it is stored under it.
+Status copyBlob(BlobStore& from, BlobStore& to, const Digest& d, uint64_t size) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string id = "migrate-";
+  for (unsigned char b : randomBytes(8)) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  WHARF_RETURN_IF_ERROR(to.createUpload(id));
+  std::string buf(8u << 20, '\0');
+  uint64_t off = 0;
+  Status st;
+  while (st.isOk() && off < size) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+    st = from.read(d, off, buf.data(), n);
+    if (st.isOk()) st = to.append(id, off, std::string_view(buf.data(), n));
+    off += n;
+  }
+  if (st.isOk()) st = to.flushUpload(id);
+  if (st.isOk()) {
+    auto committed = to.commitUpload(id, d, nullptr);
+    if (committed.isOk()) return Status::ok();
+    st = committed.status();
+  }
+  (void)to.removeUpload(id);
+  return st;
+}
+
+}  // namespace
+
+int migrate(const Args& a) {
+  std::string from = a.get("from"), to = a.get("to"), blobs_url = a.get("blobs");
+  if (from.empty() || to.empty() || blobs_url.empty()) die("--from, --to and --blobs are required (see --help)", 2);
+  bool dry = a.has("dry-run");
+  LmdbMetadataOptions options;
+  options.durable = false;  // read only here
+  auto env = openMetadataEnv(from + "/meta.lmdb", options);
+  if (!env.isOk()) die("--from: " + env.status().message());
+  auto source = openLmdbMetadataStore(*env);
+  if (!source.isOk()) die("--from: " + source.status().message());
+  auto source_blobs = openFsBlobStore(from);
+  if (!source_blobs.isOk()) die("--from: " + source_blobs.status().message());
+  auto pool = PgPool::open(to, 4);
+  if (!pool.isOk()) die("--to: " + pool.status().message());
+  auto dest = openPgMetadataStore(std::shared_ptr<PgPool>(std::move(pool).value()));
+  if (!dest.isOk()) die("--to: " + dest.status().message());
+  auto dest_blobs = openBlobs(blobs_url);
+  MetadataStore& src = **source;
+  MetadataStore& dst = **dest;
+  int64_t now = RealClock::instance().nowMillis();
+
+  // --- blobs ---
+  std::vector<std::pair<std::string, uint64_t>> blobs;
+  Status st = src.forEachBlob([&](const std::string& digest, const BlobRecord& r) {
+    blobs.emplace_back(digest, r.size);
+    return true;
+  });
+  if (!st.isOk()) die("reading the blobs: " + st.message());
+  uint64_t total = 0;
+  for (const auto& b : blobs) total += b.second;
+  std::printf("blobs: %zu (%s) in %s\n", blobs.size(), humanBytes(total).c_str(), from.c_str());
+  size_t copied = 0, present = 0, missing = 0, n = 0;
+  uint64_t copied_bytes = 0;
+  int64_t last_report = monotonicMillis();
+  for (const auto& [digest, size] : blobs) {
+    ++n;
+    auto d = Digest::parse(digest);
+    if (!d.isOk()) die("a stored blob has a bad digest: " + digest);
+    auto there = dest_blobs->size(*d);
+    if (there.isOk() && *there == size) {
+      ++present;
+      continue;
+    }
+    auto here = (*source_blobs)->size(*d);
+    if (!here.isOk()) {
+      // Recorded but not on disk (a damaged installation): reported, the rest goes on.
+      std::fprintf(stderr, "wharfctl: %s is recorded but its file is missing: not moved\n", digest.c_str());
+      ++missing;
+      continue;
+    }
+    if (!dry) {
+      Status c = copyBlob(**source_blobs, *dest_blobs, *d, *here);
+      if (!c.isOk()) die("copying " + digest + ": " + c.message() + " (run again to go on)");
+    }
+    ++copied;
+    copied_bytes += *here;
+    if (monotonicMillis() - last_report >= 2000) {
+      last_report = monotonicMillis();
+      std::printf("  %zu/%zu blobs, %s %s\n", n, blobs.size(), humanBytes(copied_bytes).c_str(),
+                  dry ? "to copy" : "copied");
+      std::fflush(stdout);
+    }
+  }
+  std::printf("blobs: %zu %s (%s), %zu already there%s\n", copied, dry ? "to copy" : "copied, digests checked",
+              humanBytes(copied_bytes).c_str(), present,
+              missing > 0 ? (", " + std::to_string(missing) + " missing from " + from).c_str() : "");
+
+  // --- the index ---
+  std::map<std::string, std::vector<std::string>> links;  // repo -> digests
+  st = src.forEachLink([&](const std::string& repo, const std::string& digest) {
+    links[repo].push_back(digest);
+    return true;
+  });
+  if (!st.isOk()) die("reading the links: " + st.message());
+  struct Manifest {
+    std::string digest;
+    ManifestRecord record;
+  };
+  std::map<std::string, std::vector<Manifest>> manifests;  // repo -> manifests
+  st = src.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
+    manifests[repo].push_back({digest, r});
+    return true;
+  });
+  if (!st.isOk()) die("reading the manifests: " + st.message());
+  std::set<std::string> repos;
+  for (std::string last;;) {
+    auto page = src.repositories(last, 1000);
+    for (const auto& r : page.items) repos.insert(r);
+    if (page.items.size() < 1000) break;
+    last = page.items.back();
+  }
+  size_t nlinks = 0, nmanifests = 0, ntags = 0;
+  for (const auto& [repo, ds] : links) nlinks += ds.size();
+  for (const auto& [repo, ms] : manifests) nmanifests += ms.size();
+  std::printf("index: %zu repositories, %zu links, %zu manifests\n", repos.size(), nlinks, nmanifests);
+  std::set<std::string> blob_set;
+  for (const auto& b : blobs) blob_set.insert(b.first);
+  for (const auto& repo : repos) {
+    if (!dry) {
+      if (Status s = dst.createRepository(repo, now); !s.isOk()) die(repo + ": " + s.message());
+    }
+    for (const auto& digest : links[repo]) {
+      auto size = src.blobSize(digest);
+      if (!size.isOk() || dry) continue;
+      if (Status s = dst.commitBlob(repo, digest, *size, "", now); !s.isOk()) die(repo + "@" + digest + ": " + s.message());
+    }
+    // Manifests whose children are in place first (an index after its manifests).
+    std::set<std::string> in_repo, done;
+    for (const auto& m : manifests[repo]) in_repo.insert(m.digest);
+    auto write = [&](const Manifest& m, std::optional<std::string> tag) -> Status {
+      ManifestWrite w;
+      w.repository = repo;
+      w.digest = m.digest;
+      w.record = m.record;
+      w.tag = std::move(tag);
+      for (const auto& ref : src.manifestRefs(m.digest).value_or(std::vector<std::string>())) {
+        (in_repo.count(ref) ? w.manifests : w.blobs).push_back(ref);
+      }
+      if (!m.record.subject.empty()) {
+        for (const auto& d : src.referrers(repo, m.record.subject))
+          if (d.value("digest", "") == m.digest) w.referrer_descriptor = d;
+      }
+      return dry ? Status::ok() : dst.putManifest(w, m.record.pushed_ms > 0 ? m.record.pushed_ms : now);
+    };
+    std::vector<Manifest> pending = manifests[repo];
+    while (!pending.empty()) {
+      std::vector<Manifest> later;
+      for (const auto& m : pending) {
+        auto refs = src.manifestRefs(m.digest).value_or(std::vector<std::string>());
+        bool ready = std::all_of(refs.begin(), refs.end(),
+                                 [&](const std::string& r) { return !in_repo.count(r) || done.count(r) || r == m.digest; });
+        if (!ready) {
+          later.push_back(m);
+          continue;
+        }
+        if (Status s = write(m, std::nullopt); !s.isOk()) die(repo + "@" + m.digest + ": " + s.message());
+        done.insert(m.digest);
+      }
+      if (later.size() == pending.size()) die(repo + ": manifests that refer to each other in a cycle");
+      pending = std::move(later);
+    }
+    auto tags = src.tagRecords(repo);
+    if (!tags.isOk()) die(repo + ": reading the tags: " + tags.status().message());
+    std::map<std::string, const Manifest*> by_digest;
+    for (const auto& m : manifests[repo]) by_digest[m.digest] = &m;
+    for (const auto& t : *tags) {
+      auto m = by_digest.find(t.digest);
+      if (m == by_digest.end()) continue;
+      if (Status s = write(*m->second, t.tag); !s.isOk()) die(repo + ":" + t.tag + ": " + s.message());
+      ++ntags;
+    }
+  }
+  auto policies = src.policies();
+  for (const auto& p : policies) {
+    if (dry) continue;
+    if (Status s = dst.setPolicy(p); !s.isOk()) die("policy " + p.scope + ": " + s.message());
+  }
+  std::printf("index: %zu repositories, %zu links, %zu manifests, %zu tags, %zu policies %s\n", repos.size(), nlinks,
+              nmanifests, ntags, policies.size(), dry ? "to write" : "written");
+  std::printf("not moved: users and access, trust data, scan results (rescanned), events, jobs\n");
+  return missing > 0 ? 1 : 0;
+}
+
+}  // namespace wharf::cli

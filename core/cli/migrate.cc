@@ -14,6 +14,8 @@
 #include <map>
 #include <set>
 
+#include "core/auth/lmdb_identity_store.h"
+#include "core/auth/pg_identity_store.h"
 #include "core/cli/cli.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/metadata/pg_metadata_store.h"
@@ -33,13 +35,17 @@ Moves an embedded installation (wharf-core's data directory: meta.lmdb and the b
 files) to a scale-out one: the registry's index to PostgreSQL, the blobs to S3 (or a
 shared directory). Stop the core that uses DATA_DIR first. Each blob is streamed to the
 destination and its digest checked before it is stored under it; the index is written
-as pushes write it (links, manifests, tags), then the repository policies. A run cut
-short is simply run again: what the destination already has is left as it is.
+as pushes write it (links, manifests, tags), then the repository policies, then users
+and access (users with their password hashes, organizations with their members and
+teams, repository settings and grants, access tokens, edges). A run cut short is simply
+run again: what the destination already has is left as it is (accounts and grants are
+written again as the source has them).
 --dry-run counts what would be moved. S3 credentials as wharf-core takes them
 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or credentials_file in the URL).
 
-Not moved: users and access, trust (signing) data, scan results (images are scanned
-again), events and jobs.
+Not moved: the audit log, team descriptions, trust (signing) data, scan results (images
+are scanned again), events and jobs. Tokens issued by the old core are not valid on the
+new one (clients log in again; access tokens carry over).
 )";
 
 namespace {
@@ -262,7 +268,72 @@ int migrate(const Args& a) {
   }
   std::printf("index: %zu repositories, %zu links, %zu manifests, %zu tags, %zu policies %s\n", repos.size(), nlinks,
               nmanifests, ntags, policies.size(), dry ? "to write" : "written");
-  std::printf("not moved: users and access, trust data, scan results (rescanned), events, jobs\n");
+
+  // --- users and access ---
+  auto src_id = openLmdbIdentityStore(*env);
+  if (!src_id.isOk()) die("--from: " + src_id.status().message());
+  auto id_pool = PgPool::open(to, 2);
+  if (!id_pool.isOk()) die("--to: " + id_pool.status().message());
+  auto dst_id = openPgIdentityStore(std::shared_ptr<PgPool>(std::move(id_pool).value()));
+  if (!dst_id.isOk()) die("--to: " + dst_id.status().message());
+  IdentityStore& from_id = **src_id;
+  IdentityStore& to_id = **dst_id;
+  auto check = [&](const std::string& what, const Status& s) {
+    // Already there (a second run): kept; anything else stops the run.
+    if (!s.isOk() && s.code() != Code::kConflict) die(what + ": " + s.message() + " (run again to go on)");
+  };
+  std::vector<User> users;
+  for (std::string after;;) {
+    auto page = from_id.users(after, 1000);
+    users.insert(users.end(), page.begin(), page.end());
+    if (page.size() < 1000) break;
+    after = page.back().name;
+  }
+  std::vector<std::string> orgs;
+  for (std::string after;;) {
+    auto page = from_id.orgs(after, 1000);
+    orgs.insert(orgs.end(), page.begin(), page.end());
+    if (page.size() < 1000) break;
+    after = page.back();
+  }
+  size_t ntokens = 0, nteams = 0, ngrants = 0;
+  for (const auto& u : users) {
+    if (!dry) check("user " + u.name, to_id.putUser(u));
+    for (const auto& t : from_id.accessTokens(u.name)) {
+      ++ntokens;
+      if (!dry) check("access token " + t.id, to_id.putAccessToken(t));
+    }
+  }
+  for (const auto& org : orgs) {
+    auto members = from_id.orgMembers(org);
+    if (!dry) {
+      check("organization " + org, to_id.createOrg(org, ""));
+      for (const auto& [user, role] : members) check(org + " member " + user, to_id.setOrgMember(org, user, role));
+    }
+    for (const auto& team : from_id.teams(org)) {
+      ++nteams;
+      if (dry) continue;
+      check("team " + org + "/" + team, to_id.createTeam(org, team, ""));
+      for (const auto& user : from_id.teamMembers(org, team))
+        check("team " + org + "/" + team + " member " + user, to_id.addTeamMember(org, team, user));
+    }
+  }
+  for (const auto& repo : repos) {
+    if (auto settings = from_id.repoSettings(repo); settings && !dry) {
+      check(repo + " settings", to_id.putRepoSettings(repo, *settings));
+    }
+    for (const auto& g : from_id.grants(repo)) {
+      ++ngrants;
+      if (!dry) check(repo + " grant to " + g.principal, to_id.setGrant(repo, g));
+    }
+  }
+  auto edges = from_id.edges();
+  for (const auto& e : edges) {
+    if (!dry) check("edge " + e.name, to_id.createEdge(e));
+  }
+  std::printf("access: %zu users, %zu access tokens, %zu organizations, %zu teams, %zu grants, %zu edges %s\n",
+              users.size(), ntokens, orgs.size(), nteams, ngrants, edges.size(), dry ? "to write" : "written");
+  std::printf("not moved: the audit log, trust data, scan results (rescanned), events, jobs\n");
   return missing > 0 ? 1 : 0;
 }
 

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "shared/oci/digest.h"
 #include "tests/support/http_client.h"
@@ -888,6 +889,25 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
                 ->status == 200);
     CHECK(embedded.terminate() == 0);
   }
+  // Accounts and access, made on the same installation with authentication on.
+  const std::string admin_pw = "migrate-admin-password";
+  ::setenv("WHARF_ADMIN_PASSWORD", admin_pw.c_str(), 1);
+  HeaderList admin = {{"Authorization", basicAuthorization("admin", admin_pw)}, {"Content-Type", "application/json"}};
+  {
+    CoreServer embedded(data / "d", {"--auth", "token"});
+    HttpClient c("127.0.0.1", embedded.port());
+    for (auto [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"POST", "/api/v1/users", R"({"name":"alice","password":"alice-password-1"})"},
+             {"POST", "/api/v1/orgs", R"({"name":"acme"})"},
+             {"POST", "/api/v1/orgs/acme/teams", R"({"name":"builders"})"},
+             {"PUT", "/api/v1/orgs/acme/teams/builders/members/alice", "{}"},
+             {"PUT", "/api/v1/repositories/team/app/permissions/users/alice", R"({"role":"write"})"}}) {
+      auto r = c.request(method, path, admin, body);
+      INFO(method << " " << path << ": " << r->body);
+      REQUIRE(r->status / 100 == 2);
+    }
+    CHECK(embedded.terminate() == 0);
+  }
   std::string db = PostgresServer::shared().freshDatabase();
   std::string blobs = MicroCeph::shared().freshBlobsUrl();
   std::vector<std::string> cmd = {wharfctlBinary(), "migrate", "--from", data / "d", "--to", db, "--blobs", blobs};
@@ -934,6 +954,27 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
   r = c.request("PUT", "/v2/team/app/manifests/v1", {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}},
                 manifests["team/app:v2"]);
   CHECK(r->status == 403);
+
+  // Accounts and access came along: alice logs in with her password, her team and grant.
+  CHECK(first.output.find("access: 2 users, 0 access tokens, 1 organizations, 1 teams, 1 grants, 0 edges written") !=
+        std::string::npos);
+  CoreServer secured("", {"--metadata", db, "--blobs", blobs, "--auth", "token"});
+  ::unsetenv("WHARF_ADMIN_PASSWORD");
+  HttpClient cs("127.0.0.1", secured.port());
+  auto login = cs.request("GET", "/auth/token?service=wharf&scope=repository:team/app:pull,push",
+                          {{"Authorization", basicAuthorization("alice", "alice-password-1")}});
+  REQUIRE(login.isOk());
+  CHECK(login->status == 200);
+  auto wrong = cs.request("GET", "/auth/token?service=wharf", {{"Authorization", basicAuthorization("alice", "nope-nope-1")}});
+  CHECK(wrong->status == 401);
+  r = cs.request("GET", "/api/v1/orgs/acme/teams/builders/members", admin);
+  CHECK(json::parse(r->body)["items"] == json::array({"alice"}));
+  r = cs.request("GET", "/api/v1/repositories/team/app/permissions", admin);
+  REQUIRE(r->status == 200);
+  json grants = json::parse(r->body)["items"];
+  REQUIRE(grants.size() == 1);
+  CHECK(grants[0]["name"] == "alice");
+  CHECK(grants[0]["role"] == "write");
 
   auto bad = run({wharfctlBinary(), "migrate", "--from", data / "d"});
   CHECK(bad.exit_code == 2);

@@ -64,27 +64,13 @@ Account edgeAccount(const Edge& e) {
 AuthService::AuthService(AuthConfig config, IdentityStore& identity, KeyRing& keys, Clock& clock)
     : config_(std::move(config)), identity_(identity), keys_(keys), clock_(clock), cache_secret_(randomToken(32)) {}
 
+// Counted by the identity store: with a shared database, every core's failures count.
 bool AuthService::rateLimited(const std::string& key, int limit) {
-  std::lock_guard lock(mu_);
-  auto it = failures_.find(key);
-  if (it == failures_.end()) return false;
-  if (clock_.nowMillis() - it->second.start_ms > config_.failure_window_ms) {
-    failures_.erase(it);
-    return false;
-  }
-  return it->second.count >= limit;
+  return identity_.signInFailures(key, clock_.nowMillis(), config_.failure_window_ms) >= limit;
 }
 
 void AuthService::recordFailure(const std::string& key) {
-  std::lock_guard lock(mu_);
-  if (failures_.size() > 100000) failures_.clear();  // bound memory under a spray
-  auto& w = failures_[key];
-  int64_t now = clock_.nowMillis();
-  if (w.count == 0 || now - w.start_ms > config_.failure_window_ms) {
-    w.count = 0;
-    w.start_ms = now;
-  }
-  ++w.count;
+  identity_.recordSignInFailure(key, clock_.nowMillis(), config_.failure_window_ms);
 }
 
 Result<Account> AuthService::accountFor(const std::string& name) {

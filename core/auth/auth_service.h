@@ -62,7 +62,8 @@ class AuthService {
 
   // Checks a user name and secret: a personal access token ("wharf_pat_...") or the
   // user's password (KDF: call on a worker). Failures are rate-limited per account and
-  // per source address (kTooManyRequests) and cost no KDF once limited.
+  // per source address (kTooManyRequests) and cost no KDF once limited; they are counted
+  // by the identity store (with a shared database, on every core together).
   Result<Account> authenticatePassword(const std::string& user, const std::string& secret, const std::string& source);
   // Parses an "Authorization: Basic" value and authenticates it.
   Result<Account> authenticateBasic(const std::string& header_value, const std::string& source);
@@ -164,12 +165,7 @@ class AuthService {
   std::unordered_map<std::string, CachedAccount> states_;  // GUARDED_BY(state_mu_)
   std::string cache_secret_;
 
-  struct Window {
-    int count = 0;
-    int64_t start_ms = 0;
-  };
   std::mutex mu_;
-  std::unordered_map<std::string, Window> failures_;        // GUARDED_BY(mu_)
   std::unordered_map<std::string, int64_t> good_passwords_;  // GUARDED_BY(mu_): keyed hash -> expiry
 };
 

@@ -166,6 +166,14 @@ class IdentityStore {
   // Key-value settings (LDAP configuration and the like).
   virtual std::optional<nlohmann::json> setting(const std::string& key) = 0;
   virtual Status putSetting(const std::string& key, const nlohmann::json& value) = 0;
+
+  // Failed sign-ins, counted per key ("u:<name>", "s:<address>") in windows of
+  // window_ms that start at a key's first failure: wherever they happen (every core
+  // sharing the store counts them together).
+  // The failures in the key's window that holds now_ms (0 when it has none).
+  virtual int signInFailures(const std::string& key, int64_t now_ms, int64_t window_ms) = 0;
+  // One more: a window starts when the key has none holding now_ms.
+  virtual void recordSignInFailure(const std::string& key, int64_t now_ms, int64_t window_ms) = 0;
 };
 
 // Account, organization and team names: [a-z0-9]+([._-][a-z0-9]+)*, 2 to 64 characters

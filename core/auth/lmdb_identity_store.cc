@@ -634,6 +634,29 @@ class LmdbIdentityStore final : public IdentityStore {
     return write([&](WriteTxn& t) { return t.put(settings_, key, dumpJson(value)); });
   }
 
+  // --- sign-in failures: in memory (an embedded core is the only one counting) ---
+  int signInFailures(const std::string& key, int64_t now_ms, int64_t window_ms) override {
+    std::lock_guard lock(failures_mu_);
+    auto it = failures_.find(key);
+    if (it == failures_.end()) return 0;
+    if (now_ms - it->second.start_ms > window_ms) {
+      failures_.erase(it);
+      return 0;
+    }
+    return it->second.count;
+  }
+
+  void recordSignInFailure(const std::string& key, int64_t now_ms, int64_t window_ms) override {
+    std::lock_guard lock(failures_mu_);
+    if (failures_.size() > 100000) failures_.clear();  // bound memory under a spray
+    auto& w = failures_[key];
+    if (w.count == 0 || now_ms - w.start_ms > window_ms) {
+      w.count = 0;
+      w.start_ms = now_ms;
+    }
+    ++w.count;
+  }
+
  private:
   template <typename F>
   Status write(F&& fn, bool commit = true) {
@@ -661,6 +684,12 @@ class LmdbIdentityStore final : public IdentityStore {
       tokens_ = 0, audit_ = 0, settings_ = 0;
   std::mutex seq_mu_;
   int64_t next_seq_ = 1;  // GUARDED_BY(seq_mu_)
+  struct Window {
+    int count = 0;
+    int64_t start_ms = 0;
+  };
+  std::mutex failures_mu_;
+  std::unordered_map<std::string, Window> failures_;  // GUARDED_BY(failures_mu_)
 };
 
 }  // namespace

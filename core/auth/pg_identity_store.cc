@@ -1,5 +1,7 @@
 #include "core/auth/pg_identity_store.h"
 
+#include <atomic>
+
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -49,6 +51,11 @@ CREATE TABLE edges (name text COLLATE "C" PRIMARY KEY, site text NOT NULL, setti
                     last_seen_ms bigint NOT NULL);
 CREATE UNIQUE INDEX edges_by_join_hash ON edges (join_hash) WHERE join_hash <> '';
 CREATE UNIQUE INDEX edges_by_credential_hash ON edges (credential_hash) WHERE credential_hash <> '';
+)sql"},
+      {2, "failed sign-ins per account and per address, counted by every core",
+       R"sql(
+CREATE TABLE signin_failures (key text COLLATE "C" PRIMARY KEY, start_ms bigint NOT NULL, count integer NOT NULL);
+CREATE INDEX signin_failures_by_start ON signin_failures (start_ms);
 )sql"},
   };
   return all;
@@ -630,6 +637,30 @@ class PgIdentityStore final : public IdentityStore {
     return Status::ok();
   }
 
+  // --- sign-in failures: one row per key, its window's start and count ---
+  int signInFailures(const std::string& key, int64_t now_ms, int64_t window_ms) override {
+    if (!pgStorable(key)) return 0;
+    auto r = read("SELECT count FROM signin_failures WHERE key = $1 AND start_ms >= $2::bigint",
+                  {key, std::to_string(now_ms - window_ms)});
+    if (!r.isOk() || r->rows() == 0) return 0;
+    return static_cast<int>(r->integer(0, 0));
+  }
+
+  void recordSignInFailure(const std::string& key, int64_t now_ms, int64_t window_ms) override {
+    if (!pgStorable(key)) return;
+    const std::string now = std::to_string(now_ms), since = std::to_string(now_ms - window_ms);
+    // One statement: a window that ran out starts again at this failure.
+    auto st = write1("INSERT INTO signin_failures (key, start_ms, count) VALUES ($1, $2::bigint, 1) "
+                       "ON CONFLICT (key) DO UPDATE SET "
+                       "count = CASE WHEN signin_failures.start_ms < $3::bigint THEN 1 ELSE signin_failures.count + 1 END, "
+                       "start_ms = CASE WHEN signin_failures.start_ms < $3::bigint THEN $2::bigint "
+                       "ELSE signin_failures.start_ms END",
+                       {key, now, since});
+    if (!st.isOk()) return;
+    // Windows long over go now and then (a spray of names leaves a row each).
+    if (++records_ % 1000 == 0) (void)write1("DELETE FROM signin_failures WHERE start_ms < $1::bigint", {since});
+  }
+
   // --- settings ---
   std::optional<nlohmann::json> setting(const std::string& key) override {
     auto r = read("SELECT value FROM identity_settings WHERE name = $1", {key});
@@ -695,6 +726,7 @@ class PgIdentityStore final : public IdentityStore {
   }
 
   std::shared_ptr<PgPool> db_;
+  std::atomic<uint64_t> records_{0};
 };
 
 }  // namespace

@@ -514,6 +514,15 @@ TEST_CASE("scale-out with authentication: replicas share users, signing keys, to
                ->status == 401;
   }));
 
+  // Failed sign-ins count on every replica together: ten wrong passwords for carol, five
+  // on each, and the eleventh attempt is refused on either (429), before any check.
+  auto signIn = [&](HttpClient& c, const std::string& pw) {
+    return c.request("GET", "/auth/token?service=wharf", {{"Authorization", basicAuthorization("carol", pw)}})->status;
+  };
+  for (int i = 0; i < 10; ++i) CHECK(signIn(i % 2 ? ca : cb, "wrong-password-" + std::to_string(i)) == 401);
+  CHECK(signIn(ca, "wrong-password-x") == 429);
+  CHECK(signIn(cb, "wrong-password-y") == 429);
+
   // A replica with another sealing key is refused at start, and says why.
   REQUIRE(writeFileDurable(keys / "other.key", randomBytes(32), 0600).isOk());
   TempDir dir;

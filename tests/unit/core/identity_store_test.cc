@@ -877,4 +877,39 @@ TEST_CASE("identity on PostgreSQL: replicas appending at once number the audit l
   CHECK(seqs(replicas[1]->queryAudit(everything)) == expected);
 }
 
+TEST_CASE("identity: failed sign-ins are counted per key in windows", "[auth]") {
+  TempDir dir;
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  IdentityStore& ids = *s.ids;
+  constexpr int64_t kWindow = 60'000;
+  CHECK(ids.signInFailures("u:alice", 1'000'000, kWindow) == 0);
+  for (int i = 0; i < 3; ++i) ids.recordSignInFailure("u:alice", 1'000'000 + i, kWindow);
+  ids.recordSignInFailure("s:10.0.0.1", 1'000'000, kWindow);
+  CHECK(ids.signInFailures("u:alice", 1'000'010, kWindow) == 3);
+  CHECK(ids.signInFailures("s:10.0.0.1", 1'000'010, kWindow) == 1);
+  CHECK(ids.signInFailures("u:bob", 1'000'010, kWindow) == 0);
+  // The window is over: nothing counts, and the next failure starts a new one.
+  CHECK(ids.signInFailures("u:alice", 1'000'000 + kWindow + 1, kWindow) == 0);
+  ids.recordSignInFailure("u:alice", 1'000'000 + kWindow + 5, kWindow);
+  CHECK(ids.signInFailures("u:alice", 1'000'000 + kWindow + 6, kWindow) == 1);
+}
+
+TEST_CASE("identity on PostgreSQL: replicas count failed sign-ins together", "[auth][pg]") {
+  if (!test::PostgresServer::available()) return;
+  TempDir dir;
+  Store a(dir / "a", MetadataBackend::kPostgres);
+  Store b(dir / "b", MetadataBackend::kPostgres, a.pg_url);
+  std::vector<std::thread> threads;
+  for (IdentityStore* r : {a.ids.get(), b.ids.get()}) {
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([r] {
+        for (int i = 0; i < 10; ++i) r->recordSignInFailure("u:alice", 5'000'000, 60'000);
+      });
+    }
+  }
+  for (auto& t : threads) t.join();
+  CHECK(a.ids->signInFailures("u:alice", 5'000'001, 60'000) == 60);
+  CHECK(b.ids->signInFailures("u:alice", 5'000'001, 60'000) == 60);
+}
+
 }  // namespace identity_store_test

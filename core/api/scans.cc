@@ -81,7 +81,9 @@ class VulnDbUpload : public std::enable_shared_from_this<VulnDbUpload> {
           if (self->received_ == 0) return Status(Code::kInvalidArgument, "the body is empty: send a zip of OSV JSON files");
           if (::fsync(self->fd_.get()) != 0) return errnoStatus("fsync " + self->path_, errno);
           self->fd_.reset();
-          auto id = self->ctx_.jobs->submit("vulndb-import", json{{"upload", self->uuid_}}, self->actor_);
+          // Pinned here: the upload is a file of this core.
+          auto id = self->ctx_.jobs->submit("vulndb-import", json{{"upload", self->uuid_}}, self->actor_,
+                                            /*here=*/true);
           if (!id.isOk()) return id.status();
           self->job_ = *id;
           if (self->ctx_.audit != nullptr)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <set>
 
 #include <unistd.h>
 
@@ -178,8 +179,39 @@ void JobRunner::start() {
 void JobRunner::reclaim(bool at_start) {
   int64_t now = clock_.nowMillis();
   int64_t queued = 0;
-  for (const Job& j : store_.unfinished()) {
+  auto unfinished = store_.unfinished();
+  // Runners seen alive: holding a job under a lease that still runs.
+  std::set<std::string> live = {options_.owner};
+  for (const Job& j : unfinished)
+    if (j.state == JobState::kRunning && j.lease_until_ms >= now) live.insert(j.owner);
+  for (const Job& j : unfinished) {
     if (j.state == JobState::kQueued) ++queued;
+    if (j.state == JobState::kQueued && !j.pinned.empty() && j.pinned != options_.owner) {
+      // Pinned to a runner that is gone (it holds no live lease, and has had time to take
+      // the job): nobody else has the files it needs.
+      bool gone = store_.shared() ? !live.count(j.pinned) && j.created_ms < now - 3 * options_.lease_ms : at_start;
+      if (!gone) continue;
+      std::string line = "failed: " + j.pinned + ", the core it needs (it holds that core's files), went away";
+      JobWrite w;
+      w.id = j.id;
+      w.lines.push_back({0, now, line});
+      w.when = [](const Job& x) { return x.state == JobState::kQueued; };
+      w.fn = [line, now](Job& x) {
+        x.state = JobState::kFailed;
+        x.interrupted = true;
+        x.error = line;
+        x.error_code = std::string(codeName(Code::kUnavailable));
+        x.finished_ms = now;
+      };
+      if (Status st = store_.commit({w}); !st.isOk()) {
+        logError("cannot record a job whose runner went away", {{"job", j.id}, {"error", st.message()}});
+        continue;
+      }
+      logWarn("job's runner went away before it ran it", {{"job", j.id}, {"kind", j.kind}, {"runner", j.pinned}});
+      --queued;
+      JobMetrics::finished(j.kind, JobState::kFailed, -1);
+      continue;
+    }
     if (j.state != JobState::kRunning || j.owner == options_.owner) continue;
     // Another runner's: gone when its lease ran out, or, with nobody else on the store,
     // whatever a previous process left (found at start).
@@ -189,12 +221,13 @@ void JobRunner::reclaim(bool at_start) {
                                   ? "interrupted: " + (j.owner.empty() ? std::string("its runner") : j.owner) +
                                         " stopped renewing its lease"
                                   : std::string("interrupted by a restart");
-    bool again = !j.cancel_requested && j.runs < options_.max_runs;
+    bool again = !j.cancel_requested && j.runs < options_.max_runs && j.pinned.empty();
     JobState end = j.cancel_requested ? JobState::kCancelled : JobState::kFailed;
     std::string line = j.cancel_requested ? "cancelled; " + cause
                        : again ? cause + "; queued again (run " + std::to_string(j.runs + 1) + " of " +
                                      std::to_string(options_.max_runs) + ")"
-                               : cause + " (" + std::to_string(j.runs) + " runs)";
+                       : !j.pinned.empty() ? cause + " (it needs that core's files: not run elsewhere)"
+                                           : cause + " (" + std::to_string(j.runs) + " runs)";
     JobWrite w;
     w.id = j.id;
     w.lines.push_back({0, now, line});
@@ -297,7 +330,8 @@ void JobRunner::wake() {
   cv_.notify_all();
 }
 
-Result<std::string> JobRunner::submit(const std::string& kind, const json& params_in, const std::string& actor) {
+Result<std::string> JobRunner::submit(const std::string& kind, const json& params_in, const std::string& actor,
+                                      bool here) {
   if (stopping_) return Status(Code::kUnavailable, "the job runner is stopping");
   json params = params_in.is_null() ? json::object() : params_in;
   WHARF_RETURN_IF_ERROR(checkParams(kind, params));
@@ -307,6 +341,7 @@ Result<std::string> JobRunner::submit(const std::string& kind, const json& param
   j.params = params;
   j.state = JobState::kQueued;
   j.created_ms = clock_.nowMillis();
+  if (here) j.pinned = options_.owner;
   return enqueue(std::move(j));
 }
 
@@ -392,6 +427,7 @@ Result<std::string> JobRunner::retry(const std::string& raw_id, const std::strin
   j.params = old->params;
   j.retry_of = old->id;
   j.created_ms = clock_.nowMillis();
+  if (!old->pinned.empty()) j.pinned = options_.owner;  // it needs local files: this core's
   return enqueue(std::move(j));
 }
 
@@ -503,6 +539,12 @@ void JobRunner::workerLoop() {
         a->ctx->requestCancel();
       }
     }
+    // A cancel that came between the claim and now found the job running but not here
+    // yet: read it again (runJob honours it).
+    if (auto fresh = store_.get(a->job.id); fresh.isOk() && fresh->cancel_requested) {
+      a->job.cancel_requested = true;
+      a->job.cancelled_by = fresh->cancelled_by;
+    }
     JobMetrics::get().queued.add(-1);
     JobMetrics::get().running.add(1);
     runJob(a);
@@ -554,7 +596,7 @@ void JobRunner::runJob(const std::shared_ptr<Active>& a) {
       error = "cancelled by " + a->cancelled_by;
       error_code = std::string(codeName(Code::kCancelled));
     } else if (a->shutdown && !result.isOk()) {
-      again = job.runs < options_.max_runs;
+      again = job.runs < options_.max_runs && job.pinned.empty();  // a pinned job's files go with this core
       state = again ? JobState::kQueued : JobState::kFailed;
       interrupted = !again;
       error = again ? "" : "interrupted by a shutdown";

@@ -128,7 +128,10 @@ class JobRunner {
   void stop();  // cancels running jobs and waits for them; idempotent
 
   // kInvalidArgument for an unknown kind or bad params, kUnavailable once stopping.
-  Result<std::string> submit(const std::string& kind, const nlohmann::json& params, const std::string& actor);
+  // here: the job runs on this runner only (it needs this core's local files); if this
+  // runner goes away first, the job fails (see reclaim()).
+  Result<std::string> submit(const std::string& kind, const nlohmann::json& params, const std::string& actor,
+                             bool here = false);
   // kNotFound, or kConflict when the job already finished.
   Status cancel(const std::string& id, const std::string& actor);
   // A new job with the same kind and params, retry_of = id. Only failed or cancelled

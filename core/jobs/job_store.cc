@@ -48,7 +48,8 @@ std::string Job::record() const {
               {"log_lines", log_lines},
               {"owner", owner},
               {"lease_until", lease_until_ms},
-              {"runs", runs}}
+              {"runs", runs},
+              {"pinned", pinned}}
       .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -80,6 +81,7 @@ Result<Job> Job::fromRecord(std::string_view text) {
     out.owner = j.value("owner", "");
     out.lease_until_ms = j.value("lease_until", int64_t{0});
     out.runs = j.value("runs", uint32_t{0});
+    out.pinned = j.value("pinned", "");
     return out;
   } catch (const json::exception& e) {
     return Status(Code::kCorruption, std::string("job record: ") + e.what());
@@ -112,7 +114,8 @@ json Job::toJson() const {
             {"cancel_requested", cancel_requested},
             {"log_lines", log_lines},
             {"runs", runs},
-            {"runner", owner.empty() ? json(nullptr) : json(owner)}};
+            {"runner", owner.empty() ? json(nullptr) : json(owner)},
+            {"pinned", pinned.empty() ? json(nullptr) : json(pinned)}};
   if (started_ms > 0 && finished_ms >= started_ms) j["duration_ms"] = finished_ms - started_ms;
   return j;
 }

@@ -68,6 +68,9 @@ struct Job {
   std::string owner;
   int64_t lease_until_ms = 0;
   uint32_t runs = 0;
+  // Runs only on this runner (it needs files of the core that took the request); empty:
+  // anywhere.
+  std::string pinned;
 
   // The failure as a Status (code from error_code; kInternal if unknown); OK unless
   // the job failed or was cancelled.
@@ -121,9 +124,10 @@ struct JobWrite {
   std::function<bool(const Job&)> when;  // may be empty: always
 };
 
-// What JobStore::claim() may take: the oldest queued job of one of kinds, unless its
-// kind is in exclusive and a job of that kind is running; it becomes running under
-// owner until lease_until_ms, with started_ms = now_ms and one more run.
+// What JobStore::claim() may take: the oldest queued job of one of kinds, pinned to
+// owner or to no runner, unless its kind is in exclusive and a job of that kind is
+// running; it becomes running under owner until lease_until_ms, with started_ms =
+// now_ms and one more run.
 struct JobClaim {
   std::vector<std::string> kinds;
   std::vector<std::string> exclusive;

@@ -142,6 +142,7 @@ class LmdbJobStore final : public JobStore {
       };
       for (Job& j : queued) {
         if (!has(c.kinds, j.kind) || (has(c.exclusive, j.kind) && running.count(j.kind))) continue;
+        if (!j.pinned.empty() && j.pinned != c.owner) continue;
         j.state = JobState::kRunning;
         j.started_ms = c.now_ms;
         j.owner = c.owner;

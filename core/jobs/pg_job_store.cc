@@ -173,9 +173,10 @@ class PgJobStore final : public JobStore {
       out.reset();
       auto r = c.exec(
           "SELECT j.seq, j.record FROM jobs AS j WHERE j.state = 'queued' AND j.kind = ANY($1::text[]) "
+          "AND coalesce(j.record::jsonb->>'pinned', '') IN ('', $3) "
           "AND NOT (j.kind = ANY($2::text[]) AND EXISTS (SELECT 1 FROM jobs AS r WHERE r.state = 'running' "
           "AND r.kind = j.kind)) ORDER BY j.seq LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
-          {kinds_array, exclusive_array});
+          {kinds_array, exclusive_array, pgStorableText(claim.owner)});
       if (!r.isOk()) return r.status();
       if (r->rows() == 0) return Status::ok();
       uint64_t seq = static_cast<uint64_t>(r->integer(0, 0));

@@ -867,6 +867,62 @@ TEST_CASE("JobRunner on PostgreSQL: a replica that died loses its job to another
   CHECK(taken.owner == "replica-x");
 }
 
+TEST_CASE("JobRunner on PostgreSQL: a job pinned to its core runs only there, and fails if that core went away",
+          "[jobs][pg]") {
+  if (!wharf::test::PostgresServer::available()) return;
+  Stores a(MetadataBackend::kPostgres);
+  Stores b(MetadataBackend::kPostgres, a.pg_url);
+  FakeClock clock;
+  std::mutex mu;
+  std::vector<std::string> ran_on;
+  JobRunnerOptions o = fastOptions();
+  o.owner = "replica-a";
+  JobRunner ra(*a.store, clock, o);
+  o.owner = "replica-b";
+  JobRunner rb(*b.store, clock, o);
+  for (JobRunner* r : {&ra, &rb}) {
+    r->registerKind("local", "", [&, r](JobContext&) -> Result<json> {
+      std::lock_guard lock(mu);
+      ran_on.push_back(r->owner());
+      return json::object();
+    }, false);
+  }
+  rb.start();  // b alone looks for work first: it must leave a's jobs alone
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(*ra.submit("local", json::object(), "t", /*here=*/true));
+  CHECK(ra.get(ids[0])->pinned == "replica-a");
+  CHECK_FALSE(waitFor([&] { return rb.get(ids[0])->state != JobState::kQueued; }, 300));
+  ra.start();
+  for (const auto& id : ids) CHECK(waitDone(ra, id).state == JobState::kSucceeded);
+  {
+    std::lock_guard lock(mu);
+    CHECK(ran_on == std::vector<std::string>(5, "replica-a"));
+  }
+
+  // Pinned to a runner that died: queued, it fails once the runner has had its time;
+  // running, it fails when the lease runs out (never run elsewhere).
+  Job q;
+  q.kind = "local";
+  q.actor = "t";
+  q.pinned = "dead/1/000";
+  q.created_ms = clock.nowMillis();
+  std::string queued = *a.store->create(q);
+  Job r = q;
+  r.state = JobState::kRunning;
+  r.owner = "dead/1/000";
+  r.lease_until_ms = clock.nowMillis() + 1000;
+  r.runs = 1;
+  std::string running = *a.store->create(r);
+  clock.advance(3 * o.lease_ms + 1);
+  Job fq = waitDone(rb, queued), fr = waitDone(rb, running);
+  CHECK(fq.state == JobState::kFailed);
+  CHECK(fq.error == "failed: dead/1/000, the core it needs (it holds that core's files), went away");
+  CHECK(fr.state == JobState::kFailed);
+  CHECK(fr.error == "interrupted: dead/1/000 stopped renewing its lease (it needs that core's files: not run elsewhere)");
+  std::lock_guard lock(mu);
+  CHECK(ran_on.size() == 5);
+}
+
 TEST_CASE("Scheduler on PostgreSQL: replicas ticking together fire each slot once", "[jobs][scheduler][pg]") {
   if (!wharf::test::PostgresServer::available()) return;
   Stores a(MetadataBackend::kPostgres);

@@ -418,7 +418,7 @@ int main(int argc, char** argv) {
   // Before the first request: jobs a previous process left running are marked first.
   jobs.start();
   scheduler.start();
-  ScanTrigger scan_trigger(**event_log, jobs, registry, *scans, config.scan_on_push);
+  ScanTrigger scan_trigger(**event_log, jobs, registry, *scans, scanner, config.scan_on_push);
   scan_trigger.start();
   // After an upgrade of the scanner, everything stored is scanned again (layer results of
   // the older scanner are not reused); with sources and no database yet, fetch it now.

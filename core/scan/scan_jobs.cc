@@ -146,8 +146,10 @@ void registerScanJobs(JobRunner& runner, Scanner& scanner, Registry& registry) {
   });
 }
 
-ScanTrigger::ScanTrigger(EventLog& events, JobRunner& runner, Registry& registry, ScanStore& store, bool on_push_default)
-    : events_(events), runner_(runner), registry_(registry), store_(store), on_push_default_(on_push_default) {}
+ScanTrigger::ScanTrigger(EventLog& events, JobRunner& runner, Registry& registry, ScanStore& store, Scanner& scanner,
+                         bool on_push_default)
+    : events_(events), runner_(runner), registry_(registry), store_(store), scanner_(scanner),
+      on_push_default_(on_push_default) {}
 
 ScanTrigger::~ScanTrigger() { stop(); }
 
@@ -179,12 +181,16 @@ void ScanTrigger::run() {
   if (!kept.is_number_unsigned()) (void)store_.swapState("trigger_seq", json(), events_.lastSeq());
   EventFilter filter;
   filter.types = {event_type::kManifestPush};
-  for (;;) {
+  for (int round = 1;; ++round) {
     {
       std::unique_lock lock(mu_);
       // The log has no second commit hook: a push waits at most this long for its scan.
       cv_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; });
       if (stop_) return;
+    }
+    if (round % 20 == 0) {  // every 5 s
+      if (Status s = scanner_.refresh(); !s.isOk())
+        logWarn("cannot load the vulnerability database", {{"error", s.message()}});
     }
     kept = store_.state("trigger_seq");
     if (!kept.is_number_unsigned()) continue;

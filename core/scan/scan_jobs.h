@@ -34,9 +34,14 @@ Status submitScanAfterUpgrade(JobRunner& runner, ScanStore& store, Registry& reg
 // Where uploaded database files wait for their vulndb-import job.
 std::string vulndbUploadPath(const Scanner& scanner, const std::string& uuid);
 
+// Scan on push: follows the event log and submits a scan job per pushed image the
+// policies want scanned (one per push across the replicas sharing the store). Also keeps
+// this core's vulnerability database at the stored generation, which another replica
+// may have switched (looked at every few seconds).
 class ScanTrigger {
  public:
-  ScanTrigger(EventLog& events, JobRunner& runner, Registry& registry, ScanStore& store, bool on_push_default);
+  ScanTrigger(EventLog& events, JobRunner& runner, Registry& registry, ScanStore& store, Scanner& scanner,
+              bool on_push_default);
   ~ScanTrigger();  // stop()
   void start();
   void stop();
@@ -49,6 +54,7 @@ class ScanTrigger {
   JobRunner& runner_;
   Registry& registry_;
   ScanStore& store_;
+  Scanner& scanner_;
   bool on_push_default_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -249,6 +249,11 @@ Status Scanner::load() {
   return Status::ok();
 }
 
+Status Scanner::refresh() {
+  if (store_.dbGeneration() == db()->generation()) return Status::ok();
+  return load();
+}
+
 Result<LayerScan> Scanner::layerScan(const std::string& digest, JobContext* ctx) {
   if (auto cached = store_.layer(digest); cached.isOk()) {
     if (auto scan = layerScanFromJson(*cached); scan.isOk()) {
@@ -850,7 +855,9 @@ json Scanner::databaseInfo() {
   for (const auto& src : options_.sources) configured.push_back(redactedSource(src));
   // One read: the generation and its metadata are committed together.
   uint64_t generation = meta.is_object() ? meta.value("generation", uint64_t(0)) : 0;
-  json out = {{"generation", generation}, {"sources_configured", configured}};
+  // loaded_generation: the one this core matches against (another core may have just
+  // switched the stored one; this core follows within a few seconds).
+  json out = {{"generation", generation}, {"loaded_generation", db()->generation()}, {"sources_configured", configured}};
   if (!meta.is_object() || !meta.contains("updated_at")) {
     out["updated_at"] = nullptr;
     out["age_seconds"] = nullptr;

@@ -62,6 +62,9 @@ class Scanner {
 
   // Loads the current database generation into memory (at start).
   Status load();
+  // Loads the stored generation if it is not the one in memory (another core sharing the
+  // store switched it).
+  Status refresh();
 
   // Scans repo's manifest digest (image or index); returns the stored result.
   Result<nlohmann::json> scan(const std::string& repo, const std::string& digest, JobContext* ctx);

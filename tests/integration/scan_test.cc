@@ -23,6 +23,7 @@
 #include "tests/support/edge_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
+#include "tests/support/postgres.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -736,6 +737,35 @@ TEST_CASE("scanning: results follow pull permission; wharfctl scan and vulndb", 
   INFO(runscan.output);
   CHECK(runscan.exit_code == 0);
   CHECK(ctl({"scan", "show", "nope"}).exit_code != 0);
+}
+
+TEST_CASE("scan on PostgreSQL: a database uploaded to one replica is imported there, and every replica loads it",
+          "[scan][pg][scale-out]") {
+  if (!PostgresServer::available()) {
+    WARN("PostgreSQL is not installed: skipped");
+    return;
+  }
+  std::string db = PostgresServer::shared().freshDatabase();
+  TempDir blobs;
+  std::vector<std::string> shared = {"--metadata", db, "--blobs", "file://" + blobs.path()};
+  CoreServer a("", shared), b("", shared);
+  HttpClient ca("127.0.0.1", a.port()), cb("127.0.0.1", b.port());
+  CHECK(vulndb(cb)["loaded_generation"] == 0);
+  // Uploaded to b: the zip is a file of b's, so b's runner imports it, whoever polls first.
+  for (int round = 1; round <= 3; ++round) {
+    std::string zip = makeZip({{"DSA-5514-1.json", kGlibc}, {"DSA-5532-1.json", kOpenssl}});
+    auto r = call(cb, "POST", "/api/v1/vulndb", {{"Content-Type", "application/zip"}}, zip);
+    INFO(r.body);
+    REQUIRE(r.status == 202);
+    json job = jobWait(ca, parse(r)["job"]);
+    INFO(job.dump(1));
+    REQUIRE(job["state"] == "succeeded");
+    CHECK(job["pinned"].get<std::string>().find("/" + std::to_string(b.process().pid()) + "/") != std::string::npos);
+  }
+  json on_b = vulndb(cb);
+  CHECK(on_b["loaded_generation"] == on_b["generation"]);
+  // a switches to it within a few seconds, without a restart.
+  CHECK(waitFor([&] { return vulndb(ca)["loaded_generation"] == on_b["generation"]; }, 15000));
 }
 
 }  // namespace scan_test

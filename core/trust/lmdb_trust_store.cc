@@ -185,6 +185,18 @@ Status LmdbTrustStore::putServerKey(const std::string& gun, const std::string& r
   return txn->commit();
 }
 
+Result<std::string> LmdbTrustStore::addServerKey(const std::string& gun, const std::string& role,
+                                                 const std::string& sealed) {
+  std::lock_guard lock(write_mu_);
+  auto txn = env_->write();
+  if (!txn.isOk()) return txn.status();
+  std::string_view there;
+  if (txn->get(keys_, roleKey(gun, role), &there).isOk()) return std::string(there);
+  WHARF_RETURN_IF_ERROR(txn->put(keys_, roleKey(gun, role), sealed));
+  WHARF_RETURN_IF_ERROR(txn->commit());
+  return sealed;
+}
+
 Status LmdbTrustStore::deleteServerKey(const std::string& gun, const std::string& role) {
   std::lock_guard lock(write_mu_);
   auto txn = env_->write();

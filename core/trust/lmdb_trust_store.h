@@ -30,6 +30,7 @@ class LmdbTrustStore : public TrustStore {
   Status deleteGun(const std::string& gun, int64_t now_ms) override;
   Result<std::string> serverKey(const std::string& gun, const std::string& role) override;
   Status putServerKey(const std::string& gun, const std::string& role, const std::string& sealed) override;
+  Result<std::string> addServerKey(const std::string& gun, const std::string& role, const std::string& sealed) override;
   Status deleteServerKey(const std::string& gun, const std::string& role) override;
   Result<std::vector<TrustChange>> changes(const std::string& gun, uint64_t after, size_t limit) override;
 

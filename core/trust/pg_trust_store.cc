@@ -266,6 +266,20 @@ class PgTrustStore final : public TrustStore {
         .status();
   }
 
+  Result<std::string> addServerKey(const std::string& gun, const std::string& role,
+                                   const std::string& sealed) override {
+    if (!pgStorable(gun)) return unstorable("a GUN");
+    if (!pgStorable(role)) return unstorable("a role");
+    // The insert of the first core wins; the others read its key (the row is there once
+    // their insert, which waited for it, did nothing).
+    auto r = db_->query("INSERT INTO trust_keys (gun, role, sealed) VALUES ($1, $2, decode($3, 'base64')) "
+                        "ON CONFLICT (gun, role) DO NOTHING",
+                        {gun, role, bytesParam(sealed)});
+    if (!r.isOk()) return r.status();
+    if (r->affected() == 1) return sealed;
+    return serverKey(gun, role);
+  }
+
   Status deleteServerKey(const std::string& gun, const std::string& role) override {
     if (!pgStorable(gun) || !pgStorable(role)) return Status::ok();  // no such key
     return db_->query("DELETE FROM trust_keys WHERE gun = $1 AND role = $2", {gun, role}).status();

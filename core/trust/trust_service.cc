@@ -57,8 +57,13 @@ Result<std::unique_ptr<tuf::SigningKey>> TrustService::loadKey(const std::string
   if (!pem.isOk()) return pem.status();
   auto box = sealSecret(options_.sealing_key, *pem, aad);
   if (!box.isOk()) return box.status();
-  WHARF_RETURN_IF_ERROR(store_.putServerKey(gun, label, *box));
-  return key;
+  // Another core may make this key at the same time: the first stored is the key.
+  auto stored = store_.addServerKey(gun, label, *box);
+  if (!stored.isOk()) return stored.status();
+  if (*stored == *box) return key;
+  auto theirs = openSecret(options_.sealing_key, *stored, aad);
+  if (!theirs.isOk()) return theirs.status();
+  return tuf::SigningKey::fromPem(*theirs);
 }
 
 std::string TrustService::namedKey(const std::string& gun, const std::string& role, const tuf::Root& root) {

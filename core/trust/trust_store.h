@@ -55,6 +55,10 @@ class TrustStore {
   // A server-held key of a role ("timestamp", "snapshot"), sealed by the caller.
   virtual Result<std::string> serverKey(const std::string& gun, const std::string& role) = 0;
   virtual Status putServerKey(const std::string& gun, const std::string& role, const std::string& sealed) = 0;
+  // Stores sealed unless the role has a key already; returns the key stored (the one
+  // there, when two cores make a role's first key at once: both then use it).
+  virtual Result<std::string> addServerKey(const std::string& gun, const std::string& role,
+                                           const std::string& sealed) = 0;
   virtual Status deleteServerKey(const std::string& gun, const std::string& role) = 0;
   // Changes after seq (of one GUN, or all when gun is empty), at most limit.
   virtual Result<std::vector<TrustChange>> changes(const std::string& gun, uint64_t after, size_t limit) = 0;

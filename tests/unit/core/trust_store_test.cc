@@ -218,6 +218,10 @@ TEST_CASE("trust store: listings, the feed's pages and filters, keys and deletio
   CHECK(s->serverKey("c/app", "snapshot").status().code() == Code::kNotFound);
   // A GUN with only a key: deleting it is a change; a GUN with nothing is not.
   REQUIRE(s->putServerKey("c/app", "timestamp", "v1:k").isOk());
+  // The first key made stands: a second core's add reads it back.
+  CHECK(*s->addServerKey("c/app", "root-like", "v1:first") == "v1:first");
+  CHECK(*s->addServerKey("c/app", "root-like", "v1:second") == "v1:first");
+  CHECK(*s->serverKey("c/app", "root-like") == "v1:first");
   REQUIRE(s->deleteGun("c/app", 60).isOk());
   REQUIRE(s->deleteGun("d/app", 70).isOk());
   feed = s->changes("", (*feed)[2].seq, 10);

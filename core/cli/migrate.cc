@@ -25,6 +25,7 @@
 #include "shared/store/blob_store.h"
 #include "shared/store/pg.h"
 #include "shared/store/s3_client.h"
+#include "shared/tls/crypto.h"
 
 namespace wharf::cli {
 
@@ -50,19 +51,6 @@ new one (clients log in again; access tokens carry over).
 
 namespace {
 
-std::string humanBytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
 std::unique_ptr<BlobStore> openBlobs(const std::string& url) {
   Result<std::unique_ptr<BlobStore>> store = Status(Code::kInternal, "no blob store");
   if (url.rfind("s3://", 0) == 0) {
@@ -81,12 +69,7 @@ std::unique_ptr<BlobStore> openBlobs(const std::string& url) {
 // Copies one blob through an upload of the destination; the digest is checked before
 // it is stored under it.
 Status copyBlob(BlobStore& from, BlobStore& to, const Digest& d, uint64_t size) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string id = "migrate-";
-  for (unsigned char b : randomBytes(8)) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
+  std::string id = "migrate-" + hexEncode(randomBytes(8));
   WHARF_RETURN_IF_ERROR(to.createUpload(id));
   std::string buf(8u << 20, '\0');
   uint64_t off = 0;
@@ -139,7 +122,7 @@ int migrate(const Args& a) {
   if (!st.isOk()) die("reading the blobs: " + st.message());
   uint64_t total = 0;
   for (const auto& b : blobs) total += b.second;
-  std::printf("blobs: %zu (%s) in %s\n", blobs.size(), humanBytes(total).c_str(), from.c_str());
+  std::printf("blobs: %zu (%s) in %s\n", blobs.size(), humanSize(total).c_str(), from.c_str());
   size_t copied = 0, present = 0, missing = 0, n = 0;
   uint64_t copied_bytes = 0;
   int64_t last_report = monotonicMillis();
@@ -167,13 +150,13 @@ int migrate(const Args& a) {
     copied_bytes += *here;
     if (monotonicMillis() - last_report >= 2000) {
       last_report = monotonicMillis();
-      std::printf("  %zu/%zu blobs, %s %s\n", n, blobs.size(), humanBytes(copied_bytes).c_str(),
+      std::printf("  %zu/%zu blobs, %s %s\n", n, blobs.size(), humanSize(copied_bytes).c_str(),
                   dry ? "to copy" : "copied");
       std::fflush(stdout);
     }
   }
   std::printf("blobs: %zu %s (%s), %zu already there%s\n", copied, dry ? "to copy" : "copied, digests checked",
-              humanBytes(copied_bytes).c_str(), present,
+              humanSize(copied_bytes).c_str(), present,
               missing > 0 ? (", " + std::to_string(missing) + " missing from " + from).c_str() : "");
 
   // --- the index ---
@@ -186,12 +169,15 @@ int migrate(const Args& a) {
   struct Manifest {
     std::string digest;
     ManifestRecord record;
+    std::vector<std::string> refs;  // config, layers, index children
   };
   std::map<std::string, std::vector<Manifest>> manifests;  // repo -> manifests
   st = src.forEachManifest([&](const std::string& repo, const std::string& digest, const ManifestRecord& r) {
-    manifests[repo].push_back({digest, r});
+    manifests[repo].push_back({digest, r, {}});
     return true;
   });
+  for (auto& [repo, ms] : manifests)
+    for (auto& m : ms) m.refs = src.manifestRefs(m.digest).value_or(std::vector<std::string>());
   if (!st.isOk()) die("reading the manifests: " + st.message());
   std::set<std::string> repos;
   for (std::string last;;) {
@@ -224,9 +210,7 @@ int migrate(const Args& a) {
       w.digest = m.digest;
       w.record = m.record;
       w.tag = std::move(tag);
-      for (const auto& ref : src.manifestRefs(m.digest).value_or(std::vector<std::string>())) {
-        (in_repo.count(ref) ? w.manifests : w.blobs).push_back(ref);
-      }
+      for (const auto& ref : m.refs) (in_repo.count(ref) ? w.manifests : w.blobs).push_back(ref);
       if (!m.record.subject.empty()) {
         for (const auto& d : src.referrers(repo, m.record.subject))
           if (d.value("digest", "") == m.digest) w.referrer_descriptor = d;
@@ -237,8 +221,7 @@ int migrate(const Args& a) {
     while (!pending.empty()) {
       std::vector<Manifest> later;
       for (const auto& m : pending) {
-        auto refs = src.manifestRefs(m.digest).value_or(std::vector<std::string>());
-        bool ready = std::all_of(refs.begin(), refs.end(),
+        bool ready = std::all_of(m.refs.begin(), m.refs.end(),
                                  [&](const std::string& r) { return !in_repo.count(r) || done.count(r) || r == m.digest; });
         if (!ready) {
           later.push_back(m);

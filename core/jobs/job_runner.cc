@@ -8,6 +8,7 @@
 
 #include "shared/base/log.h"
 #include "shared/base/ids.h"
+#include "shared/tls/crypto.h"
 #include "shared/metrics/metrics.h"
 
 namespace wharf {
@@ -105,13 +106,7 @@ namespace {
 std::string defaultOwner() {
   char host[256] = {};
   if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof(host), "core");
-  static const char kHex[] = "0123456789abcdef";
-  std::string tag;
-  for (unsigned char b : randomBytes(3)) {
-    tag += kHex[b >> 4];
-    tag += kHex[b & 15];
-  }
-  return std::string(host) + "/" + std::to_string(::getpid()) + "/" + tag;
+  return std::string(host) + "/" + std::to_string(::getpid()) + "/" + hexEncode(randomBytes(3));
 }
 
 }  // namespace
@@ -208,7 +203,7 @@ void JobRunner::reclaim(bool at_start) {
         continue;
       }
       logWarn("job's runner went away before it ran it", {{"job", j.id}, {"kind", j.kind}, {"runner", j.pinned}});
-      --queued;
+      --queued;  // counted above
       JobMetrics::finished(j.kind, JobState::kFailed, -1);
       continue;
     }
@@ -349,7 +344,6 @@ Result<std::string> JobRunner::enqueue(Job j) {
   auto id = store_.create(j);
   if (!id.isOk()) return id.status();
   logInfo("job queued", {{"job", *id}, {"kind", j.kind}, {"actor", j.actor}});
-  JobMetrics::get().queued.add(1);
   wake();
   return id;
 }
@@ -396,6 +390,15 @@ Status JobRunner::cancel(const std::string& raw_id, const std::string& actor) {
   if (running) {
     if (auto a = local()) {
       cancelLocally(a, actor);
+    } else if (j->owner == options_.owner) {
+      // Claimed here, not started yet: the worker honours it as it starts the job.
+      std::lock_guard lock(mu_);
+      if (auto it = active_.find(*id); it != active_.end()) {
+        a = it->second;
+      } else {
+        cancels_before_start_[*id] = actor;
+      }
+      if (a) cancelLocally(a, actor);
     } else {
       logInfo("job cancel requested; its runner stops it", {{"job", *id}, {"actor", actor}, {"runner", j->owner}});
     }
@@ -403,7 +406,6 @@ Status JobRunner::cancel(const std::string& raw_id, const std::string& actor) {
   }
   logInfo("job cancelled", {{"job", *id}, {"actor", actor}});
   JobMetrics::finished(j->kind, JobState::kCancelled, -1);
-  JobMetrics::get().queued.add(-1);
   {
     std::lock_guard lock(mu_);
     done_cv_.notify_all();
@@ -531,6 +533,7 @@ void JobRunner::workerLoop() {
       raw->progress = JobProgress{done, total, message};
       raw->progress_dirty = true;
     };
+    std::string cancelled_by;  // a cancel that came between the claim and now
     {
       std::lock_guard lock(mu_);
       active_[a->job.id] = a;
@@ -538,20 +541,19 @@ void JobRunner::workerLoop() {
         a->shutdown = true;
         a->ctx->requestCancel();
       }
+      if (auto it = cancels_before_start_.find(a->job.id); it != cancels_before_start_.end()) {
+        cancelled_by = it->second;
+        cancels_before_start_.erase(it);
+      }
     }
-    // A cancel that came between the claim and now found the job running but not here
-    // yet: read it again (runJob honours it).
-    if (auto fresh = store_.get(a->job.id); fresh.isOk() && fresh->cancel_requested) {
-      a->job.cancel_requested = true;
-      a->job.cancelled_by = fresh->cancelled_by;
-    }
-    JobMetrics::get().queued.add(-1);
+    if (!cancelled_by.empty()) cancelLocally(a, cancelled_by);
     JobMetrics::get().running.add(1);
     runJob(a);
     JobMetrics::get().running.add(-1);
     {
       std::lock_guard lock(mu_);
       active_.erase(a->job.id);
+      cancels_before_start_.erase(a->job.id);
       done_cv_.notify_all();
     }
     wake();  // an exclusive kind's next job may run now
@@ -565,9 +567,8 @@ void JobRunner::runJob(const std::shared_ptr<Active>& a) {
   int64_t t0 = monotonicMillis();
   notify(job.id);
   Result<json> result = Status(Code::kInternal, "not run");
-  if (job.cancel_requested) {
-    // Cancelled between the claim and now (on another replica): not started.
-    cancelLocally(a, job.cancelled_by.empty() ? "another replica" : job.cancelled_by);
+  if (a->ctx->cancelled()) {
+    // Cancelled (or the runner stopping) before it started: not run.
   } else if (auto k = kinds_.find(job.kind); k == kinds_.end()) {
     result = Status(Code::kInvalidArgument, "unknown job kind \"" + job.kind + "\" (not registered in this core)");
   } else {
@@ -632,7 +633,6 @@ void JobRunner::runJob(const std::shared_ptr<Active>& a) {
   json fields = {{"job", job.id}, {"kind", job.kind}, {"state", jobStateName(state)}, {"duration_ms", mono_ms}};
   if (!error.empty()) fields["error"] = error;
   if (again) {
-    JobMetrics::get().queued.add(1);
     logInfo("job interrupted by the shutdown; queued again", fields);
     return;
   }
@@ -706,9 +706,10 @@ void JobRunner::flusherLoop() {
     flush();
     if (monotonicMillis() - last_poll >= options_.poll_ms) {
       last_poll = monotonicMillis();
+      // Also what sets the queued gauge, whatever the store.
+      reclaim(false);
       if (store_.shared()) {
         renew();
-        reclaim(false);
         // Followers of jobs run elsewhere hear of their lines only this way.
         notifyAll();
       }

@@ -195,6 +195,8 @@ class JobRunner {
   std::vector<std::string> kind_names_, exclusive_kinds_;  // written at start() only
   uint64_t wake_gen_ = 0;                                  // GUARDED_BY(mu_): bumped by wake()
   std::map<std::string, std::shared_ptr<Active>> active_;  // GUARDED_BY(mu_): jobs run here, by id
+  // Cancels of jobs this runner claimed but had not started yet: id -> who asked.
+  std::map<std::string, std::string> cancels_before_start_;  // GUARDED_BY(mu_)
   bool started_ = false;                                   // GUARDED_BY(mu_)
   std::atomic<bool> stopping_{false};
   std::vector<std::thread> workers_;

@@ -186,6 +186,16 @@ std::string jobIdOf(uint64_t seq) {
   return digits.size() >= 10 ? digits : std::string(10 - digits.size(), '0') + digits;
 }
 
+bool fillJobPage(std::vector<Job>& page, Result<Job> record, const JobFilter& f, size_t limit, std::string* more) {
+  if (!record.isOk() || !f.matches(*record)) return true;
+  if (page.size() == limit) {
+    *more = page.back().id;
+    return false;
+  }
+  page.push_back(std::move(record).value());
+  return true;
+}
+
 Result<std::string> JobStore::normalizeId(const std::string& id) {
   auto seq = jobSeqOf(id);
   if (!seq.isOk()) return seq.status();

@@ -140,6 +140,9 @@ struct JobClaim {
 // otherwise), and the id of a sequence number.
 Result<uint64_t> jobSeqOf(const std::string& id);
 std::string jobIdOf(uint64_t seq);
+// For the stores' list(), fed records newest first: adds a record that parses and
+// matches f to page; false once the page is full (*more is then its last id).
+bool fillJobPage(std::vector<Job>& page, Result<Job> record, const JobFilter& f, size_t limit, std::string* more);
 
 class JobStore {
  public:

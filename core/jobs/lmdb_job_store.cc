@@ -182,14 +182,7 @@ class LmdbJobStore final : public JobStore {
       ok = c.seek(key);
       if (ok && c.key() == key) ok = c.next();
     }
-    for (; ok; ok = c.next()) {
-      auto j = Job::fromRecord(c.value());
-      if (!j.isOk() || !f.matches(*j)) continue;
-      if (out.size() == limit) {
-        more = out.back().id;
-        break;
-      }
-      out.push_back(std::move(j).value());
+    for (; ok && fillJobPage(out, Job::fromRecord(c.value()), f, limit, &more); ok = c.next()) {
     }
     if (next != nullptr) *next = more;
     return out;

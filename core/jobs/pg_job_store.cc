@@ -54,7 +54,6 @@ constexpr int kKindLock = 1481;  // advisory lock class: (1481, hashtext(kind))
 
 std::string num(int64_t v) { return std::to_string(v); }
 
-Result<Job> jobOf(std::string_view record) { return Job::fromRecord(record); }
 
 Status putJob(PgConn& c, uint64_t seq, const Job& j) {
   return c
@@ -69,7 +68,7 @@ Result<Job> lockedJob(PgConn& c, uint64_t seq, const std::string& id) {
   auto r = c.exec("SELECT record FROM jobs WHERE seq = $1::bigint FOR UPDATE", {num(static_cast<int64_t>(seq))});
   if (!r.isOk()) return r.status();
   if (r->rows() == 0) return Status(Code::kNotFound, "no job " + id);
-  return jobOf(r->text(0, 0));
+  return Job::fromRecord(r->text(0, 0));
 }
 
 class PgJobStore final : public JobStore {
@@ -104,7 +103,7 @@ class PgJobStore final : public JobStore {
     auto r = db_->query("SELECT record FROM jobs WHERE seq = $1::bigint", {num(static_cast<int64_t>(*seq))});
     if (!r.isOk()) return r.status();
     if (r->rows() == 0) return Status(Code::kNotFound, "no job " + id);
-    return jobOf(r->text(0, 0));
+    return Job::fromRecord(r->text(0, 0));
   }
 
   Result<Job> update(const std::string& id, const std::function<Status(Job&)>& fn) override {
@@ -180,7 +179,7 @@ class PgJobStore final : public JobStore {
       if (!r.isOk()) return r.status();
       if (r->rows() == 0) return Status::ok();
       uint64_t seq = static_cast<uint64_t>(r->integer(0, 0));
-      auto j = jobOf(r->text(0, 1));
+      auto j = Job::fromRecord(r->text(0, 1));
       if (!j.isOk()) return j.status();
       if (std::find(claim.exclusive.begin(), claim.exclusive.end(), j->kind) != claim.exclusive.end()) {
         WHARF_RETURN_IF_ERROR(
@@ -225,14 +224,7 @@ class PgJobStore final : public JobStore {
          num(static_cast<int64_t>(std::min<uint64_t>(limit, 100'000)) + 1)});
     std::string more;
     if (r.isOk()) {
-      for (int i = 0; i < r->rows(); ++i) {
-        auto j = jobOf(r->text(i, 0));
-        if (!j.isOk() || !f.matches(*j)) continue;
-        if (out.size() == limit) {
-          more = out.back().id;
-          break;
-        }
-        out.push_back(std::move(j).value());
+      for (int i = 0; i < r->rows() && fillJobPage(out, Job::fromRecord(r->text(i, 0)), f, limit, &more); ++i) {
       }
     }
     if (next != nullptr) *next = more;
@@ -244,7 +236,7 @@ class PgJobStore final : public JobStore {
     auto r = db_->query("SELECT record FROM jobs WHERE state IN ('queued', 'running') ORDER BY seq");
     if (!r.isOk()) return out;
     for (int i = 0; i < r->rows(); ++i) {
-      auto j = jobOf(r->text(i, 0));
+      auto j = Job::fromRecord(r->text(i, 0));
       if (j.isOk()) out.push_back(std::move(j).value());
     }
     return out;

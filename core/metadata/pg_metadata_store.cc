@@ -13,6 +13,7 @@
 #include "core/metadata/pg_schema.h"
 #include "shared/base/ids.h"
 #include "shared/base/log.h"
+#include "shared/tls/crypto.h"
 
 namespace wharf {
 
@@ -71,22 +72,10 @@ class ReadCache {
     return Ticket{epoch_, it == repos_.end() ? 0 : it->second.gen};
   }
   std::optional<std::string> tag(const std::string& repo, const std::string& tag) {
-    if (!enabled()) return std::nullopt;
-    std::lock_guard lock(mu_);
-    auto r = repos_.find(repo);
-    if (r == repos_.end()) return std::nullopt;
-    auto t = r->second.tags.find(tag);
-    if (t == r->second.tags.end()) return std::nullopt;
-    return t->second;
+    return lookup(repo, &Repo::tags, tag);
   }
   std::optional<ManifestRecord> manifest(const std::string& repo, const std::string& digest) {
-    if (!enabled()) return std::nullopt;
-    std::lock_guard lock(mu_);
-    auto r = repos_.find(repo);
-    if (r == repos_.end()) return std::nullopt;
-    auto m = r->second.manifests.find(digest);
-    if (m == r->second.manifests.end()) return std::nullopt;
-    return m->second;
+    return lookup(repo, &Repo::manifests, digest);
   }
   void putTag(const std::string& repo, const std::string& tag, const std::string& digest, Ticket t) {
     put(repo, t, [&](Repo& r) { return r.tags.insert_or_assign(tag, digest).second; });
@@ -121,6 +110,18 @@ class ReadCache {
     std::unordered_map<std::string, std::string> tags;
     std::unordered_map<std::string, ManifestRecord> manifests;
   };
+  template <typename V>
+  std::optional<V> lookup(const std::string& repo, std::unordered_map<std::string, V> Repo::*entries,
+                          const std::string& key) {
+    if (!enabled()) return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto r = repos_.find(repo);
+    if (r == repos_.end()) return std::nullopt;
+    auto& map = r->second.*entries;
+    auto it = map.find(key);
+    if (it == map.end()) return std::nullopt;
+    return it->second;
+  }
   template <typename F>
   void put(const std::string& repo, Ticket t, F&& insert) {
     if (!enabled()) return;
@@ -799,15 +800,7 @@ class PgMetadataStore final : public MetadataStore {
    private:
     std::mutex mu_;
     std::condition_variable cv_;
-    const std::string self_ = [] {
-      static const char kHex[] = "0123456789abcdef";
-      std::string p;
-      for (unsigned char b : randomBytes(6)) {
-        p += kHex[b >> 4];
-        p += kHex[b & 15];
-      }
-      return p;
-    }();
+    const std::string self_ = hexEncode(randomBytes(6));
     uint64_t next_ = 0, abandoned_ = 0;                        // GUARDED_BY(mu_)
     std::map<std::string, uint64_t> waiting_;                  // GUARDED_BY(mu_): token -> abandoned_ then
     std::map<std::string, std::set<std::string>> heard_;       // GUARDED_BY(mu_)

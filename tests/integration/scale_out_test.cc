@@ -9,7 +9,6 @@
 #include <fstream>
 #include <deque>
 #include <map>
-#include <set>
 #include <sstream>
 
 #include <atomic>
@@ -250,7 +249,6 @@ TEST_CASE("scale-out: jobs run once in the cluster, a schedule fires once a tick
   // Jobs submitted to either replica run once each, on either.
   std::vector<std::string> ids;
   for (int i = 0; i < 12; ++i) ids.push_back(submit(i % 2 ? ca : cb, {{"seconds", 0.1}}));
-  std::set<std::string> runners;
   for (const auto& id : ids) {
     REQUIRE(waitFor([&] { return job(ca, id)["state"] == "succeeded"; }, 20000));
     auto lines = log(cb, id);

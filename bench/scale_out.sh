@@ -205,10 +205,19 @@ b_man=$(load --url "$B/v2/bench/app/manifests/v1" --header 'Accept: application/
 emit manifest_get scale-out "$b_man"
 
 # --- 2. blob push throughput ------------------------------------------------------------------
-# Monolithic upload to a core: POST ?digest= with the whole blob as the body.
+# A push as docker, skopeo, podman and crane make it: POST starts an upload, one PATCH
+# streams the whole blob, PUT ?digest= ends it (the digest is known only then).
 push_core() { # base file
-  curl -sS -f -o /dev/null -X POST --data-binary "@$2" -H 'Content-Type: application/octet-stream' \
-    "$1/v2/bench/push/blobs/uploads/?digest=sha256:${hex[$2]}"
+  local location
+  location=$(curl -sS -f -o /dev/null -D - -X POST "$1/v2/bench/push/blobs/uploads/" |
+    tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+  [ -n "$location" ] || die "no upload location from $1"
+  case $location in http*) ;; *) location=$1$location ;; esac
+  location=$(curl -sS -f -o /dev/null -D - -X PATCH -T "$2" -H 'Content-Type: application/octet-stream' \
+    "$location" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+  case $location in http*) ;; *) location=$1$location ;; esac
+  case $location in *\?*) location="$location&" ;; *) location="$location?" ;; esac
+  curl -sS -f -o /dev/null -X PUT "${location}digest=sha256:${hex[$2]}"
 }
 push_a() { push_core "$A" "$1"; }
 push_b() { push_core "$B" "$1"; }

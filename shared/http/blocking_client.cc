@@ -176,7 +176,7 @@ Status BlockingClient::connect() {
   return Status::ok();
 }
 
-Status BlockingClient::send(const std::string& bytes) {
+Status BlockingClient::send(std::string_view bytes) {
   if (interrupted_.load()) return Status(Code::kUnavailable, "interrupted");
   if (fd_ < 0) WHARF_RETURN_IF_ERROR(connect());
   return sendAll(bytes.data(), bytes.size());
@@ -251,7 +251,7 @@ Result<HttpResponse> BlockingClient::read(bool head, const BodySink* sink) {
 }
 
 Result<HttpResponse> BlockingClient::request(const std::string& method, const std::string& target,
-                                         const HeaderList& headers, const std::string& body) {
+                                         const HeaderList& headers, std::string_view body) {
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host_ + ":" + std::to_string(port_) + "\r\n";
   bool has_length = false;
   for (const auto& [k, v] : headers) {
@@ -264,11 +264,15 @@ Result<HttpResponse> BlockingClient::request(const std::string& method, const st
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   }
   req += "\r\n";
-  req += body;
+  // A small body goes with the head in one write; a large one after it, from where it is.
+  constexpr size_t kCopyBody = 64 * 1024;
+  const bool separate = body.size() > kCopyBody;
+  if (!separate) req += body;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (interrupted_.load()) return Status(Code::kUnavailable, "interrupted");
     bool fresh = fd_ < 0;
     Status sent = send(req);
+    if (sent.isOk() && separate) sent = sendAll(body.data(), body.size());
     // Even when sending failed, the server may have answered and closed before taking
     // the whole body (413, 400): its response is still readable.
     auto r = fd_ >= 0 ? read(method == "HEAD") : Result<HttpResponse>(sent);

@@ -38,8 +38,9 @@ class BlockingClient {
   void useTls(std::string ca_file, bool insecure = false);
   ~BlockingClient();
 
+  // The body is sent from where it is (a large one is not copied).
   Result<HttpResponse> request(const std::string& method, const std::string& target, const HeaderList& headers = {},
-                               const std::string& body = "");
+                               std::string_view body = {});
   // A GET whose 200 or 206 body goes to sink piece by piece instead of into the response
   // (other statuses keep their body, for the error). An error from sink ends the transfer
   // (the connection is closed) and is returned. On a fresh connection, never retried.
@@ -48,7 +49,7 @@ class BlockingClient {
   // Sends bytes as they are and reads one response (the connection is fresh if needed).
   Result<HttpResponse> raw(const std::string& bytes, bool head = false);
   // Sends bytes without reading.
-  Status send(const std::string& bytes);
+  Status send(std::string_view bytes);
   // Reads one response from the current connection.
   Result<HttpResponse> read(bool head = false);
   void close();

@@ -4,16 +4,23 @@
 // uploads/<id>/data in parts of part_size, plus the bytes after the last part (the
 // tail). Between requests the tail is an object of its own and the state object lists
 // the parts: any replica can take the next chunk. Within a request the tail grows in
-// memory and a part is sent whenever it reaches part_size, so a 5 GiB blob never sits in
-// memory. At the end a small upload is checked in memory and PUT under its digest; a
-// large one is completed, checked (as it arrived, or by reading it back), and copied
-// under its digest by the store itself (CopyObject; UploadPartCopy above 5 GiB). Nothing
-// is visible under a content address before its bytes were checked.
+// memory and becomes a part whenever it reaches part_size; the part goes to the store on
+// a sender thread while the next one arrives (at most kPartsInFlight per upload, so a
+// 5 GiB blob never sits in memory; at most kMaxSendingParts in the store, beyond which
+// a request sends its part itself). At the end a small upload is checked in memory and
+// PUT under its digest; a large one is completed, checked (as it arrived, or by reading
+// it back), and copied under its digest by the store itself (CopyObject; UploadPartCopy
+// above 5 GiB). Nothing is visible under a content address before its bytes were
+// checked.
+#include <atomic>
+#include <deque>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "shared/base/log.h"
 #include "shared/base/ids.h"
+#include "shared/event/work_queue.h"
 #include "shared/store/blob_store.h"
 #include "shared/store/s3_client.h"
 
@@ -25,6 +32,10 @@ constexpr uint64_t kMaxCopy = 5ull << 30;        // CopyObject's largest source
 constexpr uint64_t kCopyPart = 1ull << 30;       // parts of a larger copy
 constexpr size_t kMaxParts = 10000;              // S3's limit per multipart upload
 constexpr size_t kMaxOpenUploads = 256;          // uploads whose tail this replica keeps
+constexpr size_t kPartsInFlight = 2;             // parts of one upload on their way at once
+constexpr size_t kMaxSendingParts = 16;          // parts of all uploads on their way at once
+constexpr size_t kSpareBuffers = 4;              // part buffers kept for the next parts
+constexpr size_t kSmallTail = 1 << 20;           // a tail this large gets a whole part's buffer
 
 struct Part {
   int number = 0;
@@ -71,13 +82,26 @@ struct UploadState {
   }
 };
 
-// An upload this replica is writing.
+// A part on its way to the store; its ETag (or the failure) comes from a sender thread.
+struct SendingPart {
+  int number = 0;
+  uint64_t size = 0;
+  std::future<Result<std::string>> etag;
+};
+
+// An upload this replica is writing. Used by one request at a time (the upload's lease).
 struct OpenUpload {
-  UploadState state;         // as it will be stored at the next flush
+  UploadState state;         // as it will be stored at the next flush (size counts every byte taken)
   std::string stored_tail;   // the tail object the stored state names
-  std::string tail;          // bytes after the parts
+  std::deque<SendingPart> sending;  // parts after state.parts, oldest first
+  std::string tail;          // bytes after the parts, under one part
   bool dirty = false;        // appended since the last flush
   bool completed = false;    // the multipart upload is assembled into uploads/<id>/data
+
+  // Waits for every part on its way (what they did no longer matters).
+  ~OpenUpload() {
+    for (auto& p : sending) p.etag.wait();
+  }
 };
 
 class S3BlobStore final : public BlobStore {
@@ -171,10 +195,14 @@ class S3BlobStore final : public BlobStore {
     // A request starts here: what this replica holds in memory stands only if it was
     // flushed and nothing happened elsewhere since (another replica may have taken chunks
     // in between).
+    std::shared_ptr<OpenUpload> dropped;  // waits for its parts on their way, unlocked
     std::lock_guard lock(mu_);
     if (auto it = open_.find(id); it != open_.end()) {
       const auto& u = *it->second;
-      if (u.dirty || u.completed || u.state.size != stored->size || u.stored_tail != stored->tail_key) open_.erase(it);
+      if (u.dirty || u.completed || u.state.size != stored->size || u.stored_tail != stored->tail_key) {
+        dropped = std::move(it->second);
+        open_.erase(it);
+      }
     }
     return stored->size;
   }
@@ -189,17 +217,24 @@ class S3BlobStore final : public BlobStore {
       return Status(Code::kRangeInvalid, "the upload holds " + std::to_string(up.state.size) + " bytes, not " +
                                              std::to_string(offset));
     }
-    up.tail.append(data);
     up.state.size += data.size();
     up.dirty = true;
     const uint64_t part = s3_.location().part_size;
-    while (up.tail.size() >= part) {
-      Status st = sendPart(id, up, std::string_view(up.tail).substr(0, part));
+    while (!data.empty()) {
+      size_t take = std::min<uint64_t>(data.size(), part - up.tail.size());
+      if (up.tail.capacity() < part && up.tail.size() + take > kSmallTail) {
+        std::string buffer = takeBuffer();
+        buffer.append(up.tail);
+        up.tail.swap(buffer);
+      }
+      up.tail.append(data.substr(0, take));
+      data.remove_prefix(take);
+      if (up.tail.size() < part) break;
+      Status st = sendPart(id, up, std::exchange(up.tail, std::string()));
       if (!st.isOk()) {
         forget(id);  // the stored state is the truth again
         return st;
       }
-      up.tail.erase(0, part);
     }
     return Status::ok();
   }
@@ -217,7 +252,7 @@ class S3BlobStore final : public BlobStore {
     if (!opened.isOk()) return opened.status();
     auto u = *opened;
     const uint64_t size = u->state.size;
-    if (u->state.parts.empty()) {
+    if (u->state.parts.empty() && u->sending.empty()) {
       // Small: the whole blob is the tail, in memory.
       Digest actual = known != nullptr && known->algorithm() == expected.algorithm() ? *known
                                                                                      : digestOf(u->tail, expected.algorithm());
@@ -236,11 +271,10 @@ class S3BlobStore final : public BlobStore {
       return size;
     }
     if (!u->completed) {
-      Status st = u->tail.empty() ? Status::ok() : sendPart(id, *u, u->tail);  // the last part may be small
-      if (st.isOk()) {
-        u->tail.clear();
-        st = complete(id, *u);
-      }
+      // The last part may be small.
+      Status st = u->tail.empty() ? Status::ok() : sendPart(id, *u, std::exchange(u->tail, std::string()));
+      if (st.isOk()) st = waitForParts(*u);
+      if (st.isOk()) st = complete(id, *u);
       if (!st.isOk()) {
         forget(id);
         return st;
@@ -449,8 +483,12 @@ class S3BlobStore final : public BlobStore {
     open_[id] = std::move(u);
   }
   void forget(const std::string& id) {
+    std::shared_ptr<OpenUpload> dropped;  // waits for its parts on their way, unlocked
     std::lock_guard lock(mu_);
-    open_.erase(id);
+    if (auto it = open_.find(id); it != open_.end()) {
+      dropped = std::move(it->second);
+      open_.erase(it);
+    }
   }
 
   // The upload as this replica holds it, else as stored.
@@ -475,8 +513,11 @@ class S3BlobStore final : public BlobStore {
     return u;
   }
 
-  Status sendPart(const std::string& id, OpenUpload& u, std::string_view bytes) {
-    if (u.state.parts.size() >= kMaxParts) {
+  // Sends bytes as the upload's next part: on a sender thread (waiting first for the
+  // oldest part on its way if kPartsInFlight are), or here when the store has
+  // kMaxSendingParts on their way already.
+  Status sendPart(const std::string& id, OpenUpload& u, std::string bytes) {
+    if (u.state.parts.size() + u.sending.size() >= kMaxParts) {
       return Status(Code::kTooLarge, "the upload exceeds " + std::to_string(kMaxParts) + " parts");
     }
     if (u.state.multipart.empty()) {
@@ -490,28 +531,88 @@ class S3BlobStore final : public BlobStore {
       if (ids.empty() || ids[0].empty()) return Status(Code::kIoError, "S3 store started a multipart upload without an id");
       u.state.multipart = ids[0];
     }
-    Part p;
-    p.number = static_cast<int>(u.state.parts.size()) + 1;
-    p.size = bytes.size();
-    S3Client::Call c;
-    c.method = "PUT";
-    c.key = uploadKey(id, "data");
-    c.query["partNumber"] = std::to_string(p.number);
-    c.query["uploadId"] = u.state.multipart;
-    c.body = bytes;
-    auto r = s3_.call(c);
-    if (!r.isOk()) return r.status();
-    p.etag = r->header("etag");
-    if (p.etag.empty()) return Status(Code::kIoError, "S3 store took a part without an ETag");
-    u.state.parts.push_back(std::move(p));
+    if (u.sending.size() >= kPartsInFlight) WHARF_RETURN_IF_ERROR(waitForParts(u, kPartsInFlight - 1));
+    const int number = static_cast<int>(u.state.parts.size() + u.sending.size()) + 1;
+    const uint64_t size = bytes.size();
+    std::string key = uploadKey(id, "data");
+    if (sending_parts_.fetch_add(1) >= kMaxSendingParts) {
+      sending_parts_.fetch_sub(1);
+      WHARF_RETURN_IF_ERROR(waitForParts(u));
+      auto etag = putPart(key, u.state.multipart, number, bytes);
+      giveBuffer(std::move(bytes));
+      if (!etag.isOk()) return etag.status();
+      u.state.parts.push_back(Part{number, std::move(etag).value(), size});
+      return Status::ok();
+    }
+    auto done = std::make_shared<std::promise<Result<std::string>>>();
+    u.sending.push_back(SendingPart{number, size, done->get_future()});
+    senders_.submit([this, done, key = std::move(key), multipart = u.state.multipart, number,
+                     bytes = std::move(bytes)]() mutable {
+      auto etag = putPart(key, multipart, number, bytes);
+      giveBuffer(std::move(bytes));
+      sending_parts_.fetch_sub(1);
+      done->set_value(std::move(etag));
+    });
     return Status::ok();
   }
 
-  Status flush(const std::string& id, OpenUpload& u) {
-    if (u.tail.size() >= kMinPart) {
-      WHARF_RETURN_IF_ERROR(sendPart(id, u, u.tail));
-      u.tail.clear();
+  // Buffers for tails that grow to a part: one given back by a sender when there is one
+  // (its pages are the process's already, where a fresh 16 MiB buffer costs as many page
+  // faults each time).
+  std::string takeBuffer() {
+    std::string buffer;
+    {
+      std::lock_guard lock(mu_);
+      if (!spare_.empty()) {
+        buffer = std::move(spare_.back());
+        spare_.pop_back();
+      }
     }
+    if (buffer.capacity() < s3_.location().part_size) buffer.reserve(s3_.location().part_size);
+    return buffer;
+  }
+  void giveBuffer(std::string buffer) {
+    if (buffer.capacity() < s3_.location().part_size) return;
+    buffer.clear();
+    std::lock_guard lock(mu_);
+    if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(buffer));
+  }
+
+  Result<std::string> putPart(const std::string& key, const std::string& multipart, int number, std::string_view bytes) {
+    S3Client::Call c;
+    c.method = "PUT";
+    c.key = key;
+    c.query["partNumber"] = std::to_string(number);
+    c.query["uploadId"] = multipart;
+    c.body = bytes;
+    auto r = s3_.call(c);
+    if (!r.isOk()) return r.status();
+    std::string etag = r->header("etag");
+    if (etag.empty()) return Status(Code::kIoError, "S3 store took a part without an ETag");
+    return etag;
+  }
+
+  // Waits until at most keep parts of the upload are on their way, the others recorded in
+  // its state (in order). The first failure is returned once every part waited for is
+  // back (the caller then drops what this replica holds of the upload).
+  static Status waitForParts(OpenUpload& u, size_t keep = 0) {
+    Status first;
+    while (u.sending.size() > keep) {
+      SendingPart p = std::move(u.sending.front());
+      u.sending.pop_front();
+      auto etag = p.etag.get();
+      if (!etag.isOk()) {
+        if (first.isOk()) first = etag.status();
+        continue;
+      }
+      if (first.isOk()) u.state.parts.push_back(Part{p.number, std::move(etag).value(), p.size});
+    }
+    return first;
+  }
+
+  Status flush(const std::string& id, OpenUpload& u) {
+    if (u.tail.size() >= kMinPart) WHARF_RETURN_IF_ERROR(sendPart(id, u, std::exchange(u.tail, std::string())));
+    WHARF_RETURN_IF_ERROR(waitForParts(u));
     // The tail object is named by the range it holds, so a new one never overwrites
     // what the stored state names.
     std::string tail_key;
@@ -628,6 +729,9 @@ class S3BlobStore final : public BlobStore {
   S3Client s3_;
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<OpenUpload>> open_;  // GUARDED_BY(mu_)
+  std::vector<std::string> spare_;  // GUARDED_BY(mu_); empty part buffers, at most kSpareBuffers
+  std::atomic<size_t> sending_parts_{0};
+  WorkQueue senders_{kMaxSendingParts};  // last: its threads are joined before the rest goes
 };
 
 }  // namespace

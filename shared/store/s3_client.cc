@@ -329,7 +329,7 @@ Result<HttpResponse> S3Client::send(const Call& call) {
   std::string target = in.path;
   if (!call.query.empty()) target += "?" + canonicalQuery(call.query);
   auto client = lease();
-  auto r = client->request(call.method, target, headers, std::string(call.body));
+  auto r = client->request(call.method, target, headers, call.body);
   if (!r.isOk()) {
     return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + r.status().message());
   }

@@ -369,6 +369,57 @@ TEST_CASE("S3 blob store on Ceph: an upload a crash left behind is listed and pu
   CHECK(store->uploadSize(id).status().code() == Code::kBlobUploadUnknown);
 }
 
+TEST_CASE("S3 blob store on Ceph: parts on their way when the store goes away fail the request; the stored "
+          "upload is as it was and goes on from there",
+          "[s3]") {
+  REQUIRE_CEPH();
+  auto& ceph = MicroCeph::shared();
+  std::string url = ceph.freshBlobsUrl("part_size_mb=5");
+  auto store = openStore(url);
+  const std::string blob = pattern(26 * 1024 * 1024 + 777, 11);
+  const size_t first = 11u << 20;  // two parts and a tail, flushed
+  std::string id = newUuid();
+  REQUIRE(store->createUpload(id).isOk());
+  REQUIRE(store->append(id, 0, std::string_view(blob).substr(0, first)).isOk());
+  REQUIRE(store->flushUpload(id).isOk());
+
+  // Three more parts' worth while radosgw is down: the parts go to sender threads, so an
+  // append may still say yes; the request fails by its flush at the latest, even with
+  // radosgw back by then (a part that failed on its way is never skipped).
+  REQUIRE(*store->resumeUpload(id) == first);
+  ceph.stopRgw();
+  struct Restart {
+    MicroCeph& c;
+    bool done = false;
+    void now() {
+      if (!done) c.startRgw();
+      done = true;
+    }
+    ~Restart() { now(); }
+  } restart{ceph};
+  Status st;
+  for (size_t off = first; off < first + (15u << 20) && st.isOk(); off += 1u << 20) {
+    st = store->append(id, off, std::string_view(blob).substr(off, 1u << 20));
+  }
+  restart.now();
+  if (st.isOk()) st = store->flushUpload(id);
+  CHECK(st.code() == Code::kUnavailable);
+
+  // Another replica sees what was acknowledged and finishes the upload from there.
+  auto other = openStore(url);
+  REQUIRE(*other->resumeUpload(id) == first);
+  for (size_t off = first; off < blob.size(); off += 3u << 20) {
+    REQUIRE(other->append(id, off, std::string_view(blob).substr(off, std::min<size_t>(3u << 20, blob.size() - off)))
+                .isOk());
+  }
+  Digest d = digestOf(blob);
+  auto size = other->commitUpload(id, d, nullptr);
+  INFO(size.status().toString());
+  REQUIRE(size.isOk());
+  CHECK(readBlob(*store, d) == blob);
+  CHECK(countMultipart(locationOf(url), "uploads/") == 0);
+}
+
 TEST_CASE("S3 blob store on Ceph: the store away is kUnavailable, and then it is back", "[s3]") {
   REQUIRE_CEPH();
   auto& ceph = MicroCeph::shared();

@@ -120,9 +120,9 @@ void handleBlob(ApiContext& ctx, const ExchangePtr& ex, const Route& route, cons
     r.head_length = length;
     return reply(ex, std::move(r));
   }
-  // The store serves the bytes itself (presigned URL) when so configured: the client
-  // follows the redirect, the replica carries no blob bytes. Edges (X-Wharf-Edge) take
-  // the bytes from the core: they do not follow redirects to other hosts.
+  // The store serves the bytes itself (presigned URL) when so configured: the client or
+  // edge follows the redirect, the replica carries no blob bytes. An edge whose site
+  // cannot reach the store asks for the bytes themselves (X-Wharf-Edge).
   if (ctx.options.blob_redirect_s > 0 && req.headers.get("x-wharf-edge") == nullptr) {
     if (auto url = ctx.registry.blobStore().directUrl(*digest, ctx.options.blob_redirect_s)) {
       Response redirect;

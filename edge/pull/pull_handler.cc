@@ -5,7 +5,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +30,14 @@ using ExchangePtr = std::shared_ptr<Exchange>;
 
 // How many times a fill whose upstream connection broke resumes with Range.
 constexpr int kMaxResumes = 3;
+// Redirects a fill follows (the core's presigned URLs to its object store, registries'
+// CDNs), and the hosts they lead to that each loop keeps a client pool for.
+constexpr int kMaxRedirects = 3;
+constexpr size_t kMaxRedirectHosts = 32;
+// How long the edge takes blob bytes from the core itself after the core's store could
+// not be reached from here through a redirect.
+constexpr int64_t kStoreRetryMs = 5 * 60 * 1000;
+std::atomic<int64_t> core_store_unreachable_until{0};
 
 
 struct EdgeMetrics {
@@ -43,6 +53,10 @@ struct EdgeMetrics {
                                       "Blob misses a peer edge could not serve, fetched from the upstream instead.");
   Counter& resumes = r.counter("wharf_edge_fill_resumes_total",
                                "Fills whose upstream connection broke and that resumed with Range.");
+  Counter& redirects = r.counter("wharf_edge_fill_redirects_total",
+                                 "Fills redirected by the upstream (the core's object store, a registry's CDN).");
+  Counter& redirect_fallbacks = r.counter("wharf_edge_fill_redirect_fallbacks_total",
+                                          "Redirected fills the store could not serve, fetched from the core instead.");
   Counter& upstream_errors = r.counter("wharf_edge_upstream_errors_total",
                                        "Fills and proxied requests the upstream failed.");
   Counter& manifest_hits = r.counter("wharf_edge_manifest_hits_total", "Manifest requests answered from the cache.");
@@ -159,16 +173,21 @@ class MappedUpstreamHandler : public ResponseHandler {
 
 // Sends a request to the upstream of repo: to the core with the client's own token (it
 // authorizes what it serves), to other registries with the edge's credentials for them.
+// The core answers with the bytes themselves (X-Wharf-Edge) unless the request may be
+// redirected to its object store (a fill, which follows redirects) and that store was
+// not found unreachable from here lately.
 void sendUpstream(EdgeContext& ctx, Loop& loop, const std::string& repo, ClientRequest req,
-                  const std::string* client_authorization, std::shared_ptr<ResponseHandler> handler) {
+                  const std::string* client_authorization, std::shared_ptr<ResponseHandler> handler,
+                  bool may_redirect = false) {
   Upstreamed u = upstreamOf(ctx, repo);
   req.target = rewriteTarget(req.target, repo, u.repo);
   ClientPool* pool = poolFor(*u.up, loop);
   if (pool == nullptr) return handler->onComplete(Status(Code::kUnavailable, "upstream " + u.up->base_url + " unusable"));
   if (u.up->is_core) {
     if (client_authorization != nullptr) req.headers.add("Authorization", *client_authorization);
-    // The core's blob bytes, not a redirect to its object store (core --blob-redirect).
-    req.headers.add("X-Wharf-Edge", "1");
+    if (!may_redirect || RealClock::instance().nowMillis() < core_store_unreachable_until.load()) {
+      req.headers.add("X-Wharf-Edge", "1");  // the core's blob bytes, not a redirect (core blob_redirect)
+    }
     pool->send(std::move(req), std::move(handler));
     return;
   }
@@ -458,16 +477,26 @@ struct FillJob {
   int resumes = 0;
   bool peer_tried = false;
   std::shared_ptr<const SitePeer> peer;  // the site's edge the bytes come from; null: the upstream
+  int redirects = 0;
 };
 
 void sendFillRequest(const std::shared_ptr<FillJob>& job, uint64_t offset);
+void followRedirect(const std::shared_ptr<FillJob>& job, uint64_t offset, const std::string& location);
+
+bool isRedirect(int status) { return status == 301 || status == 302 || status == 303 || status == 307 || status == 308; }
 
 // Streams the upstream's bytes into the Fill.
 class FillFromUpstream : public ResponseHandler {
  public:
-  FillFromUpstream(std::shared_ptr<FillJob> job, uint64_t offset) : job_(std::move(job)), offset_(offset) {}
+  // redirected: the request went where the core redirected it (its object store).
+  FillFromUpstream(std::shared_ptr<FillJob> job, uint64_t offset, bool redirected = false)
+      : job_(std::move(job)), offset_(offset), redirected_(redirected) {}
   void onHeaders(const ClientResponse& r) override {
     status_ = r.status;
+    if (isRedirect(status_) && job_->peer == nullptr && job_->redirects < kMaxRedirects) {
+      if (const std::string* location = r.headers.get("location")) location_ = *location;
+      return;
+    }
     const std::string* length = r.headers.get("content-length");
     if (offset_ == 0) {
       if (status_ != 200) return;
@@ -508,6 +537,11 @@ class FillFromUpstream : public ResponseHandler {
   }
   void onComplete(Status st) override {
     auto& ctx = job_->ctx;
+    if (!location_.empty() && st.isOk()) {
+      ++job_->redirects;
+      EdgeMetrics::get().redirects.inc();
+      return followRedirect(job_, offset_, location_);
+    }
     if (streaming_ && st.isOk() && !failed_) {
       // Verify, sync and commit off the loop thread; a mismatch fails the fill, and every
       // response on it.
@@ -541,6 +575,17 @@ class FillFromUpstream : public ResponseHandler {
       job_->peer = nullptr;
       return sendFillRequest(job_, streaming_ ? now.available : 0);
     }
+    if (redirected_ && !streaming_ && now.state == Fill::State::kFilling && upstreamOf(ctx, job_->repo).up->is_core) {
+      // The core's object store did not serve what the core redirected to (not reachable
+      // from this site, or it refused): the core serves the bytes for a while.
+      core_store_unreachable_until = RealClock::instance().nowMillis() + kStoreRetryMs;
+      EdgeMetrics::get().redirect_fallbacks.inc();
+      logWarn("the core's object store did not serve a redirected blob; taking blobs from the core for a while",
+              {{"digest", job_->fill->digest().str()},
+               {"error", st.isOk() ? "HTTP " + std::to_string(status_) : st.message()},
+               {"retry_after_s", kStoreRetryMs / 1000}});
+      return sendFillRequest(job_, now.available);
+    }
     countUpstreamError(ctx);
     if (streaming_ && !st.isOk() && !failed_ && now.state == Fill::State::kFilling && job_->resumes < kMaxResumes) {
       // The connection broke mid-blob: ask for the rest.
@@ -561,12 +606,80 @@ class FillFromUpstream : public ResponseHandler {
  private:
   std::shared_ptr<FillJob> job_;
   uint64_t offset_;
+  bool redirected_;
   uint64_t skip_ = 0;
   int status_ = 0;
   bool streaming_ = false;
   bool failed_ = false;
+  std::string location_;  // where the upstream redirected the request
   std::string error_body_;
 };
+
+// The client pool of the calling loop for a host a redirect named (base URL), made on
+// first use: the name is resolved on a worker, the pool made back on the loop. done gets
+// null when the host cannot be used.
+void redirectPool(EdgeContext& ctx, Loop& loop, const std::string& base, const ClientOptions& options,
+                  std::function<void(ClientPool*)> done) {
+  thread_local std::map<std::pair<Loop*, std::string>, std::unique_ptr<ClientPool>> pools;
+  auto key = std::make_pair(&loop, base);
+  if (auto it = pools.find(key); it != pools.end()) return done(it->second.get());
+  if (pools.size() >= kMaxRedirectHosts) {
+    logWarn("redirected to too many hosts; not following", {{"host", base}, {"limit", kMaxRedirectHosts}});
+    return done(nullptr);
+  }
+  ctx.work->submit([&loop, base, options, done = std::move(done)]() mutable {
+    auto resolved = Upstream::resolve(base);
+    loop.post([&loop, base, options, resolved = std::move(resolved), done = std::move(done)]() mutable {
+      if (!resolved.isOk()) {
+        logWarn("cannot resolve a redirect's host", {{"host", base}, {"error", resolved.status().message()}});
+        return done(nullptr);
+      }
+      auto& p = pools[std::make_pair(&loop, base)];
+      if (!p) {
+        auto created = ClientPool::create(loop, *resolved, options);
+        if (!created.isOk()) {
+          logWarn("cannot connect to a redirect's host", {{"host", base}, {"error", created.status().message()}});
+          pools.erase(std::make_pair(&loop, base));
+          return done(nullptr);
+        }
+        p = std::move(created).value();
+      }
+      done(p.get());
+    });
+  });
+}
+
+// Follows a fill's redirect: an absolute URL (or a path on the same upstream), asked for
+// without the client's token (a presigned URL carries its own authorization, and a token
+// is never sent to another host). The bytes are verified against the digest as always.
+void followRedirect(const std::shared_ptr<FillJob>& job, uint64_t offset, const std::string& location) {
+  const UpstreamTarget& up = *upstreamOf(job->ctx, job->repo).up;
+  std::string base, target;
+  if (location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0) {
+    size_t slash = location.find('/', location.find("//") + 2);
+    base = location.substr(0, slash);
+    target = slash == std::string::npos ? "/" : location.substr(slash);
+  } else if (!location.empty() && location.front() == '/') {
+    base = up.base_url;
+    target = location;
+  }
+  ClientRequest r;
+  r.method = "GET";
+  r.target = target;
+  if (offset > 0) r.headers.add("Range", "bytes=" + std::to_string(offset) + "-");
+  auto handler = std::make_shared<FillFromUpstream>(job, offset, /*redirected=*/true);
+  if (base.empty() || !parseBaseUrl(base).isOk()) {
+    // (The location itself is not logged: a presigned URL is a credential.)
+    logWarn("an upstream redirected a blob to an unusable location", {{"digest", job->fill->digest().str()}});
+    return handler->onComplete(Status(Code::kUnavailable, "redirected to an unusable location"));
+  }
+  redirectPool(job->ctx, job->ex->loop(), base, up.options, [job, handler, r = std::move(r)](ClientPool* pool) mutable {
+    if (pool == nullptr) return handler->onComplete(Status(Code::kUnavailable, "cannot reach the redirect's host"));
+    if (pool->send(std::move(r), handler) == nullptr) {
+      handler->onComplete(Status(Code::kUnavailable, "cannot reach the redirect's host"));
+    }
+  });
+}
 
 // The edge of the site that owns a blob this edge is missing, when it is to be asked
 // first: the repository is the core's (other registries are each edge's own business),
@@ -598,7 +711,7 @@ void sendFillRequest(const std::shared_ptr<FillJob>& job, uint64_t offset) {
     job->peer = nullptr;
   }
   sendUpstream(job->ctx, job->ex->loop(), job->repo, std::move(r), clientAuthorization(job->ex),
-               std::make_shared<FillFromUpstream>(job, offset));
+               std::make_shared<FillFromUpstream>(job, offset), /*may_redirect=*/true);
 }
 
 void confirmThenServe(EdgeContext& ctx, const ExchangePtr& ex, const Route& route);

@@ -19,6 +19,7 @@
 #include <fstream>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "shared/base/fs.h"
 #include "shared/oci/digest.h"
@@ -47,10 +48,12 @@ std::string token(int core_port, const std::string& user, const std::string& pw,
 
 // A one-request-per-connection proxy in front of the core that damages blob bodies:
 // kFlip changes one byte, kCut closes every blob response early, kCutOnce only the
-// first, kSlow trickles blob bodies (fills stay in flight). Other requests pass.
+// first, kSlow trickles blob bodies (fills stay in flight), kRedirect answers blob GETs
+// that do not ask for the core's own bytes (X-Wharf-Edge) with a 307 to redirectTo(), as
+// a core with blob_redirect does. Other requests pass.
 class DamagingProxy {
  public:
-  enum Mode { kPass, kFlip, kCut, kCutOnce, kSlow };
+  enum Mode { kPass, kFlip, kCut, kCutOnce, kSlow, kRedirect };
   DamagingProxy(int upstream_port, Mode mode) : upstream_(upstream_port), mode_(mode) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
@@ -74,6 +77,11 @@ class DamagingProxy {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int blobGets() const { return blob_gets_; }
   int rangeGets() const { return range_gets_; }
+  int redirected() const { return redirected_; }
+  void redirectTo(const std::string& url) {
+    std::lock_guard lock(mu_);
+    redirect_to_ = url;
+  }
 
  private:
   void serve() {
@@ -119,6 +127,18 @@ class DamagingProxy {
       if (lower.find("\r\nrange:") != std::string::npos) ++range_gets_;
       cut = mode_ == kCut || (mode_ == kCutOnce && n == 1);
     }
+    if (blob && mode_ == kRedirect && lower.find("\r\nx-wharf-edge:") == std::string::npos) {
+      ++redirected_;
+      std::string to;
+      {
+        std::lock_guard lock(mu_);
+        to = redirect_to_;
+      }
+      std::string answer = "HTTP/1.1 307 Temporary Redirect\r\nLocation: " + to +
+                           "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      (void)::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+      return (void)::close(c);
+    }
     size_t cut_after = mode_ == kCut ? (256u << 10) : (1u << 20);
     auto eol = req.find("\r\n");
     req.insert(eol + 2, "Connection: close\r\n");
@@ -161,7 +181,8 @@ class DamagingProxy {
   int fd_;
   int port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> blob_gets_{0}, range_gets_{0};
+  std::atomic<int> blob_gets_{0}, range_gets_{0}, redirected_{0};
+  std::string redirect_to_;  // GUARDED_BY(mu_)
  public:
   void setMode(Mode m) { mode_ = m; }
  private:
@@ -169,6 +190,62 @@ class DamagingProxy {
   std::mutex mu_;
   std::condition_variable cv_;
   int active_ = 0;
+};
+
+// What an object store does for a presigned URL, as far as an edge sees it: any GET gets
+// the one blob it holds. Records what it was asked.
+class StoreStandIn {
+ public:
+  explicit StoreStandIn(std::string blob) : blob_(std::move(blob)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::string req;
+        char buf[4096];
+        while (req.find("\r\n\r\n") == std::string::npos) {
+          ssize_t r = ::recv(c, buf, sizeof buf, 0);
+          if (r <= 0) break;
+          req.append(buf, static_cast<size_t>(r));
+        }
+        {
+          std::lock_guard lock(mu_);
+          requests_.push_back(req);
+        }
+        std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(blob_.size()) +
+                             "\r\nConnection: close\r\n\r\n" + blob_;
+        (void)::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+        ::close(c);
+      }
+    });
+  }
+  ~StoreStandIn() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  std::string blob_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> requests_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace
@@ -491,6 +568,62 @@ TEST_CASE("edge: a broken upstream connection resumes with Range; clients get ev
   // Committed: the next request is a hit.
   CHECK(e.request("GET", "/v2/admin/resume/blobs/" + d, {{"Authorization", "Bearer " + pull}})->body == big);
   CHECK(proxy.blobGets() == 2);
+}
+
+TEST_CASE("edge: a fill follows the core's redirect to its object store without the client's token; a store "
+          "this site cannot reach sends it back to the core for the bytes",
+          "[edge]") {
+  ::setenv("WHARF_ADMIN_PASSWORD", kAdminPassword, 1);
+  CoreServer core({}, {"--auth", "token"});
+  DamagingProxy proxy(core.port(), DamagingProxy::kRedirect);
+  EdgeServer edge(core, {}, proxy.url());
+  std::string one = randomData(3 << 20, 51), two = randomData(1 << 20, 52), three = randomData(70000, 53);
+  std::string d1 = pushBlob(core, "admin/redir", one), d2 = pushBlob(core, "admin/redir", two),
+              d3 = pushBlob(core, "admin/redir", three);
+  std::string pull = token(core.port(), "admin", kAdminPassword, "repository:admin/redir:pull");
+  auto get = [&](const std::string& d) {
+    HttpClient e("127.0.0.1", edge.port(), 30000);  // fresh: a broken answer is not retried
+    return e.request("GET", "/v2/admin/redir/blobs/" + d, {{"Authorization", "Bearer " + pull}});
+  };
+
+  // Redirected: the bytes come from the store, which never sees the client's token.
+  StoreStandIn store(one);
+  proxy.redirectTo(store.url() + "/bucket/blobs/sha256/x?X-Amz-Signature=abc");
+  auto got = get(d1);
+  REQUIRE(got.isOk());
+  CHECK(got->status == 200);
+  CHECK(got->body == one);
+  auto asked = store.requests();
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0].rfind("GET /bucket/blobs/sha256/x?X-Amz-Signature=abc HTTP/1.1\r\n", 0) == 0);
+  std::string lower = asked[0];
+  for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  CHECK(lower.find("authorization:") == std::string::npos);
+  CHECK(lower.find(pull.substr(0, 40)) == std::string::npos);
+  CHECK(proxy.redirected() == 1);
+  CHECK(proxy.blobGets() == 1);  // the core sent no blob bytes
+
+  // Bytes that do not match the digest are refused, from a store as from the core.
+  auto wrong = get(d2);  // the stand-in serves `one` for every URL
+  CHECK_FALSE((wrong.isOk() && wrong->status == 200 && wrong->body == two));
+  CHECK(proxy.redirected() == 2);
+
+  // The store unreachable from here: the core serves the bytes, and serves the next blob
+  // straight away (no redirect tried for a while).
+  proxy.redirectTo("http://127.0.0.1:" + std::to_string(freePort()) + "/bucket/x?X-Amz-Signature=abc");
+  got = get(d2);
+  REQUIRE(got.isOk());
+  CHECK(got->status == 200);
+  CHECK(got->body == two);
+  CHECK(proxy.redirected() == 3);
+  got = get(d3);
+  REQUIRE(got.isOk());
+  CHECK(got->body == three);
+  CHECK(proxy.redirected() == 3);
+  CHECK(metricOf(edge.port(), "wharf_edge_fill_redirects_total") == 3);
+  CHECK(metricOf(edge.port(), "wharf_edge_fill_redirect_fallbacks_total") == 1);
+  CHECK(countLogLines(edge.log(), {"the core's object store did not serve a redirected blob"}) == 1);
+  CHECK(edge.log().find("X-Amz-Signature") == std::string::npos);  // a presigned URL is a credential
 }
 
 TEST_CASE("edge: joins once, restarts from edge.json, stops serving when the core removes it", "[edge]") {

@@ -20,6 +20,7 @@
 #include <tuple>
 
 #include "shared/oci/digest.h"
+#include "tests/support/edge_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
 #include "shared/base/clock.h"
@@ -322,6 +323,7 @@ TEST_CASE("scale-out: jobs run once in the cluster, a schedule fires once a tick
 TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's pushes; the store away fails pushes cleanly",
           "[pg][s3][scale-out]") {
   if (!haveEngines(true)) return;
+  ::setenv("WHARF_ADMIN_PASSWORD", "edge-admin-password", 1);  // the replica with authentication, below
   auto& ceph = MicroCeph::shared();
   std::string db = PostgresServer::shared().freshDatabase();
   std::string blobs = ceph.freshBlobsUrl("part_size_mb=5");
@@ -380,6 +382,24 @@ TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's push
   auto edge = cc.request("GET", "/v2/team/app/blobs/" + sha(big), {{"X-Wharf-Edge", "1"}});
   CHECK(edge->status == 200);
   CHECK(edge->body == big);
+  // An edge in front of a redirecting replica (edges need authentication on) follows the
+  // redirect too: the store serves its fill, with the client's token checked by the core.
+  {
+    std::vector<std::string> with_auth = redirecting;
+    with_auth.insert(with_auth.end(), {"--auth", "token"});
+    CoreServer d("", with_auth);
+    EdgeServer edge(d);
+    std::string pull = registryToken(d.port(), "admin", "edge-admin-password", "repository:team/app:pull");
+    HttpClient e("127.0.0.1", edge.port(), 30000);
+    auto through = e.request("GET", "/v2/team/app/blobs/" + sha(big), {{"Authorization", "Bearer " + pull}});
+    REQUIRE(through.isOk());
+    CHECK(through->status == 200);
+    CHECK(through->body == big);
+    CHECK(metricOf(edge.port(), "wharf_edge_fill_redirects_total") == 1);
+    CHECK(metricOf(edge.port(), "wharf_edge_fill_redirect_fallbacks_total") == 0);
+    auto anonymous = e.request("GET", "/v2/team/app/blobs/" + sha(big));
+    CHECK(anonymous->status == 401);
+  }
   r = containerClient("skopeo copy --src-tls-verify=false docker://" + c.address() + "/team/app:v1 oci:" +
                       work / "redirected" + ":v1");
   INFO(r.output);

@@ -267,8 +267,8 @@ int main(int argc, char** argv) {
   if (!event_store.isOk()) return fail("events: " + event_store.status().message());
   auto event_log = EventLog::open(std::move(event_store).value(), RealClock::instance(), event_options);
   if (!event_log.isOk()) return fail(event_log.status().message());
-  auto hook_store = WebhookStore::open(events_shared);
-  if (!hook_store.isOk()) return fail(hook_store.status().message());
+  auto hook_store = *pg ? openPgWebhookStore(*pg, trust_key) : openLmdbWebhookStore(events_shared);
+  if (!hook_store.isOk()) return fail("webhooks: " + hook_store.status().message());
   char hostname[256] = "wharf-core";
   gethostname(hostname, sizeof hostname - 1);
   DispatcherOptions dispatch_options;

@@ -9,6 +9,7 @@
 #include "core/cli/cli.h"
 #include "core/auth/pg_identity_store.h"
 #include "core/events/event_store.h"
+#include "core/events/webhooks.h"
 #include "core/fleet/pg_edge_commands.h"
 #include "core/jobs/job_store.h"
 #include "core/fleet/pg_usage_store.h"
@@ -46,7 +47,8 @@ int db(const Args& a) {
       {"edge_commands", &edgeCommandMigrations()},
       {"scans", &scanMigrations()},
       {"trust", &trustMigrations()},
-      {"jobs", &jobMigrations()}};
+      {"jobs", &jobMigrations()},
+      {"webhooks", &webhookMigrations()}};
   for (const auto& [component, all] : components) {
     auto plan = a.has("dry-run") ? planMigrations(**pool, component, *all) : applyMigrations(**pool, component, *all);
     if (!plan.isOk()) die(plan.status().message());

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "shared/base/ids.h"
 #include "shared/base/json_body.h"
@@ -281,26 +282,56 @@ DeliveryRecord DeliveryRecord::fromJson(const json& j) {
   return r;
 }
 
-// --- store --------------------------------------------------------------------------
+// --- store (LMDB; PostgreSQL in pg_webhook_store.cc) ---------------------------------
 
-Result<std::unique_ptr<WebhookStore>> WebhookStore::open(std::shared_ptr<LmdbEnv> env, size_t cap) {
+namespace {
+
+class LmdbWebhookStore final : public WebhookStore {
+ public:
+  LmdbWebhookStore(std::shared_ptr<LmdbEnv> env, Dbi hooks, Dbi cursors, Dbi deliveries, size_t cap)
+      : env_(std::move(env)), hooks_(hooks), cursors_(cursors), deliveries_(deliveries), cap_(cap) {}
+  Status put(const Webhook& hook) override;
+  Result<Webhook> get(const std::string& id) const override;
+  std::vector<Webhook> list() const override;
+  Status remove(const std::string& id) override;
+  uint64_t cursor(const std::string& id) const override;
+  Status setCursor(const std::string& id, uint64_t seq) override;
+  Status addDelivery(const DeliveryRecord& record) override;
+  std::vector<DeliveryRecord> deliveries(const std::string& id, size_t limit) const override;
+  // One core delivers every hook.
+  std::vector<std::string> claim(const std::string&, int64_t) override {
+    std::vector<std::string> ids;
+    for (const auto& h : list()) ids.push_back(h.id);
+    return ids;
+  }
+
+ private:
+  std::shared_ptr<LmdbEnv> env_;
+  Dbi hooks_, cursors_, deliveries_;
+  size_t cap_;
+  std::atomic<uint64_t> counter_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<WebhookStore>> openLmdbWebhookStore(std::shared_ptr<LmdbEnv> env, size_t cap) {
   auto hooks = env->openDb("webhooks");
   if (!hooks.isOk()) return hooks.status();
   auto cursors = env->openDb("webhook_cursors");
   if (!cursors.isOk()) return cursors.status();
   auto deliveries = env->openDb("webhook_deliveries");
   if (!deliveries.isOk()) return deliveries.status();
-  return std::unique_ptr<WebhookStore>(new WebhookStore(std::move(env), *hooks, *cursors, *deliveries, cap));
+  return std::unique_ptr<WebhookStore>(new LmdbWebhookStore(std::move(env), *hooks, *cursors, *deliveries, cap));
 }
 
-Status WebhookStore::put(const Webhook& hook) {
+Status LmdbWebhookStore::put(const Webhook& hook) {
   auto txn = env_->write();
   if (!txn.isOk()) return txn.status();
   WHARF_RETURN_IF_ERROR(txn->put(hooks_, hook.id, hook.toStored().dump()));
   return txn->commit();
 }
 
-Result<Webhook> WebhookStore::get(const std::string& id) const {
+Result<Webhook> LmdbWebhookStore::get(const std::string& id) const {
   auto txn = env_->read();
   if (!txn.isOk()) return txn.status();
   std::string_view v;
@@ -310,7 +341,7 @@ Result<Webhook> WebhookStore::get(const std::string& id) const {
   return Webhook::fromStored(j);
 }
 
-std::vector<Webhook> WebhookStore::list() const {
+std::vector<Webhook> LmdbWebhookStore::list() const {
   std::vector<Webhook> out;
   auto txn = env_->read();
   if (!txn.isOk()) return out;
@@ -322,7 +353,7 @@ std::vector<Webhook> WebhookStore::list() const {
   return out;
 }
 
-Status WebhookStore::remove(const std::string& id) {
+Status LmdbWebhookStore::remove(const std::string& id) {
   auto txn = env_->write();
   if (!txn.isOk()) return txn.status();
   WHARF_RETURN_IF_ERROR(txn->del(hooks_, id));
@@ -339,7 +370,7 @@ Status WebhookStore::remove(const std::string& id) {
   return txn->commit();
 }
 
-uint64_t WebhookStore::cursor(const std::string& id) const {
+uint64_t LmdbWebhookStore::cursor(const std::string& id) const {
   auto txn = env_->read();
   if (!txn.isOk()) return 0;
   std::string_view v;
@@ -347,14 +378,18 @@ uint64_t WebhookStore::cursor(const std::string& id) const {
   return std::strtoull(std::string(v).c_str(), nullptr, 10);
 }
 
-Status WebhookStore::setCursor(const std::string& id, uint64_t seq) {
+Status LmdbWebhookStore::setCursor(const std::string& id, uint64_t seq) {
   auto txn = env_->write();
   if (!txn.isOk()) return txn.status();
+  std::string_view v;
+  if (txn->get(cursors_, id, &v).isOk() && std::strtoull(std::string(v).c_str(), nullptr, 10) >= seq) {
+    return Status::ok();
+  }
   WHARF_RETURN_IF_ERROR(txn->put(cursors_, id, std::to_string(seq)));
   return txn->commit();
 }
 
-Status WebhookStore::addDelivery(const DeliveryRecord& r) {
+Status LmdbWebhookStore::addDelivery(const DeliveryRecord& r) {
   auto txn = env_->write();
   if (!txn.isOk()) return txn.status();
   WHARF_RETURN_IF_ERROR(txn->put(deliveries_, k3(r.hook, static_cast<uint64_t>(r.ts_ms), ++counter_), r.toJson().dump()));
@@ -370,7 +405,7 @@ Status WebhookStore::addDelivery(const DeliveryRecord& r) {
   return txn->commit();
 }
 
-std::vector<DeliveryRecord> WebhookStore::deliveries(const std::string& id, size_t limit) const {
+std::vector<DeliveryRecord> LmdbWebhookStore::deliveries(const std::string& id, size_t limit) const {
   std::vector<DeliveryRecord> out;
   auto txn = env_->read();
   if (!txn.isOk()) return out;
@@ -543,7 +578,7 @@ DeliveryResult httpPostHook(const std::string& url, const std::string& body,
 WebhookDispatcher::WebhookDispatcher(WebhookStore& store, EventLog& events, Clock& clock, DispatcherOptions options,
                                      WebhookSender sender, EnvelopeSource source)
     : store_(store), events_(events), clock_(clock), options_(options), sender_(std::move(sender)),
-      source_(std::move(source)) {
+      source_(std::move(source)), owner_(newUuid()) {
   if (options_.threads > 0) pool_ = std::make_unique<WorkQueue>(options_.threads);
 }
 
@@ -591,18 +626,24 @@ std::optional<int64_t> WebhookDispatcher::retryDueMs(const std::string& id) cons
 
 void WebhookDispatcher::step() {
   std::vector<Webhook> hooks = store_.list();
+  // The hooks this replica delivers (all of them on one core; on a shared store those
+  // whose lease it holds or takes, renewed at every step).
+  std::vector<std::string> claimed = store_.claim(owner_, options_.lease_ms);
+  std::set<std::string> mine(claimed.begin(), claimed.end());
   uint64_t last = events_.lastSeq();
   std::vector<Webhook> candidates;
   {
     std::lock_guard lock(mu_);
-    // Forget hooks that were removed (a delivery in flight finds its state gone).
+    // Forget hooks that were removed (a delivery in flight finds its state gone), and
+    // those another replica delivers now.
     for (auto it = states_.begin(); it != states_.end();) {
       bool present = std::any_of(hooks.begin(), hooks.end(), [&](const Webhook& h) { return h.id == it->first; });
-      it = present ? std::next(it) : states_.erase(it);
+      bool keep = present && (mine.count(it->first) > 0 || it->second.in_flight);
+      it = keep ? std::next(it) : states_.erase(it);
     }
     int64_t now = clock_.nowMillis();
     for (const auto& h : hooks) {
-      if (!h.enabled) continue;
+      if (!h.enabled || mine.count(h.id) == 0) continue;
       HookState& st = states_[h.id];
       if (st.in_flight || (!st.batch.empty() && st.next_due_ms > now)) continue;
       candidates.push_back(h);

@@ -1,7 +1,8 @@
 // Webhooks: HTTP POSTs of the event log to URLs that users register per repository or
 // namespace.
 //
-//   WebhookStore       the hooks, their cursors (last delivered seq) and delivery logs (LMDB)
+//   WebhookStore       the hooks, their cursors (last delivered seq), delivery logs and
+//                      which replica delivers them (LMDB, or PostgreSQL shared by replicas)
 //   WebhookDispatcher  follows the event log per hook, batches events into an envelope
 //                      compatible with distribution's notifications, signs it, sends it,
 //                      retries with exponential backoff, logs every attempt
@@ -39,6 +40,8 @@
 #include "shared/base/clock.h"
 #include "shared/event/work_queue.h"
 #include "shared/store/lmdb.h"
+#include "shared/store/pg.h"
+#include "shared/store/pg_migrations.h"
 
 namespace wharf {
 
@@ -98,33 +101,47 @@ struct DeliveryRecord {
   static DeliveryRecord fromJson(const nlohmann::json& j);
 };
 
-// Hooks, cursors and delivery logs in an LMDB environment (the events environment):
-//   webhooks            <id> -> Webhook JSON (with the secret)
-//   webhook_cursors     <id> -> last handled seq (decimal)
-//   webhook_deliveries  <id> \0 <ts_ms, 8 bytes BE> \0 <n, 8 bytes BE> -> DeliveryRecord JSON
-// Writes are transactions: call from worker or dispatcher threads. Thread-safe.
+// Hooks, their cursors and delivery logs. Two backends:
+//
+//   LMDB (embedded)  in the events environment: webhooks (<id> -> Webhook JSON with the
+//                    secret), webhook_cursors (<id> -> last handled seq, decimal),
+//                    webhook_deliveries (<id> \0 <ts_ms, 8 bytes BE> \0 <n, 8 bytes BE> ->
+//                    DeliveryRecord JSON). One core delivers every hook.
+//   PostgreSQL       tables webhooks (id, doc: the hook with its secret sealed by the
+//                    core's sealing key, cursor, lease_owner, lease_until) and
+//                    webhook_deliveries (hook, n, ts_ms, doc), shared by the replicas: a
+//                    hook registered on one is delivered by whichever holds its lease.
+//
+// Delivery is at least once: a replica that lost a hook's lease (paused, partitioned)
+// may still finish the batch it was sending while another sends it again; a cursor
+// never moves back. Writes are transactions: call from worker or dispatcher threads.
+// Thread-safe.
 class WebhookStore {
  public:
-  static Result<std::unique_ptr<WebhookStore>> open(std::shared_ptr<LmdbEnv> env, size_t deliveries_per_hook = 200);
-  Status put(const Webhook& hook);
-  Result<Webhook> get(const std::string& id) const;
-  std::vector<Webhook> list() const;
-  Status remove(const std::string& id);  // and its cursor and deliveries
-  uint64_t cursor(const std::string& id) const;
-  Status setCursor(const std::string& id, uint64_t seq);
+  virtual ~WebhookStore() = default;
+  virtual Status put(const Webhook& hook) = 0;
+  virtual Result<Webhook> get(const std::string& id) const = 0;
+  virtual std::vector<Webhook> list() const = 0;
+  virtual Status remove(const std::string& id) = 0;  // and its cursor and deliveries
+  virtual uint64_t cursor(const std::string& id) const = 0;
+  // Moves the cursor to seq, never back.
+  virtual Status setCursor(const std::string& id, uint64_t seq) = 0;
   // Appends and trims the hook's log to the newest deliveries_per_hook records.
-  Status addDelivery(const DeliveryRecord& record);
+  virtual Status addDelivery(const DeliveryRecord& record) = 0;
   // Newest first.
-  std::vector<DeliveryRecord> deliveries(const std::string& id, size_t limit) const;
-
- private:
-  WebhookStore(std::shared_ptr<LmdbEnv> env, Dbi hooks, Dbi cursors, Dbi deliveries, size_t cap)
-      : env_(std::move(env)), hooks_(hooks), cursors_(cursors), deliveries_(deliveries), cap_(cap) {}
-  std::shared_ptr<LmdbEnv> env_;
-  Dbi hooks_, cursors_, deliveries_;
-  size_t cap_;
-  std::atomic<uint64_t> counter_{0};
+  virtual std::vector<DeliveryRecord> deliveries(const std::string& id, size_t limit) const = 0;
+  // The hooks that owner (a replica) delivers from now on, for lease_ms: those it held,
+  // and those whose lease ran out. An unreachable store gives none.
+  virtual std::vector<std::string> claim(const std::string& owner, int64_t lease_ms) = 0;
 };
+
+Result<std::unique_ptr<WebhookStore>> openLmdbWebhookStore(std::shared_ptr<LmdbEnv> env,
+                                                           size_t deliveries_per_hook = 200);
+// The "webhooks" component's migrations, oldest first (never edit one that shipped).
+const std::vector<PgMigration>& webhookMigrations();
+// Applies the migrations first. sealing_key: the core's 32-byte sealing key.
+Result<std::unique_ptr<WebhookStore>> openPgWebhookStore(std::shared_ptr<PgPool> db, std::string sealing_key,
+                                                         size_t deliveries_per_hook = 200);
 
 // Where an envelope says it comes from.
 struct EnvelopeSource {
@@ -167,6 +184,7 @@ struct DispatcherOptions {
   size_t batch_max = 50;        // events per envelope
   size_t threads = 4;           // concurrent deliveries (0: deliver inline in step(), for tests)
   int64_t idle_poll_ms = 1000;  // wake-up without news
+  int64_t lease_ms = 30'000;    // a hook's delivery lease on a shared store (renewed at every step)
 };
 
 class WebhookDispatcher {
@@ -214,6 +232,7 @@ class WebhookDispatcher {
   WebhookSender sender_;
   EnvelopeSource source_;
   std::unique_ptr<WorkQueue> pool_;
+  const std::string owner_;  // this dispatcher, in the store's leases
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

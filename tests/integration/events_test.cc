@@ -21,8 +21,12 @@
 
 #include "shared/base/clock.h"
 #include "shared/tls/crypto.h"
+#include "shared/base/fs.h"
+#include "shared/base/ids.h"
 #include "tests/support/http_client.h"
+#include "tests/support/postgres.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/sse_client.h"
 
 // Each file's own names: the test binaries are unity builds.
@@ -570,6 +574,58 @@ TEST_CASE("webhooks: a signed envelope reaches a local receiver; a failure is re
   // The secret never appears in the core's log.
   CHECK(core.log().find("topsecret") == std::string::npos);
   CHECK(core.log().find("second-secret") == std::string::npos);
+}
+
+TEST_CASE("webhooks on PostgreSQL: a hook registered on one replica sees pushes on either, each event delivered once",
+          "[events][webhooks][pg][scale-out]") {
+  if (!PostgresServer::available()) {
+    WARN("PostgreSQL is not installed: skipped");
+    return;
+  }
+  std::string db = PostgresServer::shared().freshDatabase();
+  TempDir keys;
+  REQUIRE(writeFileDurable(keys / "sealing.key", randomBytes(32), 0600).isOk());  // the replicas' shared key
+  std::vector<std::string> shared = {"--metadata", db, "--trust-key-file", keys / "sealing.key",
+                                     "--webhook-allow-private", "true"};
+  CoreServer a = authCore(shared);
+  CoreServer b = authCore(shared);
+  HttpClient ca("127.0.0.1", a.port()), cb("127.0.0.1", b.port());
+  Receiver rx({});
+  auto created = admin(ca, "POST", "/api/v1/webhooks",
+                       {{"scope", "admin/*"}, {"url", rx.url("/hook")}, {"events", {"manifest.push"}}, {"secret", "s"}});
+  INFO(created.body);
+  REQUIRE(created.status == 201);
+  std::string id = json::parse(created.body)["id"];
+  auto listed = json::parse(admin(cb, "GET", "/api/v1/webhooks").body);
+  REQUIRE(listed["webhooks"].size() == 1);
+  CHECK(listed["webhooks"][0]["id"] == id);
+
+  // Three pushes through each replica: six manifest pushes, each delivered once.
+  for (int i = 0; i < 6; ++i) {
+    HttpClient& via = i % 2 == 0 ? ca : cb;
+    pushImage(via, token(via, "admin", kAdminPassword, "admin/app"), "admin/app", "v" + std::to_string(i),
+              "layer " + std::to_string(i));
+  }
+  std::multiset<uint64_t> seqs;
+  auto count = [&] {
+    seqs.clear();
+    for (const auto& g : rx.received()) {
+      json env = json::parse(g.body);
+      for (const auto& e : env["events"]) seqs.insert(e["wharf"]["seq"].get<uint64_t>());
+    }
+    return seqs.size();
+  };
+  REQUIRE(waitFor([&] { return count() >= 6; }, 20000));
+  // One more after those six were delivered: it arrives alone (a second replica
+  // delivering too would have doubled the six by then).
+  pushImage(cb, token(cb, "admin", kAdminPassword, "admin/app"), "admin/app", "last", "last layer");
+  REQUIRE(waitFor([&] { return count() >= 7; }, 20000));
+  CHECK(count() == 7);
+  CHECK(std::set<uint64_t>(seqs.begin(), seqs.end()).size() == 7);
+  for (const auto& g : rx.received()) CHECK(g.headers.at("x-wharf-signature") == "sha256=" + hmacSha256Hex("s", g.body));
+  // The delivery log is the cluster's.
+  auto log = json::parse(admin(cb, "GET", "/api/v1/webhooks/" + id + "/deliveries").body)["deliveries"];
+  CHECK(log.size() == rx.received().size());
 }
 
 TEST_CASE("webhooks: loopback, link-local and private targets are refused unless allowed; who manages hooks",

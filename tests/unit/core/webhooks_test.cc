@@ -4,8 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/events/event_log.h"
@@ -13,6 +15,7 @@
 #include "core/events/webhooks.h"
 #include "shared/base/clock.h"
 #include "shared/tls/crypto.h"
+#include "tests/support/postgres.h"
 #include "tests/support/temp_dir.h"
 
 // Each file's own names: the test binaries are unity builds.
@@ -75,7 +78,7 @@ struct Rig {
     auto l = EventLog::open(std::move(es).value(), clock, {});
     REQUIRE(l.isOk());
     log = std::move(l).value();
-    auto s = WebhookStore::open(env);
+    auto s = openLmdbWebhookStore(env);
     REQUIRE(s.isOk());
     store = std::move(s).value();
     o.threads = 0;
@@ -349,7 +352,7 @@ TEST_CASE("webhooks: disabled hooks wait; removed hooks take their log with them
 
 TEST_CASE("webhooks: the delivery log keeps the newest per hook", "[webhooks]") {
   TempDir dir;
-  auto store = WebhookStore::open(openEnv(dir / "e.lmdb"), 5);
+  auto store = openLmdbWebhookStore(openEnv(dir / "e.lmdb"), 5);
   REQUIRE(store.isOk());
   for (int i = 0; i < 12; ++i) {
     DeliveryRecord r;
@@ -363,6 +366,112 @@ TEST_CASE("webhooks: the delivery log keeps the newest per hook", "[webhooks]") 
   CHECK(a.front().delivery == "10");
   CHECK(a.back().delivery == "2");
   CHECK((*store)->deliveries("b", 2).size() == 2);
+}
+
+TEST_CASE("webhooks on PostgreSQL: a hook registered through one replica is delivered once, by one replica; "
+          "when that one stops, another takes over after the lease; the secret is sealed",
+          "[webhooks][pg]") {
+  if (!wharf::test::PostgresServer::available()) {
+    WARN("PostgreSQL is not installed: skipped");
+    return;
+  }
+  std::string url = wharf::test::PostgresServer::shared().freshDatabase();
+  const std::string key(32, 'k');
+  FakeClock clock{1'700'000'000'000};
+  struct Replica {
+    std::unique_ptr<EventLog> log;
+    std::unique_ptr<WebhookStore> store;
+    std::unique_ptr<WebhookDispatcher> dispatcher;
+    std::vector<std::string> sent;  // delivered envelopes
+  };
+  auto open = [&](Replica& r) {
+    auto events_db = PgPool::open(url, 2), hooks_db = PgPool::open(url, 2);
+    REQUIRE(events_db.isOk());
+    REQUIRE(hooks_db.isOk());
+    auto es = openPgEventStore(std::shared_ptr<PgPool>(std::move(events_db).value()));
+    REQUIRE(es.isOk());
+    auto l = EventLog::open(std::move(es).value(), clock, {});
+    REQUIRE(l.isOk());
+    r.log = std::move(l).value();
+    auto s = openPgWebhookStore(std::shared_ptr<PgPool>(std::move(hooks_db).value()), key, 5);
+    INFO(s.status().toString());
+    REQUIRE(s.isOk());
+    r.store = std::move(s).value();
+    DispatcherOptions o;
+    o.threads = 0;
+    o.lease_ms = 2000;
+    r.dispatcher = std::make_unique<WebhookDispatcher>(
+        *r.store, *r.log, clock, o,
+        [&r](const std::string&, const std::string& body, const std::vector<std::pair<std::string, std::string>>&) {
+          r.sent.push_back(body);
+          DeliveryResult ok;
+          ok.status = 200;
+          return ok;
+        },
+        EnvelopeSource{"core", r.log->instanceId(), ""});
+  };
+  Replica a, b;
+  open(a);
+  open(b);
+
+  // Registered through a; b sees it, secret included; the row holds no plain secret.
+  Webhook h;
+  h.id = "hook-1";
+  h.scope = "team/*";
+  h.url = "https://hooks.example.com/in";
+  h.events = {"manifest.push"};
+  h.secret = "s3cret-of-the-receiver";
+  REQUIRE(a.store->setCursor(h.id, a.log->lastSeq()).isOk());
+  REQUIRE(a.store->put(h).isOk());
+  REQUIRE(a.store->setCursor(h.id, a.log->lastSeq()).isOk());
+  auto seen = b.store->get(h.id);
+  REQUIRE(seen.isOk());
+  CHECK(seen->secret == "s3cret-of-the-receiver");
+  auto pool = PgPool::open(url, 1);
+  REQUIRE(pool.isOk());
+  auto raw = (*pool)->query("SELECT doc FROM webhooks");
+  REQUIRE(raw.isOk());
+  REQUIRE(raw->rows() == 1);
+  CHECK(std::string(raw->text(0, 0)).find("s3cret") == std::string::npos);
+  // Another sealing key cannot read it.
+  auto other_db = PgPool::open(url, 1);
+  REQUIRE(other_db.isOk());
+  auto other = openPgWebhookStore(std::shared_ptr<PgPool>(std::move(other_db).value()), std::string(32, 'x'));
+  REQUIRE(other.isOk());
+  CHECK((*other)->get(h.id).status().code() == Code::kCorruption);
+
+  // Pushes through either replica; both dispatchers step: each batch goes out once.
+  for (int i = 0; i < 6; ++i) {
+    Replica& via = i % 2 == 0 ? a : b;
+    via.log->append(push("team/app", "sha256:" + std::to_string(i)));
+    via.log->flush();
+    a.dispatcher->step();
+    b.dispatcher->step();
+  }
+  CHECK(a.sent.size() + b.sent.size() == 6);
+  CHECK((a.sent.empty() || b.sent.empty()));  // one replica holds the lease
+  Replica& owner = a.sent.empty() ? b : a;
+  Replica& standby = a.sent.empty() ? a : b;
+  CHECK(a.store->cursor(h.id) == a.log->lastSeq());
+  CHECK(b.store->deliveries(h.id, 10).size() == 5);  // the log is shared, and capped
+
+  // The owner stops stepping; within the lease nothing moves, after it the standby
+  // delivers what came since.
+  owner.log->append(push("team/app", "sha256:after"));
+  owner.log->flush();
+  standby.dispatcher->step();
+  CHECK(standby.sent.empty());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (standby.sent.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the lease runs on the database's clock
+    standby.dispatcher->step();
+  }
+  REQUIRE(standby.sent.size() == 1);
+  CHECK(standby.sent[0].find("sha256:after") != std::string::npos);
+  CHECK(owner.sent.size() + standby.sent.size() == 7);
+  // The cursor never moves back (a late write from a replica that lost the lease).
+  REQUIRE(owner.store->setCursor(h.id, 1).isOk());
+  CHECK(owner.store->cursor(h.id) == owner.log->lastSeq());
 }
 
 TEST_CASE("webhooks: scopes", "[webhooks]") {

@@ -7,8 +7,10 @@
 // Blobs first, each streamed through an upload of the destination store, which checks
 // the digest before the blob becomes visible under it; then the registry's index in the
 // order a push writes it (links, manifests with their children before them, tags) and
-// the policies. Everything written is written as a push would write it, so a run cut
-// short is re-run: what the destination has already is found and left alone.
+// the policies; then users and access, trust data (every version of every role, and the
+// server's sealed keys) and webhooks. Everything written is written as a push would write
+// it, so a run cut short is re-run: what the destination has already is found and left
+// alone.
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -17,9 +19,13 @@
 #include "core/auth/lmdb_identity_store.h"
 #include "core/auth/pg_identity_store.h"
 #include "core/cli/cli.h"
+#include "core/events/webhooks.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/metadata/pg_metadata_store.h"
+#include "core/trust/lmdb_trust_store.h"
+#include "core/trust/pg_trust_store.h"
 #include "shared/base/clock.h"
+#include "shared/base/fs.h"
 #include "shared/base/ids.h"
 #include "shared/oci/digest.h"
 #include "shared/store/blob_store.h"
@@ -30,7 +36,8 @@
 namespace wharf::cli {
 
 const char* kMigrateHelp = R"(Usage: wharfctl migrate --from DATA_DIR --to postgres://USER:PASSWORD@HOST/DB
-                        --blobs s3://BUCKET/PREFIX?endpoint=...|file:///PATH [--dry-run]
+                        --blobs s3://BUCKET/PREFIX?endpoint=...|file:///PATH
+                        [--trust-key-file FILE] [--dry-run]
 
 Moves an embedded installation (wharf-core's data directory: meta.lmdb and the blob
 files) to a scale-out one: the registry's index to PostgreSQL, the blobs to S3 (or a
@@ -38,14 +45,19 @@ shared directory). Stop the core that uses DATA_DIR first. Each blob is streamed
 destination and its digest checked before it is stored under it; the index is written
 as pushes write it (links, manifests, tags), then the repository policies, then users
 and access (users with their password hashes, organizations with their members and
-teams, repository settings and grants, access tokens, edges). A run cut short is simply
-run again: what the destination already has is left as it is (accounts and grants are
-written again as the source has them).
+teams, repository settings and grants, access tokens, edges), the trust server's data
+(every version of every role's metadata, and its keys as they are sealed) and the
+webhooks (their secrets sealed again). A run cut short is simply run again: what the
+destination already has is left as it is (accounts, grants and webhooks are written
+again as the source has them).
+The sealing key is DATA_DIR/trust.key unless --trust-key-file says otherwise: every
+replica must run with --trust-key-file naming a copy of it (the trust server's keys
+are sealed with it).
 --dry-run counts what would be moved. S3 credentials as wharf-core takes them
 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or credentials_file in the URL).
 
-Not moved: the audit log, team descriptions, trust (signing) data, scan results (images
-are scanned again), events and jobs. Tokens issued by the old core are not valid on the
+Not moved: the audit log, team descriptions, scan results (images are scanned again),
+events, jobs and webhook delivery logs (webhooks deliver the new installation's events). Tokens issued by the old core are not valid on the
 new one (clients log in again; access tokens carry over).
 )";
 
@@ -316,7 +328,62 @@ int migrate(const Args& a) {
   }
   std::printf("access: %zu users, %zu access tokens, %zu organizations, %zu teams, %zu grants, %zu edges %s\n",
               users.size(), ntokens, orgs.size(), nteams, ngrants, edges.size(), dry ? "to write" : "written");
-  std::printf("not moved: the audit log, trust data, scan results (rescanned), events, jobs\n");
+
+  // --- trust data and webhooks ---
+  std::string key_path = a.get("trust-key-file");
+  if (key_path.empty()) key_path = from + "/trust.key";
+  std::string sealing_key;
+  if (Status s = readFile(key_path, &sealing_key); !s.isOk() || sealing_key.size() != 32) {
+    die("the sealing key " + key_path + " is missing or not 32 bytes (--trust-key-file)");
+  }
+  auto src_trust = LmdbTrustStore::open(*env);
+  if (!src_trust.isOk()) die("--from: " + src_trust.status().message());
+  auto trust_pool = PgPool::open(to, 2);
+  if (!trust_pool.isOk()) die("--to: " + trust_pool.status().message());
+  auto dst_trust = openPgTrustStore(std::shared_ptr<PgPool>(std::move(trust_pool).value()));
+  if (!dst_trust.isOk()) die("--to: " + dst_trust.status().message());
+  auto guns = (*src_trust)->guns();
+  if (!guns.isOk()) die("--from: trust: " + guns.status().message());
+  size_t nfiles = 0, nkeys = 0;
+  for (const auto& gun : *guns) {
+    auto current = (*src_trust)->currentAll(gun);
+    if (!current.isOk()) die("--from: trust " + gun + ": " + current.status().message());
+    // Every version of every role, oldest first (clients fetch older ones by checksum).
+    for (const auto& latest : *current) {
+      for (int64_t v = 1; v <= latest.version; ++v) {
+        auto f = (*src_trust)->byVersion(gun, latest.role, v);
+        if (!f.isOk()) continue;  // a version the source never had
+        ++nfiles;
+        if (!dry) check("trust " + gun + " " + f->role + " v" + std::to_string(v), (*dst_trust)->update(gun, {*f}, f->stored_ms));
+      }
+    }
+    for (const char* role : {"timestamp", "snapshot"}) {
+      auto sealed = (*src_trust)->serverKey(gun, role);
+      if (!sealed.isOk()) continue;
+      ++nkeys;
+      if (!dry) check("trust " + gun + " " + role + " key", (*dst_trust)->putServerKey(gun, role, *sealed));
+    }
+  }
+  std::printf("trust: %zu repositories, %zu metadata files, %zu server keys %s\n", guns->size(), nfiles, nkeys,
+              dry ? "to write" : "written");
+
+  LmdbEnv::Options events_options;
+  events_options.durable = false;
+  auto events_env = LmdbEnv::open(from + "/events.lmdb", events_options);
+  if (!events_env.isOk()) die("--from: " + events_env.status().message());
+  auto src_hooks = openLmdbWebhookStore(std::shared_ptr<LmdbEnv>(std::move(events_env).value()));
+  if (!src_hooks.isOk()) die("--from: webhooks: " + src_hooks.status().message());
+  auto hooks_pool = PgPool::open(to, 1);
+  if (!hooks_pool.isOk()) die("--to: " + hooks_pool.status().message());
+  auto dst_hooks = openPgWebhookStore(std::shared_ptr<PgPool>(std::move(hooks_pool).value()), sealing_key);
+  if (!dst_hooks.isOk()) die("--to: webhooks: " + dst_hooks.status().message());
+  auto hooks = (*src_hooks)->list();
+  for (const auto& h : hooks) {
+    if (!dry) check("webhook " + h.id, (*dst_hooks)->put(h));
+  }
+  std::printf("webhooks: %zu %s; sealing key %s (every replica needs --trust-key-file with a copy of it)\n",
+              hooks.size(), dry ? "to write" : "written", key_path.c_str());
+  std::printf("not moved: the audit log, scan results (rescanned), events, jobs, webhook delivery logs\n");
   return missing > 0 ? 1 : 0;
 }
 

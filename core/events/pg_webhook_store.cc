@@ -1,6 +1,7 @@
 // Webhooks on PostgreSQL, shared by the replicas (layout in webhooks.h). A hook's secret
 // is sealed with the core's sealing key (the replicas share it), bound to the hook's id.
 #include "core/events/webhooks.h"
+#include "shared/base/log.h"
 #include "shared/tls/crypto.h"
 
 namespace wharf {
@@ -43,7 +44,12 @@ class PgWebhookStore final : public WebhookStore {
     if (!r.isOk()) return out;
     for (int i = 0; i < r->rows(); ++i) {
       auto h = decode(std::string(r->text(i, 0)), r->text(i, 1));
-      if (h.isOk()) out.push_back(std::move(h).value());
+      if (h.isOk()) {
+        out.push_back(std::move(h).value());
+      } else {
+        logWarn("a webhook cannot be read; it is not delivered", {{"hook", std::string(r->text(i, 0))},
+                                                                  {"error", h.status().message()}});
+      }
     }
     return out;
   }

@@ -23,6 +23,7 @@
 #include "tests/support/edge_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
+#include "tests/support/tuf_fixtures.h"
 #include "shared/base/clock.h"
 #include "shared/base/fs.h"
 #include "shared/base/ids.h"
@@ -874,6 +875,8 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
   using nlohmann::json;
   TempDir data;
   std::map<std::string, std::string> manifests;  // repo:tag -> manifest
+  std::string trust_gun;
+  std::map<std::string, std::string> trust_files;  // what the embedded core served
   std::string layer = randomData(3 << 20, 71), layer2 = randomData(100000, 72);
   std::string index, referrer;
   {
@@ -914,6 +917,32 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
     REQUIRE(c.request("PUT", "/api/v1/policies/team/app", {{"Content-Type", "application/json"}},
                       R"({"immutable":["v1"]})")
                 ->status == 200);
+    // Trust data for team/app (root, targets and snapshot posted as the notary CLI makes
+    // them, the timestamp the server's), published twice.
+    trust_gun = embedded.address() + "/team/app";
+    std::string base = "/v2/" + trust_gun + "/_trust/tuf/";
+    auto ts_key = c.request("GET", base + "timestamp.key");
+    REQUIRE(ts_key->status == 200);
+    trust_files["timestamp.key"] = ts_key->body;
+    int64_t now = RealClock::instance().nowMillis();
+    TufKey root = tufRootKey(trust_gun, now), targets = tufEcdsaKey(), snapshot = tufEcdsaKey();
+    std::string r1 = tufEnvelope(tufRootBody({&root}, targets.tuf, snapshot.tuf, json::parse(ts_key->body), 1), {&root});
+    for (int v = 1; v <= 2; ++v) {
+      std::string t = tufEnvelope(tufTargetsBody(v, {}, "2099-01-01T00:00:00Z"), {&targets});
+      json meta = {{"root", tufFileMeta(r1)}, {"targets", tufFileMeta(t)}};
+      std::string snap = tufEnvelope(
+          {{"_type", "Snapshot"}, {"version", v}, {"expires", "2099-01-01T00:00:00Z"}, {"meta", meta}}, {&snapshot});
+      std::map<std::string, std::string> parts = {{"targets", t}, {"snapshot", snap}};
+      if (v == 1) parts["root"] = r1;
+      auto posted = c.request("POST", base, {{"Content-Type", "multipart/form-data; boundary=BOUNDARY"}},
+                              tufMultipart(parts));
+      INFO(posted->body);
+      REQUIRE(posted->status == 200);
+      if (v == 1) trust_files["targets.1.json"] = t;
+    }
+    for (const char* f : {"root.json", "targets.json", "snapshot.json", "timestamp.json"}) {
+      trust_files[f] = c.request("GET", base + f)->body;
+    }
     CHECK(embedded.terminate() == 0);
   }
   // Accounts and access, made on the same installation with authentication on.
@@ -921,14 +950,16 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
   ::setenv("WHARF_ADMIN_PASSWORD", admin_pw.c_str(), 1);
   HeaderList admin = {{"Authorization", basicAuthorization("admin", admin_pw)}, {"Content-Type", "application/json"}};
   {
-    CoreServer embedded(data / "d", {"--auth", "token"});
+    CoreServer embedded(data / "d", {"--auth", "token", "--webhook-allow-private", "true"});
     HttpClient c("127.0.0.1", embedded.port());
     for (auto [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
              {"POST", "/api/v1/users", R"({"name":"alice","password":"alice-password-1"})"},
              {"POST", "/api/v1/orgs", R"({"name":"acme"})"},
              {"POST", "/api/v1/orgs/acme/teams", R"({"name":"builders"})"},
              {"PUT", "/api/v1/orgs/acme/teams/builders/members/alice", "{}"},
-             {"PUT", "/api/v1/repositories/team/app/permissions/users/alice", R"({"role":"write"})"}}) {
+             {"PUT", "/api/v1/repositories/team/app/permissions/users/alice", R"({"role":"write"})"},
+             {"POST", "/api/v1/webhooks",
+              R"({"scope":"team/*","url":"http://127.0.0.1:9/hook","events":["manifest.push"],"secret":"hook-secret"})"}}) {
       auto r = c.request(method, path, admin, body);
       INFO(method << " " << path << ": " << r->body);
       REQUIRE(r->status / 100 == 2);
@@ -955,9 +986,23 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
   REQUIRE(second.exit_code == 0);
   CHECK(second.output.find("blobs: 0 copied, digests checked (0 B), 8 already there") != std::string::npos);
 
-  // A core on the destination serves it all, byte for byte.
-  CoreServer core("", {"--metadata", db, "--blobs", blobs});
+  CHECK(first.output.find("trust: 1 repositories, 7 metadata files, 1 server keys written") != std::string::npos);
+  CHECK(first.output.find("webhooks: 1 written") != std::string::npos);
+  // A core on the destination, with the installation's sealing key, serves it all, byte
+  // for byte.
+  CoreServer core("", {"--metadata", db, "--blobs", blobs, "--trust-key-file", data / "d/trust.key"});
   HttpClient c("127.0.0.1", core.port());
+  // The trust data: every file as before, an older version by number, and the server's
+  // own timestamp key (it opens with the sealing key).
+  std::string tuf = "/v2/" + trust_gun + "/_trust/tuf/";
+  for (const char* f : {"root.json", "targets.json", "snapshot.json", "timestamp.json", "timestamp.key"}) {
+    auto got = c.request("GET", tuf + f);
+    INFO(f << " " << got->body);
+    CHECK(got->status == 200);
+    CHECK(got->body == trust_files[f]);
+  }
+  CHECK(c.request("GET", tuf + "1.targets.json")->body == trust_files["targets.1.json"]);
+
   for (const auto& [ref, m] : manifests) {
     auto colon = ref.find(':');
     auto r = c.request("GET", "/v2/" + ref.substr(0, colon) + "/manifests/" + ref.substr(colon + 1), {{"Accept", kAccept}});
@@ -985,9 +1030,17 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
   // Accounts and access came along: alice logs in with her password, her team and grant.
   CHECK(first.output.find("access: 2 users, 0 access tokens, 1 organizations, 1 teams, 1 grants, 0 edges written") !=
         std::string::npos);
-  CoreServer secured("", {"--metadata", db, "--blobs", blobs, "--auth", "token"});
+  CoreServer secured("", {"--metadata", db, "--blobs", blobs, "--auth", "token", "--trust-key-file",
+                          data / "d/trust.key"});
   ::unsetenv("WHARF_ADMIN_PASSWORD");
   HttpClient cs("127.0.0.1", secured.port());
+  // The webhook came along, with its secret (sealed again, with the same key).
+  auto listed_hooks = cs.request("GET", "/api/v1/webhooks", admin);
+  INFO(listed_hooks->body);
+  auto hooks = json::parse(listed_hooks->body);
+  REQUIRE(hooks["webhooks"].size() == 1);
+  CHECK(hooks["webhooks"][0]["scope"] == "team/*");
+  CHECK(hooks["webhooks"][0]["has_secret"] == true);
   auto login = cs.request("GET", "/auth/token?service=wharf&scope=repository:team/app:pull,push",
                           {{"Authorization", basicAuthorization("alice", "alice-password-1")}});
   REQUIRE(login.isOk());

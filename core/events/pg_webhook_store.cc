@@ -60,18 +60,22 @@ class PgWebhookStore final : public WebhookStore {
       if (!r.isOk()) return r.status();
       if (r->affected() == 0) return Status(Code::kNotFound, "no webhook " + id);
       auto d = c.exec("DELETE FROM webhook_deliveries WHERE hook = $1", {id});
-      return d.isOk() ? Status::ok() : d.status();
+      if (!d.isOk()) return d.status();
+      auto k = c.exec("DELETE FROM webhook_cursors WHERE id = $1", {id});
+      return k.isOk() ? Status::ok() : k.status();
     });
   }
 
   uint64_t cursor(const std::string& id) const override {
-    auto r = db_->query("SELECT cursor FROM webhooks WHERE id = $1", {id});
+    auto r = db_->query("SELECT cursor FROM webhook_cursors WHERE id = $1", {id});
     if (!r.isOk() || r->rows() == 0) return 0;
     return static_cast<uint64_t>(r->integer(0, 0));
   }
 
+  // A cursor may be set before its hook is stored (a new hook starts at the log's end).
   Status setCursor(const std::string& id, uint64_t seq) override {
-    auto r = db_->query("UPDATE webhooks SET cursor = GREATEST(cursor, $2::bigint) WHERE id = $1",
+    auto r = db_->query("INSERT INTO webhook_cursors (id, cursor) VALUES ($1, $2::bigint) ON CONFLICT (id) "
+                        "DO UPDATE SET cursor = GREATEST(webhook_cursors.cursor, EXCLUDED.cursor)",
                         {id, std::to_string(seq)});
     return r.isOk() ? Status::ok() : r.status();
   }
@@ -137,10 +141,11 @@ class PgWebhookStore final : public WebhookStore {
 
 const std::vector<PgMigration>& webhookMigrations() {
   static const std::vector<PgMigration> all = {
-      {1, "webhooks: hooks with their cursor and delivery lease, and their delivery logs",
+      {1, "webhooks: hooks with their delivery lease, their cursors and their delivery logs",
        R"sql(
-CREATE TABLE webhooks (id text PRIMARY KEY, doc text NOT NULL, cursor bigint NOT NULL DEFAULT 0,
+CREATE TABLE webhooks (id text PRIMARY KEY, doc text NOT NULL,
                        lease_owner text NOT NULL DEFAULT '', lease_until bigint NOT NULL DEFAULT 0);
+CREATE TABLE webhook_cursors (id text PRIMARY KEY, cursor bigint NOT NULL);
 CREATE TABLE webhook_deliveries (hook text NOT NULL, n bigserial NOT NULL, ts_ms bigint NOT NULL, doc text NOT NULL,
                                  PRIMARY KEY (hook, n));
 )sql"},

@@ -108,9 +108,10 @@ struct DeliveryRecord {
 //                    webhook_deliveries (<id> \0 <ts_ms, 8 bytes BE> \0 <n, 8 bytes BE> ->
 //                    DeliveryRecord JSON). One core delivers every hook.
 //   PostgreSQL       tables webhooks (id, doc: the hook with its secret sealed by the
-//                    core's sealing key, cursor, lease_owner, lease_until) and
-//                    webhook_deliveries (hook, n, ts_ms, doc), shared by the replicas: a
-//                    hook registered on one is delivered by whichever holds its lease.
+//                    core's sealing key, lease_owner, lease_until), webhook_cursors (id,
+//                    cursor) and webhook_deliveries (hook, n, ts_ms, doc), shared by the
+//                    replicas: a hook registered on one is delivered by whichever holds
+//                    its lease.
 //
 // Delivery is at least once: a replica that lost a hook's lease (paused, partitioned)
 // may still finish the batch it was sending while another sends it again; a cursor
@@ -124,7 +125,8 @@ class WebhookStore {
   virtual std::vector<Webhook> list() const = 0;
   virtual Status remove(const std::string& id) = 0;  // and its cursor and deliveries
   virtual uint64_t cursor(const std::string& id) const = 0;
-  // Moves the cursor to seq, never back.
+  // Moves the cursor to seq, never back (also before the hook is stored: a new hook
+  // starts at the end of the log).
   virtual Status setCursor(const std::string& id, uint64_t seq) = 0;
   // Appends and trims the hook's log to the newest deliveries_per_hook records.
   virtual Status addDelivery(const DeliveryRecord& record) = 0;

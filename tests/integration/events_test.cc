@@ -590,6 +590,8 @@ TEST_CASE("webhooks on PostgreSQL: a hook registered on one replica sees pushes 
   CoreServer a = authCore(shared);
   CoreServer b = authCore(shared);
   HttpClient ca("127.0.0.1", a.port()), cb("127.0.0.1", b.port());
+  // A push before the hook exists: the hook starts after it.
+  pushImage(cb, token(cb, "admin", kAdminPassword, "admin/app"), "admin/app", "before", "earlier layer");
   Receiver rx({});
   auto created = admin(ca, "POST", "/api/v1/webhooks",
                        {{"scope", "admin/*"}, {"url", rx.url("/hook")}, {"events", {"manifest.push"}}, {"secret", "s"}});

@@ -421,9 +421,14 @@ TEST_CASE("webhooks on PostgreSQL: a hook registered through one replica is deli
   h.url = "https://hooks.example.com/in";
   h.events = {"manifest.push"};
   h.secret = "s3cret-of-the-receiver";
+  // Events before the hook: a new hook starts after them (its cursor is set first, as
+  // the API does, before the hook is stored).
+  a.log->append(push("team/app", "sha256:before"));
+  a.log->flush();
+  REQUIRE(a.log->lastSeq() > 0);
   REQUIRE(a.store->setCursor(h.id, a.log->lastSeq()).isOk());
   REQUIRE(a.store->put(h).isOk());
-  REQUIRE(a.store->setCursor(h.id, a.log->lastSeq()).isOk());
+  CHECK(b.store->cursor(h.id) == a.log->lastSeq());
   auto seen = b.store->get(h.id);
   REQUIRE(seen.isOk());
   CHECK(seen->secret == "s3cret-of-the-receiver");
@@ -449,6 +454,8 @@ TEST_CASE("webhooks on PostgreSQL: a hook registered through one replica is deli
     b.dispatcher->step();
   }
   CHECK(a.sent.size() + b.sent.size() == 6);
+  for (const auto& body : a.sent) CHECK(body.find("sha256:before") == std::string::npos);
+  for (const auto& body : b.sent) CHECK(body.find("sha256:before") == std::string::npos);
   CHECK((a.sent.empty() || b.sent.empty()));  // one replica holds the lease
   Replica& owner = a.sent.empty() ? b : a;
   Replica& standby = a.sent.empty() ? a : b;

@@ -414,16 +414,7 @@ TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's push
 
   // The store away: pushes and pulls fail with 503 and nothing half-written shows up;
   // the store back, both go on by themselves.
-  ceph.stopRgw();
-  struct Restart {
-    MicroCeph& ceph;
-    bool done = false;
-    void now() {
-      if (!done) ceph.startRgw();
-      done = true;
-    }
-    ~Restart() { now(); }
-  } restart{ceph};
+  RgwDown down(ceph);
   std::string refused = randomData(100000, 23);
   auto push = ca.request("POST", "/v2/team/app/blobs/uploads/?digest=" + sha(refused), {}, refused);
   REQUIRE(push.isOk());
@@ -433,7 +424,7 @@ TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's push
   auto pull = cb.request("GET", "/v2/team/app/blobs/" + sha(big));
   CHECK(pull->status == 503);
   CHECK(pull->header("retry-after") == "5");
-  restart.now();
+  down.back();
   CHECK(ca.request("HEAD", "/v2/team/app/blobs/" + sha(refused))->status == 404);
   CHECK(cb.request("GET", "/v2/team/app/blobs/" + sha(big))->body == big);
   pushBlob(ca, "team/app", refused);

@@ -45,4 +45,20 @@ class MicroCeph {
   bool running_ = false;
 };
 
+// radosgw stopped for a test ("the store away"), started again by back() or at the end of
+// the scope, whichever comes first (so a failed check does not leave it down).
+class RgwDown {
+ public:
+  explicit RgwDown(MicroCeph& ceph) : ceph_(ceph) { ceph_.stopRgw(); }
+  ~RgwDown() { back(); }
+  void back() {
+    if (!back_) ceph_.startRgw();
+    back_ = true;
+  }
+
+ private:
+  MicroCeph& ceph_;
+  bool back_ = false;
+};
+
 }  // namespace wharf::test

@@ -16,6 +16,7 @@ namespace s3_blob_store_test {
 
 using namespace wharf;
 using wharf::test::MicroCeph;
+using wharf::test::RgwDown;
 
 namespace {
 
@@ -387,21 +388,12 @@ TEST_CASE("S3 blob store on Ceph: parts on their way when the store goes away fa
   // append may still say yes; the request fails by its flush at the latest, even with
   // radosgw back by then (a part that failed on its way is never skipped).
   REQUIRE(*store->resumeUpload(id) == first);
-  ceph.stopRgw();
-  struct Restart {
-    MicroCeph& c;
-    bool done = false;
-    void now() {
-      if (!done) c.startRgw();
-      done = true;
-    }
-    ~Restart() { now(); }
-  } restart{ceph};
+  RgwDown down(ceph);
   Status st;
   for (size_t off = first; off < first + (15u << 20) && st.isOk(); off += 1u << 20) {
     st = store->append(id, off, std::string_view(blob).substr(off, 1u << 20));
   }
-  restart.now();
+  down.back();
   if (st.isOk()) st = store->flushUpload(id);
   CHECK(st.code() == Code::kUnavailable);
 
@@ -429,22 +421,13 @@ TEST_CASE("S3 blob store on Ceph: the store away is kUnavailable, and then it is
   REQUIRE(d.isOk());
   std::string id = newUuid();
   REQUIRE(store->createUpload(id).isOk());
-  ceph.stopRgw();
-  struct Restart {  // radosgw comes back even when a check below fails
-    MicroCeph& c;
-    bool done = false;
-    void now() {
-      if (!done) c.startRgw();
-      done = true;
-    }
-    ~Restart() { now(); }
-  } restart{ceph};
+  RgwDown down(ceph);
   CHECK(store->size(*d).status().code() == Code::kUnavailable);
   CHECK(store->put("during", DigestAlgorithm::kSha256).status().code() == Code::kUnavailable);
   REQUIRE(store->append(id, 0, "during").isOk());  // in memory until the request ends
   CHECK(store->flushUpload(id).code() == Code::kUnavailable);
   CHECK(openS3BlobStore(locationOf(url)).status().code() == Code::kUnavailable);
-  restart.now();
+  down.back();
   CHECK(readBlob(*store, *d) == "before");
   CHECK(*store->uploadSize(id) == 0);  // the failed flush acknowledged nothing
   CHECK(store->size(digestOf("during")).status().code() == Code::kBlobUnknown);

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -118,6 +119,9 @@ Status BlockingClient::sendAll(const char* data, size_t len) {
     ssize_t w = ::send(fd_, data + off, len - off, MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return Status(Code::kTimeout, "send: the peer took no bytes for " + std::to_string(timeout_ms_) + " ms");
+      }
       return Status(Code::kUnavailable, std::string("send: ") + std::strerror(errno));
     }
     off += static_cast<size_t>(w);
@@ -166,6 +170,12 @@ Status BlockingClient::connect() {
   if (fd_ < 0) return Status(Code::kUnavailable, "connect " + host_ + ":" + port + ": " + std::strerror(err));
   int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A peer that stops taking bytes (a full store that no longer reads its socket) or
+  // never finishes a TLS handshake fails the call after the timeout instead of holding
+  // its thread forever.
+  timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (!tls_) return Status::ok();
   auto client = TlsClient::connect(fd_, host_, ca_file_, insecure_);
   if (!client.isOk()) {
@@ -273,12 +283,17 @@ Result<HttpResponse> BlockingClient::request(const std::string& method, const st
     bool fresh = fd_ < 0;
     Status sent = send(req);
     if (sent.isOk() && separate) sent = sendAll(body.data(), body.size());
+    if (sent.code() == Code::kTimeout) {
+      // The peer is stuck, not gone: neither an answer nor a retry would come sooner.
+      close();
+      return sent;
+    }
     // Even when sending failed, the server may have answered and closed before taking
     // the whole body (413, 400): its response is still readable.
     auto r = fd_ >= 0 ? read(method == "HEAD") : Result<HttpResponse>(sent);
     if (r.isOk()) return r;
     close();
-    if (fresh) return sent.isOk() ? r : Result<HttpResponse>(sent);
+    if (fresh || r.status().code() == Code::kTimeout) return sent.isOk() ? r : Result<HttpResponse>(sent);
     // A kept-alive connection the server had closed: retry once on a fresh one.
   }
   return Status(Code::kUnavailable, "request failed");

@@ -1,5 +1,8 @@
 #include "shared/store/s3_client.h"
 
+#include <strings.h>
+
+#include <chrono>
 #include <ctime>
 #include <fstream>
 #include <cstring>
@@ -7,6 +10,7 @@
 #include "shared/base/clock.h"
 #include "shared/base/strings.h"
 #include "shared/http/url.h"
+#include "shared/metrics/metrics.h"
 #include "shared/tls/crypto.h"
 
 namespace wharf {
@@ -116,6 +120,38 @@ std::string xmlDecode(std::string s) {
   }
   return s;
 }
+
+// What a request does, for the metrics: the S3 operation its method, query and headers make.
+std::string opOf(const S3Client::Call& c) {
+  bool part = c.query.count("partNumber") > 0, upload_id = c.query.count("uploadId") > 0;
+  bool copy = false;
+  for (const auto& [k, v] : c.headers) copy = copy || strcasecmp(k.c_str(), "x-amz-copy-source") == 0;
+  if (c.method == "HEAD") return "head";
+  if (c.method == "GET") return c.bucket_only ? "list" : "get";
+  if (c.method == "PUT" && c.bucket_only) return "create_bucket";
+  if (c.method == "PUT") return part ? (copy ? "copy_part" : "put_part") : (copy ? "copy" : "put");
+  if (c.method == "POST") return upload_id ? "complete_multipart" : "start_multipart";
+  if (c.method == "DELETE") return upload_id ? "abort_multipart" : "delete";
+  return "other";
+}
+
+// Times one request of an operation; a request that reached no answer, or a 5xx, counts
+// as failed.
+class RequestTimer {
+ public:
+  explicit RequestTimer(std::string op) : op_(std::move(op)), start_(std::chrono::steady_clock::now()) {}
+  void done(bool ok) {
+    auto& r = MetricsRegistry::global();
+    std::string labels = "op=\"" + op_ + "\"";
+    r.histogram("wharf_s3_request_seconds", "Time of requests to the S3 blob store, by operation.", labels)
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    if (!ok) r.counter("wharf_s3_request_failures_total", "S3 requests unanswered or answered 5xx, by operation.", labels).inc();
+  }
+
+ private:
+  std::string op_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 }  // namespace
 
@@ -328,8 +364,10 @@ Result<HttpResponse> S3Client::send(const Call& call) {
   headers.emplace_back("Authorization", sigV4Authorization(in, loc_.credentials, loc_.region, date));
   std::string target = in.path;
   if (!call.query.empty()) target += "?" + canonicalQuery(call.query);
+  RequestTimer timer(opOf(call));
   auto client = lease();
   auto r = client->request(call.method, target, headers, call.body);
+  timer.done(r.isOk() && r->status < 500);
   if (!r.isOk()) {
     return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + r.status().message());
   }
@@ -385,8 +423,10 @@ Status S3Client::readStream(const std::string& key, const std::function<Status(s
   HeaderList headers = {{"x-amz-content-sha256", kEmptySha256},
                         {"x-amz-date", date},
                         {"Authorization", sigV4Authorization(in, loc_.credentials, loc_.region, date)}};
+  RequestTimer timer("get");
   auto client = lease();
   auto r = client->stream(in.path, headers, [&](const HttpResponse&, std::string_view piece) { return sink(piece); });
+  timer.done(r.isOk() && r->status < 500);
   if (!r.isOk()) {
     if (r.status().code() == Code::kUnavailable || r.status().code() == Code::kTimeout) {
       return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + r.status().message());

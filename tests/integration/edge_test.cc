@@ -28,6 +28,7 @@
 #include "tests/support/http_client.h"
 #include "tests/support/oci_layout.h"
 #include "tests/support/process.h"
+#include "tests/support/raw_peer.h"
 
 // Each file's own names: the test binaries are unity builds.
 namespace edge_test {
@@ -196,44 +197,18 @@ class DamagingProxy {
 // the one blob it holds. Records what it was asked.
 class StoreStandIn {
  public:
-  explicit StoreStandIn(std::string blob) : blob_(std::move(blob)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      for (;;) {
-        int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) return;
-        std::string req;
-        char buf[4096];
-        while (req.find("\r\n\r\n") == std::string::npos) {
-          ssize_t r = ::recv(c, buf, sizeof buf, 0);
-          if (r <= 0) break;
-          req.append(buf, static_cast<size_t>(r));
-        }
-        {
-          std::lock_guard lock(mu_);
-          requests_.push_back(req);
-        }
-        std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(blob_.size()) +
-                             "\r\nConnection: close\r\n\r\n" + blob_;
-        (void)::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
-        ::close(c);
-      }
-    });
-  }
-  ~StoreStandIn() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  explicit StoreStandIn(std::string blob)
+      : blob_(std::move(blob)), peer_([this](int fd) {
+          std::string req = readRequestHead(fd);
+          {
+            std::lock_guard lock(mu_);
+            requests_.push_back(req);
+          }
+          std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(blob_.size()) +
+                               "\r\nConnection: close\r\n\r\n" + blob_;
+          (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        }) {}
+  std::string url() const { return peer_.url(); }
   std::vector<std::string> requests() {
     std::lock_guard lock(mu_);
     return requests_;
@@ -241,11 +216,9 @@ class StoreStandIn {
 
  private:
   std::string blob_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::thread thread_;
   std::mutex mu_;
   std::vector<std::string> requests_;  // GUARDED_BY(mu_)
+  RawPeer peer_;                       // last: its thread stops before the rest goes
 };
 
 }  // namespace

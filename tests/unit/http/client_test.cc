@@ -1,8 +1,6 @@
 // The upstream HTTP client against the in-process server and raw misbehaving peers.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include "shared/http/server.h"
 #include "tests/support/loop_thread.h"
 #include "tests/support/process.h"
+#include "tests/support/raw_peer.h"
 #include "tests/support/temp_dir.h"
 
 // Each file's own names: the test binaries are unity builds.
@@ -89,51 +88,6 @@ Collected fetch(LoopThread& lt, ClientPool& pool, const std::string& method, con
   return fut.get();
 }
 
-// A raw TCP peer on a free port that runs `script` on each accepted connection.
-class RawPeer {
- public:
-  explicit RawPeer(std::function<void(int fd)> script) : script_(std::move(script)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c >= 0) {
-        script_(c);
-        ::close(c);
-      }
-    });
-  }
-  ~RawPeer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  int fd_;
-  int port_ = 0;
-  std::function<void(int)> script_;
-  std::thread thread_;
-};
-
-void readRequest(int fd) {
-  std::string got;
-  char buf[4096];
-  while (got.find("\r\n\r\n") == std::string::npos) {
-    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
-    if (r <= 0) return;
-    got.append(buf, static_cast<size_t>(r));
-  }
-}
-
 Server makeServer(ServerLimits limits = {}) {
   ServerConfig c;
   c.threads = 1;
@@ -188,7 +142,7 @@ TEST_CASE("client: a paused body resumes and arrives whole", "[http][client]") {
 
 TEST_CASE("client: a response cut short is an error, never a success", "[http][client]") {
   RawPeer peer([](int fd) {
-    readRequest(fd);
+    readRequestHead(fd);
     std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly ten b";
     (void)::send(fd, head.data(), head.size(), MSG_NOSIGNAL);
   });
@@ -218,7 +172,7 @@ TEST_CASE("client: refused connections and silent upstreams fail", "[http][clien
   std::promise<void> release;
   auto released = release.get_future();
   RawPeer silent([&](int fd) {
-    readRequest(fd);
+    readRequestHead(fd);
     released.wait_for(std::chrono::seconds(10));
   });
   ClientOptions o;

@@ -261,6 +261,17 @@ measure_push par push_a embedded; a_par=$mbs
 measure_push par push_b scale-out; b_par=$mbs
 measure_push par push_s3 plain-s3; s_par=$mbs
 
+# Where B's pushes went: its requests to the S3 store by operation (count, mean ms).
+s3_ops=$(curl -sS "$B/metrics" | python3 -c '
+import re, sys, json
+agg = {}
+for line in sys.stdin:
+    m = re.match(r"wharf_s3_request_seconds_(sum|count)\{op=\"([a-z_]+)\"\} ([0-9.e+-]+)", line)
+    if m: agg.setdefault(m.group(2), {})[m.group(1)] = float(m.group(3))
+print(json.dumps({op: {"count": int(v.get("count", 0)), "mean_ms": round(1000 * v.get("sum", 0) / max(v.get("count", 1), 1), 1)}
+                  for op, v in sorted(agg.items())}))')
+emit s3_requests scale-out "{\"ops\":$s3_ops}"
+
 # --- 3. blob pull throughput -------------------------------------------------------------------
 echo "bench: pull one $blob_mb MiB blob, $streams streams" >&2
 pull_url=/v2/bench/push/blobs/sha256:${hex[$work/blobs/seq-1]}

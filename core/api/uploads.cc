@@ -47,7 +47,12 @@ enum class After { kMoreChunks, kFinish };
 class BodyPump : public std::enable_shared_from_this<BodyPump> {
  public:
   BodyPump(ApiContext& ctx, ExchangePtr ex, std::shared_ptr<Lease> lease, After after, std::function<void(Status)> done)
-      : ctx_(ctx), ex_(std::move(ex)), lease_(std::move(lease)), after_(after), done_(std::move(done)) {}
+      : ctx_(ctx),
+        ex_(std::move(ex)),
+        lease_(std::move(lease)),
+        after_(after),
+        done_(std::move(done)),
+        length_(ex_->request().content_length) {}
 
   void start() { next(); }
 
@@ -59,6 +64,9 @@ class BodyPump : public std::enable_shared_from_this<BodyPump> {
       if (data.empty() && !end) return self->next();
       auto piece = std::make_shared<std::string>(std::move(data));
       self->ctx_.work.submit([self, piece, end] {
+        if (!std::exchange(self->announced_, true)) {
+          if (self->length_ && *self->length_ > 0) self->ctx_.registry.announceAppend(*self->lease_, *self->length_);
+        }
         Status s = piece->empty() ? Status::ok() : self->ctx_.registry.append(*self->lease_, *piece, self->ctx_.hash);
         piece->clear();
         if (s.isOk() && end && self->after_ == After::kMoreChunks) s = self->ctx_.registry.flushUpload(*self->lease_);
@@ -76,6 +84,8 @@ class BodyPump : public std::enable_shared_from_this<BodyPump> {
   std::shared_ptr<Lease> lease_;
   After after_;
   std::function<void(Status)> done_;
+  std::optional<uint64_t> length_;  // the body's Content-Length, if it has one
+  bool announced_ = false;          // length_ was given to the blob store (with the first piece)
 };
 
 void pump(ApiContext& ctx, const ExchangePtr& ex, std::shared_ptr<Lease> lease, After after,

@@ -73,6 +73,10 @@ class Registry {
   // (on the calling thread) and the hash (on hash_queue) run in parallel. hash_queue
   // must run nothing that blocks, so that waiting on it can never deadlock.
   Status append(UploadSessions::Lease& lease, std::string_view data, class WorkQueue& hash_queue);
+  // A request announced the length of the bytes it will append (BlobStore::announceAppend).
+  void announceAppend(UploadSessions::Lease& lease, uint64_t length) {
+    blobs_.announceAppend(lease.id(), lease.session().offset, length);
+  }
   // The end of a request that leaves the upload open: its bytes so far become durable
   // and visible to every replica (BlobStore::flushUpload).
   Status flushUpload(UploadSessions::Lease& lease) { return blobs_.flushUpload(lease.id()); }

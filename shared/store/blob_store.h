@@ -65,6 +65,12 @@ class BlobStore {
   // broke off before its flush) is dropped, and so is what another replica's chunks made
   // stale.
   virtual Result<uint64_t> resumeUpload(const std::string& id) = 0;
+  // A request is about to append length bytes at offset (it announced them: its
+  // Content-Length). A store may send them to their place as they come (S3: one streamed
+  // PUT when they are the whole upload). Appending works the same without it.
+  virtual void announceAppend(const std::string& id, uint64_t offset, uint64_t length) {
+    (void)id, (void)offset, (void)length;
+  }
   // Writes data at offset (the current size). Starts write-back early so that the final
   // fsync in commitUpload() has little left to do.
   virtual Status append(const std::string& id, uint64_t offset, std::string_view data) = 0;
@@ -96,6 +102,8 @@ Result<std::unique_ptr<BlobStore>> openFsBlobStore(const std::string& root);
 //   <prefix>layout                          "wharf-blobstore 1"
 //   <prefix>blobs/<algorithm>/<hex[0:2]>/<hex>   immutable blob bytes
 //   <prefix>uploads/<uuid>/state            JSON: size, multipart upload id, parts
+//   <prefix>uploads/<uuid>/whole            the first bytes, when a request announced
+//                                           them all (one streamed PUT, no multipart)
 //   <prefix>uploads/<uuid>/tail.<offset>    bytes after the last part (under 1 part)
 //   <prefix>uploads/<uuid>/data             the completed multipart upload, before
 //                                           its digest is checked and it is copied

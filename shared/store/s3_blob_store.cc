@@ -12,6 +12,12 @@
 // it back), and copied under its digest by the store itself (CopyObject; UploadPartCopy
 // above 5 GiB). Nothing is visible under a content address before its bytes were
 // checked.
+//
+// A request that announces its length (Content-Length) and holds the whole upload from
+// its first byte (skopeo's, podman's and buildah's PATCH, containerd's PUT) is streamed
+// instead as one PUT of uploads/<id>/whole in signed chunks: no parts, no assembly, the
+// store's cheapest write. Should more bytes follow, the whole object becomes part 1 of a
+// multipart upload (UploadPartCopy) and the upload goes on in parts.
 #include <atomic>
 #include <deque>
 #include <future>
@@ -46,6 +52,8 @@ struct Part {
 // What the state object records.
 struct UploadState {
   uint64_t size = 0;
+  uint64_t whole = 0;           // bytes [0, whole) are the object uploads/<id>/whole
+  bool whole_in_parts = false;  // ... and were copied as part 1 (parts then hold them)
   std::string multipart;  // S3's upload id for uploads/<id>/data; "" before the first part
   std::vector<Part> parts;
   std::string tail_key;   // object holding the bytes after the parts; "" if none
@@ -55,8 +63,13 @@ struct UploadState {
     for (const auto& p : parts) n += p.size;
     return n;
   }
+  // Bytes stored in the whole object and the parts; the tail holds the rest.
+  uint64_t storedSize() const { return partsSize() + (whole_in_parts ? 0 : whole); }
+  // Only the whole object: the upload is that object, nothing to assemble.
+  bool wholeOnly() const { return whole > 0 && !whole_in_parts && parts.empty(); }
   std::string toJson() const {
-    nlohmann::json j = {{"size", size}, {"multipart", multipart}, {"tail", tail_key}, {"parts", nlohmann::json::array()}};
+    nlohmann::json j = {{"size", size},   {"multipart", multipart}, {"tail", tail_key}, {"whole", whole},
+                        {"whole_in_parts", whole_in_parts}, {"parts", nlohmann::json::array()}};
     for (const auto& p : parts) j["parts"].push_back({{"n", p.number}, {"etag", p.etag}, {"size", p.size}});
     return j.dump();
   }
@@ -70,6 +83,9 @@ struct UploadState {
     s.size = j["size"].get<uint64_t>();
     s.multipart = j.value("multipart", "");
     s.tail_key = j.value("tail", "");
+    if (j.contains("whole") && !j["whole"].is_number_unsigned()) return Status(Code::kCorruption, "upload state whole is not valid");
+    s.whole = j.value("whole", uint64_t{0});
+    s.whole_in_parts = j.value("whole_in_parts", false);
     for (const auto& p : j["parts"]) {
       if (!p.is_object() || !p.value("n", nlohmann::json()).is_number_integer() ||
           !p.value("size", nlohmann::json()).is_number_unsigned()) {
@@ -77,7 +93,7 @@ struct UploadState {
       }
       s.parts.push_back(Part{p["n"].get<int>(), p.value("etag", ""), p["size"].get<uint64_t>()});
     }
-    if (s.partsSize() > s.size) return Status(Code::kCorruption, "upload state parts exceed its size");
+    if (s.storedSize() > s.size) return Status(Code::kCorruption, "upload state parts exceed its size");
     return s;
   }
 };
@@ -93,8 +109,10 @@ struct SendingPart {
 struct OpenUpload {
   UploadState state;         // as it will be stored at the next flush (size counts every byte taken)
   std::string stored_tail;   // the tail object the stored state names
+  std::string stored_etag;   // the ETag of the state object as this replica last wrote it
   std::deque<SendingPart> sending;  // parts after state.parts, oldest first
   std::string tail;          // bytes after the parts, under one part
+  std::unique_ptr<S3Client::StreamedPut> streaming;  // the announced bytes on their way to uploads/<id>/whole
   bool dirty = false;        // appended since the last flush
   bool completed = false;    // the multipart upload is assembled into uploads/<id>/data
 
@@ -175,7 +193,9 @@ class S3BlobStore final : public BlobStore {
 
   Status createUpload(const std::string& id) override {
     auto u = std::make_shared<OpenUpload>();
-    WHARF_RETURN_IF_ERROR(putState(id, u->state));
+    auto etag = putState(id, u->state);
+    if (!etag.isOk()) return etag.status();
+    u->stored_etag = std::move(etag).value();
     remember(id, u);
     return Status::ok();
   }
@@ -187,6 +207,15 @@ class S3BlobStore final : public BlobStore {
   }
 
   Result<uint64_t> resumeUpload(const std::string& id) override {
+    // What this replica holds stands if the state object is still the one it wrote (a
+    // HEAD, where reading the state back costs a GET).
+    if (auto held = find(id); held && !held->dirty && !held->completed && !held->stored_etag.empty()) {
+      S3Client::Call c;
+      c.method = "HEAD";
+      c.key = uploadKey(id, "state");
+      auto r = s3_.send(c);
+      if (r.isOk() && r->status == 200 && r->header("etag") == held->stored_etag) return held->state.size;
+    }
     auto stored = loadState(id);
     if (!stored.isOk()) {
       forget(id);
@@ -207,6 +236,26 @@ class S3BlobStore final : public BlobStore {
     return stored->size;
   }
 
+  void announceAppend(const std::string& id, uint64_t offset, uint64_t length) override {
+    // Streamed: an empty upload and at least a part's worth (smaller ones are kept in
+    // memory and stored in one PUT at the end anyway), up to S3's largest single PUT.
+    if (offset != 0 || length < s3_.location().part_size || length > kMaxCopy) return;
+    auto u = openUpload(id);
+    if (!u.isOk()) return;
+    OpenUpload& up = **u;
+    if (up.completed || up.streaming || up.state.size != 0 || !up.state.multipart.empty() || up.state.whole != 0 ||
+        !up.sending.empty()) {
+      return;
+    }
+    auto put = s3_.startPut(uploadKey(id, "whole"), length);
+    if (!put.isOk()) {
+      // The parts will meet the same store: their failure is the request's.
+      logWarn("cannot start a streamed S3 upload; the upload goes on in parts", {{"upload", id}, {"error", put.status().message()}});
+      return;
+    }
+    up.streaming = std::move(put).value();
+  }
+
   Status append(const std::string& id, uint64_t offset, std::string_view data) override {
     auto u = openUpload(id);
     if (!u.isOk()) return u.status();
@@ -219,6 +268,24 @@ class S3BlobStore final : public BlobStore {
     }
     up.state.size += data.size();
     up.dirty = true;
+    if (up.streaming) {
+      size_t take = std::min<uint64_t>(data.size(), up.streaming->length() - up.streaming->written());
+      Status st = up.streaming->write(data.substr(0, take));
+      data.remove_prefix(take);
+      if (st.isOk() && up.streaming->written() == up.streaming->length()) {
+        auto etag = up.streaming->finish();
+        if (etag.isOk()) {
+          up.state.whole = up.streaming->length();
+          up.streaming.reset();
+        } else {
+          st = etag.status();
+        }
+      }
+      if (!st.isOk()) {
+        forget(id);  // the stored state is the truth again; the store keeps no part of the put
+        return st;
+      }
+    }
     const uint64_t part = s3_.location().part_size;
     while (!data.empty()) {
       size_t take = std::min<uint64_t>(data.size(), part - up.tail.size());
@@ -251,8 +318,12 @@ class S3BlobStore final : public BlobStore {
     auto opened = openUpload(id);
     if (!opened.isOk()) return opened.status();
     auto u = *opened;
+    if (u->streaming) {
+      forget(id);
+      return Status(Code::kBlobUploadInvalid, "the upload's announced bytes did not all arrive");
+    }
     const uint64_t size = u->state.size;
-    if (u->state.parts.empty() && u->sending.empty()) {
+    if (u->state.parts.empty() && u->sending.empty() && u->state.whole == 0) {
       // Small: the whole blob is the tail, in memory.
       Digest actual = known != nullptr && known->algorithm() == expected.algorithm() ? *known
                                                                                      : digestOf(u->tail, expected.algorithm());
@@ -270,7 +341,9 @@ class S3BlobStore final : public BlobStore {
       cleanUp(id, *u);
       return size;
     }
-    if (!u->completed) {
+    const bool whole_only = u->state.wholeOnly() && u->sending.empty() && u->tail.empty();
+    const std::string assembled = uploadKey(id, whole_only ? "whole" : "data");
+    if (!u->completed && !whole_only) {
       // The last part may be small.
       Status st = u->tail.empty() ? Status::ok() : sendPart(id, *u, std::exchange(u->tail, std::string()));
       if (st.isOk()) st = waitForParts(*u);
@@ -286,7 +359,7 @@ class S3BlobStore final : public BlobStore {
       actual = *known;
     } else {
       Hasher h(expected.algorithm());
-      WHARF_RETURN_IF_ERROR(s3_.readStream(uploadKey(id, "data"), [&](std::string_view piece) {
+      WHARF_RETURN_IF_ERROR(s3_.readStream(assembled, [&](std::string_view piece) {
         h.update(piece);
         return Status::ok();
       }));
@@ -300,7 +373,7 @@ class S3BlobStore final : public BlobStore {
     auto exists = head(blobKey(expected));
     if (!exists.isOk()) {
       if (exists.status().code() != Code::kNotFound) return exists.status();
-      WHARF_RETURN_IF_ERROR(copy(uploadKey(id, "data"), blobKey(expected), size));
+      WHARF_RETURN_IF_ERROR(copy(assembled, blobKey(expected), size));
     }
     cleanUp(id, *u);
     return size;
@@ -448,14 +521,16 @@ class S3BlobStore final : public BlobStore {
     return Status::ok();
   }
 
-  Status putState(const std::string& id, const UploadState& state) {
+  // Stores the state object; returns its ETag.
+  Result<std::string> putState(const std::string& id, const UploadState& state) {
     S3Client::Call c;
     c.method = "PUT";
     c.key = uploadKey(id, "state");
     std::string body = state.toJson();
     c.body = body;
     auto r = s3_.call(c);
-    return r.isOk() ? Status::ok() : r.status();
+    if (!r.isOk()) return r.status();
+    return r->header("etag");
   }
 
   Result<UploadState> loadState(const std::string& id) {
@@ -499,7 +574,7 @@ class S3BlobStore final : public BlobStore {
     auto u = std::make_shared<OpenUpload>();
     u->state = *state;
     u->stored_tail = state->tail_key;
-    uint64_t tail_size = state->size - state->partsSize();
+    uint64_t tail_size = state->size - state->storedSize();
     if (tail_size > 0) {
       if (state->tail_key.empty()) return Status(Code::kCorruption, "upload " + id + " lost its tail");
       S3Client::Call c;
@@ -530,6 +605,24 @@ class S3BlobStore final : public BlobStore {
       auto ids = xmlValues(r->body, "UploadId");
       if (ids.empty() || ids[0].empty()) return Status(Code::kIoError, "S3 store started a multipart upload without an id");
       u.state.multipart = ids[0];
+    }
+    if (u.state.whole > 0 && !u.state.whole_in_parts && u.state.parts.empty() && u.sending.empty()) {
+      // More bytes after a streamed whole: the whole object becomes part 1, copied by
+      // the store.
+      S3Client::Call c;
+      c.method = "PUT";
+      c.key = uploadKey(id, "data");
+      c.query["partNumber"] = "1";
+      c.query["uploadId"] = u.state.multipart;
+      c.headers.emplace_back("x-amz-copy-source", s3_.copySource(uploadKey(id, "whole")));
+      auto r = s3_.call(c);
+      if (!r.isOk()) return r.status();
+      auto etags = xmlValues(r->body, "ETag");
+      if (r->body.find("<Error>") != std::string::npos || etags.empty()) {
+        return S3Client::errorOf(*r, "copy the streamed bytes of upload " + id + " as its first part");
+      }
+      u.state.parts.push_back(Part{1, etags[0], u.state.whole});
+      u.state.whole_in_parts = true;
     }
     if (u.sending.size() >= kPartsInFlight) WHARF_RETURN_IF_ERROR(waitForParts(u, kPartsInFlight - 1));
     const int number = static_cast<int>(u.state.parts.size() + u.sending.size()) + 1;
@@ -611,6 +704,7 @@ class S3BlobStore final : public BlobStore {
   }
 
   Status flush(const std::string& id, OpenUpload& u) {
+    if (u.streaming) return Status(Code::kBlobUploadInvalid, "the upload's announced bytes did not all arrive");
     if (u.tail.size() >= kMinPart) WHARF_RETURN_IF_ERROR(sendPart(id, u, std::exchange(u.tail, std::string())));
     WHARF_RETURN_IF_ERROR(waitForParts(u));
     // The tail object is named by the range it holds, so a new one never overwrites
@@ -626,7 +720,9 @@ class S3BlobStore final : public BlobStore {
       if (!r.isOk()) return r.status();
     }
     u.state.tail_key = tail_key;
-    WHARF_RETURN_IF_ERROR(putState(id, u.state));
+    auto etag = putState(id, u.state);
+    if (!etag.isOk()) return etag.status();
+    u.stored_etag = std::move(etag).value();
     if (!u.stored_tail.empty() && u.stored_tail != tail_key) (void)deleteKey(uploadKey(id, u.stored_tail));
     u.stored_tail = tail_key;
     u.dirty = false;
@@ -721,6 +817,7 @@ class S3BlobStore final : public BlobStore {
     forget(id);
     Status st;
     if (u.completed) st = deleteKey(uploadKey(id, "data"));
+    if (st.isOk() && u.state.whole > 0) st = deleteKey(uploadKey(id, "whole"));
     if (st.isOk() && !u.stored_tail.empty()) st = deleteKey(uploadKey(id, u.stored_tail));
     if (st.isOk()) st = deleteKey(uploadKey(id, "state"));
     if (!st.isOk()) logWarn("cannot remove a committed upload's objects", {{"upload", id}, {"error", st.message()}});

@@ -17,6 +17,7 @@ namespace wharf {
 namespace {
 
 constexpr const char* kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+constexpr const char* kStreamingPayload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 constexpr size_t kMaxIdle = 32;
 
 std::string amzDateNow() {
@@ -70,15 +71,18 @@ std::string scopeOf(const std::string& amz_date, const std::string& region) {
   return amz_date.substr(0, 8) + "/" + region + "/s3/aws4_request";
 }
 
+std::string signingKey(const S3Credentials& creds, const std::string& region, const std::string& amz_date) {
+  std::string k = hmacSha256("AWS4" + creds.secret_key, amz_date.substr(0, 8));
+  k = hmacSha256(k, region);
+  k = hmacSha256(k, "s3");
+  return hmacSha256(k, "aws4_request");
+}
+
 std::string signatureOf(const std::string& canonical, const S3Credentials& creds, const std::string& region,
                         const std::string& amz_date) {
   std::string scope = scopeOf(amz_date, region);
   std::string to_sign = "AWS4-HMAC-SHA256\n" + amz_date + "\n" + scope + "\n" + sha256Hex(canonical);
-  std::string k = hmacSha256("AWS4" + creds.secret_key, amz_date.substr(0, 8));
-  k = hmacSha256(k, region);
-  k = hmacSha256(k, "s3");
-  k = hmacSha256(k, "aws4_request");
-  return hmacSha256Hex(k, to_sign);
+  return hmacSha256Hex(signingKey(creds, region, amz_date), to_sign);
 }
 
 // The canonical request and the signed header list.
@@ -135,11 +139,13 @@ std::string opOf(const S3Client::Call& c) {
   return "other";
 }
 
+}  // namespace
+
 // Times one request of an operation; a request that reached no answer, or a 5xx, counts
 // as failed.
-class RequestTimer {
+class S3RequestTimer {
  public:
-  explicit RequestTimer(std::string op) : op_(std::move(op)), start_(std::chrono::steady_clock::now()) {}
+  explicit S3RequestTimer(std::string op) : op_(std::move(op)), start_(std::chrono::steady_clock::now()) {}
   void done(bool ok) {
     auto& r = MetricsRegistry::global();
     std::string labels = "op=\"" + op_ + "\"";
@@ -152,8 +158,6 @@ class RequestTimer {
   std::string op_;
   std::chrono::steady_clock::time_point start_;
 };
-
-}  // namespace
 
 Result<S3Location> parseS3Url(const std::string& url, const EnvLookup& env) {
   S3Location loc;
@@ -263,6 +267,23 @@ std::string sigV4Authorization(const SigV4Input& in, const S3Credentials& creds,
          ", SignedHeaders=" + names + ", Signature=" + signatureOf(canonical, creds, region, amz_date);
 }
 
+std::string sigV4ChunkSignature(const S3Credentials& creds, const std::string& region, const std::string& amz_date,
+                                const std::string& previous, std::string_view chunk) {
+  std::string to_sign = "AWS4-HMAC-SHA256-PAYLOAD\n" + amz_date + "\n" + scopeOf(amz_date, region) + "\n" + previous +
+                        "\n" + kEmptySha256 + "\n" + sha256Hex(chunk);
+  return hmacSha256Hex(signingKey(creds, region, amz_date), to_sign);
+}
+
+uint64_t awsChunkedLength(uint64_t length, uint64_t chunk) {
+  auto framed = [](uint64_t n) {
+    char hex[24];
+    int digits = std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(n));
+    return static_cast<uint64_t>(digits) + std::strlen(";chunk-signature=") + 64 + 2 + n + 2;
+  };
+  uint64_t full = length / chunk, rest = length % chunk;
+  return full * framed(chunk) + (rest > 0 ? framed(rest) : 0) + framed(0);
+}
+
 std::string sigV4PresignQuery(SigV4Input in, const S3Credentials& creds, const std::string& region,
                               const std::string& amz_date, int64_t expires_s) {
   in.query["X-Amz-Algorithm"] = "AWS4-HMAC-SHA256";
@@ -364,7 +385,7 @@ Result<HttpResponse> S3Client::send(const Call& call) {
   headers.emplace_back("Authorization", sigV4Authorization(in, loc_.credentials, loc_.region, date));
   std::string target = in.path;
   if (!call.query.empty()) target += "?" + canonicalQuery(call.query);
-  RequestTimer timer(opOf(call));
+  S3RequestTimer timer(opOf(call));
   auto client = lease();
   auto r = client->request(call.method, target, headers, call.body);
   timer.done(r.isOk() && r->status < 500);
@@ -373,6 +394,113 @@ Result<HttpResponse> S3Client::send(const Call& call) {
   }
   if (!r->closed) giveBack(std::move(client));
   return r;
+}
+
+S3Client::StreamedPut::StreamedPut(S3Client& s3, std::string key, uint64_t length)
+    : s3_(s3), key_(std::move(key)), length_(length), timer_(std::make_unique<S3RequestTimer>("put_streamed")) {}
+
+S3Client::StreamedPut::~StreamedPut() = default;  // unfinished: the connection closes, S3 stores nothing
+
+Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::string& key, uint64_t length) {
+  std::unique_ptr<StreamedPut> put(new StreamedPut(*this, key, length));
+  put->date_ = amzDateNow();
+  Call c;
+  c.method = "PUT";
+  c.key = key;
+  const std::string encoded = std::to_string(awsChunkedLength(length, kStreamChunk));
+  SigV4Input in;
+  in.method = "PUT";
+  in.host = hostHeader();
+  in.path = path(c);
+  in.payload_hash = kStreamingPayload;
+  in.headers["host"] = in.host;
+  in.headers["content-encoding"] = "aws-chunked";
+  in.headers["content-length"] = encoded;
+  in.headers["x-amz-content-sha256"] = kStreamingPayload;
+  in.headers["x-amz-date"] = put->date_;
+  in.headers["x-amz-decoded-content-length"] = std::to_string(length);
+  std::string auth = sigV4Authorization(in, loc_.credentials, loc_.region, put->date_);
+  put->previous_ = auth.substr(auth.rfind('=') + 1);  // the seed signature
+  std::string head = "PUT " + in.path + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Encoding: aws-chunked\r\n" +
+                     "Content-Length: " + encoded + "\r\nx-amz-content-sha256: " + kStreamingPayload +
+                     "\r\nx-amz-date: " + put->date_ + "\r\nx-amz-decoded-content-length: " + std::to_string(length) +
+                     "\r\nAuthorization: " + auth + "\r\n\r\n";
+  // A fresh connection: a kept-alive one the store closed would fail mid-body, where the
+  // request cannot be retried.
+  put->client_ = std::make_unique<BlockingClient>(connectHost(), loc_.port, 30'000);
+  if (loc_.tls) put->client_->useTls(loc_.ca_file);
+  Status st = put->client_->send(head);
+  if (!st.isOk()) {
+    put->timer_->done(false);
+    return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + st.message());
+  }
+  put->buffer_.reserve(kStreamChunk);
+  return put;
+}
+
+Status S3Client::StreamedPut::sendChunk(std::string_view chunk) {
+  std::string sig = sigV4ChunkSignature(s3_.loc_.credentials, s3_.loc_.region, date_, previous_, chunk);
+  char size[24];
+  std::snprintf(size, sizeof size, "%zx", chunk.size());
+  std::string frame = std::string(size) + ";chunk-signature=" + sig + "\r\n";
+  previous_ = std::move(sig);
+  if (chunk.size() < 64 * 1024) {
+    frame.append(chunk);
+    frame += "\r\n";
+    return client_->send(frame);
+  }
+  WHARF_RETURN_IF_ERROR(client_->send(frame));
+  WHARF_RETURN_IF_ERROR(client_->send(chunk));
+  return client_->send("\r\n");
+}
+
+Status S3Client::StreamedPut::write(std::string_view data) {
+  if (!error_.isOk()) return error_;
+  if (data.size() > length_ - written_) {
+    error_ = Status(Code::kInvalidArgument, "streamed PUT of " + key_ + " given more than its " + std::to_string(length_) + " bytes");
+    return error_;
+  }
+  written_ += data.size();
+  while (!data.empty()) {
+    // Whole chunks straight from the caller's bytes; the rest waits in the buffer.
+    if (buffer_.empty() && data.size() >= kStreamChunk) {
+      error_ = sendChunk(data.substr(0, kStreamChunk));
+      data.remove_prefix(kStreamChunk);
+    } else {
+      size_t take = std::min(data.size(), kStreamChunk - buffer_.size());
+      buffer_.append(data.substr(0, take));
+      data.remove_prefix(take);
+      if (buffer_.size() == kStreamChunk) {
+        error_ = sendChunk(buffer_);
+        buffer_.clear();
+      }
+    }
+    if (!error_.isOk()) {
+      timer_->done(false);
+      error_ = Status(error_.code() == Code::kTimeout ? Code::kUnavailable : error_.code(),
+                      "S3 store " + s3_.loc_.display + ": streamed PUT of " + key_ + ": " + error_.message());
+      return error_;
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::string> S3Client::StreamedPut::finish() {
+  if (!error_.isOk()) return error_;
+  if (written_ != length_) {
+    return Status(Code::kInvalidArgument, "streamed PUT of " + key_ + " has " + std::to_string(written_) + " of its " +
+                                              std::to_string(length_) + " bytes");
+  }
+  Status st = buffer_.empty() ? Status::ok() : sendChunk(buffer_);
+  if (st.isOk()) st = sendChunk({});
+  auto r = st.isOk() ? client_->read(false) : Result<HttpResponse>(st);
+  timer_->done(r.isOk() && r->status < 500);
+  if (!r.isOk()) return Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + " unreachable: " + r.status().message());
+  if (r->status / 100 != 2) return errorOf(*r, "PUT " + key_);
+  if (!r->closed) s3_.giveBack(std::move(client_));
+  std::string etag = r->header("etag");
+  if (etag.empty()) return Status(Code::kIoError, "S3 store stored " + key_ + " without an ETag");
+  return etag;
 }
 
 Status S3Client::errorOf(const HttpResponse& r, const std::string& what) {
@@ -423,7 +551,7 @@ Status S3Client::readStream(const std::string& key, const std::function<Status(s
   HeaderList headers = {{"x-amz-content-sha256", kEmptySha256},
                         {"x-amz-date", date},
                         {"Authorization", sigV4Authorization(in, loc_.credentials, loc_.region, date)}};
-  RequestTimer timer("get");
+  S3RequestTimer timer("get");
   auto client = lease();
   auto r = client->stream(in.path, headers, [&](const HttpResponse&, std::string_view piece) { return sink(piece); });
   timer.done(r.isOk() && r->status < 500);

@@ -27,6 +27,8 @@
 
 namespace wharf {
 
+class S3RequestTimer;  // s3_client.cc: times requests for the metrics
+
 struct S3Credentials {
   std::string access_key;
   std::string secret_key;
@@ -67,6 +69,13 @@ struct SigV4Input {
 // The Authorization header's value. amz_date: "20130524T000000Z".
 std::string sigV4Authorization(const SigV4Input& in, const S3Credentials& creds, const std::string& region,
                                const std::string& amz_date);
+// The signature of one chunk of a streamed (aws-chunked) payload, chained to the previous
+// chunk's (the seed signature of the request's Authorization for the first).
+std::string sigV4ChunkSignature(const S3Credentials& creds, const std::string& region, const std::string& amz_date,
+                                const std::string& previous, std::string_view chunk);
+// The Content-Length of length bytes sent as aws-chunked in chunks of chunk bytes (the
+// signed chunk headers and the final empty chunk included).
+uint64_t awsChunkedLength(uint64_t length, uint64_t chunk);
 // The query string (without '?') of a presigned GET valid for expires_s seconds.
 std::string sigV4PresignQuery(SigV4Input in, const S3Credentials& creds, const std::string& region,
                               const std::string& amz_date, int64_t expires_s);
@@ -93,6 +102,38 @@ class S3Client {
   Status readRange(const std::string& key, uint64_t offset, char* out, size_t len);
   // Streams a whole object to sink.
   Status readStream(const std::string& key, const std::function<Status(std::string_view)>& sink);
+  // A PUT of an object whose length is known and whose bytes come later, streamed in
+  // signed chunks (aws-chunked, STREAMING-AWS4-HMAC-SHA256-PAYLOAD: the store checks
+  // every chunk) on a connection of its own. The object exists only once finish() sent
+  // the last chunk and the store took it; a put destroyed before (the caller's request
+  // broke off) closes its connection, and the store keeps nothing.
+  class StreamedPut {
+   public:
+    ~StreamedPut();
+    // Sends data on (full chunks at once); an error ends the put.
+    Status write(std::string_view data);
+    // After exactly length bytes: the last chunks, then the store's answer (the ETag).
+    Result<std::string> finish();
+    uint64_t written() const { return written_; }
+    uint64_t length() const { return length_; }
+
+   private:
+    friend class S3Client;
+    StreamedPut(S3Client& s3, std::string key, uint64_t length);
+    Status sendChunk(std::string_view chunk);
+    S3Client& s3_;
+    std::string key_;
+    uint64_t length_;
+    uint64_t written_ = 0;
+    std::string date_;
+    std::string previous_;  // the last signature sent
+    std::string buffer_;    // bytes of the next chunk
+    Status error_;
+    std::unique_ptr<BlockingClient> client_;
+    std::unique_ptr<S3RequestTimer> timer_;
+  };
+  static constexpr size_t kStreamChunk = 1 << 20;
+  Result<std::unique_ptr<StreamedPut>> startPut(const std::string& key, uint64_t length);
   // A presigned GET of the object, valid for expires_s.
   std::string presignedGet(const std::string& key, int64_t expires_s);
   // One page of ListObjectsV2 under prefix (relative to the store's prefix).

@@ -333,7 +333,8 @@ TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's push
   HttpClient ca("127.0.0.1", a.port()), cb("127.0.0.1", b.port());
   CHECK(countLogLines(a.log(), {"blob store", "s3://"}) == 1);
 
-  // skopeo pushes to a (a 7 MiB layer: parts and a tail) and pulls from b, byte for byte.
+  // skopeo pushes to a and pulls from b, byte for byte. Its PATCH announces the 7 MiB
+  // layer (Content-Length): one streamed PUT to the store, no parts.
   TempDir work;
   auto layout = writeOciLayout(work / "src", "v1",
                                {ImageSpec{"amd64", {{{"a.txt", "alpha"}}, {{"big.bin", randomData(7 << 20, 21)}}}}});
@@ -341,6 +342,8 @@ TEST_CASE("scale-out on S3: cores on PostgreSQL and Ceph serve each other's push
                            "/team/app:v1");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
+  CHECK(metricOf(a.port(), "wharf_s3_request_seconds_count{op=\"put_streamed\"}") == 1);
+  CHECK(metricOf(a.port(), "wharf_s3_request_seconds_count{op=\"put_part\"}") == 0);
   r = containerClient("skopeo copy --src-tls-verify=false docker://" + b.address() + "/team/app:v1 oci:" + work / "back" +
                       ":v1");
   INFO(r.output);

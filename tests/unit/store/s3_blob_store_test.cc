@@ -327,6 +327,140 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
   CHECK(countObjects(loc, "uploads/") == 0);
 }
 
+// Bytes under uploads/<id>/ by object name (state, whole, tail.*).
+std::map<std::string, uint64_t> uploadObjects(const S3Location& loc, const std::string& id) {
+  S3Client s3(loc);
+  std::map<std::string, uint64_t> out;
+  REQUIRE(s3.list("uploads/" + id + "/", [&](const S3Client::Listed& l) {
+                out[l.key.substr(l.key.rfind('/') + 1)] = l.size;
+                return true;
+              }).isOk());
+  return out;
+}
+
+TEST_CASE("S3 blob store on Ceph: an announced upload is one streamed PUT, finished on another replica", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  auto a = openStore(url), b = openStore(url);
+  // Not a multiple of the 1 MiB chunks, in pieces that do not line up with them.
+  const std::string blob = pattern(11 * 1024 * 1024 + 4321, 31);
+  std::string id = newUuid();
+  REQUIRE(a->createUpload(id).isOk());
+  REQUIRE(*a->resumeUpload(id) == 0);
+  a->announceAppend(id, 0, blob.size());
+  for (size_t off = 0; off < blob.size(); off += 300000) {
+    REQUIRE(a->append(id, off, std::string_view(blob).substr(off, 300000)).isOk());
+  }
+  REQUIRE(a->flushUpload(id).isOk());
+  // No multipart upload, no tail: the bytes are the one object.
+  CHECK(countMultipart(loc, "uploads/" + id + "/") == 0);
+  auto objects = uploadObjects(loc, id);
+  CHECK(objects.size() == 2);
+  CHECK(objects["whole"] == blob.size());
+  // The other replica hashes it back and commits it.
+  Digest d = digestOf(blob);
+  REQUIRE(*b->resumeUpload(id) == blob.size());
+  auto size = b->commitUpload(id, d, nullptr);
+  INFO(size.status().toString());
+  REQUIRE(size.isOk());
+  CHECK(readBlob(*a, d) == blob);
+  CHECK(countObjects(loc, "uploads/") == 0);
+
+  // A wrong digest: nothing under a content address, the upload left as it was.
+  const std::string other = pattern(6 * 1024 * 1024, 32);
+  std::string id2 = newUuid();
+  REQUIRE(a->createUpload(id2).isOk());
+  a->announceAppend(id2, 0, other.size());
+  REQUIRE(a->append(id2, 0, other).isOk());
+  Digest wrong = digestOf(std::string("not these bytes"));
+  auto bad = a->commitUpload(id2, wrong, nullptr);
+  CHECK(bad.status().code() == Code::kDigestInvalid);
+  CHECK(a->size(wrong).status().code() == Code::kBlobUnknown);
+  CHECK(a->size(digestOf(other)).status().code() == Code::kBlobUnknown);
+  // And with the right one (the bytes hashed as they came), committed straight from the
+  // request that sent them (a PUT with a body: no flush in between).
+  Digest known = digestOf(other);
+  REQUIRE(a->commitUpload(id2, known, &known).isOk());
+  CHECK(readBlob(*b, known) == other);
+  CHECK(countObjects(loc, "uploads/") == 0);
+}
+
+TEST_CASE("S3 blob store on Ceph: an announced request that breaks off stores nothing of it", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  auto store = openStore(url);
+  const std::string blob = pattern(7 * 1024 * 1024, 33);
+  std::string id = newUuid();
+  REQUIRE(store->createUpload(id).isOk());
+  store->announceAppend(id, 0, blob.size());
+  REQUIRE(store->append(id, 0, std::string_view(blob).substr(0, 3 << 20)).isOk());
+  // The client went away: the next request on the upload starts from the stored state.
+  REQUIRE(*store->resumeUpload(id) == 0);
+  auto objects = uploadObjects(loc, id);
+  CHECK(objects.count("whole") == 0);
+  CHECK(objects.size() == 1);  // the state
+  // More bytes than announced are refused, and so is a flush short of them.
+  std::string id2 = newUuid();
+  REQUIRE(store->createUpload(id2).isOk());
+  store->announceAppend(id2, 0, blob.size());
+  REQUIRE(store->append(id2, 0, std::string_view(blob).substr(0, 1 << 20)).isOk());
+  CHECK_FALSE(store->flushUpload(id2).isOk());
+  CHECK(*store->resumeUpload(id2) == 0);
+  // Then the whole again, announced, works.
+  store->announceAppend(id, 0, blob.size());
+  REQUIRE(store->append(id, 0, blob).isOk());
+  REQUIRE(store->flushUpload(id).isOk());
+  Digest d = digestOf(blob);
+  REQUIRE(store->commitUpload(id, d, nullptr).isOk());
+  CHECK(readBlob(*store, d) == blob);
+}
+
+TEST_CASE("S3 blob store on Ceph: chunks after a streamed whole go on in parts, across replicas", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  auto a = openStore(url), b = openStore(url), c = openStore(url);
+  const std::string blob = pattern(19 * 1024 * 1024 + 77, 34);
+  const size_t first = 6 * 1024 * 1024, second = 12 * 1024 * 1024;
+  std::string id = newUuid();
+  REQUIRE(a->createUpload(id).isOk());
+  a->announceAppend(id, 0, first);
+  REQUIRE(a->append(id, 0, std::string_view(blob).substr(0, first)).isOk());
+  REQUIRE(a->flushUpload(id).isOk());
+  // The next chunk, on another replica, announced too: not streamed (not the whole
+  // upload), so the whole object becomes part 1.
+  REQUIRE(*b->resumeUpload(id) == first);
+  b->announceAppend(id, first, second - first);
+  REQUIRE(b->append(id, first, std::string_view(blob).substr(first, second - first)).isOk());
+  REQUIRE(b->flushUpload(id).isOk());
+  CHECK(countMultipart(loc, "uploads/" + id + "/") == 1);
+  // The last, small one on a third; then committed there, hashed back.
+  REQUIRE(*c->resumeUpload(id) == second);
+  REQUIRE(c->append(id, second, std::string_view(blob).substr(second)).isOk());
+  REQUIRE(c->flushUpload(id).isOk());
+  Digest d = digestOf(blob);
+  REQUIRE(*a->resumeUpload(id) == blob.size());
+  auto size = a->commitUpload(id, d, nullptr);
+  INFO(size.status().toString());
+  REQUIRE(size.isOk());
+  CHECK(readBlob(*c, d) == blob);
+  CHECK(countMultipart(loc, "uploads/") == 0);
+  CHECK(countObjects(loc, "uploads/") == 0);
+
+  // A streamed whole and a small tail, committed without a flush in between.
+  const std::string two = pattern(5 * 1024 * 1024 + 999, 35);
+  std::string id2 = newUuid();
+  REQUIRE(a->createUpload(id2).isOk());
+  a->announceAppend(id2, 0, 5 * 1024 * 1024);
+  REQUIRE(a->append(id2, 0, two).isOk());
+  Digest d2 = digestOf(two);
+  REQUIRE(a->commitUpload(id2, d2, &d2).isOk());
+  CHECK(readBlob(*b, d2) == two);
+  CHECK(countObjects(loc, "uploads/") == 0);
+}
+
 TEST_CASE("S3 blob store on Ceph: a mismatching large upload never shows under a digest", "[s3]") {
   REQUIRE_CEPH();
   std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");

@@ -239,7 +239,7 @@ class S3BlobStore final : public BlobStore {
   void announceAppend(const std::string& id, uint64_t offset, uint64_t length) override {
     // Streamed: an empty upload and at least a part's worth (smaller ones are kept in
     // memory and stored in one PUT at the end anyway), up to S3's largest single PUT.
-    if (offset != 0 || length < s3_.location().part_size || length > kMaxCopy) return;
+    if (!streaming_ || offset != 0 || length < s3_.location().part_size || length > kMaxCopy) return;
     auto u = openUpload(id);
     if (!u.isOk()) return;
     OpenUpload& up = **u;
@@ -468,7 +468,8 @@ class S3BlobStore final : public BlobStore {
       std::string body = std::string(kBlobStoreLayoutTag) + "\n";
       put.body = body;
       auto r = s3_.call(put);
-      return r.isOk() ? Status::ok() : r.status();
+      if (!r.isOk()) return r.status();
+      return probeStreaming();
     }
     if (layout->status / 100 != 2) return S3Client::errorOf(*layout, "GET layout");
     std::string tag = layout->body;
@@ -477,10 +478,32 @@ class S3BlobStore final : public BlobStore {
       return Status(Code::kCorruption, "blob store " + describe() + " has layout \"" + tag + "\", expected \"" +
                                            kBlobStoreLayoutTag + "\"");
     }
-    return Status::ok();
+    return probeStreaming();
   }
 
  private:
+  // Not every S3-compatible store takes streamed (aws-chunked) PUTs: one small streamed
+  // PUT at start tells. A store that refuses it gets announced uploads in parts.
+  Status probeStreaming() {
+    const std::string key = "streaming-probe";
+    const std::string bytes = "wharf: does this store take aws-chunked PUTs?\n";
+    auto put = s3_.startPut(key, bytes.size());
+    if (!put.isOk()) return put.status();  // the store is away: the start fails as it would anyway
+    Status st = (*put)->write(bytes);
+    int answered = 0;
+    Result<std::string> etag = st.isOk() ? (*put)->finish(&answered) : Result<std::string>(st);
+    // No answer, or a store too busy to say: the start fails, as it would on any call.
+    if (!etag.isOk() && (answered == 0 || answered == 503)) return etag.status();
+    streaming_ = etag.isOk();
+    if (streaming_) {
+      (void)deleteKey(key);
+    } else {
+      logInfo("the S3 store does not take streamed (aws-chunked) PUTs; every upload goes in parts",
+              {{"store", describe()}, {"answer", etag.status().message()}});
+    }
+    return Status::ok();
+  }
+
   static std::vector<std::string> splitKey(const std::string& key) {
     std::vector<std::string> out;
     size_t start = 0;
@@ -824,6 +847,7 @@ class S3BlobStore final : public BlobStore {
   }
 
   S3Client s3_;
+  bool streaming_ = false;  // the store takes streamed PUTs (probed at start)
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<OpenUpload>> open_;  // GUARDED_BY(mu_)
   std::vector<std::string> spare_;  // GUARDED_BY(mu_); empty part buffers, at most kSpareBuffers

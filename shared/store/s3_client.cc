@@ -485,7 +485,8 @@ Status S3Client::StreamedPut::write(std::string_view data) {
   return Status::ok();
 }
 
-Result<std::string> S3Client::StreamedPut::finish() {
+Result<std::string> S3Client::StreamedPut::finish(int* http_status) {
+  if (http_status != nullptr) *http_status = 0;
   if (!error_.isOk()) return error_;
   if (written_ != length_) {
     return Status(Code::kInvalidArgument, "streamed PUT of " + key_ + " has " + std::to_string(written_) + " of its " +
@@ -496,6 +497,7 @@ Result<std::string> S3Client::StreamedPut::finish() {
   auto r = st.isOk() ? client_->read(false) : Result<HttpResponse>(st);
   timer_->done(r.isOk() && r->status < 500);
   if (!r.isOk()) return Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + " unreachable: " + r.status().message());
+  if (http_status != nullptr) *http_status = r->status;
   if (r->status / 100 != 2) return errorOf(*r, "PUT " + key_);
   if (!r->closed) s3_.giveBack(std::move(client_));
   std::string etag = r->header("etag");

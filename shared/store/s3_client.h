@@ -113,7 +113,8 @@ class S3Client {
     // Sends data on (full chunks at once); an error ends the put.
     Status write(std::string_view data);
     // After exactly length bytes: the last chunks, then the store's answer (the ETag).
-    Result<std::string> finish();
+    // http_status, if given, gets the answer's status (0: none came).
+    Result<std::string> finish(int* http_status = nullptr);
     uint64_t written() const { return written_; }
     uint64_t length() const { return length_; }
 

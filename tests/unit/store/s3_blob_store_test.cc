@@ -1,5 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+
+#include <fstream>
+#include <mutex>
+#include <vector>
+
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -10,6 +16,8 @@
 #include "shared/store/blob_store.h"
 #include "shared/store/s3_client.h"
 #include "tests/support/ceph.h"
+#include "tests/support/raw_peer.h"
+#include "tests/support/temp_dir.h"
 
 // Each file's own names: the test binaries are unity builds.
 namespace s3_blob_store_test {
@@ -169,6 +177,81 @@ TEST_CASE("S3 XML answers: values, entities, times") {
   CHECK(keys[1] == "<z>");
   CHECK(parseIsoTimeMs("2026-12-07T05:00:01.250Z") == 1796619601250);
   CHECK(parseIsoTimeMs("garbage") == 0);
+}
+
+// An S3-compatible store that refuses streamed (aws-chunked) PUTs, as some do: every
+// other request it needs for uploads in parts is answered, one per connection. Records
+// each request's line and, for PUTs, whether the body came aws-chunked.
+class NoStreamingStore {
+ public:
+  NoStreamingStore()
+      : peer_([this](int fd) {
+          std::string head = test::readRequestHead(fd);
+          if (head.empty()) return;
+          size_t end = head.find("\r\n\r\n") + 4;
+          std::string lower = head.substr(0, end);
+          for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          size_t length = 0;
+          if (auto cl = lower.find("content-length:"); cl != std::string::npos) length = std::stoull(lower.substr(cl + 15));
+          std::string body = head.substr(end);
+          char buf[65536];
+          while (body.size() < length) {
+            ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+            if (r <= 0) return;
+            body.append(buf, static_cast<size_t>(r));
+          }
+          std::string line = head.substr(0, head.find("\r\n"));
+          bool chunked = lower.find("content-encoding: aws-chunked") != std::string::npos;
+          {
+            std::lock_guard lock(mu_);
+            requests_.push_back(line + (chunked ? " [aws-chunked]" : ""));
+          }
+          std::string status = "200 OK", answer;
+          if (chunked) {
+            status = "501 Not Implemented";
+            answer = "<Error><Code>NotImplemented</Code><Message>aws-chunked</Message></Error>";
+          } else if (line.rfind("GET ", 0) == 0 && line.find("/layout ") != std::string::npos) {
+            answer = "wharf-blobstore 1\n";
+          } else if (line.rfind("POST ", 0) == 0 && line.find("uploads") != std::string::npos &&
+                     line.find("uploadId") == std::string::npos) {
+            answer = "<InitiateMultipartUploadResult><UploadId>up-1</UploadId></InitiateMultipartUploadResult>";
+          }
+          std::string out = "HTTP/1.1 " + status + "\r\nETag: \"e" + std::to_string(requests().size()) +
+                            "\"\r\nContent-Length: " + std::to_string(answer.size()) + "\r\nConnection: close\r\n\r\n" + answer;
+          (void)::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+        }) {}
+  std::string url() const { return "s3://fake-store?endpoint=" + peer_.url() + "&part_size_mb=5"; }
+  std::vector<std::string> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> requests_;  // GUARDED_BY(mu_)
+  test::RawPeer peer_;                 // last: stops first
+};
+
+TEST_CASE("S3 blob store: a store that refuses streamed PUTs gets announced uploads in parts") {
+  NoStreamingStore fake;
+  test::TempDir dir;
+  std::ofstream(dir / "credentials") << "[default]\naws_access_key_id = AK\naws_secret_access_key = SK\n";
+  auto store = openStore(fake.url() + "&credentials=" + dir / "credentials");
+  const std::string blob = pattern(6 * 1024 * 1024, 36);
+  std::string id = newUuid();
+  REQUIRE(store->createUpload(id).isOk());
+  store->announceAppend(id, 0, blob.size());
+  REQUIRE(store->append(id, 0, blob).isOk());
+  REQUIRE(store->flushUpload(id).isOk());
+  auto asked = fake.requests();
+  size_t chunked = 0, parts = 0;
+  for (const auto& r : asked) {
+    if (r.find("[aws-chunked]") != std::string::npos) ++chunked;
+    if (r.rfind("PUT ", 0) == 0 && r.find("partNumber=1") != std::string::npos) ++parts;
+  }
+  INFO(asked.size());
+  CHECK(chunked == 1);  // the probe at start, and no other
+  CHECK(parts == 1);
 }
 
 TEST_CASE("S3 blob store on Ceph: blobs", "[s3]") {

@@ -209,7 +209,7 @@ class S3BlobStore final : public BlobStore {
   Result<uint64_t> resumeUpload(const std::string& id) override {
     // What this replica holds stands if the state object is still the one it wrote (a
     // HEAD, where reading the state back costs a GET).
-    if (auto held = find(id); held && !held->dirty && !held->completed && !held->stored_etag.empty()) {
+    if (auto held = find(id); held && !held->dirty && !held->completed && !held->streaming && !held->stored_etag.empty()) {
       S3Client::Call c;
       c.method = "HEAD";
       c.key = uploadKey(id, "state");

@@ -477,8 +477,15 @@ Status S3Client::StreamedPut::write(std::string_view data) {
     }
     if (!error_.isOk()) {
       timer_->done(false);
-      error_ = Status(error_.code() == Code::kTimeout ? Code::kUnavailable : error_.code(),
-                      "S3 store " + s3_.loc_.display + ": streamed PUT of " + key_ + ": " + error_.message());
+      // A store that refused the request may have answered before it stopped reading:
+      // its answer says why (a stuck one is not waited for again).
+      if (error_.code() != Code::kTimeout && client_->connected()) {
+        if (auto r = client_->read(false); r.isOk() && r->status / 100 != 2) {
+          error_ = errorOf(*r, "PUT " + key_);
+          return error_;
+        }
+      }
+      error_ = Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + ": streamed PUT of " + key_ + ": " + error_.message());
       return error_;
     }
   }
@@ -494,11 +501,17 @@ Result<std::string> S3Client::StreamedPut::finish(int* http_status) {
   }
   Status st = buffer_.empty() ? Status::ok() : sendChunk(buffer_);
   if (st.isOk()) st = sendChunk({});
-  auto r = st.isOk() ? client_->read(false) : Result<HttpResponse>(st);
+  // Even when sending failed, the store may have answered (a refusal) before it stopped
+  // reading: its answer counts.
+  bool readable = st.isOk() || (st.code() != Code::kTimeout && client_->connected());
+  auto r = readable ? client_->read(false) : Result<HttpResponse>(st);
   timer_->done(r.isOk() && r->status < 500);
-  if (!r.isOk()) return Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + " unreachable: " + r.status().message());
+  if (!r.isOk()) {
+    return Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + " unreachable: " + (st.isOk() ? r.status() : st).message());
+  }
   if (http_status != nullptr) *http_status = r->status;
   if (r->status / 100 != 2) return errorOf(*r, "PUT " + key_);
+  if (!st.isOk()) return Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + ": PUT " + key_ + " cut short: " + st.message());
   if (!r->closed) s3_.giveBack(std::move(client_));
   std::string etag = r->header("etag");
   if (etag.empty()) return Status(Code::kIoError, "S3 store stored " + key_ + " without an ETag");

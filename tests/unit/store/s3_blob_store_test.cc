@@ -193,6 +193,23 @@ class NoStreamingStore {
           for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
           size_t length = 0;
           if (auto cl = lower.find("content-length:"); cl != std::string::npos) length = std::stoull(lower.substr(cl + 15));
+          std::string line = head.substr(0, head.find("\r\n"));
+          if (lower.find("content-encoding: aws-chunked") != std::string::npos) {
+            // Refused from the head, before the body (then read, and dropped).
+            {
+              std::lock_guard lock(mu_);
+              requests_.push_back(line + " [aws-chunked]");
+            }
+            std::string no = "<Error><Code>NotImplemented</Code><Message>aws-chunked</Message></Error>";
+            std::string out = "HTTP/1.1 501 Not Implemented\r\nContent-Length: " + std::to_string(no.size()) +
+                              "\r\nConnection: close\r\n\r\n" + no;
+            (void)::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+            ::shutdown(fd, SHUT_WR);
+            char drain[65536];
+            while (::recv(fd, drain, sizeof drain, 0) > 0) {
+            }
+            return;
+          }
           std::string body = head.substr(end);
           char buf[65536];
           while (body.size() < length) {
@@ -200,17 +217,12 @@ class NoStreamingStore {
             if (r <= 0) return;
             body.append(buf, static_cast<size_t>(r));
           }
-          std::string line = head.substr(0, head.find("\r\n"));
-          bool chunked = lower.find("content-encoding: aws-chunked") != std::string::npos;
           {
             std::lock_guard lock(mu_);
-            requests_.push_back(line + (chunked ? " [aws-chunked]" : ""));
+            requests_.push_back(line);
           }
           std::string status = "200 OK", answer;
-          if (chunked) {
-            status = "501 Not Implemented";
-            answer = "<Error><Code>NotImplemented</Code><Message>aws-chunked</Message></Error>";
-          } else if (line.rfind("GET ", 0) == 0 && line.find("/layout ") != std::string::npos) {
+          if (line.rfind("GET ", 0) == 0 && line.find("/layout ") != std::string::npos) {
             answer = "wharf-blobstore 1\n";
           } else if (line.rfind("POST ", 0) == 0 && line.find("uploads") != std::string::npos &&
                      line.find("uploadId") == std::string::npos) {

@@ -101,7 +101,9 @@ Result<std::unique_ptr<BlobStore>> openFsBlobStore(const std::string& root);
 //
 //   <prefix>layout                          "wharf-blobstore 1"
 //   <prefix>blobs/<algorithm>/<hex[0:2]>/<hex>   immutable blob bytes
-//   <prefix>uploads/<uuid>/state            JSON: size, multipart upload id, parts
+//   <prefix>streaming-probe                 written and removed at start (does the store
+//                                           take streamed PUTs?)
+//   <prefix>uploads/<uuid>/state            JSON: size, whole, multipart upload id, parts
 //   <prefix>uploads/<uuid>/whole            the first bytes, when a request announced
 //                                           them all (one streamed PUT, no multipart)
 //   <prefix>uploads/<uuid>/tail.<offset>    bytes after the last part (under 1 part)

@@ -139,25 +139,17 @@ std::string opOf(const S3Client::Call& c) {
   return "other";
 }
 
+// One request of an operation for the metrics, from its start; a request that reached
+// no answer, or a 5xx, counts as failed.
+void recordRequest(const std::string& op, std::chrono::steady_clock::time_point start, bool ok) {
+  auto& r = MetricsRegistry::global();
+  std::string labels = "op=\"" + op + "\"";
+  r.histogram("wharf_s3_request_seconds", "Time of requests to the S3 blob store, by operation.", labels)
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (!ok) r.counter("wharf_s3_request_failures_total", "S3 requests unanswered or answered 5xx, by operation.", labels).inc();
+}
+
 }  // namespace
-
-// Times one request of an operation; a request that reached no answer, or a 5xx, counts
-// as failed.
-class S3RequestTimer {
- public:
-  explicit S3RequestTimer(std::string op) : op_(std::move(op)), start_(std::chrono::steady_clock::now()) {}
-  void done(bool ok) {
-    auto& r = MetricsRegistry::global();
-    std::string labels = "op=\"" + op_ + "\"";
-    r.histogram("wharf_s3_request_seconds", "Time of requests to the S3 blob store, by operation.", labels)
-        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
-    if (!ok) r.counter("wharf_s3_request_failures_total", "S3 requests unanswered or answered 5xx, by operation.", labels).inc();
-  }
-
- private:
-  std::string op_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 Result<S3Location> parseS3Url(const std::string& url, const EnvLookup& env) {
   S3Location loc;
@@ -385,10 +377,10 @@ Result<HttpResponse> S3Client::send(const Call& call) {
   headers.emplace_back("Authorization", sigV4Authorization(in, loc_.credentials, loc_.region, date));
   std::string target = in.path;
   if (!call.query.empty()) target += "?" + canonicalQuery(call.query);
-  S3RequestTimer timer(opOf(call));
+  const auto start = std::chrono::steady_clock::now();
   auto client = lease();
   auto r = client->request(call.method, target, headers, call.body);
-  timer.done(r.isOk() && r->status < 500);
+  recordRequest(opOf(call), start, r.isOk() && r->status < 500);
   if (!r.isOk()) {
     return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + r.status().message());
   }
@@ -397,7 +389,7 @@ Result<HttpResponse> S3Client::send(const Call& call) {
 }
 
 S3Client::StreamedPut::StreamedPut(S3Client& s3, std::string key, uint64_t length)
-    : s3_(s3), key_(std::move(key)), length_(length), timer_(std::make_unique<S3RequestTimer>("put_streamed")) {}
+    : s3_(s3), key_(std::move(key)), length_(length), started_(std::chrono::steady_clock::now()) {}
 
 S3Client::StreamedPut::~StreamedPut() = default;  // unfinished: the connection closes, S3 stores nothing
 
@@ -431,7 +423,7 @@ Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::str
   if (loc_.tls) put->client_->useTls(loc_.ca_file);
   Status st = put->client_->send(head);
   if (!st.isOk()) {
-    put->timer_->done(false);
+    recordRequest("put_streamed", put->started_, false);
     return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + st.message());
   }
   put->buffer_.reserve(kStreamChunk);
@@ -476,7 +468,7 @@ Status S3Client::StreamedPut::write(std::string_view data) {
       }
     }
     if (!error_.isOk()) {
-      timer_->done(false);
+      recordRequest("put_streamed", started_, false);
       // A store that refused the request may have answered before it stopped reading:
       // its answer says why (a stuck one is not waited for again).
       if (error_.code() != Code::kTimeout && client_->connected()) {
@@ -505,7 +497,7 @@ Result<std::string> S3Client::StreamedPut::finish(int* http_status) {
   // reading: its answer counts.
   bool readable = st.isOk() || (st.code() != Code::kTimeout && client_->connected());
   auto r = readable ? client_->read(false) : Result<HttpResponse>(st);
-  timer_->done(r.isOk() && r->status < 500);
+  recordRequest("put_streamed", started_, r.isOk() && r->status < 500);
   if (!r.isOk()) {
     return Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + " unreachable: " + (st.isOk() ? r.status() : st).message());
   }
@@ -566,10 +558,10 @@ Status S3Client::readStream(const std::string& key, const std::function<Status(s
   HeaderList headers = {{"x-amz-content-sha256", kEmptySha256},
                         {"x-amz-date", date},
                         {"Authorization", sigV4Authorization(in, loc_.credentials, loc_.region, date)}};
-  S3RequestTimer timer("get");
+  const auto start = std::chrono::steady_clock::now();
   auto client = lease();
   auto r = client->stream(in.path, headers, [&](const HttpResponse&, std::string_view piece) { return sink(piece); });
-  timer.done(r.isOk() && r->status < 500);
+  recordRequest("get", start, r.isOk() && r->status < 500);
   if (!r.isOk()) {
     if (r.status().code() == Code::kUnavailable || r.status().code() == Code::kTimeout) {
       return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + r.status().message());

@@ -13,6 +13,7 @@
 // 404 is kNotFound; other refusals are kIoError with S3's error code and message.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,8 +27,6 @@
 #include "shared/http/blocking_client.h"
 
 namespace wharf {
-
-class S3RequestTimer;  // s3_client.cc: times requests for the metrics
 
 struct S3Credentials {
   std::string access_key;
@@ -131,7 +130,7 @@ class S3Client {
     std::string buffer_;    // bytes of the next chunk
     Status error_;
     std::unique_ptr<BlockingClient> client_;
-    std::unique_ptr<S3RequestTimer> timer_;
+    std::chrono::steady_clock::time_point started_;  // for the request's metrics
   };
   static constexpr size_t kStreamChunk = 1 << 20;
   Result<std::unique_ptr<StreamedPut>> startPut(const std::string& key, uint64_t length);

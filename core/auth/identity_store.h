@@ -66,6 +66,7 @@ struct AuditEntry {
   std::string outcome;  // "success", "failure", "denied"
   std::string detail;
   nlohmann::json toJson() const;
+  bool operator==(const AuditEntry&) const = default;
 };
 
 // A registered (or pending) edge. Its secrets are never stored: a pending edge keeps the
@@ -143,6 +144,11 @@ class IdentityStore {
   virtual Status appendAudit(std::vector<AuditEntry>& entries) = 0;  // assigns seq
   virtual std::vector<AuditEntry> queryAudit(const AuditQuery& query) = 0;
   virtual size_t pruneAudit(int64_t older_than_ms) = 0;
+  // Stores entries of another log keeping their seq (wharfctl migrate), in one
+  // transaction: an entry whose seq is there already is skipped when it is the same
+  // entry (a run again) and refuses the batch with kConflict when it is not (the log has
+  // entries of its own); appended entries follow the highest seq.
+  virtual Status importAudit(const std::vector<AuditEntry>& entries) = 0;
 
   // Edges. Secrets are looked up by their SHA-256 (an index from hash to edge), then the
   // edge's stored hash is compared in constant time.
@@ -166,6 +172,8 @@ class IdentityStore {
   // Key-value settings (LDAP configuration and the like).
   virtual std::optional<nlohmann::json> setting(const std::string& key) = 0;
   virtual Status putSetting(const std::string& key, const nlohmann::json& value) = 0;
+  // Every setting, by key.
+  virtual std::vector<std::pair<std::string, nlohmann::json>> settings() = 0;
 
   // Failed sign-ins, counted per key ("u:<name>", "s:<address>") in windows of
   // window_ms that start at a key's first failure: wherever they happen (every core

@@ -498,6 +498,28 @@ class LmdbIdentityStore final : public IdentityStore {
     }, /*commit=*/false);
   }
 
+  Status importAudit(const std::vector<AuditEntry>& entries) override {
+    std::lock_guard lock(seq_mu_);
+    int64_t next = next_seq_;
+    Status st = write([&](WriteTxn& t) -> Status {
+      for (const auto& e : entries) {
+        if (e.seq <= 0) return Status(Code::kInvalidArgument, "an audit entry without a sequence number");
+        std::string_view v;
+        if (t.get(audit_, seqKey(e.seq), &v).isOk()) {
+          if (auditFrom(seqKey(e.seq), v) == e) continue;
+          return Status(Code::kConflict, "audit entry " + std::to_string(e.seq) + " is another entry here");
+        }
+        nlohmann::json j = {{"time", e.time_ms}, {"actor", e.actor},   {"source", e.source}, {"action", e.action},
+                            {"object", e.object}, {"outcome", e.outcome}, {"detail", e.detail}};
+        WHARF_RETURN_IF_ERROR(t.put(audit_, seqKey(e.seq), dumpJson(j)));
+        next = std::max(next, e.seq + 1);
+      }
+      return t.commit();
+    }, /*commit=*/false);
+    if (st.isOk()) next_seq_ = next;
+    return st;
+  }
+
   std::vector<AuditEntry> queryAudit(const AuditQuery& q) override {
     std::vector<AuditEntry> out;
     auto txn = env_->read();
@@ -632,6 +654,18 @@ class LmdbIdentityStore final : public IdentityStore {
 
   Status putSetting(const std::string& key, const nlohmann::json& value) override {
     return write([&](WriteTxn& t) { return t.put(settings_, key, dumpJson(value)); });
+  }
+
+  std::vector<std::pair<std::string, nlohmann::json>> settings() override {
+    std::vector<std::pair<std::string, nlohmann::json>> out;
+    auto txn = env_->read();
+    if (!txn.isOk()) return out;
+    auto c = txn->cursor(settings_);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      auto j = nlohmann::json::parse(c.value(), nullptr, false);
+      if (!j.is_discarded()) out.emplace_back(std::string(c.key()), std::move(j));
+    }
+    return out;
   }
 
   // --- sign-in failures: in memory (an embedded core is the only one counting) ---

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -529,6 +530,51 @@ class PgIdentityStore final : public IdentityStore {
     });
   }
 
+  Status importAudit(const std::vector<AuditEntry>& entries) override {
+    if (entries.empty()) return Status::ok();
+    std::vector<std::string> seqs, times, actors, sources, actions, objects, outcomes, details;
+    std::map<int64_t, AuditEntry> wanted;  // as stored (text made storable)
+    for (const auto& e : entries) {
+      if (e.seq <= 0) return Status(Code::kInvalidArgument, "an audit entry without a sequence number");
+      AuditEntry s = e;
+      for (std::string* f : {&s.actor, &s.source, &s.action, &s.object, &s.outcome, &s.detail}) *f = pgStorableText(*f);
+      seqs.push_back(num(s.seq));
+      times.push_back(num(s.time_ms));
+      actors.push_back(s.actor);
+      sources.push_back(s.source);
+      actions.push_back(s.action);
+      objects.push_back(s.object);
+      outcomes.push_back(s.outcome);
+      details.push_back(s.detail);
+      wanted[s.seq] = std::move(s);
+    }
+    return write([&](PgConn& c) -> Status {
+      // The counter row first, as appendAudit takes it: seq order stays commit order.
+      WHARF_RETURN_IF_ERROR(exec(c,
+                                 "INSERT INTO audit_seq (id, last_seq) VALUES (1, $1::bigint) ON CONFLICT (id) DO "
+                                 "UPDATE SET last_seq = greatest(audit_seq.last_seq, $1::bigint)",
+                                 {num(wanted.rbegin()->first)})
+                                .status());
+      WHARF_RETURN_IF_ERROR(exec(c,
+                                 "INSERT INTO audit (seq, time_ms, actor, source, action, object, outcome, detail) "
+                                 "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
+                                 "$6::text[], $7::text[], $8::text[]) ON CONFLICT (seq) DO NOTHING",
+                                 {pgArray(seqs), pgArray(times), pgArray(actors), pgArray(sources), pgArray(actions),
+                                  pgArray(objects), pgArray(outcomes), pgArray(details)})
+                                .status());
+      // What was there already must be the same entries.
+      auto r = exec(c, std::string("SELECT ") + kAuditColumns + " FROM audit WHERE seq = ANY($1::bigint[])",
+                    {pgArray(seqs)});
+      if (!r.isOk()) return r.status();
+      for (int i = 0; i < r->rows(); ++i) {
+        AuditEntry there = auditOf(*r, i);
+        if (!(wanted[there.seq] == there))
+          return Status(Code::kConflict, "audit entry " + num(there.seq) + " is another entry here");
+      }
+      return Status::ok();
+    });
+  }
+
   std::vector<AuditEntry> queryAudit(const AuditQuery& q) override {
     std::vector<AuditEntry> out;
     // A filter of 0 or "" is no filter; the limit counts matches.
@@ -676,6 +722,17 @@ class PgIdentityStore final : public IdentityStore {
                   "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
                   {key, value.dump()})
         .status();
+  }
+
+  std::vector<std::pair<std::string, nlohmann::json>> settings() override {
+    std::vector<std::pair<std::string, nlohmann::json>> out;
+    auto r = read("SELECT name, value FROM identity_settings ORDER BY name", {});
+    if (!r.isOk()) return out;
+    for (int i = 0; i < r->rows(); ++i) {
+      auto j = nlohmann::json::parse(r->text(i, 1), nullptr, false);
+      if (!j.is_discarded()) out.emplace_back(std::string(r->text(i, 0)), std::move(j));
+    }
+    return out;
   }
 
  private:

@@ -8,7 +8,8 @@
 // the digest before the blob becomes visible under it; then the registry's index in the
 // order a push writes it (links, manifests with their children before them, tags) and
 // the policies; then users and access, trust data (every version of every role, and the
-// server's sealed keys) and webhooks. Everything written is written as a push would write
+// server's sealed keys), settings and token keys, the audit log, jobs, webhooks with the
+// event log, and scan results. Everything written is written as a push would write
 // it, so a run cut short is re-run: what the destination has already is found and left
 // alone.
 #include <algorithm>
@@ -16,20 +17,29 @@
 #include <map>
 #include <set>
 
+#include <unistd.h>
+
+#include "core/auth/key_ring.h"
 #include "core/auth/lmdb_identity_store.h"
 #include "core/auth/pg_identity_store.h"
 #include "core/cli/cli.h"
+#include "core/events/event_store.h"
 #include "core/events/webhooks.h"
+#include "core/jobs/job_store.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/metadata/pg_metadata_store.h"
+#include "core/scan/lmdb_scan_store.h"
+#include "core/scan/pg_scan_store.h"
 #include "core/trust/lmdb_trust_store.h"
 #include "core/trust/pg_trust_store.h"
+#include "shared/auth/revocation.h"
 #include "shared/base/clock.h"
 #include "shared/base/fs.h"
 #include "shared/base/ids.h"
 #include "shared/oci/digest.h"
 #include "shared/store/blob_store.h"
 #include "shared/store/pg.h"
+#include "shared/store/shared_document.h"
 #include "shared/store/s3_client.h"
 #include "shared/tls/crypto.h"
 
@@ -46,19 +56,25 @@ destination and its digest checked before it is stored under it; the index is wr
 as pushes write it (links, manifests, tags), then the repository policies, then users
 and access (users with their password hashes, organizations with their members and
 teams, repository settings and grants, access tokens, edges), the trust server's data
-(every version of every role's metadata, and its keys as they are sealed) and the
-webhooks (their secrets sealed again). A run cut short is simply run again: what the
-destination already has is left as it is (accounts, grants and webhooks are written
-again as the source has them).
+(every version of every role's metadata, and its keys as they are sealed), the settings
+(the LDAP directory's), the token signing keys and revocations (tokens issued by the
+old core stay valid, revoked ones revoked), the audit log, the jobs with their logs and
+the schedules, the webhooks (their secrets sealed again) with the event log, their
+cursors and delivery logs, and the scanner's results, state and vulnerability
+database. Audit entries, jobs and events keep their numbers: followers and webhooks go
+on where they were.
+A run cut short is simply run again: what the destination already has is left as it
+is (accounts, grants, settings and webhooks are written again as the source has them).
+Move into a database no core has used: a log or job numbered the same there as
+another at the source is not moved (said on stderr; the exit status is then 1).
 The sealing key is DATA_DIR/trust.key unless --trust-key-file says otherwise: every
 replica must run with --trust-key-file naming a copy of it (the trust server's keys
-are sealed with it).
+and the token signing keys are sealed with it).
 --dry-run counts what would be moved. S3 credentials as wharf-core takes them
 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or credentials_file in the URL).
 
-Not moved: the audit log, team descriptions, scan results (images are scanned again),
-events, jobs and webhook delivery logs (webhooks deliver the new installation's events). Tokens issued by the old core are not valid on the
-new one (clients log in again; access tokens carry over).
+Not moved: team descriptions, and the edges' bandwidth history (usage.lmdb; edges
+report again to the new installation).
 )";
 
 namespace {
@@ -83,6 +99,7 @@ std::unique_ptr<BlobStore> openBlobs(const std::string& url) {
 Status copyBlob(BlobStore& from, BlobStore& to, const Digest& d, uint64_t size) {
   std::string id = "migrate-" + hexEncode(randomBytes(8));
   WHARF_RETURN_IF_ERROR(to.createUpload(id));
+  to.announceAppend(id, 0, size);  // S3: one streamed PUT, no multipart upload
   std::string buf(8u << 20, '\0');
   uint64_t off = 0;
   Status st;
@@ -100,6 +117,234 @@ Status copyBlob(BlobStore& from, BlobStore& to, const Digest& d, uint64_t size) 
   }
   (void)to.removeUpload(id);
   return st;
+}
+
+bool pathExists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// What a part could not move because the destination holds data of that kind of its
+// own (a core ran on it first): said on stderr, the rest goes on, and the run ends with
+// status 1. The source keeps everything.
+struct Moving {
+  bool dry = false;
+  int refused = 0;
+  void refuse(const std::string& what, const Status& why) {
+    std::fprintf(stderr, "wharfctl: %s not moved: %s (move into a database no core has used yet)\n", what.c_str(),
+                 why.message().c_str());
+    ++refused;
+  }
+  const char* done() const { return dry ? "to write" : "written"; }
+};
+
+// Runs step unless dry; a conflict refuses `what`, another error stops the run.
+bool apply(Moving& m, const std::string& what, const std::function<Status()>& step) {
+  if (m.dry) return true;
+  Status s = step();
+  if (s.isOk()) return true;
+  if (s.code() != Code::kConflict) die(what + ": " + s.message() + " (run again to go on)");
+  m.refuse(what, s);
+  return false;
+}
+
+// The key-value settings (the LDAP directory's configuration), the token signing keys
+// (tokens issued before keep working) and the revocations that go with them.
+void moveSettingsAndKeys(IdentityStore& from, IdentityStore& to, const std::string& data_dir,
+                         const std::shared_ptr<LmdbEnv>& env, const std::shared_ptr<PgPool>& pool,
+                         const std::string& sealing_key, Moving& m) {
+  auto settings = from.settings();
+  for (const auto& [key, value] : settings) apply(m, "setting " + key, [&, &key = key, &value = value] {
+    return to.putSetting(key, value);
+  });
+  // Both rings' keys, oldest first: the newest signs, every one verifies until retired.
+  size_t nkeys = 0;
+  std::string key_file = data_dir + "/auth/keys.json";
+  if (pathExists(key_file)) {
+    auto src = openFileDocument(key_file);
+    if (!src.isOk()) die("--from: " + src.status().message());
+    auto ring = (*src)->read();
+    if (!ring.isOk() || !*ring) die("--from: " + key_file + ": cannot read the token signing keys");
+    auto theirs = nlohmann::json::parse(**ring, nullptr, false);
+    if (!theirs.is_object() || !theirs["keys"].is_array()) die("--from: " + key_file + " is not a key ring");
+    nkeys = theirs["keys"].size();
+    auto dst = openPgDocument(pool, "token_keys", sealing_key);
+    if (!dst.isOk()) die("--to: " + dst.status().message());
+    apply(m, "the token signing keys", [&]() -> Status {
+      return (*dst)->update([&](const std::optional<std::string>& current) -> Result<std::string> {
+        nlohmann::json keys = theirs["keys"];
+        if (current) {
+          auto ours = nlohmann::json::parse(*current, nullptr, false);
+          if (!ours.is_object() || !ours["keys"].is_array()) return Status(Code::kCorruption, "token_keys is not a key ring");
+          for (const auto& k : ours["keys"])
+            if (std::none_of(keys.begin(), keys.end(), [&](const nlohmann::json& t) { return t["kid"] == k["kid"]; }))
+              keys.push_back(k);
+        }
+        std::stable_sort(keys.begin(), keys.end(), [](const nlohmann::json& x, const nlohmann::json& y) {
+          return x.value("created", int64_t{0}) < y.value("created", int64_t{0});
+        });
+        return nlohmann::json{{"keys", keys}}.dump(2);
+      }).status();
+    });
+  }
+  // Tokens revoked at the source stay revoked: both lists' entries, under a version
+  // above both (edges take the list again).
+  size_t nrevoked = 0;
+  auto src_revoked = openLmdbDocument(env, "revocations", "list");
+  if (!src_revoked.isOk()) die("--from: " + src_revoked.status().message());
+  auto revoked = (*src_revoked)->read();
+  if (!revoked.isOk()) die("--from: revocations: " + revoked.status().message());
+  if (*revoked) {
+    auto theirs = RevocationList::fromJson(nlohmann::json::parse(**revoked, nullptr, false));
+    if (!theirs.isOk()) die("--from: revocations: " + theirs.status().message());
+    nrevoked = theirs->entries.size();
+    auto dst = openPgDocument(pool, "revocations");
+    if (!dst.isOk()) die("--to: " + dst.status().message());
+    apply(m, "the token revocations", [&]() -> Status {
+      return (*dst)->update([&](const std::optional<std::string>& current) -> Result<std::string> {
+        RevocationList merged = *theirs;
+        if (current) {
+          auto ours = RevocationList::fromJson(nlohmann::json::parse(*current, nullptr, false));
+          if (!ours.isOk()) return ours.status();
+          for (const auto& e : ours->entries) {
+            bool known = std::any_of(merged.entries.begin(), merged.entries.end(), [&](const Revocation& x) {
+              return x.kind == e.kind && x.value == e.value && x.before_s == e.before_s;
+            });
+            if (!known) merged.entries.push_back(e);
+          }
+          merged.version = std::max(merged.version, ours->version) + 1;
+        }
+        return merged.toJson().dump();
+      }).status();
+    });
+  }
+  std::printf("settings: %zu settings, %zu token signing keys, %zu revocations %s\n", settings.size(), nkeys, nrevoked,
+              m.done());
+}
+
+void moveAuditLog(IdentityStore& from, IdentityStore& to, Moving& m) {
+  AuditQuery q;
+  q.limit = 1000;
+  size_t n = 0;
+  for (;;) {
+    auto page = from.queryAudit(q);
+    if (page.empty()) break;
+    if (!apply(m, "the audit log", [&] { return to.importAudit(page); })) return;
+    n += page.size();
+    q.after_seq = page.back().seq;
+  }
+  std::printf("audit log: %zu entries %s\n", n, m.done());
+}
+
+// Jobs with their logs and ids, and the schedules.
+void moveJobs(JobStore& from, JobStore& to, Moving& m) {
+  size_t n = 0, lines = 0;
+  for (std::string before;;) {
+    std::string next;
+    auto page = from.list(JobFilter{}, 500, before, &next);
+    for (const auto& job : page) {
+      std::vector<JobLogLine> log;
+      for (uint64_t after = 0;;) {
+        auto more = from.logs(job.id, after, 10000);
+        if (more.empty()) break;
+        after = more.back().seq;
+        log.insert(log.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+      }
+      if (!apply(m, "job " + job.id, [&] { return to.importJob(job, log); })) return;
+      ++n;
+      lines += log.size();
+    }
+    if (next.empty()) break;
+    before = next;
+  }
+  auto schedules = from.schedules();
+  for (const auto& s : schedules) apply(m, "schedule " + s.name, [&] { return to.putSchedule(s); });
+  std::printf("jobs: %zu jobs (%zu log lines), %zu schedules %s\n", n, lines, schedules.size(), m.done());
+}
+
+// The event log (its sequence numbers kept, so followers and webhooks go on where they
+// were), then the webhooks' cursors and delivery logs.
+void moveEvents(EventStore& from, EventStore& to, WebhookStore& from_hooks, WebhookStore& to_hooks,
+                const std::vector<Webhook>& hooks, Moving& m) {
+  size_t n = 0;
+  bool moved = true;
+  for (uint64_t since = 0;;) {
+    std::vector<Event> page;
+    Status st = from.scan(since, 1000, [&](Event e) {
+      page.push_back(std::move(e));
+      return true;
+    });
+    if (!st.isOk()) die("--from: events: " + st.message());
+    if (page.empty()) break;
+    if (!apply(m, "the event log", [&] { return to.import(from.instanceId(), page); })) {
+      moved = false;
+      break;
+    }
+    n += page.size();
+    since = page.back().seq;
+  }
+  std::printf("events: %zu events %s\n", n, m.done());
+  size_t records = 0;
+  for (const auto& h : hooks) {
+    // Where each hook was in the log: only worth moving with the log itself.
+    if (moved) apply(m, "webhook " + h.id + "'s cursor", [&] { return to_hooks.setCursor(h.id, from_hooks.cursor(h.id)); });
+    std::set<std::string> there;
+    if (!m.dry)
+      for (const auto& d : to_hooks.deliveries(h.id, 100000)) there.insert(d.toJson().dump());
+    auto log = from_hooks.deliveries(h.id, 100000);
+    for (auto d = log.rbegin(); d != log.rend(); ++d) {  // oldest first
+      if (there.count(d->toJson().dump())) continue;
+      ++records;
+      apply(m, "webhook " + h.id + "'s deliveries", [&] { return to_hooks.addDelivery(*d); });
+    }
+  }
+  std::printf("webhook deliveries: %zu records %s\n", records, m.done());
+}
+
+// Layer and image results (images are not scanned again), the scanner's state and the
+// vulnerability database, which the destination takes as a new generation when it does
+// not have the same one.
+void moveScans(ScanStore& from, ScanStore& to, Moving& m) {
+  size_t counts[2] = {0, 0};
+  for (auto kind : {ScanStore::Results::kLayers, ScanStore::Results::kImages}) {
+    bool layers = kind == ScanStore::Results::kLayers;
+    for (std::string after;;) {
+      auto page = from.digests(kind, after, 500);
+      if (!page.isOk()) die("--from: scan results: " + page.status().message());
+      if (page->empty()) break;
+      for (const auto& d : *page) {
+        auto doc = layers ? from.layer(d) : from.image(d);
+        if (!doc.isOk()) die("--from: the scan result of " + d + ": " + doc.status().message());
+        apply(m, "the scan result of " + d, [&] { return layers ? to.putLayer(d, *doc) : to.putImage(d, *doc); });
+        ++counts[layers ? 0 : 1];
+      }
+      after = page->back();
+    }
+  }
+  auto keys = from.stateKeys();
+  for (const auto& k : keys) apply(m, "scanner state " + k, [&] { return to.setState(k, from.state(k)); });
+  size_t advisories = 0;
+  nlohmann::json meta = from.dbMeta();
+  bool have = from.dbGeneration() != 0;
+  bool already = have && to.dbGeneration() != 0 && to.dbMeta() == meta;
+  if (have && !already) {
+    auto generation = m.dry ? Result<uint64_t>(0) : to.beginGeneration();
+    if (!generation.isOk()) die("--to: vulnerability database: " + generation.status().message());
+    std::vector<std::pair<std::string, std::string>> batch;
+    auto flush = [&]() -> Status {
+      if (!m.dry && !batch.empty()) WHARF_RETURN_IF_ERROR(to.addAdvisories(*generation, batch));
+      advisories += batch.size();
+      batch.clear();
+      return Status::ok();
+    };
+    Status st = from.forEachAdvisory([&](std::string_view id, std::string_view osv) {
+      batch.emplace_back(id, osv);
+      return batch.size() >= 1000 ? flush() : Status::ok();
+    });
+    if (st.isOk()) st = flush();
+    if (st.isOk() && !m.dry) st = to.commitGeneration(*generation, meta);
+    if (!st.isOk()) die("vulnerability database: " + st.message() + " (run again to go on)");
+  }
+  std::string database = !have ? "none" : already ? "already there" : std::to_string(advisories) + " advisories " + m.done();
+  std::printf("scans: %zu layer results, %zu image results, %zu state keys, vulnerability database: %s\n", counts[0],
+              counts[1], keys.size(), database.c_str());
 }
 
 }  // namespace
@@ -367,15 +612,28 @@ int migrate(const Args& a) {
   std::printf("trust: %zu repositories, %zu metadata files, %zu server keys %s\n", guns->size(), nfiles, nkeys,
               dry ? "to write" : "written");
 
+  // --- settings, the logs, jobs, webhooks, scans ---
+  Moving moving;
+  moving.dry = dry;
+  auto shared_pool = PgPool::open(to, 2);
+  if (!shared_pool.isOk()) die("--to: " + shared_pool.status().message());
+  std::shared_ptr<PgPool> pg = std::move(shared_pool).value();
+  moveSettingsAndKeys(from_id, to_id, from, *env, pg, sealing_key, moving);
+  moveAuditLog(from_id, to_id, moving);
+  auto src_jobs = openLmdbJobStore(*env);
+  if (!src_jobs.isOk()) die("--from: jobs: " + src_jobs.status().message());
+  auto dst_jobs = openPgJobStore(pg);
+  if (!dst_jobs.isOk()) die("--to: jobs: " + dst_jobs.status().message());
+  moveJobs(**src_jobs, **dst_jobs, moving);
+
   LmdbEnv::Options events_options;
   events_options.durable = false;
   auto events_env = LmdbEnv::open(from + "/events.lmdb", events_options);
   if (!events_env.isOk()) die("--from: " + events_env.status().message());
-  auto src_hooks = openLmdbWebhookStore(std::shared_ptr<LmdbEnv>(std::move(events_env).value()));
+  std::shared_ptr<LmdbEnv> events_shared = std::move(events_env).value();
+  auto src_hooks = openLmdbWebhookStore(events_shared);
   if (!src_hooks.isOk()) die("--from: webhooks: " + src_hooks.status().message());
-  auto hooks_pool = PgPool::open(to, 1);
-  if (!hooks_pool.isOk()) die("--to: " + hooks_pool.status().message());
-  auto dst_hooks = openPgWebhookStore(std::shared_ptr<PgPool>(std::move(hooks_pool).value()), sealing_key);
+  auto dst_hooks = openPgWebhookStore(pg, sealing_key);
   if (!dst_hooks.isOk()) die("--to: webhooks: " + dst_hooks.status().message());
   auto hooks = (*src_hooks)->list();
   for (const auto& h : hooks) {
@@ -383,7 +641,25 @@ int migrate(const Args& a) {
   }
   std::printf("webhooks: %zu %s; sealing key %s (every replica needs --trust-key-file with a copy of it)\n",
               hooks.size(), dry ? "to write" : "written", key_path.c_str());
-  std::printf("not moved: the audit log, scan results (rescanned), events, jobs, webhook delivery logs\n");
+  auto src_events = openLmdbEventStore(events_shared);
+  if (!src_events.isOk()) die("--from: events: " + src_events.status().message());
+  auto dst_events = openPgEventStore(pg);
+  if (!dst_events.isOk()) die("--to: events: " + dst_events.status().message());
+  moveEvents(**src_events, **dst_events, **src_hooks, **dst_hooks, hooks, moving);
+
+  if (pathExists(from + "/scan.lmdb")) {
+    LmdbEnv::Options scan_options;
+    scan_options.durable = false;
+    auto scan_env = LmdbEnv::open(from + "/scan.lmdb", scan_options);
+    if (!scan_env.isOk()) die("--from: " + scan_env.status().message());
+    auto src_scans = LmdbScanStore::open(std::move(scan_env).value());
+    if (!src_scans.isOk()) die("--from: scans: " + src_scans.status().message());
+    auto dst_scans = openPgScanStore(pg);
+    if (!dst_scans.isOk()) die("--to: scans: " + dst_scans.status().message());
+    moveScans(**src_scans, **dst_scans, moving);
+  }
+  std::printf("not moved: the edges' bandwidth history (usage.lmdb)\n");
+  if (moving.refused > 0) return 1;
   return missing > 0 ? 1 : 0;
 }
 

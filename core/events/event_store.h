@@ -40,6 +40,12 @@ class EventStore {
   virtual Result<uint64_t> append(std::vector<Event>& batch) = 0;
   // Events with seq > since, oldest first, until fn returns false or max were read.
   virtual Status scan(uint64_t since, size_t max, const std::function<bool(Event)>& fn) const = 0;
+  // Stores events of another log keeping their sequence numbers (wharfctl migrate),
+  // oldest first, in one transaction: into an empty log, which takes the other log's
+  // instance id, or into one that holds a beginning of that log (the same instance id),
+  // where events at or below lastSeq() are skipped. kConflict for a log with events of
+  // its own. (A process that opened the store before keeps the instance id it read.)
+  virtual Status import(const std::string& instance, const std::vector<Event>& events) = 0;
   // Removes events older than cutoff_ms (INT64_MIN: none) and the oldest beyond
   // max_events (0: no cap). Returns how many went.
   virtual size_t prune(int64_t cutoff_ms, uint64_t max_events) = 0;

@@ -57,6 +57,26 @@ class LmdbEventStore final : public EventStore {
     return seq;
   }
 
+  Status import(const std::string& instance, const std::vector<Event>& events) override {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    uint64_t last = last_seq_.load();
+    if (instance != instance_) {
+      if (last != 0) return Status(Code::kConflict, "the event log has events of its own");
+      WHARF_RETURN_IF_ERROR(txn->put(meta_, "instance", instance));
+    }
+    for (const auto& e : events) {
+      if (e.seq <= last) continue;
+      WHARF_RETURN_IF_ERROR(txn->put(events_, eventSeqKey(e.seq), bodyOf(e)));
+      last = e.seq;
+    }
+    WHARF_RETURN_IF_ERROR(txn->put(meta_, "last_seq", std::to_string(last)));
+    WHARF_RETURN_IF_ERROR(txn->commit());
+    instance_ = instance;
+    last_seq_ = last;
+    return Status::ok();
+  }
+
   Status scan(uint64_t since, size_t max, const std::function<bool(Event)>& fn) const override {
     auto txn = env_->read();
     if (!txn.isOk()) return txn.status();

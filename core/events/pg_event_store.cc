@@ -72,6 +72,37 @@ class PgEventStore final : public EventStore {
     return last;
   }
 
+  Status import(const std::string& instance, const std::vector<Event>& events) override {
+    Status st = db_->transact([&](PgConn& c) -> Status {
+      auto r = c.exec("SELECT last_seq, instance FROM event_meta WHERE id = 1 FOR UPDATE");
+      if (!r.isOk()) return r.status();
+      if (r->rows() != 1) return Status(Code::kCorruption, "event_meta has no row");
+      uint64_t last = static_cast<uint64_t>(r->integer(0, 0));
+      if (r->text(0, 1) != instance && last != 0) return Status(Code::kConflict, "the event log has events of its own");
+      std::vector<std::string> seqs, times, bodies;
+      for (const auto& e : events) {
+        if (e.seq <= last) continue;
+        last = e.seq;
+        seqs.push_back(std::to_string(e.seq));
+        times.push_back(std::to_string(e.ts_ms));
+        json j = e.toJson();
+        j.erase("seq");
+        j.erase("time");
+        bodies.push_back(j.dump(-1, ' ', false, json::error_handler_t::replace));
+      }
+      WHARF_RETURN_IF_ERROR(
+          c.exec("INSERT INTO events (seq, ts_ms, body) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])",
+                 {pgArray(seqs), pgArray(times), pgArray(bodies)})
+              .status());
+      WHARF_RETURN_IF_ERROR(c.exec("UPDATE event_meta SET last_seq = $1::bigint, instance = $2 WHERE id = 1",
+                                   {std::to_string(last), instance})
+                                .status());
+      return c.exec("SELECT pg_notify($1, $2)", {std::string(kChannel), std::to_string(last)}).status();
+    });
+    if (st.isOk()) instance_ = instance;
+    return st;
+  }
+
   Status scan(uint64_t since, size_t max, const std::function<bool(Event)>& fn) const override {
     auto r = db_->query("SELECT seq, body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
                         {std::to_string(since), std::to_string(max)});

@@ -107,6 +107,11 @@ struct Schedule {
   static Result<Schedule> fromRecord(std::string_view text);
 };
 
+// Whether a stored job is the one importJob was given.
+inline bool sameJob(const Job& a, const Job& b) {
+  return a.id == b.id && a.kind == b.kind && a.created_ms == b.created_ms;
+}
+
 struct JobFilter {
   std::string kind;   // empty: any
   std::string actor;  // empty: any
@@ -160,6 +165,11 @@ class JobStore {
   // the id.
   virtual Result<std::string> create(Job job) = 0;
   virtual Result<Job> get(const std::string& id) const = 0;
+  // Stores a job of another store with its id and log lines (wharfctl migrate), in one
+  // transaction: a job whose id is there already is left as it is when it is the same
+  // job (its kind and creation time; a run again), kConflict when it is another; ids
+  // created afterwards follow the highest.
+  virtual Status importJob(const Job& job, const std::vector<JobLogLine>& lines) = 0;
   // Read-modify-write of one job in one transaction; fn's error aborts it.
   virtual Result<Job> update(const std::string& id, const std::function<Status(Job&)>& fn) = 0;
   // Appends lines and applies fn to several jobs in one transaction (log_lines follows

@@ -76,6 +76,26 @@ class LmdbJobStore final : public JobStore {
     return job.id;
   }
 
+  Status importJob(const Job& job, const std::vector<JobLogLine>& lines) override {
+    auto seq = jobSeqOf(job.id);
+    if (!seq.isOk()) return seq.status();
+    std::lock_guard lock(seq_mu_);
+    WHARF_RETURN_IF_ERROR(writeTxn(*env_, [&](WriteTxn& t) -> Status {
+      auto there = getJob(t, jobs_, *seq, job.id);
+      if (there.isOk()) {
+        return sameJob(*there, job) ? Status::ok() : Status(Code::kConflict, "job " + job.id + " is another job here");
+      }
+      for (const auto& l : lines) {
+        WHARF_RETURN_IF_ERROR(t.put(logs_, logKey(*seq, l.seq),
+                                    json{{"ts", l.ts_ms}, {"line", l.line}}.dump(-1, ' ', false,
+                                                                                json::error_handler_t::replace)));
+      }
+      return putJob(t, *seq, job);
+    }));
+    next_seq_ = std::max(next_seq_, *seq + 1);
+    return Status::ok();
+  }
+
   Result<Job> get(const std::string& id) const override {
     auto seq = jobSeqOf(id);
     if (!seq.isOk()) return seq.status();

@@ -96,6 +96,39 @@ class PgJobStore final : public JobStore {
     return id;
   }
 
+  Status importJob(const Job& job, const std::vector<JobLogLine>& lines) override {
+    auto seq = jobSeqOf(job.id);
+    if (!seq.isOk()) return seq.status();
+    if (*seq > static_cast<uint64_t>(INT64_MAX)) return Status(Code::kInvalidArgument, "job id out of range");
+    std::string s = num(static_cast<int64_t>(*seq));
+    return db_->transact([&](PgConn& c) -> Status {
+      auto ins = c.exec("INSERT INTO jobs (seq, kind, state, actor, finished_ms, record) VALUES ($1::bigint, $2, $3, $4, "
+                        "$5::bigint, $6) ON CONFLICT (seq) DO NOTHING",
+                        {s, pgStorableText(job.kind), std::string(jobStateName(job.state)), pgStorableText(job.actor),
+                         num(job.finished_ms), job.record()});
+      if (!ins.isOk()) return ins.status();
+      if (ins->affected() == 0) {
+        auto there = lockedJob(c, *seq, job.id);
+        if (!there.isOk()) return there.status();
+        return sameJob(*there, job) ? Status::ok() : Status(Code::kConflict, "job " + job.id + " is another job here");
+      }
+      if (!lines.empty()) {
+        std::vector<std::string> numbers, stamps, texts;
+        for (const auto& l : lines) {
+          numbers.push_back(num(static_cast<int64_t>(l.seq)));
+          stamps.push_back(num(l.ts_ms));
+          texts.push_back(pgStorableText(l.line));
+        }
+        WHARF_RETURN_IF_ERROR(c.exec("INSERT INTO job_logs (seq, line, ts_ms, text) SELECT $1::bigint, l, t, x "
+                                     "FROM unnest($2::bigint[], $3::bigint[], $4::text[]) AS n(l, t, x)",
+                                     {s, pgArray(numbers), pgArray(stamps), pgArray(texts)})
+                                  .status());
+      }
+      // The next id follows (the sequence is not transactional: a rollback keeps it moved).
+      return c.exec("SELECT setval('job_ids', greatest($1::bigint, (SELECT last_value FROM job_ids)))", {s}).status();
+    });
+  }
+
   Result<Job> get(const std::string& id) const override {
     auto seq = jobSeqOf(id);
     if (!seq.isOk()) return seq.status();

@@ -174,6 +174,18 @@ uint64_t LmdbScanStore::imageCount() {
   return n;
 }
 
+Result<std::vector<std::string>> LmdbScanStore::digests(Results kind, const std::string& after, size_t limit) {
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  auto c = txn->cursor(kind == Results::kLayers ? layers_db_ : images_db_);
+  bool ok = after.empty() ? c.first() : c.seek(after);
+  if (ok && !after.empty() && c.key() == after) ok = c.next();
+  std::vector<std::string> out;
+  for (; ok && out.size() < limit; ok = c.next()) out.emplace_back(c.key());
+  WHARF_RETURN_IF_ERROR(c.status());
+  return out;
+}
+
 nlohmann::json LmdbScanStore::dbMeta() {
   auto j = getDoc(meta_db_, "db_meta");
   return j.isOk() ? *j : nlohmann::json::object();
@@ -254,6 +266,16 @@ Status LmdbScanStore::dropOtherGenerations(uint64_t keep) {
 nlohmann::json LmdbScanStore::state(const std::string& key) {
   auto j = getDoc(meta_db_, "state:" + key);
   return j.isOk() ? *j : nlohmann::json();
+}
+
+std::vector<std::string> LmdbScanStore::stateKeys() {
+  std::vector<std::string> out;
+  auto txn = env_->read();
+  if (!txn.isOk()) return out;
+  auto c = txn->cursor(meta_db_);
+  for (bool ok = c.seek("state:"); ok && c.key().substr(0, 6) == "state:"; ok = c.next())
+    out.emplace_back(c.key().substr(6));
+  return out;
 }
 
 Status LmdbScanStore::setState(const std::string& key, const nlohmann::json& value) {

@@ -40,6 +40,7 @@ class LmdbScanStore : public ScanStore {
   Status putMatches(const std::vector<std::pair<std::string, nlohmann::json>>& matches) override;
   Status removeImages(const std::vector<std::string>& digests) override;
   uint64_t imageCount() override;
+  Result<std::vector<std::string>> digests(Results kind, const std::string& after, size_t limit) override;
   nlohmann::json dbMeta() override;
   uint64_t dbGeneration() override;
   Status forEachAdvisory(const std::function<Status(std::string_view, std::string_view)>& fn) override;
@@ -48,6 +49,7 @@ class LmdbScanStore : public ScanStore {
   Status commitGeneration(uint64_t generation, const nlohmann::json& meta) override;
   nlohmann::json state(const std::string& key) override;
   Status setState(const std::string& key, const nlohmann::json& value) override;
+  std::vector<std::string> stateKeys() override;
   Result<bool> swapState(const std::string& key, const nlohmann::json& expected, const nlohmann::json& value) override;
 
  private:

@@ -278,6 +278,17 @@ class PgScanStore final : public ScanStore {
     return last;
   }
 
+  Result<std::vector<std::string>> digests(Results kind, const std::string& after, size_t limit) override {
+    std::string table = kind == Results::kLayers ? "scan_layers" : "scan_images";
+    if (!pgStorable(after)) return Status(Code::kInvalidArgument, "not a digest: " + after);
+    auto r = db_->query("SELECT digest FROM " + table + " WHERE digest > $1 ORDER BY digest LIMIT $2",
+                        {after, limitOf(limit)});
+    if (!r.isOk()) return r.status();
+    std::vector<std::string> out;
+    for (int i = 0; i < r->rows(); ++i) out.emplace_back(r->text(i, 0));
+    return out;
+  }
+
   Status removeImages(const std::vector<std::string>& digests) override {
     std::vector<std::string> keys;
     for (const auto& d : digests)
@@ -466,6 +477,14 @@ class PgScanStore final : public ScanStore {
                       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                       {key, bytesParam(scanCbor(value))})
         .status();
+  }
+
+  std::vector<std::string> stateKeys() override {
+    std::vector<std::string> out;
+    auto r = db_->query("SELECT key FROM scan_state ORDER BY key");
+    if (!r.isOk()) return out;
+    for (int i = 0; i < r->rows(); ++i) out.emplace_back(r->text(i, 0));
+    return out;
   }
 
   Result<bool> swapState(const std::string& key, const nlohmann::json& expected,

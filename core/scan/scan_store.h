@@ -55,6 +55,10 @@ class ScanStore {
   // without a completed result are skipped.
   virtual Status putMatches(const std::vector<std::pair<std::string, nlohmann::json>>& matches) = 0;
   virtual uint64_t imageCount() = 0;
+  // Up to limit digests with a layer (kLayers) or image (kImages) result after `after`
+  // ("" from the first), in digest order: every result, page by page (wharfctl migrate).
+  enum class Results { kLayers, kImages };
+  virtual Result<std::vector<std::string>> digests(Results kind, const std::string& after, size_t limit) = 0;
 
   // The current generation's metadata ({} before the first import) and its number (0).
   virtual nlohmann::json dbMeta() = 0;
@@ -68,6 +72,8 @@ class ScanStore {
   // Settings of the scanner kept across restarts (the database sources' ETags, ...).
   virtual nlohmann::json state(const std::string& key) = 0;
   virtual Status setState(const std::string& key, const nlohmann::json& value) = 0;
+  // Every state key, in order.
+  virtual std::vector<std::string> stateKeys() = 0;
   // Sets the value only if the stored one is `expected` (null: absent), in one
   // transaction; false when it was not (another replica changed it first).
   virtual Result<bool> swapState(const std::string& key, const nlohmann::json& expected,

@@ -942,6 +942,8 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
   }
   // Accounts and access, made on the same installation with authentication on.
   const std::string admin_pw = "migrate-admin-password";
+  std::string alice_token, bob_token, ldap_config, scan_v1, hook_id;
+  json audit, events, jobs, deliveries;  // as the embedded core lists them
   ::setenv("WHARF_ADMIN_PASSWORD", admin_pw.c_str(), 1);
   HeaderList admin = {{"Authorization", basicAuthorization("admin", admin_pw)}, {"Content-Type", "application/json"}};
   {
@@ -959,8 +961,69 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
       INFO(method << " " << path << ": " << r->body);
       REQUIRE(r->status / 100 == 2);
     }
+    // A push the webhook tries to deliver (to a port where nothing listens): a delivery
+    // record, and a cursor short of the log's end.
+    auto push_token = c.request("GET", "/auth/token?service=wharf&scope=repository:team/app:pull,push",
+                                {{"Authorization", basicAuthorization("admin", admin_pw)}});
+    REQUIRE(push_token->status == 200);
+    auto pushed = c.request("PUT", "/v2/team/app/manifests/v3",
+                            {{"Content-Type", kAccept},
+                             {"Authorization", "Bearer " + json::parse(push_token->body)["token"].get<std::string>()}},
+                            manifests["team/app:v2"]);
+    REQUIRE(pushed->status == 201);
+    manifests["team/app:v3"] = manifests["team/app:v2"];
+    hook_id = json::parse(c.request("GET", "/api/v1/webhooks", admin)->body)["webhooks"][0]["id"].get<std::string>();
+    REQUIRE(waitFor(
+        [&] {
+          deliveries = json::parse(c.request("GET", "/api/v1/webhooks/" + hook_id + "/deliveries", admin)->body)["deliveries"];
+          return !deliveries.empty();
+        },
+        30000));
+    // Tokens of two readers; bob is deleted afterwards, which revokes his.
+    REQUIRE(c.request("POST", "/api/v1/users", admin, R"({"name":"bob","password":"bob-password-12"})")->status == 201);
+    REQUIRE(c.request("PUT", "/api/v1/repositories/team/app/permissions/users/bob", admin, R"({"role":"read"})")
+                ->status / 100 == 2);
+    auto tokenOf = [&](const std::string& user, const std::string& pw) {
+      auto t = c.request("GET", "/auth/token?service=wharf&scope=repository:team/app:pull",
+                         {{"Authorization", basicAuthorization(user, pw)}});
+      REQUIRE(t->status == 200);
+      return json::parse(t->body)["token"].get<std::string>();
+    };
+    alice_token = tokenOf("alice", "alice-password-1");
+    bob_token = tokenOf("bob", "bob-password-12");
+    REQUIRE(c.request("DELETE", "/api/v1/users/bob", admin)->status == 204);
+    CHECK(c.request("GET", "/v2/team/app/manifests/v1", {{"Authorization", "Bearer " + bob_token}, {"Accept", kAccept}})
+              ->status == 401);
+    json directory = {{"url", "ldap://127.0.0.1:1"}, {"user_base", "dc=x"},           {"user_filter", "(uid={user})"},
+                      {"bind_password", "directory-secret"}, {"enabled", false}};
+    auto ldap = c.request("PUT", "/api/v1/ldap", admin, directory.dump());
+    REQUIRE(ldap->status == 200);
+    ldap_config = ldap->body;
+    // A scan of v1, run to its end: completed, or failed (the layers are random bytes).
+    auto scan = c.request("POST", "/api/v1/repositories/team/app/manifests/v1/scan", admin, "");
+    INFO(scan->body);
+    REQUIRE(scan->status == 202);
+    bool scanned = waitFor(
+        [&] {
+          auto r = c.request("GET", "/api/v1/repositories/team/app/manifests/v1/scan", admin);
+          scan_v1 = r->body;
+          std::string status = json::parse(r->body).value("status", "");
+          return r->status == 200 && (status == "completed" || status == "failed");
+        },
+        60000);
+    INFO(scan_v1);
+    REQUIRE(scanned);
+    REQUIRE(waitFor([&] { return json::parse(c.request("GET", "/api/v1/jobs?state=queued", admin)->body)["items"].empty() &&
+                                 json::parse(c.request("GET", "/api/v1/jobs?state=running", admin)->body)["items"].empty(); },
+                    60000));
+    audit = json::parse(c.request("GET", "/api/v1/audit?limit=1000", admin)->body)["items"];
+    events = json::parse(c.request("GET", "/api/v1/events?limit=1000", admin)->body)["events"];
+    jobs = json::parse(c.request("GET", "/api/v1/jobs?limit=100", admin)->body)["items"];
     CHECK(embedded.terminate() == 0);
   }
+  REQUIRE(audit.size() >= 8);
+  REQUIRE(events.size() >= 8);
+  REQUIRE(jobs.size() >= 1);  // the scan
   std::string db = PostgresServer::shared().freshDatabase();
   std::string blobs = MicroCeph::shared().freshBlobsUrl();
   std::vector<std::string> cmd = {wharfctlBinary(), "migrate", "--from", data / "d", "--to", db, "--blobs", blobs};
@@ -975,7 +1038,7 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
   CHECK(first.output.find("blobs: 8 copied, digests checked") != std::string::npos);
-  CHECK(first.output.find("2 repositories, 6 links, 5 manifests, 4 tags, 1 policies written") != std::string::npos);
+  CHECK(first.output.find("2 repositories, 6 links, 5 manifests, 5 tags, 1 policies written") != std::string::npos);
   auto second = run(cmd);
   INFO(second.output);
   REQUIRE(second.exit_code == 0);
@@ -1050,6 +1113,55 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
   REQUIRE(grants.size() == 1);
   CHECK(grants[0]["name"] == "alice");
   CHECK(grants[0]["role"] == "write");
+
+  // The token signing keys came along (a token the embedded core issued is good here),
+  // and so did the revocations (bob's is not).
+  HeaderList manifest_accept = {{"Accept", kAccept}};
+  auto as = [&](const std::string& token) {
+    HeaderList h = manifest_accept;
+    h.push_back({"Authorization", "Bearer " + token});
+    return cs.request("GET", "/v2/team/app/manifests/v1", h)->status;
+  };
+  CHECK(as(alice_token) == 200);
+  CHECK(as(bob_token) == 401);
+  // The directory's configuration (its bind password too: redacted in both answers).
+  CHECK(cs.request("GET", "/api/v1/ldap", admin)->body == ldap_config);
+  CHECK(first.output.find("settings: 1 settings") != std::string::npos);
+  // The audit log, the event log and the jobs, under their numbers.
+  auto moved_audit = json::parse(cs.request("GET", "/api/v1/audit?limit=" + std::to_string(audit.size()), admin)->body)["items"];
+  CHECK(moved_audit == audit);
+  auto moved_events = json::parse(cs.request("GET", "/api/v1/events?limit=" + std::to_string(events.size()), admin)->body)["events"];
+  CHECK(moved_events == events);
+  auto moved_jobs = json::parse(cs.request("GET", "/api/v1/jobs?limit=100", admin)->body)["items"];
+  std::map<std::string, json> jobs_here;
+  for (const auto& j : moved_jobs) jobs_here[j["id"].get<std::string>()] = j;
+  for (const auto& j : jobs) {
+    INFO(j.dump());
+    REQUIRE(jobs_here.count(j["id"].get<std::string>()) == 1);
+    CHECK(jobs_here[j["id"].get<std::string>()] == j);
+  }
+  auto job_log = cs.request("GET", "/api/v1/jobs/" + jobs[0]["id"].get<std::string>() + "/log", admin);
+  CHECK(job_log->status == 200);
+  // The scan result, as it was (not scanned again).
+  CHECK(cs.request("GET", "/api/v1/repositories/team/app/manifests/v1/scan", admin)->body == scan_v1);
+  // The webhook's delivery log came along (this core may have tried again since).
+  auto moved_deliveries =
+      json::parse(cs.request("GET", "/api/v1/webhooks/" + hook_id + "/deliveries?limit=100", admin)->body)["deliveries"];
+  for (const auto& d : deliveries) {
+    INFO(d.dump() << " in " << moved_deliveries.dump());
+    CHECK(std::find(moved_deliveries.begin(), moved_deliveries.end(), d) != moved_deliveries.end());
+  }
+  CHECK(second.output.find("webhook deliveries: 0 records") != std::string::npos);
+  // Run again, each part finds what it wrote and counts the same.
+  auto line = [](const std::string& out, const std::string& head) {
+    auto at = out.find("\n" + head);
+    return at == std::string::npos ? std::string() : out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+  };
+  for (const char* part : {"audit log: ", "jobs: ", "events: ", "scans: ", "settings: "}) {
+    INFO(part);
+    CHECK(!line(first.output, part).empty());
+    CHECK(line(first.output, part) == line(second.output, part));
+  }
 
   auto bad = run({wharfctlBinary(), "migrate", "--from", data / "d"});
   CHECK(bad.exit_code == 2);

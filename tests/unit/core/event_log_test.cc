@@ -162,6 +162,48 @@ TEST_CASE("event log: sequence numbers continue after a reopen", "[events]") {
   CHECK(got.back().seq == 4);
 }
 
+TEST_CASE("event log: imported events keep their numbers and the log's instance; a run again skips them", "[events]") {
+  TempDir dir;
+  auto backend = GENERATE(from_range(metadataBackends()));
+  INFO((backend == MetadataBackend::kPostgres ? "PostgreSQL" : "LMDB"));
+  auto env = openEnv(backend, dir / "events.lmdb");
+  FakeClock clock;
+  const int64_t t0 = clock.nowMillis() - 1000;
+  std::vector<Event> moved;
+  for (uint64_t seq : {5, 6, 9}) {  // a log pruned below 5
+    Event e = ev(event_type::kManifestPush, "team/app", "alice", "sha256:aaaa", t0 + static_cast<int64_t>(seq));
+    e.seq = seq;
+    moved.push_back(e);
+  }
+  {
+    auto store = openStore(env);
+    REQUIRE(store->import("the-old-log", {moved[0], moved[1]}).isOk());
+    REQUIRE(store->import("the-old-log", moved).isOk());  // a run again: 5 and 6 skipped, 9 added
+    CHECK(*store->lastSeq() == 9);
+    CHECK(store->instanceId() == "the-old-log");
+    // Another log's events are not mixed in.
+    CHECK(store->import("another-log", moved).code() == Code::kConflict);
+  }
+  auto log = openLog(env, clock);
+  CHECK(log->instanceId() == "the-old-log");
+  log->append(ev(event_type::kBlobPush, "a/b"));
+  log->flush();
+  auto got = all(*log);
+  REQUIRE(got.size() == 4);
+  CHECK(got[0].seq == 5);
+  CHECK(got[2].seq == 9);
+  CHECK(got[2].ts_ms == t0 + 9);
+  CHECK(got[2].target.digest == "sha256:aaaa");
+  CHECK(got[3].seq == 10);
+  // A log with events of its own takes none.
+  TempDir other_dir;
+  auto other = openStore(openEnv(backend, other_dir / "events.lmdb"));
+  std::vector<Event> own = {ev(event_type::kBlobPush, "x/y")};
+  REQUIRE(other->append(own).isOk());
+  CHECK(other->import("the-old-log", moved).code() == Code::kConflict);
+  CHECK(*other->lastSeq() == 1);
+}
+
 TEST_CASE("event log: concurrent appends are batched, each exactly once, in each thread's order", "[events]") {
   TempDir dir;
   auto backend = GENERATE(from_range(metadataBackends()));

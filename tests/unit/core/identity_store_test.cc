@@ -415,6 +415,59 @@ TEST_CASE("identity: access tokens; deleteUser removes the user's tokens", "[aut
   CHECK(s->accessToken("tokb").isOk());
 }
 
+TEST_CASE("identity: imported audit entries keep their seq; a run again skips them; another log's are refused",
+          "[auth]") {
+  TempDir dir;
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
+  std::vector<AuditEntry> moved = {entry(100, "alice", "login", "success"), entry(101, "bob", "push", "denied"),
+                                   entry(102, "carol", "pull", "success")};
+  moved[0].seq = 7;  // an older log pruned below 7
+  moved[1].seq = 8;
+  moved[2].seq = 10;
+  moved[1].detail = "count=3";
+  REQUIRE(s->importAudit(moved).isOk());
+  REQUIRE(s->importAudit(moved).isOk());  // run again: the same entries, nothing doubled
+  REQUIRE(s->importAudit({}).isOk());
+  auto all = s->queryAudit(AuditQuery{});
+  CHECK(seqs(all) == std::vector<int64_t>{7, 8, 10});
+  REQUIRE(all.size() == 3);
+  CHECK(all[1] == moved[1]);
+  // New entries follow the highest, also after a reopen.
+  std::vector<AuditEntry> next = {entry(103, "dave", "login", "success")};
+  REQUIRE(s->appendAudit(next).isOk());
+  CHECK(next[0].seq == 11);
+  s.close();
+  s.open();
+  next = {entry(104, "erin", "login", "success")};
+  REQUIRE(s->appendAudit(next).isOk());
+  CHECK(next[0].seq == 12);
+  // Entry 8 of another log is not this one's 8: the batch is refused whole.
+  std::vector<AuditEntry> other = {entry(200, "mallory", "login", "success"), entry(201, "mallory", "push", "success")};
+  other[0].seq = 9;
+  other[1].seq = 8;
+  Status refused = s->importAudit(other);
+  CHECK(refused.code() == Code::kConflict);
+  CHECK(seqs(s->queryAudit(AuditQuery{})) == std::vector<int64_t>{7, 8, 10, 11, 12});
+  AuditEntry unnumbered = entry(300, "x", "login", "success");
+  CHECK(s->importAudit({unnumbered}).code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("identity: settings are listed by key", "[auth]") {
+  TempDir dir;
+  Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));
+  INFO(s.name());
+  CHECK(s->settings().empty());
+  REQUIRE(s->putSetting("ldap", nlohmann::json{{"url", "ldap://x"}, {"bind_password", "p"}}).isOk());
+  REQUIRE(s->putSetting("another", nlohmann::json::array({1, 2})).isOk());
+  auto all = s->settings();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].first == "another");
+  CHECK(all[0].second == nlohmann::json::array({1, 2}));
+  CHECK(all[1].first == "ldap");
+  CHECK(all[1].second["bind_password"] == "p");
+}
+
 TEST_CASE("identity: audit appends assign increasing seq across batches and reopen", "[auth]") {
   TempDir dir;
   Store s(dir / "meta", GENERATE(from_range(test::metadataBackends())));

@@ -273,6 +273,52 @@ TEST_CASE("JobStore: ids, newest-first pages, filters, logs, prune, schedules", 
   CHECK(s.store->deleteSchedule("nightly").code() == Code::kNotFound);
 }
 
+TEST_CASE("JobStore: an imported job keeps its id and log; a run again leaves it; another job's id is refused",
+          "[jobs]") {
+  Stores s(GENERATE(from_range(wharf::test::metadataBackends())));
+  INFO(s.name());
+  Job done;
+  done.id = "0000000007";
+  done.kind = "gc";
+  done.actor = "alice";
+  done.state = JobState::kSucceeded;
+  done.created_ms = 1000;
+  done.finished_ms = 2000;
+  done.log_lines = 2;
+  done.result = {{"freed", 3}};
+  std::vector<JobLogLine> lines = {{1, 1100, "marking"}, {2, 1900, "swept 3 blobs"}};
+  REQUIRE(s.store->importJob(done, lines).isOk());
+  Job queued;
+  queued.id = "0000000003";
+  queued.kind = "scan";
+  queued.created_ms = 900;
+  REQUIRE(s.store->importJob(queued, {}).isOk());
+  REQUIRE(s.store->importJob(done, lines).isOk());  // run again
+  auto got = s.store->get("7");
+  REQUIRE(got.isOk());
+  CHECK(got->state == JobState::kSucceeded);
+  CHECK(got->result == done.result);
+  auto log = s.store->logs("7", 0, 10);
+  REQUIRE(log.size() == 2);
+  CHECK(log[1].line == "swept 3 blobs");
+  CHECK(log[1].ts_ms == 1900);
+  // The queued one is there to run; new jobs are numbered after the highest.
+  auto unfinished = s.store->unfinished();
+  REQUIRE(unfinished.size() == 1);
+  CHECK(unfinished[0].id == "0000000003");
+  Job fresh;
+  fresh.kind = "gc";
+  fresh.created_ms = 3000;
+  CHECK(*s.store->create(fresh) == "0000000008");
+  s.reopen();
+  CHECK(*s.store->create(fresh) == "0000000009");
+  // Job 3 of another store is not this one's job 3.
+  Job other = queued;
+  other.kind = "gc";
+  CHECK(s.store->importJob(other, {}).code() == Code::kConflict);
+  CHECK(s.store->get("3")->kind == "scan");
+}
+
 TEST_CASE("JobRunner: a job succeeds or fails with its function's answer", "[jobs]") {
   Stores s;
   FakeClock clock(1'700'000'000'000);

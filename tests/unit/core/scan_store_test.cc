@@ -416,6 +416,29 @@ TEST_CASE("scan store: state and reopening", "[core][scan]") {
   CHECK(advisories(*store).size() == 1);
 }
 
+TEST_CASE("scan store: every result's digest and every state key are listed, page by page", "[core][scan]") {
+  TempDir dir;
+  Store store(dir / "scan.lmdb", GENERATE(from_range(test::metadataBackends())));
+  INFO(store.name());
+  using Results = ScanStore::Results;
+  CHECK(store->digests(Results::kLayers, "", 10)->empty());
+  for (const char* d : {"sha256:l3", "sha256:l1", "sha256:l2"})
+    REQUIRE(store->putLayer(d, {{"version", kLayerScanVersion}}).isOk());
+  REQUIRE(store->putImage("sha256:i2", imageDoc(2)).isOk());
+  REQUIRE(store->putImage("sha256:i1", {{"status", "failed"}, {"error", "no such layer"}}).isOk());
+  CHECK(*store->digests(Results::kLayers, "", 2) == std::vector<std::string>{"sha256:l1", "sha256:l2"});
+  CHECK(*store->digests(Results::kLayers, "sha256:l2", 2) == std::vector<std::string>{"sha256:l3"});
+  CHECK(store->digests(Results::kLayers, "sha256:l3", 2)->empty());
+  // Images completed or not; a completed one comes back whole from image().
+  auto images = store->digests(Results::kImages, "", 10);
+  REQUIRE(*images == std::vector<std::string>{"sha256:i1", "sha256:i2"});
+  CHECK(*store->image(images->at(1)) == imageDoc(2));
+  CHECK(store->stateKeys().empty());
+  REQUIRE(store->setState("trigger_seq", 42).isOk());
+  REQUIRE(store->setState("sources", {{"debian", true}}).isOk());
+  CHECK(store->stateKeys() == std::vector<std::string>{"sources", "trigger_seq"});
+}
+
 TEST_CASE("scan store: a store of another layout version is refused", "[core][scan]") {
   TempDir dir;
   {

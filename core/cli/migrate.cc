@@ -9,7 +9,7 @@
 // order a push writes it (links, manifests with their children before them, tags) and
 // the policies; then users and access, trust data (every version of every role, and the
 // server's sealed keys), settings and token keys, the audit log, jobs, webhooks with the
-// event log, and scan results. Everything written is written as a push would write
+// event log, scan results, and the edges' usage. Everything written is written as a push would write
 // it, so a run cut short is re-run: what the destination has already is found and left
 // alone.
 #include <algorithm>
@@ -25,6 +25,8 @@
 #include "core/cli/cli.h"
 #include "core/events/event_store.h"
 #include "core/events/webhooks.h"
+#include "core/fleet/lmdb_usage_store.h"
+#include "core/fleet/pg_usage_store.h"
 #include "core/jobs/job_store.h"
 #include "core/metadata/lmdb_metadata_store.h"
 #include "core/metadata/pg_metadata_store.h"
@@ -61,8 +63,8 @@ teams, repository settings and grants, access tokens, edges), the trust server's
 old core stay valid, revoked ones revoked), the audit log, the jobs with their logs and
 the schedules, the webhooks (their secrets sealed again) with the event log, their
 cursors and delivery logs, and the scanner's results, state and vulnerability
-database. Audit entries, jobs and events keep their numbers: followers and webhooks go
-on where they were.
+database, and the edges' status, report counters and bandwidth history. Audit entries,
+jobs and events keep their numbers: followers and webhooks go on where they were.
 A run cut short is simply run again: what the destination already has is left as it
 is (accounts, grants, settings and webhooks are written again as the source has them).
 Move into a database no core has used: a log or job numbered the same there as
@@ -73,8 +75,7 @@ and the token signing keys are sealed with it).
 --dry-run counts what would be moved. S3 credentials as wharf-core takes them
 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or credentials_file in the URL).
 
-Not moved: team descriptions, and the edges' bandwidth history (usage.lmdb; edges
-report again to the new installation).
+Not moved: team descriptions (no API shows them).
 )";
 
 namespace {
@@ -345,6 +346,24 @@ void moveScans(ScanStore& from, ScanStore& to, Moving& m) {
   std::string database = !have ? "none" : already ? "already there" : std::to_string(advisories) + " advisories " + m.done();
   std::printf("scans: %zu layer results, %zu image results, %zu state keys, vulnerability database: %s\n", counts[0],
               counts[1], keys.size(), database.c_str());
+}
+
+// The edges' status, counter state and bandwidth history, whole, in one transaction.
+void moveUsage(UsageStore& from, UsageStore& to, Moving& m) {
+  auto snapshot = from.snapshot();
+  if (!snapshot.isOk()) die("--from: usage: " + snapshot.status().message());
+  std::vector<EdgeStatus> theirs;
+  for (const auto& e : snapshot->edges) theirs.push_back(e.status);
+  const char* outcome = m.done();
+  if (!m.dry) {
+    auto ours = to.statuses();
+    if (!ours.empty() && ours == theirs) {
+      outcome = "already there";
+    } else if (!apply(m, "the edges' usage", [&] { return to.restore(*snapshot); })) {
+      return;
+    }
+  }
+  std::printf("usage: %zu edges, %zu series rows %s\n", snapshot->edges.size(), snapshot->rows.size(), outcome);
 }
 
 }  // namespace
@@ -658,7 +677,20 @@ int migrate(const Args& a) {
     if (!dst_scans.isOk()) die("--to: scans: " + dst_scans.status().message());
     moveScans(**src_scans, **dst_scans, moving);
   }
-  std::printf("not moved: the edges' bandwidth history (usage.lmdb)\n");
+  if (pathExists(from + "/usage.lmdb")) {
+    LmdbEnv::Options usage_options;
+    usage_options.durable = false;
+    auto usage_env = LmdbEnv::open(from + "/usage.lmdb", usage_options);
+    if (!usage_env.isOk()) die("--from: " + usage_env.status().message());
+    // The retention of the destination's cores applies when they prune.
+    LmdbUsageOptions keep_all;
+    keep_all.hourly_retention_ms = keep_all.daily_retention_ms = INT64_MAX / 4;
+    auto src_usage = LmdbUsageStore::open(std::move(usage_env).value(), RealClock::instance(), keep_all);
+    if (!src_usage.isOk()) die("--from: usage: " + src_usage.status().message());
+    auto dst_usage = openPgUsageStore(pg, RealClock::instance(), keep_all);
+    if (!dst_usage.isOk()) die("--to: usage: " + dst_usage.status().message());
+    moveUsage(**src_usage, **dst_usage, moving);
+  }
   if (moving.refused > 0) return 1;
   return missing > 0 ? 1 : 0;
 }

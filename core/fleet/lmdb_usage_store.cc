@@ -125,15 +125,7 @@ class Dec {
   bool ok_ = true;
 };
 
-// The counter state of an edge: the cumulative counters of its last accepted report.
-struct LastState {
-  std::string epoch;
-  uint64_t seq = 0;
-  EdgeCounters counters;
-  std::map<std::string, RepoCounters> repos;
-};
-
-std::string encodeLast(const LastState& s) {
+std::string encodeLast(const UsageCounterState& s) {
   Enc e;
   e.str(s.epoch);
   e.u(s.seq);
@@ -146,7 +138,7 @@ std::string encodeLast(const LastState& s) {
   return std::move(e.out);
 }
 
-bool decodeLast(std::string_view v, LastState* s) {
+bool decodeLast(std::string_view v, UsageCounterState* s) {
   Dec d(v);
   s->epoch = d.str();
   s->seq = d.u();
@@ -204,7 +196,7 @@ std::string repoKey(uint32_t bucket, std::string_view edge, std::string_view rep
 }
 
 // usage_edges' record: the status JSON, then the counter state.
-std::string encodeEdgeRecord(const std::string& status_json, const LastState& last) {
+std::string encodeEdgeRecord(const std::string& status_json, const UsageCounterState& last) {
   Enc e;
   e.str(status_json);
   e.out += encodeLast(last);
@@ -489,14 +481,14 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     EdgeReport& r = *op.report;
     // Reads below see this transaction's own writes: reports of one edge in one batch
     // apply in order.
-    LastState last;
+    UsageCounterState last;
     std::string_view v;
     std::string_view status_json, last_bytes;
     bool have = txn->get(edges_db_, edge, &v).isOk();
     if (have && !(splitEdgeRecord(v, &status_json, &last_bytes) && decodeLast(last_bytes, &last))) {
       logWarn("unreadable usage counter state: the edge's next report counts from zero", {{"edge", edge}});
       have = false;
-      last = LastState{};
+      last = UsageCounterState{};
     }
     bool same_epoch = have && last.epoch == r.epoch;
     if (same_epoch && r.seq <= last.seq) {
@@ -508,7 +500,7 @@ Status LmdbUsageStore::writeBatch(std::deque<Op>& batch, std::vector<IngestResul
     // counted again from zero.
     UsageTotals delta;
     std::map<std::string, RepoCounters> repo_deltas;
-    LastState next;
+    UsageCounterState next;
     next.epoch = r.epoch;
     next.seq = r.seq;
     if (same_epoch) next.repos = std::move(last.repos);
@@ -678,6 +670,79 @@ std::vector<EdgeStatus> LmdbUsageStore::statuses() {
   out.reserve(statuses_.size());
   for (const auto& [edge, s] : statuses_) out.push_back(s);
   return out;
+}
+
+Result<UsageSnapshot> LmdbUsageStore::snapshot() {
+  UsageSnapshot out;
+  auto txn = env_->read();
+  if (!txn.isOk()) return txn.status();
+  auto c = txn->cursor(edges_db_);
+  for (bool ok = c.first(); ok; ok = c.next()) {
+    std::string edge(c.key());
+    std::string_view status, last;
+    if (!splitEdgeRecord(c.value(), &status, &last)) continue;
+    UsageSnapshot::Edge e{statusFromJson(edge, json::parse(status, nullptr, false)), UsageCounterState{}};
+    if (!decodeLast(last, &*e.counters)) e.counters.reset();
+    out.edges.push_back(std::move(e));
+  }
+  WHARF_RETURN_IF_ERROR(c.status());
+  for (auto r : {UsageResolution::kHour, UsageResolution::kDay}) {
+    const int64_t bucket_ms = usageBucketMs(r);
+    auto totals = txn->cursor(r == UsageResolution::kHour ? hour_db_ : day_db_);
+    for (bool ok = totals.first(); ok; ok = totals.next()) {
+      std::string_view k = totals.key();
+      if (k.size() < 4) continue;
+      UsageSnapshot::Row row{r, static_cast<int64_t>(fromBigEndian32(k)) * bucket_ms, std::string(k.substr(4)), "", {}};
+      if (decodeTotals(totals.value(), &row.totals)) out.rows.push_back(std::move(row));
+    }
+    WHARF_RETURN_IF_ERROR(totals.status());
+    auto repos = txn->cursor(r == UsageResolution::kHour ? hour_repo_db_ : day_repo_db_);
+    for (bool ok = repos.first(); ok; ok = repos.next()) {
+      std::string_view k = repos.key();
+      auto nul = k.find('\0', 4);
+      if (k.size() < 4 || nul == std::string_view::npos) continue;
+      UsageSnapshot::Row row{r, static_cast<int64_t>(fromBigEndian32(k)) * bucket_ms, std::string(k.substr(4, nul - 4)),
+                             std::string(k.substr(nul + 1)), {}};
+      if (decodeRepo(repos.value(), &row.totals.repos)) out.rows.push_back(std::move(row));
+    }
+    WHARF_RETURN_IF_ERROR(repos.status());
+  }
+  return out;
+}
+
+Status LmdbUsageStore::restore(const UsageSnapshot& snapshot) {
+  std::map<std::string, EdgeStatus> loaded;
+  {
+    auto txn = env_->write();
+    if (!txn.isOk()) return txn.status();
+    auto c = txn->cursor(edges_db_);
+    if (c.first()) return Status(Code::kConflict, "edges have reported here already");
+    for (const auto& e : snapshot.edges) {
+      std::string status_text = statusToJson(e.status).dump(-1, ' ', false, json::error_handler_t::replace);
+      // Unreadable counters stay so (none after the status): the next report counts from zero.
+      std::string record = e.counters ? encodeEdgeRecord(status_text, *e.counters) : [&] {
+        Enc enc;
+        enc.str(status_text);
+        return std::move(enc.out);
+      }();
+      WHARF_RETURN_IF_ERROR(txn->put(edges_db_, e.status.edge, record));
+      loaded[e.status.edge] = e.status;
+    }
+    for (const auto& row : snapshot.rows) {
+      uint32_t b = bucketOf(row.resolution, row.bucket_ms);
+      bool hour = row.resolution == UsageResolution::kHour;
+      if (row.repository.empty()) {
+        WHARF_RETURN_IF_ERROR(txn->put(hour ? hour_db_ : day_db_, totalsKey(b, row.edge), encodeTotals(row.totals)));
+      } else {
+        WHARF_RETURN_IF_ERROR(
+            txn->put(hour ? hour_repo_db_ : day_repo_db_, repoKey(b, row.edge, row.repository), encodeRepo(row.totals.repos)));
+      }
+    }
+    WHARF_RETURN_IF_ERROR(txn->commit());
+  }
+  std::lock_guard lock(status_mu_);
+  for (auto& [edge, s] : loaded) statuses_[edge] = std::move(s);
+  return Status::ok();
 }
 
 LmdbUsageStore::Stats LmdbUsageStore::stats() const {

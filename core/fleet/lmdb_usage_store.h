@@ -70,6 +70,8 @@ class LmdbUsageStore : public UsageStore {
   std::optional<EdgeStatus> status(const std::string& edge) override;
   std::vector<EdgeStatus> statuses() override;
   Status forgetEdge(const std::string& edge) override;
+  Result<UsageSnapshot> snapshot() override;
+  Status restore(const UsageSnapshot& snapshot) override;
 
   // Applies retention now (the writer does it periodically). Returns rows removed.
   size_t prune();

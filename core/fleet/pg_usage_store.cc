@@ -143,20 +143,13 @@ int64_t bucketMsOf(UsageResolution r, int64_t t_ms) {
 
 // --- the counter state: the cumulative counters of an edge's last accepted report -----------
 
-struct LastState {
-  std::string epoch;
-  uint64_t seq = 0;
-  EdgeCounters counters;
-  std::map<std::string, RepoCounters> repos;
-};
-
 json repoArray(const RepoCounters& c) {
   json a = json::array();
   for (const auto& f : kRepoCounterFields) a.push_back(c.*f.member);
   return a;
 }
 
-std::string encodeState(const LastState& s) {
+std::string encodeState(const UsageCounterState& s) {
   json edge = json::array();
   for (const auto& f : kEdgeCounterFields) edge.push_back(s.counters.*f.member);
   json repos = json::object();
@@ -178,7 +171,7 @@ bool readFields(const json& a, T* out, const Fields& fields) {
   return true;
 }
 
-bool decodeState(std::string_view text, LastState* s) {
+bool decodeState(std::string_view text, UsageCounterState* s) {
   json j = json::parse(text, nullptr, false);
   if (!j.is_object()) return false;
   auto epoch = j.find("epoch"), seq = j.find("seq"), counters = j.find("counters"), errors = j.find("errors"),
@@ -310,6 +303,13 @@ std::vector<std::string> totalsColumns() {
   return out;
 }
 
+// "a, b, ..."
+std::string join(const std::vector<std::string>& cols) {
+  std::string out;
+  for (const auto& c : cols) out += std::string(out.empty() ? "" : ", ") + c;
+  return out;
+}
+
 // "sum(a), sum(b), ..."
 std::string sums(const std::vector<std::string>& cols) {
   std::string out;
@@ -368,7 +368,7 @@ Status writeSeries(PgConn& c, const Tables& t, const Series& s) {
 // What an edge's row holds, as read under its lock (and changed by the batch so far).
 struct EdgeRow {
   EdgeStatus status;
-  LastState last;
+  UsageCounterState last;
   bool have_last = false;  // false: the state was unreadable, the next report counts from zero
 };
 
@@ -565,7 +565,7 @@ Status PgUsageStore::writeBatch(const std::deque<Op>& batch, std::vector<std::op
       row.have_last = u::decodeState(loaded->text(i, 2), &row.last);
       if (!row.have_last) {
         logWarn("unreadable usage counter state: the edge's next report counts from zero", {{"edge", edge}});
-        row.last = u::LastState{};
+        row.last = UsageCounterState{};
       }
       rows[edge] = std::move(row);
     }
@@ -586,8 +586,8 @@ Status PgUsageStore::writeBatch(const std::deque<Op>& batch, std::vector<std::op
       const EdgeReport& r = *op.report;
       // Reports of one edge in one batch apply in order: each sees the state the previous left.
       bool have = row && row->have_last;
-      const u::LastState empty;
-      const u::LastState& last = have ? row->last : empty;
+      const UsageCounterState empty;
+      const UsageCounterState& last = have ? row->last : empty;
       bool same_epoch = have && last.epoch == r.epoch;
       if (same_epoch && r.seq <= last.seq) {
         answers[i] = IngestResult{last.seq, true};
@@ -598,7 +598,7 @@ Status PgUsageStore::writeBatch(const std::deque<Op>& batch, std::vector<std::op
       // is not counted again from zero.
       UsageTotals delta;
       std::map<std::string, RepoCounters> repo_deltas;
-      u::LastState next;
+      UsageCounterState next;
       next.epoch = r.epoch;
       next.seq = r.seq;
       if (same_epoch) next.repos = last.repos;
@@ -816,6 +816,88 @@ std::vector<EdgeStatus> PgUsageStore::statuses() {
     out.push_back(pg_usage_store::statusOf(std::string(r->text(i, 0)), r->text(i, 1)));
   }
   return out;
+}
+
+Result<UsageSnapshot> PgUsageStore::snapshot() {
+  namespace u = pg_usage_store;
+  UsageSnapshot out;
+  Status st = db_->transact(
+      [&](PgConn& c) -> Status {
+        out = UsageSnapshot{};
+        auto edges = c.exec("SELECT edge, status, state FROM usage_edges ORDER BY edge");
+        if (!edges.isOk()) return edges.status();
+        for (int i = 0; i < edges->rows(); ++i) {
+          std::string edge(edges->text(i, 0));
+          UsageSnapshot::Edge e{u::statusOf(edge, edges->text(i, 1)), UsageCounterState{}};
+          if (!u::decodeState(edges->text(i, 2), &*e.counters)) e.counters.reset();
+          out.edges.push_back(std::move(e));
+        }
+        for (auto res : {UsageResolution::kHour, UsageResolution::kDay}) {
+          const u::Tables& t = u::tablesOf(res);
+          std::map<std::pair<int64_t, std::string>, size_t> at;  // (bucket, edge) -> its totals row
+          auto totals = c.exec(std::string("SELECT bucket_ms, edge, ") + u::join(u::totalsColumns()) + " FROM " + t.totals);
+          if (!totals.isOk()) return totals.status();
+          for (int i = 0; i < totals->rows(); ++i) {
+            UsageSnapshot::Row row{res, totals->integer(i, 0), std::string(totals->text(i, 1)), "", u::totalsOf(*totals, i, 2)};
+            at[{row.bucket_ms, row.edge}] = out.rows.size();
+            out.rows.push_back(std::move(row));
+          }
+          auto errors = c.exec(std::string("SELECT bucket_ms, edge, kind, n FROM ") + t.errors);
+          if (!errors.isOk()) return errors.status();
+          for (int i = 0; i < errors->rows(); ++i) {
+            auto row = at.find({errors->integer(i, 0), std::string(errors->text(i, 1))});
+            if (row == at.end()) continue;  // kept with its totals row only
+            out.rows[row->second].totals.edge.errors[std::string(errors->text(i, 2))] = u::unsignedOf(errors->text(i, 3));
+          }
+          auto repos = c.exec(std::string("SELECT bucket_ms, edge, repository, ") + u::join(u::repoColumns()) + " FROM " +
+                              t.repo);
+          if (!repos.isOk()) return repos.status();
+          for (int i = 0; i < repos->rows(); ++i) {
+            UsageSnapshot::Row row{res, repos->integer(i, 0), std::string(repos->text(i, 1)),
+                                   std::string(repos->text(i, 2)), {}};
+            row.totals.repos = u::repoOf(*repos, i, 3);
+            out.rows.push_back(std::move(row));
+          }
+        }
+        return Status::ok();
+      },
+      PgIsolation::kSnapshot);
+  if (!st.isOk()) return st;
+  return out;
+}
+
+Status PgUsageStore::restore(const UsageSnapshot& snapshot) {
+  namespace u = pg_usage_store;
+  u::Series hours, days;
+  for (const auto& row : snapshot.rows) {
+    u::Series& s = row.resolution == UsageResolution::kHour ? hours : days;
+    int64_t bucket = u::bucketMsOf(row.resolution, row.bucket_ms);
+    if (row.repository.empty()) {
+      s.addTotals(bucket, pgStorableText(row.edge), row.totals);
+    } else {
+      s.addRepo(bucket, pgStorableText(row.edge), pgStorableText(row.repository), row.totals.repos);
+    }
+  }
+  std::vector<std::string> names, received, statuses, states;
+  for (const auto& e : snapshot.edges) {
+    names.push_back(pgStorableText(e.status.edge));
+    received.push_back(std::to_string(e.status.received_ms));
+    statuses.push_back(statusToJson(e.status).dump(-1, ' ', false, json::error_handler_t::replace));
+    states.push_back(e.counters ? u::encodeState(*e.counters) : "");  // "": unreadable, counts from zero
+  }
+  return db_->transact([&](PgConn& c) -> Status {
+    // The table locked against reports: none lands between the check and the writes.
+    WHARF_RETURN_IF_ERROR(c.exec("LOCK TABLE usage_edges IN EXCLUSIVE MODE").status());
+    auto there = c.exec("SELECT 1 FROM usage_edges LIMIT 1");
+    if (!there.isOk()) return there.status();
+    if (there->rows() > 0) return Status(Code::kConflict, "edges have reported here already");
+    WHARF_RETURN_IF_ERROR(c.exec("INSERT INTO usage_edges (edge, received_ms, status, state) "
+                                 "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])",
+                                 {pgArray(names), pgArray(received), pgArray(statuses), pgArray(states)})
+                              .status());
+    WHARF_RETURN_IF_ERROR(u::writeSeries(c, u::kHourTables, hours));
+    return u::writeSeries(c, u::kDayTables, days);
+  });
 }
 
 PgUsageStore::Stats PgUsageStore::stats() const {

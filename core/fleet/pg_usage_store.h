@@ -73,6 +73,8 @@ class PgUsageStore final : public UsageStore {
   std::optional<EdgeStatus> status(const std::string& edge) override;
   std::vector<EdgeStatus> statuses() override;
   Status forgetEdge(const std::string& edge) override;
+  Result<UsageSnapshot> snapshot() override;
+  Status restore(const UsageSnapshot& snapshot) override;
 
   // Applies retention now (the writer does it periodically). Returns the series rows
   // removed (totals and repository rows, as LMDB counts them; error-kind rows go with

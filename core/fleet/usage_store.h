@@ -40,6 +40,7 @@ struct UsageTotals {
   RepoCounters repos;
   EdgeCounters edge;
   void add(const UsageTotals& other);
+  bool operator==(const UsageTotals&) const = default;
 };
 
 // What the core knows of an edge from its last accepted report.
@@ -56,7 +57,7 @@ struct EdgeStatus {
   uint64_t cache_used = 0, cache_budget = 0, cache_blobs = 0, pinned_bytes = 0, fills_in_flight = 0;
   // Every delta accepted from this edge since the core first saw it (across epochs): the
   // monotonic counters /metrics exposes.
-  UsageTotals lifetime;
+  UsageTotals lifetime;  bool operator==(const EdgeStatus&) const = default;
 };
 
 // "online" when the last report is at most unreachable_after_ms old, else "unreachable";
@@ -92,6 +93,33 @@ struct UsageResult {
   UsageTotals totals;  // over the range; totals.edge is set for every grouping
 };
 
+// The counter state of an edge: the cumulative counters of its last accepted report.
+struct UsageCounterState {
+  std::string epoch;
+  uint64_t seq = 0;
+  EdgeCounters counters;
+  std::map<std::string, RepoCounters> repos;
+  bool operator==(const UsageCounterState&) const = default;
+};
+
+// Everything a store holds, to write it into another (wharfctl migrate).
+struct UsageSnapshot {
+  struct Edge {
+    EdgeStatus status;                          // status.edge names it
+    std::optional<UsageCounterState> counters;  // nullopt: unreadable (its next report counts from zero)
+  };
+  // A series row: an edge's totals (repository ""), or one repository's counters at the
+  // edge (only totals.repos).
+  struct Row {
+    UsageResolution resolution = UsageResolution::kHour;
+    int64_t bucket_ms = 0;
+    std::string edge, repository;
+    UsageTotals totals;
+  };
+  std::vector<Edge> edges;
+  std::vector<Row> rows;
+};
+
 struct IngestResult {
   uint64_t seq = 0;        // the last seq the core holds for the edge (in its epoch)
   bool duplicate = false;  // the report was a repeat and changed nothing
@@ -118,6 +146,12 @@ class UsageStore {
   // Drops the status and counter state of edge (its next report counts from zero); its
   // series stay until retention. Ordered after every report queued before the call.
   virtual Status forgetEdge(const std::string& edge) = 0;
+
+  // Everything the store holds (committed reports), read in one snapshot.
+  virtual Result<UsageSnapshot> snapshot() = 0;
+  // Writes another store's snapshot in one transaction, into a store that holds no edge
+  // yet (kConflict otherwise: edges reported to it).
+  virtual Status restore(const UsageSnapshot& snapshot) = 0;
 };
 
 // ingest() and wait for the result (tests and tools; never on a loop thread).

@@ -49,6 +49,7 @@ struct RepoCounters {
   int64_t savedBytes() const;
   nlohmann::json toJson() const;
   static RepoCounters fromJson(JsonBody& body);  // errors in body.status()
+  bool operator==(const RepoCounters&) const = default;
 };
 
 // RepoCounters' fields with their names, for code that visits each (JSON, encodings,
@@ -80,6 +81,7 @@ struct EdgeCounters {
   void add(const EdgeCounters& other);  // errors by kind too
   nlohmann::json toJson() const;
   static EdgeCounters fromJson(JsonBody& body);
+  bool operator==(const EdgeCounters&) const = default;
 };
 
 // EdgeCounters' numeric fields (errors aside), as kRepoCounterFields.

@@ -1157,7 +1157,7 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
     auto at = out.find("\n" + head);
     return at == std::string::npos ? std::string() : out.substr(at + 1, out.find('\n', at + 1) - at - 1);
   };
-  for (const char* part : {"audit log: ", "jobs: ", "events: ", "scans: ", "settings: "}) {
+  for (const char* part : {"audit log: ", "jobs: ", "events: ", "scans: ", "settings: ", "usage: "}) {
     INFO(part);
     CHECK(!line(first.output, part).empty());
     CHECK(line(first.output, part) == line(second.output, part));
@@ -1165,6 +1165,24 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
 
   auto bad = run({wharfctlBinary(), "migrate", "--from", data / "d"});
   CHECK(bad.exit_code == 2);
+
+  // Into a database a core has used: its audit log has entries of its own (a refused
+  // sign-in), which the installation's are not mixed with; the rest is moved.
+  std::string used = PostgresServer::shared().freshDatabase();
+  {
+    CoreServer other("", {"--metadata", used, "--blobs", MicroCeph::shared().freshBlobsUrl(), "--auth", "token",
+                          "--trust-key-file", data / "d/trust.key"});
+    HttpClient co("127.0.0.1", other.port());
+    CHECK(co.request("GET", "/auth/token?service=wharf", {{"Authorization", basicAuthorization("alice", "nope-nope-1")}})
+              ->status == 401);
+    CHECK(other.terminate() == 0);
+  }
+  auto mixed = run({wharfctlBinary(), "migrate", "--from", data / "d", "--to", used, "--blobs", blobs});
+  INFO(mixed.output);
+  CHECK(mixed.exit_code == 1);
+  CHECK(mixed.output.find("the audit log not moved: audit entry 1 is another entry here") != std::string::npos);
+  CHECK(line(mixed.output, "jobs: ") == line(first.output, "jobs: "));
+  CHECK(line(mixed.output, "events: ") == line(first.output, "events: "));
 }
 
 }  // namespace scale_out_test

@@ -471,6 +471,51 @@ TEST_CASE("usage store: forgetting an edge drops its status and state, not its h
   CHECK(store->forgetEdge("never-seen").isOk());
 }
 
+TEST_CASE("usage store: a snapshot written into another store gives the same figures; reports count on", "[usage]") {
+  TempDir dir;
+  FakeClock clock(kJan1 + 10 * kHour);
+  auto from_backend = GENERATE(from_range(test::metadataBackends()));
+  auto to_backend = GENERATE(from_range(test::metadataBackends()));
+  Store from(dir / "from.lmdb", from_backend, clock);
+  Store to(dir / "to.lmdb", to_backend, clock);
+  INFO(from.name() << " to " << to.name());
+  EdgeCounters counters;
+  counters.evictions = 3;
+  counters.errors["upstream"] = 2;
+  ingest(*from, "edge-a", report(1, "e1", {{"team/app", rc(100, 60, 40, 2)}}, counters));
+  clock.advance(30 * kHour);  // another hour, another day
+  ingest(*from, "edge-a", report(2, "e1", {{"team/app", rc(250, 100, 150, 5)}, {"team/lib", rc(10, 10)}}, counters));
+  ingest(*from, "edge-b", report(7, "x", {{"team/lib", rc(5)}}));
+  auto snap = from->snapshot();
+  INFO(snap.status().toString());
+  REQUIRE(snap.isOk());
+  CHECK(snap->edges.size() == 2);
+  REQUIRE(to->restore(*snap).isOk());
+  // The same figures, hour by hour and day by day, per repository and per edge.
+  for (auto res : {UsageResolution::kHour, UsageResolution::kDay}) {
+    for (auto g : {UsageGroup::kTime, UsageGroup::kRepo, UsageGroup::kEdge}) {
+      auto a = everything(*from, g, res), b = everything(*to, g, res);
+      CHECK(a.totals == b.totals);
+      REQUIRE(a.rows.size() == b.rows.size());
+      for (size_t i = 0; i < a.rows.size(); ++i) {
+        CHECK(a.rows[i].key == b.rows[i].key);
+        CHECK(a.rows[i].bucket_ms == b.rows[i].bucket_ms);
+        CHECK(a.rows[i].totals == b.rows[i].totals);
+      }
+    }
+  }
+  CHECK(everything(*to, UsageGroup::kTime).totals.edge.errors["upstream"] == 2);
+  CHECK(to->statuses() == from->statuses());
+  // The counter state came along: the next report adds its difference, not its whole,
+  // and a repeat is still a duplicate.
+  ingest(*to, "edge-a", report(3, "e1", {{"team/app", rc(300, 100, 200, 6)}, {"team/lib", rc(10, 10)}}, counters));
+  CHECK(byRepo(*to)["team/app"].served_bytes == 300);
+  CHECK(ingest(*to, "edge-b", report(7, "x", {{"team/lib", rc(5)}})).duplicate);
+  // A store edges reported to takes no snapshot.
+  CHECK(to->restore(*snap).code() == Code::kConflict);
+  CHECK(byRepo(*to)["team/lib"].served_bytes == 15);
+}
+
 TEST_CASE("usage store: an edge is online until its last report is too old", "[usage]") {
   EdgeStatus s;
   CHECK(std::string(edgeState(nullptr, kJan1, 180'000)) == "never");

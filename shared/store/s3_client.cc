@@ -18,6 +18,7 @@ namespace {
 
 constexpr const char* kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 constexpr const char* kStreamingPayload = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
 constexpr size_t kMaxIdle = 32;
 
 std::string amzDateNow() {
@@ -183,13 +184,14 @@ Result<S3Location> parseS3Url(const std::string& url, const EnvLookup& env) {
       return Status(Code::kInvalidArgument, "S3 prefix may hold only letters, digits and -_./");
     }
   }
-  std::string endpoint, style, credentials_file;
+  std::string endpoint, style, credentials_file, payload;
   for (const auto& [k, v] : parseQuery(query)) {
     if (k == "endpoint") endpoint = v;
     else if (k == "region") loc.region = v;
     else if (k == "style") style = v;
     else if (k == "credentials") credentials_file = v;
     else if (k == "ca_file") loc.ca_file = v;
+    else if (k == "payload") payload = v;
     else if (k == "part_size_mb") {
       if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) < 5 ||
           std::stoul(v) > 5120) {
@@ -198,7 +200,7 @@ Result<S3Location> parseS3Url(const std::string& url, const EnvLookup& env) {
       loc.part_size = std::stoull(v) << 20;
     } else {
       return Status(Code::kInvalidArgument, "unknown S3 URL parameter \"" + k +
-                                                "\" (endpoint, region, style, credentials, ca_file, part_size_mb)");
+                                                "\" (endpoint, region, style, credentials, ca_file, part_size_mb, payload)");
     }
   }
   if (loc.region.empty() || loc.region.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos) {
@@ -221,6 +223,10 @@ Result<S3Location> parseS3Url(const std::string& url, const EnvLookup& env) {
   } else {
     return Status(Code::kInvalidArgument, "endpoint must start with http:// or https://");
   }
+  if (payload != "" && payload != "signed" && payload != "unsigned") {
+    return Status(Code::kInvalidArgument, "payload must be signed or unsigned");
+  }
+  loc.unsigned_payload = payload.empty() ? loc.tls : payload == "unsigned";
   while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
   loc.port = loc.tls ? 443 : 80;
   if (auto colon = endpoint.rfind(':'); colon != std::string::npos && endpoint.find(']') == std::string::npos) {
@@ -285,7 +291,7 @@ std::string sigV4PresignQuery(SigV4Input in, const S3Credentials& creds, const s
   std::string names;
   for (const auto& [k, v] : in.headers) names += (names.empty() ? "" : ";") + k;
   in.query["X-Amz-SignedHeaders"] = names;
-  in.payload_hash = "UNSIGNED-PAYLOAD";
+  in.payload_hash = kUnsignedPayload;
   auto [canonical, unused] = canonicalRequest(in);
   return canonicalQuery(in.query) + "&X-Amz-Signature=" + signatureOf(canonical, creds, region, amz_date);
 }
@@ -356,7 +362,9 @@ void S3Client::giveBack(std::unique_ptr<BlockingClient> client) {
 
 Result<HttpResponse> S3Client::send(const Call& call) {
   std::string date = amzDateNow();
-  std::string payload = call.body.empty() ? kEmptySha256 : sha256Hex(call.body);
+  std::string payload = call.body.empty()         ? kEmptySha256
+                        : loc_.unsigned_payload ? kUnsignedPayload
+                                                : sha256Hex(call.body);
   SigV4Input in;
   in.method = call.method;
   in.host = hostHeader();
@@ -396,27 +404,38 @@ S3Client::StreamedPut::~StreamedPut() = default;  // unfinished: the connection 
 Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::string& key, uint64_t length) {
   std::unique_ptr<StreamedPut> put(new StreamedPut(*this, key, length));
   put->date_ = amzDateNow();
+  put->chunked_ = !loc_.unsigned_payload;
   Call c;
   c.method = "PUT";
   c.key = key;
-  const std::string encoded = std::to_string(awsChunkedLength(length, kStreamChunk));
   SigV4Input in;
   in.method = "PUT";
   in.host = hostHeader();
   in.path = path(c);
-  in.payload_hash = kStreamingPayload;
   in.headers["host"] = in.host;
-  in.headers["content-encoding"] = "aws-chunked";
-  in.headers["content-length"] = encoded;
-  in.headers["x-amz-content-sha256"] = kStreamingPayload;
   in.headers["x-amz-date"] = put->date_;
-  in.headers["x-amz-decoded-content-length"] = std::to_string(length);
-  std::string auth = sigV4Authorization(in, loc_.credentials, loc_.region, put->date_);
-  put->previous_ = auth.substr(auth.rfind('=') + 1);  // the seed signature
-  std::string head = "PUT " + in.path + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Encoding: aws-chunked\r\n" +
-                     "Content-Length: " + encoded + "\r\nx-amz-content-sha256: " + kStreamingPayload +
-                     "\r\nx-amz-date: " + put->date_ + "\r\nx-amz-decoded-content-length: " + std::to_string(length) +
-                     "\r\nAuthorization: " + auth + "\r\n\r\n";
+  std::string head;
+  if (put->chunked_) {
+    const std::string encoded = std::to_string(awsChunkedLength(length, kStreamChunk));
+    in.payload_hash = kStreamingPayload;
+    in.headers["content-encoding"] = "aws-chunked";
+    in.headers["content-length"] = encoded;
+    in.headers["x-amz-content-sha256"] = kStreamingPayload;
+    in.headers["x-amz-decoded-content-length"] = std::to_string(length);
+    std::string auth = sigV4Authorization(in, loc_.credentials, loc_.region, put->date_);
+    put->previous_ = auth.substr(auth.rfind('=') + 1);  // the seed signature
+    head = "PUT " + in.path + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Encoding: aws-chunked\r\n" +
+           "Content-Length: " + encoded + "\r\nx-amz-content-sha256: " + kStreamingPayload +
+           "\r\nx-amz-date: " + put->date_ + "\r\nx-amz-decoded-content-length: " + std::to_string(length) +
+           "\r\nAuthorization: " + auth + "\r\n\r\n";
+  } else {
+    in.payload_hash = kUnsignedPayload;
+    in.headers["x-amz-content-sha256"] = kUnsignedPayload;
+    std::string auth = sigV4Authorization(in, loc_.credentials, loc_.region, put->date_);
+    head = "PUT " + in.path + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Length: " + std::to_string(length) +
+           "\r\nx-amz-content-sha256: " + kUnsignedPayload + "\r\nx-amz-date: " + put->date_ +
+           "\r\nAuthorization: " + auth + "\r\n\r\n";
+  }
   // A fresh connection: a kept-alive one the store closed would fail mid-body, where the
   // request cannot be retried.
   put->client_ = std::make_unique<BlockingClient>(connectHost(), loc_.port, 30'000);
@@ -426,7 +445,7 @@ Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::str
     recordRequest("put_streamed", put->started_, false);
     return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + st.message());
   }
-  put->buffer_.reserve(kStreamChunk);
+  if (put->chunked_) put->buffer_.reserve(kStreamChunk);
   return put;
 }
 
@@ -446,6 +465,25 @@ Status S3Client::StreamedPut::sendChunk(std::string_view chunk) {
   return client_->send("\r\n");
 }
 
+Status S3Client::StreamedPut::sendChunked(std::string_view data) {
+  while (!data.empty()) {
+    // Whole chunks straight from the caller's bytes; the rest waits in the buffer.
+    if (buffer_.empty() && data.size() >= kStreamChunk) {
+      WHARF_RETURN_IF_ERROR(sendChunk(data.substr(0, kStreamChunk)));
+      data.remove_prefix(kStreamChunk);
+      continue;
+    }
+    size_t take = std::min(data.size(), kStreamChunk - buffer_.size());
+    buffer_.append(data.substr(0, take));
+    data.remove_prefix(take);
+    if (buffer_.size() == kStreamChunk) {
+      WHARF_RETURN_IF_ERROR(sendChunk(buffer_));
+      buffer_.clear();
+    }
+  }
+  return Status::ok();
+}
+
 Status S3Client::StreamedPut::write(std::string_view data) {
   if (!error_.isOk()) return error_;
   if (data.size() > length_ - written_) {
@@ -453,35 +491,19 @@ Status S3Client::StreamedPut::write(std::string_view data) {
     return error_;
   }
   written_ += data.size();
-  while (!data.empty()) {
-    // Whole chunks straight from the caller's bytes; the rest waits in the buffer.
-    if (buffer_.empty() && data.size() >= kStreamChunk) {
-      error_ = sendChunk(data.substr(0, kStreamChunk));
-      data.remove_prefix(kStreamChunk);
-    } else {
-      size_t take = std::min(data.size(), kStreamChunk - buffer_.size());
-      buffer_.append(data.substr(0, take));
-      data.remove_prefix(take);
-      if (buffer_.size() == kStreamChunk) {
-        error_ = sendChunk(buffer_);
-        buffer_.clear();
-      }
-    }
-    if (!error_.isOk()) {
-      recordRequest("put_streamed", started_, false);
-      // A store that refused the request may have answered before it stopped reading:
-      // its answer says why (a stuck one is not waited for again).
-      if (error_.code() != Code::kTimeout && client_->connected()) {
-        if (auto r = client_->read(false); r.isOk() && r->status / 100 != 2) {
-          error_ = errorOf(*r, "PUT " + key_);
-          return error_;
-        }
-      }
-      error_ = Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + ": streamed PUT of " + key_ + ": " + error_.message());
+  error_ = chunked_ ? sendChunked(data) : client_->send(data);
+  if (error_.isOk()) return Status::ok();
+  recordRequest("put_streamed", started_, false);
+  // A store that refused the request may have answered before it stopped reading: its
+  // answer says why (a stuck one is not waited for again).
+  if (error_.code() != Code::kTimeout && client_->connected()) {
+    if (auto r = client_->read(false); r.isOk() && r->status / 100 != 2) {
+      error_ = errorOf(*r, "PUT " + key_);
       return error_;
     }
   }
-  return Status::ok();
+  error_ = Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + ": streamed PUT of " + key_ + ": " + error_.message());
+  return error_;
 }
 
 Result<std::string> S3Client::StreamedPut::finish(int* http_status) {
@@ -491,8 +513,11 @@ Result<std::string> S3Client::StreamedPut::finish(int* http_status) {
     return Status(Code::kInvalidArgument, "streamed PUT of " + key_ + " has " + std::to_string(written_) + " of its " +
                                               std::to_string(length_) + " bytes");
   }
-  Status st = buffer_.empty() ? Status::ok() : sendChunk(buffer_);
-  if (st.isOk()) st = sendChunk({});
+  Status st;
+  if (chunked_) {
+    st = buffer_.empty() ? Status::ok() : sendChunk(buffer_);
+    if (st.isOk()) st = sendChunk({});
+  }
   // Even when sending failed, the store may have answered (a refusal) before it stopped
   // reading: its answer counts.
   bool readable = st.isOk() || (st.code() != Code::kTimeout && client_->connected());

@@ -50,6 +50,11 @@ struct S3Location {
   bool virtual_host = false;
   std::string ca_file;
   uint64_t part_size = 16ull << 20;
+  // Request bodies go unsigned (x-amz-content-sha256: UNSIGNED-PAYLOAD): no SHA-256 of
+  // every byte in the core for the signature, none in the store to check it. The default
+  // over https, where TLS carries the bytes' integrity (as AWS's SDKs do); over http they
+  // are signed unless the URL says payload=unsigned (a store on a trusted network).
+  bool unsigned_payload = false;
   S3Credentials credentials;
   std::string display;  // the URL without credentials, for logs and errors
 };
@@ -101,11 +106,12 @@ class S3Client {
   Status readRange(const std::string& key, uint64_t offset, char* out, size_t len);
   // Streams a whole object to sink.
   Status readStream(const std::string& key, const std::function<Status(std::string_view)>& sink);
-  // A PUT of an object whose length is known and whose bytes come later, streamed in
-  // signed chunks (aws-chunked, STREAMING-AWS4-HMAC-SHA256-PAYLOAD: the store checks
-  // every chunk) on a connection of its own. The object exists only once finish() sent
-  // the last chunk and the store took it; a put destroyed before (the caller's request
-  // broke off) closes its connection, and the store keeps nothing.
+  // A PUT of an object whose length is known and whose bytes come later, streamed on a
+  // connection of its own: in signed chunks (aws-chunked, STREAMING-AWS4-HMAC-SHA256-
+  // PAYLOAD: the store checks every chunk), or as they are with an unsigned payload. The
+  // object exists only once finish() sent the last byte and the store took it; a put
+  // destroyed before (the caller's request broke off) closes its connection, and the
+  // store keeps nothing.
   class StreamedPut {
    public:
     ~StreamedPut();
@@ -121,12 +127,14 @@ class S3Client {
     friend class S3Client;
     StreamedPut(S3Client& s3, std::string key, uint64_t length);
     Status sendChunk(std::string_view chunk);
+    Status sendChunked(std::string_view data);  // whole chunks now, the rest buffered
     S3Client& s3_;
     std::string key_;
     uint64_t length_;
     uint64_t written_ = 0;
     std::string date_;
     std::string previous_;  // the last signature sent
+    bool chunked_ = true;   // aws-chunked; false: the bytes as they are (unsigned payload)
     std::string buffer_;    // bytes of the next chunk
     Status error_;
     std::unique_ptr<BlockingClient> client_;

@@ -157,10 +157,16 @@ TEST_CASE("S3 URLs: endpoint, style, region, prefix and credentials") {
   auto virt = parseS3Url("s3://registry?endpoint=https://s3.example.com&style=virtual", kKeys);
   REQUIRE(virt.isOk());
   CHECK(virt->virtual_host);
+  // Bodies go unsigned over TLS, signed over plain HTTP, unless the URL says.
+  CHECK(aws->unsigned_payload);
+  CHECK_FALSE(ceph->unsigned_payload);
+  CHECK(parseS3Url("s3://registry?endpoint=http://127.0.0.1:7480&payload=unsigned", kKeys)->unsigned_payload);
+  CHECK_FALSE(parseS3Url("s3://registry?endpoint=https://s3.example.com&payload=signed", kKeys)->unsigned_payload);
 
   for (const char* bad : {"http://bucket", "s3://B", "s3://ab", "s3://bucket?unknown=1", "s3://bucket?part_size_mb=4",
                           "s3://bucket?endpoint=ftp://x", "s3://bucket?endpoint=http://h:99999",
-                          "s3://bucket?style=sideways", "s3://bucket/../x", "s3://bucket?region=us east"}) {
+                          "s3://bucket?style=sideways", "s3://bucket/../x", "s3://bucket?region=us east",
+                          "s3://bucket?payload=maybe"}) {
     INFO(bad);
     CHECK_FALSE(parseS3Url(bad, kKeys).isOk());
   }
@@ -218,8 +224,14 @@ class NoStreamingStore {
             body.append(buf, static_cast<size_t>(r));
           }
           {
+            // With the body's x-amz-content-sha256: signed (a hash) or not.
+            std::string hash;
+            if (auto h = lower.find("x-amz-content-sha256:"); h != std::string::npos) {
+              hash = lower.substr(h + 21, lower.find("\r\n", h) - h - 21);
+              while (!hash.empty() && hash.front() == ' ') hash.erase(0, 1);
+            }
             std::lock_guard lock(mu_);
-            requests_.push_back(line);
+            requests_.push_back(line + " [" + (hash == "unsigned-payload" ? "unsigned" : "signed") + "]");
           }
           std::string status = "200 OK", answer;
           if (line.rfind("GET ", 0) == 0 && line.find("/layout ") != std::string::npos) {
@@ -264,6 +276,48 @@ TEST_CASE("S3 blob store: a store that refuses streamed PUTs gets announced uplo
   INFO(asked.size());
   CHECK(chunked == 1);  // the probe at start, and no other
   CHECK(parts == 1);
+}
+
+TEST_CASE("S3 blob store: with an unsigned payload an announced upload is one plain PUT, and bodies go unsigned") {
+  NoStreamingStore fake;  // it refuses aws-chunked, not plain PUTs
+  test::TempDir dir;
+  std::ofstream(dir / "credentials") << "[default]\naws_access_key_id = AK\naws_secret_access_key = SK\n";
+  const std::string blob = pattern(6 * 1024 * 1024, 37);
+  for (bool unsigned_payload : {true, false}) {
+    INFO((unsigned_payload ? "payload=unsigned" : "payload=signed"));
+    size_t before = fake.requests().size();
+    auto store = openStore(fake.url() + "&credentials=" + dir / "credentials" +
+                           (unsigned_payload ? "&payload=unsigned" : "&payload=signed"));
+    std::string id = newUuid();
+    REQUIRE(store->createUpload(id).isOk());
+    store->announceAppend(id, 0, blob.size());
+    REQUIRE(store->append(id, 0, blob).isOk());
+    REQUIRE(store->flushUpload(id).isOk());
+    auto asked = fake.requests();
+    size_t whole = 0, parts = 0, unsigned_bodies = 0, signed_bodies = 0, chunked = 0;
+    for (size_t i = before; i < asked.size(); ++i) {
+      const std::string& r = asked[i];
+      if (r.find("[aws-chunked]") != std::string::npos) ++chunked;
+      if (r.rfind("PUT ", 0) == 0 && r.find("/uploads/" + id + "/whole ") != std::string::npos) ++whole;
+      if (r.find("partNumber=") != std::string::npos) ++parts;
+      if (r.rfind("PUT ", 0) == 0 && r.find("[unsigned]") != std::string::npos) ++unsigned_bodies;
+      if (r.rfind("PUT ", 0) == 0 && r.find("[signed]") != std::string::npos) ++signed_bodies;
+    }
+    CHECK(chunked == (unsigned_payload ? 0 : 1));  // the signed store's probe, refused
+    if (unsigned_payload) {
+      // The probe, the state twice and the whole: every body unsigned, no parts.
+      CHECK(whole == 1);
+      CHECK(parts == 0);
+      CHECK(signed_bodies == 0);
+      CHECK(unsigned_bodies >= 3);
+    } else {
+      // Signed, the store's refusal of aws-chunked sends the upload in parts.
+      CHECK(whole == 0);
+      CHECK(parts == 1);
+      CHECK(unsigned_bodies == 0);
+      CHECK(signed_bodies >= 2);
+    }
+  }
 }
 
 TEST_CASE("S3 blob store on Ceph: blobs", "[s3]") {
@@ -378,7 +432,9 @@ TEST_CASE("S3 blob store on Ceph: a small upload continued by another replica", 
 
 TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas", "[s3]") {
   REQUIRE_CEPH();
-  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  std::string url = MicroCeph::shared().freshBlobsUrl(GENERATE(std::string("part_size_mb=5"),
+                                                               std::string("part_size_mb=5&payload=unsigned")));
+  INFO(url);
   S3Location loc = locationOf(url);
   std::vector<std::unique_ptr<BlobStore>> replicas;
   for (int i = 0; i < 3; ++i) replicas.push_back(openStore(url));
@@ -435,7 +491,10 @@ std::map<std::string, uint64_t> uploadObjects(const S3Location& loc, const std::
 
 TEST_CASE("S3 blob store on Ceph: an announced upload is one streamed PUT, finished on another replica", "[s3]") {
   REQUIRE_CEPH();
-  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  // Signed in aws-chunked chunks, or (payload=unsigned) as the bytes are.
+  std::string url = MicroCeph::shared().freshBlobsUrl(GENERATE(std::string("part_size_mb=5"),
+                                                               std::string("part_size_mb=5&payload=unsigned")));
+  INFO(url);
   S3Location loc = locationOf(url);
   auto a = openStore(url), b = openStore(url);
   // Not a multiple of the 1 MiB chunks, in pieces that do not line up with them.

@@ -78,7 +78,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
   echo $((20000 + RANDOM % 20000)); }
 # pick_port VAR: a free port not picked before and outside the OSD's range (6800-7300).
 picked=" "
-pa='' pb='' pgport='' rgwport='' monport=''
+pa='' pb='' pc='' pgport='' rgwport='' monport=''
 pick_port() {
   local p
   while :; do
@@ -106,7 +106,7 @@ field() { python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['$2']
 # emit MEASURE TARGET JSON: one result line, the measure and target prepended to JSON.
 emit() { printf '{"measure":"%s","target":"%s",%s\n' "$1" "$2" "${3#\{}"; }
 
-pick_port pa; pick_port pb; pick_port pgport; pick_port rgwport; pick_port monport
+pick_port pa; pick_port pb; pick_port pc; pick_port pgport; pick_port rgwport; pick_port monport
 
 # --- machine -----------------------------------------------------------------------------
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -148,6 +148,7 @@ until $pgbin/pg_isready -q -h 127.0.0.1 -p "$pgport"; do
   sleep 0.2
 done
 $pgbin/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE wharf' >/dev/null
+$pgbin/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pgport" -U postgres -c 'CREATE DATABASE wharf_c' >/dev/null
 
 # --- the two cores -------------------------------------------------------------------------
 core=("$build/core/wharf-core" --auth none --log-level warn --access-log false)
@@ -158,10 +159,19 @@ core_pids+=($!)
   --metadata "postgres://postgres@127.0.0.1:$pgport/wharf" \
   --blobs "s3://wharf-bench/registry?endpoint=$s3&credentials=$work/credentials" >"$work/core-b.log" 2>&1 &
 core_pids+=($!)
+# C: B with unsigned request bodies (payload=unsigned, the default over https), as the
+# plain PUTs send theirs; its own database and prefix, so that its pushes find nothing.
+"${core[@]}" --listen "127.0.0.1:$pc" --data-dir "$work/scale-c" \
+  --metadata "postgres://postgres@127.0.0.1:$pgport/wharf_c" \
+  --blobs "s3://wharf-bench/registry-c?endpoint=$s3&credentials=$work/credentials&payload=unsigned" \
+  >"$work/core-c.log" 2>&1 &
+core_pids+=($!)
 A=http://127.0.0.1:$pa
 B=http://127.0.0.1:$pb
+C=http://127.0.0.1:$pc
 wait_http "$A/v2/" "${core_pids[0]}" "$work/core-a.log"
 wait_http "$B/v2/" "${core_pids[1]}" "$work/core-b.log"
+wait_http "$C/v2/" "${core_pids[2]}" "$work/core-c.log"
 
 # --- data: BLOBS random blobs for the sequential run, BLOBS others for the parallel one
 # (a blob already stored would not be written again) ------------------------------------
@@ -221,6 +231,7 @@ push_core() { # base file
 }
 push_a() { push_core "$A" "$1"; }
 push_b() { push_core "$B" "$1"; }
+push_c() { push_core "$C" "$1"; }
 # The same bytes as a plain S3 object (radosgw needs x-amz-content-sha256, see micro-ceph.sh).
 push_s3() {
   curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ak:$sk" \
@@ -255,10 +266,12 @@ measure_push() {
 echo "bench: push $nblobs x $blob_mb MiB, one after another" >&2
 measure_push seq push_a embedded; a_seq=$mbs
 measure_push seq push_b scale-out; b_seq=$mbs
+measure_push seq push_c scale-out-unsigned; c_seq=$mbs
 measure_push seq push_s3 plain-s3; s_seq=$mbs
 echo "bench: push $nblobs x $blob_mb MiB, $parallel at a time" >&2
 measure_push par push_a embedded; a_par=$mbs
 measure_push par push_b scale-out; b_par=$mbs
+measure_push par push_c scale-out-unsigned; c_par=$mbs
 measure_push par push_s3 plain-s3; s_par=$mbs
 
 # Where B's pushes went: its requests to the S3 store by operation (count, mean ms).
@@ -298,6 +311,10 @@ row "push ${nblobs}x${blob_mb} MiB seq (MB/s)" "$a_seq" "$b_seq" "$s_seq" "$(rat
   "$(ratio "$b_seq" "$s_seq")" "B/S3 >= 0.8: $(meets "$b_seq" "$s_seq" 0.8)"
 row "push ${nblobs}x${blob_mb} MiB ${parallel}-par (MB/s)" "$a_par" "$b_par" "$s_par" "$(ratio "$b_par" "$a_par")" \
   "$(ratio "$b_par" "$s_par")" "B/S3 >= 0.8: $(meets "$b_par" "$s_par" 0.8)"
+row "  payload=unsigned (MB/s)" "" "$c_seq" "$s_seq" "" "$(ratio "$c_seq" "$s_seq")" \
+  "B/S3 >= 0.8: $(meets "$c_seq" "$s_seq" 0.8)"
+row "  payload=unsigned par (MB/s)" "" "$c_par" "$s_par" "" "$(ratio "$c_par" "$s_par")" \
+  "B/S3 >= 0.8: $(meets "$c_par" "$s_par" 0.8)"
 row "pull ${blob_mb} MiB x$streams (MB/s)" "$a_mbs" "$b_mbs" "" "$(ratio "$b_mbs" "$a_mbs")" "" ""
 echo "load: $conns connections x ${load_s}s; MB = 10^6 bytes; S3 = the same radosgw, plain PUTs"
 echo "errors/non-2xx: manifest A=$(field "$a_man" errors)/$(field "$a_man" non_2xx) B=$(field "$b_man" errors)/$(field "$b_man" non_2xx);" \

@@ -319,8 +319,10 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
     if (mtime_ms < cutoff && !meta.blobRecord(d.str()).isOk()) orphans.emplace_back(d, size);
     return !cancelled();
   });
-  for (const auto& [d, size] : orphans) {
+  for (auto [d, size] : orphans) {
     if (cancelled()) return Status(Code::kCancelled, "cancelled");
+    // A listing gives an S3 blob stored by reference as its empty name.
+    if (auto stored = registry_.blobStore().size(d); stored.isOk()) size = *stored;
     if (!o.dry_run) {
       auto content = registry_.lockContent(d.str());
       if (!content.isOk()) return content.status();

@@ -94,18 +94,26 @@ class BlobStore {
 //     uploads/<uuid>                  upload in progress
 //     tmp/                            whole-blob writes before their rename
 constexpr int kFsBlobStoreLayout = 1;
-constexpr const char* kBlobStoreLayoutTag = "wharf-blobstore 1";  // the layout file of both backends
+constexpr const char* kBlobStoreLayoutTag = "wharf-blobstore 1";  // the layout file (S3 stores: their first)
 Result<std::unique_ptr<BlobStore>> openFsBlobStore(const std::string& root);
 
 // The S3 backend (s3_blob_store.cc; the location from parseS3Url in s3_client.h).
 //
-//   <prefix>layout                          "wharf-blobstore 1"
-//   <prefix>blobs/<algorithm>/<hex[0:2]>/<hex>   immutable blob bytes
+//   <prefix>layout                          "wharf-blobstore-s3 2" (a store of layout
+//                                           "wharf-blobstore 1", without references, is
+//                                           taken over)
+//   <prefix>blobs/<algorithm>/<hex[0:2]>/<hex>   immutable blob bytes, or (stored by
+//                                           reference) an empty object whose metadata
+//                                           x-amz-meta-wharf-contents names contents/<uuid>
+//                                           and x-amz-meta-wharf-size gives the size
+//   <prefix>contents/<uuid>                 the bytes an upload streamed in one PUT: the
+//                                           blob's, once stored by reference
 //   <prefix>streaming-probe                 written and removed at start (does the store
 //                                           take streamed PUTs?)
-//   <prefix>uploads/<uuid>/state            JSON: size, whole, multipart upload id, parts
-//   <prefix>uploads/<uuid>/whole            the first bytes, when a request announced
-//                                           them all (one streamed PUT, no multipart)
+//   <prefix>uploads/<uuid>/state            JSON: size, whole (the first bytes are
+//                                           contents/<uuid>), multipart upload id, parts,
+//                                           committing (the digest they are being stored
+//                                           under by reference)
 //   <prefix>uploads/<uuid>/tail.<offset>    bytes after the last part (under 1 part)
 //   <prefix>uploads/<uuid>/data             the completed multipart upload, before
 //                                           its digest is checked and it is copied

@@ -15,9 +15,12 @@
 //
 // A request that announces its length (Content-Length) and holds the whole upload from
 // its first byte (skopeo's, podman's and buildah's PATCH, containerd's PUT) is streamed
-// instead as one PUT of uploads/<id>/whole in signed chunks: no parts, no assembly, the
-// store's cheapest write. Should more bytes follow, the whole object becomes part 1 of a
-// multipart upload (UploadPartCopy) and the upload goes on in parts.
+// instead as one PUT of contents/<id>: no parts, no assembly, the store's cheapest
+// write. Its digest checked, it is stored by reference: blobs/<digest> becomes an empty
+// object whose metadata names contents/<id> and the size, where a copy of the bytes
+// would cost the store as much again (each replica keeps what it looked up). Should more
+// bytes follow the streamed ones, contents/<id> becomes part 1 of a multipart upload
+// (UploadPartCopy) and the upload goes on in parts.
 #include <atomic>
 #include <deque>
 #include <future>
@@ -42,6 +45,13 @@ constexpr size_t kPartsInFlight = 2;             // parts of one upload on their
 constexpr size_t kMaxSendingParts = 16;          // parts of all uploads on their way at once
 constexpr size_t kSpareBuffers = 4;              // part buffers kept for the next parts
 constexpr size_t kSmallTail = 1 << 20;           // a tail this large gets a whole part's buffer
+constexpr size_t kMaxLocated = 100000;           // blobs whose place a replica remembers
+// The layout of a store this build writes (blobs by reference), and the one before, which
+// it takes over (a core that knows only that one refuses the store from then on).
+constexpr const char* kS3LayoutTag = "wharf-blobstore-s3 2";
+// The metadata of a blob stored by reference: its bytes' object and size.
+constexpr const char* kContentsHeader = "x-amz-meta-wharf-contents";
+constexpr const char* kSizeHeader = "x-amz-meta-wharf-size";
 
 struct Part {
   int number = 0;
@@ -52,11 +62,12 @@ struct Part {
 // What the state object records.
 struct UploadState {
   uint64_t size = 0;
-  uint64_t whole = 0;           // bytes [0, whole) are the object uploads/<id>/whole
+  uint64_t whole = 0;           // bytes [0, whole) are the object contents/<id>
   bool whole_in_parts = false;  // ... and were copied as part 1 (parts then hold them)
   std::string multipart;  // S3's upload id for uploads/<id>/data; "" before the first part
   std::vector<Part> parts;
   std::string tail_key;   // object holding the bytes after the parts; "" if none
+  std::string committing; // the digest contents/<id> is being stored under by reference
 
   uint64_t partsSize() const {
     uint64_t n = 0;
@@ -70,6 +81,7 @@ struct UploadState {
   std::string toJson() const {
     nlohmann::json j = {{"size", size},   {"multipart", multipart}, {"tail", tail_key}, {"whole", whole},
                         {"whole_in_parts", whole_in_parts}, {"parts", nlohmann::json::array()}};
+    if (!committing.empty()) j["committing"] = committing;
     for (const auto& p : parts) j["parts"].push_back({{"n", p.number}, {"etag", p.etag}, {"size", p.size}});
     return j.dump();
   }
@@ -86,6 +98,8 @@ struct UploadState {
     if (j.contains("whole") && !j["whole"].is_number_unsigned()) return Status(Code::kCorruption, "upload state whole is not valid");
     s.whole = j.value("whole", uint64_t{0});
     s.whole_in_parts = j.value("whole_in_parts", false);
+    if (j.contains("committing") && !j["committing"].is_string()) return Status(Code::kCorruption, "upload state committing is not valid");
+    s.committing = j.value("committing", "");
     for (const auto& p : j["parts"]) {
       if (!p.is_object() || !p.value("n", nlohmann::json()).is_number_integer() ||
           !p.value("size", nlohmann::json()).is_number_unsigned()) {
@@ -112,7 +126,7 @@ struct OpenUpload {
   std::string stored_etag;   // the ETag of the state object as this replica last wrote it
   std::deque<SendingPart> sending;  // parts after state.parts, oldest first
   std::string tail;          // bytes after the parts, under one part
-  std::unique_ptr<S3Client::StreamedPut> streaming;  // the announced bytes on their way to uploads/<id>/whole
+  std::unique_ptr<S3Client::StreamedPut> streaming;  // the announced bytes on their way to contents/<id>
   bool dirty = false;        // appended since the last flush
   bool completed = false;    // the multipart upload is assembled into uploads/<id>/data
 
@@ -133,6 +147,7 @@ class S3BlobStore final : public BlobStore {
     return "blobs/" + std::string(d.algorithmName()) + "/" + d.hex().substr(0, 2) + "/" + d.hex();
   }
   static std::string uploadKey(const std::string& id, const std::string& what) { return "uploads/" + id + "/" + what; }
+  static std::string contentsKey(const std::string& id) { return "contents/" + id; }
 
   Result<BlobFile> open(const Digest& digest) override {
     auto n = size(digest);
@@ -141,19 +156,28 @@ class S3BlobStore final : public BlobStore {
   }
 
   Result<uint64_t> size(const Digest& digest) override {
-    auto n = head(blobKey(digest));
-    if (!n.isOk() && n.status().code() == Code::kNotFound) return Status(Code::kBlobUnknown, "blob unknown to registry");
-    return n;
+    // Asked of the store every time: whether a blob exists decides what a push sends.
+    auto at = locate(digest, /*fresh=*/true);
+    if (!at.isOk()) return at.status();
+    return at->size;
   }
 
   Status read(const Digest& digest, uint64_t offset, char* out, size_t len) override {
-    Status st = s3_.readRange(blobKey(digest), offset, out, len);
-    if (st.code() == Code::kNotFound) return Status(Code::kBlobUnknown, "blob unknown to registry");
-    return st;
+    for (bool fresh : {false, true}) {
+      auto at = locate(digest, fresh);
+      if (!at.isOk()) return at.status();
+      Status st = s3_.readRange(at->key, offset, out, len);
+      if (st.code() != Code::kNotFound) return st;
+      // Gone from where this replica remembered it (collected, maybe pushed again since).
+      unlocate(digest);
+    }
+    return Status(Code::kBlobUnknown, "blob unknown to registry");
   }
 
   std::optional<std::string> directUrl(const Digest& digest, int64_t ttl_s) override {
-    return s3_.presignedGet(blobKey(digest), ttl_s);
+    auto at = locate(digest, false);
+    if (!at.isOk()) return std::nullopt;
+    return s3_.presignedGet(at->key, ttl_s);
   }
 
   Result<Digest> put(std::string_view data, DigestAlgorithm algorithm) override {
@@ -171,12 +195,13 @@ class S3BlobStore final : public BlobStore {
   }
 
   Status remove(const Digest& digest, bool) override {
-    auto exists = head(blobKey(digest));
-    if (!exists.isOk()) {
-      return exists.status().code() == Code::kNotFound ? Status(Code::kBlobUnknown, "blob unknown to registry")
-                                                       : exists.status();
-    }
-    return deleteKey(blobKey(digest));
+    auto at = locate(digest, /*fresh=*/true);
+    if (!at.isOk()) return at.status();
+    unlocate(digest);
+    // The name first: a failure in between leaves bytes nothing names, never a name
+    // without its bytes.
+    WHARF_RETURN_IF_ERROR(deleteKey(blobKey(digest)));
+    return at->key == blobKey(digest) ? Status::ok() : deleteKey(at->key);
   }
 
   void forEachBlob(const std::function<bool(const Digest&, uint64_t, int64_t)>& fn) override {
@@ -247,7 +272,7 @@ class S3BlobStore final : public BlobStore {
         !up.sending.empty()) {
       return;
     }
-    auto put = s3_.startPut(uploadKey(id, "whole"), length);
+    auto put = s3_.startPut(contentsKey(id), length);
     if (!put.isOk()) {
       // The parts will meet the same store: their failure is the request's.
       logWarn("cannot start a streamed S3 upload; the upload goes on in parts", {{"upload", id}, {"error", put.status().message()}});
@@ -342,7 +367,7 @@ class S3BlobStore final : public BlobStore {
       return size;
     }
     const bool whole_only = u->state.wholeOnly() && u->sending.empty() && u->tail.empty();
-    const std::string assembled = uploadKey(id, whole_only ? "whole" : "data");
+    const std::string assembled = whole_only ? contentsKey(id) : uploadKey(id, "data");
     if (!u->completed && !whole_only) {
       // The last part may be small.
       Status st = u->tail.empty() ? Status::ok() : sendPart(id, *u, std::exchange(u->tail, std::string()));
@@ -371,16 +396,36 @@ class S3BlobStore final : public BlobStore {
     }
     if (!(actual == expected)) return mismatch(actual);
     auto exists = head(blobKey(expected));
+    bool by_reference = false;
     if (!exists.isOk()) {
       if (exists.status().code() != Code::kNotFound) return exists.status();
-      WHARF_RETURN_IF_ERROR(copy(assembled, blobKey(expected), size));
+      if (whole_only) {
+        WHARF_RETURN_IF_ERROR(storeByReference(id, *u, expected, size));
+        by_reference = true;
+      } else {
+        WHARF_RETURN_IF_ERROR(copy(assembled, blobKey(expected), size));
+      }
     }
-    cleanUp(id, *u);
+    cleanUp(id, *u, by_reference);
     return size;
   }
 
   Status removeUpload(const std::string& id) override {
     forget(id);
+    // The streamed bytes go too, unless a commit cut short already stored them by
+    // reference (the state says under which digest; the blob there names them).
+    auto stored = loadState(id);
+    if (!stored.isOk() && stored.status().code() != Code::kBlobUploadUnknown) return stored.status();
+    bool referenced = false;
+    if (stored.isOk() && !stored->committing.empty()) {
+      auto d = Digest::parse(stored->committing);
+      auto at = d.isOk() ? locate(*d, /*fresh=*/true) : Result<Located>(d.status());
+      if (!at.isOk() && at.status().code() != Code::kBlobUnknown && at.status().code() != Code::kInvalidArgument) {
+        return at.status();
+      }
+      referenced = at.isOk() && at->key == contentsKey(id);
+    }
+    if (!referenced) WHARF_RETURN_IF_ERROR(deleteKey(contentsKey(id)));
     // Multipart uploads under this upload: the one the state names, and any a crash left
     // before the state named it.
     S3Client::Call lc;
@@ -465,7 +510,7 @@ class S3BlobStore final : public BlobStore {
       S3Client::Call put;
       put.method = "PUT";
       put.key = "layout";
-      std::string body = std::string(kBlobStoreLayoutTag) + "\n";
+      std::string body = std::string(kS3LayoutTag) + "\n";
       put.body = body;
       auto r = s3_.call(put);
       if (!r.isOk()) return r.status();
@@ -474,9 +519,20 @@ class S3BlobStore final : public BlobStore {
     if (layout->status / 100 != 2) return S3Client::errorOf(*layout, "GET layout");
     std::string tag = layout->body;
     while (!tag.empty() && tag.back() == '\n') tag.pop_back();
-    if (tag != kBlobStoreLayoutTag) {
+    if (tag == kBlobStoreLayoutTag) {
+      // The layout before blobs by reference: taken over as it is (cores of that layout
+      // refuse the store from now on, as they would read a reference as an empty blob).
+      S3Client::Call put;
+      put.method = "PUT";
+      put.key = "layout";
+      std::string body = std::string(kS3LayoutTag) + "\n";
+      put.body = body;
+      auto r = s3_.call(put);
+      if (!r.isOk()) return r.status();
+      logInfo("the S3 blob store now stores large blobs by reference", {{"store", describe()}, {"layout", kS3LayoutTag}});
+    } else if (tag != kS3LayoutTag) {
       return Status(Code::kCorruption, "blob store " + describe() + " has layout \"" + tag + "\", expected \"" +
-                                           kBlobStoreLayoutTag + "\"");
+                                           kS3LayoutTag + "\"");
     }
     return probeStreaming();
   }
@@ -637,7 +693,7 @@ class S3BlobStore final : public BlobStore {
       c.key = uploadKey(id, "data");
       c.query["partNumber"] = "1";
       c.query["uploadId"] = u.state.multipart;
-      c.headers.emplace_back("x-amz-copy-source", s3_.copySource(uploadKey(id, "whole")));
+      c.headers.emplace_back("x-amz-copy-source", s3_.copySource(contentsKey(id)));
       auto r = s3_.call(c);
       if (!r.isOk()) return r.status();
       auto etags = xmlValues(r->body, "ETag");
@@ -834,22 +890,88 @@ class S3BlobStore final : public BlobStore {
     return st;
   }
 
-  // After a commit: the upload's objects go, the state last (what a failure leaves is
-  // listed and purged later).
-  void cleanUp(const std::string& id, const OpenUpload& u) {
+  // After a commit: the upload's objects go (but contents/<id> stored by reference), the
+  // state last (what a failure leaves is listed and purged later).
+  void cleanUp(const std::string& id, const OpenUpload& u, bool by_reference = false) {
     forget(id);
     Status st;
     if (u.completed) st = deleteKey(uploadKey(id, "data"));
-    if (st.isOk() && u.state.whole > 0) st = deleteKey(uploadKey(id, "whole"));
+    if (st.isOk() && u.state.whole > 0 && !by_reference) st = deleteKey(contentsKey(id));
     if (st.isOk() && !u.stored_tail.empty()) st = deleteKey(uploadKey(id, u.stored_tail));
     if (st.isOk()) st = deleteKey(uploadKey(id, "state"));
     if (!st.isOk()) logWarn("cannot remove a committed upload's objects", {{"upload", id}, {"error", st.message()}});
+  }
+
+  // Where a blob's bytes are: its own object, or the one it names (stored by reference).
+  struct Located {
+    std::string key;
+    uint64_t size = 0;
+  };
+  // From what this replica remembers unless fresh, else from the store (then
+  // remembered). kBlobUnknown when there is no such blob.
+  Result<Located> locate(const Digest& digest, bool fresh) {
+    const std::string name = blobKey(digest);
+    if (!fresh) {
+      std::lock_guard lock(mu_);
+      if (auto it = located_.find(name); it != located_.end()) return it->second;
+    }
+    S3Client::Call c;
+    c.method = "HEAD";
+    c.key = name;
+    auto r = s3_.send(c);
+    if (!r.isOk()) return r.status();
+    if (r->status == 404) return Status(Code::kBlobUnknown, "blob unknown to registry");
+    if (r->status / 100 != 2) return S3Client::errorOf(*r, "HEAD " + name);
+    auto number = [](const std::string& v) -> std::optional<uint64_t> {
+      if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+      return std::stoull(v);
+    };
+    Located at{name, 0};
+    if (std::string contents = r->header(kContentsHeader); !contents.empty()) {
+      auto n = number(r->header(kSizeHeader));
+      if (contents.rfind("contents/", 0) != 0 || !n) return Status(Code::kCorruption, name + " names its bytes wrongly");
+      at = Located{contents, *n};
+    } else {
+      auto n = number(r->header("content-length"));
+      if (!n) return Status(Code::kIoError, "HEAD " + name + ": no Content-Length");
+      at.size = *n;
+    }
+    std::lock_guard lock(mu_);
+    if (located_.size() >= kMaxLocated) located_.clear();
+    located_[name] = at;
+    return at;
+  }
+  void unlocate(const Digest& digest) {
+    std::lock_guard lock(mu_);
+    located_.erase(blobKey(digest));
+  }
+
+  // Makes the checked bytes of contents/<id> the blob: the state first records under
+  // which digest (a purge of the upload then leaves them), then the blob's name is
+  // written, naming them.
+  Status storeByReference(const std::string& id, OpenUpload& u, const Digest& digest, uint64_t size) {
+    UploadState marked = u.state;
+    marked.committing = digest.str();
+    auto etag = putState(id, marked);
+    if (!etag.isOk()) return etag.status();
+    u.stored_etag = std::move(etag).value();
+    S3Client::Call c;
+    c.method = "PUT";
+    c.key = blobKey(digest);
+    c.headers.emplace_back(kContentsHeader, contentsKey(id));
+    c.headers.emplace_back(kSizeHeader, std::to_string(size));
+    auto r = s3_.call(c);
+    if (!r.isOk()) return r.status();
+    std::lock_guard lock(mu_);
+    located_[blobKey(digest)] = Located{contentsKey(id), size};
+    return Status::ok();
   }
 
   S3Client s3_;
   bool streaming_ = false;  // the store takes streamed PUTs (probed at start)
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<OpenUpload>> open_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, Located> located_;  // GUARDED_BY(mu_); by blob key
   std::vector<std::string> spare_;  // GUARDED_BY(mu_); empty part buffers, at most kSpareBuffers
   std::atomic<size_t> sending_parts_{0};
   WorkQueue senders_{kMaxSendingParts};  // last: its threads are joined before the rest goes

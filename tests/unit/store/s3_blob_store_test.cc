@@ -81,6 +81,30 @@ size_t countObjects(const S3Location& loc, const std::string& prefix) {
   return n;
 }
 
+// The size of one object (relative to the store's prefix); -1 when there is none.
+int64_t objectSize(const S3Location& loc, const std::string& key) {
+  S3Client s3(loc);
+  int64_t size = -1;
+  REQUIRE(s3.list(key, [&](const S3Client::Listed& l) {
+                if (l.key == key) size = static_cast<int64_t>(l.size);
+                return true;
+              }).isOk());
+  return size;
+}
+
+// GET of an http:// URL (a presigned one).
+std::string fetch(const std::string& url) {
+  REQUIRE(url.rfind("http://", 0) == 0);
+  std::string rest = url.substr(7);
+  std::string host = rest.substr(0, rest.find('/')), target = rest.substr(rest.find('/'));
+  BlockingClient c(host.substr(0, host.find(':')), std::stoi(host.substr(host.find(':') + 1)), 10000);
+  auto r = c.request("GET", target, {}, "");
+  REQUIRE(r.isOk());
+  INFO(r->body.substr(0, 300));
+  REQUIRE(r->status == 200);
+  return r->body;
+}
+
 // Multipart uploads in progress under a key prefix.
 size_t countMultipart(const S3Location& loc, const std::string& prefix) {
   S3Client s3(loc);
@@ -298,7 +322,7 @@ TEST_CASE("S3 blob store: with an unsigned payload an announced upload is one pl
     for (size_t i = before; i < asked.size(); ++i) {
       const std::string& r = asked[i];
       if (r.find("[aws-chunked]") != std::string::npos) ++chunked;
-      if (r.rfind("PUT ", 0) == 0 && r.find("/uploads/" + id + "/whole ") != std::string::npos) ++whole;
+      if (r.rfind("PUT ", 0) == 0 && r.find("/contents/" + id + " ") != std::string::npos) ++whole;
       if (r.find("partNumber=") != std::string::npos) ++parts;
       if (r.rfind("PUT ", 0) == 0 && r.find("[unsigned]") != std::string::npos) ++unsigned_bodies;
       if (r.rfind("PUT ", 0) == 0 && r.find("[signed]") != std::string::npos) ++signed_bodies;
@@ -510,16 +534,25 @@ TEST_CASE("S3 blob store on Ceph: an announced upload is one streamed PUT, finis
   // No multipart upload, no tail: the bytes are the one object.
   CHECK(countMultipart(loc, "uploads/" + id + "/") == 0);
   auto objects = uploadObjects(loc, id);
-  CHECK(objects.size() == 2);
-  CHECK(objects["whole"] == blob.size());
-  // The other replica hashes it back and commits it.
+  CHECK(objects.size() == 1);  // the state
+  CHECK(objectSize(loc, "contents/" + id) == static_cast<int64_t>(blob.size()));
+  // The other replica hashes it back and commits it: by reference, without a copy.
   Digest d = digestOf(blob);
   REQUIRE(*b->resumeUpload(id) == blob.size());
   auto size = b->commitUpload(id, d, nullptr);
   INFO(size.status().toString());
   REQUIRE(size.isOk());
   CHECK(readBlob(*a, d) == blob);
+  CHECK(*a->size(d) == blob.size());
   CHECK(countObjects(loc, "uploads/") == 0);
+  std::string name = "blobs/sha256/" + d.hex().substr(0, 2) + "/" + d.hex();
+  CHECK(objectSize(loc, name) == 0);
+  CHECK(objectSize(loc, "contents/" + id) == static_cast<int64_t>(blob.size()));
+  // A presigned GET (a redirect) reaches the bytes themselves.
+  auto url_of = a->directUrl(d, 60);
+  REQUIRE(url_of.has_value());
+  CHECK(url_of->find("/contents/" + id) != std::string::npos);
+  CHECK(fetch(*url_of) == blob);
 
   // A wrong digest: nothing under a content address, the upload left as it was.
   const std::string other = pattern(6 * 1024 * 1024, 32);
@@ -538,6 +571,98 @@ TEST_CASE("S3 blob store on Ceph: an announced upload is one streamed PUT, finis
   REQUIRE(a->commitUpload(id2, known, &known).isOk());
   CHECK(readBlob(*b, known) == other);
   CHECK(countObjects(loc, "uploads/") == 0);
+}
+
+TEST_CASE("S3 blob store on Ceph: a blob stored by reference is removed whole; a purge never takes its bytes",
+          "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  auto a = openStore(url), b = openStore(url);
+  auto streamed = [&](BlobStore& store, const std::string& bytes) {
+    std::string id = newUuid();
+    REQUIRE(store.createUpload(id).isOk());
+    store.announceAppend(id, 0, bytes.size());
+    REQUIRE(store.append(id, 0, bytes).isOk());
+    return id;
+  };
+  const std::string blob = pattern(6 * 1024 * 1024 + 17, 41);
+  Digest d = digestOf(blob);
+  std::string id = streamed(*a, blob);
+  REQUIRE(a->commitUpload(id, d, &d).isOk());
+  CHECK(readBlob(*b, d) == blob);  // b remembers where its bytes are
+  // The same bytes pushed again: the blob is there, the second copy goes.
+  std::string again = streamed(*b, blob);
+  REQUIRE(b->commitUpload(again, d, &d).isOk());
+  CHECK(objectSize(loc, "contents/" + again) == -1);
+  CHECK(objectSize(loc, "contents/" + id) == static_cast<int64_t>(blob.size()));
+  // Removed (by the collector on a): the name and the bytes; b, which remembered them,
+  // finds it gone.
+  REQUIRE(a->remove(d, false).isOk());
+  CHECK(objectSize(loc, "contents/" + id) == -1);
+  CHECK(countObjects(loc, "blobs/") == 0);
+  std::string buf(10, '\0');
+  CHECK(b->read(d, 0, buf.data(), buf.size()).code() == Code::kBlobUnknown);
+  CHECK(b->size(d).status().code() == Code::kBlobUnknown);
+  // Pushed again after that: b reads the new bytes, not what it remembered.
+  std::string third = streamed(*a, blob);
+  REQUIRE(a->commitUpload(third, d, &d).isOk());
+  CHECK(readBlob(*b, d) == blob);
+
+  // A commit cut short after the blob was named: the state still says so, and a purge
+  // of the upload (or its cancel) keeps the bytes the blob names.
+  const std::string other = pattern(5 * 1024 * 1024 + 3, 42);
+  Digest od = digestOf(other);
+  std::string cut = streamed(*a, other);
+  REQUIRE(a->commitUpload(cut, od, &od).isOk());
+  S3Client s3(loc);
+  S3Client::Call put;
+  put.method = "PUT";
+  put.key = "uploads/" + cut + "/state";
+  std::string state = R"({"size":)" + std::to_string(other.size()) + R"(,"whole":)" + std::to_string(other.size()) +
+                      R"(,"multipart":"","tail":"","whole_in_parts":false,"parts":[],"committing":")" + od.str() + R"("})";
+  put.body = state;
+  REQUIRE(s3.call(put).isOk());
+  auto listed = a->listUploads();
+  REQUIRE(listed.size() == 1);
+  REQUIRE(b->removeUpload(cut).isOk());
+  CHECK(countObjects(loc, "uploads/") == 0);
+  CHECK(readBlob(*a, od) == other);
+  // An upload abandoned before its commit: its streamed bytes go with it.
+  std::string left = streamed(*a, pattern(5 * 1024 * 1024, 43));
+  REQUIRE(a->flushUpload(left).isOk());
+  CHECK(objectSize(loc, "contents/" + left) == 5 * 1024 * 1024);
+  REQUIRE(b->removeUpload(left).isOk());
+  CHECK(objectSize(loc, "contents/" + left) == -1);
+}
+
+TEST_CASE("S3 blob store on Ceph: a store of the layout before references is taken over", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  const std::string small = "stored before";
+  {
+    auto first = openStore(url);  // creates the bucket and the layout
+    REQUIRE(first->put(small, DigestAlgorithm::kSha256).isOk());
+  }
+  S3Client s3(loc);
+  S3Client::Call put;
+  put.method = "PUT";
+  put.key = "layout";
+  std::string old_tag = "wharf-blobstore 1\n";
+  put.body = old_tag;
+  REQUIRE(s3.call(put).isOk());
+  auto store = openStore(url);
+  CHECK(readBlob(*store, digestOf(small)) == small);
+  S3Client::Call get;
+  get.key = "layout";
+  auto tag = s3.call(get);
+  REQUIRE(tag.isOk());
+  CHECK(tag->body == "wharf-blobstore-s3 2\n");
+  // Another layout is refused.
+  put.body = std::string("wharf-blobstore 9\n");
+  REQUIRE(s3.call(put).isOk());
+  CHECK(openS3BlobStore(loc).status().code() == Code::kCorruption);
 }
 
 TEST_CASE("S3 blob store on Ceph: an announced request that breaks off stores nothing of it", "[s3]") {

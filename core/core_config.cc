@@ -15,9 +15,11 @@ void CoreConfig::describe(ConfigSchema& s) {
                         "Where blobs and uploads are stored: empty for <data_dir>, file:///path (on a filesystem "
                         "shared by several cores, such as NFS, every core serves every blob), or an S3-compatible "
                         "object store: s3://bucket[/prefix]?endpoint=http(s)://host:port&region=us-east-1"
-                        "&style=path|virtual&credentials=<file>&ca_file=<pem>&part_size_mb=16 (credentials from the "
-                        "file's [default] aws_access_key_id/aws_secret_access_key, else AWS_ACCESS_KEY_ID and "
-                        "AWS_SECRET_ACCESS_KEY; the bucket is created if missing).",
+                        "&style=path|virtual&credentials=<file>&ca_file=<pem>&part_size_mb=16&payload=signed|unsigned "
+                        "(credentials from the file's [default] aws_access_key_id/aws_secret_access_key, else "
+                        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the bucket is created if missing; request bodies "
+                        "go unsigned over https, where TLS carries their integrity, and signed over http unless "
+                        "payload=unsigned).",
                         &blobs));
   s.add(durationDirective("blob_redirect",
                           "With an S3 blob store: answer blob GETs with a redirect (307) to a presigned URL valid this "

@@ -1,7 +1,7 @@
 // wharfctl's shared pieces: the parsed command line, the stored session, the admin API
 // client and the output helpers every command family uses. One file per command family
 // (users.cc, orgs.cc, repos.cc, audit.cc, edges.cc, jobs.cc, storage.cc, events.cc,
-// scans.cc);
+// scans.cc; db.cc, migrate.cc and blobstore.cc work on the stores directly);
 // main.cc parses the arguments and dispatches.
 #pragma once
 
@@ -167,6 +167,8 @@ extern const char* kDbHelp;
 int db(const Args& a);
 extern const char* kMigrateHelp;
 int migrate(const Args& a);
+extern const char* kBlobstoreHelp;
+int blobstore(const Args& a);
 
 // storage.cc: garbage collection, storage policies, usage.
 extern const char* const kGcHelp;

@@ -67,6 +67,7 @@ Scale-out database (wharfctl db --help):
   db migrate --metadata postgres://... [--dry-run]     apply (or list) the registry index's schema migrations
   migrate --from DATA_DIR --to postgres://... --blobs s3://...|file:///... [--dry-run]
                                                       move an embedded installation to the scale-out one
+  blobstore upgrade --blobs s3://...                  move an S3 blob store to this version's layout
 )";
 
 int run(const Args& a) {
@@ -81,6 +82,9 @@ int run(const Args& a) {
     return std::fputs(kDbHelp, a.has("help") ? stdout : stderr), a.has("help") ? 0 : 2;
   }
   if (!a.pos.empty() && a.pos[0] == "migrate" && a.has("help")) return std::fputs(kMigrateHelp, stdout), 0;
+  if (!a.pos.empty() && a.pos[0] == "blobstore" && (a.has("help") || a.pos.size() == 1)) {
+    return std::fputs(kBlobstoreHelp, a.has("help") ? stdout : stderr), a.has("help") ? 0 : 2;
+  }
   if (!a.pos.empty() && a.pos[0] == "gc" && a.has("help")) return std::fputs(kGcHelp, stdout), 0;
   if (!a.pos.empty() && a.pos[0] == "policy" && (a.has("help") || a.pos.size() == 1)) {
     return std::fputs(kPolicyHelp, a.has("help") ? stdout : stderr), a.has("help") ? 0 : 2;
@@ -96,6 +100,7 @@ int run(const Args& a) {
   if (cmd == "login") return login(a);
   if (cmd == "db") return db(a);
   if (cmd == "migrate") return migrate(a);
+  if (cmd == "blobstore") return blobstore(a);
   Session s = loadSession(a);
   if (s.url.empty() || s.token.empty()) die("not logged in: run wharfctl login URL -u USER", 2);
   Api api(s, basicAuthorization(s.user, s.token));

@@ -164,7 +164,9 @@ void moveSettingsAndKeys(IdentityStore& from, IdentityStore& to, const std::stri
     auto ring = (*src)->read();
     if (!ring.isOk() || !*ring) die("--from: " + key_file + ": cannot read the token signing keys");
     auto theirs = nlohmann::json::parse(**ring, nullptr, false);
-    if (!theirs.is_object() || !theirs["keys"].is_array()) die("--from: " + key_file + " is not a key ring");
+    if (!theirs.is_object() || !theirs.contains("keys") || !theirs["keys"].is_array()) {
+      die("--from: " + key_file + " is not a key ring");
+    }
     nkeys = theirs["keys"].size();
     auto dst = openPgDocument(pool, "token_keys", sealing_key);
     if (!dst.isOk()) die("--to: " + dst.status().message());
@@ -173,9 +175,12 @@ void moveSettingsAndKeys(IdentityStore& from, IdentityStore& to, const std::stri
         nlohmann::json keys = theirs["keys"];
         if (current) {
           auto ours = nlohmann::json::parse(*current, nullptr, false);
-          if (!ours.is_object() || !ours["keys"].is_array()) return Status(Code::kCorruption, "token_keys is not a key ring");
+          if (!ours.is_object() || !ours.contains("keys") || !ours["keys"].is_array()) {
+            return Status(Code::kCorruption, "token_keys is not a key ring");
+          }
           for (const auto& k : ours["keys"])
-            if (std::none_of(keys.begin(), keys.end(), [&](const nlohmann::json& t) { return t["kid"] == k["kid"]; }))
+            if (std::none_of(keys.begin(), keys.end(),
+                             [&](const nlohmann::json& t) { return t.value("kid", "") == k.value("kid", ""); }))
               keys.push_back(k);
         }
         std::stable_sort(keys.begin(), keys.end(), [](const nlohmann::json& x, const nlohmann::json& y) {

@@ -188,7 +188,10 @@ Result<uint64_t> Registry::finishUpload(const std::string& repo, UploadSessions:
   auto& s = lease.session();
   std::optional<Digest> known;
   if (s.hasher && s.hasher->algorithm() == digest.algorithm()) known = s.hasher->digest();
-  auto content = lockContent(digest.str());  // file and record together, never between a collection's two steps
+  // File and record together, never between a collection's two steps; and the upload's
+  // lock, which its cancel and purge take on any replica (a store may keep the upload's
+  // bytes as the blob's, see removeUpload).
+  auto content = lockContents({digest.str(), uploadLockKey(id)});
   if (!content.isOk()) return content.status();
   auto size = blobs_.commitUpload(id, digest, known ? &*known : nullptr);
   if (!size.isOk()) {
@@ -213,6 +216,8 @@ Status Registry::cancelUpload(const std::string& repo, const std::string& id) {
   WHARF_RETURN_IF_ERROR(checkUpload(repo, id));
   auto lease = sessions_.acquire(id);
   if (!lease.isOk() && lease.status().code() != Code::kBlobUploadUnknown) return lease.status();
+  auto locked = lockContent(uploadLockKey(id));  // never during its commit on another replica
+  if (!locked.isOk()) return locked.status();
   WHARF_RETURN_IF_ERROR(meta_.deleteUpload(id));
   WHARF_RETURN_IF_ERROR(blobs_.removeUpload(id));
   if (lease.isOk()) lease->reset();
@@ -221,7 +226,7 @@ Status Registry::cancelUpload(const std::string& repo, const std::string& id) {
 }
 
 void Registry::discardUpload(UploadSessions::Lease& lease) {
-  (void)blobs_.removeUpload(lease.id());
+  if (auto locked = lockContent(uploadLockKey(lease.id())); locked.isOk()) (void)blobs_.removeUpload(lease.id());
   sessions_.erase(lease.id());
 }
 
@@ -473,6 +478,8 @@ size_t Registry::purgeUploads(int64_t max_age_ms) {
     auto rec = meta_.upload(id);
     auto lease = sessions_.acquire(id);
     if (!lease.isOk()) continue;  // in use right now
+    auto locked = lockContent(uploadLockKey(id));  // never during its commit on another replica
+    if (!locked.isOk()) continue;
     if (rec.isOk()) (void)meta_.deleteUpload(id);
     if (blobs_.removeUpload(id).isOk()) ++removed;
     lease->reset();

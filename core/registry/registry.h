@@ -115,6 +115,8 @@ class Registry {
   Result<ContentHold> lockContent(const std::string& digest) { return locks_.lock({digest}); }
   // The locks of several digests at once, taken in a fixed order.
   Result<ContentHold> lockContents(const std::vector<std::string>& digests) { return locks_.lock(digests); }
+  // The content lock key of an upload (commit, cancel and purge take it).
+  static std::string uploadLockKey(const std::string& id) { return "upload:" + id; }
   // Takes the locks of the digests that are free now, without waiting; (*locked)[i] says
   // whether digests[i] is covered.
   Result<ContentHold> tryLockContents(const std::vector<std::string>& digests, std::vector<bool>* locked) {

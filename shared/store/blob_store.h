@@ -100,8 +100,8 @@ Result<std::unique_ptr<BlobStore>> openFsBlobStore(const std::string& root);
 // The S3 backend (s3_blob_store.cc; the location from parseS3Url in s3_client.h).
 //
 //   <prefix>layout                          "wharf-blobstore-s3 2" (a store of layout
-//                                           "wharf-blobstore 1", without references, is
-//                                           taken over)
+//                                           "wharf-blobstore 1" is used without storing
+//                                           references until upgradeS3BlobStoreLayout)
 //   <prefix>blobs/<algorithm>/<hex[0:2]>/<hex>   immutable blob bytes, or (stored by
 //                                           reference) an empty object whose metadata
 //                                           x-amz-meta-wharf-contents names contents/<uuid>
@@ -110,14 +110,20 @@ Result<std::unique_ptr<BlobStore>> openFsBlobStore(const std::string& root);
 //                                           blob's, once stored by reference
 //   <prefix>streaming-probe                 written and removed at start (does the store
 //                                           take streamed PUTs?)
-//   <prefix>uploads/<uuid>/state            JSON: size, whole (the first bytes are
-//                                           contents/<uuid>), multipart upload id, parts,
-//                                           committing (the digest they are being stored
-//                                           under by reference)
+//   <prefix>metadata-probe                  the same (does it keep x-amz-meta-*?)
+//   <prefix>uploads/<uuid>/state            JSON: size, whole (the first bytes streamed;
+//                                           whole_in_contents: in contents/<uuid>),
+//                                           multipart upload id, parts, committing (the
+//                                           digest they are being stored under by reference)
+//   <prefix>uploads/<uuid>/whole            the first bytes streamed, layout 1
 //   <prefix>uploads/<uuid>/tail.<offset>    bytes after the last part (under 1 part)
 //   <prefix>uploads/<uuid>/data             the completed multipart upload, before
 //                                           its digest is checked and it is copied
 struct S3Location;
 Result<std::unique_ptr<BlobStore>> openS3BlobStore(const S3Location& location);
+// Moves a store of layout 1 to layout 2 (wharfctl blobstore upgrade, once no core of an
+// older version uses it; cores opened afterwards store blobs by reference). False when
+// it was already.
+Result<bool> upgradeS3BlobStoreLayout(const S3Location& location);
 
 }  // namespace wharf

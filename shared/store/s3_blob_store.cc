@@ -62,7 +62,8 @@ struct Part {
 // What the state object records.
 struct UploadState {
   uint64_t size = 0;
-  uint64_t whole = 0;           // bytes [0, whole) are the object contents/<id>
+  uint64_t whole = 0;           // bytes [0, whole) are the object wholeKey() names
+  bool whole_in_contents = false;  // ... contents/<id> (else uploads/<id>/whole, layout 1)
   bool whole_in_parts = false;  // ... and were copied as part 1 (parts then hold them)
   std::string multipart;  // S3's upload id for uploads/<id>/data; "" before the first part
   std::vector<Part> parts;
@@ -82,6 +83,7 @@ struct UploadState {
     nlohmann::json j = {{"size", size},   {"multipart", multipart}, {"tail", tail_key}, {"whole", whole},
                         {"whole_in_parts", whole_in_parts}, {"parts", nlohmann::json::array()}};
     if (!committing.empty()) j["committing"] = committing;
+    if (whole_in_contents) j["whole_in_contents"] = true;
     for (const auto& p : parts) j["parts"].push_back({{"n", p.number}, {"etag", p.etag}, {"size", p.size}});
     return j.dump();
   }
@@ -100,6 +102,7 @@ struct UploadState {
     s.whole_in_parts = j.value("whole_in_parts", false);
     if (j.contains("committing") && !j["committing"].is_string()) return Status(Code::kCorruption, "upload state committing is not valid");
     s.committing = j.value("committing", "");
+    s.whole_in_contents = j.value("whole_in_contents", false);
     for (const auto& p : j["parts"]) {
       if (!p.is_object() || !p.value("n", nlohmann::json()).is_number_integer() ||
           !p.value("size", nlohmann::json()).is_number_unsigned()) {
@@ -148,6 +151,10 @@ class S3BlobStore final : public BlobStore {
   }
   static std::string uploadKey(const std::string& id, const std::string& what) { return "uploads/" + id + "/" + what; }
   static std::string contentsKey(const std::string& id) { return "contents/" + id; }
+  // The object holding an upload's streamed first bytes.
+  static std::string wholeKey(const std::string& id, const UploadState& s) {
+    return s.whole_in_contents ? contentsKey(id) : uploadKey(id, "whole");
+  }
 
   Result<BlobFile> open(const Digest& digest) override {
     auto n = size(digest);
@@ -157,25 +164,31 @@ class S3BlobStore final : public BlobStore {
 
   Result<uint64_t> size(const Digest& digest) override {
     // Asked of the store every time: whether a blob exists decides what a push sends.
-    auto at = locate(digest, /*fresh=*/true);
+    auto at = locate(digest);
     if (!at.isOk()) return at.status();
     return at->size;
   }
 
   Status read(const Digest& digest, uint64_t offset, char* out, size_t len) override {
-    for (bool fresh : {false, true}) {
-      auto at = locate(digest, fresh);
-      if (!at.isOk()) return at.status();
-      Status st = s3_.readRange(at->key, offset, out, len);
-      if (st.code() != Code::kNotFound) return st;
-      // Gone from where this replica remembered it (collected, maybe pushed again since).
-      unlocate(digest);
+    // From where this replica knows the bytes are: a reference it saw, else the name.
+    auto known = located(digest);
+    Status st = s3_.readRange(known ? known->key : blobKey(digest), offset, out, len);
+    if (st.isOk() || (!known && st.code() == Code::kNotFound)) {
+      return st.isOk() ? st : Status(Code::kBlobUnknown, "blob unknown to registry");
     }
-    return Status(Code::kBlobUnknown, "blob unknown to registry");
+    // Gone from there (collected, maybe pushed again since), or a name that holds no
+    // bytes (a reference this replica has not seen): asked of the store.
+    if (known) unlocate(digest);
+    auto at = locate(digest);
+    if (!at.isOk()) return at.status();
+    if (!known && at->key == blobKey(digest)) return st;  // the name's own bytes failed
+    st = s3_.readRange(at->key, offset, out, len);
+    return st.code() == Code::kNotFound ? Status(Code::kBlobUnknown, "blob unknown to registry") : st;
   }
 
   std::optional<std::string> directUrl(const Digest& digest, int64_t ttl_s) override {
-    auto at = locate(digest, false);
+    if (auto known = located(digest)) return s3_.presignedGet(known->key, ttl_s);
+    auto at = locate(digest);
     if (!at.isOk()) return std::nullopt;
     return s3_.presignedGet(at->key, ttl_s);
   }
@@ -195,7 +208,7 @@ class S3BlobStore final : public BlobStore {
   }
 
   Status remove(const Digest& digest, bool) override {
-    auto at = locate(digest, /*fresh=*/true);
+    auto at = locate(digest);
     if (!at.isOk()) return at.status();
     unlocate(digest);
     // The name first: a failure in between leaves bytes nothing names, never a name
@@ -272,7 +285,8 @@ class S3BlobStore final : public BlobStore {
         !up.sending.empty()) {
       return;
     }
-    auto put = s3_.startPut(contentsKey(id), length);
+    up.state.whole_in_contents = references_;
+    auto put = s3_.startPut(wholeKey(id, up.state), length);
     if (!put.isOk()) {
       // The parts will meet the same store: their failure is the request's.
       logWarn("cannot start a streamed S3 upload; the upload goes on in parts", {{"upload", id}, {"error", put.status().message()}});
@@ -367,7 +381,7 @@ class S3BlobStore final : public BlobStore {
       return size;
     }
     const bool whole_only = u->state.wholeOnly() && u->sending.empty() && u->tail.empty();
-    const std::string assembled = whole_only ? contentsKey(id) : uploadKey(id, "data");
+    const std::string assembled = whole_only ? wholeKey(id, u->state) : uploadKey(id, "data");
     if (!u->completed && !whole_only) {
       // The last part may be small.
       Status st = u->tail.empty() ? Status::ok() : sendPart(id, *u, std::exchange(u->tail, std::string()));
@@ -395,11 +409,13 @@ class S3BlobStore final : public BlobStore {
       actual = h.digest();
     }
     if (!(actual == expected)) return mismatch(actual);
-    auto exists = head(blobKey(expected));
-    bool by_reference = false;
+    auto exists = locate(expected);
+    // There already, maybe by this very upload (a commit whose answer was lost, tried
+    // again): then its bytes stay.
+    bool by_reference = exists.isOk() && exists->key == contentsKey(id);
     if (!exists.isOk()) {
-      if (exists.status().code() != Code::kNotFound) return exists.status();
-      if (whole_only) {
+      if (exists.status().code() != Code::kBlobUnknown) return exists.status();
+      if (whole_only && u->state.whole_in_contents) {
         WHARF_RETURN_IF_ERROR(storeByReference(id, *u, expected, size));
         by_reference = true;
       } else {
@@ -414,18 +430,25 @@ class S3BlobStore final : public BlobStore {
     forget(id);
     // The streamed bytes go too, unless a commit cut short already stored them by
     // reference (the state says under which digest; the blob there names them).
+    // Without a state (a committed upload's is gone; this removal deletes the bytes before
+    // the state) or with one that does not read, the bytes stay: they may be a blob's.
     auto stored = loadState(id);
-    if (!stored.isOk() && stored.status().code() != Code::kBlobUploadUnknown) return stored.status();
-    bool referenced = false;
+    if (!stored.isOk() && stored.status().code() != Code::kBlobUploadUnknown &&
+        stored.status().code() != Code::kCorruption) {
+      return stored.status();
+    }
+    bool keep = !stored.isOk();
     if (stored.isOk() && !stored->committing.empty()) {
       auto d = Digest::parse(stored->committing);
-      auto at = d.isOk() ? locate(*d, /*fresh=*/true) : Result<Located>(d.status());
-      if (!at.isOk() && at.status().code() != Code::kBlobUnknown && at.status().code() != Code::kInvalidArgument) {
-        return at.status();
+      if (d.isOk()) {
+        auto at = locate(*d);
+        if (!at.isOk() && at.status().code() != Code::kBlobUnknown && at.status().code() != Code::kCorruption) {
+          return at.status();  // the store away: nothing deleted
+        }
+        keep = at.isOk() && at->key == contentsKey(id);
       }
-      referenced = at.isOk() && at->key == contentsKey(id);
     }
-    if (!referenced) WHARF_RETURN_IF_ERROR(deleteKey(contentsKey(id)));
+    if (!keep) WHARF_RETURN_IF_ERROR(deleteKey(contentsKey(id)));
     // Multipart uploads under this upload: the one the state names, and any a crash left
     // before the state named it.
     S3Client::Call lc;
@@ -514,30 +537,58 @@ class S3BlobStore final : public BlobStore {
       put.body = body;
       auto r = s3_.call(put);
       if (!r.isOk()) return r.status();
-      return probeStreaming();
+      references_ = true;
+      return probes();
     }
     if (layout->status / 100 != 2) return S3Client::errorOf(*layout, "GET layout");
     std::string tag = layout->body;
     while (!tag.empty() && tag.back() == '\n') tag.pop_back();
     if (tag == kBlobStoreLayoutTag) {
-      // The layout before blobs by reference: taken over as it is (cores of that layout
-      // refuse the store from now on, as they would read a reference as an empty blob).
-      S3Client::Call put;
-      put.method = "PUT";
-      put.key = "layout";
-      std::string body = std::string(kS3LayoutTag) + "\n";
-      put.body = body;
-      auto r = s3_.call(put);
-      if (!r.isOk()) return r.status();
-      logInfo("the S3 blob store now stores large blobs by reference", {{"store", describe()}, {"layout", kS3LayoutTag}});
-    } else if (tag != kS3LayoutTag) {
+      // The layout before blobs by reference: used as it is (blobs copied under their
+      // digest) until it is upgraded, once no core of an older version uses the store
+      // (one would read a reference as an empty blob).
+      logInfo("the S3 blob store has layout 1: large blobs are copied under their digest; once every core runs "
+              "this version, wharfctl blobstore upgrade stores them by reference (cores started after it)",
+              {{"store", describe()}});
+    } else if (tag == kS3LayoutTag) {
+      references_ = true;
+    } else {
       return Status(Code::kCorruption, "blob store " + describe() + " has layout \"" + tag + "\", expected \"" +
                                            kS3LayoutTag + "\"");
     }
-    return probeStreaming();
+    return probes();
   }
 
  private:
+  Status probes() {
+    WHARF_RETURN_IF_ERROR(probeStreaming());
+    return references_ ? probeMetadata() : Status::ok();
+  }
+
+  // A reference is an object's metadata: a store that drops x-amz-meta-* headers (some
+  // gateways do) gets every blob copied instead.
+  Status probeMetadata() {
+    const std::string key = "metadata-probe";
+    S3Client::Call put;
+    put.method = "PUT";
+    put.key = key;
+    put.headers.emplace_back(kContentsHeader, "contents/probe");
+    auto r = s3_.call(put);
+    if (!r.isOk()) return r.status();
+    S3Client::Call head;
+    head.method = "HEAD";
+    head.key = key;
+    auto h = s3_.send(head);
+    if (!h.isOk()) return h.status();
+    if (h->header(kContentsHeader) != "contents/probe") {
+      references_ = false;
+      logWarn("the S3 store does not keep object metadata: blobs are copied under their digest, not stored by "
+              "reference",
+              {{"store", describe()}});
+    }
+    return deleteKey(key);
+  }
+
   // Not every S3-compatible store takes streamed (aws-chunked) PUTs: one small streamed
   // PUT at start tells. A store that refuses it gets announced uploads in parts.
   Status probeStreaming() {
@@ -693,7 +744,7 @@ class S3BlobStore final : public BlobStore {
       c.key = uploadKey(id, "data");
       c.query["partNumber"] = "1";
       c.query["uploadId"] = u.state.multipart;
-      c.headers.emplace_back("x-amz-copy-source", s3_.copySource(contentsKey(id)));
+      c.headers.emplace_back("x-amz-copy-source", s3_.copySource(wholeKey(id, u.state)));
       auto r = s3_.call(c);
       if (!r.isOk()) return r.status();
       auto etags = xmlValues(r->body, "ETag");
@@ -896,7 +947,7 @@ class S3BlobStore final : public BlobStore {
     forget(id);
     Status st;
     if (u.completed) st = deleteKey(uploadKey(id, "data"));
-    if (st.isOk() && u.state.whole > 0 && !by_reference) st = deleteKey(contentsKey(id));
+    if (st.isOk() && u.state.whole > 0 && !by_reference) st = deleteKey(wholeKey(id, u.state));
     if (st.isOk() && !u.stored_tail.empty()) st = deleteKey(uploadKey(id, u.stored_tail));
     if (st.isOk()) st = deleteKey(uploadKey(id, "state"));
     if (!st.isOk()) logWarn("cannot remove a committed upload's objects", {{"upload", id}, {"error", st.message()}});
@@ -907,14 +958,10 @@ class S3BlobStore final : public BlobStore {
     std::string key;
     uint64_t size = 0;
   };
-  // From what this replica remembers unless fresh, else from the store (then
-  // remembered). kBlobUnknown when there is no such blob.
-  Result<Located> locate(const Digest& digest, bool fresh) {
+  // Asked of the store (a reference is then remembered). kBlobUnknown when there is no
+  // such blob.
+  Result<Located> locate(const Digest& digest) {
     const std::string name = blobKey(digest);
-    if (!fresh) {
-      std::lock_guard lock(mu_);
-      if (auto it = located_.find(name); it != located_.end()) return it->second;
-    }
     S3Client::Call c;
     c.method = "HEAD";
     c.key = name;
@@ -934,12 +981,27 @@ class S3BlobStore final : public BlobStore {
     } else {
       auto n = number(r->header("content-length"));
       if (!n) return Status(Code::kIoError, "HEAD " + name + ": no Content-Length");
+      // Empty but for the empty blob: a reference whose metadata the store lost.
+      if (*n == 0 && !(digest == digestOf(std::string_view(), digest.algorithm()))) {
+        return Status(Code::kCorruption, name + " is empty: the store did not keep the metadata naming its bytes");
+      }
       at.size = *n;
     }
     std::lock_guard lock(mu_);
-    if (located_.size() >= kMaxLocated) located_.clear();
-    located_[name] = at;
+    if (at.key == name) {
+      located_.erase(name);  // only references are remembered: a name's own bytes are read by name
+    } else {
+      if (located_.size() >= kMaxLocated) located_.clear();
+      located_[name] = at;
+    }
     return at;
+  }
+  // The reference this replica remembers for the blob, if any.
+  std::optional<Located> located(const Digest& digest) {
+    std::lock_guard lock(mu_);
+    auto it = located_.find(blobKey(digest));
+    if (it == located_.end()) return std::nullopt;
+    return it->second;
   }
   void unlocate(const Digest& digest) {
     std::lock_guard lock(mu_);
@@ -968,16 +1030,39 @@ class S3BlobStore final : public BlobStore {
   }
 
   S3Client s3_;
-  bool streaming_ = false;  // the store takes streamed PUTs (probed at start)
+  bool streaming_ = false;   // the store takes streamed PUTs (probed at start)
+  bool references_ = false;  // layout 2: streamed blobs are stored by reference
   std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<OpenUpload>> open_;  // GUARDED_BY(mu_)
-  std::unordered_map<std::string, Located> located_;  // GUARDED_BY(mu_); by blob key
+  std::unordered_map<std::string, Located> located_;  // GUARDED_BY(mu_); references, by blob key
   std::vector<std::string> spare_;  // GUARDED_BY(mu_); empty part buffers, at most kSpareBuffers
   std::atomic<size_t> sending_parts_{0};
   WorkQueue senders_{kMaxSendingParts};  // last: its threads are joined before the rest goes
 };
 
 }  // namespace
+
+Result<bool> upgradeS3BlobStoreLayout(const S3Location& location) {
+  S3Client s3(location);
+  S3Client::Call get;
+  get.key = "layout";
+  auto layout = s3.call(get);
+  if (!layout.isOk()) return layout.status();
+  std::string tag = layout->body;
+  while (!tag.empty() && tag.back() == '\n') tag.pop_back();
+  if (tag == kS3LayoutTag) return false;
+  if (tag != kBlobStoreLayoutTag) {
+    return Status(Code::kCorruption, "blob store " + location.display + " has layout \"" + tag + "\"");
+  }
+  S3Client::Call put;
+  put.method = "PUT";
+  put.key = "layout";
+  std::string body = std::string(kS3LayoutTag) + "\n";
+  put.body = body;
+  auto r = s3.call(put);
+  if (!r.isOk()) return r.status();
+  return true;
+}
 
 Result<std::unique_ptr<BlobStore>> openS3BlobStore(const S3Location& location) {
   auto store = std::make_unique<S3BlobStore>(location);

@@ -1165,6 +1165,12 @@ TEST_CASE("scale-out: wharfctl migrate moves an embedded installation to Postgre
 
   auto bad = run({wharfctlBinary(), "migrate", "--from", data / "d"});
   CHECK(bad.exit_code == 2);
+  // The store migrate made has this version's layout already.
+  auto layout = run({wharfctlBinary(), "blobstore", "upgrade", "--blobs", blobs});
+  INFO(layout.output);
+  CHECK(layout.exit_code == 0);
+  CHECK(layout.output.find("already at layout 2") != std::string::npos);
+  CHECK(run({wharfctlBinary(), "blobstore", "upgrade"}).exit_code == 2);
 
   // Into a database a core has used: its audit log has entries of its own (a refused
   // sign-in), which the installation's are not mixed with; the rest is moved.

@@ -20,7 +20,8 @@
 // object whose metadata names contents/<id> and the size, where a copy of the bytes
 // would cost the store as much again (each replica keeps what it looked up). Should more
 // bytes follow the streamed ones, contents/<id> becomes part 1 of a multipart upload
-// (UploadPartCopy) and the upload goes on in parts.
+// (UploadPartCopy) and the upload goes on in parts. (Layout 1, or a store that keeps no
+// metadata: the streamed bytes are uploads/<id>/whole, copied under the digest.)
 #include <atomic>
 #include <deque>
 #include <future>
@@ -46,8 +47,9 @@ constexpr size_t kMaxSendingParts = 16;          // parts of all uploads on thei
 constexpr size_t kSpareBuffers = 4;              // part buffers kept for the next parts
 constexpr size_t kSmallTail = 1 << 20;           // a tail this large gets a whole part's buffer
 constexpr size_t kMaxLocated = 100000;           // blobs whose place a replica remembers
-// The layout of a store this build writes (blobs by reference), and the one before, which
-// it takes over (a core that knows only that one refuses the store from then on).
+// The layout of a new store (blobs by reference). A store of the layout before
+// (kBlobStoreLayoutTag) is used as it is, blobs copied, until upgradeS3BlobStoreLayout;
+// a core that knows only that one refuses the store from then on.
 constexpr const char* kS3LayoutTag = "wharf-blobstore-s3 2";
 // The metadata of a blob stored by reference: its bytes' object and size.
 constexpr const char* kContentsHeader = "x-amz-meta-wharf-contents";

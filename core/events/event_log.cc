@@ -78,6 +78,13 @@ json Event::toJson() const {
   return j;
 }
 
+std::string storedEventBody(const Event& e) {
+  json j = e.toJson();
+  j.erase("seq");
+  j.erase("time");
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 Event Event::fromJson(uint64_t seq, const json& j) {
   Event e;
   e.seq = seq;

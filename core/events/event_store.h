@@ -57,6 +57,10 @@ class EventStore {
 
 constexpr int kEventLogSchemaVersion = 1;
 
+// How both stores keep an event: its JSON without seq and time (the key and ts_ms say
+// them).
+std::string storedEventBody(const Event& e);
+
 Result<std::unique_ptr<EventStore>> openLmdbEventStore(std::shared_ptr<LmdbEnv> env);
 // The "events" component's migrations, oldest first (never edit one that shipped).
 const std::vector<PgMigration>& eventMigrations();

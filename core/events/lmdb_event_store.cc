@@ -49,7 +49,7 @@ class LmdbEventStore final : public EventStore {
     if (!txn.isOk()) return txn.status();
     for (auto& e : batch) {
       e.seq = ++seq;
-      WHARF_RETURN_IF_ERROR(txn->put(events_, eventSeqKey(e.seq), bodyOf(e)));
+      WHARF_RETURN_IF_ERROR(txn->put(events_, eventSeqKey(e.seq), storedEventBody(e)));
     }
     WHARF_RETURN_IF_ERROR(txn->put(meta_, "last_seq", std::to_string(seq)));
     WHARF_RETURN_IF_ERROR(txn->commit());
@@ -67,7 +67,7 @@ class LmdbEventStore final : public EventStore {
     }
     for (const auto& e : events) {
       if (e.seq <= last) continue;
-      WHARF_RETURN_IF_ERROR(txn->put(events_, eventSeqKey(e.seq), bodyOf(e)));
+      WHARF_RETURN_IF_ERROR(txn->put(events_, eventSeqKey(e.seq), storedEventBody(e)));
       last = e.seq;
     }
     WHARF_RETURN_IF_ERROR(txn->put(meta_, "last_seq", std::to_string(last)));
@@ -124,14 +124,6 @@ class LmdbEventStore final : public EventStore {
       removed += keys.size();
       if (keys.size() < 10'000) return removed;
     }
-  }
-
-  // The stored form: the event's JSON without seq and time (the key and ts_ms say them).
-  static std::string bodyOf(const Event& e) {
-    json j = e.toJson();
-    j.erase("seq");
-    j.erase("time");
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
   }
 
  private:

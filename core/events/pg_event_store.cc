@@ -13,6 +13,21 @@ using nlohmann::json;
 
 constexpr const char* kChannel = "wharf_events";
 
+// Inserts the events (their seq set) and tells every replica's listener at commit.
+Status insertEvents(PgConn& c, const std::vector<Event>& events, uint64_t last) {
+  std::vector<std::string> seqs, times, bodies;
+  for (const auto& e : events) {
+    seqs.push_back(std::to_string(e.seq));
+    times.push_back(std::to_string(e.ts_ms));
+    bodies.push_back(storedEventBody(e));
+  }
+  WHARF_RETURN_IF_ERROR(
+      c.exec("INSERT INTO events (seq, ts_ms, body) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])",
+             {pgArray(seqs), pgArray(times), pgArray(bodies)})
+          .status());
+  return c.exec("SELECT pg_notify($1, $2)", {std::string(kChannel), std::to_string(last)}).status();
+}
+
 class PgEventStore final : public EventStore {
  public:
   explicit PgEventStore(std::shared_ptr<PgPool> db) : db_(std::move(db)) {}
@@ -51,22 +66,8 @@ class PgEventStore final : public EventStore {
       if (r->rows() != 1) return Status(Code::kCorruption, "event_meta has no row");
       last = static_cast<uint64_t>(r->integer(0, 0));
       uint64_t seq = last - batch.size();
-      std::vector<std::string> seqs, times, bodies;
-      for (auto& e : batch) {
-        e.seq = ++seq;
-        seqs.push_back(std::to_string(e.seq));
-        times.push_back(std::to_string(e.ts_ms));
-        json j = e.toJson();
-        j.erase("seq");
-        j.erase("time");
-        bodies.push_back(j.dump(-1, ' ', false, json::error_handler_t::replace));
-      }
-      auto ins = c.exec("INSERT INTO events (seq, ts_ms, body) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])",
-                        {pgArray(seqs), pgArray(times), pgArray(bodies)});
-      if (!ins.isOk()) return ins.status();
-      // Delivered at commit, to every replica's listener.
-      auto n = c.exec("SELECT pg_notify($1, $2)", {std::string(kChannel), std::to_string(last)});
-      return n.isOk() ? Status::ok() : n.status();
+      for (auto& e : batch) e.seq = ++seq;
+      return insertEvents(c, batch, last);
     });
     if (!st.isOk()) return st;
     return last;
@@ -79,25 +80,16 @@ class PgEventStore final : public EventStore {
       if (r->rows() != 1) return Status(Code::kCorruption, "event_meta has no row");
       uint64_t last = static_cast<uint64_t>(r->integer(0, 0));
       if (r->text(0, 1) != instance && last != 0) return Status(Code::kConflict, "the event log has events of its own");
-      std::vector<std::string> seqs, times, bodies;
+      std::vector<Event> fresh;
       for (const auto& e : events) {
         if (e.seq <= last) continue;
         last = e.seq;
-        seqs.push_back(std::to_string(e.seq));
-        times.push_back(std::to_string(e.ts_ms));
-        json j = e.toJson();
-        j.erase("seq");
-        j.erase("time");
-        bodies.push_back(j.dump(-1, ' ', false, json::error_handler_t::replace));
+        fresh.push_back(e);
       }
-      WHARF_RETURN_IF_ERROR(
-          c.exec("INSERT INTO events (seq, ts_ms, body) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])",
-                 {pgArray(seqs), pgArray(times), pgArray(bodies)})
-              .status());
       WHARF_RETURN_IF_ERROR(c.exec("UPDATE event_meta SET last_seq = $1::bigint, instance = $2 WHERE id = 1",
                                    {std::to_string(last), instance})
                                 .status());
-      return c.exec("SELECT pg_notify($1, $2)", {std::string(kChannel), std::to_string(last)}).status();
+      return insertEvents(c, fresh, last);
     });
     if (st.isOk()) instance_ = instance;
     return st;

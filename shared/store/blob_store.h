@@ -54,6 +54,8 @@ class BlobStore {
   // that reappears after a power loss is collected again).
   virtual Status remove(const Digest& digest, bool sync_dir = true) = 0;
   // Every stored blob with its size and modification time (ms), until fn returns false.
+  // The size is the stored object's, as a listing gives it: 0 for an S3 blob stored by
+  // reference (size() gives its bytes').
   virtual void forEachBlob(const std::function<bool(const Digest&, uint64_t size, int64_t mtime_ms)>& fn) = 0;
 
   // Uploads. Ids are validated by the caller (isUuid) and name a file of their own.

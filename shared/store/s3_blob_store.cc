@@ -61,6 +61,22 @@ struct Part {
   uint64_t size = 0;
 };
 
+// Writes the layout file of a store of the layout this build writes.
+Status putLayout(S3Client& s3) {
+  S3Client::Call put;
+  put.method = "PUT";
+  put.key = "layout";
+  std::string body = std::string(kS3LayoutTag) + "\n";
+  put.body = body;
+  return s3.call(put).status();
+}
+
+// The tag a layout file holds.
+std::string layoutTag(std::string body) {
+  while (!body.empty() && body.back() == '\n') body.pop_back();
+  return body;
+}
+
 // What the state object records.
 struct UploadState {
   uint64_t size = 0;
@@ -197,9 +213,9 @@ class S3BlobStore final : public BlobStore {
 
   Result<Digest> put(std::string_view data, DigestAlgorithm algorithm) override {
     Digest d = digestOf(data, algorithm);
-    auto exists = head(blobKey(d));
+    auto exists = locate(d);
     if (exists.isOk()) return d;
-    if (exists.status().code() != Code::kNotFound) return exists.status();
+    if (exists.status().code() != Code::kBlobUnknown) return exists.status();
     S3Client::Call c;
     c.method = "PUT";
     c.key = blobKey(d);
@@ -369,9 +385,9 @@ class S3BlobStore final : public BlobStore {
       Digest actual = known != nullptr && known->algorithm() == expected.algorithm() ? *known
                                                                                      : digestOf(u->tail, expected.algorithm());
       if (!(actual == expected)) return mismatch(actual);
-      auto exists = head(blobKey(expected));
+      auto exists = locate(expected);
       if (!exists.isOk()) {
-        if (exists.status().code() != Code::kNotFound) return exists.status();
+        if (exists.status().code() != Code::kBlobUnknown) return exists.status();
         S3Client::Call c;
         c.method = "PUT";
         c.key = blobKey(expected);
@@ -532,19 +548,12 @@ class S3BlobStore final : public BlobStore {
     auto layout = s3_.send(get);
     if (!layout.isOk()) return layout.status();
     if (layout->status == 404) {
-      S3Client::Call put;
-      put.method = "PUT";
-      put.key = "layout";
-      std::string body = std::string(kS3LayoutTag) + "\n";
-      put.body = body;
-      auto r = s3_.call(put);
-      if (!r.isOk()) return r.status();
+      WHARF_RETURN_IF_ERROR(putLayout(s3_));
       references_ = true;
       return probes();
     }
     if (layout->status / 100 != 2) return S3Client::errorOf(*layout, "GET layout");
-    std::string tag = layout->body;
-    while (!tag.empty() && tag.back() == '\n') tag.pop_back();
+    std::string tag = layoutTag(layout->body);
     if (tag == kBlobStoreLayoutTag) {
       // The layout before blobs by reference: used as it is (blobs copied under their
       // digest) until it is upgraded, once no core of an older version uses the store
@@ -628,20 +637,6 @@ class S3BlobStore final : public BlobStore {
     return Status(Code::kDigestInvalid, "provided digest did not match uploaded content (content is " + actual.str() + ")");
   }
 
-  Result<uint64_t> head(const std::string& key) {
-    S3Client::Call c;
-    c.method = "HEAD";
-    c.key = key;
-    auto r = s3_.send(c);
-    if (!r.isOk()) return r.status();
-    if (r->status == 404) return Status(Code::kNotFound, key + " not found");
-    if (r->status / 100 != 2) return S3Client::errorOf(*r, "HEAD " + key);
-    std::string len = r->header("content-length");
-    if (len.empty() || len.size() > 19 || len.find_first_not_of("0123456789") != std::string::npos) {
-      return Status(Code::kIoError, "HEAD " + key + ": no Content-Length");
-    }
-    return static_cast<uint64_t>(std::stoull(len));
-  }
 
   Status deleteKey(const std::string& key) {
     S3Client::Call c;
@@ -1050,19 +1045,12 @@ Result<bool> upgradeS3BlobStoreLayout(const S3Location& location) {
   get.key = "layout";
   auto layout = s3.call(get);
   if (!layout.isOk()) return layout.status();
-  std::string tag = layout->body;
-  while (!tag.empty() && tag.back() == '\n') tag.pop_back();
+  std::string tag = layoutTag(layout->body);
   if (tag == kS3LayoutTag) return false;
   if (tag != kBlobStoreLayoutTag) {
     return Status(Code::kCorruption, "blob store " + location.display + " has layout \"" + tag + "\"");
   }
-  S3Client::Call put;
-  put.method = "PUT";
-  put.key = "layout";
-  std::string body = std::string(kS3LayoutTag) + "\n";
-  put.body = body;
-  auto r = s3.call(put);
-  if (!r.isOk()) return r.status();
+  WHARF_RETURN_IF_ERROR(putLayout(s3));
   return true;
 }
 

@@ -504,6 +504,16 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
 }
 
 // Bytes under uploads/<id>/ by object name (state, whole, tail.*).
+// A new upload of bytes, announced whole and appended in one piece (as a PATCH with a
+// Content-Length); returns its id.
+std::string streamed(BlobStore& store, const std::string& bytes) {
+  std::string id = newUuid();
+  REQUIRE(store.createUpload(id).isOk());
+  store.announceAppend(id, 0, bytes.size());
+  REQUIRE(store.append(id, 0, bytes).isOk());
+  return id;
+}
+
 std::map<std::string, uint64_t> uploadObjects(const S3Location& loc, const std::string& id) {
   S3Client s3(loc);
   std::map<std::string, uint64_t> out;
@@ -580,13 +590,6 @@ TEST_CASE("S3 blob store on Ceph: a blob stored by reference is removed whole; a
   std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
   S3Location loc = locationOf(url);
   auto a = openStore(url), b = openStore(url);
-  auto streamed = [&](BlobStore& store, const std::string& bytes) {
-    std::string id = newUuid();
-    REQUIRE(store.createUpload(id).isOk());
-    store.announceAppend(id, 0, bytes.size());
-    REQUIRE(store.append(id, 0, bytes).isOk());
-    return id;
-  };
   const std::string blob = pattern(6 * 1024 * 1024 + 17, 41);
   Digest d = digestOf(blob);
   std::string id = streamed(*a, blob);
@@ -679,10 +682,7 @@ TEST_CASE("S3 blob store on Ceph: a store of layout 1 copies blobs until it is u
   // Layout 1: a streamed upload's bytes where that layout keeps them, copied at commit.
   const std::string blob = pattern(6 * 1024 * 1024 + 5, 44);
   Digest d = digestOf(blob);
-  std::string id = newUuid();
-  REQUIRE(old_store->createUpload(id).isOk());
-  old_store->announceAppend(id, 0, blob.size());
-  REQUIRE(old_store->append(id, 0, blob).isOk());
+  std::string id = streamed(*old_store, blob);
   REQUIRE(old_store->flushUpload(id).isOk());
   CHECK(uploadObjects(loc, id)["whole"] == blob.size());
   REQUIRE(old_store->commitUpload(id, d, &d).isOk());
@@ -692,10 +692,7 @@ TEST_CASE("S3 blob store on Ceph: a store of layout 1 copies blobs until it is u
   // An upload streamed under layout 1, left open across the upgrade.
   const std::string pending = pattern(5 * 1024 * 1024 + 9, 45);
   Digest pd = digestOf(pending);
-  std::string open_id = newUuid();
-  REQUIRE(old_store->createUpload(open_id).isOk());
-  old_store->announceAppend(open_id, 0, pending.size());
-  REQUIRE(old_store->append(open_id, 0, pending).isOk());
+  std::string open_id = streamed(*old_store, pending);
   REQUIRE(old_store->flushUpload(open_id).isOk());
 
   CHECK(*upgradeS3BlobStoreLayout(loc));
@@ -710,10 +707,7 @@ TEST_CASE("S3 blob store on Ceph: a store of layout 1 copies blobs until it is u
   // New uploads are stored by reference.
   const std::string fresh = pattern(5 * 1024 * 1024 + 11, 46);
   Digest fd = digestOf(fresh);
-  std::string fresh_id = newUuid();
-  REQUIRE(store->createUpload(fresh_id).isOk());
-  store->announceAppend(fresh_id, 0, fresh.size());
-  REQUIRE(store->append(fresh_id, 0, fresh).isOk());
+  std::string fresh_id = streamed(*store, fresh);
   REQUIRE(store->commitUpload(fresh_id, fd, &fd).isOk());
   CHECK(objectSize(loc, "contents/" + fresh_id) == static_cast<int64_t>(fresh.size()));
   CHECK(readBlob(*old_store, fd) == fresh);  // a core started before the upgrade reads it too

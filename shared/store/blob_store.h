@@ -108,19 +108,21 @@ Result<std::unique_ptr<BlobStore>> openFsBlobStore(const std::string& root);
 //                                           reference) an empty object whose metadata
 //                                           x-amz-meta-wharf-contents names contents/<uuid>
 //                                           and x-amz-meta-wharf-size gives the size
-//   <prefix>contents/<uuid>                 the bytes an upload streamed in one PUT: the
-//                                           blob's, once stored by reference
+//   <prefix>contents/<uuid>                 an upload's bytes (streamed in one PUT, or its
+//                                           parts assembled): the blob's, once stored by
+//                                           reference
 //   <prefix>streaming-probe                 written and removed at start (does the store
 //                                           take streamed PUTs?)
 //   <prefix>metadata-probe                  the same (does it keep x-amz-meta-*?)
 //   <prefix>uploads/<uuid>/state            JSON: size, whole (the first bytes streamed;
 //                                           whole_in_contents: in contents/<uuid>),
-//                                           multipart upload id, parts, committing (the
-//                                           digest they are being stored under by reference)
+//                                           multipart upload id, parts (parts_in_contents:
+//                                           of contents/<uuid>), committing (the digest
+//                                           they are being stored under by reference)
 //   <prefix>uploads/<uuid>/whole            the first bytes streamed, layout 1
 //   <prefix>uploads/<uuid>/tail.<offset>    bytes after the last part (under 1 part)
-//   <prefix>uploads/<uuid>/data             the completed multipart upload, before
-//                                           its digest is checked and it is copied
+//   <prefix>uploads/<uuid>/data             the multipart upload of layout 1 (or after
+//                                           streamed bytes), copied under its digest
 struct S3Location;
 Result<std::unique_ptr<BlobStore>> openS3BlobStore(const S3Location& location);
 // Moves a store of layout 1 to layout 2 (wharfctl blobstore upgrade, once no core of an

@@ -1,27 +1,28 @@
 // The S3 blob store (layout in blob_store.h).
 //
-// Uploads: S3 objects cannot be appended to, so an upload is a multipart upload of
-// uploads/<id>/data in parts of part_size, plus the bytes after the last part (the
-// tail). Between requests the tail is an object of its own and the state object lists
-// the parts: any replica can take the next chunk. Within a request the tail grows in
-// memory and becomes a part whenever it reaches part_size; the part goes to the store on
-// a sender thread while the next one arrives (at most kPartsInFlight per upload, so a
-// 5 GiB blob never sits in memory; at most kMaxSendingParts in the store, beyond which
-// a request sends its part itself). At the end a small upload is checked in memory and
-// PUT under its digest; a large one is completed, checked (as it arrived, or by reading
-// it back), and copied under its digest by the store itself (CopyObject; UploadPartCopy
-// above 5 GiB). Nothing is visible under a content address before its bytes were
-// checked.
+// Uploads: S3 objects cannot be appended to, so an upload is a multipart upload in
+// parts of part_size, plus the bytes after the last part (the tail). Between requests
+// the tail is an object of its own and the state object lists the parts: any replica can
+// take the next chunk. Within a request the tail grows in memory and becomes a part
+// whenever it reaches part_size; the part goes to the store on a sender thread while the
+// next one arrives (at most kPartsInFlight per upload, so a 5 GiB blob never sits in
+// memory; at most kMaxSendingParts in the store, beyond which a request sends its part
+// itself). At the end a small upload is checked in memory and PUT under its digest; a
+// large one is completed, checked (as it arrived, or by reading it back), and only then
+// named under its digest. Nothing is visible under a content address before its bytes
+// were checked.
 //
-// A request that announces its length (Content-Length) and holds the whole upload from
-// its first byte (skopeo's, podman's and buildah's PATCH, containerd's PUT) is streamed
-// instead as one PUT of contents/<id>: no parts, no assembly, the store's cheapest
-// write. Its digest checked, it is stored by reference: blobs/<digest> becomes an empty
-// object whose metadata names contents/<id> and the size, where a copy of the bytes
-// would cost the store as much again (each replica keeps what it looked up). Should more
-// bytes follow the streamed ones, contents/<id> becomes part 1 of a multipart upload
-// (UploadPartCopy) and the upload goes on in parts. (Layout 1, or a store that keeps no
-// metadata: the streamed bytes are uploads/<id>/whole, copied under the digest.)
+// Blobs are stored by reference: the parts are assembled into contents/<id>, and
+// blobs/<digest> becomes an empty object whose metadata names contents/<id> and the
+// size, where a copy of the bytes would cost the store as much again (each replica keeps
+// what it looked up). A request that announces its length (Content-Length) and holds the
+// whole upload from its first byte (skopeo's, podman's and buildah's PATCH, containerd's
+// PUT) is streamed as one PUT of contents/<id>: no parts, no assembly, the store's
+// cheapest write. Should more bytes follow the streamed ones, contents/<id> becomes part
+// 1 of a multipart upload of uploads/<id>/data (UploadPartCopy), copied under the digest
+// at the end. (Layout 1, or a store that keeps no metadata: parts are assembled into
+// uploads/<id>/data, streamed bytes are uploads/<id>/whole, and blobs are copied under
+// their digest: CopyObject, UploadPartCopy above 5 GiB.)
 #include <atomic>
 #include <deque>
 #include <future>
@@ -83,7 +84,8 @@ struct UploadState {
   uint64_t whole = 0;           // bytes [0, whole) are the object wholeKey() names
   bool whole_in_contents = false;  // ... contents/<id> (else uploads/<id>/whole, layout 1)
   bool whole_in_parts = false;  // ... and were copied as part 1 (parts then hold them)
-  std::string multipart;  // S3's upload id for uploads/<id>/data; "" before the first part
+  std::string multipart;  // S3's upload id for dataKey(); "" before the first part
+  bool parts_in_contents = false;  // the multipart upload is of contents/<id> (else uploads/<id>/data)
   std::vector<Part> parts;
   std::string tail_key;   // object holding the bytes after the parts; "" if none
   std::string committing; // the digest contents/<id> is being stored under by reference
@@ -102,6 +104,7 @@ struct UploadState {
                         {"whole_in_parts", whole_in_parts}, {"parts", nlohmann::json::array()}};
     if (!committing.empty()) j["committing"] = committing;
     if (whole_in_contents) j["whole_in_contents"] = true;
+    if (parts_in_contents) j["parts_in_contents"] = true;
     for (const auto& p : parts) j["parts"].push_back({{"n", p.number}, {"etag", p.etag}, {"size", p.size}});
     return j.dump();
   }
@@ -121,6 +124,8 @@ struct UploadState {
     if (j.contains("committing") && !j["committing"].is_string()) return Status(Code::kCorruption, "upload state committing is not valid");
     s.committing = j.value("committing", "");
     s.whole_in_contents = j.value("whole_in_contents", false);
+    s.parts_in_contents = j.value("parts_in_contents", false);
+    if (s.whole_in_contents && s.parts_in_contents) return Status(Code::kCorruption, "upload state names contents twice");
     for (const auto& p : j["parts"]) {
       if (!p.is_object() || !p.value("n", nlohmann::json()).is_number_integer() ||
           !p.value("size", nlohmann::json()).is_number_unsigned()) {
@@ -149,7 +154,7 @@ struct OpenUpload {
   std::string tail;          // bytes after the parts, under one part
   std::unique_ptr<S3Client::StreamedPut> streaming;  // the announced bytes on their way to contents/<id>
   bool dirty = false;        // appended since the last flush
-  bool completed = false;    // the multipart upload is assembled into uploads/<id>/data
+  bool completed = false;    // the multipart upload is assembled into dataKey()
 
   // Waits for every part on its way (what they did no longer matters).
   ~OpenUpload() {
@@ -172,6 +177,10 @@ class S3BlobStore final : public BlobStore {
   // The object holding an upload's streamed first bytes.
   static std::string wholeKey(const std::string& id, const UploadState& s) {
     return s.whole_in_contents ? contentsKey(id) : uploadKey(id, "whole");
+  }
+  // The object an upload's parts are assembled into.
+  static std::string dataKey(const std::string& id, const UploadState& s) {
+    return s.parts_in_contents ? contentsKey(id) : uploadKey(id, "data");
   }
 
   Result<BlobFile> open(const Digest& digest) override {
@@ -399,7 +408,10 @@ class S3BlobStore final : public BlobStore {
       return size;
     }
     const bool whole_only = u->state.wholeOnly() && u->sending.empty() && u->tail.empty();
-    const std::string assembled = whole_only ? wholeKey(id, u->state) : uploadKey(id, "data");
+    const std::string assembled = whole_only ? wholeKey(id, u->state) : dataKey(id, u->state);
+    // A commit cut short after the parts were assembled (its state marks the digest they
+    // are being stored under) has nothing left to assemble.
+    if (!u->state.committing.empty()) u->completed = true;
     if (!u->completed && !whole_only) {
       // The last part may be small.
       Status st = u->tail.empty() ? Status::ok() : sendPart(id, *u, std::exchange(u->tail, std::string()));
@@ -433,7 +445,7 @@ class S3BlobStore final : public BlobStore {
     bool by_reference = exists.isOk() && exists->key == contentsKey(id);
     if (!exists.isOk()) {
       if (exists.status().code() != Code::kBlobUnknown) return exists.status();
-      if (whole_only && u->state.whole_in_contents) {
+      if (assembled == contentsKey(id)) {
         WHARF_RETURN_IF_ERROR(storeByReference(id, *u, expected, size));
         by_reference = true;
       } else {
@@ -467,24 +479,19 @@ class S3BlobStore final : public BlobStore {
       }
     }
     if (!keep) WHARF_RETURN_IF_ERROR(deleteKey(contentsKey(id)));
-    // Multipart uploads under this upload: the one the state names, and any a crash left
-    // before the state named it.
-    S3Client::Call lc;
-    lc.bucket_only = true;
-    lc.query["uploads"] = "";
-    lc.query["prefix"] = s3_.location().prefix + "uploads/" + id + "/";
-    auto listed = s3_.call(lc);
-    if (!listed.isOk()) return listed.status();
-    auto keys = xmlValues(listed->body, "Key");
-    auto ids = xmlValues(listed->body, "UploadId");
-    for (size_t i = 0; i < keys.size() && i < ids.size(); ++i) {
-      if (keys[i].rfind(s3_.location().prefix, 0) != 0) continue;
-      S3Client::Call abort;
-      abort.method = "DELETE";
-      abort.key = keys[i].substr(s3_.location().prefix.size());
-      abort.query["uploadId"] = ids[i];
-      auto r = s3_.send(abort);
-      if (!r.isOk()) return r.status();
+    // Multipart uploads of this upload: the one the state names, and any a crash left
+    // before the state named it. (Aborting one completed already leaves its object.)
+    for (const std::string& prefix : {uploadKey(id, ""), contentsKey(id)}) {
+      auto multipart = listMultipart(prefix);
+      if (!multipart.isOk()) return multipart.status();
+      for (const auto& m : *multipart) {
+        S3Client::Call abort;
+        abort.method = "DELETE";
+        abort.key = m.key;
+        abort.query["uploadId"] = m.upload_id;
+        auto r = s3_.send(abort);
+        if (!r.isOk()) return r.status();
+      }
     }
     std::vector<std::string> objects;
     WHARF_RETURN_IF_ERROR(s3_.list("uploads/" + id + "/", [&](const S3Client::Listed& l) {
@@ -509,19 +516,16 @@ class S3BlobStore final : public BlobStore {
     if (!st.isOk()) logWarn("cannot list S3 uploads", {{"store", describe()}, {"error", st.message()}});
     // Multipart uploads whose objects are gone (a crash between the first part and the
     // first flush) are uploads too, so that the purge aborts them.
-    S3Client::Call lc;
-    lc.bucket_only = true;
-    lc.query["uploads"] = "";
-    lc.query["prefix"] = s3_.location().prefix + "uploads/";
-    if (auto r = s3_.call(lc); r.isOk()) {
-      auto keys = xmlValues(r->body, "Key");
-      auto times = xmlValues(r->body, "Initiated");
-      for (size_t i = 0; i < keys.size(); ++i) {
-        if (keys[i].rfind(s3_.location().prefix, 0) != 0) continue;
-        auto parts = splitKey(keys[i].substr(s3_.location().prefix.size()));
-        if (parts.size() < 3 || !isUuid(parts[1])) continue;
-        int64_t t = i < times.size() ? parseIsoTimeMs(times[i]) : 0;
-        latest[parts[1]] = std::max(latest[parts[1]], t);
+    for (const char* prefix : {"uploads/", "contents/"}) {
+      auto multipart = listMultipart(prefix);
+      if (!multipart.isOk()) {
+        logWarn("cannot list S3 multipart uploads", {{"store", describe()}, {"error", multipart.status().message()}});
+        continue;
+      }
+      for (const auto& m : *multipart) {
+        auto parts = splitKey(m.key);  // uploads/<id>/data or contents/<id>
+        if (parts.size() < 2 || !isUuid(parts[1])) continue;
+        latest[parts[1]] = std::max(latest[parts[1]], m.initiated_ms);
       }
     }
     return {latest.begin(), latest.end()};
@@ -648,6 +652,32 @@ class S3BlobStore final : public BlobStore {
     return Status::ok();
   }
 
+  // The multipart uploads in progress whose keys start with prefix (relative to the
+  // store's prefix, as the keys returned).
+  struct Multipart {
+    std::string key;
+    std::string upload_id;
+    int64_t initiated_ms = 0;
+  };
+  Result<std::vector<Multipart>> listMultipart(const std::string& prefix) {
+    std::vector<Multipart> out;
+    S3Client::Call lc;
+    lc.bucket_only = true;
+    lc.query["uploads"] = "";
+    lc.query["prefix"] = s3_.location().prefix + prefix;
+    auto r = s3_.call(lc);
+    if (!r.isOk()) return r.status();
+    auto keys = xmlValues(r->body, "Key");
+    auto ids = xmlValues(r->body, "UploadId");
+    auto times = xmlValues(r->body, "Initiated");
+    for (size_t i = 0; i < keys.size() && i < ids.size(); ++i) {
+      if (keys[i].rfind(s3_.location().prefix, 0) != 0) continue;
+      out.push_back(Multipart{keys[i].substr(s3_.location().prefix.size()), ids[i],
+                              i < times.size() ? parseIsoTimeMs(times[i]) : 0});
+    }
+    return out;
+  }
+
   // Stores the state object; returns its ETag.
   Result<std::string> putState(const std::string& id, const UploadState& state) {
     S3Client::Call c;
@@ -723,9 +753,12 @@ class S3BlobStore final : public BlobStore {
       return Status(Code::kTooLarge, "the upload exceeds " + std::to_string(kMaxParts) + " parts");
     }
     if (u.state.multipart.empty()) {
+      // Assembled where the blob's bytes will stay (stored by reference), unless
+      // contents/<id> holds streamed first bytes already.
+      u.state.parts_in_contents = references_ && u.state.whole == 0;
       S3Client::Call c;
       c.method = "POST";
-      c.key = uploadKey(id, "data");
+      c.key = dataKey(id, u.state);
       c.query["uploads"] = "";
       auto r = s3_.call(c);
       if (!r.isOk()) return r.status();
@@ -738,7 +771,7 @@ class S3BlobStore final : public BlobStore {
       // the store.
       S3Client::Call c;
       c.method = "PUT";
-      c.key = uploadKey(id, "data");
+      c.key = dataKey(id, u.state);
       c.query["partNumber"] = "1";
       c.query["uploadId"] = u.state.multipart;
       c.headers.emplace_back("x-amz-copy-source", s3_.copySource(wholeKey(id, u.state)));
@@ -754,7 +787,7 @@ class S3BlobStore final : public BlobStore {
     if (u.sending.size() >= kPartsInFlight) WHARF_RETURN_IF_ERROR(waitForParts(u, kPartsInFlight - 1));
     const int number = static_cast<int>(u.state.parts.size() + u.sending.size()) + 1;
     const uint64_t size = bytes.size();
-    std::string key = uploadKey(id, "data");
+    std::string key = dataKey(id, u.state);
     if (sending_parts_.fetch_add(1) >= kMaxSendingParts) {
       sending_parts_.fetch_sub(1);
       WHARF_RETURN_IF_ERROR(waitForParts(u));
@@ -864,7 +897,7 @@ class S3BlobStore final : public BlobStore {
     body += "</CompleteMultipartUpload>";
     S3Client::Call c;
     c.method = "POST";
-    c.key = uploadKey(id, "data");
+    c.key = dataKey(id, u.state);
     c.query["uploadId"] = u.state.multipart;
     c.body = body;
     auto r = s3_.call(c);
@@ -942,9 +975,10 @@ class S3BlobStore final : public BlobStore {
   // state last (what a failure leaves is listed and purged later).
   void cleanUp(const std::string& id, const OpenUpload& u, bool by_reference = false) {
     forget(id);
+    const std::string kept = by_reference ? contentsKey(id) : std::string();
     Status st;
-    if (u.completed) st = deleteKey(uploadKey(id, "data"));
-    if (st.isOk() && u.state.whole > 0 && !by_reference) st = deleteKey(wholeKey(id, u.state));
+    if (u.completed && dataKey(id, u.state) != kept) st = deleteKey(dataKey(id, u.state));
+    if (st.isOk() && u.state.whole > 0 && wholeKey(id, u.state) != kept) st = deleteKey(wholeKey(id, u.state));
     if (st.isOk() && !u.stored_tail.empty()) st = deleteKey(uploadKey(id, u.stored_tail));
     if (st.isOk()) st = deleteKey(uploadKey(id, "state"));
     if (!st.isOk()) logWarn("cannot remove a committed upload's objects", {{"upload", id}, {"error", st.message()}});

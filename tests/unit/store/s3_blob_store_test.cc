@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <string>
 
@@ -480,7 +481,9 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
     }
     REQUIRE(r.flushUpload(id).isOk());
   }
-  CHECK(countMultipart(loc, "uploads/" + id + "/") == 1);
+  // One multipart upload, of the object the blob will name.
+  CHECK(countMultipart(loc, "contents/" + id) == 1);
+  CHECK(countMultipart(loc, "uploads/") == 0);
   // Bytes went to parts, not to the tail: what the state holds between requests stays
   // under one part.
   size_t tail_bytes = 0;
@@ -491,6 +494,10 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
   CHECK(tail_bytes < (5u << 20));
 
   // Finished on a replica that saw no byte: the assembled object is hashed back.
+  S3Client::Call get;
+  get.key = "uploads/" + id + "/state";
+  auto before = s3.call(get);
+  REQUIRE(before.isOk());
   Digest d = digestOf(blob);
   auto store = openStore(url);
   REQUIRE(*store->resumeUpload(id) == blob.size());
@@ -499,8 +506,47 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
   REQUIRE(size.isOk());
   CHECK(*size == blob.size());
   CHECK(readBlob(*replicas[1], d) == blob);
-  CHECK(countMultipart(loc, "uploads/") == 0);
+  // Stored by reference: the assembled parts are the blob's bytes, not copied.
+  CHECK(objectSize(loc, "contents/" + id) == static_cast<int64_t>(blob.size()));
+  CHECK(objectSize(loc, "blobs/sha256/" + d.hex().substr(0, 2) + "/" + d.hex()) == 0);
+  CHECK(*replicas[2]->size(d) == blob.size());
+  CHECK(countMultipart(loc, "contents/") == 0);
   CHECK(countObjects(loc, "uploads/") == 0);
+  // A commit whose answer was lost, tried again on another replica (the state back as
+  // the commit left it once the blob was named): nothing is assembled again, and the
+  // bytes the blob names stay, also through a purge of the upload.
+  auto state = nlohmann::json::parse(before->body);
+  CHECK(state.value("parts_in_contents", false));
+  state["committing"] = d.str();
+  uint64_t in_parts = 0;  // the tail went as the last part
+  for (const auto& p : state["parts"]) in_parts += p["size"].get<uint64_t>();
+  state["parts"].push_back({{"n", state["parts"].size() + 1}, {"etag", ""}, {"size", blob.size() - in_parts}});
+  S3Client::Call put;
+  put.method = "PUT";
+  put.key = "uploads/" + id + "/state";
+  std::string body = state.dump();
+  put.body = body;
+  REQUIRE(s3.call(put).isOk());
+  REQUIRE(*replicas[2]->resumeUpload(id) == blob.size());  // as each request starts
+  auto retried = replicas[2]->commitUpload(id, d, nullptr);
+  INFO(retried.status().toString());
+  CHECK(retried.isOk());
+  REQUIRE(s3.call(put).isOk());
+  REQUIRE(replicas[0]->removeUpload(id).isOk());
+  CHECK(readBlob(*replicas[1], d) == blob);
+  CHECK(objectSize(loc, "contents/" + id) == static_cast<int64_t>(blob.size()));
+  CHECK(countObjects(loc, "uploads/") == 0);
+  // Pushed again in parts: the blob is there, the second assembly goes.
+  std::string again = newUuid();
+  REQUIRE(replicas[1]->createUpload(again).isOk());
+  REQUIRE(replicas[1]->append(again, 0, blob).isOk());
+  REQUIRE(replicas[1]->commitUpload(again, d, &d).isOk());
+  CHECK(objectSize(loc, "contents/" + again) == -1);
+  CHECK(countMultipart(loc, "contents/") == 0);
+  // Collected: the name and the assembled bytes go.
+  REQUIRE(replicas[0]->remove(d, false).isOk());
+  CHECK(countObjects(loc, "contents/") == 0);
+  CHECK(countObjects(loc, "blobs/") == 0);
 }
 
 // Bytes under uploads/<id>/ by object name (state, whole, tail.*).
@@ -612,12 +658,15 @@ TEST_CASE("S3 blob store on Ceph: a blob stored by reference is removed whole; a
   std::string third = streamed(*a, blob);
   REQUIRE(a->commitUpload(third, d, &d).isOk());
   CHECK(readBlob(*b, d) == blob);
-  // Stored in parts (copied under its name), read by b, collected, then streamed again
-  // (by reference): b reads the bytes, not the empty name.
+  // Streamed, then more bytes (copied under its name), read by b, collected, then
+  // streamed again (by reference): b reads the bytes, not the empty name.
   REQUIRE(a->remove(d, false).isOk());
   std::string parts = newUuid();
   REQUIRE(a->createUpload(parts).isOk());
-  REQUIRE(a->append(parts, 0, blob).isOk());
+  a->announceAppend(parts, 0, 5u << 20);
+  REQUIRE(a->append(parts, 0, std::string_view(blob).substr(0, 5u << 20)).isOk());
+  REQUIRE(a->flushUpload(parts).isOk());
+  REQUIRE(a->append(parts, 5u << 20, std::string_view(blob).substr(5u << 20)).isOk());
   REQUIRE(a->commitUpload(parts, d, &d).isOk());
   CHECK(objectSize(loc, "blobs/sha256/" + d.hex().substr(0, 2) + "/" + d.hex()) == static_cast<int64_t>(blob.size()));
   CHECK(readBlob(*b, d) == blob);
@@ -807,8 +856,9 @@ TEST_CASE("S3 blob store on Ceph: a mismatching large upload never shows under a
   CHECK(store->commitUpload(id, claimed, &known).status().code() == Code::kDigestInvalid);
   CHECK(store->size(claimed).status().code() == Code::kBlobUnknown);
   REQUIRE(store->removeUpload(id).isOk());
-  CHECK(countMultipart(locationOf(url), "uploads/") == 0);
+  CHECK(countMultipart(locationOf(url), "") == 0);
   CHECK(countObjects(locationOf(url), "uploads/") == 0);
+  CHECK(countObjects(locationOf(url), "contents/") == 0);
 }
 
 TEST_CASE("S3 blob store on Ceph: an upload a crash left behind is listed and purged", "[s3]") {
@@ -822,7 +872,7 @@ TEST_CASE("S3 blob store on Ceph: an upload a crash left behind is listed and pu
     // A part went out, then the replica died before the request ended (no flush).
     REQUIRE(store->append(id, 0, pattern(6 * 1024 * 1024, 3)).isOk());
   }
-  CHECK(countMultipart(loc, "uploads/") == 1);
+  CHECK(countMultipart(loc, "contents/" + id) == 1);
   auto store = openStore(url);
   CHECK(*store->uploadSize(id) == 0);  // what was acknowledged: nothing
   auto uploads = store->listUploads();
@@ -830,7 +880,7 @@ TEST_CASE("S3 blob store on Ceph: an upload a crash left behind is listed and pu
   CHECK(uploads[0].first == id);
   CHECK(uploads[0].second > 0);
   REQUIRE(store->removeUpload(id).isOk());
-  CHECK(countMultipart(loc, "uploads/") == 0);
+  CHECK(countMultipart(loc, "contents/") == 0);
   CHECK(countObjects(loc, "uploads/") == 0);
   CHECK(store->listUploads().empty());
   CHECK(store->uploadSize(id).status().code() == Code::kBlobUploadUnknown);
@@ -875,7 +925,7 @@ TEST_CASE("S3 blob store on Ceph: parts on their way when the store goes away fa
   INFO(size.status().toString());
   REQUIRE(size.isOk());
   CHECK(readBlob(*store, d) == blob);
-  CHECK(countMultipart(locationOf(url), "uploads/") == 0);
+  CHECK(countMultipart(locationOf(url), "") == 0);
 }
 
 TEST_CASE("S3 blob store on Ceph: the store away is kUnavailable, and then it is back", "[s3]") {

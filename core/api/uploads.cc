@@ -70,7 +70,8 @@ class BodyPump : public std::enable_shared_from_this<BodyPump> {
         Status s = piece->empty() ? Status::ok() : self->ctx_.registry.append(*self->lease_, *piece, self->ctx_.hash);
         piece->clear();
         if (s.isOk() && end && self->after_ == After::kMoreChunks) s = self->ctx_.registry.flushUpload(*self->lease_);
-        self->ex_->loop().post([self, s, end] {
+        self->ex_->loop().post([self, piece, s, end] {
+          self->ex_->recycleBody(std::move(*piece));
           if (!s.isOk()) return self->done_(s);
           if (end) return self->done_(Status::ok());
           self->next();

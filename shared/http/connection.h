@@ -36,6 +36,9 @@ class Connection {
 
   // For Exchange.
   void readBody(Exchange::BodyCallback cb);
+  // A body buffer's size: the most buffered before reads stop, and one read beyond.
+  size_t bodyBufferCapacity() const { return limits_.body_buffer_bytes + kReadChunk; }
+  static constexpr size_t kReadChunk = 256 * 1024;  // bytes read from the socket at once
   void respond(Response response);
 
  private:

@@ -2,7 +2,8 @@
 # Side-by-side benchmark of wharf-core embedded (LMDB + filesystem) against wharf-core
 # scale-out (PostgreSQL metadata + S3 blobs on a Ceph micro-cluster), in one run on this
 # machine, with plain S3 PUTs to the same radosgw as the reference for blob pushes.
-# Prints JSON lines as measurements complete and a final table with the ratios.
+# Prints JSON lines as measurements complete and a final table with the ratios. Pushes
+# and plain PUTs are sent by one client, wharf-pushbench (bench/push_bench.cc).
 #
 #   bench/scale_out.sh [BUILD_DIR]     (default: build)
 #
@@ -43,6 +44,7 @@ done
 curl --help all 2>/dev/null | grep -q -- --aws-sigv4 || die "curl is too old for --aws-sigv4 (needs >= 7.75)"
 [ -x "$build/core/wharf-core" ] || die "$build/core/wharf-core is missing (build it first)"
 [ -x "$build/bench/wharf-loadgen" ] || die "$build/bench/wharf-loadgen is missing (build it first)"
+[ -x "$build/bench/wharf-pushbench" ] || die "$build/bench/wharf-pushbench is missing (build it first)"
 [ -x "$ceph_sh" ] || die "$ceph_sh is missing or not executable"
 # PostgreSQL refuses to run as root: then it runs as nobody, as in tests/support/postgres.cc.
 as_pg=()
@@ -50,11 +52,13 @@ if [ "$(id -u)" = 0 ]; then
   command -v setpriv >/dev/null || die "setpriv is missing (apt-get install util-linux)"
   as_pg=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
 fi
-# The OSD keeps objects in RAM (memstore, 2 GiB device in micro-ceph.sh); radosgw stops
-# writing near full and its garbage collection is off, so nothing pushed is given back.
-# Pushed to S3: the sequential and the parallel set, once through B, once plain.
-s3_mib=$((4 * nblobs * blob_mb))
-[ $s3_mib -le 1600 ] || die "BLOBS x BLOB_MB too large: $s3_mib MiB would go to the memstore OSD (max ~1600)"
+# The OSD keeps objects in RAM (memstore, a 4 GiB device here); radosgw stops writing
+# near full and its garbage collection is off, so nothing pushed is given back. Pushed to
+# S3: the sequential and the parallel set through B, through C and plain, the chunked set
+# through B, and a warm-up blob each way.
+export MEMSTORE_BYTES=$((4 << 30))
+s3_mib=$((7 * nblobs * blob_mb + 3 * blob_mb))
+[ $s3_mib -le 3400 ] || die "BLOBS x BLOB_MB too large: $s3_mib MiB would go to the memstore OSD (max ~3400)"
 
 # --- work dir, cleanup -----------------------------------------------------------------
 work=$(mktemp -d /tmp/wharf-scale-XXXXXX)
@@ -101,7 +105,6 @@ wait_http() {
   done
   echo "bench: $1 did not come up in 60s" >&2; tail -n 30 "$3" >&2; exit 1
 }
-now() { date +%s.%N; }
 field() { python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['$2'], 2))" "$1"; }
 # emit MEASURE TARGET JSON: one result line, the measure and target prepended to JSON.
 emit() { printf '{"measure":"%s","target":"%s",%s\n' "$1" "$2" "${3#\{}"; }
@@ -178,11 +181,12 @@ wait_http "$C/v2/" "${core_pids[2]}" "$work/core-c.log"
 echo "bench: generating 2 x $nblobs blobs of $blob_mb MiB" >&2
 mkdir -p "$work/blobs"
 declare -A hex
-for kind in seq par; do
+for kind in seq par chunked warm; do
   for i in $(seq "$nblobs"); do
     f=$work/blobs/$kind-$i
     head -c $((blob_mb << 20)) /dev/urandom >"$f"
     hex[$f]=$(sha256sum "$f" | cut -d' ' -f1)
+    [ "$kind" != warm ] || break  # one warm-up blob
   done
 done
 blob_bytes=$((blob_mb << 20))
@@ -215,64 +219,48 @@ b_man=$(load --url "$B/v2/bench/app/manifests/v1" --header 'Accept: application/
 emit manifest_get scale-out "$b_man"
 
 # --- 2. blob push throughput ------------------------------------------------------------------
-# A push as docker, skopeo, podman and crane make it: POST starts an upload, one PATCH
-# streams the whole blob, PUT ?digest= ends it (the digest is known only then).
-push_core() { # base file
-  local location
-  location=$(curl -sS -f -o /dev/null -D - -X POST "$1/v2/bench/push/blobs/uploads/" |
-    tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
-  [ -n "$location" ] || die "no upload location from $1"
-  case $location in http*) ;; *) location=$1$location ;; esac
-  location=$(curl -sS -f -o /dev/null -D - -X PATCH -T "$2" -H 'Content-Type: application/octet-stream' \
-    "$location" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
-  case $location in http*) ;; *) location=$1$location ;; esac
-  case $location in *\?*) location="$location&" ;; *) location="$location?" ;; esac
-  curl -sS -f -o /dev/null -X PUT "${location}digest=sha256:${hex[$2]}"
-}
-push_a() { push_core "$A" "$1"; }
-push_b() { push_core "$B" "$1"; }
-push_c() { push_core "$C" "$1"; }
-# The same bytes as a plain S3 object (radosgw needs x-amz-content-sha256, see micro-ceph.sh).
-push_s3() {
-  curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ak:$sk" \
-    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" -T "$1" "$s3/wharf-plain/obj-${1##*/}"
-}
+# A push as skopeo, podman and crane make it: POST starts an upload, one PATCH streams the
+# whole blob (Content-Length), PUT ?digest= ends it; as Docker makes it, the PATCH is
+# chunked (no length). The reference: a plain S3 PUT of the same bytes to the same
+# radosgw. One client sends all of them, on keep-alive connections (curl in a shell costs
+# a process and a pipe per request: three times for a push, once for a plain PUT).
 curl -sS -f -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ak:$sk" \
   -H "x-amz-content-sha256: $(printf '' | sha256sum | cut -d' ' -f1)" -X PUT "$s3/wharf-plain"
+plain_url="s3://wharf-plain?endpoint=$s3&credentials=$work/credentials"
+pushbench() { "$build/bench/wharf-pushbench" "$@"; }
+# The first large PUTs a fresh radosgw takes are slower: one blob each way first.
+for base in "$A" "$B" "$C"; do pushbench --registry "$base" --repo bench/warm "$work/blobs/warm-1" >/dev/null; done
+pushbench --s3 "$plain_url" "$work/blobs/warm-1" >/dev/null
 
-# measure_push SET(seq|par) FN TARGET: push the set's blobs with FN (one after another, or
-# PARALLEL at a time), wall clock; sets $mbs (MB = 10^6 bytes) and prints a JSON line.
+# measure_push SET(seq|par|chunked) TARGET ARGS...: push the set's blobs with
+# wharf-pushbench ARGS (one after another, or PARALLEL at a time for par); sets $mbs
+# (MB = 10^6 bytes) and prints a JSON line.
 measure_push() {
-  local kind=$1 fn=$2 target=$3 t0 t1 f p secs bg=()
-  local files=("$work/blobs/$kind"-*)
-  t0=$(now)
-  if [ "$kind" = seq ]; then
-    for f in "${files[@]}"; do "$fn" "$f"; done
-  else
-    for f in "${files[@]}"; do
-      "$fn" "$f" &
-      bg+=($!)
-      if [ ${#bg[@]} -ge "$parallel" ]; then for p in "${bg[@]}"; do wait "$p"; done; bg=(); fi
-    done
-    for p in "${bg[@]}"; do wait "$p"; done
-  fi
-  t1=$(now)
-  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-  mbs=$(awk -v n="$nblobs" -v b="$blob_bytes" -v s="$secs" 'BEGIN { printf "%.0f", n * b / 1e6 / s }')
+  local kind=$1 target=$2 out n=1
+  shift 2
+  [ "$kind" != par ] || n=$parallel
+  out=$(pushbench --parallel "$n" "$@" "$work/blobs/$kind"-*) || die "pushes to $target failed"
+  mbs=$(field "$out" mbs)
   local mode=sequential
-  [ "$kind" = seq ] || mode="parallel_$parallel"
-  emit "push_$mode" "$target" "{\"blobs\":$nblobs,\"blob_mib\":$blob_mb,\"seconds\":$secs,\"mbs\":$mbs}"
+  [ "$kind" != par ] || mode="parallel_$parallel"
+  [ "$kind" != chunked ] || mode=sequential_chunked
+  emit "push_$mode" "$target" "$out"
 }
+push_a=(--registry "$A" --repo bench/push)
+push_b=(--registry "$B" --repo bench/push)
+push_c=(--registry "$C" --repo bench/push)
+push_s3=(--s3 "$plain_url")
 echo "bench: push $nblobs x $blob_mb MiB, one after another" >&2
-measure_push seq push_a embedded; a_seq=$mbs
-measure_push seq push_b scale-out; b_seq=$mbs
-measure_push seq push_c scale-out-unsigned; c_seq=$mbs
-measure_push seq push_s3 plain-s3; s_seq=$mbs
+measure_push seq embedded "${push_a[@]}"; a_seq=$mbs
+measure_push seq scale-out "${push_b[@]}"; b_seq=$mbs
+measure_push seq scale-out-unsigned "${push_c[@]}"; c_seq=$mbs
+measure_push seq plain-s3 "${push_s3[@]}"; s_seq=$mbs
+measure_push chunked scale-out "${push_b[@]}" --chunked; b_chunked=$mbs
 echo "bench: push $nblobs x $blob_mb MiB, $parallel at a time" >&2
-measure_push par push_a embedded; a_par=$mbs
-measure_push par push_b scale-out; b_par=$mbs
-measure_push par push_c scale-out-unsigned; c_par=$mbs
-measure_push par push_s3 plain-s3; s_par=$mbs
+measure_push par embedded "${push_a[@]}"; a_par=$mbs
+measure_push par scale-out "${push_b[@]}"; b_par=$mbs
+measure_push par scale-out-unsigned "${push_c[@]}"; c_par=$mbs
+measure_push par plain-s3 "${push_s3[@]}"; s_par=$mbs
 
 # Where B's pushes went: its requests to the S3 store by operation (count, mean ms).
 s3_ops=$(curl -sS "$B/metrics" | python3 -c '
@@ -315,6 +303,8 @@ row "  payload=unsigned (MB/s)" "" "$c_seq" "$s_seq" "" "$(ratio "$c_seq" "$s_se
   "B/S3 >= 0.8: $(meets "$c_seq" "$s_seq" 0.8)"
 row "  payload=unsigned par (MB/s)" "" "$c_par" "$s_par" "" "$(ratio "$c_par" "$s_par")" \
   "B/S3 >= 0.8: $(meets "$c_par" "$s_par" 0.8)"
+row "  chunked PATCH seq (MB/s)" "" "$b_chunked" "$s_seq" "" "$(ratio "$b_chunked" "$s_seq")" \
+  "B/S3 >= 0.8: $(meets "$b_chunked" "$s_seq" 0.8)"
 row "pull ${blob_mb} MiB x$streams (MB/s)" "$a_mbs" "$b_mbs" "" "$(ratio "$b_mbs" "$a_mbs")" "" ""
 echo "load: $conns connections x ${load_s}s; MB = 10^6 bytes; S3 = the same radosgw, plain PUTs"
 echo "errors/non-2xx: manifest A=$(field "$a_man" errors)/$(field "$a_man" non_2xx) B=$(field "$b_man" errors)/$(field "$b_man" non_2xx);" \

@@ -36,7 +36,8 @@
 #     CreateBucket: no LocationConstraint, or "default" ("us-east-1" is refused with
 #     InvalidLocationConstraint).
 #   * Stop radosgw with stop-rgw (SIGTERM), never with SIGKILL: see cmd_stop_rgw.
-#   * Data lives in the OSD's memory (memstore) and is gone after "stop".
+#   * Data lives in the OSD's memory (memstore; MEMSTORE_BYTES, default 2 GiB) and is
+#     gone after "stop".
 #   * <dir> should be short: unix socket paths (admin sockets) are limited to 107 bytes;
 #     when <dir> is too long the admin sockets are just disabled.
 set -euo pipefail
@@ -225,7 +226,7 @@ mon data avail warn = 2
 [osd]
 osd data = $DIR/osd/\$cluster-\$id
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = ${MEMSTORE_BYTES:-2147483648}
 osd op num shards = 2
 osd op num threads per shard = 1
 

@@ -151,6 +151,9 @@ struct OpenUpload {
   std::string stored_tail;   // the tail object the stored state names
   std::string stored_etag;   // the ETag of the state object as this replica last wrote it
   std::deque<SendingPart> sending;  // parts after state.parts, oldest first
+  // The multipart upload's id while its start is on its way (sent with the first part, on
+  // a sender thread); state.multipart once every part was waited for.
+  std::shared_future<Result<std::string>> starting;
   std::string tail;          // bytes after the parts, under one part
   std::unique_ptr<S3Client::StreamedPut> streaming;  // the announced bytes on their way to contents/<id>
   bool dirty = false;        // appended since the last flush
@@ -752,26 +755,22 @@ class S3BlobStore final : public BlobStore {
     if (u.state.parts.size() + u.sending.size() >= kMaxParts) {
       return Status(Code::kTooLarge, "the upload exceeds " + std::to_string(kMaxParts) + " parts");
     }
-    if (u.state.multipart.empty()) {
-      // Assembled where the blob's bytes will stay (stored by reference), unless
-      // contents/<id> holds streamed first bytes already.
-      u.state.parts_in_contents = references_ && u.state.whole == 0;
-      S3Client::Call c;
-      c.method = "POST";
-      c.key = dataKey(id, u.state);
-      c.query["uploads"] = "";
-      auto r = s3_.call(c);
-      if (!r.isOk()) return r.status();
-      auto ids = xmlValues(r->body, "UploadId");
-      if (ids.empty() || ids[0].empty()) return Status(Code::kIoError, "S3 store started a multipart upload without an id");
-      u.state.multipart = ids[0];
-    }
+    const bool first = u.state.multipart.empty() && !u.starting.valid();
+    // Assembled where the blob's bytes will stay (stored by reference), unless
+    // contents/<id> holds streamed first bytes already.
+    if (first) u.state.parts_in_contents = references_ && u.state.whole == 0;
+    const std::string key = dataKey(id, u.state);
     if (u.state.whole > 0 && !u.state.whole_in_parts && u.state.parts.empty() && u.sending.empty()) {
       // More bytes after a streamed whole: the whole object becomes part 1, copied by
       // the store.
+      if (first) {
+        auto started = startMultipart(key);
+        if (!started.isOk()) return started.status();
+        u.state.multipart = *started;
+      }
       S3Client::Call c;
       c.method = "PUT";
-      c.key = dataKey(id, u.state);
+      c.key = key;
       c.query["partNumber"] = "1";
       c.query["uploadId"] = u.state.multipart;
       c.headers.emplace_back("x-amz-copy-source", s3_.copySource(wholeKey(id, u.state)));
@@ -787,26 +786,56 @@ class S3BlobStore final : public BlobStore {
     if (u.sending.size() >= kPartsInFlight) WHARF_RETURN_IF_ERROR(waitForParts(u, kPartsInFlight - 1));
     const int number = static_cast<int>(u.state.parts.size() + u.sending.size()) + 1;
     const uint64_t size = bytes.size();
-    std::string key = dataKey(id, u.state);
     if (sending_parts_.fetch_add(1) >= kMaxSendingParts) {
       sending_parts_.fetch_sub(1);
       WHARF_RETURN_IF_ERROR(waitForParts(u));
+      if (u.state.multipart.empty()) {
+        auto started = startMultipart(key);
+        if (!started.isOk()) return started.status();
+        u.state.multipart = *started;
+      }
       auto etag = putPart(key, u.state.multipart, number, bytes);
       giveBuffer(std::move(bytes));
       if (!etag.isOk()) return etag.status();
       u.state.parts.push_back(Part{number, std::move(etag).value(), size});
       return Status::ok();
     }
+    // The first part's sender starts the multipart upload (the request goes on receiving
+    // meanwhile); the next parts' senders wait for its id.
+    std::shared_ptr<std::promise<Result<std::string>>> starter;
+    std::shared_future<Result<std::string>> multipart = u.starting;
+    if (!u.state.multipart.empty()) {
+      std::promise<Result<std::string>> known;
+      known.set_value(u.state.multipart);
+      multipart = known.get_future().share();
+    } else if (!multipart.valid()) {
+      starter = std::make_shared<std::promise<Result<std::string>>>();
+      multipart = u.starting = starter->get_future().share();
+    }
     auto done = std::make_shared<std::promise<Result<std::string>>>();
     u.sending.push_back(SendingPart{number, size, done->get_future()});
-    senders_.submit([this, done, key = std::move(key), multipart = u.state.multipart, number,
-                     bytes = std::move(bytes)]() mutable {
-      auto etag = putPart(key, multipart, number, bytes);
+    senders_.submit([this, done, starter, multipart, key, number, bytes = std::move(bytes)]() mutable {
+      if (starter) starter->set_value(startMultipart(key));
+      const auto& upload = multipart.get();
+      auto etag = upload.isOk() ? putPart(key, *upload, number, bytes) : Result<std::string>(upload.status());
       giveBuffer(std::move(bytes));
       sending_parts_.fetch_sub(1);
       done->set_value(std::move(etag));
     });
     return Status::ok();
+  }
+
+  // S3's id of a new multipart upload of key.
+  Result<std::string> startMultipart(const std::string& key) {
+    S3Client::Call c;
+    c.method = "POST";
+    c.key = key;
+    c.query["uploads"] = "";
+    auto r = s3_.call(c);
+    if (!r.isOk()) return r.status();
+    auto ids = xmlValues(r->body, "UploadId");
+    if (ids.empty() || ids[0].empty()) return Status(Code::kIoError, "S3 store started a multipart upload without an id");
+    return ids[0];
   }
 
   // Buffers for tails that grow to a part: one given back by a sender when there is one
@@ -859,6 +888,13 @@ class S3BlobStore final : public BlobStore {
         continue;
       }
       if (first.isOk()) u.state.parts.push_back(Part{p.number, std::move(etag).value(), p.size});
+    }
+    // Every part back: the multipart upload's start is, and its id goes in the state.
+    if (u.sending.empty() && u.starting.valid()) {
+      auto started = u.starting.get();
+      u.starting = {};
+      if (started.isOk()) u.state.multipart = started.value();
+      else if (first.isOk()) first = started.status();
     }
     return first;
   }

@@ -937,16 +937,31 @@ TEST_CASE("S3 blob store on Ceph: the store away is kUnavailable, and then it is
   REQUIRE(d.isOk());
   std::string id = newUuid();
   REQUIRE(store->createUpload(id).isOk());
+  // An upload whose first part (and so the start of its multipart upload, sent with it on
+  // a sender thread) meets the store away.
+  auto parts = openStore(ceph.freshBlobsUrl("part_size_mb=5"));
+  const std::string large = pattern(6 * 1024 * 1024, 21);
+  std::string large_id = newUuid();
+  REQUIRE(parts->createUpload(large_id).isOk());
   RgwDown down(ceph);
   CHECK(store->size(*d).status().code() == Code::kUnavailable);
   CHECK(store->put("during", DigestAlgorithm::kSha256).status().code() == Code::kUnavailable);
   REQUIRE(store->append(id, 0, "during").isOk());  // in memory until the request ends
   CHECK(store->flushUpload(id).code() == Code::kUnavailable);
   CHECK(openS3BlobStore(locationOf(url)).status().code() == Code::kUnavailable);
+  Status st = parts->append(large_id, 0, large);  // may say yes: the part is on its way
+  if (st.isOk()) st = parts->flushUpload(large_id);
+  CHECK(st.code() == Code::kUnavailable);
   down.back();
   CHECK(readBlob(*store, *d) == "before");
   CHECK(*store->uploadSize(id) == 0);  // the failed flush acknowledged nothing
   CHECK(store->size(digestOf("during")).status().code() == Code::kBlobUnknown);
+  // The large upload goes on from what was acknowledged: nothing.
+  REQUIRE(*parts->resumeUpload(large_id) == 0);
+  REQUIRE(parts->append(large_id, 0, large).isOk());
+  Digest ld = digestOf(large);
+  REQUIRE(parts->commitUpload(large_id, ld, &ld).isOk());
+  CHECK(readBlob(*parts, ld) == large);
 }
 
 }  // namespace s3_blob_store_test

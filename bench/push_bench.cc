@@ -5,13 +5,16 @@
 // process and a pipe per request, which only the registry's three requests paid.
 //
 //   wharf-pushbench --registry http://127.0.0.1:5000 --repo bench/push [--chunked]
-//                   [--parallel 4] FILE...
+//                   [--parallel 4] [--rate-mbs 100] FILE...
 //       Each file: POST /v2/<repo>/blobs/uploads/, one PATCH with the whole file
 //       (Content-Length; --chunked: Transfer-Encoding: chunked, as Docker sends it), and
 //       PUT ?digest= (the digests are computed before the clock starts).
 //   wharf-pushbench --s3 's3://bucket/prefix?endpoint=http://127.0.0.1:7480&credentials=F'
 //                   [--parallel 4] FILE...
 //       Each file: one PUT of <prefix>obj-<file name> with an unsigned payload.
+//
+// --rate-mbs paces each pusher's bytes to that many MB/s, as a client on a network sends
+// them (a client on the same machine sends faster than any store takes them).
 //
 // Prints one JSON line: {"blobs":N,"bytes":B,"seconds":S,"mbs":M} (MB = 10^6 bytes).
 // Any request that fails ends the run with its status and body, exit status 1.
@@ -47,6 +50,7 @@ struct Options {
   bool chunked = false;
   std::string s3;  // s3:// URL
   int parallel = 1;
+  double rate_mbs = 0;  // 0: as fast as the connection takes them
   std::vector<std::string> files;
 };
 
@@ -62,12 +66,14 @@ uint64_t fileSize(int fd) {
 }
 
 // Sends a file's bytes after a request head: as they are, or as HTTP chunks.
-void sendFile(BlockingClient& c, const std::string& path, bool chunked) {
+void sendFile(BlockingClient& c, const std::string& path, bool chunked, double rate_mbs) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("cannot open " + path);
-  std::string buf(kPiece, '\0');
+  std::string buf(rate_mbs > 0 ? kPiece / 16 : kPiece, '\0');
   uint64_t off = 0;
+  const auto started = std::chrono::steady_clock::now();
   for (;;) {
+    if (rate_mbs > 0) std::this_thread::sleep_until(started + std::chrono::duration<double>(off / (rate_mbs * 1e6)));
     ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
     if (n < 0) fail("cannot read " + path);
     if (n == 0) break;
@@ -120,7 +126,7 @@ void pushToRegistry(BlockingClient& c, const Options& o, const std::string& path
                      "\r\n";
   Status st = c.send(head);
   if (!st.isOk()) fail("PATCH " + path + ": " + st.message());
-  sendFile(c, path, o.chunked);
+  sendFile(c, path, o.chunked, o.rate_mbs);
   auto patched = expect(c.read(), 202, "PATCH " + path);
   target = targetOf(patched.header("location"));
   target += (target.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + digest;
@@ -136,7 +142,7 @@ std::string amzDate() {
   return out;
 }
 
-void putToS3(BlockingClient& c, const S3Location& loc, const std::string& path) {
+void putToS3(BlockingClient& c, const S3Location& loc, const std::string& path, double rate_mbs) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("cannot open " + path);
   uint64_t size = fileSize(fd);
@@ -157,7 +163,7 @@ void putToS3(BlockingClient& c, const S3Location& loc, const std::string& path) 
                      "\r\nAuthorization: " + auth + "\r\n\r\n";
   Status st = c.send(head);
   if (!st.isOk()) fail("PUT " + path + ": " + st.message());
-  sendFile(c, path, false);
+  sendFile(c, path, false, rate_mbs);
   expect(c.read(), 200, "PUT " + path);
 }
 
@@ -178,10 +184,11 @@ std::string sha256Of(const std::string& path) {
 
 int usage(int code) {
   (code == 0 ? std::cout : std::cerr)
-      << "Usage: wharf-pushbench --registry http://HOST:PORT --repo NAME [--chunked] [--parallel N] FILE...\n"
-         "       wharf-pushbench --s3 's3://BUCKET[/PREFIX]?endpoint=...&credentials=...' [--parallel N] FILE...\n"
+      << "Usage: wharf-pushbench --registry http://HOST:PORT --repo NAME [--chunked] [--parallel N] [--rate-mbs R] FILE...\n"
+         "       wharf-pushbench --s3 's3://BUCKET[/PREFIX]?endpoint=...&credentials=...' [--parallel N] [--rate-mbs R] FILE...\n"
          "Pushes each file as a registry client does (POST, one PATCH, PUT ?digest=), or PUTs it\n"
-         "as a plain S3 object (unsigned payload), N at a time on keep-alive connections, and\n"
+         "as a plain S3 object (unsigned payload), N at a time on keep-alive connections (each\n"
+         "sending at most R MB/s if given), and\n"
          "prints {\"blobs\",\"bytes\",\"seconds\",\"mbs\"} as one JSON line (MB = 10^6 bytes).\n";
   return code;
 }
@@ -202,10 +209,11 @@ int main(int argc, char** argv) {
     else if (a == "--chunked") o.chunked = true;
     else if (a == "--s3") o.s3 = value();
     else if (a == "--parallel") o.parallel = std::atoi(value().c_str());
+    else if (a == "--rate-mbs") o.rate_mbs = std::atof(value().c_str());
     else if (!a.empty() && a[0] == '-') return usage(2);
     else o.files.push_back(a);
   }
-  if (o.files.empty() || o.parallel < 1 || o.registry.empty() == o.s3.empty() || (!o.registry.empty() && o.repo.empty())) {
+  if (o.files.empty() || o.parallel < 1 || o.rate_mbs < 0 || o.registry.empty() == o.s3.empty() || (!o.registry.empty() && o.repo.empty())) {
     return usage(2);
   }
   std::string host;
@@ -244,7 +252,7 @@ int main(int argc, char** argv) {
       BlockingClient c(host, port, 120'000);
       for (size_t i; (i = next.fetch_add(1)) < o.files.size();) {
         if (!o.registry.empty()) pushToRegistry(c, o, o.files[i], digests[i]);
-        else putToS3(c, loc, o.files[i]);
+        else putToS3(c, loc, o.files[i], o.rate_mbs);
       }
     });
   }

@@ -17,6 +17,7 @@
 #   BLOBS             blobs per push run (default 4)
 #   PARALLEL          concurrent pushes in the parallel variant (default 4)
 #   PULL_STREAMS      simultaneous downloads of one blob (default 8)
+#   CLIENT_MBS        the rate of the paced pushes, as a client on a network (default 100)
 #   KEEP=1            keep the work directory (logs, data) under /tmp
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +28,13 @@ blob_mb=${BLOB_MB:-64}
 nblobs=${BLOBS:-4}
 parallel=${PARALLEL:-4}
 streams=${PULL_STREAMS:-8}
+client_mbs=${CLIENT_MBS:-100}
 pgbin=/usr/lib/postgresql/15/bin
 ceph_sh=$PWD/tests/support/micro-ceph.sh
 
 # --- preconditions ---------------------------------------------------------------------
 die() { echo "bench: $*" >&2; exit 2; }
-for v in load_s conns blob_mb nblobs parallel streams; do
+for v in load_s conns blob_mb nblobs parallel streams client_mbs; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer (got '${!v}')"
 done
 for c in curl python3 sha256sum ceph monmaptool ceph-mon ceph-osd radosgw radosgw-admin; do
@@ -55,9 +57,9 @@ fi
 # The OSD keeps objects in RAM (memstore, a 4 GiB device here); radosgw stops writing
 # near full and its garbage collection is off, so nothing pushed is given back. Pushed to
 # S3: the sequential and the parallel set through B, through C and plain, the chunked set
-# through B, and a warm-up blob each way.
+# through B, the paced sets through B (twice) and plain, and a warm-up blob each way.
 export MEMSTORE_BYTES=$((4 << 30))
-s3_mib=$((7 * nblobs * blob_mb + 3 * blob_mb))
+s3_mib=$((10 * nblobs * blob_mb + 3 * blob_mb))
 [ $s3_mib -le 3400 ] || die "BLOBS x BLOB_MB too large: $s3_mib MiB would go to the memstore OSD (max ~3400)"
 
 # --- work dir, cleanup -----------------------------------------------------------------
@@ -181,7 +183,7 @@ wait_http "$C/v2/" "${core_pids[2]}" "$work/core-c.log"
 echo "bench: generating 2 x $nblobs blobs of $blob_mb MiB" >&2
 mkdir -p "$work/blobs"
 declare -A hex
-for kind in seq par chunked warm; do
+for kind in seq par chunked paced paced_chunked warm; do
   for i in $(seq "$nblobs"); do
     f=$work/blobs/$kind-$i
     head -c $((blob_mb << 20)) /dev/urandom >"$f"
@@ -243,7 +245,11 @@ measure_push() {
   mbs=$(field "$out" mbs)
   local mode=sequential
   [ "$kind" != par ] || mode="parallel_$parallel"
-  [ "$kind" != chunked ] || mode=sequential_chunked
+  case $kind in
+    chunked) mode=sequential_chunked ;;
+    paced) mode=sequential_${client_mbs}mbs_client ;;
+    paced_chunked) mode=sequential_chunked_${client_mbs}mbs_client ;;
+  esac
   emit "push_$mode" "$target" "$out"
 }
 push_a=(--registry "$A" --repo bench/push)
@@ -256,6 +262,10 @@ measure_push seq scale-out "${push_b[@]}"; b_seq=$mbs
 measure_push seq scale-out-unsigned "${push_c[@]}"; c_seq=$mbs
 measure_push seq plain-s3 "${push_s3[@]}"; s_seq=$mbs
 measure_push chunked scale-out "${push_b[@]}" --chunked; b_chunked=$mbs
+echo "bench: push $nblobs x $blob_mb MiB, one after another, each sent at $client_mbs MB/s" >&2
+measure_push paced scale-out "${push_b[@]}" --rate-mbs "$client_mbs"; b_paced=$mbs
+measure_push paced_chunked scale-out "${push_b[@]}" --chunked --rate-mbs "$client_mbs"; b_paced_chunked=$mbs
+measure_push paced plain-s3 "${push_s3[@]}" --rate-mbs "$client_mbs"; s_paced=$mbs
 echo "bench: push $nblobs x $blob_mb MiB, $parallel at a time" >&2
 measure_push par embedded "${push_a[@]}"; a_par=$mbs
 measure_push par scale-out "${push_b[@]}"; b_par=$mbs
@@ -305,6 +315,10 @@ row "  payload=unsigned par (MB/s)" "" "$c_par" "$s_par" "" "$(ratio "$c_par" "$
   "B/S3 >= 0.8: $(meets "$c_par" "$s_par" 0.8)"
 row "  chunked PATCH seq (MB/s)" "" "$b_chunked" "$s_seq" "" "$(ratio "$b_chunked" "$s_seq")" \
   "B/S3 >= 0.8: $(meets "$b_chunked" "$s_seq" 0.8)"
+row "push seq, client ${client_mbs} MB/s" "" "$b_paced" "$s_paced" "" "$(ratio "$b_paced" "$s_paced")" \
+  "B/S3 >= 0.8: $(meets "$b_paced" "$s_paced" 0.8)"
+row "  chunked PATCH (MB/s)" "" "$b_paced_chunked" "$s_paced" "" "$(ratio "$b_paced_chunked" "$s_paced")" \
+  "B/S3 >= 0.8: $(meets "$b_paced_chunked" "$s_paced" 0.8)"
 row "pull ${blob_mb} MiB x$streams (MB/s)" "$a_mbs" "$b_mbs" "" "$(ratio "$b_mbs" "$a_mbs")" "" ""
 echo "load: $conns connections x ${load_s}s; MB = 10^6 bytes; S3 = the same radosgw, plain PUTs"
 echo "errors/non-2xx: manifest A=$(field "$a_man" errors)/$(field "$a_man" non_2xx) B=$(field "$b_man" errors)/$(field "$b_man" non_2xx);" \

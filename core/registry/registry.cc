@@ -477,7 +477,14 @@ size_t Registry::purgeUploads(int64_t max_age_ms) {
     if (mtime > cutoff) continue;
     auto rec = meta_.upload(id);
     auto lease = sessions_.acquire(id);
-    if (!lease.isOk()) continue;  // in use right now
+    if (!lease.isOk()) {
+      if (lease.status().code() != Code::kBlobUploadUnknown) continue;  // in use right now
+      // Objects of an upload without a state (a multipart upload a crash left before the
+      // state named it): removed all the same, never during a commit of it.
+      auto locked = lockContent(uploadLockKey(id));
+      if (locked.isOk() && blobs_.removeUpload(id).isOk()) ++removed;
+      continue;
+    }
     auto locked = lockContent(uploadLockKey(id));  // never during its commit on another replica
     if (!locked.isOk()) continue;
     if (rec.isOk()) (void)meta_.deleteUpload(id);

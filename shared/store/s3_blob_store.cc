@@ -156,6 +156,7 @@ struct OpenUpload {
   std::shared_future<Result<std::string>> starting;
   std::string tail;          // bytes after the parts, under one part
   std::unique_ptr<S3Client::StreamedPut> streaming;  // the announced bytes on their way to contents/<id>
+  std::unique_ptr<S3Client::StreamedPut> part_stream;  // the next part, streamed as the tail grows (all of it)
   bool dirty = false;        // appended since the last flush
   bool completed = false;    // the multipart upload is assembled into dataKey()
 
@@ -296,7 +297,8 @@ class S3BlobStore final : public BlobStore {
     std::lock_guard lock(mu_);
     if (auto it = open_.find(id); it != open_.end()) {
       const auto& u = *it->second;
-      if (u.dirty || u.completed || u.state.size != stored->size || u.stored_tail != stored->tail_key) {
+      // (Its whole state: a commit cut short elsewhere may have marked it committing.)
+      if (u.dirty || u.completed || u.stored_tail != stored->tail_key || u.state.toJson() != stored->toJson()) {
         dropped = std::move(it->second);
         open_.erase(it);
       }
@@ -364,9 +366,14 @@ class S3BlobStore final : public BlobStore {
         up.tail.swap(buffer);
       }
       up.tail.append(data.substr(0, take));
+      // A stream that fails is dropped: the tail holds its bytes, sent once full.
+      if (up.part_stream && !up.part_stream->write(data.substr(0, take)).isOk()) up.part_stream.reset();
       data.remove_prefix(take);
-      if (up.tail.size() < part) break;
-      Status st = sendPart(id, up, std::exchange(up.tail, std::string()));
+      if (up.tail.size() < part) {
+        streamPart(id, up);
+        break;
+      }
+      Status st = up.part_stream ? finishStreamedPart(id, up) : sendPart(id, up, std::exchange(up.tail, std::string()));
       if (!st.isOk()) {
         forget(id);  // the stored state is the truth again
         return st;
@@ -411,21 +418,25 @@ class S3BlobStore final : public BlobStore {
       return size;
     }
     const bool whole_only = u->state.wholeOnly() && u->sending.empty() && u->tail.empty();
-    const std::string assembled = whole_only ? wholeKey(id, u->state) : dataKey(id, u->state);
     // A commit cut short after the parts were assembled (its state marks the digest they
     // are being stored under) has nothing left to assemble.
     if (!u->state.committing.empty()) u->completed = true;
     if (!u->completed && !whole_only) {
+      u->part_stream.reset();  // a part under way stops here: the tail holds its bytes
       // The last part may be small.
       Status st = u->tail.empty() ? Status::ok() : sendPart(id, *u, std::exchange(u->tail, std::string()));
       if (st.isOk()) st = waitForParts(*u);
       if (st.isOk()) st = complete(id, *u);
+      // The store knows no such multipart upload: a commit cut short after assembling it
+      // (before its state said so) left the assembled object, its digest checked below.
+      if (st.code() == Code::kNotFound && assembledAlready(dataKey(id, u->state), size)) st = Status::ok();
       if (!st.isOk()) {
         forget(id);
         return st;
       }
       u->completed = true;
     }
+    const std::string assembled = whole_only ? wholeKey(id, u->state) : dataKey(id, u->state);
     Digest actual;
     if (known != nullptr && known->algorithm() == expected.algorithm()) {
       actual = *known;
@@ -815,14 +826,66 @@ class S3BlobStore final : public BlobStore {
     auto done = std::make_shared<std::promise<Result<std::string>>>();
     u.sending.push_back(SendingPart{number, size, done->get_future()});
     senders_.submit([this, done, starter, multipart, key, number, bytes = std::move(bytes)]() mutable {
-      if (starter) starter->set_value(startMultipart(key));
-      const auto& upload = multipart.get();
-      auto etag = upload.isOk() ? putPart(key, *upload, number, bytes) : Result<std::string>(upload.status());
+      // Whatever happens, the start and the part get an answer (the request waits for it).
+      Result<std::string> etag = Status(Code::kInternal, "sending part " + std::to_string(number) + " failed");
+      try {
+        if (starter) starter->set_value(startMultipart(key));
+        starter.reset();
+        const auto& upload = multipart.get();
+        etag = upload.isOk() ? putPart(key, *upload, number, bytes) : Result<std::string>(upload.status());
+      } catch (const std::exception& e) {
+        etag = Status(Code::kInternal, "sending part " + std::to_string(number) + ": " + e.what());
+      }
+      if (starter) starter->set_value(etag.status());
       giveBuffer(std::move(bytes));
       sending_parts_.fetch_sub(1);
       done->set_value(std::move(etag));
     });
     return Status::ok();
+  }
+
+  // Streams the part the tail begins (its bytes so far, then each as it arrives), once the
+  // upload is known to go in parts (its first part went the usual way) and the store
+  // gave the multipart upload's id: the part is at the store when its last byte arrived,
+  // where a part sent once full kept the request waiting for it at its end. A body that
+  // ends before the part is full drops the stream (the store keeps nothing of it).
+  void streamPart(const std::string& id, OpenUpload& u) {
+    if (u.part_stream || !streaming_ || (u.state.parts.empty() && u.sending.empty())) return;
+    if (u.state.multipart.empty()) {
+      if (!u.starting.valid() || u.starting.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+      auto started = u.starting.get();
+      if (!started.isOk()) return;  // the parts waiting for it fail the request
+      u.state.multipart = std::move(started).value();
+      u.starting = {};
+    }
+    const size_t number = u.state.parts.size() + u.sending.size() + 1;
+    if (number > kMaxParts) return;
+    auto put = s3_.startPut(dataKey(id, u.state), s3_.location().part_size,
+                            {{"partNumber", std::to_string(number)}, {"uploadId", u.state.multipart}});
+    if (!put.isOk() || (!u.tail.empty() && !(*put)->write(u.tail).isOk())) return;  // sent once full instead
+    u.part_stream = std::move(put).value();
+  }
+
+  // The streamed part is full: its ETag joins the parts on their way (in order).
+  Status finishStreamedPart(const std::string& id, OpenUpload& u) {
+    auto put = std::move(u.part_stream);
+    const int number = static_cast<int>(u.state.parts.size() + u.sending.size()) + 1;
+    auto etag = put->finish();
+    if (!etag.isOk()) return sendPart(id, u, std::exchange(u.tail, std::string()));  // sent again, the usual way
+    std::promise<Result<std::string>> done;
+    done.set_value(std::move(etag));
+    u.sending.push_back(SendingPart{number, u.tail.size(), done.get_future()});
+    giveBuffer(std::exchange(u.tail, std::string()));
+    return Status::ok();
+  }
+
+  // Whether the object parts are assembled into holds size bytes.
+  bool assembledAlready(const std::string& key, uint64_t size) {
+    S3Client::Call c;
+    c.method = "HEAD";
+    c.key = key;
+    auto r = s3_.send(c);
+    return r.isOk() && r->status == 200 && r->header("content-length") == std::to_string(size);
   }
 
   // S3's id of a new multipart upload of key.
@@ -901,6 +964,7 @@ class S3BlobStore final : public BlobStore {
 
   Status flush(const std::string& id, OpenUpload& u) {
     if (u.streaming) return Status(Code::kBlobUploadInvalid, "the upload's announced bytes did not all arrive");
+    u.part_stream.reset();  // a part under way stops here: the tail holds its bytes
     if (u.tail.size() >= kMinPart) WHARF_RETURN_IF_ERROR(sendPart(id, u, std::exchange(u.tail, std::string())));
     WHARF_RETURN_IF_ERROR(waitForParts(u));
     // The tail object is named by the range it holds, so a new one never overwrites

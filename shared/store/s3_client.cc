@@ -396,13 +396,14 @@ Result<HttpResponse> S3Client::send(const Call& call) {
   return r;
 }
 
-S3Client::StreamedPut::StreamedPut(S3Client& s3, std::string key, uint64_t length)
-    : s3_(s3), key_(std::move(key)), length_(length), started_(std::chrono::steady_clock::now()) {}
+S3Client::StreamedPut::StreamedPut(S3Client& s3, std::string key, uint64_t length, const char* op)
+    : s3_(s3), key_(std::move(key)), length_(length), op_(op), started_(std::chrono::steady_clock::now()) {}
 
 S3Client::StreamedPut::~StreamedPut() = default;  // unfinished: the connection closes, S3 stores nothing
 
-Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::string& key, uint64_t length) {
-  std::unique_ptr<StreamedPut> put(new StreamedPut(*this, key, length));
+Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::string& key, uint64_t length,
+                                                                   const std::map<std::string, std::string>& query) {
+  std::unique_ptr<StreamedPut> put(new StreamedPut(*this, key, length, query.empty() ? "put_streamed" : "put_part_streamed"));
   put->date_ = amzDateNow();
   put->chunked_ = !loc_.unsigned_payload;
   Call c;
@@ -412,8 +413,10 @@ Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::str
   in.method = "PUT";
   in.host = hostHeader();
   in.path = path(c);
+  in.query = query;
   in.headers["host"] = in.host;
   in.headers["x-amz-date"] = put->date_;
+  const std::string target = query.empty() ? in.path : in.path + "?" + canonicalQuery(query);
   std::string head;
   if (put->chunked_) {
     const std::string encoded = std::to_string(awsChunkedLength(length, kStreamChunk));
@@ -424,7 +427,7 @@ Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::str
     in.headers["x-amz-decoded-content-length"] = std::to_string(length);
     std::string auth = sigV4Authorization(in, loc_.credentials, loc_.region, put->date_);
     put->previous_ = auth.substr(auth.rfind('=') + 1);  // the seed signature
-    head = "PUT " + in.path + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Encoding: aws-chunked\r\n" +
+    head = "PUT " + target + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Encoding: aws-chunked\r\n" +
            "Content-Length: " + encoded + "\r\nx-amz-content-sha256: " + kStreamingPayload +
            "\r\nx-amz-date: " + put->date_ + "\r\nx-amz-decoded-content-length: " + std::to_string(length) +
            "\r\nAuthorization: " + auth + "\r\n\r\n";
@@ -432,7 +435,7 @@ Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::str
     in.payload_hash = kUnsignedPayload;
     in.headers["x-amz-content-sha256"] = kUnsignedPayload;
     std::string auth = sigV4Authorization(in, loc_.credentials, loc_.region, put->date_);
-    head = "PUT " + in.path + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Length: " + std::to_string(length) +
+    head = "PUT " + target + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Length: " + std::to_string(length) +
            "\r\nx-amz-content-sha256: " + kUnsignedPayload + "\r\nx-amz-date: " + put->date_ +
            "\r\nAuthorization: " + auth + "\r\n\r\n";
   }
@@ -442,7 +445,7 @@ Result<std::unique_ptr<S3Client::StreamedPut>> S3Client::startPut(const std::str
   if (loc_.tls) put->client_->useTls(loc_.ca_file);
   Status st = put->client_->send(head);
   if (!st.isOk()) {
-    recordRequest("put_streamed", put->started_, false);
+    recordRequest(put->op_, put->started_, false);
     return Status(Code::kUnavailable, "S3 store " + loc_.display + " unreachable: " + st.message());
   }
   if (put->chunked_) put->buffer_.reserve(kStreamChunk);
@@ -493,7 +496,7 @@ Status S3Client::StreamedPut::write(std::string_view data) {
   written_ += data.size();
   error_ = chunked_ ? sendChunked(data) : client_->send(data);
   if (error_.isOk()) return Status::ok();
-  recordRequest("put_streamed", started_, false);
+  recordRequest(op_, started_, false);
   // A store that refused the request may have answered before it stopped reading: its
   // answer says why (a stuck one is not waited for again).
   if (error_.code() != Code::kTimeout && client_->connected()) {
@@ -522,7 +525,7 @@ Result<std::string> S3Client::StreamedPut::finish(int* http_status) {
   // reading: its answer counts.
   bool readable = st.isOk() || (st.code() != Code::kTimeout && client_->connected());
   auto r = readable ? client_->read(false) : Result<HttpResponse>(st);
-  recordRequest("put_streamed", started_, r.isOk() && r->status < 500);
+  recordRequest(op_, started_, r.isOk() && r->status < 500);
   if (!r.isOk()) {
     return Status(Code::kUnavailable, "S3 store " + s3_.loc_.display + " unreachable: " + (st.isOk() ? r.status() : st).message());
   }

@@ -125,12 +125,13 @@ class S3Client {
 
    private:
     friend class S3Client;
-    StreamedPut(S3Client& s3, std::string key, uint64_t length);
+    StreamedPut(S3Client& s3, std::string key, uint64_t length, const char* op);
     Status sendChunk(std::string_view chunk);
     Status sendChunked(std::string_view data);  // whole chunks now, the rest buffered
     S3Client& s3_;
     std::string key_;
     uint64_t length_;
+    const char* op_;  // for the request's metrics
     uint64_t written_ = 0;
     std::string date_;
     std::string previous_;  // the last signature sent
@@ -141,7 +142,9 @@ class S3Client {
     std::chrono::steady_clock::time_point started_;  // for the request's metrics
   };
   static constexpr size_t kStreamChunk = 1 << 20;
-  Result<std::unique_ptr<StreamedPut>> startPut(const std::string& key, uint64_t length);
+  // With query partNumber and uploadId: a part of that multipart upload.
+  Result<std::unique_ptr<StreamedPut>> startPut(const std::string& key, uint64_t length,
+                                                const std::map<std::string, std::string>& query = {});
   // A presigned GET of the object, valid for expires_s.
   std::string presignedGet(const std::string& key, int64_t expires_s);
   // One page of ListObjectsV2 under prefix (relative to the store's prefix).

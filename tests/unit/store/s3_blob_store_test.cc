@@ -2,7 +2,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <fstream>
+#include <thread>
+#include <chrono>
 #include <mutex>
 #include <vector>
 
@@ -13,7 +16,11 @@
 #include <string>
 
 #include "shared/base/ids.h"
+#include "core/metadata/lmdb_metadata_store.h"
+#include "core/registry/registry.h"
+#include "shared/base/clock.h"
 #include "shared/http/blocking_client.h"
+#include "shared/metrics/metrics.h"
 #include "shared/store/blob_store.h"
 #include "shared/store/s3_client.h"
 #include "tests/support/ceph.h"
@@ -470,8 +477,10 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
   // Requests of 3 MiB (in pieces of 256 KiB), each on the next replica.
   size_t offset = 0;
   int request = 0;
+  BlobStore* last = nullptr;  // the replica that took the last chunk
   while (offset < blob.size()) {
     BlobStore& r = *replicas[request++ % 3];
+    last = &r;
     REQUIRE(*r.resumeUpload(id) == offset);
     size_t end = std::min(blob.size(), offset + (3u << 20));
     while (offset < end) {
@@ -512,9 +521,10 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
   CHECK(*replicas[2]->size(d) == blob.size());
   CHECK(countMultipart(loc, "contents/") == 0);
   CHECK(countObjects(loc, "uploads/") == 0);
-  // A commit whose answer was lost, tried again on another replica (the state back as
-  // the commit left it once the blob was named): nothing is assembled again, and the
-  // bytes the blob names stay, also through a purge of the upload.
+  // A commit whose answer was lost, tried again on the replica that took the last chunk
+  // (the state back as the commit left it once the blob was named: what that replica
+  // holds is stale): nothing is assembled again, and the bytes the blob names stay, also
+  // through a purge of the upload.
   auto state = nlohmann::json::parse(before->body);
   CHECK(state.value("parts_in_contents", false));
   state["committing"] = d.str();
@@ -527,8 +537,8 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
   std::string body = state.dump();
   put.body = body;
   REQUIRE(s3.call(put).isOk());
-  REQUIRE(*replicas[2]->resumeUpload(id) == blob.size());  // as each request starts
-  auto retried = replicas[2]->commitUpload(id, d, nullptr);
+  REQUIRE(*last->resumeUpload(id) == blob.size());  // as each request starts
+  auto retried = last->commitUpload(id, d, nullptr);
   INFO(retried.status().toString());
   CHECK(retried.isOk());
   REQUIRE(s3.call(put).isOk());
@@ -547,6 +557,134 @@ TEST_CASE("S3 blob store on Ceph: a large upload goes in parts, across replicas"
   REQUIRE(replicas[0]->remove(d, false).isOk());
   CHECK(countObjects(loc, "contents/") == 0);
   CHECK(countObjects(loc, "blobs/") == 0);
+}
+
+// Requests of an operation to S3 stores so far (wharf_s3_request_seconds's count).
+uint64_t s3Requests(const std::string& op) {
+  std::string text = MetricsRegistry::global().render();
+  std::string key = "wharf_s3_request_seconds_count{op=\"" + op + "\"} ";
+  auto at = text.find(key);
+  return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+}
+
+// The part numbers S3 holds of the one multipart upload in progress of key.
+std::vector<std::string> partsOf(const S3Location& loc, const std::string& key) {
+  S3Client s3(loc);
+  S3Client::Call c;
+  c.bucket_only = true;
+  c.query["uploads"] = "";
+  c.query["prefix"] = loc.prefix + key;
+  auto r = s3.call(c);
+  REQUIRE(r.isOk());
+  auto ids = xmlValues(r->body, "UploadId");
+  REQUIRE(ids.size() <= 1);
+  if (ids.empty()) return {};
+  S3Client::Call lp;
+  lp.key = key;
+  lp.query["uploadId"] = ids[0];
+  auto parts = s3.call(lp);
+  REQUIRE(parts.isOk());
+  return xmlValues(parts->body, "PartNumber");
+}
+
+TEST_CASE("S3 blob store on Ceph: a body of unknown length streams its parts after the first as they arrive",
+          "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl(GENERATE(std::string("part_size_mb=5"),
+                                                               std::string("part_size_mb=5&payload=unsigned")));
+  INFO(url);
+  S3Location loc = locationOf(url);
+  auto store = openStore(url);
+  const std::string blob = pattern(17 * 1024 * 1024 + 123, 51);
+  const size_t part = 5u << 20;
+  std::string id = newUuid();
+  REQUIRE(store->createUpload(id).isOk());
+  const uint64_t streamed_before = s3Requests("put_part_streamed");
+  // As a chunked PATCH arrives: pieces of 256 KiB, no length announced. The first part
+  // goes once full, with the multipart upload's start; once the store has it (bytes
+  // arrive over the network for that long), the next part streams as its bytes arrive:
+  // once two parts and a byte are in, the second part is at the store already.
+  size_t offset = 0;
+  auto appendTo = [&](size_t end) {
+    while (offset < end) {
+      size_t n = std::min<size_t>(256 * 1024, end - offset);
+      REQUIRE(store->append(id, offset, std::string_view(blob).substr(offset, n)).isOk());
+      offset += n;
+    }
+  };
+  appendTo(part + 1);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (partsOf(loc, "contents/" + id).empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling the store, with a deadline
+  }
+  REQUIRE(partsOf(loc, "contents/" + id).size() == 1);
+  appendTo(2 * part + 1);
+  auto held = partsOf(loc, "contents/" + id);
+  CHECK(std::find(held.begin(), held.end(), "2") != held.end());
+  appendTo(blob.size());
+  REQUIRE(store->flushUpload(id).isOk());  // the fourth part, under way, stops: its bytes are the tail
+  CHECK(s3Requests("put_part_streamed") - streamed_before == 2);
+  CHECK(partsOf(loc, "contents/" + id).size() == 3);
+  // Finished on another replica: the tail is the last part.
+  auto other = openStore(url);
+  REQUIRE(*other->resumeUpload(id) == blob.size());
+  Digest d = digestOf(blob);
+  auto size = other->commitUpload(id, d, nullptr);
+  INFO(size.status().toString());
+  REQUIRE(size.isOk());
+  CHECK(readBlob(*store, d) == blob);
+  CHECK(countMultipart(loc, "") == 0);
+  CHECK(countObjects(loc, "uploads/") == 0);
+}
+
+TEST_CASE("S3 blob store on Ceph: a commit cut short once its parts were assembled is finished when tried again",
+          "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  S3Client s3(loc);
+  auto a = openStore(url), b = openStore(url);
+  const std::string blob = pattern(11 * 1024 * 1024 + 7, 61);
+  Digest d = digestOf(blob);
+  std::string id = newUuid();
+  REQUIRE(a->createUpload(id).isOk());
+  REQUIRE(a->append(id, 0, blob).isOk());
+  REQUIRE(a->flushUpload(id).isOk());
+  // The upload's objects as the flush left them (state, tail).
+  std::map<std::string, std::string> saved;
+  REQUIRE(s3.list("uploads/" + id + "/", [&](const S3Client::Listed& l) { return saved[l.key], true; }).isOk());
+  REQUIRE(saved.size() == 2);
+  for (auto& [key, body] : saved) {
+    S3Client::Call get;
+    get.key = key;
+    auto r = s3.call(get);
+    REQUIRE(r.isOk());
+    body = r->body;
+  }
+  REQUIRE(a->commitUpload(id, d, &d).isOk());
+  // Back to where a commit cut short between assembling the parts and marking the state
+  // stands: the assembled bytes, no name, the state and tail of the last flush.
+  S3Client::Call del;
+  del.method = "DELETE";
+  del.key = "blobs/sha256/" + d.hex().substr(0, 2) + "/" + d.hex();
+  REQUIRE(s3.call(del).isOk());
+  for (const auto& [key, body] : saved) {
+    S3Client::Call put;
+    put.method = "PUT";
+    put.key = key;
+    put.body = body;
+    REQUIRE(s3.call(put).isOk());
+  }
+  REQUIRE(objectSize(loc, "contents/" + id) == static_cast<int64_t>(blob.size()));
+  // Tried again on the other replica: the store knows the multipart upload no more, the
+  // assembled object is there, its digest is checked (read back), and it is named.
+  REQUIRE(*b->resumeUpload(id) == blob.size());
+  auto size = b->commitUpload(id, d, nullptr);
+  INFO(size.status().toString());
+  REQUIRE(size.isOk());
+  CHECK(readBlob(*a, d) == blob);
+  CHECK(countObjects(loc, "uploads/") == 0);
+  CHECK(countMultipart(loc, "") == 0);
 }
 
 // Bytes under uploads/<id>/ by object name (state, whole, tail.*).
@@ -884,6 +1022,34 @@ TEST_CASE("S3 blob store on Ceph: an upload a crash left behind is listed and pu
   CHECK(countObjects(loc, "uploads/") == 0);
   CHECK(store->listUploads().empty());
   CHECK(store->uploadSize(id).status().code() == Code::kBlobUploadUnknown);
+}
+
+TEST_CASE("S3 blob store on Ceph: the purge removes a multipart upload left without a state", "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  auto store = openStore(url);
+  // What a request whose part went out before it failed leaves, once the upload was
+  // pushed again and committed (its state gone): a multipart upload of contents/<id>.
+  std::string id = newUuid();
+  S3Client s3(loc);
+  S3Client::Call start;
+  start.method = "POST";
+  start.key = "contents/" + id;
+  start.query["uploads"] = "";
+  REQUIRE(s3.call(start).isOk());
+  REQUIRE(countMultipart(loc, "contents/") == 1);
+  test::TempDir dir;
+  LmdbMetadataOptions o;
+  o.map_size = 64ull << 20;
+  o.durable = false;
+  auto meta = openLmdbMetadataStore(dir / "meta", o);
+  REQUIRE(meta.isOk());
+  FakeClock clock(RealClock::instance().nowMillis() + 2 * 3'600'000);
+  Registry registry(*store, **meta, clock);
+  CHECK(registry.purgeUploads(3'600'000) == 1);
+  CHECK(countMultipart(loc, "") == 0);
+  CHECK(store->listUploads().empty());
 }
 
 TEST_CASE("S3 blob store on Ceph: parts on their way when the store goes away fail the request; the stored "

@@ -11,7 +11,9 @@
 //       PUT ?digest= (the digests are computed before the clock starts).
 //   wharf-pushbench --s3 's3://bucket/prefix?endpoint=http://127.0.0.1:7480&credentials=F'
 //                   [--parallel 4] FILE...
-//       Each file: one PUT of <prefix>obj-<file name> with an unsigned payload.
+//       Each file: one PUT of <prefix>obj-<file name> with an unsigned payload; with
+//       --multipart-mb M, a multipart upload in parts of M MiB, two on their way at once
+//       (what the store's multipart path costs: a body of unknown length goes that way).
 //
 // --rate-mbs paces each pusher's bytes to that many MB/s, as a client on a network sends
 // them (a client on the same machine sends faster than any store takes them).
@@ -21,12 +23,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -51,6 +55,7 @@ struct Options {
   std::string s3;  // s3:// URL
   int parallel = 1;
   double rate_mbs = 0;  // 0: as fast as the connection takes them
+  uint64_t multipart = 0;  // --s3: parts of this many bytes (0: one PUT)
   std::vector<std::string> files;
 };
 
@@ -63,6 +68,21 @@ uint64_t fileSize(int fd) {
   off_t end = ::lseek(fd, 0, SEEK_END);
   if (end < 0) fail("cannot seek");
   return static_cast<uint64_t>(end);
+}
+
+// Sends a file's bytes [off, off + len) after a request head, as they are.
+void sendRange(BlockingClient& c, const std::string& path, uint64_t off, uint64_t len) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open " + path);
+  std::string buf(kPiece, '\0');
+  for (uint64_t end = off + len; off < end;) {
+    ssize_t n = ::pread(fd, buf.data(), std::min<uint64_t>(buf.size(), end - off), static_cast<off_t>(off));
+    if (n <= 0) fail("cannot read " + path);
+    off += static_cast<uint64_t>(n);
+    Status st = c.send(std::string_view(buf.data(), static_cast<size_t>(n)));
+    if (!st.isOk()) fail("sending " + path + ": " + st.message());
+  }
+  ::close(fd);
 }
 
 // Sends a file's bytes after a request head: as they are, or as HTTP chunks.
@@ -142,29 +162,73 @@ std::string amzDate() {
   return out;
 }
 
-void putToS3(BlockingClient& c, const S3Location& loc, const std::string& path, double rate_mbs) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open " + path);
-  uint64_t size = fileSize(fd);
-  ::close(fd);
-  std::string name = path.substr(path.rfind('/') + 1);
+// Signs and sends the head of a request to the store with an unsigned payload.
+void sendS3Head(BlockingClient& c, const S3Location& loc, const std::string& method, const std::string& key,
+                const std::map<std::string, std::string>& query, uint64_t length) {
   SigV4Input in;
-  in.method = "PUT";
+  in.method = method;
   in.host = loc.host + ":" + std::to_string(loc.port);
-  in.path = "/" + loc.bucket + "/" + loc.prefix + "obj-" + name;
+  in.path = "/" + loc.bucket + "/" + loc.prefix + key;
+  in.query = query;
   std::string date = amzDate();
   in.headers["host"] = in.host;
   in.headers["x-amz-date"] = date;
   in.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD";
   in.payload_hash = "UNSIGNED-PAYLOAD";
-  std::string auth = sigV4Authorization(in, loc.credentials, loc.region, date);
-  std::string head = "PUT " + in.path + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Length: " +
-                     std::to_string(size) + "\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\nx-amz-date: " + date +
-                     "\r\nAuthorization: " + auth + "\r\n\r\n";
+  std::string target = in.path;
+  for (const auto& [k, v] : query) target += (target.find('?') == std::string::npos ? "?" : "&") + k + (v.empty() ? "=" : "=" + v);
+  std::string head = method + " " + target + " HTTP/1.1\r\nHost: " + in.host + "\r\nContent-Length: " +
+                     std::to_string(length) + "\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD\r\nx-amz-date: " + date +
+                     "\r\nAuthorization: " + sigV4Authorization(in, loc.credentials, loc.region, date) + "\r\n\r\n";
   Status st = c.send(head);
-  if (!st.isOk()) fail("PUT " + path + ": " + st.message());
-  sendFile(c, path, false, rate_mbs);
-  expect(c.read(), 200, "PUT " + path);
+  if (!st.isOk()) fail(method + " " + key + ": " + st.message());
+}
+
+std::string xmlValue(const std::string& xml, const std::string& tag) {
+  auto v = xmlValues(xml, tag);
+  return v.empty() ? "" : v[0];
+}
+
+void putToS3(BlockingClient& c, const Options& o, const S3Location& loc, const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open " + path);
+  uint64_t size = fileSize(fd);
+  ::close(fd);
+  const std::string key = "obj-" + path.substr(path.rfind('/') + 1);
+  if (o.multipart == 0) {
+    sendS3Head(c, loc, "PUT", key, {}, size);
+    sendFile(c, path, false, o.rate_mbs);
+    expect(c.read(), 200, "PUT " + path);
+    return;
+  }
+  sendS3Head(c, loc, "POST", key, {{"uploads", ""}}, 0);
+  const std::string id = xmlValue(expect(c.read(), 200, "start " + path).body, "UploadId");
+  if (id.empty()) fail("start " + path + ": no UploadId");
+  const size_t parts = static_cast<size_t>((size + o.multipart - 1) / o.multipart);
+  std::vector<std::string> etags(parts);
+  // Two lanes, each its own connection: parts 1, 3, 5... and 2, 4, 6...
+  auto lane = [&](BlockingClient& lc, size_t first) {
+    for (size_t i = first; i < parts; i += 2) {
+      uint64_t off = i * o.multipart, len = std::min(o.multipart, size - off);
+      sendS3Head(lc, loc, "PUT", key, {{"partNumber", std::to_string(i + 1)}, {"uploadId", id}}, len);
+      sendRange(lc, path, off, len);
+      etags[i] = expect(lc.read(), 200, "part " + std::to_string(i + 1) + " of " + path).header("etag");
+    }
+  };
+  BlockingClient second(loc.host, loc.port, 120'000);
+  std::thread other([&] { lane(second, 1); });
+  lane(c, 0);
+  other.join();
+  std::string body = "<CompleteMultipartUpload>";
+  for (size_t i = 0; i < parts; ++i) {
+    body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + etags[i] + "</ETag></Part>";
+  }
+  body += "</CompleteMultipartUpload>";
+  sendS3Head(c, loc, "POST", key, {{"uploadId", id}}, body.size());
+  Status st = c.send(body);
+  if (!st.isOk()) fail("complete " + path + ": " + st.message());
+  auto done = expect(c.read(), 200, "complete " + path);
+  if (done.body.find("<Error>") != std::string::npos) fail("complete " + path + ": " + done.body.substr(0, 300));
 }
 
 std::string sha256Of(const std::string& path) {
@@ -185,9 +249,11 @@ std::string sha256Of(const std::string& path) {
 int usage(int code) {
   (code == 0 ? std::cout : std::cerr)
       << "Usage: wharf-pushbench --registry http://HOST:PORT --repo NAME [--chunked] [--parallel N] [--rate-mbs R] FILE...\n"
-         "       wharf-pushbench --s3 's3://BUCKET[/PREFIX]?endpoint=...&credentials=...' [--parallel N] [--rate-mbs R] FILE...\n"
+         "       wharf-pushbench --s3 's3://BUCKET[/PREFIX]?endpoint=...&credentials=...' [--parallel N]\n"
+         "                       [--rate-mbs R | --multipart-mb M] FILE...\n"
          "Pushes each file as a registry client does (POST, one PATCH, PUT ?digest=), or PUTs it\n"
-         "as a plain S3 object (unsigned payload), N at a time on keep-alive connections (each\n"
+         "as a plain S3 object (unsigned payload; in parts of M MiB, two at once, with\n"
+         "--multipart-mb), N at a time on keep-alive connections (each\n"
          "sending at most R MB/s if given), and\n"
          "prints {\"blobs\",\"bytes\",\"seconds\",\"mbs\"} as one JSON line (MB = 10^6 bytes).\n";
   return code;
@@ -210,10 +276,11 @@ int main(int argc, char** argv) {
     else if (a == "--s3") o.s3 = value();
     else if (a == "--parallel") o.parallel = std::atoi(value().c_str());
     else if (a == "--rate-mbs") o.rate_mbs = std::atof(value().c_str());
+    else if (a == "--multipart-mb") o.multipart = std::strtoull(value().c_str(), nullptr, 10) << 20;
     else if (!a.empty() && a[0] == '-') return usage(2);
     else o.files.push_back(a);
   }
-  if (o.files.empty() || o.parallel < 1 || o.rate_mbs < 0 || o.registry.empty() == o.s3.empty() || (!o.registry.empty() && o.repo.empty())) {
+  if (o.files.empty() || o.parallel < 1 || o.rate_mbs < 0 || (o.multipart > 0 && (o.s3.empty() || o.rate_mbs > 0)) || o.registry.empty() == o.s3.empty() || (!o.registry.empty() && o.repo.empty())) {
     return usage(2);
   }
   std::string host;
@@ -252,7 +319,7 @@ int main(int argc, char** argv) {
       BlockingClient c(host, port, 120'000);
       for (size_t i; (i = next.fetch_add(1)) < o.files.size();) {
         if (!o.registry.empty()) pushToRegistry(c, o, o.files[i], digests[i]);
-        else putToS3(c, loc, o.files[i], o.rate_mbs);
+        else putToS3(c, o, loc, o.files[i]);
       }
     });
   }

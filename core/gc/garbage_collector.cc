@@ -312,8 +312,19 @@ Result<GcReport> GarbageCollector::run(const GcOptions& o, const GcObserver& obs
   }
   observer.progress(candidates.size(), candidates.size(), "sweep");
 
-  // 5. Files without a record.
+  // 5. Files without a record, and removals a crash cut short.
   observer.progress(0, 1, "orphan files");
+  if (!o.dry_run) {
+    auto finished = registry_.blobStore().finishRemovals(cutoff);
+    if (!finished.isOk()) {
+      observer.log("cannot finish removals cut short: " + finished.status().message());
+    } else if (finished->blobs > 0) {
+      report.orphan_files_deleted += finished->blobs;
+      report.bytes_freed += finished->bytes;
+      observer.log("finished " + std::to_string(finished->blobs) + " removals cut short (" +
+                   std::to_string(finished->bytes) + " bytes)");
+    }
+  }
   std::vector<std::pair<Digest, uint64_t>> orphans;
   registry_.blobStore().forEachBlob([&](const Digest& d, uint64_t size, int64_t mtime_ms) {
     if (mtime_ms < cutoff && !meta.blobRecord(d.str()).isOk()) orphans.emplace_back(d, size);

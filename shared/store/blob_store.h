@@ -57,6 +57,17 @@ class BlobStore {
   // The size is the stored object's, as a listing gives it: 0 for an S3 blob stored by
   // reference (size() gives its bytes').
   virtual void forEachBlob(const std::function<bool(const Digest&, uint64_t size, int64_t mtime_ms)>& fn) = 0;
+  // Finishes removals that a crash or an error cut short, begun before before_ms (S3:
+  // the bytes of a blob stored by reference whose name is gone). Returns how many, and
+  // their bytes. Stores whose removal is one step have none.
+  struct Finished {
+    size_t blobs = 0;
+    uint64_t bytes = 0;
+  };
+  virtual Result<Finished> finishRemovals(int64_t before_ms) {
+    (void)before_ms;
+    return Finished{};
+  }
 
   // Uploads. Ids are validated by the caller (isUuid) and name a file of their own.
   virtual Status createUpload(const std::string& id) = 0;
@@ -111,6 +122,9 @@ Result<std::unique_ptr<BlobStore>> openFsBlobStore(const std::string& root);
 //   <prefix>contents/<uuid>                 an upload's bytes (streamed in one PUT, or its
 //                                           parts assembled): the blob's, once stored by
 //                                           reference
+//   <prefix>removing/<uuid>                 the digest of a blob stored by reference being
+//                                           removed: written before its name is deleted,
+//                                           deleted after its bytes (finishRemovals)
 //   <prefix>streaming-probe                 written and removed at start (does the store
 //                                           take streamed PUTs?)
 //   <prefix>metadata-probe                  the same (does it keep x-amz-meta-*?)

@@ -242,10 +242,61 @@ class S3BlobStore final : public BlobStore {
     auto at = locate(digest);
     if (!at.isOk()) return at.status();
     unlocate(digest);
-    // The name first: a failure in between leaves bytes nothing names, never a name
-    // without its bytes.
+    if (at->key == blobKey(digest)) return deleteKey(at->key);
+    // Stored by reference: the name first (a failure in between leaves bytes nothing
+    // names, never a name without its bytes), under a marker that finishRemovals()
+    // finds should the bytes' removal not happen.
+    const std::string marker = "removing/" + at->key.substr(std::string_view("contents/").size());
+    S3Client::Call mark;
+    mark.method = "PUT";
+    mark.key = marker;
+    const std::string name = digest.str();
+    mark.body = name;
+    if (auto r = s3_.call(mark); !r.isOk()) return r.status();
     WHARF_RETURN_IF_ERROR(deleteKey(blobKey(digest)));
-    return at->key == blobKey(digest) ? Status::ok() : deleteKey(at->key);
+    WHARF_RETURN_IF_ERROR(deleteKey(at->key));
+    return deleteKey(marker);
+  }
+
+  Result<Finished> finishRemovals(int64_t before_ms) override {
+    std::vector<S3Client::Listed> markers;
+    WHARF_RETURN_IF_ERROR(s3_.list("removing/", [&](const S3Client::Listed& l) {
+      if (l.mtime_ms < before_ms) markers.push_back(l);
+      return true;
+    }));
+    Finished done;
+    for (const auto& m : markers) {
+      const std::string id = m.key.substr(std::string_view("removing/").size());
+      if (!isUuid(id)) continue;
+      S3Client::Call get;
+      get.key = m.key;
+      auto r = s3_.send(get);
+      if (!r.isOk()) return r.status();
+      if (r->status == 404) continue;
+      if (r->status != 200) return S3Client::errorOf(*r, "GET " + m.key);
+      // A name that still names the bytes: the removal never began (a crash after the
+      // marker); the blob stays, for a collection to remove again if nothing wants it.
+      if (auto d = Digest::parse(r->body); d.isOk()) {
+        auto at = locate(*d);
+        if (!at.isOk() && at.status().code() != Code::kBlobUnknown) return at.status();
+        if (at.isOk() && at->key == contentsKey(id)) {
+          WHARF_RETURN_IF_ERROR(deleteKey(m.key));
+          continue;
+        }
+      }
+      int64_t size = -1;
+      WHARF_RETURN_IF_ERROR(s3_.list(contentsKey(id), [&](const S3Client::Listed& l) {
+        if (l.key == contentsKey(id)) size = static_cast<int64_t>(l.size);
+        return true;
+      }));
+      if (size >= 0) {
+        WHARF_RETURN_IF_ERROR(deleteKey(contentsKey(id)));
+        ++done.blobs;
+        done.bytes += static_cast<uint64_t>(size);
+      }
+      WHARF_RETURN_IF_ERROR(deleteKey(m.key));
+    }
+    return done;
   }
 
   void forEachBlob(const std::function<bool(const Digest&, uint64_t, int64_t)>& fn) override {

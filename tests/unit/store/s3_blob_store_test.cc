@@ -7,6 +7,7 @@
 #include <thread>
 #include <chrono>
 #include <mutex>
+#include <tuple>
 #include <vector>
 
 #include <cstdlib>
@@ -850,6 +851,58 @@ TEST_CASE("S3 blob store on Ceph: a blob stored by reference is removed whole; a
   CHECK(objectSize(loc, "contents/" + left) == 5 * 1024 * 1024);
   REQUIRE(b->removeUpload(left).isOk());
   CHECK(objectSize(loc, "contents/" + left) == -1);
+}
+
+TEST_CASE("S3 blob store on Ceph: a removal cut short between a blob's name and its bytes is finished later",
+          "[s3]") {
+  REQUIRE_CEPH();
+  std::string url = MicroCeph::shared().freshBlobsUrl("part_size_mb=5");
+  S3Location loc = locationOf(url);
+  S3Client s3(loc);
+  auto a = openStore(url), b = openStore(url);
+  auto stored = [&](int seed) {
+    std::string bytes = pattern(5 * 1024 * 1024 + seed, seed);
+    Digest d = digestOf(bytes);
+    std::string id = streamed(*a, bytes);
+    REQUIRE(a->commitUpload(id, d, &d).isOk());
+    return std::make_tuple(bytes, d, id);
+  };
+  auto put = [&](const std::string& key, const std::string& body) {
+    S3Client::Call c;
+    c.method = "PUT";
+    c.key = key;
+    c.body = body;
+    REQUIRE(s3.call(c).isOk());
+  };
+  // Removed whole: no marker stays.
+  auto [whole, wd, wid] = stored(71);
+  REQUIRE(a->remove(wd, false).isOk());
+  CHECK(countObjects(loc, "removing/") == 0);
+  CHECK(objectSize(loc, "contents/" + wid) == -1);
+  // Cut short after the name went: the bytes nothing names are found by their marker.
+  auto [cut, cd, cid] = stored(72);
+  put("removing/" + cid, cd.str());
+  S3Client::Call del;
+  del.method = "DELETE";
+  del.key = "blobs/sha256/" + cd.hex().substr(0, 2) + "/" + cd.hex();
+  REQUIRE(s3.call(del).isOk());
+  // Cut short before the name went: the blob stays as it is.
+  auto [kept, kd, kid] = stored(73);
+  put("removing/" + kid, kd.str());
+  // Markers younger than the bound are a removal under way: left alone.
+  auto none = b->finishRemovals(0);
+  REQUIRE(none.isOk());
+  CHECK(none->blobs == 0);
+  CHECK(countObjects(loc, "removing/") == 2);
+  auto finished = b->finishRemovals(RealClock::instance().nowMillis() + 3'600'000);
+  INFO(finished.status().toString());
+  REQUIRE(finished.isOk());
+  CHECK(finished->blobs == 1);
+  CHECK(finished->bytes == cut.size());
+  CHECK(objectSize(loc, "contents/" + cid) == -1);
+  CHECK(countObjects(loc, "removing/") == 0);
+  CHECK(readBlob(*a, kd) == kept);
+  CHECK(objectSize(loc, "contents/" + kid) == static_cast<int64_t>(kept.size()));
 }
 
 TEST_CASE("S3 blob store on Ceph: a store of layout 1 copies blobs until it is upgraded, then stores references",

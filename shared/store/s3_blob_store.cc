@@ -1069,14 +1069,9 @@ class S3BlobStore final : public BlobStore {
       if (r->body.find("<Error>") != std::string::npos) return S3Client::errorOf(*r, "copy to " + to);
       return Status::ok();
     }
-    S3Client::Call start;
-    start.method = "POST";
-    start.key = to;
-    start.query["uploads"] = "";
-    auto r = s3_.call(start);
-    if (!r.isOk()) return r.status();
-    auto ids = xmlValues(r->body, "UploadId");
-    if (ids.empty()) return Status(Code::kIoError, "S3 store started a multipart copy without an id");
+    auto started = startMultipart(to);
+    if (!started.isOk()) return started.status();
+    const std::string upload = std::move(started).value();
     std::string body = "<CompleteMultipartUpload>";
     int n = 0;
     Status st;
@@ -1086,7 +1081,7 @@ class S3BlobStore final : public BlobStore {
       part.method = "PUT";
       part.key = to;
       part.query["partNumber"] = std::to_string(++n);
-      part.query["uploadId"] = ids[0];
+      part.query["uploadId"] = upload;
       part.headers.emplace_back("x-amz-copy-source", s3_.copySource(from));
       part.headers.emplace_back("x-amz-copy-source-range", "bytes=" + std::to_string(off) + "-" + std::to_string(end));
       auto pr = s3_.call(part);
@@ -1106,7 +1101,7 @@ class S3BlobStore final : public BlobStore {
       S3Client::Call done;
       done.method = "POST";
       done.key = to;
-      done.query["uploadId"] = ids[0];
+      done.query["uploadId"] = upload;
       done.body = body;
       auto dr = s3_.call(done);
       if (!dr.isOk()) st = dr.status();
@@ -1116,7 +1111,7 @@ class S3BlobStore final : public BlobStore {
       S3Client::Call abort;
       abort.method = "DELETE";
       abort.key = to;
-      abort.query["uploadId"] = ids[0];
+      abort.query["uploadId"] = upload;
       (void)s3_.send(abort);
     }
     return st;

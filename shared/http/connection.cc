@@ -468,7 +468,6 @@ void Connection::readBody(Exchange::BodyCallback cb) {
   }
 }
 
-
 void Connection::deliverBody() {
   // Pieces of at least a quarter of the buffer, or the rest of the body: fewer, larger
   // hand-offs to the consumer (typically a worker thread that hashes and writes).

@@ -64,9 +64,9 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // none are), or with end = true and no data when the body is complete. Call again for
   // more. Sends "100 Continue" first when the client asked for it.
   void readBody(BodyCallback cb);
-  // Gives back a piece readBody() handed out, its bytes used: the connection reads the
-  // rest of this body into it (its pages are the process's already, where a fresh
-  // buffer of megabytes costs a page fault every 4 KiB).
+  // Gives back a piece readBody() handed out, its bytes used: it is kept for the next
+  // large bodies this loop thread reads (its pages are the process's already, where a
+  // fresh buffer of megabytes costs a page fault every 4 KiB).
   void recycleBody(std::string piece);
   // Reads the whole body, refusing bodies over max_bytes with kTooLarge.
   void readFullBody(size_t max_bytes, std::function<void(Status, std::string)> cb);

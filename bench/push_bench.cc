@@ -64,40 +64,28 @@ struct Options {
   std::exit(1);
 }
 
-uint64_t fileSize(int fd) {
+uint64_t fileSize(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open " + path);
   off_t end = ::lseek(fd, 0, SEEK_END);
-  if (end < 0) fail("cannot seek");
+  ::close(fd);
+  if (end < 0) fail("cannot seek " + path);
   return static_cast<uint64_t>(end);
 }
 
-// Sends a file's bytes [off, off + len) after a request head, as they are.
-void sendRange(BlockingClient& c, const std::string& path, uint64_t off, uint64_t len) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open " + path);
-  std::string buf(kPiece, '\0');
-  for (uint64_t end = off + len; off < end;) {
-    ssize_t n = ::pread(fd, buf.data(), std::min<uint64_t>(buf.size(), end - off), static_cast<off_t>(off));
-    if (n <= 0) fail("cannot read " + path);
-    off += static_cast<uint64_t>(n);
-    Status st = c.send(std::string_view(buf.data(), static_cast<size_t>(n)));
-    if (!st.isOk()) fail("sending " + path + ": " + st.message());
-  }
-  ::close(fd);
-}
-
-// Sends a file's bytes after a request head: as they are, or as HTTP chunks.
-void sendFile(BlockingClient& c, const std::string& path, bool chunked, double rate_mbs) {
+// Sends a file's bytes [off, off + len) after a request head: as they are, or as HTTP
+// chunks; at most rate_mbs MB/s if it is not 0.
+void sendRange(BlockingClient& c, const std::string& path, uint64_t off, uint64_t len, bool chunked = false,
+               double rate_mbs = 0) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("cannot open " + path);
   std::string buf(rate_mbs > 0 ? kPiece / 16 : kPiece, '\0');
-  uint64_t off = 0;
   const auto started = std::chrono::steady_clock::now();
-  for (;;) {
-    if (rate_mbs > 0) std::this_thread::sleep_until(started + std::chrono::duration<double>(off / (rate_mbs * 1e6)));
-    ssize_t n = ::pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
-    if (n < 0) fail("cannot read " + path);
-    if (n == 0) break;
-    off += static_cast<uint64_t>(n);
+  for (uint64_t sent = 0; sent < len;) {
+    if (rate_mbs > 0) std::this_thread::sleep_until(started + std::chrono::duration<double>(sent / (rate_mbs * 1e6)));
+    ssize_t n = ::pread(fd, buf.data(), std::min<uint64_t>(buf.size(), len - sent), static_cast<off_t>(off + sent));
+    if (n <= 0) fail("cannot read " + path);
+    sent += static_cast<uint64_t>(n);
     std::string_view piece(buf.data(), static_cast<size_t>(n));
     Status st;
     if (chunked) {
@@ -136,17 +124,14 @@ std::string targetOf(const std::string& location) {
 void pushToRegistry(BlockingClient& c, const Options& o, const std::string& path, const std::string& digest) {
   auto started = expect(c.request("POST", "/v2/" + o.repo + "/blobs/uploads/", {}, {}), 202, "POST " + path);
   std::string target = targetOf(started.header("location"));
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open " + path);
-  uint64_t size = fileSize(fd);
-  ::close(fd);
+  const uint64_t size = fileSize(path);
   std::string head = "PATCH " + target + " HTTP/1.1\r\nHost: bench\r\nContent-Type: application/octet-stream\r\n" +
                      (o.chunked ? std::string("Transfer-Encoding: chunked\r\n")
                                 : "Content-Length: " + std::to_string(size) + "\r\n") +
                      "\r\n";
   Status st = c.send(head);
   if (!st.isOk()) fail("PATCH " + path + ": " + st.message());
-  sendFile(c, path, o.chunked, o.rate_mbs);
+  sendRange(c, path, 0, size, o.chunked, o.rate_mbs);
   auto patched = expect(c.read(), 202, "PATCH " + path);
   target = targetOf(patched.header("location"));
   target += (target.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + digest;
@@ -190,14 +175,11 @@ std::string xmlValue(const std::string& xml, const std::string& tag) {
 }
 
 void putToS3(BlockingClient& c, const Options& o, const S3Location& loc, const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open " + path);
-  uint64_t size = fileSize(fd);
-  ::close(fd);
+  const uint64_t size = fileSize(path);
   const std::string key = "obj-" + path.substr(path.rfind('/') + 1);
   if (o.multipart == 0) {
     sendS3Head(c, loc, "PUT", key, {}, size);
-    sendFile(c, path, false, o.rate_mbs);
+    sendRange(c, path, 0, size, false, o.rate_mbs);
     expect(c.read(), 200, "PUT " + path);
     return;
   }
@@ -307,10 +289,7 @@ int main(int argc, char** argv) {
   std::atomic<size_t> next{0};
   uint64_t bytes = 0;
   for (const auto& f : o.files) {
-    int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) fail("cannot open " + f);
-    bytes += fileSize(fd);
-    ::close(fd);
+    bytes += fileSize(f);
   }
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::thread> pushers;

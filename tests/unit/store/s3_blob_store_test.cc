@@ -114,8 +114,8 @@ std::string fetch(const std::string& url) {
   return r->body;
 }
 
-// Multipart uploads in progress under a key prefix.
-size_t countMultipart(const S3Location& loc, const std::string& prefix) {
+// The ids of the multipart uploads in progress under a key prefix.
+std::vector<std::string> multipartIds(const S3Location& loc, const std::string& prefix) {
   S3Client s3(loc);
   S3Client::Call c;
   c.bucket_only = true;
@@ -123,8 +123,9 @@ size_t countMultipart(const S3Location& loc, const std::string& prefix) {
   c.query["prefix"] = loc.prefix + prefix;
   auto r = s3.call(c);
   REQUIRE(r.isOk());
-  return xmlValues(r->body, "UploadId").size();
+  return xmlValues(r->body, "UploadId");
 }
+size_t countMultipart(const S3Location& loc, const std::string& prefix) { return multipartIds(loc, prefix).size(); }
 
 #define REQUIRE_CEPH()                                                         \
   do {                                                                         \
@@ -570,16 +571,10 @@ uint64_t s3Requests(const std::string& op) {
 
 // The part numbers S3 holds of the one multipart upload in progress of key.
 std::vector<std::string> partsOf(const S3Location& loc, const std::string& key) {
-  S3Client s3(loc);
-  S3Client::Call c;
-  c.bucket_only = true;
-  c.query["uploads"] = "";
-  c.query["prefix"] = loc.prefix + key;
-  auto r = s3.call(c);
-  REQUIRE(r.isOk());
-  auto ids = xmlValues(r->body, "UploadId");
+  auto ids = multipartIds(loc, key);
   REQUIRE(ids.size() <= 1);
   if (ids.empty()) return {};
+  S3Client s3(loc);
   S3Client::Call lp;
   lp.key = key;
   lp.query["uploadId"] = ids[0];
